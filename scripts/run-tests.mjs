@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+// Runs kiln's uvu suites and ends with the line "N passed, N failed" that CI reads.
+//
+// Unit tests (test/unit, no root, seconds) run in one process. Integration tests (test/integration: runc,
+// mounts, a registry) run one process per file with a time limit, so a crash or hang in one file is
+// counted as a failure of that file instead of hiding the rest. uvu prints "Total:" and "Passed:" per
+// process; this script sums them.
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+
+const root = resolve(new URL('..', import.meta.url).pathname);
+const args = process.argv.slice(2);
+const only = args.find((a) => !a.startsWith('--'));
+const groups = args.includes('--unit') ? ['unit'] : args.includes('--integration') ? ['integration'] : ['unit', 'integration'];
+const FILE_TIMEOUT_MS = Number(process.env.KILN_TEST_FILE_TIMEOUT_MS ?? 15 * 60_000);
+
+function listTests(dir) {
+  const out = [];
+  let entries = [];
+  try { entries = readdirSync(dir); } catch { return out; }
+  for (const name of entries.sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...listTests(p));
+    else if (/\.test\.ts$/.test(name)) out.push(p);
+  }
+  return out;
+}
+
+/** Runs one uvu process over `files`; resolves to its counts. */
+function runFiles(files, label) {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'scripts/uvu-group.mjs'), ...files], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, FORCE_COLOR: process.env.FORCE_COLOR ?? '0' },
+    });
+    let text = '';
+    const timer = setTimeout(() => { text += `\n[runner] ${label}: timed out after ${FILE_TIMEOUT_MS} ms\n`; child.kill('SIGKILL'); }, FILE_TIMEOUT_MS);
+    child.stdout.on('data', (d) => { text += d; process.stdout.write(d); });
+    child.stderr.on('data', (d) => { text += d; process.stderr.write(d); });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const plain = text.replace(/\x1b\[[0-9;]*m/g, '');
+      const total = [...plain.matchAll(/Total:\s+(\d+)/g)].map((m) => Number(m[1])).pop();
+      const passed = [...plain.matchAll(/Passed:\s+(\d+)/g)].map((m) => Number(m[1])).pop();
+      if (total === undefined || passed === undefined) {
+        console.log(`[runner] ${label}: exited ${code} without a summary; counted as 1 failure`);
+        done({ passed: 0, failed: 1 });
+      } else {
+        const failed = total - passed + (code !== 0 && total === passed ? 1 : 0);
+        done({ passed, failed });
+      }
+    });
+  });
+}
+
+let passed = 0, failed = 0;
+for (const group of groups) {
+  let files = listTests(join(root, 'test', group));
+  if (only) files = files.filter((f) => f.includes(only));
+  if (files.length === 0) continue;
+  console.log(`\n== ${group} tests (${files.length} files) ==`);
+  const batches = group === 'unit' ? [files] : files.map((f) => [f]);
+  for (const batch of batches) {
+    const label = batch.length === 1 ? relative(root, batch[0]) : group;
+    if (batch.length === 1) console.log(`\n-- ${label}`);
+    const r = await runFiles(batch, label);
+    passed += r.passed; failed += r.failed;
+  }
+}
+console.log(`\n${passed} passed, ${failed} failed`);
+process.exitCode = failed === 0 && passed > 0 ? 0 : 1;

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what kiln needs on a Debian machine with Node 20+ and root, then builds kiln.
+# Idempotent and quiet when everything is already there. Usage: bash scripts/setup.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: command -> package.
+declare -A need=(
+  [runc]=runc
+  [docker-registry]=docker-registry
+  [skopeo]=skopeo
+  [umoci]=umoci
+  [busybox]=busybox-static
+  [zstd]=zstd
+  [iptables]=iptables
+  [ip]=iproute2
+  [curl]=curl
+  [buildah]=buildah
+  [bzip2]=bzip2
+  [xz]=xz-utils
+)
+missing=()
+for cmd in "${!need[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+done
+# busybox must be the static build: the base image copies the binary into an empty root.
+if command -v busybox >/dev/null 2>&1 && ldd "$(command -v busybox)" >/dev/null 2>&1; then missing+=(busybox-static); fi
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing Debian packages: ${missing[*]} (run as root to install them)" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Node dependencies, pinned by the lock file; rebuilt only when the lock file changed.
+stamp=node_modules/.kiln-lock-stamp
+if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+  npm ci --no-fund --no-audit --loglevel=error >/dev/null
+  cp package-lock.json "$stamp"
+fi
+
+# Compile TypeScript to dist/ (the bin runs compiled JavaScript).
+npx --no-install tsc -p tsconfig.json

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Sets everything up and runs the whole test suite (unit, then integration). Ends with "N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec node scripts/run-tests.mjs "$@"

@@ -1,0 +1,77 @@
+/**
+ * Boundary types of src/builder/: what a front end (CLI, server) passes in and gets back. The builder never
+ * prints; it emits BuildEvents that the CLI renders and the server streams.
+ */
+import type { Digest } from '../image/types.js';
+
+export type OutputSpec =
+  | { type: 'image'; push?: boolean }
+  | { type: 'oci' | 'docker' | 'tar'; dest: string }
+  | { type: 'local'; dest: string };
+
+export interface SecretSource {
+  id: string;
+  src?: string;
+  env?: string;
+}
+
+export interface BuildOptions {
+  /** The context directory on disk (the server and `-` unpack a tar into a temp dir first). */
+  contextDir: string;
+  /** Path of the Dockerfile; default `<contextDir>/Dockerfile`. */
+  dockerfile?: string;
+  /** Dockerfile text given directly (stdin, server); wins over `dockerfile` for the content, which still names it. */
+  dockerfileText?: string;
+  tags?: string[];
+  buildArgs?: Record<string, string>;
+  target?: string;
+  noCache?: boolean;
+  pull?: boolean;
+  labels?: Record<string, string>;
+  compression?: 'gzip' | 'zstd' | 'none';
+  format?: 'oci' | 'docker';
+  outputs?: OutputSpec[];
+  secrets?: SecretSource[];
+  platform?: string;
+  networkMode?: 'default' | 'none' | 'host';
+  extraHosts?: string[];
+  /** Report why each step missed the cache. */
+  explain?: boolean;
+  signal?: AbortSignal;
+  onEvent?: (e: BuildEvent) => void;
+}
+
+export interface BuildResult {
+  /** Digest of the image config (Docker's image ID). */
+  imageId: Digest;
+  manifestDigest: Digest;
+  tags: string[];
+  /** Steps executed (not cached); the cache tests count these. */
+  stepsExecuted: number;
+  stepsCached: number;
+}
+
+/** One step of a build as the user sees it: `[stage i/n] INSTRUCTION`. */
+export interface StepRef {
+  /** Global step number across the build, from 1 (`#N` in plain progress). */
+  id: number;
+  stage: string;
+  index: number;
+  total: number;
+  /** The instruction text as written (after expansion for display). */
+  text: string;
+  loc?: { file: string; line: number };
+}
+
+export type BuildEvent =
+  | { type: 'build-start'; steps: number; stages: string[] }
+  | { type: 'step-start'; step: StepRef }
+  | { type: 'step-cached'; step: StepRef }
+  | { type: 'step-miss-reason'; step: StepRef; reason: string }
+  | { type: 'step-output'; step: StepRef; stream: 'stdout' | 'stderr'; data: string }
+  | { type: 'step-done'; step: StepRef; durationMs: number }
+  | { type: 'step-error'; step: StepRef; message: string; exitCode?: number }
+  | { type: 'pull'; ref: string; status: string }
+  | { type: 'export'; status: string }
+  | { type: 'build-done'; result: BuildResult }
+  | { type: 'warning'; message: string; loc?: { file: string; line: number } };

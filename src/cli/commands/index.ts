@@ -1,0 +1,9 @@
+/**
+ * The list of CLI command modules. Each module owns one command (or one command family) and exports `register`.
+ * Keep this list sorted; it is the only place that knows them all.
+ */
+import type { RegisterCommand } from '../context.js';
+
+export const commandModules: Array<() => Promise<{ register: RegisterCommand }>> = [
+  // e.g. () => import('./outline.js'),
+];

@@ -1,0 +1,42 @@
+/**
+ * kiln's command-line entry. The only top-level error handler: a KilnError prints `error: …` (with its
+ * `file:line` and hint) and exits with its code; anything else is a bug and prints with its stack.
+ */
+import { Command, CommanderError } from 'commander';
+import { isKilnError } from '../errors.js';
+import { commandModules } from './commands/index.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('kiln')
+    .description('Build OCI images from Dockerfiles, run them in runc sandboxes, push them to registries.')
+    .version('0.1.0')
+    .option('--root <dir>', 'state directory (default: $KILN_ROOT or /var/lib/kiln)')
+    .option('-H, --host <url>', 'use a remote kiln server (tcp://HOST:PORT or unix:///PATH; default $KILN_HOST)')
+    .option('--debug', 'print stack traces and debug logs')
+    .showHelpAfterError()
+    .exitOverride();
+  for (const load of commandModules) (await load()).register(program);
+
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    return reportError(err, argv.includes('--debug') || Boolean(process.env.KILN_DEBUG));
+  }
+}
+
+/** Prints an error the way a user should see it; returns the exit status. */
+export function reportError(err: unknown, debug: boolean): number {
+  if (err instanceof CommanderError) {
+    // commander already printed its message (unknown option, missing argument, --help, --version).
+    return err.exitCode === 0 ? 0 : 2;
+  }
+  if (isKilnError(err)) {
+    process.stderr.write(`error: ${err.describe()}\n`);
+    if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+    if (debug && err.stack) process.stderr.write(`${err.stack}\n`);
+    return err.exitCode;
+  }
+  process.stderr.write(`kiln: internal error (a bug; please report it):\n${(err as Error)?.stack ?? String(err)}\n`);
+  return 70;
+}
