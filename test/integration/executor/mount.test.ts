@@ -1,0 +1,50 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtemp, mkdir, writeFile, readFile, rm, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mountAll, mountsUnder, unmountAll } from '../../../src/executor/mount.js';
+import { rejects } from '../../helpers/assert.js';
+
+let dir = '';
+test.before.each(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'kiln-mount-'));
+  for (const d of ['lower1', 'lower2', 'upper', 'work', 'rootfs', 'host']) await mkdir(join(dir, d));
+  await writeFile(join(dir, 'lower1/a'), 'from lower1');
+  await writeFile(join(dir, 'lower2/a'), 'from lower2');
+  await writeFile(join(dir, 'host/h'), 'host file');
+});
+test.after.each(async () => {
+  await unmountAll(dir);
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('mountAll() stacks an overlay root and a bind mount below it; unmountAll() removes both', async () => {
+  const root = join(dir, 'rootfs');
+  await mountAll([
+    { type: 'overlay', source: 'overlay', options: [`lowerdir=${dir}/lower1:${dir}/lower2`, `upperdir=${dir}/upper`, `workdir=${dir}/work`] },
+    { type: 'bind', source: join(dir, 'host'), target: '/mnt/host', options: ['rbind', 'ro'] },
+  ], root);
+  assert.is(await readFile(join(root, 'a'), 'utf8'), 'from lower1');
+  assert.is(await readFile(join(root, 'mnt/host/h'), 'utf8'), 'host file');
+  await writeFile(join(root, 'new'), 'x');
+  assert.equal(await readdir(join(dir, 'upper')), ['mnt', 'new']);
+  assert.is((await mountsUnder(root)).length, 2);
+  await unmountAll(root);
+  assert.is((await mountsUnder(root)).length, 0);
+});
+
+test('mountAll() undoes earlier mounts when a later one fails', async () => {
+  const root = join(dir, 'rootfs');
+  await rejects(() => mountAll([
+    { type: 'bind', source: join(dir, 'host'), options: ['rbind'] },
+    { type: 'bind', source: join(dir, 'missing'), target: '/x', options: ['rbind'] },
+  ], root), 'MOUNT_FAILED');
+  assert.is((await mountsUnder(root)).length, 0);
+});
+
+test('unmountAll() of a path with nothing mounted succeeds', async () => {
+  await unmountAll(join(dir, 'rootfs'));
+});
+
+test.run();
