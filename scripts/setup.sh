@@ -18,6 +18,7 @@ declare -A need=(
   [buildah]=buildah
   [bzip2]=bzip2
   [xz]=xz-utils
+  [htpasswd]=apache2-utils
 )
 missing=()
 for cmd in "${!need[@]}"; do
