@@ -1,0 +1,18 @@
+/** Picks the progress renderer for `--progress auto|tty|plain|json` (auto: tty on a terminal, else plain). */
+import type { Writable } from 'node:stream';
+import { createJsonRenderer } from './json.js';
+import { createPlainRenderer } from './plain.js';
+import { createTtyRenderer } from './tty.js';
+import type { ProgressMode, ProgressRenderer } from './types.js';
+
+export type { ProgressMode, ProgressRenderer } from './types.js';
+
+export function createRenderer(mode: ProgressMode, out: Writable & { isTTY?: boolean }): ProgressRenderer {
+  const m = mode === 'auto' ? (out.isTTY && process.env.TERM !== 'dumb' ? 'tty' : 'plain') : mode;
+  switch (m) {
+    case 'tty': return createTtyRenderer(out);
+    case 'json': return createJsonRenderer(out);
+    case 'quiet': return { onEvent() {}, close() {} };
+    default: return createPlainRenderer(out);
+  }
+}

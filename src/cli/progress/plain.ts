@@ -1,0 +1,67 @@
+/**
+ * `--progress plain`: buildx's line format. Every line of a step starts with `#N`; output lines carry the time
+ * since the step started; cached steps print `CACHED`, and with `--explain` (or always in plain mode) a missed
+ * step prints `cache miss: <why>`.
+ */
+import type { Writable } from 'node:stream';
+import type { BuildEvent } from '../../builder/types.js';
+import { seconds, stepLabel, type ProgressRenderer } from './types.js';
+
+/** Renders events as buildx's plain progress on `out` (stderr in the CLI). */
+export function createPlainRenderer(out: Writable): ProgressRenderer {
+  const started = new Map<number, number>();
+  const partial = new Map<number, string>();
+  const write = (s: string) => out.write(s);
+  const flushPartial = (id: number) => {
+    const rest = partial.get(id);
+    if (rest) write(`#${id} ${seconds(Date.now() - (started.get(id) ?? Date.now()))} ${rest}\n`);
+    partial.delete(id);
+  };
+  return {
+    onEvent(e: BuildEvent) {
+      switch (e.type) {
+        case 'step-start':
+          started.set(e.step.id, Date.now());
+          write(`\n#${e.step.id} ${stepLabel(e.step)} ${e.step.text}\n`);
+          break;
+        case 'step-cached':
+          write(`#${e.step.id} CACHED\n`);
+          break;
+        case 'step-miss-reason':
+          write(`#${e.step.id} cache miss: ${e.reason}\n`);
+          break;
+        case 'step-output': {
+          const text = (partial.get(e.step.id) ?? '') + e.data;
+          const lines = text.split('\n');
+          partial.set(e.step.id, lines.pop() ?? '');
+          const t = seconds(Date.now() - (started.get(e.step.id) ?? Date.now()));
+          for (const line of lines) write(`#${e.step.id} ${t} ${line}\n`);
+          break;
+        }
+        case 'step-done':
+          flushPartial(e.step.id);
+          write(`#${e.step.id} DONE ${seconds(e.durationMs)}\n`);
+          break;
+        case 'step-error':
+          flushPartial(e.step.id);
+          write(`#${e.step.id} ERROR: ${e.message}\n`);
+          break;
+        case 'pull':
+          write(`#0 ${e.ref}: ${e.status}\n`);
+          break;
+        case 'export':
+          write(`#0 ${e.status}\n`);
+          break;
+        case 'warning':
+          write(`WARNING: ${e.loc ? `${e.loc.file}:${e.loc.line}: ` : ''}${e.message}\n`);
+          break;
+        case 'build-start':
+        case 'build-done':
+          break;
+      }
+    },
+    close() {
+      for (const id of [...partial.keys()]) flushPartial(id);
+    },
+  };
+}

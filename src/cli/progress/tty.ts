@@ -1,0 +1,94 @@
+/**
+ * `--progress tty`: buildx's live view. A header with the elapsed time and finished/total steps, one line per
+ * step with its timer, and under each running step the last few lines of its output. Redrawn every 100 ms in
+ * place (cursor up, clear); finished output scrolls away, errors keep their tail.
+ */
+import type { Writable } from 'node:stream';
+import type { BuildEvent, StepRef } from '../../builder/types.js';
+import { seconds, stepLabel, type ProgressRenderer } from './types.js';
+
+const TAIL_LINES = 6;
+
+interface Row {
+  step: StepRef;
+  start: number;
+  end?: number;
+  state: 'running' | 'done' | 'cached' | 'error';
+  tail: string[];
+  reason?: string;
+}
+
+/** Renders events as a live-updating block on a terminal `out`. */
+export function createTtyRenderer(out: Writable & { columns?: number }): ProgressRenderer {
+  const began = Date.now();
+  const rows: Row[] = [];
+  const byId = new Map<number, Row>();
+  const extra: string[] = [];
+  let total = 0;
+  let drawn = 0;
+  const width = () => Math.max(40, (out.columns ?? 100) - 1);
+  const clip = (s: string) => (s.length > width() ? `${s.slice(0, width() - 1)}…` : s);
+
+  function render(final: boolean): void {
+    const lines: string[] = [];
+    const finished = rows.filter((r) => r.state !== 'running').length;
+    lines.push(`[+] Building ${seconds(Date.now() - began)} (${finished}/${Math.max(total, rows.length)})${final ? ' FINISHED' : ''}`);
+    for (const r of rows) {
+      const t = r.state === 'cached' ? 'CACHED' : seconds((r.end ?? Date.now()) - r.start);
+      const mark = r.state === 'error' ? ' ERROR' : '';
+      const left = ` => ${stepLabel(r.step)} ${r.step.text}`;
+      const right = ` ${t}${mark}`;
+      const room = width() - right.length;
+      lines.push(`${left.length > room ? `${left.slice(0, room - 1)}…` : left.padEnd(room)}${right}`);
+      if (r.reason && r.state !== 'cached') lines.push(clip(` => => cache miss: ${r.reason}`));
+      if (r.state === 'running' || r.state === 'error') for (const l of r.tail) lines.push(clip(` => => # ${l}`));
+    }
+    for (const l of extra) lines.push(clip(` => ${l}`));
+    let s = drawn > 0 ? `\x1b[${drawn}A` : '';
+    for (const l of lines) s += `\x1b[2K${l}\n`;
+    out.write(s);
+    drawn = lines.length;
+  }
+
+  const timer = setInterval(() => render(false), 100);
+  timer.unref();
+
+  function row(step: StepRef): Row {
+    let r = byId.get(step.id);
+    if (!r) {
+      r = { step, start: Date.now(), state: 'running', tail: [] };
+      byId.set(step.id, r);
+      rows.push(r);
+    }
+    return r;
+  }
+
+  return {
+    onEvent(e: BuildEvent) {
+      switch (e.type) {
+        case 'build-start': total = e.steps; break;
+        case 'step-start': row(e.step); break;
+        case 'step-cached': { const r = row(e.step); r.state = 'cached'; r.end = Date.now(); break; }
+        case 'step-miss-reason': row(e.step).reason = e.reason; break;
+        case 'step-output': {
+          const r = row(e.step);
+          const parts = e.data.split('\n');
+          if (r.tail.length && !r.tail[r.tail.length - 1]!.endsWith('\n')) r.tail[r.tail.length - 1] += parts.shift() ?? '';
+          r.tail.push(...parts.filter((p, i) => p !== '' || i < parts.length - 1));
+          r.tail = r.tail.slice(-TAIL_LINES);
+          break;
+        }
+        case 'step-done': { const r = row(e.step); r.state = 'done'; r.end = Date.now(); break; }
+        case 'step-error': { const r = row(e.step); r.state = 'error'; r.end = Date.now(); break; }
+        case 'pull': extra.push(`pulling ${e.ref}: ${e.status}`); break;
+        case 'export': extra.push(e.status); break;
+        case 'warning': extra.push(`WARNING: ${e.message}`); break;
+        case 'build-done': break;
+      }
+    },
+    close() {
+      clearInterval(timer);
+      render(true);
+    },
+  };
+}

@@ -1,0 +1,68 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtemp, rm, utimes } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildCacheRoots, openBuildCache, pruneBuildCache, slotId, type CacheRecord } from '../../../src/cache/build-cache.js';
+
+function record(n: number, size: number): CacheRecord {
+  const hex = String(n).padStart(64, '0');
+  return {
+    key: `sha256:${hex}`,
+    created: new Date(0).toISOString(),
+    inputs: { op: { kind: 'RUN', text: `RUN ${n}` }, parent: '' },
+    result: {
+      chainId: `sha256:${hex.replace(/0/g, 'c')}`, snapshot: `snap-${n}`,
+      layer: { diffId: `sha256:${hex.replace(/0/g, 'd')}`, size, blobs: { gzip: { mediaType: 'x', digest: `sha256:${hex.replace(/0/g, 'b')}`, size } } },
+    },
+  };
+}
+
+test('records survive reopening the index and slots find the latest record', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-bc-'));
+  try {
+    const a = await openBuildCache(root);
+    await a.put(record(1, 10));
+    await a.setSlots([slotId('Dockerfile', '0', '1')], record(1, 10).key);
+    const b = await openBuildCache(root);
+    assert.equal((await b.get(record(1, 10).key))?.inputs.op, { kind: 'RUN', text: 'RUN 1' });
+    assert.is((await b.fromSlots(['missing', slotId('Dockerfile', '0', '1')]))?.key, record(1, 10).key);
+    assert.is(await b.get(record(2, 10).key), undefined);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('buildCacheRoots() lists the blobs and snapshots records keep alive', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-bc-'));
+  try {
+    const c = await openBuildCache(root);
+    await c.put(record(1, 10));
+    const roots = await buildCacheRoots(root);
+    assert.ok(roots.snapshots.has('snap-1'));
+    assert.ok(roots.blobs.has(record(1, 10).result.layer!.blobs.gzip!.digest));
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('pruneBuildCache() drops least recently used records first down to keepBytes', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-bc-'));
+  try {
+    const c = await openBuildCache(root);
+    for (const n of [1, 2, 3]) await c.put(record(n, 100));
+    const recPath = (n: number) => join(root, 'build-cache', 'records', `${record(n, 100).key.slice(7)}.json`);
+    await utimes(recPath(1), new Date(1000_000), new Date(1000_000));
+    await utimes(recPath(2), new Date(3000_000), new Date(3000_000));
+    await utimes(recPath(3), new Date(2000_000), new Date(2000_000));
+    const removed = await pruneBuildCache(root, { keepBytes: 200 });
+    assert.equal(removed.map((r) => r.key), [record(1, 100).key]);
+    await c.get(record(3, 100).key); // a hit makes it the most recent
+    const removed2 = await pruneBuildCache(root, { keepBytes: 100 });
+    assert.equal(removed2.map((r) => r.key), [record(2, 100).key]);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test.run();
