@@ -75,6 +75,7 @@ export const ERROR_CODES = {
   UNAUTHORIZED: { category: 'unauthorized' },
   PAYLOAD_TOO_LARGE: { category: 'invalid' },
   NOT_IMPLEMENTED: { category: 'invalid' },
+  SERVER_BUSY: { category: 'unavailable' },
   // generic
   NOT_FOUND: { category: 'not-found' },
   ALREADY_EXISTS: { category: 'exists' },
