@@ -9,6 +9,20 @@ export interface IoOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Something that keeps blobs alive across a garbage collection (a build's lease, src/cache/lease.ts). The content
+ * store calls `add` with a blob's digest before the blob becomes visible, so a concurrent prune never sees it
+ * unprotected.
+ */
+export interface BlobLease {
+  add(...digests: Digest[]): Promise<void>;
+}
+
+/** Options for writes into the content store. */
+export interface WriteOptions extends IoOptions {
+  lease?: BlobLease;
+}
+
 export interface BlobInfo {
   digest: Digest;
   size: number;
@@ -39,9 +53,9 @@ export interface ContentStore {
   read(digest: Digest, opts?: IoOptions): Promise<Readable>;
   readBuffer(digest: Digest, opts?: IoOptions): Promise<Buffer>;
   readJson<T>(digest: Digest, opts?: IoOptions): Promise<T>;
-  writer(opts?: IoOptions): Promise<ContentWriter>;
+  writer(opts?: WriteOptions): Promise<ContentWriter>;
   /** Writes a small blob (a manifest, a config) in one call. */
-  writeBuffer(data: Buffer | string, expected?: Partial<BlobInfo>): Promise<BlobInfo>;
+  writeBuffer(data: Buffer | string, expected?: Partial<BlobInfo>, opts?: WriteOptions): Promise<BlobInfo>;
   delete(digest: Digest): Promise<void>;
   list(): AsyncIterable<BlobInfo>;
 }

@@ -1,0 +1,45 @@
+/**
+ * Start-up sweep of what dead processes left behind: their `<root>/tmp/<owner>-<id>` scratch dirs, their lease
+ * files, and half-written `.index.json.tmp-*` / `.oci-layout.tmp-*` files. Owners are identified by the token
+ * in the name (`pid.starttime`), so a live process's files are never touched. Index temp files are only removed
+ * under the store lock (their writer holds it), and only if the lock is free right now.
+ */
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { liveLeasedDigests, STORE_LOCK } from './lease.js';
+import { isOwnerAlive, withLock } from './lock.js';
+import type { RootPaths } from './root.js';
+
+/** Foreign entries in tmp/ (not named by an owner token) are removed once older than this. */
+const FOREIGN_MAX_AGE_MS = 24 * 3600_000;
+
+/** Removes leftovers of dead processes under `paths`; returns how many entries it removed. */
+export async function sweepTemp(paths: Pick<RootPaths, 'tmp' | 'leases' | 'locks' | 'oci'>): Promise<number> {
+  let removed = 0;
+  const names = await readdir(paths.tmp).catch(() => [] as string[]);
+  for (const name of names) {
+    const m = /^(\d+\.\d+)-/.exec(name);
+    const p = join(paths.tmp, name);
+    if (m) {
+      if (isOwnerAlive(m[1]!)) continue;
+    } else {
+      const st = await stat(p).catch(() => undefined);
+      if (!st || Date.now() - st.mtimeMs < FOREIGN_MAX_AGE_MS) continue;
+    }
+    await rm(p, { recursive: true, force: true }).catch(() => {});
+    removed++;
+  }
+  // Dead owners' lease files go as a side effect of reading them.
+  await liveLeasedDigests(paths.leases);
+
+  const stray = (await readdir(paths.oci).catch(() => [] as string[])).filter((n) => /^\.(index\.json|oci-layout)\.tmp-/.test(n));
+  if (stray.length > 0) {
+    await withLock(paths.locks, STORE_LOCK, async () => {
+      for (const n of stray) {
+        await rm(join(paths.oci, n), { force: true });
+        removed++;
+      }
+    }, { timeoutMs: 0 }).catch(() => {});
+  }
+  return removed;
+}
