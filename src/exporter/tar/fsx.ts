@@ -1,0 +1,63 @@
+/**
+ * Loads kiln's native helper (native/fsx.c): extended attributes and mknod, which Node lacks. Built by
+ * scripts/setup.sh (`bash native/build.sh`); without it, packing and unpacking layers that carry xattrs or
+ * device nodes fails with PRECONDITION and a hint, instead of silently dropping them.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { KilnError } from '../../errors.js';
+
+interface FsxBinding {
+  lgetxattrs(path: string): Array<[string, Buffer]> | null;
+  lsetxattr(path: string, name: string, value: Buffer): void;
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  devsplit(rdev: number): [number, number];
+}
+
+/** src/exporter/tar and dist/exporter/tar are both three levels below the repository root. */
+const ADDON = fileURLToPath(new URL('../../../native/build/kiln-fsx.node', import.meta.url));
+
+let binding: FsxBinding | undefined;
+let loadError: unknown;
+
+function fsx(): FsxBinding {
+  if (binding) return binding;
+  if (loadError === undefined) {
+    try {
+      binding = createRequire(import.meta.url)(ADDON) as FsxBinding;
+      return binding;
+    } catch (err) {
+      loadError = err;
+    }
+  }
+  throw new KilnError('PRECONDITION', `kiln's native helper is missing (${ADDON})`, { cause: loadError, hint: 'run scripts/setup.sh (or bash native/build.sh)' });
+}
+
+/** Every extended attribute of `path` (not following a symlink), values byte-exact; `undefined` when none. */
+export function getXattrs(path: string): Record<string, Buffer> | undefined {
+  const pairs = fsx().lgetxattrs(path);
+  if (!pairs) return undefined;
+  const out: Record<string, Buffer> = {};
+  for (const [k, v] of pairs) out[k] = v;
+  return out;
+}
+
+/** Sets one extended attribute on `path` itself (not a symlink's target). Throws Node-style errno errors. */
+export function setXattr(path: string, name: string, value: Buffer): void {
+  fsx().lsetxattr(path, name, value);
+}
+
+/** File type bits for `makeNode`. */
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+export const S_IFIFO = 0o010000;
+
+/** mknod(2): `mode` is a type (S_IFCHR, S_IFBLK, S_IFIFO) plus permission bits (umask applies). */
+export function makeNode(path: string, mode: number, major = 0, minor = 0): void {
+  fsx().mknod(path, mode, major, minor);
+}
+
+/** Splits a `stat.rdev` into major and minor with the kernel's own encoding. */
+export function splitDev(rdev: number): [number, number] {
+  return fsx().devsplit(rdev);
+}
