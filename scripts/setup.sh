@@ -18,6 +18,7 @@ declare -A need=(
   [buildah]=buildah
   [bzip2]=bzip2
   [xz]=xz-utils
+  [cc]=gcc
   [htpasswd]=apache2-utils
 )
 missing=()
@@ -43,6 +44,9 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
   npm ci --no-fund --no-audit --loglevel=error >/dev/null
   cp package-lock.json "$stamp"
 fi
+
+# kiln's native helper for layers (xattrs, mknod): native/fsx.c, rebuilt only when changed.
+bash native/build.sh
 
 # Compile TypeScript to dist/ (the bin runs compiled JavaScript).
 npx --no-install tsc -p tsconfig.json
