@@ -42,7 +42,30 @@ export interface RunOptions {
   stdin?: NodeJS.ReadableStream;
   stdout?: Writable;
   stderr?: Writable;
+  /** 'inherit' hands kiln's own stdin/stdout/stderr to the container (for `-it`); overrides the streams above. */
+  stdio?: 'inherit';
   signal?: AbortSignal;
+  /** Container id (64 hex by default, random). Also the runc id and, shortened to 12, the default hostname. */
+  id?: string;
+  /** Published ports (bridge network only): a userland proxy in this process forwards host → container. */
+  ports?: PortMapping[];
+  /** Called once the container process is starting; `kill` forwards a signal to it (Ctrl-C, SIGTERM). */
+  onStart?: (c: RunningContainer) => void;
+}
+
+export interface PortMapping {
+  /** Host address to listen on; default 0.0.0.0. */
+  hostIp?: string;
+  hostPort: number;
+  containerPort: number;
+  protocol?: 'tcp';
+}
+
+export interface RunningContainer {
+  id: string;
+  /** The container's address on the bridge, when it has one. */
+  ip?: string;
+  kill(signal?: NodeJS.Signals | number): Promise<void>;
 }
 
 export interface RunResult {
@@ -53,5 +76,10 @@ export interface RunResult {
 
 /** Runs processes in runc sandboxes. Cancelling `signal` kills the container and removes its bundle and mounts. */
 export interface Executor {
+  /**
+   * Mounts `rootfs`, runs the process with `runc run`, streams its output and returns its exit code. Cleans the
+   * bundle, mounts, network and cgroup whatever happens. Throws COMMAND_NOT_FOUND (exitCode 127) when the
+   * executable is missing, USER_NOT_FOUND, MOUNT_FAILED, RUNTIME_FAILED, PORT_IN_USE, CANCELLED.
+   */
   run(opts: RunOptions): Promise<RunResult>;
 }

@@ -1,0 +1,172 @@
+/**
+ * The executor: one process in a runc sandbox on an overlay root. Hot path of every RUN step, so it does the
+ * least work that is correct: one mount(8), a handful of small files, one `runc run` in the foreground (runc
+ * forwards signals and passes the exit status back), then unmount and remove.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform } from 'node:stream';
+import { KilnError } from '../errors.js';
+import { cgroupsPath, removeCgroup } from './cgroup.js';
+import { writeEtcFiles } from './etc-files.js';
+import { mountAll, unmountAll } from './mount.js';
+import { attachNetwork, type NetworkAttachment } from './network.js';
+import { writeOwner } from './owner.js';
+import { RUNC, runcArgs, runcDelete, runcKill, runcLoggedError, runtimeError } from './runc.js';
+import { buildSpec } from './spec.js';
+import { findStubs, removeStubs } from './stubs.js';
+import type { Executor, RunOptions, RunResult, RunningContainer } from './types.js';
+import { resolveUser } from './user.js';
+
+export interface ExecutorOptions {
+  /** kiln's state root; bundles go to `<root>/containers/<id>`, runc state to `<root>/runc`. */
+  root: string;
+}
+
+/** Where a container's bundle lives. */
+export function bundleDir(root: string, id: string): string {
+  return join(root, 'containers', id);
+}
+
+/** A new random container id (64 hex digits, as Docker's). */
+export function newContainerId(): string {
+  return randomBytes(32).toString('hex');
+}
+
+let nofile: Promise<number> | undefined;
+/** RLIMIT_NOFILE to grant: Docker's 1048576, capped at our hard limit (no CAP_SYS_RESOURCE to raise it). */
+function nofileLimit(): Promise<number> {
+  nofile ??= readFile('/proc/self/limits', 'utf8').then((t) => {
+    const m = /Max open files\s+\d+\s+(\d+|unlimited)/.exec(t);
+    const hard = !m || m[1] === 'unlimited' ? 1048576 : Number(m[1]);
+    return Math.min(hard, 1048576);
+  }).catch(() => 1024);
+  return nofile;
+}
+
+/** Drops runc's own start-failure line from the container's stderr: kiln reports it as an error instead. */
+function stripRuncErrors(): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      const s = chunk.toString('utf8');
+      if (/^runc (run|create|exec) failed: /m.test(s)) cb(null, Buffer.from(s.replace(/^runc (run|create|exec) failed: .*\n?/gm, '')));
+      else cb(null, chunk);
+    },
+  });
+}
+
+/** Creates an Executor over a state root. */
+export function createExecutor(opts: ExecutorOptions): Executor {
+  const root = opts.root;
+  return { run: (o) => runContainer(root, o) };
+}
+
+async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
+  o.signal?.throwIfAborted();
+  const id = o.id ?? newContainerId();
+  const bundle = bundleDir(root, id);
+  const rootfs = join(bundle, 'rootfs');
+  await mkdir(rootfs, { recursive: true });
+  let net: NetworkAttachment | undefined;
+  let stubs: string[] = [];
+  let started = false;
+  let clean = false;
+  try {
+    await writeOwner(bundle);
+    await mountAll(o.rootfs, rootfs, { signal: o.signal });
+    const [user, nofile] = await Promise.all([resolveUser(rootfs, o.process.user), nofileLimit()]);
+    net = await attachNetwork(o.network, { root, id, signal: o.signal });
+    const hostname = o.hostname ?? id.slice(0, 12);
+    const etcFiles = await writeEtcFiles(bundle, { hostname, ip: net.ip, shareHostNet: net.ns === 'host', extraHosts: o.extraHosts });
+    const mounts = o.mounts ?? [];
+    stubs = await findStubs(rootfs, ['/proc', '/sys', '/dev', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf', ...mounts.map((m) => m.target)]);
+    const spec = buildSpec({
+      args: o.process.args,
+      env: o.process.env,
+      cwd: o.process.cwd || '/',
+      user,
+      tty: Boolean(o.process.tty),
+      hostname,
+      etcFiles,
+      network: net.ns,
+      mounts,
+      cgroupsPath: cgroupsPath(root, id),
+      limits: o.limits,
+      nofileLimit: nofile,
+    });
+    await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+    o.signal?.throwIfAborted();
+    started = true;
+    const result = await spawnRunc(root, id, bundle, o, net.ip);
+    clean = true;
+    return result;
+  } finally {
+    // Clean-up must run even when cancelled: never pass the signal below.
+    if (stubs.length) await removeStubs(stubs).catch(() => {});
+    if (started && !clean) {
+      await runcDelete(root, id).catch(() => {});
+      await removeCgroup(root, id).catch(() => {});
+    }
+    await unmountAll(bundle).catch(() => {});
+    await net?.release().catch(() => {});
+    await rm(bundle, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+/** Runs `runc run` in the foreground and resolves with the exit status. */
+function spawnRunc(root: string, id: string, bundle: string, o: RunOptions, ip: string | undefined): Promise<RunResult> {
+  const log = join(bundle, 'runc.log');
+  const inherit = o.stdio === 'inherit';
+  const child = spawn(RUNC, [...runcArgs(root, log), 'run', '--bundle', bundle, id], {
+    stdio: inherit ? 'inherit' : [o.stdin ? 'pipe' : 'ignore', o.stdout ? 'pipe' : 'ignore', 'pipe'],
+    // Only stdio reaches runc; Node opens every other descriptor with O_CLOEXEC.
+  });
+  const kill = async (signal: NodeJS.Signals | number = 'SIGKILL') => {
+    const sig = typeof signal === 'number' ? signal : signal.replace(/^SIG/, '');
+    // Before runc has created the container, `runc kill` finds nothing: retry until it does or runc exits.
+    for (let i = 0; i < 200 && child.exitCode === null && child.signalCode === null; i++) {
+      if (await runcKill(root, id, sig)) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  const handle: RunningContainer = { id, ip, kill };
+  let aborted = false;
+  const onAbort = () => { aborted = true; void kill('SIGKILL'); };
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+
+  if (!inherit) {
+    if (o.stdin && child.stdin) (o.stdin as NodeJS.ReadableStream).pipe(child.stdin).on('error', () => {});
+    if (o.stdout && child.stdout) child.stdout.pipe(o.stdout, { end: false });
+    if (child.stderr) {
+      const filtered = child.stderr.pipe(stripRuncErrors());
+      if (o.stderr) filtered.pipe(o.stderr, { end: false });
+      else filtered.resume();
+    }
+  }
+  o.onStart?.(handle);
+  return new Promise<RunResult>((resolve, reject) => {
+    child.on('error', (err) => {
+      o.signal?.removeEventListener('abort', onAbort);
+      reject((err as NodeJS.ErrnoException).code === 'ENOENT'
+        ? new KilnError('RUNTIME_MISSING', `${RUNC} not found`, { hint: 'apt-get install runc', cause: err })
+        : err);
+    });
+    child.on('close', async (code, sig) => {
+      o.signal?.removeEventListener('abort', onAbort);
+      if (aborted) return reject(new KilnError('CANCELLED', 'cancelled', { cause: o.signal?.reason }));
+      const exitCode = code ?? (sig ? 128 : 1);
+      if (exitCode !== 0) {
+        const err = await runcLoggedError(log);
+        if (err) return reject(runtimeError(err));
+      }
+      resolve(exitCode > 128 ? { exitCode, signal: signalName(exitCode - 128) } : { exitCode });
+    });
+  });
+}
+
+function signalName(n: number): string | undefined {
+  const names: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 6: 'SIGABRT', 9: 'SIGKILL', 13: 'SIGPIPE', 15: 'SIGTERM' };
+  return names[n];
+}

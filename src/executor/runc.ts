@@ -1,0 +1,95 @@
+/**
+ * The runc command line, with kiln's own state directory (`<root>/runc`) so `runc list` shows exactly kiln's
+ * containers and clean-up after a crash can find them. runc is spawned with stdio only: no other descriptor of
+ * kiln can reach the container (CVE-2024-21626).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KilnError } from '../errors.js';
+import { tool } from './tool.js';
+
+export const RUNC = process.env.KILN_RUNC ?? 'runc';
+
+export function runcStateDir(root: string): string {
+  return join(root, 'runc');
+}
+
+/** Global arguments for every runc call of this root. */
+export function runcArgs(root: string, logFile?: string): string[] {
+  const a = ['--root', runcStateDir(root)];
+  if (logFile) a.push('--log', logFile, '--log-format', 'json');
+  return a;
+}
+
+/** The last error runc logged to a `--log-format json` file, or undefined. */
+export async function runcLoggedError(logFile: string): Promise<string | undefined> {
+  const text = await readFile(logFile, 'utf8').catch(() => '');
+  let msg: string | undefined;
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const e = JSON.parse(line) as { level?: string; msg?: string };
+      if ((e.level === 'error' || e.level === 'fatal') && e.msg) msg = e.msg;
+    } catch { /* not JSON: ignore */ }
+  }
+  return msg;
+}
+
+/** Sends `signal` to a container's init (`runc kill`). Returns false if runc knows no such container. */
+export async function runcKill(root: string, id: string, signal: string | number = 'KILL', all = false): Promise<boolean> {
+  const r = await tool(RUNC, [...runcArgs(root), 'kill', ...(all ? ['--all'] : []), id, String(signal)]);
+  return r.code === 0;
+}
+
+/** `runc delete --force`; fine when the container is already gone. */
+export async function runcDelete(root: string, id: string): Promise<void> {
+  await tool(RUNC, [...runcArgs(root), 'delete', '--force', id]);
+}
+
+export interface RuncContainer {
+  id: string;
+  pid: number;
+  status: string;
+  bundle: string;
+}
+
+/** Containers runc knows under this root. */
+export async function runcList(root: string): Promise<RuncContainer[]> {
+  const r = await tool(RUNC, [...runcArgs(root), 'list', '--format', 'json']);
+  if (r.code !== 0) return [];
+  try {
+    return (JSON.parse(r.stdout || 'null') ?? []) as RuncContainer[];
+  } catch {
+    return [];
+  }
+}
+
+/** `runc state` of one container, or undefined. */
+export async function runcState(root: string, id: string): Promise<RuncContainer | undefined> {
+  const r = await tool(RUNC, [...runcArgs(root), 'state', id]);
+  if (r.code !== 0) return undefined;
+  return JSON.parse(r.stdout) as RuncContainer;
+}
+
+/** Throws RUNTIME_MISSING when runc is not installed. */
+export async function checkRunc(): Promise<void> {
+  try {
+    const r = await tool(RUNC, ['--version']);
+    if (r.code !== 0) throw new Error(r.stderr);
+  } catch (cause) {
+    throw new KilnError('RUNTIME_MISSING', `${RUNC} is not installed or does not run`, { cause, hint: 'apt-get install runc' });
+  }
+}
+
+/** Maps runc's start failure to Docker's wording and code: a missing executable is exit 127. */
+export function runtimeError(msg: string): KilnError {
+  const clean = msg.replace(/^runc (run|create|exec) failed: /, '');
+  const docker = `failed to create task for container: OCI runtime create failed: runc create failed: ${clean}: unknown`;
+  if (/executable file not found|no such file or directory/.test(clean) && /exec: /.test(clean)) {
+    return new KilnError('COMMAND_NOT_FOUND', docker, { exitCode: 127 });
+  }
+  if (/permission denied/.test(clean) && /exec: /.test(clean)) {
+    return new KilnError('COMMAND_NOT_FOUND', docker, { exitCode: 126 });
+  }
+  return new KilnError('RUNTIME_FAILED', docker);
+}

@@ -1,0 +1,107 @@
+/**
+ * The OCI runtime config (config.json) kiln hands to runc, with Docker's defaults (moby's oci/defaults.go):
+ * the same namespaces, mounts, masked and read-only paths and capability set, so a process behaves as it
+ * would under `docker run`. Pure: no I/O, unit-tested.
+ */
+import type { ContainerMount } from './types.js';
+import type { ResolvedUser } from './user.js';
+
+/** Docker's default capabilities (moby oci/caps/defaults.go). */
+export const DEFAULT_CAPABILITIES = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
+  'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+];
+
+export const MASKED_PATHS = [
+  '/proc/asound', '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+];
+
+export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface SpecInput {
+  args: string[];
+  env: string[];
+  cwd: string;
+  user: ResolvedUser;
+  tty: boolean;
+  hostname: string;
+  /** Files in the bundle to bind over /etc/hosts, /etc/resolv.conf, /etc/hostname. */
+  etcFiles: { hosts: string; resolvConf: string; hostname: string };
+  /** 'host' shares the host's; a path joins that namespace; 'new' makes an empty one (loopback only). */
+  network: 'host' | 'new' | { path: string };
+  mounts: ContainerMount[];
+  cgroupsPath: string;
+  limits?: { memoryBytes?: number; cpus?: number; pids?: number };
+  /** Hard RLIMIT_NOFILE kiln may grant (root here lacks CAP_SYS_RESOURCE: never exceed the current hard limit). */
+  nofileLimit: number;
+}
+
+/** Adds PATH (Docker's default) and HOME when missing, keeping the caller's order. */
+export function withDefaultEnv(env: string[], home: string): string[] {
+  const out = [...env];
+  if (!out.some((e) => e.startsWith('PATH='))) out.unshift(`PATH=${DEFAULT_PATH}`);
+  if (!out.some((e) => e.startsWith('HOME='))) out.push(`HOME=${home}`);
+  return out;
+}
+
+/** Builds config.json for `runc run`. */
+export function buildSpec(input: SpecInput): Record<string, unknown> {
+  const namespaces: Array<{ type: string; path?: string }> = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
+  if (input.network === 'new') namespaces.push({ type: 'network' });
+  else if (typeof input.network === 'object') namespaces.push({ type: 'network', path: input.network.path });
+
+  const mounts: Array<Record<string, unknown>> = [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['ro', 'nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    { destination: '/etc/resolv.conf', type: 'bind', source: input.etcFiles.resolvConf, options: ['rbind', 'rprivate'] },
+    { destination: '/etc/hostname', type: 'bind', source: input.etcFiles.hostname, options: ['rbind', 'rprivate'] },
+    { destination: '/etc/hosts', type: 'bind', source: input.etcFiles.hosts, options: ['rbind', 'rprivate'] },
+  ];
+  for (const m of input.mounts) {
+    if (m.type === 'tmpfs') {
+      mounts.push({ destination: m.target, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', ...(m.readonly ? ['ro'] : []), ...(m.options ?? [])] });
+    } else {
+      mounts.push({ destination: m.target, type: 'bind', source: m.source, options: ['rbind', 'rprivate', ...(m.readonly ? ['ro'] : []), ...(m.options ?? [])] });
+    }
+  }
+
+  const resources: Record<string, unknown> = { devices: [{ allow: false, access: 'rwm' }] };
+  const l = input.limits ?? {};
+  if (l.memoryBytes) resources.memory = { limit: l.memoryBytes };
+  if (l.cpus) resources.cpu = { quota: Math.round(l.cpus * 100_000), period: 100_000 };
+  if (l.pids) resources.pids = { limit: l.pids };
+
+  const caps = DEFAULT_CAPABILITIES;
+  return {
+    ociVersion: '1.0.2-dev',
+    process: {
+      terminal: input.tty,
+      user: { uid: input.user.uid, gid: input.user.gid, ...(input.user.additionalGids.length ? { additionalGids: input.user.additionalGids } : {}) },
+      args: input.args,
+      env: withDefaultEnv(input.env, input.user.home),
+      cwd: input.cwd,
+      // Docker leaves inheritable and ambient empty (CVE-2022-24769); a non-root process thus runs with no effective caps.
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      rlimits: [{ type: 'RLIMIT_NOFILE', hard: input.nofileLimit, soft: input.nofileLimit }],
+      noNewPrivileges: true,
+    },
+    root: { path: 'rootfs', readonly: false },
+    hostname: input.hostname,
+    mounts,
+    linux: {
+      namespaces,
+      cgroupsPath: input.cgroupsPath,
+      resources,
+      maskedPaths: MASKED_PATHS,
+      readonlyPaths: READONLY_PATHS,
+    },
+  };
+}
