@@ -1,0 +1,139 @@
+/**
+ * The content checksum of a COPY/ADD's sources, for the step's cache key: a digest over every selected path with
+ * its type, mode (incl. setuid/setgid/sticky), owner, size, symlink target, device numbers and content hash —
+ * never mtime or atime, so a fresh checkout of the same files hits the cache. Alongside it a manifest (path →
+ * per-entry digest) lets `--explain` name exactly which path changed, appeared or disappeared.
+ *
+ * Selection is select.ts's, the same the copy uses. Content hashes come from the stat cache when a file's
+ * (dev, inode, size, mtime, ctime) is unchanged, so a no-op rebuild costs one lstat per file.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import type { Digest } from '../../image/types.js';
+import { KilnError } from '../../errors.js';
+import { selectSources, type SelectOptions, type SelectedSource } from './select.js';
+import { noStatCache, type StatCache } from './stat-cache.js';
+
+/** Path (as `/`-rooted in its source root) → digest of that entry's metadata and content. */
+export type ChecksumManifest = Record<string, string>;
+
+export interface SourceChecksum {
+  /** `sha256:…` over the patterns, their matches and every entry's record, in order. */
+  digest: Digest;
+  manifest: ChecksumManifest;
+  /** Files whose content was hashed (stat cache misses), for tests and benchmarks. */
+  hashed: number;
+}
+
+export interface ChecksumOptions extends SelectOptions {
+  /** Content hashes of unchanged files; default none (hash everything). */
+  statCache?: StatCache;
+  /**
+   * `reset`: owners are left out (read as 0:0), because the copy writes context files as root, as BuildKit's
+   * context transfer does; a `chown` in the context then cannot cause a miss. `keep` (stages, images): owners count.
+   */
+  ownership?: 'keep' | 'reset';
+  signal?: AbortSignal;
+}
+
+/** Files at most this big are read in one call; bigger ones are streamed. */
+const SMALL_FILE = 1 << 20;
+/** Concurrent streamed hashes: enough to overlap I/O and hashing on two cores. */
+const HASH_CONCURRENCY = 4;
+
+/**
+ * Checksums the sources `patterns` select inside `root` (build context or a stage's rootfs). Throws
+ * COPY_SOURCE_NOT_FOUND like the copy would, CANCELLED when `signal` aborts.
+ */
+export async function checksumSources(root: string, patterns: readonly string[], opts: ChecksumOptions = {}): Promise<SourceChecksum> {
+  const selected = selectSources(root, patterns, opts);
+  return checksumSelection(selected, opts);
+}
+
+/** Checksums an already made selection (the copy path calls selectSources once and reuses it). */
+export async function checksumSelection(selected: readonly SelectedSource[], opts: ChecksumOptions = {}): Promise<SourceChecksum> {
+  const cache = opts.statCache ?? noStatCache();
+  const started = Date.now();
+  const contentHash = new Map<string, string>();
+  const pending: Array<{ abs: string; st: Stats }> = [];
+  let hashed = 0;
+  for (const src of selected) {
+    for (const e of src.entries) {
+      if (!e.st.isFile()) continue;
+      const known = cache.lookup(e.st);
+      if (known !== undefined) contentHash.set(e.abs, known);
+      else if (e.st.size <= SMALL_FILE) {
+        const h = createHash('sha256').update(readFileSync(e.abs)).digest('hex');
+        contentHash.set(e.abs, h);
+        cache.store(e.st, h, started);
+        hashed++;
+      } else pending.push({ abs: e.abs, st: e.st });
+    }
+  }
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < pending.length) {
+      const job = pending[next++];
+      if (opts.signal?.aborted) throw new KilnError('CANCELLED', 'checksum cancelled');
+      const h = await hashFile(job.abs, opts.signal);
+      contentHash.set(job.abs, h);
+      cache.store(job.st, h, started);
+      hashed++;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(HASH_CONCURRENCY, pending.length) }, worker));
+  cache.flush();
+
+  const manifest: ChecksumManifest = {};
+  const total = createHash('sha256').update('kiln-sources-v1\n');
+  for (const src of selected) {
+    total.update(`source ${JSON.stringify(src.pattern)} ${JSON.stringify(src.path)}\n`);
+    const base = src.path === '' ? '' : `/${src.path}`;
+    for (const e of src.entries) {
+      const key = e.rel === '' ? base || '/' : `${base}/${e.rel}`;
+      const d = entryDigest(e.st, e.abs, contentHash.get(e.abs), opts.ownership ?? 'keep');
+      manifest[key] = d;
+      total.update(`${JSON.stringify(e.rel)} ${d}\n`);
+    }
+  }
+  return { digest: `sha256:${total.digest('hex')}`, manifest, hashed };
+}
+
+function entryDigest(st: Stats, abs: string, content: string | undefined, ownership: 'keep' | 'reset'): string {
+  const type = st.isFile() ? 'f' : st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isCharacterDevice() ? 'c'
+    : st.isBlockDevice() ? 'b' : st.isFIFO() ? 'p' : 's';
+  const owner = ownership === 'keep' ? `${st.uid}:${st.gid}` : '0:0';
+  const link = type === 'l' ? readLink(abs) : '';
+  const dev = type === 'c' || type === 'b' ? String(st.rdev) : '';
+  const size = type === 'f' ? st.size : 0;
+  const rec = `${type} ${(st.mode & 0o7777).toString(8)} ${owner} ${size} ${JSON.stringify(link)} ${dev} ${content ?? ''}`;
+  return createHash('sha256').update(rec).digest('hex').slice(0, 32);
+}
+
+function readLink(abs: string): string {
+  try {
+    return readlinkSync(abs);
+  } catch {
+    return '';
+  }
+}
+
+async function hashFile(abs: string, signal?: AbortSignal): Promise<string> {
+  const h = createHash('sha256');
+  const stream = createReadStream(abs, { highWaterMark: 1 << 20, signal });
+  for await (const chunk of stream) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** What differs between two manifests, each list sorted: for `--explain` ("file changed: /src/app.js"). */
+export function diffManifests(before: ChecksumManifest, after: ChecksumManifest): { changed: string[]; added: string[]; removed: string[] } {
+  const changed: string[] = [];
+  const added: string[] = [];
+  const removed: string[] = [];
+  for (const [k, v] of Object.entries(after)) {
+    if (!(k in before)) added.push(k);
+    else if (before[k] !== v) changed.push(k);
+  }
+  for (const k of Object.keys(before)) if (!(k in after)) removed.push(k);
+  return { changed: changed.sort(), added: added.sort(), removed: removed.sort() };
+}

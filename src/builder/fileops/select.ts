@@ -1,0 +1,164 @@
+/**
+ * Which files a COPY/ADD reads: source patterns resolved inside their root (wildcards, symlinks followed for the
+ * named source, `.dockerignore`, `--exclude`, `--parents` include patterns), each source expanded into a sorted
+ * pre-order list of entries. Both the cache checksum (checksum.ts) and the copy itself (copy.ts) consume this one
+ * selection, so the key always covers exactly the files the copy writes.
+ *
+ * Hot path: one readdir + lstat per file in the selection, synchronous (5,000 files ≈ 20 ms here; the async
+ * variants cost 3–4x more in promise overhead for no concurrency gain on one disk).
+ */
+import { lstatSync, readdirSync, type Stats } from 'node:fs';
+import { join, posix, relative } from 'node:path';
+import { KilnError } from '../../errors.js';
+import { hasWildcards, resolveWildcards, splitWildcards, unescapeGlob } from './glob.js';
+import { createPatternMatcher, type PathMatcher } from './patterns.js';
+import { resolveInRoot } from './root-path.js';
+
+/** One file, directory, symlink or special file of a selected source. */
+export interface Entry {
+  /** Path relative to the selected source, `/`-separated; `''` is the source itself. */
+  rel: string;
+  /** Host path. */
+  abs: string;
+  /** lstat of `abs` (symlinks inside a source are never followed). */
+  st: Stats;
+}
+
+/** One match of a source pattern. */
+export interface SelectedSource {
+  /** The pattern as written in the Dockerfile (after variable expansion). */
+  pattern: string;
+  /** Root-relative path of the match as named (before following a symlink), `''` for the root itself. */
+  path: string;
+  /** Host path after following symlinks inside the root. */
+  abs: string;
+  /** The source itself (`rel === ''`) first, then, for a directory, everything selected below it in sorted order. */
+  entries: Entry[];
+}
+
+export interface SelectOptions {
+  /** `.dockerignore` over root-relative paths (context sources only): matched paths do not exist for the build. */
+  ignore?: PathMatcher;
+  /** `--exclude` patterns, matched against paths relative to each copied source (and to the wildcard's base). */
+  exclude?: readonly string[];
+  /** `--parents`: keep each source's path (below an optional `/./` pivot) under the destination. */
+  parents?: boolean;
+  /** Follow a symlink named as a source (default true, as the Dockerfile frontend asks of BuildKit). */
+  followLinks?: boolean;
+}
+
+/** Source pattern → the directory copied and its include pattern, for `--parents` (BuildKit's pivot rule). */
+export function parentsSplit(pattern: string): { base: string; include: string } {
+  const pivot = pattern.indexOf('/./');
+  if (pivot >= 0) return { base: pattern.slice(0, pivot) || '/', include: posix.normalize(`/${pattern.slice(pivot + 3)}`).slice(1) };
+  return { base: '/', include: posix.normalize(`/${pattern}`).slice(1) };
+}
+
+/**
+ * Resolves every source pattern inside `root`. A pattern without wildcards must exist (COPY_SOURCE_NOT_FOUND);
+ * a wildcard that matches nothing selects nothing, as BuildKit allows for Dockerfile COPY/ADD.
+ */
+export function selectSources(root: string, patterns: readonly string[], opts: SelectOptions = {}): SelectedSource[] {
+  const exclude = opts.exclude && opts.exclude.length > 0 ? createPatternMatcher(opts.exclude) : undefined;
+  const out: SelectedSource[] = [];
+  for (const pattern of patterns) {
+    let base = pattern;
+    let include: PathMatcher | undefined;
+    if (opts.parents) {
+      const split = parentsSplit(pattern);
+      base = split.base;
+      include = createPatternMatcher([split.include]);
+      if (!hasWildcards(pattern)) requireExists(root, posix.join(base, split.include), pattern, opts);
+    }
+    const skip = opts.ignore ? (rel: string) => opts.ignore!.matches(rel) : undefined;
+    const wild = hasWildcards(base);
+    const matches = wild ? resolveWildcards(root, base, skip) : [posix.normalize(`/${base}`).slice(1)];
+    const wildBase = wild ? posix.normalize(`/${splitWildcards(base)[0]}`).slice(1) : '';
+    for (const match of matches) {
+      if (wild && exclude && exclude.matches(posix.relative(`/${wildBase}`, `/${match}`))) continue;
+      const named = wild ? match : unescapeGlob(match);
+      const abs = resolveInRoot(root, named, { followFinal: opts.followLinks ?? true });
+      const st = lstatOrUndefined(abs);
+      const rootRel = relative(root, abs);
+      if (!st || (rootRel !== '' && isIgnored(opts.ignore, rootRel, named, st))) {
+        if (wild) continue;
+        throw notFound(pattern);
+      }
+      const entries: Entry[] = [{ rel: '', abs, st }];
+      if (st.isDirectory()) walk(abs, '', rootRel, { ignore: opts.ignore, exclude, include }, entries);
+      out.push({ pattern, path: named, abs, entries });
+    }
+  }
+  return out;
+}
+
+function isIgnored(ignore: PathMatcher | undefined, rootRel: string, named: string, st: Stats): boolean {
+  if (!ignore) return false;
+  const hit = ignore.matches(rootRel) || (named !== rootRel && named !== '' && ignore.matches(named));
+  // An ignored directory still exists when an exception re-includes something below it.
+  return hit && !(st.isDirectory() && ignore.hasExclusions);
+}
+
+function requireExists(root: string, p: string, pattern: string, opts: SelectOptions): void {
+  const abs = resolveInRoot(root, p);
+  const st = lstatOrUndefined(abs);
+  const rootRel = relative(root, abs);
+  if (!st || (rootRel !== '' && isIgnored(opts.ignore, rootRel, p, st))) throw notFound(pattern);
+}
+
+function notFound(pattern: string): KilnError {
+  return new KilnError('COPY_SOURCE_NOT_FOUND', `failed to compute cache key: "${posix.normalize(`/${pattern}`)}": not found`, {
+    hint: 'the path must exist in the build context (and not be excluded by .dockerignore) or in the --from stage',
+  });
+}
+
+function lstatOrUndefined(p: string): Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw err;
+  }
+}
+
+interface Filters {
+  ignore?: PathMatcher;
+  exclude?: PathMatcher;
+  include?: PathMatcher;
+}
+
+/** Appends the selected entries below `dirAbs`; returns whether anything was appended. */
+function walk(dirAbs: string, rel: string, rootRel: string, f: Filters, out: Entry[]): boolean {
+  const names = readdirSync(dirAbs).sort(byteOrder);
+  let any = false;
+  for (const name of names) {
+    const childRel = rel === '' ? name : `${rel}/${name}`;
+    const childRootRel = rootRel === '' ? name : `${rootRel}/${name}`;
+    const abs = join(dirAbs, name);
+    const st = lstatSync(abs);
+    const ignored = f.ignore?.matches(childRootRel) ?? false;
+    const excluded = f.exclude?.matches(childRel) ?? false;
+    const included = f.include ? f.include.matches(childRel) : true;
+    if (included && !ignored && !excluded) {
+      out.push({ rel: childRel, abs, st });
+      any = true;
+      if (st.isDirectory()) walk(abs, childRel, childRootRel, f, out);
+      continue;
+    }
+    if (!st.isDirectory()) continue;
+    if (ignored && !f.ignore!.hasExclusions) continue;
+    if (excluded && !f.exclude!.hasExclusions) continue;
+    // Not selected itself, but something below may be: it is then copied as a parent directory.
+    const mark = out.length;
+    out.push({ rel: childRel, abs, st });
+    if (walk(abs, childRel, childRootRel, f, out)) any = true;
+    else out.length = mark;
+  }
+  return any;
+}
+
+/** Sorts names by their UTF-8 bytes (Go's and tar's order), not by UTF-16 code units. */
+export function byteOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
