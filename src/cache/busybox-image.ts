@@ -1,0 +1,161 @@
+/**
+ * An offline base image: Debian's static busybox (`/bin/busybox` from busybox-static) in an otherwise empty root,
+ * with applet symlinks (`/bin/sh`, `/bin/ls`, …), `/etc/passwd`, `/etc/group`, `/etc/nsswitch.conf`, `/tmp`
+ * (1777) and `/root`. One gzip layer, every header fixed (mtime 0, root-owned except /home/kiln), so the same
+ * busybox binary always gives the same digests. Tests and the README's demo build on it without internet.
+ */
+import { execFileSync } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import tar from 'tar-stream';
+import { KilnError } from '../errors.js';
+import { DigestStream } from '../image/digest.js';
+import { hostPlatform } from '../image/platform.js';
+import { MediaType, type Descriptor, type ImageConfig } from '../image/types.js';
+import type { ImageRecord } from './image-store.js';
+import type { StoreRoot } from './root.js';
+import type { IoOptions } from './types.js';
+
+export const BUSYBOX_PATH = '/bin/busybox';
+const EPOCH = new Date(0);
+const PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Users of the base image: root, nobody, and two unprivileged test users. */
+export const BASE_PASSWD = [
+  'root:x:0:0:root:/root:/bin/sh',
+  'daemon:x:1:1:daemon:/usr/sbin:/bin/false',
+  'kiln:x:1000:1000:kiln test user:/home/kiln:/bin/sh',
+  'guest:x:1001:1001:guest:/home/guest:/bin/sh',
+  'nobody:x:65534:65534:nobody:/nonexistent:/bin/false',
+].join('\n') + '\n';
+
+export const BASE_GROUP = [
+  'root:x:0:',
+  'daemon:x:1:',
+  'wheel:x:10:root',
+  'staff:x:50:kiln',
+  'kiln:x:1000:',
+  'guest:x:1001:',
+  'nogroup:x:65534:',
+].join('\n') + '\n';
+
+const NSSWITCH = 'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\n';
+
+interface Entry {
+  name: string;
+  type: 'directory' | 'file' | 'symlink';
+  mode: number;
+  uid?: number;
+  gid?: number;
+  linkname?: string;
+  content?: string;
+}
+
+/** Applet paths (`usr/bin/awk`) compiled into the binary, from `busybox --list-full`. */
+function appletPaths(busybox: string): string[] {
+  const out = execFileSync(busybox, ['--list-full'], { encoding: 'utf8' });
+  return out.split('\n').map((s) => s.trim().replace(/^\/+/, '')).filter((s) => s && s !== 'bin/busybox');
+}
+
+function rootEntries(applets: string[]): Entry[] {
+  const dirs: Entry[] = [
+    'bin', 'dev', 'etc', 'home', 'proc', 'sbin', 'sys', 'usr', 'usr/bin', 'usr/sbin', 'usr/local', 'usr/local/bin',
+    'var', 'var/log', 'var/run',
+  ].map((name) => ({ name, type: 'directory' as const, mode: 0o755 }));
+  dirs.push({ name: 'root', type: 'directory', mode: 0o700 });
+  dirs.push({ name: 'tmp', type: 'directory', mode: 0o1777 });
+  dirs.push({ name: 'var/tmp', type: 'directory', mode: 0o1777 });
+  dirs.push({ name: 'home/kiln', type: 'directory', mode: 0o755, uid: 1000, gid: 1000 });
+  dirs.push({ name: 'home/guest', type: 'directory', mode: 0o755, uid: 1001, gid: 1001 });
+  const files: Entry[] = [
+    { name: 'etc/passwd', type: 'file', mode: 0o644, content: BASE_PASSWD },
+    { name: 'etc/group', type: 'file', mode: 0o644, content: BASE_GROUP },
+    { name: 'etc/nsswitch.conf', type: 'file', mode: 0o644, content: NSSWITCH },
+  ];
+  const links: Entry[] = [...new Set(applets)].map((name) => ({ name, type: 'symlink' as const, mode: 0o777, linkname: '/bin/busybox' }));
+  const known = new Set(dirs.map((d) => d.name));
+  for (const l of links) {
+    const parent = l.name.split('/').slice(0, -1).join('/');
+    if (parent && !known.has(parent)) { known.add(parent); dirs.push({ name: parent, type: 'directory', mode: 0o755 }); }
+  }
+  const byName = (a: Entry, b: Entry) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  return [...dirs.sort(byName), ...files.sort(byName), ...links.sort(byName)];
+}
+
+/** Streams the layer tar into the store; returns its (gzip) descriptor and uncompressed diff ID. */
+async function writeLayer(root: StoreRoot, busybox: string, opts: IoOptions & { lease: import('./lease.js').Lease }): Promise<{ layer: Descriptor; diffId: string }> {
+  const size = (await stat(busybox)).size;
+  const entries = rootEntries(appletPaths(busybox));
+  const pack = tar.pack();
+  const header = (e: Entry) => ({
+    name: e.type === 'directory' ? `${e.name}/` : e.name,
+    type: e.type,
+    mode: e.mode,
+    uid: e.uid ?? 0,
+    gid: e.gid ?? 0,
+    uname: '',
+    gname: '',
+    mtime: EPOCH,
+    ...(e.linkname ? { linkname: e.linkname } : {}),
+  });
+  const feed = (async () => {
+    // Directories first, then /bin/busybox, then files and links: a stable order means stable digests.
+    for (const e of entries.filter((x) => x.type === 'directory')) pack.entry(header(e));
+    const entry = pack.entry({ ...header({ name: 'bin/busybox', type: 'file', mode: 0o755 }), size });
+    await pipeline(createReadStream(busybox), entry);
+    for (const e of entries.filter((x) => x.type !== 'directory')) {
+      if (e.content !== undefined) pack.entry(header(e), e.content);
+      else pack.entry(header(e));
+    }
+    pack.finalize();
+  })();
+  const diff = new DigestStream();
+  const w = await root.content.writer(opts);
+  try {
+    await Promise.all([feed, pipeline(pack, diff, createGzip({ level: 6 }), w.stream, { signal: opts.signal })]);
+  } catch (err) {
+    await w.abort();
+    throw err;
+  }
+  const blob = await w.commit();
+  return { layer: { mediaType: MediaType.OciLayerGzip, digest: blob.digest, size: blob.size }, diffId: diff.digest() };
+}
+
+export interface EnsureBusyboxOptions extends IoOptions {
+  /** Path of a static busybox binary (default /bin/busybox). */
+  busybox?: string;
+}
+
+/**
+ * Makes sure `tag` (default `busybox:latest`) names an image in the store, building the busybox base image if
+ * the tag is missing. Quiet and cheap when it is present. Returns the image and whether it was created.
+ * Throws PRECONDITION when /bin/busybox is missing (install Debian's busybox-static).
+ */
+export async function ensureBusyboxImage(root: StoreRoot, tag = 'busybox:latest', opts: EnsureBusyboxOptions = {}): Promise<{ image: ImageRecord; created: boolean }> {
+  const existing = await root.images.find(tag, opts);
+  if (existing) return { image: existing, created: false };
+  const busybox = opts.busybox ?? BUSYBOX_PATH;
+  if (!(await stat(busybox).catch(() => undefined))) {
+    throw new KilnError('PRECONDITION', `${busybox} not found`, { hint: 'install Debian\'s busybox-static (apt-get install busybox-static)' });
+  }
+  const lease = root.lease();
+  try {
+    const { layer, diffId } = await writeLayer(root, busybox, { ...opts, lease });
+    const p = hostPlatform();
+    const config: ImageConfig = {
+      architecture: p.architecture,
+      os: 'linux',
+      ...(p.variant ? { variant: p.variant } : {}),
+      created: EPOCH.toISOString(),
+      config: { Env: [PATH_ENV], Cmd: ['sh'] },
+      rootfs: { type: 'layers', diff_ids: [diffId] },
+      history: [{ created: EPOCH.toISOString(), created_by: 'kiln base busybox (static busybox, applet symlinks, /etc/passwd)' }],
+    };
+    await root.images.writeImage({ config, layers: [layer], format: 'oci', tags: [tag], lease, signal: opts.signal });
+  } finally {
+    await lease.release();
+  }
+  return { image: await root.images.resolve(tag, opts), created: true };
+}
