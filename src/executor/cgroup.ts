@@ -56,3 +56,8 @@ export async function removeCgroup(root: string, id: string): Promise<void> {
     }
   }
 }
+
+/** Removes this root's parent cgroups when no container is left in them (at start-up clean-up, never mid-run). */
+export async function removeEmptyParent(root: string): Promise<void> {
+  for (const h of await hierarchies()) await rmdir(join(h, cgroupParent(root))).catch(() => {});
+}

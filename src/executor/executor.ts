@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { KilnError } from '../errors.js';
@@ -14,6 +14,7 @@ import { writeEtcFiles } from './etc-files.js';
 import { mountAll, unmountAll } from './mount.js';
 import { attachNetwork, type NetworkAttachment } from './network.js';
 import { writeOwner } from './owner.js';
+import { startPortProxy, type PortProxy } from './ports.js';
 import { RUNC, runcArgs, runcDelete, runcKill, runcLoggedError, runtimeError } from './runc.js';
 import { buildSpec } from './spec.js';
 import { findStubs, removeStubs } from './stubs.js';
@@ -25,9 +26,14 @@ export interface ExecutorOptions {
   root: string;
 }
 
-/** Where a container's bundle lives. */
-export function bundleDir(root: string, id: string): string {
+/** A container's directory: its bundle while it runs, and for `kiln run` containers their state and log. */
+export function containerDir(root: string, id: string): string {
   return join(root, 'containers', id);
+}
+
+/** Where a container's runc bundle lives while it runs. */
+export function bundleDir(root: string, id: string): string {
+  return join(containerDir(root, id), 'bundle');
 }
 
 /** A new random container id (64 hex digits, as Docker's). */
@@ -70,6 +76,7 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
   const rootfs = join(bundle, 'rootfs');
   await mkdir(rootfs, { recursive: true });
   let net: NetworkAttachment | undefined;
+  let proxy: PortProxy | undefined;
   let stubs: string[] = [];
   let started = false;
   let clean = false;
@@ -77,7 +84,12 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
     await writeOwner(bundle);
     await mountAll(o.rootfs, rootfs, { signal: o.signal });
     const [user, nofile] = await Promise.all([resolveUser(rootfs, o.process.user), nofileLimit()]);
+    if (o.ports?.length) {
+      if (o.network !== 'bridge') throw new KilnError('INVALID_ARGUMENT', 'published ports (-p) need the bridge network');
+      proxy = await startPortProxy(o.ports);
+    }
     net = await attachNetwork(o.network, { root, id, signal: o.signal });
+    if (proxy && net.ip) proxy.setTarget(net.ip);
     const hostname = o.hostname ?? id.slice(0, 12);
     const etcFiles = await writeEtcFiles(bundle, { hostname, ip: net.ip, shareHostNet: net.ns === 'host', extraHosts: o.extraHosts });
     const mounts = o.mounts ?? [];
@@ -110,8 +122,11 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
       await removeCgroup(root, id).catch(() => {});
     }
     await unmountAll(bundle).catch(() => {});
+    await proxy?.close().catch(() => {});
     await net?.release().catch(() => {});
     await rm(bundle, { recursive: true, force: true }).catch(() => {});
+    // Kept when `kiln run` stores state and logs there.
+    await rmdir(containerDir(root, id)).catch(() => {});
   }
 }
 

@@ -1,0 +1,88 @@
+/**
+ * Start-up clean-up: whatever a crashed kiln left behind (a container still running under runc, mounts, a
+ * bundle, cgroups, a network namespace, an address lease) is removed by the next kiln start. A bundle whose
+ * owner process (owner.json) still runs belongs to a live kiln or supervisor and is left alone.
+ */
+import { readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { listCgroups, removeCgroup, removeEmptyParent } from './cgroup.js';
+import { bundleDir, containerDir } from './executor.js';
+import { unmountAll } from './mount.js';
+import { ownerAlive } from './owner.js';
+import { runcDelete, runcKill, runcList } from './runc.js';
+
+/** A bundle younger than this without owner.json may be in the middle of being created. */
+const GRACE_MS = 10_000;
+
+export interface CleanupReport {
+  /** Container ids whose leftovers were removed. */
+  removed: string[];
+}
+
+/** Removes one dead container's runtime leftovers. Keeps `state.json`/logs of a `kiln run` container unless `all`. */
+export async function cleanupContainer(root: string, id: string, opts: { all?: boolean } = {}): Promise<void> {
+  await runcKill(root, id, 'KILL').catch(() => false);
+  await runcDelete(root, id).catch(() => {});
+  await removeCgroup(root, id).catch(() => {});
+  const bundle = bundleDir(root, id);
+  await unmountAll(bundle).catch(() => {});
+  const { releaseStaleNetwork } = await import('./bridge.js');
+  await releaseStaleNetwork(root, id).catch(() => {});
+  await rm(bundle, { recursive: true, force: true });
+  if (opts.all) await rm(containerDir(root, id), { recursive: true, force: true });
+  else await rmdir(containerDir(root, id)).catch(() => {});
+}
+
+async function isStale(root: string, id: string): Promise<boolean> {
+  const bundle = bundleDir(root, id);
+  if (await ownerAlive(bundle)) return false;
+  try {
+    await stat(join(bundle, 'owner.json'));
+    return true;
+  } catch {
+    // No owner record yet: only stale once it is older than the grace period.
+    const st = await stat(bundle).catch(() => undefined);
+    return !st || Date.now() - st.mtimeMs > GRACE_MS;
+  }
+}
+
+/**
+ * Cleans everything left by dead kiln processes under `root`: bundles, their mounts, runc containers, cgroups,
+ * network namespaces and leases. A detached container whose supervisor died is marked exited. Call at start.
+ */
+export async function cleanupStale(root: string): Promise<CleanupReport> {
+  const removed: string[] = [];
+  const ids = await readdir(join(root, 'containers')).catch(() => [] as string[]);
+  const live = new Set<string>();
+  for (const id of ids) {
+    const hasBundle = await stat(bundleDir(root, id)).then(() => true, () => false);
+    if (!hasBundle) { live.add(id); continue; }
+    if (!(await isStale(root, id))) { live.add(id); continue; }
+    const statePath = join(containerDir(root, id), 'state.json');
+    const state = await readFile(statePath, 'utf8').then((t) => JSON.parse(t) as Record<string, unknown>, () => undefined);
+    await cleanupContainer(root, id, { all: Boolean(state?.autoRemove) || !state });
+    if (state && !state.autoRemove) {
+      live.add(id);
+      if (state.status === 'running' || state.status === 'created') {
+        await writeFile(statePath, JSON.stringify({ ...state, status: 'exited', exitCode: 255, finishedAt: new Date().toISOString(), pid: 0 }));
+      }
+    }
+    removed.push(id);
+  }
+  // runc containers and cgroups with no live bundle (a crash between steps of clean-up).
+  for (const c of await runcList(root)) {
+    if (live.has(c.id) && (await stat(bundleDir(root, c.id)).then(() => true, () => false))) continue;
+    await runcKill(root, c.id, 'KILL').catch(() => false);
+    await runcDelete(root, c.id);
+    if (!removed.includes(c.id)) removed.push(c.id);
+  }
+  for (const id of await listCgroups(root)) {
+    if (await stat(bundleDir(root, id)).then(() => true, () => false)) continue;
+    await removeCgroup(root, id);
+    if (!removed.includes(id)) removed.push(id);
+  }
+  const { sweepNetwork } = await import('./bridge.js');
+  await sweepNetwork(root, (id) => stat(bundleDir(root, id)).then(() => true, () => false)).catch(() => {});
+  await removeEmptyParent(root);
+  return { removed };
+}
