@@ -7,4 +7,5 @@ import type { RegisterCommand } from '../context.js';
 export const commandModules: Array<() => Promise<{ register: RegisterCommand }>> = [
   // e.g. () => import('./outline.js'),
   () => import('./base.js'),
+  () => import('./serve.js'),
 ];
