@@ -1,0 +1,94 @@
+/**
+ * `kiln serve`: the Docker Engine API for the docker CLI and kiln's remote mode. Listens on a unix socket
+ * (default /run/kiln/kiln.sock) and/or TCP; TCP off loopback needs client-certificate TLS or a token.
+ * SIGTERM/SIGINT drain: no new builds, running ones get `--grace-period` seconds, then the server exits.
+ */
+import type { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { KilnError, fromSystemError } from '../../errors.js';
+import { globalOptions } from '../context.js';
+import { createKilnServer, type ListenSpec } from '../../server/server.js';
+import { createLocalBackend } from '../../server/local-backend.js';
+import { createLogger } from '../../server/log.js';
+
+export const DEFAULT_SOCKET = '/run/kiln/kiln.sock';
+
+/** `unix:///path`, `tcp://host:port`, or `host:port` → a listen spec; INVALID_ARGUMENT otherwise. */
+export function parseListen(addr: string): ListenSpec {
+  if (addr.startsWith('unix://')) return { kind: 'unix', path: addr.slice('unix://'.length) || DEFAULT_SOCKET };
+  const m = /^(?:tcp:\/\/)?(\[[^\]]+\]|[^:/]+):(\d{1,5})\/?$/.exec(addr);
+  if (!m || Number(m[2]) > 65535) throw new KilnError('INVALID_ARGUMENT', `--listen ${JSON.stringify(addr)}: expected unix:///path or tcp://host:port`);
+  return { kind: 'tcp', host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}
+
+/** `512k`, `100m`, `2g`, or plain bytes. */
+export function parseSize(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(v.trim());
+  if (!m) throw new KilnError('INVALID_ARGUMENT', `${JSON.stringify(v)} is not a size (e.g. 512m, 2g)`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return Math.floor(Number(m[1]) * mult);
+}
+
+async function readSecretFile(path: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw fromSystemError(err, `${what} ${path}`) ?? err;
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('serve the Docker Engine API (build, images, push, pull, run) for docker and kiln --host clients')
+    .option('--listen <addr>', `unix:///PATH or tcp://HOST:PORT (repeatable; default unix://${DEFAULT_SOCKET})`, (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--tlscacert <file>', 'CA that signs client certificates (TLS on TCP listeners)')
+    .option('--tlscert <file>', 'server certificate')
+    .option('--tlskey <file>', 'server key')
+    .option('--token-file <file>', 'require "Authorization: Bearer <token>" on TCP (token = the file\'s first line)')
+    .option('--concurrency <n>', 'builds running at once', (v) => Number(v), 2)
+    .option('--max-context-size <size>', 'largest unpacked build context', '2g')
+    .option('--idle-timeout <seconds>', 'close connections idle this long', (v) => Number(v), 300)
+    .option('--grace-period <seconds>', 'on SIGTERM, let running builds finish this long before cancelling them', (v) => Number(v), 60)
+    .option('--quiet', 'log only warnings and errors')
+    .action(async (o: { listen: string[]; tlscacert?: string; tlscert?: string; tlskey?: string; tokenFile?: string; concurrency: number; maxContextSize: string; idleTimeout: number; gracePeriod: number; quiet?: boolean }, cmd: Command) => {
+      const g = globalOptions(cmd);
+      const listen = (o.listen.length ? o.listen : [`unix://${DEFAULT_SOCKET}`]).map(parseListen);
+      const tlsParts = [o.tlscacert, o.tlscert, o.tlskey].filter(Boolean).length;
+      if (tlsParts !== 0 && tlsParts !== 3) throw new KilnError('INVALID_ARGUMENT', 'TLS needs all of --tlscacert, --tlscert and --tlskey');
+      const tls = tlsParts === 3 ? { ca: await readSecretFile(o.tlscacert!, 'CA'), cert: await readSecretFile(o.tlscert!, 'certificate'), key: await readSecretFile(o.tlskey!, 'key') } : undefined;
+      let token: string | undefined;
+      if (o.tokenFile) {
+        token = (await readSecretFile(o.tokenFile, 'token file')).toString('utf8').split('\n')[0].trim();
+        if (token.length < 16) throw new KilnError('INVALID_ARGUMENT', `token in ${o.tokenFile} is shorter than 16 characters`);
+      }
+      if (!Number.isInteger(o.concurrency) || o.concurrency < 1) throw new KilnError('INVALID_ARGUMENT', '--concurrency must be a positive integer');
+      const backend = await createLocalBackend({ root: g.root });
+      const server = createKilnServer({
+        backend,
+        listen,
+        tls,
+        token,
+        concurrency: o.concurrency,
+        limits: { maxContextBytes: parseSize(o.maxContextSize), idleTimeoutMs: o.idleTimeout * 1000 },
+        log: createLogger({ quiet: o.quiet }),
+      });
+      try {
+        const addrs = await server.listen();
+        process.stdout.write(`kiln serve: listening on ${addrs.join(', ')}\n`);
+      } catch (err) {
+        await backend.close?.();
+        throw err;
+      }
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const stop = () => {
+          if (stopping) return;
+          stopping = true;
+          void server.close(o.gracePeriod * 1000).then(resolve, resolve);
+        };
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+    });
+}

@@ -1,0 +1,131 @@
+/**
+ * What the server needs from the rest of kiln, as one small interface. `createLocalBackend` (local-backend.ts)
+ * wires it to the real builder, image store, registry client and executor of a state root; unit tests pass fakes.
+ * Shapes are Docker's where the Engine API passes them straight through (image lists, inspect).
+ */
+import type { Readable, Writable } from 'node:stream';
+import type { BuildOptions, BuildResult } from '../builder/types.js';
+import type { ImageConfig } from '../image/types.js';
+import type { AuthConfig, RegistryCredentials } from './registry-auth.js';
+import type { JsonMessage } from './build-stream.js';
+
+export interface IoOpts {
+  signal?: AbortSignal;
+}
+
+/** One image as `GET /images/json` lists it (Docker field names). */
+export interface ImageSummary {
+  Id: string;
+  ParentId: string;
+  RepoTags: string[];
+  RepoDigests: string[];
+  /** Unix seconds. */
+  Created: number;
+  Size: number;
+  SharedSize: number;
+  Labels: Record<string, string> | null;
+  Containers: number;
+}
+
+/** `GET /images/{name}/json` (the fields the docker CLI reads). */
+export interface ImageInspect {
+  Id: string;
+  RepoTags: string[];
+  RepoDigests: string[];
+  Parent: string;
+  Comment: string;
+  Created: string;
+  Author: string;
+  Config: ImageConfig['config'] | null;
+  Architecture: string;
+  Variant?: string;
+  Os: string;
+  Size: number;
+  RootFS: { Type: string; Layers: string[] };
+  Metadata: { LastTagTime: string };
+}
+
+export interface ImageBackend {
+  list(opts?: IoOpts): Promise<ImageSummary[]>;
+  /** IMAGE_NOT_FOUND when `name` resolves to nothing. */
+  inspect(name: string, opts?: IoOpts): Promise<ImageInspect>;
+  tag(source: string, target: string, opts?: IoOpts): Promise<void>;
+  /** Docker's `DELETE /images/{name}` answer: what was untagged and deleted. */
+  remove(name: string, opts: IoOpts & { force?: boolean; noPrune?: boolean }): Promise<Array<{ Untagged?: string; Deleted?: string }>>;
+  /** Writes a `docker save` tar of `names` to `out`. */
+  save?(names: string[], out: Writable, opts?: IoOpts): Promise<void>;
+  /** Loads a `docker save` / OCI archive; returns the references (or IDs) loaded. */
+  load?(input: Readable, opts?: IoOpts): Promise<string[]>;
+}
+
+export interface ProgressOpts extends IoOpts {
+  auth?: AuthConfig;
+  /** Docker progress messages (`{"status":"Pushed","id":"abc"}`), streamed to the client as they come. */
+  onProgress?: (m: JsonMessage) => void;
+}
+
+export interface RegistryBackend {
+  pull(ref: string, opts: ProgressOpts & { platform?: string }): Promise<{ ref: string; digest: string }>;
+  push(ref: string, opts: ProgressOpts): Promise<{ tag: string; digest: string; size: number }>;
+}
+
+/** What `POST /containers/create` needs from the body (Docker's field names). */
+export interface ContainerCreate {
+  Image: string;
+  Cmd?: string[] | null;
+  Entrypoint?: string[] | string | null;
+  Env?: string[] | null;
+  WorkingDir?: string;
+  User?: string;
+  Tty?: boolean;
+  OpenStdin?: boolean;
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  Labels?: Record<string, string> | null;
+  HostConfig?: { AutoRemove?: boolean; NetworkMode?: string; Binds?: string[] | null; ExtraHosts?: string[] | null };
+}
+
+/** The process of a started container, for attach and wait. */
+export interface ContainerSummary {
+  Id: string;
+  Names: string[];
+  Image: string;
+  Command: string;
+  Created: number;
+  State: string;
+  Status: string;
+}
+
+export interface ContainerBackend {
+  create(spec: ContainerCreate, opts: { name?: string }): Promise<{ id: string; warnings: string[] }>;
+  /** Starts the process; stdout/stderr go to the sinks registered by `attach` before start (else to the log). */
+  start(id: string): Promise<void>;
+  /** Registers sinks for a container's output; resolves when the output ends. */
+  attach(id: string, sinks: { stdout?: Writable; stderr?: Writable; stdin?: Readable }): Promise<void>;
+  /** Resolves with the exit status once the container stops (`removed`: and has been removed). */
+  wait(id: string, condition: 'not-running' | 'next-exit' | 'removed', opts?: IoOpts): Promise<{ StatusCode: number }>;
+  logs?(id: string, out: { stdout: Writable; stderr: Writable }, opts: { follow?: boolean } & IoOpts): Promise<void>;
+  stop(id: string, opts?: { timeoutSeconds?: number }): Promise<void>;
+  remove(id: string, opts?: { force?: boolean }): Promise<void>;
+  list(opts: { all?: boolean }): Promise<ContainerSummary[]>;
+  inspect(id: string): Promise<unknown>;
+}
+
+/** Disk usage and pruning (`/system/df`, `/build/prune`). */
+export interface SystemBackend {
+  df(opts?: IoOpts): Promise<{ LayersSize: number; Images: ImageSummary[]; BuildCache: unknown[] }>;
+  pruneBuildCache(opts: IoOpts & { all?: boolean }): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }>;
+}
+
+export interface ServerBackend {
+  /** Scratch directory for unpacked contexts; on the store's filesystem. */
+  tmpDir: string;
+  build(opts: BuildOptions & { registryAuth?: RegistryCredentials }): Promise<BuildResult>;
+  images: ImageBackend;
+  registry?: RegistryBackend;
+  containers?: ContainerBackend;
+  system?: SystemBackend;
+  /** Releases what the backend holds (locks, child processes). */
+  close?(): Promise<void>;
+}

@@ -1,0 +1,80 @@
+/**
+ * The query of `POST /build` as the docker CLI sends it, turned into the builder's options. Parameters kiln
+ * honours map onto BuildOptions; resource knobs of the legacy builder (memory, cpu*, shmsize, ulimits, rm,
+ * forcerm) are accepted and ignored, since RUN steps get the server's limits; what kiln cannot do (BuildKit
+ * sessions, remote contexts, squash, outputs) is refused with NOT_IMPLEMENTED and a hint.
+ */
+import { KilnError } from '../errors.js';
+import type { BuildOptions } from '../builder/types.js';
+import type { Query } from './http-util.js';
+import { safeParts } from './context-ingest.js';
+import { checkImageName } from './image-name.js';
+
+/** What a build request asks for, before the context is unpacked. */
+export interface BuildRequest {
+  /** Dockerfile path relative to the context root. */
+  dockerfile: string;
+  tags: string[];
+  quiet: boolean;
+  cacheFrom: string[];
+  options: Omit<BuildOptions, 'contextDir' | 'signal' | 'onEvent'>;
+  /** Notes for the client's stream (ignored parameters, say). */
+  warnings: string[];
+}
+
+const IGNORED = ['rm', 'forcerm', 'memory', 'memswap', 'cpushares', 'cpusetcpus', 'cpusetmems', 'cpuperiod', 'cpuquota', 'shmsize', 'ulimits', 'isolation', 'cgroupparent', 'session', 'buildid'];
+
+/** Parses and validates the query; throws INVALID_ARGUMENT / INVALID_REFERENCE / UNSAFE_PATH / NOT_IMPLEMENTED. */
+export function parseBuildQuery(q: Query): BuildRequest {
+  if (q.str('remote')) throw new KilnError('NOT_IMPLEMENTED', 'building from a remote context (git URL or tarball URL) is not supported', { hint: 'send the context from the client: docker build <dir>' });
+  if (q.str('version') === '2') throw new KilnError('NOT_IMPLEMENTED', 'the BuildKit session protocol is not supported by kiln serve', { hint: 'set DOCKER_BUILDKIT=0 for the docker CLI' });
+  if (q.bool('squash')) throw new KilnError('NOT_IMPLEMENTED', 'squash is not supported');
+  if (q.str('outputs')) throw new KilnError('NOT_IMPLEMENTED', 'outputs are not supported by the Engine API endpoint; the image is stored on the server');
+
+  const dockerfile = q.str('dockerfile') ?? 'Dockerfile';
+  const parts = safeParts(dockerfile);
+  if (parts.length === 0) throw new KilnError('INVALID_ARGUMENT', 'dockerfile must name a file in the context');
+
+  const tags = q.all('t');
+  for (const t of tags) checkImageName(t);
+
+  const cacheFrom = q.json<unknown>('cachefrom') ?? [];
+  if (!Array.isArray(cacheFrom) || cacheFrom.some((c) => typeof c !== 'string')) throw new KilnError('INVALID_ARGUMENT', 'cachefrom must be a JSON array of image names');
+
+  const net = q.str('networkmode') ?? 'default';
+  let networkMode: BuildOptions['networkMode'];
+  if (net === 'default' || net === 'bridge') networkMode = 'default';
+  else if (net === 'none' || net === 'host') networkMode = net;
+  else throw new KilnError('INVALID_ARGUMENT', `networkmode ${JSON.stringify(net)} is not supported (default, bridge, none, host)`);
+
+  const extraHosts = (q.str('extrahosts') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const h of extraHosts) {
+    if (!/^[^:\s]+:\S+$/.test(h)) throw new KilnError('INVALID_ARGUMENT', `extrahosts entry ${JSON.stringify(h.slice(0, 80))} is not host:ip`);
+  }
+  const platform = q.str('platform');
+  if (platform && !/^[a-z0-9_]+\/[a-z0-9_]+(\/[a-z0-9_]+)?$/i.test(platform)) throw new KilnError('INVALID_ARGUMENT', `platform ${JSON.stringify(platform.slice(0, 80))} is not os/arch[/variant]`);
+
+  const warnings: string[] = [];
+  const ignored = IGNORED.filter((k) => q.str(k) !== undefined && !/^(0|false|)$/.test(q.str(k)!) && k !== 'rm' && k !== 'session' && k !== 'buildid');
+  if (ignored.length) warnings.push(`ignored by kiln: ${ignored.join(', ')} (RUN steps get the server's limits)`);
+  if (cacheFrom.length) warnings.push('cachefrom is not needed: all builds on this server share one cache');
+
+  return {
+    dockerfile: parts.join('/'),
+    tags,
+    quiet: q.bool('q'),
+    cacheFrom: cacheFrom as string[],
+    warnings,
+    options: {
+      tags,
+      buildArgs: q.stringMap('buildargs'),
+      labels: q.stringMap('labels'),
+      target: q.str('target'),
+      noCache: q.bool('nocache'),
+      pull: q.bool('pull'),
+      platform,
+      networkMode,
+      extraHosts: extraHosts.length ? extraHosts : undefined,
+    },
+  };
+}

@@ -1,0 +1,61 @@
+/** What every route handler gets: the request, its parsed parts, and the server's shared state. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerBackend } from './backend.js';
+import type { Logger } from './log.js';
+import type { Query } from './http-util.js';
+import type { BuildQueue } from './build-queue.js';
+
+/** Limits on what a client may send. Sizes in bytes, times in milliseconds. */
+export interface ServerLimits {
+  /** Unpacked build context. Default 2 GiB. */
+  maxContextBytes: number;
+  /** Entries in a build context. Default 1,000,000. */
+  maxContextEntries: number;
+  /** A JSON request body or JSON-valued query parameter. Default 1 MiB / 32 KiB. */
+  maxJsonBytes: number;
+  maxJsonQueryBytes: number;
+  /** Request line plus headers (Node's maxHeaderSize). Default 64 KiB. */
+  maxHeaderBytes: number;
+  /** An idle connection (no bytes either way, no response being streamed) is closed after this. Default 5 min. */
+  idleTimeoutMs: number;
+  /** Time to receive a request's headers. Default 30 s. */
+  headersTimeoutMs: number;
+  /** Builds waiting for a slot beyond which new builds get 503. Default 256. */
+  maxQueuedBuilds: number;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = {
+  maxContextBytes: 2 * 1024 ** 3,
+  maxContextEntries: 1_000_000,
+  maxJsonBytes: 1024 ** 2,
+  maxJsonQueryBytes: 32 * 1024,
+  maxHeaderBytes: 64 * 1024,
+  idleTimeoutMs: 5 * 60_000,
+  headersTimeoutMs: 30_000,
+  maxQueuedBuilds: 256,
+};
+
+/** State shared by all requests of one server. */
+export interface ServerState {
+  backend: ServerBackend;
+  limits: ServerLimits;
+  log: Logger;
+  builds: BuildQueue;
+  /** Set by drain(): new builds are refused. */
+  draining: boolean;
+  version: string;
+}
+
+export interface RequestContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  params: Record<string, string>;
+  query: Query;
+  state: ServerState;
+  /** Aborted when the client goes away before the response is complete. */
+  signal: AbortSignal;
+  /** A request id for log lines. */
+  id: string;
+}
+
+export type Handler = (ctx: RequestContext) => Promise<void>;

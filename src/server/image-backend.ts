@@ -1,0 +1,92 @@
+/**
+ * The server's image endpoints over H2's image store: Docker-shaped lists and inspect records, tag, and rmi with
+ * Docker's rules (untag a named reference; an ID with several tags needs force). Blobs stay until `kiln prune`.
+ */
+import { KilnError } from '../errors.js';
+import type { StoreRoot } from '../cache/root.js';
+import type { ImageRecord } from '../cache/image-store.js';
+import { familiarize, normalizeReference } from '../image/reference.js';
+import type { ImageBackend, ImageInspect, ImageSummary } from './backend.js';
+
+function createdSeconds(rec: ImageRecord): number {
+  const t = rec.config.created ? Date.parse(rec.config.created) : NaN;
+  return Number.isFinite(t) ? Math.floor(t / 1000) : 0;
+}
+
+/** Docker's list entry for a store record. */
+export function toSummary(rec: ImageRecord): ImageSummary {
+  return {
+    Id: rec.id,
+    ParentId: '',
+    RepoTags: rec.refs.map(familiarize),
+    RepoDigests: [],
+    Created: createdSeconds(rec),
+    Size: rec.size,
+    SharedSize: -1,
+    Labels: rec.config.config?.Labels ?? null,
+    Containers: -1,
+  };
+}
+
+/** Docker's inspect record for a store record. */
+export function toInspect(rec: ImageRecord): ImageInspect {
+  return {
+    Id: rec.id,
+    RepoTags: rec.refs.map(familiarize),
+    RepoDigests: [],
+    Parent: '',
+    Comment: '',
+    Created: rec.config.created ?? new Date(0).toISOString(),
+    Author: rec.config.author ?? '',
+    Config: rec.config.config ?? null,
+    Architecture: rec.config.architecture,
+    Variant: rec.config.variant,
+    Os: rec.config.os,
+    Size: rec.size,
+    RootFS: { Type: 'layers', Layers: rec.config.rootfs?.diff_ids ?? [] },
+    Metadata: { LastTagTime: '' },
+  };
+}
+
+/** The normalised reference `name` stands for, or undefined when it is an ID (prefix) rather than a name. */
+function asReference(name: string): string | undefined {
+  if (/^(sha256:)?[a-f0-9]{4,64}$/.test(name)) return undefined;
+  return normalizeReference(name);
+}
+
+export function createImageBackend(root: StoreRoot): ImageBackend {
+  const images = root.images;
+  return {
+    async list(opts) {
+      return (await images.list(opts)).map(toSummary);
+    },
+    async inspect(name, opts) {
+      return toInspect(await images.resolve(name, opts));
+    },
+    async tag(source, target, opts) {
+      const rec = await images.resolve(source, opts);
+      await images.tag(normalizeReference(target), rec.descriptor);
+    },
+    async remove(name, opts) {
+      const rec = await images.resolve(name, opts);
+      const ref = asReference(name);
+      const out: Array<{ Untagged?: string; Deleted?: string }> = [];
+      if (ref && rec.refs.includes(ref)) {
+        await images.untag(ref);
+        out.push({ Untagged: familiarize(ref) });
+        if (rec.refs.length > 1) return out;
+      } else {
+        if (rec.refs.length > 1 && !opts.force) {
+          throw new KilnError('IMAGE_IN_USE', `conflict: unable to delete ${rec.id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`);
+        }
+        for (const r of rec.refs) {
+          await images.untag(r);
+          out.push({ Untagged: familiarize(r) });
+        }
+      }
+      await images.removeEntries(rec.manifestDigest);
+      out.push({ Deleted: rec.id });
+      return out;
+    },
+  };
+}

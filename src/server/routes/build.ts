@@ -1,0 +1,76 @@
+/**
+ * `POST /build`: unpack the context into `<root>/tmp`, queue for a build slot, run the builder with the client's
+ * disconnect wired to its AbortSignal, stream Docker's JSON messages, and remove the context whatever happens.
+ */
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { KilnError } from '../../errors.js';
+import type { Handler } from '../context.js';
+import { parseBuildQuery } from '../build-params.js';
+import { unpackContext } from '../context-ingest.js';
+import { createBuildStream, type JsonMessage } from '../build-stream.js';
+import { readRegistryConfig } from '../registry-auth.js';
+import { startJsonStream } from '../json-stream.js';
+
+export const postBuild: Handler = async ({ req, res, query, state, signal, id }) => {
+  if (state.draining) throw new KilnError('SERVER_BUSY', 'the server is shutting down; not accepting builds');
+  const request = parseBuildQuery(query);
+  const registryAuth = readRegistryConfig(req);
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > state.limits.maxContextBytes) throw new KilnError('PAYLOAD_TOO_LARGE', `build context (${declared} bytes) exceeds the server's limit of ${state.limits.maxContextBytes} bytes`);
+
+  const started = Date.now();
+  const dir = await mkdtemp(join(state.backend.tmpDir, 'context-'));
+  let outcome = 'failed';
+  let contextBytes = 0;
+  try {
+    const ingest = await unpackContext(req, dir, { maxBytes: state.limits.maxContextBytes, maxEntries: state.limits.maxContextEntries }, { signal });
+    contextBytes = ingest.bytes;
+    const dockerfile = join(dir, ...request.dockerfile.split('/'));
+    const st = await stat(dockerfile).catch(() => undefined);
+    if (!st?.isFile()) throw new KilnError('DOCKERFILE_NOT_FOUND', `Cannot locate specified Dockerfile: ${request.dockerfile}`);
+
+    const out = startJsonStream(res);
+    const stream = createBuildStream((m: JsonMessage) => out.write(m), { quiet: request.quiet });
+    for (const w of request.warnings) stream.note(`[WARNING]: ${w}`);
+    let queuedAt = 0;
+    try {
+      const result = await state.builds.run(
+        async (buildSignal) => {
+          if (queuedAt) stream.note(`Build slot free after ${((Date.now() - queuedAt) / 1000).toFixed(1)}s`);
+          return state.backend.build({
+            ...request.options,
+            contextDir: dir,
+            dockerfile,
+            registryAuth,
+            signal: buildSignal,
+            onEvent: (e) => stream.event(e),
+          });
+        },
+        {
+          signal,
+          onQueued: (ahead) => {
+            queuedAt = Date.now();
+            stream.note(`Waiting for a build slot (${ahead} build${ahead === 1 ? '' : 's'} queued, ${state.builds.running} running)…`);
+          },
+        },
+      );
+      stream.done(result);
+      outcome = 'ok';
+      state.log.info('build', { id, outcome, durationMs: Date.now() - started, tags: result.tags, imageId: result.imageId, stepsExecuted: result.stepsExecuted, stepsCached: result.stepsCached, contextBytes });
+    } catch (err) {
+      outcome = signal.aborted ? 'cancelled' : 'failed';
+      if (!signal.aborted) stream.fail(err);
+      state.log.info('build', { id, outcome, durationMs: Date.now() - started, tags: request.tags, error: (err as KilnError)?.code ?? 'INTERNAL', contextBytes });
+    }
+    out.end();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+};
+
+/** A random build id for logs. */
+export function newId(): string {
+  return randomBytes(6).toString('hex');
+}

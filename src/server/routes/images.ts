@@ -1,0 +1,138 @@
+/**
+ * Image endpoints: list, inspect, tag, remove, push, pull (`/images/create`), save (`/get`) and load. Names come
+ * from the path unescaped and are checked against the reference grammar before the store sees them.
+ */
+import { KilnError } from '../../errors.js';
+import type { Handler } from '../context.js';
+import { sendJson, type Query } from '../http-util.js';
+import { checkImageName } from '../image-name.js';
+import { readRegistryAuth } from '../registry-auth.js';
+import { startJsonStream } from '../json-stream.js';
+import { errorMessage } from '../http-util.js';
+import type { ImageSummary } from '../backend.js';
+
+/** `docker images [REPO[:TAG]]` sends `filters={"reference":{"app":true}}`; kiln honours reference, dangling, label. */
+function applyFilters(list: ImageSummary[], q: Query): ImageSummary[] {
+  const f = q.json<Record<string, Record<string, boolean> | string[]>>('filters');
+  if (!f || typeof f !== 'object') return list;
+  const values = (k: string): string[] => {
+    const v = f[k];
+    return Array.isArray(v) ? v : v && typeof v === 'object' ? Object.keys(v) : [];
+  };
+  let out = list;
+  const refs = values('reference');
+  if (refs.length) {
+    const pats = refs.map((r) => globToRegExp(r.includes(':') || r.includes('@') ? r : `${r}:*`));
+    out = out.filter((i) => i.RepoTags.some((t) => pats.some((p) => p.test(t) || p.test(t.replace(/^docker\.io\/(library\/)?/, '')))));
+  }
+  const dangling = values('dangling');
+  if (dangling.length) {
+    const want = dangling[0] === 'true' || dangling[0] === '1';
+    out = out.filter((i) => (i.RepoTags.length === 0) === want);
+  }
+  for (const l of values('label')) {
+    const [k, v] = l.split('=', 2);
+    out = out.filter((i) => i.Labels && k in i.Labels && (v === undefined || i.Labels[k] === v));
+  }
+  return out;
+}
+
+/** True when a reference carries a tag (a colon after its last slash). */
+export function hasTag(name: string): boolean {
+  return name.lastIndexOf(':') > name.lastIndexOf('/');
+}
+
+function globToRegExp(glob: string): RegExp {
+  const src = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.');
+  return new RegExp(`^${src}$`);
+}
+
+export const listImages: Handler = async ({ res, state, query, signal }) => {
+  sendJson(res, 200, applyFilters(await state.backend.images.list({ signal }), query));
+};
+
+export const inspectImage: Handler = async ({ res, state, params, signal }) => {
+  sendJson(res, 200, await state.backend.images.inspect(checkImageName(params.name), { signal }));
+};
+
+export const tagImage: Handler = async ({ res, state, params, query, signal }) => {
+  const source = checkImageName(params.name);
+  const repo = query.str('repo');
+  if (!repo) throw new KilnError('INVALID_ARGUMENT', 'repo is required');
+  const target = checkImageName(query.str('tag') ? `${repo}:${query.str('tag')}` : repo);
+  await state.backend.images.tag(source, target, { signal });
+  res.writeHead(201).end();
+};
+
+export const removeImage: Handler = async ({ res, state, params, query, signal }) => {
+  const out = await state.backend.images.remove(checkImageName(params.name), { force: query.bool('force'), noPrune: query.bool('noprune'), signal });
+  sendJson(res, 200, out);
+};
+
+export const pushImage: Handler = async ({ req, res, state, params, query, signal, id }) => {
+  if (!state.backend.registry) throw new KilnError('NOT_IMPLEMENTED', 'push is not available on this server');
+  const name = checkImageName(params.name);
+  const tag = query.str('tag');
+  const ref = checkImageName(tag && !name.includes('@') && !hasTag(name) ? `${name}:${tag}` : name);
+  const auth = readRegistryAuth(req);
+  const out = startJsonStream(res);
+  out.write({ status: `The push refers to repository [${ref.replace(/[:@][^/]*$/, '')}]` });
+  const started = Date.now();
+  try {
+    const r = await state.backend.registry.push(ref, { auth, signal, onProgress: (m) => out.write(m) });
+    out.write({ status: `${r.tag}: digest: ${r.digest} size: ${r.size}` });
+    out.write({ progressDetail: {}, aux: { Tag: r.tag, Digest: r.digest, Size: r.size } });
+    state.log.info('push', { id, image: ref, outcome: 'ok', durationMs: Date.now() - started });
+  } catch (err) {
+    const message = errorMessage(err);
+    out.write({ errorDetail: { message }, error: message });
+    state.log.info('push', { id, image: ref, outcome: 'failed', error: (err as KilnError)?.code ?? 'INTERNAL', durationMs: Date.now() - started });
+  }
+  out.end();
+};
+
+export const createImage: Handler = async ({ req, res, state, query, signal, id }) => {
+  if (query.str('fromSrc')) throw new KilnError('NOT_IMPLEMENTED', 'importing a rootfs tarball (fromSrc) is not supported; use `docker load`');
+  const from = query.str('fromImage');
+  if (!from) throw new KilnError('INVALID_ARGUMENT', 'fromImage is required');
+  if (!state.backend.registry) throw new KilnError('NOT_IMPLEMENTED', 'pull is not available on this server');
+  const tag = query.str('tag');
+  const ref = checkImageName(tag ? (tag.startsWith('sha256:') ? `${from}@${tag}` : `${from}:${tag}`) : from);
+  const auth = readRegistryAuth(req);
+  const out = startJsonStream(res);
+  const started = Date.now();
+  try {
+    const r = await state.backend.registry.pull(ref, { auth, signal, platform: query.str('platform'), onProgress: (m) => out.write(m) });
+    out.write({ status: `Digest: ${r.digest}` });
+    out.write({ status: `Status: Downloaded newer image for ${r.ref}` });
+    state.log.info('pull', { id, image: ref, outcome: 'ok', durationMs: Date.now() - started });
+  } catch (err) {
+    const message = errorMessage(err);
+    out.write({ errorDetail: { message }, error: message });
+    state.log.info('pull', { id, image: ref, outcome: 'failed', error: (err as KilnError)?.code ?? 'INTERNAL', durationMs: Date.now() - started });
+  }
+  out.end();
+};
+
+export const saveImages: Handler = async ({ res, state, params, query, signal }) => {
+  const save = state.backend.images.save;
+  if (!save) throw new KilnError('NOT_IMPLEMENTED', 'save is not available on this server');
+  const names = (params.name ? [params.name] : query.all('names')).map(checkImageName);
+  if (!names.length) throw new KilnError('INVALID_ARGUMENT', 'names is required');
+  // Resolve first so a missing image is a clean 404 before the tar stream starts.
+  for (const n of names) await state.backend.images.inspect(n, { signal });
+  res.writeHead(200, { 'Content-Type': 'application/x-tar' });
+  await save.call(state.backend.images, names, res, { signal });
+  res.end();
+};
+
+export const loadImages: Handler = async ({ req, res, state, query, signal }) => {
+  const load = state.backend.images.load;
+  if (!load) throw new KilnError('NOT_IMPLEMENTED', 'load is not available on this server');
+  const loaded = await load.call(state.backend.images, req, { signal });
+  const out = startJsonStream(res);
+  // `quiet` only silences progress bars in dockerd; the "Loaded image" lines are sent either way.
+  void query;
+  for (const l of loaded) out.write({ stream: l.startsWith('sha256:') ? `Loaded image ID: ${l}\n` : `Loaded image: ${l}\n` });
+  out.end();
+};

@@ -1,0 +1,29 @@
+/**
+ * The route table. Greedy `{name*}` routes with a fixed suffix come before the bare `/images/{name*}` routes so
+ * `/images/127.0.0.1:5000/app/push` is a push of `127.0.0.1:5000/app`, not an image called `…/push`.
+ */
+import type { Handler } from '../context.js';
+import type { Route } from '../router.js';
+import { ping, version, info, systemDf, buildPrune } from './system.js';
+import { postBuild } from './build.js';
+import { listImages, inspectImage, tagImage, removeImage, pushImage, createImage, saveImages, loadImages } from './images.js';
+import { containerRoutes } from './containers.js';
+
+export const routes: Array<Route<Handler>> = [
+  { method: 'GET', pattern: '/_ping', handler: ping },
+  { method: 'GET', pattern: '/version', handler: version },
+  { method: 'GET', pattern: '/info', handler: info },
+  { method: 'GET', pattern: '/system/df', handler: systemDf },
+  { method: 'POST', pattern: '/build', handler: postBuild },
+  { method: 'POST', pattern: '/build/prune', handler: buildPrune },
+  { method: 'GET', pattern: '/images/json', handler: listImages },
+  { method: 'POST', pattern: '/images/create', handler: createImage },
+  { method: 'POST', pattern: '/images/load', handler: loadImages },
+  { method: 'GET', pattern: '/images/get', handler: saveImages },
+  { method: 'GET', pattern: '/images/{name*}/json', handler: inspectImage },
+  { method: 'POST', pattern: '/images/{name*}/tag', handler: tagImage },
+  { method: 'POST', pattern: '/images/{name*}/push', handler: pushImage },
+  { method: 'GET', pattern: '/images/{name*}/get', handler: saveImages },
+  { method: 'DELETE', pattern: '/images/{name*}', handler: removeImage },
+  ...containerRoutes,
+];

@@ -1,0 +1,200 @@
+/**
+ * `kiln serve`'s HTTP server: the Docker Engine API on a unix socket and/or TCP (optionally TLS with client
+ * certificates), a bearer token for TCP, per-request JSON logs, idle timeouts, and a draining shutdown.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import { connect } from 'node:net';
+import { chmod, mkdir, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { KilnError, httpStatusOf } from '../errors.js';
+import type { ServerBackend } from './backend.js';
+import { DEFAULT_LIMITS, type Handler, type RequestContext, type ServerLimits, type ServerState } from './context.js';
+import { createRouter, type Params } from './router.js';
+import { routes } from './routes/index.js';
+import { Query, sendError, sendJson, errorMessage } from './http-util.js';
+import { checkBearer, checkListenSecurity } from './auth.js';
+import { createLogger, logPath, type Logger } from './log.js';
+import { createBuildQueue } from './build-queue.js';
+import { newId } from './routes/build.js';
+import { upgradeRoutes, type UpgradeHandler } from './attach.js';
+
+export type ListenSpec = { kind: 'unix'; path: string; mode?: number } | { kind: 'tcp'; host: string; port: number };
+
+export interface TlsOptions {
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
+}
+
+export interface KilnServerOptions {
+  backend: ServerBackend;
+  listen: ListenSpec[];
+  /** TLS for TCP listeners; clients must present a certificate signed by `ca`. */
+  tls?: TlsOptions;
+  /** Bearer token required on TCP listeners. */
+  token?: string;
+  /** Builds running at once (default: CPU count, at least 1). */
+  concurrency?: number;
+  limits?: Partial<ServerLimits>;
+  log?: Logger;
+  version?: string;
+}
+
+export interface KilnServer {
+  /** Starts every listener; resolves with their addresses (`unix:///…`, `tcp://127.0.0.1:PORT`). */
+  listen(): Promise<string[]>;
+  /** Stops accepting, lets builds finish for `graceMs`, cancels the rest, closes connections and the backend. */
+  close(graceMs?: number): Promise<void>;
+  readonly state: ServerState;
+}
+
+type Tracked = Socket & { kilnRes?: ServerResponse };
+
+/** Creates the server; nothing listens until `listen()`. Throws PRECONDITION for an unauthenticated public TCP listener. */
+export function createKilnServer(opts: KilnServerOptions): KilnServer {
+  for (const l of opts.listen) if (l.kind === 'tcp') checkListenSecurity({ host: l.host, tls: Boolean(opts.tls), token: Boolean(opts.token) });
+  const limits: ServerLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const log = opts.log ?? createLogger();
+  const state: ServerState = {
+    backend: opts.backend,
+    limits,
+    log,
+    builds: createBuildQueue({ concurrency: opts.concurrency ?? 2, maxQueued: limits.maxQueuedBuilds }),
+    draining: false,
+    version: opts.version ?? '0.1.0',
+  };
+  const router = createRouter<Handler>(routes);
+  const upgrades = createRouter<UpgradeHandler>(upgradeRoutes);
+  const servers: Array<{ server: http.Server; spec: ListenSpec }> = [];
+
+  async function handle(req: IncomingMessage, res: ServerResponse, spec: ListenSpec): Promise<void> {
+    const started = Date.now();
+    const id = newId();
+    const ac = new AbortController();
+    (req.socket as Tracked).kilnRes = res;
+    res.on('close', () => {
+      if (!res.writableFinished) ac.abort(new KilnError('CANCELLED', 'the client went away'));
+      if ((req.socket as Tracked).kilnRes === res) (req.socket as Tracked).kilnRes = undefined;
+      log.info('request', { id, method: req.method, path: logPath(req.url), status: res.statusCode, durationMs: Date.now() - started, remote: req.socket.remoteAddress ?? 'unix', outcome: res.writableFinished ? 'ok' : 'aborted' });
+    });
+    try {
+      if (spec.kind === 'tcp' && opts.token) checkBearer(req, opts.token);
+      const { path, search } = splitUrl(req.url ?? '/');
+      const m = router.match(req.method ?? 'GET', path);
+      if (!m.handler) {
+        if (m.allowed.length) {
+          res.setHeader('Allow', m.allowed.join(', '));
+          sendJson(res, 405, { message: `method ${req.method} not allowed for ${logPath(path)}` });
+        } else sendJson(res, 404, { message: 'page not found' });
+        return;
+      }
+      const ctx: RequestContext = { req, res, params: m.params as Params, query: new Query(new URLSearchParams(search), limits.maxJsonQueryBytes), state, signal: ac.signal, id };
+      await m.handler(ctx);
+    } catch (err) {
+      if (httpStatusOf(err) >= 500 && !(err instanceof KilnError)) log.error('request failed', { id, path: logPath(req.url), error: (err as Error)?.stack ?? String(err) });
+      sendError(res, err);
+      // An error answered before the body was read: drop the rest instead of reading a 2 GiB context.
+      if (!req.complete) res.on('finish', () => req.socket.destroySoon?.());
+    }
+  }
+
+  function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, spec: ListenSpec): void {
+    const fail = (err: unknown) => {
+      const body = JSON.stringify({ message: errorMessage(err) });
+      socket.end(`HTTP/1.1 ${httpStatusOf(err)} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    };
+    try {
+      if (spec.kind === 'tcp' && opts.token) checkBearer(req, opts.token);
+      const { path, search } = splitUrl(req.url ?? '/');
+      const m = upgrades.match(req.method ?? 'POST', path);
+      if (!m.handler) throw new KilnError('NOT_FOUND', 'page not found');
+      (socket as Socket).setTimeout?.(0);
+      m.handler({ req, socket, head, params: m.params, query: new Query(new URLSearchParams(search), limits.maxJsonQueryBytes), state }).catch(fail);
+    } catch (err) {
+      fail(err);
+    }
+  }
+
+  function makeServer(spec: ListenSpec): http.Server {
+    const common = { maxHeaderSize: limits.maxHeaderBytes, headersTimeout: limits.headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: 5_000 };
+    const server = spec.kind === 'tcp' && opts.tls
+      ? https.createServer({ ...common, ca: opts.tls.ca, cert: opts.tls.cert, key: opts.tls.key, requestCert: true, rejectUnauthorized: true })
+      : http.createServer(common);
+    server.on('request', (req, res) => void handle(req, res, spec));
+    server.on('upgrade', (req, socket, head) => handleUpgrade(req, socket, head, spec));
+    // Idle connections close; a response that is streaming (a build, a wait) keeps its socket however quiet.
+    server.setTimeout(limits.idleTimeoutMs, (socket: Tracked) => {
+      const res = socket.kilnRes;
+      if (res && res.headersSent && !res.writableEnded) return;
+      socket.destroy();
+    });
+    return server;
+  }
+
+  return {
+    state,
+    async listen() {
+      const addrs: string[] = [];
+      for (const spec of opts.listen) {
+        const server = makeServer(spec);
+        if (spec.kind === 'unix') {
+          await mkdir(dirname(spec.path), { recursive: true });
+          await removeStaleSocket(spec.path);
+          await new Promise<void>((resolve, reject) => server.once('error', reject).listen(spec.path, () => resolve()));
+          await chmod(spec.path, spec.mode ?? 0o660);
+          addrs.push(`unix://${spec.path}`);
+        } else {
+          await new Promise<void>((resolve, reject) => server.once('error', (e) => reject(listenError(e, spec))).listen(spec.port, spec.host, () => resolve()));
+          const a = server.address();
+          const port = typeof a === 'object' && a ? a.port : spec.port;
+          addrs.push(`tcp://${spec.host.includes(':') ? `[${spec.host}]` : spec.host}:${port}`);
+        }
+        servers.push({ server, spec });
+      }
+      log.info('listening', { listen: addrs, version: state.version });
+      return addrs;
+    },
+    async close(graceMs = 30_000) {
+      state.draining = true;
+      log.info('draining', { running: state.builds.running, queued: state.builds.queued });
+      const closed = servers.map(({ server }) => new Promise<void>((r) => server.close(() => r())));
+      for (const { server } of servers) server.closeIdleConnections();
+      await state.builds.drain(graceMs);
+      // Let the last stream lines flush, then cut whatever is still open (attached clients, keep-alives).
+      await new Promise((r) => setTimeout(r, 100));
+      for (const { server } of servers) server.closeAllConnections();
+      await Promise.all(closed);
+      for (const { spec } of servers) if (spec.kind === 'unix') await unlink(spec.path).catch(() => {});
+      servers.length = 0;
+      await opts.backend.close?.();
+      log.info('stopped', {});
+    },
+  };
+}
+
+/** Splits a request target without normalizing it: `..` must reach the name check, not be resolved away. */
+export function splitUrl(url: string): { path: string; search: string } {
+  const i = url.indexOf('?');
+  return i < 0 ? { path: url, search: '' } : { path: url.slice(0, i), search: url.slice(i + 1) };
+}
+
+function listenError(e: unknown, spec: ListenSpec & { kind: 'tcp' }): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return new KilnError('PORT_IN_USE', `tcp://${spec.host}:${spec.port} is already in use`, { cause: e });
+  if (code === 'EADDRNOTAVAIL') return new KilnError('INVALID_ARGUMENT', `cannot listen on ${spec.host}: no such local address`, { cause: e });
+  return e;
+}
+
+/** Removes a socket file left by a server that died, but never one a live server answers on. */
+async function removeStaleSocket(path: string): Promise<void> {
+  const live = await new Promise<boolean>((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+  if (live) throw new KilnError('PORT_IN_USE', `${path}: another server is listening on this socket`);
+  await unlink(path).catch(() => {});
+}
