@@ -1,0 +1,103 @@
+/**
+ * The one copy routine: moves a blob from a source (a registry fetcher, or the local store) into a content writer
+ * (the local store's, or a registry upload), with bounded retries. After a transient failure it continues where
+ * the destination stands: a store writer keeps what it hashed so far and the source is reopened at that offset
+ * (`Range`); a chunked upload asks the registry (`resumeOffset()`); a monolithic upload starts over. The writer
+ * verifies digest and size on commit; a blob that would grow past its descriptor's size is cut off at once, so a
+ * hostile server cannot fill the disk. On failure the writer is aborted: nothing half-written stays.
+ */
+import { once } from 'node:events';
+import type { Readable } from 'node:stream';
+import type { BlobInfo, ContentWriter } from '../cache/types.js';
+import { KilnError } from '../errors.js';
+import type { Descriptor } from '../image/types.js';
+import { isTransientError } from './http.js';
+import type { UploadWriter } from './types.js';
+
+export interface CopyOptions {
+  signal?: AbortSignal;
+  maxAttempts: number;
+  backoff: (attempt: number, signal?: AbortSignal) => Promise<void>;
+  /** Bytes in the destination so far (after each chunk). */
+  onProgress?: (current: number) => void;
+  /** Called before a retry, with the failure (for a `retrying` progress event). */
+  onRetry?: (err: unknown, attempt: number) => void;
+  /** Names the blob in errors: `127.0.0.1:5000/app blob sha256:…`. */
+  what: string;
+}
+
+/** Opens the source at a byte offset. */
+export type OpenSource = (offset: number, signal?: AbortSignal) => Promise<Readable>;
+/** A fresh writer, or undefined when the destination turns out to hold the blob already. */
+export type OpenWriter = () => Promise<ContentWriter | UploadWriter | undefined>;
+
+/** Copies `desc` from `open` into writers from `openWriter`; returns undefined when the destination had it. */
+export async function copyBlob(desc: Descriptor, open: OpenSource, openWriter: OpenWriter, opts: CopyOptions): Promise<BlobInfo | undefined> {
+  let writer = await openWriter();
+  if (!writer) return undefined;
+  const state = { offset: 0 };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const src = await open(state.offset, opts.signal);
+      await pump(src, writer, desc, state, opts);
+      if (state.offset !== desc.size) {
+        throw new KilnError('SIZE_MISMATCH', `${opts.what}: got ${state.offset} bytes, the descriptor says ${desc.size}; refused`);
+      }
+      const stream = writer.stream;
+      if (!stream.writableEnded) { stream.end(); if (!stream.writableFinished) await once(stream, 'finish'); }
+      return await writer.commit({ digest: desc.digest, size: desc.size });
+    } catch (err) {
+      const transient = isTransientError(err) && !opts.signal?.aborted;
+      if (!transient || attempt >= opts.maxAttempts) {
+        await writer.abort().catch(() => undefined);
+        throw wrap(err, opts.what, attempt);
+      }
+      opts.onRetry?.(err, attempt);
+      await opts.backoff(attempt, opts.signal);
+      const w = writer as UploadWriter;
+      if ('resumeOffset' in w && typeof w.resumeOffset === 'function') {
+        const at = await w.resumeOffset();
+        if (at !== undefined) { state.offset = at; continue; }
+      } else if (!writer.stream.destroyed) {
+        continue; // everything handed to the writer is in it: reopen the source where we stopped
+      }
+      await writer.abort().catch(() => undefined);
+      writer = await openWriter();
+      if (!writer) return undefined;
+      state.offset = 0;
+    }
+  }
+}
+
+/** Writes `src` into the writer without ending it (so a store writer survives a broken source); advances `state.offset`. */
+async function pump(src: Readable, writer: ContentWriter, desc: Descriptor, state: { offset: number }, opts: CopyOptions): Promise<void> {
+  const dst = writer.stream;
+  let failed: unknown;
+  const onDstError = (err: unknown): void => { failed = err; src.destroy(); };
+  dst.once('error', onDstError);
+  try {
+    for await (const chunk of src as AsyncIterable<Buffer>) {
+      if (failed) throw failed;
+      if (state.offset + chunk.length > desc.size) {
+        src.destroy();
+        throw new KilnError('SIZE_MISMATCH', `${opts.what}: more bytes than the descriptor's ${desc.size}; refused`);
+      }
+      state.offset += chunk.length;
+      if (!dst.write(chunk)) await Promise.race([once(dst, 'drain'), once(dst, 'close')]);
+      if (failed) throw failed;
+      opts.onProgress?.(state.offset);
+    }
+    if (failed) throw failed;
+  } catch (err) {
+    src.destroy();
+    throw failed ?? err;
+  } finally {
+    dst.off('error', onDstError);
+  }
+}
+
+function wrap(err: unknown, what: string, attempts: number): unknown {
+  if (err instanceof KilnError) return err;
+  const e = err as NodeJS.ErrnoException;
+  return new KilnError('REGISTRY_UNAVAILABLE', `${what}: transfer failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${e?.message ?? String(err)}`, { cause: err });
+}
