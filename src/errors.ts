@@ -61,6 +61,7 @@ export const ERROR_CODES = {
   BUILD_STEP_FAILED: { category: 'failed' },
   COPY_SOURCE_NOT_FOUND: { category: 'not-found' },
   CHECKSUM_MISMATCH: { category: 'invalid' },
+  DOWNLOAD_FAILED: { category: 'failed' },
   SECRET_NOT_FOUND: { category: 'not-found' },
   CANCELLED: { category: 'cancelled' },
   // registry
