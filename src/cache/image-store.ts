@@ -82,6 +82,8 @@ export interface ImageStore {
   list(opts?: IoOptions): Promise<ImageRecord[]>;
   /** Loads a manifest (or index) descriptor into a record. */
   load(target: Descriptor, refs?: string[], opts?: IoOptions & { platform?: Platform }): Promise<ImageRecord>;
+  /** Read-modify-write of index.json for a caller that already holds the store lock (gc). */
+  rewriteIndexLocked(fn: (idx: Index) => void | Promise<void>): Promise<void>;
   /** Writes config and manifest as canonical JSON, then tags. Layers must be in the store (BLOB_NOT_FOUND). */
   writeImage(opts: WriteImageOptions): Promise<WrittenImage>;
 }
@@ -322,6 +324,11 @@ export function createImageStore(o: ImageStoreOptions): ImageStore {
     list,
     load,
     writeImage,
+    async rewriteIndexLocked(fn) {
+      const idx = await readIndex();
+      await fn(idx);
+      await writeFileAtomic(indexPath, canonicalJson(idx));
+    },
   };
 }
 

@@ -7,5 +7,12 @@ import type { RegisterCommand } from '../context.js';
 export const commandModules: Array<() => Promise<{ register: RegisterCommand }>> = [
   // e.g. () => import('./outline.js'),
   () => import('./base.js'),
+  () => import('./du.js'),
+  () => import('./images.js'),
+  () => import('./inspect.js'),
+  () => import('./prune.js'),
+  () => import('./rmi.js'),
   () => import('./serve.js'),
+  () => import('./store.js'),
+  () => import('./tag.js'),
 ];

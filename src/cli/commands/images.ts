@@ -1,0 +1,81 @@
+/**
+ * `kiln images [REPOSITORY[:TAG]]`: the store's images as Docker lists them (REPOSITORY TAG IMAGE ID CREATED
+ * SIZE), one row per tag plus `<none>` rows for dangling images; `-q` prints IDs only, `--format json` one JSON
+ * object per line (Docker's field names).
+ */
+import type { Command } from 'commander';
+import { displayRepoTag, type ImageRecord } from '../../cache/image-store.js';
+import { openRoot } from '../../cache/root.js';
+import { KilnError } from '../../errors.js';
+import { shortId } from '../../image/digest.js';
+import { parseReference, repositoryName } from '../../image/reference.js';
+import { globalOptions } from '../context.js';
+import { humanSince, humanSize, table } from '../human-units.js';
+
+interface Row {
+  repository: string;
+  tag: string;
+  full?: string;
+  image: ImageRecord;
+}
+
+function rowsOf(images: ImageRecord[]): Row[] {
+  const rows: Row[] = [];
+  for (const image of images) {
+    if (image.refs.length === 0) rows.push({ ...displayRepoTag(undefined), image });
+    for (const full of image.refs) rows.push({ ...displayRepoTag(full), full, image });
+  }
+  const created = (r: Row) => Date.parse(r.image.config.created ?? '') || 0;
+  return rows.sort((a, b) => created(b) - created(a) || a.repository.localeCompare(b.repository) || a.tag.localeCompare(b.tag));
+}
+
+/** Filters rows by a `REPOSITORY[:TAG]` argument, matched on the normalised names. */
+function matches(row: Row, filter: string): boolean {
+  if (!row.full) return false;
+  const want = parseReference(filter, { defaultTag: false });
+  const have = parseReference(row.full, { defaultTag: false });
+  return repositoryName(want) === repositoryName(have) && (want.tag === undefined || want.tag === have.tag);
+}
+
+export function register(program: Command): void {
+  program
+    .command('images')
+    .description('list images in the store')
+    .argument('[reference]', 'only images of this repository[:tag]')
+    .option('-q, --quiet', 'only show image IDs')
+    .option('--no-trunc', 'do not truncate image IDs')
+    .option('--format <format>', 'output format: table or json')
+    .action(async (reference: string | undefined, opts: { quiet?: boolean; trunc: boolean; format?: string }, cmd: Command) => {
+      if (opts.format && opts.format !== 'json' && opts.format !== 'table') {
+        throw new KilnError('INVALID_ARGUMENT', `unknown --format "${opts.format}"`, { hint: 'use --format json or --format table' });
+      }
+      const root = await openRoot(globalOptions(cmd).root);
+      try {
+        let rows = rowsOf(await root.images.list());
+        if (reference) rows = rows.filter((r) => matches(r, reference));
+        const id = (r: Row) => (opts.trunc ? shortId(r.image.id) : r.image.id);
+        if (opts.quiet) {
+          process.stdout.write(rows.map((r) => `${id(r)}\n`).join(''));
+        } else if (opts.format === 'json') {
+          for (const r of rows) {
+            process.stdout.write(`${JSON.stringify({
+              Repository: r.repository,
+              Tag: r.tag,
+              ID: id(r),
+              Digest: r.image.indexDigest ?? r.image.manifestDigest,
+              CreatedAt: r.image.config.created ?? '',
+              CreatedSince: humanSince(r.image.config.created),
+              Size: humanSize(r.image.size),
+              SizeBytes: r.image.size,
+            })}\n`);
+          }
+        } else {
+          const lines = [['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE']];
+          for (const r of rows) lines.push([r.repository, r.tag, id(r), humanSince(r.image.config.created), humanSize(r.image.size)]);
+          process.stdout.write(table(lines));
+        }
+      } finally {
+        await root.close();
+      }
+    });
+}

@@ -1,0 +1,54 @@
+/**
+ * `kiln prune [--all] [--keep-storage SIZE] [--filter until=24h]`: removes dangling images and every blob that
+ * no tag, running build (lease) or GC root (the build cache) reaches. `--all` also drops the whole build cache;
+ * `--keep-storage` drops build cache entries oldest first until the store fits; `until=` limits removal to
+ * things older than the duration. See src/cache/gc.ts for the roots.
+ */
+import type { Command } from 'commander';
+import { collectGarbage } from '../../cache/gc.js';
+import { openRoot } from '../../cache/root.js';
+import { KilnError } from '../../errors.js';
+import { globalOptions } from '../context.js';
+import { humanSize, parseDuration, parseSize } from '../human-units.js';
+
+export function register(program: Command): void {
+  program
+    .command('prune')
+    .description('remove dangling images, unreferenced blobs and (with --all) the build cache')
+    .option('-a, --all', 'also remove the whole build cache')
+    .option('--keep-storage <size>', 'drop build cache (oldest first) until the store holds at most SIZE')
+    .option('--filter <filter>', 'until=DURATION: only what is older (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--min-age <duration>', 'keep unreferenced blobs younger than this (protects writers without a lease)', '10s')
+    .option('--dry-run', 'show what would be removed')
+    .option('-f, --force', 'do not prompt (kiln never prompts; accepted for Docker habits)')
+    .action(async (opts: { all?: boolean; keepStorage?: string; filter: string[]; minAge: string; dryRun?: boolean }, cmd: Command) => {
+      let until: Date | undefined;
+      for (const f of opts.filter) {
+        const m = /^until=(.+)$/.exec(f);
+        if (!m) throw new KilnError('INVALID_ARGUMENT', `unsupported filter "${f}"`, { hint: 'supported: --filter until=24h' });
+        const t = Date.parse(m[1]!);
+        until = new Date(Number.isNaN(t) || /^\d+[smhd]/.test(m[1]!) ? Date.now() - parseDuration(m[1]!) : t);
+      }
+      const keepStorage = opts.keepStorage !== undefined ? parseSize(opts.keepStorage) : undefined;
+      const root = await openRoot(globalOptions(cmd).root);
+      try {
+        const r = await collectGarbage(root, {
+          removeDangling: true,
+          all: opts.all,
+          until,
+          keepStorage,
+          minAgeMs: parseDuration(opts.minAge),
+          dryRun: opts.dryRun,
+        });
+        const verb = opts.dryRun ? 'Would delete' : 'Deleted';
+        if (r.removedImages.length > 0) {
+          process.stdout.write(`${verb} Images:\n${r.removedImages.map((d) => `deleted: ${d}\n`).join('')}\n`);
+        }
+        if (r.removedRoots.length > 0) process.stdout.write(`${verb} build cache entries: ${r.removedRoots.length}\n`);
+        if (r.removedBlobs.length > 0) process.stdout.write(`${verb} blobs: ${r.removedBlobs.length}\n`);
+        process.stdout.write(`Total reclaimed space: ${humanSize(r.reclaimedBytes)}\n`);
+      } finally {
+        await root.close();
+      }
+    });
+}

@@ -1,0 +1,54 @@
+/**
+ * `kiln rmi IMAGE…`: untags; when an image loses its last tag (or is named by ID), deletes it and the blobs no
+ * other image, lease or GC root needs. Every argument is resolved before anything changes, so an unknown one
+ * leaves the store as it was. Output as Docker's: `Untagged: …` and `Deleted: sha256:…` lines.
+ */
+import type { Command } from 'commander';
+import { collectGarbage } from '../../cache/gc.js';
+import { openRoot } from '../../cache/root.js';
+import { KilnError } from '../../errors.js';
+import { shortId } from '../../image/digest.js';
+import { familiarize, normalizeReference } from '../../image/reference.js';
+import type { Digest } from '../../image/types.js';
+import { globalOptions } from '../context.js';
+
+export function register(program: Command): void {
+  program
+    .command('rmi')
+    .description('remove images (untag; delete what nothing else needs)')
+    .argument('<image...>', 'references or image IDs')
+    .option('-f, --force', 'remove an image ID even when several tags name it')
+    .action(async (names: string[], opts: { force?: boolean }, cmd: Command) => {
+      const root = await openRoot(globalOptions(cmd).root);
+      try {
+        const plans: Array<{ untag: string[]; target: Digest; candidates: Digest[] }> = [];
+        for (const name of names) {
+          const image = await root.images.resolve(name);
+          const target = image.indexDigest ?? image.manifestDigest;
+          let full: string | undefined;
+          try { full = normalizeReference(name); } catch { full = undefined; }
+          const byTag = full !== undefined && image.refs.includes(full);
+          if (!byTag && image.refs.length > 1 && !opts.force) {
+            throw new KilnError('IMAGE_IN_USE', `unable to delete ${shortId(image.id)} (must be forced): image is referenced by ${image.refs.length} tags`, {
+              hint: `remove the tags one by one (${image.refs.map(familiarize).join(', ')}) or use -f`,
+            });
+          }
+          const candidates = [target, image.manifestDigest, image.configDigest, ...image.manifest.layers.map((l) => l.digest)];
+          plans.push({ untag: byTag ? [full!] : image.refs, target, candidates });
+        }
+        for (const p of plans) {
+          for (const ref of p.untag) {
+            await root.images.untag(ref).catch((err) => { if ((err as KilnError).code !== 'IMAGE_NOT_FOUND') throw err; });
+            process.stdout.write(`Untagged: ${familiarize(ref)}\n`);
+          }
+          const still = (await root.images.entries()).some((e) => e.descriptor.digest === p.target && e.ref);
+          if (still) continue;
+          await root.images.removeEntries(p.target);
+          const res = await collectGarbage(root, { candidates: p.candidates });
+          for (const d of res.removedBlobs) process.stdout.write(`Deleted: ${d}\n`);
+        }
+      } finally {
+        await root.close();
+      }
+    });
+}
