@@ -1,0 +1,69 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, lstatSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { applyLayer } from '../../../src/cache/apply-layer.js';
+import { packTar, type TarInput } from '../../../src/exporter/tar/writer.js';
+import { rejects } from '../../helpers/assert.js';
+
+let box: string, dest: string, outside: string;
+test.before.each(() => {
+  box = mkdtempSync(join(tmpdir(), 'kiln-confine-'));
+  dest = join(box, 'root');
+  outside = join(box, 'outside');
+  mkdirSync(dest);
+  mkdirSync(outside);
+});
+test.after.each(() => rmSync(box, { recursive: true, force: true }));
+
+const file = (name: string, text = 'pwned'): TarInput => ({ name, type: 'file', mode: 0o644, uid: process.getuid!(), gid: process.getgid!(), size: text.length, mtime: 0, data: Buffer.from(text) });
+const symlink = (name: string, linkname: string): TarInput => ({ name, type: 'symlink', mode: 0o777, uid: process.getuid!(), gid: process.getgid!(), size: 0, mtime: 0, linkname });
+const hardlink = (name: string, linkname: string): TarInput => ({ name, type: 'link', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, linkname });
+const apply = (entries: TarInput[]) => applyLayer(packTar(entries), dest);
+
+test('a member climbing out with ../ is refused and nothing lands outside', async () => {
+  await rejects(() => apply([file('../outside/evil')]), 'UNSAFE_PATH');
+  await rejects(() => apply([file('a/../../outside/evil')]), 'UNSAFE_PATH');
+  assert.equal(readdirSync(outside), []);
+});
+
+test('absolute member names land inside the target', async () => {
+  await apply([file(`/${outside.slice(1)}/abs`, 'inside')]);
+  assert.equal(readdirSync(outside), []);
+  assert.is(readFileSync(join(dest, outside, 'abs'), 'utf8'), 'inside');
+});
+
+test('a symlink planted by an earlier member is followed inside the target, never out', async () => {
+  await apply([symlink('abs', outside), file('abs/evil1'), symlink('rel', '../../../../../../..' + outside), file('rel/evil2'), symlink('up', '..'), file('up/up/evil3')]);
+  assert.equal(readdirSync(outside), []);
+  assert.is(readFileSync(join(dest, outside, 'evil1'), 'utf8'), 'pwned', 'absolute link target resolved under the root');
+  assert.is(readFileSync(join(dest, outside, 'evil2'), 'utf8'), 'pwned');
+  assert.is(readFileSync(join(dest, 'evil3'), 'utf8'), 'pwned', '.. stops at the root');
+  assert.ok(lstatSync(join(dest, 'abs')).isSymbolicLink(), 'the symlink itself is kept');
+});
+
+test('a file member replacing a symlink replaces the link, it does not write through it', async () => {
+  await apply([symlink('passwd', join(outside, 'target')), file('passwd', 'new')]);
+  assert.not.ok(existsSync(join(outside, 'target')));
+  assert.ok(lstatSync(join(dest, 'passwd')).isFile());
+});
+
+test('a hardlink to a file outside the target is refused', async () => {
+  await rejects(() => apply([hardlink('h', '../outside/secret')]), 'UNSAFE_PATH');
+  await rejects(() => apply([symlink('s', outside), hardlink('h2', 's/secret')]), 'ARCHIVE_INVALID');
+  await rejects(() => apply([hardlink('h3', 'nothing-here')]), 'ARCHIVE_INVALID', /does not contain/);
+  assert.equal(readdirSync(outside), []);
+});
+
+test('a symlink loop fails cleanly', async () => {
+  await rejects(() => apply([symlink('a', 'b'), symlink('b', 'a'), file('a/x')]), 'UNSAFE_PATH', /too many symlinks/);
+});
+
+test('a truncated layer fails with ARCHIVE_INVALID', async () => {
+  const tar = Buffer.concat(await packTar([file('x', 'y'.repeat(2000))]).toArray());
+  await rejects(() => applyLayer(Readable.from([tar.subarray(0, 1200)]), dest), 'ARCHIVE_INVALID', /truncated/);
+});
+
+test.run();
