@@ -140,8 +140,13 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
       // A challenge means credentials are needed: fetch a token (or send Basic) to prove they work.
       if (host.auth.scheme) {
         const res = await call(registry, { method: 'GET', path: '/v2/', scopes: [], signal });
-        res.body.resume();
+        if (res.status === 401) {
+          res.body.resume();
+          const c = await opts.credentials?.(registry);
+          throw new KilnError('REGISTRY_UNAUTHORIZED', `${registry}: login failed: ${c ? `the registry refused the credentials of ${JSON.stringify(c.username)}` : 'credentials required'}`);
+        }
         if (res.status !== 200) throw await registryError(res, { where: registry, what: 'login' });
+        res.body.resume();
       }
     },
     resolve: (ref, o) => resolveManifest(caller, ref, o),
