@@ -9,6 +9,7 @@ export const commandModules: Array<() => Promise<{ register: RegisterCommand }>>
   () => import('./base.js'),
   () => import('./du.js'),
   () => import('./images.js'),
+  () => import('./import.js'),
   () => import('./inspect.js'),
   () => import('./login.js'),
   () => import('./logout.js'),
