@@ -6,6 +6,7 @@
  */
 import { posix } from 'node:path';
 import { KilnError } from '../../errors.js';
+import { validatePattern } from './glob.js';
 
 /** A path filter over `/`-separated paths relative to some base (no leading `/`). */
 export interface PathMatcher {
@@ -70,6 +71,7 @@ export function createPatternMatcher(patterns: readonly string[]): PathMatcher {
     }
     p = posix.normalize(p).replace(/^\/+/, '').replace(/\/+$/, '');
     if (p === '') p = '.';
+    validatePattern(p); // patternmatcher rejects what filepath.Match would (unclosed classes, a trailing `\`)
     compiled.push({ re: compile(p), exclusion });
   }
   const hasExclusions = compiled.some((c) => c.exclusion);
