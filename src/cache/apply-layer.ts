@@ -21,6 +21,8 @@ import { cleanMemberName, RootResolver } from '../exporter/tar/confine.js';
 import { makeNode, S_IFBLK, S_IFCHR, S_IFIFO, setXattr } from '../exporter/tar/fsx.js';
 import type { TarEntry } from '../exporter/tar/header.js';
 import { readTar } from '../exporter/tar/reader.js';
+import { DigestStream } from '../image/digest.js';
+import type { Digest } from '../image/types.js';
 
 export interface ApplyLayerOptions {
   /** `overlay` (default): whiteouts become overlayfs whiteouts. `delete`: whiteouts remove files from `dir`. */
@@ -29,6 +31,8 @@ export interface ApplyLayerOptions {
   sameOwner?: boolean;
   /** Name for error messages (a digest). */
   source?: string;
+  /** The uncompressed tar's digest (the image config's diff ID): checked, DIGEST_MISMATCH when it differs. */
+  diffId?: Digest;
   signal?: AbortSignal;
 }
 
@@ -44,11 +48,15 @@ export interface ApplyStats {
  */
 export async function applyLayer(blob: Readable, dir: string, opts: ApplyLayerOptions = {}): Promise<ApplyStats> {
   const applier = createApplier(dir, opts);
-  await pipeline(blob, createDecompressStream('auto'), async (source: AsyncIterable<Buffer>) => {
+  const plain = new DigestStream();
+  await pipeline(blob, createDecompressStream('auto'), plain, async (source: AsyncIterable<Buffer>) => {
     for await (const { entry, body } of readTar(source, { signal: opts.signal, source: opts.source })) {
       await applier.add(entry, body);
     }
   }, { signal: opts.signal });
+  if (opts.diffId && plain.digest() !== opts.diffId) {
+    throw new KilnError('DIGEST_MISMATCH', `${opts.source ?? 'layer'}: uncompressed content is ${plain.digest()}, the image says ${opts.diffId}`);
+  }
   applier.finish();
   return applier.stats;
 }

@@ -66,6 +66,12 @@ export interface Mount {
   source: string;
   target?: string;
   options: string[];
+  /**
+   * Directory that relative paths in `options` are resolved from: the mount must be made with this working
+   * directory (spawn mount(8) with `cwd`). Set only for deep overlay stacks whose absolute lowerdir list
+   * would pass the kernel's 4 KiB limit on mount options (Docker's overlay2 mounts the same way).
+   */
+  cwd?: string;
 }
 
 /** An unpacked layer chain: `key` names it (the chain ID of its layers, or a builder step's key). */
@@ -94,4 +100,6 @@ export interface Snapshotter {
   stat(key: string): Promise<SnapshotInfo | undefined>;
   /** The directories of a committed chain, top first (what overlay's lowerdir lists). */
   lowerDirs(key: string): Promise<string[]>;
+  /** Every snapshot (for garbage collection and `kiln du`). */
+  list(): Promise<SnapshotInfo[]>;
 }

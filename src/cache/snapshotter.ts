@@ -1,0 +1,319 @@
+/**
+ * The overlay snapshotter: each layer unpacked once into its own directory, keyed by chain ID; a container's
+ * root is an overlay of those directories under a fresh upper dir. Methods return mounts as data and mount
+ * nothing (the executor mounts), so this is unit-testable without root.
+ *
+ * Layout under `root` (`<state root>/snapshots`, on the real filesystem: an upper dir on overlay fails):
+ *   d/<id>/   files of one snapshot (a lower, or an active snapshot's upper). `id` is 12 hex characters:
+ *             short names keep deep stacks inside the kernel's 4 KiB mount option limit.
+ *   w/<id>/   overlay work dir of an active snapshot
+ *   m/<h>.json  metadata of the snapshot whose key hashes to `h`
+ *   tmp/      unpacking in progress (same filesystem, so finished dirs are renamed into d/)
+ *
+ * Several processes may share a root: a layer's directory name derives from its chain ID, so two processes
+ * unpacking the same layer race on one rename(2) and the loser drops its copy; metadata is published with
+ * link(2), which fails instead of overwriting.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { link, mkdir, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KilnError } from '../errors.js';
+import { layerTar } from '../exporter/layer-diff.js';
+import type { Descriptor, Digest } from '../image/types.js';
+import { applyLayer } from './apply-layer.js';
+import { isOwnerAlive, ownerToken } from './lock.js';
+import { chainMounts, maxLowers } from './snapshot-mounts.js';
+import type { ContentStore, IoOptions, Mount, SnapshotInfo, Snapshotter } from './types.js';
+
+export interface SnapshotterOptions {
+  /** The snapshots directory (`rootPaths(root).snapshots`). */
+  root: string;
+  content: ContentStore;
+  /** Layers unpacked at once by ensureImage (default 2: decompression runs on the thread pool). */
+  concurrency?: number;
+}
+
+interface Meta {
+  key: string;
+  parent?: string;
+  id: string;
+  kind: 'committed' | 'active';
+  /** ownerToken() of the process that prepared an active snapshot (for cleaning up after a crash). */
+  owner?: string;
+  created: string;
+}
+
+/** The snapshotter plus housekeeping that is not part of the boundary interface. */
+export interface OverlaySnapshotter extends Snapshotter {
+  /** Removes active snapshots of dead processes, half-unpacked temp dirs and directories without metadata. */
+  cleanup(): Promise<number>;
+  /** The directory of the snapshot named `key` (its files alone). */
+  dirOf(key: string): Promise<string>;
+}
+
+const ID_LENGTH = 12;
+
+/** Creates the snapshotter rooted at `opts.root` (directories are created on first use). */
+export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter {
+  const root = opts.root;
+  const dataDir = join(root, 'd');
+  const workRoot = join(root, 'w');
+  const metaDir = join(root, 'm');
+  const tmpDir = join(root, 'tmp');
+  const inFlight = new Map<string, Promise<void>>();
+
+  const metaPath = (key: string) => join(metaDir, `${createHash('sha256').update(key).digest('hex').slice(0, 40)}.json`);
+  const stableId = (key: string) => createHash('sha256').update(`snapshot:${key}`).digest('hex').slice(0, ID_LENGTH);
+  const randomId = () => randomBytes(ID_LENGTH / 2).toString('hex');
+  const info = (m: Meta): SnapshotInfo => ({ key: m.key, parent: m.parent, dir: join(dataDir, m.id), kind: m.kind });
+
+  async function readMeta(key: string): Promise<Meta | undefined> {
+    try {
+      const m = JSON.parse(await readFile(metaPath(key), 'utf8')) as Meta;
+      return m.key === key ? m : undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async function mustMeta(key: string): Promise<Meta> {
+    const m = await readMeta(key);
+    if (!m) throw new KilnError('NOT_FOUND', `snapshot ${key} not found`);
+    return m;
+  }
+
+  /** Publishes metadata unless some process published `m.key` first; returns whether ours won. */
+  async function publishMeta(m: Meta, replace = false): Promise<boolean> {
+    await mkdir(metaDir, { recursive: true });
+    const tmp = join(metaDir, `.tmp-${randomId()}`);
+    await writeFile(tmp, JSON.stringify(m));
+    try {
+      if (replace) {
+        await rename(tmp, metaPath(m.key));
+        return true;
+      }
+      await link(tmp, metaPath(m.key));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  /** The chain from `key` down to its base, top first. */
+  async function chain(key: string): Promise<Meta[]> {
+    const out: Meta[] = [];
+    for (let k: string | undefined = key; k !== undefined; ) {
+      const m = await mustMeta(k);
+      if (m.kind !== 'committed') throw new KilnError('PRECONDITION', `snapshot ${k} is active, not committed`);
+      out.push(m);
+      k = m.parent;
+    }
+    return out;
+  }
+
+  /** Unpacks one layer into d/<stable id> unless it is there; safe against other processes doing the same. */
+  async function ensureLayer(key: string, parent: string | undefined, layer: { descriptor: Descriptor; diffId: Digest }, io: IoOptions): Promise<void> {
+    if (await readMeta(key)) return;
+    const id = stableId(key);
+    const final = join(dataDir, id);
+    if (!(await exists(final))) {
+      await mkdir(tmpDir, { recursive: true });
+      await mkdir(dataDir, { recursive: true });
+      const tmp = join(tmpDir, `${ownerToken()}-${randomId()}`);
+      await mkdir(tmp, { mode: 0o755 });
+      try {
+        const blob = await opts.content.read(layer.descriptor.digest, io);
+        await applyLayer(blob, tmp, { source: layer.descriptor.digest, diffId: layer.diffId, signal: io.signal });
+        await rename(tmp, final).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err; // another process won
+        });
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+    }
+    await publishMeta({ key, parent, id, kind: 'committed', created: new Date().toISOString() });
+  }
+
+  /** A snapshot holding the bottom of a too-deep chain merged into one directory (whiteouts applied). */
+  async function flattened(bottom: Meta[]): Promise<string> {
+    const key = `flat:${bottom[0]!.key}`;
+    const id = stableId(key);
+    const final = join(dataDir, id);
+    if (await readMeta(key)) return final;
+    const tmp = join(tmpDir, `${ownerToken()}-${randomId()}`);
+    await mkdir(tmp, { recursive: true, mode: 0o755 });
+    try {
+      for (const m of [...bottom].reverse()) {
+        await applyLayer(layerTar(join(dataDir, m.id)), tmp, { whiteouts: 'delete', source: `snapshot ${m.key}` });
+      }
+      await rename(tmp, final).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+      });
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+    // Recorded like any committed snapshot so cleanup() keeps it while containers use it.
+    await publishMeta({ key, id, kind: 'committed', created: new Date().toISOString() });
+    return final;
+  }
+
+  /** Lower dirs for `parent`, flattening the bottom of the chain when it is deeper than one mount holds. */
+  async function lowersFor(parent: string | undefined, upper?: string, work?: string): Promise<string[]> {
+    if (parent === undefined) return [];
+    const metas = await chain(parent);
+    const limit = maxLowers(ID_LENGTH, upper?.length ?? 0, work?.length ?? 0);
+    if (metas.length <= limit) return metas.map((m) => join(dataDir, m.id));
+    const keep = metas.slice(0, limit - 1);
+    return [...keep.map((m) => join(dataDir, m.id)), await flattened(metas.slice(limit - 1))];
+  }
+
+  const snapshotter: OverlaySnapshotter = {
+    async ensureImage(layers, io = {}) {
+      if (layers.length === 0) return undefined;
+      const keys = chainIds(layers.map((l) => l.diffId));
+      const missing: number[] = [];
+      for (let i = 0; i < layers.length; i++) if (!(await readMeta(keys[i]!))) missing.push(i);
+      let next = 0;
+      const worker = async () => {
+        while (next < missing.length) {
+          const i = missing[next++]!;
+          const key = keys[i]!;
+          let p = inFlight.get(key);
+          if (!p) {
+            p = ensureLayer(key, i === 0 ? undefined : keys[i - 1], layers[i]!, io).finally(() => inFlight.delete(key));
+            inFlight.set(key, p);
+          }
+          await p;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 2, missing.length) }, worker));
+      return keys[keys.length - 1];
+    },
+
+    async prepare(key, parent) {
+      if (await readMeta(key)) throw new KilnError('ALREADY_EXISTS', `snapshot ${key} already exists`);
+      const id = randomId();
+      const upper = join(dataDir, id);
+      const work = join(workRoot, id);
+      const lowers = await lowersFor(parent, upper, work);
+      await mkdir(upper, { recursive: true, mode: 0o755 });
+      await mkdir(work, { recursive: true, mode: 0o700 });
+      if (!(await publishMeta({ key, parent, id, kind: 'active', owner: ownerToken(), created: new Date().toISOString() }))) {
+        await rm(upper, { recursive: true, force: true });
+        await rm(work, { recursive: true, force: true });
+        throw new KilnError('ALREADY_EXISTS', `snapshot ${key} already exists`);
+      }
+      return chainMounts({ lowers, upper, work });
+    },
+
+    async view(_key, parent) {
+      if (parent === undefined) {
+        const empty = join(root, 'empty');
+        await mkdir(empty, { recursive: true, mode: 0o755 });
+        return [{ type: 'bind', source: empty, options: ['rbind', 'ro'] }];
+      }
+      return chainMounts({ lowers: await lowersFor(parent) });
+    },
+
+    async commit(name, key) {
+      const m = await mustMeta(key);
+      if (m.kind !== 'active') throw new KilnError('PRECONDITION', `snapshot ${key} is already committed`);
+      const won = await publishMeta({ key: name, parent: m.parent, id: m.id, kind: 'committed', created: new Date().toISOString() });
+      await rm(join(workRoot, m.id), { recursive: true, force: true });
+      await unlink(metaPath(key)).catch(() => {});
+      // Same name committed by someone else first: identical content by construction (names are cache keys).
+      if (!won) await rm(join(dataDir, m.id), { recursive: true, force: true });
+    },
+
+    async remove(key) {
+      const m = await mustMeta(key);
+      for (const other of await listMetas()) {
+        if (other.parent === key) throw new KilnError('PRECONDITION', `snapshot ${key} is the parent of ${other.key}`);
+      }
+      await unlink(metaPath(key)).catch(() => {});
+      const shared = (await listMetas()).some((o) => o.id === m.id);
+      if (!shared) await rm(join(dataDir, m.id), { recursive: true, force: true });
+      await rm(join(workRoot, m.id), { recursive: true, force: true });
+    },
+
+    async stat(key) {
+      const m = await readMeta(key);
+      return m && info(m);
+    },
+
+    async lowerDirs(key) {
+      return (await chain(key)).map((m) => join(dataDir, m.id));
+    },
+
+    async list() {
+      return (await listMetas()).map(info);
+    },
+
+    async dirOf(key) {
+      return join(dataDir, (await mustMeta(key)).id);
+    },
+
+    async cleanup() {
+      let removed = 0;
+      for (const m of await listMetas()) {
+        if (m.kind === 'active' && m.owner && !isOwnerAlive(m.owner)) {
+          await snapshotter.remove(m.key).catch(() => {});
+          removed++;
+        }
+      }
+      for (const name of await readdir(tmpDir).catch(() => [] as string[])) {
+        if (!isOwnerAlive(name.split('-')[0]!)) {
+          await rm(join(tmpDir, name), { recursive: true, force: true });
+          removed++;
+        }
+      }
+      const ids = new Set((await listMetas()).map((m) => m.id));
+      for (const id of await readdir(dataDir).catch(() => [] as string[])) {
+        // A layer dir renamed into place by a process that died before publishing its metadata is kept
+        // for a minute (rename updates ctime) in case that publish is still in flight elsewhere.
+        const st = await stat(join(dataDir, id)).catch(() => undefined);
+        if (!ids.has(id) && st && Date.now() - st.ctimeMs > 60_000) {
+          await rm(join(dataDir, id), { recursive: true, force: true });
+          removed++;
+        }
+      }
+      return removed;
+    },
+  };
+
+  async function listMetas(): Promise<Meta[]> {
+    const out: Meta[] = [];
+    for (const name of await readdir(metaDir).catch(() => [] as string[])) {
+      if (!name.endsWith('.json')) continue;
+      try {
+        out.push(JSON.parse(await readFile(join(metaDir, name), 'utf8')) as Meta);
+      } catch {
+        // Removed while listing.
+      }
+    }
+    return out;
+  }
+
+  return snapshotter;
+}
+
+/**
+ * OCI ChainIDs of a layer stack, one per layer: the first is its diff ID, each next one
+ * sha256 of "<previous chain ID> <diff ID>". Snapshots of image layers are keyed by these.
+ */
+export function chainIds(diffIds: readonly Digest[]): Digest[] {
+  const out: Digest[] = [];
+  for (const d of diffIds) {
+    const prev = out[out.length - 1];
+    out.push(prev === undefined ? d : `sha256:${createHash('sha256').update(`${prev} ${d}`).digest('hex')}`);
+  }
+  return out;
+}
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(() => true, () => false);
+}
