@@ -282,6 +282,7 @@ class ShellWord {
             return value;
           case '%':
           case '#': {
+            if (nullIsUnset) throw new SyntaxError_(`unsupported modifier (${chs}) in substitution`);
             let greedy = false;
             if (word.length > 0 && word[0] === ch) {
               greedy = true;
