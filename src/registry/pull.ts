@@ -99,7 +99,9 @@ export async function pullImage(root: StoreRoot, ref: string, opts: PullOptions 
     for (const { descriptor, body } of toStore) {
       await root.content.writeBuffer(body, { digest: descriptor.digest, size: descriptor.size }, { lease });
     }
-    await root.images.tag(full, manifest.descriptor);
+    // A digest reference names content, not a tag: Docker keeps such pulls untagged (found by digest).
+    const parsed = parseReference(ref);
+    if (parsed.tag !== undefined) await root.images.tag(formatReference({ ...parsed, digest: undefined }), manifest.descriptor);
     await createBlobSources(root.root).record(rref.registry, rref.repository, [...seen, manifest.descriptor.digest]);
     emit({ type: 'done', ref: full, digest: top.descriptor.digest, size: top.descriptor.size });
     return { ref: full, digest: top.descriptor.digest, manifest: manifest.descriptor, fetched, skipped, bytes };

@@ -134,22 +134,25 @@ function chunkedWriter(c: RegistryCaller, ref: RegistryRef, o: UploadWriterOptio
     }
   };
 
-  const flush = async (): Promise<void> => {
-    if (pendingLen === 0) return;
-    const data = Buffer.concat(pending, pendingLen);
-    pending = [];
-    pendingLen = 0;
-    await sendChunk(data, confirmed);
+  /** Sends full chunks; with `all`, the remainder too (the last chunk may be shorter than the minimum). */
+  const flush = async (all: boolean): Promise<void> => {
+    while (pendingLen >= chunkSize || (all && pendingLen > 0)) {
+      const data = Buffer.concat(pending, pendingLen);
+      const n = Math.min(chunkSize, data.length);
+      pending = n < data.length ? [data.subarray(n)] : [];
+      pendingLen = data.length - n;
+      await sendChunk(data.subarray(0, n), confirmed);
+    }
   };
 
   const makeStream = (): Writable => new Writable({
     write(chunk: Buffer, _e, cb) {
       pending.push(chunk);
       pendingLen += chunk.length;
-      if (pendingLen >= chunkSize) flush().then(() => cb(), cb);
+      if (pendingLen >= chunkSize) flush(false).then(() => cb(), cb);
       else cb();
     },
-    final(cb) { flush().then(() => cb(), cb); },
+    final(cb) { flush(true).then(() => cb(), cb); },
   });
   let stream = makeStream();
 
@@ -166,7 +169,7 @@ function chunkedWriter(c: RegistryCaller, ref: RegistryRef, o: UploadWriterOptio
       return at;
     },
     async commit() {
-      await flush();
+      await flush(true);
       const res = await c.call(ref.registry, {
         method: 'PUT', path: withDigest(location, o.desc.digest), body: Buffer.alloc(0), signal: o.signal, scopes: scopesOf(ref),
         headers: { 'content-type': 'application/octet-stream' },
