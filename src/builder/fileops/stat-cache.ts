@@ -36,8 +36,14 @@ export function statCachePath(stateRoot: string): string {
   return join(stateRoot, 'build-cache', 'stat-cache.v1');
 }
 
+export interface StatCacheOptions {
+  /** Entries younger than this (ms, by ctime/mtime) are not persisted; default 2000. Tests pass 0. */
+  racyMs?: number;
+}
+
 /** Opens (loads) the stat cache at `file`; a missing or unreadable file starts empty. */
-export function openStatCache(file: string): StatCache {
+export function openStatCache(file: string, opts: StatCacheOptions = {}): StatCache {
+  const racyMs = opts.racyMs ?? RACY_MS;
   const rows = new Map<string, Row>();
   try {
     for (const line of readFileSync(file, 'utf8').split('\n')) {
@@ -62,7 +68,7 @@ export function openStatCache(file: string): StatCache {
       return undefined;
     },
     store(st, hash, hashedAt = Date.now()) {
-      const persist = hashedAt - Math.max(st.ctimeMs, st.mtimeMs) > RACY_MS;
+      const persist = hashedAt - Math.max(st.ctimeMs, st.mtimeMs) >= racyMs;
       const key = `${st.dev}:${st.ino}`;
       rows.delete(key); // re-insert at the end: Map order is the eviction order
       rows.set(key, { size: st.size, mtime: st.mtimeMs, ctime: st.ctimeMs, hash, persist });

@@ -1,0 +1,117 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { chownSync, mkdirSync, statSync, utimesSync, writeFileSync, cpSync, symlinkSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { checksumSources, diffManifests } from '../../../src/builder/fileops/checksum.js';
+import { createPatternMatcher } from '../../../src/builder/fileops/patterns.js';
+import { openStatCache } from '../../../src/builder/fileops/stat-cache.js';
+import { rejects } from '../../helpers/assert.js';
+import { cleanup, tempDir } from './fixtures.js';
+
+test.after.each(cleanup);
+
+function context(): string {
+  const ctx = tempDir('ctx');
+  mkdirSync(join(ctx, 'src/lib'), { recursive: true });
+  writeFileSync(join(ctx, 'src/app.js'), 'console.log(1)\n');
+  writeFileSync(join(ctx, 'src/lib/util.js'), 'export {}\n');
+  writeFileSync(join(ctx, 'README.md'), '# hi\n');
+  return ctx;
+}
+
+test('the digest ignores mtime: a fresh copy of the same files has the same checksum', async () => {
+  const a = context();
+  const b = tempDir('ctx');
+  cpSync(a, b, { recursive: true }); // new inodes, new times
+  utimesSync(join(b, 'src/app.js'), 1, 1);
+  const da = await checksumSources(a, ['src'], { ownership: 'reset' });
+  const db = await checksumSources(b, ['src'], { ownership: 'reset' });
+  assert.is(da.digest, db.digest);
+  assert.equal(Object.keys(da.manifest).sort(), ['/src', '/src/app.js', '/src/lib', '/src/lib/util.js']);
+});
+
+test('a changed, added or removed file changes the digest and the manifest diff names it', async () => {
+  const ctx = context();
+  const before = await checksumSources(ctx, ['src'], {});
+  writeFileSync(join(ctx, 'src/app.js'), 'console.log(2)\n');
+  writeFileSync(join(ctx, 'src/new.js'), '1');
+  const after = await checksumSources(ctx, ['src', 'README.md'], {});
+  assert.is.not(before.digest, after.digest);
+  const diff = diffManifests(before.manifest, after.manifest);
+  assert.equal(diff, { changed: ['/src/app.js'], added: ['/README.md', '/src/new.js'], removed: [] });
+  const again = await checksumSources(ctx, ['src'], {});
+  assert.equal(diffManifests(again.manifest, before.manifest).removed, ['/src/new.js']);
+});
+
+test('mode, symlink target and type are part of the digest', async () => {
+  const ctx = context();
+  const d0 = (await checksumSources(ctx, ['.'], {})).digest;
+  chmodSync(join(ctx, 'README.md'), 0o755);
+  const d1 = (await checksumSources(ctx, ['.'], {})).digest;
+  assert.is.not(d0, d1);
+  symlinkSync('a', join(ctx, 'l'));
+  const d2 = await checksumSources(ctx, ['.'], {});
+  symlinkSync('b', join(ctx, 'l2'));
+  const d3 = await checksumSources(ctx, ['.'], {});
+  assert.is.not(d2.digest, d1);
+  assert.is.not(d2.manifest['/l'], d3.manifest['/l2']);
+});
+
+test('the stat cache skips unchanged files, and a same-size rewrite with mtime restored is still caught (ctime)', async () => {
+  const ctx = context();
+  const state = tempDir('state');
+  const file = join(state, 'build-cache', 'stat-cache.v1');
+  const first = await checksumSources(ctx, ['src'], { statCache: openStatCache(file, { racyMs: 0 }) });
+  assert.is(first.hashed, 2);
+  const cache = openStatCache(file, { racyMs: 0 });
+  const second = await checksumSources(ctx, ['src'], { statCache: cache });
+  assert.is(second.hashed, 0, 'reloaded from disk: nothing re-hashed');
+  assert.is(second.digest, first.digest);
+  const p = join(ctx, 'src/app.js');
+  const st = statSync(p);
+  const ns = statSync(p, { bigint: true }).mtimeNs;
+  await new Promise((r) => setTimeout(r, 20)); // let the coarse kernel clock tick
+  writeFileSync(p, 'console.log(9)\n'); // same size
+  // mtime put back to the nanosecond (touch, as `cp -p` or tar would); ctime moved
+  execFileSync('touch', ['-m', '-d', `@${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`, p]);
+  assert.is(statSync(p).mtimeMs, st.mtimeMs);
+  const third = await checksumSources(ctx, ['src'], { statCache: cache });
+  assert.is(third.hashed, 1);
+  assert.equal(diffManifests(first.manifest, third.manifest).changed, ['/src/app.js']);
+});
+
+test('a file hashed in the same instant it was written is not persisted (racy-clean rule)', async () => {
+  const ctx = context();
+  const state = tempDir('state');
+  const file = join(state, 'stat-cache.v1');
+  await checksumSources(ctx, ['src'], { statCache: openStatCache(file) });
+  const again = await checksumSources(ctx, ['src'], { statCache: openStatCache(file) });
+  assert.is(again.hashed, 2);
+});
+
+test('.dockerignored files do not count: touching one keeps the digest', async () => {
+  const ctx = context();
+  const ignore = createPatternMatcher(['*.md']);
+  const d0 = await checksumSources(ctx, ['.'], { ignore });
+  writeFileSync(join(ctx, 'README.md'), 'changed');
+  const d1 = await checksumSources(ctx, ['.'], { ignore });
+  assert.is(d0.digest, d1.digest);
+  assert.not.ok('/README.md' in d1.manifest);
+});
+
+test('owners count for stage sources but not for the context (ownership: reset)', async () => {
+  if (process.getuid?.() !== 0) return; // chown needs root; the integration suite runs as root
+  const ctx = context();
+  const keep0 = await checksumSources(ctx, ['src'], { ownership: 'keep' });
+  const reset0 = await checksumSources(ctx, ['src'], { ownership: 'reset' });
+  chownSync(join(ctx, 'src/app.js'), 1234, 1234);
+  assert.is.not((await checksumSources(ctx, ['src'], { ownership: 'keep' })).digest, keep0.digest);
+  assert.is((await checksumSources(ctx, ['src'], { ownership: 'reset' })).digest, reset0.digest);
+});
+
+test('a missing source fails like the copy would', async () => {
+  await rejects(() => checksumSources(context(), ['nope.txt'], {}), 'COPY_SOURCE_NOT_FOUND', /nope\.txt/);
+});
+
+test.run();
