@@ -56,6 +56,8 @@ export interface WriteImageOptions extends WriteOptions {
   /** References to tag the new image with (normalised here). */
   tags?: string[];
   annotations?: Record<string, string>;
+  /** The config blob, already stored byte-exact (archive loads keep the image ID); `config` is then only checked. */
+  configBlob?: Descriptor;
 }
 
 export interface WrittenImage {
@@ -296,7 +298,14 @@ export function createImageStore(o: ImageStoreOptions): ImageStore {
     }
     if (!w.lease) return withLease({ leases: o.leasesDir, locks: o.locksDir }, (lease) => writeImage({ ...w, lease }));
     const wopts: WriteOptions = { signal: w.signal, lease: w.lease };
-    const configBlob = await o.content.writeBuffer(canonicalJson(w.config), {}, wopts);
+    let configBlob: { digest: Digest; size: number };
+    if (w.configBlob) {
+      await w.lease.add(w.configBlob.digest);
+      if (!(await o.content.has(w.configBlob.digest))) throw new KilnError('BLOB_NOT_FOUND', `config ${w.configBlob.digest} is not in the store`);
+      configBlob = w.configBlob;
+    } else {
+      configBlob = await o.content.writeBuffer(canonicalJson(w.config), {}, wopts);
+    }
     const manifest = buildManifest(
       { mediaType: MediaType.OciConfig, digest: configBlob.digest, size: configBlob.size },
       w.layers,
