@@ -37,6 +37,11 @@ export interface BuildOptions {
   extraHosts?: string[];
   /** Report why each step missed the cache. */
   explain?: boolean;
+  /**
+   * SOURCE_DATE_EPOCH in seconds (also read from the build arg of that name): clamps layer file times and sets
+   * every `created`, so the same inputs give the same image digest on any root.
+   */
+  sourceDateEpoch?: number | string;
   signal?: AbortSignal;
   onEvent?: (e: BuildEvent) => void;
 }

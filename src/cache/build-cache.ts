@@ -1,17 +1,19 @@
 /**
  * The persistent build-cache index: cache key → the result of a step (its layer blobs and the committed snapshot
- * of its rootfs). One small JSON file per record under `<root>/build-cache/records/`, written by rename, so every
- * build on one root (several processes included) shares it and it survives restarts. A hit is one readFile.
+ * of its rootfs). Every build on one root (several processes included) shares it and it survives restarts.
  *
- * Least-recently-used metadata is the record file's mtime, bumped on every hit (one utimes, no rewrite). `kiln
- * prune` reads `buildCacheRoots()` as GC roots (the blobs and snapshots records keep alive) and trims records
- * oldest-first with `pruneBuildCache()`.
+ * Each record IS a GC root file of the store (src/cache/gc.ts): `<root>/gc-roots/build-cache-<hex>.json` holds
+ * `{ digests, kind: 'build-cache', lastUsed, prunable: true }` plus the record's result, so `kiln prune` keeps
+ * the layers a record needs, trims records least recently used first (`lastUsed`, bumped on hits at most once a
+ * minute) and removing the file is the whole eviction: a missing file is a miss. A hit is one readFile.
+ * What a step read (for explaining misses, possibly thousands of file digests) lives apart in
+ * `<root>/build-cache/inputs/<hex>.json`, read only when a step misses.
  *
  * "Slots" remember the latest record for one position in one Dockerfile (and for one instruction text there), so
  * a miss can be explained against the closest earlier record (src/builder/explain.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Descriptor, Digest } from '../image/types.js';
 
@@ -53,16 +55,30 @@ export interface CacheRecord {
   };
 }
 
+/** A record as stored in its GC root file. */
+interface RootFile {
+  digests: Digest[];
+  kind: 'build-cache';
+  lastUsed: string;
+  prunable: true;
+  key: Digest;
+  created: string;
+  result: CacheRecord['result'];
+}
+
 /** The index API; `openBuildCache(root)` gives one. All methods are safe across processes. */
 export interface BuildCache {
+  /** The record for `key` (without `inputs`; see `inputsOf`), or undefined. Marks it used. */
   get(key: Digest): Promise<CacheRecord | undefined>;
   put(record: CacheRecord): Promise<void>;
+  /** What the step behind `key` read, if kept. */
+  inputsOf(key: Digest): Promise<StepInputs | undefined>;
   /** Adds a compressed variant of a record's layer (another `--compression`). */
   addBlob(key: Digest, compression: LayerCompression, desc: Descriptor): Promise<void>;
   /** Remembers `key` as the latest record for each slot id. */
   setSlots(slots: string[], key: Digest): Promise<void>;
-  /** The latest record of the first slot that has one. */
-  fromSlots(slots: string[]): Promise<CacheRecord | undefined>;
+  /** The inputs of the latest record of the first slot that has one (the closest earlier record). */
+  fromSlots(slots: string[]): Promise<StepInputs | undefined>;
   list(): Promise<Array<CacheRecord & { lastUsed: number }>>;
   delete(key: Digest): Promise<void>;
   /** Where persistent `RUN --mount=type=cache` directories live. */
@@ -80,47 +96,61 @@ async function writeAtomic(path: string, data: string): Promise<void> {
   await rename(tmp, path);
 }
 
+async function readJson<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || err instanceof SyntaxError) return undefined;
+    throw err;
+  }
+}
+
 /** A stable slot id from its parts (Dockerfile path, stage, position or text). */
 export function slotId(...parts: string[]): string {
   return createHash('sha256').update(parts.join('\0')).digest('hex');
 }
 
-/** Opens (creating) the index under `<root>/build-cache/`. Cheap: makes three directories at most. */
+const ROOT_PREFIX = 'build-cache-';
+/** Hits refresh `lastUsed` at most this often, so a no-op rebuild does not rewrite every record. */
+const TOUCH_AFTER_MS = 60_000;
+
+/** Opens (creating) the index of the state root `root`. Cheap: makes a few directories at most. */
 export async function openBuildCache(root: string): Promise<BuildCache> {
   const base = join(root, 'build-cache');
-  const recDir = join(base, 'records');
+  const rootsDir = join(root, 'gc-roots');
+  const inputsDir = join(base, 'inputs');
   const slotDir = join(base, 'slots');
   const mountsDir = join(base, 'mounts');
-  await Promise.all([recDir, slotDir, mountsDir].map((d) => mkdir(d, { recursive: true })));
-  const recPath = (key: string) => join(recDir, `${hex(key)}.json`);
+  await Promise.all([rootsDir, inputsDir, slotDir, mountsDir].map((d) => mkdir(d, { recursive: true })));
+  const rootPath = (key: string) => join(rootsDir, `${ROOT_PREFIX}${hex(key)}.json`);
+  const inputsPath = (key: string) => join(inputsDir, `${hex(key)}.json`);
+  const toRecord = (f: RootFile): CacheRecord => ({ key: f.key, created: f.created, inputs: { op: {}, parent: '' }, result: f.result });
 
-  async function read(key: string): Promise<CacheRecord | undefined> {
-    try {
-      return JSON.parse(await readFile(recPath(key), 'utf8')) as CacheRecord;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || err instanceof SyntaxError) return undefined;
-      throw err;
-    }
+  async function write(rec: CacheRecord, lastUsed: Date): Promise<void> {
+    const digests = Object.values(rec.result.layer?.blobs ?? {}).filter((d): d is Descriptor => !!d).map((d) => d.digest);
+    const file: RootFile = { digests, kind: 'build-cache', lastUsed: lastUsed.toISOString(), prunable: true, key: rec.key, created: rec.created, result: rec.result };
+    await writeAtomic(rootPath(rec.key), JSON.stringify(file));
   }
 
   return {
     mountsDir,
     async get(key) {
-      const rec = await read(key);
-      if (rec) {
-        const now = new Date();
-        await utimes(recPath(key), now, now).catch(() => {});
-      }
+      const f = await readJson<RootFile>(rootPath(key));
+      if (!f || f.key !== key) return undefined;
+      const rec = toRecord(f);
+      if (Date.now() - (Date.parse(f.lastUsed) || 0) > TOUCH_AFTER_MS) await write(rec, new Date()).catch(() => {});
       return rec;
     },
     async put(record) {
-      await writeAtomic(recPath(record.key), JSON.stringify(record));
+      await writeAtomic(inputsPath(record.key), JSON.stringify(record.inputs));
+      await write(record, new Date());
     },
+    inputsOf: (key) => readJson<StepInputs>(inputsPath(key)),
     async addBlob(key, compression, desc) {
-      const rec = await read(key);
-      if (!rec?.result.layer) return;
-      rec.result.layer.blobs[compression] = desc;
-      await writeAtomic(recPath(key), JSON.stringify(rec));
+      const f = await readJson<RootFile>(rootPath(key));
+      if (!f?.result.layer) return;
+      f.result.layer.blobs[compression] = desc;
+      await write(toRecord(f), new Date());
     },
     async setSlots(slots, key) {
       await Promise.all(slots.map((s) => writeAtomic(join(slotDir, s), key)));
@@ -133,34 +163,27 @@ export async function openBuildCache(root: string): Promise<BuildCache> {
         } catch {
           continue;
         }
-        const rec = await read(key);
-        if (rec) return rec;
+        const inputs = await readJson<StepInputs>(inputsPath(key));
+        if (inputs) return inputs;
       }
       return undefined;
     },
     async list() {
       const out: Array<CacheRecord & { lastUsed: number }> = [];
-      for (const name of await readdir(recDir).catch(() => [] as string[])) {
-        if (!name.endsWith('.json')) continue;
-        const p = join(recDir, name);
-        try {
-          const [text, st] = await Promise.all([readFile(p, 'utf8'), stat(p)]);
-          out.push({ ...(JSON.parse(text) as CacheRecord), lastUsed: st.mtimeMs });
-        } catch {
-          // a record removed or half-written by another process: not ours to report
-        }
+      for (const name of await readdir(rootsDir).catch(() => [] as string[])) {
+        if (!name.startsWith(ROOT_PREFIX) || !name.endsWith('.json')) continue;
+        const f = await readJson<RootFile>(join(rootsDir, name)).catch(() => undefined);
+        if (f?.key) out.push({ ...toRecord(f), lastUsed: Date.parse(f.lastUsed) || 0 });
       }
       return out;
     },
     async delete(key) {
-      await unlink(recPath(key)).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err;
-      });
+      await Promise.all([rm(rootPath(key), { force: true }), rm(inputsPath(key), { force: true })]);
     },
   };
 }
 
-/** What the build cache keeps alive, for the garbage collector: blob digests and snapshot keys. */
+/** What the build cache keeps alive, for snapshot clean-up: blob digests and snapshot keys of live records. */
 export async function buildCacheRoots(root: string): Promise<{ blobs: Set<Digest>; snapshots: Set<string> }> {
   const cache = await openBuildCache(root);
   const blobs = new Set<Digest>();
@@ -174,7 +197,8 @@ export async function buildCacheRoots(root: string): Promise<{ blobs: Set<Digest
 
 /**
  * Drops build-cache records least recently used first until the records' layers total at most `keepBytes`
- * (0 or undefined: drop all). Returns the removed records; the caller's GC then frees what they alone kept alive.
+ * (0 or undefined: drop all). Returns the removed records. `kiln prune` does the same through the GC root files;
+ * this is for callers that want to trim the index alone.
  */
 export async function pruneBuildCache(root: string, opts: { keepBytes?: number } = {}): Promise<CacheRecord[]> {
   const cache = await openBuildCache(root);

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtemp, rm, utimes } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildCacheRoots, openBuildCache, pruneBuildCache, slotId, type CacheRecord } from '../../../src/cache/build-cache.js';
@@ -25,9 +25,27 @@ test('records survive reopening the index and slots find the latest record', asy
     await a.put(record(1, 10));
     await a.setSlots([slotId('Dockerfile', '0', '1')], record(1, 10).key);
     const b = await openBuildCache(root);
-    assert.equal((await b.get(record(1, 10).key))?.inputs.op, { kind: 'RUN', text: 'RUN 1' });
-    assert.is((await b.fromSlots(['missing', slotId('Dockerfile', '0', '1')]))?.key, record(1, 10).key);
+    assert.equal((await b.get(record(1, 10).key))?.result, record(1, 10).result);
+    assert.equal((await b.inputsOf(record(1, 10).key))?.op, { kind: 'RUN', text: 'RUN 1' });
+    assert.equal((await b.fromSlots(['missing', slotId('Dockerfile', '0', '1')]))?.op, { kind: 'RUN', text: 'RUN 1' });
     assert.is(await b.get(record(2, 10).key), undefined);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('a record is a prunable GC root file naming its blobs, and deleting that file makes a miss', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-bc-'));
+  try {
+    const c = await openBuildCache(root);
+    await c.put(record(1, 10));
+    const file = join(root, 'gc-roots', `build-cache-${record(1, 10).key.slice(7)}.json`);
+    const body = JSON.parse(await readFile(file, 'utf8'));
+    assert.equal(body.digests, [record(1, 10).result.layer!.blobs.gzip!.digest]);
+    assert.is(body.prunable, true);
+    assert.is(body.kind, 'build-cache');
+    await rm(file);
+    assert.is(await c.get(record(1, 10).key), undefined);
   } finally {
     await rm(root, { recursive: true, force: true });
   }
@@ -51,10 +69,13 @@ test('pruneBuildCache() drops least recently used records first down to keepByte
   try {
     const c = await openBuildCache(root);
     for (const n of [1, 2, 3]) await c.put(record(n, 100));
-    const recPath = (n: number) => join(root, 'build-cache', 'records', `${record(n, 100).key.slice(7)}.json`);
-    await utimes(recPath(1), new Date(1000_000), new Date(1000_000));
-    await utimes(recPath(2), new Date(3000_000), new Date(3000_000));
-    await utimes(recPath(3), new Date(2000_000), new Date(2000_000));
+    const setUsed = async (n: number, t: number) => {
+      const p = join(root, 'gc-roots', `build-cache-${record(n, 100).key.slice(7)}.json`);
+      await writeFile(p, JSON.stringify({ ...JSON.parse(await readFile(p, 'utf8')), lastUsed: new Date(t).toISOString() }));
+    };
+    await setUsed(1, 1000_000);
+    await setUsed(2, 3000_000);
+    await setUsed(3, 2000_000);
     const removed = await pruneBuildCache(root, { keepBytes: 200 });
     assert.equal(removed.map((r) => r.key), [record(1, 100).key]);
     await c.get(record(3, 100).key); // a hit makes it the most recent

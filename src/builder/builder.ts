@@ -1,0 +1,152 @@
+/**
+ * The builder: `createBuilder(deps).build(opts)` turns a context and a Dockerfile into an image. The CLI and the
+ * server call the same function. Stages the target needs start at once and run in parallel (a stage waits only
+ * where it reads another); steps that execute share a p-queue (default: one per CPU); identical work requested
+ * twice at once runs once (a flight map shared by every build of this builder). A failure cancels the rest of
+ * the build, tags nothing, and keeps the cache of the steps that finished.
+ */
+import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { basename, isAbsolute, join, resolve } from 'node:path';
+import PQueue from 'p-queue';
+import { openBuildCache, type CacheRecord } from '../cache/build-cache.js';
+import { createLease } from '../cache/lease.js';
+import { KilnError, isKilnError } from '../errors.js';
+import { formatPlatform, hostPlatform, parsePlatform } from '../image/platform.js';
+import { parseDockerfile } from '../parser/parse-dockerfile.js';
+import type { BuildContext } from './build-context.js';
+import { exportResult } from './export.js';
+import { loadDockerignore } from './dockerignore.js';
+import { createFlightMap } from './flight.js';
+import type { BuilderDeps } from './ports.js';
+import { runStage } from './stage-runner.js';
+import type { StageState } from './state.js';
+import type { BuildEvent, BuildOptions, BuildResult } from './types.js';
+
+export interface Builder {
+  /** Builds; throws KilnError (BUILD_STEP_FAILED with `details`, CANCELLED, parse errors with `loc`). */
+  build(opts: BuildOptions): Promise<BuildResult>;
+}
+
+/** SOURCE_DATE_EPOCH from the options, a build arg, or the environment (seconds, a non-negative integer). */
+export function sourceDateEpochOf(opts: BuildOptions): number | undefined {
+  const raw = opts.sourceDateEpoch ?? opts.buildArgs?.SOURCE_DATE_EPOCH;
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0) throw new KilnError('INVALID_ARGUMENT', `SOURCE_DATE_EPOCH "${raw}" is not a non-negative integer (seconds)`);
+  return n;
+}
+
+async function readDockerfile(opts: BuildOptions): Promise<{ text: string; id: string; name: string }> {
+  const path = opts.dockerfile ? (isAbsolute(opts.dockerfile) ? opts.dockerfile : resolve(opts.dockerfile)) : join(opts.contextDir, 'Dockerfile');
+  if (opts.dockerfileText !== undefined) return { text: opts.dockerfileText, id: path, name: basename(path) };
+  try {
+    return { text: await readFile(path, 'utf8'), id: path, name: basename(path) };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new KilnError('DOCKERFILE_NOT_FOUND', `failed to read Dockerfile: ${path}: no such file`, { hint: 'pass -f FILE, or run from the directory holding the Dockerfile' });
+    }
+    throw err;
+  }
+}
+
+/** Creates a builder over opened stores; `build()` may be called many times, also concurrently. */
+export function createBuilder(deps: BuilderDeps): Builder {
+  const queue = new PQueue({ concurrency: Math.max(1, deps.concurrency ?? availableParallelism()) });
+  const flight = createFlightMap<CacheRecord>();
+
+  async function build(opts: BuildOptions): Promise<BuildResult> {
+    const emit = (e: BuildEvent) => {
+      try {
+        opts.onEvent?.(e);
+      } catch {
+        // a renderer's failure must not fail the build
+      }
+    };
+    const ctl = new AbortController();
+    const onAbort = () => ctl.abort(opts.signal?.reason);
+    if (opts.signal?.aborted) throw new KilnError('CANCELLED', 'build cancelled');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const contextDir = resolve(opts.contextDir);
+    const df = await readDockerfile(opts);
+    const platform = opts.platform ? formatPlatform(parsePlatform(opts.platform)) : formatPlatform(hostPlatform());
+    const p = parsePlatform(platform);
+    const parsed = parseDockerfile(df.text, { file: df.name, buildArgs: opts.buildArgs, target: opts.target, platform: { os: p.os, architecture: p.architecture, variant: p.variant } });
+    for (const w of parsed.warnings) emit({ type: 'warning', message: w.message, loc: w.loc });
+    const epoch = sourceDateEpochOf(opts);
+    const tmpDir = join(deps.root, 'tmp', `build-${process.pid}-${randomBytes(4).toString('hex')}`);
+    await mkdir(tmpDir, { recursive: true });
+    const lease = deps.leaseDirs ? createLease(deps.leaseDirs) : undefined;
+    let stepId = 0;
+    const stages = new Map<number, Promise<StageState>>();
+    const ctx: BuildContext = {
+      deps, opts, df: parsed, cache: await openBuildCache(deps.root), signal: ctl.signal, emit,
+      stats: { executed: 0, cached: 0 },
+      platform,
+      compression: opts.compression ?? 'gzip',
+      sourceDateEpoch: epoch,
+      created: new Date(epoch !== undefined ? epoch * 1000 : Date.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      dockerfileId: df.id,
+      nextStepId: () => ++stepId,
+      flight,
+      limit: (fn) => queue.add(fn, { signal: ctl.signal }) as Promise<Awaited<ReturnType<typeof fn>>>,
+      lease,
+      tmpDir,
+      secrets: new Map((opts.secrets ?? []).map((s) => [s.id, s])),
+      contextDir,
+      ignore: await loadDockerignore(contextDir, df.id),
+      stage(index) {
+        let s = stages.get(index);
+        if (!s) {
+          s = runStage(ctx, index);
+          s.catch(() => ctl.abort(new KilnError('CANCELLED', 'another stage failed')));
+          stages.set(index, s);
+        }
+        return s;
+      },
+    };
+    try {
+      emit({ type: 'build-start', steps: parsed.requiredStages.reduce((n, i) => n + 1 + parsed.stages[i]!.instructions.filter((x) => ['RUN', 'COPY', 'ADD', 'WORKDIR'].includes(x.kind)).length, 0), stages: parsed.requiredStages.map((i) => parsed.stages[i]!.name ?? `stage-${i}`) });
+      for (const i of parsed.requiredStages) void ctx.stage(i).catch(() => {});
+      let final: StageState;
+      try {
+        final = await ctx.stage(parsed.targetIndex);
+      } catch (err) {
+        await Promise.allSettled([...stages.values()]);
+        throw await rootCause(err, [...stages.values()]);
+      }
+      await Promise.allSettled([...stages.values()]);
+      const exported = await exportResult(ctx, final);
+      const result: BuildResult = {
+        imageId: exported.configDigest,
+        manifestDigest: exported.manifestDigest,
+        tags: exported.tags,
+        stepsExecuted: ctx.stats.executed,
+        stepsCached: ctx.stats.cached,
+      };
+      emit({ type: 'build-done', result });
+      return result;
+    } catch (err) {
+      if (ctl.signal.aborted && !isKilnError(err)) throw new KilnError('CANCELLED', 'build cancelled', { cause: err });
+      throw err;
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (!ctl.signal.aborted) ctl.abort();
+      await lease?.release().catch(() => {});
+      await rm(tmpDir, { recursive: true, force: true }).catch(() => {});
+    }
+  }
+
+  return { build };
+}
+
+/** The first real failure among the stages (a CANCELLED caused by another stage's failure is not the story). */
+async function rootCause(err: unknown, all: Array<Promise<StageState>>): Promise<unknown> {
+  if (!(isKilnError(err) && err.code === 'CANCELLED')) return err;
+  for (const p of all) {
+    const r = await p.then(() => undefined, (e: unknown) => e);
+    if (r && !(isKilnError(r) && r.code === 'CANCELLED')) return r;
+  }
+  return err;
+}

@@ -1,0 +1,109 @@
+/**
+ * Turns the target stage's state into outputs: the final config (labels, created, rootfs), layer blobs in the
+ * requested compression (missing variants re-encoded in parallel, streamed), the image in the store (tagged),
+ * and the rootfs as a tarball or directory for `--output type=tar|local`.
+ */
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { cp, mkdir } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { canonicalJson } from '../image/canonical-json.js';
+import { buildManifest } from '../image/manifest.js';
+import { MediaType, type Descriptor, type Digest, type ImageConfig } from '../image/types.js';
+import { dirTar } from '../exporter/layer-diff.js';
+import type { BuildContext } from './build-context.js';
+import { lazyView } from './rootfs.js';
+import { ensureSnapshot } from './step-runner.js';
+import type { StageState } from './state.js';
+import type { OutputSpec } from './types.js';
+
+export interface ExportedImage {
+  config: ImageConfig;
+  configDigest: Digest;
+  manifestDigest: Digest;
+  layers: Descriptor[];
+  tags: string[];
+}
+
+/** The final image config of `st`: `--label`s applied, `created` fixed, diff IDs listed. */
+export function finalConfig(ctx: BuildContext, st: StageState): ImageConfig {
+  const image = structuredClone(st.cfg.image);
+  const labels = ctx.opts.labels ?? {};
+  if (Object.keys(labels).length) image.config = { ...(image.config ?? {}), Labels: { ...(image.config?.Labels ?? {}), ...labels } };
+  image.rootfs = { type: 'layers', diff_ids: st.fs.layers.map((l) => l.diffId) };
+  const created = ctx.sourceDateEpoch !== undefined ? ctx.created : st.lastCreated ?? ctx.created;
+  image.created = created;
+  return image;
+}
+
+/** Writes the image (store and/or archives) and the rootfs outputs. */
+export async function exportResult(ctx: BuildContext, st: StageState): Promise<ExportedImage> {
+  const config = finalConfig(ctx, st);
+  const layers = await Promise.all(st.fs.layers.map(async (l) => {
+    const want = l.blobs[ctx.compression];
+    const have = l.blobs.gzip ?? l.blobs.zstd ?? l.blobs.none!;
+    if (want || !l.recordKey) return want ?? have;
+    ctx.emit({ type: 'export', status: `compressing layer ${l.diffId.slice(7, 19)} (${ctx.compression})` });
+    const d = await ctx.deps.layers.recompress(have, ctx.compression, { lease: ctx.lease, signal: ctx.signal });
+    l.blobs[ctx.compression] = d;
+    await ctx.cache.addBlob(l.recordKey, ctx.compression, d);
+    return d;
+  }));
+  const format = ctx.opts.format ?? 'oci';
+  const outputs: OutputSpec[] = ctx.opts.outputs?.length ? ctx.opts.outputs : [{ type: 'image' }];
+  const tags = ctx.opts.tags ?? [];
+  let written: { configDigest: Digest; manifestDigest: Digest } | undefined;
+  for (const out of outputs) {
+    ctx.signal.throwIfAborted();
+    switch (out.type) {
+      case 'image': {
+        ctx.emit({ type: 'export', status: 'writing image' });
+        const w = await ctx.deps.images.writeImage({ config, layers, format, tags, lease: ctx.lease });
+        written = { configDigest: w.configDigest, manifestDigest: w.manifestDigest };
+        for (const t of tags) ctx.emit({ type: 'export', status: `naming to ${t}` });
+        break;
+      }
+      case 'oci':
+      case 'docker': {
+        const { writeImageArchive } = await import('./archive-output.js');
+        written ??= await storeManifest(ctx, config, layers, out.type === 'docker' ? 'docker' : format);
+        await writeImageArchive(ctx, { ...written, config, layers, format: out.type === 'docker' ? 'docker' : format, tags, dest: out.dest, kind: out.type });
+        break;
+      }
+      case 'tar':
+      case 'local': {
+        ctx.emit({ type: 'export', status: `exporting rootfs to ${out.dest}` });
+        const view = lazyView(ctx, () => ensureSnapshot(ctx, st.fs));
+        try {
+          const dir = await view.dir();
+          if (out.type === 'local') {
+            await mkdir(out.dest, { recursive: true });
+            await cp(dir, out.dest, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true, force: true });
+          } else {
+            const sink = out.dest === '-' ? process.stdout : createWriteStream(out.dest);
+            await pipeline(dirTar(dir, { sourceDateEpoch: ctx.sourceDateEpoch, signal: ctx.signal }), sink, { end: out.dest !== '-' });
+          }
+        } finally {
+          await view.close();
+        }
+        break;
+      }
+    }
+  }
+  written ??= await storeManifest(ctx, config, layers, format);
+  return { config, layers, tags, ...written };
+}
+
+/** Config and manifest blobs in the store without tagging (archives and rootfs outputs still report an image ID). */
+async function storeManifest(ctx: BuildContext, config: ImageConfig, layers: Descriptor[], format: 'oci' | 'docker'): Promise<{ configDigest: Digest; manifestDigest: Digest }> {
+  const configBytes = canonicalJson(config);
+  const c = await ctx.deps.content.writeBuffer(configBytes, undefined, { lease: ctx.lease });
+  const manifest = buildManifest({ mediaType: MediaType.OciConfig, digest: c.digest, size: c.size }, layers, format);
+  const m = await ctx.deps.content.writeBuffer(canonicalJson(manifest), undefined, { lease: ctx.lease });
+  return { configDigest: c.digest, manifestDigest: m.digest };
+}
+
+/** sha256 of a canonical JSON value (what the store would name it). */
+export function jsonDigest(v: unknown): Digest {
+  return `sha256:${createHash('sha256').update(canonicalJson(v)).digest('hex')}`;
+}

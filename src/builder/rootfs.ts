@@ -1,0 +1,59 @@
+/**
+ * Mounting a rootfs on the host for the builder's own file operations (COPY, ADD, WORKDIR) and read-only views of
+ * stages and images (COPY --from): mount under the build's tmp dir, use, unmount, whatever happens.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Mount } from '../cache/types.js';
+import { mountAll, unmountAll } from '../executor/mount.js';
+import type { BuildContext } from './build-context.js';
+
+/** Mounts `mounts` at a fresh directory, runs `fn(dir)`, unmounts and removes the directory. */
+export async function withMounted<T>(ctx: BuildContext, mounts: Mount[], fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = join(ctx.tmpDir, `mnt-${randomBytes(6).toString('hex')}`);
+  await mkdir(dir, { recursive: true });
+  try {
+    if (mounts.length) await mountAll(mounts, dir, { signal: ctx.signal });
+    return await fn(dir);
+  } finally {
+    await unmountAll(dir).catch(() => {});
+    await rm(dir, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+/** A read-only view of a committed snapshot, mounted lazily once and released by `close()`. */
+export interface LazyView {
+  dir(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export function lazyView(ctx: BuildContext, snapshot: () => Promise<string | undefined>): LazyView {
+  let mounted: Promise<string> | undefined;
+  let key: string | undefined;
+  let path: string | undefined;
+  return {
+    dir() {
+      mounted ??= (async () => {
+        path = join(ctx.tmpDir, `view-${randomBytes(6).toString('hex')}`);
+        await mkdir(path, { recursive: true });
+        const snap = await snapshot();
+        if (snap) {
+          key = `view-${randomBytes(8).toString('hex')}`;
+          await mountAll(await ctx.deps.snapshotter.view(key, snap), path, { signal: ctx.signal });
+        }
+        return path;
+      })();
+      return mounted;
+    },
+    async close() {
+      if (!mounted) return;
+      await mounted.catch(() => {});
+      if (path) {
+        await unmountAll(path).catch(() => {});
+        await rm(path, { recursive: true, force: true }).catch(() => {});
+      }
+      if (key) await ctx.deps.snapshotter.remove(key).catch(() => {});
+    },
+  };
+}

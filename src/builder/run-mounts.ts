@@ -1,0 +1,190 @@
+/**
+ * RUN `--mount=` options turned into container mounts: persistent cache directories (by id, with BuildKit's
+ * shared/private/locked sharing), bind mounts from the context or a stage, tmpfs, and secrets (files in the
+ * build's private tmp dir, never in a layer, a key or the image). Each prepared mount has a key part (what the
+ * cache key may see) and a release function.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, chown, cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KilnError } from '../errors.js';
+import { mountAll, unmountAll } from '../executor/mount.js';
+import type { ContainerMount } from '../executor/types.js';
+import type { RunMount } from '../parser/types.js';
+import type { BuildContext } from './build-context.js';
+import { resolveInRoot } from './fileops/root-path.js';
+import { ensureSnapshot } from './step-runner.js';
+import type { CopySpec } from './ports.js';
+
+/** Per-process bookkeeping for cache mounts: users of each id, and a queue for `sharing=locked`. */
+const cacheUsers = new Map<string, number>();
+const cacheLocks = new Map<string, Promise<void>>();
+
+export interface PreparedMounts {
+  mounts: ContainerMount[];
+  /** Extra process environment (secret `env=`). Never part of a key. */
+  env: string[];
+  targets: string[];
+  release(): Promise<void>;
+}
+
+/** What of a mount enters the cache key (content identities; never secret values or cache contents). */
+export async function mountKeyParts(ctx: BuildContext, mounts: RunMount[]): Promise<{ op: unknown[]; inputs: Record<string, string> }> {
+  const op: unknown[] = [];
+  const inputs: Record<string, string> = {};
+  for (const [i, m] of mounts.entries()) {
+    switch (m.type) {
+      case 'cache':
+        op.push({ type: m.type, target: m.target, id: m.id, sharing: m.sharing, readonly: m.readonly, mode: m.mode, uid: m.uid, gid: m.gid });
+        break;
+      case 'tmpfs':
+        op.push({ type: m.type, target: m.target, size: m.size });
+        break;
+      case 'secret':
+        op.push({ type: m.type, id: m.id, target: m.hasTarget ? m.target : undefined, env: m.env, required: m.required });
+        break;
+      case 'ssh':
+        op.push({ type: m.type, id: m.id, target: m.target });
+        break;
+      case 'bind': {
+        op.push({ type: m.type, target: m.target, source: m.source, readonly: m.readonly, from: m.from?.raw });
+        if (!m.from) {
+          const spec: CopySpec = { srcRoot: ctx.contextDir, fromContext: true, ignore: ctx.ignore, sources: [m.source], heredocs: [], dest: '/', workdir: '/', link: false, parents: false, exclude: [], add: false };
+          inputs[`mount${i}`] = (await ctx.deps.fileops.checksum(spec, { signal: ctx.signal })).digest;
+        } else if (m.from.kind === 'stage') {
+          inputs[`mount${i}`] = (await ctx.stage(m.from.index)).fs.chainId || 'empty';
+        } else {
+          inputs[`mount${i}`] = m.from.ref;
+        }
+        break;
+      }
+    }
+  }
+  return { op, inputs };
+}
+
+async function readSecret(ctx: BuildContext, id: string, required: boolean): Promise<Buffer | undefined> {
+  const src = ctx.secrets.get(id);
+  if (src?.env !== undefined) {
+    const v = process.env[src.env];
+    if (v !== undefined) return Buffer.from(v);
+  } else if (src?.src) {
+    return readFile(src.src);
+  }
+  if (required) throw new KilnError('SECRET_NOT_FOUND', `secret ${id} not found`, { hint: `pass it with --secret id=${id},src=FILE or env=VAR` });
+  return undefined;
+}
+
+async function lockCache(id: string): Promise<() => void> {
+  const prev = cacheLocks.get(id) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((r) => (release = r));
+  const chained = prev.then(() => mine);
+  cacheLocks.set(id, chained);
+  await prev;
+  return () => {
+    release();
+    if (cacheLocks.get(id) === chained) cacheLocks.delete(id);
+  };
+}
+
+/** Prepares the mounts of one RUN. Call `release()` in a finally. */
+export async function prepareMounts(ctx: BuildContext, mounts: RunMount[]): Promise<PreparedMounts> {
+  const out: PreparedMounts = { mounts: [], env: [], targets: [], release: async () => {} };
+  const releases: Array<() => Promise<void> | void> = [];
+  out.release = async () => {
+    for (const r of releases.reverse()) await r();
+  };
+  const scratch = join(ctx.tmpDir, `run-${randomBytes(6).toString('hex')}`);
+  releases.push(() => rm(scratch, { recursive: true, force: true }));
+  try {
+    for (const m of mounts) {
+      switch (m.type) {
+        case 'cache': {
+          const hashed = createHash('sha256').update(m.id).digest('hex').slice(0, 32);
+          let dir = join(ctx.cache.mountsDir, hashed);
+          await mkdir(dir, { recursive: true });
+          const fresh = (await stat(dir)).uid !== m.uid || ((await stat(dir)).mode & 0o7777) !== m.mode;
+          if (fresh) {
+            await chmod(dir, m.mode);
+            await chown(dir, m.uid, m.gid);
+          }
+          if (m.sharing === 'locked') releases.push(await lockCache(hashed));
+          else if (m.sharing === 'private' && (cacheUsers.get(hashed) ?? 0) > 0) {
+            // In use: BuildKit hands a private user a new directory instead of sharing.
+            dir = join(scratch, `cache-${hashed}`);
+            await mkdir(dir, { recursive: true, mode: m.mode });
+            await chown(dir, m.uid, m.gid);
+          }
+          cacheUsers.set(hashed, (cacheUsers.get(hashed) ?? 0) + 1);
+          releases.push(() => void cacheUsers.set(hashed, (cacheUsers.get(hashed) ?? 1) - 1));
+          out.mounts.push({ type: 'bind', source: dir, target: m.target, readonly: m.readonly });
+          break;
+        }
+        case 'tmpfs':
+          out.mounts.push({ type: 'tmpfs', target: m.target, options: m.size > 0 ? [`size=${m.size}`] : [] });
+          break;
+        case 'secret': {
+          const data = await readSecret(ctx, m.id, m.required);
+          if (!data) break;
+          if (m.env) out.env.push(`${m.env}=${data.toString('utf8')}`);
+          if (m.hasTarget || !m.env) {
+            await mkdir(scratch, { recursive: true, mode: 0o700 });
+            const file = join(scratch, `secret-${randomBytes(6).toString('hex')}`);
+            await writeFile(file, data, { mode: m.mode });
+            await chown(file, m.uid, m.gid);
+            out.mounts.push({ type: 'bind', source: file, target: m.target, readonly: true });
+          }
+          break;
+        }
+        case 'ssh':
+          if (m.required) throw new KilnError('NOT_IMPLEMENTED', 'RUN --mount=type=ssh is not supported by kiln');
+          ctx.emit({ type: 'warning', message: `skipping --mount=type=ssh,id=${m.id} (no SSH agent forwarding in kiln)` });
+          continue;
+        case 'bind': {
+          let root: string;
+          if (!m.from) root = ctx.contextDir;
+          else {
+            const view = join(scratch, `view-${randomBytes(4).toString('hex')}`);
+            const snapKey = await bindSourceSnapshot(ctx, m);
+            root = view;
+            await mkdir(view, { recursive: true });
+            if (snapKey) {
+              const vkey = `view-${randomBytes(8).toString('hex')}`;
+              const vm = await ctx.deps.snapshotter.view(vkey, snapKey);
+              await mountAll(vm, view);
+              releases.push(async () => {
+                await unmountAll(view);
+                await ctx.deps.snapshotter.remove(vkey).catch(() => {});
+              });
+            }
+          }
+          let src = resolveInRoot(root, m.source);
+          if (!m.readonly) {
+            // BuildKit: writes to a rw bind mount are discarded; give the step a throwaway copy.
+            const copy = join(scratch, `rw-${randomBytes(4).toString('hex')}`);
+            await mkdir(scratch, { recursive: true });
+            await cp(src, copy, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+            src = copy;
+          }
+          out.mounts.push({ type: 'bind', source: src, target: m.target, readonly: m.readonly });
+          break;
+        }
+      }
+      out.targets.push(m.target);
+    }
+  } catch (err) {
+    await out.release();
+    throw err;
+  }
+  return out;
+}
+
+async function bindSourceSnapshot(ctx: BuildContext, m: Extract<RunMount, { type: 'bind' }>): Promise<string | undefined> {
+  if (m.from?.kind === 'stage') return ensureSnapshot(ctx, (await ctx.stage(m.from.index)).fs);
+  if (m.from?.kind === 'image') {
+    const img = await ctx.deps.images.resolve(m.from.ref);
+    return ctx.deps.snapshotter.ensureImage(img.manifest.layers.map((d, i) => ({ descriptor: d, diffId: img.config.rootfs.diff_ids[i]! })), { signal: ctx.signal });
+  }
+  return undefined;
+}

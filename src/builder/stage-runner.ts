@@ -1,0 +1,114 @@
+/**
+ * Builds one stage: resolves its base (scratch, an image, another stage), runs the base's ONBUILD triggers, then
+ * dispatches each instruction in order after expanding it with the stage's scope. Filesystem instructions go
+ * through the step runner (cache, execution, layers); metadata instructions update the config.
+ */
+import { KilnError, isKilnError } from '../errors.js';
+import { formatPlatform, parsePlatform } from '../image/platform.js';
+import { compressionOfMediaType } from '../exporter/compression.js';
+import { expandInstruction } from '../parser/expand-instruction.js';
+import { parseDockerfile } from '../parser/parse-dockerfile.js';
+import { createStageScope } from '../parser/scope.js';
+import type { Stage, StageInstruction } from '../parser/types.js';
+import { resolveImage } from './base-image.js';
+import { chainId } from './cache-key.js';
+import type { BuildContext } from './build-context.js';
+import { copyInstruction } from './copy-step.js';
+import { applyMetadata, baseConfigState, onbuildTriggers, resolveWorkdir } from './image-config.js';
+import { runInstruction } from './run-step.js';
+import { cloneStage, type StageState } from './state.js';
+import type { StepRef } from './types.js';
+import { workdirStep } from './workdir-step.js';
+
+const FS_KINDS = new Set(['RUN', 'COPY', 'ADD', 'WORKDIR']);
+
+/** The name a stage shows in progress: its AS name, `stage-N`, or '' for an unnamed final stage (buildx's `[2/3]`). */
+export function stageLabel(ctx: BuildContext, stage: Stage): string {
+  if (stage.name) return stage.name;
+  return stage.index === ctx.df.targetIndex ? '' : `stage-${stage.index}`;
+}
+
+/** Parses ONBUILD trigger texts into instructions (they were validated when the base image was built). */
+function parseTriggers(triggers: string[], file: string): StageInstruction[] {
+  if (triggers.length === 0) return [];
+  const df = parseDockerfile(`FROM scratch\n${triggers.join('\n')}\n`, { file: `${file} (ONBUILD)` });
+  return df.stages[0]!.instructions;
+}
+
+/** Builds stage `index`; resolves to its final state. */
+export async function runStage(ctx: BuildContext, index: number): Promise<StageState> {
+  const stage = ctx.df.stages[index]!;
+  const label = stageLabel(ctx, stage);
+  const stageKey = `${index}:${stage.name ?? ''}`;
+  const platform = stage.platform ? formatPlatform(parsePlatform(stage.platform)) : ctx.platform;
+  const fromStep: StepRef = { id: ctx.nextStepId(), stage: label, index: 1, total: 1 + stage.instructions.filter((i) => FS_KINDS.has(i.kind)).length, text: stage.from.original.replace(/\s+/g, ' ').trim(), loc: { file: stage.from.loc.file, line: stage.from.loc.line } };
+  const started = Date.now();
+  ctx.emit({ type: 'step-start', step: fromStep });
+  let st: StageState;
+  try {
+    if (stage.base.kind === 'stage') {
+      st = cloneStage(await ctx.stage(stage.base.index));
+    } else {
+      const img = stage.base.kind === 'image' ? await resolveImage(ctx, stage.base.ref, platform) : undefined;
+      const p = parsePlatform(platform);
+      const cfg = baseConfigState(img?.config, { os: p.os, architecture: p.architecture, variant: p.variant });
+      const scope = createStageScope({ globalArgs: ctx.df.globalArgs ?? {}, buildArgs: ctx.opts.buildArgs, baseEnv: img?.config.config?.Env ?? [], escape: ctx.df.directives.escape });
+      const layers = (img?.manifest.layers ?? []).map((d, i) => ({ diffId: img!.config.rootfs.diff_ids[i]!, blobs: { [compressionOfMediaType(d.mediaType) ?? 'gzip']: d } }));
+      st = {
+        fs: { layers, chainId: chainId(layers.map((l) => l.diffId)), desc: img ? `FROM ${stage.base.kind === 'image' ? stage.base.ref : ''}@${img.manifestDigest}` : 'FROM scratch' },
+        cfg, scope, baseConfig: img?.config,
+      };
+      st.lastCreated = img?.config.created;
+    }
+  } catch (err) {
+    if (isKilnError(err)) err.at(fromStep.loc!);
+    ctx.emit({ type: 'step-error', step: fromStep, message: isKilnError(err) ? err.message : String(err) });
+    throw err;
+  }
+  ctx.emit({ type: 'step-done', step: fromStep, durationMs: Date.now() - started });
+
+  const triggers = parseTriggers(onbuildTriggers(st.baseConfig), ctx.dockerfileId);
+  const all = [...triggers, ...stage.instructions];
+  const total = 1 + all.filter((i) => FS_KINDS.has(i.kind)).length;
+  fromStep.total = total;
+  let fsIndex = 1;
+  for (const [position, raw] of all.entries()) {
+    ctx.signal.throwIfAborted();
+    const loc = { file: raw.loc.file, line: raw.loc.line };
+    let step: StepRef | undefined;
+    try {
+      const ins = expandInstruction(raw, st.scope);
+      if (FS_KINDS.has(ins.kind)) {
+        step = { id: ctx.nextStepId(), stage: label, index: ++fsIndex, total, text: ins.original.replace(/\s*\\\n\s*/g, ' ').trim(), loc };
+      }
+      switch (ins.kind) {
+        case 'RUN':
+          await runInstruction(ctx, st, ins, step!, stageKey, position);
+          break;
+        case 'COPY':
+        case 'ADD':
+          await copyInstruction(ctx, st, ins, step!, stageKey, position);
+          break;
+        case 'WORKDIR': {
+          const path = resolveWorkdir(st.cfg.image.config?.WorkingDir, ins.path);
+          st.cfg.image.config = { ...(st.cfg.image.config ?? {}), WorkingDir: path };
+          await workdirStep(ctx, st, ins, path, step!, stageKey, position);
+          break;
+        }
+        default: {
+          st.scope.dispatch(ins);
+          const entry = applyMetadata(st.cfg, ins, ctx.sourceDateEpoch !== undefined ? ctx.created : st.lastCreated);
+          if (entry) st.cfg.image.history = [...(st.cfg.image.history ?? []), entry];
+        }
+      }
+      if (step) st.lastCreated = ctx.sourceDateEpoch !== undefined ? ctx.created : st.cfg.image.history?.at(-1)?.created ?? st.lastCreated;
+    } catch (err) {
+      const e = isKilnError(err) ? err.at(loc) : ctx.signal.aborted ? new KilnError('CANCELLED', 'build cancelled', { cause: err }) : err;
+      if (step && !(isKilnError(e) && e.code === 'CANCELLED')) {
+        ctx.emit({ type: 'step-error', step, message: isKilnError(e) ? e.message : String(e), exitCode: isKilnError(e) ? (e.details?.exitCode as number | undefined) : undefined });
+      }
+      throw e;
+    }
+  }
+  return st;
+}

@@ -1,0 +1,68 @@
+/**
+ * The state of a stage while it is built: its filesystem (a layer chain, its identity and maybe a snapshot),
+ * its config (image config + Docker's flags) and its variable scope. Filesystem steps replace `fs`; metadata
+ * steps change `cfg`; nothing here does I/O.
+ */
+import type { CacheRecord, LayerCompression } from '../cache/build-cache.js';
+import type { Descriptor, Digest, ImageConfig } from '../image/types.js';
+import type { StageScope } from '../parser/scope.js';
+import type { ConfigState } from './image-config.js';
+
+/** One layer of a chain, with every compressed variant known so far. */
+export interface LayerRef {
+  diffId: Digest;
+  blobs: Partial<Record<LayerCompression, Descriptor>>;
+  /** The cache record that produced it (a build step's layer, re-encoded on export when needed); unset for base layers. */
+  recordKey?: Digest;
+}
+
+/** A rootfs: layers bottom first, their ChainID, and the committed snapshot holding it when known. */
+export interface FsState {
+  layers: LayerRef[];
+  chainId: string;
+  snapshot?: string;
+  /** What produced this rootfs, for miss explanations (`FROM busybox@sha256:…`, `step 4: RUN make`). */
+  desc: string;
+}
+
+export interface StageState {
+  fs: FsState;
+  cfg: ConfigState;
+  scope: StageScope;
+  /** Base image config, for ONBUILD and `--from` image lookups. */
+  baseConfig?: ImageConfig;
+  /**
+   * When the rootfs was last changed: the cache record's time of the latest step (or the base image's). Metadata
+   * history and the image's `created` use it, so rebuilding from cache gives the same image ID, as BuildKit does.
+   */
+  lastCreated?: string;
+}
+
+/** The fs after applying a cache record's result to `fs`. */
+export function applyRecord(fs: FsState, rec: CacheRecord, desc: string): FsState {
+  const layer = rec.result.layer;
+  if (!layer) return { ...fs, desc: fs.desc };
+  return {
+    layers: [...fs.layers, { diffId: layer.diffId, blobs: { ...layer.blobs }, recordKey: rec.key }],
+    chainId: rec.result.chainId,
+    snapshot: rec.result.snapshot,
+    desc,
+  };
+}
+
+export function cloneStage(s: StageState): StageState {
+  return {
+    fs: { ...s.fs, layers: s.fs.layers.map((l) => ({ ...l, blobs: { ...l.blobs } })) },
+    cfg: { image: structuredClone(s.cfg.image), cmdSet: false },
+    scope: s.scope.child(),
+    baseConfig: s.cfg.image,
+    lastCreated: s.lastCreated,
+  };
+}
+
+/** Any stored blob of a layer (the snapshotter unpacks whichever exists). */
+export function anyBlob(l: LayerRef): Descriptor {
+  const d = l.blobs.gzip ?? l.blobs.zstd ?? l.blobs.none;
+  if (!d) throw new Error(`layer ${l.diffId} has no blob`);
+  return d;
+}

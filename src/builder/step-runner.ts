@@ -1,0 +1,144 @@
+/**
+ * The life of one filesystem step (RUN, COPY, ADD, WORKDIR): compute its key, reuse a cache record if one
+ * exists, otherwise explain the miss, execute it once (flight map) on a fresh snapshot, turn its upper dir into
+ * a layer and record the result. A failed step records nothing.
+ */
+import { readdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { slotId, type CacheRecord, type StepInputs } from '../cache/build-cache.js';
+import type { Mount } from '../cache/types.js';
+import { KilnError } from '../errors.js';
+import type { HistoryEntry } from '../image/types.js';
+import { cacheKey, chainId } from './cache-key.js';
+import type { BuildContext } from './build-context.js';
+import { explainMiss } from './explain.js';
+import { HISTORY_COMMENT } from './image-config.js';
+import { anyBlob, applyRecord, type FsState, type StageState } from './state.js';
+import type { StepRef } from './types.js';
+
+/** What a step hands to the runner. */
+export interface StepDef {
+  step: StepRef;
+  /** Normalized op; `text` is display-only and kept out of the key by cacheKey(). */
+  op: Record<string, unknown>;
+  /** Named content digests (COPY sources, `--from` stage identities). */
+  inputs?: Record<string, string>;
+  files?: Record<string, string>;
+  /** When the first key misses: content-based inputs to try a second key with (COPY --from a rebuilt stage). */
+  contentInputs?: () => Promise<{ inputs: Record<string, string>; files?: Record<string, string> }>;
+  /** The history line (`RUN /bin/sh -c make # buildkit`). */
+  history: string;
+  /** Does the work on a prepared rootfs. `mounts` are the snapshotter's; the step mounts or hands them on. */
+  execute(rootfs: { mounts: Mount[]; activeKey: string }, signal: AbortSignal): Promise<void>;
+  /** Removes files the runtime created for mounts, before the diff (RUN). */
+  cleanup?(upperDir: string, lowerDirs: string[]): Promise<void>;
+  /** Stage position for explain slots. */
+  stageKey: string;
+  position: number;
+}
+
+/** The committed snapshot of `fs`, unpacking its layers if needed (never called on a full cache hit). */
+export async function ensureSnapshot(ctx: BuildContext, fs: FsState): Promise<string | undefined> {
+  const snap = ctx.deps.snapshotter;
+  if (fs.layers.length === 0) return undefined;
+  if (fs.snapshot && (await snap.stat(fs.snapshot))?.kind === 'committed') return fs.snapshot;
+  const key = await snap.ensureImage(fs.layers.map((l) => ({ descriptor: anyBlob(l), diffId: l.diffId })), { signal: ctx.signal });
+  fs.snapshot = key;
+  return key;
+}
+
+
+async function hasBlobs(ctx: BuildContext, rec: CacheRecord): Promise<boolean> {
+  const blobs = Object.values(rec.result.layer?.blobs ?? {});
+  if (!rec.result.layer) return true;
+  for (const d of blobs) if (d && (await ctx.deps.content.has(d.digest))) return true;
+  return false;
+}
+
+async function isEmptyDir(dir: string): Promise<boolean> {
+  return (await readdir(dir)).length === 0;
+}
+
+async function execute(ctx: BuildContext, st: StageState, def: StepDef, key: string, inputs: StepInputs, extraKeys: string[]): Promise<CacheRecord> {
+  const snap = ctx.deps.snapshotter;
+  const parent = await ensureSnapshot(ctx, st.fs);
+  const active = `active-${randomBytes(8).toString('hex')}`;
+  const mounts = await snap.prepare(active, parent);
+  let committed = false;
+  try {
+    await def.execute({ mounts, activeKey: active }, ctx.signal);
+    ctx.signal.throwIfAborted();
+    const info = await snap.stat(active);
+    if (!info) throw new KilnError('INTERNAL', `snapshot ${active} vanished during ${def.step.text}`);
+    if (def.cleanup) await def.cleanup(info.dir, parent ? await snap.lowerDirs(parent) : []);
+    let result: CacheRecord['result'];
+    if (await isEmptyDir(info.dir)) {
+      result = { chainId: st.fs.chainId, snapshot: parent };
+    } else {
+      const layer = await ctx.deps.layers.writeLayer(info.dir, { compression: ctx.compression, sourceDateEpoch: ctx.sourceDateEpoch, lease: ctx.lease, signal: ctx.signal });
+      const chain = chainId([...st.fs.layers.map((l) => l.diffId), layer.diffId]);
+      // Named by its ChainID, as the snapshotter names unpacked image layers: one snapshot per distinct rootfs,
+      // whether it was built here or unpacked from a pulled image. A name committed first by someone else wins.
+      const name = chain;
+      await snap.commit(name, active);
+      committed = true;
+      result = { chainId: chain, snapshot: name, layer: { diffId: layer.diffId, size: layer.size, blobs: { [ctx.compression]: layer.descriptor } } };
+    }
+    const rec: CacheRecord = { key, created: new Date().toISOString(), inputs, result };
+    await Promise.all([key, ...extraKeys].map((k) => ctx.cache.put({ ...rec, key: k })));
+    return rec;
+  } finally {
+    if (!committed) await snap.remove(active).catch(() => {});
+  }
+}
+
+/**
+ * Runs (or reuses) one filesystem step on `st` and advances `st.fs`; appends its history entry. Counts it in
+ * `ctx.stats` and emits step-start, step-cached | step-miss-reason + step-done.
+ */
+export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): Promise<void> {
+  const { step } = def;
+  ctx.signal.throwIfAborted();
+  const started = Date.now();
+  ctx.emit({ type: 'step-start', step });
+  const epoch: Record<string, string> = ctx.sourceDateEpoch === undefined ? {} : { epoch: String(ctx.sourceDateEpoch) };
+  const keyOf = (inputs: Record<string, string> | undefined) =>
+    cacheKey({ op: def.op, parent: st.fs.chainId, inputs: { ...inputs, ...epoch }, platform: ctx.platform });
+  let key = keyOf(def.inputs);
+  let inputs: StepInputs = { op: def.op, parent: st.fs.chainId, parentDesc: st.fs.desc, inputs: def.inputs, files: def.files };
+  const extraKeys: string[] = [];
+  const noCache = ctx.opts.noCache === true;
+  let rec = noCache ? undefined : await ctx.cache.get(key);
+  if (rec && !(await hasBlobs(ctx, rec))) rec = undefined;
+  if (!rec && def.contentInputs) {
+    // The cheap key (stage identity) missed: try the content of what is read, so a rebuilt stage that produced
+    // the same files still hits (BuildKit's content-based cache for COPY --from).
+    const c = await def.contentInputs();
+    extraKeys.push(key);
+    key = keyOf(c.inputs);
+    inputs = { ...inputs, inputs: c.inputs, files: c.files };
+    rec = noCache ? undefined : await ctx.cache.get(key);
+    if (rec && !(await hasBlobs(ctx, rec))) rec = undefined;
+    if (rec) await ctx.cache.put({ ...rec, key: extraKeys[0]! });
+  }
+  const slots = [slotId(ctx.dockerfileId, def.stageKey, 'text', String(def.op.text ?? '')), slotId(ctx.dockerfileId, def.stageKey, 'pos', String(def.position))];
+  const desc = `step ${step.id}: ${step.text}`;
+  if (rec) {
+    st.fs = applyRecord(st.fs, rec, desc);
+    ctx.stats.cached++;
+    ctx.emit({ type: 'step-cached', step });
+    await ctx.cache.setSlots(slots, rec.key);
+  } else {
+    const before = noCache ? undefined : await ctx.cache.fromSlots(slots);
+    ctx.emit({ type: 'step-miss-reason', step, reason: noCache ? 'cache disabled (--no-cache)' : explainMiss(inputs, before) });
+    const frozen = st;
+    rec = await ctx.flight.run(key, () => ctx.limit(() => execute(ctx, frozen, def, key, inputs, extraKeys)));
+    st.fs = applyRecord(st.fs, rec, desc);
+    ctx.stats.executed++;
+    await ctx.cache.setSlots(slots, rec.key);
+    ctx.emit({ type: 'step-done', step, durationMs: Date.now() - started });
+  }
+  const entry: HistoryEntry = { created: ctx.sourceDateEpoch !== undefined ? ctx.created : rec.created, created_by: def.history, comment: HISTORY_COMMENT };
+  if (!rec.result.layer) entry.empty_layer = true;
+  st.cfg.image.history = [...(st.cfg.image.history ?? []), entry];
+}

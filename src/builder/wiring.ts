@@ -1,0 +1,103 @@
+/**
+ * Adapters from the real components to the builder's ports (src/builder/ports.ts): H3's layer writer, H7's file
+ * operations (with one stat cache per builder, flushed after each build), H5's pull. `openBuilder(rootDir)` wires
+ * a ready builder over a state root, for the CLI and the server.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { StoreRoot } from '../cache/root.js';
+import type { ContentStore } from '../cache/types.js';
+import { createDecompressStream, type Compression } from '../exporter/compression.js';
+import { layerTar } from '../exporter/layer-diff.js';
+import { writeLayer } from '../exporter/layer-writer.js';
+import { addFiles, checksumSources, copyFiles, copyHeredocs, download, heredocDigest, isHttpSource, openStatCache, statCachePath, type StatCache } from './fileops/index.js';
+import type { CopySpec, FileOpsPort, LayerPort, PullPort } from './ports.js';
+
+/** H3's layer-diff + layer-writer as a LayerPort. */
+export function layerPort(content: ContentStore): LayerPort {
+  return {
+    async writeLayer(dir, opts) {
+      const tar = layerTar(dir, { mode: 'overlay', sourceDateEpoch: opts.sourceDateEpoch, signal: opts.signal });
+      const w = await writeLayer(content, tar, { compression: opts.compression, format: opts.mediaFormat, lease: opts.lease, signal: opts.signal });
+      return { descriptor: w.descriptor, diffId: w.diffId, size: w.uncompressedSize };
+    },
+    async recompress(blob, compression: Compression, opts) {
+      const src = await content.read(blob.digest, { signal: opts.signal });
+      const plain = src.pipe(createDecompressStream('auto'));
+      const w = await writeLayer(content, plain, { compression, lease: opts.lease, signal: opts.signal });
+      return w.descriptor;
+    },
+  };
+}
+
+/** H7's file operations as a FileOpsPort, with a persistent stat cache under `rootDir`. */
+export function fileOpsPort(rootDir: string, tmpDir: string): FileOpsPort & { flush(): void; readonly statCache: StatCache } {
+  const statCache = openStatCache(statCachePath(rootDir));
+  const ownership = (spec: CopySpec) => (spec.fromContext ? 'reset' : 'keep') as 'reset' | 'keep';
+  return {
+    statCache,
+    flush: () => statCache.flush(),
+    async checksum(spec, opts) {
+      const parts: string[] = [];
+      let files: Record<string, string> = {};
+      const urls = spec.add ? spec.sources.filter(isHttpSource) : [];
+      const local = spec.sources.filter((s) => !urls.includes(s));
+      if (local.length) {
+        const sum = await checksumSources(spec.srcRoot, local, { ignore: spec.ignore, exclude: spec.exclude, parents: spec.parents, statCache, ownership: ownership(spec), signal: opts.signal });
+        parts.push(sum.digest);
+        files = { ...sum.manifest };
+      }
+      for (const url of urls) {
+        if (spec.checksum) {
+          parts.push(`${url} ${spec.checksum}`);
+          continue;
+        }
+        // BuildKit keys a URL by its content: fetch it once for the key (the copy fetches again on a miss).
+        const dir = await mkdtemp(join(tmpDir, 'dl-'));
+        try {
+          const dl = await download(url, { tmpDir: dir, signal: opts.signal });
+          parts.push(`${url} ${dl.digest}`);
+          files[url] = dl.digest;
+          dl.cleanup();
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      }
+      if (spec.heredocs.length) {
+        const d = heredocDigest(spec.heredocs);
+        parts.push(d);
+        for (const h of spec.heredocs) files[`<<${h.name}`] = `sha256:${createHash('sha256').update(h.content).digest('hex')}`;
+      }
+      return { digest: `sha256:${createHash('sha256').update(parts.join('\n')).digest('hex')}`, files };
+    },
+    async copy(spec, destRoot, opts) {
+      const common = {
+        destRoot, dest: spec.dest, workdir: spec.workdir, chown: spec.chown, chmod: spec.chmod, signal: opts.signal,
+        sourceCount: spec.sources.length + spec.heredocs.length,
+      };
+      if (spec.sources.length) {
+        const o = { ...common, srcRoot: spec.srcRoot, sources: spec.sources, parents: spec.parents, exclude: spec.exclude, ignore: spec.ignore, ownership: ownership(spec) };
+        if (spec.add) await addFiles({ ...o, checksum: spec.checksum, unpack: spec.unpack ?? true, tmpDir });
+        else await copyFiles(o);
+      }
+      if (spec.heredocs.length) {
+        await copyHeredocs({ ...common, heredocs: spec.heredocs, tmpDir, mtime: spec.sourceDateEpoch !== undefined ? new Date(spec.sourceDateEpoch * 1000) : undefined });
+      }
+    },
+  };
+}
+
+/** H5's pull as a PullPort over an opened root. */
+export function pullPort(root: StoreRoot): PullPort {
+  return {
+    async pull(ref, opts) {
+      const { pullImage } = await import('../registry/pull.js');
+      await pullImage(root, ref, {
+        platform: opts.platform, signal: opts.signal,
+        onProgress: (e) => opts.onStatus?.(String((e as { type?: string }).type ?? 'progress')),
+      });
+      return root.images.resolve(ref, { platform: opts.platform ? (await import('../image/platform.js')).parsePlatform(opts.platform) : undefined });
+    },
+  };
+}

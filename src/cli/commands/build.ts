@@ -1,0 +1,202 @@
+/**
+ * `kiln build [flags] CONTEXT`: builds an image from a Dockerfile with the local builder, rendering its events
+ * (`--progress`), and prints the image ID. CONTEXT `-` reads a tar of the context from stdin. Ctrl-C cancels the
+ * build cleanly (running steps are killed, nothing is tagged, finished steps stay cached).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { KilnError } from '../../errors.js';
+import type { BuildOptions, OutputSpec, SecretSource } from '../../builder/types.js';
+import { globalOptions } from '../context.js';
+import { createRenderer, type ProgressMode } from '../progress/index.js';
+
+const collect = (v: string, acc: string[]) => [...acc, v];
+
+/** `K=V` pairs; a bare `K` takes its value from the environment (as `docker build --build-arg K`). */
+export function parseKeyValues(list: string[], what: string, fromEnv: boolean): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list) {
+    const i = item.indexOf('=');
+    if (i === 0) throw new KilnError('INVALID_ARGUMENT', `invalid ${what} "${item}"`, { hint: `use ${what} KEY=VALUE` });
+    if (i < 0) {
+      if (!fromEnv) throw new KilnError('INVALID_ARGUMENT', `invalid ${what} "${item}"`, { hint: `use ${what} KEY=VALUE` });
+      const v = process.env[item];
+      if (v !== undefined) out[item] = v;
+      continue;
+    }
+    out[item.slice(0, i)] = item.slice(i + 1);
+  }
+  return out;
+}
+
+function csv(spec: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of spec.split(',')) {
+    const i = part.indexOf('=');
+    if (i < 0) out[part.trim()] = '';
+    else out[part.slice(0, i).trim()] = part.slice(i + 1);
+  }
+  return out;
+}
+
+/** `--output` as BuildKit takes it: `type=…,dest=…`, or a bare path meaning `type=local,dest=PATH`. */
+export function parseOutput(spec: string): OutputSpec {
+  if (!spec.includes('=')) return spec === '-' ? { type: 'tar', dest: '-' } : { type: 'local', dest: resolve(spec) };
+  const o = csv(spec);
+  const type = o.type ?? 'local';
+  switch (type) {
+    case 'image':
+    case 'registry':
+      return { type: 'image', push: type === 'registry' || o.push === 'true' };
+    case 'oci':
+    case 'docker':
+    case 'tar':
+    case 'local':
+      if (!o.dest) throw new KilnError('INVALID_ARGUMENT', `--output type=${type} needs dest=PATH`);
+      return { type, dest: o.dest === '-' ? '-' : resolve(o.dest) };
+    default:
+      throw new KilnError('INVALID_ARGUMENT', `unknown output type "${type}"`, { hint: 'use type=image|oci|docker|tar|local' });
+  }
+}
+
+/** `--secret id=NAME,src=FILE` or `id=NAME,env=VAR` (`source=` and `type=` accepted as BuildKit does). */
+export function parseSecret(spec: string): SecretSource {
+  const o = csv(spec);
+  const id = o.id;
+  if (!id) throw new KilnError('INVALID_ARGUMENT', `--secret "${spec}" has no id=`);
+  const src = o.src ?? o.source;
+  if (o.env !== undefined || o.type === 'env') return { id, env: o.env || src || id };
+  return { id, src: resolve(src ?? id) };
+}
+
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** Unpacks a context tar from stdin into a new temp dir (GNU tar refuses `..` members and absolute names). */
+async function contextFromStdin(tmpParent: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpParent, 'context-'));
+  await new Promise<void>((ok, fail) => {
+    const child = spawn('tar', ['-x', '-f', '-', '-C', dir, '--no-same-owner', '--no-overwrite-dir'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    process.stdin.pipe(child.stdin);
+    child.on('error', fail);
+    child.on('close', (code) => (code === 0 ? ok() : fail(new KilnError('ARCHIVE_INVALID', `context from stdin: ${err.trim() || `tar exited ${code}`}`))));
+  });
+  return dir;
+}
+
+interface Flags {
+  tag: string[]; file?: string; buildArg: string[]; target?: string; cache: boolean; pull?: boolean; label: string[];
+  iidfile?: string; metadataFile?: string; progress: string; compression: string; format: string; output: string[];
+  secret: string[]; explain?: boolean; platform?: string; network?: string; addHost: string[]; quiet?: boolean; push?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('build')
+    .description('build an image from a Dockerfile')
+    .argument('<context>', 'build context directory, or - for a tar on stdin')
+    .option('-t, --tag <ref>', 'name the image (repeatable)', collect, [] as string[])
+    .option('-f, --file <path>', 'the Dockerfile (default: CONTEXT/Dockerfile; - reads it from stdin)')
+    .option('--build-arg <k=v>', 'set a build-time variable (repeatable)', collect, [] as string[])
+    .option('--target <stage>', 'build this stage')
+    .option('--no-cache', 'do not use the build cache')
+    .option('--pull', 'always pull FROM images')
+    .option('--label <k=v>', 'set an image label (repeatable)', collect, [] as string[])
+    .option('--iidfile <file>', 'write the image ID to this file')
+    .option('--metadata-file <file>', 'write build results as JSON to this file')
+    .option('--progress <mode>', 'auto, tty, plain or json', 'auto')
+    .option('--compression <kind>', 'layer compression: gzip, zstd or none', 'gzip')
+    .option('--format <format>', 'image format: oci or docker', 'oci')
+    .option('-o, --output <spec>', 'type=image|oci|docker|tar|local,dest=PATH (repeatable)', collect, [] as string[])
+    .option('--secret <spec>', 'id=NAME,src=FILE or id=NAME,env=VAR (repeatable)', collect, [] as string[])
+    .option('--explain', 'say why each step missed the cache')
+    .option('--platform <os/arch>', 'target platform')
+    .option('--network <mode>', 'network for RUN steps: default, none or host')
+    .option('--add-host <host:ip>', 'add a line to /etc/hosts of RUN steps (repeatable)', collect, [] as string[])
+    .option('--push', 'push the image after building (needs -t)')
+    .option('-q, --quiet', 'print only the image ID')
+    .action(async (context: string, f: Flags, cmd: Command) => {
+      const g = globalOptions(cmd);
+      if (!['auto', 'tty', 'plain', 'json'].includes(f.progress)) throw new KilnError('INVALID_ARGUMENT', `--progress must be auto, tty, plain or json, not "${f.progress}"`);
+      if (!['gzip', 'zstd', 'none'].includes(f.compression)) throw new KilnError('INVALID_ARGUMENT', `--compression must be gzip, zstd or none, not "${f.compression}"`);
+      if (!['oci', 'docker'].includes(f.format)) throw new KilnError('INVALID_ARGUMENT', `--format must be oci or docker, not "${f.format}"`);
+      if (f.network && !['default', 'none', 'host'].includes(f.network)) throw new KilnError('INVALID_ARGUMENT', `--network must be default, none or host, not "${f.network}"`);
+      if (context === '-' && f.file === '-') throw new KilnError('INVALID_ARGUMENT', 'the context and the Dockerfile cannot both come from stdin');
+      const outputs = f.output.map(parseOutput);
+      if (f.push) {
+        if (f.tag.length === 0) throw new KilnError('INVALID_ARGUMENT', '--push needs a tag (-t)');
+        const img = outputs.find((o) => o.type === 'image');
+        if (img && img.type === 'image') img.push = true;
+        else outputs.push({ type: 'image', push: true });
+      }
+      const { openBuilder } = await import('../../builder/open.js');
+      const builder = await openBuilder(g.root);
+      const ctl = new AbortController();
+      const onSigint = () => ctl.abort();
+      process.once('SIGINT', onSigint);
+      process.once('SIGTERM', onSigint);
+      const renderer = createRenderer(f.quiet ? 'quiet' : (f.progress as ProgressMode), process.stderr);
+      let tmpContext: string | undefined;
+      try {
+        const buildArgs = parseKeyValues(f.buildArg, '--build-arg', true);
+        let contextDir = resolve(context);
+        if (context === '-') contextDir = tmpContext = await contextFromStdin(builder.root.tmpDir);
+        const opts: BuildOptions = {
+          contextDir,
+          dockerfile: f.file && f.file !== '-' ? resolve(f.file) : undefined,
+          dockerfileText: f.file === '-' ? (await readStdin()).toString('utf8') : undefined,
+          tags: f.tag, buildArgs, target: f.target, noCache: !f.cache, pull: f.pull,
+          labels: parseKeyValues(f.label, '--label', false),
+          compression: f.compression as BuildOptions['compression'], format: f.format as BuildOptions['format'],
+          outputs, secrets: f.secret.map(parseSecret), platform: f.platform,
+          networkMode: f.network as BuildOptions['networkMode'], extraHosts: f.addHost.map((h) => h.replace(/^([^:]+):(.*)$/, '$2 $1')),
+          explain: f.explain || f.progress === 'plain',
+          sourceDateEpoch: buildArgs.SOURCE_DATE_EPOCH ?? process.env.SOURCE_DATE_EPOCH,
+          signal: ctl.signal,
+          onEvent: (e) => renderer.onEvent(e),
+        };
+        let result;
+        try {
+          result = await builder.build(opts);
+        } catch (err) {
+          renderer.close(err);
+          if (err instanceof KilnError && err.code === 'BUILD_STEP_FAILED') printFailure(err);
+          throw err;
+        }
+        renderer.close();
+        if (outputs.some((o) => o.type === 'image' && o.push)) {
+          const { pushImage } = await import('../../registry/push.js');
+          for (const t of f.tag) await pushImage(builder.root, t, { signal: ctl.signal });
+        }
+        if (f.iidfile) await writeFile(f.iidfile, result.imageId);
+        if (f.metadataFile) {
+          const meta = { 'containerimage.config.digest': result.imageId, 'containerimage.digest': result.manifestDigest, 'image.name': result.tags.join(','), 'kiln.steps': { executed: result.stepsExecuted, cached: result.stepsCached } };
+          await writeFile(f.metadataFile, `${JSON.stringify(meta, null, 2)}\n`);
+        }
+        process.stdout.write(`${result.imageId}\n`);
+      } finally {
+        process.off('SIGINT', onSigint);
+        process.off('SIGTERM', onSigint);
+        if (tmpContext) await rm(tmpContext, { recursive: true, force: true });
+        await builder.close();
+      }
+    });
+}
+
+/** The failed step's context, as buildx prints it before the error line: the instruction and its output tail. */
+function printFailure(err: KilnError): void {
+  const d = err.details ?? {};
+  const out = (d.output as string[] | undefined) ?? [];
+  const label = d.stage ? `[${d.stage} ${d.step}]` : `[step ${d.step}]`;
+  process.stderr.write(`------\n > ${label} ${d.instruction}:\n`);
+  for (const l of out) process.stderr.write(`${l}\n`);
+  process.stderr.write('------\n');
+}
+
