@@ -5,7 +5,7 @@
  */
 import { expandInstruction } from './expand-instruction.js';
 import { createStageScope, type StageScope } from './scope.js';
-import type { CommandForm, Instruction, ParsedDockerfile, RunMount } from './types.js';
+import type { CommandForm, Heredoc, Instruction, ParsedDockerfile, RunMount } from './types.js';
 
 export interface OutlineStage {
   index: number;
@@ -21,6 +21,7 @@ export interface OutlineStage {
 
 export interface Outline {
   file: string;
+  directives: ParsedDockerfile['directives'];
   target: string;
   /** ARGs before the first FROM plus ARGs of the required stages, first declaration wins. */
   buildArgs: Array<{ name: string; default?: string; value?: string; line: number; global: boolean }>;
@@ -45,13 +46,38 @@ function mountText(m: RunMount): string {
   if (m.type === 'cache') parts.push(`id=${m.id}`, `sharing=${m.sharing}`);
   if (m.type === 'secret' || m.type === 'ssh') parts.push(`id=${m.id}`);
   if (m.type === 'secret' && m.env) parts.push(`env=${m.env}`);
-  if (m.target) parts.push(`target=${m.target}`);
+  if (m.target && !(m.type === 'secret' && !m.hasTarget)) parts.push(`target=${m.target}`);
   if (m.type === 'tmpfs' && m.size) parts.push(`size=${m.size}`);
+  const defaultRo = m.type !== 'cache' && m.type !== 'tmpfs';
+  if (m.readonly !== defaultRo) parts.push(m.readonly ? 'ro' : 'rw');
+  if (m.type === 'cache' || m.type === 'secret' || m.type === 'ssh') {
+    const defMode = m.type === 'cache' ? 0o755 : m.type === 'secret' ? 0o400 : 0o600;
+    if (m.mode !== defMode) parts.push(`mode=0${m.mode.toString(8)}`);
+    if (m.uid !== 0) parts.push(`uid=${m.uid}`);
+    if (m.gid !== 0) parts.push(`gid=${m.gid}`);
+  }
+  if ((m.type === 'secret' || m.type === 'ssh') && m.required) parts.push('required');
   return parts.join(',');
 }
 
-/** One instruction as Dockerfile text, normalized (flags first, `key=value` pairs, exec form as JSON). */
+function marker(h: Heredoc): string {
+  return h.expand ? `<<${h.name}` : `<<'${h.name}'`;
+}
+
+/** The heredoc bodies after an instruction line, each closed by its delimiter, as in a Dockerfile. */
+function bodies(heredocs: readonly Heredoc[]): string {
+  return heredocs.map((h) => `\n${h.content}${h.name}`).join('');
+}
+
+/**
+ * One instruction as Dockerfile text, normalized (flags first, `key=value` pairs, exec form as JSON),
+ * heredoc bodies included (tabs of `<<-` already stripped, so written as `<<`).
+ */
 export function formatInstruction(ins: Instruction): string {
+  return formatLine(ins) + (ins.kind === 'RUN' || ins.kind === 'COPY' || ins.kind === 'ADD' ? bodies(ins.heredocs) : '');
+}
+
+function formatLine(ins: Instruction): string {
   switch (ins.kind) {
     case 'FROM':
       return `FROM ${ins.platform ? `--platform=${ins.platform} ` : ''}${ins.image}${ins.stageName ? ` AS ${ins.stageName}` : ''}`;
@@ -88,7 +114,7 @@ export function formatInstruction(ins: Instruction): string {
         if (ins.keepGitDir) flags.push('--keep-git-dir');
         if (ins.unpack !== undefined) flags.push(`--unpack=${ins.unpack}`);
       }
-      const srcs = [...ins.sources.map(q), ...ins.heredocs.map((h) => `<<${h.name}`)];
+      const srcs = [...ins.sources.map(q), ...ins.heredocs.map(marker)];
       return [ins.kind, ...flags, ...srcs, q(ins.dest)].join(' ');
     }
     case 'VOLUME':
@@ -161,6 +187,7 @@ export function outlineDockerfile(df: ParsedDockerfile): Outline {
   const target = df.stages[df.targetIndex]!;
   return {
     file: df.file,
+    directives: df.directives,
     target: target.name ?? String(target.index),
     buildArgs,
     stages,

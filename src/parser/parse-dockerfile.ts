@@ -60,9 +60,12 @@ export function parseDockerfileAll(text: string, opts: ParseOptions = {}): Parse
   const buildArgs = { ...(opts.buildArgs ?? {}) };
   const lastName = [...instructions].reverse().find((i) => i.kind === 'FROM');
   const targetStage = opts.target || (lastName?.kind === 'FROM' ? lastName.stageName ?? '' : '');
+  const typingErrors = errors.length;
   const graph = buildStages({
     file, escape: syntax.directives.escape, instructions, buildArgs, automaticArgs: automaticPlatformArgs(target, build, targetStage),
-    target: opts.target, onError, warnings,
+    target: opts.target, warnings,
+    // A FROM line that failed to parse would also report "no stages": keep only the cause.
+    onError: (e) => (e.code === 'DOCKERFILE_NO_STAGES' && typingErrors > 0 ? undefined : onError(e)),
   });
   errors.sort((a, b) => (a.loc?.line ?? 0) - (b.loc?.line ?? 0));
   if (!graph) return { errors, warnings };

@@ -166,8 +166,39 @@ export function buildStages(input: StageBuildInput): StageBuildResult | undefine
     targetIndex = t.index;
   }
 
-  const requiredStages = requiredFor(stages, targetIndex, file, input.onError);
+  // Like BuildKit, a cycle anywhere is an error, even among stages the target does not need.
+  let cyclic = false;
+  const done = new Set<number>();
+  for (const s of stages) {
+    if (done.has(s.index)) continue;
+    cyclic = findCycle(stages, s.index, done, file, input.onError) || cyclic;
+  }
+  const requiredStages = cyclic ? [] : requiredFor(stages, targetIndex, file, input.onError);
   return { metaArgs, globalArgs: globals, stages, targetIndex, requiredStages };
+}
+
+/** Depth-first search from `start`; reports the first cycle found (once) and returns whether there was one. */
+function findCycle(stages: Stage[], start: number, done: Set<number>, file: string, onError: (e: KilnError) => void): boolean {
+  const label = (i: number) => stages[i]!.name ?? `stage-${i}`;
+  const path: number[] = [];
+  const onPath = new Set<number>();
+  const visit = (i: number): boolean => {
+    if (onPath.has(i)) {
+      const cycle = [...path.slice(path.indexOf(i)), i];
+      const detail = cycle.length === 2 ? 'it reads from itself' : cycle.map(label).join(' -> ');
+      onError(new KilnError('STAGE_CYCLE', `circular dependency detected on stage: ${label(i)} (${detail})`, { loc: { file, line: stages[i]!.loc.line } }));
+      return true;
+    }
+    if (done.has(i)) return false;
+    path.push(i);
+    onPath.add(i);
+    for (const d of stages[i]!.dependsOn) if (visit(d)) return true;
+    path.pop();
+    onPath.delete(i);
+    done.add(i);
+    return false;
+  };
+  return visit(start);
 }
 
 /** The stages `target` needs, ascending (each after what it reads); cycles and forward references are errors. */
