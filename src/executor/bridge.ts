@@ -45,7 +45,7 @@ export function ensureBridge(): Promise<void> {
       if (r.code !== 0 && !/exists/i.test(r.stderr)) throw new KilnError('NETWORK_FAILED', `creating bridge ${BRIDGE}: ${r.stderr.trim()}`);
     }
     const a = await tool('ip', ['addr', 'add', `${GATEWAY}/${PREFIX}`, 'dev', BRIDGE]);
-    if (a.code !== 0 && !/exists/i.test(a.stderr)) throw new KilnError('NETWORK_FAILED', `addressing ${BRIDGE}: ${a.stderr.trim()}`);
+    if (a.code !== 0 && !/exists|already assigned/i.test(a.stderr)) throw new KilnError('NETWORK_FAILED', `addressing ${BRIDGE}: ${a.stderr.trim()}`);
     await ip(['link', 'set', BRIDGE, 'up']);
     await writeFile('/proc/sys/net/ipv4/ip_forward', '1').catch(() => {});
     const rules: string[][] = [

@@ -52,7 +52,8 @@ export async function mountAll(mounts: Mount[], target: string, opts: { signal?:
         });
       }
       await mkdir(dest, { recursive: true });
-      const r = await tool('mount', mountArgs(m, dest));
+      // Deep overlay stacks name their lower dirs relative to `m.cwd` (the 4 KiB option limit).
+      const r = await tool('mount', mountArgs(m, dest), { cwd: m.cwd });
       if (r.code !== 0) {
         throw new KilnError('MOUNT_FAILED', `mount ${m.type} ${m.source} on ${dest}: ${r.stderr.trim() || `exit ${r.code}`}`);
       }

@@ -84,7 +84,9 @@ export async function checkRunc(): Promise<void> {
 /** Maps runc's start failure to Docker's wording and code: a missing executable is exit 127. */
 export function runtimeError(msg: string): KilnError {
   const clean = msg.replace(/^runc (run|create|exec) failed: /, '');
-  const docker = `failed to create task for container: OCI runtime create failed: runc create failed: ${clean}: unknown`;
+  const docker = /^exec failed: /.test(clean)
+    ? `OCI runtime exec failed: ${clean}: unknown`
+    : `failed to create task for container: OCI runtime create failed: runc create failed: ${clean}: unknown`;
   if (/executable file not found|no such file or directory/.test(clean) && /exec: /.test(clean)) {
     return new KilnError('COMMAND_NOT_FOUND', docker, { exitCode: 127 });
   }

@@ -1,0 +1,115 @@
+/**
+ * `kiln run [flags] IMAGE [CMD…]`, shaped like `docker run`. Flags stop at the image name (parsed by
+ * src/executor/cli-flags.ts), so the command keeps its own flags. Foreground runs stream output and exit with
+ * the container's status; `-d` leaves a supervisor running and prints the id.
+ */
+import type { Command } from 'commander';
+import { bool, flagHelp, list, parseFlags, str, type FlagDef } from '../../executor/cli-flags.js';
+import { KilnError } from '../../errors.js';
+import { globalOptions } from '../context.js';
+
+export const RUN_FLAGS: FlagDef[] = [
+  { name: 'rm', help: 'remove the container (and its anonymous volumes) when it exits' },
+  { name: 'detach', short: 'd', help: 'run in the background and print the container id' },
+  { name: 'interactive', short: 'i', help: 'keep stdin open' },
+  { name: 'tty', short: 't', help: 'allocate a pseudo-terminal' },
+  { name: 'env', short: 'e', value: 'multi', help: 'set an environment variable (K=V, or K to copy the host\'s)' },
+  { name: 'env-file', value: 'multi', help: 'read environment variables from a file' },
+  { name: 'volume', short: 'v', value: 'multi', help: 'bind a host path or a named volume: SRC:DST[:ro], or DST for an anonymous volume' },
+  { name: 'workdir', short: 'w', value: 'single', help: 'working directory inside the container' },
+  { name: 'user', short: 'u', value: 'single', help: 'user (name|uid)[:(group|gid)]' },
+  { name: 'network', aliases: ['net'], value: 'single', help: 'none, host or bridge (default bridge)' },
+  { name: 'publish', short: 'p', value: 'multi', help: 'publish a port: [IP:]HOST:CONTAINER' },
+  { name: 'entrypoint', value: 'single', help: 'override the image\'s ENTRYPOINT' },
+  { name: 'name', value: 'single', help: 'name the container' },
+  { name: 'hostname', short: 'h', value: 'single', help: 'container host name' },
+  { name: 'memory', short: 'm', value: 'single', help: 'memory limit (e.g. 64m, 1g)' },
+  { name: 'cpus', value: 'single', help: 'number of CPUs (e.g. 0.5)' },
+  { name: 'pids-limit', value: 'single', help: 'maximum number of processes' },
+  { name: 'help', help: 'show this help' },
+];
+
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description('run a command in a new container')
+    .usage('[flags] IMAGE [COMMAND] [ARG...]')
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument('[args...]')
+    .addHelpText('after', `\nFlags:\n${flagHelp(RUN_FLAGS)}`)
+    .action(async (_args: string[], _o: unknown, cmd: Command) => {
+      const { flags, target, rest } = parseFlags(cmd.args, RUN_FLAGS);
+      if (bool(flags, 'help')) { cmd.outputHelp(); return; }
+      if (!target) throw new KilnError('INVALID_ARGUMENT', '"kiln run" requires at least 1 argument', { hint: 'kiln run [flags] IMAGE [COMMAND] [ARG...]' });
+      const root = globalOptions(cmd).root;
+      const [{ openRoot }, { cleanupStale }, { createContainer }, rc, { parsePort }] = await Promise.all([
+        import('../../cache/root.js'), import('../../executor/cleanup.js'), import('../../executor/create-container.js'),
+        import('../../executor/run-config.js'), import('../../executor/ports.js'),
+      ]);
+      const network = (str(flags, 'network') ?? 'bridge') as 'none' | 'host' | 'bridge';
+      if (!['none', 'host', 'bridge'].includes(network)) throw new KilnError('INVALID_ARGUMENT', `network ${network} not found`, { hint: 'use none, host or bridge' });
+      const detached = bool(flags, 'detach');
+      const tty = bool(flags, 'tty');
+      const memory = str(flags, 'memory');
+      const cpus = str(flags, 'cpus');
+      const pids = str(flags, 'pids-limit');
+      const limits = {
+        ...(memory ? { memoryBytes: rc.parseMemory(memory) } : {}),
+        ...(cpus ? { cpus: rc.parseCpus(cpus) } : {}),
+        ...(pids ? { pids: Number(pids) } : {}),
+      };
+      const volumes = list(flags, 'volume').map((v) => rc.parseVolume(v));
+      const ports = list(flags, 'publish').map(parsePort);
+
+      await cleanupStale(root);
+      const store = await openRoot(root);
+      let rec;
+      try {
+        rec = await createContainer(store, {
+          image: target, cmd: rest, entrypoint: str(flags, 'entrypoint'), env: list(flags, 'env'), envFiles: list(flags, 'env-file'),
+          volumes, workdir: str(flags, 'workdir'), user: str(flags, 'user'), network, ports, name: str(flags, 'name'),
+          hostname: str(flags, 'hostname'), tty, autoRemove: bool(flags, 'rm'), detached, limits,
+        });
+      } finally {
+        await store.close();
+      }
+      if (detached) {
+        const { startDetached } = await import('../../executor/lifecycle.js');
+        await startDetached(root, rec.id);
+        process.stdout.write(`${rec.id}\n`);
+        return;
+      }
+      process.exitCode = await runForeground(root, rec.id, { interactive: bool(flags, 'interactive'), tty });
+    });
+}
+
+/** Runs a created container attached to this terminal; returns its exit status. */
+async function runForeground(root: string, id: string, o: { interactive: boolean; tty: boolean }): Promise<number> {
+  const { superviseContainer, removeContainerData } = await import('../../executor/container-runner.js');
+  const { createContainerStore } = await import('../../executor/containers.js');
+  const { isKilnError } = await import('../../errors.js');
+  let kill: ((s: NodeJS.Signals) => Promise<void>) | undefined;
+  const forward = (sig: NodeJS.Signals) => { void kill?.(sig); };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+  for (const s of signals) process.on(s, forward);
+  try {
+    const rec = await superviseContainer(root, id, {
+      inheritStdio: o.tty,
+      stdin: o.interactive && !o.tty ? process.stdin : undefined,
+      stdout: process.stdout,
+      stderr: process.stderr,
+      onStart: (c) => { kill = (s) => c.kill(s); },
+    });
+    return rec.exitCode ?? 0;
+  } catch (err) {
+    // A container that never started leaves nothing behind (Docker keeps it as Created; the issue asks otherwise).
+    const rec = await createContainerStore({ root }).get(id).catch(() => undefined);
+    if (rec && isKilnError(err)) await removeContainerData(root, rec, { volumes: true });
+    throw err;
+  } finally {
+    for (const s of signals) process.off(s, forward);
+    if (o.interactive && !o.tty) process.stdin.destroy();
+  }
+}

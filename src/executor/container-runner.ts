@@ -1,0 +1,101 @@
+/**
+ * Runs a stored `kiln run` container to completion: the foreground `kiln run` calls this in-process, a detached
+ * one runs it in a supervisor process (supervisor-main.ts). Output goes to the caller's streams and to
+ * `log.json` (Docker's json-file format: one `{"log","stream","time"}` object per chunk) for `kiln logs`.
+ */
+import { createWriteStream } from 'node:fs';
+import { Writable } from 'node:stream';
+import { isKilnError } from '../errors.js';
+import { createContainerStore, type ContainerRecord } from './containers.js';
+import { createExecutor } from './executor.js';
+import { releaseRootfs } from './image-rootfs.js';
+import { runcState } from './runc.js';
+import type { RunningContainer } from './types.js';
+import { createVolumeStore } from './volumes.js';
+
+export interface SuperviseOptions {
+  stdout?: Writable;
+  stderr?: Writable;
+  stdin?: NodeJS.ReadableStream;
+  /** Hand the terminal to the container (`-it`); nothing is logged then. */
+  inheritStdio?: boolean;
+  signal?: AbortSignal;
+  /** Called when the process starts (the CLI forwards Ctrl-C through it). */
+  onStart?: (c: RunningContainer) => void;
+  /** Mark the record `running` only once runc reports the process exec'd (a detached start waits on it). */
+  confirmStart?: boolean;
+}
+
+/** Removes a container's record, snapshot and (when `volumes`) its anonymous volumes. */
+export async function removeContainerData(root: string, rec: ContainerRecord, opts: { volumes?: boolean } = {}): Promise<void> {
+  if (rec.snapshotKey) await releaseRootfs(root, rec.snapshotKey).catch(() => {});
+  if (opts.volumes) {
+    const vols = createVolumeStore({ root });
+    for (const v of rec.volumes.filter((x) => x.anonymous)) await vols.remove(v.name, { force: true }).catch(() => {});
+  }
+  await createContainerStore({ root }).remove(rec.id);
+}
+
+function logStream(file: Writable, stream: 'stdout' | 'stderr', also?: Writable): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      also?.write(chunk);
+      file.write(JSON.stringify({ log: chunk.toString('utf8'), stream, time: new Date().toISOString() }) + '\n', cb);
+    },
+  });
+}
+
+/** Runs container `id` and records its start and exit; returns the final record. Throws what the executor throws. */
+export async function superviseContainer(root: string, id: string, o: SuperviseOptions = {}): Promise<ContainerRecord> {
+  const store = createContainerStore({ root });
+  let rec = await store.get(id);
+  const log = o.inheritStdio ? undefined : createWriteStream(store.logPath(id), { flags: 'a' });
+  // Record updates run in order, so a late "running" never overwrites the exit.
+  let chain: Promise<unknown> = Promise.resolve();
+  const update = (patch: Partial<ContainerRecord>) => (chain = chain.then(() => store.update(id, patch))) as Promise<ContainerRecord>;
+  let finished = false;
+  /** `running` only once runc says the process was exec'd: a missing command must not look started. */
+  const watchStart = async (c: RunningContainer) => {
+    if (!o.confirmStart) {
+      await update({ status: 'running', startedAt: new Date().toISOString(), pid: process.pid, ip: c.ip });
+      return;
+    }
+    for (let i = 0; i < 3000 && !finished; i++) {
+      const st = await runcState(root, id);
+      if (finished) return;
+      if (st?.status === 'running' || st?.status === 'paused') {
+        await update({ status: 'running', startedAt: new Date().toISOString(), pid: process.pid, ip: c.ip });
+        return;
+      }
+      if (st?.status === 'stopped') return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  try {
+    const result = await createExecutor({ root }).run({
+      ...rec.spec,
+      id,
+      stdio: o.inheritStdio ? 'inherit' : undefined,
+      stdin: o.stdin,
+      stdout: log ? logStream(log, 'stdout', o.stdout) : undefined,
+      stderr: log ? logStream(log, 'stderr', o.stderr) : undefined,
+      signal: o.signal,
+      onStart: (c) => {
+        void watchStart(c).catch(() => {});
+        o.onStart?.(c);
+      },
+    });
+    finished = true;
+    rec = await update({ status: 'exited', exitCode: result.exitCode, finishedAt: new Date().toISOString(), pid: 0 });
+    return rec;
+  } catch (err) {
+    const exitCode = isKilnError(err) ? err.exitCode : 125;
+    const error = { code: isKilnError(err) ? err.code : 'INTERNAL', message: (err as Error).message, exitCode };
+    finished = true;
+    rec = await update({ status: 'exited', exitCode, error, finishedAt: new Date().toISOString(), pid: 0 }).catch(() => rec);
+    throw err;
+  } finally {
+    await new Promise<void>((r) => (log ? log.end(() => r()) : r()));
+    if (rec.autoRemove) await removeContainerData(root, rec, { volumes: true });
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * `kiln run` containers as records under `<root>/containers/<id>/` (state.json, log.json), so a second kiln
+ * process (`ps`, `logs`, `stop`, `rm`, `exec`) sees what the first started. The runtime bundle lives beside
+ * them in `bundle/` while the container runs (executor.ts).
+ */
+import { randomInt } from 'node:crypto';
+import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Mount } from '../cache/types.js';
+import { KilnError } from '../errors.js';
+import { containerDir } from './executor.js';
+import type { ContainerMount, NetworkMode, PortMapping, ProcessSpec } from './types.js';
+
+/** Everything the supervisor needs to start the container: serialisable RunOptions. */
+export interface ContainerSpec {
+  rootfs: Mount[];
+  process: ProcessSpec;
+  mounts: ContainerMount[];
+  network: NetworkMode;
+  hostname?: string;
+  ports: PortMapping[];
+  limits?: { memoryBytes?: number; cpus?: number; pids?: number };
+}
+
+export type ContainerStatus = 'created' | 'running' | 'exited';
+
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  /** The image as the user named it, and its ID. */
+  image: string;
+  imageId: string;
+  created: string;
+  status: ContainerStatus;
+  startedAt?: string;
+  finishedAt?: string;
+  exitCode?: number;
+  /** Why the container failed to start (a KilnError code and message). */
+  error?: { code: string; message: string; exitCode: number };
+  /** Pid of the process supervising it (the foreground kiln or a detached supervisor). */
+  pid?: number;
+  ip?: string;
+  autoRemove: boolean;
+  detached: boolean;
+  /** Snapshot key of the rootfs (removed with the container). */
+  snapshotKey?: string;
+  /** Volumes this container uses; anonymous ones go with `rm -v` and `--rm`. */
+  volumes: Array<{ name: string; anonymous: boolean }>;
+  spec: ContainerSpec;
+}
+
+const ADJ = ['amber', 'brave', 'calm', 'eager', 'fervent', 'gentle', 'happy', 'jolly', 'keen', 'lucid', 'merry', 'nifty', 'quiet', 'swift', 'vivid', 'witty'];
+const NOUN = ['babbage', 'curie', 'darwin', 'euler', 'fermi', 'gauss', 'hopper', 'kepler', 'lovelace', 'noether', 'pascal', 'ritchie', 'shannon', 'turing', 'wozniak', 'yalow'];
+
+/** A Docker-style random name (`brave_turing`). */
+export function randomName(): string {
+  return `${ADJ[randomInt(ADJ.length)]}_${NOUN[randomInt(NOUN.length)]}`;
+}
+
+export interface ContainerStore {
+  /** Stores a new record; CONTAINER_EXISTS if the name is taken. */
+  create(rec: ContainerRecord): Promise<void>;
+  /** Merges `patch` into the stored record and returns it. */
+  update(id: string, patch: Partial<ContainerRecord>): Promise<ContainerRecord>;
+  /** By full id, unique id prefix or name; throws CONTAINER_NOT_FOUND. */
+  get(ref: string): Promise<ContainerRecord>;
+  list(): Promise<ContainerRecord[]>;
+  /** Removes the directory (state, log). */
+  remove(id: string): Promise<void>;
+  logPath(id: string): string;
+}
+
+export function createContainerStore(opts: { root: string }): ContainerStore {
+  const root = opts.root;
+  const statePath = (id: string) => join(containerDir(root, id), 'state.json');
+  async function read(id: string): Promise<ContainerRecord | undefined> {
+    try {
+      return JSON.parse(await readFile(statePath(id), 'utf8')) as ContainerRecord;
+    } catch {
+      return undefined;
+    }
+  }
+  async function write(rec: ContainerRecord): Promise<void> {
+    const tmp = `${statePath(rec.id)}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(rec, null, 2));
+    await rename(tmp, statePath(rec.id));
+  }
+  async function list(): Promise<ContainerRecord[]> {
+    const ids = await readdir(join(root, 'containers')).catch(() => [] as string[]);
+    const recs = await Promise.all(ids.map(read));
+    return recs.filter((r): r is ContainerRecord => Boolean(r)).sort((a, b) => b.created.localeCompare(a.created));
+  }
+  return {
+    async create(rec) {
+      if ((await list()).some((r) => r.name === rec.name)) {
+        throw new KilnError('CONTAINER_EXISTS', `the container name "/${rec.name}" is already in use`, { hint: 'remove that container (kiln rm) or pick another --name' });
+      }
+      const { mkdir } = await import('node:fs/promises');
+      await mkdir(containerDir(root, rec.id), { recursive: true });
+      await write(rec);
+    },
+    async update(id, patch) {
+      const cur = await read(id);
+      if (!cur) throw new KilnError('CONTAINER_NOT_FOUND', `no such container: ${id}`);
+      const next = { ...cur, ...patch };
+      await write(next);
+      return next;
+    },
+    async get(ref) {
+      const all = await list();
+      const exact = all.find((r) => r.id === ref || r.name === ref || r.name === ref.replace(/^\//, ''));
+      if (exact) return exact;
+      const byPrefix = ref.length >= 1 ? all.filter((r) => r.id.startsWith(ref)) : [];
+      if (byPrefix.length === 1) return byPrefix[0]!;
+      if (byPrefix.length > 1) throw new KilnError('INVALID_ARGUMENT', `multiple containers match "${ref}"`, { hint: 'give more of the id' });
+      throw new KilnError('CONTAINER_NOT_FOUND', `no such container: ${ref}`);
+    },
+    list,
+    async remove(id) {
+      await rm(containerDir(root, id), { recursive: true, force: true });
+    },
+    logPath: (id) => join(containerDir(root, id), 'log.json'),
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * `kiln run`'s preparation, shared by the CLI and the server: resolves the image, applies Docker's run rules,
+ * sets up volumes and the rootfs snapshot, and stores the container record that a supervisor then runs.
+ * Anything created here is undone if a later step fails.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { KilnError } from '../errors.js';
+import type { StoreRoot } from '../cache/root.js';
+import { createContainerStore, randomName, type ContainerRecord } from './containers.js';
+import { newContainerId } from './executor.js';
+import { prepareRootfs, releaseRootfs } from './image-rootfs.js';
+import { imageVolumes, mergeEnv, parseEnvFile, parseEnvFlags, resolveArgs, type VolumeSpec } from './run-config.js';
+import type { ContainerMount, NetworkMode, PortMapping } from './types.js';
+import { createVolumeStore } from './volumes.js';
+
+export interface CreateContainerOptions {
+  image: string;
+  cmd: string[];
+  entrypoint?: string;
+  env?: string[];
+  envFiles?: string[];
+  volumes?: VolumeSpec[];
+  workdir?: string;
+  user?: string;
+  network?: NetworkMode;
+  ports?: PortMapping[];
+  name?: string;
+  hostname?: string;
+  tty?: boolean;
+  autoRemove?: boolean;
+  detached?: boolean;
+  limits?: { memoryBytes?: number; cpus?: number; pids?: number };
+  signal?: AbortSignal;
+}
+
+/** Creates a container record (status `created`) with its snapshot and volumes. Throws IMAGE_NOT_FOUND, … */
+export async function createContainer(store: StoreRoot, o: CreateContainerOptions): Promise<ContainerRecord> {
+  const root = store.root;
+  const image = await store.images.resolve(o.image, { signal: o.signal });
+  const cfg = image.config.config;
+  const args = resolveArgs(cfg, o.cmd, o.entrypoint);
+  const fileEnv: string[] = [];
+  for (const f of o.envFiles ?? []) {
+    const text = await readFile(f, 'utf8').catch((cause) => {
+      throw new KilnError('NOT_FOUND', `open ${f}: no such file or directory`, { cause });
+    });
+    fileEnv.push(...parseEnvFile(text, f));
+  }
+  const env = mergeEnv(cfg?.Env ?? [], [...fileEnv, ...parseEnvFlags(o.env ?? [])]);
+  const network = o.network ?? 'bridge';
+  if (o.ports?.length && network !== 'bridge') {
+    throw new KilnError('INVALID_ARGUMENT', `published ports need the bridge network, not "${network}"`);
+  }
+  const containers = createContainerStore({ root });
+  const name = o.name ?? randomName();
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw new KilnError('INVALID_ARGUMENT', `invalid container name "${name}"`, { hint: 'names match [a-zA-Z0-9][a-zA-Z0-9_.-]*' });
+  if ((await containers.list()).some((c) => c.name === name)) {
+    throw new KilnError('CONTAINER_EXISTS', `the container name "/${name}" is already in use`, { hint: 'remove that container (kiln rm) or pick another --name' });
+  }
+  const id = newContainerId();
+
+  // Volumes: bind sources must exist; named volumes are created on first use; image VOLUMEs get anonymous ones.
+  const vols = createVolumeStore({ root });
+  const specs = [...(o.volumes ?? [])];
+  specs.push(...imageVolumes(cfg, specs));
+  const mounts: ContainerMount[] = [];
+  const used: ContainerRecord['volumes'] = [];
+  const createdAnon: string[] = [];
+  let snapshotKey: string | undefined;
+  try {
+    for (const v of specs) {
+      if (v.kind === 'bind') {
+        if (!(await stat(v.source).then(() => true, () => false))) {
+          throw new KilnError('NOT_FOUND', `invalid mount config for type "bind": bind source path does not exist: ${v.source}`);
+        }
+        mounts.push({ type: 'bind', source: v.source, target: v.target, readonly: v.readonly });
+      } else {
+        const rec = v.kind === 'volume' ? await vols.create(v.name) : await vols.create(undefined, { anonymous: true });
+        if (v.kind === 'anonymous') createdAnon.push(rec.name);
+        used.push({ name: rec.name, anonymous: v.kind === 'anonymous' });
+        mounts.push({ type: 'bind', source: rec.mountpoint, target: v.target, readonly: v.readonly });
+      }
+    }
+    snapshotKey = id;
+    const rootfs = await prepareRootfs(store, image, id, { signal: o.signal });
+    const rec: ContainerRecord = {
+      id, name, image: o.image, imageId: image.id, created: new Date().toISOString(), status: 'created',
+      autoRemove: Boolean(o.autoRemove), detached: Boolean(o.detached), snapshotKey, volumes: used,
+      spec: {
+        rootfs, mounts, network, hostname: o.hostname, ports: o.ports ?? [], limits: o.limits,
+        process: { args, env, cwd: o.workdir || cfg?.WorkingDir || '/', user: o.user ?? cfg?.User ?? '', tty: Boolean(o.tty) },
+      },
+    };
+    await containers.create(rec);
+    return rec;
+  } catch (err) {
+    if (snapshotKey) await releaseRootfs(root, snapshotKey).catch(() => {});
+    for (const n of createdAnon) await vols.remove(n, { force: true }).catch(() => {});
+    throw err;
+  }
+}

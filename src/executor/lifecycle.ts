@@ -1,0 +1,76 @@
+/**
+ * Operations on stored containers from any kiln process: start detached (spawn a supervisor and wait for the
+ * start to succeed or fail), stop (SIGTERM, then SIGKILL after a grace period, as `docker stop`), remove, exec.
+ */
+import { spawn } from 'node:child_process';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KilnError } from '../errors.js';
+import { removeContainerData } from './container-runner.js';
+import { createContainerStore, type ContainerRecord } from './containers.js';
+import { runcKill } from './runc.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The supervisor entry next to this file (`.ts` under tsx in development, `.js` when compiled). */
+function supervisorEntry(): string {
+  const self = fileURLToPath(import.meta.url);
+  return fileURLToPath(new URL(`./supervisor-main${extname(self)}`, import.meta.url));
+}
+
+/**
+ * Starts container `id` under a detached supervisor and waits until it runs (or already exited). A start failure
+ * (unknown user, port in use, command not found) is thrown as the KilnError the supervisor recorded, after the
+ * container is removed so nothing is left behind.
+ */
+export async function startDetached(root: string, id: string, opts: { timeoutMs?: number } = {}): Promise<ContainerRecord> {
+  const store = createContainerStore({ root });
+  const child = spawn(process.execPath, [...process.execArgv, supervisorEntry(), root, id], { detached: true, stdio: 'ignore' });
+  child.unref();
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  for (;;) {
+    const rec = await store.get(id);
+    if (rec.error) {
+      await removeContainerData(root, rec, { volumes: true });
+      throw new KilnError(rec.error.code as never, rec.error.message, { exitCode: rec.error.exitCode });
+    }
+    if (rec.status !== 'created') return rec;
+    if (Date.now() > deadline) throw new KilnError('RUNTIME_FAILED', `container ${id.slice(0, 12)} did not start within ${(opts.timeoutMs ?? 60_000) / 1000}s`);
+    await sleep(15);
+  }
+}
+
+/** Waits until the record leaves `running` (or is removed, for `--rm`); false on timeout. */
+async function waitExited(root: string, id: string, ms: number): Promise<boolean> {
+  const store = createContainerStore({ root });
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const rec = await store.get(id).catch(() => undefined);
+    if (!rec || rec.status !== 'running') return true;
+    if (Date.now() > deadline) return false;
+    await sleep(50);
+  }
+}
+
+/** `docker stop`: SIGTERM (or the given signal), then SIGKILL after `timeoutSec`. Stopping a stopped container is fine. */
+export async function stopContainer(root: string, rec: ContainerRecord, opts: { timeoutSec?: number; signal?: string } = {}): Promise<void> {
+  if (rec.status !== 'running') return;
+  await runcKill(root, rec.id, opts.signal ?? 'TERM');
+  if (await waitExited(root, rec.id, (opts.timeoutSec ?? 10) * 1000)) return;
+  await runcKill(root, rec.id, 'KILL');
+  if (!(await waitExited(root, rec.id, 10_000))) {
+    throw new KilnError('RUNTIME_FAILED', `container ${rec.id.slice(0, 12)} did not stop`);
+  }
+}
+
+/** `docker rm [-f] [-v]`: a running container needs `force` (CONTAINER_RUNNING otherwise). */
+export async function removeContainer(root: string, rec: ContainerRecord, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
+  if (rec.status === 'running') {
+    if (!opts.force) {
+      throw new KilnError('CONTAINER_RUNNING', `cannot remove container ${rec.name}: container is running`, { hint: 'stop it first, or use kiln rm -f' });
+    }
+    await stopContainer(root, rec, { timeoutSec: 0, signal: 'KILL' });
+  }
+  const fresh = await createContainerStore({ root }).get(rec.id).catch(() => undefined);
+  if (fresh) await removeContainerData(root, fresh, { volumes: opts.volumes });
+}
