@@ -97,7 +97,11 @@ async function pump(src: Readable, writer: ContentWriter, desc: Descriptor, stat
 }
 
 function wrap(err: unknown, what: string, attempts: number): unknown {
-  if (err instanceof KilnError) return err;
+  // The store's verdict names only digests; say which registry and repository sent the bad bytes.
+  if (err instanceof KilnError && (err.code === 'DIGEST_MISMATCH' || err.code === 'SIZE_MISMATCH') && !err.message.startsWith(what)) {
+    return new KilnError(err.code, `${what}: ${err.message}; refused`, { cause: err });
+  }
+  if (err instanceof KilnError && !isTransientError(err)) return err;
   const e = err as NodeJS.ErrnoException;
   return new KilnError('REGISTRY_UNAVAILABLE', `${what}: transfer failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${e?.message ?? String(err)}`, { cause: err });
 }

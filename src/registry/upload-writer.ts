@@ -66,8 +66,14 @@ function monolithicWriter(c: RegistryCaller, ref: RegistryRef, o: UploadWriterOp
     headers: { 'content-type': 'application/octet-stream', 'content-length': String(o.desc.size) }, scopes: scopesOf(ref),
   });
   // An early answer (an error before all bytes went out) or a broken connection must stop the writer side too.
-  response.then((res) => { if (!stream.writableFinished) stream.destroy(Object.assign(new Error(`registry answered ${res.status} mid-upload`), { transient: res.status >= 500 })); },
-    (err) => stream.destroy(err));
+  // (A 201 may arrive as the last bytes go out, before our end(): only failures stop the writer.)
+  response.then(async (res) => {
+    if (res.status === 201 || stream.writableFinished) return;
+    const err = res.status >= 500 || res.status === 429
+      ? Object.assign(new KilnError('REGISTRY_UNAVAILABLE', `${where(ref)}: upload of ${o.desc.digest} answered ${res.status}`), { transient: true })
+      : await registryError(res, { where: where(ref), what: `upload of ${o.desc.digest}` });
+    stream.destroy(err);
+  }, (err) => stream.destroy(err));
   let done = false;
   return {
     stream,
