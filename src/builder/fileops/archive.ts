@@ -17,6 +17,7 @@ import tar from 'tar-stream';
 import { KilnError } from '../../errors.js';
 import type { Owner } from './chown.js';
 import { makeNode } from './special-files.js';
+import { setXattr } from '../../exporter/tar/fsx.js';
 import { resolveInRoot } from './root-path.js';
 
 export type Compression = 'none' | 'gzip' | 'bzip2' | 'xz' | 'zstd';
@@ -149,6 +150,7 @@ export async function extractArchive(file: string, kind: Compression, destDir: s
         if (asRoot) throw err;
       }
       if (h.type !== 'symlink') await chmod(target, mode);
+      setPaxXattrs(target, (h as { pax?: Record<string, string> }).pax);
       const mtime = h.mtime ?? new Date(0);
       if (h.type === 'directory') dirTimes.push({ path: target, mtime });
       else await lutimes(target, mtime, mtime);
@@ -169,6 +171,19 @@ export async function extractArchive(file: string, kind: Compression, destDir: s
   // Directory times last: writing entries into a directory moves its mtime.
   for (const d of dirTimes.reverse()) await lutimes(d.path, d.mtime, d.mtime);
   return count;
+}
+
+/** Applies `SCHILY.xattr.*` PAX records (best effort, as Docker's BestEffortXattrs). */
+function setPaxXattrs(target: string, pax: Record<string, string> | undefined | null): void {
+  if (!pax) return;
+  for (const [k, v] of Object.entries(pax)) {
+    if (!k.startsWith('SCHILY.xattr.')) continue;
+    try {
+      setXattr(target, k.slice('SCHILY.xattr.'.length), Buffer.from(v, 'latin1'));
+    } catch {
+      // unsupported by the filesystem or our privileges: skipped
+    }
+  }
 }
 
 function lstatOrUndefined(p: string): Stats | undefined {

@@ -20,7 +20,7 @@ import { resolveChown, type Owner } from './chown.js';
 import type { PathMatcher } from './patterns.js';
 import { resolveInRoot } from './root-path.js';
 import { selectSources, type Entry, type SelectedSource } from './select.js';
-import { makeNode, splitDev } from './special-files.js';
+import { copyXattrs, makeNode, splitDev } from './special-files.js';
 
 export interface CopyOptions {
   /** Host directory the sources live in: the build context, or a mounted stage/image rootfs. */
@@ -183,10 +183,14 @@ class Copier {
         continue; // sockets are not copied
       }
       this.applyInfo(st, target);
+      copyXattrs(e.abs, target);
     }
     for (let i = dirs.length - 1; i >= 0; i--) {
       const d = dirs[i];
-      if (d.apply) this.applyInfo(d.e.st, d.target);
+      if (d.apply) {
+        this.applyInfo(d.e.st, d.target);
+        copyXattrs(d.e.abs, d.target);
+      }
       else this.setTimes(d.e.st, d.target, false);
     }
   }

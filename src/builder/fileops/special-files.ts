@@ -1,12 +1,25 @@
 /**
- * Device nodes and FIFOs. Node has no mknod(2), so these go through the `mknod` tool (coreutils); they are rare in
- * COPY sources (a stage's /dev is empty in images) and in ADD archives, so a process per node is acceptable.
+ * What Node's fs lacks, for copies: device nodes, FIFOs and extended attributes. They go through kiln's native
+ * helper (H3's src/exporter/tar/fsx.ts); when the helper is not built, nodes fall back to the `mknod` tool and
+ * xattrs are skipped (a PRECONDITION error there would fail every COPY on a machine without a C compiler).
  */
 import { spawnSync } from 'node:child_process';
-import { KilnError } from '../../errors.js';
+import { KilnError, isKilnError } from '../../errors.js';
+import { getXattrs, makeNode as fsxMakeNode, setXattr, S_IFBLK, S_IFCHR, S_IFIFO } from '../../exporter/tar/fsx.js';
+
+let nativeMissing = false;
 
 /** Creates a FIFO (`p`) or a character (`c`) / block (`b`) device at `path`. Throws PRECONDITION when it cannot. */
 export function makeNode(path: string, type: 'p' | 'c' | 'b', major: number, minor: number): void {
+  if (!nativeMissing) {
+    try {
+      fsxMakeNode(path, (type === 'p' ? S_IFIFO : type === 'c' ? S_IFCHR : S_IFBLK) | 0o600, major, minor);
+      return;
+    } catch (err) {
+      if (!(isKilnError(err) && err.code === 'PRECONDITION')) throw err;
+      nativeMissing = true;
+    }
+  }
   const args = type === 'p' ? [path, 'p'] : [path, type, String(major), String(minor)];
   const r = spawnSync('mknod', args, { encoding: 'utf8' });
   if (r.status !== 0) {
@@ -20,4 +33,33 @@ export function splitDev(rdev: number): { major: number; minor: number } {
   const major = Number(((big >> 8n) & 0xfffn) | ((big >> 32n) & ~0xfffn));
   const minor = Number((big & 0xffn) | ((big >> 12n) & ~0xffn));
   return { major, minor };
+}
+
+/**
+ * Copies the extended attributes of `src` onto `dst` (neither followed if a symlink). Overlay's own
+ * `trusted.overlay.*` bookkeeping is never copied; attributes the destination filesystem or our privileges refuse
+ * (ENOTSUP, EPERM) are skipped, as BuildKit's copy tolerates xattr errors. Call after chown: chown drops
+ * `security.capability`.
+ */
+export function copyXattrs(src: string, dst: string): void {
+  if (nativeMissing) return;
+  let attrs: Record<string, Buffer> | undefined;
+  try {
+    attrs = getXattrs(src);
+  } catch (err) {
+    if (isKilnError(err) && err.code === 'PRECONDITION') { nativeMissing = true; return; }
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTSUP' || code === 'EOPNOTSUPP') return;
+    throw err;
+  }
+  if (!attrs) return;
+  for (const [name, value] of Object.entries(attrs)) {
+    if (name.startsWith('trusted.overlay.')) continue;
+    try {
+      setXattr(dst, name, value);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EPERM' && code !== 'EACCES') throw err;
+    }
+  }
 }
