@@ -17,6 +17,7 @@ export const commandModules: Array<() => Promise<{ register: RegisterCommand }>>
   () => import('./login.js'),
   () => import('./logout.js'),
   () => import('./logs.js'),
+  () => import('./outline.js'),
   () => import('./prune.js'),
   () => import('./ps.js'),
   () => import('./pull.js'),

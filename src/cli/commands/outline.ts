@@ -1,0 +1,113 @@
+/**
+ * `kiln outline [-f Dockerfile] [--build-arg K=V] [--target T] [--platform P] [--format json|text] [CONTEXT]`:
+ * what a build would do, without doing it: the target, the build args with their defaults and values, and
+ * each stage's instructions after variable expansion. Base images are not fetched, so their ENV is unknown.
+ */
+import { readFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { KilnError } from '../../errors.js';
+import { outlineDockerfile, parseDockerfile, parsePlatform, type Outline } from '../../parser/index.js';
+
+interface OutlineFlags {
+  file?: string;
+  buildArg: string[];
+  target?: string;
+  platform?: string;
+  format: string;
+}
+
+function collect(v: string, acc: string[]): string[] {
+  return [...acc, v];
+}
+
+/** `K=V` pairs; a bare `K` takes its value from the environment, and is left out when that is unset. */
+function parseBuildArgs(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list) {
+    const eq = item.indexOf('=');
+    const key = eq < 0 ? item : item.slice(0, eq);
+    if (key === '') throw new KilnError('INVALID_ARGUMENT', `invalid --build-arg ${JSON.stringify(item)}: empty name`, { hint: 'use --build-arg NAME=VALUE' });
+    if (eq >= 0) out[key] = item.slice(eq + 1);
+    else if (process.env[key] !== undefined) out[key] = process.env[key]!;
+  }
+  return out;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s + ' ' : s + ' '.repeat(n - s.length);
+}
+
+/** Human-readable outline: a build-arg table, then each stage and its expanded instructions. */
+export function renderOutline(o: Outline): string {
+  const lines: string[] = [`TARGET: ${o.target}`];
+  if (o.buildArgs.length > 0) {
+    const w = Math.max(9, ...o.buildArgs.map((a) => a.name.length)) + 2;
+    const v = Math.max(5, ...o.buildArgs.map((a) => (a.value ?? '').length)) + 2;
+    lines.push('', pad('BUILD ARG', w) + pad('VALUE', v) + 'DEFAULT');
+    for (const a of o.buildArgs) lines.push(pad(a.name, w) + pad(a.value ?? '', v) + (a.default ?? ''));
+  }
+  for (const s of o.stages) {
+    const name = s.name ? ` ${s.name}` : '';
+    const platform = s.platform ? ` (--platform=${s.platform})` : '';
+    const note = s.required ? '' : '   # not needed for the target, skipped';
+    lines.push('', `STAGE ${s.index}${name}: FROM ${s.base}${platform}${note}`);
+    for (const i of s.instructions) {
+      const [first, ...rest] = i.text.split('\n');
+      lines.push(`  ${pad(String(i.line), 5)}${first}`);
+      for (const r of rest) lines.push(`  ${' '.repeat(5)}${r}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function register(program: Command): void {
+  program
+    .command('outline')
+    .description('show the stages, build args and expanded instructions of a Dockerfile without building')
+    .argument('[context]', 'build context directory', '.')
+    .option('-f, --file <path>', 'the Dockerfile (default CONTEXT/Dockerfile; - reads stdin)')
+    .option('--build-arg <k=v>', 'set a build-time variable (repeatable)', collect, [] as string[])
+    .option('--target <stage>', 'the stage to build')
+    .option('--platform <os/arch>', 'the target platform (default: this machine)')
+    .option('--format <format>', 'text or json', 'text')
+    .action(async (context: string, flags: OutlineFlags) => {
+      if (flags.format !== 'text' && flags.format !== 'json') {
+        throw new KilnError('INVALID_ARGUMENT', `unknown --format ${JSON.stringify(flags.format)}`, { hint: 'use text or json' });
+      }
+      let text: string;
+      let name: string;
+      if (flags.file === '-') {
+        text = await readStdin();
+        name = 'Dockerfile';
+      } else {
+        const path = flags.file ? resolve(flags.file) : join(resolve(context), 'Dockerfile');
+        name = flags.file ? relative(process.cwd(), path) || path : 'Dockerfile';
+        try {
+          text = await readFile(path, 'utf8');
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT' || code === 'ENOTDIR') {
+            throw new KilnError('DOCKERFILE_NOT_FOUND', `cannot read Dockerfile ${path}: no such file`, { hint: 'pass -f PATH or a context that holds a Dockerfile', cause: err });
+          }
+          if (code === 'EISDIR') throw new KilnError('DOCKERFILE_NOT_FOUND', `${path} is a directory, not a Dockerfile`, { cause: err });
+          throw err;
+        }
+      }
+      const df = parseDockerfile(text, {
+        file: name,
+        buildArgs: parseBuildArgs(flags.buildArg),
+        target: flags.target,
+        ...(flags.platform ? { platform: parsePlatform(flags.platform) } : {}),
+      });
+      const outline = outlineDockerfile(df);
+      for (const w of outline.warnings) process.stderr.write(`warning: ${w}\n`);
+      process.stdout.write(flags.format === 'json' ? JSON.stringify(outline, null, 2) + '\n' : renderOutline(outline));
+    });
+}
