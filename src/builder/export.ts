@@ -66,8 +66,10 @@ export async function exportResult(ctx: BuildContext, st: StageState): Promise<E
       case 'oci':
       case 'docker': {
         const { writeImageArchive } = await import('./archive-output.js');
-        written ??= await storeManifest(ctx, config, layers, out.type === 'docker' ? 'docker' : format);
-        await writeImageArchive(ctx, { ...written, config, layers, format: out.type === 'docker' ? 'docker' : format, tags, dest: out.dest, kind: out.type });
+        // A docker archive needs Docker media types; an OCI one takes either.
+        const m = await storeManifest(ctx, config, layers, out.type === 'docker' ? 'docker' : format);
+        written ??= m;
+        await writeImageArchive(ctx, { manifest: m.descriptor, tags, dest: out.dest, kind: out.type });
         break;
       }
       case 'tar':
@@ -90,17 +92,20 @@ export async function exportResult(ctx: BuildContext, st: StageState): Promise<E
       }
     }
   }
-  written ??= await storeManifest(ctx, config, layers, format);
-  return { config, layers, tags, ...written };
+  if (!written) {
+    const m = await storeManifest(ctx, config, layers, format);
+    written = { configDigest: m.configDigest, manifestDigest: m.manifestDigest };
+  }
+  return { config, layers, tags, configDigest: written.configDigest, manifestDigest: written.manifestDigest };
 }
 
 /** Config and manifest blobs in the store without tagging (archives and rootfs outputs still report an image ID). */
-async function storeManifest(ctx: BuildContext, config: ImageConfig, layers: Descriptor[], format: 'oci' | 'docker'): Promise<{ configDigest: Digest; manifestDigest: Digest }> {
+async function storeManifest(ctx: BuildContext, config: ImageConfig, layers: Descriptor[], format: 'oci' | 'docker'): Promise<{ configDigest: Digest; manifestDigest: Digest; descriptor: Descriptor }> {
   const configBytes = canonicalJson(config);
   const c = await ctx.deps.content.writeBuffer(configBytes, undefined, { lease: ctx.lease });
   const manifest = buildManifest({ mediaType: MediaType.OciConfig, digest: c.digest, size: c.size }, layers, format);
   const m = await ctx.deps.content.writeBuffer(canonicalJson(manifest), undefined, { lease: ctx.lease });
-  return { configDigest: c.digest, manifestDigest: m.digest };
+  return { configDigest: c.digest, manifestDigest: m.digest, descriptor: { mediaType: manifest.mediaType!, digest: m.digest, size: m.size } };
 }
 
 /** sha256 of a canonical JSON value (what the store would name it). */

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import type { StoreRoot } from '../cache/root.js';
 import type { ContentStore } from '../cache/types.js';
 import { createDecompressStream, type Compression } from '../exporter/compression.js';
@@ -46,7 +46,8 @@ export function fileOpsPort(rootDir: string, tmpDir: string): FileOpsPort & { fl
       if (local.length) {
         const sum = await checksumSources(spec.srcRoot, local, { ignore: spec.ignore, exclude: spec.exclude, parents: spec.parents, statCache, ownership: ownership(spec), signal: opts.signal });
         parts.push(sum.digest);
-        files = { ...sum.manifest };
+        // Paths as the user writes them: relative to the source root, no doubled slashes.
+        for (const [p, d] of Object.entries(sum.manifest)) files[posix.normalize(p).replace(/^\/+/, '')] = d;
       }
       for (const url of urls) {
         if (spec.checksum) {

@@ -51,7 +51,7 @@ export async function addFiles(opts: AddOptions): Promise<CopyResult> {
       }
       try {
         r = await copyFiles({
-          ...opts, srcRoot: dl.dir, sources: [dl.name], sourceCount: count, selection: undefined,
+          ...opts, srcRoot: dl.dir, sources: [dl.name.replace(/[*?[\\]/g, '\\$&')], sourceCount: count, selection: undefined,
           ignore: undefined, exclude: undefined, parents: false, ownership: 'reset',
           unpack: opts.unpack === true, dest: dest.isDir ? `${dest.path}/` : dest.path, workdir: '/',
         });

@@ -15,6 +15,7 @@ import { chmodSync, copyFileSync, lchownSync, linkSync, lstatSync, lutimesSync, 
 import { basename, dirname, join, posix, relative } from 'node:path';
 import { KilnError, isKilnError } from '../../errors.js';
 import { detectArchive, extractArchive } from './archive.js';
+import { isGitSource, isHttpSource } from './http-source.js';
 import { parseChmod, type ModeFn } from './chmod.js';
 import { resolveChown, type Owner } from './chown.js';
 import type { PathMatcher } from './patterns.js';
@@ -80,6 +81,9 @@ export function resolveDest(dest: string, workdir = '/'): { path: string; isDir:
  * UNSAFE_PATH / ARCHIVE_INVALID from extraction, CANCELLED on abort.
  */
 export async function copyFiles(opts: CopyOptions): Promise<CopyResult> {
+  for (const s of opts.sources) {
+    if (isHttpSource(s) || isGitSource(s)) throw new KilnError('DOCKERFILE_BAD_ARGS', `source can't be a URL for COPY: ${s}`, { hint: 'use ADD for remote sources' });
+  }
   const selection = opts.selection ?? selectSources(opts.srcRoot, opts.sources, {
     ignore: opts.ignore, exclude: opts.exclude, parents: opts.parents,
   });
@@ -140,7 +144,9 @@ class Copier {
   /** Copies one source's entries (pre-order) to `dst`; directory metadata is applied after their contents. */
   private copyEntries(entries: readonly Entry[], dst: string): void {
     const dirs: Array<{ e: Entry; target: string; apply: boolean }> = [];
+    let n = 0;
     for (const e of entries) {
+      if ((++n & 255) === 0 && this.opts.signal?.aborted) throw new KilnError('CANCELLED', 'copy cancelled');
       const target = e.rel === '' ? dst : join(dst, e.rel);
       const existing = lstatOrUndefined(target);
       if (e.st.isDirectory()) {
