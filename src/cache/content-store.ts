@@ -115,12 +115,16 @@ export function createContentStore(dir: string, opts: ContentStoreOptions = {}):
     const closeFile = async () => {
       if (!closed) { closed = true; await fh.close().catch(() => {}); }
     };
-    const abort = async () => {
-      if (done) return;
+    let aborting: Promise<void> | undefined;
+    const abort = (): Promise<void> => {
+      if (done) return aborting ?? Promise.resolve();
       done = true;
-      if (!stream.destroyed && !stream.writableFinished) stream.destroy();
-      await closeFile();
-      await rm(tmp, { force: true });
+      aborting = (async () => {
+        if (!stream.destroyed && !stream.writableFinished) stream.destroy();
+        await closeFile();
+        await rm(tmp, { force: true });
+      })();
+      return aborting;
     };
     const onAbort = () => { void abort(); };
     wopts.signal?.addEventListener('abort', onAbort, { once: true });

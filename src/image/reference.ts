@@ -70,8 +70,8 @@ export function parseReference(input: string, opts: ParseReferenceOptions = {}):
   if (at !== -1) {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
-    if (!DIGEST_RE.test(digest)) throw invalid(input, `malformed digest "${digest}"`);
     if (digest.startsWith('sha256:') && !SHA256_RE.test(digest)) throw invalid(input, `sha256 digest must be 64 lower-case hex digits`);
+    if (!DIGEST_RE.test(digest)) throw invalid(input, `malformed digest "${digest}"`);
   }
   let tag: string | undefined;
   const lastColon = rest.lastIndexOf(':');
