@@ -78,8 +78,9 @@ export function resolveUserFrom(spec: string | undefined, passwdText: string, gr
     }
   } else if (entry) {
     additionalGids = groups.filter((g) => g.members.includes(entry!.name)).map((g) => g.gid);
-    additionalGids = [...new Set(additionalGids)].filter((g) => g !== gid);
   }
+  // moby puts the primary group first in the supplementary list (`id` shows groups=0(root),10(wheel)).
+  additionalGids = [...new Set([gid, ...additionalGids])];
   return { uid, gid, additionalGids, home };
 }
 
