@@ -14,11 +14,11 @@ import { KilnError } from '../../errors.js';
 import { selectSources, type SelectOptions, type SelectedSource } from './select.js';
 import { noStatCache, type StatCache } from './stat-cache.js';
 
-/** Path (as `/`-rooted in its source root) → digest of that entry's metadata and content. */
+/** Path (as `/`-rooted in its source root) → that entry's record (type, mode, owner, size, link, content hash prefix). */
 export type ChecksumManifest = Record<string, string>;
 
 export interface SourceChecksum {
-  /** `sha256:…` over the patterns, their matches and every entry's record, in order. */
+  /** `sha256:…` over the patterns, their matches and every entry's full record, in order. */
   digest: Digest;
   manifest: ChecksumManifest;
   /** Files whose content was hashed (stat cache misses), for tests and benchmarks. */
@@ -85,29 +85,40 @@ export async function checksumSelection(selected: readonly SelectedSource[], opt
   cache.flush();
 
   const manifest: ChecksumManifest = {};
-  const total = createHash('sha256').update('kiln-sources-v1\n');
+  const total = createHash('sha256').update('kiln-sources-v2\n');
   for (const src of selected) {
     total.update(`source ${JSON.stringify(src.pattern)} ${JSON.stringify(src.path)}\n`);
     const base = src.path === '' ? '' : `/${src.path}`;
     for (const e of src.entries) {
       const key = e.rel === '' ? base || '/' : `${base}/${e.rel}`;
-      const d = entryDigest(e.st, e.abs, contentHash.get(e.abs), opts.ownership ?? 'keep');
-      manifest[key] = d;
-      total.update(`${JSON.stringify(e.rel)} ${d}\n`);
+      const content = contentHash.get(e.abs);
+      const rec = entryRecord(e.st, e.abs, content, opts.ownership ?? 'keep');
+      manifest[key] = shortRecord(rec, content);
+      total.update(`${JSON.stringify(e.rel)} ${rec}\n`);
     }
   }
   return { digest: `sha256:${total.digest('hex')}`, manifest, hashed };
 }
 
-function entryDigest(st: Stats, abs: string, content: string | undefined, ownership: 'keep' | 'reset'): string {
+/**
+ * One entry's record: `<type><mode octal> <uid:gid> <size>[ -> <link>][ dev=<rdev>][ <content sha256>]`, e.g.
+ * `f644 0:0 15 9f86d0…`. The full record enters the digest; the manifest keeps it with the content hash cut to
+ * 16 hex digits, small enough to store per file and readable enough for `--explain` to say what changed
+ * (mode, owner, content, link target). Hot path: no per-entry hashing.
+ */
+function entryRecord(st: Stats, abs: string, content: string | undefined, ownership: 'keep' | 'reset'): string {
   const type = st.isFile() ? 'f' : st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isCharacterDevice() ? 'c'
     : st.isBlockDevice() ? 'b' : st.isFIFO() ? 'p' : 's';
-  const owner = ownership === 'keep' ? `${st.uid}:${st.gid}` : '0:0';
-  const link = type === 'l' ? readLink(abs) : '';
-  const dev = type === 'c' || type === 'b' ? String(st.rdev) : '';
-  const size = type === 'f' ? st.size : 0;
-  const rec = `${type} ${(st.mode & 0o7777).toString(8)} ${owner} ${size} ${JSON.stringify(link)} ${dev} ${content ?? ''}`;
-  return createHash('sha256').update(rec).digest('hex').slice(0, 32);
+  let rec = `${type}${(st.mode & 0o7777).toString(8)} ${ownership === 'keep' ? `${st.uid}:${st.gid}` : '0:0'} ${type === 'f' ? st.size : 0}`;
+  if (type === 'l') rec += ` -> ${JSON.stringify(readLink(abs))}`;
+  if (type === 'c' || type === 'b') rec += ` dev=${st.rdev}`;
+  if (content !== undefined) rec += ` ${content}`;
+  return rec;
+}
+
+/** The manifest form of a record: the content hash shortened (collisions there only blur an explanation). */
+function shortRecord(rec: string, content: string | undefined): string {
+  return content === undefined ? rec : rec.slice(0, rec.length - content.length + 16);
 }
 
 function readLink(abs: string): string {
