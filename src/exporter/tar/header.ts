@@ -47,9 +47,13 @@ export function padding(size: number): number {
 
 /** Writes `value` as zero-padded octal in `width` bytes (width-1 digits and a NUL). */
 function writeOctal(buf: Buffer, off: number, width: number, value: number): void {
-  const s = Math.trunc(value).toString(8).padStart(width - 1, '0');
-  buf.write(s, off, width - 1, 'latin1');
+  // Hot path (several fields per member): digits written directly, no string.
+  let v = Math.trunc(value);
   buf[off + width - 1] = 0;
+  for (let i = off + width - 2; i >= off; i--) {
+    buf[i] = 0x30 + (v % 8);
+    v = Math.floor(v / 8);
+  }
 }
 
 /** GNU base-256 for values the octal field cannot hold (read by GNU tar, bsdtar, Go); PAX carries them too. */
@@ -91,15 +95,19 @@ function memberPath(e: TarEntry): string {
  * follow (the writer's job).
  */
 export function encodeHeader(e: TarEntry): Buffer {
+  const pax = encodePaxBlocks(e);
+  const block = Buffer.alloc(BLOCK);
+  writeUstar(e, block, 0);
+  return pax ? Buffer.concat([pax, block]) : block;
+}
+
+/** The PAX extended header (its header block, records and padding) that must precede `e`, if any. */
+export function encodePaxBlocks(e: TarEntry): Buffer | undefined {
   const path = memberPath(e);
   const pax: Array<[string, string | Buffer]> = [];
-  let split = splitUstarPath(path);
-  if (!split) {
-    pax.push(['path', path]);
-    split = ['', truncateBytes(path, 100)];
-  }
+  if (!splitUstarPath(path)) pax.push(['path', path]);
   const linkname = e.linkname ?? '';
-  if (Buffer.byteLength(linkname) > 100) pax.push(['linkpath', linkname]);
+  if (linkname.length > 33 && Buffer.byteLength(linkname) > 100) pax.push(['linkpath', linkname]);
   if (e.uid > MAX_OCTAL7 || e.uid < 0) pax.push(['uid', String(e.uid)]);
   if (e.gid > MAX_OCTAL7 || e.gid < 0) pax.push(['gid', String(e.gid)]);
   if (e.size > MAX_OCTAL11) pax.push(['size', String(e.size)]);
@@ -109,40 +117,45 @@ export function encodeHeader(e: TarEntry): Buffer {
   if (e.xattrs) {
     for (const k of Object.keys(e.xattrs).sort()) pax.push([`SCHILY.xattr.${k}`, e.xattrs[k]!]);
   }
-
-  const block = Buffer.alloc(BLOCK);
-  block.write(split[1], 0, 100, 'utf8');
-  writeOctal(block, 100, 8, e.mode & 0o7777);
-  writeNumber(block, 108, 8, e.uid, MAX_OCTAL7);
-  writeNumber(block, 116, 8, e.gid, MAX_OCTAL7);
-  writeNumber(block, 124, 12, e.type === 'file' ? e.size : 0, MAX_OCTAL11);
-  writeNumber(block, 136, 12, e.mtime, MAX_OCTAL11);
-  block.write(TYPEFLAG[e.type], 156, 1, 'latin1');
-  block.write(truncateBytes(linkname, 100), 157, 100, 'utf8');
-  block.write('ustar\x0000', 257, 8, 'latin1');
-  if (e.uname) block.write(truncateBytes(e.uname, 32), 265, 32, 'utf8');
-  if (e.gname) block.write(truncateBytes(e.gname, 32), 297, 32, 'utf8');
-  writeNumber(block, 329, 8, e.devmajor ?? 0, MAX_OCTAL7);
-  writeNumber(block, 337, 8, e.devminor ?? 0, MAX_OCTAL7);
-  if (split[0]) block.write(split[0], 345, 155, 'utf8');
-  writeChecksum(block);
-
-  if (pax.length === 0) return block;
+  if (pax.length === 0) return undefined;
   const records = encodePax(pax);
-  const xhdr = Buffer.alloc(BLOCK);
+  const out = Buffer.alloc(BLOCK + records.length + padding(records.length));
   // A fixed name keeps layers reproducible (GNU tar puts its pid here).
-  xhdr.write('PaxHeader/' + truncateBytes(basename(path), 90), 0, 100, 'utf8');
-  writeOctal(xhdr, 100, 8, 0o644);
-  writeOctal(xhdr, 108, 8, 0);
-  writeOctal(xhdr, 116, 8, 0);
-  writeOctal(xhdr, 124, 12, records.length);
-  writeOctal(xhdr, 136, 12, 0);
-  xhdr.write('x', 156, 1, 'latin1');
-  xhdr.write('ustar\x0000', 257, 8, 'latin1');
-  writeOctal(xhdr, 329, 8, 0);
-  writeOctal(xhdr, 337, 8, 0);
-  writeChecksum(xhdr);
-  return Buffer.concat([xhdr, records, Buffer.alloc(padding(records.length)), block]);
+  out.write('PaxHeader/' + truncateBytes(basename(path), 90), 0, 100, 'utf8');
+  writeOctal(out, 100, 8, 0o644);
+  writeOctal(out, 108, 8, 0);
+  writeOctal(out, 116, 8, 0);
+  writeOctal(out, 124, 12, records.length);
+  writeOctal(out, 136, 12, 0);
+  out.write('x', 156, 1, 'latin1');
+  out.write('ustar\x0000', 257, 8, 'latin1');
+  writeOctal(out, 329, 8, 0);
+  writeOctal(out, 337, 8, 0);
+  writeChecksum(out, 0);
+  records.copy(out, BLOCK);
+  return out;
+}
+
+/** Writes the ustar block of `e` at `buf[off]` (512 bytes, which must be zero). Fields that do not fit are cut; encodePaxBlocks carries them. */
+export function writeUstar(e: TarEntry, buf: Buffer, off: number): void {
+  const path = memberPath(e);
+  const split = splitUstarPath(path) ?? ['', truncateBytes(path, 100)];
+  const linkname = e.linkname ?? '';
+  buf.write(split[1], off, 100, 'utf8');
+  writeOctal(buf, off + 100, 8, e.mode & 0o7777);
+  writeNumber(buf, off + 108, 8, e.uid, MAX_OCTAL7);
+  writeNumber(buf, off + 116, 8, e.gid, MAX_OCTAL7);
+  writeNumber(buf, off + 124, 12, e.type === 'file' ? e.size : 0, MAX_OCTAL11);
+  writeNumber(buf, off + 136, 12, e.mtime, MAX_OCTAL11);
+  buf[off + 156] = TYPEFLAG[e.type].charCodeAt(0);
+  if (linkname) buf.write(truncateBytes(linkname, 100), off + 157, 100, 'utf8');
+  buf.write('ustar\x0000', off + 257, 8, 'latin1');
+  if (e.uname) buf.write(truncateBytes(e.uname, 32), off + 265, 32, 'utf8');
+  if (e.gname) buf.write(truncateBytes(e.gname, 32), off + 297, 32, 'utf8');
+  writeNumber(buf, off + 329, 8, e.devmajor ?? 0, MAX_OCTAL7);
+  writeNumber(buf, off + 337, 8, e.devminor ?? 0, MAX_OCTAL7);
+  if (split[0]) buf.write(split[0], off + 345, 155, 'utf8');
+  writeChecksum(buf, off);
 }
 
 function basename(p: string): string {
@@ -165,16 +178,14 @@ function truncateBytes(s: string, max: number): string {
 }
 
 /** The checksum: sum of all header bytes with the checksum field counted as spaces; 6 octal digits, NUL, space. */
-export function checksum(block: Buffer): number {
+export function checksum(block: Buffer, off = 0): number {
   let sum = 8 * 0x20;
-  for (let i = 0; i < 148; i++) sum += block[i]!;
-  for (let i = 156; i < BLOCK; i++) sum += block[i]!;
+  for (let i = off; i < off + 148; i++) sum += block[i]!;
+  for (let i = off + 156; i < off + BLOCK; i++) sum += block[i]!;
   return sum;
 }
 
-function writeChecksum(block: Buffer): void {
-  const s = checksum(block).toString(8).padStart(6, '0');
-  block.write(s, 148, 6, 'latin1');
-  block[154] = 0;
-  block[155] = 0x20;
+function writeChecksum(block: Buffer, off: number): void {
+  writeOctal(block, off + 148, 7, checksum(block, off));
+  block[off + 155] = 0x20;
 }

@@ -8,7 +8,7 @@ import { closeSync, constants as fsc, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { KilnError } from '../../errors.js';
-import { BLOCK, encodeHeader, padding, type TarEntry } from './header.js';
+import { BLOCK, encodePaxBlocks, padding, writeUstar, type TarEntry } from './header.js';
 
 /** An entry to write: content comes from `data`, else from the file at `source` (regular files only). */
 export interface TarInput extends TarEntry {
@@ -33,62 +33,99 @@ export function packTar(entries: AsyncIterable<TarInput> | Iterable<TarInput>, o
   return Readable.from(generate(entries, opts), { objectMode: false, highWaterMark: 4 * ARENA });
 }
 
-async function* generate(entries: AsyncIterable<TarInput> | Iterable<TarInput>, opts: PackTarOptions): AsyncGenerator<Buffer> {
-  let arena = Buffer.allocUnsafe(ARENA);
-  let used = 0;
-  /** Hands out the filled part of the arena and starts a new one. */
-  const flush = (): Buffer | undefined => {
-    if (used === 0) return undefined;
-    const out = arena.subarray(0, used);
-    arena = Buffer.allocUnsafe(ARENA);
-    used = 0;
-    return out;
-  };
-  const put = function* (b: Buffer): Generator<Buffer> {
-    if (b.length > ARENA - used) {
-      const out = flush();
-      if (out) yield out;
-      if (b.length > ARENA) return yield b;
-    }
-    b.copy(arena, used);
-    used += b.length;
-  };
+/** Fills 1 MiB arenas with headers and small contents; full arenas queue up in `out` for the generator. */
+class Encoder {
+  private arena = Buffer.allocUnsafe(ARENA);
+  private used = 0;
+  readonly out: Buffer[] = [];
 
-  for await (const e of entries as AsyncIterable<TarInput>) {
-    opts.signal?.throwIfAborted();
+  /** Queues the filled part of the arena and starts a new one. */
+  flush(): void {
+    if (this.used === 0) return;
+    this.out.push(this.arena.subarray(0, this.used));
+    this.arena = Buffer.allocUnsafe(ARENA);
+    this.used = 0;
+  }
+
+  put(b: Buffer): void {
+    if (b.length > ARENA - this.used) {
+      this.flush();
+      if (b.length > ARENA) return void this.out.push(b);
+    }
+    b.copy(this.arena, this.used);
+    this.used += b.length;
+  }
+
+  /** Room for `n` more bytes in the arena (starting a new one if needed); returns the write offset. */
+  private reserve(n: number): number {
+    if (n > ARENA - this.used) this.flush();
+    const at = this.used;
+    this.used += n;
+    return at;
+  }
+
+  /** Encodes `e`; returns true when the caller must stream `e.source` (a big file) and its padding itself. */
+  add(e: TarInput): boolean {
     const size = e.type === 'file' ? e.size : 0;
-    const header = encodeHeader(size === e.size ? e : { ...e, size });
+    const entry = size === e.size ? e : { ...e, size };
+    const pax = encodePaxBlocks(entry);
+    if (pax) this.put(pax);
     const pad = padding(size);
-    if (size === 0) {
-      yield* put(header);
-    } else if (e.data) {
-      if (e.data.length !== e.size) throw new KilnError('INTERNAL', `tar entry ${e.name}: data is ${e.data.length} bytes, size says ${e.size}`);
-      yield* put(header);
-      yield* put(e.data);
-      yield* put(Buffer.alloc(pad));
-    } else if (e.source && e.size <= SMALL_FILE) {
-      const need = header.length + e.size + pad;
-      if (need > ARENA - used) {
-        const out = flush();
-        if (out) yield out;
-      }
-      header.copy(arena, used);
-      readSmall(e.source, arena, used + header.length, e.size, e.name);
-      arena.fill(0, used + header.length + e.size, used + need);
-      used += need;
-    } else if (e.source) {
-      yield* put(header);
-      const out = flush();
-      if (out) yield out;
-      yield* readBig(e.source, e.size, e.name, opts.signal);
-      if (pad) yield Buffer.alloc(pad);
-    } else {
-      throw new KilnError('INTERNAL', `tar entry ${e.name}: a file needs data or a source path`);
+    const inline = size === 0 || e.data !== undefined || (e.source !== undefined && size <= SMALL_FILE);
+    if (!inline && !e.source) throw new KilnError('INTERNAL', `tar entry ${e.name}: a file needs data or a source path`);
+    if (e.data && e.data.length !== size) throw new KilnError('INTERNAL', `tar entry ${e.name}: data is ${e.data.length} bytes, size says ${size}`);
+    const need = BLOCK + (inline && size > 0 ? size + pad : 0);
+    if (need > ARENA) {
+      // Inline data bigger than an arena: header, then the buffer itself.
+      const at = this.reserve(BLOCK);
+      this.arena.fill(0, at, at + BLOCK);
+      writeUstar(entry, this.arena, at);
+      this.flush();
+      this.out.push(e.data!, Buffer.alloc(pad));
+      return false;
+    }
+    const at = this.reserve(need);
+    this.arena.fill(0, at, at + BLOCK);
+    writeUstar(entry, this.arena, at);
+    if (!inline) {
+      this.flush();
+      return true;
+    }
+    if (size > 0) {
+      if (e.data) e.data.copy(this.arena, at + BLOCK);
+      else readSmall(e.source!, this.arena, at + BLOCK, size, e.name);
+      if (pad) this.arena.fill(0, at + BLOCK + size, at + need);
+    }
+    return false;
+  }
+}
+
+/**
+ * Hot path: a sync iterable (the directory walk) is consumed without an await per entry; the generator only
+ * yields when an arena is full, so 5,000 small files cost a handful of stream chunks.
+ */
+async function* generate(entries: AsyncIterable<TarInput> | Iterable<TarInput>, opts: PackTarOptions): AsyncGenerator<Buffer> {
+  const enc = new Encoder();
+  const it: Iterator<TarInput> | AsyncIterator<TarInput> = Symbol.asyncIterator in entries
+    ? (entries as AsyncIterable<TarInput>)[Symbol.asyncIterator]()
+    : (entries as Iterable<TarInput>)[Symbol.iterator]();
+  for (;;) {
+    let r = it.next();
+    if (r instanceof Promise) r = await r;
+    const { done, value: e } = r as IteratorResult<TarInput>;
+    if (done) break;
+    opts.signal?.throwIfAborted();
+    const big = enc.add(e);
+    while (enc.out.length) yield enc.out.shift()!;
+    if (big) {
+      yield* readBig(e.source!, e.size, e.name, opts.signal);
+      const pad = padding(e.size);
+      if (pad) enc.put(Buffer.alloc(pad));
     }
   }
-  if (opts.trailer !== false) yield* put(Buffer.alloc(2 * BLOCK));
-  const out = flush();
-  if (out) yield out;
+  if (opts.trailer !== false) enc.put(Buffer.alloc(2 * BLOCK));
+  enc.flush();
+  while (enc.out.length) yield enc.out.shift()!;
 }
 
 function changed(name: string, path: string): KilnError {
