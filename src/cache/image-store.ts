@@ -291,12 +291,13 @@ export function createImageStore(o: ImageStoreOptions): ImageStore {
     if (w.config.rootfs?.diff_ids?.length !== w.layers.length) {
       throw new KilnError('INVALID_ARGUMENT', `image config lists ${w.config.rootfs?.diff_ids?.length ?? 0} diff_ids for ${w.layers.length} layers`);
     }
-    for (const l of w.layers) {
-      if (!isDigest(l.digest) || !(await o.content.has(l.digest))) {
-        throw new KilnError('BLOB_NOT_FOUND', `layer ${l.digest} is not in the store`);
-      }
-    }
     if (!w.lease) return withLease({ leases: o.leasesDir, locks: o.locksDir }, (lease) => writeImage({ ...w, lease }));
+    for (const l of w.layers) if (!isDigest(l.digest)) throw new KilnError('INVALID_ARGUMENT', `layer digest "${l.digest}" is not a sha256 digest`);
+    // Lease the layers before checking them: once leased, a concurrent prune keeps them until the tag exists.
+    await w.lease.add(...w.layers.map((l) => l.digest));
+    for (const l of w.layers) {
+      if (!(await o.content.has(l.digest))) throw new KilnError('BLOB_NOT_FOUND', `layer ${l.digest} is not in the store`);
+    }
     const wopts: WriteOptions = { signal: w.signal, lease: w.lease };
     let configBlob: { digest: Digest; size: number };
     if (w.configBlob) {
