@@ -16,8 +16,9 @@ export type Compression = 'gzip' | 'zstd' | 'none';
 export type AnyCompression = Compression | 'bzip2' | 'xz';
 
 /**
- * gzip level 1: measured here on a busybox+binaries layer, level 1 runs ~3x faster than zlib's default 6 for a
- * ~10% larger blob; layers are written on every build, so speed wins (BuildKit users pick zstd for size).
+ * gzip level 1: on a 124 MB tar of binaries and docs here, level 1 ran 1.4-1.9x faster than zlib's default 6
+ * for a 3% larger blob (0.568 vs 0.550 of the input). Layers are written on every build, so speed wins; users
+ * who want size pick zstd, which ran 4x faster than gzip -1 at 0.496.
  */
 export const GZIP_LEVEL = 1;
 /** zstd's own default: faster than gzip -1 and smaller than gzip -6. */
