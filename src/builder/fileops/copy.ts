@@ -12,6 +12,7 @@
  * any symlink already there: a file target is unlinked first, a directory target must be a real directory.
  */
 import { chmodSync, copyFileSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, readlinkSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
+import { copyFile } from 'node:fs/promises';
 import { basename, dirname, join, posix, relative } from 'node:path';
 import { KilnError, isKilnError } from '../../errors.js';
 import { detectArchive, extractArchive } from './archive.js';
@@ -22,6 +23,9 @@ import type { PathMatcher } from './patterns.js';
 import { resolveInRoot } from './root-path.js';
 import { selectSources, type Entry, type SelectedSource } from './select.js';
 import { copyXattrs, makeNode, splitDev } from './special-files.js';
+
+/** Files above this size are copied with the async API. */
+const BIG_FILE = 4 << 20;
 
 export interface CopyOptions {
   /** Host directory the sources live in: the build context, or a mounted stage/image rootfs. */
@@ -138,11 +142,11 @@ class Copier {
     const srcIsDir = top.st.isDirectory();
     if (!srcIsDir && fiDest?.isDirectory()) dst = join(dst, basename(src.path || '.'));
     this.mkdirAll(srcIsDir && !fiDest ? dst : dirname(dst));
-    this.copyEntries(src.entries, dst);
+    await this.copyEntries(src.entries, dst);
   }
 
   /** Copies one source's entries (pre-order) to `dst`; directory metadata is applied after their contents. */
-  private copyEntries(entries: readonly Entry[], dst: string): void {
+  private async copyEntries(entries: readonly Entry[], dst: string): Promise<void> {
     const dirs: Array<{ e: Entry; target: string; apply: boolean }> = [];
     let n = 0;
     for (const e of entries) {
@@ -175,7 +179,9 @@ class Copier {
           this.result.hardlinks++;
           continue; // shares the first link's inode and metadata
         }
-        copyFileSync(e.abs, target);
+        // Big files asynchronously (copy_file_range off the event loop): a server streaming progress stays live.
+        if (st.size > BIG_FILE) await copyFile(e.abs, target);
+        else copyFileSync(e.abs, target);
         if (st.nlink > 1) this.inodes.set(key, target);
         this.result.files++;
         this.result.bytes += st.size;
