@@ -85,12 +85,29 @@ interface Pattern {
 
 const SHOULD_ESCAPE = new Set(['.', '+', '(', ')', '|', '{', '}', '$']);
 
+/** A character matched literally, escaped only when the regexp syntax needs it (`u` mode rejects other escapes). */
+function literal(ch: string): string {
+  return /[\\^$.*+?()[\]{}|/]/.test(ch) ? '\\' + ch : ch;
+}
+
 function compile(text: string, exclusion: boolean): Pattern {
   const chars = Array.from(text);
   let re = '^';
   let type: MatchType = 'exact';
+  // Inside `[...]` characters are class members; validateGlob() has checked the brackets balance.
+  let inClass = false;
   for (let i = 0, k = 0; k < chars.length; i++) {
     const ch = chars[k++]!;
+    if (inClass) {
+      if (ch === ']') inClass = false;
+      if (ch === '\\') {
+        const e = chars[k++] ?? '\\';
+        re += /[\\\]\-^[]/.test(e) ? '\\' + e : e;
+        continue;
+      }
+      re += ch === '*' || ch === '?' || ch === '[' ? '\\' + ch : ch;
+      continue;
+    }
     if (ch === '*') {
       if (chars[k] === '*') {
         k++;
@@ -113,25 +130,32 @@ function compile(text: string, exclusion: boolean): Pattern {
     } else if (ch === '?') {
       re += '[^/]';
       type = 'regexp';
-    } else if (SHOULD_ESCAPE.has(ch)) {
+    } else if (SHOULD_ESCAPE.has(ch) || ch === '^' || ch === ']') {
       re += '\\' + ch;
     } else if (ch === '\\') {
       // An escaped character is matched literally; the pattern text no longer equals the path, so use the regexp.
-      re += k < chars.length ? '\\' + chars[k++] : '\\\\';
+      re += k < chars.length ? literal(chars[k++]!) : '\\\\';
       type = 'regexp';
-    } else if (ch === '[' || ch === ']') {
-      re += ch;
+    } else if (ch === '[') {
+      re += '[';
+      if (chars[k] === '^') {
+        re += '^';
+        k++;
+      }
+      inClass = true;
       type = 'regexp';
-    } else if (ch === '^') {
-      re += '\\^';
     } else {
       re += ch;
     }
   }
   const p: Pattern = { text, exclusion, type, dirs: text.split('/') };
   if (type === 'regexp') {
-    // `[^` opens a negated class: undo the escape of that caret.
-    p.re = new RegExp(re.replace(/\[\\\^/g, '[^') + '$', 'u');
+    try {
+      p.re = new RegExp(re + '$', 'u');
+    } catch (err) {
+      // e.g. a reversed range `[z-a]`, which Go's regexp rejects too.
+      throw new KilnError('DOCKERIGNORE_INVALID', `syntax error in pattern ${JSON.stringify(text)}: ${(err as Error).message}`);
+    }
   }
   return p;
 }
