@@ -83,7 +83,7 @@ async function pump(src: Readable, writer: ContentWriter, desc: Descriptor, stat
         throw new KilnError('SIZE_MISMATCH', `${opts.what}: more bytes than the descriptor's ${desc.size}; refused`);
       }
       state.offset += chunk.length;
-      if (!dst.write(chunk)) await Promise.race([once(dst, 'drain'), once(dst, 'close')]);
+      if (!dst.write(chunk)) await drained(dst);
       if (failed) throw failed;
       opts.onProgress?.(state.offset);
     }
@@ -94,6 +94,15 @@ async function pump(src: Readable, writer: ContentWriter, desc: Descriptor, stat
   } finally {
     dst.off('error', onDstError);
   }
+}
+
+/** Resolves on 'drain' or 'close' (a destroyed writer never drains), removing both listeners. */
+function drained(dst: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => { dst.off('drain', done); dst.off('close', done); resolve(); };
+    dst.on('drain', done);
+    dst.on('close', done);
+  });
 }
 
 function wrap(err: unknown, what: string, attempts: number): unknown {
