@@ -136,6 +136,8 @@ export function createApplier(dir: string, opts: ApplyLayerOptions = {}) {
         if (st && !st.isDirectory()) clear(abs);
         if (!st || !st.isDirectory()) mkdirSync(abs, { mode: 0o700 });
         metadata(abs, e);
+        // `.wh.d` then `d/` in one layer (older writers' way to replace a directory): hide the lower one.
+        if (overlay && st?.isCharacterDevice() && st.rdev === 0) setXattr(abs, 'trusted.overlay.opaque', Buffer.from('y'));
         return;
       }
       case 'file': {

@@ -103,6 +103,17 @@ if (asRoot) {
     assert.equal(readdirSync(base).sort(), ['d', 'keep']);
     assert.equal(readdirSync(join(base, 'd')), ['new']);
   });
+
+  test('a whiteout followed by a directory of the same name in one layer becomes an opaque directory', async () => {
+    const { packTar } = await import('../../../src/exporter/tar/writer.js');
+    const snap = tmp();
+    await applyLayer(packTar([
+      { name: '.wh.d', type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: 0 },
+      { name: 'd', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 },
+    ]), snap);
+    assert.ok(lstatSync(join(snap, 'd')).isDirectory());
+    assert.is(getXattrs(join(snap, 'd'))!['trusted.overlay.opaque']!.toString(), 'y');
+  });
 }
 
 test.run();
