@@ -12,7 +12,9 @@
  * `stop()` kills the registry (and the token server) and removes every temporary file; it is safe to call twice.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +28,8 @@ export interface StartRegistryOptions {
   users?: Record<string, string>;
   /** Token server tuning (`token` mode): token lifetime, `access_token` vs `token` field, anonymous pulls. */
   token?: Omit<TokenServerOptions, 'users' | 'service' | 'issuer' | 'keyPem'>;
+  /** Serve HTTPS with a throwaway CA-less self-signed certificate for 127.0.0.1 and localhost (see `caFile`). */
+  tls?: boolean;
   /** Milliseconds to wait for the registry to answer. Default 20 s. */
   startTimeoutMs?: number;
 }
@@ -34,8 +38,10 @@ export interface TestRegistry {
   /** `127.0.0.1:PORT`: what goes in an image reference. */
   host: string;
   port: number;
-  /** `http://127.0.0.1:PORT`. */
+  /** `http://127.0.0.1:PORT` (`https://` with `tls`). */
   url: string;
+  /** With `tls`: the PEM file of the registry's certificate, to trust it (`--tls-ca`). */
+  caFile?: string;
   auth: RegistryAuth;
   users: Record<string, string>;
   /** The registry's storage directory (for tests that inspect or corrupt blobs). */
@@ -103,6 +109,14 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
       authYaml = `auth:\n  token:\n    realm: ${tokenServer.realm}\n    service: kiln-test-registry\n` +
         `    issuer: kiln-test-issuer\n    rootcertbundle: ${certPem}\n`;
     }
+    let tlsYaml = '';
+    let caFile: string | undefined;
+    if (opts.tls) {
+      caFile = join(dir, 'registry.crt');
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'registry.key'), '-out', caFile,
+        '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+      tlsYaml = `  tls:\n    certificate: ${caFile}\n    key: ${join(dir, 'registry.key')}\n`;
+    }
     const config = [
       'version: 0.1',
       'log:',
@@ -119,6 +133,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
       '      enabled: false',
       'http:',
       `  addr: 127.0.0.1:${port}`,
+      tlsYaml,
       authYaml,
     ].join('\n');
     const configPath = join(dir, 'config.yml');
@@ -126,23 +141,32 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
 
     child = spawn(REGISTRY_BIN, ['serve', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr!.on('data', (d) => { stderr = (stderr + d).slice(-64 * 1024); });
-    const url = `http://127.0.0.1:${port}`;
-    await waitReady(`${url}/v2/`, child, opts.startTimeoutMs ?? 20_000, () => stderr);
-    return { host: `127.0.0.1:${port}`, port, url, auth, users, storageDir, tokenServer, logs: () => stderr, stop };
+    const url = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+    await waitReady(`${url}/v2/`, child, opts.startTimeoutMs ?? 20_000, () => stderr, caFile);
+    return { host: `127.0.0.1:${port}`, port, url, caFile, auth, users, storageDir, tokenServer, logs: () => stderr, stop };
   } catch (err) {
     await stop();
     throw err;
   }
 }
 
-async function waitReady(url: string, child: ChildProcess, timeoutMs: number, logs: () => string): Promise<void> {
+/** GET `url` (trusting `caFile` for https); resolves to the status, rejects when nothing answers. */
+async function probe(url: string, caFile?: string): Promise<number> {
+  const ca = caFile ? await readFile(caFile) : undefined;
+  return new Promise((resolve, reject) => {
+    const req = (url.startsWith('https') ? httpsGet : httpGet)(url, { ca, timeout: 1000 }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+async function waitReady(url: string, child: ChildProcess, timeoutMs: number, logs: () => string, caFile?: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}:\n${logs()}`);
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      await res.arrayBuffer();
-      if (res.status === 200 || res.status === 401) return;
+      const status = await probe(url, caFile);
+      if (status === 200 || status === 401) return;
     } catch { /* not listening yet */ }
     if (Date.now() > deadline) throw new Error(`docker-registry did not answer on ${url} within ${timeoutMs} ms:\n${logs()}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -167,7 +191,7 @@ export function skopeo(args: string[], opts: { timeoutMs?: number } = {}): Promi
   });
 }
 
-/** skopeo flags for talking to a test registry: plain HTTP and, when it has users, the first one's credentials. */
+/** skopeo flags for talking to a test registry: no TLS verification and, when it has users, the first one's credentials. */
 export function skopeoRegistryFlags(reg: TestRegistry, kind: 'src' | 'dest' | 'inspect'): string[] {
   const prefix = kind === 'inspect' ? '--' : `--${kind}-`;
   const flags = [`${prefix}tls-verify=false`];
