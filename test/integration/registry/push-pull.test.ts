@@ -13,6 +13,7 @@ import { pullImage } from '../../../src/registry/pull.js';
 import { pushImage } from '../../../src/registry/push.js';
 import type { TransferEvent } from '../../../src/registry/types.js';
 import { rejects } from '../../helpers/assert.js';
+import { kiln } from '../../helpers/kiln-cli.js';
 import { skopeo, startRegistry, type TestRegistry } from '../../helpers/registry.js';
 import { makeImage, roots, tempFiles } from './fixture.js';
 
@@ -105,6 +106,17 @@ test('what skopeo pushes (from kiln\'s OCI layout) kiln pulls, blob for blob', a
   assert.is(img.id, local.id, 'same config');
   assert.equal(img.manifest.layers.map((l) => l.digest), local.manifest.layers.map((l) => l.digest));
   assert.is(res.fetched, 2);
+});
+
+test('what skopeo pushes, `kiln pull` fetches and `kiln run` runs', async () => {
+  await skopeo(['copy', '--dest-tls-verify=false', `oci:${src.paths.oci}:docker.io/library/busybox:latest`, `docker://${reg.host}/skopeo/run:1`]);
+  const dst = await r.make();
+  const pulled = await kiln(['pull', `${reg.host}/skopeo/run:1`], { root: dst.root });
+  assert.is(pulled.code, 0, pulled.stderr);
+  assert.match(pulled.stdout, new RegExp(`Status: Downloaded newer image for ${reg.host}/skopeo/run:1\n${reg.host}/skopeo/run:1\n$`));
+  const ran = await kiln(['run', '--rm', `${reg.host}/skopeo/run:1`, 'sh', '-c', 'echo pulled-and-ran'], { root: dst.root });
+  assert.is(ran.code, 0, ran.stderr);
+  assert.is(ran.stdout, 'pulled-and-ran\n');
 });
 
 test('skopeo pushing a Docker schema2 manifest: kiln pulls it and keeps the media type', async () => {
