@@ -1,0 +1,106 @@
+/** Detached containers seen from other kiln processes: run -d, ps, logs, exec, stop, rm, and a published port. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cleanupStale } from '../../../src/executor/cleanup.js';
+import { mountsUnder } from '../../../src/executor/mount.js';
+import { kiln } from '../../helpers/kiln-cli.js';
+
+let dir = '';
+let root = '';
+const k = (args: string[]) => kiln(args, { root });
+
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'kiln-cli-detached-'));
+  root = join(dir, 'root');
+  assert.is((await k(['base', 'busybox'])).code, 0);
+});
+
+test.after(async () => {
+  for (const id of (await k(['ps', '-aq'])).stdout.split('\n').filter(Boolean)) await k(['rm', '-f', id]);
+  await cleanupStale(root);
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('run -d -p 18080:80 serves HTTP on 127.0.0.1:18080 from busybox httpd', async () => {
+  const r = await k(['run', '-d', '--name', 'web', '-p', '18080:80', 'busybox', 'sh', '-c',
+    'mkdir -p /www && echo "hello from kiln" > /www/index.html && exec httpd -f -p 80 -h /www']);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^[0-9a-f]{64}\n$/);
+  let body = '';
+  for (let i = 0; i < 50 && !body; i++) {
+    body = await fetch('http://127.0.0.1:18080/index.html').then((res) => res.text(), () => '');
+    if (!body) await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.is(body, 'hello from kiln\n');
+  const ps = await k(['ps']);
+  assert.match(ps.stdout, /CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES/);
+  assert.match(ps.stdout, new RegExp(`${r.stdout.slice(0, 12)}\\s+busybox\\s+.*Up .*0\\.0\\.0\\.0:18080->80/tcp\\s+web`));
+  assert.is((await k(['rm', '-f', 'web'])).code, 0);
+  const after = await fetch('http://127.0.0.1:18080/').then(() => 'answered', () => 'refused');
+  assert.is(after, 'refused', 'the proxy goes with the container');
+});
+
+test('logs, logs -f, exec, stop and rm work from other kiln processes', async () => {
+  const r = await k(['run', '-d', '--name', 'worker', 'busybox', 'sh', '-c',
+    'echo started; echo warn >&2; trap "echo stopping; exit 0" TERM; while true; do sleep 0.1; done']);
+  assert.is(r.code, 0, r.stderr);
+  let logs = await k(['logs', 'worker']);
+  for (let i = 0; i < 30 && !logs.stdout.includes('started'); i++) logs = await k(['logs', 'worker']);
+  assert.is(logs.stdout, 'started\n');
+  assert.is(logs.stderr, 'warn\n');
+
+  const ex = await k(['exec', '-e', 'X=1', '-u', 'guest', '-w', '/tmp', 'worker', 'sh', '-c', 'echo "$X $(id -un) $(pwd)"; exit 5']);
+  assert.is(ex.stdout, '1 guest /tmp\n');
+  assert.is(ex.code, 5);
+  const missing = await k(['exec', 'worker', 'no-such-cmd']);
+  assert.is(missing.code, 127);
+
+  const follow = k(['logs', '-f', 'worker']);
+  const rm1 = await k(['rm', 'worker']);
+  assert.is(rm1.code, 5, 'a running container needs -f');
+  const stop = await k(['stop', 'worker']);
+  assert.is(stop.code, 0, stop.stderr);
+  const followed = await follow;
+  assert.is(followed.code, 0);
+  assert.match(followed.stdout, /started\n[\s\S]*stopping\n$/, 'logs -f ends when the container exits');
+
+  const ps = await k(['ps', '-a']);
+  assert.match(ps.stdout, /Exited \(0\).*worker/);
+  assert.not.match((await k(['ps'])).stdout, /worker/);
+  assert.is((await k(['exec', 'worker', 'true'])).code, 5, 'exec needs a running container');
+  assert.is((await k(['rm', 'worker'])).code, 0);
+  assert.is((await k(['logs', 'worker'])).code, 3);
+  assert.equal(await readdir(join(root, 'containers')), []);
+  assert.equal(await mountsUnder(root), []);
+});
+
+test('run -d --rm removes the container when it exits', async () => {
+  const r = await k(['run', '-d', '--rm', 'busybox', 'sleep', '0.3']);
+  assert.is(r.code, 0);
+  let left = ['x'];
+  for (let i = 0; i < 50 && left.length; i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    left = await readdir(join(root, 'containers')).catch(() => []);
+  }
+  assert.equal(left, []);
+});
+
+test('run -d of a missing command fails like the foreground run and leaves nothing', async () => {
+  const r = await k(['run', '-d', 'busybox', 'no-such-command']);
+  assert.is(r.code, 127);
+  assert.match(r.stderr, /executable file not found/);
+  assert.equal(await readdir(join(root, 'containers')), []);
+});
+
+test('stop, rm and logs of an unknown container are CONTAINER_NOT_FOUND', async () => {
+  for (const c of [['stop', 'nope'], ['rm', 'nope'], ['logs', 'nope'], ['exec', 'nope', 'true']]) {
+    const r = await k(c);
+    assert.is(r.code, 3, c.join(' '));
+    assert.match(r.stderr, /no such container: nope/);
+  }
+});
+
+test.run();
