@@ -67,11 +67,8 @@ export class RootResolver {
         continue;
       }
       const path = this.join([...cur, c]);
-      let st;
-      try {
-        st = lstatSync(path);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      const st = lstatSync(path, { throwIfNoEntry: false });
+      if (!st) {
         if (!create) return undefined;
         mkdirSync(path, { mode: 0o755 });
         cur.push(c);
