@@ -21,6 +21,8 @@ export { createStageScope, DEFAULT_PATH, envListToPairs, type StageScope, type S
 export { expandInstruction, validatePort, validateSignal } from './expand-instruction.js';
 export { processWord, processWords, processWordWithMatches, type EnvLookup, type LexOptions, type WordResult } from './shell-lexer.js';
 export { heredocRunScript, parseHeredocWord } from './heredoc.js';
+export { parseOnbuildTriggers, type TriggerOptions } from './onbuild.js';
+export { resolveStageRef } from './stage-refs.js';
 export { parseMount } from './mounts.js';
 export { automaticPlatformArgs, formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from './platform.js';
 export { createIgnoreMatcher, loadIgnorePatterns, parseDockerignore, cleanPath, type IgnoreMatcher } from './dockerignore.js';

@@ -7,10 +7,9 @@
 import { KilnError } from '../errors.js';
 import { formatPlatform, parsePlatform } from './platform.js';
 import { processWordWithMatches } from './shell-lexer.js';
+import { resolveInstructionRefs } from './stage-refs.js';
 import { suggest } from './suggest.js';
-import type {
-  ArgInstruction, FromInstruction, Instruction, MetaArg, ParseWarning, Stage, StageInstruction, StageOrImageRef,
-} from './types.js';
+import type { ArgInstruction, FromInstruction, Instruction, MetaArg, ParseWarning, Stage, StageInstruction } from './types.js';
 
 export interface StageBuildInput {
   file: string;
@@ -59,17 +58,6 @@ function evalMetaArgs(args: ArgInstruction[], input: StageBuildInput, globals: R
   return out;
 }
 
-/** Resolves `--from`/`from=` text: a stage index, a stage name (any stage), or an image reference. */
-function resolveRef(raw: string, stages: Stage[], file: string, line: number): StageOrImageRef {
-  if (/^\d+$/.test(raw)) {
-    const index = Number(raw);
-    if (index >= stages.length) throw new KilnError('STAGE_NOT_FOUND', `invalid stage index ${index}`, { loc: { file, line } });
-    return { kind: 'stage', index, raw };
-  }
-  const st = stages.find((s) => s.name === raw.toLowerCase());
-  return st ? { kind: 'stage', index: st.index, raw } : { kind: 'image', ref: raw, raw };
-}
-
 /** Groups instructions into stages, evaluates FROM lines, resolves references, selects the target's stages. */
 export function buildStages(input: StageBuildInput): StageBuildResult | undefined {
   const { file } = input;
@@ -93,6 +81,8 @@ export function buildStages(input: StageBuildInput): StageBuildResult | undefine
   }
 
   const stages: Stage[] = [];
+  /** Per stage: the stages it reads and the first line that reads each (for error locations). */
+  const refLines = new Map<number, Map<number, number>>();
   for (const [index, g] of groups.entries()) {
     const line = g.from.loc.line;
     let image = g.from.image;
@@ -127,29 +117,19 @@ export function buildStages(input: StageBuildInput): StageBuildResult | undefine
     } else seenNames.set(s.name, s.index);
   }
 
-  // References: COPY --from, RUN --mount from=, and the same inside ONBUILD triggers of this stage.
+  // References: COPY --from and RUN --mount from=.
   for (const s of stages) {
-    const deps = new Set<number>();
-    if (s.base.kind === 'stage') deps.add(s.base.index);
-    const visit = (ins: Instruction, line: number) => {
+    const deps = new Map<number, number>();
+    if (s.base.kind === 'stage') deps.set(s.base.index, s.loc.line);
+    for (const ins of s.instructions) {
       try {
-        if ((ins.kind === 'COPY') && ins.from !== undefined) {
-          ins.fromRef = resolveRef(ins.from, stages, file, line);
-          if (ins.fromRef.kind === 'stage') deps.add(ins.fromRef.index);
-        } else if (ins.kind === 'RUN') {
-          for (const m of ins.mounts) {
-            if ((m.type === 'bind' || m.type === 'cache') && m.from) {
-              m.from = resolveRef(m.from.raw, stages, file, line);
-              if (m.from.kind === 'stage') deps.add(m.from.index);
-            }
-          }
-        }
+        for (const d of resolveInstructionRefs(ins, stages, file, input.warnings)) if (!deps.has(d.index)) deps.set(d.index, d.line);
       } catch (err) {
-        input.onError(located(err, file, line));
+        input.onError(located(err, file, ins.loc.line));
       }
-    };
-    for (const ins of s.instructions) visit(ins, ins.loc.line);
-    s.dependsOn = [...deps].sort((a, b) => a - b);
+    }
+    s.dependsOn = [...deps.keys()].sort((a, b) => a - b);
+    refLines.set(s.index, deps);
   }
 
   let targetIndex = stages.length - 1;
@@ -173,7 +153,7 @@ export function buildStages(input: StageBuildInput): StageBuildResult | undefine
     if (done.has(s.index)) continue;
     cyclic = findCycle(stages, s.index, done, file, input.onError) || cyclic;
   }
-  const requiredStages = cyclic ? [] : requiredFor(stages, targetIndex, file, input.onError);
+  const requiredStages = cyclic ? [] : requiredFor(stages, targetIndex, file, refLines, input.onError);
   return { metaArgs, globalArgs: globals, stages, targetIndex, requiredStages };
 }
 
@@ -202,7 +182,7 @@ function findCycle(stages: Stage[], start: number, done: Set<number>, file: stri
 }
 
 /** The stages `target` needs, ascending (each after what it reads); cycles and forward references are errors. */
-function requiredFor(stages: Stage[], target: number, file: string, onError: (e: KilnError) => void): number[] {
+function requiredFor(stages: Stage[], target: number, file: string, refLines: Map<number, Map<number, number>>, onError: (e: KilnError) => void): number[] {
   const state = new Map<number, 'visiting' | 'done'>();
   const order: number[] = [];
   const label = (i: number) => stages[i]!.name ?? `stage-${i}`;
@@ -222,7 +202,8 @@ function requiredFor(stages: Stage[], target: number, file: string, onError: (e:
       }
       walk(d, [...path, i]);
       if (d > i && state.get(d) === 'done') {
-        onError(new KilnError('STAGE_NOT_FOUND', `cannot copy from stage ${JSON.stringify(label(d))}, it needs to be defined before current stage ${JSON.stringify(label(i))}`, { loc: { file, line: stages[i]!.loc.line } }));
+        const line = refLines.get(i)?.get(d) ?? stages[i]!.loc.line;
+        onError(new KilnError('STAGE_NOT_FOUND', `cannot copy from stage ${JSON.stringify(label(d))}, it needs to be defined before current stage ${JSON.stringify(label(i))}`, { loc: { file, line } }));
       }
     }
     state.set(i, 'done');

@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { throwsCode } from '../../helpers/assert.js';
-import { heredocRunScript, parseDockerfile, parseDockerfileAll, type Instruction, type StageInstruction } from '../../../src/parser/index.js';
+import { heredocRunScript, parseDockerfile, parseDockerfileAll, parseOnbuildTriggers, type Instruction, type StageInstruction } from '../../../src/parser/index.js';
 
 function only<K extends Instruction['kind']>(text: string, kind: K): Extract<StageInstruction, { kind: K }> {
   const ins = parseDockerfile('FROM base AS zero\nFROM busybox\n' + text).stages[1]!.instructions.find((i) => i.kind === kind);
@@ -137,6 +137,23 @@ test('parseDockerfileAll() reports every bad line, not only the first', () => {
 test('undeclared build args are reported as unused, predefined proxy args are not', () => {
   const df = parseDockerfile('FROM busybox\nARG USED\n', { buildArgs: { USED: '1', EXTRA: '2', HTTP_PROXY: 'http://p' } });
   assert.equal(df.warnings.filter((w) => w.rule === 'UnusedBuildArgs').map((w) => w.message), ['One or more build-args [EXTRA] were not consumed']);
+});
+
+test('parseOnbuildTriggers() turns a base image\'s OnBuild list into located instructions', () => {
+  const df = parseDockerfile('FROM busybox AS build\nFROM onbuild-image\n');
+  const out = parseOnbuildTriggers(['RUN echo hi', 'COPY --from=build /a /b', 'COPY <<EOF /f\nbody\nEOF'], { file: 'Dockerfile', line: 2, stages: df.stages });
+  assert.equal(out.map((i) => [i.kind, i.loc.line]), [['RUN', 2], ['COPY', 2], ['COPY', 2]]);
+  assert.equal((out[1] as Extract<Instruction, { kind: 'COPY' }>).fromRef, { kind: 'stage', index: 0, raw: 'build' });
+  assert.is((out[2] as Extract<Instruction, { kind: 'COPY' }>).heredocs[0]!.content, 'body\n');
+  throwsCode(() => parseOnbuildTriggers(['FROM x'], { file: 'Dockerfile', line: 2 }), 'DOCKERFILE_BAD_ARGS', /^Dockerfile:2: ONBUILD trigger "FROM x": FROM isn't allowed/);
+  throwsCode(() => parseOnbuildTriggers(['RUN a\nRUN b'], { file: 'Dockerfile', line: 2 }), 'DOCKERFILE_SYNTAX', /single expression/);
+});
+
+test('a --from name one typo away from a stage warns that it will be pulled as an image', () => {
+  const df = parseDockerfile('FROM busybox AS builder\nFROM scratch\nCOPY --from=buidler /a /b\n');
+  assert.equal(df.warnings.filter((w) => w.rule === 'UnknownStageReference').map((w) => [w.loc?.line, w.message]), [
+    [3, '"buidler" is not a stage of this Dockerfile and will be used as an image (did you mean builder?)'],
+  ]);
 });
 
 test.run();
