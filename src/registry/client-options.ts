@@ -33,3 +33,16 @@ export async function clientOptionsFrom(inputs: ClientOptionInputs = {}): Promis
     credentials: credentialLookup(paths),
   };
 }
+
+/**
+ * Fills what the caller left out from the config files, so a user's `kiln login` / `docker login` and configured
+ * insecure registries apply to library pulls and pushes too (the builder's FROM, the server), as Docker does.
+ * Pass `credentials: async () => undefined` for explicitly anonymous access.
+ */
+export async function withConfigDefaults<T extends RegistryClientOptions>(opts: T, paths: ConfigPaths = configPaths()): Promise<T> {
+  return {
+    ...opts,
+    credentials: opts.credentials ?? credentialLookup(paths),
+    insecureRegistries: opts.insecureRegistries ?? (await configuredInsecureRegistries(paths)),
+  };
+}

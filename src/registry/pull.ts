@@ -13,6 +13,7 @@ import { formatReference, parseReference } from '../image/reference.js';
 import { isIndexMediaType, isManifestMediaType, type Descriptor, type Index, type Platform } from '../image/types.js';
 import { createBlobSources } from './blob-sources.js';
 import { createRegistryClient, where, type RegistryClient } from './client.js';
+import { withConfigDefaults } from './client-options.js';
 import { copyBlob } from './copy.js';
 import { forEachLimited } from './pool.js';
 import type { ProgressFn, PullResult, RegistryClientOptions, RegistryRef } from './types.js';
@@ -44,7 +45,7 @@ export async function pullImage(root: StoreRoot, ref: string, opts: PullOptions 
   const full = formatReference(parseReference(ref));
   const rref = toRegistryRef(ref);
   const want = typeof opts.platform === 'string' ? parsePlatform(opts.platform) : opts.platform ?? hostPlatform();
-  const client = opts.client ?? createRegistryClient(opts);
+  const client = opts.client ?? createRegistryClient(await withConfigDefaults(opts));
   const emit = opts.onProgress ?? (() => {});
   const lease = root.lease();
   try {

@@ -13,6 +13,7 @@ import { formatReference, parseReference } from '../image/reference.js';
 import { isIndexMediaType, type Descriptor, type Index } from '../image/types.js';
 import { createBlobSources } from './blob-sources.js';
 import { createRegistryClient, where, type RegistryClient } from './client.js';
+import { withConfigDefaults } from './client-options.js';
 import { copyBlob } from './copy.js';
 import { forEachLimited } from './pool.js';
 import { toRegistryRef } from './pull.js';
@@ -52,7 +53,7 @@ export async function pushImage(root: StoreRoot, ref: string, opts: PushOptions 
   if (parsed.digest && parsed.digest !== top.digest) {
     throw new KilnError('DIGEST_MISMATCH', `${where(rref)}: the reference pins ${parsed.digest} but the local image is ${top.digest}`);
   }
-  const client = opts.client ?? createRegistryClient(opts);
+  const client = opts.client ?? createRegistryClient(await withConfigDefaults(opts));
   const pusher = client.pusher(rref);
   const sources = createBlobSources(root.root);
   const t = client.transport;

@@ -147,9 +147,10 @@ test('Bearer tokens: anonymous pull works when the server allows it; anonymous p
   const src = await r.make({ busybox: true });
   await pushImage(src, `${reg.host}/anon/a:1`, { source: 'busybox', credentials: async () => ({ username: 'kiln', password: PASSWORD }) });
   const dst = await r.make();
-  await pullImage(dst, `${reg.host}/anon/a:1`);
+  const anonymous = async () => undefined;
+  await pullImage(dst, `${reg.host}/anon/a:1`, { credentials: anonymous });
   assert.ok(await dst.images.find(`${reg.host}/anon/a:1`));
-  await rejects(() => pushImage(dst, `${reg.host}/anon/b:1`, { source: `${reg.host}/anon/a:1` }), 'REGISTRY_UNAUTHORIZED', /anon\/b/);
+  await rejects(() => pushImage(dst, `${reg.host}/anon/b:1`, { source: `${reg.host}/anon/a:1`, credentials: anonymous }), 'REGISTRY_UNAUTHORIZED', /anon\/b/);
 });
 
 test('kiln login against a token registry checks the password at the token server', async () => {
