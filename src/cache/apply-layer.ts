@@ -25,8 +25,11 @@ import { DigestStream } from '../image/digest.js';
 import type { Digest } from '../image/types.js';
 
 export interface ApplyLayerOptions {
-  /** `overlay` (default): whiteouts become overlayfs whiteouts. `delete`: whiteouts remove files from `dir`. */
-  whiteouts?: 'overlay' | 'delete';
+  /**
+   * `overlay` (default): whiteouts become overlayfs whiteouts. `delete`: whiteouts remove files from `dir`
+   * (applying a layer onto a full tree). `keep`: `.wh.` members are ordinary files (an ADD archive).
+   */
+  whiteouts?: 'overlay' | 'delete' | 'keep';
   /** Set owners from the archive (default: when running as root). */
   sameOwner?: boolean;
   /** Name for error messages (a digest). */
@@ -67,6 +70,7 @@ export function createApplier(dir: string, opts: ApplyLayerOptions = {}) {
   const where = opts.source ?? 'layer';
   const resolver = new RootResolver(root, where);
   const overlay = (opts.whiteouts ?? 'overlay') === 'overlay';
+  const keepWhiteouts = opts.whiteouts === 'keep';
   const sameOwner = opts.sameOwner ?? process.getuid?.() === 0;
   const dirTimes: Array<[string, number]> = [];
   /** Paths this layer wrote (delete mode: an opaque marker keeps these and removes the rest). */
@@ -124,7 +128,7 @@ export function createApplier(dir: string, opts: ApplyLayerOptions = {}) {
     const rel = comps.join('/');
     const parent = resolver.parentOf(comps);
     const abs = `${parent}/${base}`;
-    if (base.startsWith(WHITEOUT_PREFIX)) return whiteout(parent, comps.slice(0, -1).join('/'), base);
+    if (!keepWhiteouts && base.startsWith(WHITEOUT_PREFIX)) return whiteout(parent, comps.slice(0, -1).join('/'), base);
     written.add(rel);
 
     switch (e.type) {

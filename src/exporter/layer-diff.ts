@@ -12,6 +12,7 @@
 import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { KilnError } from '../errors.js';
 import { getXattrs, splitDev } from './tar/fsx.js';
 import type { TarEntry } from './tar/header.js';
 import { packTar, type TarInput } from './tar/writer.js';
@@ -60,6 +61,7 @@ export function* layerEntries(dir: string, opts: LayerTarOptions = {}): Generato
 
   function* walk(absDir: string, relDir: string): Generator<TarInput> {
     const names = readdirSync(absDir).sort();
+    if (names.some((n) => n.includes('\uFFFD'))) checkNames(absDir, relDir);
     for (const name of names) {
       opts.signal?.throwIfAborted();
       const abs = join(absDir, name);
@@ -111,6 +113,17 @@ export function* layerEntries(dir: string, opts: LayerTarOptions = {}): Generato
   }
 
   yield* walk(dir, '');
+}
+
+/** Node decodes file names as UTF-8; a name that is not valid UTF-8 cannot be opened again by that name. */
+function checkNames(absDir: string, relDir: string): void {
+  for (const raw of readdirSync(absDir, { encoding: 'buffer' })) {
+    if (!Buffer.from(raw.toString('utf8'), 'utf8').equals(raw)) {
+      throw new KilnError('INVALID_ARGUMENT', `${relDir || '.'}: file name ${JSON.stringify(raw.toString('latin1'))} is not valid UTF-8, which kiln's layers cannot hold`, {
+        hint: 'rename the file (e.g. with convmv) in the step that creates it',
+      });
+    }
+  }
 }
 
 /** A whiteout member: an empty regular file owned by root, mode 0, as containerd and BuildKit write them. */

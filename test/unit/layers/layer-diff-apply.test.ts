@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, lstatSync, readdirSync, existsSync, symlinkSync } from 'node:fs';
+import { readFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, lstatSync, readdirSync, existsSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -9,6 +9,7 @@ import { createCompressStream } from '../../../src/exporter/compression.js';
 import { layerTar } from '../../../src/exporter/layer-diff.js';
 import { getXattrs, makeNode, S_IFCHR, setXattr } from '../../../src/exporter/tar/fsx.js';
 import { readTar } from '../../../src/exporter/tar/reader.js';
+import { rejects } from '../../helpers/assert.js';
 import { makeRichTree, listTree, setAllTimes } from '../../helpers/layer-tree.js';
 
 const asRoot = process.getuid?.() === 0;
@@ -31,6 +32,19 @@ test('layerTar lists members in walk order with sorted names and no root member'
   const d = tmp();
   for (const p of ['b/z', 'b/a', 'a-b', 'a/x']) { mkdirSync(join(d, p, '..'), { recursive: true }); writeFileSync(join(d, p), p); }
   assert.equal(await names(await bytes(layerTar(d))), ['a/', 'a/x', 'a-b', 'b/', 'b/a', 'b/z']);
+});
+
+test('layerTar refuses a file name that is not valid UTF-8 with a clear error', async () => {
+  const d = tmp();
+  writeFileSync(Buffer.from(`${d}/caf\xe9`, 'latin1'), 'x');
+  await rejects(() => bytes(layerTar(d)), 'INVALID_ARGUMENT', /not valid UTF-8/);
+});
+
+test('applyLayer with whiteouts: keep unpacks .wh. members as ordinary files (an ADD archive)', async () => {
+  const { packTar } = await import('../../../src/exporter/tar/writer.js');
+  const d = tmp();
+  await applyLayer(packTar([{ name: '.wh.x', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 1, mtime: 0, data: Buffer.from('w') }]), d, { whiteouts: 'keep' });
+  assert.is(readFileSync(join(d, '.wh.x'), 'utf8'), 'w');
 });
 
 if (asRoot) {
