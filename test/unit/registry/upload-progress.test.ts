@@ -40,6 +40,24 @@ test('push progress names the repository a layer was mounted from', () => {
   assert.is(text, '121212121212: Mounted from team/base\n');
 });
 
+test('TTY progress redraws one line per layer in place with a bar and byte counts', () => {
+  const out = new PassThrough();
+  let text = '';
+  out.on('data', (d) => (text += d));
+  const r = createTransferRenderer('push', out, true);
+  const a = `sha256:${'aa'.repeat(32)}`;
+  const b = `sha256:${'bb'.repeat(32)}`;
+  r.onEvent({ type: 'blob', digest: a, size: 2_000_000, kind: 'layer', status: 'uploading', current: 0 });
+  r.onEvent({ type: 'blob', digest: b, size: 10, kind: 'layer', status: 'exists', current: 10 });
+  r.onEvent({ type: 'blob', digest: a, size: 2_000_000, kind: 'layer', status: 'uploading', current: 1_000_000 });
+  r.close();
+  const frames = text.split('\x1b[2A');
+  assert.ok(frames.length >= 2, 'later frames move the cursor up over the earlier lines');
+  const last = frames[frames.length - 1]!;
+  assert.match(last, /\x1b\[2Kaaaaaaaaaaaa: Pushing +\[=+>\s+\] 1\.00MB\/2\.00MB/);
+  assert.match(last, /\x1b\[2Kbbbbbbbbbbbb: Layer already exists\n/);
+});
+
 test('formatBytes() uses decimal units', () => {
   assert.is(formatBytes(999), '999B');
   assert.is(formatBytes(52_428_800), '52.4MB');
