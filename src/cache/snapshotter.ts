@@ -49,6 +49,12 @@ export interface OverlaySnapshotter extends Snapshotter {
   cleanup(): Promise<number>;
   /** The directory of the snapshot named `key` (its files alone). */
   dirOf(key: string): Promise<string>;
+  /**
+   * Writable rootfs mounts of chain `parent` over an upper and work dir the caller owns (a container's, kept
+   * with its record), flattening a chain too deep for one mount. Upper and work must be on the same real
+   * filesystem as the snapshots; the lower dirs are relative to a `cwd` for deep stacks.
+   */
+  rootfsMounts(parent: string | undefined, dirs: { upper: string; work: string }): Promise<Mount[]>;
 }
 
 const ID_LENGTH = 12;
@@ -251,6 +257,10 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
 
     async list() {
       return (await listMetas()).map(info);
+    },
+
+    async rootfsMounts(parent, dirs) {
+      return chainMounts({ lowers: await lowersFor(parent, dirs.upper, dirs.work), ...dirs });
     },
 
     async dirOf(key) {

@@ -149,6 +149,9 @@ if (process.getuid?.() === 0) {
     assert.not.ok(existsSync(join(flat, 'gone')), 'the whiteout deleted it while flattening');
     assert.ok(lstatSync(join(flat, 'l2')).isFile());
     assert.ok((await snap.list()).some((s) => s.key.startsWith('flat:')));
+    const [own] = await snap.rootfsMounts(top, { upper: join(dir, 'c/upper'), work: join(dir, 'c/work') });
+    assert.ok(own!.options.includes(`upperdir=${join(dir, 'c/upper')}`));
+    assert.is(own!.options[0], m!.options[0], 'a caller-owned upper gets the same flattened lowers');
   });
 }
 
