@@ -54,7 +54,8 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
   const transport = createTransport({ ...opts, insecure: (h) => isListedInsecure(h, insecure) });
   const hosts = new Map<string, Promise<HostState>>();
 
-  const probe = async (registry: string, base: string, auth: Authorizer, retry: boolean, signal?: AbortSignal): Promise<HttpResponse> => {
+  /** The API version check: GET /v2/ (a 401 carries the auth challenge). */
+  const probe = async (base: string, retry: boolean, signal?: AbortSignal): Promise<HttpResponse> => {
     const res = await transport.request({ method: 'GET', url: `${base}/v2/`, signal, retry });
     res.body.resume();
     return res;
@@ -67,7 +68,7 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     let base = `https://${host}`;
     let res: HttpResponse;
     try {
-      res = await probe(registry, base, auth, !plainOk, signal);
+      res = await probe(base, !plainOk, signal);
     } catch (err) {
       if (err instanceof KilnError) throw err;
       if (isCertificateError(err)) {
@@ -83,7 +84,7 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
       }
       base = `http://${host}`;
       try {
-        res = await probe(registry, base, auth, true, signal);
+        res = await probe(base, true, signal);
       } catch (err2) {
         if (err2 instanceof KilnError) throw err2;
         throw new KilnError('REGISTRY_UNAVAILABLE', `${registry}: cannot connect (${(err2 as Error).message})`, { cause: err2 });

@@ -15,7 +15,8 @@ export type Fault =
   | { kind: 'corrupt' }
   | { kind: 'replace'; status?: number; headers?: Record<string, string>; body: Buffer | string; chunked?: boolean }
   | { kind: 'rewrite'; fn: (body: Buffer) => Buffer }
-  | { kind: 'redirect'; location: (path: string) => string; status?: number };
+  | { kind: 'redirect'; location: (path: string) => string; status?: number }
+  | { kind: 'headers'; headers: Record<string, string> };
 
 export interface LoggedRequest {
   method: string;
@@ -73,6 +74,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         });
         return;
       }
+      if (fault?.kind === 'headers') Object.assign(headers, fault.headers);
       res.writeHead(ures.statusCode ?? 502, headers);
       if (fault?.kind === 'truncate' || fault?.kind === 'stall') {
         let sent = 0;

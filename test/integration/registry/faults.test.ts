@@ -178,6 +178,15 @@ test('push: a failed chunk is resent from the offset the registry reports', asyn
   assert.ok(info.Layers.includes(img.layers[0]!.digest));
 });
 
+test('push: OCI-Chunk-Min-Length from the registry raises the chunk size', async () => {
+  await makeImage(src, 'fault:minchunk', [1_000_000]);
+  proxy.fault({ method: 'POST', path: /\/blobs\/uploads\/$/ }, { kind: 'headers', headers: { 'oci-chunk-min-length': '400000' } }, 10);
+  await pushImage(src, `${proxy.host}/faults/minchunk:1`, { ...fast, source: 'fault:minchunk', chunkSize: 64 * 1024 });
+  const ranges = proxy.log.filter((x) => x.method === 'PATCH').map((x) => x.contentRange);
+  assert.ok(ranges.includes('0-399999'), ranges.join(' '));
+  assert.ok(ranges.includes('400000-799999'), ranges.join(' '));
+});
+
 test('a rejected upload (BLOB_UPLOAD_INVALID) is a clear error and no manifest is written', async () => {
   const body = JSON.stringify({ errors: [{ code: 'BLOB_UPLOAD_INVALID', message: 'blob upload invalid' }] });
   proxy.fault({ method: 'PUT', path: /\/blobs\/uploads\// }, { kind: 'status', status: 400, body }, 100);
