@@ -58,6 +58,8 @@ export interface OverlaySnapshotter extends Snapshotter {
 }
 
 const ID_LENGTH = 12;
+/** Characters reserved for an upper and for a work dir path when deciding where to flatten. */
+const PATH_BUDGET = 200;
 
 /** Creates the snapshotter rooted at `opts.root` (directories are created on first use). */
 export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter {
@@ -171,7 +173,9 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
   async function lowersFor(parent: string | undefined, upper?: string, work?: string): Promise<string[]> {
     if (parent === undefined) return [];
     const metas = await chain(parent);
-    const limit = maxLowers(ID_LENGTH, upper?.length ?? 0, work?.length ?? 0);
+    // A fixed budget for the upper and work paths keeps the cut (and so the flattened snapshot) the same
+    // for every caller; only paths longer than it move the cut.
+    const limit = maxLowers(ID_LENGTH, Math.max(upper?.length ?? 0, PATH_BUDGET), Math.max(work?.length ?? 0, PATH_BUDGET));
     if (metas.length <= limit) return metas.map((m) => join(dataDir, m.id));
     const keep = metas.slice(0, limit - 1);
     return [...keep.map((m) => join(dataDir, m.id)), await flattened(metas.slice(limit - 1))];
