@@ -102,6 +102,21 @@ test('a RUN-like change on busybox layers diffs to OCI whiteouts, and the new la
   unmount(rootfs);
 });
 
+test('a 300-layer image (past one mount) mounts with its bottom flattened and shows every layer', async () => {
+  const content = createContentStore(join(dir, 'oci'));
+  const snap = createSnapshotter({ root: join(dir, 'snapshots'), content });
+  const layers = [];
+  for (let i = 0; i < 300; i++) {
+    const l = await writeLayer(content, packTar([{ name: `layer-${i}`, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 1, mtime: 0, data: Buffer.from('x') }]), { compression: 'none' });
+    layers.push({ descriptor: l.descriptor, diffId: l.diffId });
+  }
+  const mounts = await snap.prepare('deepest', await snap.ensureImage(layers));
+  const rootfs = join(dir, 'rootfs');
+  mountAll(mounts, rootfs);
+  assert.is(readdirSync(rootfs).filter((n) => n.startsWith('layer-')).length, 300);
+  unmount(rootfs);
+});
+
 test('a 150-layer image mounts and shows every layer', async () => {
   const content = createContentStore(join(dir, 'oci'));
   // A long root path makes absolute lowerdirs (~60 bytes each) overflow the 4 KiB option page.
