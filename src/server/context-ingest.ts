@@ -80,7 +80,13 @@ export async function unpackContext(body: AsyncIterable<Buffer>, dest: string, l
   }
   const counter = new ByteLimit(limits.maxBytes);
   const extract = tar.extract();
-  const fail = (err: Error) => extract.destroy(err);
+  // The first failure wins: when the extractor dies, an entry being read only reports "Stream was destroyed".
+  let cause: Error | undefined;
+  const fail = (err: Error) => {
+    cause ??= err;
+    extract.destroy(err);
+  };
+  extract.on('error', (err: Error) => (cause ??= err));
   const source = gzip ? stream.pipe(createGunzip()).on('error', (e) => fail(new KilnError('ARCHIVE_INVALID', `build context is not valid gzip: ${e.message}`))) : stream;
   stream.on('error', fail);
   counter.on('error', fail);
@@ -143,7 +149,7 @@ export async function unpackContext(body: AsyncIterable<Buffer>, dest: string, l
         last.complete = true;
       }
     } catch (err) {
-      if (!acceptsTruncatedTail(err, last, counter.count)) throw err;
+      if (!acceptsTruncatedTail(cause ?? err, last, counter.count)) throw cause ?? err;
     }
     for (const d of dirModes.reverse()) {
       await chmod(d.path, d.mode | 0o700);

@@ -95,9 +95,9 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
       await m.handler(ctx);
     } catch (err) {
       if (httpStatusOf(err) >= 500 && !(err instanceof KilnError)) log.error('request failed', { id, path: logPath(req.url), error: (err as Error)?.stack ?? String(err) });
+      if (!req.complete && !res.headersSent) res.setHeader('Connection', 'close');
       sendError(res, err);
-      // An error answered before the body was read: drop the rest instead of reading a 2 GiB context.
-      if (!req.complete) res.on('finish', () => req.socket.destroySoon?.());
+      if (!req.complete) discardBody(req);
     }
   }
 
@@ -173,6 +173,20 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
       log.info('stopped', {});
     },
   };
+}
+
+/**
+ * Reads and drops what is left of a request body answered early (an error), so the client sees the answer rather
+ * than a reset; past 8 MiB (an oversized context) the connection is cut instead of reading gigabytes.
+ */
+function discardBody(req: IncomingMessage): void {
+  let dropped = 0;
+  req.on('data', (c: Buffer) => {
+    dropped += c.length;
+    if (dropped > 8 * 1024 * 1024) req.socket.destroy();
+  });
+  req.on('error', () => {});
+  req.resume();
 }
 
 /** Splits a request target without normalizing it: `..` must reach the name check, not be resolved away. */

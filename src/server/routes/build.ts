@@ -23,6 +23,7 @@ export const postBuild: Handler = async ({ req, res, query, state, signal, id })
   const started = Date.now();
   const dir = await mkdtemp(join(state.backend.tmpDir, 'context-'));
   let outcome = 'failed';
+  let out: ReturnType<typeof startJsonStream> | undefined;
   let contextBytes = 0;
   try {
     const ingest = await unpackContext(req, dir, { maxBytes: state.limits.maxContextBytes, maxEntries: state.limits.maxContextEntries }, { signal });
@@ -31,8 +32,9 @@ export const postBuild: Handler = async ({ req, res, query, state, signal, id })
     const st = await stat(dockerfile).catch(() => undefined);
     if (!st?.isFile()) throw new KilnError('DOCKERFILE_NOT_FOUND', `Cannot locate specified Dockerfile: ${request.dockerfile}`);
 
-    const out = startJsonStream(res);
-    const stream = createBuildStream((m: JsonMessage) => out.write(m), { quiet: request.quiet });
+    out = startJsonStream(res);
+    const json = out;
+    const stream = createBuildStream((m: JsonMessage) => json.write(m), { quiet: request.quiet });
     for (const w of request.warnings) stream.note(`[WARNING]: ${w}`);
     let queuedAt = 0;
     try {
@@ -64,9 +66,10 @@ export const postBuild: Handler = async ({ req, res, query, state, signal, id })
       if (!signal.aborted) stream.fail(err);
       state.log.info('build', { id, outcome, durationMs: Date.now() - started, tags: request.tags, error: (err as KilnError)?.code ?? 'INTERNAL', contextBytes });
     }
-    out.end();
   } finally {
+    // Remove the context before the response ends, so a client that sees the end sees a clean server.
     await rm(dir, { recursive: true, force: true });
+    out?.end();
   }
 };
 
