@@ -8,8 +8,14 @@ import { join } from 'node:path';
 import { listCgroups, removeCgroup, removeEmptyParent } from './cgroup.js';
 import { bundleDir, containerDir } from './executor.js';
 import { unmountAll } from './mount.js';
-import { ownerAlive } from './owner.js';
-import { runcDelete, runcKill, runcList } from './runc.js';
+import { ownerAlive, processStartTime } from './owner.js';
+import { runcDelete, runcKill, runcList, runcState } from './runc.js';
+
+/** Waits until process `pid` has exited (a zombie counts as exited). */
+async function waitGone(pid: number, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end && (await processStartTime(pid)) !== undefined) await new Promise((r) => setTimeout(r, 20));
+}
 
 /** A bundle younger than this without owner.json may be in the middle of being created. */
 const GRACE_MS = 10_000;
@@ -21,14 +27,25 @@ export interface CleanupReport {
 
 /** Removes one dead container's runtime leftovers. Keeps `state.json`/logs of a `kiln run` container unless `all`. */
 export async function cleanupContainer(root: string, id: string, opts: { all?: boolean } = {}): Promise<void> {
+  const init = (await runcState(root, id).catch(() => undefined))?.pid;
   await runcKill(root, id, 'KILL').catch(() => false);
   await runcDelete(root, id).catch(() => {});
   await removeCgroup(root, id).catch(() => {});
+  // The rootfs directory stays busy (EBUSY on rmdir) while the container's mount namespace lives.
+  if (init) await waitGone(init, 5000);
   const bundle = bundleDir(root, id);
-  await unmountAll(bundle).catch(() => {});
   const { releaseStaleNetwork } = await import('./bridge.js');
   await releaseStaleNetwork(root, id).catch(() => {});
-  await rm(bundle, { recursive: true, force: true });
+  for (let attempt = 0; ; attempt++) {
+    await unmountAll(bundle).catch(() => {});
+    try {
+      await rm(bundle, { recursive: true, force: true });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EBUSY' || attempt >= 20) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
   if (opts.all) await rm(containerDir(root, id), { recursive: true, force: true });
   else await rmdir(containerDir(root, id)).catch(() => {});
 }
@@ -60,7 +77,13 @@ export async function cleanupStale(root: string): Promise<CleanupReport> {
     if (!(await isStale(root, id))) { live.add(id); continue; }
     const statePath = join(containerDir(root, id), 'state.json');
     const state = await readFile(statePath, 'utf8').then((t) => JSON.parse(t) as Record<string, unknown>, () => undefined);
-    await cleanupContainer(root, id, { all: Boolean(state?.autoRemove) || !state });
+    try {
+      await cleanupContainer(root, id, { all: Boolean(state?.autoRemove) || !state });
+    } catch {
+      // Still busy: the next start tries again. Start-up clean-up never fails the command.
+      live.add(id);
+      continue;
+    }
     if (state && !state.autoRemove) {
       live.add(id);
       if (state.status === 'running' || state.status === 'created') {

@@ -16,6 +16,8 @@ export async function processStartTime(pid: number): Promise<string | undefined>
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces and parentheses; fields after the last ')' are fixed.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // A zombie (its parent has not reaped it: pid 1 here reaps lazily) is dead for our purposes.
+    if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
     return rest[19];
   } catch {
     return undefined;
