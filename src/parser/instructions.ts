@@ -218,8 +218,10 @@ function typeNode(node: RawNode, loc: InstructionLoc, escape: string): Instructi
     case 'LABEL':
     case 'ENV': {
       parseFlags(kind, node.flags, NO_FLAGS);
-      const pairs = parseNameValues(node.rest, kind, escape).map(({ key, value }) => ({ key, value }));
-      return kind === 'ENV' ? { kind, ...base, vars: pairs } : { kind, ...base, labels: pairs };
+      const parsed = parseNameValues(node.rest, kind, escape);
+      const pairs = parsed.map(({ key, value }) => ({ key, value }));
+      const legacy = parsed[0]!.legacy ? { legacyFormat: true as const } : {};
+      return kind === 'ENV' ? { kind, ...base, vars: pairs, ...legacy } : { kind, ...base, labels: pairs, ...legacy };
     }
     case 'MAINTAINER':
       return { kind, ...base, maintainer: single(node, kind) };

@@ -4,6 +4,7 @@
  */
 import { KilnError } from '../errors.js';
 import { parseInstruction } from './instructions.js';
+import { applyCheckDirective, lint } from './lint.js';
 import { automaticPlatformArgs, hostPlatform, normalizePlatform } from './platform.js';
 import { buildStages } from './stages.js';
 import { tokenize } from './syntax.js';
@@ -13,6 +14,10 @@ const PREDEFINED_ARGS = new Set([
   'HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy',
   'BUILDKIT_INLINE_CACHE', 'BUILDKIT_CONTEXT_KEEP_GIT_DIR', 'BUILDKIT_SYNTAX', 'BUILDKIT_MULTI_PLATFORM', 'SOURCE_DATE_EPOCH',
 ]);
+
+function sortByLine(errors: KilnError[]): KilnError[] {
+  return errors.sort((a, b) => (a.loc?.line ?? 0) - (b.loc?.line ?? 0));
+}
 
 export interface ParseAllResult {
   /** Present when the file got as far as a stage graph (even with errors in single instructions). */
@@ -51,9 +56,6 @@ export function parseDockerfileAll(text: string, opts: ParseOptions = {}): Parse
       else throw err;
     }
   }
-  for (const ins of instructions) {
-    if (ins.kind === 'MAINTAINER') warnings.push({ message: 'MAINTAINER is deprecated, use LABEL maintainer=…', loc: { file, line: ins.loc.line }, rule: 'MaintainerDeprecated' });
-  }
 
   const target = normalizePlatform(opts.platform ?? hostPlatform());
   const build = normalizePlatform(opts.buildPlatform ?? hostPlatform());
@@ -61,14 +63,19 @@ export function parseDockerfileAll(text: string, opts: ParseOptions = {}): Parse
   const lastName = [...instructions].reverse().find((i) => i.kind === 'FROM');
   const targetStage = opts.target || (lastName?.kind === 'FROM' ? lastName.stageName ?? '' : '');
   const typingErrors = errors.length;
+  const automaticArgs = automaticPlatformArgs(target, build, targetStage);
   const graph = buildStages({
-    file, escape: syntax.directives.escape, instructions, buildArgs, automaticArgs: automaticPlatformArgs(target, build, targetStage),
+    file, escape: syntax.directives.escape, instructions, buildArgs, automaticArgs,
     target: opts.target, warnings,
     // A FROM line that failed to parse would also report "no stages": keep only the cause.
     onError: (e) => (e.code === 'DOCKERFILE_NO_STAGES' && typingErrors > 0 ? undefined : onError(e)),
   });
-  errors.sort((a, b) => (a.loc?.line ?? 0) - (b.loc?.line ?? 0));
-  if (!graph) return { errors, warnings };
+  if (!graph) return { errors: sortByLine(errors), warnings };
+  warnings.push(...lint({ file, instructions, stages: graph.stages, metaArgs: graph.metaArgs, automaticArgs: Object.keys(automaticArgs) }));
+  const checked = applyCheckDirective(warnings, syntax.directives.check, file);
+  warnings.splice(0, warnings.length, ...checked.warnings);
+  if (checked.error) errors.push(checked.error);
+  sortByLine(errors);
 
   const declared = new Set(graph.metaArgs.map((m) => m.key));
   for (const i of graph.requiredStages) {

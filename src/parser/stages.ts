@@ -109,14 +109,6 @@ export function buildStages(input: StageBuildInput): StageBuildResult | undefine
       ...(platform ? { platform } : {}),
     });
   }
-  const seenNames = new Map<string, number>();
-  for (const s of stages) {
-    if (s.name === undefined) continue;
-    if (seenNames.has(s.name)) {
-      input.warnings.push({ message: `duplicate stage name ${JSON.stringify(s.name)}, first defined on line ${stages[seenNames.get(s.name)!]!.loc.line}`, loc: { file, line: s.loc.line }, rule: 'DuplicateStageName' });
-    } else seenNames.set(s.name, s.index);
-  }
-
   // References: COPY --from and RUN --mount from=.
   for (const s of stages) {
     const deps = new Map<number, number>();

@@ -161,6 +161,8 @@ export interface KeyValue {
 
 export interface LabelInstruction extends InstructionBase<'LABEL'> {
   labels: KeyValue[];
+  /** Written in the legacy `LABEL key value` form (a lint warning). */
+  legacyFormat?: boolean;
 }
 
 export interface MaintainerInstruction extends InstructionBase<'MAINTAINER'> {
@@ -174,6 +176,8 @@ export interface ExposeInstruction extends InstructionBase<'EXPOSE'> {
 
 export interface EnvInstruction extends InstructionBase<'ENV'> {
   vars: KeyValue[];
+  /** Written in the legacy `ENV key value` form (a lint warning). */
+  legacyFormat?: boolean;
 }
 
 /** Shared by COPY and ADD (BuildKit's SourcesAndDest plus the common flags). */
