@@ -47,6 +47,11 @@ interface Meta {
 export interface OverlaySnapshotter extends Snapshotter {
   /** Removes active snapshots of dead processes, half-unpacked temp dirs and directories without metadata. */
   cleanup(): Promise<number>;
+  /**
+   * Garbage collection: removes committed snapshots that neither `keep` (image chain IDs, build-cache
+   * snapshot keys) nor an active snapshot needs, directly or as an ancestor. Returns the keys removed.
+   */
+  prune(keep: Iterable<string>): Promise<string[]>;
   /** The directory of the snapshot named `key` (its files alone). */
   dirOf(key: string): Promise<string>;
   /**
@@ -269,6 +274,28 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
 
     async dirOf(key) {
       return join(dataDir, (await mustMeta(key)).id);
+    },
+
+    async prune(keep) {
+      const metas = await listMetas();
+      const byKey = new Map(metas.map((m) => [m.key, m]));
+      const live = new Set<string>();
+      const mark = (key: string | undefined) => {
+        for (let k = key; k !== undefined && !live.has(k); k = byKey.get(k)?.parent) live.add(k);
+      };
+      for (const k of keep) mark(k);
+      for (const m of metas) if (m.kind === 'active') mark(m.key);
+      // A flattened bottom lives as long as the snapshot it was cut at.
+      for (const m of metas) if (m.key.startsWith('flat:') && live.has(m.key.slice(5))) live.add(m.key);
+      const removed: string[] = [];
+      const liveIds = new Set(metas.filter((m) => live.has(m.key)).map((m) => m.id));
+      for (const m of metas) {
+        if (live.has(m.key)) continue;
+        await unlink(metaPath(m.key)).catch(() => {});
+        if (!liveIds.has(m.id)) await rm(join(dataDir, m.id), { recursive: true, force: true });
+        removed.push(m.key);
+      }
+      return removed;
     },
 
     async cleanup() {

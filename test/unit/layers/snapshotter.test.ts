@@ -155,6 +155,23 @@ if (process.getuid?.() === 0) {
   });
 }
 
+test('prune keeps what is asked for, its ancestors and active snapshots’ chains, and removes the rest', async () => {
+  const store = createContentStore(join(dir, 'oci'));
+  const snap = createSnapshotter({ root: join(dir, 'snapshots'), content: store });
+  const a = await storeLayers(store, [[f('a', '1')], [f('b', '2')]]);
+  const b = await storeLayers(store, [[f('c', '3')], [f('d', '4')]]);
+  const topA = (await snap.ensureImage(a))!;
+  const topB = (await snap.ensureImage(b))!;
+  const [base] = await storeLayers(store, [[f('e', '5')]]);
+  const topC = (await snap.ensureImage([base!]))!;
+  await snap.prepare('running', topC);
+  const removed = await snap.prune([topA]);
+  assert.equal(removed.sort(), [topB, chainIds(b.map((l) => l.diffId))[0]!].sort());
+  assert.is((await snap.lowerDirs(topA)).length, 2);
+  assert.ok(await snap.stat(topC), 'the base of an active snapshot stays');
+  assert.is(readdirSync(join(dir, 'snapshots/d')).length, 4, 'two layers of A, one of C, the active upper');
+});
+
 test('cleanup removes active snapshots of dead processes', async () => {
   const snap = createSnapshotter({ root: join(dir, 'snapshots'), content: createContentStore(join(dir, 'oci')) });
   await snap.prepare('mine', undefined);
