@@ -3,7 +3,7 @@
  * changes in the merged dir diffed back into OCI whiteouts, the new layer stacked and mounted again, and a
  * 150-layer image mounting through relative lower dirs.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, copyFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -100,6 +100,28 @@ test('a RUN-like change on busybox layers diffs to OCI whiteouts, and the new la
   assert.is(readFileSync(join(rootfs, 'new'), 'utf8'), 'new\n');
   assert.ok(existsSync(join(rootfs, 'bin/busybox')));
   unmount(rootfs);
+});
+
+test('two processes unpacking the same image at once end with one directory per layer', async () => {
+  const content = createContentStore(join(dir, 'oci'));
+  const layers = [];
+  for (let i = 0; i < 12; i++) {
+    const files = Array.from({ length: 200 }, (_, j) => ({ name: `l${i}/f${j}`, type: 'file' as const, mode: 0o644, uid: 0, gid: 0, size: 3000, mtime: 0, data: Buffer.alloc(3000, j) }));
+    const l = await writeLayer(content, packTar(files));
+    layers.push({ descriptor: l.descriptor, diffId: l.diffId });
+  }
+  const child = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'ensure-image-child.ts');
+  const run = () => new Promise<string>((resolve, reject) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', child, join(dir, 'oci'), join(dir, 'snapshots'), JSON.stringify(layers)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`child exited ${code}`))));
+  });
+  const [a, b] = await Promise.all([run(), run()]);
+  assert.equal(JSON.parse(a), JSON.parse(b));
+  assert.is(readdirSync(join(dir, 'snapshots/d')).length, 12);
+  assert.equal(readdirSync(join(dir, 'snapshots/tmp')), []);
+  for (const d of JSON.parse(a) as string[]) assert.is(readdirSync(d).length, 1);
 });
 
 test('a 300-layer image (past one mount) mounts with its bottom flattened and shows every layer', async () => {
