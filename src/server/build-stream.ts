@@ -27,7 +27,7 @@ export function shortId(id: string): string {
 }
 
 /** A BuildEvent sink that writes Docker messages through `emit`; `quiet` keeps everything but errors and the ID. */
-export function createBuildStream(emit: Emit, opts: { quiet: boolean }) {
+export function createBuildStream(emit: Emit, opts: { quiet: boolean; explain?: boolean }) {
   let steps = 0;
   let outputOf = -1;
   const say = (s: string) => {
@@ -47,7 +47,8 @@ export function createBuildStream(emit: Emit, opts: { quiet: boolean }) {
           say(' ---> Using cache\n');
           break;
         case 'step-miss-reason':
-          say(` ---> cache miss: ${e.reason}\n`);
+          // Docker prints no cache explanations; kiln's own remote CLI asks with explain.
+          if (opts.explain) say(` ---> cache miss: ${e.reason}\n`);
           break;
         case 'step-output':
           if (outputOf !== e.step.id) {

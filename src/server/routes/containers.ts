@@ -1,5 +1,91 @@
-/** Container endpoints (filled in by containers work); attach is an upgrade, handled in attach.ts. */
+/**
+ * Container endpoints for `docker run --rm IMAGE cmd` and friends: create, start, wait (headers first, the exit
+ * status when it comes), logs, stop, kill, remove, list, inspect. Attach is an upgrade (attach.ts).
+ */
+import { KilnError } from '../../errors.js';
 import type { Handler } from '../context.js';
 import type { Route } from '../router.js';
+import type { ContainerBackend, ContainerCreate } from '../backend.js';
+import { readJsonBody, sendJson, errorMessage } from '../http-util.js';
+import { frameWriter } from '../attach.js';
+import { checkImageName } from '../image-name.js';
 
-export const containerRoutes: Array<Route<Handler>> = [];
+function containers(backend: { containers?: ContainerBackend }): ContainerBackend {
+  if (!backend.containers) throw new KilnError('NOT_IMPLEMENTED', 'containers are not available on this server');
+  return backend.containers;
+}
+
+const create: Handler = async ({ req, res, state, query }) => {
+  const spec = await readJsonBody<ContainerCreate>(req, state.limits.maxJsonBytes);
+  if (!spec || typeof spec !== 'object') throw new KilnError('INVALID_ARGUMENT', 'a JSON container config is required');
+  if (typeof spec.Image === 'string') checkImageName(spec.Image);
+  const r = await containers(state.backend).create(spec, { name: query.str('name') });
+  sendJson(res, 201, { Id: r.id, Warnings: r.warnings });
+};
+
+const start: Handler = async ({ res, state, params }) => {
+  await containers(state.backend).start(params.id);
+  res.writeHead(204).end();
+};
+
+const wait: Handler = async ({ res, state, params, query, signal }) => {
+  const c = containers(state.backend);
+  const condition = (query.str('condition') ?? 'not-running') as 'not-running' | 'next-exit' | 'removed';
+  if (!['not-running', 'next-exit', 'removed'].includes(condition)) throw new KilnError('INVALID_ARGUMENT', `wait condition ${JSON.stringify(condition)} is not one of not-running, next-exit, removed`);
+  await c.inspect(params.id);
+  // The docker CLI waits for these headers before it starts the container; the body follows at exit.
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  res.flushHeaders();
+  try {
+    const r = await c.wait(params.id, condition, { signal });
+    res.end(JSON.stringify({ StatusCode: r.StatusCode, Error: null }));
+  } catch (err) {
+    res.end(JSON.stringify({ StatusCode: 125, Error: { Message: errorMessage(err) } }));
+  }
+};
+
+const logs: Handler = async ({ res, state, params, query, signal }) => {
+  const c = containers(state.backend);
+  if (!c.logs) throw new KilnError('NOT_IMPLEMENTED', 'logs are not available');
+  const info = (await c.inspect(params.id)) as { Config?: { Tty?: boolean } };
+  const tty = Boolean(info.Config?.Tty);
+  res.writeHead(200, { 'Content-Type': `application/vnd.docker.${tty ? 'raw' : 'multiplexed'}-stream` });
+  const sock = res as unknown as import('node:stream').Duplex;
+  await c.logs(params.id, { stdout: frameWriter(sock, 1, tty), stderr: frameWriter(sock, 2, tty) }, { follow: query.bool('follow'), signal });
+  res.end();
+};
+
+const stop: Handler = async ({ res, state, params, query }) => {
+  await containers(state.backend).stop(params.id, { timeoutSeconds: query.int('t') });
+  res.writeHead(204).end();
+};
+
+const remove: Handler = async ({ res, state, params, query }) => {
+  await containers(state.backend).remove(params.id, { force: query.bool('force') });
+  res.writeHead(204).end();
+};
+
+const list: Handler = async ({ res, state, query }) => {
+  sendJson(res, 200, await containers(state.backend).list({ all: query.bool('all') }));
+};
+
+const inspect: Handler = async ({ res, state, params }) => {
+  sendJson(res, 200, await containers(state.backend).inspect(params.id));
+};
+
+const resize: Handler = async ({ res }) => {
+  res.writeHead(200).end();
+};
+
+export const containerRoutes: Array<Route<Handler>> = [
+  { method: 'POST', pattern: '/containers/create', handler: create },
+  { method: 'GET', pattern: '/containers/json', handler: list },
+  { method: 'GET', pattern: '/containers/{id}/json', handler: inspect },
+  { method: 'POST', pattern: '/containers/{id}/start', handler: start },
+  { method: 'POST', pattern: '/containers/{id}/wait', handler: wait },
+  { method: 'GET', pattern: '/containers/{id}/logs', handler: logs },
+  { method: 'POST', pattern: '/containers/{id}/stop', handler: stop },
+  { method: 'POST', pattern: '/containers/{id}/kill', handler: stop },
+  { method: 'POST', pattern: '/containers/{id}/resize', handler: resize },
+  { method: 'DELETE', pattern: '/containers/{id}', handler: remove },
+];

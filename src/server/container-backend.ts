@@ -1,0 +1,196 @@
+/**
+ * Containers for `docker run` through the server, on H4's `kiln run` machinery: create stores the record,
+ * attach registers the client's streams, start supervises the process inside the server (output to the attached
+ * streams and to log.json), wait answers when it exits or, with `--rm`, once it is removed.
+ */
+import { Writable } from 'node:stream';
+import { readFile } from 'node:fs/promises';
+import { KilnError } from '../errors.js';
+import type { StoreRoot } from '../cache/root.js';
+import { createContainer } from '../executor/create-container.js';
+import { createContainerStore, type ContainerRecord } from '../executor/containers.js';
+import { superviseContainer } from '../executor/container-runner.js';
+import { removeContainer, stopContainer } from '../executor/lifecycle.js';
+import type { NetworkMode } from '../executor/types.js';
+import type { ContainerBackend, ContainerCreate, ContainerSummary } from './backend.js';
+
+interface Live {
+  sinks: { stdout?: Writable; stderr?: Writable };
+  /** Resolves when the process has exited (exit code) and, after that, when an auto-removed record is gone. */
+  exited: Promise<number>;
+  removed: Promise<void>;
+  settle: { exit(code: number): void; removed(): void };
+  ended: Promise<void>;
+  endOutput(): void;
+  started: boolean;
+}
+
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** Docker's NetworkMode → kiln's. */
+function network(mode: string | undefined): NetworkMode | undefined {
+  if (!mode || mode === 'default' || mode === 'bridge') return undefined;
+  if (mode === 'none' || mode === 'host') return mode;
+  throw new KilnError('INVALID_ARGUMENT', `network mode ${JSON.stringify(mode)} is not supported (bridge, none, host)`);
+}
+
+/** Docker's Entrypoint (array or string) → kiln run's one-string entrypoint plus the args it prepends to Cmd. */
+function splitEntrypoint(ep: ContainerCreate['Entrypoint']): { entrypoint?: string; prefix: string[] } {
+  if (ep === undefined || ep === null) return { prefix: [] };
+  const list = typeof ep === 'string' ? [ep] : ep;
+  if (list.length === 0) return { entrypoint: '', prefix: [] };
+  return { entrypoint: list[0], prefix: list.slice(1) };
+}
+
+function summary(rec: ContainerRecord): ContainerSummary {
+  return {
+    Id: rec.id,
+    Names: [`/${rec.name}`],
+    Image: rec.image,
+    Command: rec.spec.process.args.join(' '),
+    Created: Math.floor(Date.parse(rec.created) / 1000),
+    State: rec.status,
+    Status: rec.status === 'exited' ? `Exited (${rec.exitCode ?? 0})` : rec.status === 'running' ? 'Up' : 'Created',
+  };
+}
+
+export function createContainerBackend(root: StoreRoot): ContainerBackend {
+  const store = createContainerStore({ root: root.root });
+  const live = new Map<string, Live>();
+
+  function track(id: string): Live {
+    let l = live.get(id);
+    if (l) return l;
+    const exit = deferred<number>();
+    const removed = deferred<void>();
+    const ended = deferred<void>();
+    l = {
+      sinks: {},
+      exited: exit.promise,
+      removed: removed.promise,
+      settle: { exit: exit.resolve, removed: removed.resolve },
+      ended: ended.promise,
+      endOutput: ended.resolve,
+      started: false,
+    };
+    live.set(id, l);
+    return l;
+  }
+
+  const forward = (l: Live, which: 'stdout' | 'stderr') =>
+    new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        const s = l.sinks[which];
+        if (s && !s.destroyed) s.write(chunk, () => cb());
+        else cb();
+      },
+    });
+
+  return {
+    async create(spec, opts) {
+      if (!spec?.Image || typeof spec.Image !== 'string') throw new KilnError('INVALID_ARGUMENT', 'Image is required');
+      const { entrypoint, prefix } = splitEntrypoint(spec.Entrypoint);
+      const cmd = [...prefix, ...(spec.Cmd ?? [])];
+      const rec = await createContainer(root, {
+        image: spec.Image,
+        cmd,
+        entrypoint,
+        env: spec.Env ?? undefined,
+        workdir: spec.WorkingDir || undefined,
+        user: spec.User || undefined,
+        network: network(spec.HostConfig?.NetworkMode),
+        name: opts.name,
+        tty: Boolean(spec.Tty),
+        autoRemove: Boolean(spec.HostConfig?.AutoRemove),
+        detached: false,
+      });
+      track(rec.id);
+      return { id: rec.id, warnings: [] };
+    },
+    async attach(id, sinks) {
+      const rec = await store.get(id);
+      const l = track(rec.id);
+      l.sinks = { stdout: sinks.stdout, stderr: sinks.stderr };
+      if (rec.status === 'exited' && !l.started) return;
+      await l.ended;
+    },
+    async start(id) {
+      const rec = await store.get(id);
+      if (rec.status === 'running') return;
+      const l = track(rec.id);
+      if (l.started) return;
+      l.started = true;
+      // Supervised inside the server: the record says running until it exits; a server crash leaves it for
+      // H4's start-up clean-up.
+      void superviseContainer(root.root, rec.id, { stdout: forward(l, 'stdout'), stderr: forward(l, 'stderr') })
+        .then((r) => r.exitCode ?? 0, (err) => (err instanceof KilnError ? err.exitCode : 125))
+        .then((code) => {
+          l.endOutput();
+          l.settle.exit(code);
+          l.settle.removed();
+          setTimeout(() => live.delete(rec.id), 60_000).unref();
+        });
+    },
+    async wait(id, condition, opts) {
+      const rec = await store.get(id);
+      const l = live.get(rec.id);
+      if (!l) {
+        if (rec.status !== 'running' || condition === 'not-running') {
+          if (rec.status !== 'running') return { StatusCode: rec.exitCode ?? 0 };
+        }
+        // Started by another process: poll its record.
+        for (;;) {
+          if (opts?.signal?.aborted) throw new KilnError('CANCELLED', 'wait cancelled');
+          const r = await store.get(rec.id).catch(() => undefined);
+          if (!r) return { StatusCode: rec.exitCode ?? 0 };
+          if (r.status === 'exited' && condition !== 'removed') return { StatusCode: r.exitCode ?? 0 };
+          await new Promise((res) => setTimeout(res, 200));
+        }
+      }
+      if (condition === 'not-running' && !l.started && rec.status !== 'running') return { StatusCode: rec.exitCode ?? 0 };
+      const code = await l.exited;
+      if (condition === 'removed') await l.removed;
+      return { StatusCode: code };
+    },
+    async logs(id, out) {
+      const rec = await store.get(id);
+      const text = await readFile(store.logPath(rec.id), 'utf8').catch(() => '');
+      for (const line of text.split('\n')) {
+        if (!line) continue;
+        try {
+          const e = JSON.parse(line) as { log: string; stream: string };
+          (e.stream === 'stderr' ? out.stderr : out.stdout).write(e.log);
+        } catch {
+          // a torn last line of a running container
+        }
+      }
+    },
+    async stop(id, opts) {
+      await stopContainer(root.root, await store.get(id), { timeoutSec: opts?.timeoutSeconds });
+    },
+    async remove(id, opts) {
+      await removeContainer(root.root, await store.get(id), { force: opts?.force, volumes: true });
+    },
+    async list(opts) {
+      const all = await store.list();
+      return all.filter((c) => opts.all || c.status === 'running').map(summary);
+    },
+    async inspect(id) {
+      const rec = await store.get(id);
+      return {
+        Id: rec.id,
+        Name: `/${rec.name}`,
+        Created: rec.created,
+        Image: rec.imageId,
+        State: { Status: rec.status, Running: rec.status === 'running', ExitCode: rec.exitCode ?? 0, StartedAt: rec.startedAt ?? '', FinishedAt: rec.finishedAt ?? '' },
+        Config: { Image: rec.image, Tty: Boolean(rec.spec.process.tty), Cmd: rec.spec.process.args, Env: rec.spec.process.env },
+        HostConfig: { AutoRemove: rec.autoRemove },
+        NetworkSettings: { IPAddress: rec.ip ?? '' },
+      };
+    },
+  };
+}
