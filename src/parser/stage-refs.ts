@@ -4,6 +4,7 @@
  * from one gets a warning, since it will be pulled as an image.
  */
 import { KilnError } from '../errors.js';
+import { parseReference } from '../image/reference.js';
 import { suggest } from './suggest.js';
 import type { Instruction, ParseWarning, Stage, StageOrImageRef } from './types.js';
 
@@ -19,6 +20,12 @@ export function resolveStageRef(raw: string, stages: readonly Stage[], file: str
   if (warnings && /^[a-z0-9_.-]+$/i.test(raw)) {
     const near = suggest(raw, stages.flatMap((s) => (s.name ? [s.name] : [])));
     if (near) warnings.push({ message: `"${raw}" is not a stage of this Dockerfile and will be used as an image (did you mean ${near}?)`, loc: { file, line }, rule: 'UnknownStageReference' });
+  }
+  try {
+    parseReference(raw);
+  } catch (err) {
+    if (err instanceof KilnError) throw new KilnError(err.code, err.message, { loc: { file, line }, ...(err.hint ? { hint: err.hint } : {}) });
+    throw err;
   }
   return { kind: 'image', ref: raw, raw };
 }

@@ -5,6 +5,7 @@
  * `RUN --mount=from=` resolved; cycles and stages used before they are defined rejected; `--target` pruning.
  */
 import { KilnError } from '../errors.js';
+import { parseReference } from '../image/reference.js';
 import { formatPlatform, parsePlatform } from './platform.js';
 import { processWordWithMatches } from './shell-lexer.js';
 import { resolveInstructionRefs } from './stage-refs.js';
@@ -58,6 +59,16 @@ function evalMetaArgs(args: ArgInstruction[], input: StageBuildInput, globals: R
   return out;
 }
 
+/** A base or `--from` image must be a valid reference (BuildKit fails the same way when it resolves it). */
+function checkReference(ref: string, file: string, line: number, onError: (e: KilnError) => void): void {
+  try {
+    parseReference(ref);
+  } catch (err) {
+    if (err instanceof KilnError) onError(new KilnError(err.code, err.message, { loc: { file, line }, ...(err.hint ? { hint: err.hint } : {}) }));
+    else throw err;
+  }
+}
+
 /** Groups instructions into stages, evaluates FROM lines, resolves references, selects the target's stages. */
 export function buildStages(input: StageBuildInput): StageBuildResult | undefined {
   const { file } = input;
@@ -101,6 +112,7 @@ export function buildStages(input: StageBuildInput): StageBuildResult | undefine
     const from: FromInstruction = { ...g.from, image, ...(platform ? { platform } : {}) };
     const earlier = stages.find((s) => s.name !== undefined && s.name === image);
     const base: Stage['base'] = image === 'scratch' ? { kind: 'scratch' } : earlier ? { kind: 'stage', index: earlier.index } : { kind: 'image', ref: image };
+    if (base.kind === 'image' && image !== '') checkReference(image, file, line, input.onError);
     const last = g.body.length ? g.body[g.body.length - 1]!.loc.endLine : g.from.loc.endLine;
     stages.push({
       index, base, from, instructions: g.body, dependsOn: [],

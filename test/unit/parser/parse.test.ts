@@ -84,12 +84,13 @@ test('ONBUILD keeps the trigger text and its parsed instruction', () => {
   assert.is(o.trigger.kind, 'COPY');
 });
 
-test('stage names are lower-cased and FROM a stage name resolves to that stage, case-sensitively', () => {
-  const df = parseDockerfile('FROM busybox AS Base\nFROM base\nFROM Base\n');
+test('stage names are lower-cased; FROM <stage name> resolves to that stage, and only written in lower case', () => {
+  const df = parseDockerfile('FROM busybox AS Base\nFROM base\n');
   assert.is(df.stages[0]!.name, 'base');
   assert.equal(df.stages[1]!.base, { kind: 'stage', index: 0 });
-  assert.equal(df.stages[2]!.base, { kind: 'image', ref: 'Base' });
   assert.equal(df.stages[1]!.dependsOn, [0]);
+  // Not a stage name (case differs), so an image reference, and upper case is not valid there.
+  throwsCode(() => parseDockerfile('FROM busybox AS Base\nFROM Base\n'), 'INVALID_REFERENCE', /^Dockerfile:2: invalid reference "Base": repository name must be lowercase/);
 });
 
 test('--target selects a stage by name and requiredStages lists what it needs, in order', () => {
