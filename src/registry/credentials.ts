@@ -6,9 +6,12 @@
  *   - Docker's (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`), read only, so an existing
  *     `docker login` works: `auths` entries with `auth` or `username`/`password`, keys like
  *     `https://index.docker.io/v1/`, `host:port`, `https://host:port/v2/`.
- * kiln's file wins. Credential helpers (`credsStore`, `credHelpers`) and identity tokens are not supported.
+ * kiln's file wins. Docker's credential helpers (`credHelpers` per registry, else `credsStore`) are asked through
+ * `docker-credential-<name> get`, as Docker does; a missing or failing helper means no credentials. Identity
+ * tokens are not supported.
  * Nothing here logs; errors name files, never contents.
  */
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -85,9 +88,38 @@ function find(file: KilnConfigFile | undefined, registry: string): Credentials |
   return undefined;
 }
 
+interface DockerConfigFile extends KilnConfigFile {
+  credsStore?: string;
+  credHelpers?: Record<string, string>;
+}
+
+/** Asks `docker-credential-<helper> get` for `server` (JSON `{ Username, Secret }` on stdout). */
+function fromHelper(helper: string, server: string): Promise<Credentials | undefined> {
+  if (!/^[A-Za-z0-9_.-]+$/.test(helper)) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const child = execFile(`docker-credential-${helper}`, ['get'], { timeout: 10_000, maxBuffer: 64 * 1024 }, (err, stdout) => {
+      if (err) { resolve(undefined); return; }
+      try {
+        const v = JSON.parse(stdout) as { Username?: string; Secret?: string };
+        resolve(v.Username && v.Secret ? { username: v.Username, password: v.Secret } : undefined);
+      } catch { resolve(undefined); }
+    });
+    child.stdin?.end(server);
+  });
+}
+
+async function fromDocker(file: DockerConfigFile | undefined, registry: string): Promise<Credentials | undefined> {
+  if (!file) return undefined;
+  const want = normalizeAuthKey(registry);
+  const server = want === 'docker.io' ? 'https://index.docker.io/v1/' : want;
+  const helper = Object.entries(file.credHelpers ?? {}).find(([k]) => normalizeAuthKey(k) === want)?.[1];
+  if (helper) return fromHelper(helper, server);
+  return find(file, registry) ?? (file.credsStore ? fromHelper(file.credsStore, server) : undefined);
+}
+
 /** A lookup reading both files at each call (a `kiln login` in another shell takes effect at once). */
 export function credentialLookup(paths: ConfigPaths = configPaths()): CredentialLookup {
-  return async (registry) => find(await readJson(paths.kiln), registry) ?? find(await readJson(paths.docker), registry);
+  return async (registry) => find(await readJson(paths.kiln), registry) ?? fromDocker(await readJson(paths.docker), registry);
 }
 
 /** `insecureRegistries` from kiln's config file. */

@@ -54,6 +54,23 @@ test('Docker config.json auths work (base64 auth, username/password, Hub key); k
   assert.equal(await look('other.example'), { username: 'kiln', password: 'k' });
 });
 
+test('Docker credential helpers are asked (credHelpers per registry, then credsStore)', async () => {
+  const p = paths();
+  const bin = join(dir, 'bin');
+  await mkdir(bin);
+  // A helper that answers only for reg.example:5000 and echoes which server it was asked about.
+  await writeFile(join(bin, 'docker-credential-fake'), '#!/bin/sh\nread s\n[ "$s" = reg.example:5000 ] || exit 1\necho "{\\"Username\\":\\"helper\\",\\"Secret\\":\\"from-$s\\"}"\n', { mode: 0o755 });
+  await mkdir(join(dir, 'docker'));
+  await writeFile(p.docker, JSON.stringify({ credHelpers: { 'reg.example:5000': 'fake' }, credsStore: 'absent-helper' }));
+  const oldPath = process.env.PATH;
+  process.env.PATH = `${bin}:${oldPath}`;
+  try {
+    const look = credentialLookup(p);
+    assert.equal(await look('reg.example:5000'), { username: 'helper', password: 'from-reg.example:5000' });
+    assert.is(await look('other.example'), undefined, 'a missing credsStore helper means no credentials');
+  } finally { process.env.PATH = oldPath; }
+});
+
 test('a config file that is not JSON is a clear error naming the file', async () => {
   const p = paths();
   await mkdir(join(dir, 'kiln'));
