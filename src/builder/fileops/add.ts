@@ -16,6 +16,12 @@ export interface AddOptions extends CopyOptions {
   downloads?: ReadonlyMap<string, Download>;
   /** Where to put downloads made here (required when a URL was not pre-downloaded). */
   tmpDir?: string;
+  /**
+   * Extract archives downloaded from URLs: only with an explicit `--unpack=true` (Docker never extracts remote
+   * archives by default). Kept apart from `unpack`, whose default (true) is for local sources, so a caller that
+   * passes `unpack: spec.unpack ?? true` cannot extract a remote archive by accident.
+   */
+  unpackUrls?: boolean;
 }
 
 /** Splits ADD sources into URLs and local paths, validating the flag combinations BuildKit rejects. */
@@ -53,7 +59,7 @@ export async function addFiles(opts: AddOptions): Promise<CopyResult> {
         r = await copyFiles({
           ...opts, srcRoot: dl.dir, sources: [dl.name.replace(/[*?[\\]/g, '\\$&')], sourceCount: count, selection: undefined,
           ignore: undefined, exclude: undefined, parents: false, ownership: 'reset',
-          unpack: opts.unpack === true, dest: dest.isDir ? `${dest.path}/` : dest.path, workdir: '/',
+          unpack: opts.unpackUrls === true, dest: dest.isDir ? `${dest.path}/` : dest.path, workdir: '/',
         });
       } finally {
         if (own) dl.cleanup();

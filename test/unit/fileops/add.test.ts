@@ -99,11 +99,13 @@ test('ADD <url>: downloaded as the URL\'s base name (dir dest) or as the dest, 0
   try {
     const root = tempDir('dest');
     const tmpDir = tempDir('tmp');
-    await addFiles({ srcRoot: ctx, sources: [`${base}/files/app.tar.gz`], destRoot: root, dest: '/dl/', tmpDir });
+    await addFiles({ srcRoot: ctx, sources: [`${base}/files/app.tar.gz`], destRoot: root, dest: '/dl/', tmpDir, unpack: true });
     const st = statSync(join(root, 'dl/app.tar.gz'));
     assert.is(st.mode & 0o777, 0o600);
     assert.is(st.mtimeMs, Date.UTC(2015, 9, 21, 7, 28));
-    assert.ok(readFileSync(join(root, 'dl/app.tar.gz')).equals(tgz), 'remote archives stay archives');
+    assert.ok(readFileSync(join(root, 'dl/app.tar.gz')).equals(tgz), 'remote archives stay archives (unpack is for local sources)');
+    await addFiles({ srcRoot: ctx, sources: [`${base}/files/app.tar.gz`], destRoot: root, dest: '/ex/', tmpDir, unpackUrls: true });
+    assert.is(read(root, 'ex/d/a'), 'a', '--unpack=true extracts a remote archive');
     await addFiles({ srcRoot: ctx, sources: [`${base}/plain`], destRoot: root, dest: '/named', tmpDir, chmod: '644' });
     assert.is(read(root, 'named'), 'plain');
     assert.is(statSync(join(root, 'named')).mode & 0o777, 0o644);
