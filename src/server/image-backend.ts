@@ -36,7 +36,7 @@ export function toInspect(rec: ImageRecord): ImageInspect {
     RepoDigests: [],
     Parent: '',
     Comment: '',
-    Created: rec.config.created ?? new Date(0).toISOString(),
+    Created: rec.config.created || new Date(0).toISOString(),
     Author: rec.config.author ?? '',
     Config: rec.config.config ?? null,
     Architecture: rec.config.architecture,
@@ -44,7 +44,7 @@ export function toInspect(rec: ImageRecord): ImageInspect {
     Os: rec.config.os,
     Size: rec.size,
     RootFS: { Type: 'layers', Layers: rec.config.rootfs?.diff_ids ?? [] },
-    Metadata: { LastTagTime: '' },
+    Metadata: { LastTagTime: '0001-01-01T00:00:00Z' },
   };
 }
 

@@ -23,7 +23,9 @@ function applyFilters(list: ImageSummary[], q: Query): ImageSummary[] {
   const refs = values('reference');
   if (refs.length) {
     const pats = refs.map((r) => globToRegExp(r.includes(':') || r.includes('@') ? r : `${r}:*`));
-    out = out.filter((i) => i.RepoTags.some((t) => pats.some((p) => p.test(t) || p.test(t.replace(/^docker\.io\/(library\/)?/, '')))));
+    // As dockerd: an image stays when one of its tags matches, and lists only the matching tags.
+    const matches = (t: string) => pats.some((p) => p.test(t));
+    out = out.map((i) => ({ ...i, RepoTags: i.RepoTags.filter(matches) })).filter((i) => i.RepoTags.length > 0);
   }
   const dangling = values('dangling');
   if (dangling.length) {
