@@ -41,7 +41,7 @@ export function register(program: Command): void {
       const rref = toRegistryRef(ref);
       const out = process.stdout;
       const render = createTransferRenderer('pull', out, Boolean(out.isTTY) && !opts.quiet);
-      if (!opts.quiet) out.write(`${rref.digest ?? rref.tag}: Pulling from ${familiarize(`${rref.registry}/${rref.repository}`)}\n`);
+      if (!opts.quiet) out.write(`${rref.digest ?? rref.tag}: Pulling from ${rref.repository}\n`);
       const root = await openRoot(globalOptions(cmd).root);
       try {
         const res = await pullImage(root, ref, {

@@ -69,7 +69,7 @@ test('Basic auth through the CLI: refused without login, login stores 0600 crede
   const other = (await r.make()).root;
   const pulled = await kiln(['pull', ref], { root: other, env });
   assert.is(pulled.code, 0, pulled.stderr);
-  assert.match(pulled.stdout, /^1: Pulling from 127\.0\.0\.1:\d+\/team\/busybox\n/);
+  assert.match(pulled.stdout, /^1: Pulling from team\/busybox\n/);
   assert.match(pulled.stdout, /[0-9a-f]{12}: Pull complete\n/);
   assert.match(pulled.stdout, /Status: Downloaded newer image for /);
   noSecret(pulled.stdout + pulled.stderr);
