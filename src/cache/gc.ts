@@ -49,6 +49,8 @@ export interface GcOptions {
   candidates?: Iterable<Digest>;
   /** Extra digests to keep, supplied by in-process owners. */
   extraRoots?: Array<() => Promise<Iterable<Digest>> | Iterable<Digest>>;
+  /** Image IDs (config digests) that containers use: their dangling images are kept. */
+  inUseImageIds?: Set<Digest>;
   /** Report what would go without deleting. */
   dryRun?: boolean;
   signal?: AbortSignal;
@@ -120,7 +122,9 @@ export async function collectGarbage(root: StoreRoot, opts: GcOptions = {}): Pro
       const tagged = new Set(entries.filter((e) => e.ref).map((e) => e.descriptor.digest));
       for (const e of entries) {
         if (e.ref || tagged.has(e.descriptor.digest)) continue;
-        if (opts.until && (await createdAt(root.content, e.descriptor)) > opts.until.getTime()) continue;
+        const meta = await imageMeta(root.content, e.descriptor);
+        if (opts.until && meta.created > opts.until.getTime()) continue;
+        if (meta.id && opts.inUseImageIds?.has(meta.id)) continue;
         result.removedImages.push(e.descriptor.digest);
       }
       if (result.removedImages.length > 0 && !opts.dryRun) {
@@ -185,14 +189,14 @@ export async function collectGarbage(root: StoreRoot, opts: GcOptions = {}): Pro
   });
 }
 
-/** An image's creation time from its config (0 when unknown), for `--filter until=`. */
-async function createdAt(content: ContentStore, d: Descriptor): Promise<number> {
+/** An image's config digest and creation time (0 when unknown), for `--filter until=` and in-use checks. */
+async function imageMeta(content: ContentStore, d: Descriptor): Promise<{ id?: Digest; created: number }> {
   try {
     const m = await content.readJson<Manifest>(d.digest);
-    if (!m.config) return 0;
+    if (!m.config) return { created: 0 };
     const c = await content.readJson<{ created?: string }>(m.config.digest);
-    return Date.parse(c.created ?? '') || 0;
+    return { id: m.config.digest, created: Date.parse(c.created ?? '') || 0 };
   } catch {
-    return 0;
+    return { created: 0 };
   }
 }

@@ -6,6 +6,7 @@
  */
 import type { Command } from 'commander';
 import { collectGarbage } from '../../cache/gc.js';
+import { imagesInUse } from './rmi.js';
 import { openRoot } from '../../cache/root.js';
 import { KilnError } from '../../errors.js';
 import { globalOptions } from '../context.js';
@@ -39,6 +40,7 @@ export function register(program: Command): void {
           keepStorage,
           minAgeMs: parseDuration(opts.minAge),
           dryRun: opts.dryRun,
+          inUseImageIds: await imagesInUse(root.root),
         });
         const verb = opts.dryRun ? 'Would delete' : 'Deleted';
         if (r.removedImages.length > 0) {

@@ -12,6 +12,13 @@ import { familiarize, normalizeReference } from '../../image/reference.js';
 import type { Digest } from '../../image/types.js';
 import { globalOptions } from '../context.js';
 
+/** Image IDs that containers (running or stopped) were created from; Docker refuses to delete those. */
+export async function imagesInUse(rootDir: string): Promise<Set<Digest>> {
+  const { createContainerStore } = await import('../../executor/containers.js');
+  const recs = await createContainerStore({ root: rootDir }).list().catch(() => []);
+  return new Set(recs.map((r) => r.imageId).filter(Boolean));
+}
+
 export function register(program: Command): void {
   program
     .command('rmi')
@@ -21,10 +28,9 @@ export function register(program: Command): void {
     .action(async (names: string[], opts: { force?: boolean }, cmd: Command) => {
       const root = await openRoot(globalOptions(cmd).root);
       try {
-        const plans: Array<{ untag: string[]; target: Digest; candidates: Digest[] }> = [];
+        const plans: Array<{ name: string; id: Digest; refs: string[]; untag: string[]; target: Digest; candidates: Digest[] }> = [];
         for (const name of names) {
           const image = await root.images.resolve(name);
-          const target = image.indexDigest ?? image.manifestDigest;
           let full: string | undefined;
           try { full = normalizeReference(name); } catch { full = undefined; }
           const byTag = full !== undefined && image.refs.includes(full);
@@ -33,8 +39,24 @@ export function register(program: Command): void {
               hint: `remove the tags one by one (${image.refs.map(familiarize).join(', ')}) or use -f`,
             });
           }
-          const candidates = [target, image.manifestDigest, image.configDigest, ...image.manifest.layers.map((l) => l.digest)];
-          plans.push({ untag: byTag ? [full!] : image.refs, target, candidates });
+          plans.push({
+            name,
+            id: image.id,
+            refs: image.refs,
+            untag: byTag ? [full!] : image.refs,
+            target: image.indexDigest ?? image.manifestDigest,
+            candidates: [image.indexDigest ?? image.manifestDigest, image.manifestDigest, image.configDigest, ...image.manifest.layers.map((l) => l.digest)],
+          });
+        }
+        // An image is deleted when the plan removes all its tags; Docker refuses that while a container uses it.
+        const untagged = new Set(plans.flatMap((p) => p.untag));
+        const inUse = opts.force ? new Set<Digest>() : await imagesInUse(root.root);
+        for (const p of plans) {
+          if (p.refs.every((r) => untagged.has(r)) && inUse.has(p.id)) {
+            throw new KilnError('IMAGE_IN_USE', `unable to remove ${p.name}: a container is using image ${shortId(p.id)}`, {
+              hint: 'remove the container first (kiln rm), or use -f',
+            });
+          }
         }
         for (const p of plans) {
           for (const ref of p.untag) {

@@ -160,4 +160,25 @@ test('kiln du and kiln prune account for and reclaim unreferenced blobs', async 
   assert.is((await kiln(['store', 'verify'], { root })).code, 0, 'busybox intact after prune');
 });
 
+test('kiln rmi refuses an image a container uses unless forced', async () => {
+  const { createContainerStore } = await import('../../../src/executor/containers.js');
+  const imageId = JSON.parse((await kiln(['inspect', 'busybox'], { root })).stdout)[0].Id as string;
+  assert.is((await kiln(['tag', 'busybox', 'used:1'], { root })).code, 0);
+  const store = createContainerStore({ root });
+  const id = 'f'.repeat(64);
+  await store.create({
+    id, name: 'user_of_image', image: 'used:1', imageId, created: new Date().toISOString(), status: 'exited',
+    autoRemove: false, detached: false, volumes: [], spec: {} as never,
+  });
+  const tags = JSON.parse((await kiln(['inspect', 'busybox'], { root })).stdout)[0].RepoTags as string[];
+  const r = await kiln(['rmi', ...tags], { root });
+  assert.is(r.code, 5, r.stdout + r.stderr);
+  assert.match(r.stderr, /a container is using image/);
+  assert.is((await kiln(['inspect', 'used:1'], { root })).code, 0, 'nothing was untagged');
+  const partial = await kiln(['rmi', 'used:1'], { root });
+  assert.is(partial.code, 0, 'untagging one of several tags is fine while in use');
+  assert.is((await kiln(['rmi', '-f', ...tags.filter((t) => t !== 'used:1')], { root })).code, 0, '-f deletes anyway');
+  await store.remove(id);
+});
+
 test.run();
