@@ -10,7 +10,6 @@ import { pipeline } from 'node:stream/promises';
 import { canonicalJson } from '../image/canonical-json.js';
 import { buildManifest } from '../image/manifest.js';
 import { MediaType, type Descriptor, type Digest, type ImageConfig } from '../image/types.js';
-import { dirTar } from '../exporter/layer-diff.js';
 import type { BuildContext } from './build-context.js';
 import { lazyView } from './rootfs.js';
 import { ensureSnapshot } from './step-runner.js';
@@ -82,6 +81,7 @@ export async function exportResult(ctx: BuildContext, st: StageState): Promise<E
             await mkdir(out.dest, { recursive: true });
             await cp(dir, out.dest, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true, force: true });
           } else {
+            const { dirTar } = await import('../exporter/layer-diff.js');
             const sink = out.dest === '-' ? process.stdout : createWriteStream(out.dest);
             await pipeline(dirTar(dir, { sourceDateEpoch: ctx.sourceDateEpoch, signal: ctx.signal }), sink, { end: out.dest !== '-' });
           }

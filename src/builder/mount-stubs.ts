@@ -8,7 +8,6 @@
 import type { Stats } from 'node:fs';
 import { lstat, readdir, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { getXattrs } from '../exporter/tar/fsx.js';
 
 /** Mount points runc itself creates when the rootfs lacks them. */
 export const RUNTIME_STUBS = ['/proc', '/sys', '/dev', '/etc/hosts', '/etc/resolv.conf', '/etc/hostname'];
@@ -31,6 +30,7 @@ async function isPlainCopyUp(abs: string, lower: Stats): Promise<boolean> {
     const st = await lstat(abs);
     if (!st.isDirectory() || !lower.isDirectory() || (await readdir(abs)).length > 0) return false;
     if (st.mode !== lower.mode || st.uid !== lower.uid || st.gid !== lower.gid) return false;
+    const { getXattrs } = await import('../exporter/tar/fsx.js');
     return getXattrs(abs)?.['trusted.overlay.opaque'] === undefined;
   } catch {
     return false;

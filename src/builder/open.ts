@@ -4,10 +4,37 @@
  * (and so its flight map and p-queue) between concurrent builds.
  */
 import { openRoot, type StoreRoot } from '../cache/root.js';
-import { createExecutor } from '../executor/executor.js';
+import type { Executor } from '../executor/types.js';
 import { createBuilder, type Builder } from './builder.js';
 import { fileOpsPort, layerPort, pullPort } from './wiring.js';
-import { createSnapshotter } from '../cache/snapshotter.js';
+import type { Snapshotter } from '../cache/types.js';
+
+/** The runc executor, loaded on the first RUN (a fully cached build never needs it). */
+function lazyExecutor(rootDir: string): Executor {
+  let ex: Promise<Executor> | undefined;
+  return {
+    async run(o) {
+      ex ??= import('../executor/executor.js').then((m) => m.createExecutor({ root: rootDir }));
+      return (await ex).run(o);
+    },
+  };
+}
+
+/** The overlay snapshotter, loaded when a step misses (it pulls in the layer unpacker and native zstd). */
+function lazySnapshotter(root: StoreRoot): Snapshotter {
+  let snap: Promise<Snapshotter> | undefined;
+  const get = () => (snap ??= import('../cache/snapshotter.js').then((m) => m.createSnapshotter({ root: root.paths.snapshots, content: root.content })));
+  return {
+    ensureImage: async (layers, io) => (await get()).ensureImage(layers, io),
+    prepare: async (key, parent) => (await get()).prepare(key, parent),
+    view: async (key, parent) => (await get()).view(key, parent),
+    commit: async (name, key) => (await get()).commit(name, key),
+    remove: async (key) => (await get()).remove(key),
+    stat: async (key) => (await get()).stat(key),
+    lowerDirs: async (key) => (await get()).lowerDirs(key),
+    list: async () => (await get()).list(),
+  };
+}
 
 export interface OpenedBuilder extends Builder {
   root: StoreRoot;
@@ -22,8 +49,8 @@ export async function openBuilder(rootDir: string, opts: { concurrency?: number;
     root: root.root,
     content: root.content,
     images: root.images,
-    snapshotter: createSnapshotter({ root: root.paths.snapshots, content: root.content }),
-    executor: createExecutor({ root: root.root }),
+    snapshotter: lazySnapshotter(root),
+    executor: lazyExecutor(root.root),
     layers: layerPort(root.content),
     fileops,
     registry: pullPort(root),

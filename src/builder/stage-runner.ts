@@ -5,7 +5,6 @@
  */
 import { KilnError, isKilnError } from '../errors.js';
 import { formatPlatform, parsePlatform } from '../image/platform.js';
-import { compressionOfMediaType } from '../exporter/compression.js';
 import { expandInstruction } from '../parser/expand-instruction.js';
 import { parseDockerfile } from '../parser/parse-dockerfile.js';
 import { createStageScope } from '../parser/scope.js';
@@ -16,7 +15,7 @@ import type { BuildContext } from './build-context.js';
 import { copyInstruction } from './copy-step.js';
 import { applyMetadata, baseConfigState, onbuildTriggers, resolveWorkdir } from './image-config.js';
 import { runInstruction } from './run-step.js';
-import { cloneStage, type StageState } from './state.js';
+import { cloneStage, compressionOf, type StageState } from './state.js';
 import type { StepRef } from './types.js';
 import { workdirStep } from './workdir-step.js';
 
@@ -53,7 +52,7 @@ export async function runStage(ctx: BuildContext, index: number): Promise<StageS
       const p = parsePlatform(platform);
       const cfg = baseConfigState(img?.config, { os: p.os, architecture: p.architecture, variant: p.variant });
       const scope = createStageScope({ globalArgs: ctx.df.globalArgs ?? {}, buildArgs: ctx.opts.buildArgs, baseEnv: img?.config.config?.Env ?? [], escape: ctx.df.directives.escape });
-      const layers = (img?.manifest.layers ?? []).map((d, i) => ({ diffId: img!.config.rootfs.diff_ids[i]!, blobs: { [compressionOfMediaType(d.mediaType) ?? 'gzip']: d } }));
+      const layers = (img?.manifest.layers ?? []).map((d, i) => ({ diffId: img!.config.rootfs.diff_ids[i]!, blobs: { [compressionOf(d.mediaType)]: d } }));
       st = {
         fs: { layers, chainId: chainId(layers.map((l) => l.diffId)), desc: img ? `FROM ${stage.base.kind === 'image' ? stage.base.ref : ''}@${img.manifestDigest}` : 'FROM scratch' },
         cfg, scope, baseConfig: img?.config,

@@ -66,3 +66,13 @@ export function anyBlob(l: LayerRef): Descriptor {
   if (!d) throw new Error(`layer ${l.diffId} has no blob`);
   return d;
 }
+
+/**
+ * The compression of a layer media type. (exporter/compression.ts has the same mapping, but importing it loads
+ * the native zstd binding, which a cached rebuild never needs.)
+ */
+export function compressionOf(mediaType: string): LayerCompression {
+  if (mediaType.endsWith('+zstd') || mediaType.endsWith('.zstd')) return 'zstd';
+  if (mediaType.endsWith('+gzip') || mediaType.endsWith('.gzip')) return 'gzip';
+  return 'none';
+}

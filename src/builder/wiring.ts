@@ -8,21 +8,28 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { StoreRoot } from '../cache/root.js';
 import type { ContentStore } from '../cache/types.js';
-import { createDecompressStream, type Compression } from '../exporter/compression.js';
-import { layerTar } from '../exporter/layer-diff.js';
-import { writeLayer } from '../exporter/layer-writer.js';
-import { addFiles, checksumSources, copyFiles, copyHeredocs, download, heredocDigest, isHttpSource, openStatCache, statCachePath, type StatCache } from './fileops/index.js';
+import type { Compression } from '../exporter/compression.js';
+import { checksumSources } from './fileops/checksum.js';
+import { openStatCache, statCachePath, type StatCache } from './fileops/stat-cache.js';
 import type { CopySpec, FileOpsPort, LayerPort, PullPort } from './ports.js';
+
+// Start-up matters (a no-op rebuild is mostly process start): modules only a cache miss needs (layer writing,
+// compression with its native zstd, copying, downloads) load on first use.
+const layerMods = () => Promise.all([import('../exporter/layer-diff.js'), import('../exporter/layer-writer.js'), import('../exporter/compression.js')]);
+const copyMods = () => Promise.all([import('./fileops/copy.js'), import('./fileops/add.js'), import('./fileops/heredoc.js')]);
+const isHttpSource = (s: string) => /^https?:\/\//i.test(s);
 
 /** H3's layer-diff + layer-writer as a LayerPort. */
 export function layerPort(content: ContentStore): LayerPort {
   return {
     async writeLayer(dir, opts) {
+      const [{ layerTar }, { writeLayer }] = await layerMods();
       const tar = layerTar(dir, { mode: 'overlay', sourceDateEpoch: opts.sourceDateEpoch, signal: opts.signal });
       const w = await writeLayer(content, tar, { compression: opts.compression, format: opts.mediaFormat, lease: opts.lease, signal: opts.signal });
       return { descriptor: w.descriptor, diffId: w.diffId, size: w.uncompressedSize };
     },
     async recompress(blob, compression: Compression, opts) {
+      const [, { writeLayer }, { createDecompressStream }] = await layerMods();
       const src = await content.read(blob.digest, { signal: opts.signal });
       const plain = src.pipe(createDecompressStream('auto'));
       const w = await writeLayer(content, plain, { compression, lease: opts.lease, signal: opts.signal });
@@ -56,6 +63,7 @@ export function fileOpsPort(rootDir: string, tmpDir: string): FileOpsPort & { fl
         }
         // BuildKit keys a URL by its content: fetch it once for the key (the copy fetches again on a miss).
         const dir = await mkdtemp(join(tmpDir, 'dl-'));
+        const { download } = await import('./fileops/http-source.js');
         try {
           const dl = await download(url, { tmpDir: dir, signal: opts.signal });
           parts.push(`${url} ${dl.digest}`);
@@ -66,6 +74,7 @@ export function fileOpsPort(rootDir: string, tmpDir: string): FileOpsPort & { fl
         }
       }
       if (spec.heredocs.length) {
+        const { heredocDigest } = await import('./fileops/heredoc.js');
         const d = heredocDigest(spec.heredocs);
         parts.push(d);
         for (const h of spec.heredocs) files[`<<${h.name}`] = `sha256:${createHash('sha256').update(h.content).digest('hex')}`;
@@ -73,6 +82,7 @@ export function fileOpsPort(rootDir: string, tmpDir: string): FileOpsPort & { fl
       return { digest: `sha256:${createHash('sha256').update(parts.join('\n')).digest('hex')}`, files };
     },
     async copy(spec, destRoot, opts) {
+      const [{ copyFiles }, { addFiles }, { copyHeredocs }] = await copyMods();
       const common = {
         destRoot, dest: spec.dest, workdir: spec.workdir, chown: spec.chown, chmod: spec.chmod, signal: opts.signal,
         sourceCount: spec.sources.length + spec.heredocs.length,
