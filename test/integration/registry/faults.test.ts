@@ -187,6 +187,13 @@ test('push: OCI-Chunk-Min-Length from the registry raises the chunk size', async
   assert.ok(ranges.includes('400000-799999'), ranges.join(' '));
 });
 
+test('403 from the registry is REGISTRY_DENIED naming registry and repository', async () => {
+  const body = JSON.stringify({ errors: [{ code: 'DENIED', message: 'requested access to the resource is denied' }] });
+  proxy.fault({ method: 'PUT', path: /\/manifests\/1$/ }, { kind: 'status', status: 403, body });
+  await rejects(() => pushImage(src, `${proxy.host}/faults/denied:1`, { ...fast, source: 'fault:1' }), 'REGISTRY_DENIED',
+    new RegExp(`${proxy.host}/faults/denied: manifest "1": access denied \\(DENIED`));
+});
+
 test('a rejected upload (BLOB_UPLOAD_INVALID) is a clear error and no manifest is written', async () => {
   const body = JSON.stringify({ errors: [{ code: 'BLOB_UPLOAD_INVALID', message: 'blob upload invalid' }] });
   proxy.fault({ method: 'PUT', path: /\/blobs\/uploads\// }, { kind: 'status', status: 400, body }, 100);
