@@ -132,11 +132,21 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
     const before = noCache ? undefined : await ctx.cache.fromSlots(slots);
     ctx.emit({ type: 'step-miss-reason', step, reason: noCache ? 'cache disabled (--no-cache)' : explainMiss(inputs, before) });
     const frozen = st;
-    rec = await ctx.flight.run(key, () => ctx.limit(() => execute(ctx, frozen, def, key, inputs, extraKeys)));
+    let ran = false;
+    rec = await ctx.flight.run(key, () => {
+      ran = true;
+      return ctx.limit(() => execute(ctx, frozen, def, key, inputs, extraKeys));
+    });
     st.fs = applyRecord(st.fs, rec, desc);
-    ctx.stats.executed++;
     await ctx.cache.setSlots(slots, rec.key);
-    ctx.emit({ type: 'step-done', step, durationMs: Date.now() - started });
+    if (ran) {
+      ctx.stats.executed++;
+      ctx.emit({ type: 'step-done', step, durationMs: Date.now() - started });
+    } else {
+      // The same step was running for another stage or build: it ran once, this one reuses its result.
+      ctx.stats.cached++;
+      ctx.emit({ type: 'step-cached', step });
+    }
   }
   const entry: HistoryEntry = { created: ctx.sourceDateEpoch !== undefined ? ctx.created : rec.created, created_by: def.history, comment: HISTORY_COMMENT };
   if (!rec.result.layer) entry.empty_layer = true;

@@ -1,0 +1,63 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { BuildEvent } from '../../../src/builder/types.js';
+import { createHarness, type Harness } from './harness.js';
+
+let h: Harness;
+
+test.before(async () => {
+  h = await createHarness();
+});
+test.after(async () => {
+  await h?.close();
+});
+
+const started = (events: BuildEvent[], stage: string) => events.findIndex((e) => e.type === 'step-start' && e.step.stage === stage && e.step.text.startsWith('RUN'));
+const done = (events: BuildEvent[], stage: string) => events.findIndex((e) => e.type === 'step-done' && e.step.stage === stage && e.step.text.startsWith('RUN'));
+
+test('independent stages run in parallel', async () => {
+  const ctx = await h.context({
+    Dockerfile: [
+      'FROM busybox AS a', 'RUN sleep 0.5 && echo a > /a',
+      'FROM busybox AS b', 'RUN sleep 0.5 && echo b > /b',
+      'FROM busybox', 'COPY --from=a /a /a', 'COPY --from=b /b /b', '',
+    ].join('\n'),
+  });
+  const r = await h.build(ctx, { tags: ['par:1'] });
+  const ev = r.events;
+  assert.ok(started(ev, 'a') >= 0 && started(ev, 'b') >= 0);
+  assert.ok(started(ev, 'b') < done(ev, 'a') && started(ev, 'a') < done(ev, 'b'), 'both RUN steps started before either finished');
+  const tree = await h.tree('par:1');
+  assert.ok(tree.some((e) => e.path === 'a') && tree.some((e) => e.path === 'b'));
+});
+
+test('identical work requested twice at once runs once', async () => {
+  const ctx = await h.context({
+    Dockerfile: [
+      'FROM busybox AS one', 'RUN sleep 0.3 && date +%s%N > /stamp',
+      'FROM busybox AS two', 'RUN sleep 0.3 && date +%s%N > /stamp',
+      'FROM busybox', 'COPY --from=one /stamp /one', 'COPY --from=two /stamp /two', '',
+    ].join('\n'),
+  });
+  const r = await h.build(ctx, { tags: ['dedup:1'] });
+  const runs = r.events.filter((e) => e.type === 'step-done' && e.step.text.startsWith('RUN'));
+  assert.is(runs.length, 1, 'one execution for the two stages');
+  const img = await h.image('dedup:1');
+  assert.is(img.manifest.layers.length, 3, 'the second COPY of the same content still adds its own layer');
+});
+
+test('two concurrent builds of the same Dockerfile share one execution', async () => {
+  const ctx = await h.context({ Dockerfile: 'FROM busybox\nRUN sleep 0.3 && date +%s%N > /concurrent\n' });
+  const [a, b] = await Promise.all([h.build(ctx), h.build(ctx)]);
+  assert.is(a.stepsExecuted + b.stepsExecuted, 1);
+  assert.is(a.imageId, b.imageId);
+});
+
+test('unneeded stages never run', async () => {
+  const ctx = await h.context({ Dockerfile: 'FROM busybox AS broken\nRUN exit 1\n\nFROM busybox\nRUN echo ok > /ok\n' });
+  const r = await h.build(ctx);
+  assert.is(r.stepsExecuted, 1);
+  assert.not.ok(r.events.some((e) => e.type === 'step-start' && e.step.stage === 'broken'));
+});
+
+test.run();
