@@ -2,12 +2,11 @@
  * `kiln save [-o FILE] [--format docker|oci] IMAGE…`: writes images to a tar archive (stdout when -o is absent
  * and stdout is not a terminal). The file appears only when complete: written beside it, then renamed.
  */
-import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { tempNameFor } from '../../cache/atomic-file.js';
 import { openRoot } from '../../cache/root.js';
-import { KilnError } from '../../errors.js';
+import { fromSystemError, KilnError } from '../../errors.js';
 import { resolveSaveItems, saveArchive, type ArchiveFormat } from '../../exporter/archive-save.js';
 import { globalOptions } from '../context.js';
 
@@ -34,11 +33,12 @@ export function register(program: Command): void {
         }
         const tmp = tempNameFor(opts.output);
         try {
-          await saveArchive(root.content, items, createWriteStream(tmp, { flags: 'wx' }), { format: opts.format as ArchiveFormat });
+          const out = await open(tmp, 'wx', 0o644);
+          await saveArchive(root.content, items, out.createWriteStream(), { format: opts.format as ArchiveFormat });
           await rename(tmp, opts.output);
         } catch (err) {
           await rm(tmp, { force: true });
-          throw err;
+          throw fromSystemError(err, opts.output) ?? err;
         }
       } finally {
         await root.close();
