@@ -15,13 +15,14 @@
  * link(2), which fails instead of overwriting.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.js';
 import { layerTar } from '../exporter/layer-diff.js';
 import type { Descriptor, Digest } from '../image/types.js';
 import { applyLayer } from './apply-layer.js';
 import { isOwnerAlive, ownerToken } from './lock.js';
+import { createSnapshotMetaStore, type SnapshotMeta } from './snapshot-meta.js';
 import { chainMounts, maxLowers } from './snapshot-mounts.js';
 import type { ContentStore, IoOptions, Mount, SnapshotInfo, Snapshotter } from './types.js';
 
@@ -31,16 +32,6 @@ export interface SnapshotterOptions {
   content: ContentStore;
   /** Layers unpacked at once by ensureImage (default 2: decompression runs on the thread pool). */
   concurrency?: number;
-}
-
-interface Meta {
-  key: string;
-  parent?: string;
-  id: string;
-  kind: 'committed' | 'active';
-  /** ownerToken() of the process that prepared an active snapshot (for cleaning up after a crash). */
-  owner?: string;
-  created: string;
 }
 
 /** The snapshotter plus housekeeping that is not part of the boundary interface. */
@@ -71,56 +62,19 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
   const root = opts.root;
   const dataDir = join(root, 'd');
   const workRoot = join(root, 'w');
-  const metaDir = join(root, 'm');
   const tmpDir = join(root, 'tmp');
   const inFlight = new Map<string, Promise<void>>();
 
-  const metaPath = (key: string) => join(metaDir, `${createHash('sha256').update(key).digest('hex').slice(0, 40)}.json`);
+  const metas = createSnapshotMetaStore(join(root, 'm'));
   const stableId = (key: string) => createHash('sha256').update(`snapshot:${key}`).digest('hex').slice(0, ID_LENGTH);
   const randomId = () => randomBytes(ID_LENGTH / 2).toString('hex');
-  const info = (m: Meta): SnapshotInfo => ({ key: m.key, parent: m.parent, dir: join(dataDir, m.id), kind: m.kind });
-
-  async function readMeta(key: string): Promise<Meta | undefined> {
-    try {
-      const m = JSON.parse(await readFile(metaPath(key), 'utf8')) as Meta;
-      return m.key === key ? m : undefined;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
-  }
-
-  async function mustMeta(key: string): Promise<Meta> {
-    const m = await readMeta(key);
-    if (!m) throw new KilnError('NOT_FOUND', `snapshot ${key} not found`);
-    return m;
-  }
-
-  /** Publishes metadata unless some process published `m.key` first; returns whether ours won. */
-  async function publishMeta(m: Meta, replace = false): Promise<boolean> {
-    await mkdir(metaDir, { recursive: true });
-    const tmp = join(metaDir, `.tmp-${randomId()}`);
-    await writeFile(tmp, JSON.stringify(m));
-    try {
-      if (replace) {
-        await rename(tmp, metaPath(m.key));
-        return true;
-      }
-      await link(tmp, metaPath(m.key));
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw err;
-    } finally {
-      await rm(tmp, { force: true });
-    }
-  }
+  const info = (m: SnapshotMeta): SnapshotInfo => ({ key: m.key, parent: m.parent, dir: join(dataDir, m.id), kind: m.kind });
 
   /** The chain from `key` down to its base, top first. */
-  async function chain(key: string): Promise<Meta[]> {
-    const out: Meta[] = [];
+  async function chain(key: string): Promise<SnapshotMeta[]> {
+    const out: SnapshotMeta[] = [];
     for (let k: string | undefined = key; k !== undefined; ) {
-      const m = await mustMeta(k);
+      const m = await metas.must(k);
       if (m.kind !== 'committed') throw new KilnError('PRECONDITION', `snapshot ${k} is active, not committed`);
       out.push(m);
       k = m.parent;
@@ -130,7 +84,7 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
 
   /** Unpacks one layer into d/<stable id> unless it is there; safe against other processes doing the same. */
   async function ensureLayer(key: string, parent: string | undefined, layer: { descriptor: Descriptor; diffId: Digest }, io: IoOptions): Promise<void> {
-    if (await readMeta(key)) return;
+    if (await metas.read(key)) return;
     const id = stableId(key);
     const final = join(dataDir, id);
     if (!(await exists(final))) {
@@ -148,15 +102,15 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
         await rm(tmp, { recursive: true, force: true });
       }
     }
-    await publishMeta({ key, parent, id, kind: 'committed', created: new Date().toISOString() });
+    await metas.publish({ key, parent, id, kind: 'committed', created: new Date().toISOString() });
   }
 
   /** A snapshot holding the bottom of a too-deep chain merged into one directory (whiteouts applied). */
-  async function flattened(bottom: Meta[]): Promise<string> {
+  async function flattened(bottom: SnapshotMeta[]): Promise<string> {
     const key = `flat:${bottom[0]!.key}`;
     const id = stableId(key);
     const final = join(dataDir, id);
-    if (await readMeta(key)) return final;
+    if (await metas.read(key)) return final;
     const tmp = join(tmpDir, `${ownerToken()}-${randomId()}`);
     await mkdir(tmp, { recursive: true, mode: 0o755 });
     try {
@@ -170,20 +124,20 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
       await rm(tmp, { recursive: true, force: true });
     }
     // Recorded like any committed snapshot so cleanup() keeps it while containers use it.
-    await publishMeta({ key, id, kind: 'committed', created: new Date().toISOString() });
+    await metas.publish({ key, id, kind: 'committed', created: new Date().toISOString() });
     return final;
   }
 
   /** Lower dirs for `parent`, flattening the bottom of the chain when it is deeper than one mount holds. */
   async function lowersFor(parent: string | undefined, upper?: string, work?: string): Promise<string[]> {
     if (parent === undefined) return [];
-    const metas = await chain(parent);
+    const stack = await chain(parent);
     // A fixed budget for the upper and work paths keeps the cut (and so the flattened snapshot) the same
     // for every caller; only paths longer than it move the cut.
     const limit = maxLowers(ID_LENGTH, Math.max(upper?.length ?? 0, PATH_BUDGET), Math.max(work?.length ?? 0, PATH_BUDGET));
-    if (metas.length <= limit) return metas.map((m) => join(dataDir, m.id));
-    const keep = metas.slice(0, limit - 1);
-    return [...keep.map((m) => join(dataDir, m.id)), await flattened(metas.slice(limit - 1))];
+    if (stack.length <= limit) return stack.map((m) => join(dataDir, m.id));
+    const keep = stack.slice(0, limit - 1);
+    return [...keep.map((m) => join(dataDir, m.id)), await flattened(stack.slice(limit - 1))];
   }
 
   const snapshotter: OverlaySnapshotter = {
@@ -191,7 +145,7 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
       if (layers.length === 0) return undefined;
       const keys = chainIds(layers.map((l) => l.diffId));
       const missing: number[] = [];
-      for (let i = 0; i < layers.length; i++) if (!(await readMeta(keys[i]!))) missing.push(i);
+      for (let i = 0; i < layers.length; i++) if (!(await metas.read(keys[i]!))) missing.push(i);
       let next = 0;
       const worker = async () => {
         while (next < missing.length) {
@@ -210,14 +164,14 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
     },
 
     async prepare(key, parent) {
-      if (await readMeta(key)) throw new KilnError('ALREADY_EXISTS', `snapshot ${key} already exists`);
+      if (await metas.read(key)) throw new KilnError('ALREADY_EXISTS', `snapshot ${key} already exists`);
       const id = randomId();
       const upper = join(dataDir, id);
       const work = join(workRoot, id);
       const lowers = await lowersFor(parent, upper, work);
       await mkdir(upper, { recursive: true, mode: 0o755 });
       await mkdir(work, { recursive: true, mode: 0o700 });
-      if (!(await publishMeta({ key, parent, id, kind: 'active', owner: ownerToken(), created: new Date().toISOString() }))) {
+      if (!(await metas.publish({ key, parent, id, kind: 'active', owner: ownerToken(), created: new Date().toISOString() }))) {
         await rm(upper, { recursive: true, force: true });
         await rm(work, { recursive: true, force: true });
         throw new KilnError('ALREADY_EXISTS', `snapshot ${key} already exists`);
@@ -235,28 +189,28 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
     },
 
     async commit(name, key) {
-      const m = await mustMeta(key);
+      const m = await metas.must(key);
       if (m.kind !== 'active') throw new KilnError('PRECONDITION', `snapshot ${key} is already committed`);
-      const won = await publishMeta({ key: name, parent: m.parent, id: m.id, kind: 'committed', created: new Date().toISOString() });
+      const won = await metas.publish({ key: name, parent: m.parent, id: m.id, kind: 'committed', created: new Date().toISOString() });
       await rm(join(workRoot, m.id), { recursive: true, force: true });
-      await unlink(metaPath(key)).catch(() => {});
+      await metas.remove(key);
       // Same name committed by someone else first: identical content by construction (names are cache keys).
       if (!won) await rm(join(dataDir, m.id), { recursive: true, force: true });
     },
 
     async remove(key) {
-      const m = await mustMeta(key);
-      for (const other of await listMetas()) {
+      const m = await metas.must(key);
+      for (const other of await metas.list()) {
         if (other.parent === key) throw new KilnError('PRECONDITION', `snapshot ${key} is the parent of ${other.key}`);
       }
-      await unlink(metaPath(key)).catch(() => {});
-      const shared = (await listMetas()).some((o) => o.id === m.id);
+      await metas.remove(key);
+      const shared = (await metas.list()).some((o) => o.id === m.id);
       if (!shared) await rm(join(dataDir, m.id), { recursive: true, force: true });
       await rm(join(workRoot, m.id), { recursive: true, force: true });
     },
 
     async stat(key) {
-      const m = await readMeta(key);
+      const m = await metas.read(key);
       return m && info(m);
     },
 
@@ -265,7 +219,7 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
     },
 
     async list() {
-      return (await listMetas()).map(info);
+      return (await metas.list()).map(info);
     },
 
     async rootfsMounts(parent, dirs) {
@@ -273,25 +227,25 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
     },
 
     async dirOf(key) {
-      return join(dataDir, (await mustMeta(key)).id);
+      return join(dataDir, (await metas.must(key)).id);
     },
 
     async prune(keep) {
-      const metas = await listMetas();
-      const byKey = new Map(metas.map((m) => [m.key, m]));
+      const all = await metas.list();
+      const byKey = new Map(all.map((m) => [m.key, m]));
       const live = new Set<string>();
       const mark = (key: string | undefined) => {
         for (let k = key; k !== undefined && !live.has(k); k = byKey.get(k)?.parent) live.add(k);
       };
       for (const k of keep) mark(k);
-      for (const m of metas) if (m.kind === 'active') mark(m.key);
+      for (const m of all) if (m.kind === 'active') mark(m.key);
       // A flattened bottom lives as long as the snapshot it was cut at.
-      for (const m of metas) if (m.key.startsWith('flat:') && live.has(m.key.slice(5))) live.add(m.key);
+      for (const m of all) if (m.key.startsWith('flat:') && live.has(m.key.slice(5))) live.add(m.key);
       const removed: string[] = [];
-      const liveIds = new Set(metas.filter((m) => live.has(m.key)).map((m) => m.id));
-      for (const m of metas) {
+      const liveIds = new Set(all.filter((m) => live.has(m.key)).map((m) => m.id));
+      for (const m of all) {
         if (live.has(m.key)) continue;
-        await unlink(metaPath(m.key)).catch(() => {});
+        await metas.remove(m.key);
         if (!liveIds.has(m.id)) await rm(join(dataDir, m.id), { recursive: true, force: true });
         removed.push(m.key);
       }
@@ -300,7 +254,7 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
 
     async cleanup() {
       let removed = 0;
-      for (const m of await listMetas()) {
+      for (const m of await metas.list()) {
         if (m.kind === 'active' && m.owner && !isOwnerAlive(m.owner)) {
           await snapshotter.remove(m.key).catch(() => {});
           removed++;
@@ -312,7 +266,7 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
           removed++;
         }
       }
-      const ids = new Set((await listMetas()).map((m) => m.id));
+      const ids = new Set((await metas.list()).map((m) => m.id));
       for (const id of await readdir(dataDir).catch(() => [] as string[])) {
         // A layer dir renamed into place by a process that died before publishing its metadata is kept
         // for a minute (rename updates ctime) in case that publish is still in flight elsewhere.
@@ -325,19 +279,6 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
       return removed;
     },
   };
-
-  async function listMetas(): Promise<Meta[]> {
-    const out: Meta[] = [];
-    for (const name of await readdir(metaDir).catch(() => [] as string[])) {
-      if (!name.endsWith('.json')) continue;
-      try {
-        out.push(JSON.parse(await readFile(join(metaDir, name), 'utf8')) as Meta);
-      } catch {
-        // Removed while listing.
-      }
-    }
-    return out;
-  }
 
   return snapshotter;
 }
