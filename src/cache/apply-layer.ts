@@ -99,7 +99,13 @@ export function createApplier(dir: string, opts: ApplyLayerOptions = {}) {
       if (fd !== undefined) fchmodSync(fd, e.mode);
       else chmodSync(abs, e.mode);
     }
-    if (e.xattrs) for (const [k, v] of Object.entries(e.xattrs)) setXattr(abs, k, v);
+    if (e.xattrs) {
+      for (const [k, v] of Object.entries(e.xattrs)) {
+        // overlayfs's own attributes (redirects, metacopy, origin) are never taken from an archive: a crafted
+        // layer could point a lower dir elsewhere. Opaque dirs come only from `.wh..wh..opq` members.
+        if (!k.startsWith('trusted.overlay.')) setXattr(abs, k, v);
+      }
+    }
     if (e.type === 'dir') dirTimes.push([abs, e.mtime]);
     else if (fd !== undefined) futimesSync(fd, e.mtime, e.mtime);
     else lutimesSync(abs, e.mtime, e.mtime);

@@ -57,6 +57,14 @@ test('a hardlink to a file outside the target is refused', async () => {
   assert.equal(readdirSync(outside), []);
 });
 
+if (process.getuid?.() === 0) {
+  test('overlayfs attributes in an archive are dropped (a crafted redirect cannot reach other paths)', async () => {
+    const { getXattrs } = await import('../../../src/exporter/tar/fsx.js');
+    await apply([{ ...file('d', ''), type: 'dir', size: 0, data: undefined, mode: 0o755, xattrs: { 'trusted.overlay.redirect': Buffer.from('/etc'), 'user.ok': Buffer.from('1') } }]);
+    assert.equal(Object.keys(getXattrs(join(dest, 'd')) ?? {}), ['user.ok']);
+  });
+}
+
 test('a symlink loop fails cleanly', async () => {
   await rejects(() => apply([symlink('a', 'b'), symlink('b', 'a'), file('a/x')]), 'UNSAFE_PATH', /too many symlinks/);
 });
