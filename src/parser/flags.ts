@@ -55,11 +55,31 @@ export function parseFlags(instruction: string, flags: readonly string[], spec: 
       else lists.set(name, [...(lists.get(name) ?? []), value]);
     }
   }
-  return {
-    bool: (n) => bools.get(n) ?? false,
-    optionalBool: (n) => bools.get(n),
-    string: (n) => strs.get(n),
-    strings: (n) => lists.get(n) ?? [],
-    used,
-  };
+  return new ParsedFlags(bools, strs, lists, used);
+}
+
+// A class rather than an object of closures: parseFlags runs once per instruction.
+class ParsedFlags implements FlagValues {
+  constructor(
+    private readonly bools: Map<string, boolean>,
+    private readonly strs: Map<string, string>,
+    private readonly lists: Map<string, string[]>,
+    readonly used: Set<string>,
+  ) {}
+
+  bool(n: string): boolean {
+    return this.bools.get(n) ?? false;
+  }
+
+  optionalBool(n: string): boolean | undefined {
+    return this.bools.get(n);
+  }
+
+  string(n: string): string | undefined {
+    return this.strs.get(n);
+  }
+
+  strings(n: string): string[] {
+    return this.lists.get(n) ?? [];
+  }
 }

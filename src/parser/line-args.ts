@@ -4,6 +4,7 @@
  * for COPY/ADD/EXPOSE/FROM, or the whole text as one string (USER, WORKDIR, MAINTAINER, STOPSIGNAL).
  */
 import { KilnError } from '../errors.js';
+import { isSpace } from './shell-lexer.js';
 
 const WS_SPLIT = /[\t\v\f\r ]+/;
 
@@ -51,7 +52,7 @@ export function parseWords(rest: string, escape: string): string[] {
     let ch = pos < n ? chars[pos]! : '';
     if (phase === 'spaces') {
       if (pos === n) break;
-      if (/\s/u.test(ch)) continue;
+      if (isSpace(ch)) continue;
       phase = 'word';
     }
     if (pos === n) {
@@ -59,7 +60,7 @@ export function parseWords(rest: string, escape: string): string[] {
       break;
     }
     if (phase === 'word') {
-      if (/\s/u.test(ch)) {
+      if (isSpace(ch)) {
         phase = 'spaces';
         if (blankOK || word.length > 0) words.push(word);
         word = '';

@@ -35,7 +35,7 @@ export interface StageScope {
   readonly escape: '\\' | '`';
   readonly globalArgs: Readonly<Record<string, string>>;
   readonly buildArgValues: Readonly<Record<string, string>>;
-  /** The variables a word is expanded with now (state env). */
+  /** The variables a word is expanded with now (state env); a live view, copy it to keep a snapshot. */
   env(): ReadonlyMap<string, string>;
   /** Applies an ARG already passed through `expandInstruction` (its values are final). */
   dispatchArg(ins: ArgInstruction): void;
@@ -70,6 +70,9 @@ function keyOf(entry: string): string {
 }
 
 class Scope implements StageScope {
+  /** The state env as a map, kept in step with `state` (hot path: read once per expanded instruction). */
+  private readonly lookup = new Map<string, string>();
+
   constructor(
     readonly escape: '\\' | '`',
     readonly globalArgs: Readonly<Record<string, string>>,
@@ -77,32 +80,38 @@ class Scope implements StageScope {
     private readonly state: string[],
     private readonly image: string[],
     private readonly args: Array<{ key: string; value?: string }>,
-  ) {}
-
-  env(): ReadonlyMap<string, string> {
-    const m = new Map<string, string>();
-    for (const e of this.state) {
+  ) {
+    for (const e of state) {
       const i = e.indexOf('=');
-      if (i < 0) m.set(e, '');
-      else m.set(e.slice(0, i), e.slice(i + 1));
+      if (i < 0) this.lookup.set(e, '');
+      else this.lookup.set(e.slice(0, i), e.slice(i + 1));
     }
-    return m;
+  }
+
+  /** A live view: it changes as ARG/ENV are dispatched. Copy it to keep a snapshot. */
+  env(): ReadonlyMap<string, string> {
+    return this.lookup;
   }
 
   get(name: string): string | undefined {
-    return this.env().get(name);
+    return this.lookup.get(name);
+  }
+
+  private set(key: string, value: string): void {
+    setEnv(this.state, key, value);
+    this.lookup.set(key, value);
   }
 
   dispatchArg(ins: ArgInstruction): void {
     for (const a of ins.args) {
-      if (a.value !== undefined) setEnv(this.state, a.key, a.value);
+      if (a.value !== undefined) this.set(a.key, a.value);
       this.args.push({ ...a });
     }
   }
 
   dispatchEnv(ins: EnvInstruction): void {
     for (const v of ins.vars) {
-      setEnv(this.state, v.key, v.value);
+      this.set(v.key, v.value);
       setEnv(this.image, v.key, v.value);
     }
   }

@@ -39,8 +39,24 @@ export interface WordResult {
 
 const EOF = '';
 
-function isSpace(ch: string): boolean {
-  return /^\s$/u.test(ch);
+// Hot path (called per character): ASCII answers without a regexp, the rest through Unicode classes.
+/** Go's unicode.IsSpace (the White_Space property), with an ASCII fast path. */
+export function isSpace(ch: string): boolean {
+  const c = ch.charCodeAt(0);
+  if (c < 128) return c === 32 || (c >= 9 && c <= 13);
+  return c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
+}
+
+function isLetter(ch: string): boolean {
+  const c = ch.charCodeAt(0);
+  if (c < 128) return (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+  return LETTER.test(ch);
+}
+
+function isDigit(ch: string): boolean {
+  const c = ch.charCodeAt(0);
+  if (c < 128) return c >= 48 && c <= 57;
+  return DIGIT.test(ch);
 }
 
 function isSpecialParam(ch: string): boolean {
@@ -220,12 +236,12 @@ class ShellWord {
     let name = '';
     while (this.peek() !== EOF) {
       const ch = this.peek();
-      if (name.length === 0 && DIGIT.test(ch)) {
-        while (this.peek() !== EOF && DIGIT.test(this.peek())) name += this.next();
+      if (name.length === 0 && isDigit(ch)) {
+        while (this.peek() !== EOF && isDigit(this.peek())) name += this.next();
         return name;
       }
       if (name.length === 0 && isSpecialParam(ch)) return this.next();
-      if (!LETTER.test(ch) && !DIGIT.test(ch) && ch !== '_') break;
+      if (!isLetter(ch) && !isDigit(ch) && ch !== '_') break;
       name += this.next();
     }
     return name;

@@ -10,6 +10,7 @@
  */
 import { KilnError } from '../errors.js';
 import { heredocMarkersInLine, stripLeadingTabs } from './heredoc.js';
+import { isSpace } from './shell-lexer.js';
 import type { Directives, Heredoc, ParseWarning } from './types.js';
 
 /** One instruction before typing: keyword, flags, argument text, lines, heredocs. */
@@ -71,7 +72,7 @@ export function extractFlags(line: string): { flags: string[]; rest: string } {
     const ch = pos < n ? line[pos]! : '';
     if (phase === 'spaces') {
       if (pos === n) break;
-      if (/\s/.test(ch)) continue;
+      if (isSpace(ch)) continue;
       if (ch !== '-' || pos + 1 === n || line[pos + 1] !== '-') return { flags, rest: line.slice(pos) };
       phase = 'word';
     }
@@ -80,7 +81,7 @@ export function extractFlags(line: string): { flags: string[]; rest: string } {
       break;
     }
     if (phase === 'word') {
-      if (/\s/.test(ch)) {
+      if (isSpace(ch)) {
         phase = 'spaces';
         if (word === '--') return { flags, rest: line.slice(pos) };
         if (blankOK || word.length > 0) flags.push(word);
