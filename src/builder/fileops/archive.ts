@@ -41,17 +41,26 @@ export function isTarHeader(block: Buffer): boolean {
   return sum === stored;
 }
 
-/** A decompressed stream of `file` (external bzip2/xz/zstd tools, all installed by scripts/setup.sh). */
-function openDecompressed(file: string, kind: Compression, signal?: AbortSignal): Readable {
+/**
+ * A decompressed stream of `file` (external bzip2/xz/zstd tools, all installed by scripts/setup.sh) and a
+ * `close()` that stops reading and ends the tool early (sniffing reads only the first block).
+ */
+function openDecompressed(file: string, kind: Compression, signal?: AbortSignal): { stream: Readable; close(): void } {
   const raw = createReadStream(file, { signal });
-  if (kind === 'none') return raw;
-  if (kind === 'gzip') return raw.pipe(createGunzip());
+  if (kind === 'none') return { stream: raw, close: () => raw.destroy() };
+  if (kind === 'gzip') {
+    const gunzip = raw.pipe(createGunzip());
+    return { stream: gunzip, close: () => { raw.destroy(); gunzip.destroy(); } };
+  }
   const tool = kind === 'bzip2' ? 'bzip2' : kind === 'xz' ? 'xz' : 'zstd';
   const child = spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'ignore'], signal });
   raw.pipe(child.stdin);
   child.stdin.on('error', () => {});
   child.on('error', (err) => child.stdout.destroy(new KilnError('ARCHIVE_INVALID', `${tool} failed: ${err.message}`)));
-  return child.stdout;
+  child.on('close', (code) => {
+    if (code !== 0 && code !== null && !child.stdout.destroyed) child.stdout.destroy(new KilnError('ARCHIVE_INVALID', `${file}: ${tool} exited with ${code}`));
+  });
+  return { stream: child.stdout, close: () => { raw.destroy(); child.kill(); } };
 }
 
 /** The compression of `file` when it is a tar archive (possibly compressed), else undefined. */
@@ -66,7 +75,7 @@ export async function detectArchive(file: string, signal?: AbortSignal): Promise
   }
   const kind = sniffCompression(head.subarray(0, n));
   if (kind === 'none') return n === 512 && isTarHeader(head) ? 'none' : undefined;
-  const stream = openDecompressed(file, kind, signal);
+  const { stream, close } = openDecompressed(file, kind, signal);
   let got = Buffer.alloc(0);
   try {
     for await (const chunk of stream) {
@@ -76,7 +85,7 @@ export async function detectArchive(file: string, signal?: AbortSignal): Promise
   } catch {
     return undefined;
   } finally {
-    stream.destroy();
+    close();
   }
   return got.length >= 512 && isTarHeader(got.subarray(0, 512)) ? kind : undefined;
 }
@@ -156,7 +165,7 @@ export async function extractArchive(file: string, kind: Compression, destDir: s
       else await lutimes(target, mtime, mtime);
     }
   })();
-  const feed = pipeline(openDecompressed(file, kind, opts.signal), extract);
+  const feed = pipeline(openDecompressed(file, kind, opts.signal).stream, extract);
   feed.catch(() => {}); // reported through `done` or below
   try {
     await done.catch((err) => {
