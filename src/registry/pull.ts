@@ -8,9 +8,9 @@
 import { KilnError } from '../errors.js';
 import type { StoreRoot } from '../cache/root.js';
 import { checkManifest } from '../image/manifest.js';
-import { formatPlatform, hostPlatform, parsePlatform, selectManifest } from '../image/platform.js';
+import { formatPlatform, hostPlatform, parsePlatform, platformMatches, selectManifest } from '../image/platform.js';
 import { formatReference, parseReference } from '../image/reference.js';
-import { isIndexMediaType, isManifestMediaType, type Descriptor, type Index, type Platform } from '../image/types.js';
+import { isIndexMediaType, isManifestMediaType, type Descriptor, type ImageConfig, type Index, type Platform } from '../image/types.js';
 import { createBlobSources } from './blob-sources.js';
 import { createRegistryClient, where, type RegistryClient } from './client.js';
 import { withConfigDefaults } from './client-options.js';
@@ -97,6 +97,14 @@ export async function pullImage(root: StoreRoot, ref: string, opts: PullOptions 
       bytes += desc.size;
       emit({ ...ev, status: 'done', current: desc.size });
     }, opts.signal);
+    // A single-platform image asked for with an explicit --platform must be that platform (as Docker checks).
+    if (opts.platform && !isIndexMediaType(top.descriptor.mediaType)) {
+      const cfg = await root.content.readJson<ImageConfig>(m.config.digest);
+      const have: Platform = { os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) };
+      if (!platformMatches(have, want)) {
+        throw new KilnError('IMAGE_NOT_FOUND', `${where(rref)}: the image is ${formatPlatform(have)}, which does not match the requested platform ${formatPlatform(want)}`);
+      }
+    }
     for (const { descriptor, body } of toStore) {
       await root.content.writeBuffer(body, { digest: descriptor.digest, size: descriptor.size }, { lease });
     }

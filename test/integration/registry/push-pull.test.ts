@@ -165,6 +165,14 @@ test('an image index: the host platform by default, --platform picks another, an
   assert.equal(await d3.images.entries(), []);
 });
 
+test('an explicit --platform that a single-platform image does not match is refused, nothing tagged', async () => {
+  const d = await r.make();
+  const other = hostPlatform().architecture === 's390x' ? 'linux/amd64' : 'linux/s390x';
+  await rejects(() => pullImage(d, `${reg.host}/kiln/busybox:1.0`, { platform: other }), 'IMAGE_NOT_FOUND', /does not match the requested platform/);
+  assert.equal(await d.images.entries(), []);
+  await pullImage(d, `${reg.host}/kiln/busybox:1.0`, { platform: `linux/${hostPlatform().architecture}` });
+});
+
 test('unknown tags and repositories are clear errors naming registry and repository', async () => {
   const d = await r.make();
   await rejects(() => pullImage(d, `${reg.host}/kiln/busybox:nope`), 'REGISTRY_NOT_FOUND', new RegExp(`${reg.host.replace(/\./g, '\\.')}/kiln/busybox: manifest "nope".*MANIFEST_UNKNOWN`));
