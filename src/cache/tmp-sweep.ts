@@ -12,6 +12,8 @@ import type { RootPaths } from './root.js';
 
 /** Foreign entries in tmp/ (not named by an owner token) are removed once older than this. */
 const FOREIGN_MAX_AGE_MS = 24 * 3600_000;
+/** Lease temp files and lock take-over markers exist for microseconds; a minute-old one was abandoned. */
+const ABANDONED_MS = 60_000;
 
 /** Removes leftovers of dead processes under `paths`; returns how many entries it removed. */
 export async function sweepTemp(paths: Pick<RootPaths, 'tmp' | 'leases' | 'locks' | 'oci'>): Promise<number> {
@@ -29,8 +31,19 @@ export async function sweepTemp(paths: Pick<RootPaths, 'tmp' | 'leases' | 'locks
     await rm(p, { recursive: true, force: true }).catch(() => {});
     removed++;
   }
-  // Dead owners' lease files go as a side effect of reading them.
+  // Dead owners' lease files go as a side effect of reading them; half-written ones (`.x.tmp-…`) and
+  // take-over markers (`*.steal`) left by a kill are removed once they are clearly abandoned.
   await liveLeasedDigests(paths.leases);
+  for (const [dir, re] of [[paths.leases, /^\..*\.tmp-/], [paths.locks, /\.steal$/]] as const) {
+    for (const n of await readdir(dir).catch(() => [] as string[])) {
+      if (!re.test(n)) continue;
+      const st = await stat(join(dir, n)).catch(() => undefined);
+      if (st && Date.now() - st.mtimeMs > ABANDONED_MS) {
+        await rm(join(dir, n), { force: true });
+        removed++;
+      }
+    }
+  }
 
   const stray = (await readdir(paths.oci).catch(() => [] as string[])).filter((n) => /^\.(index\.json|oci-layout)\.tmp-/.test(n));
   if (stray.length > 0) {

@@ -72,7 +72,12 @@ export async function verifyStore(root: StoreRoot, opts: IoOptions & { onProgres
       report.problems.push({ subject, message: `manifest ${d.digest} has no config or layers` });
       return;
     }
-    await checkBlob(doc.config, 'config', subject);
+    if (await checkBlob(doc.config, 'config', subject)) {
+      const cfg = await root.content.readJson<{ rootfs?: { diff_ids?: unknown[] } }>(doc.config.digest).catch(() => undefined);
+      const n = cfg?.rootfs?.diff_ids?.length;
+      if (n === undefined) report.problems.push({ subject, message: `config ${doc.config.digest} is not an image config` });
+      else if (n !== doc.layers.length) report.problems.push({ subject, message: `config lists ${n} diff_ids for ${doc.layers.length} layers` });
+    }
     for (const l of doc.layers) await checkBlob(l, 'layer', subject);
   };
 

@@ -37,6 +37,19 @@ function matches(row: Row, filter: string): boolean {
   return repositoryName(want) === repositoryName(have) && (want.tag === undefined || want.tag === have.tag);
 }
 
+/** `dangling=true|false`, `reference=busybox*` (a glob over the familiar repository[:tag]). */
+function filterOf(f: string): (r: Row) => boolean {
+  const m = /^(dangling|reference)=(.*)$/.exec(f);
+  if (!m) throw new KilnError('INVALID_ARGUMENT', `unsupported filter "${f}"`, { hint: 'supported: dangling=true|false, reference=PATTERN' });
+  if (m[1] === 'dangling') {
+    if (m[2] !== 'true' && m[2] !== 'false') throw new KilnError('INVALID_ARGUMENT', `dangling filter must be true or false, not "${m[2]}"`);
+    const want = m[2] === 'true';
+    return (r) => (r.full === undefined) === want;
+  }
+  const re = new RegExp(`^${m[2]!.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.')}$`);
+  return (r) => r.full !== undefined && (re.test(r.repository) || re.test(`${r.repository}:${r.tag}`));
+}
+
 export function register(program: Command): void {
   program
     .command('images')
@@ -45,7 +58,9 @@ export function register(program: Command): void {
     .option('-q, --quiet', 'only show image IDs')
     .option('--no-trunc', 'do not truncate image IDs')
     .option('--format <format>', 'output format: table or json')
-    .action(async (reference: string | undefined, opts: { quiet?: boolean; trunc: boolean; format?: string }, cmd: Command) => {
+    .option('-a, --all', 'show all images (kiln has no intermediate images; accepted for Docker habits)')
+    .option('-f, --filter <filter>', 'dangling=true|false or reference=PATTERN (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .action(async (reference: string | undefined, opts: { quiet?: boolean; trunc: boolean; format?: string; filter: string[] }, cmd: Command) => {
       if (opts.format && opts.format !== 'json' && opts.format !== 'table') {
         throw new KilnError('INVALID_ARGUMENT', `unknown --format "${opts.format}"`, { hint: 'use --format json or --format table' });
       }
@@ -53,6 +68,7 @@ export function register(program: Command): void {
       try {
         let rows = rowsOf(await root.images.list());
         if (reference) rows = rows.filter((r) => matches(r, reference));
+        for (const f of opts.filter) rows = rows.filter(filterOf(f));
         const id = (r: Row) => (opts.trunc ? shortId(r.image.id) : r.image.id);
         if (opts.quiet) {
           process.stdout.write(rows.map((r) => `${id(r)}\n`).join(''));
