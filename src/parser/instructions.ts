@@ -29,7 +29,8 @@ const MIN_DURATION_NS = 1e6; // Docker's container.MinimumDuration (1 ms)
 
 const COPY_FLAGS: FlagSpec = { from: 'string', chown: 'string', chmod: 'string', link: 'bool', parents: 'bool', exclude: 'strings' };
 const ADD_FLAGS: FlagSpec = { chown: 'string', chmod: 'string', link: 'bool', 'keep-git-dir': 'bool', checksum: 'string', exclude: 'strings', unpack: 'bool' };
-const RUN_FLAGS: FlagSpec = { mount: 'strings', network: 'string', security: 'string', device: 'strings' };
+// No --device: CDI devices are not supported, and an unknown flag is better than one silently ignored.
+const RUN_FLAGS: FlagSpec = { mount: 'strings', network: 'string', security: 'string' };
 const HEALTH_FLAGS: FlagSpec = { interval: 'string', timeout: 'string', 'start-period': 'string', 'start-interval': 'string', retries: 'string' };
 const NO_FLAGS: FlagSpec = {};
 
