@@ -2,6 +2,7 @@
 // parent directories, context sources reset to 0:0, stage sources keeping their owners, archives, xattrs.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
 import { chownSync, lstatSync, mkdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addFiles } from '../../../src/builder/fileops/add.js';
@@ -117,6 +118,19 @@ test('extended attributes are copied (security.capability survives the chown)', 
   const x = getXattrs(join(root, 'bin/ping')) ?? {};
   assert.is(x['user.kiln']?.toString(), 'yes');
   assert.ok(x['security.capability']?.equals(cap));
+});
+
+test('FIFOs and device nodes from a stage are recreated with their type and numbers', async () => {
+  const stage = tempDir('stage');
+  mkdirSync(join(stage, 'dev'));
+  execFileSync('mknod', [join(stage, 'dev/null'), 'c', '1', '3']);
+  execFileSync('mknod', [join(stage, 'dev/pipe'), 'p']);
+  const root = rootfs();
+  await copyFiles({ srcRoot: stage, sources: ['/dev'], destRoot: root, dest: '/dev' });
+  const st = lstatSync(join(root, 'dev/null'));
+  assert.ok(st.isCharacterDevice());
+  assert.is(st.rdev, lstatSync(join(stage, 'dev/null')).rdev);
+  assert.ok(lstatSync(join(root, 'dev/pipe')).isFIFO());
 });
 
 test.run();
