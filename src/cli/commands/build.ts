@@ -142,7 +142,7 @@ export function register(program: Command): void {
       const onSigint = () => ctl.abort();
       process.once('SIGINT', onSigint);
       process.once('SIGTERM', onSigint);
-      const renderer = createRenderer(f.quiet ? 'quiet' : (f.progress as ProgressMode), process.stderr);
+      const renderer = createRenderer(f.quiet ? 'quiet' : (f.progress as ProgressMode), process.stderr, { explain: f.explain });
       let tmpContext: string | undefined;
       try {
         const buildArgs = parseKeyValues(f.buildArg, '--build-arg', true);

@@ -7,10 +7,11 @@ import type { ProgressMode, ProgressRenderer } from './types.js';
 
 export type { ProgressMode, ProgressRenderer } from './types.js';
 
-export function createRenderer(mode: ProgressMode, out: Writable & { isTTY?: boolean }): ProgressRenderer {
+/** `explain`: show why steps missed in tty mode (plain always shows it). */
+export function createRenderer(mode: ProgressMode, out: Writable & { isTTY?: boolean }, opts: { explain?: boolean } = {}): ProgressRenderer {
   const m = mode === 'auto' ? (out.isTTY && process.env.TERM !== 'dumb' ? 'tty' : 'plain') : mode;
   switch (m) {
-    case 'tty': return createTtyRenderer(out);
+    case 'tty': return createTtyRenderer(out, opts);
     case 'json': return createJsonRenderer(out);
     case 'quiet': return { onEvent() {}, close() {} };
     default: return createPlainRenderer(out);

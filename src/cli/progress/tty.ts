@@ -15,11 +15,13 @@ interface Row {
   end?: number;
   state: 'running' | 'done' | 'cached' | 'error';
   tail: string[];
+  /** Output after the last newline, shown as the newest line until it is completed. */
+  partial: string;
   reason?: string;
 }
 
 /** Renders events as a live-updating block on a terminal `out`. */
-export function createTtyRenderer(out: Writable & { columns?: number }): ProgressRenderer {
+export function createTtyRenderer(out: Writable & { columns?: number }, opts: { explain?: boolean } = {}): ProgressRenderer {
   const began = Date.now();
   const rows: Row[] = [];
   const byId = new Map<number, Row>();
@@ -40,13 +42,17 @@ export function createTtyRenderer(out: Writable & { columns?: number }): Progres
       const right = ` ${t}${mark}`;
       const room = width() - right.length;
       lines.push(`${left.length > room ? `${left.slice(0, room - 1)}…` : left.padEnd(room)}${right}`);
-      if (r.reason && r.state !== 'cached') lines.push(clip(` => => cache miss: ${r.reason}`));
-      if (r.state === 'running' || r.state === 'error') for (const l of r.tail) lines.push(clip(` => => # ${l}`));
+      if (opts.explain && r.reason && r.state !== 'cached') lines.push(clip(` => => cache miss: ${r.reason}`));
+      if (r.state === 'running' || r.state === 'error') {
+        const shown = r.partial ? [...r.tail, r.partial].slice(-TAIL_LINES) : r.tail;
+        for (const l of shown) lines.push(clip(` => => # ${l}`));
+      }
     }
     for (const l of extra) lines.push(clip(` => ${l}`));
     let s = drawn > 0 ? `\x1b[${drawn}A` : '';
     for (const l of lines) s += `\x1b[2K${l}\n`;
-    out.write(s);
+    // Clear what the previous, taller frame left below (finished steps drop their output lines).
+    out.write(`${s}\x1b[J`);
     drawn = lines.length;
   }
 
@@ -56,7 +62,7 @@ export function createTtyRenderer(out: Writable & { columns?: number }): Progres
   function row(step: StepRef): Row {
     let r = byId.get(step.id);
     if (!r) {
-      r = { step, start: Date.now(), state: 'running', tail: [] };
+      r = { step, start: Date.now(), state: 'running', tail: [], partial: '' };
       byId.set(step.id, r);
       rows.push(r);
     }
@@ -72,10 +78,9 @@ export function createTtyRenderer(out: Writable & { columns?: number }): Progres
         case 'step-miss-reason': row(e.step).reason = e.reason; break;
         case 'step-output': {
           const r = row(e.step);
-          const parts = e.data.split('\n');
-          if (r.tail.length && !r.tail[r.tail.length - 1]!.endsWith('\n')) r.tail[r.tail.length - 1] += parts.shift() ?? '';
-          r.tail.push(...parts.filter((p, i) => p !== '' || i < parts.length - 1));
-          r.tail = r.tail.slice(-TAIL_LINES);
+          const parts = (r.partial + e.data).split('\n');
+          r.partial = parts.pop() ?? '';
+          r.tail = [...r.tail, ...parts].slice(-TAIL_LINES);
           break;
         }
         case 'step-done': { const r = row(e.step); r.state = 'done'; r.end = Date.now(); break; }
