@@ -12,7 +12,7 @@
  *  - `extraRoots` callbacks, for in-process owners (the server) that keep roots in memory.
  * Manifests and indexes are walked through their descriptors; blobs they name that are absent are skipped.
  */
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDigest } from '../image/digest.js';
 import { isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Index, type Manifest } from '../image/types.js';
@@ -96,9 +96,9 @@ export async function markReachable(content: ContentStore, roots: Iterable<Descr
     if (!maybeJson) continue;
     let doc: Partial<Manifest & Index>;
     try {
-      const buf = await content.readBuffer(digest);
-      if (buf[0] !== 0x7b) continue; // '{': layers are not JSON
-      doc = JSON.parse(buf.toString('utf8'));
+      // Hot path for build-cache roots (thousands of layer digests): peek one byte before reading a blob whole.
+      if (mt === undefined && !(await startsWithBrace(content.blobPath(digest)))) continue;
+      doc = JSON.parse((await content.readBuffer(digest)).toString('utf8'));
     } catch {
       continue;
     }
@@ -108,6 +108,16 @@ export async function markReachable(content: ContentStore, roots: Iterable<Descr
     if (doc.subject && typeof doc.subject === 'object') stack.push(doc.subject);
   }
   return marked;
+}
+
+async function startsWithBrace(path: string): Promise<boolean> {
+  const fh = await open(path, 'r');
+  try {
+    const { bytesRead, buffer } = await fh.read(Buffer.alloc(1), 0, 1, 0);
+    return bytesRead === 1 && buffer[0] === 0x7b;
+  } finally {
+    await fh.close();
+  }
 }
 
 const lastUsed = (r: GcRootEntry) => Date.parse(r.lastUsed ?? '') || 0;

@@ -10,6 +10,7 @@
  * On any failure the blobs this load added are removed again, so a bad archive leaves the store as it was.
  */
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { posix } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -79,7 +80,7 @@ async function readArchive(root: StoreRoot, input: Readable, where: string, leas
       const w = await root.content.writer({ lease, signal: opts.signal });
       try {
         for await (const b of m.body) {
-          if (!w.stream.write(b)) await new Promise((r) => w.stream.once('drain', r));
+          if (!w.stream.write(b)) await once(w.stream, 'drain');
         }
         const pre = expected.digest ? await root.content.has(expected.digest) : false;
         const info = await w.commit(expected).catch((err: KilnError) => {
