@@ -22,7 +22,8 @@ import { makeNode, S_IFBLK, S_IFCHR, S_IFIFO, setXattr } from '../exporter/tar/f
 import type { TarEntry } from '../exporter/tar/header.js';
 import { readTar } from '../exporter/tar/reader.js';
 import { DigestStream } from '../image/digest.js';
-import type { Digest } from '../image/types.js';
+import type { Descriptor, Digest } from '../image/types.js';
+import type { ContentStore } from './types.js';
 
 export interface ApplyLayerOptions {
   /**
@@ -62,6 +63,21 @@ export async function applyLayer(blob: Readable, dir: string, opts: ApplyLayerOp
   }
   applier.finish();
   return applier.stats;
+}
+
+/**
+ * Unpacks an image's layers, bottom first, into one directory with whiteouts applied as deletions: the
+ * image's root filesystem as a plain tree (`--output local`, tests comparing file listings).
+ */
+export async function unpackLayers(content: ContentStore, layers: Array<{ descriptor: Descriptor; diffId?: Digest }>, dir: string, opts: { signal?: AbortSignal; sameOwner?: boolean } = {}): Promise<ApplyStats> {
+  const total: ApplyStats = { entries: 0, bytes: 0 };
+  for (const l of layers) {
+    const blob = await content.read(l.descriptor.digest, { signal: opts.signal });
+    const st = await applyLayer(blob, dir, { whiteouts: 'delete', diffId: l.diffId, source: l.descriptor.digest, signal: opts.signal, sameOwner: opts.sameOwner });
+    total.entries += st.entries;
+    total.bytes += st.bytes;
+  }
+  return total;
 }
 
 /** Applies members one at a time; `finish()` sets directory times once nothing more is written into them. */

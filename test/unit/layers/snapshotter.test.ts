@@ -73,6 +73,18 @@ test('two snapshotters (two processes) ensuring the same image at once share one
   assert.equal(await a.lowerDirs(ka!), await b.lowerDirs(kb!));
 });
 
+test('unpackLayers gives an image’s root filesystem as one tree, whiteouts applied', async () => {
+  const { unpackLayers } = await import('../../../src/cache/apply-layer.js');
+  const store = createContentStore(join(dir, 'oci'));
+  const layers = await storeLayers(store, [[f('a', '1'), f('d/x', 'x'), f('b', 'old')], [wh('.wh.a'), wh('d/.wh..wh..opq'), f('d/y', 'y'), f('b', 'new')]]);
+  const out = join(dir, 'rootfs');
+  mkdirSync(out);
+  await unpackLayers(store, layers, out);
+  assert.equal(readdirSync(out).sort(), ['b', 'd']);
+  assert.equal(readdirSync(join(out, 'd')), ['y']);
+  assert.is(readFileSync(join(out, 'b'), 'utf8'), 'new');
+});
+
 test('a layer whose content does not match its diff ID is refused and leaves nothing behind', async () => {
   const store = createContentStore(join(dir, 'oci'));
   const [good] = await storeLayers(store, [[f('a', '1')]]);
