@@ -6,7 +6,8 @@
 import { processWords } from './shell-lexer.js';
 import type { Heredoc } from './types.js';
 
-const HEREDOC_WORD = /^(\d*)<<(-?)([^<]*)$/;
+// `\s*`: newer BuildKit accepts white space between `<<` and the delimiter (`RUN << EOF`).
+const HEREDOC_WORD = /^(\d*)<<(-?)\s*([^<]*)$/;
 
 /** What a `<<NAME` word says, before its body is read. */
 export interface HeredocMarker {
@@ -46,7 +47,9 @@ export function parseHeredocWord(word: string): HeredocMarker | undefined {
 export function heredocMarkersInLine(line: string): HeredocMarker[] {
   let words: string[];
   try {
-    words = processWords(line, {}, { rawQuotes: true, rawEscapes: true });
+    // Keep `<< EOF` one word, as BuildKit's lexer does for a `<<` followed by white space.
+    const joined = line.replace(/<<(-?)[ \t]+(?=\S)/g, '<<$1');
+    words = processWords(joined, {}, { rawQuotes: true, rawEscapes: true, skipUnsetEnv: true });
   } catch {
     return [];
   }

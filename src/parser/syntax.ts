@@ -10,6 +10,7 @@
  */
 import { KilnError } from '../errors.js';
 import { heredocMarkersInLine, stripLeadingTabs } from './heredoc.js';
+import { parseJsonArray } from './line-args.js';
 import { isSpace } from './shell-lexer.js';
 import type { Directives, Heredoc, ParseWarning } from './types.js';
 
@@ -213,7 +214,9 @@ export function tokenize(text: string, file = 'Dockerfile'): SyntaxResult {
 
     const node = newNode(line, lineNo, endLine);
     const bodyCmd = node.cmd === 'onbuild' ? node.sub?.cmd : node.cmd;
-    if (bodyCmd && HEREDOC_CMDS.has(bodyCmd) && line.includes('<<')) {
+    const argsNode = node.cmd === 'onbuild' ? node.sub : node;
+    // Exec form (`RUN ["<<EOF"]`) has no heredocs: the text is a JSON string.
+    if (bodyCmd && HEREDOC_CMDS.has(bodyCmd) && line.includes('<<') && !parseJsonArray(argsNode?.rest ?? '').ok) {
       for (const marker of heredocMarkersInLine(line)) {
         let content = '';
         let terminated = false;

@@ -31,6 +31,15 @@ test('RUN heredocs keep their bodies; <<- strips tabs; quoted delimiters turn ex
   assert.equal(run.command, { form: 'shell', script: 'cat <<"B"'.replace('cat', '<<-A cat') });
 });
 
+test('heredoc markers: white space after <<, $NAME kept as the name, none in exec form', () => {
+  const spaced = only('RUN << EOF\necho hi\nEOF\n', 'RUN');
+  assert.equal(spaced.heredocs.map((h) => h.name), ['EOF']);
+  assert.equal(heredocRunScript((spaced.command as { script: string }).script, spaced.heredocs, ['/bin/sh', '-c']).argv, ['/bin/sh', '-c', 'echo hi\n']);
+  assert.equal(only('RUN <<$EOF\nx\n$EOF\n', 'RUN').heredocs.map((h) => h.name), ['$EOF']);
+  const exec = parseDockerfile('FROM busybox\nRUN ["echo", "<<EOF"]\nCMD done\n').stages[0]!.instructions;
+  assert.equal(exec.map((i) => i.kind), ['RUN', 'CMD'], 'the next line is an instruction, not a heredoc body');
+});
+
 test('heredocRunScript() runs a lone heredoc as the script, a shebang one as a file, others through the shell', () => {
   const sh = ['/bin/sh', '-c'];
   const h = (content: string) => [{ name: 'EOF', content, expand: true, stripTabs: false }];
