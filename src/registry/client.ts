@@ -75,7 +75,9 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
         throw new KilnError('REGISTRY_UNAVAILABLE', `${registry}: TLS certificate not trusted (${(err as Error).message})`,
           { hint: 'pass the CA with --tls-ca FILE, or list the registry with --insecure-registry', cause: err });
       }
-      if (!isNotTlsError(err) && !(plainOk && (err as NodeJS.ErrnoException).code === 'ECONNREFUSED')) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // A reset after retries is a network problem, not proof of plain HTTP, unless plain HTTP may be tried anyway.
+      if (!(isNotTlsError(err) && (plainOk || code !== 'ECONNRESET')) && !(plainOk && code === 'ECONNREFUSED')) {
         throw new KilnError('REGISTRY_UNAVAILABLE', `${registry}: cannot connect (${(err as Error).message})`, { cause: err });
       }
       if (!plainOk) {
