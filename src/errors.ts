@@ -77,6 +77,7 @@ export const ERROR_CODES = {
   PAYLOAD_TOO_LARGE: { category: 'invalid' },
   NOT_IMPLEMENTED: { category: 'invalid' },
   SERVER_BUSY: { category: 'unavailable' },
+  REMOTE_FAILED: { category: 'failed' },
   // generic
   NOT_FOUND: { category: 'not-found' },
   ALREADY_EXISTS: { category: 'exists' },
