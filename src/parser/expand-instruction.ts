@@ -1,9 +1,10 @@
 /**
  * Variable expansion at dispatch time, on exactly the instructions and arguments Docker expands:
- * ENV and LABEL (keys and values), ARG defaults, EXPOSE, COPY/ADD (sources, destination, --chown, --chmod,
- * --checksum, --exclude; heredoc bodies whose delimiter was unquoted, with quotes left alone), VOLUME, USER,
+ * ENV and LABEL (keys and values), ARG defaults, EXPOSE, COPY/ADD (sources, destination, --chown, ADD
+ * --checksum; heredoc bodies whose delimiter was unquoted, with quotes left alone), VOLUME, USER,
  * WORKDIR, STOPSIGNAL and RUN --mount options. Never RUN/CMD/ENTRYPOINT/SHELL/HEALTHCHECK command text (the
- * shell expands that), MAINTAINER or ONBUILD. FROM was expanded at parse time.
+ * shell expands that), MAINTAINER or ONBUILD, and — as in BuildKit — not `--chmod` or `--exclude` either.
+ * FROM was expanded at parse time.
  */
 import { KilnError } from '../errors.js';
 import { parseMount } from './mounts.js';
@@ -111,11 +112,9 @@ function expand(ins: Instruction, scope: StageScope): Instruction {
         ...ins,
         sources: ins.sources.map(word),
         dest: word(ins.dest),
-        exclude: ins.exclude.map(word),
         heredocs: ins.heredocs.map((h) => expandHeredoc(h, env)),
       };
       if (ins.chown !== undefined) out.chown = word(ins.chown);
-      if (ins.chmod !== undefined) out.chmod = word(ins.chmod);
       if (ins.kind === 'ADD' && ins.checksum !== undefined) (out as typeof ins).checksum = word(ins.checksum);
       return out;
     }
