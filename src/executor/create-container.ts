@@ -78,7 +78,7 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
         const rec = v.kind === 'volume' ? await vols.create(v.name) : await vols.create(undefined, { anonymous: true });
         if (v.kind === 'anonymous') createdAnon.push(rec.name);
         used.push({ name: rec.name, anonymous: v.kind === 'anonymous' });
-        mounts.push({ type: 'bind', source: rec.mountpoint, target: v.target, readonly: v.readonly });
+        mounts.push({ type: 'bind', source: rec.mountpoint, target: v.target, readonly: v.readonly, copyUp: true });
       }
     }
     snapshotKey = id;

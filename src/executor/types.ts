@@ -16,6 +16,8 @@ export interface ContainerMount {
   source?: string;
   readonly?: boolean;
   options?: string[];
+  /** Docker's volume copy-up: when the (bind) source is empty, the image's files at `target` are copied into it first. */
+  copyUp?: boolean;
 }
 
 export interface ProcessSpec {

@@ -119,6 +119,18 @@ test('a named volume keeps its files across runs; volume ls, inspect and rm mana
   assert.is((await kiln(['volume', 'inspect', 'keep'], { root })).code, 3);
 });
 
+test('a new volume starts with the image\'s files at its target (copy-up); a host bind does not', async () => {
+  const r = await run(['--rm', '-v', 'etcvol:/etc', 'busybox', 'sh', '-c', 'cat /etc/passwd | head -1; echo added > /etc/added']);
+  assert.is(r.stdout, 'root:x:0:0:root:/root:/bin/sh\n');
+  const again = await run(['--rm', '-v', 'etcvol:/etc', 'busybox', 'cat', '/etc/added']);
+  assert.is(again.stdout, 'added\n', 'a volume with files is not copied over again');
+  const empty = join(dir, 'empty-bind');
+  await mkdir(empty, { recursive: true });
+  const bind = await run(['--rm', '-v', `${empty}:/etc`, 'busybox', 'ls', '/etc']);
+  assert.is(bind.stdout, '');
+  assert.is((await kiln(['volume', 'rm', 'etcvol'], { root })).code, 0);
+});
+
 test('a host bind mount is visible, and :ro makes it read-only', async () => {
   const src = join(dir, 'host-src');
   await mkdir(src, { recursive: true });
