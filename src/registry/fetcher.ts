@@ -9,15 +9,33 @@ import type { IoOptions } from '../cache/types.js';
 import { KilnError } from '../errors.js';
 import { isIndexMediaType, isManifestMediaType, MediaType, type Descriptor } from '../image/types.js';
 import { repoScope, where, type RegistryCaller } from './client.js';
-import { readBody } from './http.js';
+import { isTransientError, readBody } from './http.js';
 import { registryError } from './registry-error.js';
 import type { Fetcher, RegistryRef } from './types.js';
 
 export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.DockerManifestList, MediaType.OciManifest, MediaType.DockerManifest].join(', ');
 export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
-/** GETs a manifest or index; refuses bodies over the limit, digest mismatches and unknown media types. */
+/**
+ * GETs a manifest or index; refuses bodies over the limit, digest mismatches and unknown media types. A body cut
+ * by a reset is fetched again (bounded, with backoff), as the transport does for failures before the answer.
+ */
 export async function resolveManifest(c: RegistryCaller, ref: RegistryRef, opts: IoOptions = {}): Promise<{ descriptor: Descriptor; body: Buffer }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await resolveOnce(c, ref, opts);
+    } catch (err) {
+      if (!isTransientError(err) || opts.signal?.aborted) throw err;
+      if (attempt >= c.transport.maxAttempts) {
+        if (err instanceof KilnError) throw err;
+        throw new KilnError('REGISTRY_UNAVAILABLE', `${where(ref)}: manifest ${JSON.stringify(ref.digest ?? ref.tag ?? 'latest')}: ${(err as Error).message} (gave up after ${attempt} attempts)`, { cause: err });
+      }
+      await c.transport.backoff(attempt, opts.signal);
+    }
+  }
+}
+
+async function resolveOnce(c: RegistryCaller, ref: RegistryRef, opts: IoOptions): Promise<{ descriptor: Descriptor; body: Buffer }> {
   const id = ref.digest ?? ref.tag ?? 'latest';
   const limit = c.opts.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
   const what = `manifest ${JSON.stringify(id)}`;

@@ -51,7 +51,7 @@ export function createPusher(c: RegistryCaller, ref: RegistryRef): Pusher {
         headers: { 'content-type': desc.mediaType }, scopes: push, signal: opts.signal,
       });
       if (res.status !== 201 && res.status !== 200) throw await registryError(res, { where: w, what: `manifest ${JSON.stringify(tagOrDigest)}` });
-      await readBody(res, 64 * 1024);
+      await readBody(res, 64 * 1024).catch(() => undefined);
       const got = String(res.headers['docker-content-digest'] ?? '') as Digest;
       if (got && got !== desc.digest) {
         throw new KilnError('DIGEST_MISMATCH', `${w}: the registry stored manifest ${JSON.stringify(tagOrDigest)} as ${got}, expected ${desc.digest}`);

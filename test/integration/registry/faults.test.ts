@@ -65,6 +65,14 @@ test('connection resets, 503 and 429 are retried and the pull completes', async 
   assert.is(proxy.log.filter((x) => x.path.endsWith('/manifests/1')).length, 2);
 });
 
+test('a manifest body cut by a reset is fetched again', async () => {
+  proxy.fault({ method: 'GET', path: /\/manifests\/1$/ }, { kind: 'truncate', after: 100 });
+  const dst = await r.make();
+  const res = await pullImage(dst, `${repo}:1`, fast);
+  assert.is(res.digest, manifestDigest);
+  assert.is(proxy.log.filter((x) => x.path.endsWith('/manifests/1')).length, 2);
+});
+
 test('a body cut mid-stream is resumed with Range from the bytes already verified-in-progress', async () => {
   proxy.fault({ method: 'GET', path: blobPath(layers[0]!) }, { kind: 'truncate', after: 600_000 });
   const dst = await r.make();
