@@ -60,6 +60,16 @@ function sourcesAndDest(node: RawNode, name: 'COPY' | 'ADD', args: string[]): Pi
   return { sources, heredocs, dest };
 }
 
+/**
+ * `--chmod` is never expanded, so it is checked here: octal up to 07777 or a symbolic mode (`u+x,go-w`), as
+ * BuildKit accepts. Throws DOCKERFILE_BAD_FLAG.
+ */
+function checkChmod(chmod: string): void {
+  if (/^[0-7]+$/.test(chmod) && parseInt(chmod, 8) <= 0o7777) return;
+  if (!/^\d+$/.test(chmod) && /^[ugoa]*[-+=][rwxXst]*(,[ugoa]*[-+=][rwxXst]*)*$/.test(chmod)) return;
+  fail('DOCKERFILE_BAD_FLAG', `invalid chmod parameter: '${chmod}'. it should be octal string and between 0 and 07777`);
+}
+
 function copyArgs(node: RawNode): string[] {
   const j = parseJsonArray(node.rest);
   return j.ok ? j.args : splitWhitespace(node.rest);
@@ -149,7 +159,10 @@ function parseCopy(node: RawNode, base: { loc: InstructionLoc; original: string 
   const chown = flags.string('chown');
   const chmod = flags.string('chmod');
   if (chown !== undefined && chown !== '') out.chown = chown;
-  if (chmod !== undefined && chmod !== '') out.chmod = chmod;
+  if (chmod !== undefined && chmod !== '') {
+    checkChmod(chmod);
+    out.chmod = chmod;
+  }
   return out;
 }
 
@@ -165,6 +178,7 @@ function parseAdd(node: RawNode, base: { loc: InstructionLoc; original: string }
     const v = flags.string(flag);
     if (v !== undefined && v !== '') out[key] = v;
   }
+  if (out.chmod !== undefined) checkChmod(out.chmod);
   return out;
 }
 
