@@ -47,8 +47,11 @@ async function isEmptyStub(abs: string): Promise<boolean> {
   }
 }
 
-/** Removes empty mount-point stubs for `targets` (container paths) from `upper` unless a lower layer has them. */
-export async function removeMountStubs(upper: string, lowers: string[], targets: string[]): Promise<void> {
+/**
+ * Removes empty mount-point stubs for `targets` (container paths) from `upper` unless a lower layer has them.
+ * `lowerDirs` is called only when some stub exists (usually the executor has removed them already).
+ */
+export async function removeMountStubs(upper: string, lowerDirs: () => Promise<string[]>, targets: string[]): Promise<void> {
   for (const target of targets) {
     let p = posix.normalize(target);
     while (p !== '/' && p !== '.') {
@@ -58,7 +61,7 @@ export async function removeMountStubs(upper: string, lowers: string[], targets:
         p = posix.dirname(p);
         continue;
       }
-      const below = await inLowers(lowers, p);
+      const below = await inLowers(await lowerDirs(), p);
       const removable = below ? await isPlainCopyUp(abs, below) : await isEmptyStub(abs);
       if (!removable) break;
       await rm(abs, { recursive: true, force: true });

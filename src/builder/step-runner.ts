@@ -31,7 +31,7 @@ export interface StepDef {
   /** Does the work on a prepared rootfs. `mounts` are the snapshotter's; the step mounts or hands them on. */
   execute(rootfs: { mounts: Mount[]; activeKey: string }, signal: AbortSignal): Promise<void>;
   /** Removes files the runtime created for mounts, before the diff (RUN). */
-  cleanup?(upperDir: string, lowerDirs: string[]): Promise<void>;
+  cleanup?(upperDir: string, lowerDirs: () => Promise<string[]>): Promise<void>;
   /** Stage position for explain slots. */
   stageKey: string;
   position: number;
@@ -70,7 +70,10 @@ async function execute(ctx: BuildContext, st: StageState, def: StepDef, key: str
     ctx.signal.throwIfAborted();
     const info = await snap.stat(active);
     if (!info) throw new KilnError('INTERNAL', `snapshot ${active} vanished during ${def.step.text}`);
-    if (def.cleanup) await def.cleanup(info.dir, parent ? await snap.lowerDirs(parent) : []);
+    if (def.cleanup) {
+      let lowers: Promise<string[]> | undefined;
+      await def.cleanup(info.dir, () => (lowers ??= parent ? snap.lowerDirs(parent) : Promise.resolve([])));
+    }
     let result: CacheRecord['result'];
     if (await isEmptyDir(info.dir)) {
       result = { chainId: st.fs.chainId, snapshot: parent };
