@@ -132,6 +132,7 @@ export async function acquireLock(path: string, opts: LockOptions = {}): Promise
     const owner = await readOwner(path);
     if (owner !== undefined && (await isStaleOwner(path, owner))) {
       await removeIfStale(path);
+      await sleep(1, opts.signal); // another waiter may be mid-take-over: do not spin
       continue;
     }
     if (Date.now() > deadline) {
