@@ -10,11 +10,10 @@
  * bytes, so the same build gives the same digest.
  */
 import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors.js';
 import { getXattrs, splitDev } from './tar/fsx.js';
-import type { TarEntry } from './tar/header.js';
 import { packTar, type TarInput } from './tar/writer.js';
 
 export interface LayerTarOptions {
@@ -60,14 +59,14 @@ export function* layerEntries(dir: string, opts: LayerTarOptions = {}): Generato
   };
 
   function* walk(absDir: string, relDir: string): Generator<TarInput> {
-    const names = readdirSync(absDir).sort();
-    if (names.some((n) => n.includes('\uFFFD'))) checkNames(absDir, relDir);
+    const names = readdirSync(absDir || '/').sort();
+    if (names.some((n) => n.includes('\uFFFD'))) checkNames(absDir || '/', relDir);
     for (const name of names) {
       opts.signal?.throwIfAborted();
-      const abs = join(absDir, name);
+      const abs = `${absDir}/${name}`; // hot path: path.join's normalising showed in profiles
       const rel = relDir ? `${relDir}/${name}` : name;
       const st = lstatSync(abs);
-      const base: TarEntry = { name: rel, type: 'file', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: 0, mtime: clamp(st) };
+      const base: TarInput = { name: rel, type: 'file', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: 0, mtime: clamp(st) };
 
       if (st.isCharacterDevice() && overlay && st.rdev === 0) {
         yield marker(relDir ? `${relDir}/${WHITEOUT_PREFIX}${name}` : `${WHITEOUT_PREFIX}${name}`, markerTime);
@@ -87,7 +86,8 @@ export function* layerEntries(dir: string, opts: LayerTarOptions = {}): Generato
       }
 
       if (st.isDirectory()) {
-        yield { ...base, type: 'dir' };
+        base.type = 'dir';
+        yield base;
         if (opaque && overlay) yield marker(`${rel}/${OPAQUE_WHITEOUT}`, markerTime);
         yield* walk(abs, rel);
       } else if (st.isFile()) {
@@ -95,24 +95,33 @@ export function* layerEntries(dir: string, opts: LayerTarOptions = {}): Generato
           const key = `${st.dev}:${st.ino}`;
           const first = links.get(key);
           if (first !== undefined) {
-            yield { ...base, type: 'link', linkname: first };
+            base.type = 'link';
+            base.linkname = first;
+            yield base;
             continue;
           }
           links.set(key, rel);
         }
-        yield { ...base, size: st.size, source: abs };
+        base.size = st.size;
+        base.source = abs;
+        yield base;
       } else if (st.isSymbolicLink()) {
-        yield { ...base, type: 'symlink', linkname: readlinkSync(abs) };
+        base.type = 'symlink';
+        base.linkname = readlinkSync(abs);
+        yield base;
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
         const [devmajor, devminor] = splitDev(st.rdev);
-        yield { ...base, type: st.isCharacterDevice() ? 'char' : 'block', devmajor, devminor };
+        Object.assign(base, { type: st.isCharacterDevice() ? 'char' : 'block', devmajor, devminor });
+        yield base;
       } else if (st.isFIFO()) {
-        yield { ...base, type: 'fifo' };
+        base.type = 'fifo';
+        yield base;
       }
     }
   }
 
-  yield* walk(dir, '');
+  const top = resolve(dir);
+  yield* walk(top === '/' ? '' : top, ''); // '' + '/name' keeps paths of the root directory single-slashed
 }
 
 /** Node decodes file names as UTF-8; a name that is not valid UTF-8 cannot be opened again by that name. */
