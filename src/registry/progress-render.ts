@@ -41,6 +41,7 @@ export function createTransferRenderer(mode: 'pull' | 'push', out: Writable, tty
   const rows = new Map<string, Row>();
   let drawn = 0;
   let timer: NodeJS.Timeout | undefined;
+  let closed = false;
   const label = (status: string, message?: string): string => {
     const l = LABELS[mode][status] ?? status;
     return status === 'mounted' && message ? `${l} ${message.replace(/^from /, '')}` : l;
@@ -65,7 +66,7 @@ export function createTransferRenderer(mode: 'pull' | 'push', out: Writable, tty
 
   return {
     onEvent(ev) {
-      if (ev.type === 'resolved') return;
+      if (closed || ev.type === 'resolved') return;
       if (ev.type === 'done') return;
       if (ev.kind === 'manifest' || (mode === 'pull' && ev.kind === 'config')) return;
       const id = ev.digest.replace(/^sha256:/, '').slice(0, 12);
@@ -87,6 +88,8 @@ export function createTransferRenderer(mode: 'pull' | 'push', out: Writable, tty
       }
     },
     close() {
+      if (closed) return; // idempotent: the CLI closes on success and again in `finally`
+      closed = true;
       if (timer) clearInterval(timer);
       timer = undefined;
       if (tty && rows.size) draw();
