@@ -164,8 +164,7 @@ export function createApplier(dir: string, opts: ApplyLayerOptions = {}) {
         return;
       }
       case 'file': {
-        clear(abs);
-        const fd = openSync(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+        const fd = createExclusive(abs, clear);
         try {
           for await (const chunk of body) {
             let off = 0;
@@ -216,6 +215,19 @@ export function createApplier(dir: string, opts: ApplyLayerOptions = {}) {
   }
 
   return { add, finish, stats };
+}
+
+const CREATE_FLAGS = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
+
+/** Creates `abs` for writing; only when something is in the way (rare) is it removed and the open retried. */
+function createExclusive(abs: string, clear: (abs: string) => void): number {
+  try {
+    return openSync(abs, CREATE_FLAGS, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    clear(abs);
+    return openSync(abs, CREATE_FLAGS, 0o600);
+  }
 }
 
 function lstatSafe(p: string) {
