@@ -1,0 +1,36 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { kiln, REPO } from '../../helpers/kiln-cli.js';
+import { skopeo, startRegistry, type TestRegistry } from '../../helpers/registry.js';
+
+let reg: TestRegistry;
+let dir: string;
+
+test.before(async () => {
+  reg = await startRegistry();
+  dir = await mkdtemp(join(tmpdir(), 'kiln-build-push-'));
+});
+test.after(async () => {
+  await reg?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('--push sends the built image to a registry, and a fresh root builds FROM it by pulling', async () => {
+  const rootA = join(dir, 'a');
+  assert.is((await kiln(['base', 'busybox'], { root: rootA })).code, 0);
+  const ref = `${reg.host}/kiln/hello:1`;
+  const built = await kiln(['build', '-t', ref, '--push', join(REPO, 'fixtures/hello')], { root: rootA });
+  assert.is(built.code, 0, built.stderr);
+  const raw = JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${ref}`]));
+  assert.is(raw.layers.length, 4);
+
+  const rootB = join(dir, 'b');
+  const ctx = await mkdtemp(join(dir, 'ctx-'));
+  const child = await kiln(['build', '-t', 'child:1', '-f', '-', ctx], { root: rootB, input: `FROM ${ref}\nRUN cat /app/built.txt > /copy.txt\n` });
+  assert.is(child.code, 0, child.stderr);
+});
+
+test.run();
