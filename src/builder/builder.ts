@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import PQueue from 'p-queue';
 import { openBuildCache, type CacheRecord } from '../cache/build-cache.js';
@@ -69,6 +69,10 @@ export function createBuilder(deps: BuilderDeps): Builder {
     if (opts.signal?.aborted) throw new KilnError('CANCELLED', 'build cancelled');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     const contextDir = resolve(opts.contextDir);
+    const cst = await stat(contextDir).catch(() => undefined);
+    if (!cst?.isDirectory()) {
+      throw new KilnError('INVALID_ARGUMENT', `build context ${contextDir} is ${cst ? 'not a directory' : 'missing'}`, { hint: 'pass a directory, or - for a tar on stdin' });
+    }
     const df = await readDockerfile(opts);
     const platform = opts.platform ? formatPlatform(parsePlatform(opts.platform)) : formatPlatform(hostPlatform());
     const p = parsePlatform(platform);

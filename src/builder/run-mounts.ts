@@ -69,7 +69,11 @@ async function readSecret(ctx: BuildContext, id: string, required: boolean): Pro
     const v = process.env[src.env];
     if (v !== undefined) return Buffer.from(v);
   } else if (src?.src) {
-    return readFile(src.src);
+    try {
+      return await readFile(src.src);
+    } catch (err) {
+      throw new KilnError('SECRET_NOT_FOUND', `secret ${id}: cannot read ${src.src}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    }
   }
   if (required) throw new KilnError('SECRET_NOT_FOUND', `secret ${id} not found`, { hint: `pass it with --secret id=${id},src=FILE or env=VAR` });
   return undefined;

@@ -51,9 +51,12 @@ export function applyRecord(fs: FsState, rec: CacheRecord, desc: string): FsStat
 }
 
 export function cloneStage(s: StageState): StageState {
+  const image = structuredClone(s.cfg.image);
+  // As with an image base: the parent stage's ONBUILD triggers run in this stage and are not inherited.
+  if (image.config) image.config.OnBuild = null;
   return {
     fs: { ...s.fs, layers: s.fs.layers.map((l) => ({ ...l, blobs: { ...l.blobs } })) },
-    cfg: { image: structuredClone(s.cfg.image), cmdSet: false },
+    cfg: { image, cmdSet: false },
     scope: s.scope.child(),
     baseConfig: s.cfg.image,
     lastCreated: s.lastCreated,

@@ -124,6 +124,7 @@ export function register(program: Command): void {
     .option('-q, --quiet', 'print only the image ID')
     .action(async (context: string, f: Flags, cmd: Command) => {
       const g = globalOptions(cmd);
+      if (g.host) return (await import('../remote/entry.js')).remoteBuildCommand(g, context, f);
       if (!['auto', 'tty', 'plain', 'json'].includes(f.progress)) throw new KilnError('INVALID_ARGUMENT', `--progress must be auto, tty, plain or json, not "${f.progress}"`);
       if (!['gzip', 'zstd', 'none'].includes(f.compression)) throw new KilnError('INVALID_ARGUMENT', `--compression must be gzip, zstd or none, not "${f.compression}"`);
       if (!['oci', 'docker'].includes(f.format)) throw new KilnError('INVALID_ARGUMENT', `--format must be oci or docker, not "${f.format}"`);
