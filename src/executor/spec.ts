@@ -39,11 +39,12 @@ export interface SpecInput {
   nofileLimit: number;
 }
 
-/** Adds PATH (Docker's default) and HOME when missing, keeping the caller's order. */
-export function withDefaultEnv(env: string[], home: string): string[] {
+/** Adds PATH (Docker's default), HOME, and TERM=xterm for a terminal when missing, keeping the caller's order. */
+export function withDefaultEnv(env: string[], home: string, tty = false): string[] {
   const out = [...env];
   if (!out.some((e) => e.startsWith('PATH='))) out.unshift(`PATH=${DEFAULT_PATH}`);
   if (!out.some((e) => e.startsWith('HOME='))) out.push(`HOME=${home}`);
+  if (tty && !out.some((e) => e.startsWith('TERM='))) out.push('TERM=xterm');
   return out;
 }
 
@@ -86,7 +87,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       terminal: input.tty,
       user: { uid: input.user.uid, gid: input.user.gid, ...(input.user.additionalGids.length ? { additionalGids: input.user.additionalGids } : {}) },
       args: input.args,
-      env: withDefaultEnv(input.env, input.user.home),
+      env: withDefaultEnv(input.env, input.user.home, input.tty),
       cwd: input.cwd,
       // Docker leaves inheritable and ambient empty (CVE-2022-24769); a non-root process thus runs with no effective caps.
       capabilities: { bounding: caps, effective: caps, permitted: caps },

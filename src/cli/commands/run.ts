@@ -91,7 +91,15 @@ async function runForeground(root: string, id: string, o: { interactive: boolean
   const { createContainerStore } = await import('../../executor/containers.js');
   const { isKilnError } = await import('../../errors.js');
   let kill: ((s: NodeJS.Signals) => Promise<void>) | undefined;
-  const forward = (sig: NodeJS.Signals) => { void kill?.(sig); };
+  const abort = new AbortController();
+  let interrupts = 0;
+  // As `docker run`'s signal proxy: signals go to the container; before it starts they cancel the run, and a
+  // third Ctrl-C kills a container that ignores SIGINT (pid 1 without a handler does).
+  const forward = (sig: NodeJS.Signals) => {
+    if (!kill) return abort.abort(new Error(`received ${sig}`));
+    if (sig === 'SIGINT' && ++interrupts >= 3) return void kill('SIGKILL');
+    void kill(sig);
+  };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
   for (const s of signals) process.on(s, forward);
   try {
@@ -100,6 +108,7 @@ async function runForeground(root: string, id: string, o: { interactive: boolean
       stdin: o.interactive && !o.tty ? process.stdin : undefined,
       stdout: process.stdout,
       stderr: process.stderr,
+      signal: abort.signal,
       onStart: (c) => { kill = (s) => c.kill(s); },
     });
     return rec.exitCode ?? 0;

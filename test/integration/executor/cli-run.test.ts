@@ -94,6 +94,21 @@ test('--memory, --cpus and --pids-limit set the cgroup limits', async () => {
   assert.is(r.stdout, `${48 * 1024 * 1024}\n150000\n30\n`);
 });
 
+test('signals sent to kiln run reach the container, which decides the exit code', async () => {
+  const { spawn } = await import('node:child_process');
+  const { REPO } = await import('../../helpers/kiln-cli.js');
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli/dev.ts'), '--root', root, 'run', '--rm', 'busybox', 'sh', '-c',
+    'trap "echo got-int; exit 9" INT; echo ready; while true; do sleep 0.1; done'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  for (let i = 0; i < 200 && !out.includes('ready'); i++) await new Promise((r) => setTimeout(r, 50));
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((r) => child.on('close', r));
+  assert.is(code, 9);
+  assert.match(out, /got-int/);
+  await nothingLeft();
+});
+
 test('-i passes stdin to the container', async () => {
   const r = await run(['--rm', '-i', 'busybox', 'tr', 'a-z', 'A-Z'], 'piped\n');
   assert.is(r.stdout, 'PIPED\n');
