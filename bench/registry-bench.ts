@@ -1,7 +1,7 @@
 // Registry transfer benchmark: an image of 5 layers × 50 MB pushed to and pulled from a loopback docker-registry,
 // by kiln (pushImage/pullImage) and by skopeo copy of the same image, each into its own fresh registry so neither
 // finds the other's blobs. Prints seconds, MB/s and kiln/skopeo ratios (below 1 = kiln faster), medians over
-// runs; then a second kiln push of the same image, counting its requests (it must be manifest round trips only).
+// runs (sync before each step, order alternating); then a second kiln push of the same image, counting its requests (it must be manifest round trips only).
 // Run: node --import tsx bench/registry-bench.ts [runs=3] [layerMB=50] [layers=5]
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -30,15 +30,24 @@ try {
   const layout = `oci:${src.paths.oci}:docker.io/library/bench:1`;
   const kPush: number[] = [], sPush: number[] = [], kPull: number[] = [], sPull: number[] = [];
 
+  // Fairness: `sync` before every timed step (kiln's store fsyncs each blob, so dirty pages left by the previous
+  // step would be charged to it), and alternate which tool goes first.
+  const settle = () => run('sync');
   for (let i = 0; i < runs; i++) {
     const rk = await startRegistry(); regs.push(rk);
     const rs = await startRegistry(); regs.push(rs);
-    kPush.push(await time(() => pushImage(src, `${rk.host}/bench/img:1`, { source: 'bench:1' })));
-    sPush.push(await time(() => run('skopeo', ['copy', '-q', '--dest-tls-verify=false', layout, `docker://${rs.host}/bench/img:1`], { maxBuffer: 1 << 20 })));
     const dst = await openRoot(join(base, `pull-${i}`));
-    kPull.push(await time(() => pullImage(dst, `${rk.host}/bench/img:1`)));
     const out = join(base, `skopeo-${i}`);
-    sPull.push(await time(() => run('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${rs.host}/bench/img:1`, `oci:${out}:x`], { maxBuffer: 1 << 20 })));
+    const steps = {
+      kPush: () => pushImage(src, `${rk.host}/bench/img:1`, { source: 'bench:1' }),
+      sPush: () => run('skopeo', ['copy', '-q', '--dest-tls-verify=false', layout, `docker://${rs.host}/bench/img:1`], { maxBuffer: 1 << 20 }),
+      kPull: () => pullImage(dst, `${rk.host}/bench/img:1`),
+      sPull: () => run('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${rs.host}/bench/img:1`, `oci:${out}:x`], { maxBuffer: 1 << 20 }),
+    };
+    const order: Array<keyof typeof steps> = i % 2 === 0 ? ['kPush', 'sPush', 'kPull', 'sPull'] : ['sPush', 'kPush', 'sPull', 'kPull'];
+    const times: Record<string, number> = {};
+    for (const step of order) { await settle(); times[step] = await time(steps[step]); }
+    kPush.push(times.kPush!); sPush.push(times.sPush!); kPull.push(times.kPull!); sPull.push(times.sPull!);
     await dst.close();
     await rm(join(base, `pull-${i}`), { recursive: true, force: true });
     await rm(out, { recursive: true, force: true });
