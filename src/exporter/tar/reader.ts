@@ -53,6 +53,7 @@ export async function* readTar(input: AsyncIterable<Buffer | Uint8Array | string
       if (!checksumOk(hdr)) throw new KilnError('ARCHIVE_INVALID', `${where}: bad tar header checksum at byte ${at} (not a tar archive, or corrupt)`);
       const flag = String.fromCharCode(hdr[156]!);
       let size = parseNumber(hdr, 124, 12);
+      if (size < 0) throw new KilnError('ARCHIVE_INVALID', `${where}: negative member size at byte ${at}`);
       if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
         if (size > MAX_META) throw new KilnError('ARCHIVE_INVALID', `${where}: ${size}-byte tar metadata member at byte ${at}`);
         const data = Buffer.from(await readExact(src, size, where, at));
@@ -68,6 +69,7 @@ export async function* readTar(input: AsyncIterable<Buffer | Uint8Array | string
       pax = undefined;
       longName = longLink = undefined;
       if (rec?.has('size')) size = Number(rec.get('size')!.toString('latin1'));
+      if (!Number.isSafeInteger(size) || size < 0) throw new KilnError('ARCHIVE_INVALID', `${where}: bad size for tar member "${entry.name}" at byte ${at}`);
       if (entry.type === 'file') entry.size = size;
 
       const state = { left: size };

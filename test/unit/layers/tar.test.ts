@@ -124,6 +124,23 @@ test('readTar rejects a corrupt header and a truncated archive', async () => {
   await rejects(() => readAll(tar.subarray(0, 1536 + 100)), 'ARCHIVE_INVALID', /truncated/);
 });
 
+test('readTar on 500 mutated archives either reads them or fails with ARCHIVE_INVALID, never crashes', async () => {
+  const tar = await collect(packTar(sampleEntries()));
+  let seed = 42;
+  const rand = (n: number) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+  for (let i = 0; i < 500; i++) {
+    const m = Buffer.from(tar);
+    const flips = 1 + rand(8);
+    for (let j = 0; j < flips; j++) m[rand(Math.min(m.length, 4096))] = rand(256);
+    const cut = rand(4) === 0 ? m.subarray(0, rand(m.length)) : m;
+    try {
+      await readAll(cut, 1 + rand(1000));
+    } catch (err) {
+      assert.is((err as { code?: string }).code, 'ARCHIVE_INVALID', `mutation ${i}: ${(err as Error).stack}`);
+    }
+  }
+});
+
 test('encodeHeader is deterministic and emits PAX only when ustar cannot hold a field', () => {
   const e: TarEntry = { name: 'etc/passwd', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 10, mtime: 1 };
   assert.is(encodeHeader(e).length, 512);
