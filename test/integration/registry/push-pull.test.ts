@@ -165,6 +165,26 @@ test('an image index: the host platform by default, --platform picks another, an
   assert.equal(await d3.images.entries(), []);
 });
 
+test('a local tag naming an index pushes every child manifest, then the index under the tag', async () => {
+  const host = hostPlatform();
+  const other = host.architecture === 'arm64' ? { os: 'linux', architecture: 'amd64' } : { os: 'linux', architecture: 'arm64', variant: 'v8' };
+  const a = await src.images.resolve('multi:host');
+  const b = await src.images.resolve('multi:other');
+  const index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [
+    { mediaType: a.mediaType, digest: a.manifestDigest, size: a.descriptor.size, platform: host },
+    { mediaType: b.mediaType, digest: b.manifestDigest, size: b.descriptor.size, platform: other },
+  ] };
+  const info = await src.content.writeBuffer(JSON.stringify(index));
+  await src.images.tag('multi:index', { mediaType: MediaType.OciIndex, digest: info.digest, size: info.size });
+  const res = await pushImage(src, `${reg.host}/kiln/pushed-index:1`, { source: 'multi:index' });
+  assert.is(res.digest, info.digest);
+  const raw = JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/kiln/pushed-index:1`]));
+  assert.is(raw.mediaType, MediaType.OciIndex);
+  assert.equal(raw.manifests.map((m: { digest: string }) => m.digest), [a.manifestDigest, b.manifestDigest]);
+  const out = await r.dir();
+  await skopeo(['copy', '--all', '--src-tls-verify=false', `docker://${reg.host}/kiln/pushed-index:1`, `oci:${join(out, 'l')}:x`]);
+});
+
 test('an explicit --platform that a single-platform image does not match is refused, nothing tagged', async () => {
   const d = await r.make();
   const other = hostPlatform().architecture === 's390x' ? 'linux/amd64' : 'linux/s390x';
