@@ -181,7 +181,8 @@ export function register(program: Command): void {
           const meta = { 'containerimage.config.digest': result.imageId, 'containerimage.digest': result.manifestDigest, 'image.name': result.tags.join(','), 'kiln.steps': { executed: result.stepsExecuted, cached: result.stepsCached } };
           await writeFile(f.metadataFile, `${JSON.stringify(meta, null, 2)}\n`);
         }
-        process.stdout.write(`${result.imageId}\n`);
+        // stdout carries the image ID, unless an output streams there (`-o -`, `type=tar,dest=-`).
+        if (!outputs.some((o) => 'dest' in o && o.dest === '-')) process.stdout.write(`${result.imageId}\n`);
       } finally {
         process.off('SIGINT', onSigint);
         process.off('SIGTERM', onSigint);
