@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isKilnError } from '../errors.js';
-import { commandModules } from './commands/index.js';
+import { commandModules, type CommandLoader } from './commands/index.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('kiln')
@@ -15,7 +15,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--debug', 'print stack traces and debug logs')
     .showHelpAfterError()
     .exitOverride();
-  for (const load of commandModules) (await load()).register(program);
+  for (const load of modulesFor(argv.slice(2))) (await load()).register(program);
 
   try {
     await program.parseAsync(argv);
@@ -23,6 +23,21 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     return reportError(err, argv.includes('--debug') || Boolean(process.env.KILN_DEBUG));
   }
+}
+
+/** Global options that take a value: their value is not the command name. */
+const GLOBAL_VALUE_OPTIONS = new Set(['--root', '-H', '--host']);
+
+/** The modules to load for `args` (argv without node and script): the command's own, or all of them. */
+export function modulesFor(args: string[]): CommandLoader[] {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (GLOBAL_VALUE_OPTIONS.has(a)) { i++; continue; }
+    if (a.startsWith('-')) continue;
+    const own = commandModules[a];
+    return own ? [own] : Object.values(commandModules);
+  }
+  return Object.values(commandModules);
 }
 
 /** Prints an error the way a user should see it; returns the exit status. */

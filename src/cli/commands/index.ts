@@ -1,34 +1,37 @@
 /**
- * The list of CLI command modules. Each module owns one command (or one command family) and exports `register`.
- * Keep this list sorted; it is the only place that knows them all.
+ * The CLI's command modules by command name. Each module owns one command (or one command family) and exports
+ * `register`. main.ts loads only the module of the command being run (start-up time: a no-op rebuild should not
+ * pay for importing the server), and every module for `--help` or an unknown command.
+ * Keep this table sorted; it is the only place that knows them all.
  */
 import type { RegisterCommand } from '../context.js';
 
-export const commandModules: Array<() => Promise<{ register: RegisterCommand }>> = [
-  // e.g. () => import('./outline.js'),
-  () => import('./base.js'),
-  () => import('./build.js'),
-  () => import('./du.js'),
-  () => import('./exec.js'),
-  () => import('./images.js'),
-  () => import('./import.js'),
-  () => import('./inspect.js'),
-  () => import('./load.js'),
-  () => import('./login.js'),
-  () => import('./logout.js'),
-  () => import('./logs.js'),
-  () => import('./outline.js'),
-  () => import('./prune.js'),
-  () => import('./ps.js'),
-  () => import('./pull.js'),
-  () => import('./push.js'),
-  () => import('./rm.js'),
-  () => import('./rmi.js'),
-  () => import('./run.js'),
-  () => import('./save.js'),
-  () => import('./serve.js'),
-  () => import('./stop.js'),
-  () => import('./store.js'),
-  () => import('./tag.js'),
-  () => import('./volume.js'),
-];
+export type CommandLoader = () => Promise<{ register: RegisterCommand }>;
+
+export const commandModules: Record<string, CommandLoader> = {
+  base: () => import('./base.js'),
+  build: () => import('./build.js'),
+  du: () => import('./du.js'),
+  exec: () => import('./exec.js'),
+  images: () => import('./images.js'),
+  import: () => import('./import.js'),
+  inspect: () => import('./inspect.js'),
+  load: () => import('./load.js'),
+  login: () => import('./login.js'),
+  logout: () => import('./logout.js'),
+  logs: () => import('./logs.js'),
+  outline: () => import('./outline.js'),
+  prune: () => import('./prune.js'),
+  ps: () => import('./ps.js'),
+  pull: () => import('./pull.js'),
+  push: () => import('./push.js'),
+  rm: () => import('./rm.js'),
+  rmi: () => import('./rmi.js'),
+  run: () => import('./run.js'),
+  save: () => import('./save.js'),
+  serve: () => import('./serve.js'),
+  stop: () => import('./stop.js'),
+  store: () => import('./store.js'),
+  tag: () => import('./tag.js'),
+  volume: () => import('./volume.js'),
+};
