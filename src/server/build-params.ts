@@ -16,6 +16,8 @@ export interface BuildRequest {
   dockerfile: string;
   tags: string[];
   quiet: boolean;
+  /** kiln's own remote CLI asks for the BuildEvents themselves (`kilnevents=1`), to render them like a local build. */
+  events: boolean;
   cacheFrom: string[];
   options: Omit<BuildOptions, 'contextDir' | 'signal' | 'onEvent'>;
   /** Notes for the client's stream (ignored parameters, say). */
@@ -63,6 +65,7 @@ export function parseBuildQuery(q: Query): BuildRequest {
     dockerfile: parts.join('/'),
     tags,
     quiet: q.bool('q'),
+    events: q.bool('kilnevents'),
     cacheFrom: cacheFrom as string[],
     warnings,
     options: {
@@ -75,6 +78,7 @@ export function parseBuildQuery(q: Query): BuildRequest {
       platform,
       networkMode,
       extraHosts: extraHosts.length ? extraHosts : undefined,
+      explain: q.bool('kilnexplain'),
     },
   };
 }

@@ -6,6 +6,7 @@
  */
 import type { BuildEvent, BuildResult } from '../builder/types.js';
 import { errorMessage } from './http-util.js';
+import { isKilnError } from '../errors.js';
 
 /** One line of Docker's JSON message stream. */
 export interface JsonMessage {
@@ -17,6 +18,10 @@ export interface JsonMessage {
   aux?: unknown;
   error?: string;
   errorDetail?: { code?: number; message: string };
+  /** kiln extension (`kilnevents=1`): the builder's event itself. */
+  kiln?: BuildEvent;
+  /** kiln extension: the failure with its code, so a remote kiln CLI exits as a local one would. */
+  kilnError?: { code: string; message: string; hint?: string; loc?: { file: string; line: number }; details?: Record<string, unknown>; exitCode?: number };
 }
 
 export type Emit = (m: JsonMessage) => void;
@@ -27,7 +32,7 @@ export function shortId(id: string): string {
 }
 
 /** A BuildEvent sink that writes Docker messages through `emit`; `quiet` keeps everything but errors and the ID. */
-export function createBuildStream(emit: Emit, opts: { quiet: boolean; explain?: boolean }) {
+export function createBuildStream(emit: Emit, opts: { quiet: boolean; explain?: boolean; events?: boolean }) {
   let steps = 0;
   let outputOf = -1;
   const say = (s: string) => {
@@ -36,6 +41,10 @@ export function createBuildStream(emit: Emit, opts: { quiet: boolean; explain?: 
   return {
     /** Feeds one event. */
     event(e: BuildEvent): void {
+      if (opts.events) {
+        emit({ kiln: e });
+        return;
+      }
       switch (e.type) {
         case 'build-start':
           steps = e.steps;
@@ -82,7 +91,8 @@ export function createBuildStream(emit: Emit, opts: { quiet: boolean; explain?: 
     },
     /** Announces a note (waiting for a slot, ignored parameters). */
     note(text: string): void {
-      say(`${text}\n`);
+      if (opts.events) emit({ kiln: { type: 'warning', message: text } });
+      else say(`${text}\n`);
     },
     /** The closing messages of a successful build. */
     done(result: BuildResult): void {
@@ -97,6 +107,10 @@ export function createBuildStream(emit: Emit, opts: { quiet: boolean; explain?: 
     /** The closing message of a failed build. */
     fail(err: unknown): void {
       const message = errorMessage(err);
+      if (opts.events && isKilnError(err)) {
+        emit({ errorDetail: { message }, error: message, kilnError: { code: err.code, message: err.message, hint: err.hint, loc: err.loc, details: err.details, exitCode: err.exitCode } });
+        return;
+      }
       emit({ errorDetail: { message }, error: message });
     },
   };

@@ -61,6 +61,7 @@ export function register(program: Command): void {
     .option('-a, --all', 'show all images (kiln has no intermediate images; accepted for Docker habits)')
     .option('-f, --filter <filter>', 'dangling=true|false or reference=PATTERN (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .action(async (reference: string | undefined, opts: { quiet?: boolean; trunc: boolean; format?: string; filter: string[] }, cmd: Command) => {
+      if (globalOptions(cmd).host) return (await import('../remote/entry.js')).remoteImagesCommand(globalOptions(cmd), reference, opts);
       if (opts.format && opts.format !== 'json' && opts.format !== 'table') {
         throw new KilnError('INVALID_ARGUMENT', `unknown --format "${opts.format}"`, { hint: 'use --format json or --format table' });
       }

@@ -38,6 +38,7 @@ export function register(program: Command): void {
     .option('--platform <os/arch[/variant]>', 'platform to pull from a multi-platform image (default: this host)')
     .option('-q, --quiet', 'print only the image reference'))
     .action(async (ref: string, opts: RegistryFlags & { platform?: string; quiet?: boolean }, cmd: Command) => {
+      if (globalOptions(cmd).host) return (await import('../remote/entry.js')).remotePullCommand(globalOptions(cmd), ref, opts);
       const rref = toRegistryRef(ref);
       const out = process.stdout;
       const render = createTransferRenderer('pull', out, Boolean(out.isTTY) && !opts.quiet);

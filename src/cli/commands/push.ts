@@ -16,6 +16,7 @@ export function register(program: Command): void {
     .option('--from <image>', 'push this local image under <ref> (default: the image tagged <ref>)')
     .option('-q, --quiet', 'print only the digest'))
     .action(async (ref: string, opts: RegistryFlags & { from?: string; quiet?: boolean }, cmd: Command) => {
+      if (globalOptions(cmd).host) return (await import('../remote/entry.js')).remotePushCommand(globalOptions(cmd), ref, opts);
       const rref = toRegistryRef(ref);
       const out = process.stdout;
       const render = createTransferRenderer('push', out, Boolean(out.isTTY) && !opts.quiet);

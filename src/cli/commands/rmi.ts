@@ -26,6 +26,7 @@ export function register(program: Command): void {
     .argument('<image...>', 'references or image IDs')
     .option('-f, --force', 'remove an image ID even when several tags name it')
     .action(async (names: string[], opts: { force?: boolean }, cmd: Command) => {
+      if (globalOptions(cmd).host) return (await import('../remote/entry.js')).remoteRmiCommand(globalOptions(cmd), names, opts);
       const root = await openRoot(globalOptions(cmd).root);
       try {
         const plans: Array<{ name: string; id: Digest; refs: string[]; untag: string[]; target: Digest; candidates: Digest[] }> = [];

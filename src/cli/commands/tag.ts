@@ -10,6 +10,7 @@ export function register(program: Command): void {
     .argument('<source>', 'image reference, ID or digest')
     .argument('<target>', 'new reference, name[:tag]')
     .action(async (source: string, target: string, _opts: unknown, cmd: Command) => {
+      if (globalOptions(cmd).host) return (await import('../remote/entry.js')).remoteTagCommand(globalOptions(cmd), source, target);
       const root = await openRoot(globalOptions(cmd).root);
       try {
         const image = await root.images.resolve(source);

@@ -34,7 +34,7 @@ export const postBuild: Handler = async ({ req, res, query, state, signal, id })
 
     out = startJsonStream(res);
     const json = out;
-    const stream = createBuildStream((m: JsonMessage) => json.write(m), { quiet: request.quiet });
+    const stream = createBuildStream((m: JsonMessage) => json.write(m), { quiet: request.quiet, events: request.events, explain: request.options.explain });
     for (const w of request.warnings) stream.note(`[WARNING]: ${w}`);
     let queuedAt = 0;
     try {

@@ -1,0 +1,78 @@
+/**
+ * The `if (remote)` branches of the command modules, taking each command's own parsed flags, so that edits to
+ * those modules stay one line: `if (g.host) return (await import('../remote/entry.js')).remoteX(g, …)`.
+ */
+import { resolve } from 'node:path';
+import type { GlobalOptions } from '../context.js';
+import { KilnError } from '../../errors.js';
+import { remoteFor, type RemoteClient } from './client.js';
+import { remoteBuild, remoteImages, remotePull, remotePush, remoteRmi, remoteTag } from './commands.js';
+import type { ProgressMode } from '../progress/index.js';
+
+function client(g: GlobalOptions): RemoteClient {
+  const c = remoteFor(g);
+  if (!c) throw new KilnError('INTERNAL', 'remote command without a host');
+  return c;
+}
+
+/** `K=V` list → object; a bare `K` takes the environment's value (as docker build does). */
+function keyValues(list: string[] | undefined, fromEnv: boolean): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list ?? []) {
+    const i = item.indexOf('=');
+    if (i < 0) {
+      if (fromEnv && process.env[item] !== undefined) out[item] = process.env[item]!;
+      continue;
+    }
+    out[item.slice(0, i)] = item.slice(i + 1);
+  }
+  return out;
+}
+
+/** The subset of `kiln build`'s flags that travel to a server. */
+export interface RemoteBuildFlags {
+  tag: string[]; file?: string; buildArg: string[]; target?: string; cache: boolean; pull?: boolean; label: string[];
+  progress: string; explain?: boolean; platform?: string; network?: string; addHost: string[]; quiet?: boolean;
+  output?: string[]; secret?: string[]; push?: boolean; iidfile?: string;
+}
+
+export async function remoteBuildCommand(g: GlobalOptions, context: string, f: RemoteBuildFlags): Promise<void> {
+  if (context === '-' || f.file === '-') throw new KilnError('NOT_IMPLEMENTED', 'a context or Dockerfile from stdin is not supported with --host');
+  if (f.output?.length || f.secret?.length) throw new KilnError('NOT_IMPLEMENTED', '--output and --secret are not supported with --host', { hint: 'the image stays on the server; push it from there with --push or kiln --host … push' });
+  const ctl = new AbortController();
+  const stop = () => ctl.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const c = client(g);
+    const r = await remoteBuild(c, {
+      contextDir: resolve(context),
+      dockerfile: f.file ? resolve(f.file) : undefined,
+      tags: f.tag,
+      buildArgs: keyValues(f.buildArg, true),
+      labels: keyValues(f.label, false),
+      target: f.target,
+      noCache: !f.cache,
+      pull: f.pull,
+      platform: f.platform,
+      networkMode: f.network,
+      extraHosts: f.addHost,
+      explain: f.explain,
+      progress: f.progress as ProgressMode,
+      quiet: f.quiet,
+      signal: ctl.signal,
+    });
+    if (f.push) for (const t of f.tag) await remotePush(c, t, { quiet: true });
+    if (f.iidfile) await (await import('node:fs/promises')).writeFile(f.iidfile, r.imageId);
+    process.stdout.write(`${r.imageId}\n`);
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+export const remoteImagesCommand = (g: GlobalOptions, reference: string | undefined, o: { quiet?: boolean; trunc?: boolean; format?: string }) => remoteImages(client(g), reference, o);
+export const remotePushCommand = (g: GlobalOptions, ref: string, o: { quiet?: boolean }) => remotePush(client(g), ref, o);
+export const remotePullCommand = (g: GlobalOptions, ref: string, o: { quiet?: boolean; platform?: string }) => remotePull(client(g), ref, o);
+export const remoteTagCommand = (g: GlobalOptions, source: string, target: string) => remoteTag(client(g), source, target);
+export const remoteRmiCommand = (g: GlobalOptions, names: string[], o: { force?: boolean }) => remoteRmi(client(g), names, o);
