@@ -14,7 +14,7 @@
 import { closeSync, constants as fsc, fchmodSync, fchownSync, futimesSync, linkSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, realpathSync, rmSync, chmodSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { KilnError } from '../errors.js';
+import { fromSystemError, KilnError } from '../errors.js';
 import { createDecompressStream } from '../exporter/compression.js';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from '../exporter/layer-diff.js';
 import { cleanMemberName, RootResolver } from '../exporter/tar/confine.js';
@@ -139,7 +139,19 @@ export function createApplier(dir: string, opts: ApplyLayerOptions = {}) {
     if (overlay) makeNode(`${parent}/${name}`, S_IFCHR, 0, 0);
   }
 
+  /** Every failure names the member; system errors other than resource ones mean the archive is unusable. */
   async function add(e: TarEntry, body: AsyncIterable<Buffer>): Promise<void> {
+    try {
+      await addMember(e, body);
+    } catch (err) {
+      if (err instanceof KilnError) throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EMFILE' || code === 'ENFILE') throw fromSystemError(err, `${where}: ${e.name}`) ?? err;
+      throw new KilnError('ARCHIVE_INVALID', `${where}: cannot unpack ${e.type} "${e.name}": ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async function addMember(e: TarEntry, body: AsyncIterable<Buffer>): Promise<void> {
     stats.entries++;
     const comps = cleanMemberName(e.name, where);
     if (comps.length === 0) {
