@@ -40,9 +40,10 @@ export interface OverlaySnapshotter extends Snapshotter {
   cleanup(): Promise<number>;
   /**
    * Garbage collection: removes committed snapshots that neither `keep` (image chain IDs, build-cache
-   * snapshot keys) nor an active snapshot needs, directly or as an ancestor. Returns the keys removed.
+   * snapshot keys) nor an active snapshot needs, directly or as an ancestor. Snapshots younger than
+   * `graceMs` stay: another process may be unpacking an image it has not tagged yet. Returns the keys removed.
    */
-  prune(keep: Iterable<string>): Promise<string[]>;
+  prune(keep: Iterable<string>, opts?: { graceMs?: number }): Promise<string[]>;
   /** The directory of the snapshot named `key` (its files alone). */
   dirOf(key: string): Promise<string>;
   /**
@@ -230,15 +231,16 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
       return join(dataDir, (await metas.must(key)).id);
     },
 
-    async prune(keep) {
+    async prune(keep, popts = {}) {
       const all = await metas.list();
+      const cutoff = Date.now() - (popts.graceMs ?? 0);
       const byKey = new Map(all.map((m) => [m.key, m]));
       const live = new Set<string>();
       const mark = (key: string | undefined) => {
         for (let k = key; k !== undefined && !live.has(k); k = byKey.get(k)?.parent) live.add(k);
       };
       for (const k of keep) mark(k);
-      for (const m of all) if (m.kind === 'active') mark(m.key);
+      for (const m of all) if (m.kind === 'active' || Date.parse(m.created) > cutoff) mark(m.key);
       // A flattened bottom lives as long as the snapshot it was cut at.
       for (const m of all) if (m.key.startsWith('flat:') && live.has(m.key.slice(5))) live.add(m.key);
       const removed: string[] = [];

@@ -177,6 +177,7 @@ test('prune keeps what is asked for, its ancestors and active snapshots’ chain
   const [base] = await storeLayers(store, [[f('e', '5')]]);
   const topC = (await snap.ensureImage([base!]))!;
   await snap.prepare('running', topC);
+  assert.equal(await snap.prune([topA], { graceMs: 60_000 }), [], 'nothing young is pruned within the grace window');
   const removed = await snap.prune([topA]);
   assert.equal(removed.sort(), [topB, chainIds(b.map((l) => l.diffId))[0]!].sort());
   assert.is((await snap.lowerDirs(topA)).length, 2);
