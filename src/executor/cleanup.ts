@@ -7,7 +7,7 @@ import { readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { listCgroups, removeCgroup, removeEmptyParent } from './cgroup.js';
 import { bundleDir, containerDir } from './executor.js';
-import { unmountAll } from './mount.js';
+import { mountsUnder, unmountAll } from './mount.js';
 import { ownerAlive, processStartTime } from './owner.js';
 import { runcDelete, runcKill, runcState, runcStateDir } from './runc.js';
 
@@ -39,6 +39,7 @@ export async function cleanupContainer(root: string, id: string, opts: { all?: b
   for (let attempt = 0; ; attempt++) {
     await unmountAll(bundle).catch(() => {});
     try {
+      if ((await mountsUnder(bundle)).length) throw Object.assign(new Error(`${bundle} is still mounted`), { code: 'EBUSY' });
       await rm(bundle, { recursive: true, force: true });
       break;
     } catch (err) {

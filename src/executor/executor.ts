@@ -11,7 +11,7 @@ import { Transform } from 'node:stream';
 import { KilnError } from '../errors.js';
 import { cgroupsPath, removeCgroup } from './cgroup.js';
 import { writeEtcFiles } from './etc-files.js';
-import { mountAll, unmountAll } from './mount.js';
+import { mountAll, mountsUnder, unmountAll, unmountMounted } from './mount.js';
 import { attachNetwork, type NetworkAttachment } from './network.js';
 import { writeOwner } from './owner.js';
 import { startPortProxy, type PortProxy } from './ports.js';
@@ -81,10 +81,12 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
   let proxy: PortProxy | undefined;
   let stubs: string[] = [];
   let started = false;
+  let mounted = false;
   let clean = false;
   try {
     await writeOwner(bundle);
     await mountAll(o.rootfs, rootfs, { signal: o.signal });
+    mounted = true;
     const [user, nofile] = await Promise.all([resolveUser(rootfs, o.process.user), nofileLimit()]);
     if (o.ports?.length) {
       if (o.network !== 'bridge') throw new KilnError('INVALID_ARGUMENT', 'published ports (-p) need the bridge network');
@@ -124,10 +126,12 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
       await runcDelete(root, id).catch(() => {});
       await removeCgroup(root, id).catch(() => {});
     }
-    await unmountAll(bundle).catch(() => {});
+    if (mounted) await unmountMounted(o.rootfs, rootfs).catch(() => {});
+    else await unmountAll(bundle).catch(() => {});
     await proxy?.close().catch(() => {});
     await net?.release().catch(() => {});
-    await rm(bundle, { recursive: true, force: true }).catch(() => {});
+    // Never recurse into a rootfs that is still mounted: that would delete the snapshot's files. Start-up clean-up retries.
+    if ((await mountsUnder(bundle).catch(() => ['?'])).length === 0) await rm(bundle, { recursive: true, force: true }).catch(() => {});
     // Kept when `kiln run` stores state and logs there.
     await rmdir(containerDir(root, id)).catch(() => {});
   }

@@ -65,6 +65,16 @@ export async function mountAll(mounts: Mount[], target: string, opts: { signal?:
   }
 }
 
+/**
+ * Unmounts what `mountAll(mounts, target)` mounted, in reverse, with one umount(8) call (hot path: after every
+ * RUN step; scanning mountinfo costs more than the unmount). Falls back to `unmountAll` on any failure.
+ */
+export async function unmountMounted(mounts: Mount[], target: string): Promise<void> {
+  const points = [...new Set(mounts.map((m) => mountPoint(m, target)))].reverse();
+  const r = points.length ? await tool('umount', points) : { code: 0 };
+  if (r.code !== 0) await unmountAll(target);
+}
+
 /** Decodes the octal escapes (`\040` for a space) that /proc/self/mountinfo uses in paths. */
 function unescapeMountPath(p: string): string {
   return p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
