@@ -148,3 +148,28 @@ export function diffManifests(before: ChecksumManifest, after: ChecksumManifest)
   for (const k of Object.keys(before)) if (!(k in after)) removed.push(k);
   return { changed: changed.sort(), added: added.sort(), removed: removed.sort() };
 }
+
+/**
+ * What changed between two manifest records of one path, in words: `content`, `mode 644 → 755`,
+ * `owner 0:0 → 1000:1000`, `type file → symlink`, `link target "a" → "b"`, `size 10 → 12`. For `--explain`
+ * ("file changed: /src/app.js (content)"). Records that do not parse yield `metadata`.
+ */
+export function describeEntryChange(before: string, after: string): string {
+  const parse = (r: string) => {
+    const m = /^([a-z])([0-7]+) (\S+) (\d+)(?: -> ("(?:[^"\\]|\\.)*"))?(?: dev=(\d+))?(?: ([0-9a-f]+))?$/.exec(r);
+    return m ? { type: m[1], mode: m[2], owner: m[3], size: m[4], link: m[5], dev: m[6], content: m[7] } : undefined;
+  };
+  const a = parse(before);
+  const b = parse(after);
+  if (!a || !b) return 'metadata';
+  const names: Record<string, string> = { f: 'file', d: 'directory', l: 'symlink', c: 'char device', b: 'block device', p: 'fifo', s: 'socket' };
+  if (a.type !== b.type) return `type ${names[a.type] ?? a.type} → ${names[b.type] ?? b.type}`;
+  const out: string[] = [];
+  if (a.content !== b.content) out.push('content');
+  if (a.mode !== b.mode) out.push(`mode ${a.mode} → ${b.mode}`);
+  if (a.owner !== b.owner) out.push(`owner ${a.owner} → ${b.owner}`);
+  if (a.link !== b.link) out.push(`link target ${a.link} → ${b.link}`);
+  if (a.dev !== b.dev) out.push('device numbers');
+  if (out.length === 0 && a.size !== b.size) out.push(`size ${a.size} → ${b.size}`);
+  return out.join(', ') || 'metadata';
+}

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { chownSync, mkdirSync, statSync, utimesSync, writeFileSync, cpSync, symlinkSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { checksumSources, diffManifests } from '../../../src/builder/fileops/checksum.js';
+import { checksumSources, describeEntryChange, diffManifests } from '../../../src/builder/fileops/checksum.js';
 import { createPatternMatcher } from '../../../src/builder/fileops/patterns.js';
 import { openStatCache } from '../../../src/builder/fileops/stat-cache.js';
 import { rejects } from '../../helpers/assert.js';
@@ -108,6 +108,22 @@ test('owners count for stage sources but not for the context (ownership: reset)'
   chownSync(join(ctx, 'src/app.js'), 1234, 1234);
   assert.is.not((await checksumSources(ctx, ['src'], { ownership: 'keep' })).digest, keep0.digest);
   assert.is((await checksumSources(ctx, ['src'], { ownership: 'reset' })).digest, reset0.digest);
+});
+
+test('describeEntryChange() says what changed for --explain: content, mode, owner, link target, type', async () => {
+  const ctx = context();
+  const m = async () => (await checksumSources(ctx, ['.'], {})).manifest;
+  const m0 = await m();
+  writeFileSync(join(ctx, 'README.md'), '# changed\n');
+  chmodSync(join(ctx, 'src/app.js'), 0o600);
+  symlinkSync('a', join(ctx, 'l'));
+  const m1 = await m();
+  symlinkSync('b', join(ctx, 'l2'));
+  assert.is(describeEntryChange(m0['/README.md'], m1['/README.md']), 'content');
+  assert.is(describeEntryChange(m0['/src/app.js'], m1['/src/app.js']), 'mode 644 → 600');
+  const m2 = await m();
+  assert.is(describeEntryChange(m2['/l'], m2['/l2']), 'link target "a" → "b"');
+  assert.is(describeEntryChange(m2['/l'], m2['/README.md']), 'type symlink → file');
 });
 
 test('a missing source fails like the copy would', async () => {
