@@ -123,7 +123,8 @@ export function splitWildcards(p: string): [string, string] {
 
 /**
  * The source-root-relative paths (`/`-separated, no leading `/`) a COPY source pattern matches, in lexical order.
- * `skip(rel, isDir)` hides paths (a `.dockerignore`d file does not exist for the build). The directory part before
+ * `skip(rel, isDir)` hides paths (a `.dockerignore`d file does not exist for the build; an ignored directory only
+ * when no exception can re-include something below it). The directory part before
  * the first wildcard is resolved inside the root (its symlinks followed, confined); matches are not followed here.
  */
 export function resolveWildcards(root: string, pattern: string, skip?: (rel: string, isDir: boolean) => boolean): string[] {
@@ -145,9 +146,10 @@ export function resolveWildcards(root: string, pattern: string, skip?: (rel: str
       const host = join(dirHost, name);
       const isDir = lstatSync(host).isDirectory();
       const rootRel = baseRel === '' ? rel : `${baseRel}/${rel}`;
-      if (skip && skip(rootRel, isDir) && !isDir) continue;
+      // `skip` answers for files and for directories nothing below could be re-included from.
+      if (skip && skip(rootRel, isDir)) continue;
       if (matchAt(rest, 0, rel, 0)) {
-        if (!(skip && skip(rootRel, isDir))) out.push(rootRel);
+        out.push(rootRel);
         continue;
       }
       // Only descend while the pattern could still match deeper paths.

@@ -70,7 +70,8 @@ export function selectSources(root: string, patterns: readonly string[], opts: S
       include = createPatternMatcher([split.include]);
       if (!hasWildcards(pattern)) requireExists(root, posix.join(base, split.include), pattern, opts);
     }
-    const skip = opts.ignore ? (rel: string) => opts.ignore!.matches(rel) : undefined;
+    const ig = opts.ignore;
+    const skip = ig ? (rel: string, isDir: boolean) => ig.matches(rel) && !(isDir && ig.hasExclusions) : undefined;
     const wild = hasWildcards(base);
     const matches = wild ? resolveWildcards(root, base, skip) : [posix.normalize(`/${base}`).slice(1)];
     const wildBase = wild ? posix.normalize(`/${splitWildcards(base)[0]}`).slice(1) : '';

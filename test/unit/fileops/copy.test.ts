@@ -238,6 +238,13 @@ test('.dockerignore: ignored files do not exist for COPY; exceptions re-include 
     const rel = k.slice(1);
     if (lstatSync(join(root, rel)).isFile()) assert.not.ok(ignore.matches(rel), `${rel} is ignored but was copied`);
   }
+  // An ignored directory that an exception re-enters still matches a wildcard, holding only what is re-included.
+  const ctx3 = tempDir('ctx');
+  mkdirSync(join(ctx3, 'subdir'));
+  writeFileSync(join(ctx3, 'subdir/sub1.txt'), '1');
+  writeFileSync(join(ctx3, 'subdir/sub2.txt'), '2');
+  await copyFiles({ srcRoot: ctx3, sources: ['sub*'], destRoot: root, dest: '/w/', ignore: createPatternMatcher(['*', 'subdir', '!*/sub1*']) });
+  assert.equal(readdirSync(join(root, 'w')), ['sub1.txt']);
   const ctx2 = tempDir('ctx');
   writeFileSync(join(ctx2, 'secret.txt'), 's');
   await rejects(() => copyFiles({ srcRoot: ctx2, sources: ['secret.txt'], destRoot: root, dest: '/x', ignore: createPatternMatcher(['secret.txt']) }), 'COPY_SOURCE_NOT_FOUND');
