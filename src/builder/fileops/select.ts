@@ -86,7 +86,12 @@ export function selectSources(root: string, patterns: readonly string[], opts: S
         throw notFound(pattern);
       }
       const entries: Entry[] = [{ rel: '', abs, st }];
-      if (st.isDirectory()) walk(abs, '', rootRel, { ignore: opts.ignore, exclude, include }, entries);
+      const found = st.isDirectory() && walk(abs, '', rootRel, { ignore: opts.ignore, exclude, include }, entries);
+      // An ignored directory exists for the build only as the parent of something an exception re-includes.
+      if (!found && rootRel !== '' && opts.ignore?.matches(rootRel)) {
+        if (wild) continue;
+        throw notFound(pattern);
+      }
       out.push({ pattern, path: named, abs, entries });
     }
   }

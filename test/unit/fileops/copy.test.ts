@@ -245,6 +245,7 @@ test('.dockerignore: ignored files do not exist for COPY; exceptions re-include 
   writeFileSync(join(ctx3, 'subdir/sub2.txt'), '2');
   await copyFiles({ srcRoot: ctx3, sources: ['sub*'], destRoot: root, dest: '/w/', ignore: createPatternMatcher(['*', 'subdir', '!*/sub1*']) });
   assert.equal(readdirSync(join(root, 'w')), ['sub1.txt']);
+  await rejects(() => copyFiles({ srcRoot: ctx3, sources: ['subdir'], destRoot: root, dest: '/v/', ignore: createPatternMatcher(['subdir', '!*/nothing*']) }), 'COPY_SOURCE_NOT_FOUND');
   const ctx2 = tempDir('ctx');
   writeFileSync(join(ctx2, 'secret.txt'), 's');
   await rejects(() => copyFiles({ srcRoot: ctx2, sources: ['secret.txt'], destRoot: root, dest: '/x', ignore: createPatternMatcher(['secret.txt']) }), 'COPY_SOURCE_NOT_FOUND');
