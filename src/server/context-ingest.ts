@@ -95,6 +95,8 @@ export async function unpackContext(body: AsyncIterable<Buffer>, dest: string, l
   opts.signal?.addEventListener('abort', onAbort, { once: true });
 
   const symlinks = new Set<string>();
+  const leaf = createLeafMaker(dest);
+  const umask = process.umask();
   const dirModes: Array<{ path: string; mode: number; mtime?: Date }> = [];
   let entries = 0;
   let last: { size: number; complete: boolean } | undefined;
@@ -114,21 +116,23 @@ export async function unpackContext(body: AsyncIterable<Buffer>, dest: string, l
         if (parts.length === 0) {
           entry.resume();
         } else if (h.type === 'directory') {
-          await mkdir(target, { recursive: true, mode: 0o755 });
+          await leaf.mkdirs(target);
           dirModes.push({ path: target, mode: (h.mode ?? 0o755) & 0o7777, mtime: h.mtime });
           entry.resume();
         } else if (h.type === 'file' || h.type === 'contiguous-file') {
-          await prepareLeaf(target, dest);
-          const fh = await open(target, 'wx', (h.mode ?? 0o644) & 0o7777);
+          // Hot path (once per context file): open, write, futimes, close; chmod only when the umask bit it.
+          await leaf.prepare(target);
+          const mode = (h.mode ?? 0o644) & 0o7777;
+          const fh = await open(target, 'wx', mode);
           try {
             for await (const chunk of entry) await fh.write(chunk as Buffer);
-            await fh.chmod((h.mode ?? 0o644) & 0o7777);
+            if (mode & umask) await fh.chmod(mode);
+            if (h.mtime) await fh.utimes(h.mtime, h.mtime);
           } finally {
             await fh.close();
           }
-          if (h.mtime) await utimes(target, h.mtime, h.mtime);
         } else if (h.type === 'symlink') {
-          await prepareLeaf(target, dest);
+          await leaf.prepare(target);
           await symlink(h.linkname ?? '', target);
           symlinks.add(rel);
           entry.resume();
@@ -137,7 +141,7 @@ export async function unpackContext(body: AsyncIterable<Buffer>, dest: string, l
           if (from.length === 0 || from.some((_p, i) => symlinks.has(from.slice(0, i + 1).join('/')))) {
             throw new KilnError('UNSAFE_PATH', `build context hard link ${JSON.stringify(rel)} points at a symlink or the root`);
           }
-          await prepareLeaf(target, dest);
+          await leaf.prepare(target);
           await link(join(dest, ...from), target).catch((err) => {
             throw new KilnError('ARCHIVE_INVALID', `build context hard link ${JSON.stringify(rel)} → ${JSON.stringify(h.linkname)}: target missing`, { cause: err });
           });
@@ -183,12 +187,33 @@ function acceptsTruncatedTail(err: unknown, last: { size: number; complete: bool
   return tail === 0 || tail === last.size % BLOCK;
 }
 
-/** Makes room for a leaf: parent directories exist, and a previous entry of the same name (not a directory) is gone. */
-async function prepareLeaf(target: string, dest: string): Promise<void> {
-  const parent = dirname(target);
-  if (parent !== dest) await mkdir(parent, { recursive: true, mode: 0o755 });
-  const st = await lstat(target).catch(() => undefined);
-  if (!st) return;
-  if (st.isDirectory()) await rm(target, { recursive: true, force: true });
-  else await unlink(target);
+/**
+ * Makes room for leaves: parent directories exist, and an earlier entry of the same name is gone. Remembers the
+ * directories it made and the names written, so the common case (a new name in a known directory) costs no
+ * syscall at all.
+ */
+function createLeafMaker(dest: string) {
+  const dirs = new Set<string>([dest]);
+  const written = new Set<string>();
+  async function mkdirs(dir: string): Promise<void> {
+    if (dirs.has(dir)) return;
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    for (let d = dir; d.length > dest.length && !dirs.has(d); d = dirname(d)) dirs.add(d);
+  }
+  return {
+    mkdirs,
+    async prepare(target: string): Promise<void> {
+      await mkdirs(dirname(target));
+      if (!written.has(target) && !dirs.has(target)) {
+        written.add(target);
+        return;
+      }
+      // A duplicate name (the archive repeats an entry): replace what is there.
+      const st = await lstat(target).catch(() => undefined);
+      if (st?.isDirectory()) {
+        await rm(target, { recursive: true, force: true });
+        for (const d of [...dirs]) if (d === target || d.startsWith(`${target}/`)) dirs.delete(d);
+      } else if (st) await unlink(target);
+    },
+  };
 }

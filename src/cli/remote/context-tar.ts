@@ -54,7 +54,9 @@ export async function packContext(contextDir: string, dockerfile?: string): Prom
       else if (s.isFile()) {
         files++;
         bytes += s.size;
-        await entry({ ...header, type: 'file', size: s.size }, createReadStream(join(ctx, p)));
+        // Hot path: small files in one read (most of a context), big ones streamed.
+        const body = s.size <= 1 << 20 ? await readFile(join(ctx, p)) : createReadStream(join(ctx, p));
+        await entry({ ...header, type: 'file', size: s.size }, body);
       }
     });
     if (!inside) await entry({ name: dfName, type: 'file', mode: 0o644, size: dfText.length, mtime: new Date() }, dfText);
