@@ -29,6 +29,7 @@ export function register(program: Command): void {
       if (bool(flags, 'help')) { cmd.outputHelp(); return; }
       if (!target || rest.length === 0) throw new KilnError('INVALID_ARGUMENT', '"kiln exec" requires at least 2 arguments', { hint: 'kiln exec [flags] CONTAINER COMMAND [ARG...]' });
       const root = globalOptions(cmd).root;
+      await (await import('../../executor/cleanup.js')).cleanupStale(root);
       const { execInContainer } = await import('../../executor/exec.js');
       process.exitCode = await execInContainer(root, target, {
         args: rest, env: list(flags, 'env'), user: str(flags, 'user'), cwd: str(flags, 'workdir'),

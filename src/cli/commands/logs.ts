@@ -15,6 +15,8 @@ export function register(program: Command): void {
     .option('-n, --tail <n>', 'number of lines to show from the end (default all)')
     .action(async (ref: string, opts: { follow?: boolean; timestamps?: boolean; tail?: string }, cmd: Command) => {
       const root = globalOptions(cmd).root;
+      // A supervisor that died leaves a container marked running; start-up clean-up settles that first.
+      await (await import('../../executor/cleanup.js')).cleanupStale(root);
       const { createContainerStore } = await import('../../executor/containers.js');
       const store = createContainerStore({ root });
       const rec = await store.get(ref);

@@ -11,6 +11,8 @@ export function register(program: Command): void {
     .option('-v, --volumes', 'remove anonymous volumes associated with the container')
     .action(async (refs: string[], opts: { force?: boolean; volumes?: boolean }, cmd: Command) => {
       const root = globalOptions(cmd).root;
+      // A supervisor that died leaves a container marked running; start-up clean-up settles that first.
+      await (await import('../../executor/cleanup.js')).cleanupStale(root);
       const { createContainerStore } = await import('../../executor/containers.js');
       const { removeContainer } = await import('../../executor/lifecycle.js');
       const store = createContainerStore({ root });

@@ -12,6 +12,8 @@ export function register(program: Command): void {
     .option('-s, --signal <signal>', 'signal to send first', 'TERM')
     .action(async (refs: string[], opts: { time: string; signal: string }, cmd: Command) => {
       const root = globalOptions(cmd).root;
+      // A supervisor that died leaves a container marked running; start-up clean-up settles that first.
+      await (await import('../../executor/cleanup.js')).cleanupStale(root);
       const timeoutSec = Number(opts.time);
       if (!Number.isFinite(timeoutSec) || timeoutSec < 0) throw new KilnError('INVALID_ARGUMENT', `invalid --time "${opts.time}"`);
       const { createContainerStore } = await import('../../executor/containers.js');

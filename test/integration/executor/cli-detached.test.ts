@@ -35,6 +35,12 @@ test('run -d -p 18080:80 serves HTTP on 127.0.0.1:18080 from busybox httpd', asy
     if (!body) await new Promise((res) => setTimeout(res, 100));
   }
   assert.is(body, 'hello from kiln\n');
+  // Another container reaches it by its address on kiln0.
+  const { readFile } = await import('node:fs/promises');
+  const state = JSON.parse(await readFile(join(root, 'containers', r.stdout.trim(), 'state.json'), 'utf8'));
+  assert.match(state.ip, /^10\.89\./);
+  const peer = await k(['run', '--rm', 'busybox', 'wget', '-qO-', `http://${state.ip}/index.html`]);
+  assert.is(peer.stdout, 'hello from kiln\n', peer.stderr);
   const ps = await k(['ps']);
   assert.match(ps.stdout, /CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES/);
   assert.match(ps.stdout, new RegExp(`${r.stdout.slice(0, 12)}\\s+busybox\\s+.*Up .*0\\.0\\.0\\.0:18080->80/tcp\\s+web`));
