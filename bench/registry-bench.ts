@@ -25,7 +25,8 @@ const base = await mkdtemp(join(tmpdir(), 'kiln-bench-registry-'));
 const regs: TestRegistry[] = [];
 try {
   const src = await openRoot(join(base, 'src'));
-  const { layers } = await makeImage(src, 'bench:1', Array.from({ length: nLayers }, () => layerMB * 1_000_000));
+  // gzip layers, as registries hold them: skopeo would otherwise compress plain tars on push (different work, different image).
+  const { layers } = await makeImage(src, 'bench:1', Array.from({ length: nLayers }, () => layerMB * 1_000_000), undefined, { gzip: true });
   const totalMB = layers.reduce((n, l) => n + l.size, 0) / 1e6;
   const layout = `oci:${src.paths.oci}:docker.io/library/bench:1`;
   const kPush: number[] = [], sPush: number[] = [], kPull: number[] = [], sPull: number[] = [];

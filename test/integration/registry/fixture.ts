@@ -1,6 +1,6 @@
 /**
  * Shared set-up for the registry integration tests: temp state roots (closed and removed by `cleanup()`), the
- * busybox base image, and synthetic images of N layers (each a valid uncompressed tar holding one file of
+ * busybox base image, and synthetic images of N layers (each a valid tar, optionally gzipped, holding one file of
  * random bytes, streamed into the store: a 50 MB layer is never in memory).
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
+import { createGzip } from 'node:zlib';
 import tarStream from 'tar-stream';
 import { ensureBusyboxImage } from '../../../src/cache/busybox-image.js';
 import { openRoot, type StoreRoot } from '../../../src/cache/root.js';
@@ -47,12 +48,16 @@ export function roots(): Roots {
   };
 }
 
-/** Writes a tar layer with one file of `size` random bytes into the store, streaming; returns its descriptor. */
-export async function randomLayer(root: StoreRoot, size: number, name = 'data.bin'): Promise<Descriptor> {
+/**
+ * Writes a tar layer with one file of `size` random bytes into the store, streaming, gzip-compressed when asked
+ * (level 1: the bytes are random anyway); returns its descriptor and diff ID (digest of the plain tar).
+ */
+export async function randomLayer(root: StoreRoot, size: number, name = 'data.bin', gzip = false): Promise<{ desc: Descriptor; diffId: string }> {
   const tar = tarStream.pack();
   const w = await root.content.writer();
   const hash = createHash('sha256');
-  const done = pipeline(tar, async function* (src) { for await (const c of src) { hash.update(c); yield c; } }, w.stream);
+  const plain = async function* (src: AsyncIterable<Buffer>) { for await (const c of src) { hash.update(c); yield c; } };
+  const done = gzip ? pipeline(tar, plain, createGzip({ level: 1 }), w.stream) : pipeline(tar, plain, w.stream);
   const entry = tar.entry({ name, size, mode: 0o644, mtime: new Date(0) });
   await pipeline(Readable.from((async function* () {
     for (let left = size; left > 0; left -= 1 << 20) yield randomBytes(Math.min(left, 1 << 20));
@@ -60,16 +65,17 @@ export async function randomLayer(root: StoreRoot, size: number, name = 'data.bi
   tar.finalize();
   await done;
   const info = await w.commit();
-  return { mediaType: MediaType.OciLayer, digest: info.digest, size: info.size };
+  return { desc: { mediaType: gzip ? MediaType.OciLayerGzip : MediaType.OciLayer, digest: info.digest, size: info.size }, diffId: `sha256:${hash.digest('hex')}` };
 }
 
-/** An image of `sizes.length` random layers tagged `tag`. Uncompressed tars: diff_id = layer digest. */
-export async function makeImage(root: StoreRoot, tag: string, sizes: number[], platform = hostPlatform()): Promise<{ manifestDigest: string; layers: Descriptor[] }> {
-  const layers: Descriptor[] = [];
-  for (const [i, s] of sizes.entries()) layers.push(await randomLayer(root, s, `layer-${i}.bin`));
+/** An image of `sizes.length` random layers tagged `tag` (uncompressed tars unless `gzip`). */
+export async function makeImage(root: StoreRoot, tag: string, sizes: number[], platform = hostPlatform(), opts: { gzip?: boolean } = {}): Promise<{ manifestDigest: string; layers: Descriptor[] }> {
+  const made: Array<{ desc: Descriptor; diffId: string }> = [];
+  for (const [i, s] of sizes.entries()) made.push(await randomLayer(root, s, `layer-${i}.bin`, opts.gzip));
+  const layers = made.map((m) => m.desc);
   const config: ImageConfig = {
     architecture: platform.architecture, os: platform.os, ...(platform.variant ? { variant: platform.variant } : {}),
-    config: { Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
+    config: { Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: made.map((m) => m.diffId) },
   };
   const w = await root.images.writeImage({ config, layers, tags: [tag] });
   return { manifestDigest: w.manifestDigest, layers };
