@@ -85,6 +85,11 @@ export async function cleanupStale(root: string): Promise<CleanupReport> {
       live.add(id);
       continue;
     }
+    if (state?.autoRemove) {
+      // A `--rm` container's anonymous volumes go with it, as they would have at a normal exit.
+      const vols = (state.volumes as Array<{ name: string; anonymous: boolean }> | undefined) ?? [];
+      for (const v of vols.filter((x) => x.anonymous)) await rm(join(root, 'volumes', v.name), { recursive: true, force: true });
+    }
     if (state && !state.autoRemove) {
       live.add(id);
       if (state.status === 'running' || state.status === 'created') {
@@ -96,7 +101,9 @@ export async function cleanupStale(root: string): Promise<CleanupReport> {
   // runc containers and cgroups with no live bundle (a crash between steps of clean-up).
   // runc keeps one directory per container in its state dir; reading it saves spawning `runc list` (hot: every start).
   for (const id of await readdir(runcStateDir(root)).catch(() => [] as string[])) {
-    if (live.has(id) && (await stat(bundleDir(root, id)).then(() => true, () => false))) continue;
+    // Not just the ids seen above: another process may have started this container since.
+    const hasBundle = await stat(bundleDir(root, id)).then(() => true, () => false);
+    if (hasBundle && (live.has(id) || !(await isStale(root, id)))) continue;
     await runcKill(root, id, 'KILL').catch(() => false);
     await runcDelete(root, id);
     if (!removed.includes(id)) removed.push(id);
