@@ -218,6 +218,19 @@ test('stdin is passed to the process', async () => {
   assert.is(out.text, 'HELLO\n');
 });
 
+test('the container sees no file descriptor of kiln beyond stdio', async () => {
+  // Open a few descriptors in this process first: none may reach the container.
+  const { open } = await import('node:fs/promises');
+  const held = await Promise.all([open('/etc/hostname'), open('/proc/self/status')]);
+  try {
+    const r = await sh('ls /proc/self/fd | sort -n | tr "\\n" " "');
+    // 3 is the directory ls itself reads.
+    assert.is(r.out.trim(), '0 1 2 3');
+  } finally {
+    await Promise.all(held.map((h) => h.close()));
+  }
+});
+
 test('CVE-2024-21626: a working directory under /proc/self/fd never reaches the host', async () => {
   const marker = `kiln-cve-${process.pid}-${Date.now()}`;
   await writeFile(`/tmp/${marker}`, 'host secret');
