@@ -67,8 +67,12 @@ export interface SourceChecksum {
 export interface FileOpsPort {
   /** Digest of the selected sources' content and metadata (never mtime), using a stat cache for the context. */
   checksum(spec: CopySpec, opts: { signal?: AbortSignal }): Promise<SourceChecksum>;
-  /** Performs the copy into `destRoot` (a mounted rootfs), confined to it. */
-  copy(spec: CopySpec, destRoot: string, opts: { signal?: AbortSignal }): Promise<void>;
+  /**
+   * Performs the copy into `destRoot` (a mounted rootfs), confined to it. With `only` (source-relative paths, as
+   * `checksum` names them), copies just those entries: the rest is already in place (incremental COPY). When an
+   * `only` path matches no selected entry it copies everything, so a mapping doubt never leaves a stale file.
+   */
+  copy(spec: CopySpec, destRoot: string, opts: { signal?: AbortSignal; only?: ReadonlySet<string> }): Promise<void>;
 }
 
 /** H5's registry client, reduced to what FROM needs. */

@@ -28,8 +28,11 @@ export interface StepDef {
   contentInputs?: () => Promise<{ inputs: Record<string, string>; files?: Record<string, string> }>;
   /** The history line (`RUN /bin/sh -c make # buildkit`). */
   history: string;
-  /** Does the work on a prepared rootfs. `mounts` are the snapshotter's; the step mounts or hands them on. */
-  execute(rootfs: { mounts: Mount[]; activeKey: string }, signal: AbortSignal): Promise<void>;
+  /**
+   * Does the work on a prepared rootfs. `mounts` are the snapshotter's; the step mounts or hands them on.
+   * `previous` is the closest earlier record of this step (for incremental work), when there is one.
+   */
+  execute(rootfs: { mounts: Mount[]; activeKey: string }, signal: AbortSignal, previous?: { key: string; inputs: StepInputs }): Promise<void>;
   /** Removes files the runtime created for mounts, before the diff (RUN). */
   cleanup?(upperDir: string, lowerDirs: () => Promise<string[]>): Promise<void>;
   /** Stage position for explain slots. */
@@ -59,14 +62,14 @@ async function isEmptyDir(dir: string): Promise<boolean> {
   return (await readdir(dir)).length === 0;
 }
 
-async function execute(ctx: BuildContext, st: StageState, def: StepDef, key: string, inputs: StepInputs, extraKeys: string[]): Promise<CacheRecord> {
+async function execute(ctx: BuildContext, st: StageState, def: StepDef, key: string, inputs: StepInputs, extraKeys: string[], previous?: { key: string; inputs: StepInputs }): Promise<CacheRecord> {
   const snap = ctx.deps.snapshotter;
   const parent = await ensureSnapshot(ctx, st.fs);
   const active = `active-${randomBytes(8).toString('hex')}`;
   const mounts = await snap.prepare(active, parent);
   let committed = false;
   try {
-    await def.execute({ mounts, activeKey: active }, ctx.signal);
+    await def.execute({ mounts, activeKey: active }, ctx.signal, previous);
     ctx.signal.throwIfAborted();
     const info = await snap.stat(active);
     if (!info) throw new KilnError('INTERNAL', `snapshot ${active} vanished during ${def.step.text}`);
@@ -133,12 +136,12 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
     await ctx.cache.setSlots(slots, rec.key);
   } else {
     const before = noCache ? undefined : await ctx.cache.fromSlots(slots);
-    ctx.emit({ type: 'step-miss-reason', step, reason: noCache ? 'cache disabled (--no-cache)' : explainMiss(inputs, before) });
+    ctx.emit({ type: 'step-miss-reason', step, reason: noCache ? 'cache disabled (--no-cache)' : explainMiss(inputs, before?.inputs) });
     const frozen = st;
     let ran = false;
     rec = await ctx.flight.run(key, () => {
       ran = true;
-      return ctx.limit(() => execute(ctx, frozen, def, key, inputs, extraKeys));
+      return ctx.limit(() => execute(ctx, frozen, def, key, inputs, extraKeys, before));
     });
     st.fs = applyRecord(st.fs, rec, desc);
     await ctx.cache.setSlots(slots, rec.key);

@@ -5,12 +5,13 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { join, posix, relative } from 'node:path';
 import type { StoreRoot } from '../cache/root.js';
 import type { ContentStore } from '../cache/types.js';
 import type { Compression } from '../exporter/compression.js';
 import { checksumSources } from './fileops/checksum.js';
 import { openStatCache, statCachePath, type StatCache } from './fileops/stat-cache.js';
+import type { SelectedSource } from './fileops/select.js';
 import type { CopySpec, FileOpsPort, LayerPort, PullPort } from './ports.js';
 
 // Start-up matters (a no-op rebuild is mostly process start): modules only a cache miss needs (layer writing,
@@ -88,7 +89,24 @@ export function fileOpsPort(rootDir: string, tmpDir: string): FileOpsPort & { fl
         sourceCount: spec.sources.length + spec.heredocs.length,
       };
       if (spec.sources.length) {
-        const o = { ...common, srcRoot: spec.srcRoot, sources: spec.sources, parents: spec.parents, exclude: spec.exclude, ignore: spec.ignore, ownership: ownership(spec) };
+        let selection: SelectedSource[] | undefined;
+        if (opts.only && !spec.add) {
+          const { selectSources } = await import('./fileops/select.js');
+          const all = selectSources(spec.srcRoot, spec.sources, { ignore: spec.ignore, exclude: spec.exclude, parents: spec.parents });
+          const key = (abs: string) => posix.normalize(relative(spec.srcRoot, abs));
+          const seen = new Set<string>();
+          // Keep each source's top entry (it decides the destination) and the entries that changed.
+          const filtered = all.map((src) => ({
+            ...src,
+            entries: src.entries.filter((e, i) => {
+              const hit = opts.only!.has(key(e.abs));
+              if (hit) seen.add(key(e.abs));
+              return i === 0 || hit;
+            }),
+          }));
+          selection = [...opts.only].every((p) => seen.has(p)) ? filtered : all;
+        }
+        const o = { ...common, srcRoot: spec.srcRoot, sources: spec.sources, parents: spec.parents, exclude: spec.exclude, ignore: spec.ignore, ownership: ownership(spec), selection };
         if (spec.add) await addFiles({ ...o, checksum: spec.checksum, unpack: spec.unpack ?? true, tmpDir });
         else await copyFiles(o);
       }

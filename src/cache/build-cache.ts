@@ -78,8 +78,8 @@ export interface BuildCache {
   addBlob(key: Digest, compression: LayerCompression, desc: Descriptor): Promise<void>;
   /** Remembers `key` as the latest record for each slot id. */
   setSlots(slots: string[], key: Digest): Promise<void>;
-  /** The inputs of the latest record of the first slot that has one (the closest earlier record). */
-  fromSlots(slots: string[]): Promise<StepInputs | undefined>;
+  /** The latest record of the first slot that has one (the closest earlier record): its key and inputs. */
+  fromSlots(slots: string[]): Promise<{ key: Digest; inputs: StepInputs } | undefined>;
   list(): Promise<Array<CacheRecord & { lastUsed: number }>>;
   delete(key: Digest): Promise<void>;
   /** Where persistent `RUN --mount=type=cache` directories live. */
@@ -165,7 +165,7 @@ export async function openBuildCache(root: string): Promise<BuildCache> {
           continue;
         }
         const inputs = await readJson<StepInputs>(inputsPath(key));
-        if (inputs) return inputs;
+        if (inputs) return { key, inputs };
       }
       return undefined;
     },

@@ -27,7 +27,7 @@ test('records survive reopening the index and slots find the latest record', asy
     const b = await openBuildCache(root);
     assert.equal((await b.get(record(1, 10).key))?.result, record(1, 10).result);
     assert.equal((await b.inputsOf(record(1, 10).key))?.op, { kind: 'RUN', text: 'RUN 1' });
-    assert.equal((await b.fromSlots(['missing', slotId('Dockerfile', '0', '1')]))?.op, { kind: 'RUN', text: 'RUN 1' });
+    assert.equal((await b.fromSlots(['missing', slotId('Dockerfile', '0', '1')]))?.inputs.op, { kind: 'RUN', text: 'RUN 1' });
     assert.is(await b.get(record(2, 10).key), undefined);
   } finally {
     await rm(root, { recursive: true, force: true });
