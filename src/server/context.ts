@@ -4,6 +4,7 @@ import type { ServerBackend } from './backend.js';
 import type { Logger } from './log.js';
 import type { Query } from './http-util.js';
 import type { BuildQueue } from './build-queue.js';
+import type { ContextCache } from './context-cache.js';
 
 /** Limits on what a client may send. Sizes in bytes, times in milliseconds. */
 export interface ServerLimits {
@@ -41,6 +42,8 @@ export interface ServerState {
   limits: ServerLimits;
   log: Logger;
   builds: BuildQueue;
+  /** Unpacked contexts, reused when the same tar comes again. */
+  contexts: ContextCache;
   /** Set by drain(): new builds are refused. */
   draining: boolean;
   version: string;

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { connect } from 'node:net';
 import { chmod, mkdir, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { KilnError, httpStatusOf } from '../errors.js';
 import type { ServerBackend } from './backend.js';
 import { DEFAULT_LIMITS, type Handler, type RequestContext, type ServerLimits, type ServerState } from './context.js';
@@ -18,6 +18,7 @@ import { Query, sendError, sendJson, errorMessage } from './http-util.js';
 import { checkBearer, checkListenSecurity } from './auth.js';
 import { createLogger, logPath, type Logger } from './log.js';
 import { createBuildQueue } from './build-queue.js';
+import { createContextCache } from './context-cache.js';
 import { newId } from './routes/build.js';
 import { upgradeRoutes, type UpgradeHandler } from './attach.js';
 
@@ -41,6 +42,8 @@ export interface KilnServerOptions {
   limits?: Partial<ServerLimits>;
   log?: Logger;
   version?: string;
+  /** Unpacked contexts kept for reuse by identical uploads (default 8; 0 unpacks every context fresh). */
+  contextCacheEntries?: number;
 }
 
 export interface KilnServer {
@@ -63,6 +66,7 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
     limits,
     log,
     builds: createBuildQueue({ concurrency: opts.concurrency ?? 2, maxQueued: limits.maxQueuedBuilds }),
+    contexts: createContextCache({ dir: join(opts.backend.tmpDir, 'contexts'), maxEntries: opts.contextCacheEntries ?? 8 }),
     draining: false,
     version: opts.version ?? '0.1.0',
   };
@@ -169,6 +173,7 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
       await Promise.all(closed);
       for (const { spec } of servers) if (spec.kind === 'unix') await unlink(spec.path).catch(() => {});
       servers.length = 0;
+      await state.contexts.clear();
       await opts.backend.close?.();
       log.info('stopped', {});
     },

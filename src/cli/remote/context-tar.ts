@@ -6,7 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { lstat, readdir, readlink, readFile } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { KilnError } from '../../errors.js';
@@ -32,7 +32,10 @@ export async function packContext(contextDir: string, dockerfile?: string): Prom
   });
   const rel = relative(ctx, dfPath);
   const inside = !rel.startsWith('..') && !rel.startsWith(sep) && rel !== '';
-  const dfName = inside ? rel.split(sep).join('/') : `.dockerfile.${randomBytes(10).toString('hex')}`;
+  // A name fixed by the path (not random, as the docker CLI's): an unchanged rebuild sends identical bytes, which
+  // lets the server reuse the context it unpacked last time.
+  const dfName = inside ? rel.split(sep).join('/') : `.dockerfile.${createHash('sha256').update(dfPath).digest('hex').slice(0, 20)}`;
+  const dfMtime = (await lstat(dfPath)).mtime;
   const ignore = await loadDockerignore(ctx, dfPath);
   const pack = tar.pack();
   const done = (async () => {
@@ -59,7 +62,7 @@ export async function packContext(contextDir: string, dockerfile?: string): Prom
         await entry({ ...header, type: 'file', size: s.size }, body);
       }
     });
-    if (!inside) await entry({ name: dfName, type: 'file', mode: 0o644, size: dfText.length, mtime: new Date() }, dfText);
+    if (!inside) await entry({ name: dfName, type: 'file', mode: 0o644, size: dfText.length, mtime: dfMtime }, dfText);
     pack.finalize();
     return { files, bytes };
   })();

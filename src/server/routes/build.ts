@@ -2,13 +2,12 @@
  * `POST /build`: unpack the context into `<root>/tmp`, queue for a build slot, run the builder with the client's
  * disconnect wired to its AbortSignal, stream Docker's JSON messages, and remove the context whatever happens.
  */
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { KilnError } from '../../errors.js';
 import type { Handler } from '../context.js';
 import { parseBuildQuery } from '../build-params.js';
-import { unpackContext } from '../context-ingest.js';
 import { createBuildStream, type JsonMessage } from '../build-stream.js';
 import { readRegistryConfig } from '../registry-auth.js';
 import { startJsonStream } from '../json-stream.js';
@@ -21,13 +20,12 @@ export const postBuild: Handler = async ({ req, res, query, state, signal, id })
   if (declared > state.limits.maxContextBytes) throw new KilnError('PAYLOAD_TOO_LARGE', `build context (${declared} bytes) exceeds the server's limit of ${state.limits.maxContextBytes} bytes`);
 
   const started = Date.now();
-  const dir = await mkdtemp(join(state.backend.tmpDir, 'context-'));
+  const ctx = await state.contexts.acquire(req, { maxBytes: state.limits.maxContextBytes, maxEntries: state.limits.maxContextEntries }, { signal });
+  const dir = ctx.dir;
   let outcome = 'failed';
   let out: ReturnType<typeof startJsonStream> | undefined;
-  let contextBytes = 0;
+  const contextBytes = ctx.bytes;
   try {
-    const ingest = await unpackContext(req, dir, { maxBytes: state.limits.maxContextBytes, maxEntries: state.limits.maxContextEntries }, { signal });
-    contextBytes = ingest.bytes;
     const dockerfile = join(dir, ...request.dockerfile.split('/'));
     const st = await stat(dockerfile).catch(() => undefined);
     if (!st?.isFile()) throw new KilnError('DOCKERFILE_NOT_FOUND', `Cannot locate specified Dockerfile: ${request.dockerfile}`);
@@ -60,15 +58,16 @@ export const postBuild: Handler = async ({ req, res, query, state, signal, id })
       );
       stream.done(result);
       outcome = 'ok';
-      state.log.info('build', { id, outcome, durationMs: Date.now() - started, tags: result.tags, imageId: result.imageId, stepsExecuted: result.stepsExecuted, stepsCached: result.stepsCached, contextBytes });
+      state.log.info('build', { id, outcome, durationMs: Date.now() - started, tags: result.tags, imageId: result.imageId, stepsExecuted: result.stepsExecuted, stepsCached: result.stepsCached, contextBytes, reason: ctx.reused ? 'context-reused' : undefined });
     } catch (err) {
       outcome = signal.aborted ? 'cancelled' : 'failed';
       if (!signal.aborted) stream.fail(err);
       state.log.info('build', { id, outcome, durationMs: Date.now() - started, tags: request.tags, error: (err as KilnError)?.code ?? 'INTERNAL', contextBytes });
     }
   } finally {
-    // Remove the context before the response ends, so a client that sees the end sees a clean server.
-    await rm(dir, { recursive: true, force: true });
+    // Release (and, when not kept, remove) the context before the response ends: a client that sees the end
+    // sees a clean server.
+    await ctx.release();
     out?.end();
   }
 };

@@ -85,7 +85,7 @@ test('a docker client killed mid-build leaves no process, mount or temp file beh
       }
     });
     const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes(s.root) && !l.includes('/snapshots/')).length;
-    const tmp = readdirSync(join(s.root, 'tmp'), { recursive: true }).map(String).filter((p) => /context-|build-/.test(p));
+    const tmp = readdirSync(join(s.root, 'tmp'), { recursive: true }).map(String).filter((p) => /\.spool-|\.partial-|build-/.test(p));
     clean = !procs && mounts === 0 && tmp.length === 0;
   }
   assert.ok(clean, 'sleep process, mounts or temp files left behind');

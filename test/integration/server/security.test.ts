@@ -44,7 +44,8 @@ async function tarOf(files: Record<string, string | Buffer>): Promise<Buffer> {
 
 /** What a request must not change: tags, blobs, containers, scratch files. */
 function storeState(): string {
-  const tmpFiles = readdirSync(join(s.root, 'tmp'), { recursive: true }).map(String).filter((p) => p.includes('context-'));
+  // The (empty) cache directory may appear on the first upload; anything in it would be a kept context.
+  const tmpFiles = readdirSync(join(s.root, 'tmp'), { recursive: true }).map(String).filter((p) => !p.endsWith('/contexts')).sort();
   return JSON.stringify({
     index: readFileSync(join(s.root, 'oci', 'index.json'), 'utf8'),
     blobs: readdirSync(join(s.root, 'oci', 'blobs', 'sha256')).sort(),

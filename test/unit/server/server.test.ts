@@ -45,7 +45,7 @@ async function contextTar(files: Record<string, string>): Promise<Buffer> {
 
 const silent = () => createLogger({ out: new Writable({ write: (_c, _e, cb) => cb() }) });
 
-async function start(opts: Parameters<typeof fakeBackend>[0] & { token?: string; concurrency?: number; limits?: Record<string, number>; logOut?: Writable } = {}) {
+async function start(opts: Parameters<typeof fakeBackend>[0] & { token?: string; concurrency?: number; limits?: Record<string, number>; logOut?: Writable; contextCacheEntries?: number } = {}) {
   const fake = fakeBackend(opts);
   const server: KilnServer = createKilnServer({
     backend: fake.backend,
@@ -54,12 +54,15 @@ async function start(opts: Parameters<typeof fakeBackend>[0] & { token?: string;
     concurrency: opts.concurrency ?? 2,
     limits: opts.limits,
     log: opts.logOut ? createLogger({ out: opts.logOut }) : silent(),
+    contextCacheEntries: opts.contextCacheEntries,
   });
   const [addr] = await server.listen();
   const port = Number(addr.split(':').pop());
   return { ...fake, server, port, stop: async () => { await server.close(1000); rmSync(fake.tmp, { recursive: true, force: true }); } };
 }
 
+/** Spooled uploads and half-unpacked contexts: what must never outlive a request. */
+const inFlight = (tmp: string) => readdirSync(tmp, { recursive: true }).map(String).filter((p) => /\.spool-|\.partial-/.test(p));
 const lines = (body: string) => body.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 
 test('HEAD /_ping answers with Api-Version and the legacy builder header', async () => {
@@ -100,7 +103,26 @@ test('POST /build streams Docker messages and passes tags, build args, labels an
   assert.equal(b.labels, { team: 'x' });
   assert.is(b.target, 'final');
   assert.equal(b.files, ['Dockerfile', 'app.txt']);
-  assert.equal(readdirSync(s.tmp), [], 'context removed after the build');
+  assert.equal(inFlight(s.tmp), [], 'no spool or partial context left after the build');
+  await s.stop();
+});
+
+test('an identical context is reused from the context cache; a different one is unpacked fresh', async () => {
+  const s = await start();
+  const a = await contextTar({ Dockerfile: 'FROM busybox\n', 'a.txt': 'a' });
+  const b = await contextTar({ Dockerfile: 'FROM busybox\n', 'a.txt': 'b' });
+  for (const body of [a, a, b]) await request(s.port, { method: 'POST', path: '/build', body });
+  const [first, second, third] = s.calls.builds.map((c) => c.contextDir);
+  assert.is(first, second);
+  assert.is.not(first, third);
+  await s.stop();
+});
+
+test('with the context cache off, every context is removed after its build', async () => {
+  const s = await start({ contextCacheEntries: 0 });
+  await request(s.port, { method: 'POST', path: '/build', body: await contextTar({ Dockerfile: 'FROM busybox\n' }) });
+  assert.equal(readdirSync(s.tmp, { recursive: true }), ['contexts']);
+  assert.is(s.calls.builds.length, 1);
   await s.stop();
 });
 
@@ -177,7 +199,7 @@ test('an oversized or malformed context is a clean 400 and leaves no temp files'
   assert.match(JSON.parse(r2.body).message, /not a valid tar/);
   const r3 = await request(s.port, { method: 'POST', path: '/build', body: (await contextTar({ Dockerfile: 'FROM x\n', big: 'y'.repeat(5000) })).subarray(0, 2000) });
   assert.is(r3.status, 400);
-  assert.equal(readdirSync(s.tmp), []);
+  assert.equal(readdirSync(s.tmp, { recursive: true }), ['contexts'], 'nothing unpacked or kept');
   assert.is(s.calls.builds.length, 0);
   await s.stop();
 });
@@ -215,9 +237,9 @@ test('a client that disconnects cancels its build and its context is removed', a
   };
   const t0 = Date.now();
   await request(s.port, { method: 'POST', path: '/build', body: await contextTar({ Dockerfile: 'FROM x\n' }), abortAfterFirstChunk: true });
-  for (let i = 0; i < 50 && (!aborted || readdirSync(s.tmp).length); i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 50 && (!aborted || inFlight(s.tmp).length); i++) await new Promise((r) => setTimeout(r, 50));
   assert.ok(aborted, 'build signal aborted');
-  assert.equal(readdirSync(s.tmp), []);
+  assert.equal(inFlight(s.tmp), []);
   assert.ok(Date.now() - t0 < 10_000);
   await s.stop();
 });
