@@ -5,6 +5,9 @@
  * tag set last, so a failed pull tags nothing and leaves no partial blob (verified blobs it did fetch are leased
  * while it runs and left for prune). Used by `kiln pull`, the builder's FROM and the server.
  */
+import { join } from 'node:path';
+import { writeFileAtomic } from '../cache/atomic-file.js';
+import type { GcRootFile } from '../cache/gc.js';
 import { KilnError } from '../errors.js';
 import type { StoreRoot } from '../cache/root.js';
 import { checkManifest } from '../image/manifest.js';
@@ -108,9 +111,11 @@ export async function pullImage(root: StoreRoot, ref: string, opts: PullOptions 
     for (const { descriptor, body } of toStore) {
       await root.content.writeBuffer(body, { digest: descriptor.digest, size: descriptor.size }, { lease });
     }
-    // A digest reference names content, not a tag: Docker keeps such pulls untagged (found by digest).
+    // A digest reference names content, not a tag: Docker keeps such pulls untagged (found by digest). A GC root
+    // (src/cache/gc.ts format) keeps them until `prune --all`, as the lease did during the pull.
     const parsed = parseReference(ref);
     if (parsed.tag !== undefined) await root.images.tag(formatReference({ ...parsed, digest: undefined }), manifest.descriptor);
+    else await keepDigestPull(root, [top.descriptor.digest, manifest.descriptor.digest]);
     await createBlobSources(root.root).record(rref.registry, rref.repository, [...seen, manifest.descriptor.digest]);
     emit({ type: 'done', ref: full, digest: top.descriptor.digest, size: top.descriptor.size });
     return { ref: full, digest: top.descriptor.digest, manifest: manifest.descriptor, fetched, skipped, bytes };
@@ -118,4 +123,10 @@ export async function pullImage(root: StoreRoot, ref: string, opts: PullOptions 
     await lease.release();
     if (!opts.client) client.close();
   }
+}
+
+/** Pins a digest pull's manifests with a prunable GC root file, one per repository digest (idempotent). */
+async function keepDigestPull(root: StoreRoot, digests: string[]): Promise<void> {
+  const file: GcRootFile = { digests: [...new Set(digests)], kind: 'digest-pull', lastUsed: new Date().toISOString(), prunable: true };
+  await writeFileAtomic(join(root.paths.gcRoots, `digest-pull-${digests[0]!.replace(/^sha256:/, '')}.json`), JSON.stringify(file));
 }

@@ -72,6 +72,15 @@ test('pull skips blobs the store already has, and pulls by digest', async () => 
   assert.is(res.skipped, 2);
   assert.not.ok(reqs.some((x) => x.includes('/blobs/')), 'no blob fetched');
   assert.ok(await src.images.find(`${reg.host}/kiln/busybox@${local.manifestDigest}`));
+  // Untagged, but pinned against prune by a GC root (kept until prune --all).
+  const { collectGarbage } = await import('../../../src/cache/gc.js');
+  const d2 = await r.make();
+  await pullImage(d2, `${reg.host}/kiln/busybox@${local.manifestDigest}`);
+  assert.equal(await d2.images.entries(), []);
+  await collectGarbage(d2);
+  assert.ok(await d2.content.has(local.manifest.layers[0]!.digest), 'a plain prune keeps a digest pull');
+  await collectGarbage(d2, { all: true });
+  assert.not.ok(await d2.content.has(local.manifest.layers[0]!.digest), 'prune --all removes it');
 });
 
 test('a push to a sibling repository mounts blobs instead of uploading them', async () => {
