@@ -4,7 +4,7 @@
  * warm-up, reported as ratios to runc. Also reported, to show where the time goes:
  *   - executor.run() of `true` on an overlay rootfs (what a RUN step pays; in-process, no CLI start-up)
  *   - `kiln run --rm --network none` (CLI, no bridge set-up)
- *   - `node -e 0` (the Node start-up floor any CLI call pays)
+ *   - `kiln --version` and `node -e 0` (the start-up any CLI call pays before `run` does anything)
  * kiln's CLI runs from dist/ (run `npm run build` first). Run: npx tsx bench/run-bench.ts [runs]   (root, runc)
  */
 import { execFile, execFileSync } from 'node:child_process';
@@ -63,6 +63,7 @@ try {
   process.stderr.write(`kiln run benchmark, ${RUNS} runs each\n`);
   const runc = await median('runc run (prepared bundle)', () => exec('runc', ['--root', runcState, 'run', '--bundle', bundle, `bench-${n++}`]));
   const nodeStart = await median('node -e 0', () => exec(process.execPath, ['-e', '0']));
+  const cliStart = await median('kiln --version', () => exec(process.execPath, [KILN, '--version']));
   const lib = await median('executor.run() true on overlay', async () => {
     const s = join(work, `s${n++}`);
     mkdirSync(join(s, 'u'), { recursive: true });
@@ -78,6 +79,7 @@ try {
     ['executor.run() `true` on overlay (per RUN step)', lib],
     ['kiln run --rm --network none busybox true', cliNone],
     ['kiln run --rm busybox true (bridge)', cli],
+    ['kiln --version (CLI start-up: Node + every command module)', cliStart],
     ['node -e 0 (Node start-up)', nodeStart],
   ] as const;
   console.log('| measure | median ms | vs runc run |');

@@ -25,7 +25,10 @@ function supervisorEntry(): string {
  */
 export async function startDetached(root: string, id: string, opts: { timeoutMs?: number } = {}): Promise<ContainerRecord> {
   const store = createContainerStore({ root });
-  const child = spawn(process.execPath, [...process.execArgv, supervisorEntry(), root, id], { detached: true, stdio: 'ignore' });
+  // Compiled, the supervisor runs from / so it never pins the caller's directory; under tsx (development) the
+  // loader resolves from the working directory, so that one is kept.
+  const cwd = process.execArgv.length ? process.cwd() : '/';
+  const child = spawn(process.execPath, [...process.execArgv, supervisorEntry(), root, id], { detached: true, stdio: 'ignore', cwd });
   child.unref();
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   for (;;) {
