@@ -129,6 +129,7 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
       : http.createServer(common);
     server.on('request', (req, res) => void handle(req, res, spec));
     server.on('upgrade', (req, socket, head) => handleUpgrade(req, socket, head, spec));
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, limits));
     // Idle connections close; a response that is streaming (a build, a wait) keeps its socket however quiet.
     server.setTimeout(limits.idleTimeoutMs, (socket: Tracked) => {
       const res = socket.kilnRes;
@@ -178,6 +179,30 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
       log.info('stopped', {});
     },
   };
+}
+
+/**
+ * A request Node's parser refused (headers or URL past maxHeaderSize, malformed HTTP): answer in Docker's JSON
+ * shape, then keep reading and dropping for a moment so a client still sending its (huge) request line or body
+ * gets to read the answer instead of a connection reset.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, limits: ServerLimits): void {
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const tooBig = err.code === 'HPE_HEADER_OVERFLOW';
+  const status = tooBig ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+  const body = JSON.stringify({ message: tooBig ? `request line and headers exceed the server's limit of ${limits.maxHeaderBytes} bytes` : 'malformed HTTP request' });
+  socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  let dropped = 0;
+  socket.on('data', (c: Buffer) => {
+    dropped += c.length;
+    if (dropped > 16 * 1024 * 1024) socket.destroy();
+  });
+  socket.on('error', () => {});
+  socket.resume();
+  setTimeout(() => socket.destroy(), 5_000).unref();
 }
 
 /**
