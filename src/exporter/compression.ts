@@ -9,6 +9,7 @@ import { constants as zc, createGunzip, createGzip } from 'node:zlib';
 import { CompressStream, DecompressStream } from 'zstd-napi';
 import { KilnError } from '../errors.js';
 import { MediaType } from '../image/types.js';
+import { ParallelGzip } from './parallel-gzip.js';
 
 /** What a layer can be written as. */
 export type Compression = 'gzip' | 'zstd' | 'none';
@@ -26,11 +27,15 @@ export const ZSTD_LEVEL = 3;
 /** Bigger zlib chunks cut per-chunk overhead (default 16 KiB). */
 const ZLIB_CHUNK = 128 * 1024;
 
-/** A Transform that compresses with `kind` (a pass-through for `none`). */
-export function createCompressStream(kind: Compression, opts: { level?: number } = {}): Transform {
+/**
+ * A Transform that compresses with `kind` (a pass-through for `none`). gzip runs on every core as
+ * independent 1 MiB members (see parallel-gzip.ts) unless `parallel: false` asks for one classic member.
+ */
+export function createCompressStream(kind: Compression, opts: { level?: number; parallel?: boolean } = {}): Transform {
   switch (kind) {
     case 'gzip':
-      return createGzip({ level: opts.level ?? GZIP_LEVEL, chunkSize: ZLIB_CHUNK });
+      if (opts.parallel === false) return createGzip({ level: opts.level ?? GZIP_LEVEL, chunkSize: ZLIB_CHUNK });
+      return new ParallelGzip({ level: opts.level ?? GZIP_LEVEL });
     case 'zstd':
       return new CompressStream({ compressionLevel: opts.level ?? ZSTD_LEVEL });
     case 'none':

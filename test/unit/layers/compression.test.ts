@@ -41,6 +41,19 @@ for (const kind of ['bzip2', 'xz'] as AnyCompression[]) {
   });
 }
 
+test('parallel gzip output is independent of input chunking and concurrency, and GNU gzip reads it', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { ParallelGzip } = await import('../../../src/exporter/parallel-gzip.js');
+  const chunks = [...sample(), ...sample(), ...sample()]; // ~2.4 MB: three members
+  const whole = Buffer.concat(chunks);
+  const a = await collect(Readable.from(chunks).pipe(new ParallelGzip({ level: 1 })));
+  const b = await collect(Readable.from([whole]).pipe(new ParallelGzip({ level: 1, concurrency: 1 })));
+  assert.ok(a.equals(b));
+  assert.ok(execFileSync('gzip', ['-dc'], { input: a, maxBuffer: 1 << 26 }).equals(whole));
+  const empty = await collect(Readable.from([]).pipe(new ParallelGzip({ level: 1 })));
+  assert.is(execFileSync('gzip', ['-dc'], { input: empty }).length, 0, 'empty input is a valid empty gzip');
+});
+
 test('a corrupt gzip stream fails with ARCHIVE_INVALID', async () => {
   const bad = Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]), randomBytes(1000)]);
   try {
