@@ -3,7 +3,6 @@
  * requested compression (missing variants re-encoded in parallel, streamed), the image in the store (tagged),
  * and the rootfs as a tarball or directory for `--output type=tar|local`.
  */
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { cp, mkdir } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
@@ -106,9 +105,4 @@ async function storeManifest(ctx: BuildContext, config: ImageConfig, layers: Des
   const manifest = buildManifest({ mediaType: MediaType.OciConfig, digest: c.digest, size: c.size }, layers, format);
   const m = await ctx.deps.content.writeBuffer(canonicalJson(manifest), undefined, { lease: ctx.lease });
   return { configDigest: c.digest, manifestDigest: m.digest, descriptor: { mediaType: manifest.mediaType!, digest: m.digest, size: m.size } };
-}
-
-/** sha256 of a canonical JSON value (what the store would name it). */
-export function jsonDigest(v: unknown): Digest {
-  return `sha256:${createHash('sha256').update(canonicalJson(v)).digest('hex')}`;
 }
