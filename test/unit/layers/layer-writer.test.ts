@@ -14,7 +14,7 @@ import { MediaType } from '../../../src/image/types.js';
 const sha = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
 
 function sampleTar(): Promise<Buffer> {
-  const entries = Array.from({ length: 300 }, (_, i) => ({ name: `f${i}`, type: 'file' as const, mode: 0o644, uid: 0, gid: 0, size: 2000, mtime: 0, data: Buffer.alloc(2000, i) }));
+  const entries = Array.from({ length: 900 }, (_, i) => ({ name: `f${i}`, type: 'file' as const, mode: 0o644, uid: 0, gid: 0, size: 2000, mtime: 0, data: Buffer.alloc(2000, i) }));
   return Readable.from(packTar(entries)).toArray().then((c) => Buffer.concat(c));
 }
 
