@@ -23,6 +23,8 @@ export interface FsState {
   snapshot?: string;
   /** What produced this rootfs, for miss explanations (`FROM busybox@sha256:…`, `step 4: RUN make`). */
   desc: string;
+  /** The overlay lower dirs of `snapshot`, top first, when known without asking the snapshotter. */
+  lowerDirs?: string[];
 }
 
 export interface StageState {

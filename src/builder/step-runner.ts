@@ -58,6 +58,9 @@ async function hasBlobs(ctx: BuildContext, rec: CacheRecord): Promise<boolean> {
   return false;
 }
 
+/** Lower dirs of a record's snapshot, when the step ran in this process (not persisted: paths are local facts). */
+const recordLowers = new WeakMap<CacheRecord, string[]>();
+
 async function isEmptyDir(dir: string): Promise<boolean> {
   return (await readdir(dir)).length === 0;
 }
@@ -73,10 +76,11 @@ async function execute(ctx: BuildContext, st: StageState, def: StepDef, key: str
     ctx.signal.throwIfAborted();
     const info = await snap.stat(active);
     if (!info) throw new KilnError('INTERNAL', `snapshot ${active} vanished during ${def.step.text}`);
-    if (def.cleanup) {
-      let lowers: Promise<string[]> | undefined;
-      await def.cleanup(info.dir, () => (lowers ??= parent ? snap.lowerDirs(parent) : Promise.resolve([])));
-    }
+    // The parent's overlay lower dirs, top first: known from the previous step of this stage when it ran here,
+    // else asked of the snapshotter (a walk of the whole chain). Only stub clean-up needs them.
+    let lowers: Promise<string[]> | undefined;
+    const parentLowers = () => (lowers ??= st.fs.lowerDirs && st.fs.snapshot === parent ? Promise.resolve(st.fs.lowerDirs) : parent ? snap.lowerDirs(parent) : Promise.resolve([]));
+    if (def.cleanup) await def.cleanup(info.dir, parentLowers);
     let result: CacheRecord['result'];
     if (await isEmptyDir(info.dir)) {
       result = { chainId: st.fs.chainId, snapshot: parent };
@@ -92,6 +96,11 @@ async function execute(ctx: BuildContext, st: StageState, def: StepDef, key: str
     }
     const rec: CacheRecord = { key, created: new Date().toISOString(), inputs, result };
     await Promise.all([key, ...extraKeys].map((k) => ctx.cache.put({ ...rec, key: k })));
+    if (lowers) {
+      const below = await lowers;
+      const top = result.layer && result.snapshot ? (await snap.stat(result.snapshot))?.dir : undefined;
+      recordLowers.set(rec, top ? [top, ...below] : below);
+    }
     return rec;
   } finally {
     if (!committed) await snap.remove(active).catch(() => {});
@@ -144,6 +153,8 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
       return ctx.limit(() => execute(ctx, frozen, def, key, inputs, extraKeys, before));
     });
     st.fs = applyRecord(st.fs, rec, desc);
+    const lowerDirs = recordLowers.get(rec);
+    if (lowerDirs) st.fs.lowerDirs = lowerDirs;
     await ctx.cache.setSlots(slots, rec.key);
     if (ran) {
       ctx.stats.executed++;
