@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { Duplex, PassThrough, Transform, type TransformCallback } from 'node:stream';
-import { constants as zc, createGunzip, createGzip } from 'node:zlib';
+import { createGunzip, createGzip } from 'node:zlib';
 import { CompressStream, DecompressStream } from 'zstd-napi';
 import { KilnError } from '../errors.js';
 import { MediaType } from '../image/types.js';
@@ -65,8 +65,8 @@ export function createDecompressStream(kind: AnyCompression | 'auto'): Duplex {
     case 'auto':
       return new SniffingDecompressor();
     case 'gzip':
-      // Layers from some tools are concatenated gzip members; zlib's gunzip reads them all by default.
-      return createGunzip({ chunkSize: ZLIB_CHUNK, finishFlush: zc.Z_SYNC_FLUSH });
+      // Concatenated members (kiln's parallel gzip, pigz) are read whole by default; a truncated stream errors.
+      return createGunzip({ chunkSize: ZLIB_CHUNK });
     case 'zstd':
       return new DecompressStream();
     case 'none':

@@ -64,6 +64,16 @@ test('a corrupt gzip stream fails with ARCHIVE_INVALID', async () => {
   }
 });
 
+test('a truncated gzip stream fails instead of ending early', async () => {
+  const whole = await collect(Readable.from(sample()).pipe(createCompressStream('gzip')));
+  try {
+    await collect(Readable.from([whole.subarray(0, whole.length - 100)]).pipe(createDecompressStream('auto')));
+    assert.unreachable('should fail');
+  } catch (err) {
+    assert.is((err as any).code, 'ARCHIVE_INVALID');
+  }
+});
+
 test('an empty stream decompresses to nothing', async () => {
   const out = await collect(Readable.from([]).pipe(createDecompressStream('auto')));
   assert.is(out.length, 0);
