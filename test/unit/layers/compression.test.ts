@@ -64,8 +64,8 @@ test('a corrupt gzip stream fails with ARCHIVE_INVALID', async () => {
   }
 });
 
-test('a truncated gzip stream fails instead of ending early', async () => {
-  const whole = await collect(Readable.from(sample()).pipe(createCompressStream('gzip')));
+for (const kind of ['gzip', 'zstd'] as Compression[]) test(`a truncated ${kind} stream fails instead of ending early`, async () => {
+  const whole = await collect(Readable.from(sample()).pipe(createCompressStream(kind)));
   try {
     await collect(Readable.from([whole.subarray(0, whole.length - 100)]).pipe(createDecompressStream('auto')));
     assert.unreachable('should fail');
