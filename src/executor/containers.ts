@@ -20,6 +20,8 @@ export interface ContainerSpec {
   hostname?: string;
   ports: PortMapping[];
   limits?: { memoryBytes?: number; cpus?: number; pids?: number };
+  /** `--add-host` lines for /etc/hosts (`ip\tname`). */
+  extraHosts?: string[];
 }
 
 export type ContainerStatus = 'created' | 'running' | 'exited';
@@ -41,6 +43,8 @@ export interface ContainerRecord {
   pid?: number;
   ip?: string;
   autoRemove: boolean;
+  /** The image's STOPSIGNAL (`kiln stop` sends it first); default SIGTERM. */
+  stopSignal?: string;
   detached: boolean;
   /** Snapshot key of the rootfs (removed with the container). */
   snapshotKey?: string;

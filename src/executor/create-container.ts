@@ -30,7 +30,20 @@ export interface CreateContainerOptions {
   autoRemove?: boolean;
   detached?: boolean;
   limits?: { memoryBytes?: number; cpus?: number; pids?: number };
+  /** `--add-host NAME:IP` entries. */
+  addHosts?: string[];
   signal?: AbortSignal;
+}
+
+/** `--add-host NAME:IP` (IPv6 addresses keep their colons) as /etc/hosts lines. */
+export function parseAddHosts(flags: string[]): string[] {
+  return flags.map((f) => {
+    const i = f.indexOf(':');
+    const name = f.slice(0, i);
+    const ip = f.slice(i + 1);
+    if (i <= 0 || !ip || !/^[0-9a-fA-F.:]+$/.test(ip)) throw new KilnError('INVALID_ARGUMENT', `invalid argument "${f}" for --add-host: use NAME:IP`);
+    return `${ip}\t${name}`;
+  });
 }
 
 /** Creates a container record (status `created`) with its snapshot and volumes. Throws IMAGE_NOT_FOUND, … */
@@ -85,9 +98,9 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
     const rootfs = await prepareRootfs(store, image, id, { signal: o.signal });
     const rec: ContainerRecord = {
       id, name, image: o.image, imageId: image.id, created: new Date().toISOString(), status: 'created',
-      autoRemove: Boolean(o.autoRemove), detached: Boolean(o.detached), snapshotKey, volumes: used,
+      autoRemove: Boolean(o.autoRemove), stopSignal: cfg?.StopSignal, detached: Boolean(o.detached), snapshotKey, volumes: used,
       spec: {
-        rootfs, mounts, network, hostname: o.hostname, ports: o.ports ?? [], limits: o.limits,
+        rootfs, mounts, network, hostname: o.hostname, ports: o.ports ?? [], limits: o.limits, extraHosts: parseAddHosts(o.addHosts ?? []),
         process: { args, env, cwd: o.workdir || cfg?.WorkingDir || '/', user: o.user ?? cfg?.User ?? '', tty: Boolean(o.tty) },
       },
     };

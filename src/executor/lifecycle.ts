@@ -58,7 +58,7 @@ async function waitExited(root: string, id: string, ms: number): Promise<boolean
 /** `docker stop`: SIGTERM (or the given signal), then SIGKILL after `timeoutSec`. Stopping a stopped container is fine. */
 export async function stopContainer(root: string, rec: ContainerRecord, opts: { timeoutSec?: number; signal?: string } = {}): Promise<void> {
   if (rec.status !== 'running') return;
-  await runcKill(root, rec.id, opts.signal ?? 'TERM');
+  await runcKill(root, rec.id, (opts.signal ?? rec.stopSignal ?? 'TERM').replace(/^SIG/, ''));
   if (await waitExited(root, rec.id, (opts.timeoutSec ?? 10) * 1000)) return;
   await runcKill(root, rec.id, 'KILL');
   if (!(await waitExited(root, rec.id, 10_000))) {

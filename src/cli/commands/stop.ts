@@ -9,8 +9,8 @@ export function register(program: Command): void {
     .description('stop one or more running containers')
     .argument('<containers...>')
     .option('-t, --time <seconds>', 'seconds to wait before killing the container', '10')
-    .option('-s, --signal <signal>', 'signal to send first', 'TERM')
-    .action(async (refs: string[], opts: { time: string; signal: string }, cmd: Command) => {
+    .option('-s, --signal <signal>', 'signal to send first (default: the image\'s STOPSIGNAL, else SIGTERM)')
+    .action(async (refs: string[], opts: { time: string; signal?: string }, cmd: Command) => {
       const root = globalOptions(cmd).root;
       // A supervisor that died leaves a container marked running; start-up clean-up settles that first.
       await (await import('../../executor/cleanup.js')).cleanupStale(root);
@@ -22,7 +22,7 @@ export function register(program: Command): void {
       let failed: unknown;
       for (const ref of refs) {
         try {
-          await stopContainer(root, await store.get(ref), { timeoutSec, signal: opts.signal.replace(/^SIG/, '') });
+          await stopContainer(root, await store.get(ref), { timeoutSec, signal: opts.signal });
           process.stdout.write(`${ref}\n`);
         } catch (err) {
           failed = err;

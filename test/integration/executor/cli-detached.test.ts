@@ -83,6 +83,20 @@ test('logs, logs -f, exec, stop and rm work from other kiln processes', async ()
   assert.equal(await mountsUnder(root), []);
 });
 
+test('stop sends the image\'s STOPSIGNAL first', async () => {
+  const { openRoot } = await import('../../../src/cache/root.js');
+  const store = await openRoot(root);
+  const base = await store.images.resolve('busybox');
+  await store.images.writeImage({ config: { ...base.config, config: { ...base.config.config, StopSignal: 'SIGUSR1' } }, layers: base.manifest.layers, tags: ['usr1:latest'] });
+  await store.close();
+  const r = await k(['run', '-d', '--name', 'usr1', 'usr1', 'sh', '-c', 'trap "exit 11" USR1; trap "exit 22" TERM; while true; do sleep 0.1; done']);
+  assert.is(r.code, 0, r.stderr);
+  await new Promise((res) => setTimeout(res, 300));
+  assert.is((await k(['stop', 'usr1'])).code, 0);
+  assert.match((await k(['ps', '-a'])).stdout, /Exited \(11\).*usr1/);
+  await k(['rm', 'usr1']);
+});
+
 test('run -d --rm removes the container when it exits', async () => {
   const r = await k(['run', '-d', '--rm', 'busybox', 'sleep', '0.3']);
   assert.is(r.code, 0);

@@ -88,6 +88,12 @@ test('--name, --hostname, --network none and host', async () => {
   assert.is((await kiln(['rm', 'named1'], { root })).code, 0);
 });
 
+test('--add-host adds /etc/hosts lines', async () => {
+  const r = await run(['--rm', '--add-host', 'db.local:10.1.2.3', 'busybox', 'grep', 'db.local', '/etc/hosts']);
+  assert.is(r.stdout, '10.1.2.3\tdb.local\n');
+  assert.match((await run(['--rm', '--add-host', 'nocolon', 'busybox', 'true'])).stderr, /--add-host/);
+});
+
 test('--memory, --cpus and --pids-limit set the cgroup limits', async () => {
   const r = await run(['--rm', '--memory', '48m', '--cpus', '1.5', '--pids-limit', '30', 'busybox', 'cat',
     '/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/cpu/cpu.cfs_quota_us', '/sys/fs/cgroup/pids/pids.max']);

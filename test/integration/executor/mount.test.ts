@@ -43,6 +43,24 @@ test('mountAll() undoes earlier mounts when a later one fails', async () => {
   assert.is((await mountsUnder(root)).length, 0);
 });
 
+test('mountAll() mounts a deep overlay whose relative lowerdirs resolve from Mount.cwd', async () => {
+  const layers = join(dir, 'layers');
+  const names: string[] = [];
+  for (let i = 0; i < 150; i++) {
+    const name = i.toString(16).padStart(12, '0');
+    names.push(name);
+    await mkdir(join(layers, name), { recursive: true });
+    await writeFile(join(layers, name, `f${i}`), String(i));
+  }
+  const options = [`lowerdir=${names.reverse().join(':')}`, `upperdir=${dir}/upper`, `workdir=${dir}/work`];
+  assert.ok(`lowerdir=${names.map((n) => join(layers, n)).join(':')}`.length > 4096, 'absolute paths would not fit');
+  const root = join(dir, 'rootfs');
+  await mountAll([{ type: 'overlay', source: 'overlay', options, cwd: layers }], root);
+  assert.is(await readFile(join(root, 'f0'), 'utf8'), '0');
+  assert.is(await readFile(join(root, 'f149'), 'utf8'), '149');
+  await unmountAll(root);
+});
+
 test('unmountAll() of a path with nothing mounted succeeds', async () => {
   await unmountAll(join(dir, 'rootfs'));
 });
