@@ -7,6 +7,7 @@ import { openRoot, type StoreRoot } from '../cache/root.js';
 import type { Executor } from '../executor/types.js';
 import { createBuilder, type Builder } from './builder.js';
 import { fileOpsPort, layerPort, pullPort } from './wiring.js';
+import type { PullPort } from './ports.js';
 import type { Snapshotter } from '../cache/types.js';
 
 /** The runc executor, loaded on the first RUN (a fully cached build never needs it). */
@@ -42,7 +43,8 @@ export interface OpenedBuilder extends Builder {
   close(): Promise<void>;
 }
 
-export async function openBuilder(rootDir: string, opts: { concurrency?: number; root?: StoreRoot } = {}): Promise<OpenedBuilder> {
+/** `registry` replaces the default pull port (the server passes one that uses each client's own credentials). */
+export async function openBuilder(rootDir: string, opts: { concurrency?: number; root?: StoreRoot; registry?: PullPort } = {}): Promise<OpenedBuilder> {
   const root = opts.root ?? (await openRoot(rootDir));
   const fileops = fileOpsPort(root.root, root.tmpDir);
   const builder = createBuilder({
@@ -53,7 +55,7 @@ export async function openBuilder(rootDir: string, opts: { concurrency?: number;
     executor: lazyExecutor(root.root),
     layers: layerPort(root.content),
     fileops,
-    registry: pullPort(root),
+    registry: opts.registry ?? pullPort(root),
     leaseDirs: { leases: root.paths.leases, locks: root.paths.locks },
     concurrency: opts.concurrency,
   });

@@ -13,7 +13,10 @@ import type { Credentials, CredentialLookup } from '../registry/types.js';
 import type { ServerBackend } from './backend.js';
 import { createImageBackend } from './image-backend.js';
 import { transferMessage } from './transfer-progress.js';
-import { registryHost, type AuthConfig } from './registry-auth.js';
+import { registryHost, type AuthConfig, type RegistryCredentials } from './registry-auth.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { PullPort } from '../builder/ports.js';
+import { parsePlatform } from '../image/platform.js';
 import { createContainerBackend } from './container-backend.js';
 
 export interface LocalBackendOptions {
@@ -35,14 +38,38 @@ export function clientCredentials(auth: AuthConfig | undefined): CredentialLooku
   };
 }
 
+/** Credentials from an X-Registry-Config map (registry host → AuthConfig); anonymous where it has none. */
+export function configCredentials(map: RegistryCredentials): CredentialLookup {
+  return async (registry) => {
+    const a = map[registry] ?? (registry === 'docker.io' ? map['index.docker.io'] ?? map['registry-1.docker.io'] : undefined);
+    if (!a?.username && !a?.identitytoken) return undefined;
+    return { username: a.username ?? '<token>', password: a.password ?? a.identitytoken ?? '' };
+  };
+}
+
 /** Opens the root and returns a backend over it; `close()` releases the builder and the root's temp dir. */
 export async function createLocalBackend(opts: LocalBackendOptions): Promise<ServerBackend> {
   const root = await openRoot(opts.root);
-  const builder = await openBuilder(root.root, { root, concurrency: opts.stepConcurrency });
+  // Each build's X-Registry-Config, visible to its FROM pulls (which run inside its async call chain).
+  const buildCreds = new AsyncLocalStorage<RegistryCredentials>();
+  const registry: PullPort = {
+    async pull(ref, o) {
+      await pullImage(root, ref, {
+        platform: o.platform,
+        signal: o.signal,
+        credentials: configCredentials(buildCreds.getStore() ?? {}),
+        onProgress: (ev) => {
+          if (ev.type === 'blob' && ev.kind === 'layer' && ev.status === 'done') o.onStatus?.(`${ev.digest.slice(7, 19)} pulled`);
+        },
+      });
+      return root.images.resolve(ref, { platform: o.platform ? parsePlatform(o.platform) : undefined });
+    },
+  };
+  const builder = await openBuilder(root.root, { root, concurrency: opts.stepConcurrency, registry });
   return {
     tmpDir: root.tmpDir,
     images: createImageBackend(root),
-    build: (o) => builder.build(o),
+    build: ({ registryAuth, ...o }) => buildCreds.run(registryAuth ?? {}, () => builder.build(o)),
     registry: {
       async pull(ref, o) {
         const r = await pullImage(root, ref, {
