@@ -16,6 +16,8 @@ import type { ContainerBackend, ContainerCreate, ContainerSummary } from './back
 
 interface Live {
   sinks: { stdout?: Writable; stderr?: Writable };
+  /** The attached client's input (`docker run -i`), handed to the process at start. */
+  stdin?: NodeJS.ReadableStream;
   /** Resolves when the process has exited (exit code) and, after that, when an auto-removed record is gone. */
   exited: Promise<number>;
   removed: Promise<void>;
@@ -115,6 +117,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       const rec = await store.get(id);
       const l = track(rec.id);
       l.sinks = { stdout: sinks.stdout, stderr: sinks.stderr };
+      l.stdin = sinks.stdin;
       if (rec.status === 'exited' && !l.started) return;
       await l.ended;
     },
@@ -126,7 +129,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       l.started = true;
       // Supervised inside the server: the record says running until it exits; a server crash leaves it for
       // H4's start-up clean-up.
-      void superviseContainer(root.root, rec.id, { stdout: forward(l, 'stdout'), stderr: forward(l, 'stderr') })
+      void superviseContainer(root.root, rec.id, { stdout: forward(l, 'stdout'), stderr: forward(l, 'stderr'), stdin: l.stdin })
         .then((r) => r.exitCode ?? 0, (err) => (err instanceof KilnError ? err.exitCode : 125))
         .then((code) => {
           l.endOutput();

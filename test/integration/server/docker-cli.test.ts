@@ -117,9 +117,25 @@ test('docker run --rm IMAGE echo hi prints hi and leaves no container', async ()
   const e = await docker(s, ['run', '--rm', 'app:1', 'sh', '-c', 'echo to-stderr >&2; exit 4']);
   assert.is(e.code, 4);
   assert.match(e.stderr, /to-stderr/);
+  const i = await docker(s, ['run', '-i', '--rm', 'app:1', 'cat'], { input: 'through-stdin\n' });
+  assert.is(i.stdout, 'through-stdin\n', i.stderr);
   const ps = await docker(s, ['ps', '-a', '-q']);
   assert.is(ps.stdout.trim(), '');
   assert.equal(readdirSync(join(s.root, 'containers')), []);
+});
+
+test('docker run -d, logs, ps and rm', async () => {
+  const id = (await docker(s, ['run', '-d', '--name', 'bg', 'app:1', 'sh', '-c', 'echo into-the-log'])).stdout.trim();
+  assert.match(id, /^[a-f0-9]{64}$/);
+  let status = '';
+  for (let i = 0; i < 100 && !/Exited/.test(status); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    status = (await docker(s, ['ps', '-a', '--format', '{{.Names}} {{.Status}}'])).stdout;
+  }
+  assert.match(status, /bg Exited \(0\)/);
+  assert.is((await docker(s, ['logs', 'bg'])).stdout, 'into-the-log\n');
+  assert.is((await docker(s, ['rm', 'bg'])).code, 0);
+  assert.is((await docker(s, ['ps', '-a', '-q'])).stdout.trim(), '');
 });
 
 test('without the token the docker CLI is turned away', async () => {
