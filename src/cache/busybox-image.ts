@@ -22,10 +22,15 @@ export const BUSYBOX_PATH = '/bin/busybox';
 const EPOCH = new Date(0);
 const PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** Users of the base image: root, nobody, and two unprivileged test users. */
+/**
+ * Users of the base image: root, the system users `daemon` and `bin`, `app` (the conformance cases' base has it,
+ * with a home directory, and `COPY --chown=app` / `USER app` use it), two unprivileged test users, and nobody.
+ */
 export const BASE_PASSWD = [
   'root:x:0:0:root:/root:/bin/sh',
   'daemon:x:1:1:daemon:/usr/sbin:/bin/false',
+  'bin:x:2:2:bin:/bin:/bin/false',
+  'app:x:100:101:app:/home/app:/bin/sh',
   'kiln:x:1000:1000:kiln test user:/home/kiln:/bin/sh',
   'guest:x:1001:1001:guest:/home/guest:/bin/sh',
   'nobody:x:65534:65534:nobody:/nonexistent:/bin/false',
@@ -34,7 +39,9 @@ export const BASE_PASSWD = [
 export const BASE_GROUP = [
   'root:x:0:',
   'daemon:x:1:',
+  'bin:x:2:',
   'wheel:x:10:root',
+  'app:x:101:',
   'staff:x:50:kiln',
   'kiln:x:1000:',
   'guest:x:1001:',
@@ -67,6 +74,7 @@ function rootEntries(applets: string[]): Entry[] {
   dirs.push({ name: 'root', type: 'directory', mode: 0o700 });
   dirs.push({ name: 'tmp', type: 'directory', mode: 0o1777 });
   dirs.push({ name: 'var/tmp', type: 'directory', mode: 0o1777 });
+  dirs.push({ name: 'home/app', type: 'directory', mode: 0o755, uid: 100, gid: 101 });
   dirs.push({ name: 'home/kiln', type: 'directory', mode: 0o755, uid: 1000, gid: 1000 });
   dirs.push({ name: 'home/guest', type: 'directory', mode: 0o755, uid: 1001, gid: 1001 });
   const files: Entry[] = [
