@@ -82,13 +82,15 @@ export function register(program: Command): void {
       }
       await new Promise<void>((resolve) => {
         let stopping = false;
+        // `on`, not `once`: a second SIGTERM during the drain must not kill the process mid-clean-up.
         const stop = () => {
           if (stopping) return;
           stopping = true;
           void server.close(o.gracePeriod * 1000).then(resolve, resolve);
         };
-        process.once('SIGTERM', stop);
-        process.once('SIGINT', stop);
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
       });
+      process.stdout.write('kiln serve: stopped\n');
     });
 }
