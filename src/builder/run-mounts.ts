@@ -7,6 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, chown, cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { acquireLock } from '../cache/lock.js';
 import { KilnError } from '../errors.js';
 import { mountAll, unmountAll } from '../executor/mount.js';
 import type { ContainerMount } from '../executor/types.js';
@@ -113,7 +114,12 @@ export async function prepareMounts(ctx: BuildContext, mounts: RunMount[]): Prom
             await chmod(dir, m.mode);
             await chown(dir, m.uid, m.gid);
           }
-          if (m.sharing === 'locked') releases.push(await lockCache(hashed));
+          if (m.sharing === 'locked') {
+            // One user at a time: in this process (a queue) and across processes sharing the root (a lock file).
+            releases.push(await lockCache(hashed));
+            const lock = await acquireLock(join(ctx.deps.root, 'locks', `cache-mount-${hashed}.lock`), { timeoutMs: 3_600_000, signal: ctx.signal });
+            releases.push(() => lock.release());
+          }
           else if (m.sharing === 'private' && (cacheUsers.get(hashed) ?? 0) > 0) {
             // In use: BuildKit hands a private user a new directory instead of sharing.
             dir = join(scratch, `cache-${hashed}`);

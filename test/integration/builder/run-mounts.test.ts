@@ -39,6 +39,23 @@ test('a cache mount persists across builds by id and never lands in a layer', as
   assert.match(gunzipSync(blob).toString('latin1'), /one\ntwo\n/);
 });
 
+test('sharing=locked serializes two stages that use the same cache id', async () => {
+  const ctx = await h.context({
+    Dockerfile: [
+      'FROM busybox AS a', 'RUN --mount=type=cache,id=lk,target=/c,sharing=locked sh -c "echo a-in >> /c/log; sleep 0.4; echo a-out >> /c/log" && echo > /a',
+      'FROM busybox AS b', 'RUN --mount=type=cache,id=lk,target=/c,sharing=locked sh -c "echo b-in >> /c/log; sleep 0.4; echo b-out >> /c/log; cp /c/log /log"',
+      'FROM busybox', 'COPY --from=a /a /a', 'COPY --from=b /log /log', '',
+    ].join('\n'),
+  });
+  await h.build(ctx, { tags: ['locked:1'] });
+  const { gunzipSync } = await import('node:zlib');
+  const img = await h.image('locked:1');
+  const text = gunzipSync(await h.builder.root.content.readBuffer(img.manifest.layers.at(-1)!.digest)).toString('latin1');
+  const log = /((?:[ab]-(?:in|out)\n)+)/.exec(text)?.[1] ?? '';
+  // Whoever went first finished before the other started (b's copy may or may not include a's lines).
+  assert.ok(/^(a-in\na-out\n)?b-in\nb-out\n$/.test(log), JSON.stringify(log));
+});
+
 test('a secret reaches the step as a file and as an env var, but no layer, record or config holds it', async () => {
   const secretFile = join(h.dir, 'token.txt');
   await writeFile(secretFile, 's3cr3t-value');
