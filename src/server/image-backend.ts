@@ -6,7 +6,11 @@ import { KilnError } from '../errors.js';
 import type { StoreRoot } from '../cache/root.js';
 import type { ImageRecord } from '../cache/image-store.js';
 import { familiarize, normalizeReference } from '../image/reference.js';
-import type { ImageBackend, ImageInspect, ImageSummary } from './backend.js';
+import type { ImageBackend, ImageInspect, ImageSummary, SystemBackend } from './backend.js';
+import { loadArchive } from '../exporter/archive-load.js';
+import { resolveSaveItems, saveArchive } from '../exporter/archive-save.js';
+import { diskUsage } from '../cache/disk-usage.js';
+import { collectGarbage } from '../cache/gc.js';
 
 function createdSeconds(rec: ImageRecord): number {
   const t = rec.config.created ? Date.parse(rec.config.created) : NaN;
@@ -67,6 +71,14 @@ export function createImageBackend(root: StoreRoot): ImageBackend {
       const rec = await images.resolve(source, opts);
       await images.tag(normalizeReference(target), rec.descriptor);
     },
+    async save(names, out, opts) {
+      const items = await resolveSaveItems(images, names);
+      await saveArchive(root.content, items, out, { format: 'docker', signal: opts?.signal });
+    },
+    async load(input, opts) {
+      const loaded = await loadArchive(root, input, 'the uploaded archive', { signal: opts?.signal });
+      return loaded.map((l) => (l.ref ? familiarize(l.ref) : l.id));
+    },
     async remove(name, opts) {
       const rec = await images.resolve(name, opts);
       const ref = asReference(name);
@@ -87,6 +99,27 @@ export function createImageBackend(root: StoreRoot): ImageBackend {
       await images.removeEntries(rec.manifestDigest);
       out.push({ Deleted: rec.id });
       return out;
+    },
+  };
+}
+
+/** `/system/df` and `/build/prune` over H2's disk usage and garbage collector. */
+export function createSystemBackend(root: StoreRoot): SystemBackend {
+  return {
+    async df() {
+      const rows = await diskUsage(root);
+      const bytes = (kind: string) => rows.filter((r) => r.kind === kind).reduce((a, r) => a + r.bytes, 0);
+      const cache = rows.find((r) => r.kind === 'build-cache');
+      return {
+        LayersSize: bytes('layers'),
+        Images: (await root.images.list()).map(toSummary),
+        BuildCache: cache ? [{ ID: 'kiln-build-cache', Type: 'regular', Description: `kiln build cache (${cache.count} entries)`, InUse: false, Shared: false, Size: cache.bytes, CreatedAt: new Date(0).toISOString(), LastUsedAt: null, UsageCount: cache.count }] : [],
+      };
+    },
+    async pruneBuildCache(opts) {
+      // Young blobs are kept: a build running right now may be writing them (it also holds leases).
+      const r = await collectGarbage(root, { all: opts.all, minAgeMs: 10 * 60_000, signal: opts.signal });
+      return { CachesDeleted: r.removedRoots, SpaceReclaimed: r.reclaimedBytes };
     },
   };
 }

@@ -11,7 +11,7 @@ import { pushImage } from '../registry/push.js';
 import { parseReference } from '../image/reference.js';
 import type { Credentials, CredentialLookup } from '../registry/types.js';
 import type { ServerBackend } from './backend.js';
-import { createImageBackend } from './image-backend.js';
+import { createImageBackend, createSystemBackend } from './image-backend.js';
 import { transferMessage } from './transfer-progress.js';
 import { registryHost, type AuthConfig, type RegistryCredentials } from './registry-auth.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -97,6 +97,7 @@ export async function createLocalBackend(opts: LocalBackendOptions): Promise<Ser
       },
     },
     containers: createContainerBackend(root),
+    system: createSystemBackend(root),
     async close() {
       await builder.close();
       await root.close();

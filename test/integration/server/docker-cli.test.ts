@@ -124,6 +124,24 @@ test('docker run --rm IMAGE echo hi prints hi and leaves no container', async ()
   assert.equal(readdirSync(join(s.root, 'containers')), []);
 });
 
+test('docker save and load round-trip an image; system df and builder prune answer', async () => {
+  const tarPath = join(outside, 'saved.tar');
+  assert.is((await docker(s, ['save', '-o', tarPath, 'app:1'])).code, 0);
+  const before = (await docker(s, ['inspect', '--format', '{{.Id}}', 'app:1'])).stdout.trim();
+  await docker(s, ['tag', 'app:1', 'app:keep']);
+  assert.is((await docker(s, ['rmi', 'app:1'])).code, 0);
+  const load = await docker(s, ['load', '-i', tarPath]);
+  assert.is(load.code, 0, load.stderr);
+  assert.match(load.stdout, /Loaded image: app:1/);
+  assert.is((await docker(s, ['inspect', '--format', '{{.Id}}', 'app:1'])).stdout.trim(), before);
+  const df = await docker(s, ['system', 'df']);
+  assert.is(df.code, 0, df.stderr);
+  assert.match(df.stdout, /Images\s+\d+/);
+  const prune = await docker(s, ['builder', 'prune', '-f']);
+  assert.is(prune.code, 0, prune.stderr);
+  assert.match(prune.stdout, /Total reclaimed space/);
+});
+
 test('docker run -d, logs, ps and rm', async () => {
   const id = (await docker(s, ['run', '-d', '--name', 'bg', 'app:1', 'sh', '-c', 'echo into-the-log'])).stdout.trim();
   assert.match(id, /^[a-f0-9]{64}$/);
