@@ -124,7 +124,11 @@ export function pullPort(root: StoreRoot): PullPort {
       const { pullImage } = await import('../registry/pull.js');
       await pullImage(root, ref, {
         platform: opts.platform, signal: opts.signal,
-        onProgress: (e) => opts.onStatus?.(String((e as { type?: string }).type ?? 'progress')),
+        // One line per blob state change worth showing (not every byte count), like buildx's pull lines.
+        onProgress: (e) => {
+          if (e.type === 'resolved') opts.onStatus?.(`resolved ${e.digest}`);
+          else if (e.type === 'blob' && (e.status === 'done' || e.status === 'exists')) opts.onStatus?.(`${e.kind} ${e.digest.slice(7, 19)} ${e.status}`);
+        },
       });
       return root.images.resolve(ref, { platform: opts.platform ? (await import('../image/platform.js')).parsePlatform(opts.platform) : undefined });
     },

@@ -25,7 +25,13 @@ export function createTtyRenderer(out: Writable & { columns?: number }, opts: { 
   const began = Date.now();
   const rows: Row[] = [];
   const byId = new Map<number, Row>();
+  // Pull and export lines, one per subject, updated in place (their latest status).
+  const extras = new Map<string, string>();
   const extra: string[] = [];
+  const setExtra = (subject: string, line: string) => {
+    extras.set(subject, line);
+    extra.splice(0, extra.length, ...extras.values());
+  };
   let total = 0;
   let drawn = 0;
   const width = () => Math.max(40, (out.columns ?? 100) - 1);
@@ -85,9 +91,9 @@ export function createTtyRenderer(out: Writable & { columns?: number }, opts: { 
         }
         case 'step-done': { const r = row(e.step); r.state = 'done'; r.end = Date.now(); break; }
         case 'step-error': { const r = row(e.step); r.state = 'error'; r.end = Date.now(); break; }
-        case 'pull': extra.push(`pulling ${e.ref}: ${e.status}`); break;
-        case 'export': extra.push(e.status); break;
-        case 'warning': extra.push(`WARNING: ${e.message}`); break;
+        case 'pull': setExtra(`pull ${e.ref}`, `pulling ${e.ref}: ${e.status}`); break;
+        case 'export': setExtra('export', e.status); break;
+        case 'warning': setExtra(`warning ${e.message}`, `WARNING: ${e.message}`); break;
         case 'build-done': break;
       }
     },
