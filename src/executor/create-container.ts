@@ -49,7 +49,13 @@ export function parseAddHosts(flags: string[]): string[] {
 /** Creates a container record (status `created`) with its snapshot and volumes. Throws IMAGE_NOT_FOUND, … */
 export async function createContainer(store: StoreRoot, o: CreateContainerOptions): Promise<ContainerRecord> {
   const root = store.root;
-  const image = await store.images.resolve(o.image, { signal: o.signal });
+  const image = await store.images.resolve(o.image, { signal: o.signal }).catch((err) => {
+    // kiln run does not pull implicitly (no registry traffic a user did not ask for): say how to get it.
+    if ((err as KilnError).code === 'IMAGE_NOT_FOUND' && !(err as KilnError).hint) {
+      throw new KilnError('IMAGE_NOT_FOUND', (err as Error).message, { hint: `pull it first (kiln pull ${o.image}) or build it (kiln build -t ${o.image} .)`, cause: err });
+    }
+    throw err;
+  });
   const cfg = image.config.config;
   const args = resolveArgs(cfg, o.cmd, o.entrypoint);
   const fileEnv: string[] = [];

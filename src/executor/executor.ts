@@ -172,6 +172,7 @@ function spawnRunc(root: string, id: string, bundle: string, o: RunOptions, ip: 
     }
   };
   const handle: RunningContainer = { id, ip, kill };
+  let stderrDone: Promise<unknown> = Promise.resolve();
   let aborted = false;
   const onAbort = () => { aborted = true; void kill('SIGKILL'); };
   o.signal?.addEventListener('abort', onAbort, { once: true });
@@ -181,6 +182,8 @@ function spawnRunc(root: string, id: string, bundle: string, o: RunOptions, ip: 
     if (o.stdout && child.stdout) child.stdout.pipe(o.stdout, { end: false });
     if (child.stderr) {
       const filtered = child.stderr.pipe(stripRuncErrors());
+      // The transform hands on its last chunk after the child closes; wait for it before resolving.
+      stderrDone = new Promise((r) => { filtered.once('end', r); filtered.once('error', r); });
       if (o.stderr) filtered.pipe(o.stderr, { end: false });
       else filtered.resume();
     }
@@ -194,6 +197,7 @@ function spawnRunc(root: string, id: string, bundle: string, o: RunOptions, ip: 
         : err);
     });
     child.on('close', async (code, sig) => {
+      await stderrDone;
       o.signal?.removeEventListener('abort', onAbort);
       if (aborted) return reject(new KilnError('CANCELLED', 'cancelled', { cause: o.signal?.reason }));
       const exitCode = code ?? (sig ? 128 : 1);
