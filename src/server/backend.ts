@@ -67,6 +67,8 @@ export interface ProgressOpts extends IoOpts {
 export interface RegistryBackend {
   pull(ref: string, opts: ProgressOpts & { platform?: string }): Promise<{ ref: string; digest: string }>;
   push(ref: string, opts: ProgressOpts): Promise<{ tag: string; digest: string; size: number }>;
+  /** Checks credentials against a registry (`docker login` through the server); REGISTRY_UNAUTHORIZED when wrong. */
+  login?(auth: AuthConfig, opts?: IoOpts): Promise<void>;
 }
 
 /** What `POST /containers/create` needs from the body (Docker's field names). */

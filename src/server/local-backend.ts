@@ -8,6 +8,7 @@ import { openRoot } from '../cache/root.js';
 import { openBuilder } from '../builder/open.js';
 import { pullImage } from '../registry/pull.js';
 import { pushImage } from '../registry/push.js';
+import { createRegistryClient } from '../registry/client.js';
 import { parseReference } from '../image/reference.js';
 import type { Credentials, CredentialLookup } from '../registry/types.js';
 import type { ServerBackend } from './backend.js';
@@ -94,6 +95,15 @@ export async function createLocalBackend(opts: LocalBackendOptions): Promise<Ser
           },
         });
         return { tag: r.tag ?? parseReference(ref).tag ?? 'latest', digest: r.digest, size: r.size };
+      },
+      async login(auth, o) {
+        const registry = auth.serveraddress ? registryHost(auth.serveraddress).replace(/^index\.docker\.io$/, 'docker.io') : 'docker.io';
+        const client = createRegistryClient({ credentials: clientCredentials({ ...auth, serveraddress: undefined }) });
+        try {
+          await client.ping(registry, o?.signal);
+        } finally {
+          client.close();
+        }
       },
     },
     containers: createContainerBackend(root),

@@ -4,7 +4,8 @@
  */
 import { KilnError } from '../../errors.js';
 import type { Handler } from '../context.js';
-import { sendJson, type Query } from '../http-util.js';
+import { readJsonBody, sendJson, type Query } from '../http-util.js';
+import type { AuthConfig } from '../registry-auth.js';
 import { checkImageName } from '../image-name.js';
 import { readRegistryAuth } from '../registry-auth.js';
 import { startJsonStream } from '../json-stream.js';
@@ -137,4 +138,14 @@ export const loadImages: Handler = async ({ req, res, state, query, signal }) =>
   void query;
   for (const l of loaded) out.write({ stream: l.startsWith('sha256:') ? `Loaded image ID: ${l}\n` : `Loaded image: ${l}\n` });
   out.end();
+};
+
+/** `POST /auth` (`docker login` against the server): the server checks the credentials with the registry; it keeps nothing. */
+export const login: Handler = async ({ req, res, state, signal }) => {
+  const login = state.backend.registry?.login;
+  if (!login) throw new KilnError('NOT_IMPLEMENTED', 'login is not available on this server');
+  const body = await readJsonBody<AuthConfig>(req, state.limits.maxJsonBytes);
+  if (!body?.username || !body.password) throw new KilnError('INVALID_ARGUMENT', 'username and password are required');
+  await login.call(state.backend.registry, { username: body.username, password: body.password, serveraddress: body.serveraddress }, { signal });
+  sendJson(res, 200, { Status: 'Login Succeeded', IdentityToken: '' });
 };

@@ -6,13 +6,14 @@ import type { Handler } from '../context.js';
 import type { Route } from '../router.js';
 import { ping, version, info, systemDf, buildPrune } from './system.js';
 import { postBuild } from './build.js';
-import { listImages, inspectImage, tagImage, removeImage, pushImage, createImage, saveImages, loadImages } from './images.js';
+import { listImages, inspectImage, tagImage, removeImage, pushImage, createImage, saveImages, loadImages, login } from './images.js';
 import { containerRoutes } from './containers.js';
 
 export const routes: Array<Route<Handler>> = [
   { method: 'GET', pattern: '/_ping', handler: ping },
   { method: 'GET', pattern: '/version', handler: version },
   { method: 'GET', pattern: '/info', handler: info },
+  { method: 'POST', pattern: '/auth', handler: login },
   { method: 'GET', pattern: '/system/df', handler: systemDf },
   { method: 'POST', pattern: '/build', handler: postBuild },
   { method: 'POST', pattern: '/build/prune', handler: buildPrune },

@@ -52,6 +52,18 @@ test('docker build pulls a private FROM with the X-Registry-Config it sent', asy
   assert.match(r.stdout, /built-on-private-base/);
 });
 
+test('docker login through the server checks the credentials with the registry', async () => {
+  const [user, pass] = Object.entries(reg.users)[0]!;
+  const cfg = join(work, 'login');
+  mkdirSync(cfg);
+  const login = (password: string) => run('docker', ['login', reg.host, '-u', user, '--password-stdin'], { input: `${password}\n`, env: { DOCKER_HOST: s.host, DOCKER_CONFIG: cfg } });
+  const bad = await login('wrong-password');
+  assert.is(bad.code, 1);
+  const ok = await login(pass);
+  assert.is(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /Login Succeeded/);
+});
+
 test('credentials never reach the server log', () => {
   const [, pass] = Object.entries(reg.users)[0]!;
   assert.not.ok(s.logs().includes(pass));
