@@ -22,7 +22,6 @@ export const postBuild: Handler = async ({ req, res, query, state, signal, id })
   const started = Date.now();
   const ctx = await state.contexts.acquire(req, { maxBytes: state.limits.maxContextBytes, maxEntries: state.limits.maxContextEntries }, { signal });
   const dir = ctx.dir;
-  let outcome = 'failed';
   let out: ReturnType<typeof startJsonStream> | undefined;
   const contextBytes = ctx.bytes;
   try {
@@ -57,12 +56,11 @@ export const postBuild: Handler = async ({ req, res, query, state, signal, id })
         },
       );
       stream.done(result);
-      outcome = 'ok';
-      state.log.info('build', { id, outcome, durationMs: Date.now() - started, tags: result.tags, imageId: result.imageId, stepsExecuted: result.stepsExecuted, stepsCached: result.stepsCached, contextBytes, reason: ctx.reused ? 'context-reused' : undefined });
+      state.log.info('build', { id, outcome: 'ok', durationMs: Date.now() - started, tags: result.tags, imageId: result.imageId, stepsExecuted: result.stepsExecuted, stepsCached: result.stepsCached, contextBytes, reason: ctx.reused ? 'context-reused' : undefined });
     } catch (err) {
-      outcome = signal.aborted ? 'cancelled' : 'failed';
+      // A client that left gets nothing more; a build cancelled by the drain tells its client why.
       if (!signal.aborted) stream.fail(err);
-      state.log.info('build', { id, outcome, durationMs: Date.now() - started, tags: request.tags, error: (err as KilnError)?.code ?? 'INTERNAL', contextBytes });
+      state.log.info('build', { id, outcome: signal.aborted ? 'cancelled' : 'failed', durationMs: Date.now() - started, tags: request.tags, error: (err as KilnError)?.code ?? 'INTERNAL', contextBytes });
     }
   } finally {
     // Release (and, when not kept, remove) the context before the response ends: a client that sees the end
