@@ -64,10 +64,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
         // a renderer's failure must not fail the build
       }
     };
-    const ctl = new AbortController();
-    const onAbort = () => ctl.abort(opts.signal?.reason);
     if (opts.signal?.aborted) throw new KilnError('CANCELLED', 'build cancelled');
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
     const contextDir = resolve(opts.contextDir);
     const cst = await stat(contextDir).catch(() => undefined);
     if (!cst?.isDirectory()) {
@@ -79,13 +76,19 @@ export function createBuilder(deps: BuilderDeps): Builder {
     const parsed = parseDockerfile(df.text, { file: df.name, buildArgs: opts.buildArgs, target: opts.target, platform: { os: p.os, architecture: p.architecture, variant: p.variant } });
     for (const w of parsed.warnings) emit({ type: 'warning', message: w.message, loc: w.loc });
     const epoch = sourceDateEpochOf(opts);
+    const ignore = await loadDockerignore(contextDir, df.id);
+    const cache = await openBuildCache(deps.root);
+    // From here on everything is undone in the finally: the abort listener, the lease, the tmp dir.
+    const ctl = new AbortController();
+    const onAbort = () => ctl.abort(opts.signal?.reason);
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
     const tmpDir = join(deps.root, 'tmp', `build-${process.pid}-${randomBytes(4).toString('hex')}`);
     await mkdir(tmpDir, { recursive: true });
     const lease = deps.leaseDirs ? createLease(deps.leaseDirs) : undefined;
     let stepId = 0;
     const stages = new Map<number, Promise<StageState>>();
     const ctx: BuildContext = {
-      deps, opts, df: parsed, cache: await openBuildCache(deps.root), signal: ctl.signal, emit,
+      deps, opts, df: parsed, cache, signal: ctl.signal, emit,
       stats: { executed: 0, cached: 0 },
       platform,
       compression: opts.compression ?? 'gzip',
@@ -99,7 +102,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
       tmpDir,
       secrets: new Map((opts.secrets ?? []).map((s) => [s.id, s])),
       contextDir,
-      ignore: await loadDockerignore(contextDir, df.id),
+      ignore,
       stage(index) {
         let s = stages.get(index);
         if (!s) {

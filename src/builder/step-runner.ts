@@ -7,7 +7,7 @@ import { readdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { slotId, type CacheRecord, type StepInputs } from '../cache/build-cache.js';
 import type { Mount } from '../cache/types.js';
-import { KilnError } from '../errors.js';
+import { KilnError, isKilnError } from '../errors.js';
 import type { HistoryEntry } from '../image/types.js';
 import { cacheKey, chainId } from './cache-key.js';
 import type { BuildContext } from './build-context.js';
@@ -148,10 +148,17 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
     ctx.emit({ type: 'step-miss-reason', step, reason: noCache ? 'cache disabled (--no-cache)' : explainMiss(inputs, before?.inputs) });
     const frozen = st;
     let ran = false;
-    rec = await ctx.flight.run(key, () => {
+    const run = () => ctx.flight.run(key, () => {
       ran = true;
       return ctx.limit(() => execute(ctx, frozen, def, key, inputs, extraKeys, before));
     });
+    try {
+      rec = await run();
+    } catch (err) {
+      // Joined another build's execution and that build was cancelled: this one is not, so run it ourselves.
+      if (ran || ctx.signal.aborted || !(isKilnError(err) && err.code === 'CANCELLED' || (err as Error)?.name === 'AbortError')) throw err;
+      rec = await run();
+    }
     st.fs = applyRecord(st.fs, rec, desc);
     const lowerDirs = recordLowers.get(rec);
     if (lowerDirs) st.fs.lowerDirs = lowerDirs;

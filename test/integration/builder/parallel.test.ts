@@ -53,6 +53,17 @@ test('two concurrent builds of the same Dockerfile share one execution', async (
   assert.is(a.imageId, b.imageId);
 });
 
+test('cancelling one of two builds sharing a step does not fail the other', async () => {
+  const ctx = await h.context({ Dockerfile: 'FROM busybox\nRUN sleep 1 && echo shared > /shared-cancel\n' });
+  const ac = new AbortController();
+  const a = h.build(ctx, { signal: ac.signal, onEvent: (e) => { if (e.type === 'step-start' && e.step.text.startsWith('RUN')) setTimeout(() => ac.abort(), 300); } });
+  const b = h.build(ctx, { tags: ['survivor:1'] });
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  assert.is(ra.status, 'rejected');
+  assert.is(rb.status, 'fulfilled', rb.status === 'rejected' ? String(rb.reason) : '');
+  assert.ok((await h.tree('survivor:1')).some((e) => e.path === 'shared-cancel'));
+});
+
 test('unneeded stages never run', async () => {
   const ctx = await h.context({ Dockerfile: 'FROM busybox AS broken\nRUN exit 1\n\nFROM busybox\nRUN echo ok > /ok\n' });
   const r = await h.build(ctx);
