@@ -4,7 +4,7 @@
  * for traffic leaving the subnet. Address leases are files under /run/kiln (tmpfs: gone with the namespaces at
  * reboot), shared by every state root since the bridge is host-wide. `ip -batch` keeps setup to two processes.
  */
-import { mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.js';
 import type { NetworkAttachment, NetworkContext } from './network.js';
@@ -116,10 +116,21 @@ export async function releaseStaleNetwork(root: string, id: string): Promise<voi
   }
 }
 
-/** Releases every lease of `root` whose container is not live. */
+/**
+ * Releases every lease of `root` whose container is not live, and of roots that no longer exist (a deleted test
+ * root, say: nothing can own those), then namespaces named like kiln's that no lease accounts for (a lease is
+ * always taken before its namespace is made).
+ */
 export async function sweepNetwork(root: string, isLive: (id: string) => Promise<boolean>): Promise<void> {
+  const leased = new Set<string>();
   for (const name of await readdir(LEASES).catch(() => [] as string[])) {
     const l = await readFile(join(LEASES, name), 'utf8').then((t) => JSON.parse(t) as Lease, () => undefined);
-    if (l && l.root === root && !(await isLive(l.id))) await releaseStaleNetwork(root, l.id);
+    if (!l) continue;
+    const gone = l.root === root ? !(await isLive(l.id)) : !(await stat(l.root).then(() => true, () => false));
+    if (gone) await releaseStaleNetwork(l.root, l.id);
+    else leased.add(netnsName(l.id));
+  }
+  for (const ns of await readdir('/run/netns').catch(() => [] as string[])) {
+    if (/^kiln-[0-9a-f]{16}$/.test(ns) && !leased.has(ns)) await tool('ip', ['netns', 'del', ns]);
   }
 }

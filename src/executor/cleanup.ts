@@ -5,7 +5,7 @@
  */
 import { readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { listCgroups, removeCgroup, removeEmptyParent } from './cgroup.js';
+import { listCgroups, removeCgroup } from './cgroup.js';
 import { bundleDir, containerDir } from './executor.js';
 import { mountsUnder, unmountAll } from './mount.js';
 import { ownerAlive, processStartTime } from './owner.js';
@@ -115,6 +115,5 @@ export async function cleanupStale(root: string): Promise<CleanupReport> {
   }
   const { sweepNetwork } = await import('./bridge.js');
   await sweepNetwork(root, (id) => stat(bundleDir(root, id)).then(() => true, () => false)).catch(() => {});
-  await removeEmptyParent(root);
   return { removed };
 }

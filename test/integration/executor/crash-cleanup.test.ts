@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cgroupParent } from '../../../src/executor/cgroup.js';
+import { listCgroups } from '../../../src/executor/cgroup.js';
 import { cleanupStale } from '../../../src/executor/cleanup.js';
 import { mountsUnder } from '../../../src/executor/mount.js';
 import { runcList } from '../../../src/executor/runc.js';
@@ -27,11 +27,8 @@ test.after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const cgroupDirs = async () => {
-  const out: string[] = [];
-  for (const h of ['memory', 'pids', 'cpu']) out.push(...(await readdir(`/sys/fs/cgroup/${h}/${cgroupParent(root)}`).catch(() => [] as string[])).filter((n) => /^[0-9a-f]{64}$/.test(n)));
-  return out;
-};
+/** This root's container cgroups, in any hierarchy. */
+const cgroupDirs = () => listCgroups(root);
 
 async function waitFor(cond: () => Promise<boolean>, what: string, ms = 20_000) {
   const end = Date.now() + ms;

@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { createExecutor } from '../../../src/executor/executor.js';
 import { cleanupStale } from '../../../src/executor/cleanup.js';
 import { mountsUnder } from '../../../src/executor/mount.js';
-import { cgroupParent } from '../../../src/executor/cgroup.js';
+import { listCgroups } from '../../../src/executor/cgroup.js';
 import type { RunOptions } from '../../../src/executor/types.js';
 import { rejects } from '../../helpers/assert.js';
 import { createFixture, type Fixture } from './fixture.js';
@@ -36,8 +36,7 @@ async function sh(script: string, o: Partial<RunOptions> = {}, proc: Partial<Run
 async function leftovers() {
   const containers = await readdir(join(f.root, 'containers')).catch(() => [] as string[]);
   const mounts = await mountsUnder(f.root);
-  const cgroups = await readdir(`/sys/fs/cgroup/memory/${cgroupParent(f.root)}`).catch(() => [] as string[]);
-  return { containers, mounts, cgroups: cgroups.filter((c) => !c.includes('.') && c !== 'tasks' && c !== 'notify_on_release') };
+  return { containers, mounts, cgroups: await listCgroups(f.root) };
 }
 
 test('run() passes the exit code back and streams stdout and stderr apart', async () => {
