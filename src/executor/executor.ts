@@ -24,7 +24,7 @@ import { resolveInRoot } from './secure-path.js';
 import { tool } from './tool.js';
 
 export interface ExecutorOptions {
-  /** kiln's state root; bundles go to `<root>/containers/<id>`, runc state to `<root>/runc`. */
+  /** kiln's state root; bundles go to `<root>/containers/<id>/bundle`, runc state to `<root>/runc`. */
   root: string;
 }
 
