@@ -17,6 +17,8 @@ export interface Buildah {
   build(opts: { contextDir: string; dockerfile: string; tag: string; buildArgs?: Record<string, string> }): Promise<{ code: number; output: string }>;
   /** Mounts the image's root filesystem read-write in a new working container; returns the path. */
   mountImage(tag: string): Promise<string>;
+  /** Writes the image to an OCI layout directory as `DIR:img` (no container: ONBUILD triggers do not run). */
+  pushOci(tag: string, layoutDir: string): Promise<void>;
   /** The image's Docker-format config (`buildah inspect`'s `Docker.config`). */
   imageConfig(tag: string): Promise<Record<string, unknown>>;
   destroy(): Promise<void>;
@@ -38,6 +40,7 @@ export async function createBuildah(dir: string): Promise<Buildah> {
       return { code: typeof e.code === 'number' ? e.code : 1, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
     }
   };
+  let containers = 0;
   return {
     root: dir,
     async importOci(layoutDir, layoutRef, name) {
@@ -49,8 +52,13 @@ export async function createBuildah(dir: string): Promise<Buildah> {
       return buildah([...args, contextDir], { allowFail: true });
     },
     async mountImage(tag) {
-      const ctr = (await buildah(['from', '--pull-never', tag])).output.trim().split('\n').pop()!;
+      // A name of our own: `buildah from` runs the image's ONBUILD triggers and prints their steps first.
+      const ctr = `mnt-${process.pid}-${++containers}`;
+      await buildah(['from', '--pull-never', '--name', ctr, tag]);
       return (await buildah(['mount', ctr])).output.trim().split('\n').pop()!;
+    },
+    async pushOci(tag, layoutDir) {
+      await buildah(['push', '--quiet', tag, `oci:${layoutDir}:img`]);
     },
     async imageConfig(tag) {
       const info = JSON.parse((await buildah(['inspect', '--type', 'image', tag])).output);
