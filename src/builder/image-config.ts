@@ -70,10 +70,14 @@ export function exposedPorts(specs: string[]): string[] {
   return out;
 }
 
-/** WORKDIR semantics: relative paths resolve against the current working directory. */
+/**
+ * WORKDIR semantics (moby's normalizeWorkdir, which BuildKit shares): an absolute path is kept exactly as written
+ * (`WORKDIR /tmp/` gives WorkingDir "/tmp/"); a relative one is joined to the current directory and cleaned, as Go's
+ * filepath.Join does (no trailing slash).
+ */
 export function resolveWorkdir(current: string | undefined, path: string): string {
-  const p = path.startsWith('/') ? path : posix.join(current || '/', path);
-  return posix.normalize(p).replace(/(.)\/+$/, '$1');
+  if (path.startsWith('/')) return path;
+  return posix.normalize(posix.join('/', current || '/', path)).replace(/(.)\/+$/, '$1');
 }
 
 function kvText(kvs: Array<{ key: string; value: string }>): string {

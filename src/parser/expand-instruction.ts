@@ -108,9 +108,12 @@ function expand(ins: Instruction, scope: StageScope): Instruction {
     }
     case 'COPY':
     case 'ADD': {
+      // Sources keep their escapes: they are glob patterns, and `\?` must reach the matcher as a literal `?`
+      // (BuildKit: `COPY ./app/n\?pe/f /d` copies only from `n?pe`, not from `nope`).
+      const source = (s: string) => processWord(s, env, { ...lex, rawEscapes: true });
       const out = {
         ...ins,
-        sources: ins.sources.map(word),
+        sources: ins.sources.map(source),
         dest: word(ins.dest),
         heredocs: ins.heredocs.map((h) => expandHeredoc(h, env)),
       };

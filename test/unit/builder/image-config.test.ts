@@ -70,7 +70,12 @@ test('HEALTHCHECK NONE disables the check; other metadata lands where Docker put
 test('WORKDIR resolves relative paths against the current one', () => {
   assert.is(resolveWorkdir(undefined, 'app'), '/app');
   assert.is(resolveWorkdir('/app', 'src/'), '/app/src');
-  assert.is(resolveWorkdir('/app', '/srv/../opt'), '/opt');
+  assert.is(resolveWorkdir('/app', '../opt/'), '/opt');
+});
+
+test('WORKDIR keeps an absolute path as written, trailing slash included (as Docker and BuildKit do)', () => {
+  assert.is(resolveWorkdir('/app', '/tmp/'), '/tmp/');
+  assert.is(resolveWorkdir('/app', '/srv/../opt'), '/srv/../opt');
 });
 
 test.run();
