@@ -115,6 +115,19 @@ test('signals sent to kiln run reach the container, which decides the exit code'
   await nothingLeft();
 });
 
+test('-it gives the container a terminal with TERM=xterm', async () => {
+  const { execFile } = await import('node:child_process');
+  const { REPO } = await import('../../helpers/kiln-cli.js');
+  // script(1) provides the pseudo-terminal kiln's stdin/stdout would be in a shell.
+  const cmd = `${process.execPath} --import tsx ${join(REPO, 'src/cli/dev.ts')} --root ${root} run --rm -it busybox sh -c 'tty; echo "term=$TERM"; exit 6'`;
+  const { out, code } = await new Promise<{ out: string; code: number }>((resolve) => {
+    execFile('script', ['-qec', cmd, '/dev/null'], { cwd: REPO }, (err, stdout) => resolve({ out: stdout, code: (err as any)?.code ?? 0 }));
+  });
+  assert.match(out, /\/dev\/pts\/\d+/);
+  assert.match(out, /term=xterm/);
+  assert.is(code, 6);
+});
+
 test('-i passes stdin to the container', async () => {
   const r = await run(['--rm', '-i', 'busybox', 'tr', 'a-z', 'A-Z'], 'piped\n');
   assert.is(r.stdout, 'PIPED\n');
