@@ -8,7 +8,6 @@ import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageRecord } from '../cache/image-store.js';
 import type { StoreRoot } from '../cache/root.js';
-import { chainMounts } from '../cache/snapshot-mounts.js';
 import { createSnapshotter } from '../cache/snapshotter.js';
 import type { Mount } from '../cache/types.js';
 import { KilnError } from '../errors.js';
@@ -23,13 +22,13 @@ export async function prepareRootfs(store: StoreRoot, image: ImageRecord, id: st
   }
   const snapshotter = createSnapshotter({ root: store.paths.snapshots, content: store.content });
   const top = await snapshotter.ensureImage(layers.map((descriptor, i) => ({ descriptor, diffId: diffIds[i]! })), { signal: opts.signal });
-  const lowers = top ? await snapshotter.lowerDirs(top) : [];
   const fs = join(containerDir(store.root, id), 'fs');
   const upper = join(fs, 'upper');
   const work = join(fs, 'work');
   await mkdir(upper, { recursive: true, mode: 0o755 });
   await mkdir(work, { recursive: true, mode: 0o700 });
-  return chainMounts({ lowers, upper, work });
+  // The snapshotter flattens chains too deep for one overlay mount (over ~300 layers).
+  return snapshotter.rootfsMounts(top, { upper, work });
 }
 
 /** Removes container `id`'s writable layer. Safe when it is gone. */
