@@ -3,6 +3,7 @@
  * requested compression (missing variants re-encoded in parallel, streamed), the image in the store (tagged),
  * and the rootfs as a tarball or directory for `--output type=tar|local`.
  */
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { cp, mkdir } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
@@ -56,7 +57,10 @@ export async function exportResult(ctx: BuildContext, st: StageState): Promise<E
     switch (out.type) {
       case 'image': {
         ctx.emit({ type: 'export', status: 'writing image' });
-        const w = await ctx.deps.images.writeImage({ config, layers, format, tags, lease: ctx.lease });
+        // A rebuild that changed nothing finds every tag already on this image: skip rewriting index.json
+        // (a locked, fsynced write) and report the stored image.
+        const same = tags.length ? await alreadyTagged(ctx, config, layers, format, tags) : undefined;
+        const w = same ?? (await ctx.deps.images.writeImage({ config, layers, format, tags, lease: ctx.lease }));
         written = { configDigest: w.configDigest, manifestDigest: w.manifestDigest };
         for (const t of tags) ctx.emit({ type: 'export', status: `naming to ${t}` });
         break;
@@ -105,4 +109,19 @@ async function storeManifest(ctx: BuildContext, config: ImageConfig, layers: Des
   const manifest = buildManifest({ mediaType: MediaType.OciConfig, digest: c.digest, size: c.size }, layers, format);
   const m = await ctx.deps.content.writeBuffer(canonicalJson(manifest), undefined, { lease: ctx.lease });
   return { configDigest: c.digest, manifestDigest: m.digest, descriptor: { mediaType: manifest.mediaType!, digest: m.digest, size: m.size } };
+}
+
+/** The stored image when every tag already names an image with exactly this config, layers and format. */
+async function alreadyTagged(ctx: BuildContext, config: ImageConfig, layers: Descriptor[], format: 'oci' | 'docker', tags: string[]): Promise<{ configDigest: Digest; manifestDigest: Digest } | undefined> {
+  const configDigest = `sha256:${createHash('sha256').update(canonicalJson(config)).digest('hex')}`;
+  const wantType = format === 'docker' ? MediaType.DockerManifest : MediaType.OciManifest;
+  let manifestDigest: Digest | undefined;
+  for (const t of tags) {
+    const img = await ctx.deps.images.find(t, { signal: ctx.signal }).catch(() => undefined);
+    if (!img || img.configDigest !== configDigest || img.mediaType !== wantType || img.indexDigest) return undefined;
+    if (img.manifest.layers.length !== layers.length || img.manifest.layers.some((l, i) => l.digest !== layers[i]!.digest)) return undefined;
+    if (manifestDigest && manifestDigest !== img.manifestDigest) return undefined;
+    manifestDigest = img.manifestDigest;
+  }
+  return manifestDigest ? { configDigest, manifestDigest } : undefined;
 }
