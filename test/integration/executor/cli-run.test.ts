@@ -188,6 +188,32 @@ test('an image VOLUME gets an anonymous volume, removed with --rm', async () => 
   assert.is((await kiln(['volume', 'ls', '-q'], { root })).stdout, before);
 });
 
+test('an image of 320 layers runs (the snapshotter flattens what one overlay mount cannot hold)', async () => {
+  const tar = (await import('tar-stream')).default;
+  const { writeLayer } = await import('../../../src/exporter/layer-writer.js');
+  const store = await openRoot(root);
+  try {
+    const base = await store.images.resolve('busybox');
+    const layers = [...base.manifest.layers];
+    const diffIds = [...base.config.rootfs.diff_ids];
+    for (let i = 0; i < 320; i++) {
+      const pack = tar.pack();
+      pack.entry({ name: 'layers/', type: 'directory', mode: 0o755 });
+      pack.entry({ name: `layers/${i}`, mode: 0o644 }, `${i}\n`);
+      pack.finalize();
+      const w = await writeLayer(store.content, pack as any);
+      layers.push(w.descriptor);
+      diffIds.push(w.diffId);
+    }
+    await store.images.writeImage({ config: { ...base.config, rootfs: { type: 'layers', diff_ids: diffIds } }, layers, tags: ['deep:latest'] });
+  } finally {
+    await store.close();
+  }
+  const r = await run(['--rm', 'deep', 'sh', '-c', 'ls /layers | wc -l; cat /layers/0 /layers/319']);
+  assert.is(r.stdout, '320\n0\n319\n', r.stderr);
+  await nothingLeft();
+});
+
 test('an image that does not exist is a clear error with nothing left behind', async () => {
   const r = await run(['--rm', 'no-such-image:1', 'true']);
   assert.is(r.code, 3);
