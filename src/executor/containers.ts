@@ -20,6 +20,9 @@ export interface ContainerSpec {
   hostname?: string;
   ports: PortMapping[];
   limits?: { memoryBytes?: number; cpus?: number; pids?: number };
+  readonlyRootfs?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
   /** `--add-host` lines for /etc/hosts (`ip\tname`). */
   extraHosts?: string[];
 }

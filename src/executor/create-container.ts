@@ -8,6 +8,7 @@ import { KilnError } from '../errors.js';
 import type { StoreRoot } from '../cache/root.js';
 import { createContainerStore, randomName, type ContainerRecord } from './containers.js';
 import { newContainerId } from './executor.js';
+import { adjustCapabilities } from './spec.js';
 import { prepareRootfs, releaseRootfs } from './image-rootfs.js';
 import { imageVolumes, mergeEnv, parseEnvFile, parseEnvFlags, resolveArgs, type VolumeSpec } from './run-config.js';
 import type { ContainerMount, NetworkMode, PortMapping } from './types.js';
@@ -30,6 +31,11 @@ export interface CreateContainerOptions {
   autoRemove?: boolean;
   detached?: boolean;
   limits?: { memoryBytes?: number; cpus?: number; pids?: number };
+  readonlyRootfs?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  /** `--tmpfs PATH[:OPTIONS]` mounts. */
+  tmpfs?: string[];
   /** `--add-host NAME:IP` entries. */
   addHosts?: string[];
   signal?: AbortSignal;
@@ -100,6 +106,13 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
         mounts.push({ type: 'bind', source: rec.mountpoint, target: v.target, readonly: v.readonly, copyUp: true });
       }
     }
+    for (const t of o.tmpfs ?? []) {
+      const [target, opts] = [t.split(':')[0]!, t.split(':').slice(1).join(':')];
+      if (!target.startsWith('/')) throw new KilnError('INVALID_ARGUMENT', `invalid --tmpfs "${t}": the path must be absolute`);
+      mounts.push({ type: 'tmpfs', target, options: opts ? opts.split(',') : [] });
+    }
+    // Check capability names now: a typo is a usage error, not a failed start.
+    adjustCapabilities([], o.capAdd ?? [], o.capDrop ?? []);
     snapshotKey = id;
     const rootfs = await prepareRootfs(store, image, id, { signal: o.signal });
     const rec: ContainerRecord = {
@@ -107,6 +120,7 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
       autoRemove: Boolean(o.autoRemove), stopSignal: cfg?.StopSignal, detached: Boolean(o.detached), snapshotKey, volumes: used,
       spec: {
         rootfs, mounts, network, hostname: o.hostname, ports: o.ports ?? [], limits: o.limits, extraHosts: parseAddHosts(o.addHosts ?? []),
+        readonlyRootfs: o.readonlyRootfs, capAdd: o.capAdd, capDrop: o.capDrop,
         process: { args, env, cwd: o.workdir || cfg?.WorkingDir || '/', user: o.user ?? cfg?.User ?? '', tty: Boolean(o.tty) },
       },
     };

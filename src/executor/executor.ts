@@ -119,6 +119,9 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
       mounts,
       cgroupsPath: cgroupsPath(root, id),
       limits: o.limits,
+      readonlyRootfs: o.readonlyRootfs,
+      capAdd: o.capAdd,
+      capDrop: o.capDrop,
       nofileLimit: nofile,
     });
     await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));

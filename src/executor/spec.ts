@@ -3,6 +3,7 @@
  * the same namespaces, mounts, masked and read-only paths and capability set, so a process behaves as it
  * would under `docker run`. Pure: no I/O, unit-tested.
  */
+import { KilnError } from '../errors.js';
 import type { ContainerMount } from './types.js';
 import type { ResolvedUser } from './user.js';
 
@@ -35,8 +36,37 @@ export interface SpecInput {
   mounts: ContainerMount[];
   cgroupsPath: string;
   limits?: { memoryBytes?: number; cpus?: number; pids?: number };
+  readonlyRootfs?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
   /** Hard RLIMIT_NOFILE kiln may grant (root here lacks CAP_SYS_RESOURCE: never exceed the current hard limit). */
   nofileLimit: number;
+}
+
+/** Every capability runc 1.1 knows (for `--cap-add ALL`). */
+export const ALL_CAPABILITIES = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID',
+  'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW',
+  'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT',
+  'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME', 'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD',
+  'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG',
+  'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
+];
+
+/** Docker's `--cap-add`/`--cap-drop`: names with or without `CAP_`, any case; `ALL` in either; drops win over the default. */
+export function adjustCapabilities(base: string[], add: string[], drop: string[]): string[] {
+  const norm = (c: string) => {
+    const up = c.toUpperCase();
+    if (up === 'ALL') return up;
+    const name = up.startsWith('CAP_') ? up : `CAP_${up}`;
+    if (!ALL_CAPABILITIES.includes(name)) throw new KilnError('INVALID_ARGUMENT', `unknown capability: "${c}"`);
+    return name;
+  };
+  const a = add.map(norm);
+  const d = drop.map(norm);
+  let out = d.includes('ALL') ? [] : base.filter((c) => !d.includes(c));
+  out = a.includes('ALL') ? [...ALL_CAPABILITIES] : [...out, ...a.filter((c) => !out.includes(c))];
+  return out;
 }
 
 /** Adds PATH (Docker's default), HOME, and TERM=xterm for a terminal when missing, keeping the caller's order. */
@@ -80,7 +110,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
   if (l.cpus) resources.cpu = { quota: Math.round(l.cpus * 100_000), period: 100_000 };
   if (l.pids) resources.pids = { limit: l.pids };
 
-  const caps = DEFAULT_CAPABILITIES;
+  const caps = adjustCapabilities(DEFAULT_CAPABILITIES, input.capAdd ?? [], input.capDrop ?? []);
   return {
     ociVersion: '1.0.2-dev',
     process: {
@@ -94,7 +124,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: input.nofileLimit, soft: input.nofileLimit }],
       noNewPrivileges: true,
     },
-    root: { path: 'rootfs', readonly: false },
+    root: { path: 'rootfs', readonly: Boolean(input.readonlyRootfs) },
     hostname: input.hostname,
     mounts,
     linux: {

@@ -41,6 +41,11 @@ export interface RunOptions {
   /** Extra lines for /etc/hosts (`ip name`). */
   extraHosts?: string[];
   limits?: { memoryBytes?: number; cpus?: number; pids?: number };
+  /** Mount the rootfs read-only (`--read-only`). */
+  readonlyRootfs?: boolean;
+  /** Capabilities added to / dropped from Docker's default set (`CAP_` prefix optional; `ALL` for every one). */
+  capAdd?: string[];
+  capDrop?: string[];
   stdin?: NodeJS.ReadableStream;
   stdout?: Writable;
   stderr?: Writable;

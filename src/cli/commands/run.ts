@@ -26,6 +26,10 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'memory', short: 'm', value: 'single', help: 'memory limit (e.g. 64m, 1g)' },
   { name: 'cpus', value: 'single', help: 'number of CPUs (e.g. 0.5)' },
   { name: 'add-host', value: 'multi', help: 'add a host-to-IP mapping to /etc/hosts (NAME:IP)' },
+  { name: 'read-only', help: 'mount the container\'s root filesystem read-only' },
+  { name: 'tmpfs', value: 'multi', help: 'mount a tmpfs: PATH[:OPTIONS]' },
+  { name: 'cap-add', value: 'multi', help: 'add a Linux capability' },
+  { name: 'cap-drop', value: 'multi', help: 'drop a Linux capability' },
   { name: 'pids-limit', value: 'single', help: 'maximum number of processes' },
   { name: 'help', help: 'show this help' },
 ];
@@ -71,7 +75,8 @@ export function register(program: Command): void {
         rec = await createContainer(store, {
           image: target, cmd: rest, entrypoint: str(flags, 'entrypoint'), env: list(flags, 'env'), envFiles: list(flags, 'env-file'),
           volumes, workdir: str(flags, 'workdir'), user: str(flags, 'user'), network, ports, name: str(flags, 'name'),
-          hostname: str(flags, 'hostname'), addHosts: list(flags, 'add-host'), tty, autoRemove: bool(flags, 'rm'), detached, limits,
+          hostname: str(flags, 'hostname'), addHosts: list(flags, 'add-host'), tty,
+          readonlyRootfs: bool(flags, 'read-only'), tmpfs: list(flags, 'tmpfs'), capAdd: list(flags, 'cap-add'), capDrop: list(flags, 'cap-drop'), autoRemove: bool(flags, 'rm'), detached, limits,
         });
       } finally {
         await store.close();

@@ -94,6 +94,18 @@ test('--add-host adds /etc/hosts lines', async () => {
   assert.match((await run(['--rm', '--add-host', 'nocolon', 'busybox', 'true'])).stderr, /--add-host/);
 });
 
+test('--read-only, --tmpfs, --cap-add and --cap-drop', async () => {
+  const ro = await run(['--rm', '--read-only', '--tmpfs', '/scratch:size=1m', 'busybox', 'sh', '-c',
+    'touch /x 2>/dev/null && echo root-rw || echo root-ro; touch /scratch/y && echo tmpfs-rw; grep " /scratch " /proc/self/mounts | cut -d" " -f3']);
+  assert.is(ro.stdout, 'root-ro\ntmpfs-rw\ntmpfs\n');
+  const caps = await run(['--rm', '--cap-add', 'net_admin', '--cap-drop', 'CAP_CHOWN', 'busybox', 'sh', '-c',
+    'grep CapEff /proc/self/status; chown 1 /tmp 2>/dev/null && echo chown-ok || echo chown-denied']);
+  assert.match(caps.stdout, /CapEff:\s+00000000a80435fa/);
+  assert.match(caps.stdout, /chown-denied/);
+  assert.match((await run(['--rm', '--cap-add', 'CAP_FLY', 'busybox', 'true'])).stderr, /unknown capability: "CAP_FLY"/);
+  await nothingLeft();
+});
+
 test('--memory, --cpus and --pids-limit set the cgroup limits', async () => {
   const r = await run(['--rm', '--memory', '48m', '--cpus', '1.5', '--pids-limit', '30', 'busybox', 'cat',
     '/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/cpu/cpu.cfs_quota_us', '/sys/fs/cgroup/pids/pids.max']);

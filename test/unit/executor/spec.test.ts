@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildSpec, DEFAULT_CAPABILITIES, DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, withDefaultEnv, type SpecInput } from '../../../src/executor/spec.js';
+import { adjustCapabilities, ALL_CAPABILITIES, buildSpec, DEFAULT_CAPABILITIES, DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, withDefaultEnv, type SpecInput } from '../../../src/executor/spec.js';
 
 const base: SpecInput = {
   args: ['sh', '-c', 'true'], env: ['A=1'], cwd: '/w', user: { uid: 1000, gid: 1000, additionalGids: [1000, 50], home: '/home/u' },
@@ -49,6 +49,16 @@ test('masked and read-only paths are Docker\'s; limits become cgroup resources',
   assert.equal(s.linux.resources.pids, { limit: 9 });
   assert.is(s.linux.cgroupsPath, '/kiln-x/id');
   assert.is(spec().linux.resources.memory, undefined);
+});
+
+test('--cap-add/--cap-drop adjust the default set; ALL works both ways; unknown names are errors', async () => {
+  const d = DEFAULT_CAPABILITIES;
+  assert.equal(adjustCapabilities(d, ['net_admin'], ['CHOWN']), [...d.filter((c) => c !== 'CAP_CHOWN'), 'CAP_NET_ADMIN']);
+  assert.equal(adjustCapabilities(d, ['KILL'], ['ALL']), ['CAP_KILL']);
+  assert.equal(adjustCapabilities(d, ['ALL'], []), ALL_CAPABILITIES);
+  assert.is(spec({ readonlyRootfs: true }).root.readonly, true);
+  const { throwsCode } = await import('../../helpers/assert.js');
+  throwsCode(() => adjustCapabilities(d, ['fly'], []), 'INVALID_ARGUMENT', /unknown capability/);
 });
 
 test.run();
