@@ -98,4 +98,11 @@ test('expansion failures carry the instruction line', () => {
   throwsCode(() => dispatchStage(df, 0, scopeFor(df)), 'EXPANSION_FAILED', /^Dockerfile:3: failed to process .*DIR: DIR must be set/);
 });
 
+test('COPY sources keep glob escapes through expansion (they are patterns); the destination is a plain word', () => {
+  const df = parseDockerfile('FROM img\nENV D=app\nCOPY ./$D/n\\?pe/f.txt ./[[]x]/* /$D\\x/\n');
+  const [, copy] = dispatchStage(df, 0, scopeFor(df));
+  assert.equal((copy as { sources: string[] }).sources, ['./app/n\\?pe/f.txt', './[[]x]/*']);
+  assert.is((copy as { dest: string }).dest, '/appx/');
+});
+
 test.run();
