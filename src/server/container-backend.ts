@@ -4,7 +4,7 @@
  * streams and to log.json), wait answers when it exits or, with `--rm`, once it is removed.
  */
 import { Writable } from 'node:stream';
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { KilnError } from '../errors.js';
 import type { StoreRoot } from '../cache/root.js';
 import { createContainer } from '../executor/create-container.js';
@@ -159,17 +159,42 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       if (condition === 'removed') await l.removed;
       return { StatusCode: code };
     },
-    async logs(id, out) {
+    async logs(id, out, opts) {
       const rec = await store.get(id);
-      const text = await readFile(store.logPath(rec.id), 'utf8').catch(() => '');
-      for (const line of text.split('\n')) {
-        if (!line) continue;
+      const path = store.logPath(rec.id);
+      let offset = 0;
+      let partial = '';
+      const drain = async () => {
+        const fh = await open(path, 'r').catch(() => undefined);
+        if (!fh) return;
         try {
-          const e = JSON.parse(line) as { log: string; stream: string };
-          (e.stream === 'stderr' ? out.stderr : out.stdout).write(e.log);
-        } catch {
-          // a torn last line of a running container
+          const { size } = await fh.stat();
+          if (size <= offset) return;
+          const buf = Buffer.alloc(size - offset);
+          await fh.read(buf, 0, buf.length, offset);
+          offset = size;
+          const lines = (partial + buf.toString('utf8')).split('\n');
+          partial = lines.pop() ?? '';
+          for (const line of lines) {
+            if (!line) continue;
+            try {
+              const e = JSON.parse(line) as { log: string; stream: string };
+              (e.stream === 'stderr' ? out.stderr : out.stdout).write(e.log);
+            } catch {
+              // not a log record
+            }
+          }
+        } finally {
+          await fh.close();
         }
+      };
+      await drain();
+      // `-f`: follow until the container stops or the client leaves (log.json is appended by the supervisor).
+      while (opts.follow && !opts.signal?.aborted) {
+        const now = await store.get(rec.id).catch(() => undefined);
+        await drain();
+        if (!now || now.status !== 'running') break;
+        await new Promise((r) => setTimeout(r, 200));
       }
     },
     async stop(id, opts) {

@@ -153,6 +153,11 @@ test('docker run -d, logs, ps and rm', async () => {
   assert.match(status, /bg Exited \(0\)/);
   assert.is((await docker(s, ['logs', 'bg'])).stdout, 'into-the-log\n');
   assert.is((await docker(s, ['rm', 'bg'])).code, 0);
+  const slow = (await docker(s, ['run', '-d', 'app:1', 'sh', '-c', 'echo first; sleep 1; echo second'])).stdout.trim();
+  await new Promise((r) => setTimeout(r, 300));
+  const follow = await docker(s, ['logs', '-f', slow]);
+  assert.is(follow.stdout, 'first\nsecond\n', 'logs -f follows until the container exits');
+  assert.is((await docker(s, ['rm', slow])).code, 0);
   assert.is((await docker(s, ['ps', '-a', '-q'])).stdout.trim(), '');
 });
 
