@@ -61,6 +61,9 @@ export async function remoteBuildCommand(g: GlobalOptions, context: string, f: R
       progress: f.progress as ProgressMode,
       quiet: f.quiet,
       signal: ctl.signal,
+    }).catch((err: unknown) => {
+      if (err instanceof KilnError && err.code === 'BUILD_STEP_FAILED') printFailure(err);
+      throw err;
     });
     if (f.push) for (const t of f.tag) await remotePush(c, t, { quiet: true });
     if (f.iidfile) await (await import('node:fs/promises')).writeFile(f.iidfile, r.imageId);
@@ -69,6 +72,17 @@ export async function remoteBuildCommand(g: GlobalOptions, context: string, f: R
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
+}
+
+/** The failed step and its output tail, as a local `kiln build` prints them (the server sends them in `details`). */
+function printFailure(err: KilnError): void {
+  const d = err.details ?? {};
+  const out = Array.isArray(d.output) ? (d.output as string[]) : [];
+  if (!d.instruction && out.length === 0) return;
+  const label = d.stage ? `[${d.stage} ${d.step}]` : `[step ${d.step}]`;
+  process.stderr.write(`------\n > ${label} ${d.instruction}:\n`);
+  for (const l of out) process.stderr.write(`${l}\n`);
+  process.stderr.write('------\n');
 }
 
 export const remoteImagesCommand = (g: GlobalOptions, reference: string | undefined, o: { quiet?: boolean; trunc?: boolean; format?: string }) => remoteImages(client(g), reference, o);
