@@ -91,8 +91,21 @@ export async function copyInstruction(ctx: BuildContext, st: StageState, ins: Co
   try {
     await runStep(ctx, st, {
       step, op, inputs, files, contentInputs, history, stageKey, position,
+      independent: ins.link,
       async execute(rootfs, signal, previous) {
         const srcRoot = view ? await view.dir() : ctx.contextDir;
+        if (ins.link) {
+          // --link: copy into the empty upper dir itself (the layer holds just these files, no base symlink is
+          // followed); `--chown` names still come from the base's /etc/passwd, read through a view of it.
+          const upper = (await ctx.deps.snapshotter.stat(rootfs.activeKey))!.dir;
+          const base = ins.chown && !/^\d+(:\d+)?$/.test(ins.chown) ? lazyView(ctx, () => ensureSnapshot(ctx, st.fs)) : undefined;
+          try {
+            await ctx.deps.fileops.copy(specOf(ctx, st, ins, srcRoot, !view), upper, { signal, passwdRoot: base ? await base.dir() : undefined });
+          } finally {
+            await base?.close();
+          }
+          return;
+        }
         const only = view || ins.kind !== 'COPY' || ins.heredocs.length ? undefined : await incrementalBase(ctx, st, op, files, previous, rootfs.activeKey);
         await withMounted(ctx, rootfs.mounts, (dest) => ctx.deps.fileops.copy(specOf(ctx, st, ins, srcRoot, !view), dest, { signal, only }));
       },

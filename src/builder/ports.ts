@@ -71,8 +71,9 @@ export interface FileOpsPort {
    * Performs the copy into `destRoot` (a mounted rootfs), confined to it. With `only` (source-relative paths, as
    * `checksum` names them), copies just those entries: the rest is already in place (incremental COPY). When an
    * `only` path matches no selected entry it copies everything, so a mapping doubt never leaves a stale file.
+   * `passwdRoot`: where `--chown` names are looked up when `destRoot` is not the rootfs (`--link`).
    */
-  copy(spec: CopySpec, destRoot: string, opts: { signal?: AbortSignal; only?: ReadonlySet<string> }): Promise<void>;
+  copy(spec: CopySpec, destRoot: string, opts: { signal?: AbortSignal; only?: ReadonlySet<string>; passwdRoot?: string }): Promise<void>;
 }
 
 /** H5's registry client, reduced to what FROM needs. */

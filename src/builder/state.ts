@@ -6,6 +6,7 @@
 import type { CacheRecord, LayerCompression } from '../cache/build-cache.js';
 import type { Descriptor, Digest, ImageConfig } from '../image/types.js';
 import type { StageScope } from '../parser/scope.js';
+import { chainId } from './cache-key.js';
 import type { ConfigState } from './image-config.js';
 
 /** One layer of a chain, with every compressed variant known so far. */
@@ -40,16 +41,18 @@ export interface StageState {
   lastCreated?: string;
 }
 
-/** The fs after applying a cache record's result to `fs`. */
-export function applyRecord(fs: FsState, rec: CacheRecord, desc: string): FsState {
+/**
+ * The fs after applying a cache record's result to `fs`. An `independent` record (`COPY --link`) may have been
+ * made on another parent: its layer goes on top of this chain, and its snapshot is used only if it is this chain
+ * (else the snapshot is unpacked from the layers when a later step needs it).
+ */
+export function applyRecord(fs: FsState, rec: CacheRecord, desc: string, independent = false): FsState {
   const layer = rec.result.layer;
   if (!layer) return { ...fs, desc: fs.desc };
-  return {
-    layers: [...fs.layers, { diffId: layer.diffId, blobs: { ...layer.blobs }, recordKey: rec.key }],
-    chainId: rec.result.chainId,
-    snapshot: rec.result.snapshot,
-    desc,
-  };
+  const layers = [...fs.layers, { diffId: layer.diffId, blobs: { ...layer.blobs }, recordKey: rec.key }];
+  if (!independent) return { layers, chainId: rec.result.chainId, snapshot: rec.result.snapshot, desc };
+  const chain = chainId(layers.map((l) => l.diffId));
+  return { layers, chainId: chain, snapshot: chain === rec.result.chainId ? rec.result.snapshot : undefined, desc };
 }
 
 export function cloneStage(s: StageState): StageState {

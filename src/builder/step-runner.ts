@@ -35,6 +35,11 @@ export interface StepDef {
   execute(rootfs: { mounts: Mount[]; activeKey: string }, signal: AbortSignal, previous?: { key: string; inputs: StepInputs }): Promise<void>;
   /** Removes files the runtime created for mounts, before the diff (RUN). */
   cleanup?(upperDir: string, lowerDirs: () => Promise<string[]>): Promise<void>;
+  /**
+   * `COPY --link`: the step's layer does not depend on what is below it, so its key leaves the parent out and
+   * its record applies on any parent (BuildKit's rebase: a new base image does not re-run it).
+   */
+  independent?: boolean;
   /** Stage position for explain slots. */
   stageKey: string;
   position: number;
@@ -117,10 +122,11 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
   const started = Date.now();
   ctx.emit({ type: 'step-start', step });
   const epoch: Record<string, string> = ctx.sourceDateEpoch === undefined ? {} : { epoch: String(ctx.sourceDateEpoch) };
+  const parentId = def.independent ? '' : st.fs.chainId;
   const keyOf = (inputs: Record<string, string> | undefined) =>
-    cacheKey({ op: def.op, parent: st.fs.chainId, inputs: { ...inputs, ...epoch }, platform: ctx.platform });
+    cacheKey({ op: def.op, parent: parentId, inputs: { ...inputs, ...epoch }, platform: ctx.platform });
   let key = keyOf(def.inputs);
-  let inputs: StepInputs = { op: def.op, parent: st.fs.chainId, parentDesc: st.fs.desc, inputs: def.inputs, files: def.files };
+  let inputs: StepInputs = { op: def.op, parent: parentId, parentDesc: def.independent ? undefined : st.fs.desc, inputs: def.inputs, files: def.files };
   const extraKeys: string[] = [];
   const noCache = ctx.opts.noCache === true;
   let rec = noCache ? undefined : await ctx.cache.get(key);
@@ -139,7 +145,7 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
   const slots = [slotId(ctx.dockerfileId, def.stageKey, 'text', String(def.op.text ?? '')), slotId(ctx.dockerfileId, def.stageKey, 'pos', String(def.position))];
   const desc = `step ${step.id}: ${step.text}`;
   if (rec) {
-    st.fs = applyRecord(st.fs, rec, desc);
+    st.fs = applyRecord(st.fs, rec, desc, def.independent);
     ctx.stats.cached++;
     ctx.emit({ type: 'step-cached', step });
     await ctx.cache.setSlots(slots, rec.key);
@@ -159,7 +165,7 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
       if (ran || ctx.signal.aborted || !(isKilnError(err) && err.code === 'CANCELLED' || (err as Error)?.name === 'AbortError')) throw err;
       rec = await run();
     }
-    st.fs = applyRecord(st.fs, rec, desc);
+    st.fs = applyRecord(st.fs, rec, desc, def.independent);
     const lowerDirs = recordLowers.get(rec);
     if (lowerDirs) st.fs.lowerDirs = lowerDirs;
     await ctx.cache.setSlots(slots, rec.key);

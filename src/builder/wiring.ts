@@ -85,7 +85,7 @@ export function fileOpsPort(rootDir: string, tmpDir: string): FileOpsPort & { fl
     async copy(spec, destRoot, opts) {
       const [{ copyFiles }, { addFiles }, { copyHeredocs }] = await copyMods();
       const common = {
-        destRoot, dest: spec.dest, workdir: spec.workdir, chown: spec.chown, chmod: spec.chmod, signal: opts.signal,
+        destRoot, passwdRoot: opts.passwdRoot, dest: spec.dest, workdir: spec.workdir, chown: spec.chown, chmod: spec.chmod, signal: opts.signal,
         sourceCount: spec.sources.length + spec.heredocs.length,
       };
       if (spec.sources.length) {

@@ -90,4 +90,25 @@ test('ENTRYPOINT resets a CMD inherited from the base image', async () => {
   assert.is(cfg.Cmd, null);
 });
 
+test('COPY --link layers do not depend on the base: a new base image reuses them without copying again', async () => {
+  const root = h.builder.root;
+  const one = await h.context({ Dockerfile: 'FROM busybox\nRUN echo one > /base.txt\n' });
+  const two = await h.context({ Dockerfile: 'FROM busybox\nRUN echo two > /base.txt\n' });
+  await h.build(one, { tags: ['linkbase:one'] });
+  await h.build(two, { tags: ['linkbase:two'] });
+  await root.images.tag('linkbase:current', (await h.image('linkbase:one')).descriptor);
+  const app = await h.context({ Dockerfile: 'FROM linkbase:current\nCOPY --link --chown=nobody app.txt /srv/app.txt\nRUN cat /srv/app.txt /base.txt > /both\n', 'app.txt': 'the app\n' });
+  const first = await h.build(app, { tags: ['linked:1'] });
+  assert.is(first.stepsExecuted, 2);
+  await root.images.tag('linkbase:current', (await h.image('linkbase:two')).descriptor);
+  const second = await h.build(app, { tags: ['linked:2'] });
+  assert.equal(second.events.filter((e) => e.type === 'step-cached').map((e) => (e as { step: { text: string } }).step.text), ['COPY --link --chown=nobody app.txt /srv/app.txt']);
+  assert.is(second.stepsExecuted, 1, 'only the RUN after it re-runs');
+  const [i1, i2] = [await h.image('linked:1'), await h.image('linked:2')];
+  assert.is(i1.manifest.layers.at(-2)!.digest, i2.manifest.layers.at(-2)!.digest, 'the same --link layer in both images');
+  const tree = await h.tree('linked:2');
+  assert.is(tree.find((e) => e.path === 'srv/app.txt')?.uid, 65534);
+  assert.is(tree.find((e) => e.path === 'both')?.size, 'the app\ntwo\n'.length);
+});
+
 test.run();
