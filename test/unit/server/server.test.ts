@@ -259,6 +259,21 @@ test('close() drains: a running build finishes, a new one is refused', async () 
   rmSync(s.tmp, { recursive: true, force: true });
 });
 
+test('an idle connection is closed; a quiet streaming build is not', async () => {
+  const s = await start({ buildMs: 700, limits: { idleTimeoutMs: 200 } });
+  const { connect } = await import('node:net');
+  const sock = connect(s.port, '127.0.0.1');
+  const closedAfter = await new Promise<number>((resolve) => {
+    const t0 = Date.now();
+    sock.on('close', () => resolve(Date.now() - t0));
+    sock.on('error', () => {});
+  });
+  assert.ok(closedAfter < 3000, `idle socket closed after ${closedAfter} ms`);
+  const r = await request(s.port, { method: 'POST', path: '/build', body: await contextTar({ Dockerfile: 'FROM x\n' }) });
+  assert.ok(lines(r.body).some((m) => m.aux?.ID), 'a build quieter than the idle timeout still completes');
+  await s.stop();
+});
+
 test('request logs are JSON lines without query strings or credentials', async () => {
   const out: string[] = [];
   const s = await start({ logOut: new Writable({ write: (c, _e, cb) => { out.push(String(c)); cb(); } }) });
