@@ -50,7 +50,7 @@ export async function exportResult(ctx: BuildContext, st: StageState): Promise<E
   }));
   const format = ctx.opts.format ?? 'oci';
   const outputs: OutputSpec[] = ctx.opts.outputs?.length ? ctx.opts.outputs : [{ type: 'image' }];
-  const tags = ctx.opts.tags ?? [];
+  const tags = [...new Set([...(ctx.opts.tags ?? []), ...outputs.flatMap((o) => (o.type === 'image' ? o.names ?? [] : []))])];
   let written: { configDigest: Digest; manifestDigest: Digest } | undefined;
   for (const out of outputs) {
     ctx.signal.throwIfAborted();

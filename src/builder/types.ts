@@ -5,7 +5,7 @@
 import type { Digest } from '../image/types.js';
 
 export type OutputSpec =
-  | { type: 'image'; push?: boolean }
+  | { type: 'image'; push?: boolean; /** `name=` of BuildKit's image output: more references to tag. */ names?: string[] }
   | { type: 'oci' | 'docker' | 'tar'; dest: string }
   | { type: 'local'; dest: string };
 

@@ -49,7 +49,7 @@ export function parseOutput(spec: string): OutputSpec {
   switch (type) {
     case 'image':
     case 'registry':
-      return { type: 'image', push: type === 'registry' || o.push === 'true' };
+      return { type: 'image', push: type === 'registry' || o.push === 'true', names: o.name ? o.name.split(/[,\s]+/).filter(Boolean) : undefined };
     case 'oci':
     case 'docker':
     case 'tar':
@@ -132,7 +132,7 @@ export function register(program: Command): void {
       if (context === '-' && f.file === '-') throw new KilnError('INVALID_ARGUMENT', 'the context and the Dockerfile cannot both come from stdin');
       const outputs = f.output.map(parseOutput);
       if (f.push) {
-        if (f.tag.length === 0) throw new KilnError('INVALID_ARGUMENT', '--push needs a tag (-t)');
+        if (f.tag.length === 0 && !outputs.some((o) => o.type === 'image' && o.names?.length)) throw new KilnError('INVALID_ARGUMENT', '--push needs a tag (-t)');
         const img = outputs.find((o) => o.type === 'image');
         if (img && img.type === 'image') img.push = true;
         else outputs.push({ type: 'image', push: true });
@@ -174,7 +174,7 @@ export function register(program: Command): void {
         renderer.close();
         if (outputs.some((o) => o.type === 'image' && o.push)) {
           const { pushImage } = await import('../../registry/push.js');
-          for (const t of f.tag) await pushImage(builder.root, t, { signal: ctl.signal });
+          for (const t of result.tags) await pushImage(builder.root, t, { signal: ctl.signal });
         }
         if (f.iidfile) await writeFile(f.iidfile, result.imageId);
         if (f.metadataFile) {
