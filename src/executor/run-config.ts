@@ -3,6 +3,7 @@
  * rules, environment merging (`-e`, `--env-file`), user and working directory defaults, `-v` parsing and the
  * image's VOLUMEs. Pure functions, unit-tested.
  */
+import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { KilnError } from '../errors.js';
 import type { ContainerConfig } from '../image/types.js';
@@ -108,9 +109,17 @@ export function parseMemory(s: string): number {
   return bytes;
 }
 
-/** Parses `--cpus` (a positive decimal, at most the host's CPU count is not enforced). */
-export function parseCpus(s: string): number {
+/** Parses `--cpus`: Docker's range is 0.01 to the host's CPU count. */
+export function parseCpus(s: string, hostCpus = availableParallelism()): number {
   const n = Number(s);
   if (!Number.isFinite(n) || n <= 0) throw new KilnError('INVALID_ARGUMENT', `invalid --cpus "${s}"`, { hint: 'a positive number, e.g. 0.5' });
+  if (n < 0.01 || n > hostCpus) throw new KilnError('INVALID_ARGUMENT', `range of CPUs is from 0.01 to ${hostCpus}.00, as there are only ${hostCpus} CPUs available`);
   return n;
+}
+
+/** Parses `--pids-limit`: a positive integer; 0 or -1 mean unlimited (undefined). */
+export function parsePidsLimit(s: string): number | undefined {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < -1) throw new KilnError('INVALID_ARGUMENT', `invalid --pids-limit "${s}"`, { hint: 'a positive integer, or -1 for unlimited' });
+  return n > 0 ? n : undefined;
 }

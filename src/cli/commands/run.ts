@@ -63,7 +63,7 @@ export function register(program: Command): void {
       const limits = {
         ...(memory ? { memoryBytes: rc.parseMemory(memory) } : {}),
         ...(cpus ? { cpus: rc.parseCpus(cpus) } : {}),
-        ...(pids ? { pids: Number(pids) } : {}),
+        ...(pids && rc.parsePidsLimit(pids) ? { pids: rc.parsePidsLimit(pids) } : {}),
       };
       const volumes = list(flags, 'volume').map((v) => rc.parseVolume(v));
       const ports = list(flags, 'publish').map(parsePort);

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { imageVolumes, mergeEnv, parseCpus, parseEnvFile, parseEnvFlags, parseMemory, parseVolume, resolveArgs } from '../../../src/executor/run-config.js';
+import { imageVolumes, mergeEnv, parseCpus, parsePidsLimit, parseEnvFile, parseEnvFlags, parseMemory, parseVolume, resolveArgs } from '../../../src/executor/run-config.js';
 import { parsePort } from '../../../src/executor/ports.js';
 import { throwsCode } from '../../helpers/assert.js';
 
@@ -45,6 +45,10 @@ test('sizes, CPUs and ports parse as Docker\'s do', () => {
   throwsCode(() => parseMemory('lots'), 'INVALID_ARGUMENT');
   assert.is(parseCpus('0.5'), 0.5);
   throwsCode(() => parseCpus('-1'), 'INVALID_ARGUMENT');
+  throwsCode(() => parseCpus('3', 2), 'INVALID_ARGUMENT', /from 0\.01 to 2\.00/);
+  assert.is(parsePidsLimit('20'), 20);
+  assert.is(parsePidsLimit('-1'), undefined);
+  throwsCode(() => parsePidsLimit('many'), 'INVALID_ARGUMENT');
   assert.equal(parsePort('8080:80'), { hostIp: undefined, hostPort: 8080, containerPort: 80, protocol: 'tcp' });
   assert.equal(parsePort('127.0.0.1:8080:80/tcp'), { hostIp: '127.0.0.1', hostPort: 8080, containerPort: 80, protocol: 'tcp' });
   throwsCode(() => parsePort('70000:80'), 'INVALID_ARGUMENT');
