@@ -1,7 +1,8 @@
 /**
  * Space used by the store, by kind: image metadata (manifests, configs, indexes), layers, build cache (blobs only
  * GC roots keep), blobs held by running processes (leases), unreferenced blobs (what prune reclaims), and the
- * unpacked snapshots directory.
+ * unpacked snapshots (their directories, hard-linked files once; reclaimable: what prune's snapshot collection
+ * would free, see src/cache/snapshot-gc.ts).
  */
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,7 +15,10 @@ export interface UsageRow {
   kind: 'images' | 'layers' | 'build-cache' | 'leased' | 'unreferenced' | 'snapshots';
   count: number;
   bytes: number;
-  /** Bytes `kiln prune` would reclaim (unreferenced blobs); `prune --all` also reclaims the build cache. */
+  /**
+   * Bytes `kiln prune` would reclaim (unreferenced blobs, snapshots nothing needs); `prune --all` also reclaims
+   * the build cache.
+   */
   reclaimable: number;
 }
 
@@ -74,8 +78,10 @@ export async function diskUsage(root: StoreRoot): Promise<UsageRow[]> {
     row.bytes += b.size;
     if (kind === 'unreferenced') row.reclaimable += b.size;
   }
-  const snaps = await dirSize(root.paths.snapshots);
-  rows.snapshots.count = (await readdir(root.paths.snapshots).catch(() => [])).length;
+  // Loaded on demand: the snapshotter pulls in the layer unpacker.
+  const snaps = await (await import('./snapshot-gc.js')).snapshotUsage(root);
+  rows.snapshots.count = snaps.count;
   rows.snapshots.bytes = snaps.bytes;
+  rows.snapshots.reclaimable = snaps.reclaimable;
   return Object.values(rows);
 }

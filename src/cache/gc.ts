@@ -11,6 +11,11 @@
  *    treat a missing file as a cache miss. Files without `prunable` are never deleted by prune.
  *  - `extraRoots` callbacks, for in-process owners (the server) that keep roots in memory.
  * Manifests and indexes are walked through their descriptors; blobs they name that are absent are skipped.
+ *
+ * A full collection (no `candidates`) also prunes unpacked snapshots (src/cache/snapshot-gc.ts): it starts with
+ * `snapshotter.cleanup()`, decides under the lock which snapshots surviving images, build-cache records, leases
+ * and containers need, and removes the rest after releasing the lock (deleting directories can take seconds,
+ * and builds wait on the lock to add leases).
  */
 import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -53,6 +58,13 @@ export interface GcOptions {
   inUseImageIds?: Set<Digest>;
   /** Report what would go without deleting. */
   dryRun?: boolean;
+  /** Also prune unpacked snapshots. Default: true for a full collection (no `candidates`). */
+  snapshots?: boolean;
+  /**
+   * Snapshots younger than this stay (and their ancestors): a step committed but not yet recorded in the build
+   * cache, an image unpacked but not yet tagged. Default 60 s.
+   */
+  snapshotGraceMs?: number;
   signal?: AbortSignal;
 }
 
@@ -61,6 +73,10 @@ export interface GcResult {
   reclaimedBytes: number;
   removedImages: Digest[];
   removedRoots: string[];
+  /** Snapshot keys removed. */
+  removedSnapshots: string[];
+  /** Bytes the removed snapshots freed (also counted in `reclaimedBytes`). */
+  snapshotBytes: number;
 }
 
 /** Reads `<gcRootsDir>/*.json`; unreadable files are skipped (their writers replace them atomically). */
@@ -124,9 +140,13 @@ const lastUsed = (r: GcRootEntry) => Date.parse(r.lastUsed ?? '') || 0;
 
 /** Mark-and-sweep over `root`'s content store; holds the store lock for the whole collection. */
 export async function collectGarbage(root: StoreRoot, opts: GcOptions = {}): Promise<GcResult> {
-  return root.withStoreLock(async () => {
+  const snapGc = (opts.snapshots ?? opts.candidates === undefined)
+    ? await (await import('./snapshot-gc.js')).beginSnapshotGc(root, { dryRun: opts.dryRun })
+    : undefined;
+  let keepSnapshots: Set<string> | undefined;
+  const result = await root.withStoreLock(async () => {
     const started = Date.now();
-    const result: GcResult = { removedBlobs: [], reclaimedBytes: 0, removedImages: [], removedRoots: [] };
+    const result: GcResult = { removedBlobs: [], reclaimedBytes: 0, removedImages: [], removedRoots: [], removedSnapshots: [], snapshotBytes: 0 };
     let entries = await root.images.entries();
     if (opts.removeDangling) {
       const tagged = new Set(entries.filter((e) => e.ref).map((e) => e.descriptor.digest));
@@ -195,8 +215,16 @@ export async function collectGarbage(root: StoreRoot, opts: GcOptions = {}): Pro
       result.removedBlobs.push(b.digest);
       result.reclaimedBytes += b.size;
     }
+    keepSnapshots = await snapGc?.keep({ removedImages: result.removedImages, removedRoots: result.removedRoots });
     return result;
   });
+  if (snapGc && keepSnapshots) {
+    const s = await snapGc.prune(keepSnapshots, { graceMs: opts.snapshotGraceMs ?? 60_000, signal: opts.signal });
+    result.removedSnapshots = s.removed;
+    result.snapshotBytes = s.reclaimedBytes;
+    result.reclaimedBytes += s.reclaimedBytes;
+  }
+  return result;
 }
 
 /** An image's config digest and creation time (0 when unknown), for `--filter until=` and in-use checks. */

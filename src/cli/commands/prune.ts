@@ -1,6 +1,7 @@
 /**
- * `kiln prune [--all] [--keep-storage SIZE] [--filter until=24h]`: removes dangling images and every blob that
- * no tag, running build (lease) or GC root (the build cache) reaches. `--all` also drops the whole build cache;
+ * `kiln prune [--all] [--keep-storage SIZE] [--filter until=24h]`: removes dangling images, every blob that
+ * no tag, running build (lease) or GC root (the build cache) reaches, and the unpacked snapshots that no
+ * remaining image, build-cache record, running build or container needs. `--all` also drops the whole build cache;
  * `--keep-storage` drops build cache entries oldest first until the store fits; `until=` limits removal to
  * things older than the duration. See src/cache/gc.ts for the roots.
  */
@@ -15,11 +16,11 @@ import { humanSize, parseDuration, parseSize } from '../human-units.js';
 export function register(program: Command): void {
   program
     .command('prune')
-    .description('remove dangling images, unreferenced blobs and (with --all) the build cache')
+    .description('remove dangling images, unreferenced blobs and snapshots, and (with --all) the build cache')
     .option('-a, --all', 'also remove the whole build cache')
     .option('--keep-storage <size>', 'drop build cache (oldest first) until the store holds at most SIZE')
     .option('--filter <filter>', 'until=DURATION: only what is older (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--min-age <duration>', 'keep unreferenced blobs younger than this (protects writers without a lease)', '10s')
+    .option('--min-age <duration>', 'keep unreferenced blobs and snapshots younger than this (protects writers without a lease)', '10s')
     .option('--dry-run', 'show what would be removed')
     .option('-f, --force', 'do not prompt (kiln never prompts; accepted for Docker habits)')
     .action(async (opts: { all?: boolean; keepStorage?: string; filter: string[]; minAge: string; dryRun?: boolean }, cmd: Command) => {
@@ -39,6 +40,7 @@ export function register(program: Command): void {
           until,
           keepStorage,
           minAgeMs: parseDuration(opts.minAge),
+          snapshotGraceMs: parseDuration(opts.minAge),
           dryRun: opts.dryRun,
           inUseImageIds: await imagesInUse(root.root),
         });
@@ -48,6 +50,7 @@ export function register(program: Command): void {
         }
         if (r.removedRoots.length > 0) process.stdout.write(`${verb} build cache entries: ${r.removedRoots.length}\n`);
         if (r.removedBlobs.length > 0) process.stdout.write(`${verb} blobs: ${r.removedBlobs.length}\n`);
+        if (r.removedSnapshots.length > 0) process.stdout.write(`${verb} snapshots: ${r.removedSnapshots.length} (${humanSize(r.snapshotBytes)})\n`);
         process.stdout.write(`Total reclaimed space: ${humanSize(r.reclaimedBytes)}\n`);
       } finally {
         await root.close();
