@@ -4,12 +4,16 @@
  * `log.json` (Docker's json-file format: one `{"log","stream","time"}` object per chunk) for `kiln logs`.
  */
 import { createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { Writable } from 'node:stream';
-import { isKilnError } from '../errors.js';
+import { isKilnError, KilnError } from '../errors.js';
+import { cleanupContainer } from './cleanup.js';
 import { createContainerStore, type ContainerRecord } from './containers.js';
-import { createExecutor } from './executor.js';
+import { bundleDir, containerDir, createExecutor } from './executor.js';
 import { releaseRootfs } from './image-rootfs.js';
-import { runcState } from './runc.js';
+import { mountsUnder } from './mount.js';
+import { ownerAlive } from './owner.js';
+import { runcKill, runcState } from './runc.js';
 import type { RunningContainer } from './types.js';
 import { createVolumeStore } from './volumes.js';
 
@@ -26,8 +30,28 @@ export interface SuperviseOptions {
   confirmStart?: boolean;
 }
 
-/** Removes a container's record, snapshot and (when `volumes`) its anonymous volumes. */
+/**
+ * Stops whatever still runs in container `id`'s bundle (a run starting or finishing) and waits until the bundle
+ * is gone, so its directory can be removed without reaching into a mounted rootfs. A bundle whose owner died is
+ * cleaned here. Throws MOUNT_FAILED if something stays mounted.
+ */
+async function settleBundle(root: string, id: string): Promise<void> {
+  const bundle = bundleDir(root, id);
+  const exists = () => stat(bundle).then(() => true, () => false);
+  const deadline = Date.now() + 15_000;
+  while ((await exists()) && (await ownerAlive(bundle)) && Date.now() < deadline) {
+    await runcKill(root, id, 'KILL');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (await exists()) await cleanupContainer(root, id).catch(() => {});
+  if ((await mountsUnder(containerDir(root, id))).length) {
+    throw new KilnError('MOUNT_FAILED', `container ${id.slice(0, 12)} is still mounted; not removing its files`, { hint: 'try again; kiln cleans it at the next start' });
+  }
+}
+
+/** Removes a container's record, snapshot and (when `volumes`) its anonymous volumes. Never while it runs. */
 export async function removeContainerData(root: string, rec: ContainerRecord, opts: { volumes?: boolean } = {}): Promise<void> {
+  await settleBundle(root, rec.id);
   if (rec.snapshotKey) await releaseRootfs(root, rec.snapshotKey).catch(() => {});
   if (opts.volumes) {
     const vols = createVolumeStore({ root });
