@@ -12,6 +12,7 @@ import { basename, isAbsolute, join, resolve } from 'node:path';
 import PQueue from 'p-queue';
 import { openBuildCache, type CacheRecord } from '../cache/build-cache.js';
 import { createLease } from '../cache/lease.js';
+import { ownerToken } from '../cache/lock.js';
 import { KilnError, isKilnError } from '../errors.js';
 import { formatPlatform, hostPlatform, parsePlatform } from '../image/platform.js';
 import { parseDockerfile } from '../parser/parse-dockerfile.js';
@@ -82,7 +83,8 @@ export function createBuilder(deps: BuilderDeps): Builder {
     const ctl = new AbortController();
     const onAbort = () => ctl.abort(opts.signal?.reason);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const tmpDir = join(deps.root, 'tmp', `build-${process.pid}-${randomBytes(4).toString('hex')}`);
+    // Named by this process's owner token, so the root's start-up sweep recognises it once we are gone.
+    const tmpDir = join(deps.root, 'tmp', `${ownerToken()}-build-${randomBytes(4).toString('hex')}`);
     await mkdir(tmpDir, { recursive: true });
     const lease = deps.leaseDirs ? createLease(deps.leaseDirs) : undefined;
     let stepId = 0;

@@ -3,6 +3,9 @@
  * executor, file operations, registry). The CLI calls it per invocation; the server once, sharing the builder
  * (and so its flight map and p-queue) between concurrent builds.
  */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isOwnerAlive } from '../cache/lock.js';
 import { openRoot, type StoreRoot } from '../cache/root.js';
 import type { Executor } from '../executor/types.js';
 import { createBuilder, type Builder } from './builder.js';
@@ -37,6 +40,26 @@ function lazySnapshotter(root: StoreRoot): Snapshotter {
   };
 }
 
+/**
+ * A build killed while it had a rootfs or a view mounted (SIGKILL, a crash) leaves that mount under its
+ * `<root>/tmp/<owner>-…` dir, which the root's sweep cannot remove. Unmount what dead owners left, then remove
+ * their dirs. One read of /proc/self/mountinfo when nothing is left over.
+ */
+async function sweepDeadBuildMounts(tmpRoot: string): Promise<void> {
+  const { mountsUnder, unmountAll } = await import('../executor/mount.js');
+  const points = await mountsUnder(tmpRoot).catch(() => [] as string[]);
+  const dead = new Set<string>();
+  for (const p of points) {
+    const top = p.slice(tmpRoot.length + 1).split('/')[0] ?? '';
+    const owner = /^(\d+\.\d+)-/.exec(top)?.[1];
+    if (!owner || !isOwnerAlive(owner)) dead.add(join(tmpRoot, top));
+  }
+  for (const d of dead) {
+    await unmountAll(d).catch(() => {});
+    await rm(d, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
 export interface OpenedBuilder extends Builder {
   root: StoreRoot;
   /** Persists the stat cache and removes this opening's tmp dir. */
@@ -46,6 +69,7 @@ export interface OpenedBuilder extends Builder {
 /** `registry` replaces the default pull port (the server passes one that uses each client's own credentials). */
 export async function openBuilder(rootDir: string, opts: { concurrency?: number; root?: StoreRoot; registry?: PullPort } = {}): Promise<OpenedBuilder> {
   const root = opts.root ?? (await openRoot(rootDir));
+  await sweepDeadBuildMounts(root.paths.tmp);
   const fileops = fileOpsPort(root.root, root.tmpDir);
   const builder = createBuilder({
     root: root.root,

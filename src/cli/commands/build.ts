@@ -143,6 +143,10 @@ export function register(program: Command): void {
       const onSigint = () => ctl.abort();
       process.once('SIGINT', onSigint);
       process.once('SIGTERM', onSigint);
+      // A closed pipe on stderr (`kiln build … 2>&1 | head`) must not kill a build halfway with mounts in place.
+      const ignoreEpipe = (err: NodeJS.ErrnoException) => { if (err.code !== 'EPIPE') throw err; };
+      process.stderr.on('error', ignoreEpipe);
+      process.stdout.on('error', ignoreEpipe);
       const renderer = createRenderer(f.quiet ? 'quiet' : (f.progress as ProgressMode), process.stderr, { explain: f.explain });
       let tmpContext: string | undefined;
       try {
