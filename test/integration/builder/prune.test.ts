@@ -38,4 +38,18 @@ test('build-cache records are GC roots: prune keeps their layers, prune --all dr
   assert.is((await h.build(ctx)).stepsExecuted, 2, 'after prune --all the steps run again');
 });
 
+test('opening a builder unmounts and removes what a killed build left mounted', async () => {
+  const { mkdir } = await import('node:fs/promises');
+  const { execFileSync } = await import('node:child_process');
+  const { openBuilder } = await import('../../../src/builder/open.js');
+  const { mountsUnder } = await import('../../../src/executor/mount.js');
+  const dead = join(h.rootDir, 'tmp', '999999999.1-build-dead', 'mnt-x');
+  await mkdir(dead, { recursive: true });
+  execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', dead]);
+  const b = await openBuilder(h.rootDir);
+  await b.close();
+  assert.equal(await mountsUnder(join(h.rootDir, 'tmp', '999999999.1-build-dead')), []);
+  assert.not.ok((await readdir(join(h.rootDir, 'tmp'))).includes('999999999.1-build-dead'));
+});
+
 test.run();
