@@ -89,6 +89,20 @@ test('a failed step exits non-zero with Dockerfile:line and the output tail, tag
   assert.is.not(img.code, 0);
 });
 
+test('--secret, --build-arg, --label, --target and --compression none reach the build', async () => {
+  const secret = join(dir, 'tok');
+  await (await import('node:fs/promises')).writeFile(secret, 'abc123');
+  const df = [
+    'FROM busybox AS first', 'ARG WHO', 'RUN --mount=type=secret,id=tok test "$(cat /run/secrets/tok | wc -c)" -eq 6 && echo "$WHO" > /who',
+    'FROM busybox', 'RUN exit 1', '',
+  ].join('\n');
+  const r = await kiln(['build', '-t', 'flags:1', '--target', 'first', '--secret', `id=tok,src=${secret}`, '--build-arg', 'WHO=cli', '--label', 'a=b', '--compression', 'none', '-f', '-', HELLO], { root, input: df });
+  assert.is(r.code, 0, r.stderr);
+  const ins = JSON.parse((await kiln(['inspect', 'flags:1'], { root })).stdout)[0];
+  assert.equal(ins.Config.Labels, { a: 'b' });
+  assert.is(ins.Manifest.layers.at(-1).mediaType, 'application/vnd.oci.image.layer.v1.tar');
+});
+
 test('bad flags are refused with a clear error', async () => {
   const r = await kiln(['build', '--compression', 'lz4', HELLO], { root });
   assert.is(r.code, 2);

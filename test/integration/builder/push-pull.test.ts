@@ -31,6 +31,16 @@ test('--push sends the built image to a registry, and a fresh root builds FROM i
   const ctx = await mkdtemp(join(dir, 'ctx-'));
   const child = await kiln(['build', '-t', 'child:1', '-f', '-', ctx], { root: rootB, input: `FROM ${ref}\nRUN cat /app/built.txt > /copy.txt\n` });
   assert.is(child.code, 0, child.stderr);
+
+  // A new image behind the same tag: root B keeps using its copy until --pull asks the registry again.
+  const v2 = await kiln(['build', '-t', ref, '--push', '--build-arg', 'GREETING=bonjour', join(REPO, 'fixtures/hello')], { root: rootA });
+  assert.is(v2.code, 0, v2.stderr);
+  const df = `FROM ${ref}\nRUN cat /app/built.txt > /copy.txt\n`;
+  const stale = await kiln(['build', '-t', 'child:2', '--progress', 'plain', '-f', '-', ctx], { root: rootB, input: df });
+  assert.match(stale.stderr, /CACHED/);
+  const pulled = await kiln(['build', '-t', 'child:3', '--pull', '--progress', 'plain', '--explain', '-f', '-', ctx], { root: rootB, input: df });
+  assert.is(pulled.code, 0, pulled.stderr);
+  assert.match(pulled.stderr, /cache miss: base image changed/);
 });
 
 test.run();
