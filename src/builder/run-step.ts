@@ -89,7 +89,7 @@ export async function runInstruction(ctx: BuildContext, st: StageState, ins: Run
           const what = `process "${args.join(' ')}" did not complete successfully: ${res.signal ? `killed by ${res.signal}` : `exit code: ${res.exitCode}`}`;
           throw new KilnError('BUILD_STEP_FAILED', what, {
             loc: { file: ins.loc.file, line: ins.loc.line },
-            details: { stage: step.stage, step: step.index, stepId: step.id, instruction: ins.original, exitCode: res.exitCode, output: tail.filter((l, i) => l !== '' || i < tail.length - 1).slice(-TAIL_LINES) },
+            details: { stage: step.stage, step: step.index, total: step.total, stepId: step.id, instruction: ins.original, exitCode: res.exitCode, output: tail.filter((l, i) => l !== '' || i < tail.length - 1).slice(-TAIL_LINES) },
           });
         }
       } finally {

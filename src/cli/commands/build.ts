@@ -200,7 +200,8 @@ export function register(program: Command): void {
 function printFailure(err: KilnError): void {
   const d = err.details ?? {};
   const out = (d.output as string[] | undefined) ?? [];
-  const label = d.stage ? `[${d.stage} ${d.step}]` : `[step ${d.step}]`;
+  const pos = d.total ? `${d.step}/${d.total}` : `${d.step}`;
+  const label = d.stage ? `[${d.stage} ${pos}]` : `[${pos}]`;
   process.stderr.write(`------\n > ${label} ${d.instruction}:\n`);
   for (const l of out) process.stderr.write(`${l}\n`);
   process.stderr.write('------\n');

@@ -90,6 +90,29 @@ test('ENTRYPOINT resets a CMD inherited from the base image', async () => {
   assert.is(cfg.Cmd, null);
 });
 
+test('COPY --from an image and ADD of a URL with --checksum (a loopback server)', async () => {
+  const { createServer } = await import('node:http');
+  const { createHash } = await import('node:crypto');
+  const body = 'downloaded by ADD\n';
+  const server = createServer((_req, res) => res.end(body));
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const port = (server.address() as { port: number }).port;
+  try {
+    const sum = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    const ctx = await h.context({ Dockerfile: `FROM busybox\nCOPY --from=busybox:latest /etc/passwd /from-image-passwd\nADD --checksum=${sum} http://127.0.0.1:${port}/file.txt /dl/\n` });
+    await h.build(ctx, { tags: ['fromurl:1'] });
+    const tree = await h.tree('fromurl:1');
+    assert.ok(tree.some((e) => e.path === 'from-image-passwd'));
+    assert.is(tree.find((e) => e.path === 'dl/file.txt')?.size, body.length);
+    const bad = await h.context({ Dockerfile: `FROM busybox\nADD --checksum=sha256:${'0'.repeat(64)} http://127.0.0.1:${port}/file.txt /dl/\n` });
+    let err: unknown;
+    await h.build(bad).catch((e) => (err = e));
+    assert.is((err as { code?: string })?.code, 'CHECKSUM_MISMATCH');
+  } finally {
+    server.close();
+  }
+});
+
 test('COPY --link layers do not depend on the base: a new base image reuses them without copying again', async () => {
   const root = h.builder.root;
   const one = await h.context({ Dockerfile: 'FROM busybox\nRUN echo one > /base.txt\n' });
