@@ -73,6 +73,8 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
   const router = createRouter<Handler>(routes);
   const upgrades = createRouter<UpgradeHandler>(upgradeRoutes);
   const servers: Array<{ server: http.Server; spec: ListenSpec }> = [];
+  /** Hijacked connections (attach): the HTTP server no longer manages them, so close() ends them itself. */
+  const upgraded = new Set<Duplex>();
 
   async function handle(req: IncomingMessage, res: ServerResponse, spec: ListenSpec): Promise<void> {
     const started = Date.now();
@@ -106,6 +108,10 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
   }
 
   function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, spec: ListenSpec): void {
+    // A client that resets an upgraded connection must not crash the server (an 'error' without a listener throws).
+    socket.on('error', () => {});
+    upgraded.add(socket);
+    socket.on('close', () => upgraded.delete(socket));
     const fail = (err: unknown) => {
       const body = JSON.stringify({ message: errorMessage(err) });
       socket.end(`HTTP/1.1 ${httpStatusOf(err)} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
@@ -171,6 +177,7 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
       // Let the last stream lines flush, then cut whatever is still open (attached clients, keep-alives).
       await new Promise((r) => setTimeout(r, 100));
       for (const { server } of servers) server.closeAllConnections();
+      for (const socket of upgraded) socket.destroy();
       await Promise.all(closed);
       for (const { spec } of servers) if (spec.kind === 'unix') await unlink(spec.path).catch(() => {});
       servers.length = 0;
