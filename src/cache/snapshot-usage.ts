@@ -4,7 +4,7 @@
  * of their bytes. A file is counted once however many of its links are measured, and removing a set of
  * directories frees a file only when every one of its links lies inside that set (`exclusiveBytes`).
  */
-import { lstat, readdir } from 'node:fs/promises';
+import { lstatSync, readdirSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 
 /** One inode seen under a measured directory. */
@@ -12,8 +12,11 @@ interface InodeUse {
   size: number;
   /** Links the file has on disk (st_nlink). */
   nlink: number;
-  /** Links found per measured directory. */
-  links: Map<string, number>;
+  /** Index (into `dirs`) of the first measured directory holding a link, and the links found there. */
+  dir: number;
+  count: number;
+  /** Links per further directory index, for the rare file linked from several measured directories. */
+  more?: Map<number, number>;
 }
 
 /** Inodes of a group of measured directories (`measureDirs`). */
@@ -27,38 +30,53 @@ export interface DirMeasure {
   inodes: Map<string, InodeUse>;
 }
 
-/** Directory entries read at once; bounds open handles and thread-pool work on huge trees. */
-const BATCH = 64;
+/** Entries handled between two yields to the event loop (a server measuring keeps serving meanwhile). */
+const YIELD_EVERY = 2000;
 
-/** Walks `dirs` (missing ones count as empty) and records every non-directory inode under them. */
+/**
+ * Walks `dirs` (missing ones count as empty) and records every non-directory inode under them.
+ * Synchronous calls per entry, yielding every few thousand: on 123k files (/usr) that took 1.7 s where one
+ * async lstat per file took 7.5 s (thread-pool round trips cost more than the calls; du(1): 0.7 s).
+ */
 export async function measureDirs(dirs: Iterable<string>, opts: { signal?: AbortSignal } = {}): Promise<DirMeasure> {
   const m: DirMeasure = { dirs: [], bytes: 0, files: 0, inodes: new Map() };
+  let budget = YIELD_EVERY;
   for (const top of dirs) {
-    m.dirs.push(top);
+    const idx = m.dirs.push(top) - 1;
     const stack = [top];
     while (stack.length > 0) {
-      opts.signal?.throwIfAborted();
       const dir = stack.pop()!;
-      const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-      for (let i = 0; i < entries.length; i += BATCH) {
-        await Promise.all(entries.slice(i, i + BATCH).map(async (e) => {
-          const p = join(dir, e.name);
-          if (e.isDirectory()) {
-            stack.push(p);
-            return;
-          }
-          const st = await lstat(p).catch(() => undefined);
-          if (!st || st.isDirectory()) return;
-          const key = `${st.dev}:${st.ino}`;
-          let use = m.inodes.get(key);
-          if (!use) {
-            use = { size: st.size, nlink: st.nlink, links: new Map() };
-            m.inodes.set(key, use);
-            m.bytes += st.size;
-            m.files++;
-          }
-          use.links.set(top, (use.links.get(top) ?? 0) + 1);
-        }));
+      let entries: Dirent[];
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch {
+        continue; // removed meanwhile, or the top dir never existed
+      }
+      for (const e of entries) {
+        if (--budget <= 0) {
+          budget = YIELD_EVERY;
+          await new Promise((r) => setImmediate(r));
+          opts.signal?.throwIfAborted();
+        }
+        const p = join(dir, e.name);
+        if (e.isDirectory()) {
+          stack.push(p);
+          continue;
+        }
+        const st = lstatSync(p, { throwIfNoEntry: false });
+        if (!st || st.isDirectory()) continue;
+        const key = `${st.dev}:${st.ino}`;
+        const use = m.inodes.get(key);
+        if (!use) {
+          m.inodes.set(key, { size: st.size, nlink: st.nlink, dir: idx, count: 1 });
+          m.bytes += st.size;
+          m.files++;
+        } else if (use.dir === idx) {
+          use.count++;
+        } else {
+          use.more ??= new Map();
+          use.more.set(idx, (use.more.get(idx) ?? 0) + 1);
+        }
       }
     }
   }
@@ -70,11 +88,14 @@ export async function measureDirs(dirs: Iterable<string>, opts: { signal?: Abort
  * A file that also has links outside every measured directory is never counted (it stays on disk).
  */
 export function exclusiveBytes(m: DirMeasure, dirs: Iterable<string>): number {
-  const gone = new Set(dirs);
+  const wanted = new Set(dirs);
+  const gone = new Set<number>();
+  m.dirs.forEach((d, i) => { if (wanted.has(d)) gone.add(i); });
+  if (gone.size === 0) return 0;
   let bytes = 0;
   for (const use of m.inodes.values()) {
-    let inside = 0;
-    for (const [d, n] of use.links) if (gone.has(d)) inside += n;
+    let inside = gone.has(use.dir) ? use.count : 0;
+    if (use.more) for (const [d, n] of use.more) if (gone.has(d)) inside += n;
     if (inside >= use.nlink) bytes += use.size;
   }
   return bytes;
