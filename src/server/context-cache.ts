@@ -35,6 +35,8 @@ interface Entry {
   dir: string;
   refs: number;
   lastUsed: number;
+  /** Uncompressed tar bytes: close to what the unpacked directory holds. */
+  bytes: number;
 }
 
 /** Hashes and counts what passes; fails past `max` bytes. */
@@ -52,18 +54,23 @@ class HashLimit extends Transform {
   }
 }
 
-/** `maxEntries` 0 disables keeping: every context is unpacked fresh and removed on release. */
-export function createContextCache(opts: { dir: string; maxEntries: number }): ContextCache {
+/**
+ * `maxEntries` 0 disables keeping: every context is unpacked fresh and removed on release. `maxBytes` (default
+ * 2 GiB) bounds the disk the idle kept contexts may hold.
+ */
+export function createContextCache(opts: { dir: string; maxEntries: number; maxBytes?: number }): ContextCache {
+  const maxBytes = opts.maxBytes ?? 2 * 1024 ** 3;
   const entries = new Map<string, Entry>();
   const inflight = new Map<string, Promise<Entry>>();
   const tmpName = (kind: string) => join(opts.dir, `.${kind}-${randomBytes(6).toString('hex')}`);
 
   async function evict(): Promise<void> {
     const idle = [...entries.entries()].filter(([, e]) => e.refs === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
-    let excess = entries.size - opts.maxEntries;
+    let total = [...entries.values()].reduce((a, e) => a + e.bytes, 0);
     for (const [key, e] of idle) {
-      if (excess-- <= 0) break;
+      if (entries.size <= opts.maxEntries && total <= maxBytes) break;
       entries.delete(key);
+      total -= e.bytes;
       await rm(e.dir, { recursive: true, force: true });
     }
   }
@@ -98,7 +105,7 @@ export function createContextCache(opts: { dir: string; maxEntries: number }): C
         try {
           const r = await unpackContext(body, dir, limits, o);
           const key = `fresh-${randomBytes(6).toString('hex')}`;
-          const e: Entry = { dir, refs: 0, lastUsed: 0 };
+          const e: Entry = { dir, refs: 0, lastUsed: 0, bytes: r.bytes };
           entries.set(key, e);
           return lease(key, e, false, r.bytes);
         } catch (err) {
@@ -120,11 +127,11 @@ export function createContextCache(opts: { dir: string; maxEntries: number }): C
             await mkdir(partial);
             try {
               // Not the client's signal: another build may be waiting on this unpack; the spool is complete anyway.
-              await unpackContext(createReadStream(spool) as AsyncIterable<Buffer>, partial, limits);
+              const r = await unpackContext(createReadStream(spool) as AsyncIterable<Buffer>, partial, limits);
               const dir = join(opts.dir, key);
               await rm(dir, { recursive: true, force: true });
               await rename(partial, dir);
-              const e: Entry = { dir, refs: 0, lastUsed: Date.now() };
+              const e: Entry = { dir, refs: 0, lastUsed: Date.now(), bytes: r.bytes };
               entries.set(key, e);
               return e;
             } catch (err) {
