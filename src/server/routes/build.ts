@@ -2,7 +2,7 @@
  * `POST /build`: unpack the context into `<root>/tmp`, queue for a build slot, run the builder with the client's
  * disconnect wired to its AbortSignal, stream Docker's JSON messages, and remove the context whatever happens.
  */
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { KilnError } from '../../errors.js';
@@ -25,9 +25,16 @@ export const postBuild: Handler = async ({ req, res, query, state, signal, id })
   let out: ReturnType<typeof startJsonStream> | undefined;
   const contextBytes = ctx.bytes;
   try {
-    const dockerfile = join(dir, ...request.dockerfile.split('/'));
+    let dockerfile = join(dir, ...request.dockerfile.split('/'));
     const st = await stat(dockerfile).catch(() => undefined);
     if (!st?.isFile()) throw new KilnError('DOCKERFILE_NOT_FOUND', `Cannot locate specified Dockerfile: ${request.dockerfile}`);
+    // A Dockerfile from outside the context arrives under a random name (`.dockerfile.3f2a…`); messages should
+    // say `Dockerfile:4`, as dockerd's do, so the builder gets its text under that name.
+    let dockerfileText: string | undefined;
+    if (/^\.dockerfile\.[0-9a-f]{8,}$/.test(request.dockerfile)) {
+      dockerfileText = await readFile(dockerfile, 'utf8');
+      dockerfile = join(dir, 'Dockerfile');
+    }
 
     out = startJsonStream(res);
     const json = out;
@@ -42,6 +49,7 @@ export const postBuild: Handler = async ({ req, res, query, state, signal, id })
             ...request.options,
             contextDir: dir,
             dockerfile,
+            dockerfileText,
             registryAuth,
             signal: buildSignal,
             onEvent: (e) => stream.event(e),

@@ -73,6 +73,7 @@ test('a failing RUN makes docker build exit 1 and shows the step output', async 
   assert.is(r.code, 1);
   assert.match(r.stdout, /about-to-fail/);
   assert.match(r.stderr, /exit code: 3|non-zero code: 3/);
+  assert.match(r.stderr, /^Dockerfile:2: /m, 'named as the user knows it, not by the CLI\'s random name');
 });
 
 test('docker images, tag and rmi', async () => {
