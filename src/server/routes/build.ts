@@ -41,9 +41,11 @@ export const postBuild: Handler = async ({ req, res, query, state, signal, id })
     const stream = createBuildStream((m: JsonMessage) => json.write(m), { quiet: request.quiet, events: request.events, explain: request.options.explain });
     for (const w of request.warnings) stream.note(`[WARNING]: ${w}`);
     let queuedAt = 0;
+    let queuedMs = 0;
     try {
       const result = await state.builds.run(
         async (buildSignal) => {
+          if (queuedAt) queuedMs = Date.now() - queuedAt;
           if (queuedAt) stream.note(`Build slot free after ${((Date.now() - queuedAt) / 1000).toFixed(1)}s`);
           return state.backend.build({
             ...request.options,
@@ -64,7 +66,7 @@ export const postBuild: Handler = async ({ req, res, query, state, signal, id })
         },
       );
       stream.done(result);
-      state.log.info('build', { id, outcome: 'ok', durationMs: Date.now() - started, tags: result.tags, imageId: result.imageId, stepsExecuted: result.stepsExecuted, stepsCached: result.stepsCached, contextBytes, reason: ctx.reused ? 'context-reused' : undefined });
+      state.log.info('build', { id, outcome: 'ok', durationMs: Date.now() - started, tags: result.tags, imageId: result.imageId, stepsExecuted: result.stepsExecuted, stepsCached: result.stepsCached, contextBytes, queuedMs, reason: ctx.reused ? 'context-reused' : undefined });
     } catch (err) {
       // A client that left gets nothing more; a build cancelled by the drain tells its client why.
       if (!signal.aborted) stream.fail(err);

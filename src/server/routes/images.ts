@@ -78,6 +78,8 @@ export const pushImage: Handler = async ({ req, res, state, params, query, signa
   const tag = query.str('tag');
   const ref = checkImageName(tag && !name.includes('@') && !hasTag(name) ? `${name}:${tag}` : name);
   const auth = readRegistryAuth(req);
+  // A missing local image is a plain 404 before any stream starts, as dockerd answers.
+  await state.backend.images.inspect(ref, { signal });
   const out = startJsonStream(res);
   out.write({ status: `The push refers to repository [${ref.replace(/[:@][^/]*$/, '')}]` });
   const started = Date.now();
