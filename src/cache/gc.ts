@@ -138,7 +138,10 @@ async function startsWithBrace(path: string): Promise<boolean> {
 
 const lastUsed = (r: GcRootEntry) => Date.parse(r.lastUsed ?? '') || 0;
 
-/** Mark-and-sweep over `root`'s content store; holds the store lock for the whole collection. */
+/**
+ * Mark-and-sweep over `root`'s content store, holding the store lock for the whole blob collection; a full
+ * collection then removes unneeded snapshots after releasing it (see the module comment).
+ */
 export async function collectGarbage(root: StoreRoot, opts: GcOptions = {}): Promise<GcResult> {
   const snapGc = (opts.snapshots ?? opts.candidates === undefined)
     ? await (await import('./snapshot-gc.js')).beginSnapshotGc(root, { dryRun: opts.dryRun })
@@ -167,7 +170,9 @@ export async function collectGarbage(root: StoreRoot, opts: GcOptions = {}): Pro
 
     const fixed: Array<Descriptor | Digest> = entries.map((e) => e.descriptor);
     for (const d of await liveLeasedDigests(root.paths.leases)) fixed.push(d);
-    for (const f of opts.extraRoots ?? []) for (const d of await f()) fixed.push(d);
+    const extra: Digest[] = [];
+    for (const f of opts.extraRoots ?? []) for (const d of await f()) extra.push(d);
+    fixed.push(...extra);
     let gcRoots = await readGcRoots(root.paths.gcRoots);
     const dropRoot = async (r: GcRootEntry) => {
       result.removedRoots.push(r.name);
@@ -215,7 +220,7 @@ export async function collectGarbage(root: StoreRoot, opts: GcOptions = {}): Pro
       result.removedBlobs.push(b.digest);
       result.reclaimedBytes += b.size;
     }
-    keepSnapshots = await snapGc?.keep({ removedImages: result.removedImages, removedRoots: result.removedRoots });
+    keepSnapshots = await snapGc?.keep({ removedImages: result.removedImages, removedRoots: result.removedRoots, digests: extra });
     return result;
   });
   if (snapGc && keepSnapshots) {

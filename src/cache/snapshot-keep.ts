@@ -5,7 +5,7 @@
  *    layers stay unpacked, as Docker keeps an image's layers until the image goes;
  *  - the snapshot of every build-cache record (`buildCacheRoots()`), unless this collection dropped it;
  *  - the chain IDs of images that running builds, pulls and imports hold through leases (manifests or configs
- *    among the leased digests): an image being pulled is unpacked before it is tagged;
+ *    among the leased digests; likewise `extraRoots` of in-process owners): a pull may unpack before it tags;
  *  - the lower directories of every container's rootfs (kept with its record, flattened ones included), so a
  *    container whose image was removed with `rmi -f` still starts.
  * Ancestors of kept snapshots are kept by the snapshotter's own marking.
@@ -25,6 +25,8 @@ export interface SnapshotKeepOptions {
   removedImages?: Iterable<Digest>;
   /** GC root files (names) this collection removes or would remove (dry runs: they are still on disk). */
   removedRoots?: Iterable<string>;
+  /** More digests (in-process owners' `extraRoots`): the images among them keep their chains. */
+  digests?: Iterable<Digest>;
 }
 
 /** Documents larger than this are not image JSON (layers are read only for their first byte). */
@@ -120,7 +122,7 @@ async function containerRootfs(rootDir: string): Promise<Mount[][]> {
 export async function snapshotsToKeep(root: StoreRoot, snaps: readonly SnapshotInfo[], opts: SnapshotKeepOptions = {}): Promise<Set<string>> {
   const removedImages = new Set(opts.removedImages ?? []);
   const images = (await root.images.entries()).filter((e) => e.ref || !removedImages.has(e.descriptor.digest)).map((e) => e.descriptor.digest);
-  const keep = await imageChainIds(root.content, [...images, ...(await liveLeasedDigests(root.paths.leases))]);
+  const keep = await imageChainIds(root.content, [...images, ...(await liveLeasedDigests(root.paths.leases)), ...(opts.digests ?? [])]);
   for (const k of await buildCacheSnapshots(root, opts.removedRoots)) keep.add(k);
   const byDir = new Map(snaps.map((s) => [resolve(s.dir), s.key]));
   for (const mounts of await containerRootfs(root.root)) {

@@ -121,7 +121,7 @@ test('a build-cache record keeps its snapshot until prune --all drops the record
   assert.equal(await keys(root), []);
 });
 
-test('a lease on an image being pulled keeps its snapshots before it is tagged', async () => {
+test('a lease (or an in-process root) on an image being pulled keeps its snapshots before it is tagged', async () => {
   const root = await tempRoot();
   const pulled = await image(root, ['pulled'], []);
   await root.images.removeEntries(pulled.manifestDigest);
@@ -132,6 +132,7 @@ test('a lease on an image being pulled keeps its snapshots before it is tagged',
   } finally {
     await lease.release();
   }
+  assert.equal((await gc(root, { extraRoots: [() => [pulled.manifestDigest]] })).removedSnapshots, []);
   assert.equal((await gc(root)).removedSnapshots, [pulled.chain[0]!]);
 });
 
