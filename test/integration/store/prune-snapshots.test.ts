@@ -110,4 +110,26 @@ test('a build’s step snapshots survive kiln prune while cached and go with pru
   assert.equal(left, [busybox.config.rootfs.diff_ids[0]!], 'only the tagged busybox stays unpacked');
 });
 
+test('a running container keeps its snapshots through rmi -f and prune; they go once it is removed', async () => {
+  const { image: busybox } = await ensureBusyboxImage(store, 'busybox:ctr');
+  const key = busybox.config.rootfs.diff_ids[0]!;
+  const run = await kiln(['run', '-d', '--name', 'h9keep', 'busybox:ctr', 'sleep', '120'], { root: rootDir });
+  assert.is(run.code, 0, run.stderr);
+  try {
+    // Both tags (busybox:latest from the first test and busybox:ctr) name the same image.
+    assert.is((await kiln(['rmi', '-f', 'busybox:latest', 'busybox:ctr'], { root: rootDir })).code, 0);
+    const dirBefore = await snapshotter().dirOf(key);
+    const prune = await kiln(['prune', '--min-age', '0s'], { root: rootDir });
+    assert.is(prune.code, 0, prune.stderr);
+    assert.ok(existsSync(join(dirBefore, 'bin', 'busybox')), 'the container’s lower dir stays');
+    const exec = await kiln(['exec', 'h9keep', 'cat', '/etc/group'], { root: rootDir });
+    assert.is(exec.code, 0, exec.stderr);
+    assert.match(exec.stdout, /^root:/);
+  } finally {
+    await kiln(['rm', '-f', 'h9keep'], { root: rootDir });
+  }
+  await kiln(['prune', '--min-age', '0s'], { root: rootDir });
+  assert.equal(await snapshotter().list(), [], 'with the container gone nothing needs them');
+});
+
 test.run();
