@@ -80,11 +80,18 @@ export async function importRootfs(root: StoreRoot, input: Readable, opts: Impor
     try {
       const piped = pipeline(input, createDecompressStream('auto'), new Tee(side), diff, createCompressStream('gzip'), writer.stream, { signal: ac.signal })
         .catch((err) => { side.destroy(); throw err; });
-      const [checked, written] = await Promise.allSettled([check, piped]);
-      if (checked.status === 'rejected') throw checked.reason;
-      if (written.status === 'rejected') {
-        const e = written.reason as Error;
-        if (e instanceof KilnError) throw e;
+      // When one side fails the other sees a premature close: report the coded failure (a bad member name, a
+      // truncated stream) over that echo, and never a raw stream error.
+      const failures = (await Promise.allSettled([check, piped]))
+        .flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+      if (failures.length > 0) {
+        const coded = failures.find((e) => e instanceof KilnError);
+        if (coded) {
+          // The decompressor does not know the file's name; the user needs it.
+          if ((coded as KilnError).message.includes(where)) throw coded;
+          throw new KilnError((coded as KilnError).code, `${where}: ${coded.message}`, { cause: coded });
+        }
+        const e = failures.find((f) => (f as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') ?? failures[0]!;
         throw new KilnError('ARCHIVE_INVALID', `${where}: cannot read the archive: ${e.message}`, { cause: e });
       }
       if (members === 0) throw new KilnError('ARCHIVE_INVALID', `${where}: not a tar archive (no members)`);
