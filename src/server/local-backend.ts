@@ -16,6 +16,9 @@ import { createImageBackend, createSystemBackend } from './image-backend.js';
 import { transferMessage } from './transfer-progress.js';
 import { registryHost, type AuthConfig, type RegistryCredentials } from './registry-auth.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { createContainerStore } from '../executor/containers.js';
 import type { PullPort } from '../builder/ports.js';
 import { parsePlatform } from '../image/platform.js';
 import { createContainerBackend } from './container-backend.js';
@@ -46,6 +49,21 @@ export function configCredentials(map: RegistryCredentials): CredentialLookup {
     if (!a?.username && !a?.identitytoken) return undefined;
     return { username: a.username ?? '<token>', password: a.password ?? a.identitytoken ?? '' };
   };
+}
+
+/**
+ * Waits (at most 15 s) until the RUN containers of cancelled builds have unmounted: the builder rejects on abort
+ * while the executor is still tearing its container down, and removing the root's tmp dir under a live mount
+ * fails. `kiln run` containers (they have a record) are left alone.
+ */
+async function settleBuildMounts(containersDir: string): Promise<void> {
+  const records = new Set((await createContainerStore({ root: dirname(containersDir) }).list().catch(() => [])).map((c) => c.id));
+  for (let i = 0; i < 150; i++) {
+    const text = await readFile('/proc/mounts', 'utf8').catch(() => '');
+    const busy = text.split('\n').map((l) => l.split(' ')[1] ?? '').filter((p) => p.startsWith(`${containersDir}/`) && !records.has(p.slice(containersDir.length + 1).split('/')[0]!));
+    if (busy.length === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** Opens the root and returns a backend over it; `close()` releases the builder and the root's temp dir. */
@@ -109,6 +127,7 @@ export async function createLocalBackend(opts: LocalBackendOptions): Promise<Ser
     containers: createContainerBackend(root),
     system: createSystemBackend(root),
     async close() {
+      await settleBuildMounts(root.paths.containers);
       await builder.close();
       await root.close();
     },

@@ -80,6 +80,9 @@ export function register(program: Command): void {
         await backend.close?.();
         throw err;
       }
+      // A long-running server logs a stray rejection (a clean-up racing the shutdown, say) instead of dying of it.
+      const log = createLogger({ quiet: o.quiet });
+      process.on('unhandledRejection', (err) => log.error('unhandled rejection', { error: (err as Error)?.stack ?? String(err) }));
       await new Promise<void>((resolve) => {
         let stopping = false;
         // `on`, not `once`: a second SIGTERM during the drain must not kill the process mid-clean-up.

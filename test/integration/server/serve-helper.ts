@@ -49,7 +49,8 @@ export async function startServe(opts: { token?: boolean; args?: string[]; root?
   let err = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+  // 'close', not 'exit': its stderr is fully read by then (the last lines say why it stopped).
+  const exited = new Promise<number | null>((r) => proc.on('close', (code) => r(code)));
   const deadline = Date.now() + 30_000;
   while (!out.includes('listening on')) {
     if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`kiln serve did not start: ${out}\n${err}`);
