@@ -53,7 +53,8 @@ export async function remoteBuild(client: RemoteClient, o: RemoteBuildOptions): 
       if (e.type === 'build-done') result = e.result;
       renderer.onEvent(e);
     });
-    await Promise.all([upload, ctx.done]);
+    // The upload's end is the server's answer; a packing failure (a file vanished) destroys the request body.
+    await upload;
   } catch (err) {
     renderer.close(err);
     throw err;
