@@ -52,6 +52,10 @@ export interface ImageBackend {
   tag(source: string, target: string, opts?: IoOpts): Promise<void>;
   /** Docker's `DELETE /images/{name}` answer: what was untagged and deleted. */
   remove(name: string, opts: IoOpts & { force?: boolean; noPrune?: boolean }): Promise<Array<{ Untagged?: string; Deleted?: string }>>;
+  /** `docker history`: one row per history entry, newest first (Docker's field names). */
+  history?(name: string, opts?: IoOpts): Promise<Array<{ Id: string; Created: number; CreatedBy: string; Tags: string[] | null; Size: number; Comment: string }>>;
+  /** `docker image prune`: removes dangling images and unreferenced blobs. */
+  prune?(opts?: IoOpts): Promise<{ ImagesDeleted: Array<{ Deleted: string }>; SpaceReclaimed: number }>;
   /** Writes a `docker save` tar of `names` to `out`. */
   save?(names: string[], out: Writable, opts?: IoOpts): Promise<void>;
   /** Loads a `docker save` / OCI archive; returns the references (or IDs) loaded. */

@@ -71,6 +71,21 @@ export function createImageBackend(root: StoreRoot): ImageBackend {
       const rec = await images.resolve(source, opts);
       await images.tag(normalizeReference(target), rec.descriptor);
     },
+    async history(name, opts) {
+      const rec = await images.resolve(name, opts);
+      const layers = [...rec.manifest.layers];
+      const rows = (rec.config.history ?? []).map((h) => {
+        const size = h.empty_layer ? 0 : layers.shift()?.size ?? 0;
+        return { Id: '<missing>', Created: h.created ? Math.floor(Date.parse(h.created) / 1000) : 0, CreatedBy: h.created_by ?? '', Tags: null as string[] | null, Size: size, Comment: h.comment ?? '' };
+      });
+      rows.reverse();
+      if (rows[0]) Object.assign(rows[0], { Id: rec.id, Tags: rec.refs.map(familiarize) });
+      return rows;
+    },
+    async prune(opts) {
+      const r = await collectGarbage(root, { removeDangling: true, minAgeMs: 10 * 60_000, signal: opts?.signal });
+      return { ImagesDeleted: r.removedImages.map((d) => ({ Deleted: d })), SpaceReclaimed: r.reclaimedBytes };
+    },
     async save(names, out, opts) {
       const items = await resolveSaveItems(images, names);
       await saveArchive(root.content, items, out, { format: 'docker', signal: opts?.signal });

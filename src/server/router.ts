@@ -22,6 +22,8 @@ export interface Route<H> {
 interface Compiled<H> extends Route<H> {
   re: RegExp;
   keys: string[];
+  /** Has a `{x*}` parameter: it matches almost any path, so it says nothing about which methods a path allows. */
+  greedy: boolean;
 }
 
 export interface Match<H> {
@@ -45,7 +47,7 @@ function compile<H>(route: Route<H>): Compiled<H> {
     keys.push(key);
     return star ? '(.+)' : '([^/]+)';
   });
-  return { ...route, re: new RegExp(`^${src}/?$`), keys };
+  return { ...route, re: new RegExp(`^${src}/?$`), keys, greedy: route.pattern.includes('*}') };
 }
 
 /**
@@ -63,7 +65,7 @@ export function createRouter<H>(routes: Array<Route<H>>) {
         const m = r.re.exec(path);
         if (!m) continue;
         if (r.method !== method && !(method === 'HEAD' && r.method === 'GET')) {
-          allowed.push(r.method);
+          if (!r.greedy) allowed.push(r.method);
           continue;
         }
         const params: Params = {};

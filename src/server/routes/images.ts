@@ -151,3 +151,16 @@ export const login: Handler = async ({ req, res, state, signal }) => {
   await login.call(state.backend.registry, { username: body.username, password: body.password, serveraddress: body.serveraddress }, { signal });
   sendJson(res, 200, { Status: 'Login Succeeded', IdentityToken: '' });
 };
+
+export const imageHistory: Handler = async ({ res, state, params, signal }) => {
+  const history = state.backend.images.history;
+  if (!history) throw new KilnError('NOT_IMPLEMENTED', 'history is not available on this server');
+  sendJson(res, 200, await history.call(state.backend.images, checkImageName(params.name), { signal }));
+};
+
+/** `docker image prune`: dangling images only (kiln keeps no intermediate images; `-a` is treated the same). */
+export const pruneImages: Handler = async ({ res, state, signal }) => {
+  const prune = state.backend.images.prune;
+  if (!prune) throw new KilnError('NOT_IMPLEMENTED', 'image prune is not available on this server');
+  sendJson(res, 200, await prune.call(state.backend.images, { signal }));
+};

@@ -6,7 +6,7 @@ import type { Handler } from '../context.js';
 import type { Route } from '../router.js';
 import { ping, version, info, systemDf, buildPrune } from './system.js';
 import { postBuild } from './build.js';
-import { listImages, inspectImage, tagImage, removeImage, pushImage, createImage, saveImages, loadImages, login } from './images.js';
+import { listImages, inspectImage, tagImage, removeImage, pushImage, createImage, saveImages, loadImages, login, imageHistory, pruneImages } from './images.js';
 import { containerRoutes } from './containers.js';
 
 export const routes: Array<Route<Handler>> = [
@@ -20,8 +20,10 @@ export const routes: Array<Route<Handler>> = [
   { method: 'GET', pattern: '/images/json', handler: listImages },
   { method: 'POST', pattern: '/images/create', handler: createImage },
   { method: 'POST', pattern: '/images/load', handler: loadImages },
+  { method: 'POST', pattern: '/images/prune', handler: pruneImages },
   { method: 'GET', pattern: '/images/get', handler: saveImages },
   { method: 'GET', pattern: '/images/{name*}/json', handler: inspectImage },
+  { method: 'GET', pattern: '/images/{name*}/history', handler: imageHistory },
   { method: 'POST', pattern: '/images/{name*}/tag', handler: tagImage },
   { method: 'POST', pattern: '/images/{name*}/push', handler: pushImage },
   { method: 'GET', pattern: '/images/{name*}/get', handler: saveImages },

@@ -125,7 +125,7 @@ test('docker run --rm IMAGE echo hi prints hi and leaves no container', async ()
   assert.equal(readdirSync(join(s.root, 'containers')), []);
 });
 
-test('docker save and load round-trip an image; system df and builder prune answer', async () => {
+test('docker save/load round-trip; history, system df, image prune and builder prune answer', async () => {
   const tarPath = join(outside, 'saved.tar');
   assert.is((await docker(s, ['save', '-o', tarPath, 'app:1'])).code, 0);
   const before = (await docker(s, ['inspect', '--format', '{{.Id}}', 'app:1'])).stdout.trim();
@@ -138,6 +138,12 @@ test('docker save and load round-trip an image; system df and builder prune answ
   const df = await docker(s, ['system', 'df']);
   assert.is(df.code, 0, df.stderr);
   assert.match(df.stdout, /Images\s+\d+/);
+  const history = await docker(s, ['history', 'app:1']);
+  assert.is(history.code, 0, history.stderr);
+  assert.match(history.stdout, /COPY hello\.txt/);
+  const iprune = await docker(s, ['image', 'prune', '-f']);
+  assert.is(iprune.code, 0, iprune.stderr);
+  assert.is((await docker(s, ['images', '-q', '--filter', 'dangling=true'])).stdout.trim(), '');
   const prune = await docker(s, ['builder', 'prune', '-f']);
   assert.is(prune.code, 0, prune.stderr);
   assert.match(prune.stdout, /Total reclaimed space/);
