@@ -3,7 +3,7 @@
  * executor, file operations, registry). The CLI calls it per invocation; the server once, sharing the builder
  * (and so its flight map and p-queue) between concurrent builds.
  */
-import { rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isOwnerAlive } from '../cache/lock.js';
 import { openRoot, type StoreRoot } from '../cache/root.js';
@@ -60,6 +60,29 @@ async function sweepDeadBuildMounts(tmpRoot: string): Promise<void> {
   }
 }
 
+/**
+ * A build killed during a RUN leaves its runc container (still running), cgroups, the rootfs mount and the
+ * bundle under `<root>/containers/<id>/bundle` (the executor removes the bundle last). The executor's start-up
+ * sweep (`cleanupStale`) removes them, but loading it costs ~20 ms and a no-op rebuild takes ~250 ms, so it runs
+ * only when a bundle or a runc container exists: a readdir or two otherwise (a `kiln run` container that has
+ * exited keeps its state dir, not a bundle). Never fails the build.
+ */
+async function sweepDeadContainers(rootDir: string, containersDir: string): Promise<void> {
+  const [ids, runc] = await Promise.all([
+    readdir(containersDir).catch(() => [] as string[]),
+    // runcStateDir(root): one dir per runc container; not imported, to keep the executor off the start-up path.
+    readdir(join(rootDir, 'runc')).catch(() => [] as string[]),
+  ]);
+  let leftovers = runc.length > 0;
+  for (const id of ids) {
+    if (leftovers) break;
+    leftovers = await stat(join(containersDir, id, 'bundle')).then(() => true, () => false);
+  }
+  if (!leftovers) return;
+  const { cleanupStale } = await import('../executor/cleanup.js');
+  await cleanupStale(rootDir).catch(() => {});
+}
+
 export interface OpenedBuilder extends Builder {
   root: StoreRoot;
   /** Persists the stat cache and removes this opening's tmp dir. */
@@ -69,6 +92,7 @@ export interface OpenedBuilder extends Builder {
 /** `registry` replaces the default pull port (the server passes one that uses each client's own credentials). */
 export async function openBuilder(rootDir: string, opts: { concurrency?: number; root?: StoreRoot; registry?: PullPort } = {}): Promise<OpenedBuilder> {
   const root = opts.root ?? (await openRoot(rootDir));
+  await sweepDeadContainers(root.root, root.paths.containers);
   await sweepDeadBuildMounts(root.paths.tmp);
   const fileops = fileOpsPort(root.root, root.tmpDir);
   const builder = createBuilder({
