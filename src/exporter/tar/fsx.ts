@@ -1,5 +1,5 @@
 /**
- * Loads kiln's native helper (native/fsx.c): extended attributes and mknod, which Node lacks. Built by
+ * Loads kiln's native helper (native/fsx.c): extended attributes, mknod and mount(2)/umount2(2), which Node lacks. Built by
  * scripts/setup.sh (`bash native/build.sh`); without it, packing and unpacking layers that carry xattrs or
  * device nodes fails with PRECONDITION and a hint, instead of silently dropping them.
  */
@@ -12,6 +12,9 @@ interface FsxBinding {
   lsetxattr(path: string, name: string, value: Buffer): void;
   mknod(path: string, mode: number, major: number, minor: number): void;
   devsplit(rdev: number): [number, number];
+  /** Absent in addons built before mount support (callers fall back to mount(8)). */
+  mount?(source: string, target: string, fstype: string, flags: number, data: string | null): void;
+  umount2?(target: string, flags: number): void;
 }
 
 /** src/exporter/tar and dist/exporter/tar are both three levels below the repository root. */
@@ -60,4 +63,24 @@ export function makeNode(path: string, mode: number, major = 0, minor = 0): void
 /** Splits a `stat.rdev` into major and minor with the kernel's own encoding. */
 export function splitDev(rdev: number): [number, number] {
   return fsx().devsplit(rdev);
+}
+
+/** The mount(2)/umount2(2) pair, or `undefined` when the addon is missing or predates them (use mount(8) then). */
+export interface NativeMount {
+  /** mount(2): `flags` are MS_* bits, `data` the file system's option string (at most 4095 bytes). */
+  mount(source: string, target: string, fstype: string, flags: number, data: string | null): void;
+  /** umount2(2): `flags` 0 or MNT_DETACH. Throws Node-style errno errors (EINVAL: not a mount point). */
+  umount2(target: string, flags: number): void;
+}
+
+/** The native mount calls if the addon has them; never throws (a missing addon means "use mount(8)"). */
+export function nativeMount(): NativeMount | undefined {
+  let b: FsxBinding;
+  try {
+    b = fsx();
+  } catch {
+    return undefined;
+  }
+  if (!b.mount || !b.umount2) return undefined;
+  return { mount: b.mount.bind(b), umount2: b.umount2.bind(b) };
 }
