@@ -54,6 +54,22 @@ test('parallel gzip output is independent of input chunking and concurrency, and
   assert.is(execFileSync('gzip', ['-dc'], { input: empty }).length, 0, 'empty input is a valid empty gzip');
 });
 
+test('parallel gzip stores incompressible blocks and still compresses the rest (GNU gzip reads both)', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { GZIP_BLOCK, ParallelGzip, incompressible } = await import('../../../src/exporter/parallel-gzip.js');
+  const random = randomBytes(GZIP_BLOCK);
+  const text = Buffer.alloc(GZIP_BLOCK, 'kiln layers compress well\n');
+  const mixed = Buffer.concat([random.subarray(0, GZIP_BLOCK / 2), text.subarray(0, GZIP_BLOCK / 2)]);
+  assert.ok(await incompressible(random));
+  assert.not.ok(await incompressible(text));
+  assert.not.ok(await incompressible(mixed), 'a block with a compressible sample is deflated');
+  const whole = Buffer.concat([random, text, mixed]);
+  const out = await collect(Readable.from([whole]).pipe(new ParallelGzip({ level: 1 })));
+  assert.ok(execFileSync('gzip', ['-dc'], { input: out, maxBuffer: 1 << 26 }).equals(whole));
+  // Stored: the random block costs its size plus framing; the text and mixed blocks shrink.
+  assert.ok(out.length > GZIP_BLOCK && out.length < GZIP_BLOCK * 1.6, `${out.length} bytes`);
+});
+
 test('a corrupt gzip stream fails with ARCHIVE_INVALID', async () => {
   const bad = Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]), randomBytes(1000)]);
   try {
