@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import PQueue from 'p-queue';
 import { openBuildCache, type CacheRecord } from '../cache/build-cache.js';
@@ -143,7 +143,8 @@ export function createBuilder(deps: BuilderDeps): Builder {
       opts.signal?.removeEventListener('abort', onAbort);
       if (!ctl.signal.aborted) ctl.abort();
       await lease?.release().catch(() => {});
-      await rm(tmpDir, { recursive: true, force: true }).catch(() => {});
+      // Not through a mount a step failed to remove (see removeUnlessMounted): the start-up sweep takes it then.
+      await import('./rootfs.js').then((m) => m.removeUnlessMounted(tmpDir)).catch(() => false);
     }
   }
 

@@ -6,10 +6,26 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Mount } from '../cache/types.js';
-import { mountAll, unmountAll } from '../executor/mount.js';
+import { mountAll, mountsUnder, unmountAll } from '../executor/mount.js';
 import type { BuildContext } from './build-context.js';
 
-/** Mounts `mounts` at a fresh directory, runs `fn(dir)`, unmounts and removes the directory. */
+/**
+ * Removes `dir` (recursively) unless it is, or has under it, a mount point; returns whether it removed it.
+ * A recursive delete must not reach into a mount that failed to go: it could delete a snapshot's files (a bind
+ * mount of a committed snapshot, the upper dir of a step about to be committed). Node 20's `rm` happens to stop
+ * at a mount point (rmdir says EBUSY before it descends); a depth-first one (`rm -rf`, std::filesystem's
+ * remove_all) does not, so this checks instead of relying on it. What is left is found by `openBuilder`'s
+ * start-up sweep (src/builder/open.ts), which unmounts what dead builds left under `<root>/tmp`, then removes it.
+ * Unreadable mountinfo counts as mounted.
+ */
+export async function removeUnlessMounted(dir: string): Promise<boolean> {
+  const left = await mountsUnder(dir).catch(() => ['?']);
+  if (left.length) return false;
+  await rm(dir, { recursive: true, force: true });
+  return true;
+}
+
+/** Mounts `mounts` at a fresh directory, runs `fn(dir)`, unmounts and removes the directory (if unmounted). */
 export async function withMounted<T>(ctx: BuildContext, mounts: Mount[], fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = join(ctx.tmpDir, `mnt-${randomBytes(6).toString('hex')}`);
   await mkdir(dir, { recursive: true });
@@ -18,7 +34,8 @@ export async function withMounted<T>(ctx: BuildContext, mounts: Mount[], fn: (di
     return await fn(dir);
   } finally {
     await unmountAll(dir).catch(() => {});
-    await rm(dir, { recursive: true, force: true }).catch(() => {});
+    // Still mounted (unmounting failed): left for the start-up sweep rather than deleted through the mount.
+    await removeUnlessMounted(dir).catch(() => false);
   }
 }
 
@@ -51,7 +68,7 @@ export function lazyView(ctx: BuildContext, snapshot: () => Promise<string | und
       await mounted.catch(() => {});
       if (path) {
         await unmountAll(path).catch(() => {});
-        await rm(path, { recursive: true, force: true }).catch(() => {});
+        await removeUnlessMounted(path).catch(() => false);
       }
       if (key) await ctx.deps.snapshotter.remove(key).catch(() => {});
     },
