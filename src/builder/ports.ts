@@ -10,6 +10,7 @@ import type { Descriptor, Digest } from '../image/types.js';
 import type { Compression } from '../exporter/compression.js';
 import type { Heredoc } from '../parser/types.js';
 import type { PathMatcher } from './fileops/patterns.js';
+import type { PullLayerProgress } from './types.js';
 
 export interface WrittenLayer {
   /** The compressed blob, committed to the content store. */
@@ -78,7 +79,8 @@ export interface FileOpsPort {
 
 /** H5's registry client, reduced to what FROM needs. */
 export interface PullPort {
-  pull(ref: string, opts: { platform?: string; signal?: AbortSignal; onStatus?: (status: string) => void }): Promise<ImageRecord>;
+  /** `onStatus` gets status lines; an adapter that can also passes a layer's byte progress (throttled). */
+  pull(ref: string, opts: { platform?: string; signal?: AbortSignal; onStatus?: (status: string, layer?: PullLayerProgress) => void }): Promise<ImageRecord>;
 }
 
 /** Everything a builder is made of. */

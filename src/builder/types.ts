@@ -68,6 +68,14 @@ export interface StepRef {
   loc?: { file: string; line: number };
 }
 
+/** One layer of a FROM pull: bytes so far of `total`; `done` once fetched, `exists` if the store had it. */
+export interface PullLayerProgress {
+  digest: string;
+  current: number;
+  total: number;
+  state: 'downloading' | 'done' | 'exists';
+}
+
 export type BuildEvent =
   | { type: 'build-start'; steps: number; stages: string[] }
   | { type: 'step-start'; step: StepRef }
@@ -76,7 +84,8 @@ export type BuildEvent =
   | { type: 'step-output'; step: StepRef; stream: 'stdout' | 'stderr'; data: string }
   | { type: 'step-done'; step: StepRef; durationMs: number }
   | { type: 'step-error'; step: StepRef; message: string; exitCode?: number }
-  | { type: 'pull'; ref: string; status: string }
+  /** A FROM pull: a status line; while a layer moves, also its byte progress (plain/tty show `1.2MB / 3.4MB`). */
+  | { type: 'pull'; ref: string; status: string; layer?: PullLayerProgress }
   | { type: 'export'; status: string }
   | { type: 'build-done'; result: BuildResult }
   | { type: 'warning'; message: string; loc?: { file: string; line: number } };

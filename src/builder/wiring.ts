@@ -13,6 +13,7 @@ import { checksumSources } from './fileops/checksum.js';
 import { openStatCache, statCachePath, type StatCache } from './fileops/stat-cache.js';
 import type { SelectedSource } from './fileops/select.js';
 import type { CopySpec, FileOpsPort, LayerPort, PullPort } from './ports.js';
+import { pullStatusHandler } from './pull-progress.js';
 
 // Start-up matters (a no-op rebuild is mostly process start): modules only a cache miss needs (layer writing,
 // compression with its native zstd, copying, downloads) load on first use.
@@ -124,11 +125,8 @@ export function pullPort(root: StoreRoot): PullPort {
       const { pullImage } = await import('../registry/pull.js');
       await pullImage(root, ref, {
         platform: opts.platform, signal: opts.signal,
-        // One line per blob state change worth showing (not every byte count), like buildx's pull lines.
-        onProgress: (e) => {
-          if (e.type === 'resolved') opts.onStatus?.(`resolved ${e.digest}`);
-          else if (e.type === 'blob' && (e.status === 'done' || e.status === 'exists')) opts.onStatus?.(`${e.kind} ${e.digest.slice(7, 19)} ${e.status}`);
-        },
+        // Blob state changes, and each layer's bytes throttled per layer, for buildx-like per-layer lines.
+        onProgress: opts.onStatus && pullStatusHandler(opts.onStatus),
       });
       return root.images.resolve(ref, { platform: opts.platform ? (await import('../image/platform.js')).parsePlatform(opts.platform) : undefined });
     },

@@ -4,8 +4,11 @@
  * step prints `cache miss: <why>`.
  */
 import type { Writable } from 'node:stream';
-import type { BuildEvent } from '../../builder/types.js';
-import { seconds, stepLabel, type ProgressRenderer } from './types.js';
+import type { BuildEvent, PullLayerProgress } from '../../builder/types.js';
+import { layerBytes, seconds, stepLabel, type ProgressRenderer } from './types.js';
+
+/** Plain output prints a downloading layer's byte count at most this often (ms). */
+const PLAIN_LAYER_INTERVAL_MS = 1000;
 
 /** Renders events as buildx's plain progress on `out` (stderr in the CLI). */
 export function createPlainRenderer(out: Writable): ProgressRenderer {
@@ -16,6 +19,21 @@ export function createPlainRenderer(out: Writable): ProgressRenderer {
     const rest = partial.get(id);
     if (rest) write(`#${id} ${seconds(Date.now() - (started.get(id) ?? Date.now()))} ${rest}\n`);
     partial.delete(id);
+  };
+  // A pulled layer's byte count, buildx-style (`#0 sha256:… 1.2MB / 3.4MB 0.5s`): at most one line a second per
+  // layer, so a slow pull adds a line a second to a log, not one per MiB; its end always prints.
+  const layerSeen = new Map<string, { start: number; printed: number }>();
+  const pullLayer = (l: PullLayerProgress) => {
+    const t = Date.now();
+    let seen = layerSeen.get(l.digest);
+    if (l.state === 'exists') {
+      write(`#0 ${l.digest} already exists\n`);
+      return;
+    }
+    if (l.state === 'downloading' && seen && t - seen.printed < PLAIN_LAYER_INTERVAL_MS) return;
+    if (!seen) layerSeen.set(l.digest, (seen = { start: t, printed: t }));
+    seen.printed = t;
+    write(`#0 ${layerBytes(l)} ${seconds(t - seen.start)}${l.state === 'done' ? ' done' : ''}\n`);
   };
   return {
     onEvent(e: BuildEvent) {
@@ -47,7 +65,8 @@ export function createPlainRenderer(out: Writable): ProgressRenderer {
           write(`#${e.step.id} ERROR: ${e.message}\n`);
           break;
         case 'pull':
-          write(`#0 ${e.ref}: ${e.status}\n`);
+          if (e.layer) pullLayer(e.layer);
+          else write(`#0 ${e.ref}: ${e.status}\n`);
           break;
         case 'export':
           write(`#0 ${e.status}\n`);

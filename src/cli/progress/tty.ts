@@ -5,7 +5,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { BuildEvent, StepRef } from '../../builder/types.js';
-import { seconds, stepLabel, type ProgressRenderer } from './types.js';
+import { layerBytes, seconds, stepLabel, type ProgressRenderer } from './types.js';
 
 const TAIL_LINES = 6;
 
@@ -91,7 +91,11 @@ export function createTtyRenderer(out: Writable & { columns?: number }, opts: { 
         }
         case 'step-done': { const r = row(e.step); r.state = 'done'; r.end = Date.now(); break; }
         case 'step-error': { const r = row(e.step); r.state = 'error'; r.end = Date.now(); break; }
-        case 'pull': setExtra(`pull ${e.ref}`, `pulling ${e.ref}: ${e.status}`); break;
+        case 'pull':
+          // One line per layer under the ref's line, updated in place (redraws are every 100 ms anyway).
+          if (e.layer) setExtra(`pull ${e.ref} ${e.layer.digest}`, `=> ${e.layer.state === 'exists' ? `${e.layer.digest} already exists` : `${layerBytes(e.layer)}${e.layer.state === 'done' ? ' done' : ''}`}`);
+          else setExtra(`pull ${e.ref}`, `pulling ${e.ref}: ${e.status}`);
+          break;
         case 'export': setExtra('export', e.status); break;
         case 'warning': setExtra(`warning ${e.message}`, `WARNING: ${e.message}`); break;
         case 'build-done': break;

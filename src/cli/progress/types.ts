@@ -1,5 +1,6 @@
 /** A progress renderer: turns the builder's BuildEvents into terminal output (the builder itself never prints). */
-import type { BuildEvent, StepRef } from '../../builder/types.js';
+import type { BuildEvent, PullLayerProgress, StepRef } from '../../builder/types.js';
+import { humanSize } from '../human-units.js';
 
 export interface ProgressRenderer {
   onEvent(e: BuildEvent): void;
@@ -17,4 +18,9 @@ export function stepLabel(step: StepRef): string {
 /** Seconds with one decimal, as buildx prints durations. */
 export function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
+}
+
+/** `sha256:… 1.2MB / 3.4MB`: a pulled layer's digest and bytes, as buildx prints them. */
+export function layerBytes(l: PullLayerProgress): string {
+  return `${l.digest} ${humanSize(l.current)} / ${humanSize(l.total)}`;
 }
