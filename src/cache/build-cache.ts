@@ -220,8 +220,36 @@ export async function pruneBuildCache(root: string, opts: { keepBytes?: number }
 }
 
 /**
+ * Removes the inputs files (`<root>/build-cache/inputs/<hex>.json`) of records whose GC root file is gone: at once
+ * for the records named in `removedRoots` (GC root file names a collection just dropped), after `minAgeMs`
+ * (default one minute) for any other orphan, because `put` writes a record's inputs just before its root file.
+ * Touches nothing else (no snapshots), so `kiln prune` runs it after every collection. Returns the count removed.
+ */
+export async function sweepBuildCacheInputs(root: string, opts: { removedRoots?: Iterable<string>; minAgeMs?: number; dryRun?: boolean } = {}): Promise<number> {
+  const inputsDir = join(root, 'build-cache', 'inputs');
+  const names = await readdir(inputsDir).catch(() => [] as string[]);
+  if (names.length === 0) return 0;
+  // A record is alive while its root file exists; its name carries the key (no need to read the file).
+  const live = new Set((await readdir(join(root, 'gc-roots')).catch(() => [] as string[])).filter((n) => n.startsWith(ROOT_PREFIX)).map((n) => n.slice(ROOT_PREFIX.length)));
+  const dropped = new Set([...(opts.removedRoots ?? [])].filter((n) => n.startsWith(ROOT_PREFIX)).map((n) => n.slice(ROOT_PREFIX.length)));
+  const minAge = opts.minAgeMs ?? 60_000;
+  let removed = 0;
+  for (const name of names) {
+    if (!name.endsWith('.json') || name.startsWith('.') || live.has(name)) continue;
+    const path = join(inputsDir, name);
+    if (!dropped.has(name) && minAge > 0) {
+      const st = await stat(path).catch(() => undefined);
+      if (!st || Date.now() - st.mtimeMs < minAge) continue;
+    }
+    if (!opts.dryRun) await rm(path, { force: true });
+    removed++;
+  }
+  return removed;
+}
+
+/**
  * Clean-up after `kiln prune` dropped build-cache records (their GC root files): removes the inputs files of
- * records that are gone, and committed snapshots that no remaining record needs (a record keeps its snapshot
+ * records that are gone (of any age, unlike prune's `sweepBuildCacheInputs`), and committed snapshots that no remaining record needs (a record keeps its snapshot
  * and that snapshot's ancestors). Unpacked image layers count as unneeded too: they are re-unpacked from their
  * blobs on demand. Snapshots changed in the last `minAgeMs` (default one minute) are kept, so a build that just
  * committed a step and has not written its record yet keeps it. Returns what was removed.
@@ -229,14 +257,7 @@ export async function pruneBuildCache(root: string, opts: { keepBytes?: number }
 export async function sweepBuildCache(root: string, snapshotter: Pick<Snapshotter, 'list' | 'remove'>, opts: { minAgeMs?: number; dryRun?: boolean } = {}): Promise<{ inputs: number; snapshots: string[] }> {
   const cache = await openBuildCache(root);
   const records = await cache.list();
-  const liveHex = new Set(records.map((r) => hex(r.key)));
-  let inputs = 0;
-  const inputsDir = join(root, 'build-cache', 'inputs');
-  for (const name of await readdir(inputsDir).catch(() => [] as string[])) {
-    if (!name.endsWith('.json') || liveHex.has(name.slice(0, -5))) continue;
-    if (!opts.dryRun) await rm(join(inputsDir, name), { force: true });
-    inputs++;
-  }
+  const inputs = await sweepBuildCacheInputs(root, { minAgeMs: 0, dryRun: opts.dryRun });
   const all = await snapshotter.list();
   const byKey = new Map(all.map((s) => [s.key, s]));
   const keep = new Set<string>();

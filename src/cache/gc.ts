@@ -229,6 +229,12 @@ export async function collectGarbage(root: StoreRoot, opts: GcOptions = {}): Pro
     result.snapshotBytes = s.reclaimedBytes;
     result.reclaimedBytes += s.reclaimedBytes;
   }
+  // A build-cache record keeps what its step read (for explaining misses) beside its GC root file; dropped
+  // records' files go now, older orphans on any full collection. Never the snapshots: those are decided above.
+  if (!opts.dryRun && opts.candidates === undefined) {
+    const { sweepBuildCacheInputs } = await import('./build-cache.js');
+    await sweepBuildCacheInputs(root.root, { removedRoots: result.removedRoots });
+  }
   return result;
 }
 

@@ -26,16 +26,34 @@ test('build-cache records are GC roots: prune keeps their layers, prune --all dr
   await collectGarbage(root, { removeDangling: true });
   assert.is((await h.build(ctx)).stepsExecuted, 0, 'a plain prune keeps the build cache and its blobs');
 
+  assert.is((await readdir(join(h.rootDir, 'build-cache', 'inputs'))).length, 2);
   const gc = await collectGarbage(root, { removeDangling: true, all: true });
   assert.ok(gc.removedRoots.length >= 2);
   assert.is((await cache.list()).length, 0);
+  assert.equal(await readdir(join(h.rootDir, 'build-cache', 'inputs')), [], 'the dropped records\' inputs went with them');
   const snap = createSnapshotter({ root: root.paths.snapshots, content: root.content });
   const before = (await snap.list()).length;
   const swept = await sweepBuildCache(h.rootDir, snap, { minAgeMs: 0 });
   assert.ok(swept.snapshots.length >= 2, `removed ${swept.snapshots.length} of ${before}`);
-  assert.is(swept.inputs, 2);
-  assert.equal(await readdir(join(h.rootDir, 'build-cache', 'inputs')), []);
+  assert.is(swept.inputs, 0);
   assert.is((await h.build(ctx)).stepsExecuted, 2, 'after prune --all the steps run again');
+});
+
+test('kiln prune --all leaves no inputs files of the records it dropped, and the next build runs its steps again', async () => {
+  const { kiln } = await import('../../helpers/kiln-cli.js');
+  const ctx = await h.context({ Dockerfile: 'FROM busybox\nRUN echo a > /a\nCOPY Dockerfile /df\n' });
+  await h.build(ctx, { tags: ['kept:1'] });
+  const inputsDir = join(h.rootDir, 'build-cache', 'inputs');
+  const before = await readdir(inputsDir);
+  assert.ok(before.length >= 2);
+  const r = await kiln(['prune', '--all'], { root: h.rootDir });
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /Deleted build cache entries: \d+/);
+  assert.is((await openBuildCache(h.rootDir).then((c) => c.list())).length, 0);
+  assert.equal(await readdir(inputsDir), []);
+  const again = await h.build(ctx, { tags: ['kept:1'] });
+  assert.is(again.stepsExecuted, 2);
+  assert.is((await readdir(inputsDir)).length, 2, 'the rebuilt RUN and COPY records have their inputs again');
 });
 
 test('opening a builder unmounts and removes what a killed build left mounted', async () => {

@@ -1,9 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildCacheRoots, openBuildCache, pruneBuildCache, slotId, type CacheRecord } from '../../../src/cache/build-cache.js';
+import { buildCacheRoots, openBuildCache, pruneBuildCache, slotId, sweepBuildCacheInputs, type CacheRecord } from '../../../src/cache/build-cache.js';
 
 function record(n: number, size: number): CacheRecord {
   const hex = String(n).padStart(64, '0');
@@ -81,6 +81,30 @@ test('pruneBuildCache() drops least recently used records first down to keepByte
     await c.get(record(3, 100).key); // a hit makes it the most recent
     const removed2 = await pruneBuildCache(root, { keepBytes: 100 });
     assert.equal(removed2.map((r) => r.key), [record(2, 100).key]);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('sweepBuildCacheInputs() removes dropped records\' inputs at once, old orphans, and keeps live and young ones', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-bc-'));
+  try {
+    const c = await openBuildCache(root);
+    for (const n of [1, 2, 3, 4]) await c.put(record(n, 10));
+    const hex = (n: number) => String(n).padStart(64, '0');
+    const inputs = join(root, 'build-cache', 'inputs');
+    // As prune drops records: their GC root files go, their inputs stay behind.
+    for (const n of [2, 3, 4]) await rm(join(root, 'gc-roots', `build-cache-${hex(n)}.json`));
+    const old = new Date(Date.now() - 3600_000);
+    await utimes(join(inputs, `${hex(3)}.json`), old, old); // an orphan from an earlier prune
+    assert.is(await sweepBuildCacheInputs(root, { removedRoots: [`build-cache-${hex(2)}.json`, 'digest-pull-x.json'], dryRun: true }), 2);
+    assert.is((await readdir(inputs)).length, 4, 'a dry run removes nothing');
+    assert.is(await sweepBuildCacheInputs(root, { removedRoots: [`build-cache-${hex(2)}.json`] }), 2);
+    // 1 is live; 4 was dropped by nobody we know of and is young: a build may be between writing it and its record.
+    assert.equal((await readdir(inputs)).sort(), [`${hex(1)}.json`, `${hex(4)}.json`]);
+    assert.ok(await c.inputsOf(record(1, 10).key));
+    assert.is(await sweepBuildCacheInputs(root, { minAgeMs: 0 }), 1);
+    assert.equal(await readdir(inputs), [`${hex(1)}.json`]);
   } finally {
     await rm(root, { recursive: true, force: true });
   }
