@@ -81,7 +81,7 @@ try {
 
   const out = join(work, 'out');
   const fresh = () => { rmSync(out, { recursive: true, force: true }); mkdirSync(out); };
-  const unKiln = await median(() => applyLayer(createReadStream(kilnTar), out), fresh);
+  const unKiln = await median(async () => { await applyLayer(createReadStream(kilnTar), out); }, fresh);
   const unGnu = await median(() => { execFileSync('tar', ['--xattrs', '--xattrs-include=*', '-xpf', kilnTar, '-C', out]); }, fresh);
   row('unpack', unKiln, unGnu, 'tar -x', mb);
 

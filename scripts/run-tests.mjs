@@ -5,7 +5,7 @@
 // mounts, a registry) run one process per file with a time limit, so a crash or hang in one file is
 // counted as a failure of that file instead of hiding the rest. uvu prints "Total:" and "Passed:" per
 // process; this script sums them.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 
@@ -56,6 +56,16 @@ function runFiles(files, label) {
 }
 
 let passed = 0, failed = 0;
+
+// The type check of sources, tests and benchmarks counts as one test: tests run through tsx, which strips types
+// without checking them, so this is what keeps test code honest about the APIs it calls.
+if (!only && groups.length === 2) {
+  console.log('\n== typecheck (tsc -p tsconfig.test.json) ==');
+  const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.test.json')], { cwd: root, encoding: 'utf8' });
+  process.stdout.write(tsc.stdout + tsc.stderr);
+  if (tsc.status === 0) { passed++; console.log('typecheck passed'); } else { failed++; console.log('typecheck FAILED'); }
+}
+
 for (const group of groups) {
   let files = listTests(join(root, 'test', group));
   if (only) files = files.filter((f) => f.includes(only));

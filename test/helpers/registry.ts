@@ -27,7 +27,7 @@ export interface StartRegistryOptions {
   /** user -> password, for `basic` and `token` (the token server checks them). Default `{ kiln: 'kiln-pass' }`. */
   users?: Record<string, string>;
   /** Token server tuning (`token` mode): token lifetime, `access_token` vs `token` field, anonymous pulls. */
-  token?: Omit<TokenServerOptions, 'users' | 'service' | 'issuer' | 'keyPem'>;
+  token?: Omit<TokenServerOptions, 'users' | 'service' | 'issuer' | 'keyPem' | 'certPem'>;
   /** Serve HTTPS with a throwaway CA-less self-signed certificate for 127.0.0.1 and localhost (see `caFile`). */
   tls?: boolean;
   /** Milliseconds to wait for the registry to answer. Default 20 s. */

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { TreeEntry } from '../../helpers/tree.js';
 
 /** Tree fields of a regular file with this content (for expected results computed by hand). */
-function fileWith(content: string): Partial<TreeEntry> {
+function fileWith(content: string): Partial<TreeEntry> & { type: 'file' } {
   return { type: 'file', size: Buffer.byteLength(content), sha256: createHash('sha256').update(content).digest('hex') };
 }
 

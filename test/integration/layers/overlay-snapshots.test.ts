@@ -104,7 +104,7 @@ test('a RUN-like change on busybox layers diffs to OCI whiteouts, and the new la
 
 test('two processes unpacking the same image at once end with one directory per layer', async () => {
   const content = createContentStore(join(dir, 'oci'));
-  const layers = [];
+  const layers: Array<{ descriptor: unknown; diffId: string }> = [];
   for (let i = 0; i < 12; i++) {
     const files = Array.from({ length: 200 }, (_, j) => ({ name: `l${i}/f${j}`, type: 'file' as const, mode: 0o644, uid: 0, gid: 0, size: 3000, mtime: 0, data: Buffer.alloc(3000, j) }));
     const l = await writeLayer(content, packTar(files));

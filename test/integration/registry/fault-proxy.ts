@@ -66,7 +66,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         const chunks: Buffer[] = [];
         ures.on('data', (c) => chunks.push(c));
         ures.on('end', () => {
-          let body = Buffer.concat(chunks);
+          let body: Buffer = Buffer.concat(chunks);
           if (fault.kind === 'corrupt') { body = Buffer.from(body); if (body.length) body[Math.floor(body.length / 2)]! ^= 0xff; }
           else { body = fault.fn(body); delete headers['docker-content-digest']; delete headers.etag; }
           headers['content-length'] = String(body.length);

@@ -56,7 +56,7 @@ export async function randomLayer(root: StoreRoot, size: number, name = 'data.bi
   const tar = tarStream.pack();
   const w = await root.content.writer();
   const hash = createHash('sha256');
-  const plain = async function* (src: AsyncIterable<Buffer>) { for await (const c of src) { hash.update(c); yield c; } };
+  const plain = async function* (src: AsyncIterable<unknown>) { for await (const c of src) { hash.update(c as Buffer); yield c as Buffer; } };
   const done = gzip ? pipeline(tar, plain, createGzip({ level: 1 }), w.stream) : pipeline(tar, plain, w.stream);
   const entry = tar.entry({ name, size, mode: 0o644, mtime: new Date(0) });
   await pipeline(Readable.from((async function* () {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { startServe, type Served } from './serve-helper.js';
+import { tarOf } from '../../helpers/tar.js';
 
 let s: Served;
 
@@ -31,16 +32,6 @@ function req(o: { method?: string; path: string; body?: Buffer; auth?: boolean; 
   });
 }
 
-async function tarOf(files: Record<string, string | Buffer>): Promise<Buffer> {
-  const pack = tar.pack();
-  const out: Buffer[] = [];
-  pack.on('data', (c: Buffer) => out.push(c));
-  const end = new Promise((r) => pack.on('end', r));
-  for (const [name, body] of Object.entries(files)) pack.entry({ name }, body);
-  pack.finalize();
-  await end;
-  return Buffer.concat(out);
-}
 
 /** What a request must not change: tags, blobs, containers, scratch files. */
 function storeState(): string {

@@ -7,17 +7,8 @@ import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { createContextCache } from '../../../src/server/context-cache.js';
 import { rejects } from '../../helpers/assert.js';
+import { tarOf } from '../../helpers/tar.js';
 
-async function tarOf(files: Record<string, string>): Promise<Buffer> {
-  const pack = tar.pack();
-  const out: Buffer[] = [];
-  pack.on('data', (c: Buffer) => out.push(c));
-  const end = new Promise((r) => pack.on('end', r));
-  for (const [name, body] of Object.entries(files)) pack.entry({ name }, body);
-  pack.finalize();
-  await end;
-  return Buffer.concat(out);
-}
 
 const body = (b: Buffer) => Readable.from([b]) as Readable & AsyncIterable<Buffer>;
 const LIMITS = { maxBytes: 10 * 1024 * 1024 };

@@ -13,8 +13,8 @@ type Entry = { name: string; body?: string | Buffer; type?: 'file' | 'directory'
 async function makeTar(entries: Entry[]): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise((r) => pack.on('end', r));
+  pack.on('data', (c) => chunks.push(c as Buffer));
+  const done = new Promise<void>((r) => pack.on('end', () => r()));
   for (const e of entries) {
     await new Promise<void>((resolve, reject) =>
       pack.entry({ name: e.name, type: e.type ?? 'file', linkname: e.linkname, mode: e.mode ?? (e.type === 'directory' ? 0o755 : 0o644) }, e.body ?? '', (err) => (err ? reject(err) : resolve())),

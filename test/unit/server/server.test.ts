@@ -8,6 +8,7 @@ import { createKilnServer, type KilnServer } from '../../../src/server/server.js
 import { createLogger } from '../../../src/server/log.js';
 import { KilnError } from '../../../src/errors.js';
 import { fakeBackend } from './fake-backend.js';
+import { tarOf } from '../../helpers/tar.js';
 
 const TOKEN = 'k'.repeat(32);
 
@@ -32,16 +33,7 @@ function request(port: number, o: { method?: string; path: string; headers?: Rec
   });
 }
 
-async function contextTar(files: Record<string, string>): Promise<Buffer> {
-  const pack = tar.pack();
-  const out: Buffer[] = [];
-  pack.on('data', (c: Buffer) => out.push(c));
-  const end = new Promise((r) => pack.on('end', r));
-  for (const [name, body] of Object.entries(files)) pack.entry({ name }, body);
-  pack.finalize();
-  await end;
-  return Buffer.concat(out);
-}
+const contextTar = tarOf;
 
 const silent = () => createLogger({ out: new Writable({ write: (_c, _e, cb) => cb() }) });
 
