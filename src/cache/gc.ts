@@ -126,7 +126,8 @@ export async function markReachable(content: ContentStore, roots: Iterable<Descr
   return marked;
 }
 
-async function startsWithBrace(path: string): Promise<boolean> {
+/** Whether a file starts with `{`: a cheap test that a blob may be JSON (a manifest, index or config) before reading it whole. */
+export async function startsWithBrace(path: string): Promise<boolean> {
   const fh = await open(path, 'r');
   try {
     const { bytesRead, buffer } = await fh.read(Buffer.alloc(1), 0, 1, 0);

@@ -10,11 +10,10 @@
  *    container whose image was removed with `rmi -f` still starts.
  * Ancestors of kept snapshots are kept by the snapshotter's own marking.
  */
-import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Descriptor, Digest, ImageConfig, Index, Manifest } from '../image/types.js';
 import { buildCacheRoots } from './build-cache.js';
-import { readGcRoots } from './gc.js';
+import { readGcRoots, startsWithBrace } from './gc.js';
 import { liveLeasedDigests } from './lease.js';
 import type { StoreRoot } from './root.js';
 import { chainIds } from './snapshotter.js';
@@ -68,15 +67,6 @@ async function readImageJson(content: ContentStore, digest: Digest): Promise<Par
   }
 }
 
-async function startsWithBrace(path: string): Promise<boolean> {
-  const fh = await open(path, 'r');
-  try {
-    const { bytesRead, buffer } = await fh.read(Buffer.alloc(1), 0, 1, 0);
-    return bytesRead === 1 && buffer[0] === 0x7b;
-  } finally {
-    await fh.close();
-  }
-}
 
 /** Snapshot keys of build-cache records, minus those in `removedRoots` (GC root file names). */
 export async function buildCacheSnapshots(root: StoreRoot, removedRoots: Iterable<string> = []): Promise<Set<string>> {
