@@ -81,6 +81,22 @@ test('the stat cache skips unchanged files, and a same-size rewrite with mtime r
   assert.equal(diffManifests(first.manifest, third.manifest).changed, ['/src/app.js']);
 });
 
+test('a reloaded stat cache answers for many files (indexed) and keeps other contexts\' entries when rewritten', async () => {
+  const big = tempDir('big');
+  for (let i = 0; i < 60; i++) writeFileSync(join(big, `f${i}`), `file ${i}\n`);
+  const ctx = context();
+  const file = join(tempDir('state'), 'stat-cache.v1');
+  assert.is((await checksumSources(big, ['.'], { statCache: openStatCache(file, { racyMs: 0 }) })).hashed, 60);
+  assert.is((await checksumSources(ctx, ['src'], { statCache: openStatCache(file, { racyMs: 0 }) })).hashed, 2);
+  const cache = openStatCache(file, { racyMs: 0 });
+  assert.is((await checksumSources(big, ['.'], { statCache: cache })).hashed, 0, '60 lookups: past the scanning ones');
+  assert.is((await checksumSources(ctx, ['src'], { statCache: cache })).hashed, 0);
+  writeFileSync(join(big, 'f7'), 'changed\n');
+  assert.is((await checksumSources(big, ['.'], { statCache: cache })).hashed, 1);
+  assert.is((await checksumSources(big, ['.'], { statCache: openStatCache(file, { racyMs: 0 }) })).hashed, 0, 'the rewrite kept all 60');
+  assert.is((await checksumSources(ctx, ['src'], { statCache: openStatCache(file, { racyMs: 0 }) })).hashed, 0);
+});
+
 test('a file hashed in the same instant it was written is not persisted (racy-clean rule)', async () => {
   const ctx = context();
   const state = tempDir('state');
