@@ -19,7 +19,7 @@ export interface BuildContext {
   cache: BuildCache;
   signal: AbortSignal;
   emit(e: BuildEvent): void;
-  stats: { executed: number; cached: number };
+  stats: { executed: number; cached: number; shared: number };
   /** `os/arch[/variant]` of the target. */
   platform: string;
   compression: Compression;

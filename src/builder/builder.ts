@@ -91,7 +91,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
     const stages = new Map<number, Promise<StageState>>();
     const ctx: BuildContext = {
       deps, opts, df: parsed, cache, signal: ctl.signal, emit,
-      stats: { executed: 0, cached: 0 },
+      stats: { executed: 0, cached: 0, shared: 0 },
       platform,
       compression: opts.compression ?? 'gzip',
       sourceDateEpoch: epoch,
@@ -133,6 +133,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
         tags: exported.tags,
         stepsExecuted: ctx.stats.executed,
         stepsCached: ctx.stats.cached,
+        stepsShared: ctx.stats.shared,
       };
       emit({ type: 'build-done', result });
       return result;

@@ -114,7 +114,7 @@ async function execute(ctx: BuildContext, st: StageState, def: StepDef, key: str
 
 /**
  * Runs (or reuses) one filesystem step on `st` and advances `st.fs`; appends its history entry. Counts it in
- * `ctx.stats` and emits step-start, step-cached | step-miss-reason + step-done.
+ * `ctx.stats` (executed, cached, or shared with a concurrent identical step) and emits step-start, step-cached | step-miss-reason + step-done.
  */
 export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): Promise<void> {
   const { step } = def;
@@ -173,8 +173,9 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
       ctx.stats.executed++;
       ctx.emit({ type: 'step-done', step, durationMs: Date.now() - started });
     } else {
-      // The same step was running for another stage or build: it ran once, this one reuses its result.
-      ctx.stats.cached++;
+      // The same step was running for another stage or build: it ran once, this one reuses its result. Counted
+      // apart from cache hits so the dedup shows (the event stays step-cached: the renderers show CACHED).
+      ctx.stats.shared++;
       ctx.emit({ type: 'step-cached', step });
     }
   }

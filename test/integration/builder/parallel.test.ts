@@ -42,6 +42,9 @@ test('identical work requested twice at once runs once', async () => {
   const r = await h.build(ctx, { tags: ['dedup:1'] });
   const runs = r.events.filter((e) => e.type === 'step-done' && e.step.text.startsWith('RUN'));
   assert.is(runs.length, 1, 'one execution for the two stages');
+  assert.is(r.stepsExecuted, 3, 'the RUN once and the two COPYs');
+  assert.is(r.stepsShared, 1, 'the second stage joined the first one\'s RUN');
+  assert.is(r.stepsCached, 0, 'a joined step is not a cache hit');
   const img = await h.image('dedup:1');
   assert.is(img.manifest.layers.length, 3, 'the second COPY of the same content still adds its own layer');
 });
@@ -50,6 +53,8 @@ test('two concurrent builds of the same Dockerfile share one execution', async (
   const ctx = await h.context({ Dockerfile: 'FROM busybox\nRUN sleep 0.3 && date +%s%N > /concurrent\n' });
   const [a, b] = await Promise.all([h.build(ctx), h.build(ctx)]);
   assert.is(a.stepsExecuted + b.stepsExecuted, 1);
+  assert.is((a.stepsShared ?? 0) + (b.stepsShared ?? 0), 1, 'the other build joined the running step');
+  assert.is(a.stepsCached + b.stepsCached, 0, 'and did not count it as a cache hit');
   assert.is(a.imageId, b.imageId);
 });
 
