@@ -4,8 +4,13 @@
  * `--network` and `--mount`s, executed in a runc sandbox on a fresh snapshot. A non-zero exit fails the build
  * with the stage, step, `Dockerfile:line`, the exit code and the last lines of output.
  */
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
 import { Writable } from 'node:stream';
 import { KilnError } from '../errors.js';
+import { heredocRunScript } from '../parser/heredoc.js';
+import type { ContainerMount } from '../executor/types.js';
 import type { RunInstruction } from '../parser/types.js';
 import type { BuildContext } from './build-context.js';
 import { PROXY_VARS } from './cache-key.js';
@@ -18,22 +23,27 @@ import type { StepRef } from './types.js';
 
 const TAIL_LINES = 12;
 
-/** The argv of a RUN: exec form as given, else the shell with the script (heredoc bodies appended, as a shell reads them). */
-export function runArgs(ins: RunInstruction, shell: string[] | undefined): string[] {
-  if (ins.command.form === 'exec') return ins.command.args;
+/** What a RUN executes: its argv and, for a lone `#!` heredoc, the script file BuildKit mounts at /dev/pipes/. */
+export interface RunCommand {
+  argv: string[];
+  /** Written to a scratch dir (mode 0755) and bind-mounted read-only at its path's directory for the step. */
+  file?: { path: string; content: string; mode: number };
+}
+
+/**
+ * The command of a RUN: exec form as given, else the stage's SHELL with the script. Heredocs as BuildKit runs
+ * them (the parser's heredocRunScript): a lone `RUN <<EOF` body is the script, and one starting with `#!` is a
+ * program of its own, run from `/dev/pipes/EOF` so the kernel picks its interpreter and `$0` is that path.
+ */
+export function runCommand(ins: RunInstruction, shell: string[] | undefined): RunCommand {
+  if (ins.command.form === 'exec') return { argv: ins.command.args };
   const sh = shell?.length ? shell : DEFAULT_SHELL;
-  let script = ins.command.script;
-  if (ins.heredocs.length > 0) {
-    const only = ins.heredocs[0]!;
-    if (ins.heredocs.length === 1 && /^\s*<<-?\s*["']?[A-Za-z0-9_]+["']?\s*$/.test(script)) {
-      // A lone `RUN <<EOF`: the body is the script (BuildKit runs a `#!` body with its interpreter).
-      const shebang = /^#!\s*(\S+)(.*)\n/.exec(only.content);
-      if (shebang) return [shebang[1]!, ...shebang[2]!.trim().split(/\s+/).filter(Boolean), '-c', only.content.slice(shebang[0].length)].filter((a) => a !== '');
-      return [...sh, only.content];
-    }
-    script = `${script}\n${ins.heredocs.map((h) => `${h.content}${h.name}`).join('\n')}`;
-  }
-  return [...sh, script];
+  return heredocRunScript(ins.command.script, ins.heredocs, sh);
+}
+
+/** The argv of a RUN (see runCommand; a `#!` heredoc's argv is its /dev/pipes path). */
+export function runArgs(ins: RunInstruction, shell: string[] | undefined): string[] {
+  return runCommand(ins, shell).argv;
 }
 
 /** Collects a process stream into step-output events and a tail of its last lines. */
@@ -54,13 +64,16 @@ function outputSink(ctx: BuildContext, step: StepRef, stream: 'stdout' | 'stderr
 /** Dispatches one expanded RUN instruction on the stage. */
 export async function runInstruction(ctx: BuildContext, st: StageState, ins: RunInstruction, step: StepRef, stageKey: string, position: number): Promise<void> {
   const cfg = st.cfg.image.config ?? {};
-  const args = runArgs(ins, cfg.Shell);
+  const command = runCommand(ins, cfg.Shell);
+  const args = command.argv;
   const env = st.scope.runEnv();
   const network = ins.network ?? ctx.opts.networkMode ?? 'default';
   const keyParts = await mountKeyParts(ctx, ins.mounts);
   const op = {
     kind: 'RUN', text: ins.original, args, env, user: cfg.User ?? '', cwd: cfg.WorkingDir || '/', network,
     mounts: keyParts.op, security: ins.security ?? 'sandbox', extraHosts: ctx.opts.extraHosts ?? [],
+    // A `#!` heredoc's argv is only its path: the body it runs must be in the key too.
+    ...(command.file ? { script: command.file } : {}),
   };
   const proxies = Object.entries(st.scope.proxyEnv()).map(([k, v]) => `${k}=${v}`);
   const shown = ins.command.form === 'exec' ? JSON.stringify(args) : args.join(' ');
@@ -74,13 +87,16 @@ export async function runInstruction(ctx: BuildContext, st: StageState, ins: Run
     async execute(rootfs, signal) {
       const prepared = await prepareMounts(ctx, ins.mounts);
       const tail: string[] = [];
+      const scriptMount = command.file ? await writeScript(ctx, command.file) : undefined;
       try {
         const res = await ctx.deps.executor.run({
           rootfs: rootfs.mounts,
           process: { args, env: [...env, ...proxies, ...prepared.env], cwd: op.cwd, user: op.user || undefined },
-          mounts: prepared.mounts,
+          mounts: scriptMount ? [...prepared.mounts, scriptMount] : prepared.mounts,
           network: network === 'default' ? 'default' : network,
           extraHosts: ctx.opts.extraHosts,
+          // BuildKit runs `--security=insecure` without a seccomp filter; a sandboxed step gets Docker's profile.
+          ...(op.security === 'insecure' ? { seccomp: 'unconfined' as const } : {}),
           stdout: outputSink(ctx, step, 'stdout', tail),
           stderr: outputSink(ctx, step, 'stderr', tail),
           signal,
@@ -94,10 +110,25 @@ export async function runInstruction(ctx: BuildContext, st: StageState, ins: Run
         }
       } finally {
         await prepared.release();
+        if (scriptMount) await rm(scriptMount.source!, { recursive: true, force: true });
       }
     },
     async cleanup(upper, lowers) {
-      await removeMountStubs(upper, lowers, [...ins.mounts.map((m) => m.target), ...RUNTIME_STUBS]);
+      const scriptDir = command.file ? [posix.dirname(command.file.path)] : [];
+      await removeMountStubs(upper, lowers, [...ins.mounts.map((m) => m.target), ...scriptDir, ...RUNTIME_STUBS]);
     },
   });
+}
+
+/**
+ * Writes a `#!` heredoc's body into the build's scratch dir and returns the read-only bind of its directory
+ * (BuildKit mounts a one-file scratch state at /dev/pipes/). The build's tmp dir is removed with the build.
+ */
+async function writeScript(ctx: BuildContext, file: NonNullable<RunCommand['file']>): Promise<ContainerMount> {
+  const dir = join(ctx.tmpDir, `pipes-${randomBytes(6).toString('hex')}`);
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  const host = join(dir, posix.basename(file.path));
+  await writeFile(host, file.content);
+  await chmod(host, file.mode); // not through writeFile's mode: the umask would apply
+  return { type: 'bind', source: dir, target: posix.dirname(file.path), readonly: true };
 }

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runArgs } from '../../../src/builder/run-step.js';
+import { runArgs, runCommand } from '../../../src/builder/run-step.js';
 import { dockerignorePatterns } from '../../../src/builder/dockerignore.js';
 import type { RunInstruction } from '../../../src/parser/types.js';
 
@@ -13,11 +13,18 @@ test('runArgs() sends shell form through the SHELL and keeps exec form as given'
   assert.equal(runArgs(run({ command: { form: 'exec', args: ['/bin/echo', 'a b'] } }), ['/bin/bash', '-c']), ['/bin/echo', 'a b']);
 });
 
-test('runArgs() runs a lone heredoc as the script, with its #! interpreter when it has one', () => {
+test('runArgs() runs a lone heredoc as the script', () => {
   const h = { name: 'EOF', content: 'echo one\necho two\n', expand: true, stripTabs: false };
   assert.equal(runArgs(run({ command: { form: 'shell', script: '<<EOF' }, heredocs: [h] }), undefined), ['/bin/sh', '-c', 'echo one\necho two\n']);
-  const py = { ...h, content: '#!/usr/bin/env python3\nprint(1)\n' };
-  assert.equal(runArgs(run({ command: { form: 'shell', script: '<<EOF' }, heredocs: [py] }), undefined), ['/usr/bin/env', 'python3', '-c', 'print(1)\n']);
+});
+
+test('runCommand() runs a lone #! heredoc as a program from /dev/pipes/, as BuildKit does', () => {
+  const py = { name: 'EOF', content: '#!/usr/bin/env python3\nprint(1)\n', expand: true, stripTabs: false };
+  const c = runCommand(run({ command: { form: 'shell', script: '<<EOF' }, heredocs: [py] }), ['/bin/bash', '-c']);
+  assert.equal(c.argv, ['/dev/pipes/EOF']);
+  assert.equal(c.file, { path: '/dev/pipes/EOF', content: py.content, mode: 0o755 });
+  const withCmd = runCommand(run({ command: { form: 'shell', script: 'python3 <<EOF' }, heredocs: [py] }), undefined);
+  assert.is(withCmd.file, undefined, 'a command that reads the heredoc gets it through the shell');
 });
 
 test('runArgs() hands a command with heredocs to the shell with the bodies appended', () => {
