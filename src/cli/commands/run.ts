@@ -31,6 +31,8 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'cap-add', value: 'multi', help: 'add a Linux capability' },
   { name: 'cap-drop', value: 'multi', help: 'drop a Linux capability' },
   { name: 'pids-limit', value: 'single', help: 'maximum number of processes' },
+  { name: 'security-opt', value: 'multi', help: 'seccomp=unconfined, seccomp=PROFILE.json (Docker format), no-new-privileges' },
+  { name: 'pull', value: 'single', help: 'pull the image before running: missing (default), always or never' },
   { name: 'help', help: 'show this help' },
 ];
 
@@ -67,16 +69,21 @@ export function register(program: Command): void {
       };
       const volumes = list(flags, 'volume').map((v) => rc.parseVolume(v));
       const ports = list(flags, 'publish').map(parsePort);
+      const { parseSecurityOpts } = await import('../../executor/security-opt.js');
+      const security = await parseSecurityOpts(list(flags, 'security-opt'));
+      const { ensureImage, parsePullPolicy } = await import('../../executor/ensure-image.js');
+      const pullPolicy = parsePullPolicy(str(flags, 'pull'));
 
       await cleanupStale(root);
       const store = await openRoot(root);
       let rec;
       try {
+        await ensureImage(store, target, { policy: pullPolicy, out: process.stderr });
         rec = await createContainer(store, {
           image: target, cmd: rest, entrypoint: str(flags, 'entrypoint'), env: list(flags, 'env'), envFiles: list(flags, 'env-file'),
           volumes, workdir: str(flags, 'workdir'), user: str(flags, 'user'), network, ports, name: str(flags, 'name'),
           hostname: str(flags, 'hostname'), addHosts: list(flags, 'add-host'), tty,
-          readonlyRootfs: bool(flags, 'read-only'), tmpfs: list(flags, 'tmpfs'), capAdd: list(flags, 'cap-add'), capDrop: list(flags, 'cap-drop'), autoRemove: bool(flags, 'rm'), detached, limits,
+          readonlyRootfs: bool(flags, 'read-only'), tmpfs: list(flags, 'tmpfs'), capAdd: list(flags, 'cap-add'), capDrop: list(flags, 'cap-drop'), seccomp: security.seccomp, autoRemove: bool(flags, 'rm'), detached, limits,
         });
       } finally {
         await store.close();
