@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Mount } from '../cache/types.js';
 import { KilnError } from '../errors.js';
 import { containerDir } from './executor.js';
+import type { SeccompSetting } from './security-opt.js';
 import type { ContainerMount, NetworkMode, PortMapping, ProcessSpec } from './types.js';
 
 /** Everything the supervisor needs to start the container: serialisable RunOptions. */
@@ -23,6 +24,8 @@ export interface ContainerSpec {
   readonlyRootfs?: boolean;
   capAdd?: string[];
   capDrop?: string[];
+  /** `--security-opt seccomp=…` (a profile file's content is kept here: the file may change or go). */
+  seccomp?: SeccompSetting;
   /** `--add-host` lines for /etc/hosts (`ip\tname`). */
   extraHosts?: string[];
 }

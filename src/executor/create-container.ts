@@ -11,6 +11,7 @@ import { newContainerId } from './executor.js';
 import { adjustCapabilities } from './spec.js';
 import { prepareRootfs, releaseRootfs } from './image-rootfs.js';
 import { imageVolumes, mergeEnv, parseEnvFile, parseEnvFlags, resolveArgs, type VolumeSpec } from './run-config.js';
+import type { SeccompSetting } from './security-opt.js';
 import type { ContainerMount, NetworkMode, PortMapping } from './types.js';
 import { createVolumeStore } from './volumes.js';
 
@@ -34,6 +35,8 @@ export interface CreateContainerOptions {
   readonlyRootfs?: boolean;
   capAdd?: string[];
   capDrop?: string[];
+  /** `--security-opt seccomp=…` (see parseSecurityOpts); default Docker's profile. */
+  seccomp?: SeccompSetting;
   /** `--tmpfs PATH[:OPTIONS]` mounts. */
   tmpfs?: string[];
   /** `--add-host NAME:IP` entries. */
@@ -120,7 +123,7 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
       autoRemove: Boolean(o.autoRemove), stopSignal: cfg?.StopSignal, detached: Boolean(o.detached), snapshotKey, volumes: used,
       spec: {
         rootfs, mounts, network, hostname: o.hostname, ports: o.ports ?? [], limits: o.limits, extraHosts: parseAddHosts(o.addHosts ?? []),
-        readonlyRootfs: o.readonlyRootfs, capAdd: o.capAdd, capDrop: o.capDrop,
+        readonlyRootfs: o.readonlyRootfs, capAdd: o.capAdd, capDrop: o.capDrop, ...(o.seccomp ? { seccomp: o.seccomp } : {}),
         process: { args, env, cwd: o.workdir || cfg?.WorkingDir || '/', user: o.user ?? cfg?.User ?? '', tty: Boolean(o.tty) },
       },
     };

@@ -122,6 +122,7 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
       readonlyRootfs: o.readonlyRootfs,
       capAdd: o.capAdd,
       capDrop: o.capDrop,
+      seccomp: o.seccomp,
       nofileLimit: nofile,
     });
     await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));

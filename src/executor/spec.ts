@@ -4,6 +4,8 @@
  * would under `docker run`. Pure: no I/O, unit-tested.
  */
 import { KilnError } from '../errors.js';
+import { seccompFor } from './seccomp-profile.js';
+import type { SeccompSetting } from './security-opt.js';
 import type { ContainerMount } from './types.js';
 import type { ResolvedUser } from './user.js';
 
@@ -39,6 +41,8 @@ export interface SpecInput {
   readonlyRootfs?: boolean;
   capAdd?: string[];
   capDrop?: string[];
+  /** Docker's default seccomp profile unless `unconfined` or a profile of the user's. */
+  seccomp?: SeccompSetting;
   /** Hard RLIMIT_NOFILE kiln may grant (root here lacks CAP_SYS_RESOURCE: never exceed the current hard limit). */
   nofileLimit: number;
 }
@@ -111,6 +115,9 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
   if (l.pids) resources.pids = { limit: l.pids };
 
   const caps = adjustCapabilities(DEFAULT_CAPABILITIES, input.capAdd ?? [], input.capDrop ?? []);
+  // As Docker: the profile's capability-gated rules follow the bounding set (so `--cap-add SYS_ADMIN` allows mount).
+  const sc = input.seccomp ?? 'default';
+  const seccomp = sc === 'unconfined' ? undefined : seccompFor(caps, process.arch, sc === 'default' ? {} : { profile: sc.profile });
   return {
     ociVersion: '1.0.2-dev',
     process: {
@@ -133,6 +140,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       resources,
       maskedPaths: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
+      ...(seccomp ? { seccomp } : {}),
     },
   };
 }

@@ -4,6 +4,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { Mount } from '../cache/types.js';
+import type { SeccompSetting } from './security-opt.js';
 
 export type NetworkMode = 'none' | 'host' | 'bridge' | 'default';
 
@@ -46,6 +47,11 @@ export interface RunOptions {
   /** Capabilities added to / dropped from Docker's default set (`CAP_` prefix optional; `ALL` for every one). */
   capAdd?: string[];
   capDrop?: string[];
+  /**
+   * The seccomp filter: Docker's default profile (the default; capability-gated groups follow the capabilities),
+   * `unconfined` (`--security-opt seccomp=unconfined`, RUN `--security=insecure`), or a Docker-format profile.
+   */
+  seccomp?: SeccompSetting;
   stdin?: NodeJS.ReadableStream;
   stdout?: Writable;
   stderr?: Writable;

@@ -1,0 +1,101 @@
+/**
+ * Docker's default seccomp profile under real runc: syscalls outside the allowlist fail with EPERM, the
+ * capability-gated groups open with `--cap-add`, ordinary programs are unaffected, and `unconfined` / a
+ * Docker-format profile replace it — through the executor and through `kiln run --security-opt`.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { createExecutor } from '../../../src/executor/executor.js';
+import { cleanupStale } from '../../../src/executor/cleanup.js';
+import type { RunOptions } from '../../../src/executor/types.js';
+import { kiln } from '../../helpers/kiln-cli.js';
+import { createFixture, type Fixture } from './fixture.js';
+
+let f: Fixture;
+test.before(async () => { f = await createFixture(); });
+test.after(async () => { await cleanupStale(f.root); await f.dispose(); });
+
+function sink() {
+  let text = '';
+  const stream = new Writable({ write(c, _e, cb) { text += c; cb(); } });
+  return { stream, get text() { return text; } };
+}
+
+async function sh(script: string, o: Partial<RunOptions> = {}) {
+  const { mounts } = await f.rootfsMounts();
+  const out = sink();
+  const err = sink();
+  const r = await createExecutor({ root: f.root }).run({
+    rootfs: mounts, process: { args: ['sh', '-c', script], env: [] }, stdout: out.stream, stderr: err.stream, network: 'none', ...o,
+  });
+  return { ...r, out: out.text, err: err.text };
+}
+
+const seccompMode = async (o: Partial<RunOptions> = {}) => /^Seccomp:\s*(\d)/m.exec((await sh('cat /proc/self/status', o)).out)?.[1];
+
+test('a container runs under a seccomp filter by default (Seccomp: 2), and none when unconfined', async () => {
+  assert.is(await seccompMode(), '2');
+  assert.is(await seccompMode({ seccomp: 'unconfined' }), '0');
+});
+
+test('a syscall outside the allowlist fails with EPERM: unshare(CLONE_NEWUSER) needs no capability, only the filter stops it', async () => {
+  const filtered = await sh('unshare -U true');
+  assert.is(filtered.exitCode, 1);
+  assert.match(filtered.err, /Operation not permitted/);
+  assert.is((await sh('unshare -U true', { seccomp: 'unconfined' })).exitCode, 0, 'the kernel itself allows it');
+});
+
+test('CAP_SYS_ADMIN opens the mount group, while swapon stays blocked by the filter even with the capability', async () => {
+  const withCap = await sh('mkdir /m && mount -t tmpfs none /m && echo mounted; swapon /etc/passwd', { capAdd: ['SYS_ADMIN'] });
+  assert.match(withCap.out, /mounted/);
+  assert.match(withCap.err, /swapon: \/etc\/passwd: Operation not permitted/);
+  const without = await sh('mkdir /m && mount -t tmpfs none /m && echo mounted');
+  assert.not.match(without.out, /mounted/);
+  // The same swapon unfiltered reaches the kernel, which finds no swap signature in the file instead.
+  const unconfined = await sh('swapon /etc/passwd', { capAdd: ['SYS_ADMIN'], seccomp: 'unconfined' });
+  assert.match(unconfined.err, /Invalid argument/);
+});
+
+test('ordinary work is unaffected: files, pipes, processes, a loopback HTTP server and client', async () => {
+  const r = await sh([
+    'mkdir -p /www/d && echo hi > /www/d/f && cp -a /www/d /www/e && ls /www/e | grep -q f',
+    'linux32 true',
+    'httpd -p 127.0.0.1:8080 -h /www',
+    'for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://127.0.0.1:8080/e/f 2>/dev/null && break; sleep 0.1; done',
+  ].join(' && '));
+  assert.is(r.exitCode, 0, r.err);
+  assert.is(r.out, 'hi\n');
+});
+
+test('a Docker-format profile replaces the default: its errno for the listed syscalls, its default action for the rest', async () => {
+  const profile = { defaultAction: 'SCMP_ACT_ALLOW' as const, syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' as const, errnoRet: 13 }] };
+  const r = await sh('mkdir /x; unshare -U true && echo unshared', { seccomp: { profile } });
+  assert.match(r.err, /mkdir: can't create directory '\/x': Permission denied/);
+  assert.match(r.out, /unshared/);
+});
+
+test('kiln run --security-opt: seccomp=unconfined lifts the filter, seccomp=FILE loads a profile, unknown options are refused', async () => {
+  const root = join(f.dir, 'cli-root');
+  assert.is((await kiln(['base', 'busybox'], { root })).code, 0);
+  const run = (args: string[]) => kiln(['run', '--rm', '--network', 'none', ...args], { root });
+  assert.match((await run(['busybox', 'grep', 'Seccomp:', '/proc/self/status'])).stdout, /Seccomp:\s*2/);
+  const un = await run(['--security-opt', 'seccomp=unconfined', 'busybox', 'sh', '-c', 'grep Seccomp: /proc/self/status && unshare -U true']);
+  assert.is(un.code, 0, un.stderr);
+  assert.match(un.stdout, /Seccomp:\s*0/);
+  const file = join(f.dir, 'deny-mkdir.json');
+  await writeFile(file, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ name: 'mkdir', action: 'SCMP_ACT_ERRNO' }, { name: 'mkdirat', action: 'SCMP_ACT_ERRNO' }] }));
+  const custom = await run(['--security-opt', `seccomp=${file}`, 'busybox', 'mkdir', '/x']);
+  assert.is(custom.code, 1);
+  assert.match(custom.stderr, /Operation not permitted/);
+  const bad = await run(['--security-opt', 'apparmor=foo', 'busybox', 'true']);
+  assert.is(bad.code === 0, false);
+  assert.match(bad.stderr, /invalid --security-opt/);
+  const missing = await run(['--security-opt', `seccomp=${join(f.dir, 'nope.json')}`, 'busybox', 'true']);
+  assert.match(missing.stderr, /seccomp profile/);
+  await cleanupStale(root);
+});
+
+test.run();
