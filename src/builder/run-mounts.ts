@@ -5,13 +5,13 @@
  * cache key may see) and a release function.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, chown, cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { acquireLock } from '../cache/lock.js';
 import { KilnError } from '../errors.js';
 import { mountAll, unmountAll } from '../executor/mount.js';
 import type { ContainerMount } from '../executor/types.js';
-import type { RunMount } from '../parser/types.js';
+import type { RunMount, StageOrImageRef } from '../parser/types.js';
 import type { BuildContext } from './build-context.js';
 import { resolveInRoot } from './fileops/root-path.js';
 import { ensureSnapshot } from './step-runner.js';
@@ -36,7 +36,9 @@ export async function mountKeyParts(ctx: BuildContext, mounts: RunMount[]): Prom
   for (const [i, m] of mounts.entries()) {
     switch (m.type) {
       case 'cache':
-        op.push({ type: m.type, target: m.target, id: m.id, sharing: m.sharing, readonly: m.readonly, mode: m.mode, uid: m.uid, gid: m.gid });
+        op.push({ type: m.type, target: m.target, id: m.id, sharing: m.sharing, readonly: m.readonly, mode: m.mode, uid: m.uid, gid: m.gid, from: m.from?.raw, source: m.from ? m.source : undefined });
+        // A seeded cache depends on what it is seeded from (BuildKit: the from state is an input of the exec).
+        if (m.from) inputs[`mount${i}`] = await fromIdentity(ctx, m.from);
         break;
       case 'tmpfs':
         op.push({ type: m.type, target: m.target, size: m.size });
@@ -52,16 +54,19 @@ export async function mountKeyParts(ctx: BuildContext, mounts: RunMount[]): Prom
         if (!m.from) {
           const spec: CopySpec = { srcRoot: ctx.contextDir, fromContext: true, ignore: ctx.ignore, sources: [m.source], heredocs: [], dest: '/', workdir: '/', link: false, parents: false, exclude: [], add: false };
           inputs[`mount${i}`] = (await ctx.deps.fileops.checksum(spec, { signal: ctx.signal })).digest;
-        } else if (m.from.kind === 'stage') {
-          inputs[`mount${i}`] = (await ctx.stage(m.from.index)).fs.chainId || 'empty';
         } else {
-          inputs[`mount${i}`] = m.from.ref;
+          inputs[`mount${i}`] = await fromIdentity(ctx, m.from);
         }
         break;
       }
     }
   }
   return { op, inputs };
+}
+
+/** What a `from=` names, as a key input: a stage's ChainID, or the image reference. */
+async function fromIdentity(ctx: BuildContext, from: StageOrImageRef): Promise<string> {
+  return from.kind === 'stage' ? (await ctx.stage(from.index)).fs.chainId || 'empty' : from.ref;
 }
 
 async function readSecret(ctx: BuildContext, id: string, required: boolean): Promise<Buffer | undefined> {
@@ -106,8 +111,11 @@ export async function prepareMounts(ctx: BuildContext, mounts: RunMount[]): Prom
     for (const m of mounts) {
       switch (m.type) {
         case 'cache': {
-          const hashed = createHash('sha256').update(m.id).digest('hex').slice(0, 32);
+          // BuildKit keys a seeded cache by its id and its base: another from= (or a rebuilt stage) is another cache.
+          const base = m.from ? `\0${await fromIdentity(ctx, m.from)}\0${m.source ?? '/'}` : '';
+          const hashed = createHash('sha256').update(m.id + base).digest('hex').slice(0, 32);
           let dir = join(ctx.cache.mountsDir, hashed);
+          if (m.from && !(await exists(dir))) await seedCache(ctx, dir, m, scratch, releases);
           await mkdir(dir, { recursive: true });
           const fresh = (await stat(dir)).uid !== m.uid || ((await stat(dir)).mode & 0o7777) !== m.mode;
           if (fresh) {
@@ -152,23 +160,7 @@ export async function prepareMounts(ctx: BuildContext, mounts: RunMount[]): Prom
           ctx.emit({ type: 'warning', message: `skipping --mount=type=ssh,id=${m.id} (no SSH agent forwarding in kiln)` });
           continue;
         case 'bind': {
-          let root: string;
-          if (!m.from) root = ctx.contextDir;
-          else {
-            const view = join(scratch, `view-${randomBytes(4).toString('hex')}`);
-            const snapKey = await bindSourceSnapshot(ctx, m);
-            root = view;
-            await mkdir(view, { recursive: true });
-            if (snapKey) {
-              const vkey = `view-${randomBytes(8).toString('hex')}`;
-              const vm = await ctx.deps.snapshotter.view(vkey, snapKey);
-              await mountAll(vm, view);
-              releases.push(async () => {
-                await unmountAll(view);
-                await ctx.deps.snapshotter.remove(vkey).catch(() => {});
-              });
-            }
-          }
+          const root = m.from ? await mountFromView(ctx, m.from, scratch, releases) : ctx.contextDir;
           let src = resolveInRoot(root, m.source);
           if (!m.readonly) {
             // BuildKit: writes to a rw bind mount are discarded; give the step a throwaway copy.
@@ -190,11 +182,53 @@ export async function prepareMounts(ctx: BuildContext, mounts: RunMount[]): Prom
   return out;
 }
 
-async function bindSourceSnapshot(ctx: BuildContext, m: Extract<RunMount, { type: 'bind' }>): Promise<string | undefined> {
-  if (m.from?.kind === 'stage') return ensureSnapshot(ctx, (await ctx.stage(m.from.index)).fs);
-  if (m.from?.kind === 'image') {
-    const img = await ctx.deps.images.resolve(m.from.ref);
-    return ctx.deps.snapshotter.ensureImage(img.manifest.layers.map((d, i) => ({ descriptor: d, diffId: img.config.rootfs.diff_ids[i]! })), { signal: ctx.signal });
+async function fromSnapshot(ctx: BuildContext, from: StageOrImageRef): Promise<string | undefined> {
+  if (from.kind === 'stage') return ensureSnapshot(ctx, (await ctx.stage(from.index)).fs);
+  const img = await ctx.deps.images.resolve(from.ref);
+  return ctx.deps.snapshotter.ensureImage(img.manifest.layers.map((d, i) => ({ descriptor: d, diffId: img.config.rootfs.diff_ids[i]! })), { signal: ctx.signal });
+}
+
+/** Mounts a read-only view of a stage's or image's rootfs under `scratch` (an empty dir for an empty stage); unmounted by `releases`. */
+async function mountFromView(ctx: BuildContext, from: StageOrImageRef, scratch: string, releases: Array<() => Promise<void> | void>): Promise<string> {
+  const view = join(scratch, `view-${randomBytes(4).toString('hex')}`);
+  const snapKey = await fromSnapshot(ctx, from);
+  await mkdir(view, { recursive: true });
+  if (snapKey) {
+    const vkey = `view-${randomBytes(8).toString('hex')}`;
+    const vm = await ctx.deps.snapshotter.view(vkey, snapKey);
+    await mountAll(vm, view);
+    releases.push(async () => {
+      await unmountAll(view);
+      await ctx.deps.snapshotter.remove(vkey).catch(() => {});
+    });
   }
-  return undefined;
+  return view;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
+
+/**
+ * A new cache dir with `from=` starts as a copy of that stage's (or image's) `source` path, as BuildKit's cache
+ * mount starts from its base. Copied beside the dir and renamed into place, so a concurrent user never sees a
+ * half-seeded cache; when another build seeded it first, that copy wins.
+ */
+async function seedCache(ctx: BuildContext, dir: string, m: Extract<RunMount, { type: 'cache' }>, scratch: string, releases: Array<() => Promise<void> | void>): Promise<void> {
+  const root = await mountFromView(ctx, m.from!, scratch, releases);
+  const src = resolveInRoot(root, m.source ?? '/');
+  const tmp = `${dir}.seed-${randomBytes(4).toString('hex')}`;
+  try {
+    const st = await stat(src).catch(() => undefined);
+    if (st?.isDirectory()) await cp(src, tmp, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+    else {
+      if (st) throw new KilnError('INVALID_ARGUMENT', `cache mount from=${m.from!.raw}: source ${m.source ?? '/'} is not a directory`);
+      await mkdir(tmp, { recursive: true });
+    }
+    await rename(tmp, dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST' && err.code !== 'ENOTEMPTY') throw err;
+    });
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
 }

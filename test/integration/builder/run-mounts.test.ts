@@ -39,6 +39,25 @@ test('a cache mount persists across builds by id and never lands in a layer', as
   assert.match(gunzipSync(blob).toString('latin1'), /one\ntwo\n/);
 });
 
+test('a cache mount with from= starts as a copy of that stage\'s source path and then persists', async () => {
+  const ctx = await h.context({
+    Dockerfile: [
+      'FROM busybox AS seed', 'RUN mkdir -p /data/sub && echo seeded > /data/s && echo deep > /data/sub/d',
+      'FROM busybox',
+      'RUN --mount=type=cache,id=seeded,target=/c,from=seed,source=/data cat /c/s /c/sub/d > /got && echo more > /c/more',
+      'RUN --mount=type=cache,id=seeded,target=/c,from=seed,source=/data ls /c > /list', '',
+    ].join('\n'),
+  });
+  await h.build(ctx, { tags: ['cmfrom:1'] });
+  const { gunzipSync } = await import('node:zlib');
+  const img = await h.image('cmfrom:1');
+  const got = (await Promise.all([-2, -1].map(async (i) => gunzipSync(await h.builder.root.content.readBuffer(img.manifest.layers.at(i)!.digest)).toString('latin1'))));
+  assert.match(got[0]!, /seeded\ndeep\n/, 'the first user sees the stage\'s files');
+  assert.match(got[1]!, /more\ns\nsub\n/, 'what a step adds persists beside the seed');
+  const tree = await h.tree('cmfrom:1');
+  assert.not.ok(tree.some((e) => e.path === 'c' || e.path.startsWith('c/')), 'the cache is not in a layer');
+});
+
 test('sharing=locked serializes two stages that use the same cache id', async () => {
   const ctx = await h.context({
     Dockerfile: [
