@@ -4,12 +4,22 @@
  * Node lacks).
  */
 import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { Duplex, PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
-import { CompressStream, DecompressStream } from 'zstd-napi';
+import type * as ZstdNapi from 'zstd-napi';
 import { KilnError } from '../errors.js';
 import { MediaType } from '../image/types.js';
 import { ParallelGzip } from './parallel-gzip.js';
+
+/**
+ * zstd-napi, loaded on first use: its native binding took 10-40 ms to load here, and a gzip build (the
+ * default) never needs it. A plain `require` keeps createCompressStream synchronous.
+ */
+let zstdModule: typeof ZstdNapi | undefined;
+function zstd(): typeof ZstdNapi {
+  return (zstdModule ??= createRequire(import.meta.url)('zstd-napi') as typeof ZstdNapi);
+}
 
 /** What a layer can be written as. */
 export type Compression = 'gzip' | 'zstd' | 'none';
@@ -37,7 +47,7 @@ export function createCompressStream(kind: Compression, opts: { level?: number; 
       if (opts.parallel === false) return createGzip({ level: opts.level ?? GZIP_LEVEL, chunkSize: ZLIB_CHUNK });
       return new ParallelGzip({ level: opts.level ?? GZIP_LEVEL });
     case 'zstd':
-      return new CompressStream({ compressionLevel: opts.level ?? ZSTD_LEVEL });
+      return new (zstd().CompressStream)({ compressionLevel: opts.level ?? ZSTD_LEVEL });
     case 'none':
       return new PassThrough();
   }
@@ -68,7 +78,7 @@ export function createDecompressStream(kind: AnyCompression | 'auto'): Duplex {
       // Concatenated members (kiln's parallel gzip, pigz) are read whole by default; a truncated stream errors.
       return createGunzip({ chunkSize: ZLIB_CHUNK });
     case 'zstd':
-      return new DecompressStream();
+      return new (zstd().DecompressStream)();
     case 'none':
       return new PassThrough();
     case 'bzip2':

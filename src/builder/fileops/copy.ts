@@ -15,7 +15,6 @@ import { chmodSync, copyFileSync, lchownSync, linkSync, lstatSync, lutimesSync, 
 import { copyFile } from 'node:fs/promises';
 import { basename, dirname, join, posix, relative } from 'node:path';
 import { KilnError, isKilnError } from '../../errors.js';
-import { detectArchive, extractArchive } from './archive.js';
 import { isGitSource, isHttpSource } from './http-source.js';
 import { parseChmod, type ModeFn } from './chmod.js';
 import { resolveChown, type Owner } from './chown.js';
@@ -129,6 +128,8 @@ class Copier {
     let dst = resolveInRoot(root, dest.path);
     const top = src.entries[0];
     if (this.opts.unpack && top.st.isFile()) {
+      // Loaded only for ADD: the tar-stream reader cost ~20 ms of start-up on every COPY.
+      const { detectArchive, extractArchive } = await import('./archive.js');
       const kind = await detectArchive(top.abs, this.opts.signal);
       if (kind) {
         this.mkdirAll(dst);
