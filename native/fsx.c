@@ -2,7 +2,7 @@
  * kiln-fsx: the few Linux file system calls Node lacks and layers need: extended attributes (read and write
  * byte-exact, without following symlinks), mknod (device nodes, fifos, overlayfs whiteouts), and mount(2) /
  * umount2(2) for the overlay and bind mounts of every COPY and RUN step (a mount(8) + umount(8) pair of child
- * processes cost ~20 ms a step here; the calls take well under a millisecond).
+ * processes cost 8.4 ms a step here, the two calls 0.8 ms).
  *
  * Why an addon and not `setfattr`/`mknod` child processes: a layer touches xattrs on every file it packs or
  * unpacks, and whiteouts are one mknod each; a spawned mknod(1) cost 3.6-24 ms here, 12-57x the addon's
@@ -25,8 +25,8 @@
 #define PATH_MAX_LEN 4096
 #define NAME_MAX_LEN 256
 
-/* Throws an Error shaped like Node's own system errors: code ('ENOENT'), errno, syscall, path. */
-static napi_value throw_errno(napi_env env, int err, const char *syscall, const char *path) {
+/* An Error shaped like Node's own system errors: code ('ENOENT'), errno, syscall, path. */
+static napi_value errno_error(napi_env env, int err, const char *syscall, const char *path) {
   const char *code = uv_err_name(uv_translate_sys_error(err));
   char msg[PATH_MAX_LEN + 200];
   snprintf(msg, sizeof msg, "%s: %s, %s '%s'", code, strerror(err), syscall, path);
@@ -41,7 +41,12 @@ static napi_value throw_errno(napi_env env, int err, const char *syscall, const 
   napi_set_named_property(env, e, "syscall", v);
   napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, e, "path", v);
-  napi_throw(env, e);
+  return e;
+}
+
+/* Throws errno_error(...). */
+static napi_value throw_errno(napi_env env, int err, const char *syscall, const char *path) {
+  napi_throw(env, errno_error(env, err, syscall, path));
   return NULL;
 }
 
@@ -163,35 +168,79 @@ static napi_value devsplit(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* mount(source, target, fstype, flags, data|null): mount(2) as is; flags are the MS_* bits. */
+/*
+ * mount(2) and umount2(2) run on libuv's thread pool and return promises: unmounting an overlay syncs its
+ * upper file system, which took 10-30 ms here under other jobs' I/O, and must not stall the event loop (the
+ * server runs many builds in one process).
+ */
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  int umount;
+  char source[PATH_MAX_LEN], target[PATH_MAX_LEN], fstype[NAME_MAX_LEN], data[PATH_MAX_LEN + 1];
+  int has_data;
+  uint32_t flags;
+  int err;
+} mount_req;
+
+static void mount_exec(napi_env env, void *p) {
+  (void)env;
+  mount_req *r = p;
+  int rc = r->umount ? umount2(r->target, (int)r->flags)
+                     : mount(r->source, r->target, r->fstype, r->flags, r->has_data ? r->data : NULL);
+  r->err = rc != 0 ? errno : 0;
+}
+
+static void mount_done(napi_env env, napi_status status, void *p) {
+  mount_req *r = p;
+  if (status == napi_ok && r->err == 0) {
+    napi_value undef;
+    napi_get_undefined(env, &undef);
+    napi_resolve_deferred(env, r->deferred, undef);
+  } else {
+    napi_reject_deferred(env, r->deferred, errno_error(env, r->err ? r->err : ECANCELED, r->umount ? "umount2" : "mount", r->target));
+  }
+  napi_delete_async_work(env, r->work);
+  free(r);
+}
+
+static napi_value queue_mount(napi_env env, mount_req *r) {
+  napi_value promise, name;
+  napi_create_promise(env, &r->deferred, &promise);
+  napi_create_string_utf8(env, "kiln-mount", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, mount_exec, mount_done, r, &r->work);
+  napi_queue_async_work(env, r->work);
+  return promise;
+}
+
+/* mount(source, target, fstype, flags, data|null) -> Promise<void>: mount(2) as is; flags are the MS_* bits. */
 static napi_value mount_js(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char source[PATH_MAX_LEN], target[PATH_MAX_LEN], fstype[NAME_MAX_LEN], data[PATH_MAX_LEN + 1];
-  uint32_t flags = 0;
-  if (argc < 5 || get_string(env, argv[0], source, sizeof source) || get_string(env, argv[1], target, sizeof target) ||
-      get_string(env, argv[2], fstype, sizeof fstype)) return NULL;
-  napi_get_value_uint32(env, argv[3], &flags);
+  mount_req *r = calloc(1, sizeof *r);
+  if (!r) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  if (argc < 5 || get_string(env, argv[0], r->source, sizeof r->source) || get_string(env, argv[1], r->target, sizeof r->target) ||
+      get_string(env, argv[2], r->fstype, sizeof r->fstype)) { free(r); return NULL; }
+  napi_get_value_uint32(env, argv[3], &r->flags);
   napi_valuetype t;
   napi_typeof(env, argv[4], &t);
-  int has_data = t == napi_string;
-  if (has_data && get_string(env, argv[4], data, sizeof data)) return NULL;
-  if (mount(source, target, fstype, flags, has_data ? data : NULL) != 0) return throw_errno(env, errno, "mount", target);
-  return NULL;
+  r->has_data = t == napi_string;
+  if (r->has_data && get_string(env, argv[4], r->data, sizeof r->data)) { free(r); return NULL; }
+  return queue_mount(env, r);
 }
 
-/* umount2(target, flags): flags as MNT_DETACH (2). */
+/* umount2(target, flags) -> Promise<void>: flags as MNT_DETACH (2). */
 static napi_value umount2_js(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char target[PATH_MAX_LEN];
-  uint32_t flags = 0;
-  if (argc < 2 || get_string(env, argv[0], target, sizeof target)) return NULL;
-  napi_get_value_uint32(env, argv[1], &flags);
-  if (umount2(target, (int)flags) != 0) return throw_errno(env, errno, "umount2", target);
-  return NULL;
+  mount_req *r = calloc(1, sizeof *r);
+  if (!r) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  r->umount = 1;
+  if (argc < 2 || get_string(env, argv[0], r->target, sizeof r->target)) { free(r); return NULL; }
+  napi_get_value_uint32(env, argv[1], &r->flags);
+  return queue_mount(env, r);
 }
 
 static napi_value init(napi_env env, napi_value exports) {

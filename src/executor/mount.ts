@@ -62,7 +62,7 @@ export function syscallMount(m: Mount): SyscallMount | undefined {
 }
 
 /** Mounts `m` on `dest` through mount(2); false when `m` needs mount(8). Throws MOUNT_FAILED on an errno. */
-function mountNative(sys: NativeMount, m: Mount, dest: string): boolean {
+async function mountNative(sys: NativeMount, m: Mount, dest: string): Promise<boolean> {
   const call = syscallMount(m);
   if (!call) return false;
   const fail = (err: unknown): never => {
@@ -71,7 +71,7 @@ function mountNative(sys: NativeMount, m: Mount, dest: string): boolean {
   };
   if (!call.bind) {
     try {
-      sys.mount(m.source, dest, m.type, call.flags, call.data);
+      await sys.mount(m.source, dest, m.type, call.flags, call.data);
     } catch (err) {
       fail(err);
     }
@@ -79,18 +79,16 @@ function mountNative(sys: NativeMount, m: Mount, dest: string): boolean {
   }
   const rec = m.options.includes('rbind') ? MS_REC : 0;
   try {
-    sys.mount(m.source, dest, 'none', MS_BIND | rec, null);
+    await sys.mount(m.source, dest, 'none', MS_BIND | rec, null);
   } catch (err) {
     fail(err);
   }
   // A bind ignores flags on the first call; mount(8) applies `ro` and friends with a remount, as here.
   if (call.flags) {
     try {
-      sys.mount('none', dest, 'none', MS_REMOUNT | MS_BIND | call.flags, null);
+      await sys.mount('none', dest, 'none', MS_REMOUNT | MS_BIND | call.flags, null);
     } catch (err) {
-      try {
-        sys.umount2(dest, MNT_DETACH);
-      } catch {}
+      await sys.umount2(dest, MNT_DETACH).catch(() => {});
       fail(err);
     }
   }
@@ -141,7 +139,7 @@ export async function mountAll(mounts: Mount[], target: string, opts: { signal?:
       }
       await mkdir(dest, { recursive: true });
       const sys = nativeMount();
-      if (sys && mountNative(sys, m, dest)) {
+      if (sys && (await mountNative(sys, m, dest))) {
         done.push(dest);
         continue;
       }
@@ -167,7 +165,7 @@ export async function unmountMounted(mounts: Mount[], target: string): Promise<v
   const sys = nativeMount();
   if (sys) {
     try {
-      for (const p of points) sys.umount2(p, 0);
+      for (const p of points) await sys.umount2(p, 0);
       return;
     } catch {
       return unmountAll(target);
@@ -182,13 +180,13 @@ async function unmountOne(p: string): Promise<void> {
   const sys = nativeMount();
   if (sys) {
     try {
-      sys.umount2(p, 0);
+      await sys.umount2(p, 0);
       return;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EINVAL' || code === 'ENOENT') return; // not (or no longer) a mount point
       try {
-        sys.umount2(p, MNT_DETACH);
+        await sys.umount2(p, MNT_DETACH);
         return;
       } catch {}
     }

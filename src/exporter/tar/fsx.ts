@@ -13,8 +13,8 @@ interface FsxBinding {
   mknod(path: string, mode: number, major: number, minor: number): void;
   devsplit(rdev: number): [number, number];
   /** Absent in addons built before mount support (callers fall back to mount(8)). */
-  mount?(source: string, target: string, fstype: string, flags: number, data: string | null): void;
-  umount2?(target: string, flags: number): void;
+  mount?(source: string, target: string, fstype: string, flags: number, data: string | null): Promise<void>;
+  umount2?(target: string, flags: number): Promise<void>;
 }
 
 /** src/exporter/tar and dist/exporter/tar are both three levels below the repository root. */
@@ -67,10 +67,13 @@ export function splitDev(rdev: number): [number, number] {
 
 /** The mount(2)/umount2(2) pair, or `undefined` when the addon is missing or predates them (use mount(8) then). */
 export interface NativeMount {
-  /** mount(2): `flags` are MS_* bits, `data` the file system's option string (at most 4095 bytes). */
-  mount(source: string, target: string, fstype: string, flags: number, data: string | null): void;
-  /** umount2(2): `flags` 0 or MNT_DETACH. Throws Node-style errno errors (EINVAL: not a mount point). */
-  umount2(target: string, flags: number): void;
+  /**
+   * mount(2) on the thread pool: `flags` are MS_* bits, `data` the file system's option string (at most 4095
+   * bytes). Rejects with Node-style errno errors.
+   */
+  mount(source: string, target: string, fstype: string, flags: number, data: string | null): Promise<void>;
+  /** umount2(2) on the thread pool (an overlay's unmount syncs its upper dir): `flags` 0 or MNT_DETACH. EINVAL: not a mount point. */
+  umount2(target: string, flags: number): Promise<void>;
 }
 
 /** The native mount calls if the addon has them; never throws (a missing addon means "use mount(8)"). */
