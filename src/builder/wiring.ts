@@ -56,7 +56,8 @@ export function fileOpsPort(rootDir: string, tmpDir: string): FileOpsPort & { fl
         const sum = await checksumSources(spec.srcRoot, local, { ignore: spec.ignore, exclude: spec.exclude, parents: spec.parents, statCache, ownership: ownership(spec), signal: opts.signal });
         parts.push(sum.digest);
         // Paths as the user writes them: relative to the source root, no doubled slashes.
-        for (const [p, d] of Object.entries(sum.manifest)) files[posix.normalize(p).replace(/^\/+/, '')] = d;
+        // Hot path (once per context file): only a path with '//' or a dot segment needs normalising.
+        for (const [p, d] of Object.entries(sum.manifest)) files[(p.includes('//') || p.includes('/.') ? posix.normalize(p) : p).replace(/^\/+/, '')] = d;
       }
       for (const url of urls) {
         if (spec.checksum) {
