@@ -20,6 +20,7 @@ import type { BuildContext } from './build-context.js';
 import { exportResult } from './export.js';
 import { loadDockerignore } from './dockerignore.js';
 import { createFlightMap } from './flight.js';
+import { queuedRun } from './limit.js';
 import type { BuilderDeps } from './ports.js';
 import { runStage } from './stage-runner.js';
 import type { StageState } from './state.js';
@@ -99,7 +100,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
       dockerfileId: df.id,
       nextStepId: () => ++stepId,
       flight,
-      limit: (fn) => queue.add(fn, { signal: ctl.signal }) as Promise<Awaited<ReturnType<typeof fn>>>,
+      limit: (fn) => queuedRun(queue, fn, ctl.signal),
       lease,
       tmpDir,
       secrets: new Map((opts.secrets ?? []).map((s) => [s.id, s])),
