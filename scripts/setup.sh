@@ -20,6 +20,7 @@ declare -A need=(
   [xz]=xz-utils
   [cc]=gcc
   [htpasswd]=apache2-utils
+  [ssh-agent]=openssh-client
 )
 missing=()
 for cmd in "${!need[@]}"; do

@@ -63,6 +63,7 @@ export const ERROR_CODES = {
   CHECKSUM_MISMATCH: { category: 'invalid' },
   DOWNLOAD_FAILED: { category: 'failed' },
   SECRET_NOT_FOUND: { category: 'not-found' },
+  SSH_AGENT_NOT_FOUND: { category: 'not-found' },
   CANCELLED: { category: 'cancelled' },
   // registry
   REGISTRY_UNAUTHORIZED: { category: 'unauthorized' },

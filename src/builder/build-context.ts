@@ -10,7 +10,7 @@ import type { PathMatcher } from './fileops/patterns.js';
 import type { FlightMap } from './flight.js';
 import type { BuilderDeps } from './ports.js';
 import type { StageState } from './state.js';
-import type { BuildEvent, BuildOptions, SecretSource } from './types.js';
+import type { BuildEvent, BuildOptions, SecretSource, SshSource } from './types.js';
 
 export interface BuildContext {
   deps: BuilderDeps;
@@ -36,6 +36,8 @@ export interface BuildContext {
   /** Scratch directory of this build under `<root>/tmp`, removed at the end. */
   tmpDir: string;
   secrets: Map<string, SecretSource>;
+  /** `--ssh` agents by id. */
+  ssh: Map<string, SshSource>;
   contextDir: string;
   ignore?: PathMatcher;
   /** The built state of a stage (memoized; starts it when needed). */

@@ -104,6 +104,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
       lease,
       tmpDir,
       secrets: new Map((opts.secrets ?? []).map((s) => [s.id, s])),
+      ssh: new Map((opts.ssh ?? []).map((s) => [s.id, s])),
       contextDir,
       ignore,
       stage(index) {

@@ -1,8 +1,8 @@
 /**
  * RUN `--mount=` options turned into container mounts: persistent cache directories (by id, with BuildKit's
  * shared/private/locked sharing), bind mounts from the context or a stage, tmpfs, and secrets (files in the
- * build's private tmp dir, never in a layer, a key or the image). Each prepared mount has a key part (what the
- * cache key may see) and a release function.
+ * build's private tmp dir, never in a layer, a key or the image), and SSH agents (a proxy socket to `--ssh`'s
+ * agent). Each prepared mount has a key part (what the cache key may see) and a release function.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, chown, cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -14,6 +14,7 @@ import type { ContainerMount } from '../executor/types.js';
 import type { RunMount, StageOrImageRef } from '../parser/types.js';
 import type { BuildContext } from './build-context.js';
 import { resolveInRoot } from './fileops/root-path.js';
+import { forwardSshAgent } from './ssh-agent.js';
 import { ensureSnapshot } from './step-runner.js';
 import type { CopySpec } from './ports.js';
 
@@ -25,6 +26,8 @@ export interface PreparedMounts {
   mounts: ContainerMount[];
   /** Extra process environment (secret `env=`). Never part of a key. */
   env: string[];
+  /** The first ssh mount's target, for SSH_AUTH_SOCK (the key has the target already). */
+  sshAuthSock?: string;
   targets: string[];
   release(): Promise<void>;
 }
@@ -47,7 +50,8 @@ export async function mountKeyParts(ctx: BuildContext, mounts: RunMount[]): Prom
         op.push({ type: m.type, id: m.id, target: m.hasTarget ? m.target : undefined, env: m.env, required: m.required });
         break;
       case 'ssh':
-        op.push({ type: m.type, id: m.id, target: m.target });
+        // Never the agent's socket path: that is a fact of this host, not of what the step produces.
+        op.push({ type: m.type, id: m.id, target: m.target, mode: m.mode, uid: m.uid, gid: m.gid });
         break;
       case 'bind': {
         op.push({ type: m.type, target: m.target, source: m.source, readonly: m.readonly, from: m.from?.raw });
@@ -155,10 +159,22 @@ export async function prepareMounts(ctx: BuildContext, mounts: RunMount[]): Prom
           }
           break;
         }
-        case 'ssh':
-          if (m.required) throw new KilnError('NOT_IMPLEMENTED', 'RUN --mount=type=ssh is not supported by kiln');
-          ctx.emit({ type: 'warning', message: `skipping --mount=type=ssh,id=${m.id} (no SSH agent forwarding in kiln)` });
-          continue;
+        case 'ssh': {
+          const agent = ctx.ssh.get(m.id);
+          if (!agent) {
+            if (m.required) throw new KilnError('SSH_AGENT_NOT_FOUND', `no SSH agent "${m.id}" for --mount=type=ssh,required=true`, { hint: m.id === 'default' ? 'pass one with --ssh default (uses SSH_AUTH_SOCK)' : `pass one with --ssh ${m.id}=AGENT_SOCKET` });
+            // BuildKit leaves an optional ssh mount out when the client forwards no such agent.
+            ctx.emit({ type: 'warning', message: `skipping --mount=type=ssh,id=${m.id}: no --ssh ${m.id} given` });
+            continue;
+          }
+          await mkdir(scratch, { recursive: true, mode: 0o700 });
+          const fwd = await forwardSshAgent(m.id, agent.socket, join(scratch, `ssh-${randomBytes(6).toString('hex')}.sock`), m);
+          releases.push(() => fwd.close());
+          out.mounts.push({ type: 'bind', source: fwd.path, target: m.target, readonly: true });
+          // BuildKit: SSH_AUTH_SOCK names the first ssh mount, unless the step's environment sets it.
+          out.sshAuthSock ??= m.target;
+          break;
+        }
         case 'bind': {
           const root = m.from ? await mountFromView(ctx, m.from, scratch, releases) : ctx.contextDir;
           let src = resolveInRoot(root, m.source);

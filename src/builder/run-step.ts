@@ -91,7 +91,7 @@ export async function runInstruction(ctx: BuildContext, st: StageState, ins: Run
       try {
         const res = await ctx.deps.executor.run({
           rootfs: rootfs.mounts,
-          process: { args, env: [...env, ...proxies, ...prepared.env], cwd: op.cwd, user: op.user || undefined },
+          process: { args, env: [...env, ...proxies, ...prepared.env, ...sshAuthSock(env, prepared.sshAuthSock)], cwd: op.cwd, user: op.user || undefined },
           mounts: scriptMount ? [...prepared.mounts, scriptMount] : prepared.mounts,
           network: network === 'default' ? 'default' : network,
           extraHosts: ctx.opts.extraHosts,
@@ -131,4 +131,10 @@ async function writeScript(ctx: BuildContext, file: NonNullable<RunCommand['file
   await writeFile(host, file.content);
   await chmod(host, file.mode); // not through writeFile's mode: the umask would apply
   return { type: 'bind', source: dir, target: posix.dirname(file.path), readonly: true };
+}
+
+/** `SSH_AUTH_SOCK=<first ssh mount>` unless the step's environment names an agent already (BuildKit's rule). */
+function sshAuthSock(env: string[], target: string | undefined): string[] {
+  if (!target || env.some((e) => e.startsWith('SSH_AUTH_SOCK='))) return [];
+  return [`SSH_AUTH_SOCK=${target}`];
 }

@@ -15,6 +15,15 @@ export interface SecretSource {
   env?: string;
 }
 
+/**
+ * `--ssh ID=SOCKET`: an SSH agent the build's `RUN --mount=type=ssh,id=ID` steps may use (BuildKit's `--ssh`).
+ * `socket` is the agent's Unix socket on this host; it never enters a key, a layer or the image.
+ */
+export interface SshSource {
+  id: string;
+  socket: string;
+}
+
 export interface BuildOptions {
   /** The context directory on disk (the server and `-` unpack a tar into a temp dir first). */
   contextDir: string;
@@ -32,6 +41,8 @@ export interface BuildOptions {
   format?: 'oci' | 'docker';
   outputs?: OutputSpec[];
   secrets?: SecretSource[];
+  /** SSH agents for `RUN --mount=type=ssh`, by id (`default` when the mount names none). */
+  ssh?: SshSource[];
   platform?: string;
   networkMode?: 'default' | 'none' | 'host';
   extraHosts?: string[];

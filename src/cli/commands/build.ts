@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { KilnError } from '../../errors.js';
-import type { BuildOptions, OutputSpec, SecretSource } from '../../builder/types.js';
+import type { BuildOptions, OutputSpec, SecretSource, SshSource } from '../../builder/types.js';
 import { globalOptions } from '../context.js';
 import { createRenderer, type ProgressMode } from '../progress/index.js';
 
@@ -71,6 +71,21 @@ export function parseSecret(spec: string): SecretSource {
   return { id, src: resolve(src ?? id) };
 }
 
+/**
+ * `--ssh default|ID[=SOCKET]` as BuildKit's `--ssh`: an agent socket for `RUN --mount=type=ssh,id=ID`; without
+ * `=SOCKET` the agent of SSH_AUTH_SOCK. (BuildKit also takes key files; kiln asks for an agent holding them.)
+ */
+export function parseSsh(spec: string, env: NodeJS.ProcessEnv = process.env): SshSource {
+  const eq = spec.indexOf('=');
+  const id = (eq < 0 ? spec : spec.slice(0, eq)).trim();
+  if (!id) throw new KilnError('INVALID_ARGUMENT', `--ssh "${spec}" has no id`, { hint: 'use --ssh default or --ssh ID=AGENT_SOCKET' });
+  const paths = eq < 0 ? [] : spec.slice(eq + 1).split(',').filter(Boolean);
+  if (paths.length > 1) throw new KilnError('NOT_IMPLEMENTED', `--ssh ${id}: key files are not supported, only one agent socket`, { hint: 'add the keys to an agent (ssh-add KEY) and pass --ssh default' });
+  const socket = paths[0] ?? env.SSH_AUTH_SOCK;
+  if (!socket) throw new KilnError('INVALID_ARGUMENT', `--ssh ${id}: SSH_AUTH_SOCK is not set`, { hint: 'start an agent (eval $(ssh-agent)) or pass --ssh ID=AGENT_SOCKET' });
+  return { id, socket: resolve(socket) };
+}
+
 async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
@@ -94,7 +109,7 @@ async function contextFromStdin(tmpParent: string): Promise<string> {
 interface Flags {
   tag: string[]; file?: string; buildArg: string[]; target?: string; cache: boolean; pull?: boolean; label: string[];
   iidfile?: string; metadataFile?: string; progress: string; compression: string; format: string; output: string[];
-  secret: string[]; explain?: boolean; platform?: string; network?: string; addHost: string[]; quiet?: boolean; push?: boolean;
+  secret: string[]; ssh: string[]; explain?: boolean; platform?: string; network?: string; addHost: string[]; quiet?: boolean; push?: boolean;
 }
 
 export function register(program: Command): void {
@@ -116,6 +131,7 @@ export function register(program: Command): void {
     .option('--format <format>', 'image format: oci or docker', 'oci')
     .option('-o, --output <spec>', 'type=image|oci|docker|tar|local,dest=PATH (repeatable)', collect, [] as string[])
     .option('--secret <spec>', 'id=NAME,src=FILE or id=NAME,env=VAR (repeatable)', collect, [] as string[])
+    .option('--ssh <spec>', 'default|ID[=AGENT_SOCKET]: an SSH agent for RUN --mount=type=ssh (repeatable)', collect, [] as string[])
     .option('--explain', 'say why each step missed the cache')
     .option('--platform <os/arch>', 'target platform')
     .option('--network <mode>', 'network for RUN steps: default, none or host')
@@ -124,6 +140,7 @@ export function register(program: Command): void {
     .option('-q, --quiet', 'print only the image ID')
     .action(async (context: string, f: Flags, cmd: Command) => {
       const g = globalOptions(cmd);
+      if (g.host && f.ssh.length) throw new KilnError('NOT_IMPLEMENTED', '--ssh is not forwarded to a remote kiln server', { hint: 'build locally (without --host) to use --ssh' });
       if (g.host) return (await import('../remote/entry.js')).remoteBuildCommand(g, context, f);
       if (!['auto', 'tty', 'plain', 'json'].includes(f.progress)) throw new KilnError('INVALID_ARGUMENT', `--progress must be auto, tty, plain or json, not "${f.progress}"`);
       if (!['gzip', 'zstd', 'none'].includes(f.compression)) throw new KilnError('INVALID_ARGUMENT', `--compression must be gzip, zstd or none, not "${f.compression}"`);
@@ -160,7 +177,7 @@ export function register(program: Command): void {
           tags: f.tag, buildArgs, target: f.target, noCache: !f.cache, pull: f.pull,
           labels: parseKeyValues(f.label, '--label', false),
           compression: f.compression as BuildOptions['compression'], format: f.format as BuildOptions['format'],
-          outputs, secrets: f.secret.map(parseSecret), platform: f.platform,
+          outputs, secrets: f.secret.map(parseSecret), ssh: f.ssh.map((s) => parseSsh(s)), platform: f.platform,
           networkMode: f.network as BuildOptions['networkMode'], extraHosts: f.addHost.map((h) => h.replace(/^([^:]+):(.*)$/, '$2 $1')),
           explain: f.explain || f.progress === 'plain',
           sourceDateEpoch: buildArgs.SOURCE_DATE_EPOCH ?? process.env.SOURCE_DATE_EPOCH,
