@@ -4,6 +4,7 @@
  * mounted rootfs, like `run -u`.
  */
 import { spawn } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.js';
@@ -21,15 +22,25 @@ export interface ExecOptions {
   tty?: boolean;
   interactive?: boolean;
   detach?: boolean;
+  /**
+   * Streams in place of kiln's own stdio (the server's `docker exec`): output is piped to them and no signal
+   * handlers are installed on this process. A TTY needs a console socket, which this path does not have.
+   */
+  streams?: { stdin?: NodeJS.ReadableStream; stdout?: Writable; stderr?: Writable };
+  /** Kills the exec'd process (SIGKILL through runc's child) when aborted. */
+  signal?: AbortSignal;
 }
 
 /** Runs a process in container `ref`; resolves with its exit status. CONTAINER_NOT_FOUND, PRECONDITION when not running. */
 export async function execInContainer(root: string, ref: string, o: ExecOptions): Promise<number> {
   const rec = await createContainerStore({ root }).get(ref);
+  if (o.streams && o.tty) throw new KilnError('NOT_IMPLEMENTED', 'exec with a TTY is not available here', { hint: 'run docker exec without -t' });
   if (rec.status !== 'running') throw new KilnError('CONTAINER_RUNNING', `container ${rec.id.slice(0, 12)} is not running`, { hint: 'start a new one with kiln run' });
   const bundle = bundleDir(root, rec.id);
-  const log = join(bundle, `exec-${process.pid}-${Date.now()}.log`);
-  const procFile = join(bundle, `exec-${process.pid}-${Date.now()}.json`);
+  // Unique per call: the server runs several execs into one container at once.
+  const tag = `exec-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+  const log = join(bundle, `${tag}.log`);
+  const procFile = join(bundle, `${tag}.json`);
   // A full process spec (runc exec --process): the container's own, with the overrides. Flags alone would keep
   // the container user's supplementary groups for another user.
   const config = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as { process: Record<string, any> };
@@ -43,12 +54,26 @@ export async function execInContainer(root: string, ref: string, o: ExecOptions)
   }
   await writeFile(procFile, JSON.stringify(proc));
   const args = [...runcArgs(root, log), 'exec', '--process', procFile, ...(o.detach ? ['--detach'] : []), rec.id];
+  const st = o.streams;
   const child = spawn(RUNC, args, {
-    stdio: o.tty ? 'inherit' : [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
+    stdio: st
+      ? [st.stdin ? 'pipe' : 'ignore', st.stdout ? 'pipe' : 'ignore', st.stderr ? 'pipe' : 'ignore']
+      : o.tty ? 'inherit' : [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
   });
+  if (st?.stdin && child.stdin) {
+    child.stdin.on('error', () => {});
+    (st.stdin as NodeJS.ReadableStream).pipe(child.stdin);
+  }
+  // `end: false`: the caller owns its streams (the server still has to send frames after the output).
+  if (st?.stdout && child.stdout) child.stdout.pipe(st.stdout, { end: false });
+  if (st?.stderr && child.stderr) child.stderr.pipe(st.stderr, { end: false });
   const forward = (s: NodeJS.Signals) => child.kill(s);
-  process.on('SIGINT', forward);
-  process.on('SIGTERM', forward);
+  const onAbort = () => child.kill('SIGKILL');
+  if (!st) {
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
+  }
+  o.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const code = await new Promise<number>((resolve, reject) => {
       child.on('error', reject);
@@ -60,6 +85,7 @@ export async function execInContainer(root: string, ref: string, o: ExecOptions)
     }
     return code;
   } finally {
+    o.signal?.removeEventListener('abort', onAbort);
     process.off('SIGINT', forward);
     process.off('SIGTERM', forward);
     await rm(log, { force: true });

@@ -89,7 +89,40 @@ export interface ContainerCreate {
   AttachStdout?: boolean;
   AttachStderr?: boolean;
   Labels?: Record<string, string> | null;
-  HostConfig?: { AutoRemove?: boolean; NetworkMode?: string; Binds?: string[] | null; ExtraHosts?: string[] | null };
+  HostConfig?: {
+    AutoRemove?: boolean;
+    NetworkMode?: string;
+    /** `HOST-SRC:DST[:ro|rw]` or `VOLUME:DST[:…]`, as `docker run -v`. */
+    Binds?: string[] | null;
+    ExtraHosts?: string[] | null;
+    /** `{"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}` from `docker run -p`. */
+    PortBindings?: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null> | null;
+  };
+}
+
+/** What `POST /containers/{id}/exec` needs from the body. */
+export interface ExecCreate {
+  Cmd: string[];
+  Env?: string[] | null;
+  User?: string;
+  WorkingDir?: string;
+  Tty?: boolean;
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+}
+
+/** `GET /exec/{id}/json`: the docker CLI reads ExitCode from it once the output has ended. */
+export interface ExecInspect {
+  ID: string;
+  ContainerID: string;
+  Running: boolean;
+  ExitCode: number | null;
+  OpenStdin: boolean;
+  OpenStdout: boolean;
+  OpenStderr: boolean;
+  ProcessConfig: { tty: boolean; entrypoint: string; arguments: string[]; user: string };
+  Pid: number;
 }
 
 /** The process of a started container, for attach and wait. */
@@ -116,6 +149,11 @@ export interface ContainerBackend {
   remove(id: string, opts?: { force?: boolean }): Promise<void>;
   list(opts: { all?: boolean }): Promise<ContainerSummary[]>;
   inspect(id: string): Promise<unknown>;
+  /** Registers a process to run in a running container (`docker exec`); returns the exec ID. */
+  execCreate?(id: string, spec: ExecCreate): Promise<string>;
+  /** Runs a registered exec with its output on `sinks`; resolves with its exit code (also kept for execInspect). */
+  execStart?(execId: string, sinks: { stdout?: Writable; stderr?: Writable; stdin?: Readable }, opts?: IoOpts): Promise<number>;
+  execInspect?(execId: string): Promise<ExecInspect>;
 }
 
 /** Disk usage and pruning (`/system/df`, `/build/prune`). */

@@ -5,14 +5,17 @@
  */
 import { Writable } from 'node:stream';
 import { open } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { KilnError } from '../errors.js';
 import type { StoreRoot } from '../cache/root.js';
 import { createContainer } from '../executor/create-container.js';
 import { createContainerStore, type ContainerRecord } from '../executor/containers.js';
 import { superviseContainer } from '../executor/container-runner.js';
 import { removeContainer, stopContainer } from '../executor/lifecycle.js';
-import type { NetworkMode } from '../executor/types.js';
-import type { ContainerBackend, ContainerCreate, ContainerSummary } from './backend.js';
+import { execInContainer } from '../executor/exec.js';
+import { parseVolume } from '../executor/run-config.js';
+import type { NetworkMode, PortMapping } from '../executor/types.js';
+import type { ContainerBackend, ContainerCreate, ContainerSummary, ExecCreate, ExecInspect } from './backend.js';
 
 interface Live {
   sinks: { stdout?: Writable; stderr?: Writable };
@@ -25,6 +28,8 @@ interface Live {
   ended: Promise<void>;
   endOutput(): void;
   started: boolean;
+  /** Settles once the process runs (start answers then, as dockerd's does) or failed to start. */
+  running?: Promise<void>;
 }
 
 function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
@@ -38,6 +43,37 @@ function network(mode: string | undefined): NetworkMode | undefined {
   if (!mode || mode === 'default' || mode === 'bridge') return undefined;
   if (mode === 'none' || mode === 'host') return mode;
   throw new KilnError('INVALID_ARGUMENT', `network mode ${JSON.stringify(mode)} is not supported (bridge, none, host)`);
+}
+
+/**
+ * Docker's PortBindings (`{"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}`) → the executor's port
+ * mappings. An empty HostPort asks Docker for a random one; kiln's proxy needs a fixed port, so that is refused.
+ */
+export function portMappings(bindings: NonNullable<ContainerCreate['HostConfig']>['PortBindings']): PortMapping[] {
+  const out: PortMapping[] = [];
+  for (const [key, list] of Object.entries(bindings ?? {})) {
+    const [port, proto = 'tcp'] = key.split('/');
+    const containerPort = Number(port);
+    if (proto !== 'tcp') throw new KilnError('INVALID_ARGUMENT', `port ${key}: only tcp is supported`);
+    if (!Number.isInteger(containerPort) || containerPort < 1 || containerPort > 65535) throw new KilnError('INVALID_ARGUMENT', `invalid container port ${JSON.stringify(key)}`);
+    for (const b of list ?? []) {
+      const hostPort = Number(b?.HostPort);
+      if (!b?.HostPort || !Number.isInteger(hostPort) || hostPort < 1 || hostPort > 65535) {
+        throw new KilnError('INVALID_ARGUMENT', `port ${key}: a host port is required (got ${JSON.stringify(b?.HostPort ?? '')})`, { hint: 'publish with -p HOSTPORT:CONTAINERPORT' });
+      }
+      out.push({ ...(b.HostIp ? { hostIp: b.HostIp } : {}), hostPort, containerPort, protocol: 'tcp' });
+    }
+  }
+  return out;
+}
+
+interface ExecEntry {
+  id: string;
+  containerId: string;
+  spec: ExecCreate;
+  running: boolean;
+  exitCode: number | null;
+  started: boolean;
 }
 
 /** Docker's Entrypoint (array or string) → kiln run's one-string entrypoint plus the args it prepends to Cmd. */
@@ -62,7 +98,23 @@ function summary(rec: ContainerRecord): ContainerSummary {
 
 export function createContainerBackend(root: StoreRoot): ContainerBackend {
   const store = createContainerStore({ root: root.root });
+  /**
+   * Resolves once the record says running (runc has exec'd the process: confirmStart); never when the process
+   * fails to start, whose error the supervisor's rejection delivers instead.
+   */
+  const waitRunning = (id: string): Promise<void> => new Promise((resolve) => {
+    const poll = async () => {
+      for (let i = 0; i < 3000; i++) {
+        const r = await store.get(id).catch(() => undefined);
+        if (r?.status === 'running') return resolve();
+        if (!r || r.status === 'exited') return;
+        await new Promise((res) => setTimeout(res, 10));
+      }
+    };
+    void poll();
+  });
   const live = new Map<string, Live>();
+  const execs = new Map<string, ExecEntry>();
 
   function track(id: string): Live {
     let l = live.get(id);
@@ -105,10 +157,19 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
         workdir: spec.WorkingDir || undefined,
         user: spec.User || undefined,
         network: network(spec.HostConfig?.NetworkMode),
+        ports: portMappings(spec.HostConfig?.PortBindings),
+        volumes: (spec.HostConfig?.Binds ?? []).map((b) => parseVolume(b, '/')),
         name: opts.name,
         tty: Boolean(spec.Tty),
         autoRemove: Boolean(spec.HostConfig?.AutoRemove),
         detached: false,
+      }).catch((err: unknown) => {
+        // The docker CLI reads any 404 from create as "image not found" and pulls: a missing bind source is
+        // a 400, as dockerd answers ("invalid mount config").
+        if (err instanceof KilnError && err.category === 'not-found' && err.code !== 'IMAGE_NOT_FOUND') {
+          throw new KilnError('INVALID_ARGUMENT', `invalid mount config: ${err.message}`, { hint: err.hint, cause: err });
+        }
+        throw err;
       });
       track(rec.id);
       return { id: rec.id, warnings: [] };
@@ -125,18 +186,78 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       const rec = await store.get(id);
       if (rec.status === 'running') return;
       const l = track(rec.id);
-      if (l.started) return;
+      if (l.started) return l.running;
       l.started = true;
+      const running = deferred<void>();
+      let startError: unknown;
+      l.running = running.promise;
       // Supervised inside the server: the record says running until it exits; a server crash leaves it for
-      // H4's start-up clean-up.
-      void superviseContainer(root.root, rec.id, { stdout: forward(l, 'stdout'), stderr: forward(l, 'stderr'), stdin: l.stdin })
-        .then((r) => r.exitCode ?? 0, (err) => (err instanceof KilnError ? err.exitCode : 125))
+      // H4's start-up clean-up. confirmStart: `running` once runc has exec'd the process, so a `docker exec`
+      // right after `docker run -d` finds it running.
+      void superviseContainer(root.root, rec.id, {
+        stdout: forward(l, 'stdout'), stderr: forward(l, 'stderr'), stdin: l.stdin, confirmStart: true,
+        onStart: () => void waitRunning(rec.id).then(running.resolve),
+      })
+        .then((r) => r.exitCode ?? 0, (err) => {
+          startError = err;
+          return err instanceof KilnError ? err.exitCode : 125;
+        })
         .then((code) => {
+          running.resolve();
           l.endOutput();
           l.settle.exit(code);
           l.settle.removed();
           setTimeout(() => live.delete(rec.id), 60_000).unref();
         });
+      await running.promise;
+      // A process that never ran (command not found, port in use) is the start's error, as with dockerd.
+      if (startError) throw startError;
+    },
+    async execCreate(id, spec) {
+      const rec = await store.get(id);
+      if (rec.status !== 'running') throw new KilnError('CONTAINER_RUNNING', `container ${rec.id.slice(0, 12)} is not running`);
+      if (!Array.isArray(spec?.Cmd) || spec.Cmd.length === 0 || !spec.Cmd.every((a) => typeof a === 'string')) {
+        throw new KilnError('INVALID_ARGUMENT', 'no exec command specified');
+      }
+      if (spec.Tty) throw new KilnError('NOT_IMPLEMENTED', 'exec with a TTY is not available through kiln serve', { hint: 'run docker exec without -t' });
+      const execId = randomBytes(32).toString('hex');
+      execs.set(execId, { id: execId, containerId: rec.id, spec, running: false, exitCode: null, started: false });
+      return execId;
+    },
+    async execStart(execId, sinks, opts) {
+      const e = execs.get(execId);
+      if (!e) throw new KilnError('NOT_FOUND', `No such exec instance: ${execId}`);
+      if (e.started) throw new KilnError('CONTAINER_RUNNING', `exec ${execId.slice(0, 12)} has already run`);
+      e.started = true;
+      e.running = true;
+      try {
+        e.exitCode = await execInContainer(root.root, e.containerId, {
+          args: e.spec.Cmd,
+          env: e.spec.Env ?? undefined,
+          user: e.spec.User || undefined,
+          cwd: e.spec.WorkingDir || undefined,
+          streams: { stdout: sinks.stdout, stderr: sinks.stderr, stdin: sinks.stdin },
+          signal: opts?.signal,
+        });
+      } catch (err) {
+        e.exitCode = err instanceof KilnError ? err.exitCode : 126;
+        throw err;
+      } finally {
+        e.running = false;
+        // Kept a while for `GET /exec/{id}/json`, which the docker CLI asks right after the output ends.
+        setTimeout(() => execs.delete(execId), 300_000).unref();
+      }
+      return e.exitCode;
+    },
+    async execInspect(execId): Promise<ExecInspect> {
+      const e = execs.get(execId);
+      if (!e) throw new KilnError('NOT_FOUND', `No such exec instance: ${execId}`);
+      return {
+        ID: e.id, ContainerID: e.containerId, Running: e.running, ExitCode: e.exitCode,
+        OpenStdin: Boolean(e.spec.AttachStdin), OpenStdout: e.spec.AttachStdout !== false, OpenStderr: e.spec.AttachStderr !== false,
+        ProcessConfig: { tty: false, entrypoint: e.spec.Cmd[0] ?? '', arguments: e.spec.Cmd.slice(1), user: e.spec.User ?? '' },
+        Pid: 0,
+      };
     },
     async wait(id, condition, opts) {
       const rec = await store.get(id);

@@ -21,6 +21,7 @@ import { createBuildQueue } from './build-queue.js';
 import { createContextCache } from './context-cache.js';
 import { newId } from './routes/build.js';
 import { upgradeRoutes, type UpgradeHandler } from './attach.js';
+import { execUpgradeRoutes } from './routes/exec.js';
 
 export type ListenSpec = { kind: 'unix'; path: string; mode?: number } | { kind: 'tcp'; host: string; port: number };
 
@@ -71,7 +72,7 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
     version: opts.version ?? '0.1.0',
   };
   const router = createRouter<Handler>(routes);
-  const upgrades = createRouter<UpgradeHandler>(upgradeRoutes);
+  const upgrades = createRouter<UpgradeHandler>([...upgradeRoutes, ...execUpgradeRoutes]);
   const servers: Array<{ server: http.Server; spec: ListenSpec }> = [];
   /** Hijacked connections (attach): the HTTP server no longer manages them, so close() ends them itself. */
   const upgraded = new Set<Duplex>();

@@ -8,6 +8,7 @@ import { ping, version, info, systemDf, buildPrune } from './system.js';
 import { postBuild } from './build.js';
 import { listImages, inspectImage, tagImage, removeImage, pushImage, createImage, saveImages, loadImages, login, imageHistory, pruneImages } from './images.js';
 import { containerRoutes } from './containers.js';
+import { execRoutes } from './exec.js';
 
 export const routes: Array<Route<Handler>> = [
   { method: 'GET', pattern: '/_ping', handler: ping },
@@ -29,4 +30,5 @@ export const routes: Array<Route<Handler>> = [
   { method: 'GET', pattern: '/images/{name*}/get', handler: saveImages },
   { method: 'DELETE', pattern: '/images/{name*}', handler: removeImage },
   ...containerRoutes,
+  ...execRoutes,
 ];

@@ -1,0 +1,110 @@
+/**
+ * Long-running containers through `kiln serve` with the real docker CLI: `docker run -d -p` publishes a port that
+ * answers HTTP on 127.0.0.1, `docker exec` runs a process in it with its output and exit code, and `-v` binds a
+ * host directory.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServe, docker, type Served } from './serve-helper.js';
+import { freePort } from '../../helpers/registry.js';
+
+let s: Served;
+let host = '';
+const started: string[] = [];
+
+test.before(async () => {
+  s = await startServe();
+  host = mkdtempSync(join(tmpdir(), 'kiln-docker-bind-'));
+});
+
+test.after(async () => {
+  for (const id of started) await docker(s, ['rm', '-f', id]);
+  await s?.stop();
+  rmSync(host, { recursive: true, force: true });
+});
+
+function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = get({ host: '127.0.0.1', port, path, timeout: 5000 }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+  });
+}
+
+async function httpGetRetry(port: number, path: string): Promise<{ status: number; body: string }> {
+  let last: unknown;
+  for (let i = 0; i < 50; i++) {
+    try { return await httpGet(port, path); } catch (err) { last = err; await new Promise((r) => setTimeout(r, 100)); }
+  }
+  throw last;
+}
+
+test('docker run -d -p 127.0.0.1:PORT:80 with a bind mount serves the host directory over HTTP; docker exec runs in it', async () => {
+  writeFileSync(join(host, 'index.html'), 'served from the host\n');
+  const port = await freePort();
+  const r = await docker(s, ['run', '-d', '-p', `127.0.0.1:${port}:80`, '-v', `${host}:/www`, 'busybox', 'httpd', '-f', '-p', '80', '-h', '/www']);
+  assert.is(r.code, 0, r.stderr + s.logs());
+  const id = r.stdout.trim();
+  assert.match(id, /^[a-f0-9]{64}$/);
+  started.push(id);
+
+  const page = await httpGetRetry(port, '/index.html');
+  assert.is(page.status, 200);
+  assert.is(page.body, 'served from the host\n');
+
+  const ps = await docker(s, ['ps', '-q', '--no-trunc']);
+  assert.match(ps.stdout, id);
+
+  // exec: output, stderr, exit code, and writes through the bind mount reach the host.
+  const e = await docker(s, ['exec', id, 'sh', '-c', 'echo from-exec; echo to-err >&2; echo written > /www/new.txt; exit 3']);
+  assert.is(e.code, 3, e.stderr);
+  assert.is(e.stdout, 'from-exec\n');
+  assert.match(e.stderr, 'to-err');
+  assert.is(readFileSync(join(host, 'new.txt'), 'utf8'), 'written\n');
+  const page2 = await httpGet(port, '/new.txt');
+  assert.is(page2.body, 'written\n');
+
+  const ok = await docker(s, ['exec', id, 'cat', '/www/index.html']);
+  assert.is(ok.code, 0, ok.stderr);
+  assert.is(ok.stdout, 'served from the host\n');
+
+  const stdin = await docker(s, ['exec', '-i', id, 'cat'], { input: 'piped\n' });
+  assert.is(stdin.code, 0, stdin.stderr);
+  assert.is(stdin.stdout, 'piped\n');
+
+  const missing = await docker(s, ['exec', id, 'no-such-command']);
+  assert.is.not(missing.code, 0);
+
+  assert.is((await docker(s, ['rm', '-f', id])).code, 0);
+  started.splice(started.indexOf(id), 1);
+  assert.not.ok(await httpGet(port, '/').then(() => true, () => false), 'the port is closed once the container is gone');
+});
+
+test('a read-only bind refuses writes; exec into a stopped or unknown container is a clear error', async () => {
+  const r = await docker(s, ['run', '--rm', '-v', `${host}:/ro:ro`, 'busybox', 'sh', '-c', 'touch /ro/x 2>&1; echo rc=$?']);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /Read-only file system/);
+  assert.match(r.stdout, /rc=1/);
+  const e = await docker(s, ['exec', 'no-such-container', 'true']);
+  assert.is.not(e.code, 0);
+  assert.match(e.stderr, /no-such-container|No such container|not found/i);
+});
+
+test('a port without a host port and a bind source that does not exist are refused', async () => {
+  const r = await docker(s, ['run', '--rm', '-v', `${host}/missing-dir:/x`, 'busybox', 'true']);
+  assert.is.not(r.code, 0);
+  assert.match(r.stderr, /missing-dir/);
+  const p = await docker(s, ['run', '-d', '-p', '80', 'busybox', 'httpd', '-f', '-p', '80']);
+  assert.is.not(p.code, 0);
+  assert.match(p.stderr, /host port is required/);
+});
+
+test.run();
