@@ -18,6 +18,11 @@ export interface BlobSources {
   repositories(registry: string, digest: Digest): Promise<string[]>;
   /** Records that `registry/repository` holds each of `digests`. */
   record(registry: string, repository: string, digests: Digest[]): Promise<void>;
+  /**
+   * Every `registry/repository` known to hold each of `digests` (one read of the file). The server's
+   * RepoDigests come from this: a manifest digest recorded by a push or pull is `repository@digest` there.
+   */
+  sourcesOf(digests: Digest[]): Promise<Map<Digest, string[]>>;
 }
 
 export function blobSourcesPath(rootDir: string): string {
@@ -38,6 +43,10 @@ export function createBlobSources(rootDir: string): BlobSources {
     async repositories(registry, digest) {
       const prefix = `${registry}/`;
       return ((await load())[digest] ?? []).filter((s) => s.startsWith(prefix)).map((s) => s.slice(prefix.length));
+    },
+    async sourcesOf(digests) {
+      const all = await load();
+      return new Map(digests.map((d) => [d, Array.isArray(all[d]) ? all[d]!.filter((x) => typeof x === 'string') : []]));
     },
     async record(registry, repository, digests) {
       const all = await load();

@@ -5,7 +5,8 @@
 import { KilnError } from '../errors.js';
 import type { StoreRoot } from '../cache/root.js';
 import type { ImageRecord } from '../cache/image-store.js';
-import { familiarize, normalizeReference } from '../image/reference.js';
+import { familiarize, familiarName, normalizeReference } from '../image/reference.js';
+import { createBlobSources } from '../registry/blob-sources.js';
 import type { ImageBackend, ImageInspect, ImageSummary, SystemBackend } from './backend.js';
 import { loadArchive } from '../exporter/archive-load.js';
 import { resolveSaveItems, saveArchive } from '../exporter/archive-save.js';
@@ -17,13 +18,39 @@ function createdSeconds(rec: ImageRecord): number {
   return Number.isFinite(t) ? Math.floor(t / 1000) : 0;
 }
 
+/**
+ * Docker's RepoDigests (`127.0.0.1:5000/app@sha256:…`): the repositories a push or pull recorded as holding the
+ * image's index or manifest (src/registry/blob-sources.ts, `<root>/registry/blob-sources.json`). An image that
+ * never went through a registry has none, as with dockerd.
+ */
+export async function repoDigestsOf(rootDir: string, recs: ImageRecord[]): Promise<Map<string, string[]>> {
+  const digests = recs.flatMap((r) => (r.indexDigest ? [r.indexDigest, r.manifestDigest] : [r.manifestDigest]));
+  const sources = await createBlobSources(rootDir).sourcesOf([...new Set(digests)]);
+  const out = new Map<string, string[]>();
+  for (const r of recs) {
+    const seen = new Set<string>();
+    const list: string[] = [];
+    // The index first (what a push of a multi-platform image tags), then the manifest for other repositories.
+    for (const d of r.indexDigest ? [r.indexDigest, r.manifestDigest] : [r.manifestDigest]) {
+      for (const src of sources.get(d) ?? []) {
+        const slash = src.indexOf('/');
+        if (slash <= 0 || seen.has(src)) continue;
+        seen.add(src);
+        list.push(`${familiarName({ domain: src.slice(0, slash), path: src.slice(slash + 1) })}@${d}`);
+      }
+    }
+    out.set(r.manifestDigest, list.sort());
+  }
+  return out;
+}
+
 /** Docker's list entry for a store record. */
-export function toSummary(rec: ImageRecord): ImageSummary {
+export function toSummary(rec: ImageRecord, repoDigests: string[] = []): ImageSummary {
   return {
     Id: rec.id,
     ParentId: '',
     RepoTags: rec.refs.map(familiarize),
-    RepoDigests: [],
+    RepoDigests: repoDigests,
     Created: createdSeconds(rec),
     Size: rec.size,
     SharedSize: -1,
@@ -33,11 +60,11 @@ export function toSummary(rec: ImageRecord): ImageSummary {
 }
 
 /** Docker's inspect record for a store record. */
-export function toInspect(rec: ImageRecord): ImageInspect {
+export function toInspect(rec: ImageRecord, repoDigests: string[] = []): ImageInspect {
   return {
     Id: rec.id,
     RepoTags: rec.refs.map(familiarize),
-    RepoDigests: [],
+    RepoDigests: repoDigests,
     Parent: '',
     Comment: '',
     Created: rec.config.created || new Date(0).toISOString(),
@@ -62,10 +89,13 @@ export function createImageBackend(root: StoreRoot): ImageBackend {
   const images = root.images;
   return {
     async list(opts) {
-      return (await images.list(opts)).map(toSummary);
+      const recs = await images.list(opts);
+      const digests = await repoDigestsOf(root.root, recs);
+      return recs.map((r) => toSummary(r, digests.get(r.manifestDigest)));
     },
     async inspect(name, opts) {
-      return toInspect(await images.resolve(name, opts));
+      const rec = await images.resolve(name, opts);
+      return toInspect(rec, (await repoDigestsOf(root.root, [rec])).get(rec.manifestDigest));
     },
     async tag(source, target, opts) {
       const rec = await images.resolve(source, opts);
@@ -127,7 +157,7 @@ export function createSystemBackend(root: StoreRoot): SystemBackend {
       const cache = rows.find((r) => r.kind === 'build-cache');
       return {
         LayersSize: bytes('layers'),
-        Images: (await root.images.list()).map(toSummary),
+        Images: (await root.images.list()).map((r) => toSummary(r)),
         BuildCache: cache ? [{ ID: 'kiln-build-cache', Type: 'regular', Description: `kiln build cache (${cache.count} entries)`, InUse: false, Shared: false, Size: cache.bytes, CreatedAt: new Date(0).toISOString(), LastUsedAt: null, UsageCount: cache.count }] : [],
       };
     },
