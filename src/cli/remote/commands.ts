@@ -13,7 +13,12 @@ import { packContext } from './context-tar.js';
 
 export interface RemoteBuildOptions {
   contextDir: string;
+  /** `-f`: a path on the client; with `contextTar`, a path inside that archive (as docker build - takes it). */
   dockerfile?: string;
+  /** A context archive to send as it is (`build -` with a tar on stdin); `contextDir` is then unused. */
+  contextTar?: import('node:stream').Readable;
+  /** The Dockerfile's text (`-f -`), added to the packed context. */
+  dockerfileText?: Buffer;
   tags?: string[];
   buildArgs?: Record<string, string>;
   labels?: Record<string, string>;
@@ -31,7 +36,9 @@ export interface RemoteBuildOptions {
 
 /** Sends the context, renders the remote build's events locally; resolves with the result (throws the build's error). */
 export async function remoteBuild(client: RemoteClient, o: RemoteBuildOptions): Promise<BuildResult> {
-  const ctx = await packContext(o.contextDir, o.dockerfile);
+  const ctx = o.contextTar
+    ? { stream: o.contextTar, dockerfile: o.dockerfile ?? 'Dockerfile' }
+    : await packContext(o.contextDir, o.dockerfile, { dockerfileText: o.dockerfileText });
   const q = new URLSearchParams({ dockerfile: ctx.dockerfile, kilnevents: '1' });
   for (const t of o.tags ?? []) q.append('t', t);
   if (o.buildArgs && Object.keys(o.buildArgs).length) q.set('buildargs', JSON.stringify(o.buildArgs));

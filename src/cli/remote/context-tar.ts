@@ -23,18 +23,23 @@ export interface ContextTar {
   done: Promise<{ files: number; bytes: number }>;
 }
 
-/** Packs `contextDir`; `dockerfile` is an absolute or cwd-relative path (default CONTEXT/Dockerfile). */
-export async function packContext(contextDir: string, dockerfile?: string): Promise<ContextTar> {
+/**
+ * Packs `contextDir`; `dockerfile` is an absolute or cwd-relative path (default CONTEXT/Dockerfile), or
+ * `opts.dockerfileText` is the Dockerfile itself (`-f -`), added as `.dockerfile.<hash of its text>` as the
+ * docker CLI adds a stdin Dockerfile (named by content so an unchanged rebuild sends identical bytes).
+ */
+export async function packContext(contextDir: string, dockerfile?: string, opts: { dockerfileText?: Buffer } = {}): Promise<ContextTar> {
   const ctx = resolve(contextDir);
   const st = await lstat(ctx).catch(() => undefined);
   if (!st?.isDirectory()) throw new KilnError('NOT_FOUND', `build context ${contextDir}: not a directory`);
-  const dfPath = resolve(dockerfile ?? join(ctx, 'Dockerfile'));
-  const dfText = await readFile(dfPath).catch(() => {
+  const fromText = opts.dockerfileText !== undefined;
+  const dfPath = fromText ? join(ctx, 'Dockerfile') : resolve(dockerfile ?? join(ctx, 'Dockerfile'));
+  const dfText = opts.dockerfileText ?? await readFile(dfPath).catch(() => {
     throw new KilnError('DOCKERFILE_NOT_FOUND', `failed to read Dockerfile: ${dfPath}: no such file`);
   });
   const rel = relative(ctx, dfPath);
-  const inside = !rel.startsWith('..') && !rel.startsWith(sep) && rel !== '';
-  const dfName = inside ? rel.split(sep).join('/') : `.dockerfile.${createHash('sha256').update(dfPath).digest('hex').slice(0, 20)}`;
+  const inside = !fromText && !rel.startsWith('..') && !rel.startsWith(sep) && rel !== '';
+  const dfName = inside ? rel.split(sep).join('/') : `.dockerfile.${createHash('sha256').update(fromText ? dfText : dfPath).digest('hex').slice(0, 20)}`;
   const ignore = await loadDockerignore(ctx, dfPath);
   const keep = (p: string) => p === dfName || p === '.dockerignore' || !ignore?.matches(p);
 
@@ -52,8 +57,8 @@ export async function packContext(contextDir: string, dockerfile?: string): Prom
     }
   });
   if (!inside) {
-    const ds = await lstat(dfPath);
-    entries.push({ name: dfName, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: Math.floor(ds.mtimeMs / 1000), size: dfText.length, data: dfText });
+    const mtime = fromText ? 0 : Math.floor((await lstat(dfPath)).mtimeMs / 1000);
+    entries.push({ name: dfName, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime, size: dfText.length, data: dfText });
   }
   const stream = packTar(entries);
   const done = new Promise<{ files: number; bytes: number }>((ok, fail) => {

@@ -37,17 +37,32 @@ export interface RemoteBuildFlags {
 }
 
 export async function remoteBuildCommand(g: GlobalOptions, context: string, f: RemoteBuildFlags): Promise<void> {
-  if (context === '-' || f.file === '-') throw new KilnError('NOT_IMPLEMENTED', 'a context or Dockerfile from stdin is not supported with --host');
-  if (f.output?.length || f.secret?.length) throw new KilnError('NOT_IMPLEMENTED', '--output and --secret are not supported with --host', { hint: 'the image stays on the server; push it from there with --push or kiln --host … push' });
+  // The Docker Engine API's legacy /build has no session: nothing can carry a secret or bring files back.
+  if (f.secret?.length) {
+    throw new KilnError('NOT_IMPLEMENTED', '--secret is not supported with --host: the server\'s build API has no way to carry a secret (BuildKit sessions are not served)', {
+      hint: 'build locally (without --host) to use --secret, or fetch the secret in a RUN step from a service the server can reach',
+    });
+  }
+  if (f.output?.length) {
+    throw new KilnError('NOT_IMPLEMENTED', '--output is not supported with --host: the image is built into the server\'s store and the build API cannot send files back', {
+      hint: 'push it from the server (--push, or kiln --host … push), or fetch it with docker save through the server (DOCKER_HOST=… docker save IMAGE)',
+    });
+  }
+  if (context === '-' && f.file === '-') throw new KilnError('INVALID_ARGUMENT', 'the context and the Dockerfile cannot both come from stdin');
   const ctl = new AbortController();
   const stop = () => ctl.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
     const c = client(g);
+    const stdin = await import('./stdin-context.js');
+    // `build -`: stdin is the context archive (or a bare Dockerfile); -f then names a file inside it.
+    const fromStdin = context === '-' ? await stdin.contextFromStdin() : undefined;
     const r = await remoteBuild(c, {
-      contextDir: resolve(context),
-      dockerfile: f.file ? resolve(f.file) : undefined,
+      contextDir: context === '-' ? '' : resolve(context),
+      contextTar: fromStdin?.stream,
+      dockerfile: fromStdin ? (fromStdin.isArchive ? f.file : 'Dockerfile') : f.file && f.file !== '-' ? resolve(f.file) : undefined,
+      dockerfileText: f.file === '-' ? await stdin.readStdinText() : undefined,
       tags: f.tag,
       buildArgs: keyValues(f.buildArg, true),
       labels: keyValues(f.label, false),
