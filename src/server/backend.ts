@@ -134,6 +134,8 @@ export interface ContainerSummary {
   Created: number;
   State: string;
   Status: string;
+  /** Published ports, as `docker ps` shows them (`127.0.0.1:8080->80/tcp`). */
+  Ports?: Array<{ IP?: string; PrivatePort: number; PublicPort: number; Type: 'tcp' }>;
 }
 
 export interface ContainerBackend {

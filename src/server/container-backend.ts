@@ -93,7 +93,15 @@ function summary(rec: ContainerRecord): ContainerSummary {
     Created: Math.floor(Date.parse(rec.created) / 1000),
     State: rec.status,
     Status: rec.status === 'exited' ? `Exited (${rec.exitCode ?? 0})` : rec.status === 'running' ? 'Up' : 'Created',
+    Ports: (rec.spec.ports ?? []).map((p) => ({ IP: p.hostIp ?? '0.0.0.0', PrivatePort: p.containerPort, PublicPort: p.hostPort, Type: 'tcp' as const })),
   };
+}
+
+/** Docker's `{"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}` for inspect (what `docker port` reads). */
+function portMap(ports: PortMapping[] | undefined): Record<string, Array<{ HostIp: string; HostPort: string }>> {
+  const out: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (const p of ports ?? []) (out[`${p.containerPort}/tcp`] ??= []).push({ HostIp: p.hostIp ?? '0.0.0.0', HostPort: String(p.hostPort) });
+  return out;
 }
 
 export function createContainerBackend(root: StoreRoot): ContainerBackend {
@@ -337,8 +345,12 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
         Image: rec.imageId,
         State: { Status: rec.status, Running: rec.status === 'running', ExitCode: rec.exitCode ?? 0, StartedAt: rec.startedAt ?? '', FinishedAt: rec.finishedAt ?? '' },
         Config: { Image: rec.image, Tty: Boolean(rec.spec.process.tty), Cmd: rec.spec.process.args, Env: rec.spec.process.env },
-        HostConfig: { AutoRemove: rec.autoRemove },
-        NetworkSettings: { IPAddress: rec.ip ?? '' },
+        HostConfig: {
+          AutoRemove: rec.autoRemove,
+          PortBindings: portMap(rec.spec.ports),
+          Binds: (rec.spec.mounts ?? []).filter((m) => m.type === 'bind' && m.source).map((m) => `${m.source}:${m.target}${m.readonly ? ':ro' : ''}`),
+        },
+        NetworkSettings: { IPAddress: rec.ip ?? '', Ports: rec.status === 'running' ? portMap(rec.spec.ports) : {} },
       };
     },
   };

@@ -60,8 +60,12 @@ test('docker run -d -p 127.0.0.1:PORT:80 with a bind mount serves the host direc
   assert.is(page.status, 200);
   assert.is(page.body, 'served from the host\n');
 
-  const ps = await docker(s, ['ps', '-q', '--no-trunc']);
-  assert.match(ps.stdout, id);
+  const ps = await docker(s, ['ps', '--no-trunc', '--format', '{{.ID}} {{.Ports}}']);
+  assert.match(ps.stdout, `${id} 127.0.0.1:${port}->80/tcp`);
+  const dp = await docker(s, ['port', id]);
+  assert.is(dp.stdout.trim(), `80/tcp -> 127.0.0.1:${port}`);
+  const binds = await docker(s, ['inspect', '-f', '{{json .HostConfig.Binds}}', id]);
+  assert.match(binds.stdout, `${host}:/www`);
 
   // exec: output, stderr, exit code, and writes through the bind mount reach the host.
   const e = await docker(s, ['exec', id, 'sh', '-c', 'echo from-exec; echo to-err >&2; echo written > /www/new.txt; exit 3']);
