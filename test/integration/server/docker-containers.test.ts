@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,8 +84,14 @@ test('docker run -d -p 127.0.0.1:PORT:80 with a bind mount serves the host direc
   assert.is(stdin.code, 0, stdin.stderr);
   assert.is(stdin.stdout, 'piped\n');
 
+  const detached = await docker(s, ['exec', '-d', id, 'sh', '-c', 'echo in-background > /www/bg.txt']);
+  assert.is(detached.code, 0, detached.stderr);
+  for (let i = 0; i < 50 && !existsSync(join(host, 'bg.txt')); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.is(readFileSync(join(host, 'bg.txt'), 'utf8'), 'in-background\n');
+
   const missing = await docker(s, ['exec', id, 'no-such-command']);
-  assert.is.not(missing.code, 0);
+  assert.is(missing.code, 127, missing.stderr);
+  assert.match(missing.stderr, /no-such-command/);
 
   assert.is((await docker(s, ['rm', '-f', id])).code, 0);
   started.splice(started.indexOf(id), 1);
