@@ -84,6 +84,11 @@ test('docker run -d -p 127.0.0.1:PORT:80 with a bind mount serves the host direc
   assert.is(stdin.code, 0, stdin.stderr);
   assert.is(stdin.stdout, 'piped\n');
 
+  // -t would need a console socket for runc; refused with a clear message rather than half-working.
+  const tty = await docker(s, ['exec', '-t', id, 'tty']);
+  assert.is.not(tty.code, 0);
+  assert.match(tty.stderr, /TTY is not available through kiln serve/);
+
   const detached = await docker(s, ['exec', '-d', id, 'sh', '-c', 'echo in-background > /www/bg.txt']);
   assert.is(detached.code, 0, detached.stderr);
   for (let i = 0; i < 50 && !existsSync(join(host, 'bg.txt')); i++) await new Promise((r) => setTimeout(r, 100));
