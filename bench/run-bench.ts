@@ -2,7 +2,8 @@
  * `kiln run --rm busybox true` start-to-exit latency next to the floor: plain `runc run` of a prepared bundle
  * (busybox rootfs directory, runc's default spec, no overlay). Both in the same run; medians of N runs after a
  * warm-up, reported as ratios to runc. Also reported, to show where the time goes:
- *   - executor.run() of `true` on an overlay rootfs (what a RUN step pays; in-process, no CLI start-up)
+ *   - executor.run() of `true` on an overlay rootfs (what a RUN step pays; in-process, no CLI start-up), with
+ *     Docker's default seccomp profile and unconfined (runc compiles the filter in every container's init)
  *   - `kiln run --rm --network none` (CLI, no bridge set-up)
  *   - `kiln --version` and `node -e 0` (the start-up any CLI call pays before `run` does anything)
  * kiln's CLI runs from dist/ (run `npm run build` first). Run: npx tsx bench/run-bench.ts [runs]   (root, runc)
@@ -64,19 +65,22 @@ try {
   const runc = await median('runc run (prepared bundle)', () => exec('runc', ['--root', runcState, 'run', '--bundle', bundle, `bench-${n++}`]));
   const nodeStart = await median('node -e 0', () => exec(process.execPath, ['-e', '0']));
   const cliStart = await median('kiln --version', () => exec(process.execPath, [KILN, '--version']));
-  const lib = await median('executor.run() true on overlay', async () => {
+  const runTrue = async (seccomp?: 'unconfined') => {
     const s = join(work, `s${n++}`);
     mkdirSync(join(s, 'u'), { recursive: true });
     mkdirSync(join(s, 'w'), { recursive: true });
-    await executor.run({ rootfs: [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${lower}`, `upperdir=${s}/u`, `workdir=${s}/w`] }], process: { args: ['true'], env: [] } });
+    await executor.run({ rootfs: [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${lower}`, `upperdir=${s}/u`, `workdir=${s}/w`] }], process: { args: ['true'], env: [] }, seccomp });
     rmSync(s, { recursive: true, force: true });
-  });
+  };
+  const lib = await median('executor.run() true on overlay', () => runTrue());
+  const libUnconfined = await median('executor.run() true on overlay, seccomp unconfined', () => runTrue('unconfined'));
   const cliNone = await median('kiln run --rm --network none busybox true', () => exec(process.execPath, [KILN, '--root', root, 'run', '--rm', '--network', 'none', 'busybox', 'true']));
   const cli = await median('kiln run --rm busybox true (bridge)', () => exec(process.execPath, [KILN, '--root', root, 'run', '--rm', 'busybox', 'true']));
 
   const rows = [
     ['runc run of a prepared bundle (floor)', runc],
     ['executor.run() `true` on overlay (per RUN step)', lib],
+    ['executor.run() `true` on overlay, seccomp unconfined', libUnconfined],
     ['kiln run --rm --network none busybox true', cliNone],
     ['kiln run --rm busybox true (bridge)', cli],
     ['kiln --version (CLI start-up: Node + every command module)', cliStart],
