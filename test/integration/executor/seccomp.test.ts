@@ -95,6 +95,15 @@ test('kiln run --security-opt: seccomp=unconfined lifts the filter, seccomp=FILE
   assert.match(bad.stderr, /invalid --security-opt/);
   const missing = await run(['--security-opt', `seccomp=${join(f.dir, 'nope.json')}`, 'busybox', 'true']);
   assert.match(missing.stderr, /seccomp profile/);
+  // A detached container keeps its setting in its record, and `kiln exec` runs under the container's filter.
+  for (const [opts, mode] of [[['--security-opt', 'seccomp=unconfined'], '0'], [[], '2']] as const) {
+    const d = await kiln(['run', '-d', '--network', 'none', ...opts, 'busybox', 'sleep', '60'], { root });
+    assert.is(d.code, 0, d.stderr);
+    const id = d.stdout.trim();
+    const e = await kiln(['exec', id, 'grep', 'Seccomp:', '/proc/self/status'], { root });
+    assert.match(e.stdout, new RegExp(`Seccomp:\\s*${mode}`));
+    assert.is((await kiln(['rm', '-f', id], { root })).code, 0);
+  }
   await cleanupStale(root);
 });
 
