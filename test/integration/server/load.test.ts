@@ -77,9 +77,12 @@ test('a docker client killed mid-build leaves no process, mount or temp file beh
   let clean = false;
   for (let i = 0; i < 150 && !clean; i++) {
     await new Promise((r) => setTimeout(r, 200));
+    // This server's container only: its overlay root names the server's state root in its mountinfo (other suites
+    // on the machine may run their own `sleep 120`).
     const procs = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).some((p) => {
       try {
-        return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').trim() === 'sleep 120';
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').trim() === 'sleep 120'
+          && readFileSync(`/proc/${p}/mountinfo`, 'utf8').includes(s.root);
       } catch {
         return false;
       }
