@@ -63,6 +63,12 @@ function outputSink(ctx: BuildContext, step: StepRef, stream: 'stdout' | 'stderr
 
 /** Dispatches one expanded RUN instruction on the stage. */
 export async function runInstruction(ctx: BuildContext, st: StageState, ins: RunInstruction, step: StepRef, stageKey: string, position: number): Promise<void> {
+  if (ins.security === 'insecure' && !ctx.opts.allow?.includes('security.insecure')) {
+    // As BuildKit: a Dockerfile alone cannot lift the sandbox; whoever starts the build must grant it.
+    throw new KilnError('PRECONDITION', 'RUN --security=insecure: granting entitlement security.insecure is not allowed', {
+      loc: { file: ins.loc.file, line: ins.loc.line }, hint: 'if you trust this Dockerfile, build with --allow security.insecure',
+    });
+  }
   const cfg = st.cfg.image.config ?? {};
   const command = runCommand(ins, cfg.Shell);
   const args = command.argv;
@@ -95,8 +101,8 @@ export async function runInstruction(ctx: BuildContext, st: StageState, ins: Run
           mounts: scriptMount ? [...prepared.mounts, scriptMount] : prepared.mounts,
           network: network === 'default' ? 'default' : network,
           extraHosts: ctx.opts.extraHosts,
-          // BuildKit runs `--security=insecure` without a seccomp filter; a sandboxed step gets Docker's profile.
-          ...(op.security === 'insecure' ? { seccomp: 'unconfined' as const } : {}),
+          // BuildKit's insecure mode: every capability and no seccomp filter; a sandboxed step gets Docker's profile.
+          ...(op.security === 'insecure' ? { seccomp: 'unconfined' as const, capAdd: ['ALL'] } : {}),
           stdout: outputSink(ctx, step, 'stdout', tail),
           stderr: outputSink(ctx, step, 'stderr', tail),
           signal,

@@ -46,6 +46,11 @@ export interface BuildOptions {
   platform?: string;
   networkMode?: 'default' | 'none' | 'host';
   extraHosts?: string[];
+  /**
+   * Entitlements granted to this build (BuildKit's `--allow`). `security.insecure` lets `RUN --security=insecure`
+   * run with every capability and no seccomp filter; without it such a step fails before running.
+   */
+  allow?: string[];
   /** Report why each step missed the cache. */
   explain?: boolean;
   /**

@@ -17,6 +17,7 @@ import { writeOwner } from './owner.js';
 import { startPortProxy, type PortProxy } from './ports.js';
 import { RUNC, runcArgs, runcDelete, runcKill, runcLoggedError, runtimeError } from './runc.js';
 import { buildSpec } from './spec.js';
+import { hostCapabilities } from './host-caps.js';
 import { findStubs, removeStubs } from './stubs.js';
 import type { Executor, RunOptions, RunResult, RunningContainer } from './types.js';
 import { resolveUser } from './user.js';
@@ -99,10 +100,11 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
     for (const r of settled) if (r.status === 'rejected') throw r.reason;
     const netw = net!;
     const hostname = o.hostname ?? id.slice(0, 12);
-    const [user, nofile, etcFiles] = await Promise.all([
+    const [user, nofile, etcFiles, hostCaps] = await Promise.all([
       resolveUser(rootfs, o.process.user),
       nofileLimit(),
       writeEtcFiles(bundle, { hostname, ip: netw.ip, shareHostNet: netw.ns === 'host', extraHosts: o.extraHosts }),
+      hostCapabilities(),
     ]);
     const mounts = o.mounts ?? [];
     for (const m of mounts) if (m.copyUp && m.source) await copyUp(rootfs, m.target, m.source);
@@ -123,6 +125,7 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
       capAdd: o.capAdd,
       capDrop: o.capDrop,
       seccomp: o.seccomp,
+      hostCapabilities: hostCaps,
       nofileLimit: nofile,
     });
     await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));

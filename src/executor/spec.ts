@@ -41,6 +41,8 @@ export interface SpecInput {
   readonlyRootfs?: boolean;
   capAdd?: string[];
   capDrop?: string[];
+  /** What `ALL` in capAdd grants: the host's bounding set (default every capability runc knows). */
+  hostCapabilities?: readonly string[];
   /** Docker's default seccomp profile unless `unconfined` or a profile of the user's. */
   seccomp?: SeccompSetting;
   /** Hard RLIMIT_NOFILE kiln may grant (root here lacks CAP_SYS_RESOURCE: never exceed the current hard limit). */
@@ -57,8 +59,11 @@ export const ALL_CAPABILITIES = [
   'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
 ];
 
-/** Docker's `--cap-add`/`--cap-drop`: names with or without `CAP_`, any case; `ALL` in either; drops win over the default. */
-export function adjustCapabilities(base: string[], add: string[], drop: string[]): string[] {
+/**
+ * Docker's `--cap-add`/`--cap-drop`: names with or without `CAP_`, any case; `ALL` in either; drops win over the
+ * default. `all` is what `--cap-add ALL` grants: every capability the host allows (see hostCapabilities).
+ */
+export function adjustCapabilities(base: string[], add: string[], drop: string[], all: readonly string[] = ALL_CAPABILITIES): string[] {
   const norm = (c: string) => {
     const up = c.toUpperCase();
     if (up === 'ALL') return up;
@@ -69,7 +74,7 @@ export function adjustCapabilities(base: string[], add: string[], drop: string[]
   const a = add.map(norm);
   const d = drop.map(norm);
   let out = d.includes('ALL') ? [] : base.filter((c) => !d.includes(c));
-  out = a.includes('ALL') ? [...ALL_CAPABILITIES] : [...out, ...a.filter((c) => !out.includes(c))];
+  out = a.includes('ALL') ? [...all] : [...out, ...a.filter((c) => !out.includes(c))];
   return out;
 }
 
@@ -114,7 +119,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
   if (l.cpus) resources.cpu = { quota: Math.round(l.cpus * 100_000), period: 100_000 };
   if (l.pids) resources.pids = { limit: l.pids };
 
-  const caps = adjustCapabilities(DEFAULT_CAPABILITIES, input.capAdd ?? [], input.capDrop ?? []);
+  const caps = adjustCapabilities(DEFAULT_CAPABILITIES, input.capAdd ?? [], input.capDrop ?? [], input.hostCapabilities);
   // As Docker: the profile's capability-gated rules follow the bounding set (so `--cap-add SYS_ADMIN` allows mount).
   const sc = input.seccomp ?? 'default';
   const seccomp = sc === 'unconfined' ? undefined : seccompFor(caps, process.arch, sc === 'default' ? {} : { profile: sc.profile });

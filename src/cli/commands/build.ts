@@ -110,6 +110,7 @@ interface Flags {
   tag: string[]; file?: string; buildArg: string[]; target?: string; cache: boolean; pull?: boolean; label: string[];
   iidfile?: string; metadataFile?: string; progress: string; compression: string; format: string; output: string[];
   secret: string[]; ssh: string[]; explain?: boolean; platform?: string; network?: string; addHost: string[]; quiet?: boolean; push?: boolean;
+  allow: string[];
 }
 
 export function register(program: Command): void {
@@ -136,6 +137,7 @@ export function register(program: Command): void {
     .option('--platform <os/arch>', 'target platform')
     .option('--network <mode>', 'network for RUN steps: default, none or host')
     .option('--add-host <host:ip>', 'add a line to /etc/hosts of RUN steps (repeatable)', collect, [] as string[])
+    .option('--allow <entitlement>', 'grant an entitlement: security.insecure (RUN --security=insecure), network.host (repeatable)', collect, [] as string[])
     .option('--push', 'push the image after building (needs -t)')
     .option('-q, --quiet', 'print only the image ID')
     .action(async (context: string, f: Flags, cmd: Command) => {
@@ -179,6 +181,7 @@ export function register(program: Command): void {
           compression: f.compression as BuildOptions['compression'], format: f.format as BuildOptions['format'],
           outputs, secrets: f.secret.map(parseSecret), ssh: f.ssh.map((s) => parseSsh(s)), platform: f.platform,
           networkMode: f.network as BuildOptions['networkMode'], extraHosts: f.addHost.map((h) => h.replace(/^([^:]+):(.*)$/, '$2 $1')),
+          allow: checkEntitlements(f.allow),
           explain: f.explain || f.progress === 'plain',
           sourceDateEpoch: buildArgs.SOURCE_DATE_EPOCH ?? process.env.SOURCE_DATE_EPOCH,
           signal: ctl.signal,
@@ -224,3 +227,12 @@ function printFailure(err: KilnError): void {
   process.stderr.write('------\n');
 }
 
+/** `--allow` values, as buildx names them; network.host is accepted (kiln's RUN --network=host needs no grant). */
+function checkEntitlements(allow: string[]): string[] {
+  for (const a of allow) {
+    if (a !== 'security.insecure' && a !== 'network.host') {
+      throw new KilnError('INVALID_ARGUMENT', `invalid entitlement: ${a}`, { hint: 'use security.insecure or network.host' });
+    }
+  }
+  return allow;
+}

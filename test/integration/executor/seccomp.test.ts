@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createExecutor } from '../../../src/executor/executor.js';
@@ -57,6 +57,14 @@ test('CAP_SYS_ADMIN opens the mount group, while swapon stays blocked by the fil
   // The same swapon unfiltered reaches the kernel, which finds no swap signature in the file instead.
   const unconfined = await sh('swapon /etc/passwd', { capAdd: ['SYS_ADMIN'], seccomp: 'unconfined' });
   assert.match(unconfined.err, /Invalid argument/);
+});
+
+test('--cap-add ALL grants every capability the host has (not more: runc would refuse), and the filter stays', async () => {
+  const host = /^CapBnd:\s*(\w+)$/m.exec(await readFile('/proc/self/status', 'utf8'))![1];
+  const r = await sh('grep -E "^(CapEff|Seccomp):" /proc/self/status', { capAdd: ['ALL'] });
+  assert.is(r.exitCode, 0, r.err);
+  assert.match(r.out, new RegExp(`CapEff:\\s*${host}`));
+  assert.match(r.out, /Seccomp:\s*2/);
 });
 
 test('ordinary work is unaffected: files, pipes, processes, a loopback HTTP server and client', async () => {

@@ -101,6 +101,14 @@ test('buildSpec() adds the default filter for its capabilities, none when unconf
   assert.equal(user.linux.seccomp, { defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64'], syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }] });
 });
 
+test('adjustCapabilities() grants the given set for ALL: the host\'s bounding set, not every capability runc knows', async () => {
+  const { adjustCapabilities } = await import('../../../src/executor/spec.js');
+  const host = ALL_CAPABILITIES.filter((c) => c !== 'CAP_SYS_RESOURCE');
+  assert.equal(adjustCapabilities(DEFAULT_CAPABILITIES, ['ALL'], [], host), host);
+  assert.equal(adjustCapabilities(DEFAULT_CAPABILITIES, ['ALL'], []), ALL_CAPABILITIES);
+  assert.equal((buildSpec({ ...specBase, capAdd: ['ALL'], hostCapabilities: host }) as any).process.capabilities.bounding, host);
+});
+
 test('parseSecurityOpts() reads seccomp=unconfined|builtin, accepts no-new-privileges, refuses the rest', async () => {
   assert.equal(await parseSecurityOpts(['seccomp=unconfined']), { seccomp: 'unconfined' });
   assert.equal(await parseSecurityOpts(['seccomp:unconfined', 'no-new-privileges']), { seccomp: 'unconfined' });
