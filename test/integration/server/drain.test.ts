@@ -25,9 +25,11 @@ async function buildUntil(s: Served, dir: string, marker: string) {
   return { exited, output: () => out };
 }
 
-const sleepers = () => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+/** `sleep 60` processes in containers of the server at `root` (their overlay root names it in their mountinfo). */
+const sleepers = (root: string) => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
   try {
-    return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').trim() === 'sleep 60';
+    return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').trim() === 'sleep 60'
+      && readFileSync(`/proc/${p}/mountinfo`, 'utf8').includes(root);
   } catch {
     return false;
   }
@@ -57,7 +59,7 @@ test('SIGTERM cancels a build still running after the grace period and leaves no
   const exit = await s.stop();
   assert.is(exit, 0, s.logs().split('\n').filter((l) => !l.includes('"msg":"request"')).join('\n'));
   assert.ok(Date.now() - t0 < 30_000, 'the server stopped within the grace period plus clean-up');
-  assert.is(sleepers(), 0);
+  assert.is(sleepers(s.root), 0);
   rmSync(dir, { recursive: true, force: true });
 });
 
