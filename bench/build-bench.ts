@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createBuildah } from '../test/helpers/buildah.js';
+import { median, timed } from './lib.js';
 
 const run = promisify(execFile);
 const RUNS = Number(process.argv[2] ?? 3);
@@ -22,16 +23,6 @@ const KILN = join(REPO, 'bin/kiln.js');
 const work = mkdtempSync(join(process.env.KILN_BENCH_DIR ?? tmpdir(), 'kiln-build-bench-'));
 const kilnRoot = join(work, 'kiln-root');
 
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t) / 1e6;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 async function kiln(args: string[]): Promise<void> {
   await run(process.execPath, [KILN, '--root', kilnRoot, ...args], { maxBuffer: 64 << 20 });

@@ -6,6 +6,7 @@
  */
 import { DockerfileParser } from 'dockerfile-ast';
 import { outlineDockerfile, parseDockerfile } from '../src/parser/index.js';
+import { median } from './lib.js';
 
 const RUNS = Number(process.argv[2] ?? 60);
 
@@ -42,11 +43,6 @@ export function generateDockerfile(targetLines: number): string {
     stage++;
   }
   return out.join('\n') + '\n';
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 function time(fn: () => void): number {

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { packContext } from '../src/cli/remote/context-tar.js';
 import { freePort } from '../test/helpers/registry.js';
+import { median, timed } from './lib.js';
 
 const exec = promisify(execFile);
 const RUNS = Number(process.argv[2] ?? 5);
@@ -24,16 +25,6 @@ const entry = useDist ? [DIST] : ['--import', 'tsx', join(REPO, 'src/cli/dev.ts'
 const work = mkdtempSync(join(process.env.KILN_BENCH_DIR ?? tmpdir(), 'kiln-server-bench-'));
 const root = join(work, 'root');
 
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t) / 1e6;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 const kiln = (args: string[], env: NodeJS.ProcessEnv = {}) => exec(process.execPath, [...entry, '--root', root, ...args], { maxBuffer: 64 << 20, env: { ...process.env, ...env }, cwd: REPO });
 

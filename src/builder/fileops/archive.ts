@@ -7,7 +7,7 @@
  * unless both are directories (then merged). Owners come from the archive unless `--chown` is given.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, createReadStream, createWriteStream, linkSync, lstatSync, mkdirSync, openSync, readSync, rmSync, symlinkSync, type Stats } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, linkSync, mkdirSync, openSync, readSync, rmSync, symlinkSync } from 'node:fs';
 import { chmod, lchown, lutimes } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
@@ -18,7 +18,7 @@ import { KilnError } from '../../errors.js';
 import type { Owner } from './chown.js';
 import { makeNode } from './special-files.js';
 import { setXattr } from '../../exporter/tar/fsx.js';
-import { resolveInRoot } from './root-path.js';
+import { lstatOrUndefined, resolveInRoot } from './root-path.js';
 
 export type Compression = 'none' | 'gzip' | 'bzip2' | 'xz' | 'zstd';
 
@@ -195,10 +195,3 @@ function setPaxXattrs(target: string, pax: Record<string, string> | undefined | 
   }
 }
 
-function lstatOrUndefined(p: string): Stats | undefined {
-  try {
-    return lstatSync(p);
-  } catch {
-    return undefined;
-  }
-}

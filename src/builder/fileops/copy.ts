@@ -11,7 +11,7 @@
  * Every destination path is resolved inside `destRoot` (resolveInRoot) and the tree is written without following
  * any symlink already there: a file target is unlinked first, a directory target must be a real directory.
  */
-import { chmodSync, copyFileSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, readlinkSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
+import { chmodSync, copyFileSync, lchownSync, linkSync, lutimesSync, mkdirSync, readlinkSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { basename, dirname, join, posix, relative } from 'node:path';
 import { KilnError, isKilnError } from '../../errors.js';
@@ -19,7 +19,7 @@ import { isGitSource, isHttpSource } from './http-source.js';
 import { parseChmod, type ModeFn } from './chmod.js';
 import { resolveChown, type Owner } from './chown.js';
 import type { PathMatcher } from './patterns.js';
-import { resolveInRoot } from './root-path.js';
+import { lstatOrUndefined, resolveInRoot } from './root-path.js';
 import { selectSources, type Entry, type SelectedSource } from './select.js';
 import { copyXattrs, makeNode, splitDev } from './special-files.js';
 
@@ -261,12 +261,3 @@ class Copier {
   }
 }
 
-function lstatOrUndefined(p: string): Stats | undefined {
-  try {
-    return lstatSync(p);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw err;
-  }
-}

@@ -6,7 +6,7 @@
  *
  * Synchronous on purpose: called once per COPY source (not per file), a handful of lstat/readlink calls.
  */
-import { lstatSync, readlinkSync } from 'node:fs';
+import { lstatSync, readlinkSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import { KilnError } from '../../errors.js';
 
@@ -80,4 +80,15 @@ export function cleanAbs(p: string): string {
 export function escapesBase(rel: string): boolean {
   const n = posix.normalize(rel);
   return n === '..' || n.startsWith('../') || n.startsWith('/');
+}
+
+/** `lstat` of a path that may be absent: undefined for ENOENT/ENOTDIR, other errors (EACCES, ELOOP…) thrown. */
+export function lstatOrUndefined(p: string): Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw err;
+  }
 }

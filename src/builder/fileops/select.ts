@@ -12,7 +12,7 @@ import { posix, relative } from 'node:path';
 import { KilnError } from '../../errors.js';
 import { hasWildcards, resolveWildcards, splitWildcards, unescapeGlob } from './glob.js';
 import { createPatternMatcher, type PathMatcher } from './patterns.js';
-import { resolveInRoot } from './root-path.js';
+import { lstatOrUndefined, resolveInRoot } from './root-path.js';
 
 /** One file, directory, symlink or special file of a selected source. */
 export interface Entry {
@@ -118,15 +118,6 @@ function notFound(pattern: string): KilnError {
   });
 }
 
-function lstatOrUndefined(p: string): Stats | undefined {
-  try {
-    return lstatSync(p);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw err;
-  }
-}
 
 interface Filters {
   ignore?: PathMatcher;
