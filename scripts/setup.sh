@@ -51,3 +51,4 @@ bash native/build.sh
 
 # Compile TypeScript to dist/ (the bin runs compiled JavaScript).
 npx --no-install tsc -p tsconfig.json
+node scripts/stamp-build.mjs

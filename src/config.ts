@@ -5,12 +5,13 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-export function defaultRoot(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.KILN_ROOT) return resolve(env.KILN_ROOT);
+export function defaultRoot(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
+  if (env.KILN_ROOT) return resolve(cwd, env.KILN_ROOT);
   if (process.getuid?.() === 0) return '/var/lib/kiln';
   return join(env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share'), 'kiln');
 }
 
-export function resolveRoot(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return flag ? resolve(flag) : defaultRoot(env);
+/** `cwd` resolves a relative `--root` or KILN_ROOT (a daemon-served build passes its client's). */
+export function resolveRoot(flag: string | undefined, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
+  return flag ? resolve(cwd, flag) : defaultRoot(env, cwd);
 }

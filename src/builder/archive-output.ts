@@ -20,6 +20,6 @@ export async function writeImageArchive(ctx: BuildContext, req: ArchiveRequest):
   ctx.emit({ type: 'export', status: `writing ${req.kind} archive to ${req.dest}` });
   const image = await ctx.deps.images.load(req.manifest, [], { signal: ctx.signal });
   const refs = req.tags.map((t) => normalizeReference(t));
-  const out = req.dest === '-' ? process.stdout : createWriteStream(req.dest);
+  const out = req.dest === '-' ? ctx.opts.stdout ?? process.stdout : createWriteStream(req.dest);
   await saveArchive(ctx.deps.content, [{ image, refs }], out, { format: req.kind, signal: ctx.signal });
 }

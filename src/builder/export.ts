@@ -85,7 +85,7 @@ export async function exportResult(ctx: BuildContext, st: StageState): Promise<E
             await cp(dir, out.dest, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true, force: true });
           } else {
             const { dirTar } = await import('../exporter/layer-diff.js');
-            const sink = out.dest === '-' ? process.stdout : createWriteStream(out.dest);
+            const sink = out.dest === '-' ? ctx.opts.stdout ?? process.stdout : createWriteStream(out.dest);
             await pipeline(dirTar(dir, { sourceDateEpoch: ctx.sourceDateEpoch, signal: ctx.signal }), sink, { end: out.dest !== '-' });
           }
         } finally {

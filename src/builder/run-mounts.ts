@@ -76,7 +76,7 @@ async function fromIdentity(ctx: BuildContext, from: StageOrImageRef): Promise<s
 async function readSecret(ctx: BuildContext, id: string, required: boolean): Promise<Buffer | undefined> {
   const src = ctx.secrets.get(id);
   if (src?.env !== undefined) {
-    const v = process.env[src.env];
+    const v = 'value' in src ? src.value : process.env[src.env];
     if (v !== undefined) return Buffer.from(v);
   } else if (src?.src) {
     try {

@@ -3,6 +3,7 @@
  * prints; it emits BuildEvents that the CLI renders and the server streams.
  */
 import type { Digest } from '../image/types.js';
+import type { Writable } from 'node:stream';
 
 export type OutputSpec =
   | { type: 'image'; push?: boolean; /** `name=` of BuildKit's image output: more references to tag. */ names?: string[] }
@@ -13,6 +14,8 @@ export interface SecretSource {
   id: string;
   src?: string;
   env?: string;
+  /** The env secret's value, read by the front end from its caller's environment (else `env` is read here). */
+  value?: string;
 }
 
 /**
@@ -59,6 +62,8 @@ export interface BuildOptions {
    */
   sourceDateEpoch?: number | string;
   signal?: AbortSignal;
+  /** Where outputs with `dest=-` stream (default this process's stdout; a daemon-served build's goes to its client). */
+  stdout?: Writable;
   onEvent?: (e: BuildEvent) => void;
 }
 

@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { resolveRoot } from '../config.js';
+import { processIo, type CliIo } from './io.js';
 
 export interface GlobalOptions {
   /** The state directory (store, cache, containers). */
@@ -11,6 +12,15 @@ export interface GlobalOptions {
   /** A remote kiln server (`tcp://host:port` or `unix:///path`), from `--host` or `KILN_HOST`. */
   host?: string;
   debug: boolean;
+  /** The invocation's streams, environment and cwd (a daemon-served build's are its client's). */
+  io: CliIo;
+}
+
+const ioOfProgram = new WeakMap<Command, CliIo>();
+
+/** Binds an invocation's I/O to its program; main.ts calls it once per parse. */
+export function attachIo(program: Command, io: CliIo): void {
+  ioOfProgram.set(program, io);
 }
 
 /** Reads the global options from the root program at action time (they may come before or after the command). */
@@ -18,10 +28,12 @@ export function globalOptions(cmd: Command): GlobalOptions {
   let top: Command = cmd;
   while (top.parent) top = top.parent;
   const o = top.opts<{ root?: string; host?: string; debug?: boolean }>();
+  const io = ioOfProgram.get(top) ?? processIo();
   return {
-    root: resolveRoot(o.root),
-    host: o.host ?? (process.env.KILN_HOST || undefined),
-    debug: Boolean(o.debug ?? process.env.KILN_DEBUG),
+    root: resolveRoot(o.root, io.env, io.cwd),
+    host: o.host ?? (io.env.KILN_HOST || undefined),
+    debug: Boolean(o.debug ?? io.env.KILN_DEBUG),
+    io,
   };
 }
 

@@ -5,8 +5,11 @@
 import { Command, CommanderError } from 'commander';
 import { isKilnError } from '../errors.js';
 import { commandModules, type CommandLoader } from './commands/index.js';
+import { attachIo } from './context.js';
+import { processIo, type CliIo } from './io.js';
 
-export async function main(argv: string[]): Promise<number> {
+/** Runs one invocation; `io` is this process's unless the resident builder serves it for a client. */
+export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
   const program = new Command('kiln')
     .description('Build OCI images from Dockerfiles, run them in runc sandboxes, push them to registries.')
     .version('0.1.0')
@@ -14,14 +17,16 @@ export async function main(argv: string[]): Promise<number> {
     .option('-H, --host <url>', 'use a remote kiln server (tcp://HOST:PORT or unix:///PATH; default $KILN_HOST)')
     .option('--debug', 'print stack traces and debug logs')
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+  attachIo(program, io);
   for (const load of modulesFor(argv.slice(2))) (await load()).register(program);
 
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
-    return reportError(err, argv.includes('--debug') || Boolean(process.env.KILN_DEBUG));
+    return reportError(err, argv.includes('--debug') || Boolean(io.env.KILN_DEBUG), io.stderr);
   }
 }
 
@@ -41,17 +46,17 @@ export function modulesFor(args: string[]): CommandLoader[] {
 }
 
 /** Prints an error the way a user should see it; returns the exit status. */
-export function reportError(err: unknown, debug: boolean): number {
+export function reportError(err: unknown, debug: boolean, stderr: NodeJS.WritableStream = process.stderr): number {
   if (err instanceof CommanderError) {
     // commander already printed its message (unknown option, missing argument, --help, --version).
     return err.exitCode === 0 ? 0 : 2;
   }
   if (isKilnError(err)) {
-    process.stderr.write(`error: ${err.describe()}\n`);
-    if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
-    if (debug && err.stack) process.stderr.write(`${err.stack}\n`);
+    stderr.write(`error: ${err.describe()}\n`);
+    if (err.hint) stderr.write(`hint: ${err.hint}\n`);
+    if (debug && err.stack) stderr.write(`${err.stack}\n`);
     return err.exitCode;
   }
-  process.stderr.write(`kiln: internal error (a bug; please report it):\n${(err as Error)?.stack ?? String(err)}\n`);
+  stderr.write(`kiln: internal error (a bug; please report it):\n${(err as Error)?.stack ?? String(err)}\n`);
   return 70;
 }

@@ -10,19 +10,20 @@ import type { Command } from 'commander';
 import { KilnError } from '../../errors.js';
 import type { BuildOptions, OutputSpec, SecretSource, SshSource } from '../../builder/types.js';
 import { globalOptions } from '../context.js';
+import { resolveArg, type BuilderSource } from '../io.js';
 import { createRenderer, type ProgressMode } from '../progress/index.js';
 
 const collect = (v: string, acc: string[]) => [...acc, v];
 
 /** `K=V` pairs; a bare `K` takes its value from the environment (as `docker build --build-arg K`). */
-export function parseKeyValues(list: string[], what: string, fromEnv: boolean): Record<string, string> {
+export function parseKeyValues(list: string[], what: string, fromEnv: boolean, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const out: Record<string, string> = {};
   for (const item of list) {
     const i = item.indexOf('=');
     if (i === 0) throw new KilnError('INVALID_ARGUMENT', `invalid ${what} "${item}"`, { hint: `use ${what} KEY=VALUE` });
     if (i < 0) {
       if (!fromEnv) throw new KilnError('INVALID_ARGUMENT', `invalid ${what} "${item}"`, { hint: `use ${what} KEY=VALUE` });
-      const v = process.env[item];
+      const v = env[item];
       if (v !== undefined) out[item] = v;
       continue;
     }
@@ -41,9 +42,9 @@ function csv(spec: string): Record<string, string> {
   return out;
 }
 
-/** `--output` as BuildKit takes it: `type=…,dest=…`, or a bare path meaning `type=local,dest=PATH`. */
-export function parseOutput(spec: string): OutputSpec {
-  if (!spec.includes('=')) return spec === '-' ? { type: 'tar', dest: '-' } : { type: 'local', dest: resolve(spec) };
+/** `--output` as BuildKit takes it: `type=…,dest=…`, or a bare path meaning `type=local,dest=PATH` (`cwd` resolves it). */
+export function parseOutput(spec: string, cwd = process.cwd()): OutputSpec {
+  if (!spec.includes('=')) return spec === '-' ? { type: 'tar', dest: '-' } : { type: 'local', dest: resolve(cwd, spec) };
   const o = csv(spec);
   const type = o.type ?? 'local';
   switch (type) {
@@ -55,27 +56,33 @@ export function parseOutput(spec: string): OutputSpec {
     case 'tar':
     case 'local':
       if (!o.dest) throw new KilnError('INVALID_ARGUMENT', `--output type=${type} needs dest=PATH`);
-      return { type, dest: o.dest === '-' ? '-' : resolve(o.dest) };
+      return { type, dest: o.dest === '-' ? '-' : resolve(cwd, o.dest) };
     default:
       throw new KilnError('INVALID_ARGUMENT', `unknown output type "${type}"`, { hint: 'use type=image|oci|docker|tar|local' });
   }
 }
 
-/** `--secret id=NAME,src=FILE` or `id=NAME,env=VAR` (`source=` and `type=` accepted as BuildKit does). */
-export function parseSecret(spec: string): SecretSource {
+/**
+ * `--secret id=NAME,src=FILE` or `id=NAME,env=VAR` (`source=` and `type=` accepted as BuildKit does). An env
+ * secret is read here, from the caller's `env`: a daemon-served build's environment is its client's, not the daemon's.
+ */
+export function parseSecret(spec: string, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): SecretSource {
   const o = csv(spec);
   const id = o.id;
   if (!id) throw new KilnError('INVALID_ARGUMENT', `--secret "${spec}" has no id=`);
   const src = o.src ?? o.source;
-  if (o.env !== undefined || o.type === 'env') return { id, env: o.env || src || id };
-  return { id, src: resolve(src ?? id) };
+  if (o.env !== undefined || o.type === 'env') {
+    const name = o.env || src || id;
+    return { id, env: name, value: env[name] };
+  }
+  return { id, src: resolve(cwd, src ?? id) };
 }
 
 /**
  * `--ssh default|ID[=SOCKET]` as BuildKit's `--ssh`: an agent socket for `RUN --mount=type=ssh,id=ID`; without
  * `=SOCKET` the agent of SSH_AUTH_SOCK. (BuildKit also takes key files; kiln asks for an agent holding them.)
  */
-export function parseSsh(spec: string, env: NodeJS.ProcessEnv = process.env): SshSource {
+export function parseSsh(spec: string, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): SshSource {
   const eq = spec.indexOf('=');
   const id = (eq < 0 ? spec : spec.slice(0, eq)).trim();
   if (!id) throw new KilnError('INVALID_ARGUMENT', `--ssh "${spec}" has no id`, { hint: 'use --ssh default or --ssh ID=AGENT_SOCKET' });
@@ -83,23 +90,23 @@ export function parseSsh(spec: string, env: NodeJS.ProcessEnv = process.env): Ss
   if (paths.length > 1) throw new KilnError('NOT_IMPLEMENTED', `--ssh ${id}: key files are not supported, only one agent socket`, { hint: 'add the keys to an agent (ssh-add KEY) and pass --ssh default' });
   const socket = paths[0] ?? env.SSH_AUTH_SOCK;
   if (!socket) throw new KilnError('INVALID_ARGUMENT', `--ssh ${id}: SSH_AUTH_SOCK is not set`, { hint: 'start an agent (eval $(ssh-agent)) or pass --ssh ID=AGENT_SOCKET' });
-  return { id, socket: resolve(socket) };
+  return { id, socket: resolve(cwd, socket) };
 }
 
-async function readStdin(): Promise<Buffer> {
+async function readStdin(stdin: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
+  for await (const c of stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
 }
 
 /** Unpacks a context tar from stdin into a new temp dir (GNU tar refuses `..` members and absolute names). */
-async function contextFromStdin(tmpParent: string): Promise<string> {
+async function contextFromStdin(stdin: NodeJS.ReadableStream, tmpParent: string): Promise<string> {
   const dir = await mkdtemp(join(tmpParent, 'context-'));
   await new Promise<void>((ok, fail) => {
     const child = spawn('tar', ['-x', '-f', '-', '-C', dir, '--no-same-owner', '--no-overwrite-dir'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d) => (err += d));
-    process.stdin.pipe(child.stdin);
+    stdin.pipe(child.stdin);
     child.on('error', fail);
     child.on('close', (code) => (code === 0 ? ok() : fail(new KilnError('ARCHIVE_INVALID', `context from stdin: ${err.trim() || `tar exited ${code}`}`))));
   });
@@ -110,7 +117,7 @@ interface Flags {
   tag: string[]; file?: string; buildArg: string[]; target?: string; cache: boolean; pull?: boolean; label: string[];
   iidfile?: string; metadataFile?: string; progress: string; compression: string; format: string; output: string[];
   secret: string[]; ssh: string[]; explain?: boolean; platform?: string; network?: string; addHost: string[]; quiet?: boolean; push?: boolean;
-  allow: string[];
+  allow: string[]; daemon: boolean;
 }
 
 export function register(program: Command): void {
@@ -140,8 +147,10 @@ export function register(program: Command): void {
     .option('--allow <entitlement>', 'grant an entitlement: security.insecure (RUN --security=insecure), network.host (repeatable)', collect, [] as string[])
     .option('--push', 'push the image after building (needs -t)')
     .option('-q, --quiet', 'print only the image ID')
+    .option('--no-daemon', 'build in this process, not in the root\'s resident builder (also KILN_DAEMON=0)')
     .action(async (context: string, f: Flags, cmd: Command) => {
       const g = globalOptions(cmd);
+      const { io } = g;
       if (g.host && f.ssh.length) throw new KilnError('NOT_IMPLEMENTED', '--ssh is not forwarded to a remote kiln server', { hint: 'build locally (without --host) to use --ssh' });
       if (g.host) return (await import('../remote/entry.js')).remoteBuildCommand(g, context, f);
       if (!['auto', 'tty', 'plain', 'json'].includes(f.progress)) throw new KilnError('INVALID_ARGUMENT', `--progress must be auto, tty, plain or json, not "${f.progress}"`);
@@ -149,42 +158,38 @@ export function register(program: Command): void {
       if (!['oci', 'docker'].includes(f.format)) throw new KilnError('INVALID_ARGUMENT', `--format must be oci or docker, not "${f.format}"`);
       if (f.network && !['default', 'none', 'host'].includes(f.network)) throw new KilnError('INVALID_ARGUMENT', `--network must be default, none or host, not "${f.network}"`);
       if (context === '-' && f.file === '-') throw new KilnError('INVALID_ARGUMENT', 'the context and the Dockerfile cannot both come from stdin');
-      const outputs = f.output.map(parseOutput);
+      const stdin = io.stdin;
+      if ((context === '-' || f.file === '-') && !stdin) throw new KilnError('INVALID_ARGUMENT', 'this kiln process cannot read stdin', { hint: 'build with --no-daemon to read a context or Dockerfile from stdin' });
+      const outputs = f.output.map((o) => parseOutput(o, io.cwd));
       if (f.push) {
         if (f.tag.length === 0 && !outputs.some((o) => o.type === 'image' && o.names?.length)) throw new KilnError('INVALID_ARGUMENT', '--push needs a tag (-t)');
         const img = outputs.find((o) => o.type === 'image');
         if (img && img.type === 'image') img.push = true;
         else outputs.push({ type: 'image', push: true });
       }
-      const { openBuilder } = await import('../../builder/open.js');
-      const builder = await openBuilder(g.root);
-      const ctl = new AbortController();
-      const onSigint = () => ctl.abort();
-      process.once('SIGINT', onSigint);
-      process.once('SIGTERM', onSigint);
-      // A closed pipe on stderr (`kiln build … 2>&1 | head`) must not kill a build halfway with mounts in place.
-      const ignoreEpipe = (err: NodeJS.ErrnoException) => { if (err.code !== 'EPIPE') throw err; };
-      process.stderr.on('error', ignoreEpipe);
-      process.stdout.on('error', ignoreEpipe);
-      const renderer = createRenderer(f.quiet ? 'quiet' : (f.progress as ProgressMode), process.stderr, { explain: f.explain });
+      const lease = await (io.builders ?? localBuilders).acquire(g.root);
+      const { builder } = lease;
+      const interrupt = io.interruptions();
+      const renderer = createRenderer(f.quiet ? 'quiet' : (f.progress as ProgressMode), io.stderr, { explain: f.explain, env: io.env });
       let tmpContext: string | undefined;
       try {
-        const buildArgs = parseKeyValues(f.buildArg, '--build-arg', true);
-        let contextDir = resolve(context);
-        if (context === '-') contextDir = tmpContext = await contextFromStdin(builder.root.tmpDir);
+        const buildArgs = parseKeyValues(f.buildArg, '--build-arg', true, io.env);
+        let contextDir = resolveArg(io, context);
+        if (context === '-') contextDir = tmpContext = await contextFromStdin(stdin!, builder.root.tmpDir);
         const opts: BuildOptions = {
           contextDir,
-          dockerfile: f.file && f.file !== '-' ? resolve(f.file) : undefined,
-          dockerfileText: f.file === '-' ? (await readStdin()).toString('utf8') : undefined,
+          dockerfile: f.file && f.file !== '-' ? resolveArg(io, f.file) : undefined,
+          dockerfileText: f.file === '-' ? (await readStdin(stdin!)).toString('utf8') : undefined,
           tags: f.tag, buildArgs, target: f.target, noCache: !f.cache, pull: f.pull,
           labels: parseKeyValues(f.label, '--label', false),
           compression: f.compression as BuildOptions['compression'], format: f.format as BuildOptions['format'],
-          outputs, secrets: f.secret.map(parseSecret), ssh: f.ssh.map((s) => parseSsh(s)), platform: f.platform,
+          outputs, secrets: f.secret.map((s) => parseSecret(s, io.env, io.cwd)), ssh: f.ssh.map((s) => parseSsh(s, io.env, io.cwd)), platform: f.platform,
           networkMode: f.network as BuildOptions['networkMode'], extraHosts: f.addHost.map((h) => h.replace(/^([^:]+):(.*)$/, '$2 $1')),
           allow: checkEntitlements(f.allow),
           explain: f.explain || f.progress === 'plain',
-          sourceDateEpoch: buildArgs.SOURCE_DATE_EPOCH ?? process.env.SOURCE_DATE_EPOCH,
-          signal: ctl.signal,
+          sourceDateEpoch: buildArgs.SOURCE_DATE_EPOCH ?? io.env.SOURCE_DATE_EPOCH,
+          signal: interrupt.signal,
+          stdout: io.stdout,
           onEvent: (e) => renderer.onEvent(e),
         };
         let result;
@@ -192,39 +197,47 @@ export function register(program: Command): void {
           result = await builder.build(opts);
         } catch (err) {
           renderer.close(err);
-          if (err instanceof KilnError && err.code === 'BUILD_STEP_FAILED') printFailure(err);
+          if (err instanceof KilnError && err.code === 'BUILD_STEP_FAILED') printFailure(err, io.stderr);
           throw err;
         }
         renderer.close();
         if (outputs.some((o) => o.type === 'image' && o.push)) {
           const { pushImage } = await import('../../registry/push.js');
-          for (const t of result.tags) await pushImage(builder.root, t, { signal: ctl.signal });
+          for (const t of result.tags) await pushImage(builder.root, t, { signal: interrupt.signal });
         }
-        if (f.iidfile) await writeFile(f.iidfile, result.imageId);
+        if (f.iidfile) await writeFile(resolveArg(io, f.iidfile), result.imageId);
         if (f.metadataFile) {
           const meta = { 'containerimage.config.digest': result.imageId, 'containerimage.digest': result.manifestDigest, 'image.name': result.tags.join(','), 'kiln.steps': { executed: result.stepsExecuted, cached: result.stepsCached, shared: result.stepsShared ?? 0 } };
-          await writeFile(f.metadataFile, `${JSON.stringify(meta, null, 2)}\n`);
+          await writeFile(resolveArg(io, f.metadataFile), `${JSON.stringify(meta, null, 2)}\n`);
         }
         // stdout carries the image ID, unless an output streams there (`-o -`, `type=tar,dest=-`).
-        if (!outputs.some((o) => 'dest' in o && o.dest === '-')) process.stdout.write(`${result.imageId}\n`);
+        if (!outputs.some((o) => 'dest' in o && o.dest === '-')) io.stdout.write(`${result.imageId}\n`);
       } finally {
-        process.off('SIGINT', onSigint);
-        process.off('SIGTERM', onSigint);
+        interrupt.dispose();
         if (tmpContext) await rm(tmpContext, { recursive: true, force: true });
-        await builder.close();
+        await lease.release();
       }
     });
 }
 
+/** A builder per invocation: opened for it and closed after it (the resident builder keeps one open instead). */
+const localBuilders: BuilderSource = {
+  async acquire(root) {
+    const { openBuilder } = await import('../../builder/open.js');
+    const builder = await openBuilder(root);
+    return { builder, release: () => builder.close() };
+  },
+};
+
 /** The failed step's context, as buildx prints it before the error line: the instruction and its output tail. */
-function printFailure(err: KilnError): void {
+function printFailure(err: KilnError, stderr: NodeJS.WritableStream): void {
   const d = err.details ?? {};
   const out = (d.output as string[] | undefined) ?? [];
   const pos = d.total ? `${d.step}/${d.total}` : `${d.step}`;
   const label = d.stage ? `[${d.stage} ${pos}]` : `[${pos}]`;
-  process.stderr.write(`------\n > ${label} ${d.instruction}:\n`);
-  for (const l of out) process.stderr.write(`${l}\n`);
-  process.stderr.write('------\n');
+  stderr.write(`------\n > ${label} ${d.instruction}:\n`);
+  for (const l of out) stderr.write(`${l}\n`);
+  stderr.write('------\n');
 }
 
 /** `--allow` values, as buildx names them; network.host is accepted (kiln's RUN --network=host needs no grant). */

@@ -11,6 +11,7 @@ export type CommandLoader = () => Promise<{ register: RegisterCommand }>;
 export const commandModules: Record<string, CommandLoader> = {
   base: () => import('./base.js'),
   build: () => import('./build.js'),
+  daemon: () => import('./daemon.js'),
   du: () => import('./du.js'),
   exec: () => import('./exec.js'),
   images: () => import('./images.js'),

@@ -7,9 +7,9 @@ import type { ProgressMode, ProgressRenderer } from './types.js';
 
 export type { ProgressMode, ProgressRenderer } from './types.js';
 
-/** `explain`: show why steps missed in tty mode (plain always shows it). */
-export function createRenderer(mode: ProgressMode, out: Writable & { isTTY?: boolean }, opts: { explain?: boolean } = {}): ProgressRenderer {
-  const m = mode === 'auto' ? (out.isTTY && process.env.TERM !== 'dumb' ? 'tty' : 'plain') : mode;
+/** `explain`: show why steps missed in tty mode (plain always shows it); `env`: the caller's, for TERM. */
+export function createRenderer(mode: ProgressMode, out: Writable & { isTTY?: boolean }, opts: { explain?: boolean; env?: NodeJS.ProcessEnv } = {}): ProgressRenderer {
+  const m = mode === 'auto' ? (out.isTTY && (opts.env ?? process.env).TERM !== 'dumb' ? 'tty' : 'plain') : mode;
   switch (m) {
     case 'tty': return createTtyRenderer(out, opts);
     case 'json': return createJsonRenderer(out);
