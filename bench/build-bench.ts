@@ -4,6 +4,9 @@
  *   small   fixtures/hello (FROM busybox, WORKDIR, COPY, RUN): cold, no-op rebuild, one-file change
  *   large   5,000 small files + three 50 MB files, `COPY . /ctx` + RUN: cold, no-op rebuild, one-file change
  *   runs30  30 sequential RUN steps: cold (per-RUN overhead = cold / 30)
+ * kiln runs as a user gets it, the `kiln` command (bin/kiln: its first build starts the root's resident builder,
+ * later ones go to it through the native launcher), and in two more columns as `node bin/kiln.js` (a Node client
+ * to the same daemon) and with KILN_DAEMON=0 (one process per build).
  * Run: npx tsx bench/build-bench.ts [runs]   (needs root, runc, buildah, skopeo)
  */
 import { execFile, execFileSync } from 'node:child_process';
@@ -15,17 +18,28 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createBuildah } from '../test/helpers/buildah.js';
 import { median, timed } from './lib.js';
+import { stopDaemons } from '../src/cli/daemon/status.js';
 
 const run = promisify(execFile);
 const RUNS = Number(process.argv[2] ?? 3);
 const REPO = fileURLToPath(new URL('..', import.meta.url));
-const KILN = join(REPO, 'bin/kiln.js');
+const KILN = join(REPO, 'bin/kiln');
+const KILN_JS = join(REPO, 'bin/kiln.js');
 const work = mkdtempSync(join(process.env.KILN_BENCH_DIR ?? tmpdir(), 'kiln-build-bench-'));
 const kilnRoot = join(work, 'kiln-root');
 
 
-async function kiln(args: string[]): Promise<void> {
-  await run(process.execPath, [KILN, '--root', kilnRoot, ...args], { maxBuffer: 64 << 20 });
+/**
+ * How kiln runs: `cli` is the `kiln` command (bin/kiln: the native launcher to the resident builder), `node` is
+ * `node bin/kiln.js` (a Node client to the same daemon), `nodaemon` is KILN_DAEMON=0 (one process per build).
+ */
+type Mode = 'cli' | 'node' | 'nodaemon';
+const MODES: Mode[] = ['cli', 'node', 'nodaemon'];
+
+async function kiln(args: string[], mode: Mode = 'cli'): Promise<void> {
+  const env = { ...process.env, KILN_DAEMON: mode === 'nodaemon' ? '0' : '1' };
+  const [cmd, argv] = mode === 'node' ? [process.execPath, [KILN_JS]] : [KILN, []];
+  await run(cmd, [...argv, '--root', kilnRoot, ...args], { maxBuffer: 64 << 20, env });
 }
 
 function makeLarge(dir: string): void {
@@ -42,7 +56,7 @@ function makeLarge(dir: string): void {
   writeFileSync(join(dir, 'Dockerfile'), 'FROM busybox\nCOPY . /ctx\nRUN ls /ctx | wc -l > /count\n');
 }
 
-interface Row { name: string; kiln: number; buildah: number }
+interface Row { name: string; kiln: Record<Mode, number>; buildah: number }
 
 async function main(): Promise<void> {
   await kiln(['base', 'busybox']);
@@ -59,18 +73,21 @@ async function main(): Promise<void> {
   writeFileSync(join(runs30, 'Dockerfile'), `FROM busybox\n${Array.from({ length: 30 }, (_, i) => `RUN echo ${i} > /f${i}\n`).join('')}`);
 
   const rows: Row[] = [];
-  const measure = async (name: string, k: () => Promise<unknown>, b: () => Promise<unknown>, before?: () => void) => {
-    const ks: number[] = [];
+  // Each round runs kiln in each mode and then buildah, in turn, so load from other jobs hits them alike.
+  const measure = async (name: string, k: (mode: Mode) => Promise<unknown>, b: () => Promise<unknown>, before?: () => void) => {
+    const ks: Record<Mode, number[]> = { cli: [], node: [], nodaemon: [] };
     const bs: number[] = [];
     for (let i = 0; i < RUNS; i++) {
-      before?.();
-      ks.push(await timed(k));
+      for (const m of MODES) {
+        before?.();
+        ks[m].push(await timed(() => k(m)));
+      }
       before?.();
       bs.push(await timed(b));
     }
-    rows.push({ name, kiln: median(ks), buildah: median(bs) });
+    rows.push({ name, kiln: { cli: median(ks.cli), node: median(ks.node), nodaemon: median(ks.nodaemon) }, buildah: median(bs) });
   };
-  const kb = (ctx: string, extra: string[] = []) => () => kiln(['build', '-q', '-t', 'bench', ...extra, ctx]);
+  const kb = (ctx: string, extra: string[] = []) => (mode: Mode = 'cli') => kiln(['build', '-q', '-t', 'bench', ...extra, ctx], mode);
   const bb = (ctx: string, extra: Record<string, string> = {}) => async () => {
     const r = await buildah.build({ contextDir: ctx, dockerfile: join(ctx, 'Dockerfile'), tag: 'bench', buildArgs: extra });
     if (r.code !== 0) throw new Error(r.output);
@@ -93,16 +110,22 @@ async function main(): Promise<void> {
 
   const pad = (s: string, w: number) => s.padEnd(w);
   console.log(`\nkiln build vs buildah build --layers, medians of ${RUNS} runs\n`);
-  console.log(`${pad('scenario', 32)} ${pad('kiln', 10)} ${pad('buildah', 10)} speed-up`);
-  for (const r of rows) console.log(`${pad(r.name, 32)} ${pad(`${r.kiln.toFixed(0)} ms`, 10)} ${pad(`${r.buildah.toFixed(0)} ms`, 10)} ${(r.buildah / r.kiln).toFixed(1)}x`);
+  const cell = (ms: number, peer: number) => pad(`${ms.toFixed(0)} ms ${(peer / ms).toFixed(1)}x`, 18);
+  console.log('kiln columns: time and speed-up over buildah; `kiln` is the kiln command (bin/kiln), `node client` is');
+  console.log('`node bin/kiln.js` (same daemon), `KILN_DAEMON=0` one process per build.\n');
+  console.log(`${pad('scenario', 32)} ${pad('buildah', 10)} ${pad('kiln', 18)} ${pad('node client', 18)} KILN_DAEMON=0`);
+  for (const r of rows) {
+    console.log(`${pad(r.name, 32)} ${pad(`${r.buildah.toFixed(0)} ms`, 10)} ${cell(r.kiln.cli, r.buildah)} ${cell(r.kiln.node, r.buildah)} ${cell(r.kiln.nodaemon, r.buildah)}`);
+  }
   const k30 = rows.at(-1)!;
-  console.log(`\nper-RUN overhead (cold 30-RUN build / 30): kiln ${(k30.kiln / 30).toFixed(0)} ms, buildah ${(k30.buildah / 30).toFixed(0)} ms`);
+  console.log(`\nper-RUN overhead (cold 30-RUN build / 30): kiln ${(k30.kiln.cli / 30).toFixed(0)} ms (${(k30.kiln.nodaemon / 30).toFixed(0)} ms with KILN_DAEMON=0), buildah ${(k30.buildah / 30).toFixed(0)} ms`);
   await buildah.destroy();
 }
 
 try {
   await main();
 } finally {
+  await stopDaemons(kilnRoot);
   execFileSync('sh', ['-c', `grep -o ' ${work}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l`]);
   rmSync(work, { recursive: true, force: true });
 }

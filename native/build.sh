@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# Builds native/build/kiln-fsx.node (xattrs and mknod for layers; see fsx.c) with the C compiler and the
-# Node-API headers that ship with Node. Rebuilds only when fsx.c is newer. Usage: bash native/build.sh
+# Builds kiln's native parts with the C compiler, each only when its source is newer:
+#   build/kiln-fsx.node   xattrs, mknod and mount(2) for layers and snapshots (fsx.c), with Node-API headers
+#   build/kiln-launcher   bin/kiln's fast path to the resident builder (launcher.c)
+# Usage: bash native/build.sh
 set -euo pipefail
 cd "$(dirname "$0")"
-out=build/kiln-fsx.node
-if [ -f "$out" ] && [ "$out" -nt fsx.c ]; then exit 0; fi
-inc="$(node -p "require('path').join(process.execPath, '..', '..', 'include', 'node')")"
-[ -f "$inc/node_api.h" ] || inc=/usr/include/node
 mkdir -p build
-cc -O2 -Wall -shared -fPIC -DNODE_GYP_MODULE_NAME=kiln_fsx -I"$inc" fsx.c -o "$out.tmp"
-mv "$out.tmp" "$out"
+out=build/kiln-fsx.node
+if ! { [ -f "$out" ] && [ "$out" -nt fsx.c ]; }; then
+  inc="$(node -p "require('path').join(process.execPath, '..', '..', 'include', 'node')")"
+  [ -f "$inc/node_api.h" ] || inc=/usr/include/node
+  cc -O2 -Wall -shared -fPIC -DNODE_GYP_MODULE_NAME=kiln_fsx -I"$inc" fsx.c -o "$out.tmp"
+  mv "$out.tmp" "$out"
+fi
+launcher=build/kiln-launcher
+if ! { [ -f "$launcher" ] && [ "$launcher" -nt launcher.c ]; }; then
+  cc -O2 -Wall -Wextra -o "$launcher.tmp" launcher.c
+  mv "$launcher.tmp" "$launcher"
+fi

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-kiln() { node bin/kiln.js "$@"; }
+kiln() { bin/kiln "$@"; }
 kiln base busybox >/dev/null          # busybox:latest from Debian's busybox-static, when missing
 kiln build -t hello fixtures/hello
 kiln run --rm hello

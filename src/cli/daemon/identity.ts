@@ -20,7 +20,7 @@ const DAEMON_ENV = new Set([
 ]);
 
 /** KILN_* variables that only the client reads (they decide whether and where to go, not how to build). */
-const CLIENT_ONLY_KILN_ENV = new Set(['KILN_DAEMON', 'KILN_HOST', 'KILN_DEBUG']);
+const CLIENT_ONLY_KILN_ENV = new Set(['KILN_DAEMON', 'KILN_HOST', 'KILN_DEBUG', 'KILN_LAUNCHER_DEBUG']);
 
 /** A unix socket path must fit sun_path (108 bytes on Linux, with its NUL). */
 const MAX_SOCKET_PATH = 100;
@@ -93,10 +93,12 @@ export function daemonEnv(env: NodeJS.ProcessEnv): string[] {
  * tell builds, roots and environments apart.
  */
 export function identityHash(text: string): string {
+  // Over UTF-8 bytes, so native/launcher.c (which sees bytes) computes the same key.
+  const bytes = Buffer.from(text, 'utf8');
   let a = 0x811c9dc5;
   let b = 0x01000193 ^ 0x5bd1e995;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i]!;
     a = Math.imul(a ^ c, 0x01000193);
     b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
   }
