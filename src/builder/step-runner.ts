@@ -157,7 +157,7 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
     const run = () => ctx.flight.run(key, () => {
       ran = true;
       return ctx.limit(() => execute(ctx, frozen, def, key, inputs, extraKeys, before));
-    });
+    }, ctx.signal);
     try {
       rec = await run();
     } catch (err) {

@@ -43,14 +43,21 @@ export async function startDaemonServer(opts: DaemonOptions): Promise<RunningDae
   const log = opts.log ?? ((l: string) => process.stderr.write(`${new Date().toISOString()} ${l}\n`));
   mkdirSync(target.dir, { recursive: true, mode: 0o700 });
   let builder: Promise<OpenedBuilder> | undefined;
+  /** The root's builder, opened once; a failed opening is retried by the next build, not cached. */
+  const sharedBuilder = (): Promise<OpenedBuilder> => {
+    builder ??= openBuilder(target.root).catch((err: unknown) => {
+      builder = undefined;
+      throw err;
+    });
+    return builder;
+  };
   const shared: BuilderSource = {
     async acquire(root) {
       if (root !== target.root) {
         const b = await openBuilder(root);
         return { builder: b, release: () => b.close() };
       }
-      builder ??= openBuilder(target.root);
-      return { builder: await builder, release: async () => {} };
+      return { builder: await sharedBuilder(), release: async () => {} };
     },
   };
 
@@ -85,6 +92,13 @@ export async function startDaemonServer(opts: DaemonOptions): Promise<RunningDae
     if (!ownsSocket()) stop('another daemon took the socket, or the root was removed');
     else if (readBuildId(opts.distDir) !== opts.buildId) stop('kiln was rebuilt');
   }, WATCH_MS);
+
+  // Warm up while no one waits: open the builder and load what a first cached build and a first miss need
+  // (the build command, the snapshotter, the executor), so even the first served build skips those ~100 ms.
+  void (async () => {
+    await sharedBuilder();
+    await Promise.all([import('../commands/build.js'), import('../../cache/snapshotter.js'), import('../../executor/executor.js')]);
+  })().catch((err: unknown) => log(`warm-up: ${(err as Error)?.message ?? String(err)}`));
 
   const armIdle = () => {
     clearTimeout(idleTimer);

@@ -69,6 +69,24 @@ test('cancelling one of two builds sharing a step does not fail the other', asyn
   assert.ok((await h.tree('survivor:1')).some((e) => e.path === 'shared-cancel'));
 });
 
+test('a build that joined another\'s running step stops waiting as soon as it is cancelled', async () => {
+  const ctx = await h.context({ Dockerfile: 'FROM busybox\nRUN sleep 3 && echo owner > /joined-cancel\n' });
+  let ownerStarted!: () => void;
+  const started = new Promise<void>((r) => (ownerStarted = r));
+  const owner = h.build(ctx, { tags: ['owner:1'], onEvent: (e) => { if (e.type === 'step-start' && e.step.text.startsWith('RUN')) ownerStarted(); } });
+  await started;
+  const ac = new AbortController();
+  const t0 = Date.now();
+  const joiner = h.build(ctx, { signal: ac.signal });
+  setTimeout(() => ac.abort(), 200);
+  const r = await joiner.then(() => 'fulfilled', (e: { code?: string }) => e.code);
+  assert.is(r, 'CANCELLED');
+  assert.ok(Date.now() - t0 < 2000, `the joiner returned after ${Date.now() - t0} ms, not when the owner's 3 s step ended`);
+  const o = await owner;
+  assert.is(o.stepsExecuted, 1);
+  assert.ok((await h.tree('owner:1')).some((e) => e.path === 'joined-cancel'));
+});
+
 test('unneeded stages never run', async () => {
   const ctx = await h.context({ Dockerfile: 'FROM busybox AS broken\nRUN exit 1\n\nFROM busybox\nRUN echo ok > /ok\n' });
   const r = await h.build(ctx);
