@@ -11,7 +11,7 @@ import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { daemonTargetFor, readBuildId, type DaemonTarget } from './identity.js';
-import { encodeFrame, FrameDecoder, FRAME, type DaemonRequest } from './protocol.js';
+import { encodeFrame, FRAME, readFrames, type DaemonRequest } from './protocol.js';
 
 export type DaemonOutcome =
   /** The daemon ran the invocation; exit with `code`. */
@@ -68,7 +68,6 @@ function converse(socket: Socket, request: DaemonRequest): Promise<{ code?: numb
     let code: number | undefined;
     let output = false;
     let interrupts = 0;
-    const decoder = new FrameDecoder();
     const onSignal = () => {
       // The first Ctrl-C cancels the build cleanly (the daemon unmounts and removes what it made); a second
       // one stops waiting: the dropped connection cancels it too.
@@ -90,22 +89,13 @@ function converse(socket: Socket, request: DaemonRequest): Promise<{ code?: numb
         out.once('drain', () => socket.resume());
       }
     };
-    socket.on('data', (chunk: Buffer) => {
-      let frames;
-      try {
-        frames = decoder.push(chunk);
-      } catch {
-        socket.destroy();
-        return;
-      }
-      for (const f of frames) {
-        if (f.type === FRAME.stdout) relay(process.stdout, f.payload);
-        else if (f.type === FRAME.stderr) relay(process.stderr, f.payload);
-        else if (f.type === FRAME.exit) {
-          const exit = JSON.parse(f.payload.toString('utf8')) as { code?: number; refused?: string };
-          if (exit.refused === undefined) code = exit.code ?? 1;
-          socket.end();
-        }
+    readFrames(socket, (type, payload) => {
+      if (type === FRAME.stdout) relay(process.stdout, payload);
+      else if (type === FRAME.stderr) relay(process.stderr, payload);
+      else if (type === FRAME.exit) {
+        const exit = JSON.parse(payload.toString('utf8')) as { code?: number; refused?: string };
+        if (exit.refused === undefined) code = exit.code ?? 1;
+        socket.end();
       }
     });
     socket.on('error', () => {});

@@ -7,6 +7,8 @@
  * `kiln build`: node built-ins only.
  */
 
+import type { Socket } from 'node:net';
+
 export const FRAME = {
   request: 0x52, // 'R'
   interrupt: 0x49, // 'I'
@@ -69,4 +71,19 @@ export class FrameDecoder {
   get pending(): number {
     return this.buf.length;
   }
+}
+
+/**
+ * Feeds `socket`'s bytes through a decoder to `onFrame`, in order. A stream that is not frames (an oversized
+ * length), or an `onFrame` that throws (a malformed payload), destroys the socket.
+ */
+export function readFrames(socket: Socket, onFrame: (type: number, payload: Buffer) => void, maxFrame?: number): void {
+  const decoder = new FrameDecoder(maxFrame);
+  socket.on('data', (chunk: Buffer) => {
+    try {
+      for (const f of decoder.push(chunk)) onFrame(f.type, f.payload);
+    } catch {
+      socket.destroy();
+    }
+  });
 }

@@ -15,7 +15,7 @@ import { openBuilder, type OpenedBuilder } from '../../builder/open.js';
 import type { BuilderSource, CliIo, CliStream } from '../io.js';
 import { main } from '../main.js';
 import { daemonTargetFor, readBuildId, type DaemonTarget } from './identity.js';
-import { encodeFrame, FrameDecoder, FRAME, MAX_REQUEST_BYTES, type DaemonRequest, type TerminalInfo } from './protocol.js';
+import { encodeFrame, FRAME, MAX_REQUEST_BYTES, readFrames, type DaemonRequest, type TerminalInfo } from './protocol.js';
 
 export interface DaemonOptions {
   target: DaemonTarget;
@@ -131,31 +131,16 @@ export async function startDaemonServer(opts: DaemonOptions): Promise<RunningDae
 
   async function serveConnection(socket: Socket): Promise<void> {
     const ctl = new AbortController();
-    const decoder = new FrameDecoder(MAX_REQUEST_BYTES);
     let request: DaemonRequest | undefined;
     const timer = setTimeout(() => socket.destroy(), REQUEST_TIMEOUT_MS);
     socket.on('error', () => {});
     const first = new Promise<DaemonRequest | undefined>((resolve) => {
-      socket.on('data', (chunk: Buffer) => {
-        let frames;
-        try {
-          frames = decoder.push(chunk);
-        } catch {
-          socket.destroy();
-          return;
-        }
-        for (const f of frames) {
-          if (!request && f.type === FRAME.request) {
-            try {
-              request = JSON.parse(f.payload.toString('utf8')) as DaemonRequest;
-            } catch {
-              socket.destroy();
-              return;
-            }
-            resolve(request);
-          } else if (f.type === FRAME.interrupt) ctl.abort();
-        }
-      });
+      readFrames(socket, (type, payload) => {
+        if (!request && type === FRAME.request) {
+          request = JSON.parse(payload.toString('utf8')) as DaemonRequest;
+          resolve(request);
+        } else if (type === FRAME.interrupt) ctl.abort();
+      }, MAX_REQUEST_BYTES);
       // A client that goes away (killed, its terminal closed) cancels its build, as BuildKit does.
       socket.on('close', () => {
         ctl.abort();

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listDaemons, stopDaemons } from '../../../src/cli/daemon/status.js';
 import { kiln, REPO } from '../../helpers/kiln-cli.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const BIN = join(REPO, 'bin/kiln.js');
 let dir: string;
@@ -38,13 +39,6 @@ function start(args: string[], opts: { root?: string; cwd?: string; env?: NodeJS
 }
 const bin = (args: string[], opts: Parameters<typeof start>[1] = {}) => start(args, opts).done;
 
-async function waitFor(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const sockets = (r = root) => (existsSync(join(r, 'daemon')) ? readdirSync(join(r, 'daemon')).filter((n) => n.endsWith('.sock') && !/\.\d+\.sock$/.test(n)) : []);
 const logs = (r = root) => (existsSync(join(r, 'daemon')) ? readdirSync(join(r, 'daemon')).filter((n) => n.endsWith('.log')).map((n) => readFileSync(join(r, 'daemon', n), 'utf8')).join('\n') : '');

@@ -15,6 +15,7 @@ import { daemonTargetFor, readBuildId } from '../../../src/cli/daemon/identity.j
 import { encodeFrame, FRAME } from '../../../src/cli/daemon/protocol.js';
 import { stopDaemons } from '../../../src/cli/daemon/status.js';
 import { kiln, REPO } from '../../helpers/kiln-cli.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const KILN = join(REPO, 'bin/kiln');
 const LAUNCHER = join(REPO, 'native/build/kiln-launcher');
@@ -41,13 +42,6 @@ function start(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; in
 }
 const run = (args: string[], opts: Parameters<typeof start>[1] = {}) => start(args, opts).done;
 
-async function waitFor(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 const logs = () => (existsSync(join(root, 'daemon')) ? readdirSync(join(root, 'daemon')).filter((n) => n.endsWith('.log')).map((n) => readFileSync(join(root, 'daemon', n), 'utf8')).join('\n') : '');
 const served = () => logs().split('served a build').length - 1;
 const liveSockets = () => (existsSync(join(root, 'daemon')) ? readdirSync(join(root, 'daemon')).filter((n) => /^[0-9a-f]{16}\.sock$/.test(n)) : []);

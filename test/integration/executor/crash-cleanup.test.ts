@@ -13,6 +13,7 @@ import { cleanupStale } from '../../../src/executor/cleanup.js';
 import { mountsUnder } from '../../../src/executor/mount.js';
 import { runcList } from '../../../src/executor/runc.js';
 import { kiln, REPO } from '../../helpers/kiln-cli.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let dir = '';
 let root = '';
@@ -30,13 +31,6 @@ test.after(async () => {
 /** This root's container cgroups, in any hierarchy. */
 const cgroupDirs = () => listCgroups(root);
 
-async function waitFor(cond: () => Promise<boolean>, what: string, ms = 20_000) {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) assert.unreachable(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 for (const mode of ['foreground kiln run', 'detached supervisor'] as const) {
   test(`after SIGKILL of the ${mode}, the next start cleans mounts, bundles, runc state, cgroups and the network`, async () => {
@@ -44,7 +38,7 @@ for (const mode of ['foreground kiln run', 'detached supervisor'] as const) {
     if (mode === 'foreground kiln run') {
       const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli/dev.ts'), '--root', root, 'run', '--name', 'fg', 'busybox', 'sleep', '300'], { stdio: 'ignore', cwd: REPO });
       victim = child.pid!;
-      await waitFor(async () => (await runcList(root)).some((c) => c.status === 'running'), 'the container to run');
+      await waitFor('the container to run', async () => (await runcList(root)).some((c) => c.status === 'running'));
     } else {
       const r = await kiln(['run', '-d', '--name', 'bg', 'busybox', 'sleep', '300'], { root });
       assert.is(r.code, 0, r.stderr);
