@@ -89,8 +89,23 @@ export interface ContainerCreate {
   AttachStdout?: boolean;
   AttachStderr?: boolean;
   Labels?: Record<string, string> | null;
+  Hostname?: string;
   HostConfig?: {
     AutoRemove?: boolean;
+    Privileged?: boolean;
+    CapAdd?: string[] | null;
+    CapDrop?: string[] | null;
+    /** `seccomp=unconfined`, or `seccomp={…profile JSON…}` (the docker CLI sends the file's content). */
+    SecurityOpt?: string[] | null;
+    ReadonlyRootfs?: boolean;
+    /** `{"/run": "rw,size=64m"}` from `docker run --tmpfs`. */
+    Tmpfs?: Record<string, string> | null;
+    /** Bytes; 0 is unset. */
+    Memory?: number | null;
+    /** CPUs x 1e9; 0 is unset. */
+    NanoCpus?: number | null;
+    /** 0, -1 and null are unset. */
+    PidsLimit?: number | null;
     NetworkMode?: string;
     /** `HOST-SRC:DST[:ro|rw]` or `VOLUME:DST[:…]`, as `docker run -v`. */
     Binds?: string[] | null;

@@ -16,6 +16,7 @@ import { execInContainer } from '../executor/exec.js';
 import { parseVolume } from '../executor/run-config.js';
 import type { NetworkMode, PortMapping } from '../executor/types.js';
 import type { ContainerBackend, ContainerCreate, ContainerSummary, ExecCreate, ExecInspect } from './backend.js';
+import { hostOptions } from './host-config.js';
 
 interface Live {
   sinks: { stdout?: Writable; stderr?: Writable };
@@ -158,6 +159,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       const { entrypoint, prefix } = splitEntrypoint(spec.Entrypoint);
       const cmd = [...prefix, ...(spec.Cmd ?? [])];
       const rec = await createContainer(root, {
+        ...hostOptions(spec),
         image: spec.Image,
         cmd,
         entrypoint,

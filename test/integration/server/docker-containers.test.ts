@@ -113,6 +113,41 @@ test('a read-only bind refuses writes; exec into a stopped or unknown container 
   assert.match(e.stderr, /no-such-container|No such container|not found/i);
 });
 
+test('docker run --read-only, --cap-drop, --tmpfs, --hostname, --add-host and -m reach the container', async () => {
+  const script = [
+    'touch /x 2>&1; echo rc=$?',
+    'grep CapEff /proc/self/status',
+    'grep " /scratch " /proc/mounts',
+    'hostname',
+    'grep box-peer /etc/hosts',
+    'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max',
+  ].join('; ');
+  const r = await docker(s, ['run', '--rm', '--read-only', '--cap-drop', 'ALL', '--tmpfs', '/scratch:size=1m', '--hostname', 'box1',
+    '--add-host', 'box-peer:10.9.8.7', '-m', '64m', 'busybox', 'sh', '-c', script]);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /Read-only file system\nrc=1/);
+  assert.match(r.stdout, /CapEff:\s+0000000000000000/);
+  assert.match(r.stdout, /^tmpfs \/scratch tmpfs .*size=1024k/m);
+  assert.match(r.stdout, /^box1$/m);
+  assert.match(r.stdout, /^10\.9\.8\.7\s+box-peer$/m);
+  assert.match(r.stdout, /^67108864$/m);
+});
+
+test('settings kiln cannot honour are refused, not dropped: --privileged, AppArmor; a seccomp profile is sent as JSON', async () => {
+  const p = await docker(s, ['run', '--rm', '--privileged', 'busybox', 'true']);
+  assert.is.not(p.code, 0);
+  assert.match(p.stderr, /privileged containers are not supported/);
+  const a = await docker(s, ['run', '--rm', '--security-opt', 'apparmor=unconfined', 'busybox', 'true']);
+  assert.is.not(a.code, 0);
+  assert.match(a.stderr, /security option "apparmor=unconfined" is not supported/);
+  // A profile that refuses mkdir with EPERM: the docker CLI reads the file and sends its JSON in SecurityOpt.
+  const profile = join(host, 'no-mkdir.json');
+  writeFileSync(profile, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }] }));
+  const m = await docker(s, ['run', '--rm', '--security-opt', `seccomp=${profile}`, 'busybox', 'sh', '-c', 'mkdir /tmp/d 2>&1; echo rc=$?']);
+  assert.is(m.code, 0, m.stderr);
+  assert.match(m.stdout, /Operation not permitted\nrc=1/);
+});
+
 test('a port without a host port and a bind source that does not exist are refused', async () => {
   const r = await docker(s, ['run', '--rm', '-v', `${host}/missing-dir:/x`, 'busybox', 'true']);
   assert.is.not(r.code, 0);

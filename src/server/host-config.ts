@@ -1,0 +1,66 @@
+/**
+ * The parts of a `POST /containers/create` body (Config + HostConfig) that change how the container runs,
+ * mapped to the executor's options as `kiln run`'s flags are: ExtraHosts, CapAdd/CapDrop, ReadonlyRootfs, Tmpfs,
+ * Memory, NanoCpus, PidsLimit, SecurityOpt, Hostname. The docker CLI sends zero values for what the user did not
+ * set, so 0, false, null and empty lists mean "not set". Settings kiln cannot honour are refused with a clear
+ * error instead of being dropped: a container must never run with less isolation, or more, than was asked.
+ */
+import { KilnError } from '../errors.js';
+import type { CreateContainerOptions } from '../executor/create-container.js';
+import { parseSeccompProfile, type SeccompSetting } from '../executor/security-opt.js';
+import type { ContainerCreate } from './backend.js';
+
+export type HostOptions = Pick<CreateContainerOptions, 'hostname' | 'addHosts' | 'capAdd' | 'capDrop' | 'readonlyRootfs' | 'tmpfs' | 'limits' | 'seccomp'>;
+
+export function hostOptions(spec: ContainerCreate): HostOptions {
+  const hc = spec.HostConfig ?? {};
+  if (hc.Privileged) {
+    throw new KilnError('NOT_IMPLEMENTED', 'privileged containers are not supported by kiln', { hint: 'grant what the container needs with --cap-add, or --security-opt seccomp=unconfined' });
+  }
+  const out: HostOptions = {};
+  if (spec.Hostname) out.hostname = spec.Hostname;
+  if (hc.ExtraHosts?.length) out.addHosts = hc.ExtraHosts;
+  if (hc.CapAdd?.length) out.capAdd = hc.CapAdd;
+  if (hc.CapDrop?.length) out.capDrop = hc.CapDrop;
+  if (hc.ReadonlyRootfs) out.readonlyRootfs = true;
+  const tmpfs = Object.entries(hc.Tmpfs ?? {}).map(([path, opts]) => (opts ? `${path}:${opts}` : path));
+  if (tmpfs.length) out.tmpfs = tmpfs;
+  const limits: NonNullable<HostOptions['limits']> = {};
+  if (positive(hc.Memory, 'Memory')) limits.memoryBytes = hc.Memory!;
+  if (positive(hc.NanoCpus, 'NanoCpus')) limits.cpus = hc.NanoCpus! / 1e9;
+  if (positive(hc.PidsLimit, 'PidsLimit')) limits.pids = hc.PidsLimit!;
+  if (Object.keys(limits).length) out.limits = limits;
+  const seccomp = seccompOf(hc.SecurityOpt ?? []);
+  if (seccomp) out.seccomp = seccomp;
+  return out;
+}
+
+/** A limit given as a positive integer; 0, null and -1 (PidsLimit's "unlimited") mean unset. */
+function positive(v: number | null | undefined, field: string): boolean {
+  if (v === undefined || v === null || v === 0 || v === -1) return false;
+  if (!Number.isFinite(v) || v < 0) throw new KilnError('INVALID_ARGUMENT', `invalid HostConfig.${field}: ${v}`);
+  return true;
+}
+
+/**
+ * SecurityOpt as the docker CLI sends it: `seccomp=unconfined`, `seccomp=builtin`, or `seccomp=` followed by the
+ * profile's JSON (the CLI reads the file on the client; the server never opens a path a client names), and
+ * `no-new-privileges` (always on). AppArmor and SELinux labels are refused: kiln applies neither.
+ */
+function seccompOf(opts: readonly string[]): SeccompSetting | undefined {
+  let seccomp: SeccompSetting | undefined;
+  for (const opt of opts) {
+    const m = /^([a-z-]+)(?:[=:](.*))?$/s.exec(opt);
+    const [key, value] = [m?.[1], m?.[2]];
+    if (key === 'no-new-privileges' && (value === undefined || value === 'true')) continue;
+    if (key === 'seccomp' && value === 'unconfined') seccomp = 'unconfined';
+    else if (key === 'seccomp' && value === 'builtin') seccomp = 'default';
+    else if (key === 'seccomp' && value?.trimStart().startsWith('{')) seccomp = { profile: parseSeccompProfile(value, 'SecurityOpt') };
+    else {
+      throw new KilnError('INVALID_ARGUMENT', `security option ${JSON.stringify(opt.length > 80 ? `${opt.slice(0, 80)}…` : opt)} is not supported`, {
+        hint: 'kiln supports seccomp=unconfined, seccomp=builtin, a seccomp profile and no-new-privileges',
+      });
+    }
+  }
+  return seccomp;
+}
