@@ -7,7 +7,7 @@
  * Why: a cached rebuild is ~5 ms of work in a warm process but ~100 ms of Node start-up and module loading in
  * a new one (bench/README.md). Disabled with KILN_DAEMON=0 or `kiln build --no-daemon`.
  */
-import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { daemonTargetFor, readBuildId, type DaemonTarget } from './identity.js';
@@ -20,6 +20,9 @@ export type DaemonOutcome =
   | { served: false; startDaemon?: () => void };
 
 const DIST_DIR = fileURLToPath(new URL('../../', import.meta.url));
+
+/** A daemon log larger than this is restarted when its next daemon starts. */
+const LOG_LIMIT = 1 << 20;
 
 /** Exit status when the daemon vanished mid-build (its log says why). */
 const DAEMON_LOST_EXIT = 70;
@@ -116,7 +119,10 @@ export function startDaemon(target: DaemonTarget): void {
   let log: number | undefined;
   try {
     mkdirSync(target.dir, { recursive: true, mode: 0o700 });
-    log = openSync(`${target.dir}/${target.key}.log`, 'a', 0o600);
+    // One line per served build: start the log afresh once it passes LOG_LIMIT rather than let it grow for ever.
+    const logPath = `${target.dir}/${target.key}.log`;
+    const size = statSync(logPath, { throwIfNoEntry: false })?.size ?? 0;
+    log = openSync(logPath, size > LOG_LIMIT ? 'w' : 'a', 0o600);
     void import('node:child_process').then(({ spawn }) => {
       const child = spawn(process.execPath, [fileURLToPath(new URL('./main.js', import.meta.url)), target.root, target.key], {
         detached: true,

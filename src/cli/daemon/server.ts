@@ -7,7 +7,7 @@
  * It exits when idle for `idleMs`, when another daemon took its socket path, when its kiln build changed, or
  * on SIGTERM/SIGINT (cancelling what runs); it never outlives its root.
  */
-import { chmodSync, mkdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -80,6 +80,7 @@ export async function startDaemonServer(opts: DaemonOptions): Promise<RunningDae
   const ino = statSync(target.socket).ino;
   writeFileSync(join(target.dir, `${target.key}.json`), `${JSON.stringify({ pid: process.pid, buildId: opts.buildId, root: target.root, started: new Date().toISOString() })}\n`, { mode: 0o600 });
   log(`serving ${target.socket} (root ${target.root}, pid ${process.pid})`);
+  removeStaleLogs(target.dir);
 
   const ownsSocket = () => {
     try {
@@ -191,6 +192,17 @@ export async function startDaemonServer(opts: DaemonOptions): Promise<RunningDae
     process.off('SIGINT', onSignal);
   });
   return { done, stop };
+}
+
+/** Logs of daemons long gone (an earlier kiln build or environment): no record, untouched for a day. */
+function removeStaleLogs(dir: string): void {
+  const dayAgo = Date.now() - 24 * 3600_000;
+  for (const name of readdirSync(dir)) {
+    const key = /^([0-9a-f]{16})\.log$/.exec(name)?.[1];
+    if (!key || existsSync(join(dir, `${key}.json`))) continue;
+    const st = statSync(join(dir, name), { throwIfNoEntry: false });
+    if (st && st.mtimeMs < dayAgo) rmSync(join(dir, name), { force: true });
+  }
 }
 
 /** Why this daemon must not serve `req` (it was computed for another root, build or environment), if so. */
