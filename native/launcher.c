@@ -217,7 +217,7 @@ static int send_frame(int fd, int type, const void *p, size_t n) {
 static void term_json(buf_t *b, int fd) {
   if (isatty(fd)) {
     struct winsize ws;
-    if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+    if (ioctl(fd, TIOCGWINSZ, &ws) == 0) { /* 0 columns too: Node's tty stream reports what the ioctl says */
       char s[64];
       snprintf(s, sizeof s, "{\"isTTY\":true,\"columns\":%u}", ws.ws_col);
       buf_str(b, s);

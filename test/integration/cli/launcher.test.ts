@@ -113,6 +113,19 @@ test('bin/kiln serves a build through the daemon with the in-process result; fai
   assert.is(served(), before + 3, 'all three served by the daemon');
 });
 
+test('on a terminal a served build draws the tty progress exactly as an in-process one', async () => {
+  // script(1) gives the build a pseudo-terminal; the launcher tells the daemon stderr is one (and its width).
+  const hello = join(REPO, 'fixtures/hello');
+  const onPty = (extra: string) => execFileSync('script', ['-qec', `${extra} ${KILN} --root ${root} build -t hello:l ${hello}`, '/dev/null'], { env: env(), cwd: dir }).toString();
+  const before = served();
+  const viaDaemon = onPty('');
+  assert.is(served(), before + 1);
+  const inProcess = onPty('KILN_DAEMON=0');
+  const norm = (t: string) => t.replace(/\d+\.\d+s/g, 'T');
+  assert.match(viaDaemon, /\x1b\[2K\[\+\] Building .* FINISHED/);
+  assert.is(norm(viaDaemon), norm(inProcess));
+});
+
 test('bin/kiln forwards Ctrl-C: the served build is cancelled, exit 130, no container left', async () => {
   const ctx = join(dir, 'slow');
   await mkdir(ctx, { recursive: true });
