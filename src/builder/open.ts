@@ -1,7 +1,8 @@
 /**
  * `openBuilder(rootDir)`: a builder wired over a state root with the real components (store, snapshotter,
- * executor, file operations, registry). The CLI calls it per invocation; the server once, sharing the builder
- * (and so its flight map and p-queue) between concurrent builds.
+ * executor, file operations, registry). An in-process CLI build calls it per invocation; `kiln serve` and the
+ * resident builder (src/cli/daemon) once, sharing the builder (and so its flight map and p-queue) between
+ * concurrent builds.
  */
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
