@@ -11,14 +11,14 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createBuildah } from '../test/helpers/buildah.js';
 import { median, timed } from './lib.js';
-import { stopDaemons } from '../src/cli/daemon/status.js';
+import { listDaemons, stopDaemons } from '../src/cli/daemon/status.js';
 
 const run = promisify(execFile);
 const RUNS = Number(process.argv[2] ?? 3);
@@ -108,6 +108,21 @@ async function main(): Promise<void> {
   }
   await measure('runs30: cold build (30 RUN)', kb(runs30, ['--no-cache']), bbNoCache(runs30));
 
+  // The resident builder must not grow with the builds it serves: its resident memory before and after a
+  // series of small no-op rebuilds (after the scenarios above have warmed it up).
+  const daemons = (await listDaemons(kilnRoot)).filter((d) => d.alive);
+  const rssKiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+  let memoryLine = 'resident builder: not running (nothing to measure)';
+  if (daemons.length === 1) {
+    const pid = daemons[0]!.pid;
+    const before = rssKiB(pid);
+    const series = 200;
+    const t0 = performance.now();
+    for (let i = 0; i < series; i++) await kb(small)('cli');
+    const per = (performance.now() - t0) / series;
+    memoryLine = `resident builder memory: ${(before / 1024).toFixed(0)} MiB before, ${(rssKiB(pid) / 1024).toFixed(0)} MiB after ${series} more no-op builds (${per.toFixed(0)} ms each)`;
+  }
+
   const pad = (s: string, w: number) => s.padEnd(w);
   console.log(`\nkiln build vs buildah build --layers, medians of ${RUNS} runs\n`);
   const cell = (ms: number, peer: number) => pad(`${ms.toFixed(0)} ms ${(peer / ms).toFixed(1)}x`, 18);
@@ -118,7 +133,8 @@ async function main(): Promise<void> {
     console.log(`${pad(r.name, 32)} ${pad(`${r.buildah.toFixed(0)} ms`, 10)} ${cell(r.kiln.cli, r.buildah)} ${cell(r.kiln.node, r.buildah)} ${cell(r.kiln.nodaemon, r.buildah)}`);
   }
   const k30 = rows.at(-1)!;
-  console.log(`\nper-RUN overhead (cold 30-RUN build / 30): kiln ${(k30.kiln.cli / 30).toFixed(0)} ms (${(k30.kiln.nodaemon / 30).toFixed(0)} ms with KILN_DAEMON=0), buildah ${(k30.buildah / 30).toFixed(0)} ms`);
+  console.log(`\n${memoryLine}`);
+  console.log(`per-RUN overhead (cold 30-RUN build / 30): kiln ${(k30.kiln.cli / 30).toFixed(0)} ms (${(k30.kiln.nodaemon / 30).toFixed(0)} ms with KILN_DAEMON=0), buildah ${(k30.buildah / 30).toFixed(0)} ms`);
   await buildah.destroy();
 }
 
