@@ -8,6 +8,13 @@ if (!existsSync(entry)) {
   process.stderr.write('error: kiln is not built\nhint: run `npm run build` in the kiln checkout\n');
   process.exit(70);
 }
+try {
+  process.cwd();
+} catch {
+  // Every relative path would resolve against it (and Node would print a stack trace on the first try).
+  process.stderr.write('error: the current directory no longer exists\nhint: cd to an existing directory and run kiln again\n');
+  process.exit(2);
+}
 const { serveThroughDaemon } = await import(new URL('../dist/cli/daemon/client.js', import.meta.url).href);
 const outcome = await serveThroughDaemon(process.argv);
 if (outcome.served) {

@@ -151,6 +151,21 @@ test('bin/kiln runs Node for stdin contexts and other commands', async () => {
   assert.is(served(), before, 'neither went to the daemon');
 });
 
+test('a current directory that no longer exists is a clear error, not a stack trace', async () => {
+  const gone = join(dir, 'gone');
+  await mkdir(gone);
+  // The shell removes the directory it stands in, then runs kiln there.
+  const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
+    const child = spawn('sh', ['-c', `cd ${gone} && rmdir ${gone} && exec ${KILN} --root ${root} build .`], { env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code: code ?? 1, stderr }));
+  });
+  assert.is(r.code, 2);
+  assert.match(r.stderr, /error: the current directory no longer exists/);
+  assert.not.match(r.stderr, /\n\s+at /);
+});
+
 test('a daemon that refuses makes bin/kiln build in-process', async () => {
   await stopDaemons(root);
   const hello = join(REPO, 'fixtures/hello');
