@@ -18,7 +18,15 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     .option('--debug', 'print stack traces and debug logs')
     .showHelpAfterError()
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      // Help wraps to the caller's terminal (a daemon-served invocation's is its client's), without colours.
+      getOutHelpWidth: () => (io.stdout.isTTY && io.stdout.columns) || 80,
+      getErrHelpWidth: () => (io.stderr.isTTY && io.stderr.columns) || 80,
+      getOutHasColors: () => false,
+      getErrHasColors: () => false,
+    });
   attachIo(program, io);
   for (const load of modulesFor(argv.slice(2))) (await load()).register(program);
 

@@ -124,6 +124,12 @@ test('on a terminal a served build draws the tty progress exactly as an in-proce
   const norm = (t: string) => t.replace(/\d+\.\d+s/g, 'T');
   assert.match(viaDaemon, /\x1b\[2K\[\+\] Building .* FINISHED/);
   assert.is(norm(viaDaemon), norm(inProcess));
+  // A usage error's help wraps to the client's terminal width, not the daemon's 80 columns.
+  const usage = (extra: string) => execFileSync('script', ['-qec', `stty cols 132; ${extra} ${KILN} --root ${root} build --bogus ${hello}; true`, '/dev/null'], { env: env(), cwd: dir }).toString();
+  const servedUsage = usage('');
+  assert.is(served(), before + 2);
+  assert.match(servedUsage, /-f, --file <path> +the Dockerfile \(default: CONTEXT\/Dockerfile; - reads it from stdin\)/);
+  assert.is(servedUsage, usage('KILN_DAEMON=0'));
 });
 
 test('bin/kiln forwards Ctrl-C: the served build is cancelled, exit 130, no container left', async () => {
