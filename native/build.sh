@@ -2,6 +2,7 @@
 # Builds kiln's native parts with the C compiler, each only when its source is newer:
 #   build/kiln-fsx.node   xattrs, mknod and mount(2) for layers and snapshots (fsx.c), with Node-API headers
 #   build/kiln-launcher   bin/kiln's fast path to the resident builder (launcher.c)
+#   build/kiln-tty-shim   runs a container process with a terminal kiln relays (tty-shim.c)
 # Usage: bash native/build.sh
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -17,4 +18,9 @@ launcher=build/kiln-launcher
 if ! { [ -f "$launcher" ] && [ "$launcher" -nt launcher.c ]; }; then
   cc -O2 -Wall -Wextra -o "$launcher.tmp" launcher.c
   mv "$launcher.tmp" "$launcher"
+fi
+shim=build/kiln-tty-shim
+if ! { [ -f "$shim" ] && [ "$shim" -nt tty-shim.c ]; }; then
+  cc -O2 -Wall -Wextra -o "$shim.tmp" tty-shim.c
+  mv "$shim.tmp" "$shim"
 fi

@@ -29,6 +29,8 @@ export interface CreateContainerOptions {
   name?: string;
   hostname?: string;
   tty?: boolean;
+  /** With `tty`: rows and columns of the terminal as the process starts. */
+  consoleSize?: [number, number];
   autoRemove?: boolean;
   detached?: boolean;
   limits?: { memoryBytes?: number; cpus?: number; pids?: number };
@@ -124,7 +126,7 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
       spec: {
         rootfs, mounts, network, hostname: o.hostname, ports: o.ports ?? [], limits: o.limits, extraHosts: parseAddHosts(o.addHosts ?? []),
         readonlyRootfs: o.readonlyRootfs, capAdd: o.capAdd, capDrop: o.capDrop, ...(o.seccomp ? { seccomp: o.seccomp } : {}),
-        process: { args, env, cwd: o.workdir || cfg?.WorkingDir || '/', user: o.user ?? cfg?.User ?? '', tty: Boolean(o.tty) },
+        process: { args, env, cwd: o.workdir || cfg?.WorkingDir || '/', user: o.user ?? cfg?.User ?? '', tty: Boolean(o.tty), ...(o.tty && o.consoleSize ? { consoleSize: o.consoleSize } : {}) },
       },
     };
     await containers.create(rec);

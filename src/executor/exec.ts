@@ -12,6 +12,7 @@ import { createContainerStore } from './containers.js';
 import { bundleDir } from './executor.js';
 import { RUNC, runcArgs, runcLoggedError, runtimeError } from './runc.js';
 import { mergeEnv, parseEnvFlags } from './run-config.js';
+import { shimResizer, TTY_SHIM_RUNC_FLAGS, underTtyShim } from './tty-shim.js';
 import { resolveUser } from './user.js';
 
 export interface ExecOptions {
@@ -20,13 +21,18 @@ export interface ExecOptions {
   user?: string;
   cwd?: string;
   tty?: boolean;
+  /** With `tty`: rows and columns of the terminal as the process starts. */
+  consoleSize?: [number, number];
   interactive?: boolean;
   detach?: boolean;
   /**
    * Streams in place of kiln's own stdio (the server's `docker exec`): output is piped to them and no signal
-   * handlers are installed on this process. A TTY needs a console socket, which this path does not have.
+   * handlers are installed on this process. With `tty` the process's terminal is relayed by the tty shim
+   * (src/executor/tty-shim.ts): its output, stdout and stderr as one, goes to `stdout`.
    */
   streams?: { stdin?: NodeJS.ReadableStream; stdout?: Writable; stderr?: Writable };
+  /** With `streams` and `tty`: receives the function that sets the terminal's size (`docker exec` resizes). */
+  onTerminal?(resize: (rows: number, cols: number) => void): void;
   /** Kills the exec'd process (SIGKILL through runc's child) when aborted. */
   signal?: AbortSignal;
 }
@@ -34,7 +40,6 @@ export interface ExecOptions {
 /** Runs a process in container `ref`; resolves with its exit status. CONTAINER_NOT_FOUND, PRECONDITION when not running. */
 export async function execInContainer(root: string, ref: string, o: ExecOptions): Promise<number> {
   const rec = await createContainerStore({ root }).get(ref);
-  if (o.streams && o.tty) throw new KilnError('NOT_IMPLEMENTED', 'exec with a TTY is not available here', { hint: 'run docker exec without -t' });
   if (rec.status !== 'running') throw new KilnError('CONTAINER_RUNNING', `container ${rec.id.slice(0, 12)} is not running`, { hint: 'start a new one with kiln run' });
   const bundle = bundleDir(root, rec.id);
   // Unique per call: the server runs several execs into one container at once.
@@ -45,6 +50,8 @@ export async function execInContainer(root: string, ref: string, o: ExecOptions)
   // the container user's supplementary groups for another user.
   const config = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as { process: Record<string, any> };
   const proc: Record<string, any> = { ...config.process, args: o.args, terminal: Boolean(o.tty) };
+  delete proc.consoleSize;
+  if (o.tty && o.consoleSize) proc.consoleSize = { height: o.consoleSize[0], width: o.consoleSize[1] };
   if (o.cwd) proc.cwd = o.cwd;
   const extra = parseEnvFlags(o.env ?? []);
   if (extra.length) proc.env = mergeEnv(proc.env ?? [], extra);
@@ -53,20 +60,27 @@ export async function execInContainer(root: string, ref: string, o: ExecOptions)
     proc.user = { uid: u.uid, gid: u.gid, ...(u.additionalGids.length ? { additionalGids: u.additionalGids } : {}) };
   }
   await writeFile(procFile, JSON.stringify(proc));
-  const args = [...runcArgs(root, log), 'exec', '--process', procFile, ...(o.detach ? ['--detach'] : []), rec.id];
   const st = o.streams;
-  const child = spawn(RUNC, args, {
+  // A terminal to relay (no terminal of ours to hand over): runc gives it to the tty shim.
+  const shim = Boolean(st && o.tty);
+  const [cmd, args] = shim
+    ? underTtyShim([...runcArgs(root, log), 'exec', ...TTY_SHIM_RUNC_FLAGS, '--process', procFile, rec.id])
+    : [RUNC, [...runcArgs(root, log), 'exec', '--process', procFile, ...(o.detach ? ['--detach'] : []), rec.id]];
+  const child = spawn(cmd, args, {
     stdio: st
-      ? [st.stdin ? 'pipe' : 'ignore', st.stdout ? 'pipe' : 'ignore', st.stderr ? 'pipe' : 'ignore']
+      ? [st.stdin ? 'pipe' : 'ignore', st.stdout ? 'pipe' : 'ignore', st.stderr || shim ? 'pipe' : 'ignore', ...(shim ? ['pipe' as const] : [])]
       : o.tty ? 'inherit' : [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
   });
+  if (shim) o.onTerminal?.(shimResizer(child.stdio[3] as NodeJS.WritableStream | null));
   if (st?.stdin && child.stdin) {
     child.stdin.on('error', () => {});
     (st.stdin as NodeJS.ReadableStream).pipe(child.stdin);
   }
   // `end: false`: the caller owns its streams (the server still has to send frames after the output).
   if (st?.stdout && child.stdout) child.stdout.pipe(st.stdout, { end: false });
+  // Under the shim stderr carries only runc's and the shim's own errors; they go where stderr would.
   if (st?.stderr && child.stderr) child.stderr.pipe(st.stderr, { end: false });
+  else child.stderr?.resume();
   const forward = (s: NodeJS.Signals) => child.kill(s);
   const onAbort = () => child.kill('SIGKILL');
   if (!st) {

@@ -17,6 +17,7 @@ import { writeOwner } from './owner.js';
 import { startPortProxy, type PortProxy } from './ports.js';
 import { RUNC, runcArgs, runcDelete, runcKill, runcLoggedError, runtimeError } from './runc.js';
 import { buildSpec } from './spec.js';
+import { shimResizer, TTY_SHIM_RUNC_FLAGS, underTtyShim } from './tty-shim.js';
 import { hostCapabilities } from './host-caps.js';
 import { findStubs, removeStubs } from './stubs.js';
 import type { Executor, RunOptions, RunResult, RunningContainer } from './types.js';
@@ -115,6 +116,7 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
       cwd: o.process.cwd || '/',
       user,
       tty: Boolean(o.process.tty),
+      consoleSize: o.process.consoleSize,
       hostname,
       etcFiles,
       network: netw.ns,
@@ -166,8 +168,13 @@ async function copyUp(rootfs: string, target: string, volume: string): Promise<v
 function spawnRunc(root: string, id: string, bundle: string, o: RunOptions, ip: string | undefined): Promise<RunResult> {
   const log = join(bundle, 'runc.log');
   const inherit = o.stdio === 'inherit';
-  const child = spawn(RUNC, [...runcArgs(root, log), 'run', '--bundle', bundle, id], {
-    stdio: inherit ? 'inherit' : [o.stdin ? 'pipe' : 'ignore', o.stdout ? 'pipe' : 'ignore', 'pipe'],
+  // A terminal, and no terminal of ours to hand over: the shim takes it from runc and relays it over pipes.
+  const shim = Boolean(o.process.tty) && !inherit;
+  const [cmd, args] = shim
+    ? underTtyShim([...runcArgs(root, log), 'run', ...TTY_SHIM_RUNC_FLAGS, '--bundle', bundle, id])
+    : [RUNC, [...runcArgs(root, log), 'run', '--bundle', bundle, id]];
+  const child = spawn(cmd, args, {
+    stdio: inherit ? 'inherit' : [o.stdin ? 'pipe' : 'ignore', o.stdout ? 'pipe' : 'ignore', 'pipe', ...(shim ? ['pipe' as const] : [])],
     // Only stdio reaches runc; Node opens every other descriptor with O_CLOEXEC.
   });
   const kill = async (signal: NodeJS.Signals | number = 'SIGKILL') => {
@@ -178,7 +185,7 @@ function spawnRunc(root: string, id: string, bundle: string, o: RunOptions, ip: 
       await new Promise((r) => setTimeout(r, 10));
     }
   };
-  const handle: RunningContainer = { id, ip, kill };
+  const handle: RunningContainer = { id, ip, kill, ...(shim ? { resize: shimResizer(child.stdio[3] as NodeJS.WritableStream | null) } : {}) };
   let stderrDone: Promise<unknown> = Promise.resolve();
   let aborted = false;
   const onAbort = () => { aborted = true; void kill('SIGKILL'); };
@@ -205,6 +212,8 @@ function spawnRunc(root: string, id: string, bundle: string, o: RunOptions, ip: 
     });
     child.on('close', async (code, sig) => {
       await stderrDone;
+      // A detached runc (under the shim) leaves the stopped container's state and cgroups behind.
+      if (shim) await runcDelete(root, id).catch(() => {});
       o.signal?.removeEventListener('abort', onAbort);
       if (aborted) return reject(new KilnError('CANCELLED', 'cancelled', { cause: o.signal?.reason }));
       const exitCode = code ?? (sig ? 128 : 1);

@@ -30,6 +30,8 @@ export interface SpecInput {
   cwd: string;
   user: ResolvedUser;
   tty: boolean;
+  /** Rows and columns of the terminal when the process starts (with `tty`). */
+  consoleSize?: [number, number];
   hostname: string;
   /** Files in the bundle to bind over /etc/hosts, /etc/resolv.conf, /etc/hostname. */
   etcFiles: { hosts: string; resolvConf: string; hostname: string };
@@ -127,6 +129,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     ociVersion: '1.0.2-dev',
     process: {
       terminal: input.tty,
+      ...(input.tty && input.consoleSize ? { consoleSize: { height: input.consoleSize[0], width: input.consoleSize[1] } } : {}),
       user: { uid: input.user.uid, gid: input.user.gid, ...(input.user.additionalGids.length ? { additionalGids: input.user.additionalGids } : {}) },
       args: input.args,
       env: withDefaultEnv(input.env, input.user.home, input.tty),

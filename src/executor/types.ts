@@ -30,6 +30,8 @@ export interface ProcessSpec {
   /** As in an image config: `name`, `uid`, `uid:gid`, `name:group`; resolved in the rootfs's /etc/passwd and /etc/group. */
   user?: string;
   tty?: boolean;
+  /** The terminal's size (rows, columns) as the process starts, with `tty` (runc's process.consoleSize). */
+  consoleSize?: [number, number];
 }
 
 export interface RunOptions {
@@ -79,6 +81,8 @@ export interface RunningContainer {
   /** The container's address on the bridge, when it has one. */
   ip?: string;
   kill(signal?: NodeJS.Signals | number): Promise<void>;
+  /** Sets the size of the container's terminal, when kiln relays one (a tty without an inherited terminal). */
+  resize?(rows: number, cols: number): void;
 }
 
 export interface RunResult {

@@ -106,6 +106,8 @@ export interface ContainerCreate {
     NanoCpus?: number | null;
     /** 0, -1 and null are unset. */
     PidsLimit?: number | null;
+    /** `[rows, columns]` of a `-t` container's terminal as it starts (the docker CLI sends its window's). */
+    ConsoleSize?: [number, number] | null;
     NetworkMode?: string;
     /** `HOST-SRC:DST[:ro|rw]` or `VOLUME:DST[:…]`, as `docker run -v`. */
     Binds?: string[] | null;
@@ -169,8 +171,11 @@ export interface ContainerBackend {
   /** Registers a process to run in a running container (`docker exec`); returns the exec ID. */
   execCreate?(id: string, spec: ExecCreate): Promise<string>;
   /** Runs a registered exec with its output on `sinks`; resolves with its exit code (also kept for execInspect). */
-  execStart?(execId: string, sinks: { stdout?: Writable; stderr?: Writable; stdin?: Readable }, opts?: IoOpts): Promise<number>;
+  execStart?(execId: string, sinks: { stdout?: Writable; stderr?: Writable; stdin?: Readable }, opts?: IoOpts & { consoleSize?: [number, number] }): Promise<number>;
   execInspect?(execId: string): Promise<ExecInspect>;
+  /** Sets a `-t` container's terminal size (`POST /containers/{id}/resize?h=&w=`); kept until the terminal exists. */
+  resize?(id: string, rows: number, cols: number): Promise<void>;
+  execResize?(execId: string, rows: number, cols: number): Promise<void>;
 }
 
 /** Disk usage and pruning (`/system/df`, `/build/prune`). */

@@ -31,6 +31,24 @@ interface Live {
   started: boolean;
   /** Settles once the process runs (start answers then, as dockerd's does) or failed to start. */
   running?: Promise<void>;
+  /** Sizes the container's terminal (a `-t` container), and the size asked for before it existed. */
+  terminal: TerminalSize;
+}
+
+/** A terminal size that may be asked for before the terminal exists (the docker CLI resizes right after start). */
+interface TerminalSize {
+  resize?: (rows: number, cols: number) => void;
+  pending?: [number, number];
+}
+
+function setSize(t: TerminalSize, rows: number, cols: number): void {
+  if (t.resize) t.resize(rows, cols);
+  else t.pending = [rows, cols];
+}
+
+function attachTerminal(t: TerminalSize, resize: (rows: number, cols: number) => void): void {
+  t.resize = resize;
+  if (t.pending) resize(...t.pending);
 }
 
 function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
@@ -75,6 +93,7 @@ interface ExecEntry {
   running: boolean;
   exitCode: number | null;
   started: boolean;
+  terminal: TerminalSize;
 }
 
 /** Docker's Entrypoint (array or string) → kiln run's one-string entrypoint plus the args it prepends to Cmd. */
@@ -139,6 +158,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       ended: ended.promise,
       endOutput: ended.resolve,
       started: false,
+      terminal: {},
     };
     live.set(id, l);
     return l;
@@ -206,7 +226,10 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       // right after `docker run -d` finds it running.
       void superviseContainer(root.root, rec.id, {
         stdout: forward(l, 'stdout'), stderr: forward(l, 'stderr'), stdin: l.stdin, confirmStart: true,
-        onStart: () => void waitRunning(rec.id).then(running.resolve),
+        onStart: (c) => {
+          if (c.resize) attachTerminal(l.terminal, c.resize);
+          void waitRunning(rec.id).then(running.resolve);
+        },
       })
         .then((r) => r.exitCode ?? 0, (err) => {
           startError = err;
@@ -229,9 +252,8 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       if (!Array.isArray(spec?.Cmd) || spec.Cmd.length === 0 || !spec.Cmd.every((a) => typeof a === 'string')) {
         throw new KilnError('INVALID_ARGUMENT', 'no exec command specified');
       }
-      if (spec.Tty) throw new KilnError('NOT_IMPLEMENTED', 'exec with a TTY is not available through kiln serve', { hint: 'run docker exec without -t' });
       const execId = randomBytes(32).toString('hex');
-      execs.set(execId, { id: execId, containerId: rec.id, spec, running: false, exitCode: null, started: false });
+      execs.set(execId, { id: execId, containerId: rec.id, spec, running: false, exitCode: null, started: false, terminal: {} });
       return execId;
     },
     async execStart(execId, sinks, opts) {
@@ -246,6 +268,9 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
           env: e.spec.Env ?? undefined,
           user: e.spec.User || undefined,
           cwd: e.spec.WorkingDir || undefined,
+          tty: Boolean(e.spec.Tty),
+          consoleSize: opts?.consoleSize,
+          onTerminal: (resize) => attachTerminal(e.terminal, resize),
           streams: { stdout: sinks.stdout, stderr: sinks.stderr, stdin: sinks.stdin },
           signal: opts?.signal,
         });
@@ -259,13 +284,22 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       }
       return e.exitCode;
     },
+    async resize(id, rows, cols) {
+      const rec = await store.get(id);
+      setSize(track(rec.id).terminal, rows, cols);
+    },
+    async execResize(execId, rows, cols) {
+      const e = execs.get(execId);
+      if (!e) throw new KilnError('NOT_FOUND', `No such exec instance: ${execId}`);
+      setSize(e.terminal, rows, cols);
+    },
     async execInspect(execId): Promise<ExecInspect> {
       const e = execs.get(execId);
       if (!e) throw new KilnError('NOT_FOUND', `No such exec instance: ${execId}`);
       return {
         ID: e.id, ContainerID: e.containerId, Running: e.running, ExitCode: e.exitCode,
         OpenStdin: Boolean(e.spec.AttachStdin), OpenStdout: e.spec.AttachStdout !== false, OpenStderr: e.spec.AttachStderr !== false,
-        ProcessConfig: { tty: false, entrypoint: e.spec.Cmd[0] ?? '', arguments: e.spec.Cmd.slice(1), user: e.spec.User ?? '' },
+        ProcessConfig: { tty: Boolean(e.spec.Tty), entrypoint: e.spec.Cmd[0] ?? '', arguments: e.spec.Cmd.slice(1), user: e.spec.User ?? '' },
         Pid: 0,
       };
     },

@@ -10,7 +10,7 @@ import type { CreateContainerOptions } from '../executor/create-container.js';
 import { parseSeccompProfile, type SeccompSetting } from '../executor/security-opt.js';
 import type { ContainerCreate } from './backend.js';
 
-export type HostOptions = Pick<CreateContainerOptions, 'hostname' | 'addHosts' | 'capAdd' | 'capDrop' | 'readonlyRootfs' | 'tmpfs' | 'limits' | 'seccomp'>;
+export type HostOptions = Pick<CreateContainerOptions, 'hostname' | 'addHosts' | 'capAdd' | 'capDrop' | 'readonlyRootfs' | 'tmpfs' | 'limits' | 'seccomp' | 'consoleSize'>;
 
 export function hostOptions(spec: ContainerCreate): HostOptions {
   const hc = spec.HostConfig ?? {};
@@ -30,9 +30,19 @@ export function hostOptions(spec: ContainerCreate): HostOptions {
   if (positive(hc.NanoCpus, 'NanoCpus')) limits.cpus = hc.NanoCpus! / 1e9;
   if (positive(hc.PidsLimit, 'PidsLimit')) limits.pids = hc.PidsLimit!;
   if (Object.keys(limits).length) out.limits = limits;
+  const size = consoleSizeOf(hc.ConsoleSize);
+  if (size) out.consoleSize = size;
   const seccomp = seccompOf(hc.SecurityOpt ?? []);
   if (seccomp) out.seccomp = seccomp;
   return out;
+}
+
+/** `[rows, columns]`, or undefined for the CLI's `[0, 0]` (no terminal on its side) and anything malformed. */
+export function consoleSizeOf(v: unknown): [number, number] | undefined {
+  if (!Array.isArray(v) || v.length !== 2) return undefined;
+  const [h, w] = v as unknown[];
+  const ok = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n > 0 && n <= 65535;
+  return ok(h) && ok(w) ? [h, w] : undefined;
 }
 
 /** A limit given as a positive integer; 0, null and -1 (PidsLimit's "unlimited") mean unset. */

@@ -73,9 +73,19 @@ const inspect: Handler = async ({ res, state, params }) => {
   sendJson(res, 200, await containers(state.backend).inspect(params.id));
 };
 
-const resize: Handler = async ({ res }) => {
+/** `docker run -t` sizes the container's terminal (and again on every resize of the client's window). */
+const resize: Handler = async ({ res, state, params, query }) => {
+  const [rows, cols] = terminalSize(query.int('h'), query.int('w'));
+  await containers(state.backend).resize?.(params.id, rows, cols);
   res.writeHead(200).end();
 };
+
+/** `h` and `w` as a terminal size: positive integers a terminal can have. */
+export function terminalSize(h: number | undefined, w: number | undefined): [number, number] {
+  const ok = (n: number | undefined): n is number => n !== undefined && Number.isInteger(n) && n > 0 && n <= 65535;
+  if (!ok(h) || !ok(w)) throw new KilnError('INVALID_ARGUMENT', 'resize needs h and w, positive integers up to 65535');
+  return [h, w];
+}
 
 export const containerRoutes: Array<Route<Handler>> = [
   { method: 'POST', pattern: '/containers/create', handler: create },

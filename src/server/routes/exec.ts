@@ -10,6 +10,8 @@ import type { Route } from '../router.js';
 import type { ContainerBackend, ExecCreate } from '../backend.js';
 import { readJsonBody, sendJson } from '../http-util.js';
 import { frame, frameWriter, type UpgradeHandler } from '../attach.js';
+import { terminalSize } from './containers.js';
+import { consoleSizeOf } from '../host-config.js';
 
 const MAX_UPGRADE_BODY = 64 * 1024;
 
@@ -41,7 +43,9 @@ const inspect: Handler = async ({ res, state, params }) => {
   sendJson(res, 200, await execs(state.backend).execInspect(params.id));
 };
 
-const resize: Handler = async ({ res }) => {
+const resize: Handler = async ({ res, state, params, query }) => {
+  const [rows, cols] = terminalSize(query.int('h'), query.int('w'));
+  await state.backend.containers?.execResize?.(params.id, rows, cols);
   res.writeHead(200).end();
 };
 
@@ -69,26 +73,27 @@ const startAttached: UpgradeHandler = async ({ req, socket, head, params, state 
   const e = execs(state.backend);
   const len = Number(req.headers['content-length'] ?? 0);
   const { body, rest } = await upgradeBody(socket, head, Number.isFinite(len) && len > 0 ? len : 0);
-  let opts: { Detach?: boolean; Tty?: boolean } = {};
+  let opts: { Detach?: boolean; Tty?: boolean; ConsoleSize?: unknown } = {};
   if (body.length) {
     try { opts = JSON.parse(body.toString('utf8')) ?? {}; } catch { throw new KilnError('INVALID_ARGUMENT', 'exec start body is not JSON'); }
   }
-  if (opts.Tty) throw new KilnError('NOT_IMPLEMENTED', 'exec with a TTY is not available through kiln serve', { hint: 'run docker exec without -t' });
   const info = await e.execInspect(params.id);
-  socket.write('HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n');
+  // With a terminal the output is one raw stream (stdout and stderr are the same terminal), as dockerd sends it.
+  const tty = info.ProcessConfig.tty;
+  socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.${tty ? 'raw' : 'multiplexed'}-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`);
   if (rest.length) socket.unshift(rest);
   // The client hanging up kills the process, as dockerd does for an attached exec.
   const abort = new AbortController();
   socket.once('close', () => abort.abort());
   try {
     await e.execStart(params.id, {
-      stdout: info.OpenStdout ? frameWriter(socket, 1, false) : undefined,
-      stderr: info.OpenStderr ? frameWriter(socket, 2, false) : undefined,
+      stdout: info.OpenStdout ? frameWriter(socket, 1, tty) : undefined,
+      stderr: info.OpenStderr ? frameWriter(socket, 2, tty) : undefined,
       stdin: info.OpenStdin ? socket : undefined,
-    }, { signal: abort.signal });
+    }, { signal: abort.signal, consoleSize: consoleSizeOf(opts.ConsoleSize) });
   } catch (err) {
     // Headers are gone: the error goes to the client as stderr output, and ExitCode says the rest.
-    if (!socket.destroyed) socket.write(frame(2, Buffer.from(`${(err as Error).message}\n`)));
+    if (!socket.destroyed) socket.write(tty ? `${(err as Error).message}\r\n` : frame(2, Buffer.from(`${(err as Error).message}\n`)));
   }
   socket.end();
 };

@@ -115,6 +115,26 @@ test('run -d of a missing command fails like the foreground run and leaves nothi
   assert.equal(await readdir(join(root, 'containers')), []);
 });
 
+test('run -d -t gives the process a terminal that kiln relays to the log, and its exit code', async () => {
+  // Without a terminal of its own to hand over, kiln runs runc under the tty shim (native/tty-shim.c).
+  const r = await k(['run', '-d', '-t', 'busybox', 'sh', '-c', 'tty; echo to-stderr >&2; exit 7']);
+  assert.is(r.code, 0, r.stderr);
+  const id = r.stdout.trim();
+  let logs = '';
+  for (let i = 0; i < 100 && !logs.includes('to-stderr'); i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    logs = (await k(['logs', id])).stdout;
+  }
+  assert.match(logs, /^\/dev\/pts\/\d+\r\nto-stderr\r\n/, 'one terminal: stdout and stderr together, with \\r\\n');
+  let inspect = '';
+  for (let i = 0; i < 100 && !/Exited \(/.test(inspect); i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    inspect = (await k(['ps', '-a'])).stdout;
+  }
+  assert.match(inspect, /Exited \(7\)/);
+  assert.is((await k(['rm', id])).code, 0);
+});
+
 test('stop, rm and logs of an unknown container are CONTAINER_NOT_FOUND', async () => {
   for (const c of [['stop', 'nope'], ['rm', 'nope'], ['logs', 'nope'], ['exec', 'nope', 'true']]) {
     const r = await k(c);

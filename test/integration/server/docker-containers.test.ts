@@ -5,6 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -84,10 +85,9 @@ test('docker run -d -p 127.0.0.1:PORT:80 with a bind mount serves the host direc
   assert.is(stdin.code, 0, stdin.stderr);
   assert.is(stdin.stdout, 'piped\n');
 
-  // -t would need a console socket for runc; refused with a clear message rather than half-working.
   const tty = await docker(s, ['exec', '-t', id, 'tty']);
-  assert.is.not(tty.code, 0);
-  assert.match(tty.stderr, /TTY is not available through kiln serve/);
+  assert.is(tty.code, 0, tty.stderr);
+  assert.match(tty.stdout, /^\/dev\/pts\/\d+\r\n$/);
 
   const detached = await docker(s, ['exec', '-d', id, 'sh', '-c', 'echo in-background > /www/bg.txt']);
   assert.is(detached.code, 0, detached.stderr);
@@ -146,6 +146,31 @@ test('settings kiln cannot honour are refused, not dropped: --privileged, AppArm
   const m = await docker(s, ['run', '--rm', '--security-opt', `seccomp=${profile}`, 'busybox', 'sh', '-c', 'mkdir /tmp/d 2>&1; echo rc=$?']);
   assert.is(m.code, 0, m.stderr);
   assert.match(m.stdout, /Operation not permitted\nrc=1/);
+});
+
+test('docker run -t and docker exec -t get a terminal: one raw stream, exit codes, the client\'s window size', async () => {
+  const r = await docker(s, ['run', '--rm', '-t', 'busybox', 'sh', '-c', 'tty; echo to-stderr >&2; exit 3']);
+  assert.is(r.code, 3, r.stderr);
+  assert.match(r.stdout, /^\/dev\/pts\/\d+\r\nto-stderr\r\n$/);
+  const c = await docker(s, ['run', '-d', '-t', 'busybox', 'sleep', '120']);
+  assert.is(c.code, 0, c.stderr);
+  const id = c.stdout.trim();
+  started.push(id);
+  const e = await docker(s, ['exec', '-t', id, 'sh', '-c', 'tty; echo to-stderr >&2; exit 4']);
+  assert.is(e.code, 4, e.stderr);
+  assert.match(e.stdout, /^\/dev\/pts\/\d+\r\nto-stderr\r\n$/);
+  // On a real terminal (script(1)) the CLI sends its window size with the start; the process sees it at once.
+  const env = `DOCKER_HOST=${s.host} DOCKER_BUILDKIT=0 DOCKER_CONFIG=${s.dockerConfig}`;
+  const onPty = (cmd: string) => execFileSync('script', ['-qec', `stty rows 40 cols 120; ${env} ${cmd}`, '/dev/null'], { timeout: 60_000 }).toString();
+  assert.match(onPty(`docker exec -it ${id} stty size`), /^40 120\r?$/m);
+  assert.match(onPty('docker run --rm -it busybox stty size'), /^40 120\r?$/m);
+  // POST /containers/{id}/resize sets the container's terminal; bad sizes are refused.
+  const base = `http://${s.host.replace(/^tcp:\/\//, '')}`;
+  const resize = (q: string) => fetch(`${base}/containers/${id}/resize?${q}`, { method: 'POST', headers: s.token ? { Authorization: `Bearer ${s.token}` } : {} });
+  assert.is((await resize('h=33&w=111')).status, 200);
+  assert.is((await resize('h=0&w=10')).status, 400);
+  const size = await docker(s, ['exec', id, 'stty', 'size', '-F', '/dev/pts/0']);
+  assert.is(size.stdout.trim(), '33 111', size.stderr);
 });
 
 test('a port without a host port and a bind source that does not exist are refused', async () => {

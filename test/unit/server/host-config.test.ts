@@ -24,6 +24,13 @@ test('hostOptions() maps what docker run sets', () => {
   assert.equal(p.seccomp, { profile: { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [] } });
 });
 
+test('hostOptions() takes ConsoleSize as the terminal\'s starting size; [0, 0] and malformed sizes are no size', () => {
+  assert.equal(hostOptions({ Image: 'b', HostConfig: { ConsoleSize: [40, 120] } }).consoleSize, [40, 120]);
+  assert.is(hostOptions({ Image: 'b', HostConfig: { ConsoleSize: [0, 0] } }).consoleSize, undefined);
+  assert.is(hostOptions({ Image: 'b', HostConfig: { ConsoleSize: [40.5, 1] as [number, number] } }).consoleSize, undefined);
+  assert.is(hostOptions({ Image: 'b', HostConfig: { ConsoleSize: null } }).consoleSize, undefined);
+});
+
 test('hostOptions() refuses what kiln cannot honour, and never opens a path a client names', () => {
   throwsCode(() => hostOptions({ Image: 'b', HostConfig: { Privileged: true } }), 'NOT_IMPLEMENTED', /privileged/);
   throwsCode(() => hostOptions({ Image: 'b', HostConfig: { SecurityOpt: ['apparmor=unconfined'] } }), 'INVALID_ARGUMENT', /apparmor/);
