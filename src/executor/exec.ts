@@ -61,17 +61,18 @@ export async function execInContainer(root: string, ref: string, o: ExecOptions)
   }
   await writeFile(procFile, JSON.stringify(proc));
   const st = o.streams;
-  // A terminal to relay (no terminal of ours to hand over): runc gives it to the tty shim.
-  const shim = Boolean(st && o.tty);
+  // A terminal, and none of ours to hand over (a server's streams, or `kiln exec -t` in a script): runc gives
+  // it to the tty shim, which relays it over pipes.
+  const shim = Boolean(o.tty) && (Boolean(st) || !(process.stdin.isTTY && process.stdout.isTTY));
   const [cmd, args] = shim
     ? underTtyShim([...runcArgs(root, log), 'exec', ...TTY_SHIM_RUNC_FLAGS, '--process', procFile, rec.id])
     : [RUNC, [...runcArgs(root, log), 'exec', '--process', procFile, ...(o.detach ? ['--detach'] : []), rec.id]];
   const child = spawn(cmd, args, {
     stdio: st
       ? [st.stdin ? 'pipe' : 'ignore', st.stdout ? 'pipe' : 'ignore', st.stderr || shim ? 'pipe' : 'ignore', ...(shim ? ['pipe' as const] : [])]
-      : o.tty ? 'inherit' : [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
+      : o.tty && !shim ? 'inherit' : [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
   });
-  if (shim) o.onTerminal?.(shimResizer(child.stdio[3] as NodeJS.WritableStream | null));
+  if (shim && st) o.onTerminal?.(shimResizer(child.stdio[3] as NodeJS.WritableStream | null));
   if (st?.stdin && child.stdin) {
     child.stdin.on('error', () => {});
     (st.stdin as NodeJS.ReadableStream).pipe(child.stdin);

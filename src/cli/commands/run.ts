@@ -115,10 +115,13 @@ async function runForeground(root: string, id: string, o: { interactive: boolean
   };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
   for (const s of signals) process.on(s, forward);
+  // runc can hand the container a terminal only when kiln has one (stdin and stdout); otherwise (`-t` in a
+  // script or CI) the tty shim relays the container's terminal over pipes, as `docker run -t` does.
+  const ownTerminal = o.tty && Boolean(process.stdin.isTTY && process.stdout.isTTY);
   try {
     const rec = await superviseContainer(root, id, {
-      inheritStdio: o.tty,
-      stdin: o.interactive && !o.tty ? process.stdin : undefined,
+      inheritStdio: ownTerminal,
+      stdin: o.interactive && !ownTerminal ? process.stdin : undefined,
       stdout: process.stdout,
       stderr: process.stderr,
       signal: abort.signal,
@@ -132,6 +135,6 @@ async function runForeground(root: string, id: string, o: { interactive: boolean
     throw err;
   } finally {
     for (const s of signals) process.off(s, forward);
-    if (o.interactive && !o.tty) process.stdin.destroy();
+    if (o.interactive && !ownTerminal) process.stdin.destroy();
   }
 }

@@ -133,6 +133,12 @@ test('run -d -t gives the process a terminal that kiln relays to the log, and it
   }
   assert.match(inspect, /Exited \(7\)/);
   assert.is((await k(['rm', id])).code, 0);
+  // kiln exec -t from a script: the same relay.
+  const bg = (await k(['run', '-d', 'busybox', 'sleep', '60'])).stdout.trim();
+  const e = await k(['exec', '-t', bg, 'sh', '-c', 'tty; exit 2']);
+  assert.is(e.code, 2, e.stderr);
+  assert.match(e.stdout, /^\/dev\/pts\/\d+\r\n$/);
+  assert.is((await k(['rm', '-f', bg])).code, 0);
 });
 
 test('stop, rm and logs of an unknown container are CONTAINER_NOT_FOUND', async () => {

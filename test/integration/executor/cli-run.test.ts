@@ -52,6 +52,16 @@ test('kiln run --rm passes output and the exit code through and removes the cont
   await nothingLeft();
 });
 
+test('kiln run -t without a terminal of its own (a script, CI) still gives the process one', async () => {
+  // stdin and stdout are pipes here: the tty shim relays the container's terminal, as docker run -t does.
+  const r = await run(['--rm', '-t', 'busybox', 'sh', '-c', 'tty; echo to-stderr >&2; exit 6']);
+  assert.is(r.code, 6, r.stderr);
+  assert.match(r.stdout, /^\/dev\/pts\/\d+\r\nto-stderr\r\n$/);
+  const i = await run(['--rm', '-i', '-t', 'busybox', 'sh', '-c', 'read x; echo "got $x"'], 'typed\n');
+  assert.is(i.code, 0, i.stderr);
+  assert.match(i.stdout, /got typed\r\n/);
+});
+
 test('flags after the image belong to the command', async () => {
   const r = await run(['--rm', 'busybox', 'sh', '-c', 'echo "$@"', 'x', '-p', '80', '-d']);
   assert.is(r.stdout, '-p 80 -d\n');
