@@ -23,7 +23,7 @@ function supervisorEntry(): string {
  * (unknown user, port in use, command not found) is thrown as the KilnError the supervisor recorded, after the
  * container is removed so nothing is left behind.
  */
-export async function startDetached(root: string, id: string, opts: { timeoutMs?: number } = {}): Promise<ContainerRecord> {
+export async function startDetached(root: string, id: string, opts: { timeoutMs?: number; keepOnError?: boolean } = {}): Promise<ContainerRecord> {
   const store = createContainerStore({ root });
   // Compiled, the supervisor runs from / so it never pins the caller's directory; under tsx (development) the
   // loader resolves from the working directory, so that one is kept.
@@ -34,13 +34,30 @@ export async function startDetached(root: string, id: string, opts: { timeoutMs?
   for (;;) {
     const rec = await store.get(id);
     if (rec.error) {
-      await removeContainerData(root, rec, { volumes: true });
+      if (!opts.keepOnError) await removeContainerData(root, rec, { volumes: true });
       throw new KilnError(rec.error.code as never, rec.error.message, { exitCode: rec.error.exitCode });
     }
     if (rec.status !== 'created') return rec;
     if (Date.now() > deadline) throw new KilnError('RUNTIME_FAILED', `container ${id.slice(0, 12)} did not start within ${(opts.timeoutMs ?? 60_000) / 1000}s`);
     await sleep(15);
   }
+}
+
+/**
+ * `docker start`: runs a stopped container's process again under a detached supervisor, on its own writable
+ * layer (what the last run changed is still there), with its log appended to. A running container is left as
+ * it is. A failure to start keeps the container (as Docker does) and is thrown.
+ */
+export async function startContainer(root: string, rec: ContainerRecord): Promise<ContainerRecord> {
+  if (rec.status === 'running') return rec;
+  await createContainerStore({ root }).update(rec.id, { status: 'created', exitCode: undefined, error: undefined, finishedAt: undefined, pid: 0 });
+  return startDetached(root, rec.id, { keepOnError: true });
+}
+
+/** `docker restart`: stop (as stopContainer), then start. */
+export async function restartContainer(root: string, rec: ContainerRecord, opts: { timeoutSec?: number; signal?: string } = {}): Promise<ContainerRecord> {
+  await stopContainer(root, rec, opts);
+  return startContainer(root, await createContainerStore({ root }).get(rec.id));
 }
 
 /** Waits until the record leaves `running` (or is removed, for `--rm`); false on timeout. */

@@ -165,6 +165,8 @@ export interface ContainerBackend {
   wait(id: string, condition: 'not-running' | 'next-exit' | 'removed', opts?: IoOpts): Promise<{ StatusCode: number }>;
   logs?(id: string, out: { stdout: Writable; stderr: Writable }, opts: { follow?: boolean } & IoOpts): Promise<void>;
   stop(id: string, opts?: { timeoutSeconds?: number }): Promise<void>;
+  /** `docker restart`: stop (if running), then start again. */
+  restart?(id: string, opts?: { timeoutSeconds?: number }): Promise<void>;
   remove(id: string, opts?: { force?: boolean }): Promise<void>;
   list(opts: { all?: boolean }): Promise<ContainerSummary[]>;
   inspect(id: string): Promise<unknown>;

@@ -173,7 +173,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       },
     });
 
-  return {
+  const backend: ContainerBackend = {
     async create(spec, opts) {
       if (!spec?.Image || typeof spec.Image !== 'string') throw new KilnError('INVALID_ARGUMENT', 'Image is required');
       const { entrypoint, prefix } = splitEntrypoint(spec.Entrypoint);
@@ -213,8 +213,13 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       await l.ended;
     },
     async start(id) {
-      const rec = await store.get(id);
+      let rec = await store.get(id);
       if (rec.status === 'running') return;
+      if (rec.status === 'exited') {
+        // `docker start` of a stopped container runs it again on its writable layer, with fresh waiters.
+        if (live.get(rec.id)?.started) live.delete(rec.id);
+        rec = await store.update(rec.id, { status: 'created', exitCode: undefined, error: undefined, finishedAt: undefined, pid: 0 });
+      }
       const l = track(rec.id);
       if (l.started) return l.running;
       l.started = true;
@@ -240,7 +245,8 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
           l.endOutput();
           l.settle.exit(code);
           l.settle.removed();
-          setTimeout(() => live.delete(rec.id), 60_000).unref();
+          // Unless a later `docker start` has replaced it with a run of its own.
+          setTimeout(() => { if (live.get(rec.id) === l) live.delete(rec.id); }, 60_000).unref();
         });
       await running.promise;
       // A process that never ran (command not found, port in use) is the start's error, as with dockerd.
@@ -365,6 +371,10 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
     async stop(id, opts) {
       await stopContainer(root.root, await store.get(id), { timeoutSec: opts?.timeoutSeconds });
     },
+    async restart(id, opts) {
+      await backend.stop(id, opts);
+      await backend.start(id);
+    },
     async remove(id, opts) {
       await removeContainer(root.root, await store.get(id), { force: opts?.force, volumes: true });
     },
@@ -390,4 +400,5 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       };
     },
   };
+  return backend;
 }

@@ -60,6 +60,13 @@ const stop: Handler = async ({ res, state, params, query }) => {
   res.writeHead(204).end();
 };
 
+const restart: Handler = async ({ res, state, params, query }) => {
+  const c = containers(state.backend);
+  if (!c.restart) throw new KilnError('NOT_IMPLEMENTED', 'restart is not available on this server');
+  await c.restart(params.id, { timeoutSeconds: query.int('t') });
+  res.writeHead(204).end();
+};
+
 const remove: Handler = async ({ res, state, params, query }) => {
   await containers(state.backend).remove(params.id, { force: query.bool('force') });
   res.writeHead(204).end();
@@ -96,6 +103,7 @@ export const containerRoutes: Array<Route<Handler>> = [
   { method: 'GET', pattern: '/containers/{id}/logs', handler: logs },
   { method: 'POST', pattern: '/containers/{id}/stop', handler: stop },
   { method: 'POST', pattern: '/containers/{id}/kill', handler: stop },
+  { method: 'POST', pattern: '/containers/{id}/restart', handler: restart },
   { method: 'POST', pattern: '/containers/{id}/resize', handler: resize },
   { method: 'DELETE', pattern: '/containers/{id}', handler: remove },
 ];

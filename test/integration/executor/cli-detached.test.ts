@@ -141,8 +141,39 @@ test('run -d -t gives the process a terminal that kiln relays to the log, and it
   assert.is((await k(['rm', '-f', bg])).code, 0);
 });
 
+test('start runs a stopped container again on its own writable layer; restart stops and starts a running one', async () => {
+  const r = await k(['run', '-d', '--name', 'again', 'busybox', 'sh', '-c', 'echo run >> /runs; wc -l < /runs; exit 3']);
+  assert.is(r.code, 0, r.stderr);
+  const waitExited = async () => {
+    for (let i = 0; i < 100; i++) {
+      if (/Exited \(3\).*again/.test((await k(['ps', '-a'])).stdout)) return;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.unreachable('the container did not exit');
+  };
+  await waitExited();
+  const s = await k(['start', 'again']);
+  assert.is(s.code, 0, s.stderr);
+  assert.is(s.stdout, 'again\n');
+  await waitExited();
+  assert.is((await k(['logs', 'again'])).stdout, '1\n2\n', 'the second run saw the first run\'s file');
+  assert.is((await k(['rm', 'again'])).code, 0);
+
+  const bg = (await k(['run', '-d', '--name', 'looping', 'busybox', 'sh', '-c', 'echo up; exec sleep 60'])).stdout.trim();
+  const restarted = await k(['restart', '-t', '1', 'looping']);
+  assert.is(restarted.code, 0, restarted.stderr);
+  assert.match((await k(['ps'])).stdout, /Up .*looping/);
+  let logs = '';
+  for (let i = 0; i < 50 && logs !== 'up\nup\n'; i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    logs = (await k(['logs', 'looping'])).stdout;
+  }
+  assert.is(logs, 'up\nup\n');
+  assert.is((await k(['rm', '-f', bg])).code, 0);
+});
+
 test('stop, rm and logs of an unknown container are CONTAINER_NOT_FOUND', async () => {
-  for (const c of [['stop', 'nope'], ['rm', 'nope'], ['logs', 'nope'], ['exec', 'nope', 'true']]) {
+  for (const c of [['stop', 'nope'], ['rm', 'nope'], ['logs', 'nope'], ['exec', 'nope', 'true'], ['start', 'nope'], ['restart', 'nope']]) {
     const r = await k(c);
     assert.is(r.code, 3, c.join(' '));
     assert.match(r.stderr, /no such container: nope/);

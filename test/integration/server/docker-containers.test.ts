@@ -173,6 +173,19 @@ test('docker run -t and docker exec -t get a terminal: one raw stream, exit code
   assert.is(size.stdout.trim(), '33 111', size.stderr);
 });
 
+test('docker start runs a stopped container again; docker restart stops and starts it; docker wait sees each run', async () => {
+  const c = await docker(s, ['run', '-d', 'busybox', 'sh', '-c', 'echo run >> /runs; wc -l < /runs; sleep 1; exit 4']);
+  assert.is(c.code, 0, c.stderr);
+  const id = c.stdout.trim();
+  started.push(id);
+  assert.is((await docker(s, ['wait', id])).stdout.trim(), '4');
+  assert.is((await docker(s, ['start', id])).code, 0);
+  assert.is((await docker(s, ['wait', id])).stdout.trim(), '4');
+  assert.is((await docker(s, ['restart', '-t', '1', id])).code, 0);
+  assert.is((await docker(s, ['wait', id])).stdout.trim(), '4');
+  assert.is((await docker(s, ['logs', id])).stdout, '1\n2\n3\n');
+});
+
 test('a port without a host port and a bind source that does not exist are refused', async () => {
   const r = await docker(s, ['run', '--rm', '-v', `${host}/missing-dir:/x`, 'busybox', 'true']);
   assert.is.not(r.code, 0);
