@@ -73,7 +73,8 @@ export interface PortMapping {
   hostIp?: string;
   hostPort: number;
   containerPort: number;
-  protocol?: 'tcp';
+  /** Default tcp. */
+  protocol?: 'tcp' | 'udp';
 }
 
 export interface RunningContainer {

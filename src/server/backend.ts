@@ -152,7 +152,7 @@ export interface ContainerSummary {
   State: string;
   Status: string;
   /** Published ports, as `docker ps` shows them (`127.0.0.1:8080->80/tcp`). */
-  Ports?: Array<{ IP?: string; PrivatePort: number; PublicPort: number; Type: 'tcp' }>;
+  Ports?: Array<{ IP?: string; PrivatePort: number; PublicPort: number; Type: 'tcp' | 'udp' }>;
 }
 
 export interface ContainerBackend {

@@ -73,14 +73,14 @@ export function portMappings(bindings: NonNullable<ContainerCreate['HostConfig']
   for (const [key, list] of Object.entries(bindings ?? {})) {
     const [port, proto = 'tcp'] = key.split('/');
     const containerPort = Number(port);
-    if (proto !== 'tcp') throw new KilnError('INVALID_ARGUMENT', `port ${key}: only tcp is supported`);
+    if (proto !== 'tcp' && proto !== 'udp') throw new KilnError('INVALID_ARGUMENT', `port ${key}: the protocol must be tcp or udp`);
     if (!Number.isInteger(containerPort) || containerPort < 1 || containerPort > 65535) throw new KilnError('INVALID_ARGUMENT', `invalid container port ${JSON.stringify(key)}`);
     for (const b of list ?? []) {
       const hostPort = Number(b?.HostPort);
       if (!b?.HostPort || !Number.isInteger(hostPort) || hostPort < 1 || hostPort > 65535) {
         throw new KilnError('INVALID_ARGUMENT', `port ${key}: a host port is required (got ${JSON.stringify(b?.HostPort ?? '')})`, { hint: 'publish with -p HOSTPORT:CONTAINERPORT' });
       }
-      out.push({ ...(b.HostIp ? { hostIp: b.HostIp } : {}), hostPort, containerPort, protocol: 'tcp' });
+      out.push({ ...(b.HostIp ? { hostIp: b.HostIp } : {}), hostPort, containerPort, protocol: proto });
     }
   }
   return out;
@@ -113,14 +113,14 @@ function summary(rec: ContainerRecord): ContainerSummary {
     Created: Math.floor(Date.parse(rec.created) / 1000),
     State: rec.status,
     Status: rec.status === 'exited' ? `Exited (${rec.exitCode ?? 0})` : rec.status === 'running' ? 'Up' : 'Created',
-    Ports: (rec.spec.ports ?? []).map((p) => ({ IP: p.hostIp ?? '0.0.0.0', PrivatePort: p.containerPort, PublicPort: p.hostPort, Type: 'tcp' as const })),
+    Ports: (rec.spec.ports ?? []).map((p) => ({ IP: p.hostIp ?? '0.0.0.0', PrivatePort: p.containerPort, PublicPort: p.hostPort, Type: p.protocol ?? 'tcp' })),
   };
 }
 
 /** Docker's `{"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}` for inspect (what `docker port` reads). */
 function portMap(ports: PortMapping[] | undefined): Record<string, Array<{ HostIp: string; HostPort: string }>> {
   const out: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
-  for (const p of ports ?? []) (out[`${p.containerPort}/tcp`] ??= []).push({ HostIp: p.hostIp ?? '0.0.0.0', HostPort: String(p.hostPort) });
+  for (const p of ports ?? []) (out[`${p.containerPort}/${p.protocol ?? 'tcp'}`] ??= []).push({ HostIp: p.hostIp ?? '0.0.0.0', HostPort: String(p.hostPort) });
   return out;
 }
 

@@ -42,7 +42,7 @@ export function register(program: Command): void {
         let command = JSON.stringify(r.spec.process.args.join(' '));
         if (opts.trunc && command.length > 22) command = `${command.slice(0, 20)}…"`;
         const status = r.status === 'running' ? `Up ${ago(r.startedAt)}` : r.status === 'exited' ? `Exited (${r.exitCode ?? 0}) ${ago(r.finishedAt)} ago` : 'Created';
-        const ports = r.spec.ports.map((p) => `${p.hostIp ?? '0.0.0.0'}:${p.hostPort}->${p.containerPort}/tcp`).join(', ');
+        const ports = r.spec.ports.map((p) => `${p.hostIp ?? '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol ?? 'tcp'}`).join(', ');
         rows.push([idOf(r.id), r.image, command, `${ago(r.created)} ago`, status, ports, r.name]);
       }
       process.stdout.write(table(rows));

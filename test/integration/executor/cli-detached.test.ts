@@ -1,7 +1,9 @@
 /** Detached containers seen from other kiln processes: run -d, ps, logs, exec, stop, rm, and a published port. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cleanupStale } from '../../../src/executor/cleanup.js';
@@ -170,6 +172,51 @@ test('start runs a stopped container again on its own writable layer; restart st
   }
   assert.is(logs, 'up\nup\n');
   assert.is((await k(['rm', '-f', bg])).code, 0);
+});
+
+test('run -d -p 127.0.0.1:PORT:5353/udp relays datagrams to a UDP server in the container and back', async () => {
+  // busybox has no UDP server: a 20-line static echo server, compiled here, bind-mounted in.
+  const src = join(dir, 'udpecho.c');
+  const bin = join(dir, 'udpecho');
+  await writeFile(src, [
+    '#include <arpa/inet.h>', '#include <stdio.h>', '#include <sys/socket.h>',
+    'int main(void) {',
+    '  int s = socket(AF_INET, SOCK_DGRAM, 0);',
+    '  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(5353)};',
+    '  if (bind(s, (struct sockaddr *)&a, sizeof a)) return 1;',
+    '  char buf[2048], out[2100];',
+    '  for (;;) {',
+    '    struct sockaddr_in from; socklen_t fl = sizeof from;',
+    '    ssize_t n = recvfrom(s, buf, sizeof buf - 1, 0, (struct sockaddr *)&from, &fl);',
+    '    if (n < 0) continue;',
+    '    buf[n] = 0;',
+    '    int m = snprintf(out, sizeof out, "echo:%s", buf);',
+    '    sendto(s, out, m, 0, (struct sockaddr *)&from, fl);',
+    '  }',
+    '}',
+  ].join('\n'));
+  execFileSync('cc', ['-static', '-O2', '-o', bin, src]);
+  const probe = createSocket('udp4');
+  const port = await new Promise<number>((resolve) => probe.bind({ address: '127.0.0.1', port: 0 }, () => resolve(probe.address().port)));
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const r = await k(['run', '-d', '--name', 'udp', '-v', `${bin}:/udpecho:ro`, '-p', `127.0.0.1:${port}:5353/udp`, 'busybox', '/udpecho']);
+  assert.is(r.code, 0, r.stderr);
+  assert.match((await k(['ps'])).stdout, new RegExp(`127\\.0\\.0\\.1:${port}->5353/udp`));
+  const client = createSocket('udp4');
+  try {
+    let reply: string | undefined;
+    for (let i = 0; i < 20 && !reply; i++) {
+      reply = await new Promise<string | undefined>((resolve) => {
+        const t = setTimeout(() => resolve(undefined), 250);
+        client.once('message', (m) => { clearTimeout(t); resolve(m.toString()); });
+        client.send(`ping ${i}`, port, '127.0.0.1');
+      });
+    }
+    assert.match(reply ?? '', /^echo:ping \d+$/);
+  } finally {
+    client.close();
+    await k(['rm', '-f', 'udp']);
+  }
 });
 
 test('stop, rm and logs of an unknown container are CONTAINER_NOT_FOUND', async () => {

@@ -52,7 +52,8 @@ test('sizes, CPUs and ports parse as Docker\'s do', () => {
   assert.equal(parsePort('8080:80'), { hostIp: undefined, hostPort: 8080, containerPort: 80, protocol: 'tcp' });
   assert.equal(parsePort('127.0.0.1:8080:80/tcp'), { hostIp: '127.0.0.1', hostPort: 8080, containerPort: 80, protocol: 'tcp' });
   throwsCode(() => parsePort('70000:80'), 'INVALID_ARGUMENT');
-  throwsCode(() => parsePort('53:53/udp'), 'INVALID_ARGUMENT', /only tcp/);
+  assert.equal(parsePort('127.0.0.1:5353:53/udp'), { hostIp: '127.0.0.1', hostPort: 5353, containerPort: 53, protocol: 'udp' });
+  throwsCode(() => parsePort('53:53/sctp'), 'INVALID_ARGUMENT', /tcp or udp/);
 });
 
 test.run();
