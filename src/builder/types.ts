@@ -79,7 +79,7 @@ export interface BuildResult {
    * Steps that joined an identical step already running for another stage or build (the flight map): they ran
    * once, elsewhere. Neither executed here nor a cache hit. Always set by the builder; optional for fakes.
    */
-  stepsShared?: number;
+  stepsShared: number;
 }
 
 /** One step of a build as the user sees it: `[stage i/n] INSTRUCTION`. */

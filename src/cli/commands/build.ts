@@ -207,7 +207,7 @@ export function register(program: Command): void {
         }
         if (f.iidfile) await writeFile(resolveArg(io, f.iidfile), result.imageId);
         if (f.metadataFile) {
-          const meta = { 'containerimage.config.digest': result.imageId, 'containerimage.digest': result.manifestDigest, 'image.name': result.tags.join(','), 'kiln.steps': { executed: result.stepsExecuted, cached: result.stepsCached, shared: result.stepsShared ?? 0 } };
+          const meta = { 'containerimage.config.digest': result.imageId, 'containerimage.digest': result.manifestDigest, 'image.name': result.tags.join(','), 'kiln.steps': { executed: result.stepsExecuted, cached: result.stepsCached, shared: result.stepsShared } };
           await writeFile(resolveArg(io, f.metadataFile), `${JSON.stringify(meta, null, 2)}\n`);
         }
         // stdout carries the image ID, unless an output streams there (`-o -`, `type=tar,dest=-`).

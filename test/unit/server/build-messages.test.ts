@@ -44,7 +44,7 @@ test('the build stream speaks Docker: steps, output, aux ID, Successfully lines,
   s.event({ type: 'build-start', steps: 3, stages: [''] });
   s.event({ type: 'step-start', step });
   s.event({ type: 'step-output', step, stream: 'stdout', data: 'compiling\n' });
-  s.done({ imageId: `sha256:${'1'.repeat(64)}`, manifestDigest: `sha256:${'2'.repeat(64)}`, tags: ['app:1'], stepsExecuted: 1, stepsCached: 0 });
+  s.done({ imageId: `sha256:${'1'.repeat(64)}`, manifestDigest: `sha256:${'2'.repeat(64)}`, tags: ['app:1'], stepsExecuted: 1, stepsCached: 0, stepsShared: 0 });
   s.fail(new KilnError('BUILD_STEP_FAILED', 'exit code: 3'));
   const streams = out.filter((m) => m.stream).map((m) => m.stream);
   assert.ok(streams.includes('Step 2/3 : RUN make\n'));

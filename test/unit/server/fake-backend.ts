@@ -32,7 +32,7 @@ export function fakeBackend(opts: { buildMs?: number; failWith?: KilnError } = {
         });
       }
       if (opts.failWith) throw opts.failWith;
-      const result = { imageId: image.Id, manifestDigest: `sha256:${'b'.repeat(64)}`, tags: o.tags ?? [], stepsExecuted: 1, stepsCached: 0 };
+      const result = { imageId: image.Id, manifestDigest: `sha256:${'b'.repeat(64)}`, tags: o.tags ?? [], stepsExecuted: 1, stepsCached: 0, stepsShared: 0 };
       o.onEvent?.({ type: 'build-done', result });
       return result;
     },
