@@ -1,6 +1,7 @@
 /**
  * Registry authentication: the `WWW-Authenticate` challenge, then anonymous, Basic, or the Bearer token flow
- * (GET realm?service=…&scope=…, answered with `token` or `access_token`). Tokens are cached per scope set and
+ * (GET realm?service=…&scope=…, answered with `token` or `access_token`; with an identity token, the OAuth2
+ * form POST `grant_type=refresh_token` of the distribution spec, keeping a rotated refresh token for later). Tokens are cached per scope set and
  * refreshed when they expire or when the registry answers 401 asking for a wider scope. Concurrent requests
  * for the same token share one round trip. Credentials and tokens never leave this module except in the
  * `Authorization` header of requests to the registry's origin or the token realm.
@@ -75,18 +76,31 @@ export function createAuthorizer(opts: AuthorizerOptions): Authorizer {
     if (challenge!.params.service) url.searchParams.set('service', challenge!.params.service);
     for (const s of scopes) url.searchParams.append('scope', s);
     const c = await credentials();
-    if (c) url.searchParams.set('account', c.username);
-    const res = await opts.transport.request({ method: 'GET', url: url.toString(), headers: c ? { authorization: basic(c) } : {}, signal });
+    const refresh = c?.identityToken;
+    let res;
+    if (refresh) {
+      // OAuth2 (distribution's token spec): the identity token is a refresh token, never a Basic password.
+      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refresh, client_id: 'kiln' });
+      if (challenge!.params.service) form.set('service', challenge!.params.service);
+      if (scopes.length) form.set('scope', scopes.join(' '));
+      const postUrl = new URL(realm);
+      res = await opts.transport.request({ method: 'POST', url: postUrl.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from(form.toString()), signal });
+    } else {
+      if (c) url.searchParams.set('account', c.username);
+      res = await opts.transport.request({ method: 'GET', url: url.toString(), headers: c ? { authorization: basic(c) } : {}, signal });
+    }
     const body = await readBody(res, 1024 * 1024);
     if (res.status === 401 || res.status === 403) {
       throw new KilnError('REGISTRY_UNAUTHORIZED', `${opts.registry}: the token server at ${url.host} refused ${c ? 'the credentials' : 'anonymous access'} for ${scopes.join(' ') || 'the registry'}`,
-        { hint: c ? `check the login with: kiln login ${opts.registry}` : `log in with: kiln login ${opts.registry}` });
+        { hint: refresh ? `the identity token was refused: log in again (docker login ${opts.registry})` : c ? `check the login with: kiln login ${opts.registry}` : `log in with: kiln login ${opts.registry}` });
     }
     if (res.status !== 200 || !body) throw new KilnError('REGISTRY_PROTOCOL', `${opts.registry}: token server at ${url.host} answered ${res.status}`);
-    let parsed: { token?: string; access_token?: string; expires_in?: number; issued_at?: string };
+    let parsed: { token?: string; access_token?: string; expires_in?: number; issued_at?: string; refresh_token?: string };
     try { parsed = JSON.parse(body.toString('utf8')); } catch { throw new KilnError('REGISTRY_PROTOCOL', `${opts.registry}: token server at ${url.host} sent invalid JSON`); }
     const token = parsed.token || parsed.access_token;
     if (!token) throw new KilnError('REGISTRY_PROTOCOL', `${opts.registry}: token server at ${url.host} sent no token`);
+    // A server that rotates refresh tokens sends the next one; the old one may no longer work.
+    if (refresh && typeof parsed.refresh_token === 'string' && parsed.refresh_token) creds = Promise.resolve({ ...c!, identityToken: parsed.refresh_token });
     // The spec's default lifetime is 60 s; refresh a little early so a token does not lapse in flight.
     const lifetime = (typeof parsed.expires_in === 'number' && parsed.expires_in > 0 ? parsed.expires_in : 60) * 1000;
     const issued = parsed.issued_at ? Date.parse(parsed.issued_at) : NaN;
@@ -107,6 +121,9 @@ export function createAuthorizer(opts: AuthorizerOptions): Authorizer {
       if (!challenge) return undefined;
       if (challenge.scheme === 'basic') {
         const c = await credentials();
+        if (c?.identityToken) {
+          throw new KilnError('REGISTRY_UNAUTHORIZED', `${opts.registry}: the saved login is an identity token, which only a token server accepts, and this registry asks for Basic credentials`, { hint: `log in with a password: kiln login ${opts.registry}` });
+        }
         return c ? basic(c) : undefined;
       }
       if (challenge.scheme !== 'bearer') return undefined;

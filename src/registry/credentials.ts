@@ -8,7 +8,8 @@
  *     `https://index.docker.io/v1/`, `host:port`, `https://host:port/v2/`.
  * kiln's file wins. Docker's credential helpers (`credHelpers` per registry, else `credsStore`) are asked through
  * `docker-credential-<name> get`, as Docker does; a missing or failing helper means no credentials. Identity
- * tokens are not supported.
+ * tokens (`identitytoken`, or a helper's secret for the user `<token>`) are OAuth2 refresh tokens that the
+ * token server exchanges (src/registry/auth.ts).
  * Nothing here logs; errors name files, never contents.
  */
 import { execFile } from 'node:child_process';
@@ -17,7 +18,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../cache/atomic-file.js';
 import { KilnError } from '../errors.js';
-import type { CredentialLookup, Credentials } from './types.js';
+import { IDENTITY_TOKEN_USER, type CredentialLookup, type Credentials } from './types.js';
 
 export interface ConfigPaths {
   kiln: string;
@@ -36,6 +37,7 @@ interface AuthEntry {
   auth?: string;
   username?: string;
   password?: string;
+  identitytoken?: string;
 }
 
 export interface KilnConfigFile {
@@ -68,6 +70,11 @@ export function normalizeAuthKey(key: string): string {
 
 function decode(entry: AuthEntry | undefined): Credentials | undefined {
   if (!entry || typeof entry !== 'object') return undefined;
+  // `docker login` to a registry with OAuth stores the refresh token it got, not the password.
+  if (typeof entry.identitytoken === 'string' && entry.identitytoken) {
+    const user = entry.auth ? Buffer.from(entry.auth, 'base64').toString('utf8').split(':')[0] : entry.username;
+    return { username: user || IDENTITY_TOKEN_USER, password: '', identityToken: entry.identitytoken };
+  }
   if (typeof entry.auth === 'string' && entry.auth) {
     const text = Buffer.from(entry.auth, 'base64').toString('utf8');
     const i = text.indexOf(':');
@@ -101,7 +108,9 @@ function fromHelper(helper: string, server: string): Promise<Credentials | undef
       if (err) { resolve(undefined); return; }
       try {
         const v = JSON.parse(stdout) as { Username?: string; Secret?: string };
-        resolve(v.Username && v.Secret ? { username: v.Username, password: v.Secret } : undefined);
+        if (!v.Username || !v.Secret) resolve(undefined);
+        else if (v.Username === IDENTITY_TOKEN_USER) resolve({ username: v.Username, password: '', identityToken: v.Secret });
+        else resolve({ username: v.Username, password: v.Secret });
       } catch { resolve(undefined); }
     });
     child.stdin?.end(server);

@@ -44,7 +44,15 @@ export interface RegistryClientOptions {
 export interface Credentials {
   username: string;
   password: string;
+  /**
+   * An OAuth2 refresh token (Docker's `identitytoken`, or a credential helper's secret for the user `<token>`):
+   * exchanged at the token server with a `refresh_token` grant instead of sending a password.
+   */
+  identityToken?: string;
 }
+
+/** The user name Docker's credential helpers and X-Registry-Auth use for "the secret is an identity token". */
+export const IDENTITY_TOKEN_USER = '<token>';
 
 /** Returns credentials for a registry host (`docker.io` for Docker Hub), or undefined for anonymous. */
 export type CredentialLookup = (registry: string) => Promise<Credentials | undefined>;

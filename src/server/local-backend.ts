@@ -10,7 +10,7 @@ import { pullImage } from '../registry/pull.js';
 import { pushImage } from '../registry/push.js';
 import { createRegistryClient } from '../registry/client.js';
 import { parseReference } from '../image/reference.js';
-import type { Credentials, CredentialLookup } from '../registry/types.js';
+import { IDENTITY_TOKEN_USER, type Credentials, type CredentialLookup } from '../registry/types.js';
 import type { ServerBackend } from './backend.js';
 import { createImageBackend, createSystemBackend } from './image-backend.js';
 import { transferMessage } from './transfer-progress.js';
@@ -37,8 +37,7 @@ export function clientCredentials(auth: AuthConfig | undefined): CredentialLooku
   return async (registry) => {
     if (!auth?.username && !auth?.identitytoken) return undefined;
     if (auth.serveraddress && registryHost(auth.serveraddress) !== registry && !(registry === 'docker.io' && /docker\.io$/.test(registryHost(auth.serveraddress)))) return undefined;
-    const c: Credentials = { username: auth.username ?? '<token>', password: auth.password ?? auth.identitytoken ?? '' };
-    return c;
+    return fromAuthConfig(auth);
   };
 }
 
@@ -47,8 +46,14 @@ export function configCredentials(map: RegistryCredentials): CredentialLookup {
   return async (registry) => {
     const a = map[registry] ?? (registry === 'docker.io' ? map['index.docker.io'] ?? map['registry-1.docker.io'] : undefined);
     if (!a?.username && !a?.identitytoken) return undefined;
-    return { username: a.username ?? '<token>', password: a.password ?? a.identitytoken ?? '' };
+    return fromAuthConfig(a);
   };
+}
+
+/** An AuthConfig as credentials: an identity token is exchanged as one, never sent as a password. */
+function fromAuthConfig(a: AuthConfig): Credentials {
+  if (a.identitytoken) return { username: a.username || IDENTITY_TOKEN_USER, password: '', identityToken: a.identitytoken };
+  return { username: a.username ?? '', password: a.password ?? '' };
 }
 
 /**

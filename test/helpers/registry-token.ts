@@ -4,6 +4,9 @@
  * the key whose self-signed certificate the registry trusts (`rootcertbundle`); the certificate travels in the
  * JWT's `x5c` header, which is how Distribution finds the signing key.
  *
+ * `POST realm` with an OAuth2 form `grant_type=refresh_token` (distribution's token spec) exchanges a refresh
+ * token from `refreshTokens` (an identity token) and, with `rotate`, answers a new one that replaces it.
+ *
  * It records every request (scopes asked, account, whether credentials were valid) so tests can count token
  * round trips and see refreshes. Credentials are never recorded.
  */
@@ -25,14 +28,20 @@ export interface TokenServerOptions {
   anonymousPull?: boolean;
   /** Return false to withhold an action from a user (undefined user = anonymous). */
   allow?: (user: string | undefined, repository: string, action: string) => boolean;
+  /** Refresh tokens (identity tokens) the OAuth2 POST accepts, and the user each stands for. */
+  refreshTokens?: Record<string, string>;
+  /** Answer each refresh with a new refresh token and retire the one used. */
+  rotate?: boolean;
 }
 
 export interface TokenRequest {
   scopes: string[];
   service: string | null;
   account: string | undefined;
-  /** True when Basic credentials were present and valid. */
+  /** True when Basic credentials (or, for a POST, the refresh token) were present and valid. */
   authenticated: boolean;
+  /** `refresh_token` for an OAuth2 POST; absent for the GET flow. */
+  grant?: string;
 }
 
 export interface TokenServer {
@@ -73,9 +82,35 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     return `${signingInput}.${b64url(sign('sha256', Buffer.from(signingInput), key))}`;
   };
 
+  const refreshTokens = new Map(Object.entries(opts.refreshTokens ?? {}));
+  const oauth = (req: IncomingMessage, res: ServerResponse, form: URLSearchParams): void => {
+    const grant = form.get('grant_type') ?? '';
+    const scopes = (form.get('scope') ?? '').split(' ').filter(Boolean);
+    const user = grant === 'refresh_token' ? refreshTokens.get(form.get('refresh_token') ?? '') : undefined;
+    requests.push({ scopes, service: form.get('service'), account: user, authenticated: user !== undefined, grant });
+    if (user === undefined) {
+      res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'invalid_grant' }));
+      return;
+    }
+    const body: Record<string, unknown> = { access_token: issue(user, scopes), expires_in: opts.expiresIn ?? 300, issued_at: new Date().toISOString() };
+    if (opts.rotate) {
+      refreshTokens.delete(form.get('refresh_token')!);
+      const next = randomBytes(16).toString('hex');
+      refreshTokens.set(next, user);
+      body.refresh_token = next;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  };
+
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname !== '/token') { res.writeHead(404).end(); return; }
+    if (req.method === 'POST') {
+      let text = '';
+      req.on('data', (d) => (text += d));
+      req.on('end', () => oauth(req, res, new URLSearchParams(text)));
+      return;
+    }
     let user: string | undefined;
     let authenticated = false;
     const authz = req.headers.authorization;

@@ -126,6 +126,39 @@ test('Bearer tokens: access_token is accepted and an expired token is refreshed'
   } finally { client.close(); }
 });
 
+test('identity tokens: Docker\'s identitytoken is exchanged with an OAuth2 refresh grant, rotated tokens are kept, a refused one says so', async () => {
+  const reg = await start({ auth: 'token', users: { kiln: PASSWORD }, token: { refreshTokens: { 'refresh-cli': 'kiln', 'refresh-lib': 'kiln' }, rotate: true, expiresIn: 1 } });
+  const ts = reg.tokenServer!;
+  const src = await r.make({ busybox: true });
+  await pushImage(src, `${reg.host}/idt/busybox:1`, { source: 'busybox', credentials: async () => ({ username: 'kiln', password: PASSWORD }) });
+  // As `docker login` leaves it for an OAuth registry: the user in `auth`, the refresh token in `identitytoken`.
+  const cfg = await r.dir();
+  await mkdir(join(cfg, 'docker'));
+  const writeDockerConfig = (token: string) => writeFile(join(cfg, 'docker', 'config.json'), JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from('kiln:').toString('base64'), identitytoken: token } } }));
+  await writeDockerConfig('refresh-cli');
+  const env = { KILN_CONFIG: join(cfg, 'kiln.json'), DOCKER_CONFIG: join(cfg, 'docker') };
+  const res = await kiln(['pull', '-q', `${reg.host}/idt/busybox:1`], { root: (await r.make()).root, env });
+  assert.is(res.code, 0, res.stderr);
+  const grants = ts.requests.filter((q) => q.grant === 'refresh_token');
+  assert.ok(grants.length > 0 && grants.every((q) => q.authenticated && q.account === 'kiln'), 'exchanged as a refresh token, not sent as a password');
+  assert.ok(grants.some((q) => q.scopes.includes('repository:idt/busybox:pull')));
+
+  // A rotating server retires each refresh token it exchanges: a client must use the one it was given.
+  const client = createRegistryClient({ credentials: async () => ({ username: '<token>', password: '', identityToken: 'refresh-lib' }) });
+  try {
+    await pullImage(await r.make(), `${reg.host}/idt/busybox:1`, { client });
+    await new Promise((ok) => setTimeout(ok, 1200)); // the access token (1 s) expires
+    await pullImage(await r.make(), `${reg.host}/idt/busybox:1`, { client });
+  } finally { client.close(); }
+
+  await writeDockerConfig('refresh-revoked');
+  const refused = await kiln(['pull', '-q', `${reg.host}/idt/busybox:1`], { root: (await r.make()).root, env });
+  assert.is.not(refused.code, 0);
+  assert.match(refused.stderr, /refused the credentials/);
+  assert.match(refused.stderr, /identity token was refused/);
+  assert.not.match(refused.stderr, /refresh-revoked/);
+});
+
 test('Bearer tokens: a 401 naming a wider scope gets a new token with it and the request succeeds', async () => {
   const reg = await start({ auth: 'token', users: { kiln: PASSWORD } });
   const ts = reg.tokenServer!;

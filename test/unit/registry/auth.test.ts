@@ -95,4 +95,11 @@ test('Basic challenges send credentials; none without credentials', async () => 
   transport.close();
 });
 
+test('an identity token is never sent as a Basic password', async () => {
+  const a = createAuthorizer({ registry: 'r.example', transport: createTransport(), credentials: async () => ({ username: '<token>', password: '', identityToken: 'refresh-x' }) });
+  a.setChallenge('Basic realm="reg"');
+  const err = await rejects(() => a.header([]), 'REGISTRY_UNAUTHORIZED', /identity token/);
+  assert.not.match(err.message, /refresh-x/);
+});
+
 test.run();

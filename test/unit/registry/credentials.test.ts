@@ -71,6 +71,26 @@ test('Docker credential helpers are asked (credHelpers per registry, then credsS
   } finally { process.env.PATH = oldPath; }
 });
 
+test('identity tokens: Docker\'s identitytoken, and a helper\'s secret for the user <token>', async () => {
+  const p = paths();
+  const bin = join(dir, 'bin-idt');
+  await mkdir(bin);
+  await writeFile(join(bin, 'docker-credential-idt'), '#!/bin/sh\nread s\necho "{\\"Username\\":\\"<token>\\",\\"Secret\\":\\"refresh-from-helper\\"}"\n', { mode: 0o755 });
+  await mkdir(join(dir, 'docker'), { recursive: true });
+  await writeFile(p.docker, JSON.stringify({
+    auths: { 'oauth.example': { auth: Buffer.from('alice:').toString('base64'), identitytoken: 'refresh-1' }, 'bare.example': { identitytoken: 'refresh-2' } },
+    credHelpers: { 'helper.example': 'idt' },
+  }));
+  const oldPath = process.env.PATH;
+  process.env.PATH = `${bin}:${oldPath}`;
+  try {
+    const look = credentialLookup(p);
+    assert.equal(await look('oauth.example'), { username: 'alice', password: '', identityToken: 'refresh-1' });
+    assert.equal(await look('bare.example'), { username: '<token>', password: '', identityToken: 'refresh-2' });
+    assert.equal(await look('helper.example'), { username: '<token>', password: '', identityToken: 'refresh-from-helper' });
+  } finally { process.env.PATH = oldPath; }
+});
+
 test('a config file that is not JSON is a clear error naming the file', async () => {
   const p = paths();
   await mkdir(join(dir, 'kiln'));
