@@ -12,12 +12,13 @@ test('portMappings() turns each binding of each container port into a mapping', 
     { hostPort: 8081, containerPort: 80, protocol: 'tcp' },
     { hostPort: 8443, containerPort: 443, protocol: 'tcp' },
   ]);
+  assert.equal(portMappings({ '53/udp': [{ HostIp: '127.0.0.1', HostPort: '5353' }] }), [{ hostIp: '127.0.0.1', hostPort: 5353, containerPort: 53, protocol: 'udp' }]);
   assert.equal(portMappings(null), []);
   assert.equal(portMappings({ '80/tcp': null }), []);
 });
 
-test('portMappings() refuses udp, a random host port and nonsense ports', () => {
-  const cases: Array<Parameters<typeof portMappings>[0]> = [{ '53/udp': [{ HostPort: '53' }] }, { '80/tcp': [{ HostIp: '', HostPort: '' }] }, { 'x/tcp': [{ HostPort: '1' }] }, { '80/tcp': [{ HostPort: '70000' }] }];
+test('portMappings() refuses sctp, a random host port and nonsense ports', () => {
+  const cases: Array<Parameters<typeof portMappings>[0]> = [{ '53/sctp': [{ HostPort: '53' }] }, { '80/tcp': [{ HostIp: '', HostPort: '' }] }, { 'x/tcp': [{ HostPort: '1' }] }, { '80/tcp': [{ HostPort: '70000' }] }];
   for (const bad of cases) {
     try {
       portMappings(bad);
