@@ -28,12 +28,12 @@ function listTests(dir) {
 }
 
 /** Runs one uvu process over `files`; resolves to its counts. */
-function runFiles(files, label) {
+function runFiles(files, label, extraEnv = {}) {
   return new Promise((done) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'scripts/uvu-group.mjs'), ...files], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, FORCE_COLOR: process.env.FORCE_COLOR ?? '0' },
+      env: { ...process.env, FORCE_COLOR: process.env.FORCE_COLOR ?? '0', ...extraEnv },
     });
     let text = '';
     const timer = setTimeout(() => { text += `\n[runner] ${label}: timed out after ${FILE_TIMEOUT_MS} ms\n`; child.kill('SIGKILL'); }, FILE_TIMEOUT_MS);
@@ -76,6 +76,18 @@ for (const group of groups) {
     const label = batch.length === 1 ? relative(root, batch[0]) : group;
     if (batch.length === 1) console.log(`\n-- ${label}`);
     const r = await runFiles(batch, label);
+    passed += r.passed; failed += r.failed;
+  }
+}
+// The CLI build tests and the conformance suite once more through the installed command (bin/kiln: the
+// launcher and the root's resident builder, docs/daemon.md): a served build must give what an in-process one gives.
+const SERVED_PARITY = ['test/integration/builder/cli-build.test.ts', 'test/integration/conformance/conformance.test.ts'];
+if (groups.includes('integration') && !only) {
+  console.log('\n== served builds (the same files through bin/kiln and its resident builder) ==');
+  for (const f of SERVED_PARITY) {
+    const label = `${f} (through bin/kiln)`;
+    console.log(`\n-- ${label}`);
+    const r = await runFiles([join(root, f)], label, { KILN_TEST_VIA_BIN: '1', KILN_DAEMON_IDLE_SECONDS: '30' });
     passed += r.passed; failed += r.failed;
   }
 }

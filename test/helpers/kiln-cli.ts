@@ -23,7 +23,10 @@ export interface CliOptions {
 export function kiln(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   const full = opts.root ? ['--root', opts.root, ...args] : args;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', DEV_ENTRY, ...full], {
+    // KILN_TEST_VIA_BIN=1 runs the installed command instead (bin/kiln: launcher, resident builder, dist/), to
+    // check that a served invocation behaves as an in-process one.
+    const [cmd, argv] = process.env.KILN_TEST_VIA_BIN ? [`${REPO}/bin/kiln`, full] : [process.execPath, ['--import', 'tsx', DEV_ENTRY, ...full]];
+    const child = spawn(cmd, argv, {
       cwd: opts.cwd ?? REPO,
       env: { ...process.env, ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
