@@ -35,6 +35,8 @@ export interface CreateContainerOptions {
   detached?: boolean;
   limits?: { memoryBytes?: number; cpus?: number; pids?: number };
   readonlyRootfs?: boolean;
+  /** `--privileged`: every capability, no seccomp filter, every host device (as Docker). */
+  privileged?: boolean;
   capAdd?: string[];
   capDrop?: string[];
   /** `--security-opt seccomp=…` (see parseSecurityOpts); default Docker's profile. */
@@ -125,7 +127,7 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
       autoRemove: Boolean(o.autoRemove), stopSignal: cfg?.StopSignal, detached: Boolean(o.detached), snapshotKey, volumes: used,
       spec: {
         rootfs, mounts, network, hostname: o.hostname, ports: o.ports ?? [], limits: o.limits, extraHosts: parseAddHosts(o.addHosts ?? []),
-        readonlyRootfs: o.readonlyRootfs, capAdd: o.capAdd, capDrop: o.capDrop, ...(o.seccomp ? { seccomp: o.seccomp } : {}),
+        readonlyRootfs: o.readonlyRootfs, ...(o.privileged ? { privileged: true } : {}), capAdd: o.capAdd, capDrop: o.capDrop, ...(o.seccomp ? { seccomp: o.seccomp } : {}),
         process: { args, env, cwd: o.workdir || cfg?.WorkingDir || '/', user: o.user ?? cfg?.User ?? '', tty: Boolean(o.tty), ...(o.tty && o.consoleSize ? { consoleSize: o.consoleSize } : {}) },
       },
     };

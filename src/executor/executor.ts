@@ -19,6 +19,7 @@ import { RUNC, runcArgs, runcDelete, runcKill, runcLoggedError, runtimeError } f
 import { buildSpec } from './spec.js';
 import { shimResizer, TTY_SHIM_RUNC_FLAGS, underTtyShim } from './tty-shim.js';
 import { hostCapabilities } from './host-caps.js';
+import { hostDevices } from './host-devices.js';
 import { findStubs, removeStubs } from './stubs.js';
 import type { Executor, RunOptions, RunResult, RunningContainer } from './types.js';
 import { resolveUser } from './user.js';
@@ -101,11 +102,12 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
     for (const r of settled) if (r.status === 'rejected') throw r.reason;
     const netw = net!;
     const hostname = o.hostname ?? id.slice(0, 12);
-    const [user, nofile, etcFiles, hostCaps] = await Promise.all([
+    const [user, nofile, etcFiles, hostCaps, devices] = await Promise.all([
       resolveUser(rootfs, o.process.user),
       nofileLimit(),
       writeEtcFiles(bundle, { hostname, ip: netw.ip, shareHostNet: netw.ns === 'host', extraHosts: o.extraHosts }),
       hostCapabilities(),
+      o.privileged ? hostDevices() : Promise.resolve([]),
     ]);
     const mounts = o.mounts ?? [];
     for (const m of mounts) if (m.copyUp && m.source) await copyUp(rootfs, m.target, m.source);
@@ -124,6 +126,7 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
       cgroupsPath: cgroupsPath(root, id),
       limits: o.limits,
       readonlyRootfs: o.readonlyRootfs,
+      ...(o.privileged ? { privileged: { devices } } : {}),
       capAdd: o.capAdd,
       capDrop: o.capDrop,
       seccomp: o.seccomp,

@@ -8,6 +8,7 @@ import { seccompFor } from './seccomp-profile.js';
 import type { SeccompSetting } from './security-opt.js';
 import type { ContainerMount } from './types.js';
 import type { ResolvedUser } from './user.js';
+import type { HostDevice } from './host-devices.js';
 
 /** Docker's default capabilities (moby oci/caps/defaults.go). */
 export const DEFAULT_CAPABILITIES = [
@@ -49,6 +50,11 @@ export interface SpecInput {
   seccomp?: SeccompSetting;
   /** Hard RLIMIT_NOFILE kiln may grant (root here lacks CAP_SYS_RESOURCE: never exceed the current hard limit). */
   nofileLimit: number;
+  /**
+   * `--privileged`, as Docker: every capability the host allows (cap-add/drop do not apply), no seccomp filter, no
+   * masked or read-only paths, /sys and the cgroup file system writable, and these host devices, all allowed.
+   */
+  privileged?: { devices: HostDevice[] };
 }
 
 /** Every capability runc 1.1 knows (for `--cap-add ALL`). */
@@ -91,6 +97,7 @@ export function withDefaultEnv(env: string[], home: string, tty = false): string
 
 /** Builds config.json for `runc run`. */
 export function buildSpec(input: SpecInput): Record<string, unknown> {
+  const priv = input.privileged;
   const namespaces: Array<{ type: string; path?: string }> = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
   if (input.network === 'new') namespaces.push({ type: 'network' });
   else if (typeof input.network === 'object') namespaces.push({ type: 'network', path: input.network.path });
@@ -99,8 +106,8 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
     { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['ro', 'nosuid', 'noexec', 'nodev'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', ...(priv ? [] : ['ro'])] },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: [...(priv ? [] : ['ro']), 'nosuid', 'noexec', 'nodev'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
     { destination: '/etc/resolv.conf', type: 'bind', source: input.etcFiles.resolvConf, options: ['rbind', 'rprivate'] },
@@ -115,15 +122,15 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     }
   }
 
-  const resources: Record<string, unknown> = { devices: [{ allow: false, access: 'rwm' }] };
+  const resources: Record<string, unknown> = { devices: [{ allow: Boolean(priv), access: 'rwm' }] };
   const l = input.limits ?? {};
   if (l.memoryBytes) resources.memory = { limit: l.memoryBytes };
   if (l.cpus) resources.cpu = { quota: Math.round(l.cpus * 100_000), period: 100_000 };
   if (l.pids) resources.pids = { limit: l.pids };
 
-  const caps = adjustCapabilities(DEFAULT_CAPABILITIES, input.capAdd ?? [], input.capDrop ?? [], input.hostCapabilities);
+  const caps = priv ? [...(input.hostCapabilities ?? ALL_CAPABILITIES)] : adjustCapabilities(DEFAULT_CAPABILITIES, input.capAdd ?? [], input.capDrop ?? [], input.hostCapabilities);
   // As Docker: the profile's capability-gated rules follow the bounding set (so `--cap-add SYS_ADMIN` allows mount).
-  const sc = input.seccomp ?? 'default';
+  const sc = priv ? 'unconfined' : input.seccomp ?? 'default';
   const seccomp = sc === 'unconfined' ? undefined : seccompFor(caps, process.arch, sc === 'default' ? {} : { profile: sc.profile });
   return {
     ociVersion: '1.0.2-dev',
@@ -146,8 +153,9 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       namespaces,
       cgroupsPath: input.cgroupsPath,
       resources,
-      maskedPaths: MASKED_PATHS,
-      readonlyPaths: READONLY_PATHS,
+      maskedPaths: priv ? [] : MASKED_PATHS,
+      readonlyPaths: priv ? [] : READONLY_PATHS,
+      ...(priv ? { devices: priv.devices } : {}),
       ...(seccomp ? { seccomp } : {}),
     },
   };

@@ -46,6 +46,8 @@ export interface RunOptions {
   limits?: { memoryBytes?: number; cpus?: number; pids?: number };
   /** Mount the rootfs read-only (`--read-only`). */
   readonlyRootfs?: boolean;
+  /** `--privileged` (see SpecInput.privileged): every capability, no seccomp, every host device. */
+  privileged?: boolean;
   /** Capabilities added to / dropped from Docker's default set (`CAP_` prefix optional; `ALL` for every one). */
   capAdd?: string[];
   capDrop?: string[];

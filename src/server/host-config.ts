@@ -1,7 +1,7 @@
 /**
  * The parts of a `POST /containers/create` body (Config + HostConfig) that change how the container runs,
  * mapped to the executor's options as `kiln run`'s flags are: ExtraHosts, CapAdd/CapDrop, ReadonlyRootfs, Tmpfs,
- * Memory, NanoCpus, PidsLimit, SecurityOpt, Hostname. The docker CLI sends zero values for what the user did not
+ * Memory, NanoCpus, PidsLimit, SecurityOpt, Hostname, Privileged, ConsoleSize. The docker CLI sends zero values for what the user did not
  * set, so 0, false, null and empty lists mean "not set". Settings kiln cannot honour are refused with a clear
  * error instead of being dropped: a container must never run with less isolation, or more, than was asked.
  */
@@ -10,14 +10,12 @@ import type { CreateContainerOptions } from '../executor/create-container.js';
 import { parseSeccompProfile, type SeccompSetting } from '../executor/security-opt.js';
 import type { ContainerCreate } from './backend.js';
 
-export type HostOptions = Pick<CreateContainerOptions, 'hostname' | 'addHosts' | 'capAdd' | 'capDrop' | 'readonlyRootfs' | 'tmpfs' | 'limits' | 'seccomp' | 'consoleSize'>;
+export type HostOptions = Pick<CreateContainerOptions, 'hostname' | 'addHosts' | 'capAdd' | 'capDrop' | 'readonlyRootfs' | 'tmpfs' | 'limits' | 'seccomp' | 'consoleSize' | 'privileged'>;
 
 export function hostOptions(spec: ContainerCreate): HostOptions {
   const hc = spec.HostConfig ?? {};
-  if (hc.Privileged) {
-    throw new KilnError('NOT_IMPLEMENTED', 'privileged containers are not supported by kiln', { hint: 'grant what the container needs with --cap-add, or --security-opt seccomp=unconfined' });
-  }
   const out: HostOptions = {};
+  if (hc.Privileged) out.privileged = true;
   if (spec.Hostname) out.hostname = spec.Hostname;
   if (hc.ExtraHosts?.length) out.addHosts = hc.ExtraHosts;
   if (hc.CapAdd?.length) out.capAdd = hc.CapAdd;

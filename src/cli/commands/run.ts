@@ -27,6 +27,7 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'cpus', value: 'single', help: 'number of CPUs (e.g. 0.5)' },
   { name: 'add-host', value: 'multi', help: 'add a host-to-IP mapping to /etc/hosts (NAME:IP)' },
   { name: 'read-only', help: 'mount the container\'s root filesystem read-only' },
+  { name: 'privileged', help: 'every capability, no seccomp filter, every host device (as docker run --privileged)' },
   { name: 'tmpfs', value: 'multi', help: 'mount a tmpfs: PATH[:OPTIONS]' },
   { name: 'cap-add', value: 'multi', help: 'add a Linux capability' },
   { name: 'cap-drop', value: 'multi', help: 'drop a Linux capability' },
@@ -83,7 +84,7 @@ export function register(program: Command): void {
           image: target, cmd: rest, entrypoint: str(flags, 'entrypoint'), env: list(flags, 'env'), envFiles: list(flags, 'env-file'),
           volumes, workdir: str(flags, 'workdir'), user: str(flags, 'user'), network, ports, name: str(flags, 'name'),
           hostname: str(flags, 'hostname'), addHosts: list(flags, 'add-host'), tty,
-          readonlyRootfs: bool(flags, 'read-only'), tmpfs: list(flags, 'tmpfs'), capAdd: list(flags, 'cap-add'), capDrop: list(flags, 'cap-drop'), seccomp: security.seccomp, autoRemove: bool(flags, 'rm'), detached, limits,
+          readonlyRootfs: bool(flags, 'read-only'), privileged: bool(flags, 'privileged'), tmpfs: list(flags, 'tmpfs'), capAdd: list(flags, 'cap-add'), capDrop: list(flags, 'cap-drop'), seccomp: security.seccomp, autoRemove: bool(flags, 'rm'), detached, limits,
         });
       } finally {
         await store.close();

@@ -1,5 +1,6 @@
 /** `kiln run` through the CLI on a busybox image from the store: Docker's flags, run rules and bad input. */
 import { test } from 'uvu';
+import { existsSync } from 'node:fs';
 import * as assert from 'uvu/assert';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -60,6 +61,21 @@ test('kiln run -t without a terminal of its own (a script, CI) still gives the p
   const i = await run(['--rm', '-i', '-t', 'busybox', 'sh', '-c', 'read x; echo "got $x"'], 'typed\n');
   assert.is(i.code, 0, i.stderr);
   assert.match(i.stdout, /got typed\r\n/);
+});
+
+test('--privileged: mount works, every host capability and device, nothing masked; without it none of that', async () => {
+  const probe = 'mount -t tmpfs none /tmp && echo mounted; grep CapEff /proc/self/status; ls /dev/loop-control 2>&1; grep -c . /proc/timer_list';
+  const p = await run(['--rm', '--privileged', 'busybox', 'sh', '-c', probe]);
+  assert.is(p.code, 0, p.stderr);
+  assert.match(p.stdout, /^mounted$/m);
+  const eff = BigInt(`0x${/CapEff:\s+([0-9a-f]+)/.exec(p.stdout)![1]}`);
+  assert.ok((eff & (1n << 21n)) !== 0n, 'CAP_SYS_ADMIN');
+  if (existsSync('/dev/loop-control')) assert.match(p.stdout, /^\/dev\/loop-control$/m);
+  assert.match(p.stdout, /^[1-9]\d*$/m, '/proc/timer_list is not masked');
+  const u = await run(['--rm', 'busybox', 'sh', '-c', probe]);
+  assert.not.match(u.stdout, /^mounted$/m);
+  assert.match(u.stdout, /CapEff:\s+00000000a80425fb/);
+  assert.match(u.stdout, /loop-control: No such file/);
 });
 
 test('flags after the image belong to the command', async () => {

@@ -61,4 +61,21 @@ test('--cap-add/--cap-drop adjust the default set; ALL works both ways; unknown 
   throwsCode(() => adjustCapabilities(d, ['fly'], []), 'INVALID_ARGUMENT', /unknown capability/);
 });
 
+test('--privileged: the host\'s capabilities (cap-add/drop ignored), no seccomp, nothing masked, /sys writable, every host device allowed', () => {
+  const hostCapabilities = ['CAP_CHOWN', 'CAP_SYS_ADMIN', 'CAP_NET_ADMIN'];
+  const devices = [{ path: '/dev/loop0', type: 'b' as const, major: 7, minor: 0, fileMode: 0o660, uid: 0, gid: 6 }];
+  const s = spec({ privileged: { devices }, hostCapabilities, capDrop: ['ALL'], seccomp: 'default' });
+  assert.equal(s.process.capabilities.bounding, hostCapabilities);
+  assert.is(s.linux.seccomp, undefined);
+  assert.equal(s.linux.maskedPaths, []);
+  assert.equal(s.linux.readonlyPaths, []);
+  assert.equal(s.linux.devices, devices);
+  assert.equal(s.linux.resources.devices, [{ allow: true, access: 'rwm' }]);
+  const sys = s.mounts.find((m: { destination: string }) => m.destination === '/sys');
+  assert.not.ok(sys.options.includes('ro'));
+  const plain = spec();
+  assert.equal(plain.linux.resources.devices, [{ allow: false, access: 'rwm' }]);
+  assert.is(plain.linux.devices, undefined);
+});
+
 test.run();

@@ -24,6 +24,10 @@ test('hostOptions() maps what docker run sets', () => {
   assert.equal(p.seccomp, { profile: { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [] } });
 });
 
+test('hostOptions() passes Privileged on', () => {
+  assert.equal(hostOptions({ Image: 'b', HostConfig: { Privileged: true } }), { privileged: true });
+});
+
 test('hostOptions() takes ConsoleSize as the terminal\'s starting size; [0, 0] and malformed sizes are no size', () => {
   assert.equal(hostOptions({ Image: 'b', HostConfig: { ConsoleSize: [40, 120] } }).consoleSize, [40, 120]);
   assert.is(hostOptions({ Image: 'b', HostConfig: { ConsoleSize: [0, 0] } }).consoleSize, undefined);
@@ -32,7 +36,6 @@ test('hostOptions() takes ConsoleSize as the terminal\'s starting size; [0, 0] a
 });
 
 test('hostOptions() refuses what kiln cannot honour, and never opens a path a client names', () => {
-  throwsCode(() => hostOptions({ Image: 'b', HostConfig: { Privileged: true } }), 'NOT_IMPLEMENTED', /privileged/);
   throwsCode(() => hostOptions({ Image: 'b', HostConfig: { SecurityOpt: ['apparmor=unconfined'] } }), 'INVALID_ARGUMENT', /apparmor/);
   throwsCode(() => hostOptions({ Image: 'b', HostConfig: { SecurityOpt: ['label=disable'] } }), 'INVALID_ARGUMENT');
   throwsCode(() => hostOptions({ Image: 'b', HostConfig: { SecurityOpt: ['seccomp=/etc/shadow'] } }), 'INVALID_ARGUMENT');
