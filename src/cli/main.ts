@@ -28,7 +28,9 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
       getErrHasColors: () => false,
     });
   attachIo(program, io);
-  for (const load of modulesFor(argv.slice(2))) (await load()).register(program);
+  // A module may own several commands (start and restart): register each module once.
+  const modules = new Set(await Promise.all(modulesFor(argv.slice(2)).map((load) => load())));
+  for (const m of modules) m.register(program);
 
   try {
     await program.parseAsync(argv);
