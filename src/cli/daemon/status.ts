@@ -41,7 +41,11 @@ export async function stopDaemons(root: string, opts: { timeoutMs?: number } = {
   const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
   while (daemons.some((d) => isAlive(d.pid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   for (const d of daemons) {
-    if (!isAlive(d.pid)) await rm(join(dir, `${d.key}.json`), { force: true });
+    // A daemon that was killed (SIGKILL, a crash) could not remove its socket: its record says so.
+    if (!isAlive(d.pid)) {
+      await rm(join(dir, `${d.key}.json`), { force: true });
+      await rm(join(dir, `${d.key}.sock`), { force: true });
+    }
   }
   return daemons.map((d) => d.key);
 }

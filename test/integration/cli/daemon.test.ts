@@ -182,6 +182,26 @@ test('a client with another environment gets a daemon of its own; KILN_DAEMON=0 
   assert.equal(sockets(plain), []);
 });
 
+test('a daemon that dies mid-build: the client says so (exit 70), and the next build works', async () => {
+  const hello = join(REPO, 'fixtures/hello');
+  assert.is((await bin(['build', '-q', hello])).code, 0);
+  await waitFor('a daemon', () => sockets().length >= 1);
+  const ctx = await context('slow-crash', { Dockerfile: 'FROM busybox\nRUN echo started3 && sleep 60\n' });
+  const { child, done } = start(['build', '--progress', 'plain', ctx]);
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  await waitFor('the RUN to start', () => /s started3\n/.test(err), 30_000);
+  for (const d of await listDaemons(root)) if (d.alive) process.kill(d.pid, 'SIGKILL');
+  const r = await done;
+  assert.is(r.code, 70, r.stderr);
+  assert.match(r.stderr, /the resident builder exited during the build/);
+  const next = await bin(['build', '-q', hello]);
+  assert.is(next.code, 0, next.stderr);
+  await waitFor('the new daemon', async () => (await listDaemons(root)).some((d) => d.alive));
+  // The orphaned step's container is cleaned by the next builder to open the root.
+  await waitFor('the orphaned container to go', () => containers() === '', 30_000);
+});
+
 test('an idle daemon exits and removes its socket and record', async () => {
   const idleRoot = join(dir, 'root-idle');
   roots.push(idleRoot);

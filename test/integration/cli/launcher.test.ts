@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { daemonTargetFor, readBuildId } from '../../../src/cli/daemon/identity.js';
 import { encodeFrame, FRAME } from '../../../src/cli/daemon/protocol.js';
-import { stopDaemons } from '../../../src/cli/daemon/status.js';
+import { listDaemons, stopDaemons } from '../../../src/cli/daemon/status.js';
 import { kiln, REPO } from '../../helpers/kiln-cli.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -172,6 +172,24 @@ test('a current directory that no longer exists is a clear error, not a stack tr
   assert.not.match(r.stderr, /\n\s+at /);
 });
 
+test('a daemon that dies mid-build: the launcher says so (exit 70), and the next build works', async () => {
+  const hello = join(REPO, 'fixtures/hello');
+  assert.is((await run(['build', '-q', hello])).code, 0);
+  await waitFor('a daemon', () => liveSockets().length >= 1);
+  const ctx = join(dir, 'crash');
+  await mkdir(ctx, { recursive: true });
+  await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox\nRUN echo crashing && sleep 60\n');
+  const b = start(['build', '--progress', 'plain', ctx]);
+  await waitFor('the RUN', () => /s crashing\n/.test(b.err()), 30_000);
+  for (const d of await listDaemons(root)) if (d.alive) process.kill(d.pid, 'SIGKILL');
+  const r = await b.done;
+  assert.is(r.code, 70, r.stderr);
+  assert.match(r.stderr, /the resident builder exited during the build/);
+  assert.is((await run(['build', '-q', hello])).code, 0);
+  // That build ran in-process and started a new daemon: let it come up before the next test stops them.
+  await waitFor('the new daemon', async () => (await listDaemons(root)).some((d) => d.alive) && liveSockets().length === 1);
+});
+
 test('a daemon that refuses makes bin/kiln build in-process', async () => {
   await stopDaemons(root);
   const hello = join(REPO, 'fixtures/hello');
@@ -184,6 +202,7 @@ test('a daemon that refuses makes bin/kiln build in-process', async () => {
       s.end(encodeFrame(FRAME.exit, JSON.stringify({ refused: 'a test daemon' })));
     });
   });
+  await rm(socket, { force: true });
   await new Promise<void>((r) => fake.listen(socket, () => r()));
   try {
     const r = await run(['build', '-q', hello], { env: { KILN_DAEMON_IDLE_SECONDS: '120' } });
