@@ -7,7 +7,7 @@
  * It exits when idle for `idleMs`, when another daemon took its socket path, when its kiln build changed, or
  * on SIGTERM/SIGINT (cancelling what runs); it never outlives its root.
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -78,7 +78,9 @@ export async function startDaemonServer(opts: DaemonOptions): Promise<RunningDae
   // owned the path sees a different inode at its next check and retires.
   renameSync(tmpSocket, target.socket);
   const ino = statSync(target.socket).ino;
-  writeFileSync(join(target.dir, `${target.key}.json`), `${JSON.stringify({ pid: process.pid, buildId: opts.buildId, root: target.root, started: new Date().toISOString() })}\n`, { mode: 0o600 });
+  const recordPath = join(target.dir, `${target.key}.json`);
+  const record = `${JSON.stringify({ pid: process.pid, buildId: opts.buildId, root: target.root, started: new Date().toISOString() })}\n`;
+  writeFileSync(recordPath, record, { mode: 0o600 });
   log(`serving ${target.socket} (root ${target.root}, pid ${process.pid})`);
   removeStaleLogs(target.dir);
 
@@ -92,7 +94,17 @@ export async function startDaemonServer(opts: DaemonOptions): Promise<RunningDae
   const watch = setInterval(() => {
     if (!ownsSocket()) stop('another daemon took the socket, or the root was removed');
     else if (readBuildId(opts.distDir) !== opts.buildId) stop('kiln was rebuilt');
+    // Two daemons started at once may write their records in the other order than their renames: the one
+    // that owns the socket puts its own back.
+    else if (readRecord() !== record) writeFileSync(recordPath, record, { mode: 0o600 });
   }, WATCH_MS);
+  function readRecord(): string {
+    try {
+      return readFileSync(recordPath, 'utf8');
+    } catch {
+      return '';
+    }
+  }
 
   // Warm up while no one waits: open the builder and load what a first cached build and a first miss need
   // (the build command, the snapshotter, the executor), so even the first served build skips those ~100 ms.

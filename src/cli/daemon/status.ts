@@ -3,6 +3,7 @@
  * (`kiln daemon status|stop`; tests and scripts that must leave no process behind).
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 
 export interface DaemonInfo {
@@ -41,13 +42,23 @@ export async function stopDaemons(root: string, opts: { timeoutMs?: number } = {
   const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
   while (daemons.some((d) => isAlive(d.pid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   for (const d of daemons) {
-    // A daemon that was killed (SIGKILL, a crash) could not remove its socket: its record says so.
+    // A daemon that was killed (SIGKILL, a crash) could not remove its socket: remove it unless another
+    // daemon answers there (two started at once: the record may name the one that lost the socket).
     if (!isAlive(d.pid)) {
       await rm(join(dir, `${d.key}.json`), { force: true });
-      await rm(join(dir, `${d.key}.sock`), { force: true });
+      const sock = join(dir, `${d.key}.sock`);
+      if (!(await answers(sock))) await rm(sock, { force: true });
     }
   }
   return daemons.map((d) => d.key);
+}
+
+function answers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(socketPath);
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
 }
 
 function isAlive(pid: number): boolean {

@@ -11,6 +11,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listDaemons, stopDaemons } from '../../../src/cli/daemon/status.js';
+import { daemonTargetFor, readBuildId } from '../../../src/cli/daemon/identity.js';
 import { kiln, REPO } from '../../helpers/kiln-cli.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -214,6 +215,27 @@ test('an idle daemon exits and removes its socket and record', async () => {
     try { process.kill(d!.pid, 0); return false; } catch { return true; }
   });
   assert.equal(await listDaemons(idleRoot), []);
+});
+
+test('two daemons started at once for one key: one keeps the socket, the other retires, the record names the survivor', async () => {
+  const raceRoot = join(dir, 'root-race');
+  roots.push(raceRoot);
+  await mkdir(raceRoot, { recursive: true });
+  const env = baseEnv();
+  const buildId = readBuildId(join(REPO, 'dist'))!;
+  const t = daemonTargetFor(['--root', raceRoot, 'build'], env, '/', buildId);
+  assert.not.ok('skip' in t);
+  if ('skip' in t) return;
+  const main = join(REPO, 'dist/cli/daemon/main.js');
+  const procs = [0, 1].map(() => spawn(process.execPath, [main, t.root, t.key], { env, stdio: 'ignore', detached: true }));
+  const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+  await waitFor('one daemon to retire', () => procs.filter((p) => alive(p.pid!)).length === 1, 20_000);
+  const survivor = procs.find((p) => alive(p.pid!))!;
+  await waitFor('the record to name the survivor', async () => (await listDaemons(raceRoot)).some((d) => d.pid === survivor.pid && d.alive), 10_000);
+  assert.is(sockets(raceRoot).length, 1);
+  await stopDaemons(raceRoot);
+  assert.not.ok(alive(survivor.pid!));
+  assert.equal(sockets(raceRoot), []);
 });
 
 test('kiln daemon stop ends the root\'s daemons', async () => {
