@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -340,6 +341,14 @@ int main(int argc, char **argv) {
     fclose(f);
     build_id[strcspn(build_id, "\r\n \t")] = 0;
   }
+  /* As identity.ts's readBuildId: the stamp, '@', dist/cli/main.js's mtime in ns (every compile rewrites it). */
+  snprintf(path, sizeof path, "%s/dist/cli/main.js", repo);
+  struct stat st;
+  if (build_id[0] && stat(path, &st) == 0) {
+    size_t len = strlen(build_id);
+    unsigned long long ns = (unsigned long long)st.st_mtim.tv_sec * 1000000000ULL + (unsigned long long)st.st_mtim.tv_nsec;
+    snprintf(build_id + len, sizeof build_id - len, "@%llu", ns);
+  } else build_id[0] = 0;
   target_t t;
   const char *skip = !build_id[0] ? "no dist/build-id" : !getcwd(cwd, sizeof cwd) ? "no cwd" : target_for(argc - 1, argv + 1, cwd, build_id, &t);
   if (debug) {

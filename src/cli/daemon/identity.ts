@@ -7,7 +7,7 @@
  * TERM) travel with each request instead and are not part of the identity.
  * Loaded by the client on every `kiln build`: node built-ins only, no hashing library (a 3 ms import).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { defaultRoot } from '../../config.js';
 
@@ -34,10 +34,16 @@ export interface DaemonTarget {
   socket: string;
 }
 
-/** The build stamp of this kiln's dist/ (absent when run from sources: no daemon then). */
+/**
+ * The identity of this kiln's dist/: the stamp `npm run build` writes, plus the modification time (ns) of
+ * dist/cli/main.js, which every compile rewrites, so even a bare `tsc` run retires the daemons of the old code.
+ * Absent when run from sources or not built: no daemon then. native/launcher.c computes the same string.
+ */
 export function readBuildId(distDir: string): string | undefined {
   try {
-    return readFileSync(join(distDir, 'build-id'), 'utf8').trim() || undefined;
+    const stamp = readFileSync(join(distDir, 'build-id'), 'utf8').trim();
+    if (!stamp) return undefined;
+    return `${stamp}@${statSync(join(distDir, 'cli', 'main.js'), { bigint: true }).mtimeNs}`;
   } catch {
     return undefined;
   }

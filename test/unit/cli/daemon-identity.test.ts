@@ -1,6 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { daemonDisabled, daemonEnv, daemonTargetFor, identityHash } from '../../../src/cli/daemon/identity.js';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { daemonDisabled, daemonEnv, daemonTargetFor, identityHash, readBuildId } from '../../../src/cli/daemon/identity.js';
 
 const ENV = { PATH: '/usr/bin:/bin', HOME: '/root', KILN_ROOT: '/var/lib/kiln-test' };
 const target = (args: string[], env: NodeJS.ProcessEnv = ENV, cwd = '/work', build = 'b1') => daemonTargetFor(args, env, cwd, build);
@@ -70,6 +73,25 @@ test('identityHash() is stable and tells near strings apart', () => {
   const seen = new Set<string>();
   for (let i = 0; i < 5000; i++) seen.add(identityHash(`root\0PATH=/usr/bin:${i}`));
   assert.is(seen.size, 5000);
+});
+
+test('readBuildId() changes with the stamp and with every compile (dist/cli/main.js rewritten)', () => {
+  const dist = mkdtempSync(join(tmpdir(), 'kiln-dist-'));
+  try {
+    assert.is(readBuildId(dist), undefined, 'not built');
+    mkdirSync(join(dist, 'cli'));
+    writeFileSync(join(dist, 'build-id'), 'stamp-1\n');
+    writeFileSync(join(dist, 'cli', 'main.js'), '');
+    utimesSync(join(dist, 'cli', 'main.js'), 1000, 1000);
+    const a = readBuildId(dist);
+    assert.match(a ?? '', /^stamp-1@\d+$/);
+    utimesSync(join(dist, 'cli', 'main.js'), 2000, 2000);
+    assert.is.not(readBuildId(dist), a, 'a bare tsc run (main.js rewritten) is another build');
+    writeFileSync(join(dist, 'build-id'), 'stamp-2\n');
+    assert.match(readBuildId(dist) ?? '', /^stamp-2@/);
+  } finally {
+    rmSync(dist, { recursive: true, force: true });
+  }
 });
 
 test.run();
