@@ -6,7 +6,7 @@
  * verifies digest and size on commit; a blob that would grow past its descriptor's size is cut off at once, so a
  * hostile server cannot fill the disk. On failure the writer is aborted: nothing half-written stays.
  */
-import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { BlobInfo, ContentWriter } from '../cache/types.js';
 import { KilnError } from '../errors.js';
@@ -44,7 +44,8 @@ export async function copyBlob(desc: Descriptor, open: OpenSource, openWriter: O
         throw new KilnError('SIZE_MISMATCH', `${opts.what}: got ${state.offset} bytes, the descriptor says ${desc.size}; refused`);
       }
       const stream = writer.stream;
-      if (!stream.writableEnded) { stream.end(); if (!stream.writableFinished) await once(stream, 'finish'); }
+      // finished(), not once('finish'): a writer destroyed meanwhile rejects instead of never finishing.
+      if (!stream.writableEnded) { stream.end(); if (!stream.writableFinished) await finished(stream, { readable: false }); }
       return await writer.commit({ digest: desc.digest, size: desc.size });
     } catch (err) {
       const transient = isTransientError(err) && !opts.signal?.aborted;
@@ -84,6 +85,12 @@ async function pump(src: Readable, writer: ContentWriter, desc: Descriptor, stat
   dst.once('error', onDstError);
   let pending: Buffer[] = [];
   let pendingLen = 0;
+  /** After a write: waits out back-pressure; a writer that failed or was destroyed meanwhile ends the pump. */
+  const settle = async (accepted: boolean): Promise<void> => {
+    if (!accepted) await drained(dst);
+    if (failed) throw failed;
+    if ((dst as NodeJS.WritableStream & { destroyed?: boolean }).destroyed) throw new KilnError('CANCELLED', `${opts.what}: the upload was cancelled`);
+  };
   const handOver = (): boolean => {
     const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingLen);
     pending = [];
@@ -101,11 +108,10 @@ async function pump(src: Readable, writer: ContentWriter, desc: Descriptor, stat
       pending.push(chunk);
       pendingLen += chunk.length;
       if (pendingLen < COALESCE_BYTES) continue;
-      if (!handOver()) await drained(dst);
-      if (failed) throw failed;
+      await settle(handOver());
       opts.onProgress?.(state.offset);
     }
-    if (pendingLen > 0 && !handOver()) await drained(dst);
+    if (pendingLen > 0) await settle(handOver());
     if (failed) throw failed;
     opts.onProgress?.(state.offset);
   } catch (err) {
@@ -121,6 +127,8 @@ async function pump(src: Readable, writer: ContentWriter, desc: Descriptor, stat
 /** Resolves on 'drain' or 'close' (a destroyed writer never drains), removing both listeners. */
 function drained(dst: NodeJS.WritableStream): Promise<void> {
   return new Promise((resolve) => {
+    // A writer destroyed already (a failed or cancelled upload) has emitted its 'close': waiting would hang.
+    if ((dst as NodeJS.WritableStream & { destroyed?: boolean }).destroyed) { resolve(); return; }
     const done = (): void => { dst.off('drain', done); dst.off('close', done); resolve(); };
     dst.on('drain', done);
     dst.on('close', done);

@@ -103,4 +103,31 @@ test('undefined from the writer factory means the destination has the blob', asy
   assert.is(src.offsets.length, 0);
 });
 
+test('a writer destroyed while the source is still being read (a cancelled parallel upload) ends the copy instead of hanging', async () => {
+  // The destination closes (no error) as the last bytes are read: writes after that return false and no
+  // 'drain' or 'close' will come again. The copy must reject, not wait for ever.
+  const small = data.subarray(0, 10_000);
+  const smallDesc = { ...desc, digest: `sha256:${createHash('sha256').update(small).digest('hex')}`, size: small.length };
+  let aborted = 0;
+  const stream = new Writable({ highWaterMark: 1024, write(_c, _e, cb) { cb(); } });
+  const writer: UploadWriter = {
+    stream,
+    written: 0,
+    commit: async () => ({ digest: smallDesc.digest, size: smallDesc.size }),
+    abort: async () => { aborted++; },
+  };
+  const open = async () => Readable.from((async function* () {
+    yield small.subarray(0, 5000);
+    stream.destroy();
+    await new Promise((r) => setTimeout(r, 20)); // its 'close' is emitted before the next chunk arrives
+    yield small.subarray(5000);
+  })());
+  const outcome = await Promise.race([
+    copyBlob(smallDesc, open, async () => writer, opts).then(() => 'resolved', () => 'rejected'),
+    new Promise((r) => setTimeout(() => r('hung'), 3000)),
+  ]);
+  assert.is(outcome, 'rejected');
+  assert.is(aborted, 1, 'the writer was aborted');
+});
+
 test.run();
