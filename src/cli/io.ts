@@ -39,6 +39,15 @@ export interface BuilderSource {
   acquire(root: string): Promise<BuilderLease>;
 }
 
+/** A builder per invocation: opened for it and closed after it (the resident builder keeps one open instead). */
+export const perInvocationBuilders: BuilderSource = {
+  async acquire(root) {
+    const { openBuilder } = await import('../builder/open.js');
+    const builder = await openBuilder(root);
+    return { builder, release: () => builder.close() };
+  },
+};
+
 /** Resolves a path argument against the caller's working directory. */
 export function resolveArg(io: CliIo, path: string): string {
   return resolve(io.cwd, path);

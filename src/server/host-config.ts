@@ -37,10 +37,13 @@ export function hostOptions(spec: ContainerCreate): HostOptions {
 
 /** `[rows, columns]`, or undefined for the CLI's `[0, 0]` (no terminal on its side) and anything malformed. */
 export function consoleSizeOf(v: unknown): [number, number] | undefined {
-  if (!Array.isArray(v) || v.length !== 2) return undefined;
-  const [h, w] = v as unknown[];
+  return Array.isArray(v) && v.length === 2 ? terminalSizeOf(v[0], v[1]) : undefined;
+}
+
+/** Rows and columns a terminal can have (positive integers up to 65535), or undefined. */
+export function terminalSizeOf(rows: unknown, cols: unknown): [number, number] | undefined {
   const ok = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n > 0 && n <= 65535;
-  return ok(h) && ok(w) ? [h, w] : undefined;
+  return ok(rows) && ok(cols) ? [rows, cols] : undefined;
 }
 
 /** A limit given as a positive integer; 0, null and -1 (PidsLimit's "unlimited") mean unset. */

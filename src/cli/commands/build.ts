@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { KilnError } from '../../errors.js';
 import type { BuildOptions, OutputSpec, SecretSource, SshSource } from '../../builder/types.js';
 import { globalOptions } from '../context.js';
-import { resolveArg, type BuilderSource } from '../io.js';
+import { perInvocationBuilders, resolveArg } from '../io.js';
 import { createRenderer, type ProgressMode } from '../progress/index.js';
 
 const collect = (v: string, acc: string[]) => [...acc, v];
@@ -167,7 +167,7 @@ export function register(program: Command): void {
         if (img && img.type === 'image') img.push = true;
         else outputs.push({ type: 'image', push: true });
       }
-      const lease = await (io.builders ?? localBuilders).acquire(g.root);
+      const lease = await (io.builders ?? perInvocationBuilders).acquire(g.root);
       const { builder } = lease;
       const interrupt = io.interruptions();
       const renderer = createRenderer(f.quiet ? 'quiet' : (f.progress as ProgressMode), io.stderr, { explain: f.explain, env: io.env });
@@ -219,15 +219,6 @@ export function register(program: Command): void {
       }
     });
 }
-
-/** A builder per invocation: opened for it and closed after it (the resident builder keeps one open instead). */
-const localBuilders: BuilderSource = {
-  async acquire(root) {
-    const { openBuilder } = await import('../../builder/open.js');
-    const builder = await openBuilder(root);
-    return { builder, release: () => builder.close() };
-  },
-};
 
 /** The failed step's context, as buildx prints it before the error line: the instruction and its output tail. */
 function printFailure(err: KilnError, stderr: NodeJS.WritableStream): void {

@@ -51,7 +51,7 @@ export async function serveThroughDaemon(argv: string[]): Promise<DaemonOutcome>
 }
 
 /** Connects, or undefined when nothing listens there (no daemon, or one that died and left its socket). */
-function connectTo(path: string): Promise<Socket | undefined> {
+export function connectTo(path: string): Promise<Socket | undefined> {
   return new Promise((resolve) => {
     const s = connect(path);
     s.once('connect', () => {

@@ -12,7 +12,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { openBuilder, type OpenedBuilder } from '../../builder/open.js';
-import type { BuilderSource, CliIo, CliStream } from '../io.js';
+import { perInvocationBuilders, type BuilderSource, type CliIo, type CliStream } from '../io.js';
 import { main } from '../main.js';
 import { daemonTargetFor, readBuildId, type DaemonTarget } from './identity.js';
 import { encodeFrame, FRAME, MAX_REQUEST_BYTES, readFrames, type DaemonRequest, type TerminalInfo } from './protocol.js';
@@ -53,10 +53,7 @@ export async function startDaemonServer(opts: DaemonOptions): Promise<RunningDae
   };
   const shared: BuilderSource = {
     async acquire(root) {
-      if (root !== target.root) {
-        const b = await openBuilder(root);
-        return { builder: b, release: () => b.close() };
-      }
+      if (root !== target.root) return perInvocationBuilders.acquire(root);
       return { builder: await sharedBuilder(), release: async () => {} };
     },
   };

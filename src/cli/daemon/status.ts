@@ -3,8 +3,8 @@
  * (`kiln daemon status|stop`; tests and scripts that must leave no process behind).
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { join } from 'node:path';
+import { connectTo } from './client.js';
 
 export interface DaemonInfo {
   key: string;
@@ -53,12 +53,10 @@ export async function stopDaemons(root: string, opts: { timeoutMs?: number } = {
   return daemons.map((d) => d.key);
 }
 
-function answers(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(socketPath);
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => resolve(false));
-  });
+async function answers(socketPath: string): Promise<boolean> {
+  const s = await connectTo(socketPath);
+  s?.destroy();
+  return s !== undefined;
 }
 
 function isAlive(pid: number): boolean {

@@ -9,6 +9,7 @@ import type { ContainerBackend, ContainerCreate } from '../backend.js';
 import { readJsonBody, sendJson, errorMessage } from '../http-util.js';
 import { frameWriter } from '../attach.js';
 import { checkImageName } from '../image-name.js';
+import { terminalSizeOf } from '../host-config.js';
 
 function containers(backend: { containers?: ContainerBackend }): ContainerBackend {
   if (!backend.containers) throw new KilnError('NOT_IMPLEMENTED', 'containers are not available on this server');
@@ -89,9 +90,9 @@ const resize: Handler = async ({ res, state, params, query }) => {
 
 /** `h` and `w` as a terminal size: positive integers a terminal can have. */
 export function terminalSize(h: number | undefined, w: number | undefined): [number, number] {
-  const ok = (n: number | undefined): n is number => n !== undefined && Number.isInteger(n) && n > 0 && n <= 65535;
-  if (!ok(h) || !ok(w)) throw new KilnError('INVALID_ARGUMENT', 'resize needs h and w, positive integers up to 65535');
-  return [h, w];
+  const size = terminalSizeOf(h, w);
+  if (!size) throw new KilnError('INVALID_ARGUMENT', 'resize needs h and w, positive integers up to 65535');
+  return size;
 }
 
 export const containerRoutes: Array<Route<Handler>> = [
