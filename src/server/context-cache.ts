@@ -114,9 +114,10 @@ export function createContextCache(opts: { dir: string; maxEntries: number; maxB
         }
       }
       const spool = tmpName('spool');
+      const spoolOut = createWriteStream(spool);
       try {
         const meter = new HashLimit(limits.maxBytes);
-        await pipeline(body, meter, createWriteStream(spool), { signal: o.signal });
+        await pipeline(body, meter, spoolOut, { signal: o.signal });
         const key = meter.hash.digest('hex');
         const have = entries.get(key);
         if (have) return lease(key, have, true, meter.count);
@@ -146,6 +147,9 @@ export function createContextCache(opts: { dir: string; maxEntries: number; maxB
         if (o.signal?.aborted && !(err instanceof KilnError)) throw new KilnError('CANCELLED', 'build context upload cancelled', { cause: err });
         throw err;
       } finally {
+        // A pipeline that failed early may settle before the spool's open(2) has even run; removing the file
+        // first would leave the one that open creates a moment later.
+        if (!spoolOut.closed) await new Promise<void>((r) => spoolOut.once('close', () => r()));
         await rm(spool, { force: true });
       }
     },
