@@ -7,7 +7,7 @@
  * elsewhere. Archives from URLs are never extracted. Git URLs are not supported yet (NOT_IMPLEMENTED).
  */
 import { createHash } from 'node:crypto';
-import { constants, createWriteStream, lutimesSync, mkdtempSync, rmSync } from 'node:fs';
+import { constants, createWriteStream, lutimesSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -80,7 +80,9 @@ export async function download(url: string, opts: DownloadOptions): Promise<Down
         cb(null, chunk);
       },
     });
-    await pipeline(Readable.fromWeb(res.body as any), tap, createWriteStream(file, { flags: constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode: 0o600 }), { signal: opts.signal });
+    // A new file, never an existing one nor through a symlink, even if the name were to misbehave.
+    const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    await pipeline(Readable.fromWeb(res.body as any), tap, createWriteStream('', { fd }), { signal: opts.signal });
   } catch (err) {
     cleanup();
     if (opts.signal?.aborted) throw new KilnError('CANCELLED', `download of ${url} cancelled`);
