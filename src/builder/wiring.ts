@@ -64,12 +64,13 @@ export function fileOpsPort(rootDir: string, tmpDir: string): FileOpsPort & { fl
           parts.push(`${url} ${spec.checksum}`);
           continue;
         }
-        // BuildKit keys a URL by its content: fetch it once for the key (the copy fetches again on a miss).
+        // BuildKit keys a URL by its content and the file name it gets (a Content-Disposition can rename the same
+        // bytes): fetch it once for the key (the copy fetches again on a miss).
         const dir = await mkdtemp(join(tmpDir, 'dl-'));
         const { download } = await import('./fileops/http-source.js');
         try {
           const dl = await download(url, { tmpDir: dir, signal: opts.signal });
-          parts.push(`${url} ${dl.digest}`);
+          parts.push(`${url} ${JSON.stringify(dl.name)} ${dl.digest}`);
           files[url] = dl.digest;
           dl.cleanup();
         } finally {

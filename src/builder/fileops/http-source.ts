@@ -1,16 +1,21 @@
 /**
  * ADD's remote sources: an http(s) URL downloaded to a temp file, hashed while it streams, verified against
  * `--checksum` (CHECKSUM_MISMATCH), stamped with the server's Last-Modified as its mtime and mode 0600, as
- * BuildKit's http source does. The file name in the image is the URL path's last component (`__unnamed__` when
- * there is none); archives from URLs are never extracted. Git URLs are not supported yet (NOT_IMPLEMENTED).
+ * BuildKit's http source does. The file name in the image is `Content-Disposition`'s filename, else the URL
+ * path's last component, else `__unnamed__` (download-name.ts: always one safe base name, never a path); the
+ * file is created O_EXCL|O_NOFOLLOW in a fresh temp dir, so nothing the server says can make kiln write
+ * elsewhere. Archives from URLs are never extracted. Git URLs are not supported yet (NOT_IMPLEMENTED).
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream, mkdtempSync, rmSync, utimesSync } from 'node:fs';
-import { join, posix } from 'node:path';
+import { constants, createWriteStream, lutimesSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../../image/types.js';
 import { KilnError } from '../../errors.js';
+import { dispositionFileName, urlFileName } from './download-name.js';
+
+export { urlFileName } from './download-name.js';
 
 /** A downloaded URL, ready to be copied like a local file. */
 export interface Download {
@@ -38,16 +43,6 @@ export function isGitSource(src: string): boolean {
   return m !== null;
 }
 
-/** The name BuildKit gives a downloaded file: the URL path's base name, else `__unnamed__`. */
-export function urlFileName(url: string): string {
-  try {
-    const base = posix.basename(new URL(url).pathname);
-    return base && base !== '.' && base !== '/' ? decodeURIComponent(base) : '__unnamed__';
-  } catch {
-    return '__unnamed__';
-  }
-}
-
 export interface DownloadOptions {
   /** Parent of the temp directory (use `<root>/tmp`, on the same filesystem as the store). */
   tmpDir: string;
@@ -72,7 +67,7 @@ export async function download(url: string, opts: DownloadOptions): Promise<Down
     throw new KilnError('DOWNLOAD_FAILED', `failed to download ${url}: invalid response status ${res.status}`);
   }
   const dir = mkdtempSync(join(opts.tmpDir, 'add-url-'));
-  const name = urlFileName(url);
+  const name = dispositionFileName(res.headers.get('content-disposition')) ?? urlFileName(url);
   const file = join(dir, name);
   const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
   const hash = createHash('sha256');
@@ -85,7 +80,9 @@ export async function download(url: string, opts: DownloadOptions): Promise<Down
         cb(null, chunk);
       },
     });
-    await pipeline(Readable.fromWeb(res.body as any), tap, createWriteStream(file, { mode: 0o600 }), { signal: opts.signal });
+    // A new file, never an existing one nor through a symlink, even if the name were to misbehave.
+    const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    await pipeline(Readable.fromWeb(res.body as any), tap, createWriteStream('', { fd }), { signal: opts.signal });
   } catch (err) {
     cleanup();
     if (opts.signal?.aborted) throw new KilnError('CANCELLED', `download of ${url} cancelled`);
@@ -98,6 +95,6 @@ export async function download(url: string, opts: DownloadOptions): Promise<Down
   }
   const lm = res.headers.get('last-modified');
   const lastModified = lm ? new Date(lm) : undefined;
-  if (lastModified && !Number.isNaN(lastModified.getTime())) utimesSync(file, lastModified, lastModified);
+  if (lastModified && !Number.isNaN(lastModified.getTime())) lutimesSync(file, lastModified, lastModified);
   return { url, dir, name, digest, size, lastModified: lastModified && !Number.isNaN(lastModified.getTime()) ? lastModified : undefined, cleanup };
 }
