@@ -1,13 +1,14 @@
 /**
  * WORKDIR: besides setting the config's WorkingDir, BuildKit creates the directory (owned by the current USER)
  * so an image whose WORKDIR is never written to still has it. A directory that exists already leaves an empty
- * diff, which adds no layer.
+ * diff, which adds no layer. The owner follows BuildKit's file-op rules (its mkdir takes llb.WithUser(USER)),
+ * not RUN's: `USER 9999` without a passwd entry (or a group) makes the directories 9999:9999.
  */
 import { chown, mkdir, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { WorkdirInstruction } from '../parser/types.js';
-import { resolveUser } from '../executor/user.js';
 import type { BuildContext } from './build-context.js';
+import { resolveChown } from './fileops/chown.js';
 import { resolveInRoot } from './fileops/root-path.js';
 import { withMounted } from './rootfs.js';
 import { runStep } from './step-runner.js';
@@ -27,7 +28,7 @@ export async function workdirStep(ctx: BuildContext, st: StageState, ins: Workdi
         const existed = await stat(target).then(() => true, () => false);
         if (existed) return;
         // Create component by component so every new directory gets the user's ownership, as BuildKit's mkdir does.
-        const owner = user ? await resolveUser(dir, user) : undefined;
+        const owner = user ? resolveChown(user, dir, 'USER') : undefined;
         let cur = '/';
         for (const part of posix.normalize(path).split('/').filter(Boolean)) {
           cur = posix.join(cur, part);

@@ -31,8 +31,21 @@ export interface ApplyLayerOptions {
    * (applying a layer onto a full tree). `keep`: `.wh.` members are ordinary files (an ADD archive).
    */
   whiteouts?: 'overlay' | 'delete' | 'keep';
-  /** Set owners from the archive (default: when running as root). */
+  /** Set owners (the archive's, or `owner`) on what is written (default: when running as root). */
   sameOwner?: boolean;
+  /** Every member gets this owner instead of the archive's (ADD --chown, Docker's ChownOpts). */
+  owner?: { uid: number; gid: number };
+  /**
+   * A member naming the target itself (`./`, `.`): `apply` (default) sets its owner, mode and times on the
+   * target, as a layer's root entry does; `skip` leaves the target alone, as moby's Unpack does for a `.` entry
+   * when the destination directory exists (ADD, which always creates its destination first).
+   */
+  rootEntry?: 'apply' | 'skip';
+  /**
+   * Skip xattrs the file system or our privileges refuse (ENOTSUP, EPERM), as Docker's BestEffortXattrs for
+   * ADD; a layer (default false) fails instead of silently losing one.
+   */
+  bestEffortXattrs?: boolean;
   /** Name for error messages (a digest). */
   source?: string;
   /** The uncompressed tar's digest (the image config's diff ID): checked, DIGEST_MISMATCH when it differs. */
@@ -80,6 +93,16 @@ export async function unpackLayers(content: ContentStore, layers: Array<{ descri
   return total;
 }
 
+/**
+ * Whether an xattr from an archive may be set on disk. overlayfs's own attributes (`trusted.overlay.*`: opaque,
+ * redirect, metacopy, origin) never are: a crafted layer or ADD archive could hide or redirect a lower
+ * directory (an opaque marker on `bin/` hides the base image's /bin). Opaque directories come only from
+ * `.wh..wh..opq` members of a layer.
+ */
+export function archiveXattrAllowed(name: string): boolean {
+  return !name.startsWith('trusted.overlay.');
+}
+
 /** Applies members one at a time; `finish()` sets directory times once nothing more is written into them. */
 export function createApplier(dir: string, opts: ApplyLayerOptions = {}) {
   const root = realpathSync(dir);
@@ -88,6 +111,7 @@ export function createApplier(dir: string, opts: ApplyLayerOptions = {}) {
   const overlay = (opts.whiteouts ?? 'overlay') === 'overlay';
   const keepWhiteouts = opts.whiteouts === 'keep';
   const sameOwner = opts.sameOwner ?? process.getuid?.() === 0;
+  const skipRoot = opts.rootEntry === 'skip';
   const dirTimes: Array<[string, number]> = [];
   /** Paths this layer wrote (delete mode: an opaque marker keeps these and removes the rest). */
   const written = new Set<string>();
@@ -108,8 +132,9 @@ export function createApplier(dir: string, opts: ApplyLayerOptions = {}) {
 
   function metadata(abs: string, e: TarEntry, fd?: number): void {
     if (sameOwner) {
-      if (fd !== undefined) fchownSync(fd, e.uid, e.gid);
-      else lchownSync(abs, e.uid, e.gid);
+      const { uid, gid } = opts.owner ?? e;
+      if (fd !== undefined) fchownSync(fd, uid, gid);
+      else lchownSync(abs, uid, gid);
     }
     if (e.type !== 'symlink') {
       if (fd !== undefined) fchmodSync(fd, e.mode);
@@ -117,9 +142,13 @@ export function createApplier(dir: string, opts: ApplyLayerOptions = {}) {
     }
     if (e.xattrs) {
       for (const [k, v] of Object.entries(e.xattrs)) {
-        // overlayfs's own attributes (redirects, metacopy, origin) are never taken from an archive: a crafted
-        // layer could point a lower dir elsewhere. Opaque dirs come only from `.wh..wh..opq` members.
-        if (!k.startsWith('trusted.overlay.')) setXattr(abs, k, v);
+        if (!archiveXattrAllowed(k)) continue;
+        try {
+          setXattr(abs, k, v);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (!(opts.bestEffortXattrs && (code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EPERM'))) throw err;
+        }
       }
     }
     if (e.type === 'dir') dirTimes.push([abs, e.mtime]);
@@ -155,7 +184,7 @@ export function createApplier(dir: string, opts: ApplyLayerOptions = {}) {
     stats.entries++;
     const comps = cleanMemberName(e.name, where);
     if (comps.length === 0) {
-      if (e.type === 'dir') metadata(root, e);
+      if (e.type === 'dir' && !skipRoot) metadata(root, e);
       return;
     }
     const base = comps[comps.length - 1]!;
@@ -194,7 +223,7 @@ export function createApplier(dir: string, opts: ApplyLayerOptions = {}) {
         const target = targetComps.length ? resolver.resolve(targetComps, false, false) : undefined;
         const tst = target === undefined ? undefined : lstatSafe(target);
         if (!tst || tst.isDirectory()) {
-          throw new KilnError('ARCHIVE_INVALID', `${where}: hardlink "${e.name}" points at "${e.linkname}", which this layer does not contain`);
+          throw new KilnError('ARCHIVE_INVALID', `${where}: hardlink "${e.name}" points at "${e.linkname}", which the unpacked tree does not contain (as a file)`);
         }
         if (target === abs) return;
         clear(abs);

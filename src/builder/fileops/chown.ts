@@ -1,7 +1,12 @@
 /**
- * `--chown=user[:group]` for COPY/ADD, resolved the way BuildKit's file op does: names are looked up in the
- * DESTINATION rootfs's /etc/passwd and /etc/group (read confined to that root), numbers are taken as they are, and
- * a user given alone also sets the group — the user's primary group for a name, the same number for a number.
+ * `--chown=user[:group]` for COPY/ADD, and the owner of the directories WORKDIR creates (from USER), resolved the
+ * way BuildKit's file op does (llb.WithUser, then readUser): names are looked up in the DESTINATION rootfs's
+ * /etc/passwd and /etc/group (read confined to that root), numbers are taken as they are, and a user given alone
+ * also sets the group — the user's primary group for a name, the same number for a number (even when passwd
+ * lists that uid with another group, and when it does not list it at all). This differs on purpose from RUN's
+ * process user (executor/user.ts, moby's GetExecUser), where a numeric uid takes its passwd group or 0.
+ * Where kiln differs from BuildKit: a name missing from passwd/group is an error (USER_NOT_FOUND), where
+ * BuildKit silently uses 0.
  */
 import { readFileSync } from 'node:fs';
 import { KilnError } from '../../errors.js';
@@ -19,39 +24,39 @@ const NUMERIC = /^[0-9]+$/;
  * Resolves a `--chown` value against the rootfs at `root` (a host directory). Throws USER_NOT_FOUND naming the
  * missing user or group, INVALID_ARGUMENT for an empty or malformed value.
  */
-export function resolveChown(spec: string, root: string): Owner {
+export function resolveChown(spec: string, root: string, what = '--chown'): Owner {
   const [user, group, extra] = spec.split(':');
   if (extra !== undefined || user === undefined || (user === '' && (group === undefined || group === ''))) {
-    throw new KilnError('INVALID_ARGUMENT', `invalid --chown value ${JSON.stringify(spec)}`, { hint: 'use user[:group], names or numeric ids' });
+    throw new KilnError('INVALID_ARGUMENT', `invalid ${what} value ${JSON.stringify(spec)}`, { hint: 'use user[:group], names or numeric ids' });
   }
   let uid = 0;
   let gid = 0;
   if (user !== '') {
     if (NUMERIC.test(user)) {
-      uid = checkId(user, spec);
+      uid = checkId(user, spec, what);
       gid = uid;
     } else {
       const row = readDb(root, '/etc/passwd').find((f) => f[0] === user);
       if (!row) throw new KilnError('USER_NOT_FOUND', `unable to find user ${user}: no matching entries in the destination's /etc/passwd`);
-      uid = checkId(row[2], spec);
-      gid = checkId(row[3], spec);
+      uid = checkId(row[2], spec, what);
+      gid = checkId(row[3], spec, what);
     }
   }
   if (group !== undefined && group !== '') {
-    if (NUMERIC.test(group)) gid = checkId(group, spec);
+    if (NUMERIC.test(group)) gid = checkId(group, spec, what);
     else {
       const row = readDb(root, '/etc/group').find((f) => f[0] === group);
       if (!row) throw new KilnError('USER_NOT_FOUND', `unable to find group ${group}: no matching entries in the destination's /etc/group`);
-      gid = checkId(row[2], spec);
+      gid = checkId(row[2], spec, what);
     }
   }
   return { uid, gid };
 }
 
-function checkId(s: string | undefined, spec: string): number {
+function checkId(s: string | undefined, spec: string, what: string): number {
   const n = Number(s);
   if (s === undefined || !NUMERIC.test(s) || n > 0xfffffffe) {
-    throw new KilnError('INVALID_ARGUMENT', `invalid id in --chown=${spec}`);
+    throw new KilnError('INVALID_ARGUMENT', `invalid id in ${what} ${JSON.stringify(spec)}`);
   }
   return n;
 }

@@ -128,13 +128,13 @@ class Copier {
     let dst = resolveInRoot(root, dest.path);
     const top = src.entries[0];
     if (this.opts.unpack && top.st.isFile()) {
-      // Loaded only for ADD: the tar-stream reader cost ~20 ms of start-up on every COPY.
+      // Loaded only for ADD: the unpacker's imports are start-up cost every COPY would pay.
       const { detectArchive, extractArchive } = await import('./archive.js');
       const kind = await detectArchive(top.abs, this.opts.signal);
       if (kind) {
         this.mkdirAll(dst);
         // Extraction treats the destination directory as its root, as Docker's chrootarchive does.
-        await extractArchive(top.abs, kind, dst, { owner: this.owner, signal: this.opts.signal });
+        await extractArchive(top.abs, kind, dst, { owner: this.owner, name: src.path || basename(top.abs), signal: this.opts.signal });
         this.result.archives++;
         return;
       }

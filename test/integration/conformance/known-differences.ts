@@ -105,12 +105,13 @@ export const KNOWN_DIFFERENCES: Record<string, KnownDifference> = {
     },
   },
   'kn-workdir-with-user': {
-    why: `${WORKDIR_MAKES_DIR} Created directories (parents included) belong to the USER in effect: a numeric uid ` +
-      'without a passwd entry gets gid 0, a name is resolved in the stage\'s /etc/passwd and /etc/group.',
-    entries: { 'workdir/w': { uid: 9999, gid: 0 } },
+    why: `${WORKDIR_MAKES_DIR} Created directories (parents included) belong to the USER in effect, resolved as ` +
+      'BuildKit\'s file op does (llb.WithUser, readUser): a numeric uid without a group gets gid = uid, a name is ' +
+      'resolved in the stage\'s /etc/passwd and /etc/group.',
+    entries: { 'workdir/w': { uid: 9999, gid: 9999 } },
     extraPaths: {
       'workdir/wo': dir(), 'workdir/wo/user': dir(),
-      'workdir/w/uid': dir(9999, 0), 'workdir/w/uid_gid': dir(9999, 9999),
+      'workdir/w/uid': dir(9999, 9999), 'workdir/w/uid_gid': dir(9999, 9999),
       'workdir/w/root_username': dir(), 'workdir/w/foo_username': dir(10000, 10000),
       'workdir/w/foo_username_gid': dir(10000, 10000), 'workdir/w/foo_uid': dir(10000, 10000),
       'workdir/w/foo_uid_gid': dir(10000, 10000), 'workdir/w/foo_uid_groupname': dir(10000, 10000),
