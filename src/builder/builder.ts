@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { mkdir, readFile, stat } from 'node:fs/promises';
-import { basename, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import PQueue from 'p-queue';
 import { openBuildCache, type CacheRecord } from '../cache/build-cache.js';
 import { createLease } from '../cache/lease.js';
@@ -18,7 +18,8 @@ import { formatPlatform, hostPlatform, parsePlatform } from '../image/platform.j
 import { parseDockerfile } from '../parser/parse-dockerfile.js';
 import type { BuildContext } from './build-context.js';
 import { exportResult } from './export.js';
-import { loadDockerignore } from './dockerignore.js';
+import { loadDockerignore, type DockerfileLocation } from './dockerignore.js';
+import { readFileInRoot } from './fileops/read-in-root.js';
 import { createFlightMap } from './flight.js';
 import { queuedRun } from './limit.js';
 import type { BuilderDeps } from './ports.js';
@@ -40,17 +41,33 @@ export function sourceDateEpochOf(opts: BuildOptions): number | undefined {
   return n;
 }
 
-async function readDockerfile(opts: BuildOptions): Promise<{ text: string; id: string; name: string }> {
-  const path = opts.dockerfile ? (isAbsolute(opts.dockerfile) ? opts.dockerfile : resolve(opts.dockerfile)) : join(opts.contextDir, 'Dockerfile');
-  if (opts.dockerfileText !== undefined) return { text: opts.dockerfileText, id: path, name: basename(path) };
-  try {
-    return { text: await readFile(path, 'utf8'), id: path, name: basename(path) };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new KilnError('DOCKERFILE_NOT_FOUND', `failed to read Dockerfile: ${path}: no such file`, { hint: 'pass -f FILE, or run from the directory holding the Dockerfile' });
+/**
+ * Where the Dockerfile is read from, and its text. The rule: a Dockerfile of the context (the default name, or the
+ * server's `dockerfile=`) and the ignore files are read inside the context, no-follow (read-in-root.ts); a path
+ * the local user passed with `-f` is read from the host as given, since naming a host file is their own choice.
+ */
+async function readDockerfile(opts: BuildOptions, contextDir: string): Promise<{ text: string; id: string; name: string; location: DockerfileLocation }> {
+  if (opts.dockerfile !== undefined && opts.contextDockerfile === undefined) {
+    const path = isAbsolute(opts.dockerfile) ? opts.dockerfile : resolve(opts.dockerfile);
+    const found = { id: path, name: basename(path), location: { root: dirname(path), path: basename(path) } };
+    if (opts.dockerfileText !== undefined) return { text: opts.dockerfileText, ...found };
+    try {
+      return { text: await readFile(path, 'utf8'), ...found };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new KilnError('DOCKERFILE_NOT_FOUND', `failed to read Dockerfile: ${path}: no such file`, { hint: 'pass -f FILE, or run from the directory holding the Dockerfile' });
+      }
+      throw err;
     }
-    throw err;
   }
+  const rel = opts.contextDockerfile ?? 'Dockerfile';
+  const found = { id: join(contextDir, rel), name: posix.basename(rel), location: { root: contextDir, path: rel } };
+  if (opts.dockerfileText !== undefined) return { text: opts.dockerfileText, ...found };
+  const data = await readFileInRoot(contextDir, rel);
+  if (data === undefined) {
+    throw new KilnError('DOCKERFILE_NOT_FOUND', `failed to read Dockerfile: ${rel}: no such file in the build context`, { hint: 'pass -f FILE, or run from the directory holding the Dockerfile' });
+  }
+  return { text: data.toString('utf8'), ...found };
 }
 
 /** Creates a builder over opened stores; `build()` may be called many times, also concurrently. */
@@ -72,13 +89,13 @@ export function createBuilder(deps: BuilderDeps): Builder {
     if (!cst?.isDirectory()) {
       throw new KilnError('INVALID_ARGUMENT', `build context ${contextDir} is ${cst ? 'not a directory' : 'missing'}`, { hint: 'pass a directory, or - for a tar on stdin' });
     }
-    const df = await readDockerfile(opts);
+    const df = await readDockerfile(opts, contextDir);
     const platform = opts.platform ? formatPlatform(parsePlatform(opts.platform)) : formatPlatform(hostPlatform());
     const p = parsePlatform(platform);
     const parsed = parseDockerfile(df.text, { file: df.name, buildArgs: opts.buildArgs, target: opts.target, platform: { os: p.os, architecture: p.architecture, variant: p.variant } });
     for (const w of parsed.warnings) emit({ type: 'warning', message: w.message, loc: w.loc });
     const epoch = sourceDateEpochOf(opts);
-    const ignore = await loadDockerignore(contextDir, df.id);
+    const ignore = await loadDockerignore(contextDir, df.location);
     const cache = await openBuildCache(deps.root);
     // From here on everything is undone in the finally: the abort listener, the lease, the tmp dir.
     const ctl = new AbortController();

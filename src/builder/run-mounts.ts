@@ -13,6 +13,7 @@ import { mountAll, unmountAll } from '../executor/mount.js';
 import type { ContainerMount } from '../executor/types.js';
 import type { RunMount, StageOrImageRef } from '../parser/types.js';
 import type { BuildContext } from './build-context.js';
+import { contextForMount } from './filtered-context.js';
 import { resolveInRoot } from './fileops/root-path.js';
 import { forwardSshAgent } from './ssh-agent.js';
 import { ensureSnapshot } from './step-runner.js';
@@ -176,7 +177,8 @@ export async function prepareMounts(ctx: BuildContext, mounts: RunMount[]): Prom
           break;
         }
         case 'bind': {
-          const root = m.from ? await mountFromView(ctx, m.from, scratch, releases) : ctx.contextDir;
+          // The context as the build sees it: .dockerignore applies to a bind mount as to COPY (BuildKit).
+          const root = m.from ? await mountFromView(ctx, m.from, scratch, releases) : await contextForMount(ctx);
           let src = resolveInRoot(root, m.source);
           if (!m.readonly) {
             // BuildKit: writes to a rw bind mount are discarded; give the step a throwaway copy.

@@ -30,8 +30,17 @@ export interface SshSource {
 export interface BuildOptions {
   /** The context directory on disk (the server and `-` unpack a tar into a temp dir first). */
   contextDir: string;
-  /** Path of the Dockerfile; default `<contextDir>/Dockerfile`. */
+  /**
+   * A Dockerfile on this host that the user named (`-f`): read as given, symlinks and all (their own file, as
+   * BuildKit reads `-f`); its `<name>.dockerignore` is read inside its directory. Ignored when
+   * `contextDockerfile` is set.
+   */
   dockerfile?: string;
+  /**
+   * The Dockerfile's path inside the context (slash-separated; the server's `dockerfile=`). It and the default
+   * (`Dockerfile`, when neither is given) are read inside the context: a symlink escaping it is confined to it.
+   */
+  contextDockerfile?: string;
   /** Dockerfile text given directly (stdin, server); wins over `dockerfile` for the content, which still names it. */
   dockerfileText?: string;
   tags?: string[];

@@ -25,5 +25,4 @@ export { parseOnbuildTriggers, type TriggerOptions } from './onbuild.js';
 export { resolveStageRef } from './stage-refs.js';
 export { parseMount } from './mounts.js';
 export { automaticPlatformArgs, formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from './platform.js';
-export { createIgnoreMatcher, loadIgnorePatterns, parseDockerignore, cleanPath, type IgnoreMatcher } from './dockerignore.js';
 export { formatInstruction, outlineDockerfile, type Outline, type OutlineStage } from './outline.js';

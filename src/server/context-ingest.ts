@@ -97,7 +97,7 @@ export async function unpackContext(body: AsyncIterable<Buffer>, dest: string, l
   const symlinks = new Set<string>();
   const leaf = createLeafMaker(dest);
   const umask = process.umask();
-  const dirModes: Array<{ path: string; mode: number; mtime?: Date }> = [];
+  const dirModes: Array<{ path: string; parts: string[]; mode: number; mtime?: Date }> = [];
   let entries = 0;
   let last: { size: number; complete: boolean } | undefined;
   try {
@@ -116,12 +116,17 @@ export async function unpackContext(body: AsyncIterable<Buffer>, dest: string, l
         if (parts.length === 0) {
           entry.resume();
         } else if (h.type === 'directory') {
+          // A directory entry over a symlink the archive planted replaces the link (a later entry wins); mkdir
+          // -p would accept a link to a directory and the final chmod would then follow it out of the context.
+          if (symlinks.delete(rel)) await unlink(target);
           await leaf.mkdirs(target);
-          dirModes.push({ path: target, mode: (h.mode ?? 0o755) & 0o7777, mtime: h.mtime });
+          dirModes.push({ path: target, parts, mode: (h.mode ?? 0o755) & 0o7777, mtime: h.mtime });
           entry.resume();
         } else if (h.type === 'file' || h.type === 'contiguous-file') {
           // Hot path (once per context file): open, write, futimes, close; chmod only when the umask bit it.
+          // `wx` is O_CREAT|O_EXCL: never opens through a symlink already at that name (prepare removed it).
           await leaf.prepare(target);
+          symlinks.delete(rel);
           const mode = (h.mode ?? 0o644) & 0o7777;
           const fh = await open(target, 'wx', mode);
           try {
@@ -137,6 +142,7 @@ export async function unpackContext(body: AsyncIterable<Buffer>, dest: string, l
           symlinks.add(rel);
           entry.resume();
         } else if (h.type === 'link') {
+          symlinks.delete(rel);
           const from = safeParts(h.linkname ?? '');
           if (from.length === 0 || from.some((_p, i) => symlinks.has(from.slice(0, i + 1).join('/')))) {
             throw new KilnError('UNSAFE_PATH', `build context hard link ${JSON.stringify(rel)} points at a symlink or the root`);
@@ -156,6 +162,10 @@ export async function unpackContext(body: AsyncIterable<Buffer>, dest: string, l
       if (!acceptsTruncatedTail(cause ?? err, last, counter.count)) throw cause ?? err;
     }
     for (const d of dirModes.reverse()) {
+      // chmod and utimes follow symlinks: touch only what is still a directory this unpacking made, through no
+      // symlink (a later entry may have replaced it or one of its parents with a link out of the context).
+      if (d.parts.some((_p, i) => symlinks.has(d.parts.slice(0, i + 1).join('/')))) continue;
+      if (!(await lstat(d.path).catch(() => undefined))?.isDirectory()) continue;
       await chmod(d.path, d.mode | 0o700);
       if (d.mtime) await utimes(d.path, d.mtime, d.mtime).catch(() => {});
     }

@@ -7,7 +7,7 @@
  */
 import type { Stats } from 'node:fs';
 import { lstat, readdir, readlink, readFile } from 'node:fs/promises';
-import { join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../../errors.js';
@@ -40,7 +40,8 @@ export async function packContext(contextDir: string, dockerfile?: string, opts:
   const rel = relative(ctx, dfPath);
   const inside = !fromText && !rel.startsWith('..') && !rel.startsWith(sep) && rel !== '';
   const dfName = inside ? rel.split(sep).join('/') : `.dockerfile.${createHash('sha256').update(fromText ? dfText : dfPath).digest('hex').slice(0, 20)}`;
-  const ignore = await loadDockerignore(ctx, dfPath);
+  // The ignore files are read confined, as the server and a local build read them (see builder/dockerignore.ts).
+  const ignore = await loadDockerignore(ctx, inside || fromText ? { root: ctx, path: fromText ? 'Dockerfile' : rel.split(sep).join('/') } : { root: dirname(dfPath), path: basename(dfPath) });
   const keep = (p: string) => p === dfName || p === '.dockerignore' || !ignore?.matches(p);
 
   const entries: TarInput[] = [];

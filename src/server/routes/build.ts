@@ -2,10 +2,9 @@
  * `POST /build`: unpack the context into `<root>/tmp`, queue for a build slot, run the builder with the client's
  * disconnect wired to its AbortSignal, stream Docker's JSON messages, and remove the context whatever happens.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { KilnError } from '../../errors.js';
+import { readFileInRoot } from '../../builder/fileops/read-in-root.js';
 import type { Handler } from '../context.js';
 import { parseBuildQuery } from '../build-params.js';
 import { createBuildStream, type JsonMessage } from '../build-stream.js';
@@ -25,16 +24,15 @@ export const postBuild: Handler = async ({ req, res, query, state, signal, id })
   let out: ReturnType<typeof startJsonStream> | undefined;
   const contextBytes = ctx.bytes;
   try {
-    let dockerfile = join(dir, ...request.dockerfile.split('/'));
-    const st = await stat(dockerfile).catch(() => undefined);
-    if (!st?.isFile()) throw new KilnError('DOCKERFILE_NOT_FOUND', `Cannot locate specified Dockerfile: ${request.dockerfile}`);
+    // Read inside the context, no-follow: a stranger's tar may hold `Dockerfile -> /etc/passwd` or `sub -> /`.
+    const text = await readFileInRoot(dir, request.dockerfile, request.dockerfile).catch((err: unknown) => {
+      throw new KilnError('DOCKERFILE_NOT_FOUND', `Cannot locate specified Dockerfile: ${request.dockerfile}`, { cause: err });
+    });
+    if (text === undefined) throw new KilnError('DOCKERFILE_NOT_FOUND', `Cannot locate specified Dockerfile: ${request.dockerfile}`);
     // A Dockerfile from outside the context arrives under a random name (`.dockerfile.3f2a…`); messages should
     // say `Dockerfile:4`, as dockerd's do, so the builder gets its text under that name.
-    let dockerfileText: string | undefined;
-    if (/^\.dockerfile\.[0-9a-f]{8,}$/.test(request.dockerfile)) {
-      dockerfileText = await readFile(dockerfile, 'utf8');
-      dockerfile = join(dir, 'Dockerfile');
-    }
+    const contextDockerfile = /^\.dockerfile\.[0-9a-f]{8,}$/.test(request.dockerfile) ? 'Dockerfile' : request.dockerfile;
+    const dockerfileText = text.toString('utf8');
 
     out = startJsonStream(res);
     const json = out;
@@ -50,7 +48,7 @@ export const postBuild: Handler = async ({ req, res, query, state, signal, id })
           return state.backend.build({
             ...request.options,
             contextDir: dir,
-            dockerfile,
+            contextDockerfile,
             dockerfileText,
             registryAuth,
             signal: buildSignal,
