@@ -5,13 +5,13 @@
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createIgnoreMatcher, loadIgnorePatterns, parseDockerignore } from '../../../src/parser/dockerignore.js';
 import { isKilnError } from '../../../src/errors.js';
+import { CONFORMANCE_DATA } from '../../helpers/shared-data.js';
 
-const DATA = fileURLToPath(new URL('../../../../shared/conformance/data/dockerignore/', import.meta.url));
+const DATA = `${CONFORMANCE_DATA}/dockerignore/`;
 
 function rows(file: string): Array<{ line: number; patterns: string[]; path: string; expected: string }> {
   const out = [];
