@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// Runs kiln's uvu suites and ends with the line "N passed, N failed" that CI reads.
+// Runs kiln's uvu suites and ends with the line "N passed, N failed, N skipped" that CI reads.
 //
 // Unit tests (test/unit, no root, seconds) run in one process. Integration tests (test/integration: runc,
 // mounts, a registry) run one process per file with a time limit, so a crash or hang in one file is
-// counted as a failure of that file instead of hiding the rest. uvu prints "Total:" and "Passed:" per
-// process; this script sums them.
+// counted as a failure of that file instead of hiding the rest. uvu prints "Total:", "Passed:" and "Skipped:" per
+// process; this script sums them. A skipped test (test/helpers/skip.ts: one that cannot run here, with its reason
+// on a "[skip]" line) is never counted as passed, and a file that runs no test at all counts as a failure.
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
@@ -44,18 +45,25 @@ function runFiles(files, label, extraEnv = {}) {
       const plain = text.replace(/\x1b\[[0-9;]*m/g, '');
       const total = [...plain.matchAll(/Total:\s+(\d+)/g)].map((m) => Number(m[1])).pop();
       const passed = [...plain.matchAll(/Passed:\s+(\d+)/g)].map((m) => Number(m[1])).pop();
+      const skipped = [...plain.matchAll(/Skipped:\s+(\d+)/g)].map((m) => Number(m[1])).pop() ?? 0;
+      const reasons = [...plain.matchAll(/^\[skip\] (.*)$/gm)].map((m) => `${label}: ${m[1]}`);
       if (total === undefined || passed === undefined) {
         console.log(`[runner] ${label}: exited ${code} without a summary; counted as 1 failure`);
-        done({ passed: 0, failed: 1 });
+        done({ passed: 0, failed: 1, skipped: 0, reasons });
+      } else if (total === 0 && skipped === 0) {
+        console.log(`[runner] ${label}: ran no tests; counted as 1 failure`);
+        done({ passed: 0, failed: 1, skipped: 0, reasons });
       } else {
         const failed = total - passed + (code !== 0 && total === passed ? 1 : 0);
-        done({ passed, failed });
+        done({ passed, failed, skipped, reasons });
       }
     });
   });
 }
 
-let passed = 0, failed = 0;
+let passed = 0, failed = 0, skipped = 0;
+const skipReasons = [];
+const add = (r) => { passed += r.passed; failed += r.failed; skipped += r.skipped; skipReasons.push(...r.reasons); };
 
 // The type check of sources, tests and benchmarks counts as one test: tests run through tsx, which strips types
 // without checking them, so this is what keeps test code honest about the APIs it calls.
@@ -75,8 +83,7 @@ for (const group of groups) {
   for (const batch of batches) {
     const label = batch.length === 1 ? relative(root, batch[0]) : group;
     if (batch.length === 1) console.log(`\n-- ${label}`);
-    const r = await runFiles(batch, label);
-    passed += r.passed; failed += r.failed;
+    add(await runFiles(batch, label));
   }
 }
 // The CLI build tests and the conformance suite once more through the installed command (bin/kiln: the
@@ -87,9 +94,9 @@ if (groups.includes('integration') && !only) {
   for (const f of SERVED_PARITY) {
     const label = `${f} (through bin/kiln)`;
     console.log(`\n-- ${label}`);
-    const r = await runFiles([join(root, f)], label, { KILN_TEST_VIA_BIN: '1', KILN_DAEMON_IDLE_SECONDS: '30' });
-    passed += r.passed; failed += r.failed;
+    add(await runFiles([join(root, f)], label, { KILN_TEST_VIA_BIN: '1', KILN_DAEMON_IDLE_SECONDS: '30' }));
   }
 }
-console.log(`\n${passed} passed, ${failed} failed`);
+if (skipReasons.length > 0) console.log(`\nskipped:\n${skipReasons.map((r) => `  ${r}`).join('\n')}`);
+console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exitCode = failed === 0 && passed > 0 ? 0 : 1;

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { resolveRoot } from '../config.js';
 import { processIo, type CliIo } from './io.js';
+import type { StatusCommand } from './exit-status.js';
 
 export interface GlobalOptions {
   /** The state directory (store, cache, containers). */
@@ -37,5 +38,5 @@ export function globalOptions(cmd: Command): GlobalOptions {
   };
 }
 
-/** A command module: adds its subcommand(s) to the program. */
-export type RegisterCommand = (program: Command) => void;
+/** A command module: adds its subcommand(s) to the program (whose actions may return an exit status). */
+export type RegisterCommand = (program: StatusCommand) => void;

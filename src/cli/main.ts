@@ -2,15 +2,19 @@
  * kiln's command-line entry. The only top-level error handler: a KilnError prints `error: …` (with its
  * `file:line` and hint) and exits with its code; anything else is a bug and prints with its stack.
  */
-import { Command, CommanderError } from 'commander';
+import { CommanderError } from 'commander';
 import { isKilnError } from '../errors.js';
 import { commandModules, type CommandLoader } from './commands/index.js';
 import { attachIo } from './context.js';
 import { processIo, type CliIo } from './io.js';
+import { StatusCommand } from './exit-status.js';
 
-/** Runs one invocation; `io` is this process's unless the resident builder serves it for a client. */
+/**
+ * Runs one invocation and returns its exit status (the caller sets it on its process, once); `io` is this
+ * process's unless the resident builder serves it for a client.
+ */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
-  const program = new Command('kiln')
+  const program = new StatusCommand('kiln')
     .description('Build OCI images from Dockerfiles, run them in runc sandboxes, push them to registries.')
     .version('0.1.0')
     .option('--root <dir>', 'state directory (default: $KILN_ROOT or /var/lib/kiln)')
@@ -34,7 +38,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
 
   try {
     await program.parseAsync(argv);
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    return program.exitStatus ?? 0;
   } catch (err) {
     return reportError(err, argv.includes('--debug') || Boolean(io.env.KILN_DEBUG), io.stderr);
   }

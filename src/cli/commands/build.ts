@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { KilnError } from '../../errors.js';
-import type { BuildOptions, OutputSpec, SecretSource, SshSource } from '../../builder/types.js';
+import type { BuildOptions, BuildResult, OutputSpec, SecretSource, SshSource } from '../../builder/types.js';
 import { globalOptions } from '../context.js';
 import { perInvocationBuilders, resolveArg } from '../io.js';
 import { createRenderer, type ProgressMode } from '../progress/index.js';
@@ -113,11 +113,31 @@ async function contextFromStdin(stdin: NodeJS.ReadableStream, tmpParent: string)
   return dir;
 }
 
-interface Flags {
+/** `kiln build`'s parsed flags (commander's camelCase names); the remote path takes the same object. */
+export interface BuildFlags {
   tag: string[]; file?: string; buildArg: string[]; target?: string; cache: boolean; pull?: boolean; label: string[];
   iidfile?: string; metadataFile?: string; progress: string; compression: string; format: string; output: string[];
   secret: string[]; ssh: string[]; explain?: boolean; platform?: string; network?: string; addHost: string[]; quiet?: boolean; push?: boolean;
   allow: string[]; daemon: boolean;
+}
+type Flags = BuildFlags;
+
+/** The checks of flag values that need no builder; shared by a local build and one sent to a server (--host). */
+export function checkBuildFlags(context: string, f: BuildFlags): void {
+  if (!['auto', 'tty', 'plain', 'json'].includes(f.progress)) throw new KilnError('INVALID_ARGUMENT', `--progress must be auto, tty, plain or json, not "${f.progress}"`);
+  if (!['gzip', 'zstd', 'none'].includes(f.compression)) throw new KilnError('INVALID_ARGUMENT', `--compression must be gzip, zstd or none, not "${f.compression}"`);
+  if (!['oci', 'docker'].includes(f.format)) throw new KilnError('INVALID_ARGUMENT', `--format must be oci or docker, not "${f.format}"`);
+  if (f.network && !['default', 'none', 'host'].includes(f.network)) throw new KilnError('INVALID_ARGUMENT', `--network must be default, none or host, not "${f.network}"`);
+  if (context === '-' && f.file === '-') throw new KilnError('INVALID_ARGUMENT', 'the context and the Dockerfile cannot both come from stdin');
+  parseKeyValues(f.buildArg, '--build-arg', true, {});
+  parseKeyValues(f.label, '--label', false);
+  checkEntitlements(f.allow);
+}
+
+/** `--metadata-file`'s JSON (buildx's keys for the config and manifest digests and the names). */
+export function buildMetadata(result: BuildResult): string {
+  const meta = { 'containerimage.config.digest': result.imageId, 'containerimage.digest': result.manifestDigest, 'image.name': result.tags.join(','), 'kiln.steps': { executed: result.stepsExecuted, cached: result.stepsCached, shared: result.stepsShared } };
+  return `${JSON.stringify(meta, null, 2)}\n`;
 }
 
 export function register(program: Command): void {
@@ -151,13 +171,9 @@ export function register(program: Command): void {
     .action(async (context: string, f: Flags, cmd: Command) => {
       const g = globalOptions(cmd);
       const { io } = g;
-      if (g.host && f.ssh.length) throw new KilnError('NOT_IMPLEMENTED', '--ssh is not forwarded to a remote kiln server', { hint: 'build locally (without --host) to use --ssh' });
+      // One validation for both paths: a flag a local build rejects is rejected with --host too.
+      checkBuildFlags(context, f);
       if (g.host) return (await import('../remote/entry.js')).remoteBuildCommand(g, context, f);
-      if (!['auto', 'tty', 'plain', 'json'].includes(f.progress)) throw new KilnError('INVALID_ARGUMENT', `--progress must be auto, tty, plain or json, not "${f.progress}"`);
-      if (!['gzip', 'zstd', 'none'].includes(f.compression)) throw new KilnError('INVALID_ARGUMENT', `--compression must be gzip, zstd or none, not "${f.compression}"`);
-      if (!['oci', 'docker'].includes(f.format)) throw new KilnError('INVALID_ARGUMENT', `--format must be oci or docker, not "${f.format}"`);
-      if (f.network && !['default', 'none', 'host'].includes(f.network)) throw new KilnError('INVALID_ARGUMENT', `--network must be default, none or host, not "${f.network}"`);
-      if (context === '-' && f.file === '-') throw new KilnError('INVALID_ARGUMENT', 'the context and the Dockerfile cannot both come from stdin');
       const stdin = io.stdin;
       if ((context === '-' || f.file === '-') && !stdin) throw new KilnError('INVALID_ARGUMENT', 'this kiln process cannot read stdin', { hint: 'build with --no-daemon to read a context or Dockerfile from stdin' });
       const outputs = f.output.map((o) => parseOutput(o, io.cwd));
@@ -206,10 +222,7 @@ export function register(program: Command): void {
           for (const t of result.tags) await pushImage(builder.root, t, { signal: interrupt.signal });
         }
         if (f.iidfile) await writeFile(resolveArg(io, f.iidfile), result.imageId);
-        if (f.metadataFile) {
-          const meta = { 'containerimage.config.digest': result.imageId, 'containerimage.digest': result.manifestDigest, 'image.name': result.tags.join(','), 'kiln.steps': { executed: result.stepsExecuted, cached: result.stepsCached, shared: result.stepsShared } };
-          await writeFile(resolveArg(io, f.metadataFile), `${JSON.stringify(meta, null, 2)}\n`);
-        }
+        if (f.metadataFile) await writeFile(resolveArg(io, f.metadataFile), buildMetadata(result));
         // stdout carries the image ID, unless an output streams there (`-o -`, `type=tar,dest=-`).
         if (!outputs.some((o) => 'dest' in o && o.dest === '-')) io.stdout.write(`${result.imageId}\n`);
       } finally {

@@ -1,5 +1,6 @@
 /** `kiln exec [-i] [-t] [-d] [-e K=V] [-u USER] [-w DIR] CONTAINER CMD…`: a new process in a running container. */
 import type { Command } from 'commander';
+import type { StatusCommand } from '../exit-status.js';
 import { bool, flagHelp, list, parseFlags, str, type FlagDef } from '../../executor/cli-flags.js';
 import { KilnError } from '../../errors.js';
 import { globalOptions } from '../context.js';
@@ -14,7 +15,7 @@ const EXEC_FLAGS: FlagDef[] = [
   { name: 'help', help: 'show this help' },
 ];
 
-export function register(program: Command): void {
+export function register(program: StatusCommand): void {
   program
     .command('exec')
     .description('run a command in a running container')
@@ -31,7 +32,7 @@ export function register(program: Command): void {
       const root = globalOptions(cmd).root;
       await (await import('../../executor/cleanup.js')).cleanupStale(root);
       const { execInContainer } = await import('../../executor/exec.js');
-      process.exitCode = await execInContainer(root, target, {
+      return execInContainer(root, target, {
         args: rest, env: list(flags, 'env'), user: str(flags, 'user'), cwd: str(flags, 'workdir'),
         tty: bool(flags, 'tty'), interactive: bool(flags, 'interactive'), detach: bool(flags, 'detach'),
       });

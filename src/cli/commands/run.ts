@@ -4,6 +4,7 @@
  * the container's status; `-d` leaves a supervisor running and prints the id.
  */
 import type { Command } from 'commander';
+import type { StatusCommand } from '../exit-status.js';
 import { bool, flagHelp, list, parseFlags, str, type FlagDef } from '../../executor/cli-flags.js';
 import { KilnError } from '../../errors.js';
 import { globalOptions } from '../context.js';
@@ -37,7 +38,7 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'help', help: 'show this help' },
 ];
 
-export function register(program: Command): void {
+export function register(program: StatusCommand): void {
   program
     .command('run')
     .description('run a command in a new container')
@@ -95,7 +96,7 @@ export function register(program: Command): void {
         process.stdout.write(`${rec.id}\n`);
         return;
       }
-      process.exitCode = await runForeground(root, rec.id, { interactive: bool(flags, 'interactive'), tty });
+      return runForeground(root, rec.id, { interactive: bool(flags, 'interactive'), tty });
     });
 }
 

@@ -2,12 +2,14 @@
  * The `if (remote)` branches of the command modules, taking each command's own parsed flags, so that edits to
  * those modules stay one line: `if (g.host) return (await import('../remote/entry.js')).remoteX(g, …)`.
  */
+import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { GlobalOptions } from '../context.js';
 import { KilnError } from '../../errors.js';
 import { remoteFor, type RemoteClient } from './client.js';
 import { remoteBuild, remoteImages, remotePull, remotePush, remoteRmi, remoteTag } from './commands.js';
 import type { ProgressMode } from '../progress/index.js';
+import { buildMetadata, parseKeyValues, type BuildFlags } from '../commands/build.js';
 
 function client(g: GlobalOptions): RemoteClient {
   const c = remoteFor(g);
@@ -15,40 +17,15 @@ function client(g: GlobalOptions): RemoteClient {
   return c;
 }
 
-/** `K=V` list → object; a bare `K` takes the environment's value (as docker build does). */
-function keyValues(list: string[] | undefined, fromEnv: boolean): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const item of list ?? []) {
-    const i = item.indexOf('=');
-    if (i < 0) {
-      if (fromEnv && process.env[item] !== undefined) out[item] = process.env[item]!;
-      continue;
-    }
-    out[item.slice(0, i)] = item.slice(i + 1);
-  }
-  return out;
-}
-
-/** The subset of `kiln build`'s flags that travel to a server. */
-export interface RemoteBuildFlags {
-  tag: string[]; file?: string; buildArg: string[]; target?: string; cache: boolean; pull?: boolean; label: string[];
-  progress: string; explain?: boolean; platform?: string; network?: string; addHost: string[]; quiet?: boolean;
-  output?: string[]; secret?: string[]; push?: boolean; iidfile?: string;
-}
-
-export async function remoteBuildCommand(g: GlobalOptions, context: string, f: RemoteBuildFlags): Promise<void> {
-  // The Docker Engine API's legacy /build has no session: nothing can carry a secret or bring files back.
-  if (f.secret?.length) {
-    throw new KilnError('NOT_IMPLEMENTED', '--secret is not supported with --host: the server\'s build API has no way to carry a secret (BuildKit sessions are not served)', {
-      hint: 'build locally (without --host) to use --secret, or fetch the secret in a RUN step from a service the server can reach',
-    });
-  }
-  if (f.output?.length) {
-    throw new KilnError('NOT_IMPLEMENTED', '--output is not supported with --host: the image is built into the server\'s store and the build API cannot send files back', {
-      hint: 'push it from the server (--push, or kiln --host … push), or fetch it with docker save through the server (DOCKER_HOST=… docker save IMAGE)',
-    });
-  }
-  if (context === '-' && f.file === '-') throw new KilnError('INVALID_ARGUMENT', 'the context and the Dockerfile cannot both come from stdin');
+/**
+ * `kiln build` against a server. The flags were checked as a local build checks them (checkBuildFlags); here the
+ * ones the Docker Engine API's /build cannot carry are refused, before anything is sent.
+ */
+export async function remoteBuildCommand(g: GlobalOptions, context: string, f: BuildFlags): Promise<void> {
+  refuseUncarried(f);
+  // The same parsing as a local build: a bare `--label K` is refused, a bare `--build-arg K` takes the environment's value.
+  const buildArgs = parseKeyValues(f.buildArg, '--build-arg', true);
+  const labels = parseKeyValues(f.label, '--label', false);
   const ctl = new AbortController();
   const stop = () => ctl.abort();
   process.once('SIGINT', stop);
@@ -64,8 +41,8 @@ export async function remoteBuildCommand(g: GlobalOptions, context: string, f: R
       dockerfile: fromStdin ? (fromStdin.isArchive ? f.file : 'Dockerfile') : f.file && f.file !== '-' ? resolve(f.file) : undefined,
       dockerfileText: f.file === '-' ? await stdin.readStdinText() : undefined,
       tags: f.tag,
-      buildArgs: keyValues(f.buildArg, true),
-      labels: keyValues(f.label, false),
+      buildArgs,
+      labels,
       target: f.target,
       noCache: !f.cache,
       pull: f.pull,
@@ -81,12 +58,28 @@ export async function remoteBuildCommand(g: GlobalOptions, context: string, f: R
       throw err;
     });
     if (f.push) for (const t of f.tag) await remotePush(c, t, { quiet: true });
-    if (f.iidfile) await (await import('node:fs/promises')).writeFile(f.iidfile, r.imageId);
+    if (f.iidfile) await writeFile(f.iidfile, r.imageId);
+    if (f.metadataFile) await writeFile(f.metadataFile, buildMetadata(r));
     process.stdout.write(`${r.imageId}\n`);
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
+}
+
+/** Refuses, with a hint, each `kiln build` flag that the Engine API's legacy /build (no session) cannot carry. */
+function refuseUncarried(f: BuildFlags): void {
+  const refuse = (what: string, why: string, hint: string) => {
+    throw new KilnError('NOT_IMPLEMENTED', `${what} is not supported with --host: ${why}`, { hint });
+  };
+  if (f.secret.length) refuse('--secret', 'the server\'s build API has no way to carry a secret (BuildKit sessions are not served)', 'build locally (without --host) to use --secret, or fetch the secret in a RUN step from a service the server can reach');
+  if (f.ssh.length) refuse('--ssh', 'an SSH agent is not forwarded to a remote kiln server', 'build locally (without --host) to use --ssh');
+  if (f.output.length) refuse('--output', 'the image is built into the server\'s store and the build API cannot send files back', 'push it from the server (--push, or kiln --host … push), or fetch it with docker save through the server (DOCKER_HOST=… docker save IMAGE)');
+  if (f.allow.length) refuse('--allow', 'entitlements are the server\'s to grant, and the build API has no field for them', 'build locally (without --host) to grant an entitlement');
+  // The server writes gzip layers in OCI format (the builder's defaults): only those can be asked for.
+  if (f.compression !== 'gzip') refuse(`--compression ${f.compression}`, 'the build API has no field for the layer compression; the server writes gzip layers', 'build locally, or leave --compression out');
+  if (f.format !== 'oci') refuse(`--format ${f.format}`, 'the build API has no field for the image format; the server writes OCI images', 'build locally, or leave --format out');
+  if (f.push && f.tag.length === 0) throw new KilnError('INVALID_ARGUMENT', '--push needs a tag (-t)');
 }
 
 /** The failed step and its output tail, as a local `kiln build` prints them (the server sends them in `details`). */

@@ -1,5 +1,5 @@
 /**
- * Conformance: every build context in ../shared/conformance/cases, built by kiln and compared with what BuildKit
+ * Conformance: every build context in ../shared/conformance/cases (test/helpers/shared-data.ts), built by kiln and compared with what BuildKit
  * produces. The expected result comes from a peer in the same run: buildah 1.28 (Debian's package) builds the
  * case's `.ref/Dockerfile.reference` where the case has one (a Dockerfile written so that buildah reaches BuildKit's
  * result where buildah 1.28 itself differs), else the case's own Dockerfile. Where BuildKit and buildah are known
@@ -18,13 +18,14 @@ import { promisify } from 'node:util';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createBuildah, type Buildah } from '../../helpers/buildah.js';
-import { kiln, REPO } from '../../helpers/kiln-cli.js';
+import { kiln } from '../../helpers/kiln-cli.js';
 import { diffTrees, listTree, type TreeEntry } from '../../helpers/tree.js';
 import { diffConfigs } from './config-compare.js';
 import { KNOWN_DIFFERENCES, KNOWN_FAILURES, isPeerRunStub, type KnownDifference } from './known-differences.js';
+import { CONFORMANCE_CASES } from '../../helpers/shared-data.js';
 
 const run = promisify(execFile);
-const CASES_DIR = join(REPO, '..', 'shared', 'conformance', 'cases');
+const CASES_DIR = CONFORMANCE_CASES;
 const BASE_REF = '127.0.0.1:5000/conformance/busybox:pinned';
 
 interface CaseMeta {

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServe, run, type Served } from './serve-helper.js';
@@ -68,6 +68,67 @@ test('a failing remote build exits non-zero with the step error', async () => {
   assert.ok(r.code !== 0);
   assert.match(r.stderr, /before-failing/);
   assert.match(r.stderr, /exit code: 5/);
+});
+
+test('kiln --host build refuses what a local build refuses, with the same error (a bare --label K is not dropped)', async () => {
+  const cases: string[][] = [
+    ['--label', 'K'],
+    ['--label', '=v'],
+    ['--build-arg', '=v'],
+    ['--progress', 'fancy'],
+    ['--compression', 'lz4'],
+    ['--format', 'appc'],
+    ['--network', 'bridge2'],
+    ['--allow', 'device'],
+  ];
+  for (const flags of cases) {
+    const r = await remote(['build', ...flags, '-t', 'never-built:1', ctx]);
+    const l = await kiln(['--root', clientRoot, 'build', ...flags, '-t', 'never-built:1', ctx]);
+    assert.is(r.code, 2, `${flags.join(' ')}: ${r.stderr}`);
+    assert.is(r.code, l.code, flags.join(' '));
+    assert.is(r.stderr, l.stderr, flags.join(' '));
+  }
+  const imgs = await kiln(['images', '-q', 'never-built'], { root: s.root });
+  assert.is(imgs.stdout.trim(), '', 'nothing was built on the server');
+});
+
+test('kiln --host build refuses, with a hint, the flags the build API cannot carry, and --push without -t', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--allow', 'security.insecure'], /--allow is not supported with --host/],
+    [['--compression', 'zstd'], /--compression zstd is not supported with --host/],
+    [['--format', 'docker'], /--format docker is not supported with --host/],
+    [['--ssh', 'default=/nonexistent.sock'], /--ssh is not supported with --host/],
+  ];
+  for (const [flags, message] of cases) {
+    const r = await remote(['build', ...flags, '-t', 'never-built:1', ctx]);
+    assert.is.not(r.code, 0, flags.join(' '));
+    assert.match(r.stderr, message);
+    assert.match(r.stderr, /^hint: /m);
+  }
+  const push = await remote(['build', '--push', ctx]);
+  assert.is(push.code, 2, push.stderr);
+  assert.match(push.stderr, /--push needs a tag/);
+  const imgs = await kiln(['images', '-q', 'never-built'], { root: s.root });
+  assert.is(imgs.stdout.trim(), '', 'nothing was built on the server');
+});
+
+test('kiln --host build honours --metadata-file, --iidfile and --label on the server\'s image', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'kiln-remote-meta-'));
+  try {
+    const r = await remote(['build', '-q', '--label', 'team=kiln', '--metadata-file', join(out, 'meta.json'), '--iidfile', join(out, 'iid'), '-t', 'remote-meta:1', ctx]);
+    assert.is(r.code, 0, r.stderr);
+    const id = r.stdout.trim();
+    assert.is(readFileSync(join(out, 'iid'), 'utf8'), id);
+    const meta = JSON.parse(readFileSync(join(out, 'meta.json'), 'utf8'));
+    assert.is(meta['containerimage.config.digest'], id);
+    assert.match(meta['containerimage.digest'], /^sha256:[a-f0-9]{64}$/);
+    assert.is(meta['image.name'], 'remote-meta:1');
+    const inspect = await kiln(['inspect', '--format', '{{json .Config.Labels}}', 'remote-meta:1'], { root: s.root });
+    assert.is(inspect.code, 0, inspect.stderr);
+    assert.equal(JSON.parse(inspect.stdout), { team: 'kiln' });
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 });
 
 test('without the token the remote CLI gets an authentication error', async () => {

@@ -6,15 +6,15 @@
 import { existsSync, lstatSync, mkdtempSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { dockerignoreMatcher, dockerignorePatterns, loadDockerignore } from '../../../src/builder/dockerignore.js';
 import { buildFilteredTree } from '../../../src/builder/filtered-context.js';
 import { readFileInRoot } from '../../../src/builder/fileops/read-in-root.js';
 import { isKilnError } from '../../../src/errors.js';
+import { CONFORMANCE_DATA } from '../../helpers/shared-data.js';
 
-const DATA = fileURLToPath(new URL('../../../../shared/conformance/data/dockerignore/', import.meta.url));
+const DATA = `${CONFORMANCE_DATA}/dockerignore/`;
 
 function rows(file: string): Array<{ line: number; patterns: string[]; path: string; expected: string }> {
   const out = [];

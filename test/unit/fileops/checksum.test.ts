@@ -7,6 +7,7 @@ import { checksumSources, describeEntryChange, diffManifests } from '../../../sr
 import { createPatternMatcher } from '../../../src/builder/fileops/patterns.js';
 import { openStatCache } from '../../../src/builder/fileops/stat-cache.js';
 import { rejects } from '../../helpers/assert.js';
+import { isRoot, skipIf } from '../../helpers/skip.js';
 import { cleanup, tempDir } from './fixtures.js';
 
 test.after.each(cleanup);
@@ -119,8 +120,7 @@ test('.dockerignored files do not count: touching one keeps the digest', async (
   assert.not.ok('/README.md' in d1.manifest);
 });
 
-test('owners count for stage sources but not for the context (ownership: reset)', async () => {
-  if (process.getuid?.() !== 0) return; // chown needs root; the integration suite runs as root
+skipIf(!isRoot, 'chown needs root')('owners count for stage sources but not for the context (ownership: reset)', async () => {
   const ctx = context();
   const keep0 = await checksumSources(ctx, ['src'], { ownership: 'keep' });
   const reset0 = await checksumSources(ctx, ['src'], { ownership: 'reset' });

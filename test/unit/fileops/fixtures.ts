@@ -3,8 +3,9 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CONFORMANCE_CASES } from '../../helpers/shared-data.js';
 
-export const CASES = '/work/shared/conformance/cases';
+export const CASES = CONFORMANCE_CASES;
 
 const made: string[] = [];
 

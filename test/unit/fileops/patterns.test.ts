@@ -3,8 +3,9 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { createPatternMatcher } from '../../../src/builder/fileops/patterns.js';
 import { isKilnError } from '../../../src/errors.js';
+import { CONFORMANCE_DATA } from '../../helpers/shared-data.js';
 
-const DATA = '/work/shared/conformance/data/dockerignore';
+const DATA = `${CONFORMANCE_DATA}/dockerignore`;
 
 function rows(file: string): string[][] {
   return readFileSync(`${DATA}/${file}`, 'utf8').split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split('\t'));

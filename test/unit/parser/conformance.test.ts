@@ -4,13 +4,13 @@
  * itself (the others fail later, on the context) — the expected parse failures are listed by name.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isKilnError } from '../../../src/errors.js';
 import { outlineDockerfile, parseDockerfile } from '../../../src/parser/index.js';
+import { CONFORMANCE_CASES } from '../../helpers/shared-data.js';
 
-const CASES = fileURLToPath(new URL('../../../../shared/conformance/cases/', import.meta.url));
+const CASES = `${CONFORMANCE_CASES}/`;
 
 /** Cases whose Dockerfile itself is invalid, with the error kiln must give. */
 const FAILS_IN_DOCKERFILE: Record<string, RegExp> = {

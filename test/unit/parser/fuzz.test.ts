@@ -12,6 +12,7 @@ import { dockerignoreMatcher } from '../../../src/builder/dockerignore.js';
 import {
   createStageScope, expandInstruction, outlineDockerfile, parseDockerfile, parseDockerfileAll, processWords,
 } from '../../../src/parser/index.js';
+import { CONFORMANCE_CASES } from '../../helpers/shared-data.js';
 
 const SEED = Number(process.env.KILN_FUZZ_SEED ?? 20261123);
 const N = Number(process.env.KILN_FUZZ_N ?? 3000);
@@ -29,7 +30,7 @@ function rng(seed: number): () => number {
 }
 
 const GOLDEN = fileURLToPath(new URL('../../fixtures/dockerfiles/', import.meta.url));
-const CASES = fileURLToPath(new URL('../../../../shared/conformance/cases/', import.meta.url));
+const CASES = `${CONFORMANCE_CASES}/`;
 const corpus: string[] = [
   ...readdirSync(GOLDEN).filter((d) => !d.startsWith('invalid-')).map((d) => readFileSync(`${GOLDEN}${d}/Dockerfile`, 'utf8')),
   ...readdirSync(CASES).filter((d) => existsSync(`${CASES}${d}/context/Dockerfile`)).map((d) => readFileSync(`${CASES}${d}/context/Dockerfile`, 'utf8')),

@@ -3,13 +3,13 @@
  * give BuildKit's answer. Rows tagged W (Windows-only) are skipped: kiln builds Linux images.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { processWord, processWords, processWordWithMatches } from '../../../src/parser/shell-lexer.js';
 import { isKilnError } from '../../../src/errors.js';
+import { CONFORMANCE_DATA } from '../../helpers/shared-data.js';
 
-const DATA = fileURLToPath(new URL('../../../../shared/conformance/data/shell/', import.meta.url));
+const DATA = `${CONFORMANCE_DATA}/shell/`;
 const read = (name: string) => readFileSync(DATA + name, 'utf8');
 
 function attempt(fn: () => string | string[]): { ok: true; value: string | string[] } | { ok: false; err: unknown } {

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -26,7 +26,6 @@ async function rootfsTar(dir: string): Promise<string> {
 
 for (const format of ['docker', 'oci'] as const) {
   test(`save --format ${format} then load gives the same image ID and tags`, async () => {
-    if (!existsSync('/bin/busybox')) return;
     const src = await tempRoot();
     const { image } = await ensureBusyboxImage(src, 'busybox:latest');
     await src.images.tag('team/bb:1', image.descriptor);
@@ -42,7 +41,6 @@ for (const format of ['docker', 'oci'] as const) {
 }
 
 test('load rejects a truncated archive and leaves the store unchanged', async () => {
-  if (!existsSync('/bin/busybox')) return;
   const src = await tempRoot();
   await ensureBusyboxImage(src);
   const dir = await tempDir();
