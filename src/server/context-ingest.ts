@@ -8,7 +8,8 @@
  */
 import { createGunzip } from 'node:zlib';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { lstat, mkdir, open, symlink, link, unlink, chmod, utimes, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, symlink, link, unlink, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import tar from 'tar-stream';
 import { KilnError } from '../errors.js';
@@ -116,9 +117,9 @@ export async function unpackContext(body: AsyncIterable<Buffer>, dest: string, l
         if (parts.length === 0) {
           entry.resume();
         } else if (h.type === 'directory') {
-          // A directory entry over a symlink the archive planted replaces the link (a later entry wins); mkdir
-          // -p would accept a link to a directory and the final chmod would then follow it out of the context.
-          if (symlinks.delete(rel)) await unlink(target);
+          // An earlier entry of this name that is not a directory (a symlink to a host directory, say) is replaced,
+          // never followed: the directory's mode and times are applied to what is here, below.
+          if (await leaf.replaceNonDirectory(target)) symlinks.delete(rel);
           await leaf.mkdirs(target);
           dirModes.push({ path: target, parts, mode: (h.mode ?? 0o755) & 0o7777, mtime: h.mtime });
           entry.resume();
@@ -162,12 +163,11 @@ export async function unpackContext(body: AsyncIterable<Buffer>, dest: string, l
       if (!acceptsTruncatedTail(cause ?? err, last, counter.count)) throw cause ?? err;
     }
     for (const d of dirModes.reverse()) {
-      // chmod and utimes follow symlinks: touch only what is still a directory this unpacking made, through no
-      // symlink (a later entry may have replaced it or one of its parents with a link out of the context).
+      // Touch only what is still a directory this unpacking made, reached through no symlink of the archive (a
+      // later entry may have replaced one of its parents with a link out of the context); setDirMeta itself
+      // works through an O_NOFOLLOW descriptor.
       if (d.parts.some((_p, i) => symlinks.has(d.parts.slice(0, i + 1).join('/')))) continue;
-      if (!(await lstat(d.path).catch(() => undefined))?.isDirectory()) continue;
-      await chmod(d.path, d.mode | 0o700);
-      if (d.mtime) await utimes(d.path, d.mtime, d.mtime).catch(() => {});
+      await setDirMeta(d.path, d.mode | 0o700, d.mtime);
     }
   } catch (err) {
     stream.destroy();
@@ -184,6 +184,29 @@ export async function unpackContext(body: AsyncIterable<Buffer>, dest: string, l
     opts.signal?.removeEventListener('abort', onAbort);
   }
   return { bytes: counter.count, entries, compressed: gzip };
+}
+
+/**
+ * Sets a directory's mode and times through a descriptor opened with O_NOFOLLOW: a later entry of the archive may
+ * have replaced the directory with a symlink (to a host directory), which must not be followed. Its parents hold
+ * no symlink (entries under a symlink are refused), so only the last component needs the check.
+ */
+async function setDirMeta(path: string, mode: number, mtime: Date | undefined): Promise<void> {
+  let fh;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // Replaced by a symlink or a file, or removed: nothing of ours to set.
+    if (code === 'ELOOP' || code === 'ENOTDIR' || code === 'ENOENT') return;
+    throw err;
+  }
+  try {
+    await fh.chmod(mode);
+    if (mtime) await fh.utimes(mtime, mtime).catch(() => {});
+  } finally {
+    await fh.close();
+  }
 }
 
 /**
@@ -212,6 +235,14 @@ function createLeafMaker(dest: string) {
   }
   return {
     mkdirs,
+    /** Removes a non-directory at `target` (never following it); true when it removed one. */
+    async replaceNonDirectory(target: string): Promise<boolean> {
+      const st = await lstat(target).catch(() => undefined);
+      if (!st || st.isDirectory()) return false;
+      await unlink(target);
+      written.delete(target);
+      return true;
+    },
     async prepare(target: string): Promise<void> {
       await mkdirs(dirname(target));
       if (!written.has(target) && !dirs.has(target)) {
