@@ -11,7 +11,9 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <node_api.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,7 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 #include <uv.h>
 
 #define PATH_MAX_LEN 4096
@@ -243,6 +246,169 @@ static napi_value umount2_js(napi_env env, napi_callback_info info) {
   return queue_mount(env, r);
 }
 
+
+/*
+ * No-follow walks inside a root: a tree a container wrote (its rootfs, its overlay upper dir) may hold symlinks
+ * to anywhere, so kiln reaches a path in it one component at a time with openat(O_PATH|O_NOFOLLOW|O_DIRECTORY)
+ * from the root: a symlink or a non-directory on the way is ELOOP/ENOTDIR, `..` and `.` are refused, and the
+ * last component is acted on through the parent's descriptor (fstatat/mkdirat/openat/unlinkat, never followed).
+ */
+
+/* Opens the parent directory of `rel` (relative to `root`, '/'-separated) without following any symlink; sets
+ * *last to the final component. Returns the fd or -1 with errno (ELOOP: a symlink on the way). */
+static int open_parent_beneath(const char *root, char *rel, char **last) {
+  int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char *save = NULL, *comp = strtok_r(rel, "/", &save), *next;
+  if (!comp) { close(fd); errno = EINVAL; return -1; }
+  while ((next = strtok_r(NULL, "/", &save)) != NULL) {
+    if (!strcmp(comp, ".") || !strcmp(comp, "..")) { close(fd); errno = EINVAL; return -1; }
+    int sub = openat(fd, comp, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+    if (sub < 0) {
+      int err = errno;
+      struct stat st;
+      /* O_NOFOLLOW|O_DIRECTORY on a symlink says ENOTDIR: name it for what it is. */
+      if (err == ENOTDIR && fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) err = ELOOP;
+      close(fd);
+      errno = err;
+      return -1;
+    }
+    close(fd);
+    fd = sub;
+    comp = next;
+  }
+  if (!strcmp(comp, ".") || !strcmp(comp, "..")) { close(fd); errno = EINVAL; return -1; }
+  *last = comp;
+  return fd;
+}
+
+static napi_value bigint_u64(napi_env env, uint64_t v) {
+  napi_value out;
+  napi_create_bigint_uint64(env, v, &out);
+  return out;
+}
+
+static void set_num(napi_env env, napi_value obj, const char *name, double v) {
+  napi_value x;
+  napi_create_double(env, v, &x);
+  napi_set_named_property(env, obj, name, x);
+}
+
+/* { dev, ino (bigint), mode, uid, gid, size } of a stat. */
+static napi_value stat_object(napi_env env, const struct stat *st) {
+  napi_value obj;
+  napi_create_object(env, &obj);
+  napi_set_named_property(env, obj, "dev", bigint_u64(env, (uint64_t)st->st_dev));
+  napi_set_named_property(env, obj, "ino", bigint_u64(env, (uint64_t)st->st_ino));
+  set_num(env, obj, "mode", st->st_mode);
+  set_num(env, obj, "uid", st->st_uid);
+  set_num(env, obj, "gid", st->st_gid);
+  set_num(env, obj, "size", (double)st->st_size);
+  return obj;
+}
+
+/* Reads (root, rel) arguments; rel is copied so strtok_r may cut it. */
+static int root_rel_args(napi_env env, napi_value *argv, size_t argc, size_t need, char *root, char *rel) {
+  if (argc < need) { napi_throw_type_error(env, NULL, "missing arguments"); return -1; }
+  if (get_string(env, argv[0], root, PATH_MAX_LEN) || get_string(env, argv[1], rel, PATH_MAX_LEN)) return -1;
+  return 0;
+}
+
+/* lstatBeneath(root, rel) -> stat object | null (the last component is missing). Throws ELOOP/ENOTDIR/EINVAL
+ * when the way there is not plain directories. */
+static napi_value lstat_beneath(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char root[PATH_MAX_LEN], rel[PATH_MAX_LEN], shown[PATH_MAX_LEN], *last;
+  if (root_rel_args(env, argv, argc, 2, root, rel)) return NULL;
+  memcpy(shown, rel, sizeof shown);
+  int fd = open_parent_beneath(root, rel, &last);
+  if (fd < 0) return throw_errno(env, errno, "openat", shown);
+  struct stat st;
+  int rc = fstatat(fd, last, &st, AT_SYMLINK_NOFOLLOW);
+  int err = errno;
+  close(fd);
+  if (rc != 0) {
+    if (err == ENOENT) { napi_value nul; napi_get_null(env, &nul); return nul; }
+    return throw_errno(env, err, "fstatat", shown);
+  }
+  return stat_object(env, &st);
+}
+
+/* makeBeneath(root, rel, isDir, mode) -> stat object of the new directory (mkdirat) or empty file (openat
+ * O_CREAT|O_EXCL|O_NOFOLLOW). Throws EEXIST when something is there already. */
+static napi_value make_beneath(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char root[PATH_MAX_LEN], rel[PATH_MAX_LEN], shown[PATH_MAX_LEN], *last;
+  if (root_rel_args(env, argv, argc, 4, root, rel)) return NULL;
+  bool is_dir = false;
+  uint32_t mode = 0;
+  napi_get_value_bool(env, argv[2], &is_dir);
+  napi_get_value_uint32(env, argv[3], &mode);
+  memcpy(shown, rel, sizeof shown);
+  int fd = open_parent_beneath(root, rel, &last);
+  if (fd < 0) return throw_errno(env, errno, "openat", shown);
+  struct stat st;
+  int rc, err;
+  if (is_dir) {
+    rc = mkdirat(fd, last, (mode_t)mode);
+    if (rc == 0) {
+      int d = openat(fd, last, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+      rc = d < 0 ? -1 : fstat(d, &st);
+      if (d >= 0) close(d);
+    }
+  } else {
+    int f = openat(fd, last, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
+    rc = f < 0 ? -1 : fstat(f, &st);
+    if (f >= 0) close(f);
+  }
+  err = errno;
+  close(fd);
+  if (rc != 0) return throw_errno(env, err, is_dir ? "mkdirat" : "openat", shown);
+  return stat_object(env, &st);
+}
+
+/* removeBeneath(root, rel, isDir, dev, ino) -> true when removed; false when the entry is missing, is not the
+ * inode (dev, ino bigints) named, is not of the kind asked, or is a directory that is not empty. */
+static napi_value remove_beneath(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], result;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char root[PATH_MAX_LEN], rel[PATH_MAX_LEN], shown[PATH_MAX_LEN], *last;
+  if (root_rel_args(env, argv, argc, 5, root, rel)) return NULL;
+  bool is_dir = false, lossless = true;
+  uint64_t dev = 0, ino = 0;
+  napi_get_value_bool(env, argv[2], &is_dir);
+  if (napi_get_value_bigint_uint64(env, argv[3], &dev, &lossless) != napi_ok ||
+      napi_get_value_bigint_uint64(env, argv[4], &ino, &lossless) != napi_ok) {
+    napi_throw_type_error(env, NULL, "dev and ino must be bigints");
+    return NULL;
+  }
+  memcpy(shown, rel, sizeof shown);
+  int fd = open_parent_beneath(root, rel, &last);
+  if (fd < 0) {
+    if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR) { napi_get_boolean(env, false, &result); return result; }
+    return throw_errno(env, errno, "openat", shown);
+  }
+  struct stat st;
+  bool removed = false;
+  if (fstatat(fd, last, &st, AT_SYMLINK_NOFOLLOW) == 0 && (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino &&
+      (is_dir ? S_ISDIR(st.st_mode) : !S_ISDIR(st.st_mode))) {
+    if (unlinkat(fd, last, is_dir ? AT_REMOVEDIR : 0) == 0) removed = true;
+    else if (errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST && errno != EBUSY) {
+      int err = errno;
+      close(fd);
+      return throw_errno(env, err, "unlinkat", shown);
+    }
+  }
+  close(fd);
+  napi_get_boolean(env, removed, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"lgetxattrs", NULL, lgetxattrs, NULL, NULL, NULL, napi_default, NULL},
@@ -251,6 +417,9 @@ static napi_value init(napi_env env, napi_value exports) {
     {"devsplit", NULL, devsplit, NULL, NULL, NULL, napi_default, NULL},
     {"mount", NULL, mount_js, NULL, NULL, NULL, napi_default, NULL},
     {"umount2", NULL, umount2_js, NULL, NULL, NULL, napi_default, NULL},
+    {"lstatBeneath", NULL, lstat_beneath, NULL, NULL, NULL, napi_default, NULL},
+    {"makeBeneath", NULL, make_beneath, NULL, NULL, NULL, napi_default, NULL},
+    {"removeBeneath", NULL, remove_beneath, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -20,7 +20,7 @@ import { buildSpec } from './spec.js';
 import { shimResizer, TTY_SHIM_RUNC_FLAGS, underTtyShim } from './tty-shim.js';
 import { hostCapabilities } from './host-caps.js';
 import { hostDevices } from './host-devices.js';
-import { findStubs, removeStubs } from './stubs.js';
+import { prepareMountPoints, removeMountPoints, type MountStub, type SpecPaths } from './mount-points.js';
 import type { Executor, RunOptions, RunResult, RunningContainer } from './types.js';
 import { resolveUser } from './user.js';
 import { resolveInRoot } from './secure-path.js';
@@ -82,7 +82,7 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
   await mkdir(rootfs, { recursive: true });
   let net: NetworkAttachment | undefined;
   let proxy: PortProxy | undefined;
-  let stubs: string[] = [];
+  let stubs: MountStub[] = [];
   let started = false;
   let mounted = false;
   let clean = false;
@@ -111,7 +111,6 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
     ]);
     const mounts = o.mounts ?? [];
     for (const m of mounts) if (m.copyUp && m.source) await copyUp(rootfs, m.target, m.source);
-    stubs = await findStubs(rootfs, ['/proc', '/sys', '/dev', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf', ...mounts.map((m) => m.target)]);
     const spec = buildSpec({
       args: o.process.args,
       env: o.process.env,
@@ -133,6 +132,9 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
       hostCapabilities: hostCaps,
       nofileLimit: nofile,
     });
+    // Every container passes here: the paths runc will mount onto are checked in the rootfs, symlinks resolved
+    // inside it, missing mount points created by kiln (no-follow) and recorded for removal after the run.
+    stubs = await prepareMountPoints(rootfs, spec as SpecPaths);
     await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
     o.signal?.throwIfAborted();
     started = true;
@@ -141,7 +143,7 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
     return result;
   } finally {
     // Clean-up must run even when cancelled: never pass the signal below.
-    if (stubs.length) await removeStubs(stubs).catch(() => {});
+    if (stubs.length) await removeMountPoints(rootfs, stubs);
     if (started && !clean) {
       await runcDelete(root, id).catch(() => {});
       await removeCgroup(root, id).catch(() => {});

@@ -15,6 +15,9 @@ interface FsxBinding {
   /** Absent in addons built before mount support (callers fall back to mount(8)). */
   mount?(source: string, target: string, fstype: string, flags: number, data: string | null): Promise<void>;
   umount2?(target: string, flags: number): Promise<void>;
+  lstatBeneath?(root: string, rel: string): BeneathStat | null;
+  makeBeneath?(root: string, rel: string, isDir: boolean, mode: number): BeneathStat;
+  removeBeneath?(root: string, rel: string, isDir: boolean, dev: bigint, ino: bigint): boolean;
 }
 
 /** src/exporter/tar and dist/exporter/tar are both three levels below the repository root. */
@@ -86,4 +89,44 @@ export function nativeMount(): NativeMount | undefined {
   }
   if (!b.mount || !b.umount2) return undefined;
   return { mount: b.mount.bind(b), umount2: b.umount2.bind(b) };
+}
+
+/** What the no-follow calls report of an entry (dev and ino as bigints: overlay inode numbers can exceed 2^53). */
+export interface BeneathStat {
+  dev: bigint;
+  ino: bigint;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+}
+
+function beneath(): Required<Pick<FsxBinding, 'lstatBeneath' | 'makeBeneath' | 'removeBeneath'>> {
+  const b = fsx();
+  if (!b.lstatBeneath || !b.makeBeneath || !b.removeBeneath) {
+    throw new KilnError('PRECONDITION', `kiln's native helper (${ADDON}) predates its no-follow calls`, { hint: 'run scripts/setup.sh (or bash native/build.sh)' });
+  }
+  return b as Required<FsxBinding>;
+}
+
+/**
+ * lstat of `rel` (a '/'-separated path relative to `root`) reached from `root` one component at a time, never
+ * following a symlink; `null` when the last component is missing. Throws ELOOP (a symlink on the way), ENOTDIR,
+ * ENOENT (a missing parent) or EINVAL (a `.` or `..` component) as Node-style errno errors.
+ */
+export function lstatBeneath(root: string, rel: string): BeneathStat | null {
+  return beneath().lstatBeneath(root, rel);
+}
+
+/** Creates `rel` under `root` (a directory, or an empty file opened O_EXCL|O_NOFOLLOW), reached no-follow; its stat. */
+export function makeBeneath(root: string, rel: string, isDir: boolean, mode: number): BeneathStat {
+  return beneath().makeBeneath(root, rel, isDir, mode);
+}
+
+/**
+ * Removes `rel` under `root`, reached no-follow, only when it is still the inode (`dev`, `ino`) and kind given;
+ * a directory only when empty. False when it was not removed for any of these reasons.
+ */
+export function removeBeneath(root: string, rel: string, isDir: boolean, dev: bigint, ino: bigint): boolean {
+  return beneath().removeBeneath(root, rel, isDir, dev, ino);
 }
