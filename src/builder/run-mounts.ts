@@ -14,7 +14,7 @@ import type { ContainerMount } from '../executor/types.js';
 import type { RunMount, StageOrImageRef } from '../parser/types.js';
 import type { BuildContext } from './build-context.js';
 import { contextForMount } from './filtered-context.js';
-import { resolveInRoot } from './fileops/root-path.js';
+import { lstatOrUndefined, resolveInRoot } from './fileops/root-path.js';
 import { forwardSshAgent } from './ssh-agent.js';
 import { ensureSnapshot } from './step-runner.js';
 import type { CopySpec } from './ports.js';
@@ -180,6 +180,8 @@ export async function prepareMounts(ctx: BuildContext, mounts: RunMount[]): Prom
           // The context as the build sees it: .dockerignore applies to a bind mount as to COPY (BuildKit).
           const root = m.from ? await mountFromView(ctx, m.from, scratch, releases) : await contextForMount(ctx);
           let src = resolveInRoot(root, m.source);
+          // A missing source is the user's mistake, said as BuildKit does; not ENOENT from cp or runc with kiln's paths.
+          if (!lstatOrUndefined(src)) throw new KilnError('COPY_SOURCE_NOT_FOUND', `RUN --mount=type=bind: source ${JSON.stringify(m.source)} not found in ${m.from ? m.from.raw : 'the build context'}`);
           if (!m.readonly) {
             // BuildKit: writes to a rw bind mount are discarded; give the step a throwaway copy.
             const copy = join(scratch, `rw-${randomBytes(4).toString('hex')}`);
