@@ -129,8 +129,8 @@ test('local: RUN --mount=type=bind (no from=) sees the context without its .dock
     Dockerfile: [
       'FROM busybox',
       // Fails the step (and the build) when an ignored file is visible; copies what it saw into the image.
-      'RUN --mount=type=bind,target=/m sh -c \'test -f /m/sub/public.txt && test -f /m/keep.key && test ! -e /m/secret.txt && test ! -e /m/secretdir && test ! -e /m/id.key && ls -R /m > /ro.txt; cat /m/secret.txt /m/secretdir/inner.txt /m/id.key >> /ro.txt 2>/dev/null; true\'',
-      'RUN --mount=type=bind,target=/m,rw sh -c \'test -f /m/sub/public.txt && test ! -e /m/secret.txt && test ! -e /m/secretdir && test ! -e /m/id.key && echo changed > /m/sub/public.txt && ls -R /m > /rw.txt; cat /m/secret.txt /m/secretdir/inner.txt /m/id.key >> /rw.txt 2>/dev/null; true\'',
+      'RUN --mount=type=bind,target=/m sh -c \'ls -R /m > /ro.txt; cat /m/secret.txt /m/secretdir/inner.txt /m/id.key >> /ro.txt 2>/dev/null; test -f /m/sub/public.txt && test -f /m/keep.key && test ! -e /m/secret.txt && test ! -e /m/secretdir && test ! -e /m/id.key\'',
+      'RUN --mount=type=bind,target=/m,rw sh -c \'ls -R /m > /rw.txt; cat /m/secret.txt /m/secretdir/inner.txt /m/id.key >> /rw.txt 2>/dev/null; echo changed > /m/sub/public.txt && test -f /m/sub/public.txt && test ! -e /m/secret.txt && test ! -e /m/secretdir && test ! -e /m/id.key\'',
       'RUN --mount=type=bind,source=sub,target=/s test -f /s/public.txt',
       '',
     ].join('\n'),
@@ -234,8 +234,8 @@ test('serve: RUN --mount=type=bind sees the context without its .dockerignored f
       name: 'Dockerfile',
       body: [
         'FROM busybox',
-        'RUN --mount=type=bind,target=/m sh -c \'test -f /m/public.txt && test ! -e /m/secret.txt && test ! -e /m/secretdir && ls -R /m > /ro.txt; cat /m/secret.txt >> /ro.txt 2>/dev/null; true\'',
-        'RUN --mount=type=bind,target=/m,rw sh -c \'test -f /m/public.txt && test ! -e /m/secret.txt && test ! -e /m/secretdir && ls -R /m > /rw.txt; cat /m/secret.txt >> /rw.txt 2>/dev/null; true\'',
+        'RUN --mount=type=bind,target=/m sh -c \'ls -R /m > /ro.txt; cat /m/secret.txt >> /ro.txt 2>/dev/null; test -f /m/public.txt && test ! -e /m/secret.txt && test ! -e /m/secretdir\'',
+        'RUN --mount=type=bind,target=/m,rw sh -c \'ls -R /m > /rw.txt; cat /m/secret.txt >> /rw.txt 2>/dev/null; test -f /m/public.txt && test ! -e /m/secret.txt && test ! -e /m/secretdir\'',
         '',
       ].join('\n'),
     },
