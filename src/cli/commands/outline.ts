@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { readFileInRoot } from '../../builder/fileops/read-in-root.js';
 import { KilnError } from '../../errors.js';
 import { outlineDockerfile, parseDockerfile, parsePlatform, type Outline } from '../../parser/index.js';
 
@@ -90,7 +91,14 @@ export function register(program: Command): void {
         const path = flags.file ? resolve(flags.file) : join(resolve(context), 'Dockerfile');
         name = flags.file ? relative(process.cwd(), path) || path : 'Dockerfile';
         try {
-          text = await readFile(path, 'utf8');
+          // As for a build: the default Dockerfile is read inside the context (a link out of it is confined);
+          // a path given with -f is the user's own choice and read as given.
+          if (flags.file) text = await readFile(path, 'utf8');
+          else {
+            const data = await readFileInRoot(resolve(context), 'Dockerfile');
+            if (data === undefined) throw Object.assign(new Error('no such file'), { code: 'ENOENT' });
+            text = data.toString('utf8');
+          }
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           if (code === 'ENOENT' || code === 'ENOTDIR') {

@@ -20,7 +20,7 @@ export function fakeBackend(opts: { buildMs?: number; failWith?: KilnError } = {
   const backend: ServerBackend = {
     tmpDir: tmp,
     async build(o) {
-      calls.builds.push({ ...o, files: readdirSync(o.contextDir).sort(), dockerfileText: readFileSync(o.dockerfile!, 'utf8') });
+      calls.builds.push({ ...o, files: readdirSync(o.contextDir).sort(), dockerfileText: o.dockerfileText ?? readFileSync(join(o.contextDir, o.contextDockerfile ?? 'Dockerfile'), 'utf8') });
       const step = { id: 1, stage: '0', index: 1, total: 1, text: 'RUN true' };
       o.onEvent?.({ type: 'build-start', steps: 1, stages: ['0'] });
       o.onEvent?.({ type: 'step-start', step });
