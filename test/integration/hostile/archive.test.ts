@@ -16,6 +16,7 @@ import { packTar, type TarInput } from '../../../src/exporter/tar/writer.js';
 import { rejects } from '../../helpers/assert.js';
 import { cleanup, tempDir } from '../../unit/fileops/fixtures.js';
 import { createHarness, type Harness } from '../builder/harness.js';
+import { docker, startServe } from '../server/serve-helper.js';
 
 /** security.capability v2 with the effective flag: cap_chown, cap_net_raw, cap_audit_control, cap_setfcap and
  * caps 32-39, so the value holds bytes 0xc0 and 0xff that a latin1/UTF-8 round trip turns into 0xfd. */
@@ -228,6 +229,51 @@ test('archive entries, symlinks and hardlinks stay inside the destination; host 
   await addFiles({ srcRoot: ctx, sources: ['plain.tar'], destRoot: root, dest: '/dest-link/' });
   c.check('symlinked destination');
   assert.ok(existsSync(join(root, c.dir, 'pwned-dest')));
+});
+
+test('through kiln serve (docker CLI): binary xattr kept, opaque marker ignored, redirects confined, canaries intact', async () => {
+  const c = canary();
+  const ctx = tempDir('serve-ctx');
+  gnuTarWithCaps(ctx, 'caps.tar');
+  await tarFile(join(ctx, 'opaque.tar'), [
+    dirEntry('bin', { xattrs: { 'trusted.overlay.opaque': Buffer.from('y') } }),
+    fileEntry('bin/kiln-extra', 'extra'),
+  ]);
+  await tarFile(join(ctx, 'redirect.tar'), [
+    linkEntry('abs', 'symlink', c.dir),
+    fileEntry('abs/pwned-abs', 'x'),
+    linkEntry('rel', 'symlink', `${'../'.repeat(12)}${c.dir.slice(1)}`),
+    fileEntry('rel/pwned-rel', 'x'),
+  ]);
+  writeFileSync(join(ctx, 'Dockerfile'), [
+    'FROM busybox',
+    'ADD --link opaque.tar /',
+    'ADD redirect.tar /out',
+    'ADD caps.tar /opt/',
+    `RUN ls /bin/sh /bin/kiln-extra && test -f /out${c.dir}/pwned-abs && test -f /out${c.dir}/pwned-rel`,
+    '',
+  ].join('\n'));
+  const s = await startServe();
+  try {
+    const built = await docker(s, ['build', '-q', '-t', 'hostile-archive:1', ctx]);
+    assert.is(built.code, 0, `docker build through kiln serve failed:\n${built.stdout}\n${built.stderr}\n${s.logs().slice(-2000)}`);
+    c.check('through kiln serve');
+    const work = tempDir('saved');
+    const saved = await docker(s, ['save', '-o', join(work, 'img.tar'), 'hostile-archive:1']);
+    assert.is(saved.code, 0, saved.stderr);
+    mkdirSync(join(work, 'img'));
+    execFileSync('tar', ['-C', join(work, 'img'), '-xf', join(work, 'img.tar')]);
+    const manifest = JSON.parse(readFileSync(join(work, 'img/manifest.json'), 'utf8')) as Array<{ Layers: string[] }>;
+    mkdirSync(join(work, 'rootfs'));
+    for (const l of manifest[0]!.Layers) {
+      execFileSync('tar', ['--xattrs', '--xattrs-include=*', '-C', join(work, 'rootfs'), '-xf', join(work, 'img', l)]);
+    }
+    const x = getXattrs(join(work, 'rootfs/opt/ping')) ?? {};
+    assert.is(x['security.capability']?.toString('hex'), CAP.toString('hex'));
+    assert.ok(existsSync(join(work, 'rootfs/bin/sh')) || lstatSync(join(work, 'rootfs/bin/sh')).isSymbolicLink(), 'the base\'s /bin/sh is in the image');
+  } finally {
+    await s.stop();
+  }
 });
 
 test.run();
