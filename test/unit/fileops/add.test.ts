@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
+import { getXattrs, setXattr } from '../../../src/exporter/tar/fsx.js';
 import { createServer, type Server } from 'node:http';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -75,6 +76,23 @@ test('archives are recognised by content for plain, gzip, bzip2, xz and zstd; na
   const r2 = tempDir('dest');
   await addFiles({ srcRoot: ctx, sources: ['gzip.data'], destRoot: r2, dest: '/z/', unpack: false });
   assert.ok(lstatSync(join(r2, 'z/gzip.data')).isFile(), '--unpack=false copies the archive as is');
+});
+
+test('ADD: a "./" first entry leaves the existing destination\'s mode; binary xattr values survive byte for byte', async () => {
+  const src = tempDir('src');
+  writeFileSync(join(src, 'f'), 'x');
+  const high = Buffer.from(Array.from({ length: 128 }, (_, i) => 0x80 + i));
+  setXattr(join(src, 'f'), 'user.high', high); // user xattrs: unprivileged, on ext4/xfs/btrfs/tmpfs
+  chmodSync(src, 0o700);
+  const ctx = tempDir('ctx');
+  execFileSync('tar', ['--xattrs', '--xattrs-include=user.*', '-C', src, '-cf', join(ctx, 'dot.tar'), '.']);
+  const root = tempDir('dest');
+  mkdirSync(join(root, 'dst'));
+  chmodSync(join(root, 'dst'), 0o755);
+  await addFiles({ srcRoot: ctx, sources: ['dot.tar'], destRoot: root, dest: '/dst/' });
+  assert.is(statSync(join(root, 'dst')).mode & 0o7777, 0o755, 'the "./" entry\'s 0700 is not applied (moby Unpack skips ".")');
+  assert.is(read(root, 'dst/f'), 'x');
+  assert.is(getXattrs(join(root, 'dst/f'))?.['user.high']?.toString('hex'), high.toString('hex'));
 });
 
 function serve(files: Record<string, Buffer>): Promise<{ server: Server; base: string }> {

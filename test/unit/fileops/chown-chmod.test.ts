@@ -28,6 +28,19 @@ test('resolveChown(): names from the destination, numbers as given, user alone s
   throwsCode(() => resolveChown('a:b:c', root), 'INVALID_ARGUMENT');
 });
 
+test('resolveChown(): a number is taken as given even when passwd lists it (BuildKit readUser ByID), and USER wording', () => {
+  const root = rootfs();
+  assert.equal(resolveChown('2', root), { uid: 2, gid: 2 }, 'not bin\'s primary group 3');
+  assert.equal(resolveChown('9999', root), { uid: 9999, gid: 9999 });
+  assert.equal(resolveChown('9999:', root), { uid: 9999, gid: 9999 });
+  try {
+    resolveChown('1:2:3', root, 'USER');
+    assert.unreachable('a malformed USER is refused');
+  } catch (err) {
+    assert.match((err as Error).message, /invalid USER value/);
+  }
+});
+
 test('resolveChown() reads /etc/passwd inside the root even through a symlink to /', () => {
   const root = tempDir('rootfs');
   mkdirSync(join(root, 'real'));
