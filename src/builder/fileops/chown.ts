@@ -3,8 +3,8 @@
  * DESTINATION rootfs's /etc/passwd and /etc/group (read confined to that root), numbers are taken as they are, and
  * a user given alone also sets the group — the user's primary group for a name, the same number for a number.
  */
-import { readFileSync } from 'node:fs';
-import { KilnError } from '../../errors.js';
+import { isKilnError, KilnError } from '../../errors.js';
+import { readImageTextFile } from '../../executor/image-file.js';
 import { resolveInRoot } from './root-path.js';
 
 /** A numeric owner. */
@@ -58,11 +58,14 @@ function checkId(s: string | undefined, spec: string): number {
 
 /** Colon-separated rows of a passwd-style file inside `root`; a missing file has no rows. */
 function readDb(root: string, file: string): string[][] {
-  let text: string;
+  let text: string | undefined;
   try {
-    text = readFileSync(resolveInRoot(root, file), 'utf8');
-  } catch {
+    text = readImageTextFile(resolveInRoot(root, file), file);
+  } catch (err) {
+    // A FIFO or device where the database should be is refused (never opened); other read errors mean no rows.
+    if (isKilnError(err) && err.code === 'UNSAFE_PATH') throw err;
     return [];
   }
+  if (text === undefined) return [];
   return text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => l.split(':'));
 }
