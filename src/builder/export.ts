@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { cp, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { canonicalJson } from '../image/canonical-json.js';
 import { buildManifest } from '../image/manifest.js';
@@ -82,7 +83,12 @@ export async function exportResult(ctx: BuildContext, st: StageState): Promise<E
           const dir = await view.dir();
           if (out.type === 'local') {
             await mkdir(out.dest, { recursive: true });
-            await cp(dir, out.dest, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true, force: true });
+            // Never fs.cp: it opens FIFOs and device nodes of the image on the host (copy-tree.ts says why).
+            const { copyTree } = await import('./copy-tree.js');
+            await copyTree(dir, out.dest, {
+              owners: false, merge: true, signal: ctx.signal,
+              onSkip: (p, why) => ctx.emit({ type: 'warning', message: `--output type=local: skipped /${relative(dir, p)}: ${why}` }),
+            });
           } else {
             const { dirTar } = await import('../exporter/layer-diff.js');
             const sink = out.dest === '-' ? ctx.opts.stdout ?? process.stdout : createWriteStream(out.dest);

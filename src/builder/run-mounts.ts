@@ -5,8 +5,8 @@
  * agent). Each prepared mount has a key part (what the cache key may see) and a release function.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, chown, cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, chown, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { acquireLock } from '../cache/lock.js';
 import { KilnError } from '../errors.js';
 import { mountAll, unmountAll } from '../executor/mount.js';
@@ -15,6 +15,7 @@ import type { RunMount, StageOrImageRef } from '../parser/types.js';
 import type { BuildContext } from './build-context.js';
 import { contextForMount } from './filtered-context.js';
 import { lstatOrUndefined, resolveInRoot } from './fileops/root-path.js';
+import { copyTree } from './copy-tree.js';
 import { forwardSshAgent } from './ssh-agent.js';
 import { ensureSnapshot } from './step-runner.js';
 import type { CopySpec } from './ports.js';
@@ -183,10 +184,11 @@ export async function prepareMounts(ctx: BuildContext, mounts: RunMount[]): Prom
           // A missing source is the user's mistake, said as BuildKit does; not ENOENT from cp or runc with kiln's paths.
           if (!lstatOrUndefined(src)) throw new KilnError('COPY_SOURCE_NOT_FOUND', `RUN --mount=type=bind: source ${JSON.stringify(m.source)} not found in ${m.from ? m.from.raw : 'the build context'}`);
           if (!m.readonly) {
-            // BuildKit: writes to a rw bind mount are discarded; give the step a throwaway copy.
+            // BuildKit: writes to a rw bind mount are discarded; give the step a throwaway copy (a stage's or
+            // image's entries keep their owners; the context's are this process's, as fs.cp made them before).
             const copy = join(scratch, `rw-${randomBytes(4).toString('hex')}`);
             await mkdir(scratch, { recursive: true });
-            await cp(src, copy, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+            await copyTree(src, copy, { owners: m.from !== undefined, signal: ctx.signal, onSkip: (p, why) => ctx.emit({ type: 'warning', message: `rw bind mount ${m.target}: skipped ${p === src ? 'its source' : relative(src, p)}: ${why}` }) });
             src = copy;
           }
           out.mounts.push({ type: 'bind', source: src, target: m.target, readonly: m.readonly });
@@ -240,7 +242,7 @@ async function seedCache(ctx: BuildContext, dir: string, m: Extract<RunMount, { 
   const tmp = `${dir}.seed-${randomBytes(4).toString('hex')}`;
   try {
     const st = await stat(src).catch(() => undefined);
-    if (st?.isDirectory()) await cp(src, tmp, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+    if (st?.isDirectory()) await copyTree(src, tmp, { owners: true, signal: ctx.signal, onSkip: (p, why) => ctx.emit({ type: 'warning', message: `cache mount ${m.target} from=${m.from!.raw}: skipped ${relative(src, p)}: ${why}` }) });
     else {
       if (st) throw new KilnError('INVALID_ARGUMENT', `cache mount from=${m.from!.raw}: source ${m.source ?? '/'} is not a directory`);
       await mkdir(tmp, { recursive: true });

@@ -15,6 +15,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ownerToken } from './lock.js';
 import type { Descriptor, Digest } from '../image/types.js';
 import type { Snapshotter } from './types.js';
 
@@ -90,9 +91,13 @@ function hex(key: string): string {
   return key.startsWith('sha256:') ? key.slice(7) : createHash('sha256').update(key).digest('hex');
 }
 
-/** Write-then-rename without fsync: a record lost in a power cut is only a cache miss, and fsync costs ms per step. */
+/**
+ * Write-then-rename without fsync: a record lost in a power cut is only a cache miss, and fsync costs ms per step.
+ * The temp name carries the owner token (`<file>.<pid.starttime>.<hex>.tmp`): a killed build's leftover is
+ * told from a live one's by the start-up sweep (tmp-sweep.ts) and `kiln prune`.
+ */
 async function writeAtomic(path: string, data: string): Promise<void> {
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  const tmp = `${path}.${ownerToken()}.${randomBytes(6).toString('hex')}.tmp`;
   await writeFile(tmp, data);
   await rename(tmp, path);
 }

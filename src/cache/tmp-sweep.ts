@@ -1,6 +1,6 @@
 /**
  * Start-up sweep of what dead processes left behind: their `<root>/tmp/<owner>-<id>` scratch dirs, their lease
- * files, and half-written `.index.json.tmp-*` / `.oci-layout.tmp-*` files. Owners are identified by the token
+ * files, half-written `.index.json.tmp-*` / `.oci-layout.tmp-*` files, and the build cache's `*.tmp` record files. Owners are identified by the token
  * in the name (`pid.starttime`), so a live process's files are never touched. Index temp files are only removed
  * under the store lock (their writer holds it), and only if the lock is free right now.
  */
@@ -16,8 +16,25 @@ const FOREIGN_MAX_AGE_MS = 24 * 3600_000;
 const ABANDONED_MS = 60_000;
 
 /** Removes leftovers of dead processes under `paths`; returns how many entries it removed. */
-export async function sweepTemp(paths: Pick<RootPaths, 'tmp' | 'leases' | 'locks' | 'oci'>): Promise<number> {
+export async function sweepTemp(paths: Pick<RootPaths, 'tmp' | 'leases' | 'locks' | 'oci'> & Partial<Pick<RootPaths, 'gcRoots' | 'buildCache'>>): Promise<number> {
   let removed = 0;
+  // The build cache writes its GC roots, inputs and slots as `<file>.<owner>.<hex>.tmp` then renames them; a
+  // build killed in between leaves the temp file. Dead owners' ones go; so do owner-less ones from older kiln
+  // versions once clearly abandoned (those writes take microseconds).
+  const cacheDirs = [paths.gcRoots, ...(paths.buildCache ? [join(paths.buildCache, 'inputs'), join(paths.buildCache, 'slots')] : [])];
+  for (const dir of cacheDirs) {
+    if (!dir) continue;
+    for (const n of await readdir(dir).catch(() => [] as string[])) {
+      const owned = /\.(\d+\.\d+)\.[0-9a-f]{12}\.tmp$/.exec(n);
+      if (owned) {
+        if (isOwnerAlive(owned[1]!)) continue;
+      } else if (/\.[0-9a-f]{12}\.tmp$/.test(n)) {
+        const st = await stat(join(dir, n)).catch(() => undefined);
+        if (!st || Date.now() - st.mtimeMs <= ABANDONED_MS) continue;
+      } else continue;
+      await rm(join(dir, n), { force: true }).then(() => removed++, () => {});
+    }
+  }
   const names = await readdir(paths.tmp).catch(() => [] as string[]);
   for (const name of names) {
     const m = /^(\d+\.\d+)-/.exec(name);

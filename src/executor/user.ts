@@ -3,7 +3,7 @@
  * /etc/passwd and /etc/group, with Docker's rules (moby/sys/user GetExecUser): a numeric uid need not exist,
  * a name must; supplementary groups come from /etc/group only when no group was given.
  */
-import { readFile } from 'node:fs/promises';
+import { readImageTextFile } from './image-file.js';
 import { KilnError } from '../errors.js';
 import { resolveInRoot } from './secure-path.js';
 
@@ -86,7 +86,7 @@ export function resolveUserFrom(spec: string | undefined, passwdText: string, gr
 
 async function readInRoot(root: string, path: string): Promise<string> {
   try {
-    return await readFile(await resolveInRoot(root, path), 'utf8');
+    return readImageTextFile(await resolveInRoot(root, path), path) ?? '';
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return '';
     throw err;

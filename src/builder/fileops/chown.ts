@@ -8,8 +8,8 @@
  * Where kiln differs from BuildKit: a name missing from passwd/group is an error (USER_NOT_FOUND), where
  * BuildKit silently uses 0.
  */
-import { readFileSync } from 'node:fs';
-import { KilnError } from '../../errors.js';
+import { isKilnError, KilnError } from '../../errors.js';
+import { readImageTextFile } from '../../executor/image-file.js';
 import { resolveInRoot } from './root-path.js';
 
 /** A numeric owner. */
@@ -63,11 +63,14 @@ function checkId(s: string | undefined, spec: string, what: string): number {
 
 /** Colon-separated rows of a passwd-style file inside `root`; a missing file has no rows. */
 function readDb(root: string, file: string): string[][] {
-  let text: string;
+  let text: string | undefined;
   try {
-    text = readFileSync(resolveInRoot(root, file), 'utf8');
-  } catch {
+    text = readImageTextFile(resolveInRoot(root, file), file);
+  } catch (err) {
+    // A FIFO or device where the database should be is refused (never opened); other read errors mean no rows.
+    if (isKilnError(err) && err.code === 'UNSAFE_PATH') throw err;
     return [];
   }
+  if (text === undefined) return [];
   return text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => l.split(':'));
 }

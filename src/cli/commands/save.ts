@@ -1,10 +1,11 @@
 /**
  * `kiln save [-o FILE] [--format docker|oci] IMAGE…`: writes images to a tar archive (stdout when -o is absent
- * and stdout is not a terminal). The file appears only when complete: written beside it, then renamed.
+ * and stdout is not a terminal). The file appears only when complete: written beside it, then renamed; temp
+ * files that killed saves of the same FILE left behind are removed first.
  */
 import { open, rename, rm } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { tempNameFor } from '../../cache/atomic-file.js';
+import { sweepDeadTemps, tempNameFor } from '../../cache/atomic-file.js';
 import { openRoot } from '../../cache/root.js';
 import { fromSystemError, KilnError } from '../../errors.js';
 import { resolveSaveItems, saveArchive, type ArchiveFormat } from '../../exporter/archive-save.js';
@@ -31,6 +32,8 @@ export function register(program: Command): void {
           await saveArchive(root.content, items, process.stdout, { format: opts.format as ArchiveFormat });
           return;
         }
+        // A save killed before its rename left its temp file here; this run of the command clears it.
+        await sweepDeadTemps(opts.output);
         const tmp = tempNameFor(opts.output);
         try {
           const out = await open(tmp, 'wx', 0o644);
