@@ -65,7 +65,7 @@ function stubAttack(d: string, mount: string, target: string): string {
   return `FROM busybox\n${stubRun(d, mount, target)}`;
 }
 
-for (const mount of ['type=bind', 'type=cache,id=hostile-stub']) {
+for (const mount of ['type=bind', 'type=cache,id=hostile-stub', 'type=tmpfs']) {
   for (const [target, dirs] of [['/a/b', ['b']], ['/a/b/c', ['b/c']]] as const) {
     test(`RUN --mount=${mount},target=${target} then /a -> host dir: the host's empty ${dirs[0]} survives the stub clean-up`, async () => {
       const d = await plant([...dirs]);
@@ -116,7 +116,6 @@ test('kiln run of an image with /dev -> host dir writes nothing on the host', as
   await assertUntouched(d, before, 'kiln run on /dev -> host');
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, /in-container/);
-  await kiln(['prune', '--all', '--force'], { root }).catch(() => undefined);
 });
 
 test('kiln serve: docker build of an image with /dev -> host dir, then RUN, leaves the host alone', async () => {
