@@ -33,7 +33,7 @@ export interface Builder {
 }
 
 /** SOURCE_DATE_EPOCH from the options, a build arg, or the environment (seconds, a non-negative integer). */
-export function sourceDateEpochOf(opts: BuildOptions): number | undefined {
+function sourceDateEpochOf(opts: BuildOptions): number | undefined {
   const raw = opts.sourceDateEpoch ?? opts.buildArgs?.SOURCE_DATE_EPOCH;
   if (raw === undefined || raw === '') return undefined;
   const n = Number(raw);

@@ -26,7 +26,7 @@ export interface ExportedImage {
 }
 
 /** The final image config of `st`: `--label`s applied, `created` fixed, diff IDs listed. */
-export function finalConfig(ctx: BuildContext, st: StageState): ImageConfig {
+function finalConfig(ctx: BuildContext, st: StageState): ImageConfig {
   const image = structuredClone(st.cfg.image);
   const labels = ctx.opts.labels ?? {};
   if (Object.keys(labels).length) image.config = { ...(image.config ?? {}), Labels: { ...(image.config?.Labels ?? {}), ...labels } };

@@ -52,7 +52,7 @@ export function setEnv(env: string[] | undefined, key: string, value: string): s
 }
 
 /** A command as the config stores it: shell form goes through the stage's SHELL. */
-export function commandArgs(cmd: CommandForm, shell: string[] | undefined): string[] {
+function commandArgs(cmd: CommandForm, shell: string[] | undefined): string[] {
   return cmd.form === 'exec' ? cmd.args : [...(shell?.length ? shell : DEFAULT_SHELL), cmd.script];
 }
 
@@ -90,7 +90,7 @@ function kvText(kvs: Array<{ key: string; value: string }>): string {
 }
 
 /** The history line BuildKit writes for a metadata instruction (after expansion). */
-export function metadataHistory(ins: StageInstruction, cfg: ContainerConfig): string {
+function metadataHistory(ins: StageInstruction, cfg: ContainerConfig): string {
   switch (ins.kind) {
     case 'ENV': return `ENV ${kvText(ins.vars)}`;
     case 'LABEL': return `LABEL ${kvText(ins.labels)}`;

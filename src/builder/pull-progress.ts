@@ -11,7 +11,7 @@ import type { PullLayerProgress } from './types.js';
 export type PullStatusFn = (status: string, layer?: PullLayerProgress) => void;
 
 /** Byte updates of one downloading layer are at most this often (ms) by default: tty redraws every 100 ms. */
-export const PULL_PROGRESS_INTERVAL_MS = 200;
+const PULL_PROGRESS_INTERVAL_MS = 200;
 
 /**
  * Returns a TransferEvent handler that calls `onStatus`. `now` is injectable for tests. Config and manifest

@@ -41,11 +41,6 @@ export function runCommand(ins: RunInstruction, shell: string[] | undefined): Ru
   return heredocRunScript(ins.command.script, ins.heredocs, sh);
 }
 
-/** The argv of a RUN (see runCommand; a `#!` heredoc's argv is its /dev/pipes path). */
-export function runArgs(ins: RunInstruction, shell: string[] | undefined): string[] {
-  return runCommand(ins, shell).argv;
-}
-
 /** Collects a process stream into step-output events and a tail of its last lines. */
 function outputSink(ctx: BuildContext, step: StepRef, stream: 'stdout' | 'stderr', tail: string[]): Writable {
   return new Writable({

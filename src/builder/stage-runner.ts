@@ -22,7 +22,7 @@ import { workdirStep } from './workdir-step.js';
 const FS_KINDS = new Set(['RUN', 'COPY', 'ADD', 'WORKDIR']);
 
 /** The name a stage shows in progress: its AS name, `stage-N`, or '' for an unnamed final stage (buildx's `[2/3]`). */
-export function stageLabel(ctx: BuildContext, stage: Stage): string {
+function stageLabel(ctx: BuildContext, stage: Stage): string {
   if (stage.name) return stage.name;
   return stage.index === ctx.df.targetIndex ? '' : `stage-${stage.index}`;
 }

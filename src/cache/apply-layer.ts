@@ -118,7 +118,7 @@ export function archiveXattrAllowed(name: string): boolean {
 }
 
 /** Applies members one at a time; `finish()` sets directory times once nothing more is written into them. */
-export function createApplier(dir: string, opts: ApplyLayerOptions = {}) {
+function createApplier(dir: string, opts: ApplyLayerOptions = {}) {
   const root = realpathSync(dir);
   const where = opts.source ?? 'layer';
   const resolver = new RootResolver(root, where);

@@ -17,7 +17,6 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { join } from 'node:path';
 import { ownerToken } from './lock.js';
 import type { Descriptor, Digest } from '../image/types.js';
-import type { Snapshotter } from './types.js';
 
 export type LayerCompression = 'gzip' | 'zstd' | 'none';
 
@@ -250,54 +249,4 @@ export async function sweepBuildCacheInputs(root: string, opts: { removedRoots?:
     removed++;
   }
   return removed;
-}
-
-/**
- * Clean-up after `kiln prune` dropped build-cache records (their GC root files): removes the inputs files of
- * records that are gone (of any age, unlike prune's `sweepBuildCacheInputs`), and committed snapshots that no remaining record needs (a record keeps its snapshot
- * and that snapshot's ancestors). Unpacked image layers count as unneeded too: they are re-unpacked from their
- * blobs on demand. Snapshots changed in the last `minAgeMs` (default one minute) are kept, so a build that just
- * committed a step and has not written its record yet keeps it. Returns what was removed.
- */
-export async function sweepBuildCache(root: string, snapshotter: Pick<Snapshotter, 'list' | 'remove'>, opts: { minAgeMs?: number; dryRun?: boolean } = {}): Promise<{ inputs: number; snapshots: string[] }> {
-  const cache = await openBuildCache(root);
-  const records = await cache.list();
-  const inputs = await sweepBuildCacheInputs(root, { minAgeMs: 0, dryRun: opts.dryRun });
-  const all = await snapshotter.list();
-  const byKey = new Map(all.map((s) => [s.key, s]));
-  const keep = new Set<string>();
-  for (const r of records) {
-    for (let k = r.result.snapshot; k !== undefined && !keep.has(k); k = byKey.get(k)?.parent) keep.add(k);
-  }
-  // Active snapshots (running steps) keep their parents.
-  for (const s of all) if (s.kind === 'active') for (let k = s.parent; k !== undefined && !keep.has(k); k = byKey.get(k)?.parent) keep.add(k);
-  const minAge = opts.minAgeMs ?? 60_000;
-  const depth = (k: string): number => {
-    let n = 0;
-    for (let p = byKey.get(k)?.parent; p !== undefined; p = byKey.get(p)?.parent) n++;
-    return n;
-  };
-  const doomed: string[] = [];
-  for (const s of all) {
-    if (s.kind !== 'committed' || keep.has(s.key)) continue;
-    const st = await stat(s.dir).catch(() => undefined);
-    if (st && Date.now() - st.ctimeMs < minAge) continue;
-    doomed.push(s.key);
-  }
-  // Children before parents: the snapshotter refuses to remove a parent that still has children.
-  doomed.sort((a, b) => depth(b) - depth(a));
-  const removed: string[] = [];
-  for (const k of doomed) {
-    if (opts.dryRun) {
-      removed.push(k);
-      continue;
-    }
-    try {
-      await snapshotter.remove(k);
-      removed.push(k);
-    } catch {
-      // Still a parent of a kept snapshot (or of one a build just made): leave it.
-    }
-  }
-  return { inputs, snapshots: removed };
 }

@@ -18,7 +18,7 @@ import type { ImageRecord } from './image-store.js';
 import type { StoreRoot } from './root.js';
 import type { IoOptions } from './types.js';
 
-export const BUSYBOX_PATH = '/bin/busybox';
+const BUSYBOX_PATH = '/bin/busybox';
 const EPOCH = new Date(0);
 const PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -26,7 +26,7 @@ const PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
  * Users of the base image: root, the system users `daemon` and `bin`, `app` (the conformance cases' base has it,
  * with a home directory, and `COPY --chown=app` / `USER app` use it), two unprivileged test users, and nobody.
  */
-export const BASE_PASSWD = [
+const BASE_PASSWD = [
   'root:x:0:0:root:/root:/bin/sh',
   'daemon:x:1:1:daemon:/usr/sbin:/bin/false',
   'bin:x:2:2:bin:/bin:/bin/false',
@@ -36,7 +36,7 @@ export const BASE_PASSWD = [
   'nobody:x:65534:65534:nobody:/nonexistent:/bin/false',
 ].join('\n') + '\n';
 
-export const BASE_GROUP = [
+const BASE_GROUP = [
   'root:x:0:',
   'daemon:x:1:',
   'bin:x:2:',

@@ -4,8 +4,6 @@
  * unpacked snapshots (their directories, hard-linked files once; reclaimable: what prune's snapshot collection
  * would free, see src/cache/snapshot-gc.ts).
  */
-import { lstat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Digest, Index, Manifest } from '../image/types.js';
 import { readGcRoots, markReachable } from './gc.js';
 import { liveLeasedDigests } from './lease.js';
@@ -20,30 +18,6 @@ export interface UsageRow {
    * the build cache.
    */
   reclaimable: number;
-}
-
-/** Bytes under `dir` (hard-linked files counted once). */
-export async function dirSize(dir: string, seen = new Set<string>()): Promise<{ bytes: number; files: number }> {
-  let bytes = 0;
-  let files = 0;
-  const names = await readdir(dir).catch(() => [] as string[]);
-  for (const n of names) {
-    const p = join(dir, n);
-    const st = await lstat(p).catch(() => undefined);
-    if (!st) continue;
-    if (st.isDirectory()) {
-      const sub = await dirSize(p, seen);
-      bytes += sub.bytes;
-      files += sub.files;
-      continue;
-    }
-    const key = `${st.dev}:${st.ino}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    bytes += st.size;
-    files++;
-  }
-  return { bytes, files };
 }
 
 /** Classifies every blob once (first matching kind wins: images, layers, build cache, leased, unreferenced). */

@@ -35,7 +35,7 @@ const MAX_JSON = 4 << 20;
  * Chain IDs of the images that `digests` name (manifests, indexes with their present children, or configs);
  * digests that are none of these (layers) are skipped after reading one byte.
  */
-export async function imageChainIds(content: ContentStore, digests: Iterable<Digest>): Promise<Set<string>> {
+async function imageChainIds(content: ContentStore, digests: Iterable<Digest>): Promise<Set<string>> {
   const out = new Set<string>();
   const seen = new Set<Digest>();
   const stack = [...digests];
@@ -69,7 +69,7 @@ async function readImageJson(content: ContentStore, digest: Digest): Promise<Par
 
 
 /** Snapshot keys of build-cache records, minus those in `removedRoots` (GC root file names). */
-export async function buildCacheSnapshots(root: StoreRoot, removedRoots: Iterable<string> = []): Promise<Set<string>> {
+async function buildCacheSnapshots(root: StoreRoot, removedRoots: Iterable<string> = []): Promise<Set<string>> {
   const removed = new Set(removedRoots);
   if (removed.size === 0) return (await buildCacheRoots(root.root)).snapshots;
   // A dry run: the dropped records are still on disk, so read the root files and skip those (the build

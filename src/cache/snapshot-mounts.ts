@@ -13,7 +13,7 @@ import { KilnError } from '../errors.js';
 /** Mount data limit, a page minus room for what mount(8) may add (`rw`, a context). */
 export const MOUNT_DATA_LIMIT = 3900;
 /** overlayfs's OVL_MAX_STACK. */
-export const OVERLAY_MAX_STACK = 500;
+const OVERLAY_MAX_STACK = 500;
 
 /**
  * Options that keep an upper dir a plain diff: without them a renamed directory becomes a redirect xattr and

@@ -48,7 +48,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
 const GLOBAL_VALUE_OPTIONS = new Set(['--root', '-H', '--host']);
 
 /** The modules to load for `args` (argv without node and script): the command's own, or all of them. */
-export function modulesFor(args: string[]): CommandLoader[] {
+function modulesFor(args: string[]): CommandLoader[] {
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (GLOBAL_VALUE_OPTIONS.has(a)) { i++; continue; }

@@ -11,14 +11,14 @@ import type { NetworkAttachment, NetworkContext } from './network.js';
 import { tool } from './tool.js';
 
 export const BRIDGE = 'kiln0';
-export const SUBNET = '10.89.0.0/16';
+const SUBNET = '10.89.0.0/16';
 const GATEWAY = '10.89.0.1';
 const PREFIX = 16;
 const LEASES = '/run/kiln/leases';
 
 interface Lease { root: string; id: string }
 
-export function netnsName(id: string): string {
+function netnsName(id: string): string {
   return `kiln-${id.slice(0, 16)}`;
 }
 function vethName(id: string): string {
@@ -37,7 +37,7 @@ async function ip(args: string[], input?: string): Promise<void> {
 let bridgeReady: Promise<void> | undefined;
 
 /** Creates kiln0, its address, forwarding and NAT once per host; idempotent and safe to race. */
-export function ensureBridge(): Promise<void> {
+function ensureBridge(): Promise<void> {
   bridgeReady ??= (async () => {
     const exists = (await tool('ip', ['link', 'show', BRIDGE])).code === 0;
     if (!exists) {

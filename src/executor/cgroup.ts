@@ -10,7 +10,7 @@ import { join } from 'node:path';
 const CGROUP_FS = '/sys/fs/cgroup';
 
 /** The cgroup name prefix for a state root. */
-export function cgroupPrefix(root: string): string {
+function cgroupPrefix(root: string): string {
   return `kiln-${createHash('sha256').update(root).digest('hex').slice(0, 12)}-`;
 }
 

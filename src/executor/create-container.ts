@@ -49,7 +49,7 @@ export interface CreateContainerOptions {
 }
 
 /** `--add-host NAME:IP` (IPv6 addresses keep their colons) as /etc/hosts lines. */
-export function parseAddHosts(flags: string[]): string[] {
+function parseAddHosts(flags: string[]): string[] {
   return flags.map((f) => {
     const i = f.indexOf(':');
     const name = f.slice(0, i);

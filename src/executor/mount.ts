@@ -99,14 +99,14 @@ async function mountNative(sys: NativeMount, m: Mount, dest: string): Promise<bo
 const MAX_MOUNT_DATA = 4095;
 
 /** Where a mount goes: `target` (the rootfs) when `m.target` is unset, else `target/m.target`. */
-export function mountPoint(m: Mount, target: string): string {
+function mountPoint(m: Mount, target: string): string {
   if (!m.target || m.target === '/') return resolve(target);
   const inner = normalize('/' + m.target);
   return join(resolve(target), inner);
 }
 
 /** Turns a Mount into `mount(8)` arguments. Bind mounts become `--bind`/`--rbind`; `ro` on a bind is kept. */
-export function mountArgs(m: Mount, dest: string): string[] {
+function mountArgs(m: Mount, dest: string): string[] {
   const opts = [...m.options];
   const bind = m.type === 'bind' || opts.includes('bind') || opts.includes('rbind');
   if (bind) {

@@ -17,7 +17,7 @@ export interface PortProxy {
 }
 
 /** How long a UDP flow with no datagram either way is kept (docker-proxy's conntrack-like timeout). */
-export const UDP_IDLE_MS = 90_000;
+const UDP_IDLE_MS = 90_000;
 
 /** Parses `[IP:]HOST:CONTAINER[/tcp|/udp]` (or `CONTAINER` alone: same host port, as Docker picks… here, the same). */
 export function parsePort(spec: string): PortMapping {

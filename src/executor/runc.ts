@@ -71,16 +71,6 @@ export async function runcState(root: string, id: string): Promise<RuncContainer
   return JSON.parse(r.stdout) as RuncContainer;
 }
 
-/** Throws RUNTIME_MISSING when runc is not installed. */
-export async function checkRunc(): Promise<void> {
-  try {
-    const r = await tool(RUNC, ['--version']);
-    if (r.code !== 0) throw new Error(r.stderr);
-  } catch (cause) {
-    throw new KilnError('RUNTIME_MISSING', `${RUNC} is not installed or does not run`, { cause, hint: 'apt-get install runc' });
-  }
-}
-
 /** Maps runc's start failure to Docker's wording and code: a missing executable is exit 127. */
 export function runtimeError(msg: string): KilnError {
   const clean = msg.replace(/^runc (run|create|exec) failed: /, '');

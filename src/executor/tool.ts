@@ -26,10 +26,3 @@ export function tool(cmd: string, args: string[], opts: { input?: string; signal
     }
   });
 }
-
-/** Like `tool`, but throws `onError(result)` when the exit status is not 0. */
-export async function toolOk(cmd: string, args: string[], onError: (r: ToolResult) => Error, opts: { input?: string; signal?: AbortSignal } = {}): Promise<ToolResult> {
-  const r = await tool(cmd, args, opts);
-  if (r.code !== 0) throw onError(r);
-  return r;
-}

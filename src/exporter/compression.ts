@@ -31,9 +31,9 @@ export type AnyCompression = Compression | 'bzip2' | 'xz';
  * for a 3% larger blob (0.568 vs 0.550 of the input). Layers are written on every build, so speed wins; users
  * who want size pick zstd, which ran 4x faster than gzip -1 at 0.496.
  */
-export const GZIP_LEVEL = 1;
+const GZIP_LEVEL = 1;
 /** zstd's own default: faster than gzip -1 and smaller than gzip -6. */
-export const ZSTD_LEVEL = 3;
+const ZSTD_LEVEL = 3;
 /** Bigger zlib chunks cut per-chunk overhead (default 16 KiB). */
 const ZLIB_CHUNK = 128 * 1024;
 

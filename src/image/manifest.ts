@@ -19,7 +19,7 @@ const TO_DOCKER: Record<string, string> = {
 const TO_OCI: Record<string, string> = Object.fromEntries(Object.entries(TO_DOCKER).map(([a, b]) => [b, a]));
 
 /** The equivalent media type in `format`'s vocabulary (zstd layers have no Docker name and stay OCI). */
-export function convertMediaType(mt: string, format: ImageFormat): string {
+function convertMediaType(mt: string, format: ImageFormat): string {
   return (format === 'docker' ? TO_DOCKER[mt] : TO_OCI[mt]) ?? mt;
 }
 

@@ -6,10 +6,10 @@
 import { KilnError } from '../errors.js';
 import type { Digest } from './types.js';
 
-export const DEFAULT_DOMAIN = 'docker.io';
-export const LEGACY_DEFAULT_DOMAIN = 'index.docker.io';
-export const OFFICIAL_REPO_PREFIX = 'library/';
-export const DEFAULT_TAG = 'latest';
+const DEFAULT_DOMAIN = 'docker.io';
+const LEGACY_DEFAULT_DOMAIN = 'index.docker.io';
+const OFFICIAL_REPO_PREFIX = 'library/';
+const DEFAULT_TAG = 'latest';
 
 /** A parsed, normalised reference. `tag` and `digest` may both be set (`name:tag@sha256:…`). */
 export interface ImageReference {
@@ -134,15 +134,5 @@ export function familiarize(full: string): string {
     return familiarString(parseReference(full, { defaultTag: false }));
   } catch {
     return full;
-  }
-}
-
-/** True when `input` parses as a reference. */
-export function isValidReference(input: string): boolean {
-  try {
-    parseReference(input);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -16,7 +16,7 @@ import type {
   InstructionKind, InstructionLoc, RunInstruction, RunMount,
 } from './types.js';
 
-export const INSTRUCTION_KINDS: readonly InstructionKind[] = [
+const INSTRUCTION_KINDS: readonly InstructionKind[] = [
   'FROM', 'RUN', 'CMD', 'ENTRYPOINT', 'LABEL', 'MAINTAINER', 'EXPOSE', 'ENV', 'ADD', 'COPY', 'VOLUME', 'USER',
   'WORKDIR', 'ARG', 'ONBUILD', 'STOPSIGNAL', 'HEALTHCHECK', 'SHELL',
 ];

@@ -7,7 +7,7 @@ import { KilnError } from '../errors.js';
 import type { Directives, Instruction, MetaArg, ParseWarning, Stage } from './types.js';
 
 /** The rules kiln checks, by BuildKit's names. Other warnings (unused build args, …) are not lint rules. */
-export const LINT_RULES = new Set([
+const LINT_RULES = new Set([
   'StageNameCasing', 'FromAsCasing', 'NoEmptyContinuation', 'ConsistentInstructionCasing', 'DuplicateStageName',
   'ReservedStageName', 'JSONArgsRecommended', 'MaintainerDeprecated', 'UndefinedArgInFrom', 'WorkdirRelativePath',
   'MultipleInstructionsDisallowed', 'LegacyKeyValueFormat', 'SecretsUsedInArgOrEnv',

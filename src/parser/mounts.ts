@@ -18,7 +18,7 @@ function bad(message: string): KilnError {
 }
 
 /** Splits one CSV record (Go encoding/csv rules: `"` quotes a field, `""` inside is a quote). */
-export function splitCsv(text: string): string[] {
+function splitCsv(text: string): string[] {
   const out: string[] = [];
   let i = 0;
   for (;;) {
@@ -66,7 +66,7 @@ function parseUint(key: string, value: string, base: 8 | 10): number {
 }
 
 /** docker/go-units RAMInBytes: `64m`, `1g`, `512k`, plain bytes; binary multiples. */
-export function parseRamBytes(value: string): number {
+function parseRamBytes(value: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?$/i.exec(value.trim());
   if (!m) throw bad(`invalid value for size: ${value}`);
   const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 }[m[2]!.toLowerCase() as '' | 'k'];

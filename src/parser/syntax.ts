@@ -62,7 +62,7 @@ function parseCheck(raw: string): Directives['check'] {
  * Leading `--flags` of an argument string (BuildKit's extractBuilderFlags): returns the flags (quotes and
  * backslash escapes removed) and the remaining text. A bare `--` ends the flags.
  */
-export function extractFlags(line: string): { flags: string[]; rest: string } {
+function extractFlags(line: string): { flags: string[]; rest: string } {
   const flags: string[] = [];
   let phase: 'spaces' | 'word' | 'quote' = 'spaces';
   let word = '';

@@ -25,7 +25,7 @@ export interface BlobSources {
   sourcesOf(digests: Digest[]): Promise<Map<Digest, string[]>>;
 }
 
-export function blobSourcesPath(rootDir: string): string {
+function blobSourcesPath(rootDir: string): string {
   return join(rootDir, 'registry', 'blob-sources.json');
 }
 

@@ -14,7 +14,7 @@ import { registryError } from './registry-error.js';
 import type { Fetcher, RegistryRef } from './types.js';
 
 export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.DockerManifestList, MediaType.OciManifest, MediaType.DockerManifest].join(', ');
-export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 /**
  * GETs a manifest or index; refuses bodies over the limit, digest mismatches and unknown media types. A body cut

@@ -30,20 +30,6 @@ export function frame(stream: 0 | 1 | 2, payload: Buffer): Buffer {
   return Buffer.concat([header, payload]);
 }
 
-/** Splits a multiplexed stream back into frames (kiln's remote CLI and the tests read attach output with it). */
-export function createDemuxer(onFrame: (stream: number, payload: Buffer) => void) {
-  let buf = Buffer.alloc(0);
-  return (chunk: Buffer) => {
-    buf = Buffer.concat([buf, chunk]);
-    while (buf.length >= 8) {
-      const size = buf.readUInt32BE(4);
-      if (buf.length < 8 + size) break;
-      onFrame(buf[0], buf.subarray(8, 8 + size));
-      buf = buf.subarray(8 + size);
-    }
-  };
-}
-
 /** A Writable that frames everything written to it as `stream` on `socket` (or passes it raw for a TTY). */
 export function frameWriter(socket: Duplex, stream: 1 | 2, raw: boolean): Writable {
   return new Writable({

@@ -23,7 +23,7 @@ function createdSeconds(rec: ImageRecord): number {
  * image's index or manifest (src/registry/blob-sources.ts, `<root>/registry/blob-sources.json`). An image that
  * never went through a registry has none, as with dockerd.
  */
-export async function repoDigestsOf(rootDir: string, recs: ImageRecord[]): Promise<Map<string, string[]>> {
+async function repoDigestsOf(rootDir: string, recs: ImageRecord[]): Promise<Map<string, string[]>> {
   const digests = recs.flatMap((r) => (r.indexDigest ? [r.indexDigest, r.manifestDigest] : [r.manifestDigest]));
   const sources = await createBlobSources(rootDir).sourcesOf([...new Set(digests)]);
   const out = new Map<string, string[]>();
@@ -45,7 +45,7 @@ export async function repoDigestsOf(rootDir: string, recs: ImageRecord[]): Promi
 }
 
 /** Docker's list entry for a store record. */
-export function toSummary(rec: ImageRecord, repoDigests: string[] = []): ImageSummary {
+function toSummary(rec: ImageRecord, repoDigests: string[] = []): ImageSummary {
   return {
     Id: rec.id,
     ParentId: '',
@@ -60,7 +60,7 @@ export function toSummary(rec: ImageRecord, repoDigests: string[] = []): ImageSu
 }
 
 /** Docker's inspect record for a store record. */
-export function toInspect(rec: ImageRecord, repoDigests: string[] = []): ImageInspect {
+function toInspect(rec: ImageRecord, repoDigests: string[] = []): ImageInspect {
   return {
     Id: rec.id,
     RepoTags: rec.refs.map(familiarize),

@@ -33,7 +33,7 @@ export interface LocalBackendOptions {
  * Credentials for a push or pull: only what the client sent (X-Registry-Auth), never the server's own logins,
  * so one client cannot push with another's or the server's rights.
  */
-export function clientCredentials(auth: AuthConfig | undefined): CredentialLookup {
+function clientCredentials(auth: AuthConfig | undefined): CredentialLookup {
   return async (registry) => {
     if (!auth?.username && !auth?.identitytoken) return undefined;
     if (auth.serveraddress && registryHost(auth.serveraddress) !== registry && !(registry === 'docker.io' && /docker\.io$/.test(registryHost(auth.serveraddress)))) return undefined;
@@ -42,7 +42,7 @@ export function clientCredentials(auth: AuthConfig | undefined): CredentialLooku
 }
 
 /** Credentials from an X-Registry-Config map (registry host → AuthConfig); anonymous where it has none. */
-export function configCredentials(map: RegistryCredentials): CredentialLookup {
+function configCredentials(map: RegistryCredentials): CredentialLookup {
   return async (registry) => {
     const a = map[registry] ?? (registry === 'docker.io' ? map['index.docker.io'] ?? map['registry-1.docker.io'] : undefined);
     if (!a?.username && !a?.identitytoken) return undefined;

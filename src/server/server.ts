@@ -228,7 +228,7 @@ function discardBody(req: IncomingMessage): void {
 }
 
 /** Splits a request target without normalizing it: `..` must reach the name check, not be resolved away. */
-export function splitUrl(url: string): { path: string; search: string } {
+function splitUrl(url: string): { path: string; search: string } {
   const i = url.indexOf('?');
   return i < 0 ? { path: url, search: '' } : { path: url.slice(0, i), search: url.slice(i + 1) };
 }

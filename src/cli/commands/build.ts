@@ -43,7 +43,7 @@ function csv(spec: string): Record<string, string> {
 }
 
 /** `--output` as BuildKit takes it: `type=…,dest=…`, or a bare path meaning `type=local,dest=PATH` (`cwd` resolves it). */
-export function parseOutput(spec: string, cwd = process.cwd()): OutputSpec {
+function parseOutput(spec: string, cwd = process.cwd()): OutputSpec {
   if (!spec.includes('=')) return spec === '-' ? { type: 'tar', dest: '-' } : { type: 'local', dest: resolve(cwd, spec) };
   const o = csv(spec);
   const type = o.type ?? 'local';
@@ -66,7 +66,7 @@ export function parseOutput(spec: string, cwd = process.cwd()): OutputSpec {
  * `--secret id=NAME,src=FILE` or `id=NAME,env=VAR` (`source=` and `type=` accepted as BuildKit does). An env
  * secret is read here, from the caller's `env`: a daemon-served build's environment is its client's, not the daemon's.
  */
-export function parseSecret(spec: string, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): SecretSource {
+function parseSecret(spec: string, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): SecretSource {
   const o = csv(spec);
   const id = o.id;
   if (!id) throw new KilnError('INVALID_ARGUMENT', `--secret "${spec}" has no id=`);

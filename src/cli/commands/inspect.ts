@@ -11,7 +11,7 @@ import { familiarize, familiarName, parseReference } from '../../image/reference
 import { globalOptions } from '../context.js';
 
 /** The inspect document of one image. */
-export function inspectDocument(image: ImageRecord): Record<string, unknown> {
+function inspectDocument(image: ImageRecord): Record<string, unknown> {
   const c = image.config;
   const repoDigests = [...new Set(image.refs.map((r) => {
     const p = parseReference(r);
@@ -38,7 +38,7 @@ export function inspectDocument(image: ImageRecord): Record<string, unknown> {
 }
 
 /** Renders `{{.A.B}}` and `{{json .A.B}}` against `doc`; anything else is INVALID_ARGUMENT. */
-export function renderFormat(format: string, doc: unknown): string {
+function renderFormat(format: string, doc: unknown): string {
   return format.replace(/\{\{\s*(json\s+)?\.([\w.]*)\s*\}\}/g, (_m, json: string | undefined, path: string) => {
     let v: unknown = doc;
     for (const k of path.split('.').filter(Boolean)) v = (v as Record<string, unknown> | undefined)?.[k];

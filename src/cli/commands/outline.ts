@@ -46,7 +46,7 @@ function pad(s: string, n: number): string {
 }
 
 /** Human-readable outline: a build-arg table, then each stage and its expanded instructions. */
-export function renderOutline(o: Outline): string {
+function renderOutline(o: Outline): string {
   const lines: string[] = [`TARGET: ${o.target}`];
   if (o.buildArgs.length > 0) {
     const w = Math.max(9, ...o.buildArgs.map((a) => a.name.length)) + 2;

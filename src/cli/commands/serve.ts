@@ -11,10 +11,10 @@ import { createKilnServer, type ListenSpec } from '../../server/server.js';
 import { createLocalBackend } from '../../server/local-backend.js';
 import { createLogger } from '../../server/log.js';
 
-export const DEFAULT_SOCKET = '/run/kiln/kiln.sock';
+const DEFAULT_SOCKET = '/run/kiln/kiln.sock';
 
 /** `unix:///path`, `tcp://host:port`, or `host:port` → a listen spec; INVALID_ARGUMENT otherwise. */
-export function parseListen(addr: string): ListenSpec {
+function parseListen(addr: string): ListenSpec {
   if (addr.startsWith('unix://')) return { kind: 'unix', path: addr.slice('unix://'.length) || DEFAULT_SOCKET };
   const m = /^(?:tcp:\/\/)?(\[[^\]]+\]|[^:/]+):(\d{1,5})\/?$/.exec(addr);
   if (!m || Number(m[2]) > 65535) throw new KilnError('INVALID_ARGUMENT', `--listen ${JSON.stringify(addr)}: expected unix:///path or tcp://host:port`);

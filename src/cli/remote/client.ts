@@ -64,14 +64,14 @@ export async function remoteError(res: IncomingMessage): Promise<KilnError> {
 }
 
 /** Parses `tcp://host:port`, `unix:///path`, `http(s)://host:port`. */
-export function parseHost(url: string): { socketPath?: string; host?: string; port?: number } {
+function parseHost(url: string): { socketPath?: string; host?: string; port?: number } {
   if (url.startsWith('unix://')) return { socketPath: url.slice('unix://'.length) };
   const m = /^(?:tcp|https?):\/\/(\[[^\]]+\]|[^:/]+)(?::(\d+))?\/?$/.exec(url);
   if (!m) throw new KilnError('INVALID_ARGUMENT', `--host ${JSON.stringify(url)}: expected tcp://HOST:PORT or unix:///PATH`);
   return { host: m[1].replace(/^\[|\]$/g, ''), port: m[2] ? Number(m[2]) : 2375 };
 }
 
-export function createRemoteClient(url: string, opts: RemoteOptions = {}): RemoteClient {
+function createRemoteClient(url: string, opts: RemoteOptions = {}): RemoteClient {
   const target = parseHost(url);
   const tls = opts.certPath && !target.socketPath
     ? { ca: readFileSync(join(opts.certPath, 'ca.pem')), cert: readFileSync(join(opts.certPath, 'cert.pem')), key: readFileSync(join(opts.certPath, 'key.pem')) }

@@ -6,7 +6,7 @@ import { API_VERSION, MIN_API_VERSION } from '../router.js';
 import { sendJson } from '../http-util.js';
 
 /** Headers dockerd puts on every `_ping`; `Builder-Version: 1` steers the CLI to the legacy build protocol. */
-export function pingHeaders(): Record<string, string> {
+function pingHeaders(): Record<string, string> {
   return {
     'Api-Version': API_VERSION,
     'OSType': 'linux',

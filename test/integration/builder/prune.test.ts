@@ -4,7 +4,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectGarbage } from '../../../src/cache/gc.js';
 import { createSnapshotter } from '../../../src/cache/snapshotter.js';
-import { openBuildCache, sweepBuildCache } from '../../../src/cache/build-cache.js';
+import { openBuildCache } from '../../../src/cache/build-cache.js';
 import { createHarness, type Harness } from './harness.js';
 
 let h: Harness;
@@ -16,7 +16,7 @@ test.after(async () => {
   await h?.close();
 });
 
-test('build-cache records are GC roots: prune keeps their layers, prune --all drops them and the sweep frees snapshots', async () => {
+test('build-cache records are GC roots: prune keeps their layers, prune --all drops them and the full collection frees their snapshots', async () => {
   const ctx = await h.context({ Dockerfile: 'FROM busybox\nRUN echo one > /one\nRUN echo two > /two\n' });
   await h.build(ctx); // untagged: only the build cache keeps its layers
   const root = h.builder.root;
@@ -27,15 +27,15 @@ test('build-cache records are GC roots: prune keeps their layers, prune --all dr
   assert.is((await h.build(ctx)).stepsExecuted, 0, 'a plain prune keeps the build cache and its blobs');
 
   assert.is((await readdir(join(h.rootDir, 'build-cache', 'inputs'))).length, 2);
-  const gc = await collectGarbage(root, { removeDangling: true, all: true });
+  const snap = createSnapshotter({ root: root.paths.snapshots, content: root.content });
+  const before = (await snap.list()).map((x) => x.key);
+  const gc = await collectGarbage(root, { removeDangling: true, all: true, snapshotGraceMs: 0 });
   assert.ok(gc.removedRoots.length >= 2);
   assert.is((await cache.list()).length, 0);
   assert.equal(await readdir(join(h.rootDir, 'build-cache', 'inputs')), [], 'the dropped records\' inputs went with them');
-  const snap = createSnapshotter({ root: root.paths.snapshots, content: root.content });
-  const before = (await snap.list()).length;
-  const swept = await sweepBuildCache(h.rootDir, snap, { minAgeMs: 0 });
-  assert.ok(swept.snapshots.length >= 2, `removed ${swept.snapshots.length} of ${before}`);
-  assert.is(swept.inputs, 0);
+  assert.ok(gc.removedSnapshots.length >= 2, `removed ${gc.removedSnapshots.length} of ${before.length}`);
+  const after = new Set((await snap.list()).map((x) => x.key));
+  for (const k of gc.removedSnapshots) assert.ok(before.includes(k) && !after.has(k), k);
   assert.is((await h.build(ctx)).stepsExecuted, 2, 'after prune --all the steps run again');
 });
 

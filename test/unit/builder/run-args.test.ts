@@ -1,10 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runArgs, runCommand } from '../../../src/builder/run-step.js';
+import { runCommand } from '../../../src/builder/run-step.js';
 import { dockerignorePatterns } from '../../../src/builder/dockerignore.js';
 import type { RunInstruction } from '../../../src/parser/types.js';
 
 const loc = { file: 'Dockerfile', line: 1, endLine: 1 };
+/** The argv of a RUN (a `#!` heredoc's is its /dev/pipes path). */
+const runArgs = (ins: RunInstruction, shell: string[] | undefined) => runCommand(ins, shell).argv;
 const run = (x: Partial<RunInstruction>) => ({ kind: 'RUN', loc, original: '', mounts: [], heredocs: [], mountSpecs: [], ...x }) as RunInstruction;
 
 test('runArgs() sends shell form through the SHELL and keeps exec form as given', () => {
