@@ -120,7 +120,8 @@ export async function extractArchive(file: string, kind: Compression, destDir: s
       const mode = (h.mode ?? 0o644) & 0o7777;
       switch (h.type) {
         case 'directory':
-          if (!existing) mkdirSync(target, { mode: 0o700 });
+          // An earlier entry of this name that was not a directory (a symlink, say) was removed above.
+          if (!existing?.isDirectory()) mkdirSync(target, { mode: 0o700 });
           entry.resume();
           break;
         case 'file':
