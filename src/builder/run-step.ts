@@ -69,7 +69,10 @@ export async function runInstruction(ctx: BuildContext, st: StageState, ins: Run
   const args = command.argv;
   const env = st.scope.runEnv();
   const network = ins.network ?? ctx.opts.networkMode ?? 'default';
-  const keyParts = await mountKeyParts(ctx, ins.mounts);
+  // As BuildKit: a relative target is relative to the working directory. Made absolute here, `..` can never climb
+  // above the container's `/` (runc, the executor and the stub clean-up all join targets to a root directory).
+  const mounts = ins.mounts.map((m) => (m.target.startsWith('/') ? m : { ...m, target: posix.join('/', cfg.WorkingDir || '/', m.target) }));
+  const keyParts = await mountKeyParts(ctx, mounts);
   const op = {
     kind: 'RUN', text: ins.original, args, env, user: cfg.User ?? '', cwd: cfg.WorkingDir || '/', network,
     mounts: keyParts.op, security: ins.security ?? 'sandbox', extraHosts: ctx.opts.extraHosts ?? [],
@@ -86,7 +89,7 @@ export async function runInstruction(ctx: BuildContext, st: StageState, ins: Run
     inputs: Object.keys(keyParts.inputs).length ? keyParts.inputs : undefined,
     history: `RUN ${argPrefix}${shown} # buildkit`,
     async execute(rootfs, signal) {
-      const prepared = await prepareMounts(ctx, ins.mounts);
+      const prepared = await prepareMounts(ctx, mounts);
       const tail: string[] = [];
       const scriptMount = command.file ? await writeScript(ctx, command.file) : undefined;
       try {
@@ -116,7 +119,7 @@ export async function runInstruction(ctx: BuildContext, st: StageState, ins: Run
     },
     async cleanup(upper, lowers) {
       const scriptDir = command.file ? [posix.dirname(command.file.path)] : [];
-      await removeMountStubs(upper, lowers, [...ins.mounts.map((m) => m.target), ...scriptDir, ...RUNTIME_STUBS]);
+      await removeMountStubs(upper, lowers, [...mounts.map((m) => m.target), ...scriptDir, ...RUNTIME_STUBS]);
     },
   });
 }

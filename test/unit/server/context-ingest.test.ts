@@ -117,6 +117,23 @@ test('unpackContext() refuses to write through a symlink the archive planted', a
   t.done();
 });
 
+test('unpackContext() sets a directory entry\'s mode and times on its own entry, never through a symlink of that name', async () => {
+  for (const order of ['symlink first', 'directory first']) {
+    const t = fresh();
+    const victim = join(t.base, 'victim');
+    mkdirSync(victim, { mode: 0o700 });
+    const before = statSync(victim);
+    const link = { name: 'l', type: 'symlink' as const, linkname: victim };
+    const dir = { name: 'l/', type: 'directory' as const, mode: 0o777 };
+    await unpackContext(chunks(await makeTar(order === 'symlink first' ? [link, dir] : [dir, link])), t.dest, LIMITS);
+    const after = statSync(victim);
+    assert.is(after.mode, before.mode, `${order}: the symlink's target was chmodded`);
+    assert.is(after.mtimeMs, before.mtimeMs, `${order}: the symlink's target got the entry's times`);
+    assert.is(lstatSync(join(t.dest, 'l')).isDirectory(), order === 'symlink first', order);
+    t.done();
+  }
+});
+
 test('unpackContext() stops at the size limit with PAYLOAD_TOO_LARGE', async () => {
   const t = fresh();
   const archive = await makeTar([{ name: 'big', body: Buffer.alloc(200_000, 7) }]);
