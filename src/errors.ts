@@ -41,6 +41,8 @@ export const ERROR_CODES = {
   SIZE_MISMATCH: { category: 'invalid' },
   ARCHIVE_INVALID: { category: 'invalid' },
   UNSAFE_PATH: { category: 'invalid' },
+  PATH_TOO_LONG: { category: 'invalid' },
+  NO_SPACE: { category: 'unavailable' },
   STORE_CORRUPT: { category: 'failed' },
   IMAGE_IN_USE: { category: 'precondition' },
   LOCKED: { category: 'unavailable' },
@@ -177,7 +179,10 @@ export function fromSystemError(err: unknown, what: string): KilnError | undefin
     case 'EEXIST': return new KilnError('ALREADY_EXISTS', `${what}: already exists`, { cause: err });
     case 'ENOTDIR': return new KilnError('INVALID_ARGUMENT', `${what}: not a directory`, { cause: err });
     case 'EISDIR': return new KilnError('INVALID_ARGUMENT', `${what}: is a directory`, { cause: err });
-    case 'ENOSPC': return new KilnError('PRECONDITION', `${what}: no space left on device`, { cause: err });
+    case 'ENOSPC':
+    case 'EDQUOT': return new KilnError('NO_SPACE', `${what}: no space left on device`, { cause: err, hint: 'free space under kiln\'s root (kiln prune) or the output\'s file system' });
+    case 'ENAMETOOLONG': return new KilnError('PATH_TOO_LONG', `${what}: file name too long`, { cause: err });
+    case 'ELOOP': return new KilnError('UNSAFE_PATH', `${what}: too many levels of symbolic links`, { cause: err });
     default: return undefined;
   }
 }

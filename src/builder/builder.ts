@@ -140,7 +140,8 @@ export function createBuilder(deps: BuilderDeps): Builder {
       emit({ type: 'build-done', result });
       return result;
     } catch (err) {
-      if (ctl.signal.aborted && !isKilnError(err)) throw new KilnError('CANCELLED', 'build cancelled', { cause: err });
+      // Cancelled only when the caller cancelled: the internal abort that stops sibling stages after a failure is not.
+      if (opts.signal?.aborted && !isKilnError(err)) throw new KilnError('CANCELLED', 'build cancelled', { cause: err });
       throw err;
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);

@@ -6,6 +6,7 @@
 import { posix } from 'node:path';
 import type { ContainerConfig, HistoryEntry, ImageConfig } from '../image/types.js';
 import { KilnError } from '../errors.js';
+import { PATH_MAX } from '../paths/in-root.js';
 import type { CommandForm, StageInstruction } from '../parser/types.js';
 
 /** BuildKit's default PATH for Linux images that set none. */
@@ -76,8 +77,12 @@ export function exposedPorts(specs: string[]): string[] {
  * filepath.Join does (no trailing slash).
  */
 export function resolveWorkdir(current: string | undefined, path: string): string {
-  if (path.startsWith('/')) return path;
-  return posix.normalize(posix.join('/', current || '/', path)).replace(/(.)\/+$/, '$1');
+  const out = path.startsWith('/') ? path : posix.normalize(posix.join('/', current || '/', path)).replace(/(.)\/+$/, '$1');
+  // Bounded here, before any work: no directory of this length can exist (a 30,000-component WORKDIR ran minutes).
+  if (Buffer.byteLength(out) >= PATH_MAX) {
+    throw new KilnError('PATH_TOO_LONG', `WORKDIR ${JSON.stringify(`${out.slice(0, 80)}…`)} is ${Buffer.byteLength(out)} bytes long; the limit is ${PATH_MAX - 1} (Linux's PATH_MAX)`);
+  }
+  return out;
 }
 
 function kvText(kvs: Array<{ key: string; value: string }>): string {

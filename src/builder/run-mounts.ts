@@ -13,7 +13,7 @@ import { mountAll, unmountAll } from '../executor/mount.js';
 import type { ContainerMount } from '../executor/types.js';
 import type { RunMount, StageOrImageRef } from '../parser/types.js';
 import type { BuildContext } from './build-context.js';
-import { resolveInRoot } from './fileops/root-path.js';
+import { lstatOrUndefined, resolveInRoot } from './fileops/root-path.js';
 import { forwardSshAgent } from './ssh-agent.js';
 import { ensureSnapshot } from './step-runner.js';
 import type { CopySpec } from './ports.js';
@@ -178,6 +178,8 @@ export async function prepareMounts(ctx: BuildContext, mounts: RunMount[]): Prom
         case 'bind': {
           const root = m.from ? await mountFromView(ctx, m.from, scratch, releases) : ctx.contextDir;
           let src = resolveInRoot(root, m.source);
+          // A missing source is the user's mistake, said as BuildKit does; not ENOENT from cp or runc with kiln's paths.
+          if (!lstatOrUndefined(src)) throw new KilnError('COPY_SOURCE_NOT_FOUND', `RUN --mount=type=bind: source ${JSON.stringify(m.source)} not found in ${m.from ? m.from.raw : 'the build context'}`);
           if (!m.readonly) {
             // BuildKit: writes to a rw bind mount are discarded; give the step a throwaway copy.
             const copy = join(scratch, `rw-${randomBytes(4).toString('hex')}`);

@@ -3,7 +3,7 @@
  * dispatches each instruction in order after expanding it with the stage's scope. Filesystem instructions go
  * through the step runner (cache, execution, layers); metadata instructions update the config.
  */
-import { KilnError, isKilnError } from '../errors.js';
+import { KilnError, fromSystemError, isKilnError } from '../errors.js';
 import { formatPlatform, parsePlatform } from '../image/platform.js';
 import { expandInstruction } from '../parser/expand-instruction.js';
 import { parseDockerfile } from '../parser/parse-dockerfile.js';
@@ -102,7 +102,10 @@ export async function runStage(ctx: BuildContext, index: number): Promise<StageS
       }
       if (step) st.lastCreated = ctx.sourceDateEpoch !== undefined ? ctx.created : st.cfg.image.history?.at(-1)?.created ?? st.lastCreated;
     } catch (err) {
-      const e = isKilnError(err) ? err.at(loc) : ctx.signal.aborted ? new KilnError('CANCELLED', 'build cancelled', { cause: err }) : err;
+      // A system error is a real failure of this step, named by it, even when another stage's failure has aborted
+      // the build meanwhile: the first real error wins, "cancelled" is only for a step stopped by the abort.
+      const sys = isKilnError(err) ? undefined : fromSystemError(err, step ? `step ${step.index}/${step.total} (${truncate(step.text)})` : truncate(raw.original));
+      const e = isKilnError(err) ? err.at(loc) : sys ? sys.at(loc) : ctx.signal.aborted ? new KilnError('CANCELLED', 'build cancelled', { cause: err }) : err;
       if (step && !(isKilnError(e) && e.code === 'CANCELLED')) {
         ctx.emit({ type: 'step-error', step, message: isKilnError(e) ? e.message : String(e), exitCode: isKilnError(e) ? (e.details?.exitCode as number | undefined) : undefined });
       }
@@ -110,4 +113,10 @@ export async function runStage(ctx: BuildContext, index: number): Promise<StageS
     }
   }
   return st;
+}
+
+/** An instruction's text cut for an error line. */
+function truncate(text: string): string {
+  const one = text.replace(/\s+/g, ' ').trim();
+  return one.length > 80 ? `${one.slice(0, 80)}…` : one;
 }

@@ -3,12 +3,11 @@
  * so an image whose WORKDIR is never written to still has it. A directory that exists already leaves an empty
  * diff, which adds no layer.
  */
-import { chown, mkdir, stat } from 'node:fs/promises';
-import { posix } from 'node:path';
+import { chown } from 'node:fs/promises';
 import type { WorkdirInstruction } from '../parser/types.js';
 import { resolveUser } from '../executor/user.js';
 import type { BuildContext } from './build-context.js';
-import { resolveInRoot } from './fileops/root-path.js';
+import { mkdirInRoot, resolveInRoot } from '../paths/in-root.js';
 import { withMounted } from './rootfs.js';
 import { runStep } from './step-runner.js';
 import type { StageState } from './state.js';
@@ -23,19 +22,18 @@ export async function workdirStep(ctx: BuildContext, st: StageState, ins: Workdi
     history: `WORKDIR ${path}`,
     async execute(rootfs) {
       await withMounted(ctx, rootfs.mounts, async (dir) => {
-        const target = resolveInRoot(dir, path);
-        const existed = await stat(target).then(() => true, () => false);
-        if (existed) return;
+        // One walk, linear in the components, bounded by PATH_MAX, cancellable; symlinks are followed inside the
+        // rootfs and their missing targets created there (`WORKDIR /link/new`), as BuildKit's mkdir does.
+        const what = `WORKDIR ${path.length > 200 ? `${path.slice(0, 200)}…` : path}`;
+        const found = await resolveInRoot(dir, path, { signal: ctx.signal, what });
+        if (found.stat?.isDirectory()) return;
         // Create component by component so every new directory gets the user's ownership, as BuildKit's mkdir does.
         const owner = user ? await resolveUser(dir, user) : undefined;
-        let cur = '/';
-        for (const part of posix.normalize(path).split('/').filter(Boolean)) {
-          cur = posix.join(cur, part);
-          const host = resolveInRoot(dir, cur);
-          if (await stat(host).then(() => true, () => false)) continue;
-          await mkdir(host, { mode: 0o755 });
-          if (owner) await chown(host, owner.uid, owner.gid);
-        }
+        await mkdirInRoot(dir, path, {
+          signal: ctx.signal,
+          what,
+          onCreate: owner ? (host) => chown(host, owner.uid, owner.gid) : undefined,
+        });
       });
     },
   });

@@ -14,7 +14,7 @@
 import { closeSync, constants as fsc, fchmodSync, fchownSync, futimesSync, linkSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, realpathSync, rmSync, chmodSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fromSystemError, KilnError } from '../errors.js';
+import { fromSystemError, isKilnError, KilnError } from '../errors.js';
 import { createDecompressStream } from '../exporter/compression.js';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from '../exporter/layer-diff.js';
 import { cleanMemberName, RootResolver } from '../exporter/tar/confine.js';
@@ -53,11 +53,25 @@ export interface ApplyStats {
 export async function applyLayer(blob: Readable, dir: string, opts: ApplyLayerOptions = {}): Promise<ApplyStats> {
   const applier = createApplier(dir, opts);
   const plain = new DigestStream();
-  await pipeline(blob, createDecompressStream('auto'), plain, async (source: AsyncIterable<Buffer>) => {
-    for await (const { entry, body } of readTar(source, { signal: opts.signal, source: opts.source })) {
-      await applier.add(entry, body);
-    }
-  }, { signal: opts.signal });
+  // pipeline() reports the AbortError of the streams it tears down rather than what the unpacking threw (a corrupt
+  // header, ENOSPC): keep the first real failure and report that.
+  let failure: unknown;
+  try {
+    await pipeline(blob, createDecompressStream('auto'), plain, async (source: AsyncIterable<Buffer>) => {
+      try {
+        for await (const { entry, body } of readTar(source, { signal: opts.signal, source: opts.source })) {
+          await applier.add(entry, body);
+        }
+      } catch (err) {
+        failure ??= err;
+        throw err;
+      }
+    }, { signal: opts.signal });
+  } catch (err) {
+    const first = failure ?? err;
+    if (isKilnError(first) || opts.signal?.aborted) throw first;
+    throw fromSystemError(first, `unpacking layer ${opts.source ?? ''}`.trim()) ?? new KilnError('ARCHIVE_INVALID', `${opts.source ?? 'layer'}: cannot unpack: ${(first as Error)?.message ?? String(first)}`, { cause: first });
+  }
   if (opts.diffId && plain.digest() !== opts.diffId) {
     throw new KilnError('DIGEST_MISMATCH', `${opts.source ?? 'layer'}: uncompressed content is ${plain.digest()}, the image says ${opts.diffId}`);
   }

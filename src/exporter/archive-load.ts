@@ -18,7 +18,7 @@ import { collectGarbage } from '../cache/gc.js';
 import { CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION } from '../cache/image-store.js';
 import type { StoreRoot } from '../cache/root.js';
 import type { BlobInfo, IoOptions } from '../cache/types.js';
-import { KilnError } from '../errors.js';
+import { fromSystemError, KilnError } from '../errors.js';
 import { checkConfig, checkDescriptor, checkManifest } from '../image/manifest.js';
 import { formatReference, normalizeReference, parseReference } from '../image/reference.js';
 import { isIndexMediaType, MediaType, type Descriptor, type Digest, type Index, type Manifest } from '../image/types.js';
@@ -80,8 +80,11 @@ async function readArchive(root: StoreRoot, input: Readable, where: string, leas
       const w = await root.content.writer({ lease, signal: opts.signal });
       try {
         for await (const b of m.body) {
+          // A writer that failed (ENOSPC) never drains: check for its error, or the load waits forever.
+          if (w.stream.errored) throw w.stream.errored;
           if (!w.stream.write(b)) await once(w.stream, 'drain');
         }
+        if (w.stream.errored) throw w.stream.errored;
         const pre = expected.digest ? await root.content.has(expected.digest) : false;
         const info = await w.commit(expected).catch((err: KilnError) => {
           throw new KilnError(err.code ?? 'ARCHIVE_INVALID', `${where}: member ${key}: ${err.message}`, { cause: err });
@@ -96,9 +99,16 @@ async function readArchive(root: StoreRoot, input: Readable, where: string, leas
     await feed;
   } catch (err) {
     if (err instanceof KilnError) throw err;
+    if (isStoreFull(err)) throw fromSystemError(err, `${where}: storing its blobs`)!;
     throw new KilnError('ARCHIVE_INVALID', `${where}: cannot read the archive: ${(err as Error).message}`, { cause: err });
   }
   return c;
+}
+
+/** A full disk or quota while writing to the store: the store's fault, not the archive's. */
+function isStoreFull(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 /** The blob stored for member `name` (following symlinks written by skopeo), or undefined. */

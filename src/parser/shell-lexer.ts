@@ -110,6 +110,12 @@ class Words {
 
 class SyntaxError_ extends Error {}
 
+/**
+ * Most `${a:-${b:-…}}` levels one word may nest. Each level costs a few stack frames; 5,000 levels overflowed the
+ * stack. Real Dockerfiles nest two or three; bash has no limit but is not running on a build server.
+ */
+export const MAX_NESTING = 100;
+
 class ShellWord {
   private readonly chars: string[];
   private pos = 0;
@@ -247,7 +253,20 @@ class ShellWord {
     return name;
   }
 
+  /** How deep `${…}` substitutions are nested right now; bounded so a hostile word cannot overflow the stack. */
+  private depth = 0;
+
   private processDollar(): string {
+    if (this.depth >= MAX_NESTING) throw new SyntaxError_(`variable substitutions nested more than ${MAX_NESTING} deep`);
+    this.depth++;
+    try {
+      return this.processDollarAt();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private processDollarAt(): string {
     this.next(); // '$'
     if (this.peek() !== '{') {
       const name = this.processName();
@@ -437,7 +456,8 @@ export function processWordWithMatches(word: string, env: EnvLookup, opts: LexOp
     return { result, words, matched: sw.matched, unmatched: sw.unmatched };
   } catch (err) {
     if (err instanceof SyntaxError_) {
-      throw new KilnError('EXPANSION_FAILED', `failed to process ${JSON.stringify(word)}: ${err.message}`);
+      const shown = word.length > 200 ? `${word.slice(0, 200)}…` : word;
+      throw new KilnError('EXPANSION_FAILED', `failed to process ${JSON.stringify(shown)}: ${err.message}`);
     }
     throw err;
   }

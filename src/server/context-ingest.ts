@@ -8,10 +8,11 @@
  */
 import { createGunzip } from 'node:zlib';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { lstat, mkdir, open, symlink, link, unlink, chmod, utimes, rm } from 'node:fs/promises';
+import { lstat, open, symlink, link, unlink, chmod, utimes, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import tar from 'tar-stream';
 import { KilnError } from '../errors.js';
+import { mkdirInRoot, resolveInRoot } from '../paths/in-root.js';
 
 export interface IngestLimits {
   /** Most bytes of tar (after decompression) accepted; PAYLOAD_TOO_LARGE past it. */
@@ -142,7 +143,9 @@ export async function unpackContext(body: AsyncIterable<Buffer>, dest: string, l
             throw new KilnError('UNSAFE_PATH', `build context hard link ${JSON.stringify(rel)} points at a symlink or the root`);
           }
           await leaf.prepare(target);
-          await link(join(dest, ...from), target).catch((err) => {
+          // The source's parents are walked by the one resolver too (no symlinks); link(2) does not follow the last.
+          const source = await resolveInRoot(dest, from.join('/'), { noSymlinks: true, followFinal: false, what: `build context hard link ${JSON.stringify(rel)}` });
+          await link(source.path, target).catch((err) => {
             throw new KilnError('ARCHIVE_INVALID', `build context hard link ${JSON.stringify(rel)} → ${JSON.stringify(h.linkname)}: target missing`, { cause: err });
           });
           entry.resume();
@@ -197,7 +200,8 @@ function createLeafMaker(dest: string) {
   const written = new Set<string>();
   async function mkdirs(dir: string): Promise<void> {
     if (dirs.has(dir)) return;
-    await mkdir(dir, { recursive: true, mode: 0o755 });
+    // kiln's one resolver, refusing any symlink on the way: a context's own links are never walked through.
+    await mkdirInRoot(dest, dir.slice(dest.length) || '/', { noSymlinks: true, mode: 0o755, what: `build context entry ${JSON.stringify(dir.slice(dest.length + 1, dest.length + 201))}` });
     for (let d = dir; d.length > dest.length && !dirs.has(d); d = dirname(d)) dirs.add(d);
   }
   return {

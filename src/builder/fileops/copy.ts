@@ -14,7 +14,7 @@
 import { chmodSync, copyFileSync, lchownSync, linkSync, lutimesSync, mkdirSync, readlinkSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { basename, dirname, join, posix, relative } from 'node:path';
-import { KilnError, isKilnError } from '../../errors.js';
+import { KilnError, fromSystemError, isKilnError } from '../../errors.js';
 import { isGitSource, isHttpSource } from './http-source.js';
 import { parseChmod, type ModeFn } from './chmod.js';
 import { resolveChown, type Owner } from './chown.js';
@@ -108,8 +108,9 @@ export async function copyFiles(opts: CopyOptions): Promise<CopyResult> {
     }
   } catch (err) {
     if (isKilnError(err)) throw err;
+    // A system error names the copy and its cause (ENOSPC is NO_SPACE), never the host paths of kiln's root.
     const e = err as NodeJS.ErrnoException;
-    throw new KilnError('BUILD_STEP_FAILED', `copy failed: ${e.message}`, { cause: err });
+    throw fromSystemError(err, `copy to ${opts.dest}`) ?? new KilnError('BUILD_STEP_FAILED', `copy to ${opts.dest} failed: ${e.code ?? e.message}`, { cause: err });
   }
   return c.result;
 }

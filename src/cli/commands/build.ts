@@ -224,6 +224,8 @@ export function register(program: Command): void {
 function printFailure(err: KilnError, stderr: NodeJS.WritableStream): void {
   const d = err.details ?? {};
   const out = (d.output as string[] | undefined) ?? [];
+  // Only a step that reported its context (a RUN) has a box to print; the error line says the rest.
+  if (d.step === undefined || !d.instruction) return;
   const pos = d.total ? `${d.step}/${d.total}` : `${d.step}`;
   const label = d.stage ? `[${d.stage} ${pos}]` : `[${pos}]`;
   stderr.write(`------\n > ${label} ${d.instruction}:\n`);

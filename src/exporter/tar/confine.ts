@@ -4,11 +4,8 @@
  * resolved inside the root the way a chroot would see them: a symlink planted by an earlier member (`lib ->
  * /etc`, `x -> ../../..`) is followed *within* the root, never out of it, and missing parents are created.
  */
-import { lstatSync, mkdirSync, readlinkSync } from 'node:fs';
-import { KilnError } from '../../errors.js';
-
-/** Symlink hops allowed while resolving one path (Linux's own limit). */
-const MAX_HOPS = 40;
+import { isKilnError, KilnError } from '../../errors.js';
+import { resolveInRootSync } from '../../paths/in-root.js';
 
 /**
  * The components of a member name inside the root; `[]` is the root itself. Throws UNSAFE_PATH when the name
@@ -56,37 +53,15 @@ export class RootResolver {
    * `followLast`), confined to the root. Returns undefined when a component is missing and `create` is false.
    */
   resolve(components: string[], create: boolean, followLast = true): string | undefined {
-    const cur: string[] = [];
-    const queue = [...components];
-    let hops = 0;
-    while (queue.length > 0) {
-      const c = queue.shift()!;
-      if (c === '' || c === '.') continue;
-      if (c === '..') {
-        cur.pop(); // `..` at the root stays at the root, as in a chroot
-        continue;
-      }
-      const path = this.join([...cur, c]);
-      const st = lstatSync(path, { throwIfNoEntry: false });
-      if (!st) {
-        if (!create) return undefined;
-        mkdirSync(path, { mode: 0o755 });
-        cur.push(c);
-        continue;
-      }
-      if (st.isSymbolicLink() && (followLast || queue.length > 0)) {
-        if (++hops > MAX_HOPS) throw new KilnError('UNSAFE_PATH', `${this.where}: too many symlinks resolving "${components.join('/')}"`);
-        const target = readlinkSync(path);
-        if (target.startsWith('/')) cur.length = 0;
-        queue.unshift(...target.split('/'));
-        continue;
-      }
-      if (queue.length > 0 && !st.isDirectory()) {
-        throw new KilnError('ARCHIVE_INVALID', `${this.where}: "${components.join('/')}": "${[...cur, c].join('/')}" is not a directory`);
-      }
-      cur.push(c);
+    const name = components.join('/');
+    try {
+      // kiln's one resolver (src/paths/in-root.ts): 40 links then ELOOP, PATH_MAX, confined to the root.
+      const r = resolveInRootSync(this.root, name, { create, followFinal: followLast, what: `${this.where}: "${name.length > 200 ? `${name.slice(0, 200)}…` : name}"` });
+      return create || r.stat ? r.path : undefined;
+    } catch (err) {
+      if (isKilnError(err) && err.details?.errno === 'ENOTDIR') throw new KilnError('ARCHIVE_INVALID', err.message, { cause: err });
+      throw err;
     }
-    return this.join(cur);
   }
 
   /** Forgets cached parents (after a member replaced a directory or created a symlink). */
@@ -94,7 +69,4 @@ export class RootResolver {
     this.known.clear();
   }
 
-  private join(components: string[]): string {
-    return components.length === 0 ? this.root : `${this.root}/${components.join('/')}`;
-  }
 }
