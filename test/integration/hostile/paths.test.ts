@@ -137,6 +137,9 @@ test('ENOSPC during COPY and during a RUN layer commit: NO_SPACE (exit 6) naming
   assert.not.match(copy.stderr, new RegExp(small), 'no internal path in the message');
   const run = await kiln(['build', '-t', 'full:run', '--progress', 'plain', context('FROM busybox\nRUN head -c 1900000 /dev/urandom > /big\n')], { root: small });
   cleanFailure(run, 6, /Dockerfile:2: .*no space left on device/);
+  // Two stages at once: the one that hits ENOSPC is the story, not "cancelled" from the stage it stopped.
+  const par = await kiln(['build', '-t', 'full:par', '--progress', 'plain', context('FROM busybox AS slow\nRUN sleep 5\nFROM busybox AS fat\nCOPY big /big\nFROM busybox\nCOPY --from=slow /bin/sh /a\nCOPY --from=fat /big /b\n', { big })], { root: small });
+  cleanFailure(par, 6, /Dockerfile:4: copy to \/big: no space left on device/);
   assert.equal(await imagesOf(small), before, 'no half-written image');
 });
 
