@@ -112,6 +112,15 @@ test('WORKDIR through a symlink creates the target inside the rootfs, never on t
   canariesUntouched();
 });
 
+test('a name longer than NAME_MAX (COPY destination, WORKDIR) is PATH_TOO_LONG naming the line', async () => {
+  const long = 'x'.repeat(300);
+  const copy = await kiln(['build', '--progress', 'plain', context(`FROM busybox\nCOPY Dockerfile /${long}/f\n`)], { root });
+  cleanFailure(copy, 2, /Dockerfile:2: .*a component is longer than 255 bytes/);
+  const wd = await kiln(['build', '--progress', 'plain', context(`FROM busybox\nWORKDIR /${long}\n`)], { root });
+  cleanFailure(wd, 2, /Dockerfile:2: WORKDIR .*a component is longer than 255 bytes/);
+  assert.not.match(copy.stderr + wd.stderr, new RegExp(root), 'no internal path in the message');
+});
+
 test('a missing bind-mount source (rw and from= a stage) is a not-found error naming the line', async () => {
   const r = await kiln(['build', '--progress', 'plain', context('FROM busybox\nRUN --mount=type=bind,source=nope,target=/m,rw true\n')], { root });
   cleanFailure(r, 3, /Dockerfile:2: .*"?\/?nope"?.* not found/);
@@ -137,6 +146,9 @@ test('ENOSPC during COPY and during a RUN layer commit: NO_SPACE (exit 6) naming
   assert.not.match(copy.stderr, new RegExp(small), 'no internal path in the message');
   const run = await kiln(['build', '-t', 'full:run', '--progress', 'plain', context('FROM busybox\nRUN head -c 1900000 /dev/urandom > /big\n')], { root: small });
   cleanFailure(run, 6, /Dockerfile:2: .*no space left on device/);
+  // Two stages at once: the one that hits ENOSPC is the story, not "cancelled" from the stage it stopped.
+  const par = await kiln(['build', '-t', 'full:par', '--progress', 'plain', context('FROM busybox AS slow\nRUN sleep 5\nFROM busybox AS fat\nCOPY big /big\nFROM busybox\nCOPY --from=slow /bin/sh /a\nCOPY --from=fat /big /b\n', { big })], { root: small });
+  cleanFailure(par, 6, /Dockerfile:4: copy to \/big: no space left on device/);
   assert.equal(await imagesOf(small), before, 'no half-written image');
 });
 
