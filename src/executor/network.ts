@@ -1,7 +1,9 @@
 /**
- * Chooses a container's network namespace. `host` shares the host's; `none` is a fresh namespace with only
- * loopback (runc brings `lo` up); `bridge` joins kiln's bridge (bridge.ts); `default` is what a builder RUN step
- * gets: the host network, as BuildKit's OCI worker without CNI, because a bridge costs ~170 ms a step.
+ * Chooses a container's network namespace. `host` shares the host's (granted explicitly: `kiln run --network
+ * host`, or a build's network.host entitlement); `none` is a fresh namespace with only loopback (runc brings `lo`
+ * up); `bridge` joins kiln's bridge (bridge.ts). `default` is what a builder RUN step gets: the bridge too, as
+ * Docker's builders isolate RUN (BuildKit with CNI, dockerd's builder): the step has its own namespace and
+ * loopback, reaches out through NAT, and cannot reach services listening on the build host's loopback.
  */
 import type { NetworkMode } from './types.js';
 
@@ -23,10 +25,10 @@ export interface NetworkContext {
 export async function attachNetwork(mode: NetworkMode | undefined, ctx: NetworkContext): Promise<NetworkAttachment> {
   switch (mode ?? 'default') {
     case 'host':
-    case 'default':
       return { ns: 'host', release: async () => {} };
     case 'none':
       return { ns: 'new', release: async () => {} };
+    case 'default':
     case 'bridge': {
       const { attachBridge } = await import('./bridge.js');
       return attachBridge(ctx);

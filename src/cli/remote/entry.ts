@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import type { GlobalOptions } from '../context.js';
 import { KilnError } from '../../errors.js';
+import { parseEntitlements } from '../../builder/entitlements.js';
 import { remoteFor, type RemoteClient } from './client.js';
 import { remoteBuild, remoteImages, remotePull, remotePush, remoteRmi, remoteTag } from './commands.js';
 import type { ProgressMode } from '../progress/index.js';
@@ -33,7 +34,7 @@ function keyValues(list: string[] | undefined, fromEnv: boolean): Record<string,
 export interface RemoteBuildFlags {
   tag: string[]; file?: string; buildArg: string[]; target?: string; cache: boolean; pull?: boolean; label: string[];
   progress: string; explain?: boolean; platform?: string; network?: string; addHost: string[]; quiet?: boolean;
-  output?: string[]; secret?: string[]; push?: boolean; iidfile?: string;
+  output?: string[]; secret?: string[]; push?: boolean; iidfile?: string; allow?: string[];
 }
 
 export async function remoteBuildCommand(g: GlobalOptions, context: string, f: RemoteBuildFlags): Promise<void> {
@@ -71,6 +72,8 @@ export async function remoteBuildCommand(g: GlobalOptions, context: string, f: R
       pull: f.pull,
       platform: f.platform,
       networkMode: f.network,
+      // Asked of the server, which grants only what its operator allowed (`kiln serve --allow`).
+      allow: parseEntitlements(f.allow ?? []),
       extraHosts: f.addHost,
       explain: f.explain,
       progress: f.progress as ProgressMode,
