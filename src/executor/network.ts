@@ -11,8 +11,11 @@ export interface NetworkAttachment {
   /** What the runtime spec gets. */
   ns: 'host' | 'new' | { path: string };
   ip?: string;
-  /** Removes the namespace, veth and address lease; safe to call twice. */
-  release(): Promise<void>;
+  /**
+   * Removes the namespace, veth and address lease; safe to call twice. `reuse`: the container ended cleanly
+   * without extra capabilities, so a pooled namespace may serve the next RUN step (bridge.ts).
+   */
+  release(o?: { reuse?: boolean }): Promise<void>;
 }
 
 export interface NetworkContext {
@@ -28,7 +31,10 @@ export async function attachNetwork(mode: NetworkMode | undefined, ctx: NetworkC
       return { ns: 'host', release: async () => {} };
     case 'none':
       return { ns: 'new', release: async () => {} };
-    case 'default':
+    case 'default': {
+      const { attachPooled } = await import('./bridge.js');
+      return attachPooled(ctx);
+    }
     case 'bridge': {
       const { attachBridge } = await import('./bridge.js');
       return attachBridge(ctx);

@@ -134,6 +134,27 @@ test('a granted host step and a default step are different cache entries', async
   assert.is(connections, 1, 'only the granted step connected');
 });
 
+test('a RUN namespace serves another step only if the step could not change it; none outlives the build', async () => {
+  // Step 2 takes step 1's pooled namespace; with every capability it adds an address there. Step 3 must get a
+  // clean namespace (the insecure step's is deleted, not pooled), and a sandboxed step cannot change its own.
+  const ctx = await context('pool', [
+    'FROM busybox',
+    'RUN echo one > /one',
+    'RUN --security=insecure ip addr add 10.250.0.1/32 dev lo && ip -o addr show dev lo | grep -q 10.250.0.1',
+    'RUN ip -o addr show dev lo > /lo-after; ip addr add 10.250.0.2/32 dev lo 2>/dev/null; echo "rc=$?" > /add-rc',
+    '',
+  ].join('\n'));
+  const out = join(dir, 'out-pool');
+  const r = await kiln(['build', '--no-cache', '--allow', 'security.insecure', '--output', `type=local,dest=${out}`, ctx], { root, env: { KILN_DAEMON: '0' } });
+  assert.is(r.code, 0, r.stderr);
+  assert.not.match(await readFile(join(out, 'lo-after'), 'utf8'), '10.250.0.1', 'a later step saw the insecure step\'s change');
+  assert.match(await readFile(join(out, 'lo-after'), 'utf8'), '127.0.0.1');
+  assert.match(await readFile(join(out, 'add-rc'), 'utf8'), /rc=[1-9]/, 'a sandboxed step changed its namespace');
+  // The build process is gone: so are its pooled namespaces and address leases.
+  const leases = readdirSync('/run/kiln/leases').map((n) => { try { return JSON.parse(readFileSync(join('/run/kiln/leases', n), 'utf8')); } catch { return {}; } });
+  assert.equal(leases.filter((l) => l.root === root), [], 'leases of the finished build remain');
+});
+
 test('through the resident builder: the same refusal and isolation', async () => {
   connections = 0;
   const bin = join(REPO, 'bin/kiln.js');
