@@ -5,7 +5,8 @@
  * the bridge's gateway; `RUN --network=host` is refused with ENTITLEMENT_DENIED naming the line and the flag;
  * with `--allow network.host` the same step reads it (the positive control: the probe works). The same locally,
  * through the resident builder, and through `kiln serve` (docker CLI and `kiln --host`), which grants host
- * networking only when started with `--allow network.host`. Outbound NAT from a build step is checked against a
+ * networking only when started with `--allow network.host` (builds, and containers through the Engine API,
+ * where `--privileged`/`--cap-add` need security.insecure). Outbound NAT from a build step is checked against a
  * namespace this test creates; no packet leaves the machine.
  */
 import { test } from 'uvu';
@@ -211,7 +212,18 @@ test('kiln serve without --allow: docker build --network host and RUN --network=
     assert.is(remote.code, 5, remote.stderr);
     assert.match(remote.stderr, /not allowed by this server/);
     assert.match(remote.stderr, /kiln serve --allow network\.host/);
-    assertCanaryIntact('builds through kiln serve without --allow');
+
+    // Containers through the Engine API: host networking and a lifted sandbox need the same grants.
+    const runHostNet = await docker(s, ['run', '--rm', '--network', 'host', 'busybox', 'sh', '-c', `nc -w 3 127.0.0.1 ${port} </dev/null`]);
+    assert.is.not(runHostNet.code, 0);
+    assert.match(runHostNet.stderr, /--network host\) needs the network\.host entitlement.*kiln serve --allow network\.host/s);
+    const runPriv = await docker(s, ['run', '--rm', '--privileged', 'busybox', 'true']);
+    assert.is.not(runPriv.code, 0);
+    assert.match(runPriv.stderr, /--privileged\) needs the security\.insecure entitlement/);
+    const runDefault = await docker(s, ['run', '--rm', 'busybox', 'sh', '-c', `nc -w 3 127.0.0.1 ${port} </dev/null; echo rc=$?`]);
+    assert.is(runDefault.code, 0, runDefault.stderr);
+    assert.not.match(runDefault.stdout, secret);
+    assertCanaryIntact('builds and containers through kiln serve without --allow');
   } finally {
     await s.stop();
   }
@@ -236,6 +248,12 @@ test('kiln serve --allow network.host: granted only to builds that ask for it', 
     assert.is(remote.code, 0, remote.stderr);
     assert.match(remote.stderr, secret);
     assert.is(connections, 2);
+
+    const runHostNet = await docker(s, ['run', '--rm', '--network', 'host', 'busybox', 'sh', '-c', `nc -w 3 127.0.0.1 ${port} </dev/null`]);
+    assert.is(runHostNet.code, 0, runHostNet.stderr);
+    assert.match(runHostNet.stdout, secret);
+    // network.host does not lift the sandbox.
+    assert.match((await docker(s, ['run', '--rm', '--cap-add', 'NET_ADMIN', 'busybox', 'true'])).stderr, /security\.insecure/);
   } finally {
     await s.stop();
   }

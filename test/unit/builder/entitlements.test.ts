@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseEntitlements, requireEntitlement } from '../../../src/builder/entitlements.js';
 import { parseBuildQuery } from '../../../src/server/build-params.js';
+import { checkContainerEntitlements } from '../../../src/server/host-config.js';
 import { Query } from '../../../src/server/http-util.js';
 import { throwsCode } from '../../helpers/assert.js';
 import type { KilnError } from '../../../src/errors.js';
@@ -39,6 +40,17 @@ test('a server build is granted what it asks for and the server permits; asking 
   const hint = (permitted: ('network.host' | 'security.insecure')[]) => parseBuildQuery(q(''), permitted).options.entitlementHint!('network.host');
   assert.match(hint([]), /kiln serve --allow network\.host/);
   assert.match(hint(['network.host']), /docker build --network host/);
+});
+
+test('a container through the server needs network.host for the host network and security.insecure to lift the sandbox', () => {
+  const hc = (HostConfig: Record<string, unknown>) => ({ Image: 'busybox', HostConfig });
+  checkContainerEntitlements(hc({ NetworkMode: 'bridge', Privileged: false, CapAdd: null, SecurityOpt: ['seccomp=builtin'] }), []);
+  throwsCode(() => checkContainerEntitlements(hc({ NetworkMode: 'host' }), ['security.insecure']), 'ENTITLEMENT_DENIED', /--network host.*network\.host entitlement/);
+  checkContainerEntitlements(hc({ NetworkMode: 'host' }), ['network.host']);
+  for (const h of [{ Privileged: true }, { CapAdd: ['NET_ADMIN'] }, { SecurityOpt: ['seccomp=unconfined'] }, { SecurityOpt: ['seccomp={"defaultAction":"SCMP_ACT_ALLOW"}'] }]) {
+    throwsCode(() => checkContainerEntitlements(hc(h), ['network.host']), 'ENTITLEMENT_DENIED', /security\.insecure/);
+    checkContainerEntitlements(hc(h), ['security.insecure']);
+  }
 });
 
 test.run();
