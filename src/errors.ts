@@ -59,6 +59,8 @@ export const ERROR_CODES = {
   VOLUME_NOT_FOUND: { category: 'not-found' },
   VOLUME_IN_USE: { category: 'precondition' },
   NETWORK_FAILED: { category: 'failed' },
+  /** A step needs an entitlement (network.host, security.insecure) that whoever started the build did not grant. */
+  ENTITLEMENT_DENIED: { category: 'precondition' },
   // builder
   BUILD_STEP_FAILED: { category: 'failed' },
   COPY_SOURCE_NOT_FOUND: { category: 'not-found' },

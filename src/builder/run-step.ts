@@ -14,6 +14,7 @@ import type { ContainerMount } from '../executor/types.js';
 import type { RunInstruction } from '../parser/types.js';
 import type { BuildContext } from './build-context.js';
 import { PROXY_VARS } from './cache-key.js';
+import { requireEntitlement } from './entitlements.js';
 import { DEFAULT_SHELL } from './image-config.js';
 import { removeMountStubs, RUNTIME_STUBS } from './mount-stubs.js';
 import { mountKeyParts, prepareMounts } from './run-mounts.js';
@@ -58,17 +59,18 @@ function outputSink(ctx: BuildContext, step: StepRef, stream: 'stdout' | 'stderr
 
 /** Dispatches one expanded RUN instruction on the stage. */
 export async function runInstruction(ctx: BuildContext, st: StageState, ins: RunInstruction, step: StepRef, stageKey: string, position: number): Promise<void> {
-  if (ins.security === 'insecure' && !ctx.opts.allow?.includes('security.insecure')) {
-    // As BuildKit: a Dockerfile alone cannot lift the sandbox; whoever starts the build must grant it.
-    throw new KilnError('PRECONDITION', 'RUN --security=insecure: granting entitlement security.insecure is not allowed', {
-      loc: { file: ins.loc.file, line: ins.loc.line }, hint: 'if you trust this Dockerfile, build with --allow security.insecure',
-    });
+  // As BuildKit: a Dockerfile alone can neither lift the sandbox nor reach the build host's network (its
+  // loopback services included); whoever starts the build must grant that.
+  const network = ins.network ?? ctx.opts.networkMode ?? 'default';
+  if (ins.security === 'insecure') requireEntitlement(ctx.opts.allow, 'security.insecure', 'RUN --security=insecure', ins.loc, ctx.opts.entitlementHint);
+  if (network === 'host') {
+    const what = ins.network === 'host' ? 'RUN --network=host' : 'RUN with the build\'s host network';
+    requireEntitlement(ctx.opts.allow, 'network.host', what, ins.loc, ctx.opts.entitlementHint);
   }
   const cfg = st.cfg.image.config ?? {};
   const command = runCommand(ins, cfg.Shell);
   const args = command.argv;
   const env = st.scope.runEnv();
-  const network = ins.network ?? ctx.opts.networkMode ?? 'default';
   // As BuildKit: a relative target is relative to the working directory. Made absolute here, `..` can never climb
   // above the container's `/` (runc, the executor and the stub clean-up all join targets to a root directory).
   const mounts = ins.mounts.map((m) => (m.target.startsWith('/') ? m : { ...m, target: posix.join('/', cfg.WorkingDir || '/', m.target) }));
@@ -97,7 +99,8 @@ export async function runInstruction(ctx: BuildContext, st: StageState, ins: Run
           rootfs: rootfs.mounts,
           process: { args, env: [...env, ...proxies, ...prepared.env, ...sshAuthSock(env, prepared.sshAuthSock)], cwd: op.cwd, user: op.user || undefined },
           mounts: scriptMount ? [...prepared.mounts, scriptMount] : prepared.mounts,
-          network: network === 'default' ? 'default' : network,
+          // `default` is kiln's bridge: a namespace of the step's own with outbound NAT (executor/network.ts).
+          network,
           extraHosts: ctx.opts.extraHosts,
           // BuildKit's insecure mode: every capability and no seccomp filter; a sandboxed step gets Docker's profile.
           ...(op.security === 'insecure' ? { seccomp: 'unconfined' as const, capAdd: ['ALL'] } : {}),

@@ -59,10 +59,14 @@ export interface BuildOptions {
   networkMode?: 'default' | 'none' | 'host';
   extraHosts?: string[];
   /**
-   * Entitlements granted to this build (BuildKit's `--allow`). `security.insecure` lets `RUN --security=insecure`
-   * run with every capability and no seccomp filter; without it such a step fails before running.
+   * Entitlements granted to this build (BuildKit's `--allow`, src/builder/entitlements.ts). `security.insecure`
+   * lets `RUN --security=insecure` run with every capability and no seccomp filter; `network.host` lets a RUN
+   * step use the host's network (`RUN --network=host`, or `networkMode: 'host'`). Without them such a step fails
+   * with ENTITLEMENT_DENIED before running.
    */
   allow?: string[];
+  /** What a refused step tells its user to do (default: build with `--allow <entitlement>`); a server words its own. */
+  entitlementHint?: (entitlement: 'network.host' | 'security.insecure') => string;
   /** Report why each step missed the cache. */
   explain?: boolean;
   /**

@@ -118,7 +118,7 @@ export function archiveXattrAllowed(name: string): boolean {
 }
 
 /** Applies members one at a time; `finish()` sets directory times once nothing more is written into them. */
-function createApplier(dir: string, opts: ApplyLayerOptions = {}) {
+export function createApplier(dir: string, opts: ApplyLayerOptions = {}) {
   const root = realpathSync(dir);
   const where = opts.source ?? 'layer';
   const resolver = new RootResolver(root, where);

@@ -13,12 +13,30 @@ export interface EtcFiles {
 
 let hostResolv: Promise<string> | undefined;
 
-/** The host's resolv.conf; loopback nameservers are dropped for containers with their own network namespace. */
+/** Docker's fallback when filtering leaves no nameserver (libnetwork's resolvconf defaults, IPv4 only here). */
+export const DEFAULT_NAMESERVERS = ['8.8.8.8', '8.8.4.4'];
+
+/**
+ * resolv.conf for a container with its own network namespace, from the host's, as Docker writes it: nameservers
+ * on the host's loopback (systemd-resolved's 127.0.0.53, a local dnsmasq) are unreachable from the container and
+ * are dropped, and when none is left Docker's default public servers are written in instead. Only text: nothing is
+ * sent anywhere until a process in the container resolves a name.
+ */
+export function containerResolvConf(host: string): string {
+  const loopback = /^\s*nameserver\s+(127\.[\d.]+|::1|(0+:){7}0*1)(%\S*)?(\s|$)/;
+  const lines = host.split('\n').filter((l) => !loopback.test(l));
+  if (!lines.some((l) => /^\s*nameserver\s/.test(l))) {
+    while (lines.length && lines.at(-1) === '') lines.pop();
+    lines.push(...DEFAULT_NAMESERVERS.map((n) => `nameserver ${n}`), '');
+  }
+  return lines.join('\n');
+}
+
+/** The host's resolv.conf, as is for containers on the host's network, filtered (above) for the others. */
 async function resolvConf(shareHostNet: boolean): Promise<string> {
   hostResolv ??= readFile('/etc/resolv.conf', 'utf8').catch(() => '');
   const text = await hostResolv;
-  if (shareHostNet) return text;
-  return text.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1)/.test(l)).join('\n');
+  return shareHostNet ? text : containerResolvConf(text);
 }
 
 /** Writes the three files into `bundle`; returns their paths. */

@@ -151,7 +151,8 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
     if (mounted) await unmountMounted(o.rootfs, rootfs).catch(() => {});
     else await unmountAll(bundle).catch(() => {});
     await proxy?.close().catch(() => {});
-    await net?.release().catch(() => {});
+    // A namespace serves another step only after a clean end without added capabilities (no CAP_NET_ADMIN).
+    await net?.release({ reuse: clean && !o.privileged && !o.capAdd?.length }).catch(() => {});
     // Never recurse into a rootfs that is still mounted: that would delete the snapshot's files. Start-up clean-up retries.
     if ((await mountsUnder(bundle).catch(() => ['?'])).length === 0) await rm(bundle, { recursive: true, force: true }).catch(() => {});
     // Kept when `kiln run` stores state and logs there.

@@ -1,7 +1,9 @@
 /**
- * Chooses a container's network namespace. `host` shares the host's; `none` is a fresh namespace with only
- * loopback (runc brings `lo` up); `bridge` joins kiln's bridge (bridge.ts); `default` is what a builder RUN step
- * gets: the host network, as BuildKit's OCI worker without CNI, because a bridge costs ~170 ms a step.
+ * Chooses a container's network namespace. `host` shares the host's (granted explicitly: `kiln run --network
+ * host`, or a build's network.host entitlement); `none` is a fresh namespace with only loopback (runc brings `lo`
+ * up); `bridge` joins kiln's bridge (bridge.ts). `default` is what a builder RUN step gets: the bridge too, as
+ * Docker's builders isolate RUN (BuildKit with CNI, dockerd's builder): the step has its own namespace and
+ * loopback, reaches out through NAT, and cannot reach services listening on the build host's loopback.
  */
 import type { NetworkMode } from './types.js';
 
@@ -9,8 +11,11 @@ export interface NetworkAttachment {
   /** What the runtime spec gets. */
   ns: 'host' | 'new' | { path: string };
   ip?: string;
-  /** Removes the namespace, veth and address lease; safe to call twice. */
-  release(): Promise<void>;
+  /**
+   * Removes the namespace, veth and address lease; safe to call twice. `reuse`: the container ended cleanly
+   * without extra capabilities, so a pooled namespace may serve the next RUN step (bridge.ts).
+   */
+  release(o?: { reuse?: boolean }): Promise<void>;
 }
 
 export interface NetworkContext {
@@ -23,10 +28,13 @@ export interface NetworkContext {
 export async function attachNetwork(mode: NetworkMode | undefined, ctx: NetworkContext): Promise<NetworkAttachment> {
   switch (mode ?? 'default') {
     case 'host':
-    case 'default':
       return { ns: 'host', release: async () => {} };
     case 'none':
       return { ns: 'new', release: async () => {} };
+    case 'default': {
+      const { attachPooled } = await import('./bridge.js');
+      return attachPooled(ctx);
+    }
     case 'bridge': {
       const { attachBridge } = await import('./bridge.js');
       return attachBridge(ctx);

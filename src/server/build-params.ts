@@ -6,6 +6,7 @@
  */
 import { KilnError } from '../errors.js';
 import type { BuildOptions } from '../builder/types.js';
+import { parseEntitlements, type Entitlement } from '../builder/entitlements.js';
 import type { Query } from './http-util.js';
 import { safeParts } from './context-ingest.js';
 import { checkImageName } from './image-name.js';
@@ -26,8 +27,23 @@ export interface BuildRequest {
 
 const IGNORED = ['rm', 'forcerm', 'memory', 'memswap', 'cpushares', 'cpusetcpus', 'cpusetmems', 'cpuperiod', 'cpuquota', 'shmsize', 'ulimits', 'isolation', 'cgroupparent', 'session', 'buildid'];
 
-/** Parses and validates the query; throws INVALID_ARGUMENT / INVALID_REFERENCE / UNSAFE_PATH / NOT_IMPLEMENTED. */
-export function parseBuildQuery(q: Query): BuildRequest {
+/** How a refused step through the server says what to do: ask for it, or have the operator allow it. */
+export function serverEntitlementHint(permitted: readonly Entitlement[]): (e: Entitlement) => string {
+  return (e) => {
+    if (!permitted.includes(e)) return `this server does not grant ${e}; its operator can start it with kiln serve --allow ${e}`;
+    return e === 'network.host'
+      ? 'if you trust this Dockerfile, ask for it: docker build --network host, or kiln --host … build --allow network.host'
+      : `if you trust this Dockerfile, ask for it: kiln --host … build --allow ${e}`;
+  };
+}
+
+/**
+ * Parses and validates the query; throws INVALID_ARGUMENT / INVALID_REFERENCE / UNSAFE_PATH / NOT_IMPLEMENTED,
+ * and ENTITLEMENT_DENIED when the request asks for an entitlement the server was not started allowing
+ * (`permitted`, from `kiln serve --allow`). A build is granted what it asks for (kiln's `kilnallow`, and
+ * `networkmode=host`, which asks for network.host as dockerd's builder takes it) and the server permits.
+ */
+export function parseBuildQuery(q: Query, permitted: readonly Entitlement[] = []): BuildRequest {
   if (q.str('remote')) throw new KilnError('NOT_IMPLEMENTED', 'building from a remote context (git URL or tarball URL) is not supported', { hint: 'send the context from the client: docker build <dir>' });
   if (q.str('version') === '2') throw new KilnError('NOT_IMPLEMENTED', 'the BuildKit session protocol is not supported by kiln serve', { hint: 'set DOCKER_BUILDKIT=0 for the docker CLI' });
   if (q.bool('squash')) throw new KilnError('NOT_IMPLEMENTED', 'squash is not supported');
@@ -48,6 +64,14 @@ export function parseBuildQuery(q: Query): BuildRequest {
   if (net === 'default' || net === 'bridge') networkMode = 'default';
   else if (net === 'none' || net === 'host') networkMode = net;
   else throw new KilnError('INVALID_ARGUMENT', `networkmode ${JSON.stringify(net)} is not supported (default, bridge, none, host)`);
+
+  const asked = parseEntitlements([q.str('kilnallow') ?? '', ...(networkMode === 'host' ? ['network.host'] : [])], 'kilnallow');
+  for (const e of asked) {
+    if (!permitted.includes(e)) {
+      const what = e === 'network.host' && networkMode === 'host' && !(q.str('kilnallow') ?? '').includes(e) ? 'networkmode=host (docker build --network host)' : `the ${e} entitlement`;
+      throw new KilnError('ENTITLEMENT_DENIED', `${what} is not allowed by this server`, { hint: `its operator can start it with kiln serve --allow ${e}`, details: { entitlement: e } });
+    }
+  }
 
   const extraHosts = (q.str('extrahosts') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   for (const h of extraHosts) {
@@ -77,6 +101,8 @@ export function parseBuildQuery(q: Query): BuildRequest {
       pull: q.bool('pull'),
       platform,
       networkMode,
+      allow: asked,
+      entitlementHint: serverEntitlementHint(permitted),
       extraHosts: extraHosts.length ? extraHosts : undefined,
       explain: q.bool('kilnexplain'),
     },

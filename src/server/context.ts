@@ -5,6 +5,7 @@ import type { Logger } from './log.js';
 import type { Query } from './http-util.js';
 import type { BuildQueue } from './build-queue.js';
 import type { ContextCache } from './context-cache.js';
+import type { Entitlement } from '../builder/entitlements.js';
 
 /** Limits on what a client may send. Sizes in bytes, times in milliseconds. */
 export interface ServerLimits {
@@ -46,6 +47,8 @@ export interface ServerState {
   contexts: ContextCache;
   /** Set by drain(): new builds are refused. */
   draining: boolean;
+  /** Entitlements builds may be granted when they ask (`kiln serve --allow`); none by default. */
+  allow: readonly Entitlement[];
   version: string;
 }
 

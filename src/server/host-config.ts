@@ -9,6 +9,7 @@ import { KilnError } from '../errors.js';
 import type { CreateContainerOptions } from '../executor/create-container.js';
 import { parseSeccompProfile, type SeccompSetting } from '../executor/security-opt.js';
 import type { ContainerCreate } from './backend.js';
+import type { Entitlement } from '../builder/entitlements.js';
 
 export type HostOptions = Pick<CreateContainerOptions, 'hostname' | 'addHosts' | 'capAdd' | 'capDrop' | 'readonlyRootfs' | 'tmpfs' | 'limits' | 'seccomp' | 'consoleSize' | 'privileged'>;
 
@@ -33,6 +34,27 @@ export function hostOptions(spec: ContainerCreate): HostOptions {
   const seccomp = seccompOf(hc.SecurityOpt ?? []);
   if (seccomp) out.seccomp = seccomp;
   return out;
+}
+
+/**
+ * Refuses a container that asks for more than the sandbox unless the server was started allowing it, with the
+ * builds' entitlement names: the host's network (`docker run --network host`) needs network.host; lifting the
+ * sandbox (`--privileged`, `--cap-add`, a seccomp setting other than the default profile) needs
+ * security.insecure. The server runs strangers' requests; only its operator may grant these.
+ */
+export function checkContainerEntitlements(spec: ContainerCreate, permitted: readonly Entitlement[]): void {
+  const hc = spec.HostConfig ?? {};
+  const refuse = (e: Entitlement, what: string) => {
+    if (permitted.includes(e)) return;
+    throw new KilnError('ENTITLEMENT_DENIED', `${what} needs the ${e} entitlement, which this server does not grant`, {
+      hint: `its operator can start it with kiln serve --allow ${e}`, details: { entitlement: e },
+    });
+  };
+  if (hc.NetworkMode === 'host') refuse('network.host', 'a container on the host network (--network host)');
+  if (hc.Privileged) refuse('security.insecure', 'a privileged container (--privileged)');
+  if (hc.CapAdd?.length) refuse('security.insecure', `added capabilities (--cap-add ${hc.CapAdd.join(',')})`);
+  const seccomp = seccompOf(hc.SecurityOpt ?? []);
+  if (seccomp && seccomp !== 'default') refuse('security.insecure', 'a seccomp setting other than the default profile');
 }
 
 /** `[rows, columns]`, or undefined for the CLI's `[0, 0]` (no terminal on its side) and anything malformed. */

@@ -22,6 +22,7 @@ import { createContextCache } from './context-cache.js';
 import { newId } from './routes/build.js';
 import { upgradeRoutes, type UpgradeHandler } from './attach.js';
 import { execUpgradeRoutes } from './routes/exec.js';
+import type { Entitlement } from '../builder/entitlements.js';
 
 export type ListenSpec = { kind: 'unix'; path: string; mode?: number } | { kind: 'tcp'; host: string; port: number };
 
@@ -45,6 +46,8 @@ export interface KilnServerOptions {
   version?: string;
   /** Unpacked contexts kept for reuse by identical uploads (default 8; 0 unpacks every context fresh). */
   contextCacheEntries?: number;
+  /** Entitlements a build may be granted when it asks (`kiln serve --allow`); none by default. */
+  allow?: readonly Entitlement[];
 }
 
 export interface KilnServer {
@@ -69,6 +72,7 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
     builds: createBuildQueue({ concurrency: opts.concurrency ?? 2, maxQueued: limits.maxQueuedBuilds }),
     contexts: createContextCache({ dir: join(opts.backend.tmpDir, 'contexts'), maxEntries: opts.contextCacheEntries ?? 8 }),
     draining: false,
+    allow: opts.allow ?? [],
     version: opts.version ?? '0.1.0',
   };
   const router = createRouter<Handler>(routes);

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { KilnError } from '../../errors.js';
 import type { BuildOptions, BuildResult, OutputSpec, SecretSource, SshSource } from '../../builder/types.js';
+import { parseEntitlements } from '../../builder/entitlements.js';
 import { globalOptions } from '../context.js';
 import { perInvocationBuilders, resolveArg } from '../io.js';
 import { createRenderer, type ProgressMode } from '../progress/index.js';
@@ -131,7 +132,7 @@ export function checkBuildFlags(context: string, f: BuildFlags): void {
   if (context === '-' && f.file === '-') throw new KilnError('INVALID_ARGUMENT', 'the context and the Dockerfile cannot both come from stdin');
   parseKeyValues(f.buildArg, '--build-arg', true, {});
   parseKeyValues(f.label, '--label', false);
-  checkEntitlements(f.allow);
+  parseEntitlements(f.allow);
 }
 
 /** `--metadata-file`'s JSON (buildx's keys for the config and manifest digests and the names). */
@@ -162,9 +163,9 @@ export function register(program: Command): void {
     .option('--ssh <spec>', 'default|ID[=AGENT_SOCKET]: an SSH agent for RUN --mount=type=ssh (repeatable)', collect, [] as string[])
     .option('--explain', 'say why each step missed the cache')
     .option('--platform <os/arch>', 'target platform')
-    .option('--network <mode>', 'network for RUN steps: default, none or host')
+    .option('--network <mode>', 'network for RUN steps: default (isolated, with outbound NAT), none or host')
     .option('--add-host <host:ip>', 'add a line to /etc/hosts of RUN steps (repeatable)', collect, [] as string[])
-    .option('--allow <entitlement>', 'grant an entitlement: security.insecure (RUN --security=insecure), network.host (repeatable)', collect, [] as string[])
+    .option('--allow <entitlement>', 'grant an entitlement: network.host (RUN --network=host), security.insecure (RUN --security=insecure) (repeatable)', collect, [] as string[])
     .option('--push', 'push the image after building (needs -t)')
     .option('-q, --quiet', 'print only the image ID')
     .option('--no-daemon', 'build in this process, not in the root\'s resident builder (also KILN_DAEMON=0)')
@@ -201,7 +202,8 @@ export function register(program: Command): void {
           compression: f.compression as BuildOptions['compression'], format: f.format as BuildOptions['format'],
           outputs, secrets: f.secret.map((s) => parseSecret(s, io.env, io.cwd)), ssh: f.ssh.map((s) => parseSsh(s, io.env, io.cwd)), platform: f.platform,
           networkMode: f.network as BuildOptions['networkMode'], extraHosts: f.addHost.map((h) => h.replace(/^([^:]+):(.*)$/, '$2 $1')),
-          allow: checkEntitlements(f.allow),
+          // As buildx: `--network host` asks for host networking itself, so it grants network.host.
+          allow: parseEntitlements([...f.allow, ...(f.network === 'host' ? ['network.host'] : [])]),
           explain: f.explain || f.progress === 'plain',
           sourceDateEpoch: buildArgs.SOURCE_DATE_EPOCH ?? io.env.SOURCE_DATE_EPOCH,
           signal: interrupt.signal,
@@ -246,12 +248,3 @@ function printFailure(err: KilnError, stderr: NodeJS.WritableStream): void {
   stderr.write('------\n');
 }
 
-/** `--allow` values, as buildx names them; network.host is accepted (kiln's RUN --network=host needs no grant). */
-function checkEntitlements(allow: string[]): string[] {
-  for (const a of allow) {
-    if (a !== 'security.insecure' && a !== 'network.host') {
-      throw new KilnError('INVALID_ARGUMENT', `invalid entitlement: ${a}`, { hint: 'use security.insecure or network.host' });
-    }
-  }
-  return allow;
-}

@@ -2,6 +2,7 @@
  * `kiln serve`: the Docker Engine API for the docker CLI and kiln's remote mode. Listens on a unix socket
  * (default /run/kiln/kiln.sock) and/or TCP; TCP off loopback needs client-certificate TLS or a token.
  * SIGTERM/SIGINT drain: no new builds, running ones get `--grace-period` seconds, then the server exits.
+ * Builds get no entitlement unless the server is started allowing it (`--allow network.host`) and the build asks.
  */
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
@@ -10,6 +11,7 @@ import { globalOptions } from '../context.js';
 import { createKilnServer, type ListenSpec } from '../../server/server.js';
 import { createLocalBackend } from '../../server/local-backend.js';
 import { createLogger } from '../../server/log.js';
+import { parseEntitlements } from '../../builder/entitlements.js';
 
 const DEFAULT_SOCKET = '/run/kiln/kiln.sock';
 
@@ -51,7 +53,8 @@ export function register(program: Command): void {
     .option('--idle-timeout <seconds>', 'close connections idle this long', (v) => Number(v), 300)
     .option('--grace-period <seconds>', 'on SIGTERM, let running builds finish this long before cancelling them', (v) => Number(v), 60)
     .option('--quiet', 'log only warnings and errors')
-    .action(async (o: { listen: string[]; tlscacert?: string; tlscert?: string; tlskey?: string; tokenFile?: string; concurrency: number; maxContextSize: string; idleTimeout: number; gracePeriod: number; quiet?: boolean }, cmd: Command) => {
+    .option('--allow <entitlement>', 'let builds that ask for it use an entitlement: network.host (RUN --network=host, docker build --network host), security.insecure (repeatable; none by default)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .action(async (o: { listen: string[]; allow: string[]; tlscacert?: string; tlscert?: string; tlskey?: string; tokenFile?: string; concurrency: number; maxContextSize: string; idleTimeout: number; gracePeriod: number; quiet?: boolean }, cmd: Command) => {
       const g = globalOptions(cmd);
       const listen = (o.listen.length ? o.listen : [`unix://${DEFAULT_SOCKET}`]).map(parseListen);
       const tlsParts = [o.tlscacert, o.tlscert, o.tlskey].filter(Boolean).length;
@@ -62,6 +65,7 @@ export function register(program: Command): void {
         token = (await readSecretFile(o.tokenFile, 'token file')).toString('utf8').split('\n')[0].trim();
         if (token.length < 16) throw new KilnError('INVALID_ARGUMENT', `token in ${o.tokenFile} is shorter than 16 characters`);
       }
+      const allow = parseEntitlements(o.allow);
       if (!Number.isInteger(o.concurrency) || o.concurrency < 1) throw new KilnError('INVALID_ARGUMENT', '--concurrency must be a positive integer');
       const backend = await createLocalBackend({ root: g.root });
       const server = createKilnServer({
@@ -70,6 +74,7 @@ export function register(program: Command): void {
         tls,
         token,
         concurrency: o.concurrency,
+        allow,
         limits: { maxContextBytes: parseSize(o.maxContextSize), idleTimeoutMs: o.idleTimeout * 1000 },
         log: createLogger({ quiet: o.quiet }),
       });

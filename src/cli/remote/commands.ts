@@ -28,6 +28,8 @@ export interface RemoteBuildOptions {
   platform?: string;
   networkMode?: string;
   extraHosts?: string[];
+  /** Entitlements asked of the server (kiln's own `kilnallow` parameter; the Engine API has none). */
+  allow?: string[];
   explain?: boolean;
   progress?: ProgressMode;
   quiet?: boolean;
@@ -49,6 +51,7 @@ export async function remoteBuild(client: RemoteClient, o: RemoteBuildOptions): 
   if (o.platform) q.set('platform', o.platform);
   if (o.networkMode) q.set('networkmode', o.networkMode);
   if (o.extraHosts?.length) q.set('extrahosts', o.extraHosts.join(','));
+  if (o.allow?.length) q.set('kilnallow', o.allow.join(','));
   if (o.explain) q.set('kilnexplain', '1');
   const renderer = createRenderer(o.quiet ? 'quiet' : o.progress ?? 'auto', process.stderr, { explain: o.explain });
   let result: BuildResult | undefined;

@@ -6,6 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { GlobalOptions } from '../context.js';
 import { KilnError } from '../../errors.js';
+import { parseEntitlements } from '../../builder/entitlements.js';
 import { remoteFor, type RemoteClient } from './client.js';
 import { remoteBuild, remoteImages, remotePull, remotePush, remoteRmi, remoteTag } from './commands.js';
 import type { ProgressMode } from '../progress/index.js';
@@ -48,6 +49,8 @@ export async function remoteBuildCommand(g: GlobalOptions, context: string, f: B
       pull: f.pull,
       platform: f.platform,
       networkMode: f.network,
+      // Asked of the server, which grants only what its operator allowed (`kiln serve --allow`).
+      allow: parseEntitlements(f.allow ?? []),
       extraHosts: f.addHost,
       explain: f.explain,
       progress: f.progress as ProgressMode,
@@ -75,7 +78,6 @@ function refuseUncarried(f: BuildFlags): void {
   if (f.secret.length) refuse('--secret', 'the server\'s build API has no way to carry a secret (BuildKit sessions are not served)', 'build locally (without --host) to use --secret, or fetch the secret in a RUN step from a service the server can reach');
   if (f.ssh.length) refuse('--ssh', 'an SSH agent is not forwarded to a remote kiln server', 'build locally (without --host) to use --ssh');
   if (f.output.length) refuse('--output', 'the image is built into the server\'s store and the build API cannot send files back', 'push it from the server (--push, or kiln --host … push), or fetch it with docker save through the server (DOCKER_HOST=… docker save IMAGE)');
-  if (f.allow.length) refuse('--allow', 'entitlements are the server\'s to grant, and the build API has no field for them', 'build locally (without --host) to grant an entitlement');
   // The server writes gzip layers in OCI format (the builder's defaults): only those can be asked for.
   if (f.compression !== 'gzip') refuse(`--compression ${f.compression}`, 'the build API has no field for the layer compression; the server writes gzip layers', 'build locally, or leave --compression out');
   if (f.format !== 'oci') refuse(`--format ${f.format}`, 'the build API has no field for the image format; the server writes OCI images', 'build locally, or leave --format out');

@@ -11,9 +11,36 @@ import { createBuildStream, type JsonMessage } from '../build-stream.js';
 import { readRegistryConfig } from '../registry-auth.js';
 import { startJsonStream } from '../json-stream.js';
 
+/** How much of a refused build's upload is read before answering, and for how long at most. */
+const REFUSAL_DRAIN_BYTES = 64 * 1024 * 1024;
+const REFUSAL_DRAIN_MS = 10_000;
+
+/** Reads and drops `req`'s body until its end, `maxBytes`, or `ms`, whichever comes first. */
+function discardBody(req: import('node:http').IncomingMessage, maxBytes: number, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (req.complete || req.readableEnded) return resolve();
+    let seen = 0;
+    const done = () => { clearTimeout(timer); req.off('data', onData); req.off('end', done); req.off('error', done); req.off('close', done); resolve(); };
+    const onData = (chunk: Buffer) => { seen += chunk.length; if (seen > maxBytes) { req.pause(); done(); } };
+    const timer = setTimeout(() => { req.pause(); done(); }, ms);
+    req.on('data', onData);
+    req.once('end', done);
+    req.once('error', done);
+    req.once('close', done);
+  });
+}
+
 export const postBuild: Handler = async ({ req, res, query, state, signal, id }) => {
   if (state.draining) throw new KilnError('SERVER_BUSY', 'the server is shutting down; not accepting builds');
-  const request = parseBuildQuery(query);
+  let request: ReturnType<typeof parseBuildQuery>;
+  try {
+    request = parseBuildQuery(query, state.allow);
+  } catch (err) {
+    // The client is still sending its context: answering before reading it makes the docker CLI see a broken
+    // pipe instead of the reason. Read (and drop) a bounded amount first, so the refusal reaches it.
+    await discardBody(req, Math.min(state.limits.maxContextBytes, REFUSAL_DRAIN_BYTES), REFUSAL_DRAIN_MS);
+    throw err;
+  }
   const registryAuth = readRegistryConfig(req);
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > state.limits.maxContextBytes) throw new KilnError('PAYLOAD_TOO_LARGE', `build context (${declared} bytes) exceeds the server's limit of ${state.limits.maxContextBytes} bytes`);

@@ -9,7 +9,7 @@ import type { ContainerBackend, ContainerCreate } from '../backend.js';
 import { readJsonBody, sendJson, errorMessage } from '../http-util.js';
 import { frameWriter } from '../attach.js';
 import { checkImageName } from '../image-name.js';
-import { terminalSizeOf } from '../host-config.js';
+import { checkContainerEntitlements, terminalSizeOf } from '../host-config.js';
 
 function containers(backend: { containers?: ContainerBackend }): ContainerBackend {
   if (!backend.containers) throw new KilnError('NOT_IMPLEMENTED', 'containers are not available on this server');
@@ -20,6 +20,7 @@ const create: Handler = async ({ req, res, state, query }) => {
   const spec = await readJsonBody<ContainerCreate>(req, state.limits.maxJsonBytes);
   if (!spec || typeof spec !== 'object') throw new KilnError('INVALID_ARGUMENT', 'a JSON container config is required');
   if (typeof spec.Image === 'string') checkImageName(spec.Image);
+  checkContainerEntitlements(spec, state.allow);
   const r = await containers(state.backend).create(spec, { name: query.str('name') });
   sendJson(res, 201, { Id: r.id, Warnings: r.warnings });
 };

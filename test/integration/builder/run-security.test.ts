@@ -27,7 +27,7 @@ test('RUN --security=insecure needs the security.insecure entitlement, then runs
   const bounding = /^CapBnd:\s*(\w+)$/m.exec(await readFile('/proc/self/status', 'utf8'))![1];
   const dockerfile = `FROM busybox\nRUN --security=insecure grep -E "^Seccomp:\\s+0$" /proc/self/status && grep -E "^CapEff:\\s+${bounding}$" /proc/self/status && unshare -U true && mkdir /m && mount -t tmpfs none /m\n`;
   const ctx = await h.context({ Dockerfile: dockerfile });
-  await rejects(() => h.build(ctx), 'PRECONDITION', /Dockerfile:2.*security\.insecure/s);
+  await rejects(() => h.build(ctx), 'ENTITLEMENT_DENIED', /Dockerfile:2.*security\.insecure/s);
   const r = await h.build(ctx, { tags: ['sc:2'], allow: ['security.insecure'] });
   assert.ok(r.events.some((e) => e.type === 'step-done'));
   const sandboxed = await h.context({ Dockerfile: 'FROM busybox\nRUN grep -E "^Seccomp:\\s+0$" /proc/self/status && unshare -U true\n' });

@@ -18,7 +18,8 @@ let host = '';
 const started: string[] = [];
 
 test.before(async () => {
-  s = await startServe();
+  // --privileged, --cap-add and seccomp profiles below lift the sandbox: the server must be started allowing it.
+  s = await startServe({ args: ['--allow', 'security.insecure'] });
   host = mkdtempSync(join(tmpdir(), 'kiln-docker-bind-'));
 });
 
