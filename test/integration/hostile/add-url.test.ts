@@ -9,10 +9,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { kiln } from '../../helpers/kiln-cli.js';
 import { docker, startServe, type Served } from '../server/serve-helper.js';
-import { plantCanary, type Canary } from './fileops-canary.js';
+import { plantCanary, type Canary } from './canary.js';
 
 let work: string;
 let root: string;
@@ -24,12 +24,12 @@ const hits: string[] = [];
 
 /** `..%2F` far past any root depth, then the canary directory's path, all in one URL segment. */
 const up = '..%2F'.repeat(40);
-const toCanary = (name: string) => `${up}tmp%2F${basename(canary.dir)}%2F${name}`;
+const toCanary = (name: string) => `${up}${canary.dir.slice(1).split('/').join('%2F')}%2F${name}`;
 
 test.before(async () => {
   work = mkdtempSync(join(tmpdir(), 'kiln-hostile-add-'));
   root = join(work, 'root');
-  canary = plantCanary({ victim: 'host file: must keep this content\n' });
+  canary = await plantCanary({ extra: { victim: 'host file: must keep this content\n' } });
   const up2231 = '..%2F'.repeat(40);
   server = http.createServer((req, res) => {
     const url = req.url ?? '';
@@ -40,10 +40,10 @@ test.before(async () => {
     else if (url.startsWith('/x/') && url.endsWith('victim')) body = 'V';
     else if (url === '/cd/1') {
       body = 'C1';
-      headers['Content-Disposition'] = `attachment; filename="${'../'.repeat(40)}tmp/${basename(canary.dir)}/cd-pwned"`;
+      headers['Content-Disposition'] = `attachment; filename="${'../'.repeat(40)}${canary.dir.slice(1)}/cd-pwned"`;
     } else if (url === '/cd/2') {
       body = 'C2';
-      headers['Content-Disposition'] = `attachment; filename*=UTF-8''${up2231}tmp%2F${basename(canary.dir)}%2Fvictim`;
+      headers['Content-Disposition'] = `attachment; filename*=UTF-8''${up2231}${canary.dir.slice(1).split('/').join('%2F')}%2Fvictim`;
     } else if (url === '/cd/3') {
       body = 'C3';
       headers['Content-Disposition'] = 'attachment; filename=".."';
@@ -61,7 +61,7 @@ test.before(async () => {
 test.after(async () => {
   await served?.stop();
   server?.close();
-  canary?.remove();
+  await canary?.remove();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -86,7 +86,7 @@ test('kiln build: ADD of ..%2F URLs and hostile Content-Disposition names writes
   hits.length = 0;
   const ctx = context();
   const r = await kiln(['build', '--progress', 'plain', '-t', 'hostile-add:local', ctx], { root, env: { KILN_DAEMON: '0' } });
-  canary.check('local build');
+  await canary.assertUntouched('local build');
   assert.is(r.code, 0, r.stderr);
   assert.ok(hits.some((h) => h.includes('..%2F') && h.endsWith('victim')), `the server saw the hostile URL: ${hits.join(' ')}`);
   assert.ok(hits.includes('/cd/2'));
@@ -96,7 +96,7 @@ test('kiln serve (docker CLI): the same Dockerfile writes nothing on the host', 
   hits.length = 0;
   const ctx = context();
   const r = await docker(served, ['build', '-t', 'hostile-add:served', '.'], { cwd: ctx });
-  canary.check('served build');
+  await canary.assertUntouched('served build');
   assert.is(r.code, 0, r.stderr + r.stdout);
   assert.ok(hits.some((h) => h.includes('..%2F') && h.endsWith('pwned')), `the server saw the hostile URL: ${hits.join(' ')}`);
   assert.ok(hits.includes('/cd/1'));

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kiln } from '../../helpers/kiln-cli.js';
 import { docker, startServe, type Served } from '../server/serve-helper.js';
-import { plantCanary, type Canary } from './fileops-canary.js';
+import { plantCanary, type Canary } from './canary.js';
 
 let work: string;
 let root: string;
@@ -36,7 +36,7 @@ test.before(async () => {
   ctx = join(work, 'ctx');
   mkdirSync(ctx);
   writeFileSync(join(ctx, 'Dockerfile'), DOCKERFILE);
-  canary = plantCanary({ victim: 'host file: must keep this content\n' });
+  canary = await plantCanary({ extra: { victim: 'host file: must keep this content\n' } });
   const base = await kiln(['base', 'busybox'], { root });
   assert.is(base.code, 0, base.stderr);
   served = await startServe();
@@ -44,7 +44,7 @@ test.before(async () => {
 
 test.after(async () => {
   await served?.stop();
-  canary?.remove();
+  await canary?.remove();
   // A build killed by the time limit (the old hang) can leave a mount here; the failure is already reported.
   try { rmSync(work, { recursive: true, force: true }); } catch (err) { console.error(`cleanup: ${(err as Error).message}`); }
 });
@@ -59,7 +59,7 @@ test('--output type=local writes FIFOs and device nodes as such, never opening t
   mkdirSync(join(out, 'sp'), { recursive: true });
   symlinkSync(canary.dir, join(out, 'sp', 'over'));
   const r = await kiln(['build', '--target', 'special', '--output', `type=local,dest=${out}`, ctx], { root, env: { KILN_DAEMON: '0' }, timeoutMs: 120_000 });
-  canary.check('local export');
+  await canary.assertUntouched('local export');
   noStack(r.stderr);
   assert.is(r.code, 0, r.stderr);
   const sp = join(out, 'sp');
@@ -79,14 +79,14 @@ test('rw bind mounts and cache seeds from a stage with FIFOs and devices: local 
   const r = await kiln(['build', '--progress', 'plain', ctx], { root, env: { KILN_DAEMON: '0' }, timeoutMs: 120_000 });
   noStack(r.stderr);
   assert.is(r.code, 0, r.stderr);
-  canary.check('local mounts');
+  await canary.assertUntouched('local mounts');
 });
 
 test('rw bind mounts and cache seeds from a stage with FIFOs and devices: kiln serve', async () => {
   const r = await docker(served, ['build', '-t', 'hostile-special', '.'], { cwd: ctx, timeoutMs: 120_000 });
   noStack(r.stdout + r.stderr);
   assert.is(r.code, 0, r.stderr + r.stdout);
-  canary.check('served mounts');
+  await canary.assertUntouched('served mounts');
 });
 
 async function buildExpectingRefusal(name: string, lines: string[], file: string): Promise<void> {
