@@ -55,6 +55,7 @@ export function resolveArg(io: CliIo, path: string): string {
 
 /** This process's streams, environment, cwd and signals. */
 export function processIo(): CliIo {
+  ignoreClosedPipes();
   return {
     stdout: process.stdout,
     stderr: process.stderr,
@@ -66,10 +67,6 @@ export function processIo(): CliIo {
       const onSignal = () => ctl.abort();
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
-      // A closed pipe (`kiln build … 2>&1 | head`) must not kill a command halfway with mounts in place.
-      const ignoreEpipe = (err: NodeJS.ErrnoException) => { if (err.code !== 'EPIPE') throw err; };
-      process.stderr.on('error', ignoreEpipe);
-      process.stdout.on('error', ignoreEpipe);
       return {
         signal: ctl.signal,
         dispose() {
@@ -79,4 +76,21 @@ export function processIo(): CliIo {
       };
     },
   };
+}
+
+let pipesGuarded = false;
+
+/**
+ * A reader that goes away (`kiln images | head -1`, `kiln build … 2>&1 | head`) makes the next write fail with
+ * EPIPE, which Node raises as an unhandled 'error' event: a stack trace, and a command killed halfway (with mounts
+ * in place, or an image half-written). The output has no reader left, so it is dropped and the command finishes.
+ */
+function ignoreClosedPipes(): void {
+  if (pipesGuarded) return;
+  pipesGuarded = true;
+  const ignore = (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+  };
+  process.stdout.on('error', ignore);
+  process.stderr.on('error', ignore);
 }
