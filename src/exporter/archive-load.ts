@@ -200,7 +200,12 @@ async function loadDockerManifest(root: StoreRoot, c: ArchiveContents, where: st
       const blob = blobOf(c, name);
       if (!blob) throw bad(where, `manifest.json names layer ${name}, which is not in the archive`, 'BLOB_NOT_FOUND');
       const want = config.rootfs.diff_ids[j]!;
-      const got = blob.digest === want ? { diffId: want, compression: 'none' } : await diffIdOf(root, blob.digest, opts);
+      const got = blob.digest === want ? { diffId: want, compression: 'none' } : await diffIdOf(root, blob.digest, opts).catch((err: unknown) => {
+        if (opts.signal?.aborted) throw err;
+        // Name the archive and the member: "corrupt gzip stream" alone does not say which of the layers.
+        const code = err instanceof KilnError ? err.code : 'ARCHIVE_INVALID';
+        throw new KilnError(code, `${where}: layer ${name}: ${(err as Error).message}`, { cause: err });
+      });
       if (got.diffId !== want) throw bad(where, `layer ${name} has content ${got.diffId}, but the config lists ${want}`, 'DIGEST_MISMATCH');
       layers.push({ mediaType: LAYER_TYPE[got.compression] ?? MediaType.DockerLayer, digest: blob.digest, size: blob.size });
     }

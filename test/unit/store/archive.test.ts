@@ -74,6 +74,26 @@ test('load rejects a manifest naming a blob the archive lacks', async () => {
   assert.is(await blobCount(dst), 0, 'the manifest blob it added is removed again');
 });
 
+test('load rejects a corrupt gzip layer naming the archive and the layer, and leaves the store unchanged', async () => {
+  const dir = await tempDir();
+  const { createHash } = await import('node:crypto');
+  const { gzipSync } = await import('node:zlib');
+  const raw = Buffer.alloc(4096, 0);
+  raw.write('hello', 0);
+  const gz = gzipSync(raw);
+  gz.fill(7, 10, 20); // inside the deflate data: no longer inflates
+  const diffId = `sha256:${createHash('sha256').update(raw).digest('hex')}`;
+  const config = JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [diffId] } });
+  await writeFile(join(dir, 'c.json'), config);
+  await writeFile(join(dir, 'layer.tar.gz'), gz);
+  await writeFile(join(dir, 'manifest.json'), JSON.stringify([{ Config: 'c.json', RepoTags: ['bad:1'], Layers: ['layer.tar.gz'] }]));
+  execFileSync('tar', ['-C', dir, '-cf', join(dir, 'g.tar'), 'manifest.json', 'c.json', 'layer.tar.gz']);
+  const dst = await tempRoot();
+  await rejects(() => loadArchive(dst, createReadStream(join(dir, 'g.tar')), 'g.tar'), 'ARCHIVE_INVALID', /^g\.tar: layer layer\.tar\.gz: corrupt gzip stream/);
+  assert.is(await blobCount(dst), 0);
+  assert.equal(await dst.images.entries(), []);
+});
+
 test('load rejects ../ member names', async () => {
   const dir = await tempDir();
   execFileSync('python3', ['-c', `import tarfile,io\nt=tarfile.open('${dir}/e.tar','w')\ni=tarfile.TarInfo('../evil');i.size=1\nt.addfile(i,io.BytesIO(b'x'))\nt.close()`]);
