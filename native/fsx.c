@@ -409,6 +409,52 @@ static napi_value remove_beneath(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* readBeneath(root, rel, maxBytes) -> Buffer | null (missing). The last component is opened
+ * O_RDONLY|O_NOFOLLOW|O_NONBLOCK from its no-follow parent; it must be a regular file of at most maxBytes (EFTYPE is
+ * not Linux's: a non-regular file is EINVAL, a larger one EFBIG). Nothing on the way can be swapped for a symlink
+ * between a check and the read: the walk and the read are the same descriptors. */
+static napi_value read_beneath(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], result;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char root[PATH_MAX_LEN], rel[PATH_MAX_LEN], shown[PATH_MAX_LEN], *last;
+  if (root_rel_args(env, argv, argc, 3, root, rel)) return NULL;
+  double max_bytes = 0;
+  napi_get_value_double(env, argv[2], &max_bytes);
+  memcpy(shown, rel, sizeof shown);
+  int dir = open_parent_beneath(root, rel, &last);
+  if (dir < 0) {
+    if (errno == ENOENT) { napi_get_null(env, &result); return result; }
+    return throw_errno(env, errno, "openat", shown);
+  }
+  int fd = openat(dir, last, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  int err = errno;
+  close(dir);
+  if (fd < 0) {
+    if (err == ENOENT) { napi_get_null(env, &result); return result; }
+    return throw_errno(env, err, "openat", shown);
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) { err = errno; close(fd); return throw_errno(env, err, "fstat", shown); }
+  if (!S_ISREG(st.st_mode)) { close(fd); return throw_errno(env, EINVAL, "open", shown); }
+  if ((double)st.st_size > max_bytes) { close(fd); return throw_errno(env, EFBIG, "open", shown); }
+  size_t size = (size_t)st.st_size, got = 0;
+  char *buf = malloc(size ? size : 1);
+  if (!buf) { close(fd); napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  while (got < size) {
+    ssize_t n = read(fd, buf + got, size - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) { err = errno; free(buf); close(fd); return throw_errno(env, err, "read", shown); }
+    if (n == 0) break; /* shrank while read: what is there */
+    got += (size_t)n;
+  }
+  close(fd);
+  void *data;
+  napi_create_buffer_copy(env, got, buf, &data, &result);
+  free(buf);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"lgetxattrs", NULL, lgetxattrs, NULL, NULL, NULL, napi_default, NULL},
@@ -418,6 +464,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"mount", NULL, mount_js, NULL, NULL, NULL, napi_default, NULL},
     {"umount2", NULL, umount2_js, NULL, NULL, NULL, napi_default, NULL},
     {"lstatBeneath", NULL, lstat_beneath, NULL, NULL, NULL, napi_default, NULL},
+    {"readBeneath", NULL, read_beneath, NULL, NULL, NULL, napi_default, NULL},
     {"makeBeneath", NULL, make_beneath, NULL, NULL, NULL, napi_default, NULL},
     {"removeBeneath", NULL, remove_beneath, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -1,36 +1,37 @@
 /**
  * Reads a small text file of an image (its /etc/passwd, /etc/group) on the host without ever opening what is not
- * a regular file: an image whose /etc/passwd is a FIFO made the host's read block forever, and one whose
- * /etc/passwd is `c 1 5` made it read the host's /dev/zero until memory ran out. The path must already be
- * resolved inside its root (secure-path.ts, fileops/root-path.ts); it is opened O_NOFOLLOW|O_NONBLOCK only after
- * lstat says it is a regular file, and fstat must then agree before a byte is read.
+ * a regular file and without following a symlink that appears after the path was resolved. An image whose
+ * /etc/passwd is a FIFO made the host's read block forever, one whose /etc/passwd is `c 1 5` made it read the
+ * host's /dev/zero until memory ran out; and a running container (`kiln exec -u NAME`) can swap `/etc` for a
+ * symlink to a host directory between kiln's resolving the path and its opening it. So the path, already resolved
+ * inside its root (src/paths/), is walked again from the root one component at a time without following symlinks,
+ * and the file is read through the descriptor that was checked (native/fsx.c readBeneath).
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import { KilnError } from '../errors.js';
+import { readBeneath } from '../exporter/tar/fsx.js';
 
 /** Larger than any real passwd or group database; a bigger "database" is refused, not read into memory. */
 const MAX_BYTES = 16 << 20;
 
-/** The file's text, `undefined` when it does not exist. Throws UNSAFE_PATH when it is not a regular file or is too big. */
-export function readImageTextFile(hostPath: string, shown: string): string | undefined {
-  let st;
+/**
+ * The text of `hostPath` (inside `root`, as src/paths/ resolved it), `undefined` when it does not exist. Throws
+ * UNSAFE_PATH, naming `shown`, when it is not a regular file, is too big, or the way to it changed to a symlink.
+ */
+export function readImageTextFile(root: string, hostPath: string, shown: string): string | undefined {
+  const refuse = (why: string, cause?: unknown) => new KilnError('UNSAFE_PATH', `${shown} in the image ${why}; kiln does not open it`, { cause });
+  const rel = relative(root, hostPath);
+  if (rel === '') throw refuse('is not a regular file'); // a link to `/` resolves to the root itself
+  if (rel.startsWith('..')) throw new KilnError('INTERNAL', `${shown}: the resolved path is not inside its root`);
   try {
-    st = lstatSync(hostPath);
+    return readBeneath(root, rel, MAX_BYTES)?.toString('utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw err;
-  }
-  const refuse = (why: string) => new KilnError('UNSAFE_PATH', `${shown} in the image ${why}; kiln does not open it`);
-  if (!st.isFile()) throw refuse('is not a regular file');
-  if (st.size > MAX_BYTES) throw refuse(`is larger than ${MAX_BYTES >> 20} MiB`);
-  const fd = openSync(hostPath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  try {
-    const now = fstatSync(fd);
-    if (!now.isFile() || now.ino !== st.ino || now.dev !== st.dev) throw refuse('changed while kiln read it');
-    if (now.size > MAX_BYTES) throw refuse(`is larger than ${MAX_BYTES >> 20} MiB`);
-    return readFileSync(fd, 'utf8');
-  } finally {
-    closeSync(fd);
+    switch ((err as NodeJS.ErrnoException).code) {
+      case 'ENOTDIR': return undefined; // a parent is a file: no such path, as lstat says it
+      case 'EINVAL': throw refuse('is not a regular file', err);
+      case 'EFBIG': throw refuse(`is larger than ${MAX_BYTES >> 20} MiB`, err);
+      case 'ELOOP': throw refuse('changed into a symlink while kiln read it', err);
+      default: throw err;
+    }
   }
 }

@@ -86,7 +86,7 @@ export function resolveUserFrom(spec: string | undefined, passwdText: string, gr
 
 async function readInRoot(root: string, path: string): Promise<string> {
   try {
-    return readImageTextFile(await resolveInRoot(root, path), path) ?? '';
+    return readImageTextFile(root, await resolveInRoot(root, path), path) ?? '';
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return '';
     throw err;

@@ -65,7 +65,7 @@ function checkId(s: string | undefined, spec: string, what: string): number {
 function readDb(root: string, file: string): string[][] {
   let text: string | undefined;
   try {
-    text = readImageTextFile(resolveInRoot(root, file), file);
+    text = readImageTextFile(root, resolveInRoot(root, file), file);
   } catch (err) {
     // A FIFO or device where the database should be is refused (never opened); other read errors mean no rows.
     if (isKilnError(err) && err.code === 'UNSAFE_PATH') throw err;

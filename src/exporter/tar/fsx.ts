@@ -18,6 +18,7 @@ interface FsxBinding {
   lstatBeneath?(root: string, rel: string): BeneathStat | null;
   makeBeneath?(root: string, rel: string, isDir: boolean, mode: number): BeneathStat;
   removeBeneath?(root: string, rel: string, isDir: boolean, dev: bigint, ino: bigint): boolean;
+  readBeneath?(root: string, rel: string, maxBytes: number): Buffer | null;
 }
 
 /** src/exporter/tar and dist/exporter/tar are both three levels below the repository root. */
@@ -101,9 +102,9 @@ export interface BeneathStat {
   size: number;
 }
 
-function beneath(): Required<Pick<FsxBinding, 'lstatBeneath' | 'makeBeneath' | 'removeBeneath'>> {
+function beneath(): Required<Pick<FsxBinding, 'lstatBeneath' | 'makeBeneath' | 'removeBeneath' | 'readBeneath'>> {
   const b = fsx();
-  if (!b.lstatBeneath || !b.makeBeneath || !b.removeBeneath) {
+  if (!b.lstatBeneath || !b.makeBeneath || !b.removeBeneath || !b.readBeneath) {
     throw new KilnError('PRECONDITION', `kiln's native helper (${ADDON}) predates its no-follow calls`, { hint: 'run scripts/setup.sh (or bash native/build.sh)' });
   }
   return b as Required<FsxBinding>;
@@ -129,4 +130,13 @@ export function makeBeneath(root: string, rel: string, isDir: boolean, mode: num
  */
 export function removeBeneath(root: string, rel: string, isDir: boolean, dev: bigint, ino: bigint): boolean {
   return beneath().removeBeneath(root, rel, isDir, dev, ino);
+}
+
+/**
+ * The bytes of the regular file `rel` under `root`, reached no-follow and read through the descriptor that was
+ * checked; `null` when it is missing. Throws ELOOP/ENOTDIR (a symlink or non-directory on the way), EINVAL (not a
+ * regular file: a FIFO or device is never read), EFBIG (larger than `maxBytes`).
+ */
+export function readBeneath(root: string, rel: string, maxBytes: number): Buffer | null {
+  return beneath().readBeneath(root, rel, maxBytes);
 }
