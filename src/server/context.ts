@@ -49,6 +49,8 @@ export interface ServerState {
   draining: boolean;
   /** Entitlements builds may be granted when they ask (`kiln serve --allow`); none by default. */
   allow: readonly Entitlement[];
+  /** Host directories (real paths) whose contents containers may bind-mount (`kiln serve --allow-bind`); none by default. */
+  bindRoots: readonly string[];
   version: string;
 }
 

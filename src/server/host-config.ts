@@ -5,7 +5,10 @@
  * set, so 0, false, null and empty lists mean "not set". Settings kiln cannot honour are refused with a clear
  * error instead of being dropped: a container must never run with less isolation, or more, than was asked.
  */
+import { realpath } from 'node:fs/promises';
+import { isAbsolute, relative } from 'node:path';
 import { KilnError } from '../errors.js';
+import { parseVolume } from '../executor/run-config.js';
 import type { CreateContainerOptions } from '../executor/create-container.js';
 import { parseSeccompProfile, type SeccompSetting } from '../executor/security-opt.js';
 import type { ContainerCreate } from './backend.js';
@@ -55,6 +58,38 @@ export function checkContainerEntitlements(spec: ContainerCreate, permitted: rea
   if (hc.CapAdd?.length) refuse('security.insecure', `added capabilities (--cap-add ${hc.CapAdd.join(',')})`);
   const seccomp = seccompOf(hc.SecurityOpt ?? []);
   if (seccomp && seccomp !== 'default') refuse('security.insecure', 'a seccomp setting other than the default profile');
+}
+
+/**
+ * A host path bound into a container (`docker run -v /srv/data:/data`) lets a stranger's container read or write
+ * that part of the host, and `-v /:/host` all of it. Through the server, a bind source must lie inside a directory
+ * the operator named (`kiln serve --allow-bind DIR`), after symlinks are resolved; named volumes need nothing.
+ * Returns the binds with each host source replaced by its real path, so what is mounted is what was checked.
+ */
+export async function confineHostBinds(binds: string[], roots: readonly string[]): Promise<string[]> {
+  const inside = (p: string) => roots.some((r) => { const rel = relative(r, p); return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel)); });
+  const refuse = (source: string) => new KilnError('ENTITLEMENT_DENIED', `a bind mount of the host path ${source} is not allowed by this server`, {
+    hint: roots.length ? `this server allows binds from ${roots.join(', ')} only; use a named volume, or ask its operator` : 'use a named volume (-v NAME:/path); the operator can allow host directories with kiln serve --allow-bind DIR',
+    details: { source },
+  });
+  const out: string[] = [];
+  for (const b of binds) {
+    const v = parseVolume(b, '/');
+    if (v.kind !== 'bind') { out.push(b); continue; }
+    // Lexically first: a path outside every allowed root is refused without saying whether it exists.
+    if (!inside(v.source)) throw refuse(v.source);
+    let real: string;
+    try {
+      real = await realpath(v.source);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw new KilnError('INVALID_ARGUMENT', `invalid mount config: bind source path does not exist: ${v.source}`);
+      throw err;
+    }
+    if (!inside(real)) throw refuse(v.source);
+    out.push(`${real}:${v.target}${v.readonly ? ':ro' : ''}`);
+  }
+  return out;
 }
 
 /** `[rows, columns]`, or undefined for the CLI's `[0, 0]` (no terminal on its side) and anything malformed. */

@@ -48,6 +48,8 @@ export interface KilnServerOptions {
   contextCacheEntries?: number;
   /** Entitlements a build may be granted when it asks (`kiln serve --allow`); none by default. */
   allow?: readonly Entitlement[];
+  /** Host directories (real paths) containers created through the API may bind from; none by default. */
+  bindRoots?: readonly string[];
 }
 
 export interface KilnServer {
@@ -73,6 +75,7 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
     contexts: createContextCache({ dir: join(opts.backend.tmpDir, 'contexts'), maxEntries: opts.contextCacheEntries ?? 8 }),
     draining: false,
     allow: opts.allow ?? [],
+    bindRoots: opts.bindRoots ?? [],
     version: opts.version ?? '0.1.0',
   };
   const router = createRouter<Handler>(routes);

@@ -5,7 +5,8 @@
  * Builds get no entitlement unless the server is started allowing it (`--allow network.host`) and the build asks.
  */
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { KilnError, fromSystemError } from '../../errors.js';
 import { globalOptions } from '../context.js';
 import { createKilnServer, type ListenSpec } from '../../server/server.js';
@@ -53,8 +54,9 @@ export function register(program: Command): void {
     .option('--idle-timeout <seconds>', 'close connections idle this long', (v) => Number(v), 300)
     .option('--grace-period <seconds>', 'on SIGTERM, let running builds finish this long before cancelling them', (v) => Number(v), 60)
     .option('--quiet', 'log only warnings and errors')
+    .option('--allow-bind <dir>', 'let containers created through the API bind-mount host paths inside DIR (repeatable; none by default)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--allow <entitlement>', 'let builds that ask for it use an entitlement: network.host (RUN --network=host, docker build --network host), security.insecure (repeatable; none by default)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .action(async (o: { listen: string[]; allow: string[]; tlscacert?: string; tlscert?: string; tlskey?: string; tokenFile?: string; concurrency: number; maxContextSize: string; idleTimeout: number; gracePeriod: number; quiet?: boolean }, cmd: Command) => {
+    .action(async (o: { listen: string[]; allow: string[]; allowBind: string[]; tlscacert?: string; tlscert?: string; tlskey?: string; tokenFile?: string; concurrency: number; maxContextSize: string; idleTimeout: number; gracePeriod: number; quiet?: boolean }, cmd: Command) => {
       const g = globalOptions(cmd);
       const listen = (o.listen.length ? o.listen : [`unix://${DEFAULT_SOCKET}`]).map(parseListen);
       const tlsParts = [o.tlscacert, o.tlscert, o.tlskey].filter(Boolean).length;
@@ -66,6 +68,7 @@ export function register(program: Command): void {
         if (token.length < 16) throw new KilnError('INVALID_ARGUMENT', `token in ${o.tokenFile} is shorter than 16 characters`);
       }
       const allow = parseEntitlements(o.allow);
+      const bindRoots = await Promise.all(o.allowBind.map(bindRoot));
       if (!Number.isInteger(o.concurrency) || o.concurrency < 1) throw new KilnError('INVALID_ARGUMENT', '--concurrency must be a positive integer');
       const backend = await createLocalBackend({ root: g.root });
       const server = createKilnServer({
@@ -75,6 +78,7 @@ export function register(program: Command): void {
         token,
         concurrency: o.concurrency,
         allow,
+        bindRoots,
         limits: { maxContextBytes: parseSize(o.maxContextSize), idleTimeoutMs: o.idleTimeout * 1000 },
         log: createLogger({ quiet: o.quiet }),
       });
@@ -101,4 +105,13 @@ export function register(program: Command): void {
       });
       process.stdout.write('kiln serve: stopped\n');
     });
+}
+
+/** `--allow-bind DIR`: an existing directory, as its real path (what bind sources are compared with). */
+async function bindRoot(dir: string): Promise<string> {
+  const real = await realpath(resolve(dir)).catch(() => {
+    throw new KilnError('INVALID_ARGUMENT', `--allow-bind ${dir}: no such directory`);
+  });
+  if (!(await stat(real)).isDirectory()) throw new KilnError('INVALID_ARGUMENT', `--allow-bind ${dir}: not a directory`);
+  return real;
 }

@@ -9,7 +9,7 @@ import type { ContainerBackend, ContainerCreate } from '../backend.js';
 import { readJsonBody, sendJson, errorMessage } from '../http-util.js';
 import { frameWriter } from '../attach.js';
 import { checkImageName } from '../image-name.js';
-import { checkContainerEntitlements, terminalSizeOf } from '../host-config.js';
+import { checkContainerEntitlements, confineHostBinds, terminalSizeOf } from '../host-config.js';
 
 function containers(backend: { containers?: ContainerBackend }): ContainerBackend {
   if (!backend.containers) throw new KilnError('NOT_IMPLEMENTED', 'containers are not available on this server');
@@ -21,6 +21,7 @@ const create: Handler = async ({ req, res, state, query }) => {
   if (!spec || typeof spec !== 'object') throw new KilnError('INVALID_ARGUMENT', 'a JSON container config is required');
   if (typeof spec.Image === 'string') checkImageName(spec.Image);
   checkContainerEntitlements(spec, state.allow);
+  if (spec.HostConfig?.Binds?.length) spec.HostConfig.Binds = await confineHostBinds(spec.HostConfig.Binds, state.bindRoots);
   const r = await containers(state.backend).create(spec, { name: query.str('name') });
   sendJson(res, 201, { Id: r.id, Warnings: r.warnings });
 };

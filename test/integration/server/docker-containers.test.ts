@@ -19,8 +19,9 @@ const started: string[] = [];
 
 test.before(async () => {
   // --privileged, --cap-add and seccomp profiles below lift the sandbox: the server must be started allowing it.
-  s = await startServe({ args: ['--allow', 'security.insecure'] });
+  // Host binds through the server only from directories its operator allows (--allow-bind).
   host = mkdtempSync(join(tmpdir(), 'kiln-docker-bind-'));
+  s = await startServe({ args: ['--allow', 'security.insecure', '--allow-bind', host] });
 });
 
 test.after(async () => {

@@ -1,7 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { hostOptions } from '../../../src/server/host-config.js';
-import { throwsCode } from '../../helpers/assert.js';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { confineHostBinds, hostOptions } from '../../../src/server/host-config.js';
+import { rejects, throwsCode } from '../../helpers/assert.js';
 
 test('hostOptions() treats the docker CLI\'s zero values as unset', () => {
   assert.equal(hostOptions({ Image: 'busybox', Hostname: '', HostConfig: { Privileged: false, CapAdd: null, CapDrop: null, SecurityOpt: null, ReadonlyRootfs: false, Tmpfs: null, Memory: 0, NanoCpus: 0, PidsLimit: null, ExtraHosts: null } }), {});
@@ -41,6 +44,29 @@ test('hostOptions() refuses what kiln cannot honour, and never opens a path a cl
   throwsCode(() => hostOptions({ Image: 'b', HostConfig: { SecurityOpt: ['seccomp=/etc/shadow'] } }), 'INVALID_ARGUMENT');
   throwsCode(() => hostOptions({ Image: 'b', HostConfig: { SecurityOpt: ['seccomp={"defaultAction":"NOPE"}'] } }), 'INVALID_ARGUMENT', /defaultAction/);
   throwsCode(() => hostOptions({ Image: 'b', HostConfig: { Memory: -5 } }), 'INVALID_ARGUMENT', /Memory/);
+});
+
+test('confineHostBinds(): host sources only inside an allowed root, after symlinks; named volumes pass', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-binds-'));
+  try {
+    const allowed = join(dir, 'allowed');
+    mkdirSync(join(allowed, 'data'), { recursive: true });
+    mkdirSync(join(dir, 'outside'));
+    symlinkSync(join(dir, 'outside'), join(allowed, 'out'));
+    symlinkSync(join(allowed, 'data'), join(dir, 'in-link'));
+    assert.equal(await confineHostBinds(['cache:/c', `${allowed}/data:/d:ro`, `${allowed}/./data/../data:/e`], [allowed]), ['cache:/c', `${allowed}/data:/d:ro`, `${allowed}/data:/e`]);
+    assert.equal(await confineHostBinds(['vol:/v'], []), ['vol:/v']);
+    await rejects(() => confineHostBinds(['/:/host'], []), 'ENTITLEMENT_DENIED', /host path \/ is not allowed/);
+    await rejects(() => confineHostBinds([`${allowed}/../outside:/x`], [allowed]), 'ENTITLEMENT_DENIED', /outside/);
+    // A symlink inside the allowed root that leads out is judged by where it leads.
+    await rejects(() => confineHostBinds([`${allowed}/out:/x`], [allowed]), 'ENTITLEMENT_DENIED', /allowed\/out/);
+    // A link outside to inside is refused before it is looked at (no probing of the host's paths).
+    await rejects(() => confineHostBinds([`${dir}/in-link:/x`], [allowed]), 'ENTITLEMENT_DENIED', /in-link/);
+    await rejects(() => confineHostBinds([`${dir}/no-such:/x`], []), 'ENTITLEMENT_DENIED', /no-such/);
+    await rejects(() => confineHostBinds([`${allowed}/missing:/x`], [allowed]), 'INVALID_ARGUMENT', /does not exist: .*missing/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
