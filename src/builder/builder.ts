@@ -17,6 +17,7 @@ import { KilnError, isKilnError } from '../errors.js';
 import { formatPlatform, hostPlatform, parsePlatform } from '../image/platform.js';
 import { parseDockerfile } from '../parser/parse-dockerfile.js';
 import type { BuildContext } from './build-context.js';
+import { checkRunEntitlements } from './entitlements.js';
 import { exportResult } from './export.js';
 import { loadDockerignore, type DockerfileLocation } from './dockerignore.js';
 import { readFileInRoot } from './fileops/read-in-root.js';
@@ -94,6 +95,10 @@ export function createBuilder(deps: BuilderDeps): Builder {
     const p = parsePlatform(platform);
     const parsed = parseDockerfile(df.text, { file: df.name, buildArgs: opts.buildArgs, target: opts.target, platform: { os: p.os, architecture: p.architecture, variant: p.variant } });
     for (const w of parsed.warnings) emit({ type: 'warning', message: w.message, loc: w.loc });
+    // Refused before any step runs, not after the stages before it were built.
+    for (const i of parsed.requiredStages) {
+      for (const ins of parsed.stages[i]!.instructions) if (ins.kind === 'RUN') checkRunEntitlements(ins, opts);
+    }
     const epoch = sourceDateEpochOf(opts);
     const ignore = await loadDockerignore(contextDir, df.location);
     const cache = await openBuildCache(deps.root);

@@ -5,6 +5,8 @@
  * grants only what its operator allowed (`kiln serve --allow …`) and its client asked for.
  */
 import { KilnError, type SourceLocation } from '../errors.js';
+import type { RunInstruction } from '../parser/types.js';
+import type { BuildOptions } from './types.js';
 
 export type Entitlement = 'network.host' | 'security.insecure';
 
@@ -37,4 +39,20 @@ export function requireEntitlement(
   throw new KilnError('ENTITLEMENT_DENIED', `${what} needs the ${e} entitlement, which this build was not granted`, {
     loc: { file: loc.file, line: loc.line }, hint: hint(e), details: { entitlement: e },
   });
+}
+
+/**
+ * As BuildKit: a Dockerfile alone can neither lift the sandbox nor reach the build host's network (its loopback
+ * services included); whoever starts the build must grant that. Throws ENTITLEMENT_DENIED naming the line; returns
+ * the step's network. The builder runs this over every RUN of the stages it will build before the first step (as
+ * BuildKit validates a whole definition), and each step again once its flags are expanded.
+ */
+export function checkRunEntitlements(ins: RunInstruction, opts: Pick<BuildOptions, 'allow' | 'networkMode' | 'entitlementHint'>): 'default' | 'none' | 'host' {
+  const network = ins.network ?? opts.networkMode ?? 'default';
+  if (ins.security === 'insecure') requireEntitlement(opts.allow, 'security.insecure', 'RUN --security=insecure', ins.loc, opts.entitlementHint);
+  if (network === 'host') {
+    const what = ins.network === 'host' ? 'RUN --network=host' : 'RUN with the build\'s host network';
+    requireEntitlement(opts.allow, 'network.host', what, ins.loc, opts.entitlementHint);
+  }
+  return network;
 }

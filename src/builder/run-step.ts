@@ -14,7 +14,7 @@ import type { ContainerMount } from '../executor/types.js';
 import type { RunInstruction } from '../parser/types.js';
 import type { BuildContext } from './build-context.js';
 import { PROXY_VARS } from './cache-key.js';
-import { requireEntitlement } from './entitlements.js';
+import { checkRunEntitlements } from './entitlements.js';
 import { DEFAULT_SHELL } from './image-config.js';
 import { removeMountStubs, RUNTIME_STUBS } from './mount-stubs.js';
 import { mountKeyParts, prepareMounts } from './run-mounts.js';
@@ -59,14 +59,7 @@ function outputSink(ctx: BuildContext, step: StepRef, stream: 'stdout' | 'stderr
 
 /** Dispatches one expanded RUN instruction on the stage. */
 export async function runInstruction(ctx: BuildContext, st: StageState, ins: RunInstruction, step: StepRef, stageKey: string, position: number): Promise<void> {
-  // As BuildKit: a Dockerfile alone can neither lift the sandbox nor reach the build host's network (its
-  // loopback services included); whoever starts the build must grant that.
-  const network = ins.network ?? ctx.opts.networkMode ?? 'default';
-  if (ins.security === 'insecure') requireEntitlement(ctx.opts.allow, 'security.insecure', 'RUN --security=insecure', ins.loc, ctx.opts.entitlementHint);
-  if (network === 'host') {
-    const what = ins.network === 'host' ? 'RUN --network=host' : 'RUN with the build\'s host network';
-    requireEntitlement(ctx.opts.allow, 'network.host', what, ins.loc, ctx.opts.entitlementHint);
-  }
+  const network = checkRunEntitlements(ins, ctx.opts);
   const cfg = st.cfg.image.config ?? {};
   const command = runCommand(ins, cfg.Shell);
   const args = command.argv;

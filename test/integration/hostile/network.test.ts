@@ -93,9 +93,11 @@ test('a default RUN step cannot reach a service on the build host\'s loopback, n
 
 test('RUN --network=host without the grant fails before running, naming the line and the flag', async () => {
   connections = 0;
-  const ctx = await context('host-refused', `FROM busybox\nRUN echo first\nRUN --network=host ${probe('127.0.0.1')}\n`);
-  const r = await kiln(['build', '--no-cache', ctx], { root, env: { KILN_DAEMON: '0' } });
+  const ctx = await context('host-refused', `FROM busybox\nRUN echo first-step-ran\nRUN --network=host ${probe('127.0.0.1')}\n`);
+  const r = await kiln(['build', '--no-cache', '--progress', 'plain', ctx], { root, env: { KILN_DAEMON: '0' } });
   assert.is(r.code, 5, r.stderr);
+  // Refused before the build, as BuildKit checks a whole definition: the step before it never ran.
+  assert.not.match(r.stderr + r.stdout, /first-step-ran\n|RUN echo first-step-ran\n#\d+ (DONE|cache miss)/);
   assert.match(r.stderr, /Dockerfile:3: RUN --network=host needs the network\.host entitlement/);
   assert.match(r.stderr, /--allow network\.host/);
   assert.not.match(r.stderr, /\n\s+at /, 'no stack trace');

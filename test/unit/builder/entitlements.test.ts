@@ -1,6 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseEntitlements, requireEntitlement } from '../../../src/builder/entitlements.js';
+import { checkRunEntitlements, parseEntitlements, requireEntitlement } from '../../../src/builder/entitlements.js';
+import { parseDockerfile } from '../../../src/parser/parse-dockerfile.js';
+import type { RunInstruction } from '../../../src/parser/types.js';
 import { parseBuildQuery } from '../../../src/server/build-params.js';
 import { checkContainerEntitlements } from '../../../src/server/host-config.js';
 import { Query } from '../../../src/server/http-util.js';
@@ -51,6 +53,17 @@ test('a container through the server needs network.host for the host network and
     throwsCode(() => checkContainerEntitlements(hc(h), ['network.host']), 'ENTITLEMENT_DENIED', /security\.insecure/);
     checkContainerEntitlements(hc(h), ['security.insecure']);
   }
+});
+
+test('checkRunEntitlements(): a RUN\'s own flags or the build\'s network mode decide what it needs', () => {
+  const runs = parseDockerfile('FROM busybox\nRUN a\nRUN --network=host b\nRUN --security=insecure c\nRUN --network=none d\n', { file: 'Dockerfile' }).stages[0]!.instructions.filter((i): i is RunInstruction => i.kind === 'RUN');
+  const [plain, host, insecure, none] = runs as [RunInstruction, RunInstruction, RunInstruction, RunInstruction];
+  assert.is(checkRunEntitlements(plain, {}), 'default');
+  assert.is(checkRunEntitlements(none, { networkMode: 'host' }), 'none');
+  throwsCode(() => checkRunEntitlements(host, {}), 'ENTITLEMENT_DENIED', /RUN --network=host needs the network\.host/);
+  assert.is(checkRunEntitlements(host, { allow: ['network.host'] }), 'host');
+  throwsCode(() => checkRunEntitlements(plain, { networkMode: 'host' }), 'ENTITLEMENT_DENIED', /RUN with the build's host network/);
+  throwsCode(() => checkRunEntitlements(insecure, { allow: ['network.host'] }), 'ENTITLEMENT_DENIED', /--security=insecure needs the security\.insecure/);
 });
 
 test.run();
