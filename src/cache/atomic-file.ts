@@ -6,6 +6,7 @@
 import { open, readdir, rename, rm, mkdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import type { Writable } from 'node:stream';
 import { isOwnerAlive, ownerToken } from './lock.js';
 
 /** fsyncs a directory so a rename inside it survives a power cut; errors are ignored (some filesystems refuse). */
@@ -72,4 +73,24 @@ export async function writeFileAtomic(path: string, data: string | Buffer, opts:
     throw err;
   }
   await fsyncDir(dirname(path));
+}
+
+/**
+ * Writes a user's output file (`kiln save -o FILE`, `--output type=oci,dest=FILE`) so that it appears only when
+ * complete: `write` fills a temp file beside it (opened O_EXCL, never through a symlink), which is renamed over
+ * `path` when `write` resolves and removed when it throws. Temp files that killed writers left are swept first.
+ */
+export async function writeOutputFile(path: string, write: (out: Writable) => Promise<void>): Promise<void> {
+  await sweepDeadTemps(path);
+  const tmp = tempNameFor(path);
+  let out: Writable | undefined;
+  try {
+    out = (await open(tmp, 'wx', 0o644)).createWriteStream();
+    await write(out);
+    await rename(tmp, path);
+  } catch (err) {
+    out?.destroy();
+    await rm(tmp, { force: true });
+    throw err;
+  }
 }

@@ -3,9 +3,8 @@
  * and stdout is not a terminal). The file appears only when complete: written beside it, then renamed; temp
  * files that killed saves of the same FILE left behind are removed first.
  */
-import { open, rename, rm } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { sweepDeadTemps, tempNameFor } from '../../cache/atomic-file.js';
+import { writeOutputFile } from '../../cache/atomic-file.js';
 import { openRoot } from '../../cache/root.js';
 import { fromSystemError, KilnError } from '../../errors.js';
 import { resolveSaveItems, saveArchive, type ArchiveFormat } from '../../exporter/archive-save.js';
@@ -33,16 +32,10 @@ export function register(program: Command): void {
           return;
         }
         // A save killed before its rename left its temp file here; this run of the command clears it.
-        await sweepDeadTemps(opts.output);
-        const tmp = tempNameFor(opts.output);
-        try {
-          const out = await open(tmp, 'wx', 0o644);
-          await saveArchive(root.content, items, out.createWriteStream(), { format: opts.format as ArchiveFormat });
-          await rename(tmp, opts.output);
-        } catch (err) {
-          await rm(tmp, { force: true });
-          throw fromSystemError(err, opts.output) ?? err;
-        }
+        const file = opts.output;
+        await writeOutputFile(file, (out) => saveArchive(root.content, items, out, { format: opts.format as ArchiveFormat })).catch((err: unknown) => {
+          throw fromSystemError(err, file) ?? err;
+        });
       } finally {
         await root.close();
       }
