@@ -25,7 +25,9 @@ export function sendError(res: ServerResponse, err: unknown): void {
     return;
   }
   // 499 is nginx's "client closed request"; nobody is listening, but keep the log line truthful.
-  sendJson(res, httpStatusOf(err), { message: errorMessage(err) });
+  // Docker's clients read `message`; kiln's own client rebuilds the coded error (its hint and exit status) from `kilnError`.
+  const kilnError = isKilnError(err) ? { code: err.code, message: err.message, hint: err.hint, loc: err.loc, exitCode: err.exitCode } : undefined;
+  sendJson(res, httpStatusOf(err), { message: errorMessage(err), ...(kilnError ? { kilnError } : {}) });
 }
 
 /** Reads a JSON request body of at most `limit` bytes; PAYLOAD_TOO_LARGE / INVALID_ARGUMENT on bad input. */

@@ -56,7 +56,11 @@ export async function remoteError(res: IncomingMessage): Promise<KilnError> {
   }
   let message = text.trim() || `HTTP ${res.statusCode}`;
   try {
-    message = (JSON.parse(text) as { message?: string }).message ?? message;
+    const body = JSON.parse(text) as { message?: string; kilnError?: { code?: string; message?: string; hint?: string; loc?: { file: string; line: number }; exitCode?: number } };
+    const k = body.kilnError;
+    // A kiln server says which coded error it was: keep its code, hint and exit status rather than guess from the status.
+    if (k?.code && k.code in ERROR_CODES) return new KilnError(k.code as ErrorCode, k.message ?? body.message ?? message, { hint: k.hint, loc: k.loc, exitCode: k.exitCode });
+    message = body.message ?? message;
   } catch {
     // not JSON: keep the text
   }

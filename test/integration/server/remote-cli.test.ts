@@ -92,9 +92,10 @@ test('kiln --host build refuses what a local build refuses, with the same error 
   assert.is(imgs.stdout.trim(), '', 'nothing was built on the server');
 });
 
-test('kiln --host build refuses, with a hint, the flags the build API cannot carry, and --push without -t', async () => {
+test('kiln --host build refuses, with a hint, the flags the build API cannot carry, an entitlement the server does not allow, and --push without -t', async () => {
   const cases: Array<[string[], RegExp]> = [
-    [['--allow', 'security.insecure'], /--allow is not supported with --host/],
+    // --allow travels to the server (kilnallow), which grants only what its operator allowed: this one allows none.
+    [['--allow', 'security.insecure'], /the security\.insecure entitlement is not allowed by this server/],
     [['--compression', 'zstd'], /--compression zstd is not supported with --host/],
     [['--format', 'docker'], /--format docker is not supported with --host/],
     [['--ssh', 'default=/nonexistent.sock'], /--ssh is not supported with --host/],
