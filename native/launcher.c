@@ -5,8 +5,10 @@
  *
  * Why C: Node takes ~55 ms to start on the build machines before running a line of kiln, while a cached rebuild
  * is ~10 ms of work in the warm daemon. Bazel's client (C++ in front of a JVM server) and Nailgun's `ng` exist
- * for the same reason. This file is only a relay: it decides which daemon (the same rules and hash as
- * src/cli/daemon/identity.ts, checked against it by test/integration/cli/launcher.test.ts), sends the
+ * for the same reason. This file is only a relay: it decides which daemon (the rules and hash of LAUNCHER_RULES in
+ * src/cli/daemon/identity.ts, their one table: test/unit/cli/launcher-rules.test.ts reads this file's text and
+ * fails when a list, skip rule, constant or the hash here differs from it, so keep the rule code below in the
+ * shapes that test reads; test/integration/cli/launcher.test.ts also runs both on invocations), sends the
  * invocation, relays output, forwards Ctrl-C and exits with the build's code. The daemon re-checks the identity
  * and refuses a request computed differently; a refusal, a missing daemon or an unusual invocation all fall
  * back to Node, so the launcher can only make a build faster, never different.
@@ -68,7 +70,7 @@ static void buf_json(buf_t *b, const char *s) {
   buf_str(b, "\"");
 }
 
-/* ---- identity (mirrors src/cli/daemon/identity.ts) ---- */
+/* ---- identity (mirrors LAUNCHER_RULES in src/cli/daemon/identity.ts; checked by a unit test) ---- */
 
 static const char *const DAEMON_ENV[] = {
   "PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "TZ", "LANG", "LC_ALL",
