@@ -54,19 +54,23 @@ export function buildGraph(df: ParsedDockerfile, opts: BuildGraphOptions): Graph
     byId.set(full.id, full);
     return full;
   };
-  /** One source op per distinct source (the context, an image for a platform, a URL), shared by every reader. */
-  const source = (def: SourceDef, meta: OpMeta): string => {
+  /**
+   * One source op per distinct source (the context, an image for a platform, a URL), shared by every reader, so
+   * it belongs to no stage.
+   */
+  const source = (def: SourceDef): string => {
     const k = JSON.stringify(def);
     let id = shared.get(k);
     if (!id) {
       id = `src.${shared.size}`;
       shared.set(k, id);
-      add({ id, kind: 'source', def, inputs: [], meta });
+      const text = def.type === 'context' ? 'build context' : def.type === 'http' ? def.url : def.type === 'image' ? def.ref : def.type;
+      add({ id, kind: 'source', def, inputs: [], meta: { text, stage: '' } });
     }
     return id;
   };
-  const refInput = (ref: StageOrImageRef, meta: OpMeta): string =>
-    ref.kind === 'stage' ? ends.get(ref.index)!.result : source({ type: 'image', ref: ref.ref, platform: opts.platform }, meta);
+  const refInput = (ref: StageOrImageRef): string =>
+    ref.kind === 'stage' ? ends.get(ref.index)!.result : source({ type: 'image', ref: ref.ref, platform: opts.platform });
 
   for (const index of df.requiredStages) {
     const stage = df.stages[index]!;
@@ -112,15 +116,15 @@ export function buildGraph(df: ParsedDockerfile, opts: BuildGraphOptions): Graph
           const inputs = [fs];
           if (ins.kind === 'RUN') {
             for (const m of ins.mounts) {
-              if (m.type === 'bind') inputs.push(m.from ? refInput(m.from, meta) : source({ type: 'context' }, meta));
-              else if (m.type === 'cache' && m.from) inputs.push(refInput(m.from, meta));
+              if (m.type === 'bind') inputs.push(m.from ? refInput(m.from) : source({ type: 'context' }));
+              else if (m.type === 'cache' && m.from) inputs.push(refInput(m.from));
             }
           } else if (ins.kind === 'COPY' || ins.kind === 'ADD') {
             const local = ins.sources.filter((s) => !/^https?:\/\//i.test(s));
-            if (ins.fromRef) inputs.push(refInput(ins.fromRef, meta));
-            else if (local.length) inputs.push(source({ type: 'context' }, meta));
+            if (ins.fromRef) inputs.push(refInput(ins.fromRef));
+            else if (local.length) inputs.push(source({ type: 'context' }));
             for (const url of ins.sources.filter((s) => /^https?:\/\//i.test(s))) {
-              inputs.push(source({ type: 'http', url, ...(ins.kind === 'ADD' && ins.checksum ? { checksum: ins.checksum } : {}) }, meta));
+              inputs.push(source({ type: 'http', url, ...(ins.kind === 'ADD' && ins.checksum ? { checksum: ins.checksum } : {}) }));
             }
           }
           fs = add({ id: nextId(), kind, def, inputs, meta } as Omit<Op, 'digest'>).id;

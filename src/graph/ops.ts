@@ -34,9 +34,18 @@ export function absoluteMounts(mounts: readonly RunMount[], cwd: string): RunMou
   return mounts.map((m) => (m.target.startsWith('/') ? m : { ...m, target: posix.join('/', cwd || '/', m.target) }));
 }
 
+/** `o` without its undefined members: the graph is plain data, the same before and after a JSON round trip. */
+function compact<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
 /** The key-relevant fields of each mount: ids, targets, modes, never a secret's value or an agent's socket path. */
 export function mountDefs(mounts: readonly RunMount[]): MountDef[] {
-  return mounts.map((m): MountDef => {
+  return mounts.map((m) => compact(mountDef(m)));
+}
+
+function mountDef(m: RunMount): MountDef {
+  {
     switch (m.type) {
       case 'cache':
         return { type: 'cache', target: m.target, id: m.id, sharing: m.sharing, readonly: m.readonly, mode: m.mode, uid: m.uid, gid: m.gid, from: m.from && fromDef(m.from), source: m.from ? m.source : undefined };
@@ -49,7 +58,7 @@ export function mountDefs(mounts: readonly RunMount[]): MountDef[] {
       case 'bind':
         return { type: 'bind', target: m.target, source: m.source, readonly: m.readonly, from: m.from && fromDef(m.from) };
     }
-  });
+  }
 }
 
 /**
@@ -107,7 +116,7 @@ export function metaDef(ins: StageInstruction): MetaDef {
   delete (rest as { legacyFormat?: boolean }).legacyFormat;
   // ONBUILD: the trigger is stored as text in the config; its parsed form repeats it with locations.
   delete (rest as { trigger?: unknown }).trigger;
-  return { instruction: kind, ...rest };
+  return compact({ instruction: kind, ...rest });
 }
 
 /** The text a person reads for an instruction: continuations joined, runs of blanks collapsed. */
