@@ -112,11 +112,11 @@ export function mkdirDef(path: string, user: string): MkdirDef {
  * are lint facts, not config facts, and stay out too.
  */
 export function metaDef(ins: StageInstruction): MetaDef {
-  const { kind, loc: _loc, original: _original, ...rest } = ins as StageInstruction & { legacyFormat?: boolean; trigger?: unknown; mountSpecs?: unknown };
-  delete (rest as { legacyFormat?: boolean }).legacyFormat;
-  // ONBUILD: the trigger is stored as text in the config; its parsed form repeats it with locations.
-  delete (rest as { trigger?: unknown }).trigger;
-  return compact({ instruction: kind, ...rest });
+  const rest: Record<string, unknown> = { ...ins };
+  // `original` and `loc` are display facts; legacy-form flags are lint facts; an ONBUILD's parsed trigger repeats
+  // its text (stored as such in the config) with locations.
+  for (const k of ['kind', 'loc', 'original', 'legacyFormat', 'trigger']) delete rest[k];
+  return compact({ instruction: ins.kind, ...rest });
 }
 
 /** The text a person reads for an instruction: continuations joined, runs of blanks collapsed. */

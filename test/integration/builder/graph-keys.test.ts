@@ -6,8 +6,6 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { openBuildCache } from '../../../src/cache/build-cache.js';
 import { buildGraph } from '../../../src/graph/build-graph.js';
 import { keyedOp } from '../../../src/graph/keys.js';
