@@ -60,8 +60,9 @@ function outputSink(ctx: BuildContext, step: StepRef, stream: 'stdout' | 'stderr
  * the step is keyed by its definition and runs what it says.
  */
 export async function runInstruction(ctx: BuildContext, st: StageState, ins: RunInstruction, op: Pick<ExecOp, 'kind' | 'def' | 'meta'>, step: StepRef, stageKey: string, position: number): Promise<void> {
-  const network = checkRunEntitlements(ins, ctx.opts);
-  const { args, cwd, user } = op.def;
+  // Checked here too (the builder checks every RUN before the first step): a step never runs ungranted.
+  checkRunEntitlements(ins, ctx.opts);
+  const { args, cwd, user, network } = op.def;
   const command = { argv: args, file: op.def.script };
   // As BuildKit: a relative target is relative to the working directory. Made absolute here, `..` can never climb
   // above the container's `/` (runc, the executor and the stub clean-up all join targets to a root directory).

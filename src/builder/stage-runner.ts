@@ -5,8 +5,7 @@
  */
 import { KilnError, fromSystemError, isKilnError } from '../errors.js';
 import { formatPlatform, parsePlatform } from '../image/platform.js';
-import { instructionOp, isFsInstruction } from '../graph/instruction-op.js';
-import type { ExecOp, FileOp, MkdirDef } from '../graph/types.js';
+import { instructionOp } from '../graph/instruction-op.js';
 import { expandInstruction } from '../parser/expand-instruction.js';
 import { parseDockerfile } from '../parser/parse-dockerfile.js';
 import { createStageScope } from '../parser/scope.js';
@@ -85,19 +84,19 @@ export async function runStage(ctx: BuildContext, index: number): Promise<StageS
       if (ins.kind === 'WORKDIR') {
         st.cfg.image.config = { ...(st.cfg.image.config ?? {}), WorkingDir: resolveWorkdir(st.cfg.image.config?.WorkingDir, ins.path) };
       }
-      // The graph's op for this instruction (the same function buildGraph() uses): the step is keyed by it.
+      // Each filesystem step gets the graph's op for its instruction (the function buildGraph() uses): it is
+      // keyed by that op's definition and executes what it says.
       const meta = { text: step?.text ?? '', loc, stage: label || `stage-${index}` };
-      const op = isFsInstruction(ins) ? { ...instructionOp(ins, st, ctx.opts), meta } : undefined;
       switch (ins.kind) {
         case 'RUN':
-          await runInstruction(ctx, st, ins, op as Pick<ExecOp, 'kind' | 'def' | 'meta'>, step!, stageKey, position);
+          await runInstruction(ctx, st, ins, { ...instructionOp(ins, st, ctx.opts), meta }, step!, stageKey, position);
           break;
         case 'COPY':
         case 'ADD':
-          await copyInstruction(ctx, st, ins, op as Pick<FileOp, 'kind' | 'def' | 'meta'>, step!, stageKey, position);
+          await copyInstruction(ctx, st, ins, { ...instructionOp(ins, st, ctx.opts), meta }, step!, stageKey, position);
           break;
         case 'WORKDIR':
-          await workdirStep(ctx, st, op as Pick<FileOp, 'kind' | 'def' | 'meta'> & { def: MkdirDef }, step!, stageKey, position);
+          await workdirStep(ctx, st, { ...instructionOp(ins, st, ctx.opts), meta }, step!, stageKey, position);
           break;
         default: {
           st.scope.dispatch(ins);

@@ -6,7 +6,7 @@ import type { ConfigState } from '../builder/image-config.js';
 import type { AddInstruction, CopyInstruction, RunInstruction, WorkdirInstruction } from '../parser/types.js';
 import type { StageScope } from '../parser/scope.js';
 import { absoluteMounts, copyDef, execCommand, execDef, mkdirDef } from './ops.js';
-import type { ExecOp, FileOp } from './types.js';
+import type { CopyDef, ExecOp, FileOp, MkdirDef } from './types.js';
 
 export type FsInstruction = RunInstruction | CopyInstruction | AddInstruction | WorkdirInstruction;
 
@@ -30,6 +30,10 @@ export function isFsInstruction(ins: { kind: string }): ins is FsInstruction {
  * The op's kind and definition. For WORKDIR the config's WorkingDir must already be the resolved path (the
  * stage runner and buildGraph set it first, as Docker applies the config change before the mkdir).
  */
+export function instructionOp(ins: RunInstruction, st: InstructionOpState, o: InstructionOpOptions): Pick<ExecOp, 'kind' | 'def'>;
+export function instructionOp(ins: CopyInstruction | AddInstruction, st: InstructionOpState, o: InstructionOpOptions): { kind: 'file'; def: CopyDef };
+export function instructionOp(ins: WorkdirInstruction, st: InstructionOpState, o: InstructionOpOptions): { kind: 'file'; def: MkdirDef };
+export function instructionOp(ins: FsInstruction, st: InstructionOpState, o: InstructionOpOptions): Pick<ExecOp, 'kind' | 'def'> | Pick<FileOp, 'kind' | 'def'>;
 export function instructionOp(ins: FsInstruction, st: InstructionOpState, o: InstructionOpOptions): Pick<ExecOp, 'kind' | 'def'> | Pick<FileOp, 'kind' | 'def'> {
   const cfg = st.cfg.image.config ?? {};
   const cwd = cfg.WorkingDir || '/';
