@@ -8,6 +8,7 @@
  * A base image's config (its ENV, USER, WORKDIR, SHELL, ONBUILD) shapes the ops after FROM; pass `imageConfig`
  * to read it (from the local store, say). Without it the image is taken as empty and its source op says so.
  */
+import { isGitSource } from '../builder/fileops/http-source.js';
 import { isKilnError } from '../errors.js';
 import { formatPlatform, parsePlatform } from '../image/platform.js';
 import type { ImageConfig } from '../image/types.js';
@@ -64,8 +65,9 @@ export function buildGraph(df: ParsedDockerfile, opts: BuildGraphOptions): Graph
     if (!id) {
       id = `src.${shared.size}`;
       shared.set(k, id);
-      const text = def.type === 'context' ? 'build context' : def.type === 'http' ? def.url : def.type === 'image' ? def.ref : def.type;
-      add({ id, kind: 'source', def, inputs: [], meta: { text, stage: '' } });
+      const text = def.type === 'context' ? 'build context' : def.type === 'http' || def.type === 'git' ? def.url : def.type === 'image' ? def.ref : def.type;
+      const note = def.type === 'git' ? 'ADD from a git repository is not supported yet: solving it fails' : undefined;
+      add({ id, kind: 'source', def, inputs: [], meta: { text, stage: '', ...(note ? { note } : {}) } });
     }
     return id;
   };
@@ -120,11 +122,12 @@ export function buildGraph(df: ParsedDockerfile, opts: BuildGraphOptions): Graph
               else if (m.type === 'cache' && m.from) inputs.push(refInput(m.from));
             }
           } else if (ins.kind === 'COPY' || ins.kind === 'ADD') {
-            const local = ins.sources.filter((s) => !/^https?:\/\//i.test(s));
+            // As fileops reads them: ADD's URLs and git repositories are sources of their own (COPY has none).
+            const remote = (s: string) => ins.kind === 'ADD' && (/^https?:\/\//i.test(s) || isGitSource(s));
             if (ins.fromRef) inputs.push(refInput(ins.fromRef));
-            else if (local.length) inputs.push(source({ type: 'context' }));
-            for (const url of ins.sources.filter((s) => /^https?:\/\//i.test(s))) {
-              inputs.push(source({ type: 'http', url, ...(ins.kind === 'ADD' && ins.checksum ? { checksum: ins.checksum } : {}) }));
+            else if (ins.sources.some((s) => !remote(s))) inputs.push(source({ type: 'context' }));
+            for (const url of ins.sources.filter(remote)) {
+              inputs.push(source(isGitSource(url) ? { type: 'git', url } : { type: 'http', url, ...(ins.kind === 'ADD' && ins.checksum ? { checksum: ins.checksum } : {}) }));
             }
           }
           fs = add({ id: nextId(), kind, def, inputs, meta } as Omit<Op, 'digest'>).id;

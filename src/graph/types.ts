@@ -1,6 +1,6 @@
 /**
  * Boundary types of src/graph/: a build as a graph of typed ops, kiln's counterpart of BuildKit's LLB. A parsed
- * Dockerfile becomes sources (image, context, stage, http, scratch), exec ops (RUN), file ops (COPY/ADD, the
+ * Dockerfile becomes sources (image, context, stage, http, git, scratch), exec ops (RUN), file ops (COPY/ADD, the
  * mkdir of WORKDIR) and metadata ops (config changes); the builder solves the filesystem ops of that graph.
  *
  * Every op carries `def` (what it does: the only part that reaches a digest or a cache key) and `meta` (how a
@@ -31,6 +31,8 @@ export type SourceDef =
   | { type: 'context' }
   /** An ADD URL; its bytes (or `--checksum`) are a solve-time input. */
   | { type: 'http'; url: string; checksum?: string }
+  /** An ADD of a git repository (BuildKit's git source; kiln refuses it when solving, NOT_IMPLEMENTED). */
+  | { type: 'git'; url: string }
   /** The result of another stage of this Dockerfile (its op is the source's only input). */
   | { type: 'stage' };
 
