@@ -3,7 +3,8 @@
  * what a build would do, without doing it: the target, the build args with their defaults and values, and
  * each stage's instructions after variable expansion. Base images are not fetched, so their ENV is unknown.
  * `--graph` prints the build's op graph as JSON instead (src/graph/): the ops, their digests, no building; base
- * images already in the local store contribute their config (ENV, USER, WORKDIR, SHELL, ONBUILD).
+ * images already in the local store contribute their config (ENV, USER, WORKDIR, SHELL, ONBUILD), and `--network`
+ * and `--add-host` shape RUN ops as they would in `kiln build`.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
@@ -23,6 +24,8 @@ interface OutlineFlags {
   platform?: string;
   format: string;
   graph?: boolean;
+  network?: string;
+  addHost: string[];
 }
 
 function collect(v: string, acc: string[]): string[] {
@@ -107,9 +110,17 @@ export function register(program: Command): void {
     .option('--platform <os/arch>', 'the target platform (default: this machine)')
     .option('--format <format>', 'text or json', 'text')
     .option('--graph', 'print the op graph (sources, exec, file and metadata ops with their digests) as JSON')
+    .option('--network <mode>', 'with --graph: the build\'s network for RUN steps (default, none or host)')
+    .option('--add-host <host:ip>', 'with --graph: an /etc/hosts entry of RUN steps (its name is in the ops, never its address) (repeatable)', collect, [] as string[])
     .action(async (context: string, flags: OutlineFlags, cmd: Command) => {
       if (flags.format !== 'text' && flags.format !== 'json') {
         throw new KilnError('INVALID_ARGUMENT', `unknown --format ${JSON.stringify(flags.format)}`, { hint: 'use text or json' });
+      }
+      if (!flags.graph && (flags.network !== undefined || flags.addHost.length)) {
+        throw new KilnError('INVALID_ARGUMENT', `${flags.network !== undefined ? '--network' : '--add-host'} only shapes the op graph`, { hint: 'add --graph' });
+      }
+      if (flags.network !== undefined && !['default', 'none', 'host'].includes(flags.network)) {
+        throw new KilnError('INVALID_ARGUMENT', `--network must be default, none or host, not "${flags.network}"`);
       }
       if (flags.graph && flags.format === 'text' && cmd.getOptionValueSource('format') === 'cli') {
         throw new KilnError('INVALID_ARGUMENT', '--graph prints JSON; --format text cannot apply', { hint: 'drop --format, or use --format json' });
@@ -150,7 +161,12 @@ export function register(program: Command): void {
         // Normalised as the builder does, so the graph's platform is the one its keys use.
         const platform = formatPlatform(flags.platform ? parseImagePlatform(flags.platform) : hostPlatform());
         const configs = await storedBaseConfigs(globalOptions(cmd).root, df, platform);
-        const graph = buildGraph(df, { platform, imageConfig: (ref, p) => configs.get(`${p} ${ref}`) });
+        const graph = buildGraph(df, {
+          platform, imageConfig: (ref, p) => configs.get(`${p} ${ref}`),
+          networkMode: flags.network as 'default' | 'none' | 'host' | undefined,
+          // As `kiln build` passes them: hosts-file lines (`IP NAME`); the graph keeps the names only.
+          extraHosts: flags.addHost.map((h) => h.replace(/^([^:]+):(.*)$/, '$2 $1')),
+        });
         for (const w of df.warnings) process.stderr.write(`warning: ${w.message}\n`);
         process.stdout.write(JSON.stringify(graph, null, 2) + '\n');
         return;

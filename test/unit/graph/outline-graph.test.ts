@@ -38,4 +38,19 @@ test('kiln outline --graph refuses --format text rather than ignore it', async (
   assert.match(r.stderr, /--graph prints JSON/);
 });
 
+test('kiln outline --graph --network --add-host shape RUN ops as a build would, addresses left out', async () => {
+  const r = await kiln(['outline', '--graph', '--network', 'none', '--add-host', 'db:10.1.2.3', dir], { root: join(dir, 'no-root') });
+  assert.is(r.code, 0, r.stderr);
+  const run = (JSON.parse(r.stdout) as Graph).ops.find((o) => o.kind === 'exec')!;
+  assert.is((run.def as { network: string }).network, 'none');
+  assert.equal((run.def as { extraHosts: string[] }).extraHosts, ['db']);
+  assert.not.match(r.stdout, /10\.1\.2\.3/);
+});
+
+test('kiln outline refuses --add-host without --graph rather than ignore it', async () => {
+  const r = await kiln(['outline', '--add-host', 'db:10.1.2.3', dir]);
+  assert.is.not(r.code, 0);
+  assert.match(r.stderr, /--add-host only shapes the op graph/);
+});
+
 test.run();
