@@ -20,7 +20,7 @@ export const PROXY_VARS = new Set([
 
 /** What a step's key is made of. `op` is plain JSON data: strings, numbers, booleans, arrays, objects. */
 export interface CacheKeyInput {
-  /** The normalized op: instruction kind and its expanded, resolved arguments (see dispatch-*.ts). */
+  /** The normalized op: the graph op's kind and definition (graph/keys.ts keyedOp), never its display meta. */
   op: Record<string, unknown>;
   /** Identity of the rootfs the step starts from (a chain ID; '' for an empty rootfs). */
   parent: string;
@@ -45,7 +45,8 @@ export function normalizeOp(op: Record<string, unknown>): Record<string, unknown
 /** The cache key of a step: `sha256:<hex>`. Same inputs, same key, on any root and in any process. */
 export function cacheKey(input: CacheKeyInput): Digest {
   const doc = {
-    v: 1,
+    // 2: ops are the graph's definitions (no instruction text, stage names or host addresses).
+    v: 2,
     op: normalizeOp(input.op),
     parent: input.parent,
     inputs: input.inputs ?? {},

@@ -5,6 +5,8 @@
  * misses, by the content it reads, so a rebuilt stage that produced the same files still hits.
  */
 import type { StepInputs } from '../cache/build-cache.js';
+import { keyedOp } from '../graph/keys.js';
+import type { FileOp } from '../graph/types.js';
 import { canonicalJson } from '../image/canonical-json.js';
 import type { AddInstruction, CopyInstruction } from '../parser/types.js';
 import type { BuildContext } from './build-context.js';
@@ -31,11 +33,12 @@ function specOf(ctx: BuildContext, st: StageState, ins: CopyInstruction | AddIns
  * with hard links and only the changed paths are copied. A 5,000-file context with one edit then writes one
  * file instead of all of them. Returns the paths to copy, or undefined to copy everything.
  */
-async function incrementalBase(ctx: BuildContext, st: StageState, op: Record<string, unknown>, files: Record<string, string> | undefined,
+async function incrementalBase(ctx: BuildContext, st: StageState, op: Pick<FileOp, 'kind' | 'def'>, files: Record<string, string> | undefined,
   previous: { key: string; inputs: StepInputs } | undefined, activeKey: string): Promise<Set<string> | undefined> {
   const before = previous?.inputs;
   if (!before?.files || !files || before.parent !== st.fs.chainId) return undefined;
-  if (canonicalJson(before.op) !== canonicalJson(op)) return undefined;
+  // The same definition (the record's op also carries its text, which only explanations read).
+  if (canonicalJson({ ...before.op, text: undefined }) !== canonicalJson(keyedOp(op))) return undefined;
   const changed = new Set<string>();
   for (const [p, d] of Object.entries(files)) if (before.files[p] !== d) changed.add(p);
   const removed = Object.keys(before.files).some((p) => !(p in files));
@@ -50,16 +53,11 @@ async function incrementalBase(ctx: BuildContext, st: StageState, op: Record<str
   return changed;
 }
 
-/** Dispatches one expanded COPY or ADD on the stage. */
-export async function copyInstruction(ctx: BuildContext, st: StageState, ins: CopyInstruction | AddInstruction, step: StepRef, stageKey: string, position: number): Promise<void> {
-  const op = {
-    kind: ins.kind, text: step.text, sources: ins.sources,
-    heredocs: ins.heredocs.map((h) => ({ name: h.name, content: h.content, expand: h.expand })),
-    dest: ins.dest, workdir: st.cfg.image.config?.WorkingDir || '/', chown: ins.chown ?? '', chmod: ins.chmod ?? '',
-    link: ins.link, parents: ins.parents, exclude: ins.exclude,
-    ...(ins.kind === 'ADD' ? { checksum: ins.checksum ?? '', unpack: ins.unpack ?? null, keepGitDir: ins.keepGitDir } : {}),
-    from: ins.fromRef?.raw ?? '',
-  };
+/**
+ * Dispatches one expanded COPY or ADD on the stage. `op` is the graph's file op for it (instructionOp()); the
+ * sources' content (or the `--from` stage's identity) is what the step reads beyond it.
+ */
+export async function copyInstruction(ctx: BuildContext, st: StageState, ins: CopyInstruction | AddInstruction, op: Pick<FileOp, 'kind' | 'def' | 'meta'>, step: StepRef, stageKey: string, position: number): Promise<void> {
   const history = `${ins.kind} ${[...ins.sources, ...ins.heredocs.map((h) => `<<${h.name}`)].join(' ')} ${ins.dest} # buildkit`;
   let view: LazyView | undefined;
   let inputs: Record<string, string> | undefined;

@@ -35,39 +35,20 @@ export interface PreparedMounts {
 }
 
 /** What of a mount enters the cache key (content identities; never secret values or cache contents). */
-export async function mountKeyParts(ctx: BuildContext, mounts: RunMount[]): Promise<{ op: unknown[]; inputs: Record<string, string> }> {
-  const op: unknown[] = [];
+export async function mountInputs(ctx: BuildContext, mounts: RunMount[]): Promise<Record<string, string>> {
   const inputs: Record<string, string> = {};
   for (const [i, m] of mounts.entries()) {
-    switch (m.type) {
-      case 'cache':
-        op.push({ type: m.type, target: m.target, id: m.id, sharing: m.sharing, readonly: m.readonly, mode: m.mode, uid: m.uid, gid: m.gid, from: m.from?.raw, source: m.from ? m.source : undefined });
-        // A seeded cache depends on what it is seeded from (BuildKit: the from state is an input of the exec).
-        if (m.from) inputs[`mount${i}`] = await fromIdentity(ctx, m.from);
-        break;
-      case 'tmpfs':
-        op.push({ type: m.type, target: m.target, size: m.size });
-        break;
-      case 'secret':
-        op.push({ type: m.type, id: m.id, target: m.hasTarget ? m.target : undefined, env: m.env, required: m.required });
-        break;
-      case 'ssh':
-        // Never the agent's socket path: that is a fact of this host, not of what the step produces.
-        op.push({ type: m.type, id: m.id, target: m.target, mode: m.mode, uid: m.uid, gid: m.gid });
-        break;
-      case 'bind': {
-        op.push({ type: m.type, target: m.target, source: m.source, readonly: m.readonly, from: m.from?.raw });
-        if (!m.from) {
-          const spec: CopySpec = { srcRoot: ctx.contextDir, fromContext: true, ignore: ctx.ignore, sources: [m.source], heredocs: [], dest: '/', workdir: '/', link: false, parents: false, exclude: [], add: false };
-          inputs[`mount${i}`] = (await ctx.deps.fileops.checksum(spec, { signal: ctx.signal })).digest;
-        } else {
-          inputs[`mount${i}`] = await fromIdentity(ctx, m.from);
-        }
-        break;
-      }
+    // A seeded cache depends on what it is seeded from (BuildKit: the from state is an input of the exec).
+    if (m.type === 'cache' && m.from) inputs[`mount${i}`] = await fromIdentity(ctx, m.from);
+    if (m.type !== 'bind') continue;
+    if (!m.from) {
+      const spec: CopySpec = { srcRoot: ctx.contextDir, fromContext: true, ignore: ctx.ignore, sources: [m.source], heredocs: [], dest: '/', workdir: '/', link: false, parents: false, exclude: [], add: false };
+      inputs[`mount${i}`] = (await ctx.deps.fileops.checksum(spec, { signal: ctx.signal })).digest;
+    } else {
+      inputs[`mount${i}`] = await fromIdentity(ctx, m.from);
     }
   }
-  return { op, inputs };
+  return inputs;
 }
 
 /** What a `from=` names, as a key input: a stage's ChainID, or the image reference. */

@@ -9,15 +9,15 @@ import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Writable } from 'node:stream';
 import { KilnError } from '../errors.js';
-import { heredocRunScript } from '../parser/heredoc.js';
 import type { ContainerMount } from '../executor/types.js';
+import { absoluteMounts, execCommand } from '../graph/ops.js';
+import type { ExecOp } from '../graph/types.js';
 import type { RunInstruction } from '../parser/types.js';
 import type { BuildContext } from './build-context.js';
 import { PROXY_VARS } from './cache-key.js';
 import { checkRunEntitlements } from './entitlements.js';
-import { DEFAULT_SHELL } from './image-config.js';
 import { removeMountStubs, RUNTIME_STUBS } from './mount-stubs.js';
-import { mountKeyParts, prepareMounts } from './run-mounts.js';
+import { mountInputs, prepareMounts } from './run-mounts.js';
 import { runStep } from './step-runner.js';
 import type { StageState } from './state.js';
 import type { StepRef } from './types.js';
@@ -37,9 +37,7 @@ export interface RunCommand {
  * program of its own, run from `/dev/pipes/EOF` so the kernel picks its interpreter and `$0` is that path.
  */
 export function runCommand(ins: RunInstruction, shell: string[] | undefined): RunCommand {
-  if (ins.command.form === 'exec') return { argv: ins.command.args };
-  const sh = shell?.length ? shell : DEFAULT_SHELL;
-  return heredocRunScript(ins.command.script, ins.heredocs, sh);
+  return execCommand(ins.command, ins.heredocs, shell);
 }
 
 /** Collects a process stream into step-output events and a tail of its last lines. */
@@ -57,23 +55,21 @@ function outputSink(ctx: BuildContext, step: StepRef, stream: 'stdout' | 'stderr
   });
 }
 
-/** Dispatches one expanded RUN instruction on the stage. */
-export async function runInstruction(ctx: BuildContext, st: StageState, ins: RunInstruction, step: StepRef, stageKey: string, position: number): Promise<void> {
-  const network = checkRunEntitlements(ins, ctx.opts);
-  const cfg = st.cfg.image.config ?? {};
-  const command = runCommand(ins, cfg.Shell);
-  const args = command.argv;
-  const env = st.scope.runEnv();
+/**
+ * Dispatches one expanded RUN instruction on the stage. `op` is the graph's exec op for it (instructionOp()):
+ * the step is keyed by its definition and runs what it says.
+ */
+export async function runInstruction(ctx: BuildContext, st: StageState, ins: RunInstruction, op: Pick<ExecOp, 'kind' | 'def' | 'meta'>, step: StepRef, stageKey: string, position: number): Promise<void> {
+  // Checked here too (the builder checks every RUN before the first step): a step never runs ungranted.
+  checkRunEntitlements(ins, ctx.opts);
+  const { args, cwd, user, network } = op.def;
+  const command = { argv: args, file: op.def.script };
   // As BuildKit: a relative target is relative to the working directory. Made absolute here, `..` can never climb
   // above the container's `/` (runc, the executor and the stub clean-up all join targets to a root directory).
-  const mounts = ins.mounts.map((m) => (m.target.startsWith('/') ? m : { ...m, target: posix.join('/', cfg.WorkingDir || '/', m.target) }));
-  const keyParts = await mountKeyParts(ctx, mounts);
-  const op = {
-    kind: 'RUN', text: ins.original, args, env, user: cfg.User ?? '', cwd: cfg.WorkingDir || '/', network,
-    mounts: keyParts.op, security: ins.security ?? 'sandbox', extraHosts: ctx.opts.extraHosts ?? [],
-    // A `#!` heredoc's argv is only its path: the body it runs must be in the key too.
-    ...(command.file ? { script: command.file } : {}),
-  };
+  const mounts = absoluteMounts(ins.mounts, cwd);
+  const keyInputs = await mountInputs(ctx, mounts);
+  // The process gets the scope's environment; the key's copy (op.def.env) has the proxy variables removed.
+  const runEnv = st.scope.runEnv();
   const proxies = Object.entries(st.scope.proxyEnv()).map(([k, v]) => `${k}=${v}`);
   const shown = ins.command.form === 'exec' ? JSON.stringify(args) : args.join(' ');
   // BuildKit's history prefix: `|N K=V …` for the build args in scope (proxy args excluded).
@@ -81,7 +77,7 @@ export async function runInstruction(ctx: BuildContext, st: StageState, ins: Run
   const argPrefix = argPairs.length ? `|${argPairs.length} ${argPairs.join(' ')} ` : '';
   await runStep(ctx, st, {
     step, op, stageKey, position,
-    inputs: Object.keys(keyParts.inputs).length ? keyParts.inputs : undefined,
+    inputs: Object.keys(keyInputs).length ? keyInputs : undefined,
     history: `RUN ${argPrefix}${shown} # buildkit`,
     async execute(rootfs, signal) {
       const prepared = await prepareMounts(ctx, mounts);
@@ -90,13 +86,13 @@ export async function runInstruction(ctx: BuildContext, st: StageState, ins: Run
       try {
         const res = await ctx.deps.executor.run({
           rootfs: rootfs.mounts,
-          process: { args, env: [...env, ...proxies, ...prepared.env, ...sshAuthSock(env, prepared.sshAuthSock)], cwd: op.cwd, user: op.user || undefined },
+          process: { args, env: [...runEnv, ...proxies, ...prepared.env, ...sshAuthSock(runEnv, prepared.sshAuthSock)], cwd, user: user || undefined },
           mounts: scriptMount ? [...prepared.mounts, scriptMount] : prepared.mounts,
           // `default` is kiln's bridge: a namespace of the step's own with outbound NAT (executor/network.ts).
           network,
           extraHosts: ctx.opts.extraHosts,
           // BuildKit's insecure mode: every capability and no seccomp filter; a sandboxed step gets Docker's profile.
-          ...(op.security === 'insecure' ? { seccomp: 'unconfined' as const, capAdd: ['ALL'] } : {}),
+          ...(op.def.security === 'insecure' ? { seccomp: 'unconfined' as const, capAdd: ['ALL'] } : {}),
           stdout: outputSink(ctx, step, 'stdout', tail),
           stderr: outputSink(ctx, step, 'stderr', tail),
           signal,

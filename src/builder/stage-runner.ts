@@ -5,6 +5,7 @@
  */
 import { KilnError, fromSystemError, isKilnError } from '../errors.js';
 import { formatPlatform, parsePlatform } from '../image/platform.js';
+import { instructionOp } from '../graph/instruction-op.js';
 import { expandInstruction } from '../parser/expand-instruction.js';
 import { parseDockerfile } from '../parser/parse-dockerfile.js';
 import { createStageScope } from '../parser/scope.js';
@@ -80,20 +81,23 @@ export async function runStage(ctx: BuildContext, index: number): Promise<StageS
       if (FS_KINDS.has(ins.kind)) {
         step = { id: ctx.nextStepId(), stage: label, index: ++fsIndex, total, text: ins.original.replace(/\s*\\\n\s*/g, ' ').trim(), loc };
       }
+      if (ins.kind === 'WORKDIR') {
+        st.cfg.image.config = { ...(st.cfg.image.config ?? {}), WorkingDir: resolveWorkdir(st.cfg.image.config?.WorkingDir, ins.path) };
+      }
+      // Each filesystem step gets the graph's op for its instruction (the function buildGraph() uses): it is
+      // keyed by that op's definition and executes what it says.
+      const meta = { text: step?.text ?? '', loc, stage: label || `stage-${index}` };
       switch (ins.kind) {
         case 'RUN':
-          await runInstruction(ctx, st, ins, step!, stageKey, position);
+          await runInstruction(ctx, st, ins, { ...instructionOp(ins, st, ctx.opts), meta }, step!, stageKey, position);
           break;
         case 'COPY':
         case 'ADD':
-          await copyInstruction(ctx, st, ins, step!, stageKey, position);
+          await copyInstruction(ctx, st, ins, { ...instructionOp(ins, st, ctx.opts), meta }, step!, stageKey, position);
           break;
-        case 'WORKDIR': {
-          const path = resolveWorkdir(st.cfg.image.config?.WorkingDir, ins.path);
-          st.cfg.image.config = { ...(st.cfg.image.config ?? {}), WorkingDir: path };
-          await workdirStep(ctx, st, ins, path, step!, stageKey, position);
+        case 'WORKDIR':
+          await workdirStep(ctx, st, { ...instructionOp(ins, st, ctx.opts), meta }, step!, stageKey, position);
           break;
-        }
         default: {
           st.scope.dispatch(ins);
           const entry = applyMetadata(st.cfg, ins, ctx.sourceDateEpoch !== undefined ? ctx.created : st.lastCreated);

@@ -9,7 +9,9 @@ import { slotId, type CacheRecord, type StepInputs } from '../cache/build-cache.
 import type { Mount } from '../cache/types.js';
 import { KilnError, isKilnError } from '../errors.js';
 import type { HistoryEntry } from '../image/types.js';
-import { cacheKey, chainId } from './cache-key.js';
+import { chainId } from './cache-key.js';
+import { keyedOp, stepKey } from '../graph/keys.js';
+import type { ExecOp, FileOp } from '../graph/types.js';
 import type { BuildContext } from './build-context.js';
 import { explainMiss } from './explain.js';
 import { HISTORY_COMMENT } from './image-config.js';
@@ -19,8 +21,11 @@ import type { StepRef } from './types.js';
 /** What a step hands to the runner. */
 export interface StepDef {
   step: StepRef;
-  /** Normalized op; `text` is display-only and kept out of the key by cacheKey(). */
-  op: Record<string, unknown>;
+  /**
+   * The graph's op for this step (graph/instruction-op.ts): its `def` is what the key is made of; `meta` (text,
+   * location, stage) is for people and explanations only.
+   */
+  op: Pick<ExecOp, 'kind' | 'def' | 'meta'> | Pick<FileOp, 'kind' | 'def' | 'meta'>;
   /** Named content digests (COPY sources, `--from` stage identities). */
   inputs?: Record<string, string>;
   files?: Record<string, string>;
@@ -123,10 +128,10 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
   ctx.emit({ type: 'step-start', step });
   const epoch: Record<string, string> = ctx.sourceDateEpoch === undefined ? {} : { epoch: String(ctx.sourceDateEpoch) };
   const parentId = def.independent ? '' : st.fs.chainId;
-  const keyOf = (inputs: Record<string, string> | undefined) =>
-    cacheKey({ op: def.op, parent: parentId, inputs: { ...inputs, ...epoch }, platform: ctx.platform });
+  const keyOf = (inputs: Record<string, string> | undefined) => stepKey(def.op, parentId, { ...inputs, ...epoch }, ctx.platform);
   let key = keyOf(def.inputs);
-  let inputs: StepInputs = { op: def.op, parent: parentId, parentDesc: def.independent ? undefined : st.fs.desc, inputs: def.inputs, files: def.files };
+  // The record keeps the keyed op plus its text: the text only names a changed instruction in explanations.
+  let inputs: StepInputs = { op: { ...keyedOp(def.op), text: def.op.meta.text }, parent: parentId, parentDesc: def.independent ? undefined : st.fs.desc, inputs: def.inputs, files: def.files };
   const extraKeys: string[] = [];
   const noCache = ctx.opts.noCache === true;
   let rec = noCache ? undefined : await ctx.cache.get(key);
@@ -142,7 +147,7 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
     if (rec && !(await hasBlobs(ctx, rec))) rec = undefined;
     if (rec) await ctx.cache.put({ ...rec, key: extraKeys[0]! });
   }
-  const slots = [slotId(ctx.dockerfileId, def.stageKey, 'text', String(def.op.text ?? '')), slotId(ctx.dockerfileId, def.stageKey, 'pos', String(def.position))];
+  const slots = [slotId(ctx.dockerfileId, def.stageKey, 'text', def.op.meta.text), slotId(ctx.dockerfileId, def.stageKey, 'pos', String(def.position))];
   const desc = `step ${step.id}: ${step.text}`;
   if (rec) {
     st.fs = applyRecord(st.fs, rec, desc, def.independent);

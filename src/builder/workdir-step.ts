@@ -5,7 +5,7 @@
  * not RUN's: `USER 9999` without a passwd entry (or a group) makes the directories 9999:9999.
  */
 import { chown } from 'node:fs/promises';
-import type { WorkdirInstruction } from '../parser/types.js';
+import type { FileOp, MkdirDef } from '../graph/types.js';
 import type { BuildContext } from './build-context.js';
 import { resolveChown } from './fileops/chown.js';
 import { mkdirInRoot, resolveInRoot } from '../paths/in-root.js';
@@ -14,12 +14,14 @@ import { runStep } from './step-runner.js';
 import type { StageState } from './state.js';
 import type { StepRef } from './types.js';
 
-/** Creates the (already resolved) working directory `path` in the stage's rootfs. */
-export async function workdirStep(ctx: BuildContext, st: StageState, ins: WorkdirInstruction, path: string, step: StepRef, stageKey: string, position: number): Promise<void> {
-  const user = st.cfg.image.config?.User ?? '';
+/**
+ * Creates the (already resolved) working directory in the stage's rootfs: `op` is the graph's mkdir op for it
+ * (instructionOp()), its path and the USER that owns what it creates.
+ */
+export async function workdirStep(ctx: BuildContext, st: StageState, op: Pick<FileOp, 'kind' | 'def' | 'meta'> & { def: MkdirDef }, step: StepRef, stageKey: string, position: number): Promise<void> {
+  const { path, user } = op.def;
   await runStep(ctx, st, {
-    step, stageKey, position,
-    op: { kind: 'WORKDIR', text: ins.original, path, user },
+    step, stageKey, position, op,
     history: `WORKDIR ${path}`,
     async execute(rootfs) {
       await withMounted(ctx, rootfs.mounts, async (dir) => {

@@ -2,13 +2,20 @@
  * `kiln outline [-f Dockerfile] [--build-arg K=V] [--target T] [--platform P] [--format json|text] [CONTEXT]`:
  * what a build would do, without doing it: the target, the build args with their defaults and values, and
  * each stage's instructions after variable expansion. Base images are not fetched, so their ENV is unknown.
+ * `--graph` prints the build's op graph as JSON instead (src/graph/): the ops, their digests, no building; base
+ * images already in the local store contribute their config (ENV, USER, WORKDIR, SHELL, ONBUILD), and `--network`
+ * and `--add-host` shape RUN ops as they would in `kiln build`.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { readFileInRoot } from '../../builder/fileops/read-in-root.js';
 import { KilnError } from '../../errors.js';
-import { outlineDockerfile, parseDockerfile, parsePlatform, type Outline } from '../../parser/index.js';
+import { buildGraph } from '../../graph/build-graph.js';
+import type { ImageConfig } from '../../image/types.js';
+import { formatPlatform, hostPlatform, parsePlatform as parseImagePlatform } from '../../image/platform.js';
+import { outlineDockerfile, parseDockerfile, parsePlatform, type Outline, type ParsedDockerfile } from '../../parser/index.js';
+import { globalOptions } from '../context.js';
 
 interface OutlineFlags {
   file?: string;
@@ -16,6 +23,9 @@ interface OutlineFlags {
   target?: string;
   platform?: string;
   format: string;
+  graph?: boolean;
+  network?: string;
+  addHost: string[];
 }
 
 function collect(v: string, acc: string[]): string[] {
@@ -68,6 +78,27 @@ function renderOutline(o: Outline): string {
   return lines.join('\n') + '\n';
 }
 
+/**
+ * The configs of the FROM images the target needs that are already in the store at `rootDir` (by
+ * `platform ref`). Nothing is pulled, and a missing root is not created: those images stay unknown.
+ */
+async function storedBaseConfigs(rootDir: string, df: ParsedDockerfile, platform: string): Promise<Map<string, ImageConfig>> {
+  const out = new Map<string, ImageConfig>();
+  const refs = df.requiredStages.map((i) => df.stages[i]!).flatMap((s) => (s.base.kind === 'image' ? [{ ref: s.base.ref, platform: s.platform ? formatPlatform(parseImagePlatform(s.platform)) : platform }] : []));
+  if (refs.length === 0 || !(await stat(rootDir).then((st) => st.isDirectory(), () => false))) return out;
+  const { openRoot } = await import('../../cache/root.js');
+  const root = await openRoot(rootDir, { sweep: false });
+  try {
+    for (const r of refs) {
+      const img = await root.images.find(r.ref, { platform: parseImagePlatform(r.platform) });
+      if (img) out.set(`${r.platform} ${r.ref}`, img.config);
+    }
+  } finally {
+    await root.close();
+  }
+  return out;
+}
+
 export function register(program: Command): void {
   program
     .command('outline')
@@ -78,9 +109,21 @@ export function register(program: Command): void {
     .option('--target <stage>', 'the stage to build')
     .option('--platform <os/arch>', 'the target platform (default: this machine)')
     .option('--format <format>', 'text or json', 'text')
-    .action(async (context: string, flags: OutlineFlags) => {
+    .option('--graph', 'print the op graph (sources, exec, file and metadata ops with their digests) as JSON')
+    .option('--network <mode>', 'with --graph: the build\'s network for RUN steps (default, none or host)')
+    .option('--add-host <host:ip>', 'with --graph: an /etc/hosts entry of RUN steps (its name is in the ops, never its address) (repeatable)', collect, [] as string[])
+    .action(async (context: string, flags: OutlineFlags, cmd: Command) => {
       if (flags.format !== 'text' && flags.format !== 'json') {
         throw new KilnError('INVALID_ARGUMENT', `unknown --format ${JSON.stringify(flags.format)}`, { hint: 'use text or json' });
+      }
+      if (!flags.graph && (flags.network !== undefined || flags.addHost.length)) {
+        throw new KilnError('INVALID_ARGUMENT', `${flags.network !== undefined ? '--network' : '--add-host'} only shapes the op graph`, { hint: 'add --graph' });
+      }
+      if (flags.network !== undefined && !['default', 'none', 'host'].includes(flags.network)) {
+        throw new KilnError('INVALID_ARGUMENT', `--network must be default, none or host, not "${flags.network}"`);
+      }
+      if (flags.graph && flags.format === 'text' && cmd.getOptionValueSource('format') === 'cli') {
+        throw new KilnError('INVALID_ARGUMENT', '--graph prints JSON; --format text cannot apply', { hint: 'drop --format, or use --format json' });
       }
       let text: string;
       let name: string;
@@ -114,6 +157,20 @@ export function register(program: Command): void {
         target: flags.target,
         ...(flags.platform ? { platform: parsePlatform(flags.platform) } : {}),
       });
+      if (flags.graph) {
+        // Normalised as the builder does, so the graph's platform is the one its keys use.
+        const platform = formatPlatform(flags.platform ? parseImagePlatform(flags.platform) : hostPlatform());
+        const configs = await storedBaseConfigs(globalOptions(cmd).root, df, platform);
+        const graph = buildGraph(df, {
+          platform, imageConfig: (ref, p) => configs.get(`${p} ${ref}`),
+          networkMode: flags.network as 'default' | 'none' | 'host' | undefined,
+          // As `kiln build` passes them: hosts-file lines (`IP NAME`); the graph keeps the names only.
+          extraHosts: flags.addHost.map((h) => h.replace(/^([^:]+):(.*)$/, '$2 $1')),
+        });
+        for (const w of df.warnings) process.stderr.write(`warning: ${w.message}\n`);
+        process.stdout.write(JSON.stringify(graph, null, 2) + '\n');
+        return;
+      }
       const outline = outlineDockerfile(df);
       for (const w of outline.warnings) process.stderr.write(`warning: ${w}\n`);
       process.stdout.write(flags.format === 'json' ? JSON.stringify(outline, null, 2) + '\n' : renderOutline(outline));
