@@ -103,8 +103,15 @@ export function parseBuildQuery(q: Query, permitted: readonly Entitlement[] = []
       networkMode,
       allow: asked,
       entitlementHint: serverEntitlementHint(permitted),
-      extraHosts: extraHosts.length ? extraHosts : undefined,
+      // As /etc/hosts lines (`IP NAME`), as a local build passes its --add-host values.
+      extraHosts: extraHosts.length ? extraHosts.map(hostsLine) : undefined,
       explain: q.bool('kilnexplain'),
     },
   };
+}
+
+/** `NAME:IP` (docker build --add-host, checked above) as an /etc/hosts line. */
+function hostsLine(entry: string): string {
+  const i = entry.indexOf(':');
+  return `${entry.slice(i + 1)} ${entry.slice(0, i)}`;
 }

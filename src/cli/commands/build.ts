@@ -133,6 +133,9 @@ export function checkBuildFlags(context: string, f: BuildFlags): void {
   parseKeyValues(f.buildArg, '--build-arg', true, {});
   parseKeyValues(f.label, '--label', false);
   parseEntitlements(f.allow);
+  for (const h of f.addHost) {
+    if (!/^[^:\s]+:\S+$/.test(h)) throw new KilnError('INVALID_ARGUMENT', `invalid --add-host ${JSON.stringify(h)}: use NAME:IP`);
+  }
 }
 
 /** `--metadata-file`'s JSON (buildx's keys for the config and manifest digests and the names). */

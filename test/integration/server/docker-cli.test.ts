@@ -67,6 +67,13 @@ test('docker build -f with a Dockerfile outside the context', async () => {
   assert.match(r.stdout, /from-outside-dockerfile/);
 });
 
+test('docker build --add-host reaches RUN steps as an /etc/hosts line (IP then name)', async () => {
+  writeFileSync(join(outside, 'Dockerfile.hosts'), 'FROM busybox\nRUN grep -E "^10\\.1\\.2\\.3[[:space:]]+build-peer$" /etc/hosts && echo hosts-line-ok\n');
+  const r = await docker(s, ['build', '--no-cache', '--add-host', 'build-peer:10.1.2.3', '-f', join(outside, 'Dockerfile.hosts'), '.'], { cwd: ctx });
+  assert.is(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /hosts-line-ok/);
+});
+
 test('a failing RUN makes docker build exit 1 and shows the step output', async () => {
   writeFileSync(join(outside, 'Dockerfile.fail'), 'FROM busybox\nRUN echo about-to-fail && exit 3\n');
   const r = await docker(s, ['build', '-f', join(outside, 'Dockerfile.fail'), '.'], { cwd: ctx });

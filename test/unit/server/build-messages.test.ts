@@ -21,7 +21,7 @@ test('parseBuildQuery() maps the docker CLI query onto build options', () => {
   assert.is(r.options.target, 't');
   assert.ok(r.options.noCache && r.options.pull && r.quiet);
   assert.is(r.options.networkMode, 'none');
-  assert.equal(r.options.extraHosts, ['h:1.2.3.4', 'i:::1']);
+  assert.equal(r.options.extraHosts, ['1.2.3.4 h', '::1 i'], 'as /etc/hosts lines, as a local build passes them');
   assert.equal(r.warnings, []);
 });
 
