@@ -1,5 +1,5 @@
 /**
- * Containers for `docker run` through the server, on H4's `kiln run` machinery: create stores the record,
+ * Containers for `docker run` through the server, on the executor's `kiln run` machinery: create stores the record,
  * attach registers the client's streams, start supervises the process inside the server (output to the attached
  * streams and to log.json), wait answers when it exits or, with `--rm`, once it is removed.
  */

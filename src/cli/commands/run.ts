@@ -132,7 +132,8 @@ async function runForeground(root: string, id: string, o: { interactive: boolean
     });
     return rec.exitCode ?? 0;
   } catch (err) {
-    // A container that never started leaves nothing behind (Docker keeps it as Created; the issue asks otherwise).
+    // A container that never started leaves nothing behind (Docker keeps it as Created; kiln does not, so a
+    // failed `kiln run` leaves no record to remove).
     const rec = await createContainerStore({ root }).get(id).catch(() => undefined);
     if (rec && isKilnError(err)) await removeContainerData(root, rec, { volumes: true });
     throw err;
