@@ -1,4 +1,4 @@
-// COPY source checksums on the large context (5,000 small files + three 50 MB files): kiln's
+// COPY source checksums on a large context (5,000 small files + three 50 MB files): kiln's
 // checksum with its stat cache (cold, then no-op rebuilds) against the peer approach of re-hashing every
 // byte (sha256sum over the same files, what a builder without a stat cache pays on each rebuild).
 // Prints medians and the ratio. Run: node --import tsx bench/fileops-checksum.mts [runs]

@@ -24,10 +24,10 @@ const work = mkdtempSync(join(process.env.KILN_BENCH_DIR ?? tmpdir(), 'kiln-stor
 const rssMiB = () => Math.round(process.resourceUsage().maxRSS / 1024);
 const mbps = (ms: number) => (BYTES / 1e6 / (ms / 1000)).toFixed(0);
 
-async function best(fn: () => Promise<void> | void, before?: () => void): Promise<number> {
+async function best(fn: () => Promise<void> | void, before?: () => Promise<void> | void): Promise<number> {
   let min = Infinity;
   for (let i = 0; i < RUNS; i++) {
-    before?.();
+    await before?.();
     const t = performance.now();
     await fn();
     min = Math.min(min, performance.now() - t);
@@ -67,7 +67,7 @@ try {
   let digest = '';
   const write = await best(async () => {
     digest = (await writeBlob(root.content, createReadStream(file, { highWaterMark: 1 << 20 }))).digest;
-  }, () => { if (digest) void root.content.delete(digest); });
+  }, async () => { if (digest) await root.content.delete(digest); });
   row('write', write, 'sha256sum', peerHash);
   const verify = await best(async () => {
     const got = await hashBlob(root.content, digest);

@@ -1,6 +1,6 @@
 /**
  * COPY and ADD: the builder's half. It picks the source root (the context, a stage's rootfs, an image), keys
- * the step by the sources' content checksum (H7's fileops, with the stat cache), and on a miss mounts the new
+ * the step by the sources' content checksum (fileops, with the stat cache), and on a miss mounts the new
  * rootfs and lets fileops copy into it. `--from` a stage is keyed by the stage's identity first and, when that
  * misses, by the content it reads, so a rebuilt stage that produced the same files still hits.
  */

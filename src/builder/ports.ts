@@ -1,6 +1,6 @@
 /**
  * What the builder needs from its collaborators, as small interfaces. `createBuilder` takes implementations
- * (src/builder/wiring.ts adapts the real ones: H3's layer writer, H7's file operations, H5's pull), so tests can
+ * (src/builder/wiring.ts adapts the real ones: the layer writer, the file operations, the registry's pull), so tests can
  * pass fakes the same way and the builder's logic does not depend on how the pieces are built.
  */
 import type { BlobLease, ContentStore, Snapshotter } from '../cache/types.js';
@@ -21,7 +21,7 @@ export interface WrittenLayer {
   size: number;
 }
 
-/** Turns a snapshot's own directory (an overlay upper dir) into a layer blob (H3's layer-diff + layer-writer). */
+/** Turns a snapshot's own directory (an overlay upper dir) into a layer blob (the exporter's layer-diff + layer-writer). */
 export interface LayerPort {
   /**
    * Streams the diff in `dir` (overlay whiteouts → OCI whiteouts, sorted, hardlinks kept, times clamped to
@@ -64,7 +64,7 @@ export interface SourceChecksum {
   files: Record<string, string>;
 }
 
-/** H7's file operations. */
+/** The file operations (fileops/). */
 export interface FileOpsPort {
   /** Digest of the selected sources' content and metadata (never mtime), using a stat cache for the context. */
   checksum(spec: CopySpec, opts: { signal?: AbortSignal }): Promise<SourceChecksum>;
@@ -77,7 +77,7 @@ export interface FileOpsPort {
   copy(spec: CopySpec, destRoot: string, opts: { signal?: AbortSignal; only?: ReadonlySet<string>; passwdRoot?: string }): Promise<void>;
 }
 
-/** H5's registry client, reduced to what FROM needs. */
+/** The registry client, reduced to what FROM needs. */
 export interface PullPort {
   /** `onStatus` gets status lines; an adapter that can also passes a layer's byte progress (throttled). */
   pull(ref: string, opts: { platform?: string; signal?: AbortSignal; onStatus?: (status: string, layer?: PullLayerProgress) => void }): Promise<ImageRecord>;

@@ -1,6 +1,6 @@
 /**
- * Adapters from the real components to the builder's ports (src/builder/ports.ts): H3's layer writer, H7's file
- * operations (with one stat cache per builder, flushed after each build), H5's pull. `openBuilder(rootDir)` wires
+ * Adapters from the real components to the builder's ports (src/builder/ports.ts): the layer writer, the file
+ * operations (with one stat cache per builder, flushed after each build), the registry's pull. `openBuilder(rootDir)` wires
  * a ready builder over a state root, for the CLI and the server.
  */
 import { createHash } from 'node:crypto';
@@ -21,7 +21,7 @@ const layerMods = () => Promise.all([import('../exporter/layer-diff.js'), import
 const copyMods = () => Promise.all([import('./fileops/copy.js'), import('./fileops/add.js'), import('./fileops/heredoc.js')]);
 const isHttpSource = (s: string) => /^https?:\/\//i.test(s);
 
-/** H3's layer-diff + layer-writer as a LayerPort. */
+/** The exporter's layer-diff + layer-writer as a LayerPort. */
 export function layerPort(content: ContentStore): LayerPort {
   return {
     async writeLayer(dir, opts) {
@@ -40,7 +40,7 @@ export function layerPort(content: ContentStore): LayerPort {
   };
 }
 
-/** H7's file operations as a FileOpsPort, with a persistent stat cache under `rootDir`. */
+/** The file operations (fileops/) as a FileOpsPort, with a persistent stat cache under `rootDir`. */
 export function fileOpsPort(rootDir: string, tmpDir: string): FileOpsPort & { flush(): void; readonly statCache: StatCache } {
   const statCache = openStatCache(statCachePath(rootDir));
   const ownership = (spec: CopySpec) => (spec.fromContext ? 'reset' : 'keep') as 'reset' | 'keep';
@@ -120,7 +120,7 @@ export function fileOpsPort(rootDir: string, tmpDir: string): FileOpsPort & { fl
   };
 }
 
-/** H5's pull as a PullPort over an opened root. */
+/** The registry's pull as a PullPort over an opened root. */
 export function pullPort(root: StoreRoot): PullPort {
   return {
     async pull(ref, opts) {

@@ -126,7 +126,8 @@ export function createContentStore(dir: string, opts: ContentStoreOptions = {}):
       })();
       return aborting;
     };
-    const onAbort = () => { void abort(); };
+    // A failed clean-up is reported to a later abort() call (it returns the same `aborting` promise), not here.
+    const onAbort = () => { abort().catch(() => {}); };
     wopts.signal?.addEventListener('abort', onAbort, { once: true });
 
     return {

@@ -55,7 +55,7 @@ export async function verifyStore(root: StoreRoot, opts: IoOptions & { onProgres
     let doc: Partial<Manifest & Index>;
     try {
       doc = await root.content.readJson(d.digest);
-    } catch (err) {
+    } catch {
       report.problems.push({ subject, message: `manifest ${d.digest} is not valid JSON` });
       return;
     }

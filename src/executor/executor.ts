@@ -194,7 +194,7 @@ function spawnRunc(root: string, id: string, bundle: string, o: RunOptions, ip: 
   const handle: RunningContainer = { id, ip, kill, ...(shim ? { resize: shimResizer(child.stdio[3] as NodeJS.WritableStream | null) } : {}) };
   let stderrDone: Promise<unknown> = Promise.resolve();
   let aborted = false;
-  const onAbort = () => { aborted = true; void kill('SIGKILL'); };
+  const onAbort = () => { aborted = true; kill('SIGKILL').catch(() => {}); }; // runc gone: the close below still settles the run
   o.signal?.addEventListener('abort', onAbort, { once: true });
 
   if (!inherit) {
@@ -216,7 +216,8 @@ function spawnRunc(root: string, id: string, bundle: string, o: RunOptions, ip: 
         ? new KilnError('RUNTIME_MISSING', `${RUNC} not found`, { hint: 'apt-get install runc', cause: err })
         : err);
     });
-    child.on('close', async (code, sig) => {
+    // The emitter drops a listener's promise: a failure while settling (reading runc's log) rejects the run.
+    child.on('close', (code, sig) => void (async () => {
       await stderrDone;
       // A detached runc (under the shim) leaves the stopped container's state and cgroups behind.
       if (shim) await runcDelete(root, id).catch(() => {});
@@ -228,7 +229,7 @@ function spawnRunc(root: string, id: string, bundle: string, o: RunOptions, ip: 
         if (err) return reject(runtimeError(err));
       }
       resolve(exitCode > 128 ? { exitCode, signal: signalName(exitCode - 128) } : { exitCode });
-    });
+    })().catch(reject));
   });
 }
 

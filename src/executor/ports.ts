@@ -84,7 +84,7 @@ export async function startPortProxy(mappings: PortMapping[]): Promise<PortProxy
           client.pipe(upstream);
           upstream.pipe(client);
           client.resume();
-        });
+        }).catch(() => client.destroy()); // cannot reach the container (bad address): drop this client only
       });
       servers.push(server);
       await listen(server, m);

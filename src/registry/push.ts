@@ -10,7 +10,7 @@ import type { StoreRoot } from '../cache/root.js';
 import { KilnError } from '../errors.js';
 import { checkManifest } from '../image/manifest.js';
 import { formatReference, parseReference } from '../image/reference.js';
-import { isIndexMediaType, type Descriptor, type Index } from '../image/types.js';
+import { type Descriptor, type Index } from '../image/types.js';
 import { createBlobSources } from './blob-sources.js';
 import { createRegistryClient, where, type RegistryClient } from './client.js';
 import { withConfigDefaults } from './client-options.js';

@@ -1,5 +1,5 @@
 /**
- * Containers for `docker run` through the server, on H4's `kiln run` machinery: create stores the record,
+ * Containers for `docker run` through the server, on the executor's `kiln run` machinery: create stores the record,
  * attach registers the client's streams, start supervises the process inside the server (output to the attached
  * streams and to log.json), wait answers when it exits or, with `--rm`, once it is removed.
  */
@@ -139,7 +139,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
         await new Promise((res) => setTimeout(res, 10));
       }
     };
-    void poll();
+    void poll(); // cannot reject: every store read is caught
   });
   const live = new Map<string, Live>();
   const execs = new Map<string, ExecEntry>();
@@ -227,13 +227,14 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       let startError: unknown;
       l.running = running.promise;
       // Supervised inside the server: the record says running until it exits; a server crash leaves it for
-      // H4's start-up clean-up. confirmStart: `running` once runc has exec'd the process, so a `docker exec`
-      // right after `docker run -d` finds it running.
+      // the next start's clean-up (cleanupStale). confirmStart: `running` once runc has exec'd the process, so a
+      // `docker exec` right after `docker run -d` finds it running. Not awaited (start answers once it runs); the
+      // chain cannot reject: a failed start becomes an exit code, and the bookkeeping below does not throw.
       void superviseContainer(root.root, rec.id, {
         stdout: forward(l, 'stdout'), stderr: forward(l, 'stderr'), stdin: l.stdin, confirmStart: true,
         onStart: (c) => {
           if (c.resize) attachTerminal(l.terminal, c.resize);
-          void waitRunning(rec.id).then(running.resolve);
+          void waitRunning(rec.id).then(running.resolve); // waitRunning never rejects
         },
       })
         .then((r) => r.exitCode ?? 0, (err) => {

@@ -1,5 +1,5 @@
 /**
- * The server's image endpoints over H2's image store: Docker-shaped lists and inspect records, tag, and rmi with
+ * The server's image endpoints over the image store: Docker-shaped lists and inspect records, tag, and rmi with
  * Docker's rules (untag a named reference; an ID with several tags needs force). Blobs stay until `kiln prune`.
  */
 import { KilnError } from '../errors.js';
@@ -148,7 +148,7 @@ export function createImageBackend(root: StoreRoot): ImageBackend {
   };
 }
 
-/** `/system/df` and `/build/prune` over H2's disk usage and garbage collector. */
+/** `/system/df` and `/build/prune` over the store's disk usage and garbage collector. */
 export function createSystemBackend(root: StoreRoot): SystemBackend {
   return {
     async df() {

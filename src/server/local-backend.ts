@@ -1,6 +1,6 @@
 /**
- * Wires the server's backend interface to the real kiln of one state root: the image store (H2), the builder
- * (H6, via openBuilder), the registry client (H5) and the executor's containers (H4). One builder is shared by
+ * Wires the server's backend interface to the real kiln of one state root: the image store, the builder
+ * (via openBuilder), the registry client and the executor's containers. One builder is shared by
  * every request, so all builds share its cache, its step queue and its in-flight map (identical steps running at
  * once run once).
  */

@@ -141,7 +141,7 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
     const server = spec.kind === 'tcp' && opts.tls
       ? https.createServer({ ...common, ca: opts.tls.ca, cert: opts.tls.cert, key: opts.tls.key, requestCert: true, rejectUnauthorized: true })
       : http.createServer(common);
-    server.on('request', (req, res) => void handle(req, res, spec));
+    server.on('request', (req, res) => void handle(req, res, spec).catch(() => res.destroy())); // the error reply itself failed
     server.on('upgrade', (req, socket, head) => handleUpgrade(req, socket, head, spec));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, limits));
     // Idle connections close; a response that is streaming (a build, a wait) keeps its socket however quiet.

@@ -24,7 +24,6 @@ export function safeFileName(raw: string): string {
   if (trimmed === '') return UNNAMED;
   const base = posix.basename(trimmed);
   // basename('/') is '' and basename('a/') is 'a'; anything still holding a separator cannot be a name.
-  // eslint-disable-next-line no-control-regex
   if (base === '' || base === '.' || base === '..' || base.includes('/') || /[\u0000-\u001f\u007f-\u009f]/.test(base)) return UNNAMED;
   return base;
 }

@@ -1,5 +1,5 @@
 /**
- * The builder's file operations (COPY, ADD): what H6's dispatch calls. Typical use for a COPY from the context:
+ * The builder's file operations (COPY, ADD): what the builder's dispatch calls. Typical use for a COPY from the context:
  *
  *   const selection = selectSources(contextDir, sources, { ignore, exclude, parents });
  *   const { digest, manifest } = await checksumSelection(selection, { statCache, ownership: 'reset' });

@@ -93,7 +93,7 @@ export function createPatternMatcher(patterns: readonly string[]): PathMatcher {
   };
 }
 
-/** Adapts a plain predicate (H1's `.dockerignore` matcher, say) to a PathMatcher. */
+/** Adapts a plain predicate (a `.dockerignore` matcher, say) to a PathMatcher. */
 export function matcherFrom(fn: (relPath: string) => boolean, hasExclusions = true): PathMatcher {
   return { matches: fn, hasExclusions };
 }

@@ -112,8 +112,9 @@ async function runForeground(root: string, id: string, o: { interactive: boolean
   // third Ctrl-C kills a container that ignores SIGINT (pid 1 without a handler does).
   const forward = (sig: NodeJS.Signals) => {
     if (!kill) return abort.abort(new Error(`received ${sig}`));
-    if (sig === 'SIGINT' && ++interrupts >= 3) return void kill('SIGKILL');
-    void kill(sig);
+    // A signal that cannot be delivered (runc gone, the container exited) has nothing left to stop.
+    if (sig === 'SIGINT' && ++interrupts >= 3) return void kill('SIGKILL').catch(() => {});
+    kill(sig).catch(() => {});
   };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
   for (const s of signals) process.on(s, forward);
@@ -131,7 +132,8 @@ async function runForeground(root: string, id: string, o: { interactive: boolean
     });
     return rec.exitCode ?? 0;
   } catch (err) {
-    // A container that never started leaves nothing behind (Docker keeps it as Created; the issue asks otherwise).
+    // A container that never started leaves nothing behind (Docker keeps it as Created; kiln does not, so a
+    // failed `kiln run` leaves no record to remove).
     const rec = await createContainerStore({ root }).get(id).catch(() => undefined);
     if (rec && isKilnError(err)) await removeContainerData(root, rec, { volumes: true });
     throw err;

@@ -64,7 +64,14 @@ export async function startDaemonServer(opts: DaemonOptions): Promise<RunningDae
   let finish!: () => void;
   const done = new Promise<void>((r) => (finish = r));
 
-  const server: Server = createServer((socket) => void serveConnection(socket));
+  // serveConnection reports a failed build itself; a throw outside that (judging the request) is logged and
+  // closes that connection, never the daemon.
+  const server: Server = createServer((socket) => {
+    serveConnection(socket).catch((err: unknown) => {
+      log(`connection failed: ${(err as Error)?.stack ?? String(err)}`);
+      socket.destroy();
+    });
+  });
   const tmpSocket = join(target.dir, `${target.key}.${process.pid}.sock`);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -133,6 +140,7 @@ export async function startDaemonServer(opts: DaemonOptions): Promise<RunningDae
 
   function maybeFinish(): void {
     if (!stopping || active.size > 0) return;
+    // Not awaited: cannot reject (both the builder and its close are caught), and finish() ends the wait.
     void (async () => {
       if (builder) await (await builder.catch(() => undefined))?.close().catch(() => {});
       finish();
@@ -196,6 +204,7 @@ export async function startDaemonServer(opts: DaemonOptions): Promise<RunningDae
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+  // `done` only resolves and process.off cannot throw: nothing to catch.
   void done.then(() => {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);

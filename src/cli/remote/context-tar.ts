@@ -2,7 +2,7 @@
  * The build context as the docker CLI sends it: a tar of the context directory with `.dockerignore` applied on
  * the client (only what the build may read crosses the wire), the Dockerfile and .dockerignore always included,
  * and a Dockerfile from outside the context appended under a name fixed by its path (so an unchanged rebuild
- * sends identical bytes and the server reuses what it unpacked). Written by H3's tar writer (packTar), which
+ * sends identical bytes and the server reuses what it unpacked). Written by kiln's own tar writer (packTar), which
  * reads small files synchronously into one arena: ~3x less CPU than a tar-stream pack for a 2,000-file context.
  */
 import type { Stats } from 'node:fs';

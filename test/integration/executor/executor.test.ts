@@ -190,7 +190,7 @@ test('a signal sent through the handle reaches the process, and its exit code co
     rootfs: mounts, network: 'none', stdout: out.stream,
     process: { args: ['sh', '-c', 'trap "echo got-term; exit 42" TERM; echo ready; while true; do sleep 0.1; done'], env: [] },
     onStart: (c) => {
-      const wait = setInterval(() => { if (out.text.includes('ready')) { clearInterval(wait); void c.kill('SIGTERM'); } }, 20);
+      const wait = setInterval(() => { if (out.text.includes('ready')) { clearInterval(wait); c.kill('SIGTERM').catch(() => {}); } }, 20);
     },
   });
   assert.is(r.exitCode, 42);

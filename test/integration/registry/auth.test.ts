@@ -52,7 +52,7 @@ test('Basic auth through the CLI: refused without login, login stores 0600 crede
   assert.is(wrong.code, 7);
   assert.match(wrong.stderr, /login failed: the registry refused the credentials of "kiln"/);
   assert.not.match(wrong.stderr, /not-the-password/);
-  await assert.not.ok(await stat(env.KILN_CONFIG).catch(() => undefined), 'nothing stored after a failed login');
+  assert.not.ok(await stat(env.KILN_CONFIG).catch(() => undefined), 'nothing stored after a failed login');
 
   const ok = await kiln(['login', '-u', 'kiln', '--password-stdin', reg.host], { root, env, input: `${PASSWORD}\n` });
   assert.is(ok.code, 0, ok.stderr);

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServe, docker, type Served } from './serve-helper.js';
+import { startServe, type Served } from './serve-helper.js';
 
 function context(dockerfile: string): string {
   const d = mkdtempSync(join(tmpdir(), 'kiln-drain-'));

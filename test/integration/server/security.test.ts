@@ -4,7 +4,6 @@ import http from 'node:http';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import tar from 'tar-stream';
 import { startServe, type Served } from './serve-helper.js';
 import { tarOf } from '../../helpers/tar.js';
 

@@ -1,4 +1,4 @@
-// The escape tests of issue 5: nothing a Dockerfile names may read or write outside its own root.
+// Escape tests: nothing a Dockerfile names may read or write outside its own root.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-import { readFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, lstatSync, readdirSync, existsSync, symlinkSync } from 'node:fs';
+import { readFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, lstatSync, readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';

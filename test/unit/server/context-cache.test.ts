@@ -4,7 +4,6 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import tar from 'tar-stream';
 import { createContextCache } from '../../../src/server/context-cache.js';
 import { rejects } from '../../helpers/assert.js';
 import { tarOf } from '../../helpers/tar.js';

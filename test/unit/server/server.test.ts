@@ -3,7 +3,6 @@ import * as assert from 'uvu/assert';
 import http from 'node:http';
 import { readdirSync, rmSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import tar from 'tar-stream';
 import { createKilnServer, type KilnServer } from '../../../src/server/server.js';
 import { createLogger } from '../../../src/server/log.js';
 import { KilnError } from '../../../src/errors.js';
