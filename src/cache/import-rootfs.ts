@@ -9,7 +9,7 @@ import { PassThrough, Transform, type Readable, type TransformCallback } from 'n
 import { pipeline } from 'node:stream/promises';
 import { KilnError } from '../errors.js';
 import { createCompressStream, createDecompressStream } from '../exporter/compression.js';
-import { readTar } from '../exporter/tar/reader.js';
+import { readTar } from '../tar/reader.js';
 import { applyChange } from '../image/change.js';
 import { DigestStream } from '../image/digest.js';
 import { hostPlatform } from '../image/platform.js';

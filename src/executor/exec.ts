@@ -12,7 +12,7 @@ import { createContainerStore } from './containers.js';
 import { bundleDir } from './executor.js';
 import { RUNC, runcArgs, runcLoggedError, runtimeError } from './runc.js';
 import { mergeEnv, parseEnvFlags } from './run-config.js';
-import { shimResizer, TTY_SHIM_RUNC_FLAGS, underTtyShim } from './tty-shim.js';
+import { shimResizer, TTY_SHIM_RUNC_FLAGS, underTtyShim } from '../native/tty-shim.js';
 import { resolveUser } from './user.js';
 
 export interface ExecOptions {
@@ -28,7 +28,7 @@ export interface ExecOptions {
   /**
    * Streams in place of kiln's own stdio (the server's `docker exec`): output is piped to them and no signal
    * handlers are installed on this process. With `tty` the process's terminal is relayed by the tty shim
-   * (src/executor/tty-shim.ts): its output, stdout and stderr as one, goes to `stdout`.
+   * (src/native/tty-shim.ts): its output, stdout and stderr as one, goes to `stdout`.
    */
   streams?: { stdin?: NodeJS.ReadableStream; stdout?: Writable; stderr?: Writable };
   /** With `streams` and `tty`: receives the function that sets the terminal's size (`docker exec` resizes). */

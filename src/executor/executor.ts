@@ -17,7 +17,7 @@ import { writeOwner } from './owner.js';
 import { startPortProxy, type PortProxy } from './ports.js';
 import { RUNC, runcArgs, runcDelete, runcKill, runcLoggedError, runtimeError } from './runc.js';
 import { buildSpec } from './spec.js';
-import { shimResizer, TTY_SHIM_RUNC_FLAGS, underTtyShim } from './tty-shim.js';
+import { shimResizer, TTY_SHIM_RUNC_FLAGS, underTtyShim } from '../native/tty-shim.js';
 import { hostCapabilities } from './host-caps.js';
 import { hostDevices } from './host-devices.js';
 import { prepareMountPoints, removeMountPoints, type MountStub, type SpecPaths } from './mount-points.js';

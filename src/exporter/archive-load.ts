@@ -23,7 +23,7 @@ import { checkConfig, checkDescriptor, checkManifest } from '../image/manifest.j
 import { formatReference, normalizeReference, parseReference } from '../image/reference.js';
 import { isIndexMediaType, MediaType, type Descriptor, type Digest, type Index, type Manifest } from '../image/types.js';
 import { createDecompressStream, sniffCompression } from './compression.js';
-import { readTar } from './tar/reader.js';
+import { readTar } from '../tar/reader.js';
 
 /** Metadata members kept in memory rather than stored as blobs. */
 const METADATA = new Set(['manifest.json', 'repositories', 'index.json', 'oci-layout']);

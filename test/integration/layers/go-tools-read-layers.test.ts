@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { createContentStore } from '../../../src/cache/content-store.js';
 import { layerTar } from '../../../src/exporter/layer-diff.js';
 import { writeLayer } from '../../../src/exporter/layer-writer.js';
-import { getXattrs, makeNode, S_IFCHR } from '../../../src/exporter/tar/fsx.js';
+import { getXattrs, makeNode, S_IFCHR } from '../../../src/native/fsx.js';
 import { canonicalJson } from '../../../src/image/canonical-json.js';
 import { MediaType } from '../../../src/image/types.js';
 import { listTree, makeRichTree, CAP_NET_BIND } from '../../helpers/layer-tree.js';

@@ -6,9 +6,9 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { KilnError } from '../errors.js';
-import { RUNC } from './runc.js';
+import { RUNC } from '../executor/runc.js';
 
-/** src/executor and dist/executor are both two levels below the repository root. */
+/** src/native and dist/native are both two levels below the repository root. */
 const SHIM = fileURLToPath(new URL('../../native/build/kiln-tty-shim', import.meta.url));
 
 /**
