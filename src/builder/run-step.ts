@@ -10,7 +10,7 @@ import { join, posix } from 'node:path';
 import { Writable } from 'node:stream';
 import { KilnError } from '../errors.js';
 import { heredocRunScript } from '../parser/heredoc.js';
-import type { ContainerMount } from '../executor/types.js';
+import type { ContainerMount } from '../sandbox/types.js';
 import type { RunInstruction } from '../parser/types.js';
 import type { BuildContext } from './build-context.js';
 import { PROXY_VARS } from './cache-key.js';

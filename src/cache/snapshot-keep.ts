@@ -98,7 +98,7 @@ export function lowerDirsOf(mounts: readonly Mount[]): string[] {
 /** Root filesystem mounts of every container record on the root (empty when the executor has none). */
 async function containerRootfs(rootDir: string): Promise<Mount[][]> {
   try {
-    const { createContainerStore } = await import('../executor/containers.js');
+    const { createContainerStore } = await import('../containers/containers.js');
     return (await createContainerStore({ root: rootDir }).list()).map((r) => r.spec?.rootfs ?? []);
   } catch {
     return [];

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { KilnError } from '../errors.js';
-import { RUNC } from '../executor/runc.js';
+import { RUNC } from '../sandbox/runc.js';
 
 /** src/native and dist/native are both two levels below the repository root. */
 const SHIM = fileURLToPath(new URL('../../native/build/kiln-tty-shim', import.meta.url));

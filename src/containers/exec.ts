@@ -9,11 +9,11 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.js';
 import { createContainerStore } from './containers.js';
-import { bundleDir } from './executor.js';
-import { RUNC, runcArgs, runcLoggedError, runtimeError } from './runc.js';
+import { bundleDir } from '../sandbox/executor.js';
+import { RUNC, runcArgs, runcLoggedError, runtimeError } from '../sandbox/runc.js';
 import { mergeEnv, parseEnvFlags } from './run-config.js';
 import { shimResizer, TTY_SHIM_RUNC_FLAGS, underTtyShim } from '../native/tty-shim.js';
-import { resolveUser } from './user.js';
+import { resolveUser } from '../sandbox/user.js';
 
 export interface ExecOptions {
   args: string[];

@@ -8,9 +8,9 @@ import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Mount } from '../cache/types.js';
 import { KilnError } from '../errors.js';
-import { containerDir } from './executor.js';
-import type { SeccompSetting } from './security-opt.js';
-import type { ContainerMount, NetworkMode, PortMapping, ProcessSpec } from './types.js';
+import { containerDir } from '../sandbox/executor.js';
+import type { SeccompSetting } from '../sandbox/security-opt.js';
+import type { ContainerMount, NetworkMode, PortMapping, ProcessSpec } from '../sandbox/types.js';
 
 /** Everything the supervisor needs to start the container: serialisable RunOptions. */
 export interface ContainerSpec {
