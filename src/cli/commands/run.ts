@@ -73,7 +73,7 @@ export function register(program: StatusCommand): void {
       const ports = list(flags, 'publish').map(parsePort);
       const { parseSecurityOpts } = await import('../../sandbox/security-opt.js');
       const security = await parseSecurityOpts(list(flags, 'security-opt'));
-      const { ensureImage, parsePullPolicy } = await import('../../containers/ensure-image.js');
+      const { ensureImage, parsePullPolicy } = await import('../ensure-image.js');
       const pullPolicy = parsePullPolicy(str(flags, 'pull'));
 
       await cleanupStale(root);
