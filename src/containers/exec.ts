@@ -65,7 +65,7 @@ export async function execInContainer(root: string, ref: string, o: ExecOptions)
   // it to the tty shim, which relays it over pipes.
   const shim = Boolean(o.tty) && (Boolean(st) || !(process.stdin.isTTY && process.stdout.isTTY));
   const [cmd, args] = shim
-    ? underTtyShim([...runcArgs(root, log), 'exec', ...TTY_SHIM_RUNC_FLAGS, '--process', procFile, rec.id])
+    ? underTtyShim(RUNC, [...runcArgs(root, log), 'exec', ...TTY_SHIM_RUNC_FLAGS, '--process', procFile, rec.id])
     : [RUNC, [...runcArgs(root, log), 'exec', '--process', procFile, ...(o.detach ? ['--detach'] : []), rec.id]];
   const child = spawn(cmd, args, {
     stdio: st

@@ -177,7 +177,7 @@ function spawnRunc(root: string, id: string, bundle: string, o: RunOptions, ip: 
   // A terminal, and no terminal of ours to hand over: the shim takes it from runc and relays it over pipes.
   const shim = Boolean(o.process.tty) && !inherit;
   const [cmd, args] = shim
-    ? underTtyShim([...runcArgs(root, log), 'run', ...TTY_SHIM_RUNC_FLAGS, '--bundle', bundle, id])
+    ? underTtyShim(RUNC, [...runcArgs(root, log), 'run', ...TTY_SHIM_RUNC_FLAGS, '--bundle', bundle, id])
     : [RUNC, [...runcArgs(root, log), 'run', '--bundle', bundle, id]];
   const child = spawn(cmd, args, {
     stdio: inherit ? 'inherit' : [o.stdin ? 'pipe' : 'ignore', o.stdout ? 'pipe' : 'ignore', 'pipe', ...(shim ? ['pipe' as const] : [])],
