@@ -14,11 +14,11 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KilnError } from '../../errors.js';
 import { createApplier } from '../../cache/apply-layer.js';
-import { createDecompressStream, sniffCompression, type AnyCompression } from '../../exporter/compression.js';
+import { createDecompressStream, sniffCompression, type AnyCompression } from '../../layers/compression.js';
 import { readTar } from '../../tar/reader.js';
 import type { Owner } from './chown.js';
 
-/** What an ADD archive may be compressed with (the decompressors are exporter/compression.ts's). */
+/** What an ADD archive may be compressed with (the decompressors are layers/compression.ts's). */
 export type Compression = AnyCompression;
 export { sniffCompression };
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createContentStore } from '../../../src/cache/content-store.js';
-import { layerTar } from '../../../src/exporter/layer-diff.js';
+import { layerTar } from '../../../src/layers/layer-diff.js';
 import { writeLayer } from '../../../src/exporter/layer-writer.js';
 import { getXattrs, makeNode, S_IFCHR } from '../../../src/native/fsx.js';
 import { canonicalJson } from '../../../src/image/canonical-json.js';
