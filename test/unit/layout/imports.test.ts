@@ -44,7 +44,7 @@ function folderOf(pathInSrc: string): string {
 }
 
 /** Relative module specifiers of one source text. */
-export function specifiersOf(text: string): string[] {
+function specifiersOf(text: string): string[] {
   const out: string[] = [];
   const re = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])(\.{1,2}\/[^'"]+)\1/g;
   for (const m of text.matchAll(re)) out.push(m[2]!);
