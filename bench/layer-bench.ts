@@ -14,9 +14,9 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { applyLayer } from '../src/cache/apply-layer.js';
 import { createContentStore } from '../src/cache/content-store.js';
-import { dirTar } from '../src/exporter/layer-diff.js';
+import { dirTar } from '../src/layers/layer-diff.js';
 import { writeLayer } from '../src/exporter/layer-writer.js';
-import { makeNode, S_IFCHR, splitDev } from '../src/exporter/tar/fsx.js';
+import { makeNode, S_IFCHR, splitDev } from '../src/native/fsx.js';
 
 const RUNS = Number(process.argv[2] ?? 5);
 const work = mkdtempSync(join(process.env.KILN_BENCH_DIR ?? tmpdir(), 'kiln-layer-bench-'));

@@ -14,8 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { createExecutor } from '../src/executor/executor.js';
-import { cleanupStale } from '../src/executor/cleanup.js';
+import { createExecutor } from '../src/sandbox/executor.js';
+import { cleanupStale } from '../src/sandbox/cleanup.js';
 import { writeBusyboxTree } from '../test/integration/executor/fixture.js';
 
 const exec = promisify(execFile);

@@ -4,7 +4,7 @@
  */
 import type { BuildCache, CacheRecord } from '../cache/build-cache.js';
 import type { Lease } from '../cache/lease.js';
-import type { Compression } from '../exporter/compression.js';
+import type { Compression } from '../layers/compression.js';
 import type { ParsedDockerfile } from '../parser/types.js';
 import type { PathMatcher } from './fileops/patterns.js';
 import type { FlightMap } from './flight.js';

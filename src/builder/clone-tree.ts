@@ -10,7 +10,7 @@
  */
 import { chmodSync, linkSync, lchownSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readlinkSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { getXattrs, makeNode, setXattr, splitDev, S_IFBLK, S_IFCHR, S_IFIFO } from '../exporter/tar/fsx.js';
+import { getXattrs, makeNode, setXattr, splitDev, S_IFBLK, S_IFCHR, S_IFIFO } from '../native/fsx.js';
 
 function copyXattrs(from: string, to: string): void {
   const x = getXattrs(from);

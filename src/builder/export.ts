@@ -90,7 +90,7 @@ export async function exportResult(ctx: BuildContext, st: StageState): Promise<E
               onSkip: (p, why) => ctx.emit({ type: 'warning', message: `--output type=local: skipped /${relative(dir, p)}: ${why}` }),
             });
           } else {
-            const { dirTar } = await import('../exporter/layer-diff.js');
+            const { dirTar } = await import('../layers/layer-diff.js');
             const sink = out.dest === '-' ? ctx.opts.stdout ?? process.stdout : createWriteStream(out.dest);
             await pipeline(dirTar(dir, { sourceDateEpoch: ctx.sourceDateEpoch, signal: ctx.signal }), sink, { end: out.dest !== '-' });
           }

@@ -7,7 +7,7 @@
  * followed: the step may have turned a stub's parent into a symlink to the host.
  */
 import { join, posix } from 'node:path';
-import { getXattrs, lstatBeneath, removeBeneath, type BeneathStat } from '../exporter/tar/fsx.js';
+import { getXattrs, lstatBeneath, removeBeneath, type BeneathStat } from '../native/fsx.js';
 
 /** Mount points runc itself creates when the rootfs lacks them. */
 export const RUNTIME_STUBS = ['/proc', '/sys', '/dev', '/etc/hosts', '/etc/resolv.conf', '/etc/hostname'];

@@ -8,7 +8,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isOwnerAlive } from '../cache/lock.js';
 import { openRoot, type StoreRoot } from '../cache/root.js';
-import type { Executor } from '../executor/types.js';
+import type { Executor } from '../sandbox/types.js';
 import { createBuilder, type Builder } from './builder.js';
 import { fileOpsPort, layerPort, pullPort } from './wiring.js';
 import type { PullPort } from './ports.js';
@@ -19,7 +19,7 @@ function lazyExecutor(rootDir: string): Executor {
   let ex: Promise<Executor> | undefined;
   return {
     async run(o) {
-      ex ??= import('../executor/executor.js').then((m) => m.createExecutor({ root: rootDir }));
+      ex ??= import('../sandbox/executor.js').then((m) => m.createExecutor({ root: rootDir }));
       return (await ex).run(o);
     },
   };
@@ -47,7 +47,7 @@ function lazySnapshotter(root: StoreRoot): Snapshotter {
  * their dirs. One read of /proc/self/mountinfo when nothing is left over.
  */
 async function sweepDeadBuildMounts(tmpRoot: string): Promise<void> {
-  const { mountsUnder, unmountAll } = await import('../executor/mount.js');
+  const { mountsUnder, unmountAll } = await import('../sandbox/mount.js');
   const points = await mountsUnder(tmpRoot).catch(() => [] as string[]);
   const dead = new Set<string>();
   for (const p of points) {
@@ -80,7 +80,7 @@ async function sweepDeadContainers(rootDir: string, containersDir: string): Prom
     leftovers = await stat(join(containersDir, id, 'bundle')).then(() => true, () => false);
   }
   if (!leftovers) return;
-  const { cleanupStale } = await import('../executor/cleanup.js');
+  const { cleanupStale } = await import('../sandbox/cleanup.js');
   await cleanupStale(rootDir).catch(() => {});
 }
 

@@ -5,9 +5,9 @@
  */
 import type { BlobLease, ContentStore, Snapshotter } from '../cache/types.js';
 import type { ImageStore, ImageRecord } from '../cache/image-store.js';
-import type { Executor } from '../executor/types.js';
+import type { Executor } from '../sandbox/types.js';
 import type { Descriptor, Digest } from '../image/types.js';
-import type { Compression } from '../exporter/compression.js';
+import type { Compression } from '../layers/compression.js';
 import type { Heredoc } from '../parser/types.js';
 import type { PathMatcher } from './fileops/patterns.js';
 import type { PullLayerProgress } from './types.js';

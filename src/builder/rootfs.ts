@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Mount } from '../cache/types.js';
-import { mountAll, mountsUnder, unmountAll } from '../executor/mount.js';
+import { mountAll, mountsUnder, unmountAll } from '../sandbox/mount.js';
 import type { BuildContext } from './build-context.js';
 
 /**

@@ -9,8 +9,8 @@ import { chmod, chown, mkdir, readFile, rename, rm, stat, writeFile } from 'node
 import { join, relative } from 'node:path';
 import { acquireLock } from '../cache/lock.js';
 import { KilnError } from '../errors.js';
-import { mountAll, unmountAll } from '../executor/mount.js';
-import type { ContainerMount } from '../executor/types.js';
+import { mountAll, unmountAll } from '../sandbox/mount.js';
+import type { ContainerMount } from '../sandbox/types.js';
 import type { RunMount, StageOrImageRef } from '../parser/types.js';
 import type { BuildContext } from './build-context.js';
 import { contextForMount } from './filtered-context.js';

@@ -9,7 +9,7 @@ import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Writable } from 'node:stream';
 import { KilnError } from '../errors.js';
-import type { ContainerMount } from '../executor/types.js';
+import type { ContainerMount } from '../sandbox/types.js';
 import { absoluteMounts, execCommand } from '../graph/ops.js';
 import type { ExecOp } from '../graph/types.js';
 import type { RunInstruction } from '../parser/types.js';
@@ -88,7 +88,7 @@ export async function runInstruction(ctx: BuildContext, st: StageState, ins: Run
           rootfs: rootfs.mounts,
           process: { args, env: [...runEnv, ...proxies, ...prepared.env, ...sshAuthSock(runEnv, prepared.sshAuthSock)], cwd, user: user || undefined },
           mounts: scriptMount ? [...prepared.mounts, scriptMount] : prepared.mounts,
-          // `default` is kiln's bridge: a namespace of the step's own with outbound NAT (executor/network.ts).
+          // `default` is kiln's bridge: a namespace of the step's own with outbound NAT (sandbox/network.ts).
           network,
           extraHosts: ctx.opts.extraHosts,
           // BuildKit's insecure mode: every capability and no seccomp filter; a sandboxed step gets Docker's profile.

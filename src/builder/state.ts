@@ -76,7 +76,7 @@ export function anyBlob(l: LayerRef): Descriptor {
 }
 
 /**
- * The compression of a layer media type. (exporter/compression.ts has the same mapping, but importing it loads
+ * The compression of a layer media type. (layers/compression.ts has the same mapping, but importing it loads
  * the native zstd binding, which a cached rebuild never needs.)
  */
 export function compressionOf(mediaType: string): LayerCompression {

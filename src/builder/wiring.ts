@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { join, posix, relative } from 'node:path';
 import type { StoreRoot } from '../cache/root.js';
 import type { ContentStore } from '../cache/types.js';
-import type { Compression } from '../exporter/compression.js';
+import type { Compression } from '../layers/compression.js';
 import { checksumSources } from './fileops/checksum.js';
 import { openStatCache, statCachePath, type StatCache } from './fileops/stat-cache.js';
 import type { SelectedSource } from './fileops/select.js';
@@ -17,7 +17,7 @@ import { pullStatusHandler } from './pull-progress.js';
 
 // Start-up matters (a no-op rebuild is mostly process start): modules only a cache miss needs (layer writing,
 // compression with its native zstd, copying, downloads) load on first use.
-const layerMods = () => Promise.all([import('../exporter/layer-diff.js'), import('../exporter/layer-writer.js'), import('../exporter/compression.js')]);
+const layerMods = () => Promise.all([import('../layers/layer-diff.js'), import('../exporter/layer-writer.js'), import('../layers/compression.js')]);
 const copyMods = () => Promise.all([import('./fileops/copy.js'), import('./fileops/add.js'), import('./fileops/heredoc.js')]);
 const isHttpSource = (s: string) => /^https?:\/\//i.test(s);
 

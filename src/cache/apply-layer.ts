@@ -15,12 +15,12 @@ import { closeSync, constants as fsc, fchmodSync, fchownSync, futimesSync, linkS
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fromSystemError, isKilnError, KilnError } from '../errors.js';
-import { createDecompressStream } from '../exporter/compression.js';
-import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from '../exporter/layer-diff.js';
-import { cleanMemberName, RootResolver } from '../exporter/tar/confine.js';
-import { makeNode, S_IFBLK, S_IFCHR, S_IFIFO, setXattr } from '../exporter/tar/fsx.js';
-import type { TarEntry } from '../exporter/tar/header.js';
-import { readTar } from '../exporter/tar/reader.js';
+import { createDecompressStream } from '../layers/compression.js';
+import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from '../layers/layer-diff.js';
+import { cleanMemberName, RootResolver } from '../tar/confine.js';
+import { makeNode, S_IFBLK, S_IFCHR, S_IFIFO, setXattr } from '../native/fsx.js';
+import type { TarEntry } from '../tar/header.js';
+import { readTar } from '../tar/reader.js';
 import { DigestStream } from '../image/digest.js';
 import type { Descriptor, Digest } from '../image/types.js';
 import type { ContentStore } from './types.js';

@@ -5,15 +5,14 @@
  * busybox binary always gives the same digests. Tests and the README's demo build on it without internet.
  */
 import { execFileSync } from 'node:child_process';
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import tar from 'tar-stream';
 import { KilnError } from '../errors.js';
 import { DigestStream } from '../image/digest.js';
 import { hostPlatform } from '../image/platform.js';
 import { MediaType, type Descriptor, type ImageConfig } from '../image/types.js';
+import { packTar, type TarInput } from '../tar/writer.js';
 import type { ImageRecord } from './image-store.js';
 import type { StoreRoot } from './root.js';
 import type { IoOptions } from './types.js';
@@ -96,33 +95,30 @@ function rootEntries(applets: string[]): Entry[] {
 async function writeLayer(root: StoreRoot, busybox: string, opts: IoOptions & { lease: import('./lease.js').Lease }): Promise<{ layer: Descriptor; diffId: string }> {
   const size = (await stat(busybox)).size;
   const entries = rootEntries(appletPaths(busybox));
-  const pack = tar.pack();
-  const header = (e: Entry) => ({
-    name: e.type === 'directory' ? `${e.name}/` : e.name,
-    type: e.type,
+  const header = (e: Entry): TarInput => ({
+    name: e.name,
+    type: e.type === 'directory' ? 'dir' : e.type,
     mode: e.mode,
     uid: e.uid ?? 0,
     gid: e.gid ?? 0,
+    size: e.content !== undefined ? Buffer.byteLength(e.content) : 0,
     uname: '',
     gname: '',
-    mtime: EPOCH,
+    mtime: 0,
     ...(e.linkname ? { linkname: e.linkname } : {}),
+    ...(e.content !== undefined ? { data: Buffer.from(e.content) } : {}),
   });
-  const feed = (async () => {
-    // Directories first, then /bin/busybox, then files and links: a stable order means stable digests.
-    for (const e of entries.filter((x) => x.type === 'directory')) pack.entry(header(e));
-    const entry = pack.entry({ ...header({ name: 'bin/busybox', type: 'file', mode: 0o755 }), size });
-    await pipeline(createReadStream(busybox), entry);
-    for (const e of entries.filter((x) => x.type !== 'directory')) {
-      if (e.content !== undefined) pack.entry(header(e), e.content);
-      else pack.entry(header(e));
-    }
-    pack.finalize();
-  })();
+  // Directories first, then /bin/busybox, then files and links: a stable order means stable digests.
+  const ordered: TarInput[] = [
+    ...entries.filter((x) => x.type === 'directory').map(header),
+    { ...header({ name: 'bin/busybox', type: 'file', mode: 0o755 }), size, source: busybox },
+    ...entries.filter((x) => x.type !== 'directory').map(header),
+  ];
+  const pack = packTar(ordered, { signal: opts.signal });
   const diff = new DigestStream();
   const w = await root.content.writer(opts);
   try {
-    await Promise.all([feed, pipeline(pack, diff, createGzip({ level: 6 }), w.stream, { signal: opts.signal })]);
+    await pipeline(pack, diff, createGzip({ level: 6 }), w.stream, { signal: opts.signal });
   } catch (err) {
     await w.abort();
     throw err;

@@ -13,6 +13,7 @@
 import { resolve } from 'node:path';
 import type { Descriptor, Digest, ImageConfig, Index, Manifest } from '../image/types.js';
 import { buildCacheRoots } from './build-cache.js';
+import { containerRootfs } from './container-holds.js';
 import { readGcRoots, startsWithBrace } from './gc.js';
 import { liveLeasedDigests } from './lease.js';
 import type { StoreRoot } from './root.js';
@@ -95,16 +96,6 @@ export function lowerDirsOf(mounts: readonly Mount[]): string[] {
   return out;
 }
 
-/** Root filesystem mounts of every container record on the root (empty when the executor has none). */
-async function containerRootfs(rootDir: string): Promise<Mount[][]> {
-  try {
-    const { createContainerStore } = await import('../executor/containers.js');
-    return (await createContainerStore({ root: rootDir }).list()).map((r) => r.spec?.rootfs ?? []);
-  } catch {
-    return [];
-  }
-}
-
 /**
  * The snapshot keys to keep (see the module comment), given the current snapshots `snaps`. Reads leases, so
  * call it under the store lock, as `collectGarbage` does.
@@ -115,7 +106,7 @@ export async function snapshotsToKeep(root: StoreRoot, snaps: readonly SnapshotI
   const keep = await imageChainIds(root.content, [...images, ...(await liveLeasedDigests(root.paths.leases)), ...(opts.digests ?? [])]);
   for (const k of await buildCacheSnapshots(root, opts.removedRoots)) keep.add(k);
   const byDir = new Map(snaps.map((s) => [resolve(s.dir), s.key]));
-  for (const mounts of await containerRootfs(root.root)) {
+  for (const mounts of await containerRootfs(root.paths.containers)) {
     for (const d of lowerDirsOf(mounts)) {
       const key = byDir.get(d);
       if (key !== undefined) keep.add(key);

@@ -18,7 +18,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.js';
-import { layerTar } from '../exporter/layer-diff.js';
+import { layerTar } from '../layers/layer-diff.js';
 import type { Descriptor, Digest } from '../image/types.js';
 import { applyLayer } from './apply-layer.js';
 import { isOwnerAlive, ownerToken } from './lock.js';

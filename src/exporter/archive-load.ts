@@ -22,8 +22,8 @@ import { fromSystemError, KilnError } from '../errors.js';
 import { checkConfig, checkDescriptor, checkManifest } from '../image/manifest.js';
 import { formatReference, normalizeReference, parseReference } from '../image/reference.js';
 import { isIndexMediaType, MediaType, type Descriptor, type Digest, type Index, type Manifest } from '../image/types.js';
-import { createDecompressStream, sniffCompression } from './compression.js';
-import { readTar } from './tar/reader.js';
+import { createDecompressStream, sniffCompression } from '../layers/compression.js';
+import { readTar } from '../tar/reader.js';
 
 /** Metadata members kept in memory rather than stored as blobs. */
 const METADATA = new Set(['manifest.json', 'repositories', 'index.json', 'oci-layout']);

@@ -22,7 +22,7 @@ import { canonicalJson } from '../image/canonical-json.js';
 import { digestHex, sha256Digest } from '../image/digest.js';
 import { familiarize, familiarName, formatReference, parseReference } from '../image/reference.js';
 import { MediaType, type Descriptor, type Digest, type Manifest } from '../image/types.js';
-import { compressionOfMediaType, createDecompressStream } from './compression.js';
+import { compressionOfMediaType, createDecompressStream } from '../layers/compression.js';
 
 export type ArchiveFormat = 'docker' | 'oci';
 

@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type { BlobLease, ContentStore } from '../cache/types.js';
 import { DigestStream } from '../image/digest.js';
 import type { Descriptor, Digest } from '../image/types.js';
-import { createCompressStream, layerMediaType, type Compression } from './compression.js';
+import { createCompressStream, layerMediaType, type Compression } from '../layers/compression.js';
 
 export interface WriteLayerOptions {
   /** Default gzip, as Docker and BuildKit. */

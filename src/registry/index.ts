@@ -10,7 +10,6 @@ export { pushImage, type PushOptions } from './push.js';
 export { createRegistryClient, type RegistryClient } from './client.js';
 export { clientOptionsFrom, type ClientOptionInputs } from './client-options.js';
 export { configPaths, credentialLookup, saveCredentials, removeCredentials, normalizeAuthKey } from './credentials.js';
-export { createTransferRenderer, type TransferRenderer } from './progress-render.js';
 export type {
   Credentials, CredentialLookup, Fetcher, Pusher, PullResult, PushResult, RegistryClientOptions, RegistryRef, Resolver,
   TransferEvent, ProgressFn,

@@ -8,9 +8,9 @@
 import { realpath } from 'node:fs/promises';
 import { isAbsolute, relative } from 'node:path';
 import { KilnError } from '../errors.js';
-import { parseVolume } from '../executor/run-config.js';
-import type { CreateContainerOptions } from '../executor/create-container.js';
-import { parseSeccompProfile, type SeccompSetting } from '../executor/security-opt.js';
+import { parseVolume } from '../containers/run-config.js';
+import type { CreateContainerOptions } from '../containers/create-container.js';
+import { parseSeccompProfile, type SeccompSetting } from '../sandbox/security-opt.js';
 import type { ContainerCreate } from './backend.js';
 import type { Entitlement } from '../builder/entitlements.js';
 

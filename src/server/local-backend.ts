@@ -18,7 +18,7 @@ import { registryHost, type AuthConfig, type RegistryCredentials } from './regis
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { createContainerStore } from '../executor/containers.js';
+import { createContainerStore } from '../containers/containers.js';
 import type { PullPort } from '../builder/ports.js';
 import { parsePlatform } from '../image/platform.js';
 import { createContainerBackend } from './container-backend.js';

@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { chownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync, chmodSync, lutimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { getXattrs, makeNode, S_IFCHR, setXattr } from '../../src/exporter/tar/fsx.js';
+import { getXattrs, makeNode, S_IFCHR, setXattr } from '../../src/native/fsx.js';
 
 /** security.capability granting cap_net_bind_service+ep: binary, with NULs. */
 export const CAP_NET_BIND = Buffer.from('0100000200040000000000000000000000000000', 'hex');

@@ -1,9 +1,9 @@
 /**
  * ADD's local archive auto-extraction. A source is an archive when its bytes say so — a compression magic (gzip,
  * bzip2, xz, zstd) or none, followed by a valid tar header — never by its file name, as Docker's `isArchivePath`.
- * Extraction goes through the layer unpacker (cache/apply-layer.ts over exporter/tar/reader.ts), so layers and
+ * Extraction goes through the layer unpacker (cache/apply-layer.ts over tar/reader.ts), so layers and
  * ADD share one tar reader (PAX values as bytes: a binary `security.capability` survives), one confinement
- * (exporter/tar/confine.ts: the destination directory acts as `/`, `../` escapes are refused with UNSAFE_PATH,
+ * (tar/confine.ts: the destination directory acts as `/`, `../` escapes are refused with UNSAFE_PATH,
  * an archive symlink is followed only inside it, hardlinks must point inside) and one xattr rule (overlayfs's
  * `trusted.overlay.*` never applied). As moby's Unpack with ChownOpts/BestEffortXattrs: `.wh.` members are
  * ordinary files, a `.` entry leaves the existing destination's owner and mode alone, owners come from the
@@ -14,11 +14,11 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KilnError } from '../../errors.js';
 import { createApplier } from '../../cache/apply-layer.js';
-import { createDecompressStream, sniffCompression, type AnyCompression } from '../../exporter/compression.js';
-import { readTar } from '../../exporter/tar/reader.js';
+import { createDecompressStream, sniffCompression, type AnyCompression } from '../../layers/compression.js';
+import { readTar } from '../../tar/reader.js';
 import type { Owner } from './chown.js';
 
-/** What an ADD archive may be compressed with (the decompressors are exporter/compression.ts's). */
+/** What an ADD archive may be compressed with (the decompressors are layers/compression.ts's). */
 export type Compression = AnyCompression;
 export { sniffCompression };
 

@@ -4,12 +4,12 @@
  * /etc/passwd and /etc/group (read confined to that root), numbers are taken as they are, and a user given alone
  * also sets the group — the user's primary group for a name, the same number for a number (even when passwd
  * lists that uid with another group, and when it does not list it at all). This differs on purpose from RUN's
- * process user (executor/user.ts, moby's GetExecUser), where a numeric uid takes its passwd group or 0.
+ * process user (sandbox/user.ts, moby's GetExecUser), where a numeric uid takes its passwd group or 0.
  * Where kiln differs from BuildKit: a name missing from passwd/group is an error (USER_NOT_FOUND), where
  * BuildKit silently uses 0.
  */
 import { isKilnError, KilnError } from '../../errors.js';
-import { readImageTextFile } from '../../executor/image-file.js';
+import { readImageTextFile } from '../../sandbox/image-file.js';
 import { resolveInRoot } from './root-path.js';
 
 /** A numeric owner. */

@@ -1,11 +1,11 @@
 /**
  * What Node's fs lacks, for copies: device nodes, FIFOs and extended attributes. They go through kiln's native
- * helper (src/exporter/tar/fsx.ts); when the helper is not built, nodes fall back to the `mknod` tool and
+ * helper (src/native/fsx.ts); when the helper is not built, nodes fall back to the `mknod` tool and
  * xattrs are skipped (a PRECONDITION error there would fail every COPY on a machine without a C compiler).
  */
 import { spawnSync } from 'node:child_process';
 import { KilnError, isKilnError } from '../../errors.js';
-import { getXattrs, makeNode as fsxMakeNode, setXattr, S_IFBLK, S_IFCHR, S_IFIFO } from '../../exporter/tar/fsx.js';
+import { getXattrs, makeNode as fsxMakeNode, setXattr, S_IFBLK, S_IFCHR, S_IFIFO } from '../../native/fsx.js';
 
 let nativeMissing = false;
 

@@ -1,7 +1,7 @@
 /** `kiln exec [-i] [-t] [-d] [-e K=V] [-u USER] [-w DIR] CONTAINER CMD…`: a new process in a running container. */
 import type { Command } from 'commander';
 import type { StatusCommand } from '../exit-status.js';
-import { bool, flagHelp, list, parseFlags, str, type FlagDef } from '../../executor/cli-flags.js';
+import { bool, flagHelp, list, parseFlags, str, type FlagDef } from '../../containers/cli-flags.js';
 import { KilnError } from '../../errors.js';
 import { globalOptions } from '../context.js';
 
@@ -30,8 +30,8 @@ export function register(program: StatusCommand): void {
       if (bool(flags, 'help')) { cmd.outputHelp(); return; }
       if (!target || rest.length === 0) throw new KilnError('INVALID_ARGUMENT', '"kiln exec" requires at least 2 arguments', { hint: 'kiln exec [flags] CONTAINER COMMAND [ARG...]' });
       const root = globalOptions(cmd).root;
-      await (await import('../../executor/cleanup.js')).cleanupStale(root);
-      const { execInContainer } = await import('../../executor/exec.js');
+      await (await import('../../sandbox/cleanup.js')).cleanupStale(root);
+      const { execInContainer } = await import('../../containers/exec.js');
       return execInContainer(root, target, {
         args: rest, env: list(flags, 'env'), user: str(flags, 'user'), cwd: str(flags, 'workdir'),
         tty: bool(flags, 'tty'), interactive: bool(flags, 'interactive'), detach: bool(flags, 'detach'),

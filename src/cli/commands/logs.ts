@@ -16,8 +16,8 @@ export function register(program: Command): void {
     .action(async (ref: string, opts: { follow?: boolean; timestamps?: boolean; tail?: string }, cmd: Command) => {
       const root = globalOptions(cmd).root;
       // A supervisor that died leaves a container marked running; start-up clean-up settles that first.
-      await (await import('../../executor/cleanup.js')).cleanupStale(root);
-      const { createContainerStore } = await import('../../executor/containers.js');
+      await (await import('../../sandbox/cleanup.js')).cleanupStale(root);
+      const { createContainerStore } = await import('../../containers/containers.js');
       const store = createContainerStore({ root });
       const rec = await store.get(ref);
       const fh = await open(store.logPath(rec.id), 'r').catch(() => undefined);

@@ -28,8 +28,8 @@ export function register(program: Command): void {
     .option('--no-trunc', 'do not truncate output')
     .action(async (opts: { all?: boolean; quiet?: boolean; trunc: boolean }, cmd: Command) => {
       const root = globalOptions(cmd).root;
-      const { cleanupStale } = await import('../../executor/cleanup.js');
-      const { createContainerStore } = await import('../../executor/containers.js');
+      const { cleanupStale } = await import('../../sandbox/cleanup.js');
+      const { createContainerStore } = await import('../../containers/containers.js');
       await cleanupStale(root);
       const recs = (await createContainerStore({ root }).list()).filter((r) => opts.all || r.status === 'running');
       const idOf = (id: string) => (opts.trunc ? id.slice(0, 12) : id);

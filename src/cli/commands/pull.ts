@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { openRoot } from '../../cache/root.js';
 import { familiarize } from '../../image/reference.js';
 import { clientOptionsFrom } from '../../registry/client-options.js';
-import { createTransferRenderer } from '../../registry/progress-render.js';
+import { createTransferRenderer } from '../progress/transfer.js';
 import { pullImage, toRegistryRef } from '../../registry/pull.js';
 import type { RegistryClientOptions } from '../../registry/types.js';
 import { globalOptions } from '../context.js';

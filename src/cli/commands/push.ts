@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { openRoot } from '../../cache/root.js';
 import { familiarize } from '../../image/reference.js';
-import { createTransferRenderer } from '../../registry/progress-render.js';
+import { createTransferRenderer } from '../progress/transfer.js';
 import { pushImage } from '../../registry/push.js';
 import { toRegistryRef } from '../../registry/pull.js';
 import { globalOptions } from '../context.js';

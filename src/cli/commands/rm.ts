@@ -12,9 +12,9 @@ export function register(program: Command): void {
     .action(async (refs: string[], opts: { force?: boolean; volumes?: boolean }, cmd: Command) => {
       const root = globalOptions(cmd).root;
       // A supervisor that died leaves a container marked running; start-up clean-up settles that first.
-      await (await import('../../executor/cleanup.js')).cleanupStale(root);
-      const { createContainerStore } = await import('../../executor/containers.js');
-      const { removeContainer } = await import('../../executor/lifecycle.js');
+      await (await import('../../sandbox/cleanup.js')).cleanupStale(root);
+      const { createContainerStore } = await import('../../containers/containers.js');
+      const { removeContainer } = await import('../../containers/lifecycle.js');
       const store = createContainerStore({ root });
       let failed: unknown;
       for (const ref of refs) {

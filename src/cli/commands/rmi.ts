@@ -14,7 +14,7 @@ import { globalOptions } from '../context.js';
 
 /** Image IDs that containers (running or stopped) were created from; Docker refuses to delete those. */
 export async function imagesInUse(rootDir: string): Promise<Set<Digest>> {
-  const { createContainerStore } = await import('../../executor/containers.js');
+  const { createContainerStore } = await import('../../containers/containers.js');
   const recs = await createContainerStore({ root: rootDir }).list().catch(() => []);
   return new Set(recs.map((r) => r.imageId).filter(Boolean));
 }

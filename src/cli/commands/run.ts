@@ -1,11 +1,11 @@
 /**
  * `kiln run [flags] IMAGE [CMD…]`, shaped like `docker run`. Flags stop at the image name (parsed by
- * src/executor/cli-flags.ts), so the command keeps its own flags. Foreground runs stream output and exit with
+ * src/containers/cli-flags.ts), so the command keeps its own flags. Foreground runs stream output and exit with
  * the container's status; `-d` leaves a supervisor running and prints the id.
  */
 import type { Command } from 'commander';
 import type { StatusCommand } from '../exit-status.js';
-import { bool, flagHelp, list, parseFlags, str, type FlagDef } from '../../executor/cli-flags.js';
+import { bool, flagHelp, list, parseFlags, str, type FlagDef } from '../../containers/cli-flags.js';
 import { KilnError } from '../../errors.js';
 import { globalOptions } from '../context.js';
 
@@ -54,8 +54,8 @@ export function register(program: StatusCommand): void {
       if (!target) throw new KilnError('INVALID_ARGUMENT', '"kiln run" requires at least 1 argument', { hint: 'kiln run [flags] IMAGE [COMMAND] [ARG...]' });
       const root = globalOptions(cmd).root;
       const [{ openRoot }, { cleanupStale }, { createContainer }, rc, { parsePort }] = await Promise.all([
-        import('../../cache/root.js'), import('../../executor/cleanup.js'), import('../../executor/create-container.js'),
-        import('../../executor/run-config.js'), import('../../executor/ports.js'),
+        import('../../cache/root.js'), import('../../sandbox/cleanup.js'), import('../../containers/create-container.js'),
+        import('../../containers/run-config.js'), import('../../sandbox/ports.js'),
       ]);
       const network = (str(flags, 'network') ?? 'bridge') as 'none' | 'host' | 'bridge';
       if (!['none', 'host', 'bridge'].includes(network)) throw new KilnError('INVALID_ARGUMENT', `network ${network} not found`, { hint: 'use none, host or bridge' });
@@ -71,9 +71,9 @@ export function register(program: StatusCommand): void {
       };
       const volumes = list(flags, 'volume').map((v) => rc.parseVolume(v));
       const ports = list(flags, 'publish').map(parsePort);
-      const { parseSecurityOpts } = await import('../../executor/security-opt.js');
+      const { parseSecurityOpts } = await import('../../sandbox/security-opt.js');
       const security = await parseSecurityOpts(list(flags, 'security-opt'));
-      const { ensureImage, parsePullPolicy } = await import('../../executor/ensure-image.js');
+      const { ensureImage, parsePullPolicy } = await import('../ensure-image.js');
       const pullPolicy = parsePullPolicy(str(flags, 'pull'));
 
       await cleanupStale(root);
@@ -91,7 +91,7 @@ export function register(program: StatusCommand): void {
         await store.close();
       }
       if (detached) {
-        const { startDetached } = await import('../../executor/lifecycle.js');
+        const { startDetached } = await import('../../containers/lifecycle.js');
         await startDetached(root, rec.id);
         process.stdout.write(`${rec.id}\n`);
         return;
@@ -102,8 +102,8 @@ export function register(program: StatusCommand): void {
 
 /** Runs a created container attached to this terminal; returns its exit status. */
 async function runForeground(root: string, id: string, o: { interactive: boolean; tty: boolean }): Promise<number> {
-  const { superviseContainer, removeContainerData } = await import('../../executor/container-runner.js');
-  const { createContainerStore } = await import('../../executor/containers.js');
+  const { superviseContainer, removeContainerData } = await import('../../containers/container-runner.js');
+  const { createContainerStore } = await import('../../containers/containers.js');
   const { isKilnError } = await import('../../errors.js');
   let kill: ((s: NodeJS.Signals) => Promise<void>) | undefined;
   const abort = new AbortController();

@@ -12,9 +12,9 @@ type Action = 'start' | 'restart';
 async function each(cmd: Command, refs: string[], action: Action, timeoutSec?: number): Promise<void> {
   const { root, io } = globalOptions(cmd);
   // A supervisor that died leaves a container marked running; start-up clean-up settles that first.
-  await (await import('../../executor/cleanup.js')).cleanupStale(root);
-  const { createContainerStore } = await import('../../executor/containers.js');
-  const { restartContainer, startContainer } = await import('../../executor/lifecycle.js');
+  await (await import('../../sandbox/cleanup.js')).cleanupStale(root);
+  const { createContainerStore } = await import('../../containers/containers.js');
+  const { restartContainer, startContainer } = await import('../../containers/lifecycle.js');
   const store = createContainerStore({ root });
   let failed: unknown;
   for (const ref of refs) {

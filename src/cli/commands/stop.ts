@@ -13,11 +13,11 @@ export function register(program: Command): void {
     .action(async (refs: string[], opts: { time: string; signal?: string }, cmd: Command) => {
       const root = globalOptions(cmd).root;
       // A supervisor that died leaves a container marked running; start-up clean-up settles that first.
-      await (await import('../../executor/cleanup.js')).cleanupStale(root);
+      await (await import('../../sandbox/cleanup.js')).cleanupStale(root);
       const timeoutSec = Number(opts.time);
       if (!Number.isFinite(timeoutSec) || timeoutSec < 0) throw new KilnError('INVALID_ARGUMENT', `invalid --time "${opts.time}"`);
-      const { createContainerStore } = await import('../../executor/containers.js');
-      const { stopContainer } = await import('../../executor/lifecycle.js');
+      const { createContainerStore } = await import('../../containers/containers.js');
+      const { stopContainer } = await import('../../containers/lifecycle.js');
       const store = createContainerStore({ root });
       let failed: unknown;
       for (const ref of refs) {

@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { globalOptions } from '../context.js';
 
 async function stores(root: string) {
-  const { createVolumeStore } = await import('../../executor/volumes.js');
-  const { createContainerStore } = await import('../../executor/containers.js');
+  const { createVolumeStore } = await import('../../containers/volumes.js');
+  const { createContainerStore } = await import('../../containers/containers.js');
   const containers = createContainerStore({ root });
   const inUse = async (name: string) => (await containers.list()).filter((c) => c.volumes.some((v) => v.name === name)).map((c) => c.id.slice(0, 12));
   return createVolumeStore({ root, inUse });

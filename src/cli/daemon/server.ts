@@ -114,7 +114,7 @@ export async function startDaemonServer(opts: DaemonOptions): Promise<RunningDae
   // (the build command, the snapshotter, the executor), so even the first served build skips those ~100 ms.
   void (async () => {
     await sharedBuilder();
-    await Promise.all([import('../commands/build.js'), import('../../cache/snapshotter.js'), import('../../executor/executor.js')]);
+    await Promise.all([import('../commands/build.js'), import('../../cache/snapshotter.js'), import('../../sandbox/executor.js')]);
   })().catch((err: unknown) => log(`warm-up: ${(err as Error)?.message ?? String(err)}`));
 
   const armIdle = () => {

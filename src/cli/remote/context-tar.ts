@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import { KilnError } from '../../errors.js';
 import { loadDockerignore } from '../../builder/dockerignore.js';
 import type { PathMatcher } from '../../builder/fileops/patterns.js';
-import { packTar, type TarInput } from '../../exporter/tar/writer.js';
+import { packTar, type TarInput } from '../../tar/writer.js';
 
 export interface ContextTar {
   stream: Readable;

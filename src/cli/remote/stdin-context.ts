@@ -6,7 +6,7 @@
  */
 import { Readable } from 'node:stream';
 import { KilnError } from '../../errors.js';
-import { packTar } from '../../exporter/tar/writer.js';
+import { packTar } from '../../tar/writer.js';
 
 /** Magic numbers of what Docker accepts as a context archive: gzip, bzip2, xz, zstd; a tar has `ustar` at 257. */
 function isArchive(head: Buffer): boolean {

@@ -4,7 +4,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mountsUnder } from '../../../src/executor/mount.js';
+import { mountsUnder } from '../../../src/sandbox/mount.js';
 import { createHarness, type Harness } from './harness.js';
 
 let h: Harness;

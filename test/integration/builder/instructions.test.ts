@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { gunzipSync } from 'node:zlib';
-import { readTar } from '../../../src/exporter/tar/reader.js';
+import { readTar } from '../../../src/tar/reader.js';
 import { createHarness, type Harness } from './harness.js';
 
 let h: Harness;

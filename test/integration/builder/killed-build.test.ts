@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureBusyboxImage } from '../../../src/cache/busybox-image.js';
 import { openRoot } from '../../../src/cache/root.js';
-import { cleanupStale } from '../../../src/executor/cleanup.js';
-import { unmountAll } from '../../../src/executor/mount.js';
+import { cleanupStale } from '../../../src/sandbox/cleanup.js';
+import { unmountAll } from '../../../src/sandbox/mount.js';
 import { kiln, REPO } from '../../helpers/kiln-cli.js';
 
 const DEV_ENTRY = fileURLToPath(new URL('../../../src/cli/dev.ts', import.meta.url));

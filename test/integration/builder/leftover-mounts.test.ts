@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { openBuilder } from '../../../src/builder/open.js';
 import { removeUnlessMounted } from '../../../src/builder/rootfs.js';
 import { openRoot } from '../../../src/cache/root.js';
-import { mountsUnder, unmountAll } from '../../../src/executor/mount.js';
+import { mountsUnder, unmountAll } from '../../../src/sandbox/mount.js';
 
 let dir: string;
 let snapshot: string;

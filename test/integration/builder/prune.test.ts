@@ -60,7 +60,7 @@ test('opening a builder unmounts and removes what a killed build left mounted', 
   const { mkdir } = await import('node:fs/promises');
   const { execFileSync } = await import('node:child_process');
   const { openBuilder } = await import('../../../src/builder/open.js');
-  const { mountsUnder } = await import('../../../src/executor/mount.js');
+  const { mountsUnder } = await import('../../../src/sandbox/mount.js');
   const dead = join(h.rootDir, 'tmp', '999999999.1-build-dead', 'mnt-x');
   await mkdir(dead, { recursive: true });
   execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', dead]);

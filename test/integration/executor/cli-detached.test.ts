@@ -6,8 +6,8 @@ import { createSocket } from 'node:dgram';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cleanupStale } from '../../../src/executor/cleanup.js';
-import { mountsUnder } from '../../../src/executor/mount.js';
+import { cleanupStale } from '../../../src/sandbox/cleanup.js';
+import { mountsUnder } from '../../../src/sandbox/mount.js';
 import { kiln } from '../../helpers/kiln-cli.js';
 
 let dir = '';

@@ -7,8 +7,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openRoot } from '../../../src/cache/root.js';
-import { cleanupStale } from '../../../src/executor/cleanup.js';
-import { mountsUnder } from '../../../src/executor/mount.js';
+import { cleanupStale } from '../../../src/sandbox/cleanup.js';
+import { mountsUnder } from '../../../src/sandbox/mount.js';
 import { kiln } from '../../helpers/kiln-cli.js';
 
 let dir = '';

@@ -8,10 +8,10 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listCgroups } from '../../../src/executor/cgroup.js';
-import { cleanupStale } from '../../../src/executor/cleanup.js';
-import { mountsUnder } from '../../../src/executor/mount.js';
-import { runcList } from '../../../src/executor/runc.js';
+import { listCgroups } from '../../../src/sandbox/cgroup.js';
+import { cleanupStale } from '../../../src/sandbox/cleanup.js';
+import { mountsUnder } from '../../../src/sandbox/mount.js';
+import { runcList } from '../../../src/sandbox/runc.js';
 import { kiln, REPO } from '../../helpers/kiln-cli.js';
 import { waitFor } from '../../helpers/wait.js';
 

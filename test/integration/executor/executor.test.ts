@@ -4,11 +4,11 @@ import * as assert from 'uvu/assert';
 import { readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { createExecutor } from '../../../src/executor/executor.js';
-import { cleanupStale } from '../../../src/executor/cleanup.js';
-import { mountsUnder } from '../../../src/executor/mount.js';
-import { listCgroups } from '../../../src/executor/cgroup.js';
-import type { RunOptions } from '../../../src/executor/types.js';
+import { createExecutor } from '../../../src/sandbox/executor.js';
+import { cleanupStale } from '../../../src/sandbox/cleanup.js';
+import { mountsUnder } from '../../../src/sandbox/mount.js';
+import { listCgroups } from '../../../src/sandbox/cgroup.js';
+import type { RunOptions } from '../../../src/sandbox/types.js';
 import { rejects } from '../../helpers/assert.js';
 import { createFixture, type Fixture } from './fixture.js';
 
@@ -140,7 +140,7 @@ test('proc, sysfs (read-only), /dev with standard nodes, devpts, shm and mqueue 
 });
 
 test('Docker\'s masked paths read as empty inside the container', async () => {
-  const { MASKED_PATHS } = await import('../../../src/executor/spec.js');
+  const { MASKED_PATHS } = await import('../../../src/sandbox/spec.js');
   const present: string[] = [];
   for (const p of MASKED_PATHS) if (await stat(p).then(() => true, () => false)) present.push(p);
   assert.ok(present.length > 0, 'the host has some masked paths to check');

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { mkdtemp, mkdir, writeFile, readFile, rm, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mountAll, mountsUnder, unmountAll } from '../../../src/executor/mount.js';
+import { mountAll, mountsUnder, unmountAll } from '../../../src/sandbox/mount.js';
 import { rejects } from '../../helpers/assert.js';
 
 let dir = '';

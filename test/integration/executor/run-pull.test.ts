@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cleanupStale } from '../../../src/executor/cleanup.js';
+import { cleanupStale } from '../../../src/sandbox/cleanup.js';
 import { kiln } from '../../helpers/kiln-cli.js';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.js';
 

@@ -8,9 +8,9 @@ import * as assert from 'uvu/assert';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { createExecutor } from '../../../src/executor/executor.js';
-import { cleanupStale } from '../../../src/executor/cleanup.js';
-import type { RunOptions } from '../../../src/executor/types.js';
+import { createExecutor } from '../../../src/sandbox/executor.js';
+import { cleanupStale } from '../../../src/sandbox/cleanup.js';
+import type { RunOptions } from '../../../src/sandbox/types.js';
 import { kiln } from '../../helpers/kiln-cli.js';
 import { createFixture, type Fixture } from './fixture.js';
 

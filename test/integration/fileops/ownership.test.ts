@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addFiles } from '../../../src/builder/fileops/add.js';
 import { copyFiles } from '../../../src/builder/fileops/copy.js';
-import { getXattrs, setXattr } from '../../../src/exporter/tar/fsx.js';
+import { getXattrs, setXattr } from '../../../src/native/fsx.js';
 import { rejects } from '../../helpers/assert.js';
 import { skipIf } from '../../helpers/skip.js';
 import { caseContext, cleanup, tempDir } from '../../unit/fileops/fixtures.js';

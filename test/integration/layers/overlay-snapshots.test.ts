@@ -13,10 +13,10 @@ import * as assert from 'uvu/assert';
 import { createContentStore } from '../../../src/cache/content-store.js';
 import { createSnapshotter } from '../../../src/cache/snapshotter.js';
 import type { ContentStore, Mount } from '../../../src/cache/types.js';
-import { layerTar } from '../../../src/exporter/layer-diff.js';
+import { layerTar } from '../../../src/layers/layer-diff.js';
 import { writeLayer } from '../../../src/exporter/layer-writer.js';
-import { readTar } from '../../../src/exporter/tar/reader.js';
-import { packTar } from '../../../src/exporter/tar/writer.js';
+import { readTar } from '../../../src/tar/reader.js';
+import { packTar } from '../../../src/tar/writer.js';
 
 let dir: string;
 const mounted: string[] = [];

@@ -161,7 +161,7 @@ test('kiln du and kiln prune account for and reclaim unreferenced blobs', async 
 });
 
 test('kiln rmi refuses an image a container uses unless forced', async () => {
-  const { createContainerStore } = await import('../../../src/executor/containers.js');
+  const { createContainerStore } = await import('../../../src/containers/containers.js');
   const imageId = JSON.parse((await kiln(['inspect', 'busybox'], { root })).stdout)[0].Id as string;
   assert.is((await kiln(['tag', 'busybox', 'used:1'], { root })).code, 0);
   const store = createContainerStore({ root });

@@ -14,7 +14,7 @@ import type { ImageRecord } from '../../../src/cache/image-store.js';
 import { openRoot, type StoreRoot } from '../../../src/cache/root.js';
 import { createSnapshotter } from '../../../src/cache/snapshotter.js';
 import { writeLayer } from '../../../src/exporter/layer-writer.js';
-import { packTar } from '../../../src/exporter/tar/writer.js';
+import { packTar } from '../../../src/tar/writer.js';
 import { kiln } from '../../helpers/kiln-cli.js';
 
 let dir = '';

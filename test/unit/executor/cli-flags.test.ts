@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseFlags, type FlagDef } from '../../../src/executor/cli-flags.js';
+import { parseFlags, type FlagDef } from '../../../src/containers/cli-flags.js';
 import { throwsCode } from '../../helpers/assert.js';
 
 const DEFS: FlagDef[] = [

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { containerResolvConf, DEFAULT_NAMESERVERS } from '../../../src/executor/etc-files.js';
+import { containerResolvConf, DEFAULT_NAMESERVERS } from '../../../src/sandbox/etc-files.js';
 
 test('resolv.conf of an isolated container drops the host\'s loopback nameservers and keeps the rest', () => {
   assert.is(containerResolvConf('search lan\nnameserver 10.0.0.1\nnameserver 127.0.0.1\nnameserver ::1\noptions ndots:2\n'), 'search lan\nnameserver 10.0.0.1\noptions ndots:2\n');

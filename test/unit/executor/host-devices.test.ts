@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { statSync } from 'node:fs';
-import { hostDevices, splitRdev } from '../../../src/executor/host-devices.js';
+import { hostDevices, splitRdev } from '../../../src/sandbox/host-devices.js';
 
 test('splitRdev() decodes Linux dev_t, large majors and minors included', () => {
   assert.equal(splitRdev(0x0103), [1, 3]); // /dev/null

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readImageTextFile } from '../../../src/executor/image-file.js';
+import { readImageTextFile } from '../../../src/sandbox/image-file.js';
 import { isKilnError } from '../../../src/errors.js';
 
 let dir: string;

@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { lstat, mkdir, mkdtemp, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { prepareMountPoints, removeMountPoints, type SpecPaths } from '../../../src/executor/mount-points.js';
+import { prepareMountPoints, removeMountPoints, type SpecPaths } from '../../../src/sandbox/mount-points.js';
 import { removeMountStubs } from '../../../src/builder/mount-stubs.js';
 
 let dir = '';

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { syscallMount } from '../../../src/executor/mount.js';
+import { syscallMount } from '../../../src/sandbox/mount.js';
 
 test('syscallMount() passes overlay options as data and turns ro into MS_RDONLY', () => {
   const m = syscallMount({ type: 'overlay', source: 'overlay', options: ['lowerdir=/a:/b', 'ro', 'index=off'] });

@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createSocket, type Socket } from 'node:dgram';
-import { startPortProxy } from '../../../src/executor/ports.js';
+import { startPortProxy } from '../../../src/sandbox/ports.js';
 import { rejects } from '../../helpers/assert.js';
 
 function udpSocket(): Promise<{ sock: Socket; port: number }> {

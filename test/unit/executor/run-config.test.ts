@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { imageVolumes, mergeEnv, parseCpus, parsePidsLimit, parseEnvFile, parseEnvFlags, parseMemory, parseVolume, resolveArgs } from '../../../src/executor/run-config.js';
-import { parsePort } from '../../../src/executor/ports.js';
+import { imageVolumes, mergeEnv, parseCpus, parsePidsLimit, parseEnvFile, parseEnvFlags, parseMemory, parseVolume, resolveArgs } from '../../../src/containers/run-config.js';
+import { parsePort } from '../../../src/sandbox/ports.js';
 import { throwsCode } from '../../helpers/assert.js';
 
 test('resolveArgs() follows Docker\'s ENTRYPOINT/CMD rules', () => {

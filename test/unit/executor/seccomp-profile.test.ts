@@ -1,8 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ALLOWED_SOCKET_DOMAINS, DEFAULT_SECCOMP_PROFILE, seccompFor, type OciSeccomp } from '../../../src/executor/seccomp-profile.js';
-import { parseSeccompProfile, parseSecurityOpts } from '../../../src/executor/security-opt.js';
-import { ALL_CAPABILITIES, buildSpec, DEFAULT_CAPABILITIES, type SpecInput } from '../../../src/executor/spec.js';
+import { ALLOWED_SOCKET_DOMAINS, DEFAULT_SECCOMP_PROFILE, seccompFor, type OciSeccomp } from '../../../src/sandbox/seccomp-profile.js';
+import { parseSeccompProfile, parseSecurityOpts } from '../../../src/sandbox/security-opt.js';
+import { ALL_CAPABILITIES, buildSpec, DEFAULT_CAPABILITIES, type SpecInput } from '../../../src/sandbox/spec.js';
 import { rejects, throwsCode } from '../../helpers/assert.js';
 
 /** What the filter does with `name(args…)`: the first matching rule's action, as runc's libseccomp would pick an allow over the default. */
@@ -102,7 +102,7 @@ test('buildSpec() adds the default filter for its capabilities, none when unconf
 });
 
 test('adjustCapabilities() grants the given set for ALL: the host\'s bounding set, not every capability runc knows', async () => {
-  const { adjustCapabilities } = await import('../../../src/executor/spec.js');
+  const { adjustCapabilities } = await import('../../../src/sandbox/spec.js');
   const host = ALL_CAPABILITIES.filter((c) => c !== 'CAP_SYS_RESOURCE');
   assert.equal(adjustCapabilities(DEFAULT_CAPABILITIES, ['ALL'], [], host), host);
   assert.equal(adjustCapabilities(DEFAULT_CAPABILITIES, ['ALL'], []), ALL_CAPABILITIES);

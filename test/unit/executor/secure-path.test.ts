@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveInRoot } from '../../../src/executor/secure-path.js';
+import { resolveInRoot } from '../../../src/sandbox/secure-path.js';
 
 let root = '';
 test.before(async () => {

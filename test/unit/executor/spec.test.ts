@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { adjustCapabilities, ALL_CAPABILITIES, buildSpec, DEFAULT_CAPABILITIES, DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, withDefaultEnv, type SpecInput } from '../../../src/executor/spec.js';
+import { adjustCapabilities, ALL_CAPABILITIES, buildSpec, DEFAULT_CAPABILITIES, DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, withDefaultEnv, type SpecInput } from '../../../src/sandbox/spec.js';
 
 const base: SpecInput = {
   args: ['sh', '-c', 'true'], env: ['A=1'], cwd: '/w', user: { uid: 1000, gid: 1000, additionalGids: [1000, 50], home: '/home/u' },

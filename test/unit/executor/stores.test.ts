@@ -3,8 +3,8 @@ import * as assert from 'uvu/assert';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createContainerStore, randomName, type ContainerRecord } from '../../../src/executor/containers.js';
-import { createVolumeStore } from '../../../src/executor/volumes.js';
+import { createContainerStore, randomName, type ContainerRecord } from '../../../src/containers/containers.js';
+import { createVolumeStore } from '../../../src/containers/volumes.js';
 import { rejects } from '../../helpers/assert.js';
 
 let root = '';

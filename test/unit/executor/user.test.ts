@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { resolveUserFrom } from '../../../src/executor/user.js';
+import { resolveUserFrom } from '../../../src/sandbox/user.js';
 import { throwsCode } from '../../helpers/assert.js';
 
 const PASSWD = 'root:x:0:0:root:/root:/bin/sh\n# comment\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\nbob:x:1001:1001::/home/bob:/bin/sh\nbroken line\n';

@@ -5,9 +5,9 @@ import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { applyLayer } from '../../../src/cache/apply-layer.js';
-import { packTar, type TarInput } from '../../../src/exporter/tar/writer.js';
-import { checksum } from '../../../src/exporter/tar/header.js';
-import { parseNumber } from '../../../src/exporter/tar/reader.js';
+import { packTar, type TarInput } from '../../../src/tar/writer.js';
+import { checksum } from '../../../src/tar/header.js';
+import { parseNumber } from '../../../src/tar/reader.js';
 import { rejects } from '../../helpers/assert.js';
 import { isRoot, skipIf } from '../../helpers/skip.js';
 
@@ -63,7 +63,7 @@ test('a hardlink to a file outside the target is refused', async () => {
 {
   const test = skipIf(!isRoot, 'needs root (trusted.* xattrs)');
   test('overlayfs attributes in an archive are dropped (a crafted redirect cannot reach other paths)', async () => {
-    const { getXattrs } = await import('../../../src/exporter/tar/fsx.js');
+    const { getXattrs } = await import('../../../src/native/fsx.js');
     await apply([{ ...file('d', ''), type: 'dir', size: 0, data: undefined, mode: 0o755, xattrs: { 'trusted.overlay.redirect': Buffer.from('/etc'), 'user.ok': Buffer.from('1') } }]);
     assert.equal(Object.keys(getXattrs(join(dest, 'd')) ?? {}), ['user.ok']);
   });

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { compressionOfMediaType, createCompressStream, createDecompressStream, layerMediaType, sniffCompression, type AnyCompression, type Compression } from '../../../src/exporter/compression.js';
+import { compressionOfMediaType, createCompressStream, createDecompressStream, layerMediaType, sniffCompression, type AnyCompression, type Compression } from '../../../src/layers/compression.js';
 import { MediaType } from '../../../src/image/types.js';
 
 async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
@@ -43,7 +43,7 @@ for (const kind of ['bzip2', 'xz'] as AnyCompression[]) {
 
 test('parallel gzip output is independent of input chunking and concurrency, and GNU gzip reads it', async () => {
   const { execFileSync } = await import('node:child_process');
-  const { ParallelGzip } = await import('../../../src/exporter/parallel-gzip.js');
+  const { ParallelGzip } = await import('../../../src/layers/parallel-gzip.js');
   const chunks = [...sample(), ...sample(), ...sample()]; // ~2.4 MB: three members
   const whole = Buffer.concat(chunks);
   const a = await collect(Readable.from(chunks).pipe(new ParallelGzip({ level: 1 })));
@@ -56,7 +56,7 @@ test('parallel gzip output is independent of input chunking and concurrency, and
 
 test('parallel gzip stores incompressible blocks and still compresses the rest (GNU gzip reads both)', async () => {
   const { execFileSync } = await import('node:child_process');
-  const { GZIP_BLOCK, ParallelGzip, incompressible } = await import('../../../src/exporter/parallel-gzip.js');
+  const { GZIP_BLOCK, ParallelGzip, incompressible } = await import('../../../src/layers/parallel-gzip.js');
   const random = randomBytes(GZIP_BLOCK);
   const text = Buffer.alloc(GZIP_BLOCK, 'kiln layers compress well\n');
   const mixed = Buffer.concat([random.subarray(0, GZIP_BLOCK / 2), text.subarray(0, GZIP_BLOCK / 2)]);

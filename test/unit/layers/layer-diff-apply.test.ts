@@ -5,10 +5,10 @@ import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { applyLayer } from '../../../src/cache/apply-layer.js';
-import { createCompressStream } from '../../../src/exporter/compression.js';
-import { layerTar } from '../../../src/exporter/layer-diff.js';
-import { getXattrs, makeNode, S_IFCHR, setXattr } from '../../../src/exporter/tar/fsx.js';
-import { readTar } from '../../../src/exporter/tar/reader.js';
+import { createCompressStream } from '../../../src/layers/compression.js';
+import { layerTar } from '../../../src/layers/layer-diff.js';
+import { getXattrs, makeNode, S_IFCHR, setXattr } from '../../../src/native/fsx.js';
+import { readTar } from '../../../src/tar/reader.js';
 import { rejects } from '../../helpers/assert.js';
 import { isRoot, skipIf } from '../../helpers/skip.js';
 import { makeRichTree, listTree, setAllTimes } from '../../helpers/layer-tree.js';
@@ -41,7 +41,7 @@ test('layerTar refuses a file name that is not valid UTF-8 with a clear error', 
 });
 
 test('applyLayer with whiteouts: keep unpacks .wh. members as ordinary files (an ADD archive)', async () => {
-  const { packTar } = await import('../../../src/exporter/tar/writer.js');
+  const { packTar } = await import('../../../src/tar/writer.js');
   const d = tmp();
   await applyLayer(packTar([{ name: '.wh.x', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 1, mtime: 0, data: Buffer.from('w') }]), d, { whiteouts: 'keep' });
   assert.is(readFileSync(join(d, '.wh.x'), 'utf8'), 'w');
@@ -121,7 +121,7 @@ test('applyLayer with whiteouts: keep unpacks .wh. members as ordinary files (an
   });
 
   test('a whiteout followed by a directory of the same name in one layer becomes an opaque directory', async () => {
-    const { packTar } = await import('../../../src/exporter/tar/writer.js');
+    const { packTar } = await import('../../../src/tar/writer.js');
     const snap = tmp();
     await applyLayer(packTar([
       { name: '.wh.d', type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: 0 },

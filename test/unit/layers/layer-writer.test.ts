@@ -6,9 +6,9 @@ import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createContentStore } from '../../../src/cache/content-store.js';
-import { createDecompressStream, type Compression } from '../../../src/exporter/compression.js';
+import { createDecompressStream, type Compression } from '../../../src/layers/compression.js';
 import { writeLayer } from '../../../src/exporter/layer-writer.js';
-import { packTar } from '../../../src/exporter/tar/writer.js';
+import { packTar } from '../../../src/tar/writer.js';
 import { MediaType } from '../../../src/image/types.js';
 
 const sha = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');

@@ -9,7 +9,7 @@ import { chainIds, createSnapshotter } from '../../../src/cache/snapshotter.js';
 import { chainMounts, MOUNT_DATA_LIMIT } from '../../../src/cache/snapshot-mounts.js';
 import type { ContentStore } from '../../../src/cache/types.js';
 import { writeLayer } from '../../../src/exporter/layer-writer.js';
-import { packTar, type TarInput } from '../../../src/exporter/tar/writer.js';
+import { packTar, type TarInput } from '../../../src/tar/writer.js';
 import { chainId } from '../../../src/builder/cache-key.js';
 import { rejects } from '../../helpers/assert.js';
 import { isRoot, skipIf } from '../../helpers/skip.js';

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { encodeHeader, type TarEntry } from '../../../src/exporter/tar/header.js';
-import { readTar } from '../../../src/exporter/tar/reader.js';
-import { packTar, type TarInput } from '../../../src/exporter/tar/writer.js';
+import { encodeHeader, type TarEntry } from '../../../src/tar/header.js';
+import { readTar } from '../../../src/tar/reader.js';
+import { packTar, type TarInput } from '../../../src/tar/writer.js';
 import { rejects } from '../../helpers/assert.js';
 
 async function collect(s: AsyncIterable<Buffer>): Promise<Buffer> {

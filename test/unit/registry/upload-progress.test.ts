@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { createBlobSources } from '../../../src/registry/blob-sources.js';
-import { createTransferRenderer, formatBytes } from '../../../src/registry/progress-render.js';
+import { createTransferRenderer, formatBytes } from '../../../src/cli/progress/transfer.js';
 import { parseUploadRange } from '../../../src/registry/upload-writer.js';
 
 test('parseUploadRange() reads Distribution\'s inclusive Range (0-0 means nothing yet)', () => {

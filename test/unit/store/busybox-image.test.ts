@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createGunzip } from 'node:zlib';
 import { ensureBusyboxImage } from '../../../src/cache/busybox-image.js';
-import { readTar } from '../../../src/exporter/tar/reader.js';
+import { readTar } from '../../../src/tar/reader.js';
 import { rejects } from '../../helpers/assert.js';
 import { cleanupRoots, tempRoot } from './store-fixtures.js';
 

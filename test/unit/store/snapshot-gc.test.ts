@@ -13,7 +13,7 @@ import { exclusiveBytes, measureDirs } from '../../../src/cache/snapshot-usage.j
 import { chainIds, createSnapshotter } from '../../../src/cache/snapshotter.js';
 import type { SnapshotInfo } from '../../../src/cache/types.js';
 import { writeLayer } from '../../../src/exporter/layer-writer.js';
-import { packTar, type TarInput } from '../../../src/exporter/tar/writer.js';
+import { packTar, type TarInput } from '../../../src/tar/writer.js';
 import { cleanupRoots, configFor, tempDir, tempRoot } from './store-fixtures.js';
 
 test.after(cleanupRoots);

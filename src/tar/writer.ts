@@ -7,7 +7,7 @@
 import { closeSync, constants as fsc, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../errors.js';
 import { BLOCK, encodePaxBlocks, padding, writeUstar, type TarEntry } from './header.js';
 
 /** An entry to write: content comes from `data`, else from the file at `source` (regular files only). */

@@ -7,14 +7,14 @@ import { createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { isKilnError, KilnError } from '../errors.js';
-import { cleanupContainer } from './cleanup.js';
+import { cleanupContainer } from '../sandbox/cleanup.js';
 import { createContainerStore, type ContainerRecord } from './containers.js';
-import { bundleDir, containerDir, createExecutor } from './executor.js';
+import { bundleDir, containerDir, createExecutor } from '../sandbox/executor.js';
 import { releaseRootfs } from './image-rootfs.js';
-import { mountsUnder } from './mount.js';
-import { ownerAlive } from './owner.js';
-import { runcKill, runcState } from './runc.js';
-import type { RunningContainer } from './types.js';
+import { mountsUnder } from '../sandbox/mount.js';
+import { ownerAlive } from '../sandbox/owner.js';
+import { runcKill, runcState } from '../sandbox/runc.js';
+import type { RunningContainer } from '../sandbox/types.js';
 import { createVolumeStore } from './volumes.js';
 
 export interface SuperviseOptions {

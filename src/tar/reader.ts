@@ -3,7 +3,7 @@
  * (`L`/`K`) and base-256 numbers, old v7 members. Reads what GNU tar, bsdtar, Go's archive/tar, Docker and
  * BuildKit write. Never buffers a body: each member's content streams as subarrays of the input chunks.
  */
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../errors.js';
 import { ByteSource } from './byte-source.js';
 import { BLOCK, checksum, padding, type TarEntry, type TarEntryType } from './header.js';
 import { decodePax } from './pax.js';

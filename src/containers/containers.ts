@@ -6,11 +6,12 @@
 import { randomInt } from 'node:crypto';
 import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { RootfsHold } from '../cache/container-holds.js';
 import type { Mount } from '../cache/types.js';
 import { KilnError } from '../errors.js';
-import { containerDir } from './executor.js';
-import type { SeccompSetting } from './security-opt.js';
-import type { ContainerMount, NetworkMode, PortMapping, ProcessSpec } from './types.js';
+import { containerDir } from '../sandbox/executor.js';
+import type { SeccompSetting } from '../sandbox/security-opt.js';
+import type { ContainerMount, NetworkMode, PortMapping, ProcessSpec } from '../sandbox/types.js';
 
 /** Everything the supervisor needs to start the container: serialisable RunOptions. */
 export interface ContainerSpec {
@@ -32,7 +33,7 @@ export interface ContainerSpec {
 
 export type ContainerStatus = 'created' | 'running' | 'exited';
 
-export interface ContainerRecord {
+export interface ContainerRecord extends RootfsHold {
   id: string;
   name: string;
   /** The image as the user named it, and its ID. */

@@ -17,7 +17,7 @@ import { writeOwner } from './owner.js';
 import { startPortProxy, type PortProxy } from './ports.js';
 import { RUNC, runcArgs, runcDelete, runcKill, runcLoggedError, runtimeError } from './runc.js';
 import { buildSpec } from './spec.js';
-import { shimResizer, TTY_SHIM_RUNC_FLAGS, underTtyShim } from './tty-shim.js';
+import { shimResizer, TTY_SHIM_RUNC_FLAGS, underTtyShim } from '../native/tty-shim.js';
 import { hostCapabilities } from './host-caps.js';
 import { hostDevices } from './host-devices.js';
 import { prepareMountPoints, removeMountPoints, type MountStub, type SpecPaths } from './mount-points.js';
@@ -177,7 +177,7 @@ function spawnRunc(root: string, id: string, bundle: string, o: RunOptions, ip: 
   // A terminal, and no terminal of ours to hand over: the shim takes it from runc and relays it over pipes.
   const shim = Boolean(o.process.tty) && !inherit;
   const [cmd, args] = shim
-    ? underTtyShim([...runcArgs(root, log), 'run', ...TTY_SHIM_RUNC_FLAGS, '--bundle', bundle, id])
+    ? underTtyShim(RUNC, [...runcArgs(root, log), 'run', ...TTY_SHIM_RUNC_FLAGS, '--bundle', bundle, id])
     : [RUNC, [...runcArgs(root, log), 'run', '--bundle', bundle, id]];
   const child = spawn(cmd, args, {
     stdio: inherit ? 'inherit' : [o.stdin ? 'pipe' : 'ignore', o.stdout ? 'pipe' : 'ignore', 'pipe', ...(shim ? ['pipe' as const] : [])],

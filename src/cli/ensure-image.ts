@@ -50,7 +50,7 @@ export async function ensureImage(store: StoreRoot, ref: string, o: EnsureImageO
   const full = normalizeReference(ref);
   if (!present) o.out.write(`Unable to find image '${familiarize(full)}' locally\n`);
   const [{ pullImage, toRegistryRef }, { createTransferRenderer }, { withConfigDefaults }] = await Promise.all([
-    import('../registry/pull.js'), import('../registry/progress-render.js'), import('../registry/client-options.js'),
+    import('../registry/pull.js'), import('./progress/transfer.js'), import('../registry/client-options.js'),
   ]);
   const rref = toRegistryRef(ref);
   const tty = Boolean((o.out as NodeJS.WriteStream).isTTY);

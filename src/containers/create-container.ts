@@ -7,12 +7,12 @@ import { readFile, stat } from 'node:fs/promises';
 import { KilnError } from '../errors.js';
 import type { StoreRoot } from '../cache/root.js';
 import { createContainerStore, randomName, type ContainerRecord } from './containers.js';
-import { newContainerId } from './executor.js';
-import { adjustCapabilities } from './spec.js';
+import { newContainerId } from '../sandbox/executor.js';
+import { adjustCapabilities } from '../sandbox/spec.js';
 import { prepareRootfs, releaseRootfs } from './image-rootfs.js';
 import { imageVolumes, mergeEnv, parseEnvFile, parseEnvFlags, resolveArgs, type VolumeSpec } from './run-config.js';
-import type { SeccompSetting } from './security-opt.js';
-import type { ContainerMount, NetworkMode, PortMapping } from './types.js';
+import type { SeccompSetting } from '../sandbox/security-opt.js';
+import type { ContainerMount, NetworkMode, PortMapping } from '../sandbox/types.js';
 import { createVolumeStore } from './volumes.js';
 
 export interface CreateContainerOptions {

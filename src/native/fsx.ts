@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../errors.js';
 
 interface FsxBinding {
   lgetxattrs(path: string): Array<[string, Buffer]> | null;
@@ -21,8 +21,8 @@ interface FsxBinding {
   readBeneath?(root: string, rel: string, maxBytes: number): Buffer | null;
 }
 
-/** src/exporter/tar and dist/exporter/tar are both three levels below the repository root. */
-const ADDON = fileURLToPath(new URL('../../../native/build/kiln-fsx.node', import.meta.url));
+/** src/native and dist/native are both two levels below the repository root. */
+const ADDON = fileURLToPath(new URL('../../native/build/kiln-fsx.node', import.meta.url));
 
 let binding: FsxBinding | undefined;
 let loadError: unknown;

@@ -5,7 +5,7 @@
  * credentials, so neither does the output.
  */
 import type { Writable } from 'node:stream';
-import type { TransferEvent } from './types.js';
+import type { TransferEvent } from '../../registry/types.js';
 
 export interface TransferRenderer {
   onEvent(ev: TransferEvent): void;

@@ -11,7 +11,7 @@ import type { StoreRoot } from '../cache/root.js';
 import { createSnapshotter } from '../cache/snapshotter.js';
 import type { Mount } from '../cache/types.js';
 import { KilnError } from '../errors.js';
-import { containerDir } from './executor.js';
+import { containerDir } from '../sandbox/executor.js';
 
 /** Unpacks `image` if needed and returns writable rootfs mounts for container `id`. */
 export async function prepareRootfs(store: StoreRoot, image: ImageRecord, id: string, opts: { signal?: AbortSignal } = {}): Promise<Mount[]> {

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { KilnError } from '../errors.js';
 import { removeContainerData } from './container-runner.js';
 import { createContainerStore, type ContainerRecord } from './containers.js';
-import { runcKill } from './runc.js';
+import { runcKill } from '../sandbox/runc.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

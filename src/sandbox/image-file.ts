@@ -9,7 +9,7 @@
  */
 import { relative } from 'node:path';
 import { KilnError } from '../errors.js';
-import { readBeneath } from '../exporter/tar/fsx.js';
+import { readBeneath } from '../native/fsx.js';
 
 /** Larger than any real passwd or group database; a bigger "database" is refused, not read into memory. */
 const MAX_BYTES = 16 << 20;

@@ -6,20 +6,20 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { KilnError } from '../errors.js';
-import { RUNC } from './runc.js';
 
-/** src/executor and dist/executor are both two levels below the repository root. */
+/** src/native and dist/native are both two levels below the repository root. */
 const SHIM = fileURLToPath(new URL('../../native/build/kiln-tty-shim', import.meta.url));
 
 /**
- * The command and argv for `runc ARGS` under the shim. `runcArgs` must contain `--detach`, `--console-socket
- * @CONSOLE@` and `--pid-file @PIDFILE@` (the shim fills in its own paths). Throws PRECONDITION without the shim.
+ * The command and argv for `RUNC ARGS` under the shim (the caller names its runc binary, so this loader needs
+ * nothing from the sandbox). `runcArgs` must contain `--detach`, `--console-socket @CONSOLE@` and `--pid-file
+ * @PIDFILE@` (the shim fills in its own paths). Throws PRECONDITION without the shim.
  */
-export function underTtyShim(runcArgs: string[]): [string, string[]] {
+export function underTtyShim(runc: string, runcArgs: string[]): [string, string[]] {
   if (!existsSync(SHIM)) {
     throw new KilnError('PRECONDITION', `a terminal needs kiln's tty shim (${SHIM})`, { hint: 'run bash native/build.sh (scripts/setup.sh does), or run without -t' });
   }
-  return [SHIM, [RUNC, ...runcArgs]];
+  return [SHIM, [runc, ...runcArgs]];
 }
 
 /** The runc options that hand the terminal to the shim. */

@@ -9,11 +9,11 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.js';
 import { createContainerStore } from './containers.js';
-import { bundleDir } from './executor.js';
-import { RUNC, runcArgs, runcLoggedError, runtimeError } from './runc.js';
+import { bundleDir } from '../sandbox/executor.js';
+import { RUNC, runcArgs, runcLoggedError, runtimeError } from '../sandbox/runc.js';
 import { mergeEnv, parseEnvFlags } from './run-config.js';
-import { shimResizer, TTY_SHIM_RUNC_FLAGS, underTtyShim } from './tty-shim.js';
-import { resolveUser } from './user.js';
+import { shimResizer, TTY_SHIM_RUNC_FLAGS, underTtyShim } from '../native/tty-shim.js';
+import { resolveUser } from '../sandbox/user.js';
 
 export interface ExecOptions {
   args: string[];
@@ -28,7 +28,7 @@ export interface ExecOptions {
   /**
    * Streams in place of kiln's own stdio (the server's `docker exec`): output is piped to them and no signal
    * handlers are installed on this process. With `tty` the process's terminal is relayed by the tty shim
-   * (src/executor/tty-shim.ts): its output, stdout and stderr as one, goes to `stdout`.
+   * (src/native/tty-shim.ts): its output, stdout and stderr as one, goes to `stdout`.
    */
   streams?: { stdin?: NodeJS.ReadableStream; stdout?: Writable; stderr?: Writable };
   /** With `streams` and `tty`: receives the function that sets the terminal's size (`docker exec` resizes). */
@@ -65,7 +65,7 @@ export async function execInContainer(root: string, ref: string, o: ExecOptions)
   // it to the tty shim, which relays it over pipes.
   const shim = Boolean(o.tty) && (Boolean(st) || !(process.stdin.isTTY && process.stdout.isTTY));
   const [cmd, args] = shim
-    ? underTtyShim([...runcArgs(root, log), 'exec', ...TTY_SHIM_RUNC_FLAGS, '--process', procFile, rec.id])
+    ? underTtyShim(RUNC, [...runcArgs(root, log), 'exec', ...TTY_SHIM_RUNC_FLAGS, '--process', procFile, rec.id])
     : [RUNC, [...runcArgs(root, log), 'exec', '--process', procFile, ...(o.detach ? ['--detach'] : []), rec.id]];
   const child = spawn(cmd, args, {
     stdio: st

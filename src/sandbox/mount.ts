@@ -9,7 +9,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { isAbsolute, join, normalize, resolve } from 'node:path';
 import type { Mount } from '../cache/types.js';
 import { KilnError } from '../errors.js';
-import { nativeMount, type NativeMount } from '../exporter/tar/fsx.js';
+import { nativeMount, type NativeMount } from '../native/fsx.js';
 import { tool } from './tool.js';
 
 // Linux ABI constants (include/uapi/linux/mount.h).

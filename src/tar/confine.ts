@@ -4,8 +4,8 @@
  * resolved inside the root the way a chroot would see them: a symlink planted by an earlier member (`lib ->
  * /etc`, `x -> ../../..`) is followed *within* the root, never out of it, and missing parents are created.
  */
-import { isKilnError, KilnError } from '../../errors.js';
-import { resolveInRootSync } from '../../paths/in-root.js';
+import { isKilnError, KilnError } from '../errors.js';
+import { resolveInRootSync } from '../paths/in-root.js';
 
 /**
  * The components of a member name inside the root; `[]` is the root itself. Throws UNSAFE_PATH when the name

@@ -1,5 +1,5 @@
 /**
- * Boundary types of src/executor/: one process in a runc sandbox on an overlay root. The builder runs RUN steps
+ * Boundary types of src/sandbox/: one process in a runc sandbox on an overlay root. The builder runs RUN steps
  * through `Executor.run`; `kiln run` builds on the same call plus container state.
  */
 import type { Writable } from 'node:stream';

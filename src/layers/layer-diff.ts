@@ -13,8 +13,8 @@ import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors.js';
-import { getXattrs, splitDev } from './tar/fsx.js';
-import { packTar, type TarInput } from './tar/writer.js';
+import { getXattrs, splitDev } from '../native/fsx.js';
+import { packTar, type TarInput } from '../tar/writer.js';
 
 export interface LayerTarOptions {
   /** `overlay` (default): convert overlayfs whiteouts and opaque dirs to OCI ones. `plain`: write files as they are. */

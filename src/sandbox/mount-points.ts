@@ -23,7 +23,7 @@
 import { readlink, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { KilnError } from '../errors.js';
-import { lstatBeneath, makeBeneath, removeBeneath, type BeneathStat } from '../exporter/tar/fsx.js';
+import { lstatBeneath, makeBeneath, removeBeneath, type BeneathStat } from '../native/fsx.js';
 
 /** The runtime's top-level mount points: runc mounts kernel file systems there and writes below /dev by plain joins. */
 export const RUNTIME_DIRS = ['/dev', '/proc', '/sys'];

@@ -3,7 +3,7 @@
  * xattr such as `security.capability` is binary and must survive byte-exact, which tar-stream's string
  * decoding breaks.
  */
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../errors.js';
 
 /** Encodes records in the given order. */
 export function encodePax(records: Array<[string, string | Buffer]>): Buffer {
