@@ -14,7 +14,7 @@ import { absoluteMounts, execCommand } from '../graph/ops.js';
 import type { ExecOp } from '../graph/types.js';
 import type { RunInstruction } from '../parser/types.js';
 import type { BuildContext } from './build-context.js';
-import { PROXY_VARS } from './cache-key.js';
+import { PROXY_VARS } from '../graph/cache-key.js';
 import { checkRunEntitlements } from './entitlements.js';
 import { removeMountStubs, RUNTIME_STUBS } from './mount-stubs.js';
 import { mountInputs, prepareMounts } from './run-mounts.js';

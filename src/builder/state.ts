@@ -6,8 +6,8 @@
 import type { CacheRecord, LayerCompression } from '../cache/build-cache.js';
 import type { Descriptor, Digest, ImageConfig } from '../image/types.js';
 import type { StageScope } from '../parser/scope.js';
-import { chainId } from './cache-key.js';
-import type { ConfigState } from './image-config.js';
+import { chainId } from '../graph/cache-key.js';
+import type { ConfigState } from '../graph/image-config.js';
 
 /** One layer of a chain, with every compressed variant known so far. */
 export interface LayerRef {

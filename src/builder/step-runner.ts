@@ -9,12 +9,12 @@ import { slotId, type CacheRecord, type StepInputs } from '../cache/build-cache.
 import type { Mount } from '../cache/types.js';
 import { KilnError, isKilnError } from '../errors.js';
 import type { HistoryEntry } from '../image/types.js';
-import { chainId } from './cache-key.js';
+import { chainId } from '../graph/cache-key.js';
 import { keyedOp, stepKey } from '../graph/keys.js';
 import type { ExecOp, FileOp } from '../graph/types.js';
 import type { BuildContext } from './build-context.js';
 import { explainMiss } from './explain.js';
-import { HISTORY_COMMENT } from './image-config.js';
+import { HISTORY_COMMENT } from '../graph/image-config.js';
 import { anyBlob, applyRecord, type FsState, type StageState } from './state.js';
 import type { StepRef } from './types.js';
 

@@ -8,11 +8,11 @@
  * A base image's config (its ENV, USER, WORKDIR, SHELL, ONBUILD) shapes the ops after FROM; pass `imageConfig`
  * to read it (from the local store, say). Without it the image is taken as empty and its source op says so.
  */
-import { isGitSource } from '../builder/fileops/http-source.js';
+import { isGitSource } from './source-kind.js';
 import { isKilnError } from '../errors.js';
 import { formatPlatform, parsePlatform } from '../image/platform.js';
 import type { ImageConfig } from '../image/types.js';
-import { applyMetadata, baseConfigState, onbuildTriggers, resolveWorkdir, type ConfigState } from '../builder/image-config.js';
+import { applyMetadata, baseConfigState, onbuildTriggers, resolveWorkdir, type ConfigState } from './image-config.js';
 import { expandInstruction } from '../parser/expand-instruction.js';
 import { parseDockerfile } from '../parser/parse-dockerfile.js';
 import { createStageScope, type StageScope } from '../parser/scope.js';

@@ -2,7 +2,7 @@
  * The filesystem op of one expanded RUN, COPY, ADD or WORKDIR, given the stage's config and scope at that point.
  * buildGraph() and the builder's stage runner both call it, so the op a step is keyed by is the graph's op.
  */
-import type { ConfigState } from '../builder/image-config.js';
+import type { ConfigState } from './image-config.js';
 import type { AddInstruction, CopyInstruction, RunInstruction, WorkdirInstruction } from '../parser/types.js';
 import type { StageScope } from '../parser/scope.js';
 import { absoluteMounts, copyDef, execCommand, execDef, mkdirDef } from './ops.js';

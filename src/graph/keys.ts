@@ -9,7 +9,7 @@
  *   the content checksums it reads (COPY sources, bind mounts, `--from` stages' identities) and the platform.
  */
 import { createHash } from 'node:crypto';
-import { cacheKey } from '../builder/cache-key.js';
+import { cacheKey } from './cache-key.js';
 import { canonicalJson } from '../image/canonical-json.js';
 import type { Digest } from '../image/types.js';
 import type { FsOp, Op } from './types.js';

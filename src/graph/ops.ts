@@ -6,8 +6,8 @@
 import { posix } from 'node:path';
 import { heredocRunScript } from '../parser/heredoc.js';
 import type { AddInstruction, CommandForm, CopyInstruction, Heredoc, RunMount, StageInstruction, StageOrImageRef } from '../parser/types.js';
-import { stripProxyEnv } from '../builder/cache-key.js';
-import { DEFAULT_SHELL } from '../builder/image-config.js';
+import { stripProxyEnv } from './cache-key.js';
+import { DEFAULT_SHELL } from './image-config.js';
 import type { CopyDef, ExecDef, FromDef, MetaDef, MkdirDef, MountDef } from './types.js';
 
 /** What a `from=` reads, as a definition: a stage by its result (an input of the op, never its name), or an image. */

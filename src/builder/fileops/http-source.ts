@@ -14,6 +14,9 @@ import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../../image/types.js';
 import { KilnError } from '../../errors.js';
 import { dispositionFileName, urlFileName } from './download-name.js';
+import { isGitSource, isHttpSource } from '../../graph/source-kind.js';
+
+export { isGitSource, isHttpSource };
 
 export { urlFileName } from './download-name.js';
 
@@ -31,17 +34,6 @@ export interface Download {
   cleanup(): void;
 }
 
-/** True for `http://` and `https://` sources that are not git repositories. */
-export function isHttpSource(src: string): boolean {
-  return /^https?:\/\//i.test(src) && !isGitSource(src);
-}
-
-/** BuildKit's coarse git test: `git@…`, `git://…`, or an http(s) URL whose path ends in `.git` (optionally `#ref`). */
-export function isGitSource(src: string): boolean {
-  if (/^git@|^git:\/\//.test(src)) return true;
-  const m = /^https?:\/\/[^#?]*\.git(?:[#?].*)?$/i.exec(src);
-  return m !== null;
-}
 
 export interface DownloadOptions {
   /** Parent of the temp directory (use `<root>/tmp`, on the same filesystem as the store). */

@@ -10,7 +10,7 @@ import { chainMounts, MOUNT_DATA_LIMIT } from '../../../src/cache/snapshot-mount
 import type { ContentStore } from '../../../src/cache/types.js';
 import { writeLayer } from '../../../src/exporter/layer-writer.js';
 import { packTar, type TarInput } from '../../../src/tar/writer.js';
-import { chainId } from '../../../src/builder/cache-key.js';
+import { chainId } from '../../../src/graph/cache-key.js';
 import { rejects } from '../../helpers/assert.js';
 import { isRoot, skipIf } from '../../helpers/skip.js';
 

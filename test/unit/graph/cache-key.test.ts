@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cacheKey, chainId } from '../../../src/builder/cache-key.js';
+import { cacheKey, chainId } from '../../../src/graph/cache-key.js';
 
 const base = { op: { kind: 'RUN', args: ['/bin/sh', '-c', 'make'], env: ['PATH=/bin', 'A=1'] }, parent: 'sha256:p', platform: 'linux/amd64' };
 

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { applyMetadata, baseConfigState, exposedPorts, resolveWorkdir, DEFAULT_PATH } from '../../../src/builder/image-config.js';
+import { applyMetadata, baseConfigState, exposedPorts, resolveWorkdir, DEFAULT_PATH } from '../../../src/graph/image-config.js';
 import type { ImageConfig } from '../../../src/image/types.js';
 import type { StageInstruction } from '../../../src/parser/types.js';
 
