@@ -28,7 +28,6 @@ const KILN_JS = join(REPO, 'bin/kiln.js');
 const work = mkdtempSync(join(process.env.KILN_BENCH_DIR ?? tmpdir(), 'kiln-build-bench-'));
 const kilnRoot = join(work, 'kiln-root');
 
-
 /**
  * How kiln runs: `cli` is the `kiln` command (bin/kiln: the native launcher to the resident builder), `node` is
  * `node bin/kiln.js` (a Node client to the same daemon), `nodaemon` is KILN_DAEMON=0 (one process per build).
@@ -47,7 +46,7 @@ function makeLarge(dir: string): void {
   for (let d = 0; d < 50; d++) {
     mkdirSync(join(dir, `dir${d}`), { recursive: true });
     for (let i = 0; i < 100; i++) {
-      const size = 1024 + ((d * 100 + i) * 7919) % 7168;
+      const size = 1024 + (((d * 100 + i) * 7919) % 7168);
       const off = ((d * 100 + i) * 131) % (seed.length - size);
       writeFileSync(join(dir, `dir${d}`, `file${i}.txt`), seed.subarray(off, off + size));
     }
@@ -56,7 +55,11 @@ function makeLarge(dir: string): void {
   writeFileSync(join(dir, 'Dockerfile'), 'FROM busybox\nCOPY . /ctx\nRUN ls /ctx | wc -l > /count\n');
 }
 
-interface Row { name: string; kiln: Record<Mode, number>; buildah: number }
+interface Row {
+  name: string;
+  kiln: Record<Mode, number>;
+  buildah: number;
+}
 
 async function main(): Promise<void> {
   await kiln(['base', 'busybox']);
@@ -87,19 +90,47 @@ async function main(): Promise<void> {
     }
     rows.push({ name, kiln: { cli: median(ks.cli), node: median(ks.node), nodaemon: median(ks.nodaemon) }, buildah: median(bs) });
   };
-  const kb = (ctx: string, extra: string[] = []) => (mode: Mode = 'cli') => kiln(['build', '-q', '-t', 'bench', ...extra, ctx], mode);
-  const bb = (ctx: string, extra: Record<string, string> = {}) => async () => {
-    const r = await buildah.build({ contextDir: ctx, dockerfile: join(ctx, 'Dockerfile'), tag: 'bench', buildArgs: extra });
-    if (r.code !== 0) throw new Error(r.output);
-  };
+  const kb =
+    (ctx: string, extra: string[] = []) =>
+    (mode: Mode = 'cli') =>
+      kiln(['build', '-q', '-t', 'bench', ...extra, ctx], mode);
+  const bb =
+    (ctx: string, extra: Record<string, string> = {}) =>
+    async () => {
+      const r = await buildah.build({ contextDir: ctx, dockerfile: join(ctx, 'Dockerfile'), tag: 'bench', buildArgs: extra });
+      if (r.code !== 0) throw new Error(r.output);
+    };
   const bbNoCache = (ctx: string) => async () => {
-    await run('buildah', ['--root', join(work, 'buildah/storage'), '--runroot', join(work, 'buildah/run'), '--storage-driver', 'overlay',
-      'build', '--layers', '--no-cache', '--format', 'docker', '--pull-never', '-q', '-t', 'bench', ctx], { maxBuffer: 64 << 20 });
+    await run(
+      'buildah',
+      [
+        '--root',
+        join(work, 'buildah/storage'),
+        '--runroot',
+        join(work, 'buildah/run'),
+        '--storage-driver',
+        'overlay',
+        'build',
+        '--layers',
+        '--no-cache',
+        '--format',
+        'docker',
+        '--pull-never',
+        '-q',
+        '-t',
+        'bench',
+        ctx,
+      ],
+      { maxBuffer: 64 << 20 },
+    );
   };
   let n = 0;
   const touchOne = (ctx: string, file: string) => () => writeFileSync(join(ctx, file), `change ${++n}\n`);
 
-  for (const [name, ctx, file] of [['small', small, 'message.txt'], ['large', large, 'dir7/file7.txt']] as const) {
+  for (const [name, ctx, file] of [
+    ['small', small, 'message.txt'],
+    ['large', large, 'dir7/file7.txt'],
+  ] as const) {
     await measure(`${name}: cold build`, kb(ctx, ['--no-cache']), bbNoCache(ctx));
     await kb(ctx)();
     await bb(ctx)();
@@ -130,11 +161,15 @@ async function main(): Promise<void> {
   console.log('`node bin/kiln.js` (same daemon), `KILN_DAEMON=0` one process per build.\n');
   console.log(`${pad('scenario', 32)} ${pad('buildah', 10)} ${pad('kiln', 18)} ${pad('node client', 18)} KILN_DAEMON=0`);
   for (const r of rows) {
-    console.log(`${pad(r.name, 32)} ${pad(`${r.buildah.toFixed(0)} ms`, 10)} ${cell(r.kiln.cli, r.buildah)} ${cell(r.kiln.node, r.buildah)} ${cell(r.kiln.nodaemon, r.buildah)}`);
+    console.log(
+      `${pad(r.name, 32)} ${pad(`${r.buildah.toFixed(0)} ms`, 10)} ${cell(r.kiln.cli, r.buildah)} ${cell(r.kiln.node, r.buildah)} ${cell(r.kiln.nodaemon, r.buildah)}`,
+    );
   }
   const k30 = rows.at(-1)!;
   console.log(`\n${memoryLine}`);
-  console.log(`per-RUN overhead (cold 30-RUN build / 30): kiln ${(k30.kiln.cli / 30).toFixed(0)} ms (${(k30.kiln.nodaemon / 30).toFixed(0)} ms with KILN_DAEMON=0), buildah ${(k30.buildah / 30).toFixed(0)} ms`);
+  console.log(
+    `per-RUN overhead (cold 30-RUN build / 30): kiln ${(k30.kiln.cli / 30).toFixed(0)} ms (${(k30.kiln.nodaemon / 30).toFixed(0)} ms with KILN_DAEMON=0), buildah ${(k30.buildah / 30).toFixed(0)} ms`,
+  );
   await buildah.destroy();
 }
 

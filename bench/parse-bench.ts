@@ -21,7 +21,12 @@ export function generateDockerfile(targetLines: number): string {
     for (let i = 0; i < 20; i++) {
       switch (i % 6) {
         case 0:
-          out.push(`RUN --mount=type=cache,target=/var/cache/apt,id=apt${stage} \\`, '    apt-get update && \\', `    apt-get install -y pkg${i} \\`, '    && rm -rf /var/lib/apt/lists/*');
+          out.push(
+            `RUN --mount=type=cache,target=/var/cache/apt,id=apt${stage} \\`,
+            '    apt-get update && \\',
+            `    apt-get install -y pkg${i} \\`,
+            '    && rm -rf /var/lib/apt/lists/*',
+          );
           break;
         case 1:
           out.push(`COPY --chown=1000:1000 --chmod=0644 src/${i}/ \${APP_HOME}/src/${i}/`);
@@ -73,7 +78,9 @@ function main(): void {
   const p = median(kilnParse);
   const o = median(kilnOutline);
   const a = median(ast);
-  console.log(`Dockerfile: ${lines} lines, ${df.stages.length} stages, ${instructions} instructions (${outline.stages.length} outlined), ${RUNS} runs, medians`);
+  console.log(
+    `Dockerfile: ${lines} lines, ${df.stages.length} stages, ${instructions} instructions (${outline.stages.length} outlined), ${RUNS} runs, medians`,
+  );
   console.log(`kiln parseDockerfile        ${p.toFixed(2)} ms   ${(a / p).toFixed(2)}x dockerfile-ast`);
   console.log(`kiln parse + outline        ${o.toFixed(2)} ms   ${(a / o).toFixed(2)}x dockerfile-ast`);
   console.log(`dockerfile-ast parse        ${a.toFixed(2)} ms   (structure only: no validation, expansion or stage graph)`);

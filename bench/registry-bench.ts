@@ -19,24 +19,39 @@ const runs = Number(process.argv[2] ?? 3);
 const layerMB = Number(process.argv[3] ?? 50);
 const nLayers = Number(process.argv[4] ?? 5);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const time = async (fn: () => Promise<unknown>): Promise<number> => { const t = performance.now(); await fn(); return (performance.now() - t) / 1000; };
+const time = async (fn: () => Promise<unknown>): Promise<number> => {
+  const t = performance.now();
+  await fn();
+  return (performance.now() - t) / 1000;
+};
 
 const base = await mkdtemp(join(tmpdir(), 'kiln-bench-registry-'));
 const regs: TestRegistry[] = [];
 try {
   const src = await openRoot(join(base, 'src'));
   // gzip layers, as registries hold them: skopeo would otherwise compress plain tars on push (different work, different image).
-  const { layers } = await makeImage(src, 'bench:1', Array.from({ length: nLayers }, () => layerMB * 1_000_000), undefined, { gzip: true });
+  const { layers } = await makeImage(
+    src,
+    'bench:1',
+    Array.from({ length: nLayers }, () => layerMB * 1_000_000),
+    undefined,
+    { gzip: true },
+  );
   const totalMB = layers.reduce((n, l) => n + l.size, 0) / 1e6;
   const layout = `oci:${src.paths.oci}:docker.io/library/bench:1`;
-  const kPush: number[] = [], sPush: number[] = [], kPull: number[] = [], sPull: number[] = [];
+  const kPush: number[] = [],
+    sPush: number[] = [],
+    kPull: number[] = [],
+    sPull: number[] = [];
 
   // Fairness: `sync` before every timed step (kiln's store fsyncs each blob, so dirty pages left by the previous
   // step would be charged to it), and alternate which tool goes first.
   const settle = () => run('sync');
   for (let i = 0; i < runs; i++) {
-    const rk = await startRegistry(); regs.push(rk);
-    const rs = await startRegistry(); regs.push(rs);
+    const rk = await startRegistry();
+    regs.push(rk);
+    const rs = await startRegistry();
+    regs.push(rs);
     const dst = await openRoot(join(base, `pull-${i}`));
     const out = join(base, `skopeo-${i}`);
     const steps = {
@@ -47,12 +62,22 @@ try {
     };
     const order: Array<keyof typeof steps> = i % 2 === 0 ? ['kPush', 'sPush', 'kPull', 'sPull'] : ['sPush', 'kPush', 'sPull', 'kPull'];
     const times: Record<string, number> = {};
-    for (const step of order) { await settle(); times[step] = await time(steps[step]); }
-    kPush.push(times.kPush!); sPush.push(times.sPush!); kPull.push(times.kPull!); sPull.push(times.sPull!);
+    for (const step of order) {
+      await settle();
+      times[step] = await time(steps[step]);
+    }
+    kPush.push(times.kPush!);
+    sPush.push(times.sPush!);
+    kPull.push(times.kPull!);
+    sPull.push(times.sPull!);
     await dst.close();
     await rm(join(base, `pull-${i}`), { recursive: true, force: true });
     await rm(out, { recursive: true, force: true });
-    if (i < runs - 1) { await rk.stop(); await rs.stop(); regs.splice(0); }
+    if (i < runs - 1) {
+      await rk.stop();
+      await rs.stop();
+      regs.splice(0);
+    }
   }
 
   const requests: string[] = [];
@@ -60,7 +85,9 @@ try {
   const api = requests.filter((r) => !r.endsWith('/v2/'));
 
   const row = (name: string, k: number[], s: number[]) =>
-    console.log(`${name.padEnd(5)} kiln ${median(k).toFixed(2)}s (${(totalMB / median(k)).toFixed(0)} MB/s)  skopeo ${median(s).toFixed(2)}s (${(totalMB / median(s)).toFixed(0)} MB/s)  ratio kiln/skopeo ${(median(k) / median(s)).toFixed(2)}`);
+    console.log(
+      `${name.padEnd(5)} kiln ${median(k).toFixed(2)}s (${(totalMB / median(k)).toFixed(0)} MB/s)  skopeo ${median(s).toFixed(2)}s (${(totalMB / median(s)).toFixed(0)} MB/s)  ratio kiln/skopeo ${(median(k) / median(s)).toFixed(2)}`,
+    );
   console.log(`image: ${nLayers} layers × ${layerMB} MB = ${totalMB.toFixed(0)} MB, loopback docker-registry, median of ${runs}`);
   row('push', kPush, sPush);
   row('pull', kPull, sPull);

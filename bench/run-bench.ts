@@ -69,12 +69,18 @@ try {
     const s = join(work, `s${n++}`);
     mkdirSync(join(s, 'u'), { recursive: true });
     mkdirSync(join(s, 'w'), { recursive: true });
-    await executor.run({ rootfs: [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${lower}`, `upperdir=${s}/u`, `workdir=${s}/w`] }], process: { args: ['true'], env: [] }, seccomp });
+    await executor.run({
+      rootfs: [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${lower}`, `upperdir=${s}/u`, `workdir=${s}/w`] }],
+      process: { args: ['true'], env: [] },
+      seccomp,
+    });
     rmSync(s, { recursive: true, force: true });
   };
   const lib = await median('executor.run() true on overlay', () => runTrue());
   const libUnconfined = await median('executor.run() true on overlay, seccomp unconfined', () => runTrue('unconfined'));
-  const cliNone = await median('kiln run --rm --network none busybox true', () => exec(process.execPath, [KILN, '--root', root, 'run', '--rm', '--network', 'none', 'busybox', 'true']));
+  const cliNone = await median('kiln run --rm --network none busybox true', () =>
+    exec(process.execPath, [KILN, '--root', root, 'run', '--rm', '--network', 'none', 'busybox', 'true']),
+  );
   const cli = await median('kiln run --rm busybox true (bridge)', () => exec(process.execPath, [KILN, '--root', root, 'run', '--rm', 'busybox', 'true']));
 
   const rows = [

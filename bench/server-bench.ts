@@ -25,19 +25,22 @@ const entry = useDist ? [DIST] : ['--import', 'tsx', join(REPO, 'src/cli/dev.ts'
 const work = mkdtempSync(join(process.env.KILN_BENCH_DIR ?? tmpdir(), 'kiln-server-bench-'));
 const root = join(work, 'root');
 
-
-const kiln = (args: string[], env: NodeJS.ProcessEnv = {}) => exec(process.execPath, [...entry, '--root', root, ...args], { maxBuffer: 64 << 20, env: { ...process.env, ...env }, cwd: REPO });
+const kiln = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  exec(process.execPath, [...entry, '--root', root, ...args], { maxBuffer: 64 << 20, env: { ...process.env, ...env }, cwd: REPO });
 
 /** POST /build with a packed context, read to the end; what the server costs without any CLI start-up. */
 async function rawBuild(port: number, dir: string, tag: string): Promise<void> {
   const ctx = await packContext(dir);
   await new Promise<void>((resolve, reject) => {
     const q = new URLSearchParams({ dockerfile: ctx.dockerfile, t: tag });
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: `/v1.45/build?${q}`, headers: { 'Content-Type': 'application/x-tar' } }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => (body.includes('"error"') ? reject(new Error(body)) : resolve()));
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, method: 'POST', path: `/v1.45/build?${q}`, headers: { 'Content-Type': 'application/x-tar' } },
+      (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => (body.includes('"error"') ? reject(new Error(body)) : resolve()));
+      },
+    );
     req.on('error', reject);
     ctx.stream.pipe(req);
   });
@@ -59,7 +62,10 @@ async function main(): Promise<void> {
   const many = join(work, 'many');
   makeMany(many);
   const port = await freePort();
-  const server = spawn(process.execPath, [...entry, '--root', root, 'serve', '--quiet', '--listen', `tcp://127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'inherit'], cwd: REPO });
+  const server = spawn(process.execPath, [...entry, '--root', root, 'serve', '--quiet', '--listen', `tcp://127.0.0.1:${port}`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    cwd: REPO,
+  });
   await new Promise<void>((resolve, reject) => {
     server.stdout!.on('data', (d) => String(d).includes('listening') && resolve());
     server.on('exit', () => reject(new Error('kiln serve exited')));
@@ -69,7 +75,10 @@ async function main(): Promise<void> {
   writeFileSync(join(dockerEnv.DOCKER_CONFIG, 'config.json'), '{}');
   const rows: string[][] = [];
   try {
-    for (const [name, dir] of [['hello', hello], ['2,000 files', many]] as const) {
+    for (const [name, dir] of [
+      ['hello', hello],
+      ['2,000 files', many],
+    ] as const) {
       // Warm: one build each way, so every later one is a no-op rebuild of cached steps.
       await kiln(['build', '-q', '-t', `bench-${name.length}`, dir]);
       await rawBuild(port, dir, `bench-${name.length}`);
@@ -84,7 +93,13 @@ async function main(): Promise<void> {
         remote.push(await timed(() => kiln(['build', '-q', '-t', `bench-${name.length}`, dir], { KILN_HOST: `tcp://127.0.0.1:${port}` })));
       }
       const l = median(local);
-      rows.push([name, `${l.toFixed(0)} ms`, `${median(raw).toFixed(0)} ms (${(median(raw) / l).toFixed(2)}x)`, `${median(docker).toFixed(0)} ms (${(median(docker) / l).toFixed(2)}x)`, `${median(remote).toFixed(0)} ms (${(median(remote) / l).toFixed(2)}x)`]);
+      rows.push([
+        name,
+        `${l.toFixed(0)} ms`,
+        `${median(raw).toFixed(0)} ms (${(median(raw) / l).toFixed(2)}x)`,
+        `${median(docker).toFixed(0)} ms (${(median(docker) / l).toFixed(2)}x)`,
+        `${median(remote).toFixed(0)} ms (${(median(remote) / l).toFixed(2)}x)`,
+      ]);
     }
   } finally {
     server.kill('SIGTERM');

@@ -54,7 +54,9 @@ function sha256sum(path: string): void {
 
 function row(name: string, kilnMs: number, peer: string, peerMs: number): void {
   const ratio = (peerMs / kilnMs).toFixed(2);
-  console.log(`${name.padEnd(8)} kiln ${mbps(kilnMs).padStart(5)} MB/s (${kilnMs.toFixed(0)} ms)   ${peer} ${mbps(peerMs).padStart(5)} MB/s (${peerMs.toFixed(0)} ms)   speed ratio kiln/peer ${ratio}   peak RSS ${rssMiB()} MiB`);
+  console.log(
+    `${name.padEnd(8)} kiln ${mbps(kilnMs).padStart(5)} MB/s (${kilnMs.toFixed(0)} ms)   ${peer} ${mbps(peerMs).padStart(5)} MB/s (${peerMs.toFixed(0)} ms)   speed ratio kiln/peer ${ratio}   peak RSS ${rssMiB()} MiB`,
+  );
 }
 
 try {
@@ -65,9 +67,14 @@ try {
 
   const peerHash = await best(() => sha256sum(file));
   let digest = '';
-  const write = await best(async () => {
-    digest = (await writeBlob(root.content, createReadStream(file, { highWaterMark: 1 << 20 }))).digest;
-  }, async () => { if (digest) await root.content.delete(digest); });
+  const write = await best(
+    async () => {
+      digest = (await writeBlob(root.content, createReadStream(file, { highWaterMark: 1 << 20 }))).digest;
+    },
+    async () => {
+      if (digest) await root.content.delete(digest);
+    },
+  );
   row('write', write, 'sha256sum', peerHash);
   const verify = await best(async () => {
     const got = await hashBlob(root.content, digest);
@@ -82,14 +89,22 @@ try {
     tags: ['bench:1'],
   });
   const out = join(work, 'save.tar');
-  const save = await best(async () => {
-    await saveArchive(root.content, await resolveSaveItems(root.images, ['bench:1']), createWriteStream(out), { format: 'docker' });
-  }, () => rmSync(out, { force: true }));
+  const save = await best(
+    async () => {
+      await saveArchive(root.content, await resolveSaveItems(root.images, ['bench:1']), createWriteStream(out), { format: 'docker' });
+    },
+    () => rmSync(out, { force: true }),
+  );
   const skopeoOut = join(work, 'skopeo.tar');
-  const skopeo = await best(() => {
-    const r = spawnSync('skopeo', ['copy', '-q', `oci:${root.paths.oci}:docker.io/library/bench:1`, `docker-archive:${skopeoOut}:bench:1`], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`skopeo failed: ${r.stderr}`);
-  }, () => rmSync(skopeoOut, { force: true }));
+  const skopeo = await best(
+    () => {
+      const r = spawnSync('skopeo', ['copy', '-q', `oci:${root.paths.oci}:docker.io/library/bench:1`, `docker-archive:${skopeoOut}:bench:1`], {
+        encoding: 'utf8',
+      });
+      if (r.status !== 0) throw new Error(`skopeo failed: ${r.stderr}`);
+    },
+    () => rmSync(skopeoOut, { force: true }),
+  );
   row('save', save, 'skopeo copy', skopeo);
   console.log(`image ${img.configDigest.slice(7, 19)} saved; peak RSS stays ~baseline: streams only`);
   await root.close();

@@ -19,7 +19,11 @@ const FILE_TIMEOUT_MS = Number(process.env.KILN_TEST_FILE_TIMEOUT_MS ?? 15 * 60_
 function listTests(dir) {
   const out = [];
   let entries = [];
-  try { entries = readdirSync(dir); } catch { return out; }
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return out;
+  }
   for (const name of entries.sort()) {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) out.push(...listTests(p));
@@ -37,9 +41,18 @@ function runFiles(files, label, extraEnv = {}) {
       env: { ...process.env, FORCE_COLOR: process.env.FORCE_COLOR ?? '0', ...extraEnv },
     });
     let text = '';
-    const timer = setTimeout(() => { text += `\n[runner] ${label}: timed out after ${FILE_TIMEOUT_MS} ms\n`; child.kill('SIGKILL'); }, FILE_TIMEOUT_MS);
-    child.stdout.on('data', (d) => { text += d; process.stdout.write(d); });
-    child.stderr.on('data', (d) => { text += d; process.stderr.write(d); });
+    const timer = setTimeout(() => {
+      text += `\n[runner] ${label}: timed out after ${FILE_TIMEOUT_MS} ms\n`;
+      child.kill('SIGKILL');
+    }, FILE_TIMEOUT_MS);
+    child.stdout.on('data', (d) => {
+      text += d;
+      process.stdout.write(d);
+    });
+    child.stderr.on('data', (d) => {
+      text += d;
+      process.stderr.write(d);
+    });
     child.on('close', (code) => {
       clearTimeout(timer);
       const plain = text.replace(/\x1b\[[0-9;]*m/g, '');
@@ -61,17 +74,33 @@ function runFiles(files, label, extraEnv = {}) {
   });
 }
 
-let passed = 0, failed = 0, skipped = 0;
+let passed = 0,
+  failed = 0,
+  skipped = 0;
 const skipReasons = [];
-const add = (r) => { passed += r.passed; failed += r.failed; skipped += r.skipped; skipReasons.push(...r.reasons); };
+const add = (r) => {
+  passed += r.passed;
+  failed += r.failed;
+  skipped += r.skipped;
+  skipReasons.push(...r.reasons);
+};
 
 // The type check of sources, tests and benchmarks counts as one test: tests run through tsx, which strips types
 // without checking them, so this is what keeps test code honest about the APIs it calls.
 if (!only && groups.length === 2) {
   console.log('\n== typecheck (tsc -p tsconfig.test.json) ==');
-  const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.test.json')], { cwd: root, encoding: 'utf8' });
+  const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.test.json')], {
+    cwd: root,
+    encoding: 'utf8',
+  });
   process.stdout.write(tsc.stdout + tsc.stderr);
-  if (tsc.status === 0) { passed++; console.log('typecheck passed'); } else { failed++; console.log('typecheck FAILED'); }
+  if (tsc.status === 0) {
+    passed++;
+    console.log('typecheck passed');
+  } else {
+    failed++;
+    console.log('typecheck FAILED');
+  }
 }
 
 for (const group of groups) {

@@ -2,4 +2,7 @@
 import { run } from 'uvu/run';
 import { basename } from 'node:path';
 const files = process.argv.slice(2);
-await run(files.map((file) => ({ name: basename(file), file })), {});
+await run(
+  files.map((file) => ({ name: basename(file), file })),
+  {},
+);

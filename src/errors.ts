@@ -175,16 +175,28 @@ export function fromSystemError(err: unknown, what: string): KilnError | undefin
   const e = err as NodeJS.ErrnoException;
   if (!e || typeof e.code !== 'string') return undefined;
   switch (e.code) {
-    case 'ENOENT': return new KilnError('NOT_FOUND', `${what}: no such file or directory`, { cause: err });
+    case 'ENOENT':
+      return new KilnError('NOT_FOUND', `${what}: no such file or directory`, { cause: err });
     case 'EACCES':
-    case 'EPERM': return new KilnError('PRECONDITION', `${what}: permission denied`, { cause: err });
-    case 'EEXIST': return new KilnError('ALREADY_EXISTS', `${what}: already exists`, { cause: err });
-    case 'ENOTDIR': return new KilnError('INVALID_ARGUMENT', `${what}: not a directory`, { cause: err });
-    case 'EISDIR': return new KilnError('INVALID_ARGUMENT', `${what}: is a directory`, { cause: err });
+    case 'EPERM':
+      return new KilnError('PRECONDITION', `${what}: permission denied`, { cause: err });
+    case 'EEXIST':
+      return new KilnError('ALREADY_EXISTS', `${what}: already exists`, { cause: err });
+    case 'ENOTDIR':
+      return new KilnError('INVALID_ARGUMENT', `${what}: not a directory`, { cause: err });
+    case 'EISDIR':
+      return new KilnError('INVALID_ARGUMENT', `${what}: is a directory`, { cause: err });
     case 'ENOSPC':
-    case 'EDQUOT': return new KilnError('NO_SPACE', `${what}: no space left on device`, { cause: err, hint: 'free space under kiln\'s root (kiln prune) or the output\'s file system' });
-    case 'ENAMETOOLONG': return new KilnError('PATH_TOO_LONG', `${what}: file name too long`, { cause: err });
-    case 'ELOOP': return new KilnError('UNSAFE_PATH', `${what}: too many levels of symbolic links`, { cause: err });
-    default: return undefined;
+    case 'EDQUOT':
+      return new KilnError('NO_SPACE', `${what}: no space left on device`, {
+        cause: err,
+        hint: "free space under kiln's root (kiln prune) or the output's file system",
+      });
+    case 'ENAMETOOLONG':
+      return new KilnError('PATH_TOO_LONG', `${what}: file name too long`, { cause: err });
+    case 'ELOOP':
+      return new KilnError('UNSAFE_PATH', `${what}: too many levels of symbolic links`, { cause: err });
+    default:
+      return undefined;
   }
 }

@@ -17,7 +17,11 @@ async function resolveOnce(ctx: BuildContext, ref: string, platform: string): Pr
     throw new KilnError('IMAGE_NOT_FOUND', `image ${ref} is not in the local store`, { hint: `pull it first (kiln pull ${ref}) or import it` });
   }
   ctx.emit({ type: 'pull', ref, status: 'resolving' });
-  const img = await ctx.deps.registry.pull(ref, { platform, signal: ctx.signal, onStatus: (status, layer) => ctx.emit({ type: 'pull', ref, status, ...(layer && { layer }) }) });
+  const img = await ctx.deps.registry.pull(ref, {
+    platform,
+    signal: ctx.signal,
+    onStatus: (status, layer) => ctx.emit({ type: 'pull', ref, status, ...(layer && { layer }) }),
+  });
   ctx.emit({ type: 'pull', ref, status: 'done' });
   return img;
 }

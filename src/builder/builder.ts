@@ -56,7 +56,9 @@ async function readDockerfile(opts: BuildOptions, contextDir: string): Promise<{
       return { text: await readFile(path, 'utf8'), ...found };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new KilnError('DOCKERFILE_NOT_FOUND', `failed to read Dockerfile: ${path}: no such file`, { hint: 'pass -f FILE, or run from the directory holding the Dockerfile' });
+        throw new KilnError('DOCKERFILE_NOT_FOUND', `failed to read Dockerfile: ${path}: no such file`, {
+          hint: 'pass -f FILE, or run from the directory holding the Dockerfile',
+        });
       }
       throw err;
     }
@@ -66,7 +68,9 @@ async function readDockerfile(opts: BuildOptions, contextDir: string): Promise<{
   if (opts.dockerfileText !== undefined) return { text: opts.dockerfileText, ...found };
   const data = await readFileInRoot(contextDir, rel);
   if (data === undefined) {
-    throw new KilnError('DOCKERFILE_NOT_FOUND', `failed to read Dockerfile: ${rel}: no such file in the build context`, { hint: 'pass -f FILE, or run from the directory holding the Dockerfile' });
+    throw new KilnError('DOCKERFILE_NOT_FOUND', `failed to read Dockerfile: ${rel}: no such file in the build context`, {
+      hint: 'pass -f FILE, or run from the directory holding the Dockerfile',
+    });
   }
   return { text: data.toString('utf8'), ...found };
 }
@@ -88,12 +92,19 @@ export function createBuilder(deps: BuilderDeps): Builder {
     const contextDir = resolve(opts.contextDir);
     const cst = await stat(contextDir).catch(() => undefined);
     if (!cst?.isDirectory()) {
-      throw new KilnError('INVALID_ARGUMENT', `build context ${contextDir} is ${cst ? 'not a directory' : 'missing'}`, { hint: 'pass a directory, or - for a tar on stdin' });
+      throw new KilnError('INVALID_ARGUMENT', `build context ${contextDir} is ${cst ? 'not a directory' : 'missing'}`, {
+        hint: 'pass a directory, or - for a tar on stdin',
+      });
     }
     const df = await readDockerfile(opts, contextDir);
     const platform = opts.platform ? formatPlatform(parsePlatform(opts.platform)) : formatPlatform(hostPlatform());
     const p = parsePlatform(platform);
-    const parsed = parseDockerfile(df.text, { file: df.name, buildArgs: opts.buildArgs, target: opts.target, platform: { os: p.os, architecture: p.architecture, variant: p.variant } });
+    const parsed = parseDockerfile(df.text, {
+      file: df.name,
+      buildArgs: opts.buildArgs,
+      target: opts.target,
+      platform: { os: p.os, architecture: p.architecture, variant: p.variant },
+    });
     for (const w of parsed.warnings) emit({ type: 'warning', message: w.message, loc: w.loc });
     // Refused before any step runs, not after the stages before it were built.
     for (const i of parsed.requiredStages) {
@@ -113,7 +124,12 @@ export function createBuilder(deps: BuilderDeps): Builder {
     let stepId = 0;
     const stages = new Map<number, Promise<StageState>>();
     const ctx: BuildContext = {
-      deps, opts, df: parsed, cache, signal: ctl.signal, emit,
+      deps,
+      opts,
+      df: parsed,
+      cache,
+      signal: ctl.signal,
+      emit,
       stats: { executed: 0, cached: 0, shared: 0 },
       platform,
       compression: opts.compression ?? 'gzip',
@@ -140,7 +156,14 @@ export function createBuilder(deps: BuilderDeps): Builder {
       },
     };
     try {
-      emit({ type: 'build-start', steps: parsed.requiredStages.reduce((n, i) => n + 1 + parsed.stages[i]!.instructions.filter((x) => ['RUN', 'COPY', 'ADD', 'WORKDIR'].includes(x.kind)).length, 0), stages: parsed.requiredStages.map((i) => parsed.stages[i]!.name ?? `stage-${i}`) });
+      emit({
+        type: 'build-start',
+        steps: parsed.requiredStages.reduce(
+          (n, i) => n + 1 + parsed.stages[i]!.instructions.filter((x) => ['RUN', 'COPY', 'ADD', 'WORKDIR'].includes(x.kind)).length,
+          0,
+        ),
+        stages: parsed.requiredStages.map((i) => parsed.stages[i]!.name ?? `stage-${i}`),
+      });
       for (const i of parsed.requiredStages) void ctx.stage(i).catch(() => {});
       let final: StageState;
       try {
@@ -181,7 +204,10 @@ export function createBuilder(deps: BuilderDeps): Builder {
 async function rootCause(err: unknown, all: Array<Promise<StageState>>): Promise<unknown> {
   if (!(isKilnError(err) && err.code === 'CANCELLED')) return err;
   for (const p of all) {
-    const r = await p.then(() => undefined, (e: unknown) => e);
+    const r = await p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     if (r && !(isKilnError(r) && r.code === 'CANCELLED')) return r;
   }
   return err;

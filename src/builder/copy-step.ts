@@ -19,10 +19,21 @@ import type { StepRef } from './types.js';
 
 function specOf(ctx: BuildContext, st: StageState, ins: CopyInstruction | AddInstruction, srcRoot: string, fromContext: boolean): CopySpec {
   return {
-    srcRoot, fromContext, ignore: fromContext ? ctx.ignore : undefined,
-    sources: ins.sources, heredocs: ins.heredocs, dest: ins.dest, workdir: st.cfg.image.config?.WorkingDir || '/',
-    chown: ins.chown, chmod: ins.chmod, link: ins.link, parents: ins.parents, exclude: ins.exclude,
-    add: ins.kind === 'ADD', checksum: ins.kind === 'ADD' ? ins.checksum : undefined, unpack: ins.kind === 'ADD' ? ins.unpack : undefined,
+    srcRoot,
+    fromContext,
+    ignore: fromContext ? ctx.ignore : undefined,
+    sources: ins.sources,
+    heredocs: ins.heredocs,
+    dest: ins.dest,
+    workdir: st.cfg.image.config?.WorkingDir || '/',
+    chown: ins.chown,
+    chmod: ins.chmod,
+    link: ins.link,
+    parents: ins.parents,
+    exclude: ins.exclude,
+    add: ins.kind === 'ADD',
+    checksum: ins.kind === 'ADD' ? ins.checksum : undefined,
+    unpack: ins.kind === 'ADD' ? ins.unpack : undefined,
     sourceDateEpoch: ctx.sourceDateEpoch,
   };
 }
@@ -33,8 +44,14 @@ function specOf(ctx: BuildContext, st: StageState, ins: CopyInstruction | AddIns
  * with hard links and only the changed paths are copied. A 5,000-file context with one edit then writes one
  * file instead of all of them. Returns the paths to copy, or undefined to copy everything.
  */
-async function incrementalBase(ctx: BuildContext, st: StageState, op: Pick<FileOp, 'kind' | 'def'>, files: Record<string, string> | undefined,
-  previous: { key: string; inputs: StepInputs } | undefined, activeKey: string): Promise<Set<string> | undefined> {
+async function incrementalBase(
+  ctx: BuildContext,
+  st: StageState,
+  op: Pick<FileOp, 'kind' | 'def'>,
+  files: Record<string, string> | undefined,
+  previous: { key: string; inputs: StepInputs } | undefined,
+  activeKey: string,
+): Promise<Set<string> | undefined> {
   const before = previous?.inputs;
   if (!before?.files || !files || before.parent !== st.fs.chainId) return undefined;
   // The same definition (the record's op also carries its text, which only explanations read).
@@ -57,7 +74,15 @@ async function incrementalBase(ctx: BuildContext, st: StageState, op: Pick<FileO
  * Dispatches one expanded COPY or ADD on the stage. `op` is the graph's file op for it (instructionOp()); the
  * sources' content (or the `--from` stage's identity) is what the step reads beyond it.
  */
-export async function copyInstruction(ctx: BuildContext, st: StageState, ins: CopyInstruction | AddInstruction, op: Pick<FileOp, 'kind' | 'def' | 'meta'>, step: StepRef, stageKey: string, position: number): Promise<void> {
+export async function copyInstruction(
+  ctx: BuildContext,
+  st: StageState,
+  ins: CopyInstruction | AddInstruction,
+  op: Pick<FileOp, 'kind' | 'def' | 'meta'>,
+  step: StepRef,
+  stageKey: string,
+  position: number,
+): Promise<void> {
   const history = `${ins.kind} ${[...ins.sources, ...ins.heredocs.map((h) => `<<${h.name}`)].join(' ')} ${ins.dest} # buildkit`;
   let view: LazyView | undefined;
   let inputs: Record<string, string> | undefined;
@@ -77,7 +102,12 @@ export async function copyInstruction(ctx: BuildContext, st: StageState, ins: Co
     } else {
       const img = await resolveImage(ctx, ref.ref);
       identity = `image:${img.manifestDigest}`;
-      view = lazyView(ctx, () => ctx.deps.snapshotter.ensureImage(img.manifest.layers.map((d, i) => ({ descriptor: d, diffId: img.config.rootfs.diff_ids[i]! })), { signal: ctx.signal }));
+      view = lazyView(ctx, () =>
+        ctx.deps.snapshotter.ensureImage(
+          img.manifest.layers.map((d, i) => ({ descriptor: d, diffId: img.config.rootfs.diff_ids[i]! })),
+          { signal: ctx.signal },
+        ),
+      );
     }
     inputs = { from: identity };
     const v = view;
@@ -88,7 +118,14 @@ export async function copyInstruction(ctx: BuildContext, st: StageState, ins: Co
   }
   try {
     await runStep(ctx, st, {
-      step, op, inputs, files, contentInputs, history, stageKey, position,
+      step,
+      op,
+      inputs,
+      files,
+      contentInputs,
+      history,
+      stageKey,
+      position,
       independent: ins.link,
       async execute(rootfs, signal, previous) {
         const srcRoot = view ? await view.dir() : ctx.contextDir;

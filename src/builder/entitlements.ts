@@ -19,8 +19,12 @@ export function isEntitlement(s: string): s is Entitlement {
 /** `--allow` values (repeatable, or comma-separated as buildx accepts them); INVALID_ARGUMENT for unknown ones. */
 export function parseEntitlements(values: readonly string[], flag = '--allow'): Entitlement[] {
   const out = new Set<Entitlement>();
-  for (const v of values.flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean)) {
-    if (!isEntitlement(v)) throw new KilnError('INVALID_ARGUMENT', `${flag}: invalid entitlement ${JSON.stringify(v)}`, { hint: `use ${ENTITLEMENTS.join(' or ')}` });
+  for (const v of values
+    .flatMap((x) => x.split(','))
+    .map((x) => x.trim())
+    .filter(Boolean)) {
+    if (!isEntitlement(v))
+      throw new KilnError('INVALID_ARGUMENT', `${flag}: invalid entitlement ${JSON.stringify(v)}`, { hint: `use ${ENTITLEMENTS.join(' or ')}` });
     out.add(v);
   }
   return [...out];
@@ -33,11 +37,17 @@ export const localEntitlementHint: EntitlementHint = (e) => `if you trust this D
 
 /** Throws ENTITLEMENT_DENIED naming the instruction and line unless `e` is granted. */
 export function requireEntitlement(
-  granted: readonly string[] | undefined, e: Entitlement, what: string, loc: SourceLocation, hint: EntitlementHint = localEntitlementHint,
+  granted: readonly string[] | undefined,
+  e: Entitlement,
+  what: string,
+  loc: SourceLocation,
+  hint: EntitlementHint = localEntitlementHint,
 ): void {
   if (granted?.includes(e)) return;
   throw new KilnError('ENTITLEMENT_DENIED', `${what} needs the ${e} entitlement, which this build was not granted`, {
-    loc: { file: loc.file, line: loc.line }, hint: hint(e), details: { entitlement: e },
+    loc: { file: loc.file, line: loc.line },
+    hint: hint(e),
+    details: { entitlement: e },
   });
 }
 
@@ -51,7 +61,7 @@ export function checkRunEntitlements(ins: RunInstruction, opts: Pick<BuildOption
   const network = ins.network ?? opts.networkMode ?? 'default';
   if (ins.security === 'insecure') requireEntitlement(opts.allow, 'security.insecure', 'RUN --security=insecure', ins.loc, opts.entitlementHint);
   if (network === 'host') {
-    const what = ins.network === 'host' ? 'RUN --network=host' : 'RUN with the build\'s host network';
+    const what = ins.network === 'host' ? 'RUN --network=host' : "RUN with the build's host network";
     requireEntitlement(opts.allow, 'network.host', what, ins.loc, opts.entitlementHint);
   }
   return network;

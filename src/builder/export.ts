@@ -31,7 +31,7 @@ function finalConfig(ctx: BuildContext, st: StageState): ImageConfig {
   const labels = ctx.opts.labels ?? {};
   if (Object.keys(labels).length) image.config = { ...(image.config ?? {}), Labels: { ...(image.config?.Labels ?? {}), ...labels } };
   image.rootfs = { type: 'layers', diff_ids: st.fs.layers.map((l) => l.diffId) };
-  const created = ctx.sourceDateEpoch !== undefined ? ctx.created : st.lastCreated ?? ctx.created;
+  const created = ctx.sourceDateEpoch !== undefined ? ctx.created : (st.lastCreated ?? ctx.created);
   image.created = created;
   return image;
 }
@@ -39,19 +39,21 @@ function finalConfig(ctx: BuildContext, st: StageState): ImageConfig {
 /** Writes the image (store and/or archives) and the rootfs outputs. */
 export async function exportResult(ctx: BuildContext, st: StageState): Promise<ExportedImage> {
   const config = finalConfig(ctx, st);
-  const layers = await Promise.all(st.fs.layers.map(async (l) => {
-    const want = l.blobs[ctx.compression];
-    const have = l.blobs.gzip ?? l.blobs.zstd ?? l.blobs.none!;
-    if (want || !l.recordKey) return want ?? have;
-    ctx.emit({ type: 'export', status: `compressing layer ${l.diffId.slice(7, 19)} (${ctx.compression})` });
-    const d = await ctx.deps.layers.recompress(have, ctx.compression, { lease: ctx.lease, signal: ctx.signal });
-    l.blobs[ctx.compression] = d;
-    await ctx.cache.addBlob(l.recordKey, ctx.compression, d);
-    return d;
-  }));
+  const layers = await Promise.all(
+    st.fs.layers.map(async (l) => {
+      const want = l.blobs[ctx.compression];
+      const have = l.blobs.gzip ?? l.blobs.zstd ?? l.blobs.none!;
+      if (want || !l.recordKey) return want ?? have;
+      ctx.emit({ type: 'export', status: `compressing layer ${l.diffId.slice(7, 19)} (${ctx.compression})` });
+      const d = await ctx.deps.layers.recompress(have, ctx.compression, { lease: ctx.lease, signal: ctx.signal });
+      l.blobs[ctx.compression] = d;
+      await ctx.cache.addBlob(l.recordKey, ctx.compression, d);
+      return d;
+    }),
+  );
   const format = ctx.opts.format ?? 'oci';
   const outputs: OutputSpec[] = ctx.opts.outputs?.length ? ctx.opts.outputs : [{ type: 'image' }];
-  const tags = [...new Set([...(ctx.opts.tags ?? []), ...outputs.flatMap((o) => (o.type === 'image' ? o.names ?? [] : []))])];
+  const tags = [...new Set([...(ctx.opts.tags ?? []), ...outputs.flatMap((o) => (o.type === 'image' ? (o.names ?? []) : []))])];
   let written: { configDigest: Digest; manifestDigest: Digest } | undefined;
   for (const out of outputs) {
     ctx.signal.throwIfAborted();
@@ -86,12 +88,14 @@ export async function exportResult(ctx: BuildContext, st: StageState): Promise<E
             // Never fs.cp: it opens FIFOs and device nodes of the image on the host (copy-tree.ts says why).
             const { copyTree } = await import('./copy-tree.js');
             await copyTree(dir, out.dest, {
-              owners: false, merge: true, signal: ctx.signal,
+              owners: false,
+              merge: true,
+              signal: ctx.signal,
               onSkip: (p, why) => ctx.emit({ type: 'warning', message: `--output type=local: skipped /${relative(dir, p)}: ${why}` }),
             });
           } else {
             const { dirTar } = await import('../layers/layer-diff.js');
-            const sink = out.dest === '-' ? ctx.opts.stdout ?? process.stdout : createWriteStream(out.dest);
+            const sink = out.dest === '-' ? (ctx.opts.stdout ?? process.stdout) : createWriteStream(out.dest);
             await pipeline(dirTar(dir, { sourceDateEpoch: ctx.sourceDateEpoch, signal: ctx.signal }), sink, { end: out.dest !== '-' });
           }
         } finally {
@@ -109,7 +113,12 @@ export async function exportResult(ctx: BuildContext, st: StageState): Promise<E
 }
 
 /** Config and manifest blobs in the store without tagging (archives and rootfs outputs still report an image ID). */
-async function storeManifest(ctx: BuildContext, config: ImageConfig, layers: Descriptor[], format: 'oci' | 'docker'): Promise<{ configDigest: Digest; manifestDigest: Digest; descriptor: Descriptor }> {
+async function storeManifest(
+  ctx: BuildContext,
+  config: ImageConfig,
+  layers: Descriptor[],
+  format: 'oci' | 'docker',
+): Promise<{ configDigest: Digest; manifestDigest: Digest; descriptor: Descriptor }> {
   const configBytes = canonicalJson(config);
   const c = await ctx.deps.content.writeBuffer(configBytes, undefined, { lease: ctx.lease });
   const manifest = buildManifest({ mediaType: MediaType.OciConfig, digest: c.digest, size: c.size }, layers, format);
@@ -118,7 +127,13 @@ async function storeManifest(ctx: BuildContext, config: ImageConfig, layers: Des
 }
 
 /** The stored image when every tag already names an image with exactly this config, layers and format. */
-async function alreadyTagged(ctx: BuildContext, config: ImageConfig, layers: Descriptor[], format: 'oci' | 'docker', tags: string[]): Promise<{ configDigest: Digest; manifestDigest: Digest } | undefined> {
+async function alreadyTagged(
+  ctx: BuildContext,
+  config: ImageConfig,
+  layers: Descriptor[],
+  format: 'oci' | 'docker',
+  tags: string[],
+): Promise<{ configDigest: Digest; manifestDigest: Digest } | undefined> {
   const configDigest = `sha256:${createHash('sha256').update(canonicalJson(config)).digest('hex')}`;
   const wantType = format === 'docker' ? MediaType.DockerManifest : MediaType.OciManifest;
   let manifestDigest: Digest | undefined;

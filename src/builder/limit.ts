@@ -15,9 +15,12 @@ export function queuedRun<T>(queue: PQueue, fn: () => Promise<T>, signal: AbortS
     if (!started) waiting.abort(signal.reason);
   };
   signal.addEventListener('abort', onAbort, { once: true });
-  const task = queue.add(() => {
-    started = true;
-    return fn();
-  }, { signal: waiting.signal }) as Promise<T>;
+  const task = queue.add(
+    () => {
+      started = true;
+      return fn();
+    },
+    { signal: waiting.signal },
+  ) as Promise<T>;
   return task.finally(() => signal.removeEventListener('abort', onAbort));
 }

@@ -71,7 +71,10 @@ export async function removeMountStubs(upper: string, lowerDirs: () => Promise<s
         st = lstatBeneath(upper, rel);
       } catch (err) {
         // A parent is missing: go up. A parent is a symlink or a file: this is not a stub kiln's mount left.
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') { p = posix.dirname(p); continue; }
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+          p = posix.dirname(p);
+          continue;
+        }
         break;
       }
       if (!st) {
@@ -87,4 +90,3 @@ export async function removeMountStubs(upper: string, lowerDirs: () => Promise<s
     }
   }
 }
-

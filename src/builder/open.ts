@@ -77,7 +77,10 @@ async function sweepDeadContainers(rootDir: string, containersDir: string): Prom
   let leftovers = runc.length > 0;
   for (const id of ids) {
     if (leftovers) break;
-    leftovers = await stat(join(containersDir, id, 'bundle')).then(() => true, () => false);
+    leftovers = await stat(join(containersDir, id, 'bundle')).then(
+      () => true,
+      () => false,
+    );
   }
   if (!leftovers) return;
   const { cleanupStale } = await import('../sandbox/cleanup.js');

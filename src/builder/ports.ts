@@ -27,7 +27,10 @@ export interface LayerPort {
    * Streams the diff in `dir` (overlay whiteouts → OCI whiteouts, sorted, hardlinks kept, times clamped to
    * `sourceDateEpoch` when given) through `compression` into the content store.
    */
-  writeLayer(dir: string, opts: { compression: Compression; sourceDateEpoch?: number; mediaFormat?: 'oci' | 'docker'; lease?: BlobLease; signal?: AbortSignal }): Promise<WrittenLayer>;
+  writeLayer(
+    dir: string,
+    opts: { compression: Compression; sourceDateEpoch?: number; mediaFormat?: 'oci' | 'docker'; lease?: BlobLease; signal?: AbortSignal },
+  ): Promise<WrittenLayer>;
   /** Re-encodes a stored layer blob with another compression (same diffId). */
   recompress(blob: Descriptor, compression: Compression, opts: { lease?: BlobLease; signal?: AbortSignal }): Promise<Descriptor>;
 }

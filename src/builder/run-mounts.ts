@@ -42,7 +42,19 @@ export async function mountInputs(ctx: BuildContext, mounts: RunMount[]): Promis
     if (m.type === 'cache' && m.from) inputs[`mount${i}`] = await fromIdentity(ctx, m.from);
     if (m.type !== 'bind') continue;
     if (!m.from) {
-      const spec: CopySpec = { srcRoot: ctx.contextDir, fromContext: true, ignore: ctx.ignore, sources: [m.source], heredocs: [], dest: '/', workdir: '/', link: false, parents: false, exclude: [], add: false };
+      const spec: CopySpec = {
+        srcRoot: ctx.contextDir,
+        fromContext: true,
+        ignore: ctx.ignore,
+        sources: [m.source],
+        heredocs: [],
+        dest: '/',
+        workdir: '/',
+        link: false,
+        parents: false,
+        exclude: [],
+        add: false,
+      };
       inputs[`mount${i}`] = (await ctx.deps.fileops.checksum(spec, { signal: ctx.signal })).digest;
     } else {
       inputs[`mount${i}`] = await fromIdentity(ctx, m.from);
@@ -100,7 +112,10 @@ export async function prepareMounts(ctx: BuildContext, mounts: RunMount[]): Prom
         case 'cache': {
           // BuildKit keys a seeded cache by its id and its base: another from= (or a rebuilt stage) is another cache.
           const base = m.from ? `\0${await fromIdentity(ctx, m.from)}\0${m.source ?? '/'}` : '';
-          const hashed = createHash('sha256').update(m.id + base).digest('hex').slice(0, 32);
+          const hashed = createHash('sha256')
+            .update(m.id + base)
+            .digest('hex')
+            .slice(0, 32);
           let dir = join(ctx.cache.mountsDir, hashed);
           if (m.from && !(await exists(dir))) await seedCache(ctx, dir, m, scratch, releases);
           await mkdir(dir, { recursive: true });
@@ -114,8 +129,7 @@ export async function prepareMounts(ctx: BuildContext, mounts: RunMount[]): Prom
             releases.push(await lockCache(hashed));
             const lock = await acquireLock(join(ctx.deps.root, 'locks', `cache-mount-${hashed}.lock`), { timeoutMs: 3_600_000, signal: ctx.signal });
             releases.push(() => lock.release());
-          }
-          else if (m.sharing === 'private' && (cacheUsers.get(hashed) ?? 0) > 0) {
+          } else if (m.sharing === 'private' && (cacheUsers.get(hashed) ?? 0) > 0) {
             // In use: BuildKit hands a private user a new directory instead of sharing.
             dir = join(scratch, `cache-${hashed}`);
             await mkdir(dir, { recursive: true, mode: m.mode });
@@ -145,7 +159,10 @@ export async function prepareMounts(ctx: BuildContext, mounts: RunMount[]): Prom
         case 'ssh': {
           const agent = ctx.ssh.get(m.id);
           if (!agent) {
-            if (m.required) throw new KilnError('SSH_AGENT_NOT_FOUND', `no SSH agent "${m.id}" for --mount=type=ssh,required=true`, { hint: m.id === 'default' ? 'pass one with --ssh default (uses SSH_AUTH_SOCK)' : `pass one with --ssh ${m.id}=AGENT_SOCKET` });
+            if (m.required)
+              throw new KilnError('SSH_AGENT_NOT_FOUND', `no SSH agent "${m.id}" for --mount=type=ssh,required=true`, {
+                hint: m.id === 'default' ? 'pass one with --ssh default (uses SSH_AUTH_SOCK)' : `pass one with --ssh ${m.id}=AGENT_SOCKET`,
+              });
             // BuildKit leaves an optional ssh mount out when the client forwards no such agent.
             ctx.emit({ type: 'warning', message: `skipping --mount=type=ssh,id=${m.id}: no --ssh ${m.id} given` });
             continue;
@@ -163,13 +180,22 @@ export async function prepareMounts(ctx: BuildContext, mounts: RunMount[]): Prom
           const root = m.from ? await mountFromView(ctx, m.from, scratch, releases) : await contextForMount(ctx);
           let src = resolveInRoot(root, m.source);
           // A missing source is the user's mistake, said as BuildKit does; not ENOENT from cp or runc with kiln's paths.
-          if (!lstatOrUndefined(src)) throw new KilnError('COPY_SOURCE_NOT_FOUND', `RUN --mount=type=bind: source ${JSON.stringify(m.source)} not found in ${m.from ? m.from.raw : 'the build context'}`);
+          if (!lstatOrUndefined(src))
+            throw new KilnError(
+              'COPY_SOURCE_NOT_FOUND',
+              `RUN --mount=type=bind: source ${JSON.stringify(m.source)} not found in ${m.from ? m.from.raw : 'the build context'}`,
+            );
           if (!m.readonly) {
             // BuildKit: writes to a rw bind mount are discarded; give the step a throwaway copy (a stage's or
             // image's entries keep their owners; the context's are this process's, as fs.cp made them before).
             const copy = join(scratch, `rw-${randomBytes(4).toString('hex')}`);
             await mkdir(scratch, { recursive: true });
-            await copyTree(src, copy, { owners: m.from !== undefined, signal: ctx.signal, onSkip: (p, why) => ctx.emit({ type: 'warning', message: `rw bind mount ${m.target}: skipped ${p === src ? 'its source' : relative(src, p)}: ${why}` }) });
+            await copyTree(src, copy, {
+              owners: m.from !== undefined,
+              signal: ctx.signal,
+              onSkip: (p, why) =>
+                ctx.emit({ type: 'warning', message: `rw bind mount ${m.target}: skipped ${p === src ? 'its source' : relative(src, p)}: ${why}` }),
+            });
             src = copy;
           }
           out.mounts.push({ type: 'bind', source: src, target: m.target, readonly: m.readonly });
@@ -188,7 +214,10 @@ export async function prepareMounts(ctx: BuildContext, mounts: RunMount[]): Prom
 async function fromSnapshot(ctx: BuildContext, from: StageOrImageRef): Promise<string | undefined> {
   if (from.kind === 'stage') return ensureSnapshot(ctx, (await ctx.stage(from.index)).fs);
   const img = await ctx.deps.images.resolve(from.ref);
-  return ctx.deps.snapshotter.ensureImage(img.manifest.layers.map((d, i) => ({ descriptor: d, diffId: img.config.rootfs.diff_ids[i]! })), { signal: ctx.signal });
+  return ctx.deps.snapshotter.ensureImage(
+    img.manifest.layers.map((d, i) => ({ descriptor: d, diffId: img.config.rootfs.diff_ids[i]! })),
+    { signal: ctx.signal },
+  );
 }
 
 /** Mounts a read-only view of a stage's or image's rootfs under `scratch` (an empty dir for an empty stage); unmounted by `releases`. */
@@ -209,7 +238,10 @@ async function mountFromView(ctx: BuildContext, from: StageOrImageRef, scratch: 
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 /**
@@ -217,13 +249,24 @@ async function exists(path: string): Promise<boolean> {
  * mount starts from its base. Copied beside the dir and renamed into place, so a concurrent user never sees a
  * half-seeded cache; when another build seeded it first, that copy wins.
  */
-async function seedCache(ctx: BuildContext, dir: string, m: Extract<RunMount, { type: 'cache' }>, scratch: string, releases: Array<() => Promise<void> | void>): Promise<void> {
+async function seedCache(
+  ctx: BuildContext,
+  dir: string,
+  m: Extract<RunMount, { type: 'cache' }>,
+  scratch: string,
+  releases: Array<() => Promise<void> | void>,
+): Promise<void> {
   const root = await mountFromView(ctx, m.from!, scratch, releases);
   const src = resolveInRoot(root, m.source ?? '/');
   const tmp = `${dir}.seed-${randomBytes(4).toString('hex')}`;
   try {
     const st = await stat(src).catch(() => undefined);
-    if (st?.isDirectory()) await copyTree(src, tmp, { owners: true, signal: ctx.signal, onSkip: (p, why) => ctx.emit({ type: 'warning', message: `cache mount ${m.target} from=${m.from!.raw}: skipped ${relative(src, p)}: ${why}` }) });
+    if (st?.isDirectory())
+      await copyTree(src, tmp, {
+        owners: true,
+        signal: ctx.signal,
+        onSkip: (p, why) => ctx.emit({ type: 'warning', message: `cache mount ${m.target} from=${m.from!.raw}: skipped ${relative(src, p)}: ${why}` }),
+      });
     else {
       if (st) throw new KilnError('INVALID_ARGUMENT', `cache mount from=${m.from!.raw}: source ${m.source ?? '/'} is not a directory`);
       await mkdir(tmp, { recursive: true });

@@ -59,7 +59,15 @@ function outputSink(ctx: BuildContext, step: StepRef, stream: 'stdout' | 'stderr
  * Dispatches one expanded RUN instruction on the stage. `op` is the graph's exec op for it (instructionOp()):
  * the step is keyed by its definition and runs what it says.
  */
-export async function runInstruction(ctx: BuildContext, st: StageState, ins: RunInstruction, op: Pick<ExecOp, 'kind' | 'def' | 'meta'>, step: StepRef, stageKey: string, position: number): Promise<void> {
+export async function runInstruction(
+  ctx: BuildContext,
+  st: StageState,
+  ins: RunInstruction,
+  op: Pick<ExecOp, 'kind' | 'def' | 'meta'>,
+  step: StepRef,
+  stageKey: string,
+  position: number,
+): Promise<void> {
   // Checked here too (the builder checks every RUN before the first step): a step never runs ungranted.
   checkRunEntitlements(ins, ctx.opts);
   const { args, cwd, user, network } = op.def;
@@ -73,10 +81,16 @@ export async function runInstruction(ctx: BuildContext, st: StageState, ins: Run
   const proxies = Object.entries(st.scope.proxyEnv()).map(([k, v]) => `${k}=${v}`);
   const shown = ins.command.form === 'exec' ? JSON.stringify(args) : args.join(' ');
   // BuildKit's history prefix: `|N K=V …` for the build args in scope (proxy args excluded).
-  const argPairs = st.scope.declaredArgs().filter((a) => a.value !== undefined && !PROXY_VARS.has(a.key)).map((a) => `${a.key}=${a.value}`);
+  const argPairs = st.scope
+    .declaredArgs()
+    .filter((a) => a.value !== undefined && !PROXY_VARS.has(a.key))
+    .map((a) => `${a.key}=${a.value}`);
   const argPrefix = argPairs.length ? `|${argPairs.length} ${argPairs.join(' ')} ` : '';
   await runStep(ctx, st, {
-    step, op, stageKey, position,
+    step,
+    op,
+    stageKey,
+    position,
     inputs: Object.keys(keyInputs).length ? keyInputs : undefined,
     history: `RUN ${argPrefix}${shown} # buildkit`,
     async execute(rootfs, signal) {
@@ -101,7 +115,15 @@ export async function runInstruction(ctx: BuildContext, st: StageState, ins: Run
           const what = `process "${args.join(' ')}" did not complete successfully: ${res.signal ? `killed by ${res.signal}` : `exit code: ${res.exitCode}`}`;
           throw new KilnError('BUILD_STEP_FAILED', what, {
             loc: { file: ins.loc.file, line: ins.loc.line },
-            details: { stage: step.stage, step: step.index, total: step.total, stepId: step.id, instruction: ins.original, exitCode: res.exitCode, output: tail.filter((l, i) => l !== '' || i < tail.length - 1).slice(-TAIL_LINES) },
+            details: {
+              stage: step.stage,
+              step: step.index,
+              total: step.total,
+              stepId: step.id,
+              instruction: ins.original,
+              exitCode: res.exitCode,
+              output: tail.filter((l, i) => l !== '' || i < tail.length - 1).slice(-TAIL_LINES),
+            },
           });
         }
       } finally {

@@ -51,9 +51,10 @@ export async function forwardSshAgent(id: string, agent: string, path: string, p
   }
   return {
     path,
-    close: () => new Promise<void>((resolve) => {
-      for (const s of open) s.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of open) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }

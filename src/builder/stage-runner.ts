@@ -41,7 +41,14 @@ export async function runStage(ctx: BuildContext, index: number): Promise<StageS
   const label = stageLabel(ctx, stage);
   const stageKey = `${index}:${stage.name ?? ''}`;
   const platform = stage.platform ? formatPlatform(parsePlatform(stage.platform)) : ctx.platform;
-  const fromStep: StepRef = { id: ctx.nextStepId(), stage: label, index: 1, total: 1 + stage.instructions.filter((i) => FS_KINDS.has(i.kind)).length, text: stage.from.original.replace(/\s+/g, ' ').trim(), loc: { file: stage.from.loc.file, line: stage.from.loc.line } };
+  const fromStep: StepRef = {
+    id: ctx.nextStepId(),
+    stage: label,
+    index: 1,
+    total: 1 + stage.instructions.filter((i) => FS_KINDS.has(i.kind)).length,
+    text: stage.from.original.replace(/\s+/g, ' ').trim(),
+    loc: { file: stage.from.loc.file, line: stage.from.loc.line },
+  };
   const started = Date.now();
   ctx.emit({ type: 'step-start', step: fromStep });
   let st: StageState;
@@ -52,11 +59,22 @@ export async function runStage(ctx: BuildContext, index: number): Promise<StageS
       const img = stage.base.kind === 'image' ? await resolveImage(ctx, stage.base.ref, platform) : undefined;
       const p = parsePlatform(platform);
       const cfg = baseConfigState(img?.config, { os: p.os, architecture: p.architecture, variant: p.variant });
-      const scope = createStageScope({ globalArgs: ctx.df.globalArgs ?? {}, buildArgs: ctx.opts.buildArgs, baseEnv: img?.config.config?.Env ?? [], escape: ctx.df.directives.escape });
+      const scope = createStageScope({
+        globalArgs: ctx.df.globalArgs ?? {},
+        buildArgs: ctx.opts.buildArgs,
+        baseEnv: img?.config.config?.Env ?? [],
+        escape: ctx.df.directives.escape,
+      });
       const layers = (img?.manifest.layers ?? []).map((d, i) => ({ diffId: img!.config.rootfs.diff_ids[i]!, blobs: { [compressionOf(d.mediaType)]: d } }));
       st = {
-        fs: { layers, chainId: chainId(layers.map((l) => l.diffId)), desc: img ? `FROM ${stage.base.kind === 'image' ? stage.base.ref : ''}@${img.manifestDigest}` : 'FROM scratch' },
-        cfg, scope, baseConfig: img?.config,
+        fs: {
+          layers,
+          chainId: chainId(layers.map((l) => l.diffId)),
+          desc: img ? `FROM ${stage.base.kind === 'image' ? stage.base.ref : ''}@${img.manifestDigest}` : 'FROM scratch',
+        },
+        cfg,
+        scope,
+        baseConfig: img?.config,
       };
       st.lastCreated = img?.config.created;
     }
@@ -104,14 +122,21 @@ export async function runStage(ctx: BuildContext, index: number): Promise<StageS
           if (entry) st.cfg.image.history = [...(st.cfg.image.history ?? []), entry];
         }
       }
-      if (step) st.lastCreated = ctx.sourceDateEpoch !== undefined ? ctx.created : st.cfg.image.history?.at(-1)?.created ?? st.lastCreated;
+      if (step) st.lastCreated = ctx.sourceDateEpoch !== undefined ? ctx.created : (st.cfg.image.history?.at(-1)?.created ?? st.lastCreated);
     } catch (err) {
       // A system error is a real failure of this step, named by it, even when another stage's failure has aborted
       // the build meanwhile: the first real error wins, "cancelled" is only for a step stopped by the abort.
-      const sys = isKilnError(err) ? undefined : fromSystemError(err, step ? `step ${step.index}/${step.total} (${truncate(step.text)})` : truncate(raw.original));
+      const sys = isKilnError(err)
+        ? undefined
+        : fromSystemError(err, step ? `step ${step.index}/${step.total} (${truncate(step.text)})` : truncate(raw.original));
       const e = isKilnError(err) ? err.at(loc) : sys ? sys.at(loc) : ctx.signal.aborted ? new KilnError('CANCELLED', 'build cancelled', { cause: err }) : err;
       if (step && !(isKilnError(e) && e.code === 'CANCELLED')) {
-        ctx.emit({ type: 'step-error', step, message: isKilnError(e) ? e.message : String(e), exitCode: isKilnError(e) ? (e.details?.exitCode as number | undefined) : undefined });
+        ctx.emit({
+          type: 'step-error',
+          step,
+          message: isKilnError(e) ? e.message : String(e),
+          exitCode: isKilnError(e) ? (e.details?.exitCode as number | undefined) : undefined,
+        });
       }
       throw e;
     }

@@ -55,11 +55,13 @@ export async function ensureSnapshot(ctx: BuildContext, fs: FsState): Promise<st
   const snap = ctx.deps.snapshotter;
   if (fs.layers.length === 0) return undefined;
   if (fs.snapshot && (await snap.stat(fs.snapshot))?.kind === 'committed') return fs.snapshot;
-  const key = await snap.ensureImage(fs.layers.map((l) => ({ descriptor: anyBlob(l), diffId: l.diffId })), { signal: ctx.signal });
+  const key = await snap.ensureImage(
+    fs.layers.map((l) => ({ descriptor: anyBlob(l), diffId: l.diffId })),
+    { signal: ctx.signal },
+  );
   fs.snapshot = key;
   return key;
 }
-
 
 async function hasBlobs(ctx: BuildContext, rec: CacheRecord): Promise<boolean> {
   const blobs = Object.values(rec.result.layer?.blobs ?? {});
@@ -75,7 +77,15 @@ async function isEmptyDir(dir: string): Promise<boolean> {
   return (await readdir(dir)).length === 0;
 }
 
-async function execute(ctx: BuildContext, st: StageState, def: StepDef, key: string, inputs: StepInputs, extraKeys: string[], previous?: { key: string; inputs: StepInputs }): Promise<CacheRecord> {
+async function execute(
+  ctx: BuildContext,
+  st: StageState,
+  def: StepDef,
+  key: string,
+  inputs: StepInputs,
+  extraKeys: string[],
+  previous?: { key: string; inputs: StepInputs },
+): Promise<CacheRecord> {
   const snap = ctx.deps.snapshotter;
   const parent = await ensureSnapshot(ctx, st.fs);
   const active = `active-${randomBytes(8).toString('hex')}`;
@@ -89,13 +99,19 @@ async function execute(ctx: BuildContext, st: StageState, def: StepDef, key: str
     // The parent's overlay lower dirs, top first: known from the previous step of this stage when it ran here,
     // else asked of the snapshotter (a walk of the whole chain). Only stub clean-up needs them.
     let lowers: Promise<string[]> | undefined;
-    const parentLowers = () => (lowers ??= st.fs.lowerDirs && st.fs.snapshot === parent ? Promise.resolve(st.fs.lowerDirs) : parent ? snap.lowerDirs(parent) : Promise.resolve([]));
+    const parentLowers = () =>
+      (lowers ??= st.fs.lowerDirs && st.fs.snapshot === parent ? Promise.resolve(st.fs.lowerDirs) : parent ? snap.lowerDirs(parent) : Promise.resolve([]));
     if (def.cleanup) await def.cleanup(info.dir, parentLowers);
     let result: CacheRecord['result'];
     if (await isEmptyDir(info.dir)) {
       result = { chainId: st.fs.chainId, snapshot: parent };
     } else {
-      const layer = await ctx.deps.layers.writeLayer(info.dir, { compression: ctx.compression, sourceDateEpoch: ctx.sourceDateEpoch, lease: ctx.lease, signal: ctx.signal });
+      const layer = await ctx.deps.layers.writeLayer(info.dir, {
+        compression: ctx.compression,
+        sourceDateEpoch: ctx.sourceDateEpoch,
+        lease: ctx.lease,
+        signal: ctx.signal,
+      });
       const chain = chainId([...st.fs.layers.map((l) => l.diffId), layer.diffId]);
       // Named by its ChainID, as the snapshotter names unpacked image layers: one snapshot per distinct rootfs,
       // whether it was built here or unpacked from a pulled image. A name committed first by someone else wins.
@@ -131,7 +147,13 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
   const keyOf = (inputs: Record<string, string> | undefined) => stepKey(def.op, parentId, { ...inputs, ...epoch }, ctx.platform);
   let key = keyOf(def.inputs);
   // The record keeps the keyed op plus its text: the text only names a changed instruction in explanations.
-  let inputs: StepInputs = { op: { ...keyedOp(def.op), text: def.op.meta.text }, parent: parentId, parentDesc: def.independent ? undefined : st.fs.desc, inputs: def.inputs, files: def.files };
+  let inputs: StepInputs = {
+    op: { ...keyedOp(def.op), text: def.op.meta.text },
+    parent: parentId,
+    parentDesc: def.independent ? undefined : st.fs.desc,
+    inputs: def.inputs,
+    files: def.files,
+  };
   const extraKeys: string[] = [];
   const noCache = ctx.opts.noCache === true;
   let rec = noCache ? undefined : await ctx.cache.get(key);
@@ -159,15 +181,20 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
     ctx.emit({ type: 'step-miss-reason', step, reason: noCache ? 'cache disabled (--no-cache)' : explainMiss(inputs, before?.inputs) });
     const frozen = st;
     let ran = false;
-    const run = () => ctx.flight.run(key, () => {
-      ran = true;
-      return ctx.limit(() => execute(ctx, frozen, def, key, inputs, extraKeys, before));
-    }, ctx.signal);
+    const run = () =>
+      ctx.flight.run(
+        key,
+        () => {
+          ran = true;
+          return ctx.limit(() => execute(ctx, frozen, def, key, inputs, extraKeys, before));
+        },
+        ctx.signal,
+      );
     try {
       rec = await run();
     } catch (err) {
       // Joined another build's execution and that build was cancelled: this one is not, so run it ourselves.
-      if (ran || ctx.signal.aborted || !(isKilnError(err) && err.code === 'CANCELLED' || (err as Error)?.name === 'AbortError')) throw err;
+      if (ran || ctx.signal.aborted || !((isKilnError(err) && err.code === 'CANCELLED') || (err as Error)?.name === 'AbortError')) throw err;
       rec = await run();
     }
     st.fs = applyRecord(st.fs, rec, desc, def.independent);

@@ -53,7 +53,14 @@ export function fileOpsPort(rootDir: string, tmpDir: string): FileOpsPort & { fl
       const urls = spec.add ? spec.sources.filter(isHttpSource) : [];
       const local = spec.sources.filter((s) => !urls.includes(s));
       if (local.length) {
-        const sum = await checksumSources(spec.srcRoot, local, { ignore: spec.ignore, exclude: spec.exclude, parents: spec.parents, statCache, ownership: ownership(spec), signal: opts.signal });
+        const sum = await checksumSources(spec.srcRoot, local, {
+          ignore: spec.ignore,
+          exclude: spec.exclude,
+          parents: spec.parents,
+          statCache,
+          ownership: ownership(spec),
+          signal: opts.signal,
+        });
         parts.push(sum.digest);
         // Paths as the user writes them: relative to the source root, no doubled slashes.
         // Hot path (once per context file): only a path with '//' or a dot segment needs normalising.
@@ -88,7 +95,13 @@ export function fileOpsPort(rootDir: string, tmpDir: string): FileOpsPort & { fl
     async copy(spec, destRoot, opts) {
       const [{ copyFiles }, { addFiles }, { copyHeredocs }] = await copyMods();
       const common = {
-        destRoot, passwdRoot: opts.passwdRoot, dest: spec.dest, workdir: spec.workdir, chown: spec.chown, chmod: spec.chmod, signal: opts.signal,
+        destRoot,
+        passwdRoot: opts.passwdRoot,
+        dest: spec.dest,
+        workdir: spec.workdir,
+        chown: spec.chown,
+        chmod: spec.chmod,
+        signal: opts.signal,
         sourceCount: spec.sources.length + spec.heredocs.length,
       };
       if (spec.sources.length) {
@@ -109,12 +122,26 @@ export function fileOpsPort(rootDir: string, tmpDir: string): FileOpsPort & { fl
           }));
           selection = [...opts.only].every((p) => seen.has(p)) ? filtered : all;
         }
-        const o = { ...common, srcRoot: spec.srcRoot, sources: spec.sources, parents: spec.parents, exclude: spec.exclude, ignore: spec.ignore, ownership: ownership(spec), selection };
+        const o = {
+          ...common,
+          srcRoot: spec.srcRoot,
+          sources: spec.sources,
+          parents: spec.parents,
+          exclude: spec.exclude,
+          ignore: spec.ignore,
+          ownership: ownership(spec),
+          selection,
+        };
         if (spec.add) await addFiles({ ...o, checksum: spec.checksum, unpack: spec.unpack ?? true, tmpDir });
         else await copyFiles(o);
       }
       if (spec.heredocs.length) {
-        await copyHeredocs({ ...common, heredocs: spec.heredocs, tmpDir, mtime: spec.sourceDateEpoch !== undefined ? new Date(spec.sourceDateEpoch * 1000) : undefined });
+        await copyHeredocs({
+          ...common,
+          heredocs: spec.heredocs,
+          tmpDir,
+          mtime: spec.sourceDateEpoch !== undefined ? new Date(spec.sourceDateEpoch * 1000) : undefined,
+        });
       }
     },
   };
@@ -126,7 +153,8 @@ export function pullPort(root: StoreRoot): PullPort {
     async pull(ref, opts) {
       const { pullImage } = await import('../registry/pull.js');
       await pullImage(root, ref, {
-        platform: opts.platform, signal: opts.signal,
+        platform: opts.platform,
+        signal: opts.signal,
         // Blob state changes, and each layer's bytes throttled per layer, for buildx-like per-layer lines.
         onProgress: opts.onStatus && pullStatusHandler(opts.onStatus),
       });

@@ -18,10 +18,20 @@ import type { StepRef } from './types.js';
  * Creates the (already resolved) working directory in the stage's rootfs: `op` is the graph's mkdir op for it
  * (instructionOp()), its path and the USER that owns what it creates.
  */
-export async function workdirStep(ctx: BuildContext, st: StageState, op: Pick<FileOp, 'kind' | 'def' | 'meta'> & { def: MkdirDef }, step: StepRef, stageKey: string, position: number): Promise<void> {
+export async function workdirStep(
+  ctx: BuildContext,
+  st: StageState,
+  op: Pick<FileOp, 'kind' | 'def' | 'meta'> & { def: MkdirDef },
+  step: StepRef,
+  stageKey: string,
+  position: number,
+): Promise<void> {
   const { path, user } = op.def;
   await runStep(ctx, st, {
-    step, stageKey, position, op,
+    step,
+    stageKey,
+    position,
+    op,
     history: `WORKDIR ${path}`,
     async execute(rootfs) {
       await withMounted(ctx, rootfs.mounts, async (dir) => {

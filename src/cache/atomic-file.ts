@@ -13,7 +13,11 @@ import { isOwnerAlive, ownerToken } from './lock.js';
 export async function fsyncDir(dir: string): Promise<void> {
   try {
     const fh = await open(dir, 'r');
-    try { await fh.sync(); } finally { await fh.close(); }
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
   } catch {
     // Best effort: tmpfs and some overlay setups reject fsync on directories.
   }
@@ -50,7 +54,10 @@ export async function sweepDeadTemps(path: string): Promise<number> {
       const st = await stat(p).catch(() => undefined);
       if (!st || Date.now() - st.mtimeMs < UNOWNED_ABANDONED_MS) continue;
     } else continue;
-    await rm(p, { force: true }).then(() => removed++, () => {});
+    await rm(p, { force: true }).then(
+      () => removed++,
+      () => {},
+    );
   }
   return removed;
 }

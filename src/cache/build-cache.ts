@@ -132,8 +132,18 @@ export async function openBuildCache(root: string): Promise<BuildCache> {
   const toRecord = (f: RootFile): CacheRecord => ({ key: f.key, created: f.created, inputs: { op: {}, parent: '' }, result: f.result });
 
   async function write(rec: CacheRecord, lastUsed: Date): Promise<void> {
-    const digests = Object.values(rec.result.layer?.blobs ?? {}).filter((d): d is Descriptor => !!d).map((d) => d.digest);
-    const file: RootFile = { digests, kind: 'build-cache', lastUsed: lastUsed.toISOString(), prunable: true, key: rec.key, created: rec.created, result: rec.result };
+    const digests = Object.values(rec.result.layer?.blobs ?? {})
+      .filter((d): d is Descriptor => !!d)
+      .map((d) => d.digest);
+    const file: RootFile = {
+      digests,
+      kind: 'build-cache',
+      lastUsed: lastUsed.toISOString(),
+      prunable: true,
+      key: rec.key,
+      created: rec.created,
+      result: rec.result,
+    };
     await writeAtomic(rootPath(rec.key), JSON.stringify(file));
   }
 
@@ -229,12 +239,17 @@ export async function pruneBuildCache(root: string, opts: { keepBytes?: number }
  * (default one minute) for any other orphan, because `put` writes a record's inputs just before its root file.
  * Touches nothing else (no snapshots), so `kiln prune` runs it after every collection. Returns the count removed.
  */
-export async function sweepBuildCacheInputs(root: string, opts: { removedRoots?: Iterable<string>; minAgeMs?: number; dryRun?: boolean } = {}): Promise<number> {
+export async function sweepBuildCacheInputs(
+  root: string,
+  opts: { removedRoots?: Iterable<string>; minAgeMs?: number; dryRun?: boolean } = {},
+): Promise<number> {
   const inputsDir = join(root, 'build-cache', 'inputs');
   const names = await readdir(inputsDir).catch(() => [] as string[]);
   if (names.length === 0) return 0;
   // A record is alive while its root file exists; its name carries the key (no need to read the file).
-  const live = new Set((await readdir(join(root, 'gc-roots')).catch(() => [] as string[])).filter((n) => n.startsWith(ROOT_PREFIX)).map((n) => n.slice(ROOT_PREFIX.length)));
+  const live = new Set(
+    (await readdir(join(root, 'gc-roots')).catch(() => [] as string[])).filter((n) => n.startsWith(ROOT_PREFIX)).map((n) => n.slice(ROOT_PREFIX.length)),
+  );
   const dropped = new Set([...(opts.removedRoots ?? [])].filter((n) => n.startsWith(ROOT_PREFIX)).map((n) => n.slice(ROOT_PREFIX.length)));
   const minAge = opts.minAgeMs ?? 60_000;
   let removed = 0;

@@ -25,27 +25,20 @@ const PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
  * Users of the base image: root, the system users `daemon` and `bin`, `app` (the conformance cases' base has it,
  * with a home directory, and `COPY --chown=app` / `USER app` use it), two unprivileged test users, and nobody.
  */
-const BASE_PASSWD = [
-  'root:x:0:0:root:/root:/bin/sh',
-  'daemon:x:1:1:daemon:/usr/sbin:/bin/false',
-  'bin:x:2:2:bin:/bin:/bin/false',
-  'app:x:100:101:app:/home/app:/bin/sh',
-  'kiln:x:1000:1000:kiln test user:/home/kiln:/bin/sh',
-  'guest:x:1001:1001:guest:/home/guest:/bin/sh',
-  'nobody:x:65534:65534:nobody:/nonexistent:/bin/false',
-].join('\n') + '\n';
+const BASE_PASSWD =
+  [
+    'root:x:0:0:root:/root:/bin/sh',
+    'daemon:x:1:1:daemon:/usr/sbin:/bin/false',
+    'bin:x:2:2:bin:/bin:/bin/false',
+    'app:x:100:101:app:/home/app:/bin/sh',
+    'kiln:x:1000:1000:kiln test user:/home/kiln:/bin/sh',
+    'guest:x:1001:1001:guest:/home/guest:/bin/sh',
+    'nobody:x:65534:65534:nobody:/nonexistent:/bin/false',
+  ].join('\n') + '\n';
 
-const BASE_GROUP = [
-  'root:x:0:',
-  'daemon:x:1:',
-  'bin:x:2:',
-  'wheel:x:10:root',
-  'app:x:101:',
-  'staff:x:50:kiln',
-  'kiln:x:1000:',
-  'guest:x:1001:',
-  'nogroup:x:65534:',
-].join('\n') + '\n';
+const BASE_GROUP =
+  ['root:x:0:', 'daemon:x:1:', 'bin:x:2:', 'wheel:x:10:root', 'app:x:101:', 'staff:x:50:kiln', 'kiln:x:1000:', 'guest:x:1001:', 'nogroup:x:65534:'].join('\n') +
+  '\n';
 
 const NSSWITCH = 'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\n';
 
@@ -62,13 +55,29 @@ interface Entry {
 /** Applet paths (`usr/bin/awk`) compiled into the binary, from `busybox --list-full`. */
 function appletPaths(busybox: string): string[] {
   const out = execFileSync(busybox, ['--list-full'], { encoding: 'utf8' });
-  return out.split('\n').map((s) => s.trim().replace(/^\/+/, '')).filter((s) => s && s !== 'bin/busybox');
+  return out
+    .split('\n')
+    .map((s) => s.trim().replace(/^\/+/, ''))
+    .filter((s) => s && s !== 'bin/busybox');
 }
 
 function rootEntries(applets: string[]): Entry[] {
   const dirs: Entry[] = [
-    'bin', 'dev', 'etc', 'home', 'proc', 'sbin', 'sys', 'usr', 'usr/bin', 'usr/sbin', 'usr/local', 'usr/local/bin',
-    'var', 'var/log', 'var/run',
+    'bin',
+    'dev',
+    'etc',
+    'home',
+    'proc',
+    'sbin',
+    'sys',
+    'usr',
+    'usr/bin',
+    'usr/sbin',
+    'usr/local',
+    'usr/local/bin',
+    'var',
+    'var/log',
+    'var/run',
   ].map((name) => ({ name, type: 'directory' as const, mode: 0o755 }));
   dirs.push({ name: 'root', type: 'directory', mode: 0o700 });
   dirs.push({ name: 'tmp', type: 'directory', mode: 0o1777 });
@@ -85,14 +94,21 @@ function rootEntries(applets: string[]): Entry[] {
   const known = new Set(dirs.map((d) => d.name));
   for (const l of links) {
     const parent = l.name.split('/').slice(0, -1).join('/');
-    if (parent && !known.has(parent)) { known.add(parent); dirs.push({ name: parent, type: 'directory', mode: 0o755 }); }
+    if (parent && !known.has(parent)) {
+      known.add(parent);
+      dirs.push({ name: parent, type: 'directory', mode: 0o755 });
+    }
   }
   const byName = (a: Entry, b: Entry) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   return [...dirs.sort(byName), ...files.sort(byName), ...links.sort(byName)];
 }
 
 /** Streams the layer tar into the store; returns its (gzip) descriptor and uncompressed diff ID. */
-async function writeLayer(root: StoreRoot, busybox: string, opts: IoOptions & { lease: import('./lease.js').Lease }): Promise<{ layer: Descriptor; diffId: string }> {
+async function writeLayer(
+  root: StoreRoot,
+  busybox: string,
+  opts: IoOptions & { lease: import('./lease.js').Lease },
+): Promise<{ layer: Descriptor; diffId: string }> {
   const size = (await stat(busybox)).size;
   const entries = rootEntries(appletPaths(busybox));
   const header = (e: Entry): TarInput => ({
@@ -137,12 +153,16 @@ export interface EnsureBusyboxOptions extends IoOptions {
  * the tag is missing. Quiet and cheap when it is present. Returns the image and whether it was created.
  * Throws PRECONDITION when /bin/busybox is missing (install Debian's busybox-static).
  */
-export async function ensureBusyboxImage(root: StoreRoot, tag = 'busybox:latest', opts: EnsureBusyboxOptions = {}): Promise<{ image: ImageRecord; created: boolean }> {
+export async function ensureBusyboxImage(
+  root: StoreRoot,
+  tag = 'busybox:latest',
+  opts: EnsureBusyboxOptions = {},
+): Promise<{ image: ImageRecord; created: boolean }> {
   const existing = await root.images.find(tag, opts);
   if (existing) return { image: existing, created: false };
   const busybox = opts.busybox ?? BUSYBOX_PATH;
   if (!(await stat(busybox).catch(() => undefined))) {
-    throw new KilnError('PRECONDITION', `${busybox} not found`, { hint: 'install Debian\'s busybox-static (apt-get install busybox-static)' });
+    throw new KilnError('PRECONDITION', `${busybox} not found`, { hint: "install Debian's busybox-static (apt-get install busybox-static)" });
   }
   const lease = root.lease();
   try {

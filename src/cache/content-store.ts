@@ -102,7 +102,10 @@ export function createContentStore(dir: string, opts: ContentStoreOptions = {}):
       },
       writev(chunks, cb) {
         const bufs = chunks.map((c) => c.chunk as Buffer);
-        for (const b of bufs) { hash.update(b); written += b.length; }
+        for (const b of bufs) {
+          hash.update(b);
+          written += b.length;
+        }
         writeAll(Buffer.concat(bufs)).then(() => cb(), cb);
       },
     });
@@ -113,7 +116,10 @@ export function createContentStore(dir: string, opts: ContentStoreOptions = {}):
     finished.catch(() => {});
 
     const closeFile = async () => {
-      if (!closed) { closed = true; await fh.close().catch(() => {}); }
+      if (!closed) {
+        closed = true;
+        await fh.close().catch(() => {});
+      }
     };
     let aborting: Promise<void> | undefined;
     const abort = (): Promise<void> => {
@@ -127,12 +133,16 @@ export function createContentStore(dir: string, opts: ContentStoreOptions = {}):
       return aborting;
     };
     // A failed clean-up is reported to a later abort() call (it returns the same `aborting` promise), not here.
-    const onAbort = () => { abort().catch(() => {}); };
+    const onAbort = () => {
+      abort().catch(() => {});
+    };
     wopts.signal?.addEventListener('abort', onAbort, { once: true });
 
     return {
       stream,
-      get written() { return written; },
+      get written() {
+        return written;
+      },
       async commit(expected: Partial<BlobInfo> = {}): Promise<BlobInfo> {
         if (done) throw new KilnError('INTERNAL', 'content writer already committed or aborted');
         try {
@@ -172,7 +182,11 @@ export function createContentStore(dir: string, opts: ContentStoreOptions = {}):
     },
     async readBuffer(digest) {
       const fh = await openBlob(digest);
-      try { return await fh.readFile(); } finally { await fh.close(); }
+      try {
+        return await fh.readFile();
+      } finally {
+        await fh.close();
+      }
     },
     async readJson<T>(digest: Digest): Promise<T> {
       const buf = await store.readBuffer(digest);
@@ -199,7 +213,12 @@ export function createContentStore(dir: string, opts: ContentStoreOptions = {}):
       const tmp = tempPath();
       try {
         const fh = await open(tmp, 'wx', 0o444);
-        try { await fh.writeFile(buf); await fh.sync(); } finally { await fh.close(); }
+        try {
+          await fh.writeFile(buf);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
         await publish(tmp, got.digest, {});
       } catch (err) {
         await rm(tmp, { force: true });

@@ -27,14 +27,21 @@ export async function diskUsage(root: StoreRoot): Promise<UsageRow[]> {
   const walk = async (digest: Digest, depth: number): Promise<void> => {
     if (meta.has(digest) || depth > 2) return;
     let doc: Partial<Manifest & Index>;
-    try { doc = await root.content.readJson(digest); } catch { return; }
+    try {
+      doc = await root.content.readJson(digest);
+    } catch {
+      return;
+    }
     meta.add(digest);
     if (doc.config) meta.add(doc.config.digest);
     for (const l of doc.layers ?? []) layers.add(l.digest);
     for (const m of doc.manifests ?? []) if (await root.content.has(m.digest)) await walk(m.digest, depth + 1);
   };
   for (const e of await root.images.entries()) await walk(e.descriptor.digest, 0);
-  const cache = await markReachable(root.content, (await readGcRoots(root.paths.gcRoots)).flatMap((r) => r.digests));
+  const cache = await markReachable(
+    root.content,
+    (await readGcRoots(root.paths.gcRoots)).flatMap((r) => r.digests),
+  );
   const leased = await markReachable(root.content, await liveLeasedDigests(root.paths.leases));
 
   const rows: Record<UsageRow['kind'], UsageRow> = {
@@ -46,7 +53,15 @@ export async function diskUsage(root: StoreRoot): Promise<UsageRow[]> {
     snapshots: { kind: 'snapshots', count: 0, bytes: 0, reclaimable: 0 },
   };
   for await (const b of root.content.list()) {
-    const kind = meta.has(b.digest) ? 'images' : layers.has(b.digest) ? 'layers' : cache.has(b.digest) ? 'build-cache' : leased.has(b.digest) ? 'leased' : 'unreferenced';
+    const kind = meta.has(b.digest)
+      ? 'images'
+      : layers.has(b.digest)
+        ? 'layers'
+        : cache.has(b.digest)
+          ? 'build-cache'
+          : leased.has(b.digest)
+            ? 'leased'
+            : 'unreferenced';
     const row = rows[kind];
     row.count++;
     row.bytes += b.size;

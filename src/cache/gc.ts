@@ -144,9 +144,8 @@ const lastUsed = (r: GcRootEntry) => Date.parse(r.lastUsed ?? '') || 0;
  * collection then removes unneeded snapshots after releasing it (see the module comment).
  */
 export async function collectGarbage(root: StoreRoot, opts: GcOptions = {}): Promise<GcResult> {
-  const snapGc = (opts.snapshots ?? opts.candidates === undefined)
-    ? await (await import('./snapshot-gc.js')).beginSnapshotGc(root, { dryRun: opts.dryRun })
-    : undefined;
+  const snapGc =
+    (opts.snapshots ?? opts.candidates === undefined) ? await (await import('./snapshot-gc.js')).beginSnapshotGc(root, { dryRun: opts.dryRun }) : undefined;
   let keepSnapshots: Set<string> | undefined;
   const result = await root.withStoreLock(async () => {
     const started = Date.now();

@@ -202,7 +202,11 @@ export function createImageStore(o: ImageStoreOptions): ImageStore {
     const refsFor = (digest: Digest) => entries.filter((e) => e.descriptor.digest === digest && e.ref).map((e) => e.ref!);
 
     let full: string | undefined;
-    try { full = normalizeReference(s); } catch { full = undefined; }
+    try {
+      full = normalizeReference(s);
+    } catch {
+      full = undefined;
+    }
     if (full !== undefined) {
       const parsed = parseReference(s);
       if (parsed.digest) {
@@ -307,12 +311,7 @@ export function createImageStore(o: ImageStoreOptions): ImageStore {
     } else {
       configBlob = await o.content.writeBuffer(canonicalJson(w.config), {}, wopts);
     }
-    const manifest = buildManifest(
-      { mediaType: MediaType.OciConfig, digest: configBlob.digest, size: configBlob.size },
-      w.layers,
-      format,
-      w.annotations,
-    );
+    const manifest = buildManifest({ mediaType: MediaType.OciConfig, digest: configBlob.digest, size: configBlob.size }, w.layers, format, w.annotations);
     const mBlob = await o.content.writeBuffer(canonicalJson(manifest), {}, wopts);
     const desc: Descriptor = { mediaType: manifest.mediaType!, digest: mBlob.digest, size: mBlob.size };
     if (w.tags && w.tags.length > 0) {

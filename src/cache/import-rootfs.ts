@@ -37,7 +37,9 @@ export function checkMemberName(name: string, where: string, what = 'member'): v
 
 /** Passes chunks on and copies them into `side` too, waiting for `side` to drain (backpressure both ways). */
 class Tee extends Transform {
-  constructor(private readonly side: PassThrough) { super(); }
+  constructor(private readonly side: PassThrough) {
+    super();
+  }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.push(chunk);
     if (this.side.write(chunk)) cb();
@@ -72,18 +74,28 @@ export async function importRootfs(root: StoreRoot, input: Readable, opts: Impor
         members++;
         checkMemberName(m.entry.name, where);
         if (m.entry.type === 'link' && m.entry.linkname !== undefined) checkMemberName(m.entry.linkname, where, 'hard link target');
-        for await (const _ of m.body) { /* names only */ }
+        for await (const _ of m.body) {
+          /* names only */
+        }
       }
-      for await (const _ of side) { /* drain trailing padding */ }
-    })().catch((err) => { ac.abort(err); throw err; });
+      for await (const _ of side) {
+        /* drain trailing padding */
+      }
+    })().catch((err) => {
+      ac.abort(err);
+      throw err;
+    });
     let blob;
     try {
-      const piped = pipeline(input, createDecompressStream('auto'), new Tee(side), diff, createCompressStream('gzip'), writer.stream, { signal: ac.signal })
-        .catch((err) => { side.destroy(); throw err; });
+      const piped = pipeline(input, createDecompressStream('auto'), new Tee(side), diff, createCompressStream('gzip'), writer.stream, {
+        signal: ac.signal,
+      }).catch((err) => {
+        side.destroy();
+        throw err;
+      });
       // When one side fails the other sees a premature close: report the coded failure (a bad member name, a
       // truncated stream) over that echo, and never a raw stream error.
-      const failures = (await Promise.allSettled([check, piped]))
-        .flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+      const failures = (await Promise.allSettled([check, piped])).flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
       if (failures.length > 0) {
         const coded = failures.find((e) => e instanceof KilnError);
         if (coded) {

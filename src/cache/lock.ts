@@ -97,8 +97,14 @@ async function removeIfStale(path: string): Promise<void> {
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(new KilnError('CANCELLED', 'cancelled while waiting for a lock'));
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = () => { clearTimeout(t); reject(new KilnError('CANCELLED', 'cancelled while waiting for a lock')); };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new KilnError('CANCELLED', 'cancelled while waiting for a lock'));
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -115,7 +121,11 @@ export async function acquireLock(path: string, opts: LockOptions = {}): Promise
   for (;;) {
     try {
       const fh = await open(path, 'wx');
-      try { await fh.writeFile(content); } finally { await fh.close(); }
+      try {
+        await fh.writeFile(content);
+      } finally {
+        await fh.close();
+      }
       let released = false;
       return {
         path,

@@ -79,7 +79,10 @@ export function rootPaths(rootDir: string): RootPaths {
 }
 
 async function exists(p: string): Promise<boolean> {
-  return stat(p).then(() => true, () => false);
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Opens (creating if needed) the state root at `rootDir`. */

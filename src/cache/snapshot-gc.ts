@@ -76,7 +76,13 @@ export async function beginSnapshotGc(root: StoreRoot, opts: { dryRun?: boolean;
         const gone = unreachableSnapshots(before, keep, young);
         const goneKeys = new Set(gone.map((s) => s.key));
         const measured = await measureDirs(new Set(gone.map((s) => s.dir)), { signal: p.signal });
-        const bytes = exclusiveBytes(measured, freedDirs(gone, before.filter((s) => !goneKeys.has(s.key))));
+        const bytes = exclusiveBytes(
+          measured,
+          freedDirs(
+            gone,
+            before.filter((s) => !goneKeys.has(s.key)),
+          ),
+        );
         return { removed: gone.map((s) => s.key), reclaimedBytes: bytes, cleaned };
       }
       const measured = await measureDirs(new Set(doomed.map((s) => s.dir)), { signal: p.signal });
@@ -121,6 +127,12 @@ export async function snapshotUsage(root: StoreRoot, opts: { signal?: AbortSigna
   const keep = await snapshotsToKeep(root, snaps);
   const gone = unreachableSnapshots(snaps, keep);
   const goneKeys = new Set(gone.map((s) => s.key));
-  const reclaimable = exclusiveBytes(measured, freedDirs(gone, snaps.filter((s) => !goneKeys.has(s.key))));
+  const reclaimable = exclusiveBytes(
+    measured,
+    freedDirs(
+      gone,
+      snaps.filter((s) => !goneKeys.has(s.key)),
+    ),
+  );
   return { count: snaps.length, bytes: measured.bytes, reclaimable };
 }

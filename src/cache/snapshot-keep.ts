@@ -68,7 +68,6 @@ async function readImageJson(content: ContentStore, digest: Digest): Promise<Par
   }
 }
 
-
 /** Snapshot keys of build-cache records, minus those in `removedRoots` (GC root file names). */
 async function buildCacheSnapshots(root: StoreRoot, removedRoots: Iterable<string> = []): Promise<Set<string>> {
   const removed = new Set(removedRoots);

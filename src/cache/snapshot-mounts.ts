@@ -48,11 +48,14 @@ export function chainMounts(input: ChainMountInput): Mount[] {
 
   const base = dirname(lowers[0]!);
   const names = lowers.map((l) => relative(base, l));
-  if (names.some((n) => n.startsWith('..') || n.includes('/'))) throw new KilnError('INTERNAL', 'chainMounts: deep stacks need all lower dirs in one directory');
+  if (names.some((n) => n.startsWith('..') || n.includes('/')))
+    throw new KilnError('INTERNAL', 'chainMounts: deep stacks need all lower dirs in one directory');
   const rel = [`lowerdir=${names.join(':')}`, ...tail, ...OVERLAY_FLAGS];
   const len = rel.join(',').length;
   if (len > MOUNT_DATA_LIMIT || lowers.length > OVERLAY_MAX_STACK) {
-    throw new KilnError('MOUNT_FAILED', `overlay of ${lowers.length} layers needs ${len} bytes of mount options (limit ${MOUNT_DATA_LIMIT})`, { hint: 'the snapshotter flattens deeper chains; this is a bug' });
+    throw new KilnError('MOUNT_FAILED', `overlay of ${lowers.length} layers needs ${len} bytes of mount options (limit ${MOUNT_DATA_LIMIT})`, {
+      hint: 'the snapshotter flattens deeper chains; this is a bug',
+    });
   }
   return [{ type: 'overlay', source: 'overlay', options: rel, cwd: base }];
 }

@@ -90,7 +90,9 @@ export async function measureDirs(dirs: Iterable<string>, opts: { signal?: Abort
 export function exclusiveBytes(m: DirMeasure, dirs: Iterable<string>): number {
   const wanted = new Set(dirs);
   const gone = new Set<number>();
-  m.dirs.forEach((d, i) => { if (wanted.has(d)) gone.add(i); });
+  m.dirs.forEach((d, i) => {
+    if (wanted.has(d)) gone.add(i);
+  });
   if (gone.size === 0) return 0;
   let bytes = 0;
   for (const use of m.inodes.values()) {

@@ -74,7 +74,7 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
   /** The chain from `key` down to its base, top first. */
   async function chain(key: string): Promise<SnapshotMeta[]> {
     const out: SnapshotMeta[] = [];
-    for (let k: string | undefined = key; k !== undefined; ) {
+    for (let k: string | undefined = key; k !== undefined;) {
       const m = await metas.must(k);
       if (m.kind !== 'committed') throw new KilnError('PRECONDITION', `snapshot ${k} is active, not committed`);
       out.push(m);
@@ -299,5 +299,8 @@ export function chainIds(diffIds: readonly Digest[]): Digest[] {
 }
 
 async function exists(p: string): Promise<boolean> {
-  return stat(p).then(() => true, () => false);
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
 }

@@ -16,7 +16,9 @@ const FOREIGN_MAX_AGE_MS = 24 * 3600_000;
 const ABANDONED_MS = 60_000;
 
 /** Removes leftovers of dead processes under `paths`; returns how many entries it removed. */
-export async function sweepTemp(paths: Pick<RootPaths, 'tmp' | 'leases' | 'locks' | 'oci'> & Partial<Pick<RootPaths, 'gcRoots' | 'buildCache'>>): Promise<number> {
+export async function sweepTemp(
+  paths: Pick<RootPaths, 'tmp' | 'leases' | 'locks' | 'oci'> & Partial<Pick<RootPaths, 'gcRoots' | 'buildCache'>>,
+): Promise<number> {
   let removed = 0;
   // The build cache writes its GC roots, inputs and slots as `<file>.<owner>.<hex>.tmp` then renames them; a
   // build killed in between leaves the temp file. Dead owners' ones go; so do owner-less ones from older kiln
@@ -32,7 +34,10 @@ export async function sweepTemp(paths: Pick<RootPaths, 'tmp' | 'leases' | 'locks
         const st = await stat(join(dir, n)).catch(() => undefined);
         if (!st || Date.now() - st.mtimeMs <= ABANDONED_MS) continue;
       } else continue;
-      await rm(join(dir, n), { force: true }).then(() => removed++, () => {});
+      await rm(join(dir, n), { force: true }).then(
+        () => removed++,
+        () => {},
+      );
     }
   }
   const names = await readdir(paths.tmp).catch(() => [] as string[]);
@@ -51,7 +56,10 @@ export async function sweepTemp(paths: Pick<RootPaths, 'tmp' | 'leases' | 'locks
   // Dead owners' lease files go as a side effect of reading them; half-written ones (`.x.tmp-…`) and
   // take-over markers (`*.steal`) left by a kill are removed once they are clearly abandoned.
   await liveLeasedDigests(paths.leases);
-  for (const [dir, re] of [[paths.leases, /^\..*\.tmp-/], [paths.locks, /\.steal$/]] as const) {
+  for (const [dir, re] of [
+    [paths.leases, /^\..*\.tmp-/],
+    [paths.locks, /\.steal$/],
+  ] as const) {
     for (const n of await readdir(dir).catch(() => [] as string[])) {
       if (!re.test(n)) continue;
       const st = await stat(join(dir, n)).catch(() => undefined);
@@ -64,12 +72,17 @@ export async function sweepTemp(paths: Pick<RootPaths, 'tmp' | 'leases' | 'locks
 
   const stray = (await readdir(paths.oci).catch(() => [] as string[])).filter((n) => /^\.(index\.json|oci-layout)\.tmp-/.test(n));
   if (stray.length > 0) {
-    await withLock(paths.locks, STORE_LOCK, async () => {
-      for (const n of stray) {
-        await rm(join(paths.oci, n), { force: true });
-        removed++;
-      }
-    }, { timeoutMs: 0 }).catch(() => {});
+    await withLock(
+      paths.locks,
+      STORE_LOCK,
+      async () => {
+        for (const n of stray) {
+          await rm(join(paths.oci, n), { force: true });
+          removed++;
+        }
+      },
+      { timeoutMs: 0 },
+    ).catch(() => {});
   }
   return removed;
 }

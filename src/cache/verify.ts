@@ -63,7 +63,10 @@ export async function verifyStore(root: StoreRoot, opts: IoOptions & { onProgres
       // Pulls may store only some platforms of an index: children need not all be present, the present ones whole.
       let any = false;
       for (const child of doc.manifests) {
-        if (await root.content.has(child.digest)) { any = true; await checkManifest(child, subject, depth + 1); }
+        if (await root.content.has(child.digest)) {
+          any = true;
+          await checkManifest(child, subject, depth + 1);
+        }
       }
       if (!any) report.problems.push({ subject, message: `index ${d.digest} has none of its manifests in the store` });
       return;

@@ -38,10 +38,13 @@ function isImageId(ref: string): boolean {
 export async function ensureImage(store: StoreRoot, ref: string, o: EnsureImageOptions): Promise<void> {
   let present = true;
   if (o.policy !== 'always' || isImageId(ref)) {
-    present = await store.images.resolve(ref, { signal: o.signal }).then(() => true, (err) => {
-      if (isKilnError(err) && err.code === 'IMAGE_NOT_FOUND') return false;
-      throw err;
-    });
+    present = await store.images.resolve(ref, { signal: o.signal }).then(
+      () => true,
+      (err) => {
+        if (isKilnError(err) && err.code === 'IMAGE_NOT_FOUND') return false;
+        throw err;
+      },
+    );
     if (present) return;
     if (o.policy === 'never' || isImageId(ref)) {
       throw new KilnError('IMAGE_NOT_FOUND', `No such image: ${ref}`, { hint: `pull it (kiln pull ${ref}) or run with --pull=missing` });
@@ -50,7 +53,9 @@ export async function ensureImage(store: StoreRoot, ref: string, o: EnsureImageO
   const full = normalizeReference(ref);
   if (!present) o.out.write(`Unable to find image '${familiarize(full)}' locally\n`);
   const [{ pullImage, toRegistryRef }, { createTransferRenderer }, { withConfigDefaults }] = await Promise.all([
-    import('../registry/pull.js'), import('./progress/transfer.js'), import('../registry/client-options.js'),
+    import('../registry/pull.js'),
+    import('./progress/transfer.js'),
+    import('../registry/client-options.js'),
   ]);
   const rref = toRegistryRef(ref);
   const tty = Boolean((o.out as NodeJS.WriteStream).isTTY);

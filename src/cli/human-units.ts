@@ -10,7 +10,10 @@ const UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
 export function humanSize(bytes: number): string {
   let v = bytes;
   let i = 0;
-  while (v >= 1000 && i < UNITS.length - 1) { v /= 1000; i++; }
+  while (v >= 1000 && i < UNITS.length - 1) {
+    v /= 1000;
+    i++;
+  }
   return `${Number(v.toPrecision(3))}${UNITS[i]}`;
 }
 
@@ -39,7 +42,28 @@ export function humanSince(iso: string | undefined, now = Date.now()): string {
 }
 
 const SIZE_RE = /^(\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)?$/i;
-const FACTORS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12, p: 1e15, pb: 1e15, kib: 1024, ki: 1024, mib: 1024 ** 2, mi: 1024 ** 2, gib: 1024 ** 3, gi: 1024 ** 3, tib: 1024 ** 4, ti: 1024 ** 4 };
+const FACTORS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  m: 1e6,
+  mb: 1e6,
+  g: 1e9,
+  gb: 1e9,
+  t: 1e12,
+  tb: 1e12,
+  p: 1e15,
+  pb: 1e15,
+  kib: 1024,
+  ki: 1024,
+  mib: 1024 ** 2,
+  mi: 1024 ** 2,
+  gib: 1024 ** 3,
+  gi: 1024 ** 3,
+  tib: 1024 ** 4,
+  ti: 1024 ** 4,
+};
 
 /** Parses `512MB`, `10GiB`, `1024` (bytes); throws INVALID_ARGUMENT naming the text. */
 export function parseSize(text: string): number {
@@ -58,7 +82,10 @@ export function parseDuration(text: string): number {
   let m: RegExpExecArray | null;
   let consumed = 0;
   const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-  while ((m = re.exec(t))) { total += Number(m[1]) * unit[m[2]!]!; consumed = re.lastIndex; }
+  while ((m = re.exec(t))) {
+    total += Number(m[1]) * unit[m[2]!]!;
+    consumed = re.lastIndex;
+  }
   if (consumed !== t.length || consumed === 0) {
     throw new KilnError('INVALID_ARGUMENT', `invalid duration "${text}"`, { hint: 'durations look like 24h, 90m, 1h30m, 10s' });
   }
@@ -68,6 +95,18 @@ export function parseDuration(text: string): number {
 /** Left-aligned columns separated by three spaces, as Docker's tabwriter prints tables. */
 export function table(rows: string[][]): string {
   const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => { widths[i] = Math.max(widths[i] ?? 0, c.length); });
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd()).join('\n') + '\n';
+  for (const r of rows)
+    r.forEach((c, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, c.length);
+    });
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3)))
+          .join('')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }

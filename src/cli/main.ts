@@ -51,7 +51,10 @@ const GLOBAL_VALUE_OPTIONS = new Set(['--root', '-H', '--host']);
 function modulesFor(args: string[]): CommandLoader[] {
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (GLOBAL_VALUE_OPTIONS.has(a)) { i++; continue; }
+    if (GLOBAL_VALUE_OPTIONS.has(a)) {
+      i++;
+      continue;
+    }
     if (a.startsWith('-')) continue;
     const own = commandModules[a];
     return own ? [own] : Object.values(commandModules);

@@ -44,7 +44,10 @@ export function parseFlags(argv: string[], defs: FlagDef[]): ParsedFlags {
   };
   for (; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--') { i++; break; }
+    if (a === '--') {
+      i++;
+      break;
+    }
     if (a.startsWith('--')) {
       const eq = a.indexOf('=');
       const name = a.slice(2, eq < 0 ? undefined : eq);
@@ -76,10 +79,12 @@ export function parseFlags(argv: string[], defs: FlagDef[]): ParsedFlags {
 
 /** `--help` text for a flag table. */
 export function flagHelp(defs: FlagDef[]): string {
-  return defs.map((d) => {
-    const names = `${d.short ? `-${d.short}, ` : '    '}--${d.name}${d.value ? ' <value>' : ''}`;
-    return `  ${names.padEnd(28)} ${d.help}`;
-  }).join('\n');
+  return defs
+    .map((d) => {
+      const names = `${d.short ? `-${d.short}, ` : '    '}--${d.name}${d.value ? ' <value>' : ''}`;
+      return `  ${names.padEnd(28)} ${d.help}`;
+    })
+    .join('\n');
 }
 
 export const str = (f: ParsedFlags['flags'], k: string): string | undefined => (typeof f[k] === 'string' ? (f[k] as string) : undefined);

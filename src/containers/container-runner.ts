@@ -37,7 +37,11 @@ export interface SuperviseOptions {
  */
 async function settleBundle(root: string, id: string): Promise<void> {
   const bundle = bundleDir(root, id);
-  const exists = () => stat(bundle).then(() => true, () => false);
+  const exists = () =>
+    stat(bundle).then(
+      () => true,
+      () => false,
+    );
   const deadline = Date.now() + 15_000;
   while ((await exists()) && (await ownerAlive(bundle)) && Date.now() < deadline) {
     await runcKill(root, id, 'KILL');
@@ -45,7 +49,9 @@ async function settleBundle(root: string, id: string): Promise<void> {
   }
   if (await exists()) await cleanupContainer(root, id).catch(() => {});
   if ((await mountsUnder(containerDir(root, id))).length) {
-    throw new KilnError('MOUNT_FAILED', `container ${id.slice(0, 12)} is still mounted; not removing its files`, { hint: 'try again; kiln cleans it at the next start' });
+    throw new KilnError('MOUNT_FAILED', `container ${id.slice(0, 12)} is still mounted; not removing its files`, {
+      hint: 'try again; kiln cleans it at the next start',
+    });
   }
 }
 

@@ -61,7 +61,24 @@ export interface ContainerRecord extends RootfsHold {
 }
 
 const ADJ = ['amber', 'brave', 'calm', 'eager', 'fervent', 'gentle', 'happy', 'jolly', 'keen', 'lucid', 'merry', 'nifty', 'quiet', 'swift', 'vivid', 'witty'];
-const NOUN = ['babbage', 'curie', 'darwin', 'euler', 'fermi', 'gauss', 'hopper', 'kepler', 'lovelace', 'noether', 'pascal', 'ritchie', 'shannon', 'turing', 'wozniak', 'yalow'];
+const NOUN = [
+  'babbage',
+  'curie',
+  'darwin',
+  'euler',
+  'fermi',
+  'gauss',
+  'hopper',
+  'kepler',
+  'lovelace',
+  'noether',
+  'pascal',
+  'ritchie',
+  'shannon',
+  'turing',
+  'wozniak',
+  'yalow',
+];
 
 /** A Docker-style random name (`brave_turing`). */
 export function randomName(): string {
@@ -104,7 +121,9 @@ export function createContainerStore(opts: { root: string }): ContainerStore {
   return {
     async create(rec) {
       if ((await list()).some((r) => r.name === rec.name)) {
-        throw new KilnError('CONTAINER_EXISTS', `the container name "/${rec.name}" is already in use`, { hint: 'remove that container (kiln rm) or pick another --name' });
+        throw new KilnError('CONTAINER_EXISTS', `the container name "/${rec.name}" is already in use`, {
+          hint: 'remove that container (kiln rm) or pick another --name',
+        });
       }
       const { mkdir } = await import('node:fs/promises');
       await mkdir(containerDir(root, rec.id), { recursive: true });

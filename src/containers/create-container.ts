@@ -65,7 +65,10 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
   const image = await store.images.resolve(o.image, { signal: o.signal }).catch((err) => {
     // kiln run does not pull implicitly (no registry traffic a user did not ask for): say how to get it.
     if ((err as KilnError).code === 'IMAGE_NOT_FOUND' && !(err as KilnError).hint) {
-      throw new KilnError('IMAGE_NOT_FOUND', (err as Error).message, { hint: `pull it first (kiln pull ${o.image}) or build it (kiln build -t ${o.image} .)`, cause: err });
+      throw new KilnError('IMAGE_NOT_FOUND', (err as Error).message, {
+        hint: `pull it first (kiln pull ${o.image}) or build it (kiln build -t ${o.image} .)`,
+        cause: err,
+      });
     }
     throw err;
   });
@@ -85,9 +88,12 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
   }
   const containers = createContainerStore({ root });
   const name = o.name ?? randomName();
-  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw new KilnError('INVALID_ARGUMENT', `invalid container name "${name}"`, { hint: 'names match [a-zA-Z0-9][a-zA-Z0-9_.-]*' });
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name))
+    throw new KilnError('INVALID_ARGUMENT', `invalid container name "${name}"`, { hint: 'names match [a-zA-Z0-9][a-zA-Z0-9_.-]*' });
   if ((await containers.list()).some((c) => c.name === name)) {
-    throw new KilnError('CONTAINER_EXISTS', `the container name "/${name}" is already in use`, { hint: 'remove that container (kiln rm) or pick another --name' });
+    throw new KilnError('CONTAINER_EXISTS', `the container name "/${name}" is already in use`, {
+      hint: 'remove that container (kiln rm) or pick another --name',
+    });
   }
   const id = newContainerId();
 
@@ -102,7 +108,12 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
   try {
     for (const v of specs) {
       if (v.kind === 'bind') {
-        if (!(await stat(v.source).then(() => true, () => false))) {
+        if (
+          !(await stat(v.source).then(
+            () => true,
+            () => false,
+          ))
+        ) {
           throw new KilnError('NOT_FOUND', `invalid mount config for type "bind": bind source path does not exist: ${v.source}`);
         }
         mounts.push({ type: 'bind', source: v.source, target: v.target, readonly: v.readonly });
@@ -123,12 +134,38 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
     snapshotKey = id;
     const rootfs = await prepareRootfs(store, image, id, { signal: o.signal });
     const rec: ContainerRecord = {
-      id, name, image: o.image, imageId: image.id, created: new Date().toISOString(), status: 'created',
-      autoRemove: Boolean(o.autoRemove), stopSignal: cfg?.StopSignal, detached: Boolean(o.detached), snapshotKey, volumes: used,
+      id,
+      name,
+      image: o.image,
+      imageId: image.id,
+      created: new Date().toISOString(),
+      status: 'created',
+      autoRemove: Boolean(o.autoRemove),
+      stopSignal: cfg?.StopSignal,
+      detached: Boolean(o.detached),
+      snapshotKey,
+      volumes: used,
       spec: {
-        rootfs, mounts, network, hostname: o.hostname, ports: o.ports ?? [], limits: o.limits, extraHosts: parseAddHosts(o.addHosts ?? []),
-        readonlyRootfs: o.readonlyRootfs, ...(o.privileged ? { privileged: true } : {}), capAdd: o.capAdd, capDrop: o.capDrop, ...(o.seccomp ? { seccomp: o.seccomp } : {}),
-        process: { args, env, cwd: o.workdir || cfg?.WorkingDir || '/', user: o.user ?? cfg?.User ?? '', tty: Boolean(o.tty), ...(o.tty && o.consoleSize ? { consoleSize: o.consoleSize } : {}) },
+        rootfs,
+        mounts,
+        network,
+        hostname: o.hostname,
+        ports: o.ports ?? [],
+        limits: o.limits,
+        extraHosts: parseAddHosts(o.addHosts ?? []),
+        readonlyRootfs: o.readonlyRootfs,
+        ...(o.privileged ? { privileged: true } : {}),
+        capAdd: o.capAdd,
+        capDrop: o.capDrop,
+        ...(o.seccomp ? { seccomp: o.seccomp } : {}),
+        process: {
+          args,
+          env,
+          cwd: o.workdir || cfg?.WorkingDir || '/',
+          user: o.user ?? cfg?.User ?? '',
+          tty: Boolean(o.tty),
+          ...(o.tty && o.consoleSize ? { consoleSize: o.consoleSize } : {}),
+        },
       },
     };
     await containers.create(rec);

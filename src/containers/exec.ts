@@ -40,7 +40,8 @@ export interface ExecOptions {
 /** Runs a process in container `ref`; resolves with its exit status. CONTAINER_NOT_FOUND, PRECONDITION when not running. */
 export async function execInContainer(root: string, ref: string, o: ExecOptions): Promise<number> {
   const rec = await createContainerStore({ root }).get(ref);
-  if (rec.status !== 'running') throw new KilnError('CONTAINER_RUNNING', `container ${rec.id.slice(0, 12)} is not running`, { hint: 'start a new one with kiln run' });
+  if (rec.status !== 'running')
+    throw new KilnError('CONTAINER_RUNNING', `container ${rec.id.slice(0, 12)} is not running`, { hint: 'start a new one with kiln run' });
   const bundle = bundleDir(root, rec.id);
   // Unique per call: the server runs several execs into one container at once.
   const tag = `exec-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
@@ -70,7 +71,9 @@ export async function execInContainer(root: string, ref: string, o: ExecOptions)
   const child = spawn(cmd, args, {
     stdio: st
       ? [st.stdin ? 'pipe' : 'ignore', st.stdout ? 'pipe' : 'ignore', st.stderr || shim ? 'pipe' : 'ignore', ...(shim ? ['pipe' as const] : [])]
-      : o.tty && !shim ? 'inherit' : [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
+      : o.tty && !shim
+        ? 'inherit'
+        : [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
   });
   if (shim && st) o.onTerminal?.(shimResizer(child.stdio[3] as NodeJS.WritableStream | null));
   if (st?.stdin && child.stdin) {

@@ -21,7 +21,10 @@ export async function prepareRootfs(store: StoreRoot, image: ImageRecord, id: st
     throw new KilnError('STORE_CORRUPT', `image ${image.id.slice(7, 19)}: ${layers.length} layers but ${diffIds.length} diff IDs`);
   }
   const snapshotter = createSnapshotter({ root: store.paths.snapshots, content: store.content });
-  const top = await snapshotter.ensureImage(layers.map((descriptor, i) => ({ descriptor, diffId: diffIds[i]! })), { signal: opts.signal });
+  const top = await snapshotter.ensureImage(
+    layers.map((descriptor, i) => ({ descriptor, diffId: diffIds[i]! })),
+    { signal: opts.signal },
+  );
   const fs = join(containerDir(store.root, id), 'fs');
   const upper = join(fs, 'upper');
   const work = join(fs, 'work');

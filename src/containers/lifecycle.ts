@@ -91,6 +91,8 @@ export async function removeContainer(root: string, rec: ContainerRecord, opts: 
     }
     await stopContainer(root, rec, { timeoutSec: 0, signal: 'KILL' });
   }
-  const fresh = await createContainerStore({ root }).get(rec.id).catch(() => undefined);
+  const fresh = await createContainerStore({ root })
+    .get(rec.id)
+    .catch(() => undefined);
   if (fresh) await removeContainerData(root, fresh, { volumes: opts.volumes });
 }

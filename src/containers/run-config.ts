@@ -86,7 +86,8 @@ export function parseVolume(spec: string, cwd = process.cwd()): VolumeSpec {
   const [src, target] = parts as [string, string];
   if (!isAbsolute(target)) throw new KilnError('INVALID_ARGUMENT', `invalid volume "${spec}": the container path must be absolute`);
   if (src.startsWith('/') || src.startsWith('.')) return { kind: 'bind', source: resolve(cwd, src), target, readonly };
-  if (!VOLUME_NAME.test(src)) throw new KilnError('INVALID_ARGUMENT', `invalid volume name "${src}"`, { hint: 'names match [a-zA-Z0-9][a-zA-Z0-9_.-]+; host paths must be absolute' });
+  if (!VOLUME_NAME.test(src))
+    throw new KilnError('INVALID_ARGUMENT', `invalid volume name "${src}"`, { hint: 'names match [a-zA-Z0-9][a-zA-Z0-9_.-]+; host paths must be absolute' });
   return { kind: 'volume', name: src, target, readonly };
 }
 
@@ -113,13 +114,15 @@ export function parseMemory(s: string): number {
 export function parseCpus(s: string, hostCpus = availableParallelism()): number {
   const n = Number(s);
   if (!Number.isFinite(n) || n <= 0) throw new KilnError('INVALID_ARGUMENT', `invalid --cpus "${s}"`, { hint: 'a positive number, e.g. 0.5' });
-  if (n < 0.01 || n > hostCpus) throw new KilnError('INVALID_ARGUMENT', `range of CPUs is from 0.01 to ${hostCpus}.00, as there are only ${hostCpus} CPUs available`);
+  if (n < 0.01 || n > hostCpus)
+    throw new KilnError('INVALID_ARGUMENT', `range of CPUs is from 0.01 to ${hostCpus}.00, as there are only ${hostCpus} CPUs available`);
   return n;
 }
 
 /** Parses `--pids-limit`: a positive integer; 0 or -1 mean unlimited (undefined). */
 export function parsePidsLimit(s: string): number | undefined {
   const n = Number(s);
-  if (!Number.isInteger(n) || n < -1) throw new KilnError('INVALID_ARGUMENT', `invalid --pids-limit "${s}"`, { hint: 'a positive integer, or -1 for unlimited' });
+  if (!Number.isInteger(n) || n < -1)
+    throw new KilnError('INVALID_ARGUMENT', `invalid --pids-limit "${s}"`, { hint: 'a positive integer, or -1 for unlimited' });
   return n > 0 ? n : undefined;
 }

@@ -49,8 +49,12 @@ export function createVolumeStore(opts: { root: string; inUse?: (name: string) =
       const existing = await find(n);
       if (existing) return existing;
       const rec: VolumeRecord = {
-        name: n, driver: 'local', mountpoint: join(dir, n, '_data'), createdAt: new Date().toISOString(),
-        anonymous: Boolean(o.anonymous), labels: o.labels ?? {},
+        name: n,
+        driver: 'local',
+        mountpoint: join(dir, n, '_data'),
+        createdAt: new Date().toISOString(),
+        anonymous: Boolean(o.anonymous),
+        labels: o.labels ?? {},
       };
       await mkdir(rec.mountpoint, { recursive: true });
       // Written last and atomically: a volume without meta.json is an interrupted create.

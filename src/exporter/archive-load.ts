@@ -54,16 +54,26 @@ function memberKey(name: string, where: string): string {
   return posix.normalize(name).replace(/^\.\//, '');
 }
 
-async function readArchive(root: StoreRoot, input: Readable, where: string, lease: ReturnType<StoreRoot['lease']>, added: Set<Digest>, opts: IoOptions): Promise<ArchiveContents> {
+async function readArchive(
+  root: StoreRoot,
+  input: Readable,
+  where: string,
+  lease: ReturnType<StoreRoot['lease']>,
+  added: Set<Digest>,
+  opts: IoOptions,
+): Promise<ArchiveContents> {
   const c: ArchiveContents = { blobs: new Map(), links: new Map(), meta: new Map(), added };
   const decompress = createDecompressStream('auto');
-  const feed = pipeline(input, decompress, { signal: opts.signal }).catch((err) => { decompress.destroy(err); throw err; });
+  const feed = pipeline(input, decompress, { signal: opts.signal }).catch((err) => {
+    decompress.destroy(err);
+    throw err;
+  });
   feed.catch(() => {});
   try {
     for await (const m of readTar(decompress, { source: where, signal: opts.signal })) {
       const key = memberKey(m.entry.name, where);
       if (m.entry.type === 'symlink' || m.entry.type === 'link') {
-        const target = m.entry.type === 'symlink' ? posix.join(posix.dirname(key), m.entry.linkname ?? '') : m.entry.linkname ?? '';
+        const target = m.entry.type === 'symlink' ? posix.join(posix.dirname(key), m.entry.linkname ?? '') : (m.entry.linkname ?? '');
         c.links.set(key, memberKey(posix.normalize(target), where));
         continue;
       }
@@ -174,16 +184,36 @@ async function diffIdOf(root: StoreRoot, digest: Digest, opts: IoOptions): Promi
   const hash = createHash('sha256');
   let head: Buffer | undefined;
   const inflate = createDecompressStream('auto');
-  await pipeline(src, async function* (chunks: AsyncIterable<Buffer>) {
-    for await (const ch of chunks) { head ??= Buffer.from(ch.subarray(0, 8)); yield ch; }
-  }, inflate, new Writable({ write(ch: Buffer, _e, cb) { hash.update(ch); cb(); } }), { signal: opts.signal });
+  await pipeline(
+    src,
+    async function* (chunks: AsyncIterable<Buffer>) {
+      for await (const ch of chunks) {
+        head ??= Buffer.from(ch.subarray(0, 8));
+        yield ch;
+      }
+    },
+    inflate,
+    new Writable({
+      write(ch: Buffer, _e, cb) {
+        hash.update(ch);
+        cb();
+      },
+    }),
+    { signal: opts.signal },
+  );
   return { diffId: `sha256:${hash.digest('hex')}`, compression: sniffCompression(head ?? Buffer.alloc(0)) };
 }
 
 const LAYER_TYPE: Record<string, string> = { none: MediaType.DockerLayer, gzip: MediaType.DockerLayerGzip, zstd: MediaType.OciLayerZstd };
 
 /** Turns manifest.json entries into stored images (docker-archive without a usable index.json). */
-async function loadDockerManifest(root: StoreRoot, c: ArchiveContents, where: string, lease: ReturnType<StoreRoot['lease']>, opts: IoOptions): Promise<Array<{ refs: string[]; target: Descriptor; id: Digest }>> {
+async function loadDockerManifest(
+  root: StoreRoot,
+  c: ArchiveContents,
+  where: string,
+  lease: ReturnType<StoreRoot['lease']>,
+  opts: IoOptions,
+): Promise<Array<{ refs: string[]; target: Descriptor; id: Digest }>> {
   const entries = parseJson<Array<{ Config?: string; RepoTags?: string[] | null; Layers?: string[] }>>(c, 'manifest.json', where);
   if (!Array.isArray(entries)) throw bad(where, 'manifest.json is not a list of images');
   const out = [];
@@ -200,12 +230,15 @@ async function loadDockerManifest(root: StoreRoot, c: ArchiveContents, where: st
       const blob = blobOf(c, name);
       if (!blob) throw bad(where, `manifest.json names layer ${name}, which is not in the archive`, 'BLOB_NOT_FOUND');
       const want = config.rootfs.diff_ids[j]!;
-      const got = blob.digest === want ? { diffId: want, compression: 'none' } : await diffIdOf(root, blob.digest, opts).catch((err: unknown) => {
-        if (opts.signal?.aborted) throw err;
-        // Name the archive and the member: "corrupt gzip stream" alone does not say which of the layers.
-        const code = err instanceof KilnError ? err.code : 'ARCHIVE_INVALID';
-        throw new KilnError(code, `${where}: layer ${name}: ${(err as Error).message}`, { cause: err });
-      });
+      const got =
+        blob.digest === want
+          ? { diffId: want, compression: 'none' }
+          : await diffIdOf(root, blob.digest, opts).catch((err: unknown) => {
+              if (opts.signal?.aborted) throw err;
+              // Name the archive and the member: "corrupt gzip stream" alone does not say which of the layers.
+              const code = err instanceof KilnError ? err.code : 'ARCHIVE_INVALID';
+              throw new KilnError(code, `${where}: layer ${name}: ${(err as Error).message}`, { cause: err });
+            });
       if (got.diffId !== want) throw bad(where, `layer ${name} has content ${got.diffId}, but the config lists ${want}`, 'DIGEST_MISMATCH');
       layers.push({ mediaType: LAYER_TYPE[got.compression] ?? MediaType.DockerLayer, digest: blob.digest, size: blob.size });
     }
@@ -236,7 +269,11 @@ export async function loadArchive(root: StoreRoot, input: Readable, where: strin
     const dm = parseJson<Array<{ Config?: string; RepoTags?: string[] | null }>>(c, 'manifest.json', where);
     for (const e of Array.isArray(dm) ? dm : []) {
       const cfg = typeof e.Config === 'string' ? blobOf(c, e.Config) : undefined;
-      if (cfg) dockerNames.set(cfg.digest, (e.RepoTags ?? []).map((t) => normalizeReference(t)));
+      if (cfg)
+        dockerNames.set(
+          cfg.digest,
+          (e.RepoTags ?? []).map((t) => normalizeReference(t)),
+        );
     }
     let plan: Array<{ refs: string[]; target: Descriptor; id: Digest }> = [];
     if (index && Array.isArray(index.manifests) && index.manifests.length > 0) {
@@ -245,7 +282,7 @@ export async function loadArchive(root: StoreRoot, input: Readable, where: strin
         await checkComplete(root, d, where);
         const rec = await root.images.load(d);
         const ref = refOfEntry(d);
-        const refs = ref ? [ref] : dockerNames.get(rec.id) ?? [];
+        const refs = ref ? [ref] : (dockerNames.get(rec.id) ?? []);
         plan.push({ refs, target: { mediaType: d.mediaType, digest: d.digest, size: d.size, ...(d.platform ? { platform: d.platform } : {}) }, id: rec.id });
       }
     } else if (dm !== undefined) {
@@ -256,9 +293,11 @@ export async function loadArchive(root: StoreRoot, input: Readable, where: strin
     const loaded: LoadedImage[] = [];
     for (const p of plan) {
       if (p.refs.length === 0) {
-        await root.withStoreLock(() => root.images.rewriteIndexLocked((idx) => {
-          if (!idx.manifests.some((x) => x.digest === p.target.digest)) idx.manifests.push(p.target);
-        }));
+        await root.withStoreLock(() =>
+          root.images.rewriteIndexLocked((idx) => {
+            if (!idx.manifests.some((x) => x.digest === p.target.digest)) idx.manifests.push(p.target);
+          }),
+        );
         loaded.push({ id: p.id, manifestDigest: p.target.digest });
       }
       for (const r of p.refs) {
@@ -271,6 +310,9 @@ export async function loadArchive(root: StoreRoot, input: Readable, where: strin
   } finally {
     await lease.release();
     // Blobs this load added that no image needs (VERSION files, a failed load's layers) go again.
-    if (added.size > 0) await collectGarbage(root, { candidates: added }).catch((err) => { if (ok) throw err; });
+    if (added.size > 0)
+      await collectGarbage(root, { candidates: added }).catch((err) => {
+        if (ok) throw err;
+      });
   }
 }

@@ -52,9 +52,18 @@ async function addEntry(pack: tar.Pack, name: string, size: number, body: Buffer
 async function measureLayer(content: ContentStore, layer: Descriptor, diffId: Digest, opts: IoOptions): Promise<number> {
   const hash = createHash('sha256');
   let size = 0;
-  await pipeline(await content.read(layer.digest, opts), createDecompressStream('auto'), new Writable({
-    write(chunk: Buffer, _e, cb) { hash.update(chunk); size += chunk.length; cb(); },
-  }), { signal: opts.signal });
+  await pipeline(
+    await content.read(layer.digest, opts),
+    createDecompressStream('auto'),
+    new Writable({
+      write(chunk: Buffer, _e, cb) {
+        hash.update(chunk);
+        size += chunk.length;
+        cb();
+      },
+    }),
+    { signal: opts.signal },
+  );
   const got = `sha256:${hash.digest('hex')}`;
   if (got !== diffId) {
     throw new KilnError('DIGEST_MISMATCH', `layer ${layer.digest} decompresses to ${got}, but the image config lists ${diffId}`, {

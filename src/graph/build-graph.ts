@@ -50,7 +50,14 @@ export function buildGraph(df: ParsedDockerfile, opts: BuildGraphOptions): Graph
   const stages: GraphStage[] = [];
 
   const add = <O extends Op>(op: Omit<O, 'digest'>): O => {
-    const full = { ...op, digest: opDigest(op as O, op.inputs.map((i) => byId.get(i)!.digest), opts.platform) } as O;
+    const full = {
+      ...op,
+      digest: opDigest(
+        op as O,
+        op.inputs.map((i) => byId.get(i)!.digest),
+        opts.platform,
+      ),
+    } as O;
     ops.push(full);
     byId.set(full.id, full);
     return full;
@@ -100,7 +107,12 @@ export function buildGraph(df: ParsedDockerfile, opts: BuildGraphOptions): Graph
       base = add({ id: nextId(), kind: 'source', def, inputs: [], meta }).id;
       const p = parsePlatform(platform);
       cfg = baseConfigState(img?.config, { os: p.os, architecture: p.architecture, variant: p.variant });
-      scope = createStageScope({ globalArgs: df.globalArgs ?? {}, buildArgs: df.buildArgs, baseEnv: img?.config?.config?.Env ?? [], escape: df.directives.escape });
+      scope = createStageScope({
+        globalArgs: df.globalArgs ?? {},
+        buildArgs: df.buildArgs,
+        baseEnv: img?.config?.config?.Env ?? [],
+        escape: df.directives.escape,
+      });
       triggerSource = img?.config;
     }
     const stageOps = [base];
@@ -127,7 +139,11 @@ export function buildGraph(df: ParsedDockerfile, opts: BuildGraphOptions): Graph
             if (ins.fromRef) inputs.push(refInput(ins.fromRef));
             else if (ins.sources.some((s) => !remote(s))) inputs.push(source({ type: 'context' }));
             for (const url of ins.sources.filter(remote)) {
-              inputs.push(source(isGitSource(url) ? { type: 'git', url } : { type: 'http', url, ...(ins.kind === 'ADD' && ins.checksum ? { checksum: ins.checksum } : {}) }));
+              inputs.push(
+                source(
+                  isGitSource(url) ? { type: 'git', url } : { type: 'http', url, ...(ins.kind === 'ADD' && ins.checksum ? { checksum: ins.checksum } : {}) },
+                ),
+              );
             }
           }
           fs = add({ id: nextId(), kind, def, inputs, meta } as Omit<Op, 'digest'>).id;

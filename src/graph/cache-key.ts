@@ -14,8 +14,16 @@ import type { Digest } from '../image/types.js';
  * (they often embed credentials, which must never land in a key or a record either).
  */
 export const PROXY_VARS = new Set([
-  'HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy',
-  'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy',
+  'HTTP_PROXY',
+  'http_proxy',
+  'HTTPS_PROXY',
+  'https_proxy',
+  'FTP_PROXY',
+  'ftp_proxy',
+  'NO_PROXY',
+  'no_proxy',
+  'ALL_PROXY',
+  'all_proxy',
 ]);
 
 /** What a step's key is made of. `op` is plain JSON data: strings, numbers, booleans, arrays, objects. */

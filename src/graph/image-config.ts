@@ -26,7 +26,14 @@ export interface ConfigState {
 export function baseConfigState(base: ImageConfig | undefined, platform: { os: string; architecture: string; variant?: string }): ConfigState {
   const image: ImageConfig = base
     ? structuredClone(base)
-    : { architecture: platform.architecture, os: platform.os, ...(platform.variant ? { variant: platform.variant } : {}), rootfs: { type: 'layers', diff_ids: [] }, config: {}, history: [] };
+    : {
+        architecture: platform.architecture,
+        os: platform.os,
+        ...(platform.variant ? { variant: platform.variant } : {}),
+        rootfs: { type: 'layers', diff_ids: [] },
+        config: {},
+        history: [],
+      };
   image.config ??= {};
   image.history ??= [];
   const env = image.config.Env ?? [];
@@ -80,7 +87,10 @@ export function resolveWorkdir(current: string | undefined, path: string): strin
   const out = path.startsWith('/') ? path : posix.normalize(posix.join('/', current || '/', path)).replace(/(.)\/+$/, '$1');
   // Bounded here, before any work: no directory of this length can exist (a 30,000-component WORKDIR ran minutes).
   if (Buffer.byteLength(out) >= PATH_MAX) {
-    throw new KilnError('PATH_TOO_LONG', `WORKDIR ${JSON.stringify(`${out.slice(0, 80)}…`)} is ${Buffer.byteLength(out)} bytes long; the limit is ${PATH_MAX - 1} (Linux's PATH_MAX)`);
+    throw new KilnError(
+      'PATH_TOO_LONG',
+      `WORKDIR ${JSON.stringify(`${out.slice(0, 80)}…`)} is ${Buffer.byteLength(out)} bytes long; the limit is ${PATH_MAX - 1} (Linux's PATH_MAX)`,
+    );
   }
   return out;
 }
@@ -92,14 +102,24 @@ function kvText(kvs: Array<{ key: string; value: string }>): string {
 /** The history line BuildKit writes for a metadata instruction (after expansion). */
 function metadataHistory(ins: StageInstruction, cfg: ContainerConfig): string {
   switch (ins.kind) {
-    case 'ENV': return `ENV ${kvText(ins.vars)}`;
-    case 'LABEL': return `LABEL ${kvText(ins.labels)}`;
-    case 'CMD': return `CMD ${JSON.stringify(cfg.Cmd ?? [])}`;
-    case 'ENTRYPOINT': return `ENTRYPOINT ${JSON.stringify(cfg.Entrypoint ?? [])}`;
-    case 'EXPOSE': return `EXPOSE map[${Object.keys(cfg.ExposedPorts ?? {}).map((p) => `${p}:{}`).join(' ')}]`;
-    case 'VOLUME': return `VOLUME ${JSON.stringify(ins.volumes)}`;
-    case 'SHELL': return `SHELL ${JSON.stringify(ins.shell)}`;
-    default: return ins.original.replace(/\s+/g, ' ').trim();
+    case 'ENV':
+      return `ENV ${kvText(ins.vars)}`;
+    case 'LABEL':
+      return `LABEL ${kvText(ins.labels)}`;
+    case 'CMD':
+      return `CMD ${JSON.stringify(cfg.Cmd ?? [])}`;
+    case 'ENTRYPOINT':
+      return `ENTRYPOINT ${JSON.stringify(cfg.Entrypoint ?? [])}`;
+    case 'EXPOSE':
+      return `EXPOSE map[${Object.keys(cfg.ExposedPorts ?? {})
+        .map((p) => `${p}:{}`)
+        .join(' ')}]`;
+    case 'VOLUME':
+      return `VOLUME ${JSON.stringify(ins.volumes)}`;
+    case 'SHELL':
+      return `SHELL ${JSON.stringify(ins.shell)}`;
+    default:
+      return ins.original.replace(/\s+/g, ' ').trim();
   }
 }
 

@@ -34,7 +34,11 @@ export function instructionOp(ins: RunInstruction, st: InstructionOpState, o: In
 export function instructionOp(ins: CopyInstruction | AddInstruction, st: InstructionOpState, o: InstructionOpOptions): { kind: 'file'; def: CopyDef };
 export function instructionOp(ins: WorkdirInstruction, st: InstructionOpState, o: InstructionOpOptions): { kind: 'file'; def: MkdirDef };
 export function instructionOp(ins: FsInstruction, st: InstructionOpState, o: InstructionOpOptions): Pick<ExecOp, 'kind' | 'def'> | Pick<FileOp, 'kind' | 'def'>;
-export function instructionOp(ins: FsInstruction, st: InstructionOpState, o: InstructionOpOptions): Pick<ExecOp, 'kind' | 'def'> | Pick<FileOp, 'kind' | 'def'> {
+export function instructionOp(
+  ins: FsInstruction,
+  st: InstructionOpState,
+  o: InstructionOpOptions,
+): Pick<ExecOp, 'kind' | 'def'> | Pick<FileOp, 'kind' | 'def'> {
   const cfg = st.cfg.image.config ?? {};
   const cwd = cfg.WorkingDir || '/';
   switch (ins.kind) {
@@ -43,9 +47,15 @@ export function instructionOp(ins: FsInstruction, st: InstructionOpState, o: Ins
       return {
         kind: 'exec',
         def: execDef({
-          argv: cmd.argv, script: cmd.file, env: st.scope.runEnv(), user: cfg.User ?? '', cwd,
-          network: ins.network ?? o.networkMode ?? 'default', security: ins.security ?? 'sandbox',
-          mounts: absoluteMounts(ins.mounts, cwd), extraHosts: o.extraHosts ?? [],
+          argv: cmd.argv,
+          script: cmd.file,
+          env: st.scope.runEnv(),
+          user: cfg.User ?? '',
+          cwd,
+          network: ins.network ?? o.networkMode ?? 'default',
+          security: ins.security ?? 'sandbox',
+          mounts: absoluteMounts(ins.mounts, cwd),
+          extraHosts: o.extraHosts ?? [],
         }),
       };
     }

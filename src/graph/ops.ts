@@ -48,7 +48,18 @@ function mountDef(m: RunMount): MountDef {
   {
     switch (m.type) {
       case 'cache':
-        return { type: 'cache', target: m.target, id: m.id, sharing: m.sharing, readonly: m.readonly, mode: m.mode, uid: m.uid, gid: m.gid, from: m.from && fromDef(m.from), source: m.from ? m.source : undefined };
+        return {
+          type: 'cache',
+          target: m.target,
+          id: m.id,
+          sharing: m.sharing,
+          readonly: m.readonly,
+          mode: m.mode,
+          uid: m.uid,
+          gid: m.gid,
+          from: m.from && fromDef(m.from),
+          source: m.from ? m.source : undefined,
+        };
       case 'tmpfs':
         return { type: 'tmpfs', target: m.target, size: m.size };
       case 'secret':
@@ -65,7 +76,11 @@ function mountDef(m: RunMount): MountDef {
  * What a RUN executes: exec form as given, else the stage's SHELL with the script; heredocs as BuildKit runs them
  * (a lone `#!` body is a program of its own at /dev/pipes/NAME).
  */
-export function execCommand(command: CommandForm, heredocs: readonly Heredoc[], shell: readonly string[] | undefined): { argv: string[]; file?: ExecDef['script'] } {
+export function execCommand(
+  command: CommandForm,
+  heredocs: readonly Heredoc[],
+  shell: readonly string[] | undefined,
+): { argv: string[]; file?: ExecDef['script'] } {
   if (command.form === 'exec') return { argv: command.args };
   return heredocRunScript(command.script, heredocs, shell?.length ? shell : DEFAULT_SHELL);
 }
@@ -86,18 +101,31 @@ export interface ExecInput {
 
 export function execDef(i: ExecInput): ExecDef {
   return {
-    args: [...i.argv], env: stripProxyEnv([...i.env]), user: i.user, cwd: i.cwd || '/', network: i.network, security: i.security,
-    mounts: mountDefs(i.mounts), extraHosts: extraHostNames(i.extraHosts), ...(i.script ? { script: i.script } : {}),
+    args: [...i.argv],
+    env: stripProxyEnv([...i.env]),
+    user: i.user,
+    cwd: i.cwd || '/',
+    network: i.network,
+    security: i.security,
+    mounts: mountDefs(i.mounts),
+    extraHosts: extraHostNames(i.extraHosts),
+    ...(i.script ? { script: i.script } : {}),
   };
 }
 
 /** COPY/ADD as fileops performs it; the sources' content is a solve-time input, not part of the definition. */
 export function copyDef(ins: CopyInstruction | AddInstruction, workdir: string): CopyDef {
   return {
-    action: ins.kind === 'ADD' ? 'add' : 'copy', sources: [...ins.sources],
+    action: ins.kind === 'ADD' ? 'add' : 'copy',
+    sources: [...ins.sources],
     heredocs: ins.heredocs.map((h) => ({ name: h.name, content: h.content, expand: h.expand })),
-    dest: ins.dest, workdir: workdir || '/', chown: ins.chown ?? '', chmod: ins.chmod ?? '',
-    link: ins.link, parents: ins.parents, exclude: [...ins.exclude],
+    dest: ins.dest,
+    workdir: workdir || '/',
+    chown: ins.chown ?? '',
+    chmod: ins.chmod ?? '',
+    link: ins.link,
+    parents: ins.parents,
+    exclude: [...ins.exclude],
     from: ins.fromRef ? fromDef(ins.fromRef) : 'context',
     ...(ins.kind === 'ADD' ? { checksum: ins.checksum ?? '', unpack: ins.unpack ?? null, keepGitDir: ins.keepGitDir } : {}),
   };
@@ -121,5 +149,8 @@ export function metaDef(ins: StageInstruction): MetaDef {
 
 /** The text a person reads for an instruction: continuations joined, runs of blanks collapsed. */
 export function displayText(original: string): string {
-  return original.replace(/\s*\\\n\s*/g, ' ').replace(/\s+/g, ' ').trim();
+  return original
+    .replace(/\s*\\\n\s*/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 }

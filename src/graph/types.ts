@@ -38,7 +38,18 @@ export type SourceDef =
 
 export type MountDef =
   | { type: 'bind'; target: string; source: string; readonly: boolean; from?: FromDef }
-  | { type: 'cache'; target: string; id: string; sharing: MountSharing; readonly: boolean; mode: number; uid: number; gid: number; from?: FromDef; source?: string }
+  | {
+      type: 'cache';
+      target: string;
+      id: string;
+      sharing: MountSharing;
+      readonly: boolean;
+      mode: number;
+      uid: number;
+      gid: number;
+      from?: FromDef;
+      source?: string;
+    }
   | { type: 'tmpfs'; target: string; size: number }
   | { type: 'secret'; id: string; target?: string; env?: string; required: boolean }
   | { type: 'ssh'; id: string; target: string; mode: number; uid: number; gid: number };
@@ -106,10 +117,22 @@ interface OpCommon {
   meta: OpMeta;
 }
 
-export interface SourceOp extends OpCommon { kind: 'source'; def: SourceDef }
-export interface ExecOp extends OpCommon { kind: 'exec'; def: ExecDef }
-export interface FileOp extends OpCommon { kind: 'file'; def: CopyDef | MkdirDef }
-export interface MetadataOp extends OpCommon { kind: 'meta'; def: MetaDef }
+export interface SourceOp extends OpCommon {
+  kind: 'source';
+  def: SourceDef;
+}
+export interface ExecOp extends OpCommon {
+  kind: 'exec';
+  def: ExecDef;
+}
+export interface FileOp extends OpCommon {
+  kind: 'file';
+  def: CopyDef | MkdirDef;
+}
+export interface MetadataOp extends OpCommon {
+  kind: 'meta';
+  def: MetaDef;
+}
 
 export type Op = SourceOp | ExecOp | FileOp | MetadataOp;
 /** The ops a step of the builder executes and caches. */

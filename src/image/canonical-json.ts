@@ -36,7 +36,9 @@ function write(v: unknown, seen: Set<object>): string {
   if (Array.isArray(obj)) {
     out = `[${obj.map((x) => (x === undefined || typeof x === 'function' ? 'null' : write(x, seen))).join(',')}]`;
   } else {
-    const keys = Object.keys(obj).filter((k) => obj[k] !== undefined && typeof obj[k] !== 'function').sort();
+    const keys = Object.keys(obj)
+      .filter((k) => obj[k] !== undefined && typeof obj[k] !== 'function')
+      .sort();
     out = `{${keys.map((k) => `${JSON.stringify(k)}:${write(obj[k], seen)}`).join(',')}}`;
   }
   seen.delete(obj);

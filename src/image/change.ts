@@ -35,16 +35,31 @@ function keyValues(s: string, change: string, legacySpace: boolean): Array<[stri
       if (ch === quote) quote = undefined;
       else if (ch === '\\' && quote === '"' && i + 1 < s.length) cur += s[++i];
       else cur += ch;
-    } else if (ch === '"' || ch === "'") { quote = ch; inWord = true; }
-    else if (ch === '\\' && i + 1 < s.length) { cur += s[++i]; inWord = true; }
-    else if (/\s/.test(ch)) { if (inWord) { words.push(cur); cur = ''; inWord = false; } }
-    else { cur += ch; inWord = true; }
+    } else if (ch === '"' || ch === "'") {
+      quote = ch;
+      inWord = true;
+    } else if (ch === '\\' && i + 1 < s.length) {
+      cur += s[++i];
+      inWord = true;
+    } else if (/\s/.test(ch)) {
+      if (inWord) {
+        words.push(cur);
+        cur = '';
+        inWord = false;
+      }
+    } else {
+      cur += ch;
+      inWord = true;
+    }
   }
   if (quote) throw invalid(change, 'unterminated quote');
   if (inWord) words.push(cur);
   if (legacySpace && words.length > 0 && !words[0]!.includes('=')) {
     // `ENV KEY value with spaces`: the legacy form, one pair.
-    const rest = s.trim().slice(s.trim().indexOf(' ') + 1).trim();
+    const rest = s
+      .trim()
+      .slice(s.trim().indexOf(' ') + 1)
+      .trim();
     return [[words[0]!, rest]];
   }
   return words.map((w) => {
@@ -72,7 +87,8 @@ export function applyChange(config: ContainerConfig, change: string): ContainerC
       const env = config.Env ?? [];
       for (const [k, v] of keyValues(arg, change, true)) {
         const i = env.findIndex((e) => e.split('=')[0] === k);
-        if (i >= 0) env[i] = `${k}=${v}`; else env.push(`${k}=${v}`);
+        if (i >= 0) env[i] = `${k}=${v}`;
+        else env.push(`${k}=${v}`);
       }
       config.Env = env;
       break;

@@ -38,10 +38,15 @@ export function parsePlatform(s: string): Platform {
 
 function normalizeArch(a: string): string {
   switch (a) {
-    case 'x86_64': case 'x86-64': return 'amd64';
-    case 'aarch64': return 'arm64';
-    case 'i386': return '386';
-    default: return a;
+    case 'x86_64':
+    case 'x86-64':
+      return 'amd64';
+    case 'aarch64':
+      return 'arm64';
+    case 'i386':
+      return '386';
+    default:
+      return a;
   }
 }
 

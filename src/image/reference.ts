@@ -110,9 +110,7 @@ export function formatReference(ref: ImageReference): string {
 /** The repository as Docker displays it: `busybox`, `team/app`, `127.0.0.1:5000/team/app`. */
 export function familiarName(ref: ImageReference): string {
   if (ref.domain !== DEFAULT_DOMAIN) return repositoryName(ref);
-  return ref.path.startsWith(OFFICIAL_REPO_PREFIX) && ref.path.split('/').length === 2
-    ? ref.path.slice(OFFICIAL_REPO_PREFIX.length)
-    : ref.path;
+  return ref.path.startsWith(OFFICIAL_REPO_PREFIX) && ref.path.split('/').length === 2 ? ref.path.slice(OFFICIAL_REPO_PREFIX.length) : ref.path;
 }
 
 /** `busybox:latest`, `127.0.0.1:5000/app@sha256:…`: the form a user types. */

@@ -94,11 +94,15 @@ function toolFilter(cmd: string, args: string[]): Duplex {
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const duplex = Duplex.from({ writable: child.stdin, readable: child.stdout });
-  child.on('error', (err) => duplex.destroy(new KilnError('PRECONDITION', `${cmd} is needed to decompress this stream`, { cause: err, hint: 'run scripts/setup.sh' })));
+  child.on('error', (err) =>
+    duplex.destroy(new KilnError('PRECONDITION', `${cmd} is needed to decompress this stream`, { cause: err, hint: 'run scripts/setup.sh' })),
+  );
   child.on('close', (code) => {
     if (code !== 0 && code !== null) duplex.destroy(new KilnError('ARCHIVE_INVALID', `${cmd} -d failed: ${stderr.trim() || `exit ${code}`}`));
   });
-  duplex.on('close', () => { if (child.exitCode === null) child.kill(); });
+  duplex.on('close', () => {
+    if (child.exitCode === null) child.kill();
+  });
   return duplex;
 }
 
@@ -151,7 +155,9 @@ class SniffingDecompressor extends Transform {
   private start(): void {
     this.detected = sniffCompression(Buffer.concat(this.head));
     const inner = createDecompressStream(this.detected);
-    inner.on('data', (d: Buffer) => { if (!this.push(d)) inner.pause(); });
+    inner.on('data', (d: Buffer) => {
+      if (!this.push(d)) inner.pause();
+    });
     inner.on('error', (err) => this.destroy(wrapDecompressError(err, this.detected!)));
     this.inner = inner;
   }

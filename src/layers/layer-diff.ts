@@ -128,9 +128,13 @@ export function* layerEntries(dir: string, opts: LayerTarOptions = {}): Generato
 function checkNames(absDir: string, relDir: string): void {
   for (const raw of readdirSync(absDir, { encoding: 'buffer' })) {
     if (!Buffer.from(raw.toString('utf8'), 'utf8').equals(raw)) {
-      throw new KilnError('INVALID_ARGUMENT', `${relDir || '.'}: file name ${JSON.stringify(raw.toString('latin1'))} is not valid UTF-8, which kiln's layers cannot hold`, {
-        hint: 'rename the file (e.g. with convmv) in the step that creates it',
-      });
+      throw new KilnError(
+        'INVALID_ARGUMENT',
+        `${relDir || '.'}: file name ${JSON.stringify(raw.toString('latin1'))} is not valid UTF-8, which kiln's layers cannot hold`,
+        {
+          hint: 'rename the file (e.g. with convmv) in the step that creates it',
+        },
+      );
     }
   }
 }

@@ -33,8 +33,9 @@ const PROBE_MIN_SAVING = 0.03;
 export async function incompressible(block: Buffer): Promise<boolean> {
   if (block.length < PROBE_BYTES * PROBE_SAMPLES) return false;
   const step = Math.floor((block.length - PROBE_BYTES) / (PROBE_SAMPLES - 1));
-  const sizes = await Promise.all(Array.from({ length: PROBE_SAMPLES }, (_, i) =>
-    deflateRawAsync(block.subarray(i * step, i * step + PROBE_BYTES), { level: 1 }).then((b) => b.length)));
+  const sizes = await Promise.all(
+    Array.from({ length: PROBE_SAMPLES }, (_, i) => deflateRawAsync(block.subarray(i * step, i * step + PROBE_BYTES), { level: 1 }).then((b) => b.length)),
+  );
   return sizes.every((n) => n > PROBE_BYTES * (1 - PROBE_MIN_SAVING));
 }
 

@@ -37,7 +37,10 @@ function fsx(): FsxBinding {
       loadError = err;
     }
   }
-  throw new KilnError('PRECONDITION', `kiln's native helper is missing (${ADDON})`, { cause: loadError, hint: 'run scripts/setup.sh (or bash native/build.sh)' });
+  throw new KilnError('PRECONDITION', `kiln's native helper is missing (${ADDON})`, {
+    cause: loadError,
+    hint: 'run scripts/setup.sh (or bash native/build.sh)',
+  });
 }
 
 /** Every extended attribute of `path` (not following a symlink), values byte-exact; `undefined` when none. */
@@ -105,7 +108,9 @@ export interface BeneathStat {
 function beneath(): Required<Pick<FsxBinding, 'lstatBeneath' | 'makeBeneath' | 'removeBeneath' | 'readBeneath'>> {
   const b = fsx();
   if (!b.lstatBeneath || !b.makeBeneath || !b.removeBeneath || !b.readBeneath) {
-    throw new KilnError('PRECONDITION', `kiln's native helper (${ADDON}) predates its no-follow calls`, { hint: 'run scripts/setup.sh (or bash native/build.sh)' });
+    throw new KilnError('PRECONDITION', `kiln's native helper (${ADDON}) predates its no-follow calls`, {
+      hint: 'run scripts/setup.sh (or bash native/build.sh)',
+    });
   }
   return b as Required<FsxBinding>;
 }

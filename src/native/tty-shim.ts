@@ -17,7 +17,9 @@ const SHIM = fileURLToPath(new URL('../../native/build/kiln-tty-shim', import.me
  */
 export function underTtyShim(runc: string, runcArgs: string[]): [string, string[]] {
   if (!existsSync(SHIM)) {
-    throw new KilnError('PRECONDITION', `a terminal needs kiln's tty shim (${SHIM})`, { hint: 'run bash native/build.sh (scripts/setup.sh does), or run without -t' });
+    throw new KilnError('PRECONDITION', `a terminal needs kiln's tty shim (${SHIM})`, {
+      hint: 'run bash native/build.sh (scripts/setup.sh does), or run without -t',
+    });
   }
   return [SHIM, [runc, ...runcArgs]];
 }

@@ -2,7 +2,14 @@
 import { KilnError } from '../errors.js';
 
 const UNITS: Record<string, number> = {
-  ns: 1, us: 1e3, 'µs': 1e3, 'μs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9,
+  ns: 1,
+  us: 1e3,
+  µs: 1e3,
+  μs: 1e3,
+  ms: 1e6,
+  s: 1e9,
+  m: 60e9,
+  h: 3600e9,
 };
 
 /** Parses a Go duration; throws DOCKERFILE_BAD_FLAG `time: invalid duration "x"`. */

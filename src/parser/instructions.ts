@@ -12,13 +12,38 @@ import { parseMount } from './mounts.js';
 import { suggest } from './suggest.js';
 import type { RawNode } from './syntax.js';
 import type {
-  AddInstruction, CommandForm, CopyInstruction, CopyLikeFields, Heredoc, HealthcheckInstruction, Instruction,
-  InstructionKind, InstructionLoc, RunInstruction, RunMount,
+  AddInstruction,
+  CommandForm,
+  CopyInstruction,
+  CopyLikeFields,
+  Heredoc,
+  HealthcheckInstruction,
+  Instruction,
+  InstructionKind,
+  InstructionLoc,
+  RunInstruction,
+  RunMount,
 } from './types.js';
 
 const INSTRUCTION_KINDS: readonly InstructionKind[] = [
-  'FROM', 'RUN', 'CMD', 'ENTRYPOINT', 'LABEL', 'MAINTAINER', 'EXPOSE', 'ENV', 'ADD', 'COPY', 'VOLUME', 'USER',
-  'WORKDIR', 'ARG', 'ONBUILD', 'STOPSIGNAL', 'HEALTHCHECK', 'SHELL',
+  'FROM',
+  'RUN',
+  'CMD',
+  'ENTRYPOINT',
+  'LABEL',
+  'MAINTAINER',
+  'EXPOSE',
+  'ENV',
+  'ADD',
+  'COPY',
+  'VOLUME',
+  'USER',
+  'WORKDIR',
+  'ARG',
+  'ONBUILD',
+  'STOPSIGNAL',
+  'HEALTHCHECK',
+  'SHELL',
 ];
 
 function fail(code: ErrorCode, message: string): never {
@@ -110,7 +135,8 @@ function parseHealthcheck(node: RawNode, base: { loc: InstructionLoc; original: 
   if (startInterval !== undefined) out.startIntervalNs = startInterval;
   const retries = flags.string('retries');
   if (retries !== undefined && retries !== '') {
-    if (!/^[+-]?\d+$/.test(retries) || Math.abs(Number(retries)) > 2 ** 31 - 1) fail('DOCKERFILE_BAD_FLAG', `strconv.ParseInt: parsing ${JSON.stringify(retries)}: invalid syntax`);
+    if (!/^[+-]?\d+$/.test(retries) || Math.abs(Number(retries)) > 2 ** 31 - 1)
+      fail('DOCKERFILE_BAD_FLAG', `strconv.ParseInt: parsing ${JSON.stringify(retries)}: invalid syntax`);
     const n = Number(retries);
     if (n < 0) fail('DOCKERFILE_BAD_FLAG', `--retries cannot be negative (${n})`);
     out.retries = n;
@@ -152,8 +178,12 @@ function parseCopy(node: RawNode, base: { loc: InstructionLoc; original: string 
     fail('DOCKERFILE_BAD_FLAG', 'variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround');
   }
   const out: CopyInstruction = {
-    kind: 'COPY', ...base, ...sourcesAndDest(node, 'COPY', copyArgs(node)),
-    link: flags.bool('link'), parents: flags.bool('parents'), exclude: flags.strings('exclude'),
+    kind: 'COPY',
+    ...base,
+    ...sourcesAndDest(node, 'COPY', copyArgs(node)),
+    link: flags.bool('link'),
+    parents: flags.bool('parents'),
+    exclude: flags.strings('exclude'),
   };
   if (from !== undefined && from !== '') out.from = from;
   const chown = flags.string('chown');
@@ -169,12 +199,21 @@ function parseCopy(node: RawNode, base: { loc: InstructionLoc; original: string 
 function parseAdd(node: RawNode, base: { loc: InstructionLoc; original: string }): AddInstruction {
   const flags = parseFlags('ADD', node.flags, ADD_FLAGS);
   const out: AddInstruction = {
-    kind: 'ADD', ...base, ...sourcesAndDest(node, 'ADD', copyArgs(node)),
-    link: flags.bool('link'), parents: false, exclude: flags.strings('exclude'), keepGitDir: flags.bool('keep-git-dir'),
+    kind: 'ADD',
+    ...base,
+    ...sourcesAndDest(node, 'ADD', copyArgs(node)),
+    link: flags.bool('link'),
+    parents: false,
+    exclude: flags.strings('exclude'),
+    keepGitDir: flags.bool('keep-git-dir'),
   };
   const unpack = flags.optionalBool('unpack');
   if (unpack !== undefined) out.unpack = unpack;
-  for (const [flag, key] of [['chown', 'chown'], ['chmod', 'chmod'], ['checksum', 'checksum']] as const) {
+  for (const [flag, key] of [
+    ['chown', 'chown'],
+    ['chmod', 'chmod'],
+    ['checksum', 'checksum'],
+  ] as const) {
     const v = flags.string(flag);
     if (v !== undefined && v !== '') out[key] = v;
   }
@@ -280,7 +319,7 @@ function typeNode(node: RawNode, loc: InstructionLoc, escape: string): Instructi
       parseFlags(kind, node.flags, NO_FLAGS);
       if (!node.sub) fail('DOCKERFILE_BAD_ARGS', 'ONBUILD requires at least one argument');
       const triggerKind = node.sub.cmd.toUpperCase();
-      if (triggerKind === 'ONBUILD') fail('DOCKERFILE_BAD_ARGS', 'Chaining ONBUILD via `ONBUILD ONBUILD` isn\'t allowed');
+      if (triggerKind === 'ONBUILD') fail('DOCKERFILE_BAD_ARGS', "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
       if (triggerKind === 'MAINTAINER' || triggerKind === 'FROM') fail('DOCKERFILE_BAD_ARGS', `${triggerKind} isn't allowed as an ONBUILD trigger`);
       let expression = node.original.replace(/^\s*ONBUILD\s*/i, '');
       for (const h of node.heredocs) expression += '\n' + h.content + h.name;

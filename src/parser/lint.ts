@@ -8,9 +8,19 @@ import type { Directives, Instruction, MetaArg, ParseWarning, Stage } from './ty
 
 /** The rules kiln checks, by BuildKit's names. Other warnings (unused build args, …) are not lint rules. */
 const LINT_RULES = new Set([
-  'StageNameCasing', 'FromAsCasing', 'NoEmptyContinuation', 'ConsistentInstructionCasing', 'DuplicateStageName',
-  'ReservedStageName', 'JSONArgsRecommended', 'MaintainerDeprecated', 'UndefinedArgInFrom', 'WorkdirRelativePath',
-  'MultipleInstructionsDisallowed', 'LegacyKeyValueFormat', 'SecretsUsedInArgOrEnv',
+  'StageNameCasing',
+  'FromAsCasing',
+  'NoEmptyContinuation',
+  'ConsistentInstructionCasing',
+  'DuplicateStageName',
+  'ReservedStageName',
+  'JSONArgsRecommended',
+  'MaintainerDeprecated',
+  'UndefinedArgInFrom',
+  'WorkdirRelativePath',
+  'MultipleInstructionsDisallowed',
+  'LegacyKeyValueFormat',
+  'SecretsUsedInArgOrEnv',
 ]);
 
 const SECRET = /(?:^|_)(?:apikey|auth|credential|credentials|key|password|pass|pword|passwd|secret|token)(?:_|$)/i;
@@ -54,7 +64,8 @@ export function lint(input: LintInput): ParseWarning[] {
     if (ins.kind === 'ARG' || ins.kind === 'ENV') {
       const keys = ins.kind === 'ARG' ? ins.args.map((a) => a.key) : ins.vars.map((v) => v.key);
       for (const key of keys) {
-        if (SECRET.test(key) && !NOT_SECRET.test(key)) warn('SecretsUsedInArgOrEnv', ins.loc.line, `Do not use ARG or ENV instructions for sensitive data (${ins.kind} ${JSON.stringify(key)})`);
+        if (SECRET.test(key) && !NOT_SECRET.test(key))
+          warn('SecretsUsedInArgOrEnv', ins.loc.line, `Do not use ARG or ENV instructions for sensitive data (${ins.kind} ${JSON.stringify(key)})`);
       }
     }
   }
@@ -73,7 +84,8 @@ export function lint(input: LintInput): ParseWarning[] {
     const written = asIndex > 0 ? words[asIndex + 1] : undefined;
     if (written && written !== written.toLowerCase()) warn('StageNameCasing', from.loc.line, `Stage name '${written}' should be lowercase`);
     if (st.name) {
-      if (st.name === 'scratch' || st.name === 'context') warn('ReservedStageName', from.loc.line, `Stage name should not use the same name as reserved stage "${st.name}"`);
+      if (st.name === 'scratch' || st.name === 'context')
+        warn('ReservedStageName', from.loc.line, `Stage name should not use the same name as reserved stage "${st.name}"`);
       if (seen.has(st.name)) warn('DuplicateStageName', from.loc.line, `Duplicate stage name "${st.name}", stage names should be unique`);
       else seen.set(st.name, st.index);
     }
@@ -98,7 +110,11 @@ export function lint(input: LintInput): ParseWarning[] {
     }
     for (const [kind, lines] of counts) {
       for (const line of lines.slice(0, -1)) {
-        warn('MultipleInstructionsDisallowed', line, `Multiple ${kind} instructions should not be used in the same stage because only the last one will be used`);
+        warn(
+          'MultipleInstructionsDisallowed',
+          line,
+          `Multiple ${kind} instructions should not be used in the same stage because only the last one will be used`,
+        );
       }
     }
   }

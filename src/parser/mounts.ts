@@ -11,7 +11,27 @@ type Expand = (value: string) => string;
 
 const TYPES = ['bind', 'cache', 'tmpfs', 'secret', 'ssh'] as const;
 const SHARING: MountSharing[] = ['shared', 'private', 'locked'];
-const KEYS = ['type', 'from', 'source', 'src', 'target', 'dst', 'destination', 'readonly', 'ro', 'readwrite', 'rw', 'id', 'sharing', 'required', 'mode', 'uid', 'gid', 'size', 'env'];
+const KEYS = [
+  'type',
+  'from',
+  'source',
+  'src',
+  'target',
+  'dst',
+  'destination',
+  'readonly',
+  'ro',
+  'readwrite',
+  'rw',
+  'id',
+  'sharing',
+  'required',
+  'mode',
+  'uid',
+  'gid',
+  'size',
+  'env',
+];
 
 function bad(message: string): KilnError {
   return new KilnError('DOCKERFILE_BAD_FLAG', message);
@@ -119,11 +139,26 @@ export function parseMount(spec: string, opts: { expand?: Expand; sshIndex?: num
         type = v as (typeof TYPES)[number];
         break;
       }
-      case 'from': from = value; break;
-      case 'source': case 'src': source = value; break;
-      case 'target': case 'dst': case 'destination': target = value; break;
-      case 'readonly': case 'ro': readonly = parseBool(key, value); break;
-      case 'readwrite': case 'rw': readonly = !parseBool(key, value); break;
+      case 'from':
+        from = value;
+        break;
+      case 'source':
+      case 'src':
+        source = value;
+        break;
+      case 'target':
+      case 'dst':
+      case 'destination':
+        target = value;
+        break;
+      case 'readonly':
+      case 'ro':
+        readonly = parseBool(key, value);
+        break;
+      case 'readwrite':
+      case 'rw':
+        readonly = !parseBool(key, value);
+        break;
       case 'required':
         if (type !== 'secret' && type !== 'ssh') throw bad(`unexpected key '${key}' for mount type '${type}'`);
         required = parseBool(key, value);
@@ -132,16 +167,24 @@ export function parseMount(spec: string, opts: { expand?: Expand; sshIndex?: num
         if (type !== 'tmpfs') throw bad(`unexpected key '${key}' for mount type '${type}'`);
         size = parseRamBytes(value);
         break;
-      case 'id': id = value; break;
+      case 'id':
+        id = value;
+        break;
       case 'sharing': {
         const v = value.toLowerCase() as MountSharing;
         if (!SHARING.includes(v)) throw bad(`unsupported sharing value ${JSON.stringify(value)}`);
         sharing = v;
         break;
       }
-      case 'mode': mode = parseUint('mode', value, 8); break;
-      case 'uid': uid = parseUint('uid', value, 10); break;
-      case 'gid': gid = parseUint('gid', value, 10); break;
+      case 'mode':
+        mode = parseUint('mode', value, 8);
+        break;
+      case 'uid':
+        uid = parseUint('uid', value, 10);
+        break;
+      case 'gid':
+        gid = parseUint('gid', value, 10);
+        break;
       case 'env':
         if (type !== 'secret') throw bad(`unexpected key '${key}' for mount type '${type}'`);
         env = value;
@@ -167,28 +210,48 @@ export function parseMount(spec: string, opts: { expand?: Expand; sshIndex?: num
       return { type, target, readonly: ro, source: source ?? '/', ...(from !== undefined ? { from: { kind: 'image', ref: from, raw: from } } : {}) };
     case 'cache':
       return {
-        type, target, readonly: ro, id: id || target, sharing: sharing ?? 'shared',
+        type,
+        target,
+        readonly: ro,
+        id: id || target,
+        sharing: sharing ?? 'shared',
         ...(from !== undefined ? { from: { kind: 'image', ref: from, raw: from } } : {}),
         ...(source !== undefined ? { source } : {}),
-        mode: mode ?? 0o755, uid: uid ?? 0, gid: gid ?? 0,
+        mode: mode ?? 0o755,
+        uid: uid ?? 0,
+        gid: gid ?? 0,
       };
     case 'tmpfs':
       return { type, target, readonly: ro, size };
     case 'secret': {
       if (from !== undefined) throw bad('secret mount should not have a from');
       if (source !== undefined && id !== undefined) throw bad("both source and id can't be set");
-      const sid = id ?? source ?? (target ? target.split('/').filter(Boolean).pop() ?? '' : '');
+      const sid = id ?? source ?? (target ? (target.split('/').filter(Boolean).pop() ?? '') : '');
       if (!sid && !env) throw bad('invalid secret mount. one of source, target required');
       const hasTarget = target !== '' || env === undefined;
       return {
-        type, id: sid, readonly: ro, target: target || `/run/secrets/${sid}`, hasTarget,
-        ...(env !== undefined ? { env } : {}), required, mode: mode ?? 0o400, uid: uid ?? 0, gid: gid ?? 0,
+        type,
+        id: sid,
+        readonly: ro,
+        target: target || `/run/secrets/${sid}`,
+        hasTarget,
+        ...(env !== undefined ? { env } : {}),
+        required,
+        mode: mode ?? 0o400,
+        uid: uid ?? 0,
+        gid: gid ?? 0,
       };
     }
     case 'ssh':
       return {
-        type, id: id || 'default', readonly: ro, target: target || `/run/buildkit/ssh_agent.${opts.sshIndex ?? 0}`,
-        required, mode: mode ?? 0o600, uid: uid ?? 0, gid: gid ?? 0,
+        type,
+        id: id || 'default',
+        readonly: ro,
+        target: target || `/run/buildkit/ssh_agent.${opts.sshIndex ?? 0}`,
+        required,
+        mode: mode ?? 0o600,
+        uid: uid ?? 0,
+        gid: gid ?? 0,
       };
   }
 }

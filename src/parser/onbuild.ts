@@ -36,7 +36,11 @@ export function parseOnbuildTriggers(triggers: readonly string[], opts: TriggerO
       return ins;
     } catch (err) {
       if (!(err instanceof KilnError)) throw err;
-      throw new KilnError(err.code, `ONBUILD trigger ${JSON.stringify(trigger.split('\n')[0])}: ${err.message}`, { loc, cause: err, ...(err.hint ? { hint: err.hint } : {}) });
+      throw new KilnError(err.code, `ONBUILD trigger ${JSON.stringify(trigger.split('\n')[0])}: ${err.message}`, {
+        loc,
+        cause: err,
+        ...(err.hint ? { hint: err.hint } : {}),
+      });
     }
   });
 }

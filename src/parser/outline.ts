@@ -156,32 +156,51 @@ export function outlineDockerfile(df: ParsedDockerfile): Outline {
   for (const m of df.metaArgs) {
     if (seen.has(m.key)) continue;
     seen.add(m.key);
-    buildArgs.push({ name: m.key, ...(m.default !== undefined ? { default: m.default } : {}), ...(m.value !== undefined ? { value: m.value } : {}), line: m.loc.line, global: true });
+    buildArgs.push({
+      name: m.key,
+      ...(m.default !== undefined ? { default: m.default } : {}),
+      ...(m.value !== undefined ? { value: m.value } : {}),
+      line: m.loc.line,
+      global: true,
+    });
   }
   const stages: OutlineStage[] = [];
   for (const st of df.stages) {
-    const scope = st.base.kind === 'stage' && scopes[st.base.index]
-      ? scopes[st.base.index]!.child()
-      : createStageScope({ globalArgs: df.globalArgs, buildArgs: df.buildArgs, baseEnv: [], escape: df.directives.escape, defaultPath: false });
+    const scope =
+      st.base.kind === 'stage' && scopes[st.base.index]
+        ? scopes[st.base.index]!.child()
+        : createStageScope({ globalArgs: df.globalArgs, buildArgs: df.buildArgs, baseEnv: [], escape: df.directives.escape, defaultPath: false });
     const lines: OutlineStage['instructions'] = [];
     for (const raw of st.instructions) {
       const ins = expandInstruction(raw, scope);
       scope.dispatch(ins);
       lines.push({ line: ins.loc.line, text: formatInstruction(ins) });
       if (ins.kind === 'ARG' && required.has(st.index)) {
-        raw.kind === 'ARG' && raw.args.forEach((a, i) => {
-          if (seen.has(a.key)) return;
-          seen.add(a.key);
-          const v = ins.args[i]!.value;
-          buildArgs.push({ name: a.key, ...(a.value !== undefined ? { default: a.value } : {}), ...(v !== undefined ? { value: v } : {}), line: ins.loc.line, global: false });
-        });
+        raw.kind === 'ARG' &&
+          raw.args.forEach((a, i) => {
+            if (seen.has(a.key)) return;
+            seen.add(a.key);
+            const v = ins.args[i]!.value;
+            buildArgs.push({
+              name: a.key,
+              ...(a.value !== undefined ? { default: a.value } : {}),
+              ...(v !== undefined ? { value: v } : {}),
+              line: ins.loc.line,
+              global: false,
+            });
+          });
       }
     }
     scopes[st.index] = scope;
     const base = st.base.kind === 'scratch' ? 'scratch' : st.base.kind === 'image' ? st.base.ref : `stage ${df.stages[st.base.index]!.name ?? st.base.index}`;
     stages.push({
-      index: st.index, ...(st.name ? { name: st.name } : {}), base, ...(st.platform ? { platform: st.platform } : {}),
-      required: required.has(st.index), line: st.loc.line, instructions: lines,
+      index: st.index,
+      ...(st.name ? { name: st.name } : {}),
+      base,
+      ...(st.platform ? { platform: st.platform } : {}),
+      required: required.has(st.index),
+      line: st.loc.line,
+      instructions: lines,
     });
   }
   const target = df.stages[df.targetIndex]!;

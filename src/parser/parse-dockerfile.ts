@@ -11,8 +11,21 @@ import { tokenize } from './syntax.js';
 import type { Instruction, ParsedDockerfile, ParseOptions, ParseWarning } from './types.js';
 
 const PREDEFINED_ARGS = new Set([
-  'HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy',
-  'BUILDKIT_INLINE_CACHE', 'BUILDKIT_CONTEXT_KEEP_GIT_DIR', 'BUILDKIT_SYNTAX', 'BUILDKIT_MULTI_PLATFORM', 'SOURCE_DATE_EPOCH',
+  'HTTP_PROXY',
+  'http_proxy',
+  'HTTPS_PROXY',
+  'https_proxy',
+  'FTP_PROXY',
+  'ftp_proxy',
+  'NO_PROXY',
+  'no_proxy',
+  'ALL_PROXY',
+  'all_proxy',
+  'BUILDKIT_INLINE_CACHE',
+  'BUILDKIT_CONTEXT_KEEP_GIT_DIR',
+  'BUILDKIT_SYNTAX',
+  'BUILDKIT_MULTI_PLATFORM',
+  'SOURCE_DATE_EPOCH',
 ]);
 
 function sortByLine(errors: KilnError[]): KilnError[] {
@@ -61,12 +74,17 @@ export function parseDockerfileAll(text: string, opts: ParseOptions = {}): Parse
   const build = normalizePlatform(opts.buildPlatform ?? hostPlatform());
   const buildArgs = { ...(opts.buildArgs ?? {}) };
   const lastName = [...instructions].reverse().find((i) => i.kind === 'FROM');
-  const targetStage = opts.target || (lastName?.kind === 'FROM' ? lastName.stageName ?? '' : '');
+  const targetStage = opts.target || (lastName?.kind === 'FROM' ? (lastName.stageName ?? '') : '');
   const typingErrors = errors.length;
   const automaticArgs = automaticPlatformArgs(target, build, targetStage);
   const graph = buildStages({
-    file, escape: syntax.directives.escape, instructions, buildArgs, automaticArgs,
-    target: opts.target, warnings,
+    file,
+    escape: syntax.directives.escape,
+    instructions,
+    buildArgs,
+    automaticArgs,
+    target: opts.target,
+    warnings,
     // A FROM line that failed to parse would also report "no stages": keep only the cause.
     onError: (e) => (e.code === 'DOCKERFILE_NO_STAGES' && typingErrors > 0 ? undefined : onError(e)),
   });
@@ -81,7 +99,9 @@ export function parseDockerfileAll(text: string, opts: ParseOptions = {}): Parse
   for (const i of graph.requiredStages) {
     for (const ins of graph.stages[i]!.instructions) if (ins.kind === 'ARG') for (const a of ins.args) declared.add(a.key);
   }
-  const unused = Object.keys(buildArgs).filter((k) => !declared.has(k) && !PREDEFINED_ARGS.has(k) && !(k in graph.globalArgs)).sort();
+  const unused = Object.keys(buildArgs)
+    .filter((k) => !declared.has(k) && !PREDEFINED_ARGS.has(k) && !(k in graph.globalArgs))
+    .sort();
   if (unused.length) warnings.push({ message: `One or more build-args [${unused.join(' ')}] were not consumed`, rule: 'UnusedBuildArgs' });
 
   const result: ParsedDockerfile = {

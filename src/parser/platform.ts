@@ -6,7 +6,13 @@ import { KilnError } from '../errors.js';
 import type { PlatformSpec } from './types.js';
 
 const ARCH_ALIASES: Record<string, string> = {
-  x86_64: 'amd64', x86: '386', i386: '386', i686: '386', aarch64: 'arm64', armhf: 'arm', armel: 'arm',
+  x86_64: 'amd64',
+  x86: '386',
+  i386: '386',
+  i686: '386',
+  aarch64: 'arm64',
+  armhf: 'arm',
+  armel: 'arm',
 };
 
 /** containerd's normalisation: aliases resolved, `arm64/v8` loses its default variant, `arm` gets `v7`. */

@@ -44,7 +44,9 @@ const EOF = '';
 export function isSpace(ch: string): boolean {
   const c = ch.charCodeAt(0);
   if (c < 128) return c === 32 || (c >= 9 && c <= 13);
-  return c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
+  return (
+    c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000
+  );
 }
 
 function isLetter(ch: string): boolean {
@@ -390,7 +392,17 @@ function shellPatternToRegex(pattern: string, greedy: boolean, anchored: boolean
         out += '\\' + nxt;
         continue;
       }
-      case '[': case ']': case '{': case '}': case '.': case '+': case '(': case ')': case '|': case '^': case '$':
+      case '[':
+      case ']':
+      case '{':
+      case '}':
+      case '.':
+      case '+':
+      case '(':
+      case ')':
+      case '|':
+      case '^':
+      case '$':
         out += '\\' + tok;
         continue;
       default:

@@ -18,8 +18,16 @@ export function resolveStageRef(raw: string, stages: readonly Stage[], file: str
   const st = stages.find((s) => s.name === raw.toLowerCase());
   if (st) return { kind: 'stage', index: st.index, raw };
   if (warnings && /^[a-z0-9_.-]+$/i.test(raw)) {
-    const near = suggest(raw, stages.flatMap((s) => (s.name ? [s.name] : [])));
-    if (near) warnings.push({ message: `"${raw}" is not a stage of this Dockerfile and will be used as an image (did you mean ${near}?)`, loc: { file, line }, rule: 'UnknownStageReference' });
+    const near = suggest(
+      raw,
+      stages.flatMap((s) => (s.name ? [s.name] : [])),
+    );
+    if (near)
+      warnings.push({
+        message: `"${raw}" is not a stage of this Dockerfile and will be used as an image (did you mean ${near}?)`,
+        loc: { file, line },
+        rule: 'UnknownStageReference',
+      });
   }
   try {
     parseReference(raw);
@@ -34,7 +42,12 @@ export function resolveStageRef(raw: string, stages: readonly Stage[], file: str
  * Resolves the references of one instruction in place (`COPY.fromRef`, `RUN` mount `from`) and returns the
  * stage indexes it reads, each with the line that reads it.
  */
-export function resolveInstructionRefs(ins: Instruction, stages: readonly Stage[], file: string, warnings?: ParseWarning[]): Array<{ index: number; line: number }> {
+export function resolveInstructionRefs(
+  ins: Instruction,
+  stages: readonly Stage[],
+  file: string,
+  warnings?: ParseWarning[],
+): Array<{ index: number; line: number }> {
   const line = ins.loc.line;
   const out: Array<{ index: number; line: number }> = [];
   if (ins.kind === 'COPY' && ins.from !== undefined) {

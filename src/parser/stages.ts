@@ -82,7 +82,13 @@ export function buildStages(input: StageBuildInput): StageBuildResult | undefine
     if (ins.kind === 'FROM') groups.push({ from: ins, body: [] });
     else if (groups.length === 0) {
       if (ins.kind === 'ARG') metaArgIns.push(ins);
-      else input.onError(new KilnError('DOCKERFILE_SYNTAX', `${ins.kind} before the first FROM: no build stage in current context`, { loc: { file, line: ins.loc.line }, hint: 'only ARG may come before FROM' }));
+      else
+        input.onError(
+          new KilnError('DOCKERFILE_SYNTAX', `${ins.kind} before the first FROM: no build stage in current context`, {
+            loc: { file, line: ins.loc.line },
+            hint: 'only ARG may come before FROM',
+          }),
+        );
     } else groups[groups.length - 1]!.body.push(ins);
   }
   const metaArgs = evalMetaArgs(metaArgIns, input, globals);
@@ -115,7 +121,11 @@ export function buildStages(input: StageBuildInput): StageBuildResult | undefine
     if (base.kind === 'image' && image !== '') checkReference(image, file, line, input.onError);
     const last = g.body.length ? g.body[g.body.length - 1]!.loc.endLine : g.from.loc.endLine;
     stages.push({
-      index, base, from, instructions: g.body, dependsOn: [],
+      index,
+      base,
+      from,
+      instructions: g.body,
+      dependsOn: [],
       loc: { file, line, endLine: last },
       ...(g.from.stageName ? { name: g.from.stageName } : {}),
       ...(platform ? { platform } : {}),
@@ -142,9 +152,11 @@ export function buildStages(input: StageBuildInput): StageBuildResult | undefine
     if (!t) {
       const names = stages.flatMap((s) => (s.name ? [s.name] : []));
       const sug = suggest(input.target, names);
-      input.onError(new KilnError('STAGE_NOT_FOUND', `target stage ${JSON.stringify(input.target)} could not be found${sug ? ` (did you mean ${sug}?)` : ''}`, {
-        hint: names.length ? `stages: ${names.join(', ')}` : 'the Dockerfile names no stages (FROM … AS name)',
-      }));
+      input.onError(
+        new KilnError('STAGE_NOT_FOUND', `target stage ${JSON.stringify(input.target)} could not be found${sug ? ` (did you mean ${sug}?)` : ''}`, {
+          hint: names.length ? `stages: ${names.join(', ')}` : 'the Dockerfile names no stages (FROM … AS name)',
+        }),
+      );
       return { metaArgs, globalArgs: globals, stages, targetIndex, requiredStages: [] };
     }
     targetIndex = t.index;
@@ -201,13 +213,23 @@ function requiredFor(stages: Stage[], target: number, file: string, refLines: Ma
     state.set(i, 'visiting');
     for (const d of stages[i]!.dependsOn) {
       if (d === i) {
-        onError(new KilnError('STAGE_CYCLE', `circular dependency detected on stage: ${label(i)} (it reads from itself)`, { loc: { file, line: stages[i]!.loc.line } }));
+        onError(
+          new KilnError('STAGE_CYCLE', `circular dependency detected on stage: ${label(i)} (it reads from itself)`, {
+            loc: { file, line: stages[i]!.loc.line },
+          }),
+        );
         continue;
       }
       walk(d, [...path, i]);
       if (d > i && state.get(d) === 'done') {
         const line = refLines.get(i)?.get(d) ?? stages[i]!.loc.line;
-        onError(new KilnError('STAGE_NOT_FOUND', `cannot copy from stage ${JSON.stringify(label(d))}, it needs to be defined before current stage ${JSON.stringify(label(i))}`, { loc: { file, line } }));
+        onError(
+          new KilnError(
+            'STAGE_NOT_FOUND',
+            `cannot copy from stage ${JSON.stringify(label(d))}, it needs to be defined before current stage ${JSON.stringify(label(i))}`,
+            { loc: { file, line } },
+          ),
+        );
       }
     }
     state.set(i, 'done');

@@ -52,7 +52,14 @@ function parseCheck(raw: string): Directives['check'] {
   const out = { skip: [] as string[], error: false, raw };
   for (const part of raw.split(';')) {
     const [k, v = ''] = part.split('=', 2).map((s) => s.trim()) as [string, string?];
-    if (k === 'skip') out.skip = v === '' ? [] : v.split(',').map((s) => s.trim()).filter(Boolean);
+    if (k === 'skip')
+      out.skip =
+        v === ''
+          ? []
+          : v
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean);
     else if (k === 'error') out.error = v.toLowerCase() === 'true';
   }
   return out;

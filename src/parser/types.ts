@@ -18,8 +18,24 @@ export interface InstructionLoc {
 
 /** Every Dockerfile keyword kiln knows, upper-case. */
 export type InstructionKind =
-  | 'FROM' | 'RUN' | 'CMD' | 'ENTRYPOINT' | 'LABEL' | 'MAINTAINER' | 'EXPOSE' | 'ENV' | 'ADD' | 'COPY'
-  | 'VOLUME' | 'USER' | 'WORKDIR' | 'ARG' | 'ONBUILD' | 'STOPSIGNAL' | 'HEALTHCHECK' | 'SHELL';
+  | 'FROM'
+  | 'RUN'
+  | 'CMD'
+  | 'ENTRYPOINT'
+  | 'LABEL'
+  | 'MAINTAINER'
+  | 'EXPOSE'
+  | 'ENV'
+  | 'ADD'
+  | 'COPY'
+  | 'VOLUME'
+  | 'USER'
+  | 'WORKDIR'
+  | 'ARG'
+  | 'ONBUILD'
+  | 'STOPSIGNAL'
+  | 'HEALTHCHECK'
+  | 'SHELL';
 
 interface InstructionBase<K extends InstructionKind> {
   kind: K;
@@ -32,9 +48,7 @@ interface InstructionBase<K extends InstructionKind> {
  * A command as written: shell form (`RUN echo hi`, run through the stage's SHELL) or exec form (`RUN ["a","b"]`,
  * the JSON array decoded). Text that is not a valid JSON string array falls back to shell form, as in Docker.
  */
-export type CommandForm =
-  | { form: 'shell'; script: string }
-  | { form: 'exec'; args: string[] };
+export type CommandForm = { form: 'shell'; script: string } | { form: 'exec'; args: string[] };
 
 /**
  * One here-document (`<<EOF` … `EOF`). `content` is the body with a trailing newline, tabs already stripped
@@ -116,9 +130,7 @@ export type RunMount = BindMount | CacheMount | TmpfsMount | SecretMount | SshMo
  * What `--from=` / `from=` names: a stage of this Dockerfile (by name or index, resolved) or an image.
  * `raw` is the text as written (after expansion when the parser could expand it).
  */
-export type StageOrImageRef =
-  | { kind: 'stage'; index: number; raw: string }
-  | { kind: 'image'; ref: string; raw: string };
+export type StageOrImageRef = { kind: 'stage'; index: number; raw: string } | { kind: 'image'; ref: string; raw: string };
 
 // ---- Instructions ----
 
@@ -253,20 +265,31 @@ export interface ShellInstruction extends InstructionBase<'SHELL'> {
 }
 
 export type Instruction =
-  | FromInstruction | RunInstruction | CmdInstruction | EntrypointInstruction | LabelInstruction
-  | MaintainerInstruction | ExposeInstruction | EnvInstruction | AddInstruction | CopyInstruction
-  | VolumeInstruction | UserInstruction | WorkdirInstruction | ArgInstruction | OnbuildInstruction
-  | StopsignalInstruction | HealthcheckInstruction | ShellInstruction;
+  | FromInstruction
+  | RunInstruction
+  | CmdInstruction
+  | EntrypointInstruction
+  | LabelInstruction
+  | MaintainerInstruction
+  | ExposeInstruction
+  | EnvInstruction
+  | AddInstruction
+  | CopyInstruction
+  | VolumeInstruction
+  | UserInstruction
+  | WorkdirInstruction
+  | ArgInstruction
+  | OnbuildInstruction
+  | StopsignalInstruction
+  | HealthcheckInstruction
+  | ShellInstruction;
 
 /** The instructions that may appear inside a stage (everything but FROM). */
 export type StageInstruction = Exclude<Instruction, FromInstruction>;
 
 // ---- Stages and the parsed file ----
 
-export type StageBase =
-  | { kind: 'scratch' }
-  | { kind: 'stage'; index: number }
-  | { kind: 'image'; ref: string };
+export type StageBase = { kind: 'scratch' } | { kind: 'stage'; index: number } | { kind: 'image'; ref: string };
 
 export interface Stage {
   /** 0-based position in the Dockerfile (the number `COPY --from=0` uses). */

@@ -54,11 +54,7 @@ export interface InRootResult {
   stat?: Stats;
 }
 
-type Request =
-  | { op: 'lstat'; path: string }
-  | { op: 'readlink'; path: string }
-  | { op: 'mkdir'; path: string; mode: number }
-  | { op: 'created'; path: string };
+type Request = { op: 'lstat'; path: string } | { op: 'readlink'; path: string } | { op: 'mkdir'; path: string; mode: number } | { op: 'created'; path: string };
 
 /** The walk; yields system-call requests and receives their results (lstat: Stats | undefined for absent). */
 function* walk(root: string, unsafePath: string, o: InRootOptions, what: string): Generator<Request, InRootResult, unknown> {
@@ -90,7 +86,9 @@ function* walk(root: string, unsafePath: string, o: InRootOptions, what: string)
     }
     const next = `${cur}/${part}`;
     if (next.length >= PATH_MAX) {
-      throw new KilnError('PATH_TOO_LONG', `${what}: resolves to a path longer than ${PATH_MAX - 1} bytes (Linux's PATH_MAX)`, { details: { errno: 'ENAMETOOLONG' } });
+      throw new KilnError('PATH_TOO_LONG', `${what}: resolves to a path longer than ${PATH_MAX - 1} bytes (Linux's PATH_MAX)`, {
+        details: { errno: 'ENAMETOOLONG' },
+      });
     }
     const last = pending.length === 0;
     if (absent && !create) {
@@ -115,7 +113,9 @@ function* walk(root: string, unsafePath: string, o: InRootOptions, what: string)
     if (st.isSymbolicLink() && (followFinal || !last)) {
       if (o.noSymlinks) throw new KilnError('UNSAFE_PATH', `${what}: "${part}" is a symbolic link, which is not allowed here`);
       if (++links > MAX_SYMLINKS) {
-        throw new KilnError('UNSAFE_PATH', `${what}: too many symlinks (ELOOP: more than ${MAX_SYMLINKS} levels of symbolic links)`, { details: { errno: 'ELOOP' } });
+        throw new KilnError('UNSAFE_PATH', `${what}: too many symlinks (ELOOP: more than ${MAX_SYMLINKS} levels of symbolic links)`, {
+          details: { errno: 'ELOOP' },
+        });
       }
       const target = (yield { op: 'readlink', path: next }) as string;
       if (target.startsWith('/')) {
@@ -135,7 +135,8 @@ function* walk(root: string, unsafePath: string, o: InRootOptions, what: string)
       throw new KilnError('INVALID_ARGUMENT', `${what}: "${inner(next, base)}" exists and is not a directory`, { details: { errno: 'ENOTDIR' } });
     }
     if (!last && !st.isDirectory() && !st.isSymbolicLink()) {
-      if (create) throw new KilnError('INVALID_ARGUMENT', `${what}: "${inner(cur, base)}/${part}" exists and is not a directory`, { details: { errno: 'ENOTDIR' } });
+      if (create)
+        throw new KilnError('INVALID_ARGUMENT', `${what}: "${inner(cur, base)}/${part}" exists and is not a directory`, { details: { errno: 'ENOTDIR' } });
       // As Linux: a non-directory in the middle makes the rest absent (ENOTDIR).
       absent = true;
     }

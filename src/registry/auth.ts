@@ -84,19 +84,38 @@ export function createAuthorizer(opts: AuthorizerOptions): Authorizer {
       if (challenge!.params.service) form.set('service', challenge!.params.service);
       if (scopes.length) form.set('scope', scopes.join(' '));
       const postUrl = new URL(realm);
-      res = await opts.transport.request({ method: 'POST', url: postUrl.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from(form.toString()), signal });
+      res = await opts.transport.request({
+        method: 'POST',
+        url: postUrl.toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: Buffer.from(form.toString()),
+        signal,
+      });
     } else {
       if (c) url.searchParams.set('account', c.username);
       res = await opts.transport.request({ method: 'GET', url: url.toString(), headers: c ? { authorization: basic(c) } : {}, signal });
     }
     const body = await readBody(res, 1024 * 1024);
     if (res.status === 401 || res.status === 403) {
-      throw new KilnError('REGISTRY_UNAUTHORIZED', `${opts.registry}: the token server at ${url.host} refused ${c ? 'the credentials' : 'anonymous access'} for ${scopes.join(' ') || 'the registry'}`,
-        { hint: refresh ? `the identity token was refused: log in again (docker login ${opts.registry})` : c ? `check the login with: kiln login ${opts.registry}` : `log in with: kiln login ${opts.registry}` });
+      throw new KilnError(
+        'REGISTRY_UNAUTHORIZED',
+        `${opts.registry}: the token server at ${url.host} refused ${c ? 'the credentials' : 'anonymous access'} for ${scopes.join(' ') || 'the registry'}`,
+        {
+          hint: refresh
+            ? `the identity token was refused: log in again (docker login ${opts.registry})`
+            : c
+              ? `check the login with: kiln login ${opts.registry}`
+              : `log in with: kiln login ${opts.registry}`,
+        },
+      );
     }
     if (res.status !== 200 || !body) throw new KilnError('REGISTRY_PROTOCOL', `${opts.registry}: token server at ${url.host} answered ${res.status}`);
     let parsed: { token?: string; access_token?: string; expires_in?: number; issued_at?: string; refresh_token?: string };
-    try { parsed = JSON.parse(body.toString('utf8')); } catch { throw new KilnError('REGISTRY_PROTOCOL', `${opts.registry}: token server at ${url.host} sent invalid JSON`); }
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      throw new KilnError('REGISTRY_PROTOCOL', `${opts.registry}: token server at ${url.host} sent invalid JSON`);
+    }
     const token = parsed.token || parsed.access_token;
     if (!token) throw new KilnError('REGISTRY_PROTOCOL', `${opts.registry}: token server at ${url.host} sent no token`);
     // A server that rotates refresh tokens sends the next one; the old one may no longer work.
@@ -112,7 +131,9 @@ export function createAuthorizer(opts: AuthorizerOptions): Authorizer {
   const key = (scopes: string[]): string => [...new Set(scopes)].sort().join(' ');
 
   return {
-    get scheme() { return challenge?.scheme; },
+    get scheme() {
+      return challenge?.scheme;
+    },
     setChallenge(header) {
       const all = parseChallenges(header);
       challenge = all.find((c) => c.scheme === 'bearer') ?? all.find((c) => c.scheme === 'basic') ?? challenge;
@@ -122,7 +143,11 @@ export function createAuthorizer(opts: AuthorizerOptions): Authorizer {
       if (challenge.scheme === 'basic') {
         const c = await credentials();
         if (c?.identityToken) {
-          throw new KilnError('REGISTRY_UNAUTHORIZED', `${opts.registry}: the saved login is an identity token, which only a token server accepts, and this registry asks for Basic credentials`, { hint: `log in with a password: kiln login ${opts.registry}` });
+          throw new KilnError(
+            'REGISTRY_UNAUTHORIZED',
+            `${opts.registry}: the saved login is an identity token, which only a token server accepts, and this registry asks for Basic credentials`,
+            { hint: `log in with a password: kiln login ${opts.registry}` },
+          );
         }
         return c ? basic(c) : undefined;
       }

@@ -21,7 +21,9 @@ export async function clientOptionsFrom(inputs: ClientOptionInputs = {}): Promis
   const tlsCa: string[] = [];
   for (const f of inputs.tlsCaFiles ?? []) {
     let pem: string;
-    try { pem = await readFile(f, 'utf8'); } catch {
+    try {
+      pem = await readFile(f, 'utf8');
+    } catch {
       throw new KilnError('NOT_FOUND', `--tls-ca ${f}: cannot read the file`);
     }
     if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new KilnError('INVALID_ARGUMENT', `--tls-ca ${f}: not a PEM certificate`);

@@ -72,8 +72,10 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     } catch (err) {
       if (err instanceof KilnError) throw err;
       if (isCertificateError(err)) {
-        throw new KilnError('REGISTRY_UNAVAILABLE', `${registry}: TLS certificate not trusted (${(err as Error).message})`,
-          { hint: 'pass the CA with --tls-ca FILE, or list the registry with --insecure-registry', cause: err });
+        throw new KilnError('REGISTRY_UNAVAILABLE', `${registry}: TLS certificate not trusted (${(err as Error).message})`, {
+          hint: 'pass the CA with --tls-ca FILE, or list the registry with --insecure-registry',
+          cause: err,
+        });
       }
       const code = (err as NodeJS.ErrnoException).code;
       // A reset after retries is a network problem, not proof of plain HTTP, unless plain HTTP may be tried anyway.
@@ -81,8 +83,11 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
         throw new KilnError('REGISTRY_UNAVAILABLE', `${registry}: cannot connect (${(err as Error).message})`, { cause: err });
       }
       if (!plainOk) {
-        throw new KilnError('INSECURE_REGISTRY', `${registry}: the registry does not speak TLS, and plain HTTP is allowed only for loopback or insecure registries`,
-          { hint: `if you trust the network, pass --insecure-registry ${registry}` });
+        throw new KilnError(
+          'INSECURE_REGISTRY',
+          `${registry}: the registry does not speak TLS, and plain HTTP is allowed only for loopback or insecure registries`,
+          { hint: `if you trust the network, pass --insecure-registry ${registry}` },
+        );
       }
       base = `http://${host}`;
       try {
@@ -123,11 +128,18 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
       } catch (err) {
         if (err instanceof KilnError) throw err;
         const e = err as NodeJS.ErrnoException;
-        throw Object.assign(new KilnError('REGISTRY_UNAVAILABLE', `${registry}: ${req.method} failed: ${e.message}`, { cause: err }), { transient: true, errno: e.code });
+        throw Object.assign(new KilnError('REGISTRY_UNAVAILABLE', `${registry}: ${req.method} failed: ${e.message}`, { cause: err }), {
+          transient: true,
+          errno: e.code,
+        });
       }
       if (res.status === 401 && attempt < 2 && replayable && sameOrigin) {
         const next = host.auth.onUnauthorized(String(res.headers['www-authenticate'] ?? ''), scopes);
-        if (next) { res.body.resume(); scopes = next; continue; }
+        if (next) {
+          res.body.resume();
+          scopes = next;
+          continue;
+        }
       }
       return res;
     }
@@ -146,7 +158,10 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
         if (res.status === 401) {
           res.body.resume();
           const c = await opts.credentials?.(registry);
-          throw new KilnError('REGISTRY_UNAUTHORIZED', `${registry}: login failed: ${c ? `the registry refused the credentials of ${JSON.stringify(c.username)}` : 'credentials required'}`);
+          throw new KilnError(
+            'REGISTRY_UNAUTHORIZED',
+            `${registry}: login failed: ${c ? `the registry refused the credentials of ${JSON.stringify(c.username)}` : 'credentials required'}`,
+          );
         }
         if (res.status !== 200) throw await registryError(res, { where: registry, what: 'login' });
         res.body.resume();

@@ -45,7 +45,10 @@ export async function copyBlob(desc: Descriptor, open: OpenSource, openWriter: O
       }
       const stream = writer.stream;
       // finished(), not once('finish'): a writer destroyed meanwhile rejects instead of never finishing.
-      if (!stream.writableEnded) { stream.end(); if (!stream.writableFinished) await finished(stream, { readable: false }); }
+      if (!stream.writableEnded) {
+        stream.end();
+        if (!stream.writableFinished) await finished(stream, { readable: false });
+      }
       return await writer.commit({ digest: desc.digest, size: desc.size });
     } catch (err) {
       const transient = isTransientError(err) && !opts.signal?.aborted;
@@ -58,7 +61,10 @@ export async function copyBlob(desc: Descriptor, open: OpenSource, openWriter: O
       const w = writer as UploadWriter;
       if ('resumeOffset' in w && typeof w.resumeOffset === 'function') {
         const at = await w.resumeOffset();
-        if (at !== undefined) { state.offset = at; continue; }
+        if (at !== undefined) {
+          state.offset = at;
+          continue;
+        }
       } else if (!writer.stream.destroyed) {
         continue; // everything handed to the writer is in it: reopen the source where we stopped
       }
@@ -81,7 +87,10 @@ const COALESCE_BYTES = 1 << 20;
 async function pump(src: Readable, writer: ContentWriter, desc: Descriptor, state: { offset: number }, opts: CopyOptions): Promise<void> {
   const dst = writer.stream;
   let failed: unknown;
-  const onDstError = (err: unknown): void => { failed = err; src.destroy(); };
+  const onDstError = (err: unknown): void => {
+    failed = err;
+    src.destroy();
+  };
   dst.once('error', onDstError);
   let pending: Buffer[] = [];
   let pendingLen = 0;
@@ -128,8 +137,15 @@ async function pump(src: Readable, writer: ContentWriter, desc: Descriptor, stat
 function drained(dst: NodeJS.WritableStream): Promise<void> {
   return new Promise((resolve) => {
     // A writer destroyed already (a failed or cancelled upload) has emitted its 'close': waiting would hang.
-    if ((dst as NodeJS.WritableStream & { destroyed?: boolean }).destroyed) { resolve(); return; }
-    const done = (): void => { dst.off('drain', done); dst.off('close', done); resolve(); };
+    if ((dst as NodeJS.WritableStream & { destroyed?: boolean }).destroyed) {
+      resolve();
+      return;
+    }
+    const done = (): void => {
+      dst.off('drain', done);
+      dst.off('close', done);
+      resolve();
+    };
     dst.on('drain', done);
     dst.on('close', done);
   });
@@ -142,5 +158,7 @@ function wrap(err: unknown, what: string, attempts: number): unknown {
   }
   if (err instanceof KilnError && !isTransientError(err)) return err;
   const e = err as NodeJS.ErrnoException;
-  return new KilnError('REGISTRY_UNAVAILABLE', `${what}: transfer failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${e?.message ?? String(err)}`, { cause: err });
+  return new KilnError('REGISTRY_UNAVAILABLE', `${what}: transfer failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${e?.message ?? String(err)}`, {
+    cause: err,
+  });
 }

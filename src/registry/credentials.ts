@@ -48,7 +48,9 @@ export interface KilnConfigFile {
 
 async function readJson(path: string): Promise<KilnConfigFile | undefined> {
   let text: string;
-  try { text = await readFile(path, 'utf8'); } catch (err) {
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new KilnError('PRECONDITION', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
   }
@@ -62,7 +64,10 @@ async function readJson(path: string): Promise<KilnConfigFile | undefined> {
 
 /** The registry name an `auths` key stands for: `https://index.docker.io/v1/` → `docker.io`, `https://h:5000/v2/` → `h:5000`. */
 export function normalizeAuthKey(key: string): string {
-  let k = key.trim().toLowerCase().replace(/^[a-z]+:\/\//, '');
+  let k = key
+    .trim()
+    .toLowerCase()
+    .replace(/^[a-z]+:\/\//, '');
   k = k.split('/')[0]!;
   if (k === 'index.docker.io' || k === 'registry-1.docker.io' || k === 'registry.hub.docker.com') return 'docker.io';
   return k;
@@ -88,10 +93,11 @@ function decode(entry: AuthEntry | undefined): Credentials | undefined {
 
 function find(file: KilnConfigFile | undefined, registry: string): Credentials | undefined {
   const want = normalizeAuthKey(registry);
-  for (const [k, v] of Object.entries(file?.auths ?? {})) if (normalizeAuthKey(k) === want) {
-    const c = decode(v);
-    if (c) return c;
-  }
+  for (const [k, v] of Object.entries(file?.auths ?? {}))
+    if (normalizeAuthKey(k) === want) {
+      const c = decode(v);
+      if (c) return c;
+    }
   return undefined;
 }
 
@@ -105,13 +111,18 @@ function fromHelper(helper: string, server: string): Promise<Credentials | undef
   if (!/^[A-Za-z0-9_.-]+$/.test(helper)) return Promise.resolve(undefined);
   return new Promise((resolve) => {
     const child = execFile(`docker-credential-${helper}`, ['get'], { timeout: 10_000, maxBuffer: 64 * 1024 }, (err, stdout) => {
-      if (err) { resolve(undefined); return; }
+      if (err) {
+        resolve(undefined);
+        return;
+      }
       try {
         const v = JSON.parse(stdout) as { Username?: string; Secret?: string };
         if (!v.Username || !v.Secret) resolve(undefined);
         else if (v.Username === IDENTITY_TOKEN_USER) resolve({ username: v.Username, password: '', identityToken: v.Secret });
         else resolve({ username: v.Username, password: v.Secret });
-      } catch { resolve(undefined); }
+      } catch {
+        resolve(undefined);
+      }
     });
     child.stdin?.end(server);
   });
@@ -155,7 +166,11 @@ export async function removeCredentials(registry: string, paths: ConfigPaths = c
   const key = normalizeAuthKey(registry);
   const auths = { ...file.auths };
   let removed = false;
-  for (const k of Object.keys(auths)) if (normalizeAuthKey(k) === key) { delete auths[k]; removed = true; }
+  for (const k of Object.keys(auths))
+    if (normalizeAuthKey(k) === key) {
+      delete auths[k];
+      removed = true;
+    }
   if (removed) await writeFileAtomic(paths.kiln, JSON.stringify({ ...file, auths }, null, 2) + '\n', { mode: 0o600 });
   return removed;
 }

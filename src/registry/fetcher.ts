@@ -28,7 +28,11 @@ export async function resolveManifest(c: RegistryCaller, ref: RegistryRef, opts:
       if (!isTransientError(err) || opts.signal?.aborted) throw err;
       if (attempt >= c.transport.maxAttempts) {
         if (err instanceof KilnError) throw err;
-        throw new KilnError('REGISTRY_UNAVAILABLE', `${where(ref)}: manifest ${JSON.stringify(ref.digest ?? ref.tag ?? 'latest')}: ${(err as Error).message} (gave up after ${attempt} attempts)`, { cause: err });
+        throw new KilnError(
+          'REGISTRY_UNAVAILABLE',
+          `${where(ref)}: manifest ${JSON.stringify(ref.digest ?? ref.tag ?? 'latest')}: ${(err as Error).message} (gave up after ${attempt} attempts)`,
+          { cause: err },
+        );
       }
       await c.transport.backoff(attempt, opts.signal);
     }
@@ -40,13 +44,19 @@ async function resolveOnce(c: RegistryCaller, ref: RegistryRef, opts: IoOptions)
   const limit = c.opts.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
   const what = `manifest ${JSON.stringify(id)}`;
   const res = await c.call(ref.registry, {
-    method: 'GET', path: `/v2/${ref.repository}/manifests/${id}`, headers: { accept: MANIFEST_ACCEPT },
-    scopes: [repoScope(ref.repository, 'pull')], signal: opts.signal,
+    method: 'GET',
+    path: `/v2/${ref.repository}/manifests/${id}`,
+    headers: { accept: MANIFEST_ACCEPT },
+    scopes: [repoScope(ref.repository, 'pull')],
+    signal: opts.signal,
   });
   if (res.status !== 200) throw await registryError(res, { where: where(ref), what });
   const declared = Number(res.headers['content-length']);
   const tooLarge = (): KilnError => new KilnError('MANIFEST_TOO_LARGE', `${where(ref)}: ${what} is larger than ${limit} bytes; refused`);
-  if (Number.isFinite(declared) && declared > limit) { res.body.destroy(); throw tooLarge(); }
+  if (Number.isFinite(declared) && declared > limit) {
+    res.body.destroy();
+    throw tooLarge();
+  }
   const body = await readBody(res, limit);
   if (!body) throw tooLarge();
   const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
@@ -58,17 +68,23 @@ async function resolveOnce(c: RegistryCaller, ref: RegistryRef, opts: IoOptions)
     throw new KilnError('DIGEST_MISMATCH', `${where(ref)}: ${what}: the registry says ${headerDigest} but the body hashes to ${digest}; refused`);
   }
   let parsed: { mediaType?: string; schemaVersion?: number; manifests?: unknown; config?: unknown };
-  try { parsed = JSON.parse(body.toString('utf8')); } catch {
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
     throw new KilnError('REGISTRY_PROTOCOL', `${where(ref)}: ${what} is not valid JSON`);
   }
-  const contentType = String(res.headers['content-type'] ?? '').split(';')[0]!.trim();
+  const contentType = String(res.headers['content-type'] ?? '')
+    .split(';')[0]!
+    .trim();
   let mediaType = parsed.mediaType ?? contentType;
   if (!isIndexMediaType(mediaType) && !isManifestMediaType(mediaType)) {
     // An OCI manifest may omit mediaType; tell index from manifest by shape.
     if (parsed.schemaVersion === 2 && Array.isArray(parsed.manifests)) mediaType = MediaType.OciIndex;
     else if (parsed.schemaVersion === 2 && parsed.config) mediaType = MediaType.OciManifest;
-    else throw new KilnError('REGISTRY_PROTOCOL', `${where(ref)}: ${what} has unsupported media type ${JSON.stringify(mediaType || contentType)}`,
-      { hint: parsed.schemaVersion === 1 ? 'schema 1 manifests are deprecated and not supported' : undefined });
+    else
+      throw new KilnError('REGISTRY_PROTOCOL', `${where(ref)}: ${what} has unsupported media type ${JSON.stringify(mediaType || contentType)}`, {
+        hint: parsed.schemaVersion === 1 ? 'schema 1 manifests are deprecated and not supported' : undefined,
+      });
   }
   return { descriptor: { mediaType, digest, size: body.length }, body };
 }
@@ -80,9 +96,11 @@ export function createFetcher(c: RegistryCaller, ref: RegistryRef): Fetcher {
       const offset = opts.offset ?? 0;
       const kind = isIndexMediaType(desc.mediaType) || isManifestMediaType(desc.mediaType) ? 'manifests' : 'blobs';
       const res = await c.call(ref.registry, {
-        method: 'GET', path: `/v2/${ref.repository}/${kind}/${desc.digest}`,
+        method: 'GET',
+        path: `/v2/${ref.repository}/${kind}/${desc.digest}`,
         headers: { accept: kind === 'manifests' ? MANIFEST_ACCEPT : '*/*', ...(offset > 0 ? { range: `bytes=${offset}-` } : {}) },
-        scopes: [repoScope(ref.repository, 'pull')], signal: opts.signal,
+        scopes: [repoScope(ref.repository, 'pull')],
+        signal: opts.signal,
       });
       if (res.status === 206 && offset > 0) return res.body;
       if (res.status !== 200) throw await registryError(res, { where: where(ref), what: `${kind === 'blobs' ? 'blob' : 'manifest'} ${desc.digest}` });
@@ -99,7 +117,11 @@ function skipBytes(n: number): Transform {
   let left = n;
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
-      if (left >= chunk.length) { left -= chunk.length; cb(); return; }
+      if (left >= chunk.length) {
+        left -= chunk.length;
+        cb();
+        return;
+      }
       const rest = chunk.subarray(left);
       left = 0;
       cb(null, rest);

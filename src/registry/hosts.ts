@@ -29,7 +29,10 @@ export function isLoopback(hostport: string): boolean {
 export function isListedInsecure(registry: string, insecure: readonly string[] = []): boolean {
   const r = registry.toLowerCase();
   return insecure.some((e) => {
-    const x = e.toLowerCase().replace(/^https?:\/\//, '').replace(/\/+$/, '');
+    const x = e
+      .toLowerCase()
+      .replace(/^https?:\/\//, '')
+      .replace(/\/+$/, '');
     return x === r || x === hostname(r);
   });
 }
@@ -42,8 +45,12 @@ export function allowsPlainHttp(registry: string, insecure: readonly string[] = 
 /** Errors from an https attempt that mean "this server does not speak TLS", as opposed to "its certificate is bad". */
 export function isNotTlsError(err: unknown): boolean {
   const e = err as NodeJS.ErrnoException;
-  return e?.code === 'EPROTO' || e?.code === 'ERR_SSL_WRONG_VERSION_NUMBER' || e?.code === 'ECONNRESET' ||
-    /wrong version number|packet length too long|unknown protocol/i.test(e?.message ?? '');
+  return (
+    e?.code === 'EPROTO' ||
+    e?.code === 'ERR_SSL_WRONG_VERSION_NUMBER' ||
+    e?.code === 'ECONNRESET' ||
+    /wrong version number|packet length too long|unknown protocol/i.test(e?.message ?? '')
+  );
 }
 
 /** Certificate verification failures (self-signed, unknown CA, name mismatch, expired). */

@@ -99,7 +99,10 @@ export function createTransport(opts: TransportOptions = {}): Transport {
         res.resume();
         if (hop >= 5) throw new KilnError('REGISTRY_PROTOCOL', `too many redirects fetching ${req.url.split('?')[0]}`);
         url = new URL(loc, url);
-        if (res.statusCode === 303) { method = 'GET'; body = undefined; }
+        if (res.statusCode === 303) {
+          method = 'GET';
+          body = undefined;
+        }
         continue;
       }
       return { status: res.statusCode ?? 0, headers: res.headers, body: res, url: url.toString() };
@@ -151,7 +154,11 @@ export function createTransport(opts: TransportOptions = {}): Transport {
     request,
     maxAttempts,
     backoff,
-    close() { httpAgent.destroy(); httpsAgent.destroy(); insecureAgent.destroy(); },
+    close() {
+      httpAgent.destroy();
+      httpsAgent.destroy();
+      insecureAgent.destroy();
+    },
   };
 }
 
@@ -161,7 +168,10 @@ export async function readBody(res: HttpResponse, limit: number): Promise<Buffer
   let n = 0;
   for await (const chunk of res.body) {
     n += chunk.length;
-    if (n > limit) { res.body.destroy(); return undefined; }
+    if (n > limit) {
+      res.body.destroy();
+      return undefined;
+    }
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
@@ -169,9 +179,18 @@ export async function readBody(res: HttpResponse, limit: number): Promise<Buffer
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) { reject(new KilnError('CANCELLED', 'cancelled')); return; }
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = (): void => { clearTimeout(t); reject(new KilnError('CANCELLED', 'cancelled')); };
+    if (signal?.aborted) {
+      reject(new KilnError('CANCELLED', 'cancelled'));
+      return;
+    }
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(new KilnError('CANCELLED', 'cancelled'));
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -11,6 +11,15 @@ export { createRegistryClient, type RegistryClient } from './client.js';
 export { clientOptionsFrom, type ClientOptionInputs } from './client-options.js';
 export { configPaths, credentialLookup, saveCredentials, removeCredentials, normalizeAuthKey } from './credentials.js';
 export type {
-  Credentials, CredentialLookup, Fetcher, Pusher, PullResult, PushResult, RegistryClientOptions, RegistryRef, Resolver,
-  TransferEvent, ProgressFn,
+  Credentials,
+  CredentialLookup,
+  Fetcher,
+  Pusher,
+  PullResult,
+  PushResult,
+  RegistryClientOptions,
+  RegistryRef,
+  Resolver,
+  TransferEvent,
+  ProgressFn,
 } from './types.js';

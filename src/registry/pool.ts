@@ -3,7 +3,12 @@
  * transfers still running stop early) and is what the call rejects with, after every worker has settled:
  * no transfer keeps writing after pull or push has returned.
  */
-export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T, signal: AbortSignal) => Promise<void>, signal?: AbortSignal): Promise<void> {
+export async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, signal: AbortSignal) => Promise<void>,
+  signal?: AbortSignal,
+): Promise<void> {
   const ctl = new AbortController();
   const onAbort = (): void => ctl.abort(signal?.reason);
   signal?.addEventListener('abort', onAbort, { once: true });

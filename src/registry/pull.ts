@@ -47,7 +47,7 @@ export function toRegistryRef(input: string): RegistryRef {
 export async function pullImage(root: StoreRoot, ref: string, opts: PullOptions = {}): Promise<PullResult> {
   const full = formatReference(parseReference(ref));
   const rref = toRegistryRef(ref);
-  const want = typeof opts.platform === 'string' ? parsePlatform(opts.platform) : opts.platform ?? hostPlatform();
+  const want = typeof opts.platform === 'string' ? parsePlatform(opts.platform) : (opts.platform ?? hostPlatform());
   const client = opts.client ?? createRegistryClient(await withConfigDefaults(opts));
   const emit = opts.onProgress ?? (() => {});
   const lease = root.lease();
@@ -61,8 +61,9 @@ export async function pullImage(root: StoreRoot, ref: string, opts: PullOptions 
       const chosen = selectManifest(Array.isArray(index.manifests) ? index.manifests : [], want);
       if (!chosen) {
         const have = (index.manifests ?? []).map((m) => (m.platform ? formatPlatform(m.platform) : 'unknown')).join(', ');
-        throw new KilnError('IMAGE_NOT_FOUND', `${where(rref)}: no manifest for platform ${formatPlatform(want)} (the index has: ${have || 'none'})`,
-          { hint: 'choose one with --platform' });
+        throw new KilnError('IMAGE_NOT_FOUND', `${where(rref)}: no manifest for platform ${formatPlatform(want)} (the index has: ${have || 'none'})`, {
+          hint: 'choose one with --platform',
+        });
       }
       manifest = await client.resolve({ ...rref, tag: undefined, digest: chosen.digest }, { signal: opts.signal });
       if (!isManifestMediaType(manifest.descriptor.mediaType)) {
@@ -82,30 +83,46 @@ export async function pullImage(root: StoreRoot, ref: string, opts: PullOptions 
     let skipped = 0;
     let bytes = 0;
     const seen = new Set<string>();
-    await forEachLimited(blobs.filter(({ desc }) => !seen.has(desc.digest) && seen.add(desc.digest)), opts.concurrency ?? 3, async ({ desc, kind }, signal) => {
-      const ev = { type: 'blob' as const, digest: desc.digest, size: desc.size, kind };
-      await lease.add(desc.digest);
-      if (await root.content.has(desc.digest)) {
-        skipped++;
-        emit({ ...ev, status: 'exists', current: desc.size });
-        return;
-      }
-      emit({ ...ev, status: 'downloading', current: 0 });
-      await copyBlob(desc, (offset, s) => fetcher.fetch(desc, { offset, signal: s }), () => root.content.writer({ lease, signal }), {
-        signal, maxAttempts: t.maxAttempts, backoff: t.backoff, what: `${where(rref)}: blob ${desc.digest}`,
-        onProgress: (current) => emit({ ...ev, status: 'downloading', current }),
-        onRetry: (err) => emit({ ...ev, status: 'retrying', current: 0, message: (err as Error).message }),
-      });
-      fetched++;
-      bytes += desc.size;
-      emit({ ...ev, status: 'done', current: desc.size });
-    }, opts.signal);
+    await forEachLimited(
+      blobs.filter(({ desc }) => !seen.has(desc.digest) && seen.add(desc.digest)),
+      opts.concurrency ?? 3,
+      async ({ desc, kind }, signal) => {
+        const ev = { type: 'blob' as const, digest: desc.digest, size: desc.size, kind };
+        await lease.add(desc.digest);
+        if (await root.content.has(desc.digest)) {
+          skipped++;
+          emit({ ...ev, status: 'exists', current: desc.size });
+          return;
+        }
+        emit({ ...ev, status: 'downloading', current: 0 });
+        await copyBlob(
+          desc,
+          (offset, s) => fetcher.fetch(desc, { offset, signal: s }),
+          () => root.content.writer({ lease, signal }),
+          {
+            signal,
+            maxAttempts: t.maxAttempts,
+            backoff: t.backoff,
+            what: `${where(rref)}: blob ${desc.digest}`,
+            onProgress: (current) => emit({ ...ev, status: 'downloading', current }),
+            onRetry: (err) => emit({ ...ev, status: 'retrying', current: 0, message: (err as Error).message }),
+          },
+        );
+        fetched++;
+        bytes += desc.size;
+        emit({ ...ev, status: 'done', current: desc.size });
+      },
+      opts.signal,
+    );
     // A single-platform image asked for with an explicit --platform must be that platform (as Docker checks).
     if (opts.platform && !isIndexMediaType(top.descriptor.mediaType)) {
       const cfg = await root.content.readJson<ImageConfig>(m.config.digest);
       const have: Platform = { os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) };
       if (!platformMatches(have, want)) {
-        throw new KilnError('IMAGE_NOT_FOUND', `${where(rref)}: the image is ${formatPlatform(have)}, which does not match the requested platform ${formatPlatform(want)}`);
+        throw new KilnError(
+          'IMAGE_NOT_FOUND',
+          `${where(rref)}: the image is ${formatPlatform(have)}, which does not match the requested platform ${formatPlatform(want)}`,
+        );
       }
     }
     for (const { descriptor, body } of toStore) {

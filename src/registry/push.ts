@@ -64,36 +64,64 @@ export async function pushImage(root: StoreRoot, ref: string, opts: PushOptions 
     if (!(await pusher.hasManifest(top.digest, { signal: opts.signal }))) {
       for (const man of manifests) {
         const m = checkManifest(await root.content.readJson(man.digest), `manifest ${man.digest}`);
-        const blobs = [{ desc: m.config, kind: 'config' as const }, ...m.layers.map((desc) => ({ desc, kind: 'layer' as const }))]
-          .filter(({ desc }) => !allDigests.has(desc.digest) && allDigests.add(desc.digest));
-        await forEachLimited(blobs, opts.concurrency ?? 3, async ({ desc, kind }, signal) => {
-          const ev = { type: 'blob' as const, digest: desc.digest, size: desc.size, kind };
-          if (!(await root.content.has(desc.digest))) {
-            throw new KilnError('BLOB_NOT_FOUND', `cannot push ${full}: blob ${desc.digest} is missing from the local store`,
-              { hint: 'the image is incomplete locally; pull or rebuild it' });
-          }
-          const mountFrom = await sources.repositories(rref.registry, desc.digest);
-          const start = (): Promise<PushStart> => pusher.push(desc, { signal, mountFrom });
-          let first: PushStart | undefined = await start();
-          if (first.status !== 'upload') {
-            if (first.status === 'mounted') result.mounted++; else result.skipped++;
-            emit({ ...ev, status: first.status === 'mounted' ? 'mounted' : 'exists', current: desc.size, ...(first.status === 'mounted' ? { message: `from ${first.from}` } : {}) });
-            return;
-          }
-          emit({ ...ev, status: 'uploading', current: 0 });
-          const path = root.content.blobPath(desc.digest);
-          const done = await copyBlob(desc, async (offset) => createReadStream(path, { start: offset, highWaterMark: 1 << 20 }), async () => {
-            if (first) { const w = first.status === 'upload' ? first.writer : undefined; first = undefined; return w; }
-            const again = await start();
-            return again.status === 'upload' ? again.writer : undefined;
-          }, {
-            signal, maxAttempts: t.maxAttempts, backoff: t.backoff, what: `${where(rref)}: blob ${desc.digest}`,
-            onProgress: (current) => emit({ ...ev, status: 'uploading', current }),
-            onRetry: (err) => emit({ ...ev, status: 'retrying', current: 0, message: (err as Error).message }),
-          });
-          if (done) { result.uploaded++; result.bytes += desc.size; } else result.skipped++;
-          emit({ ...ev, status: 'done', current: desc.size });
-        }, opts.signal);
+        const blobs = [{ desc: m.config, kind: 'config' as const }, ...m.layers.map((desc) => ({ desc, kind: 'layer' as const }))].filter(
+          ({ desc }) => !allDigests.has(desc.digest) && allDigests.add(desc.digest),
+        );
+        await forEachLimited(
+          blobs,
+          opts.concurrency ?? 3,
+          async ({ desc, kind }, signal) => {
+            const ev = { type: 'blob' as const, digest: desc.digest, size: desc.size, kind };
+            if (!(await root.content.has(desc.digest))) {
+              throw new KilnError('BLOB_NOT_FOUND', `cannot push ${full}: blob ${desc.digest} is missing from the local store`, {
+                hint: 'the image is incomplete locally; pull or rebuild it',
+              });
+            }
+            const mountFrom = await sources.repositories(rref.registry, desc.digest);
+            const start = (): Promise<PushStart> => pusher.push(desc, { signal, mountFrom });
+            let first: PushStart | undefined = await start();
+            if (first.status !== 'upload') {
+              if (first.status === 'mounted') result.mounted++;
+              else result.skipped++;
+              emit({
+                ...ev,
+                status: first.status === 'mounted' ? 'mounted' : 'exists',
+                current: desc.size,
+                ...(first.status === 'mounted' ? { message: `from ${first.from}` } : {}),
+              });
+              return;
+            }
+            emit({ ...ev, status: 'uploading', current: 0 });
+            const path = root.content.blobPath(desc.digest);
+            const done = await copyBlob(
+              desc,
+              async (offset) => createReadStream(path, { start: offset, highWaterMark: 1 << 20 }),
+              async () => {
+                if (first) {
+                  const w = first.status === 'upload' ? first.writer : undefined;
+                  first = undefined;
+                  return w;
+                }
+                const again = await start();
+                return again.status === 'upload' ? again.writer : undefined;
+              },
+              {
+                signal,
+                maxAttempts: t.maxAttempts,
+                backoff: t.backoff,
+                what: `${where(rref)}: blob ${desc.digest}`,
+                onProgress: (current) => emit({ ...ev, status: 'uploading', current }),
+                onRetry: (err) => emit({ ...ev, status: 'retrying', current: 0, message: (err as Error).message }),
+              },
+            );
+            if (done) {
+              result.uploaded++;
+              result.bytes += desc.size;
+            } else result.skipped++;
+            emit({ ...ev, status: 'done', current: desc.size });
+          },
+          opts.signal,
+        );
         if (man.digest !== top.digest) await pusher.putManifest(man, await root.content.readBuffer(man.digest), man.digest, { signal: opts.signal });
         allDigests.add(man.digest);
       }

@@ -17,7 +17,13 @@ export function createPusher(c: RegistryCaller, ref: RegistryRef): Pusher {
   const w = where(ref);
 
   const startUpload = async (query: string, scopes: string[], signal?: AbortSignal) => {
-    const res = await c.call(ref.registry, { method: 'POST', path: `/v2/${ref.repository}/blobs/uploads/${query}`, scopes, signal, headers: { 'content-length': '0' } });
+    const res = await c.call(ref.registry, {
+      method: 'POST',
+      path: `/v2/${ref.repository}/blobs/uploads/${query}`,
+      scopes,
+      signal,
+      headers: { 'content-length': '0' },
+    });
     res.body.resume();
     return res;
   };
@@ -35,7 +41,10 @@ export function createPusher(c: RegistryCaller, ref: RegistryRef): Pusher {
         const q = `?mount=${encodeURIComponent(desc.digest)}&from=${encodeURIComponent(from)}`;
         const r = await startUpload(q, [...push, repoScope(from, 'pull')], opts.signal);
         if (r.status === 201) return { status: 'mounted', from };
-        if (r.status === 202) { res = r; break; }
+        if (r.status === 202) {
+          res = r;
+          break;
+        }
         // A mount the registry refuses (no access to `from`) is only a missed shortcut.
       }
       res ??= await startUpload('', push, opts.signal);
@@ -47,8 +56,12 @@ export function createPusher(c: RegistryCaller, ref: RegistryRef): Pusher {
 
     async putManifest(desc, body, tagOrDigest, opts = {}) {
       const res = await c.call(ref.registry, {
-        method: 'PUT', path: `/v2/${ref.repository}/manifests/${tagOrDigest}`, body,
-        headers: { 'content-type': desc.mediaType }, scopes: push, signal: opts.signal,
+        method: 'PUT',
+        path: `/v2/${ref.repository}/manifests/${tagOrDigest}`,
+        body,
+        headers: { 'content-type': desc.mediaType },
+        scopes: push,
+        signal: opts.signal,
       });
       if (res.status !== 201 && res.status !== 200) throw await registryError(res, { where: w, what: `manifest ${JSON.stringify(tagOrDigest)}` });
       await readBody(res, 64 * 1024).catch(() => undefined);
@@ -61,7 +74,10 @@ export function createPusher(c: RegistryCaller, ref: RegistryRef): Pusher {
 
     async hasManifest(digest, opts = {}) {
       const res = await c.call(ref.registry, {
-        method: 'HEAD', path: `/v2/${ref.repository}/manifests/${digest}`, scopes: push, signal: opts.signal,
+        method: 'HEAD',
+        path: `/v2/${ref.repository}/manifests/${digest}`,
+        scopes: push,
+        signal: opts.signal,
         headers: { accept: MANIFEST_ACCEPT },
       });
       res.body.resume();

@@ -26,7 +26,9 @@ export async function registryError(res: HttpResponse, ctx: ErrorContext): Promi
   try {
     const parsed = body?.length ? JSON.parse(body.toString('utf8')) : undefined;
     if (Array.isArray(parsed?.errors)) errors = parsed.errors;
-  } catch { /* not JSON: status alone */ }
+  } catch {
+    /* not JSON: status alone */
+  }
   return errorFor(res.status, errors, ctx);
 }
 

@@ -68,10 +68,7 @@ export interface UploadWriter extends ContentWriter {
   resumeOffset?(): Promise<number | undefined>;
 }
 
-export type PushStart =
-  | { status: 'exists' }
-  | { status: 'mounted'; from: string }
-  | { status: 'upload'; writer: UploadWriter };
+export type PushStart = { status: 'exists' } | { status: 'mounted'; from: string } | { status: 'upload'; writer: UploadWriter };
 
 export interface Pusher {
   /** HEAD, then a cross-repository mount when `mountFrom` names a sibling repository, else a new upload. */
@@ -92,9 +89,15 @@ export interface Resolver {
 /** A progress event from pull or push. Never carries credentials. */
 export type TransferEvent =
   | { type: 'resolved'; ref: string; digest: Digest; mediaType: string }
-  | { type: 'blob'; digest: Digest; size: number; kind: 'config' | 'layer' | 'manifest';
+  | {
+      type: 'blob';
+      digest: Digest;
+      size: number;
+      kind: 'config' | 'layer' | 'manifest';
       status: 'waiting' | 'exists' | 'mounted' | 'downloading' | 'uploading' | 'verifying' | 'done' | 'retrying';
-      current: number; message?: string }
+      current: number;
+      message?: string;
+    }
   | { type: 'done'; ref: string; digest: Digest; size: number; tag?: string };
 
 export type ProgressFn = (ev: TransferEvent) => void;

@@ -55,29 +55,47 @@ async function cancelUpload(c: RegistryCaller, ref: RegistryRef, location: strin
   try {
     const res = await c.call(ref.registry, { method: 'DELETE', path: location, scopes: scopesOf(ref), retry: false });
     res.body.resume();
-  } catch { /* best effort: registries purge stale uploads themselves */ }
+  } catch {
+    /* best effort: registries purge stale uploads themselves */
+  }
 }
 
 function monolithicWriter(c: RegistryCaller, ref: RegistryRef, o: UploadWriterOptions): UploadWriter {
   let written = 0;
-  const stream = new Transform({ transform(chunk: Buffer, _e, cb) { written += chunk.length; cb(null, chunk); } });
+  const stream = new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      written += chunk.length;
+      cb(null, chunk);
+    },
+  });
   const response = c.call(ref.registry, {
-    method: 'PUT', path: withDigest(o.location, o.desc.digest), body: () => stream, retry: false, signal: o.signal,
-    headers: { 'content-type': 'application/octet-stream', 'content-length': String(o.desc.size) }, scopes: scopesOf(ref),
+    method: 'PUT',
+    path: withDigest(o.location, o.desc.digest),
+    body: () => stream,
+    retry: false,
+    signal: o.signal,
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(o.desc.size) },
+    scopes: scopesOf(ref),
   });
   // An early answer (an error before all bytes went out) or a broken connection must stop the writer side too.
   // (A 201 may arrive as the last bytes go out, before our end(): only failures stop the writer.)
-  response.then(async (res) => {
-    if (res.status === 201 || stream.writableFinished) return;
-    const err = res.status >= 500 || res.status === 429
-      ? Object.assign(new KilnError('REGISTRY_UNAVAILABLE', `${where(ref)}: upload of ${o.desc.digest} answered ${res.status}`), { transient: true })
-      : await registryError(res, { where: where(ref), what: `upload of ${o.desc.digest}` });
-    stream.destroy(err);
-  }, (err) => stream.destroy(err));
+  response.then(
+    async (res) => {
+      if (res.status === 201 || stream.writableFinished) return;
+      const err =
+        res.status >= 500 || res.status === 429
+          ? Object.assign(new KilnError('REGISTRY_UNAVAILABLE', `${where(ref)}: upload of ${o.desc.digest} answered ${res.status}`), { transient: true })
+          : await registryError(res, { where: where(ref), what: `upload of ${o.desc.digest}` });
+      stream.destroy(err);
+    },
+    (err) => stream.destroy(err),
+  );
   let done = false;
   return {
     stream,
-    get written() { return written; },
+    get written() {
+      return written;
+    },
     async commit() {
       const res = await response;
       done = true;
@@ -113,7 +131,12 @@ function chunkedWriter(c: RegistryCaller, ref: RegistryRef, o: UploadWriterOptio
       let failure: unknown;
       try {
         const res = await c.call(ref.registry, {
-          method: 'PATCH', path: location, body: data, retry: false, signal: o.signal, scopes: scopesOf(ref),
+          method: 'PATCH',
+          path: location,
+          body: data,
+          retry: false,
+          signal: o.signal,
+          scopes: scopesOf(ref),
           headers: { 'content-type': 'application/octet-stream', 'content-range': `${start}-${start + data.length - 1}` },
         });
         if (res.status === 202) {
@@ -122,7 +145,8 @@ function chunkedWriter(c: RegistryCaller, ref: RegistryRef, o: UploadWriterOptio
           confirmed = start + data.length;
           return;
         }
-        if (res.status < 500 && res.status !== 416 && res.status !== 429) throw await registryError(res, { where: where(ref), what: `chunk ${start}-${start + data.length - 1} of ${o.desc.digest}` });
+        if (res.status < 500 && res.status !== 416 && res.status !== 429)
+          throw await registryError(res, { where: where(ref), what: `chunk ${start}-${start + data.length - 1} of ${o.desc.digest}` });
         res.body.resume();
         failure = new KilnError('REGISTRY_UNAVAILABLE', `${where(ref)}: chunk upload answered ${res.status}`);
       } catch (err) {
@@ -136,7 +160,10 @@ function chunkedWriter(c: RegistryCaller, ref: RegistryRef, o: UploadWriterOptio
       if (at === undefined || at < start || at > start + data.length) throw failure;
       data = data.subarray(at - start);
       start = at;
-      if (data.length === 0) { confirmed = at; return; }
+      if (data.length === 0) {
+        confirmed = at;
+        return;
+      }
     }
   };
 
@@ -151,20 +178,27 @@ function chunkedWriter(c: RegistryCaller, ref: RegistryRef, o: UploadWriterOptio
     }
   };
 
-  const makeStream = (): Writable => new Writable({
-    write(chunk: Buffer, _e, cb) {
-      pending.push(chunk);
-      pendingLen += chunk.length;
-      if (pendingLen >= chunkSize) flush(false).then(() => cb(), cb);
-      else cb();
-    },
-    final(cb) { flush(true).then(() => cb(), cb); },
-  });
+  const makeStream = (): Writable =>
+    new Writable({
+      write(chunk: Buffer, _e, cb) {
+        pending.push(chunk);
+        pendingLen += chunk.length;
+        if (pendingLen >= chunkSize) flush(false).then(() => cb(), cb);
+        else cb();
+      },
+      final(cb) {
+        flush(true).then(() => cb(), cb);
+      },
+    });
   let stream = makeStream();
 
   return {
-    get stream() { return stream; },
-    get written() { return confirmed + pendingLen; },
+    get stream() {
+      return stream;
+    },
+    get written() {
+      return confirmed + pendingLen;
+    },
     async resumeOffset() {
       const at = await status().catch(() => undefined);
       if (at === undefined) return undefined;
@@ -177,7 +211,11 @@ function chunkedWriter(c: RegistryCaller, ref: RegistryRef, o: UploadWriterOptio
     async commit() {
       await flush(true);
       const res = await c.call(ref.registry, {
-        method: 'PUT', path: withDigest(location, o.desc.digest), body: Buffer.alloc(0), signal: o.signal, scopes: scopesOf(ref),
+        method: 'PUT',
+        path: withDigest(location, o.desc.digest),
+        body: Buffer.alloc(0),
+        signal: o.signal,
+        scopes: scopesOf(ref),
         headers: { 'content-type': 'application/octet-stream' },
       });
       done = true;

@@ -29,7 +29,12 @@ const PREFIX = 16;
 const LEASES = '/run/kiln/leases';
 
 /** A lease file's content; `pid`/`startTime` name the owning process of a pooled namespace. */
-interface Lease { root: string; id: string; pid?: number; startTime?: string }
+interface Lease {
+  root: string;
+  id: string;
+  pid?: number;
+  startTime?: string;
+}
 
 function netnsName(id: string): string {
   return `kiln-${id.slice(0, 16)}`;
@@ -77,14 +82,19 @@ export function ensureBridge(): Promise<void> {
       await ip(['link', 'set', BRIDGE, 'up']);
     }
     if (forward.trim() !== '1') await writeFile('/proc/sys/net/ipv4/ip_forward', '1').catch(() => {});
-    await Promise.all(NAT_RULES.map(async ([t, table, chain, ...rule]) => {
-      const check = await tool('iptables', ['-w', t!, table!, '-C', chain!, ...rule]);
-      if (check.code !== 0) {
-        const add = await tool('iptables', ['-w', t!, table!, '-I', chain!, ...rule]);
-        if (add.code !== 0) throw new KilnError('NETWORK_FAILED', `iptables ${chain} ${rule.join(' ')}: ${add.stderr.trim()}`);
-      }
-    }));
-  })().catch((err) => { bridgeReady = undefined; throw err; });
+    await Promise.all(
+      NAT_RULES.map(async ([t, table, chain, ...rule]) => {
+        const check = await tool('iptables', ['-w', t!, table!, '-C', chain!, ...rule]);
+        if (check.code !== 0) {
+          const add = await tool('iptables', ['-w', t!, table!, '-I', chain!, ...rule]);
+          if (add.code !== 0) throw new KilnError('NETWORK_FAILED', `iptables ${chain} ${rule.join(' ')}: ${add.stderr.trim()}`);
+        }
+      }),
+    );
+  })().catch((err) => {
+    bridgeReady = undefined;
+    throw err;
+  });
   return bridgeReady;
 }
 
@@ -108,18 +118,14 @@ async function lease(record: Lease): Promise<string> {
 async function createEndpoint(id: string, addr: string): Promise<void> {
   const ns = netnsName(id);
   const veth = vethName(id);
-  await ip(['-batch', '-'], [
-    `netns add ${ns}`,
-    `link add ${veth} type veth peer name eth0 netns ${ns}`,
-    `link set ${veth} master ${BRIDGE}`,
-    `link set ${veth} up`,
-  ].join('\n') + '\n');
-  await ip(['-n', ns, '-batch', '-'], [
-    'link set lo up',
-    `addr add ${addr}/${PREFIX} dev eth0`,
-    'link set eth0 up',
-    `route add default via ${GATEWAY}`,
-  ].join('\n') + '\n');
+  await ip(
+    ['-batch', '-'],
+    [`netns add ${ns}`, `link add ${veth} type veth peer name eth0 netns ${ns}`, `link set ${veth} master ${BRIDGE}`, `link set ${veth} up`].join('\n') + '\n',
+  );
+  await ip(
+    ['-n', ns, '-batch', '-'],
+    ['link set lo up', `addr add ${addr}/${PREFIX} dev eth0`, 'link set eth0 up', `route add default via ${GATEWAY}`].join('\n') + '\n',
+  );
 }
 
 /** Creates a namespace with a veth on kiln0 and an address for container `id`. */
@@ -136,7 +142,10 @@ export async function attachBridge(ctx: NetworkContext): Promise<NetworkAttachme
   return { ns: { path: `/run/netns/${netnsName(ctx.id)}` }, ip: addr, release };
 }
 
-interface PooledEndpoint { id: string; addr: string }
+interface PooledEndpoint {
+  id: string;
+  addr: string;
+}
 
 /** Idle pooled namespaces of this process, and how many it keeps at most (one per parallel step, roughly). */
 const pool: PooledEndpoint[] = [];
@@ -149,10 +158,19 @@ let exitHook = false;
 function deleteOwnedAtExit(): void {
   if (owned.size === 0) return;
   try {
-    execFileSync('ip', ['-force', '-batch', '-'], { input: [...owned.values()].map((e) => `netns del ${netnsName(e.id)}`).join('\n') + '\n', stdio: ['pipe', 'ignore', 'ignore'] });
-  } catch { /* a later sweep removes what is left: the owner is dead */ }
+    execFileSync('ip', ['-force', '-batch', '-'], {
+      input: [...owned.values()].map((e) => `netns del ${netnsName(e.id)}`).join('\n') + '\n',
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+  } catch {
+    /* a later sweep removes what is left: the owner is dead */
+  }
   for (const e of owned.values()) {
-    try { unlinkSync(join(LEASES, e.addr)); } catch { /* the same */ }
+    try {
+      unlinkSync(join(LEASES, e.addr));
+    } catch {
+      /* the same */
+    }
   }
 }
 
@@ -209,7 +227,10 @@ export async function drainNetworkPool(): Promise<void> {
 export async function releaseStaleNetwork(root: string, id: string): Promise<void> {
   await tool('ip', ['netns', 'del', netnsName(id)]);
   for (const name of await readdir(LEASES).catch(() => [] as string[])) {
-    const l = await readFile(join(LEASES, name), 'utf8').then((t) => JSON.parse(t) as Lease, () => undefined);
+    const l = await readFile(join(LEASES, name), 'utf8').then(
+      (t) => JSON.parse(t) as Lease,
+      () => undefined,
+    );
     if (l && l.root === root && l.id === id) await unlink(join(LEASES, name)).catch(() => {});
   }
 }
@@ -222,11 +243,21 @@ export async function releaseStaleNetwork(root: string, id: string): Promise<voi
 export async function sweepNetwork(root: string, isLive: (id: string) => Promise<boolean>): Promise<void> {
   const leased = new Set<string>();
   for (const name of await readdir(LEASES).catch(() => [] as string[])) {
-    const l = await readFile(join(LEASES, name), 'utf8').then((t) => JSON.parse(t) as Lease, () => undefined);
+    const l = await readFile(join(LEASES, name), 'utf8').then(
+      (t) => JSON.parse(t) as Lease,
+      () => undefined,
+    );
     if (!l) continue;
     // A pooled namespace lives as long as the process that owns it, whatever container it serves.
-    const gone = l.pid !== undefined ? (await processStartTime(l.pid)) !== l.startTime
-      : l.root === root ? !(await isLive(l.id)) : !(await stat(l.root).then(() => true, () => false));
+    const gone =
+      l.pid !== undefined
+        ? (await processStartTime(l.pid)) !== l.startTime
+        : l.root === root
+          ? !(await isLive(l.id))
+          : !(await stat(l.root).then(
+              () => true,
+              () => false,
+            ));
     if (gone) await releaseStaleNetwork(l.root, l.id);
     else leased.add(netnsName(l.id));
   }

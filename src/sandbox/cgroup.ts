@@ -41,7 +41,11 @@ export async function removeCgroup(root: string, id: string): Promise<void> {
     const dir = join(h, `${cgroupPrefix(root)}${id}`);
     const procs = await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
     for (const pid of procs.split('\n').filter(Boolean)) {
-      try { process.kill(Number(pid), 'SIGKILL'); } catch { /* already gone */ }
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
     }
     for (let i = 0; i < 50; i++) {
       try {

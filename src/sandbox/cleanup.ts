@@ -73,11 +73,23 @@ export async function cleanupStale(root: string): Promise<CleanupReport> {
   const ids = await readdir(join(root, 'containers')).catch(() => [] as string[]);
   const live = new Set<string>();
   for (const id of ids) {
-    const hasBundle = await stat(bundleDir(root, id)).then(() => true, () => false);
-    if (!hasBundle) { live.add(id); continue; }
-    if (!(await isStale(root, id))) { live.add(id); continue; }
+    const hasBundle = await stat(bundleDir(root, id)).then(
+      () => true,
+      () => false,
+    );
+    if (!hasBundle) {
+      live.add(id);
+      continue;
+    }
+    if (!(await isStale(root, id))) {
+      live.add(id);
+      continue;
+    }
     const statePath = join(containerDir(root, id), 'state.json');
-    const state = await readFile(statePath, 'utf8').then((t) => JSON.parse(t) as Record<string, unknown>, () => undefined);
+    const state = await readFile(statePath, 'utf8').then(
+      (t) => JSON.parse(t) as Record<string, unknown>,
+      () => undefined,
+    );
     try {
       await cleanupContainer(root, id, { all: Boolean(state?.autoRemove) || !state });
     } catch {
@@ -102,18 +114,32 @@ export async function cleanupStale(root: string): Promise<CleanupReport> {
   // runc keeps one directory per container in its state dir; reading it saves spawning `runc list` (hot: every start).
   for (const id of await readdir(runcStateDir(root)).catch(() => [] as string[])) {
     // Not just the ids seen above: another process may have started this container since.
-    const hasBundle = await stat(bundleDir(root, id)).then(() => true, () => false);
+    const hasBundle = await stat(bundleDir(root, id)).then(
+      () => true,
+      () => false,
+    );
     if (hasBundle && (live.has(id) || !(await isStale(root, id)))) continue;
     await runcKill(root, id, 'KILL').catch(() => false);
     await runcDelete(root, id);
     if (!removed.includes(id)) removed.push(id);
   }
   for (const id of await listCgroups(root)) {
-    if (await stat(bundleDir(root, id)).then(() => true, () => false)) continue;
+    if (
+      await stat(bundleDir(root, id)).then(
+        () => true,
+        () => false,
+      )
+    )
+      continue;
     await removeCgroup(root, id);
     if (!removed.includes(id)) removed.push(id);
   }
   const { sweepNetwork } = await import('./bridge.js');
-  await sweepNetwork(root, (id) => stat(bundleDir(root, id)).then(() => true, () => false)).catch(() => {});
+  await sweepNetwork(root, (id) =>
+    stat(bundleDir(root, id)).then(
+      () => true,
+      () => false,
+    ),
+  ).catch(() => {});
   return { removed };
 }

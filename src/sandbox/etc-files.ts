@@ -46,7 +46,8 @@ export async function writeEtcFiles(bundle: string, o: { hostname: string; ip?: 
   if (o.shareHostNet) {
     hosts = await readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n');
   } else {
-    hosts = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n';
+    hosts =
+      '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n';
     if (o.ip) hosts += `${o.ip}\t${o.hostname}\n`;
   }
   for (const line of o.extraHosts ?? []) hosts += `${line}\n`;

@@ -49,11 +49,13 @@ export function newContainerId(): string {
 let nofile: Promise<number> | undefined;
 /** RLIMIT_NOFILE to grant: Docker's 1048576, capped at our hard limit (no CAP_SYS_RESOURCE to raise it). */
 function nofileLimit(): Promise<number> {
-  nofile ??= readFile('/proc/self/limits', 'utf8').then((t) => {
-    const m = /Max open files\s+\d+\s+(\d+|unlimited)/.exec(t);
-    const hard = !m || m[1] === 'unlimited' ? 1048576 : Number(m[1]);
-    return Math.min(hard, 1048576);
-  }).catch(() => 1024);
+  nofile ??= readFile('/proc/self/limits', 'utf8')
+    .then((t) => {
+      const m = /Max open files\s+\d+\s+(\d+|unlimited)/.exec(t);
+      const hard = !m || m[1] === 'unlimited' ? 1048576 : Number(m[1]);
+      return Math.min(hard, 1048576);
+    })
+    .catch(() => 1024);
   return nofile;
 }
 
@@ -92,7 +94,9 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
     // The rootfs mount and the network (a bridge costs ~100 ms) are independent: set both up at once. Each
     // assigns its handle as soon as it exists, so `finally` undoes whichever succeeded.
     const settled = await Promise.allSettled([
-      mountAll(o.rootfs, rootfs, { signal: o.signal }).then(() => { mounted = true; }),
+      mountAll(o.rootfs, rootfs, { signal: o.signal }).then(() => {
+        mounted = true;
+      }),
       (async () => {
         if (o.ports?.length) proxy = await startPortProxy(o.ports);
         net = await attachNetwork(o.network, { root, id, signal: o.signal });
@@ -194,7 +198,10 @@ function spawnRunc(root: string, id: string, bundle: string, o: RunOptions, ip: 
   const handle: RunningContainer = { id, ip, kill, ...(shim ? { resize: shimResizer(child.stdio[3] as NodeJS.WritableStream | null) } : {}) };
   let stderrDone: Promise<unknown> = Promise.resolve();
   let aborted = false;
-  const onAbort = () => { aborted = true; kill('SIGKILL').catch(() => {}); }; // runc gone: the close below still settles the run
+  const onAbort = () => {
+    aborted = true;
+    kill('SIGKILL').catch(() => {});
+  }; // runc gone: the close below still settles the run
   o.signal?.addEventListener('abort', onAbort, { once: true });
 
   if (!inherit) {
@@ -203,7 +210,10 @@ function spawnRunc(root: string, id: string, bundle: string, o: RunOptions, ip: 
     if (child.stderr) {
       const filtered = child.stderr.pipe(stripRuncErrors());
       // The transform hands on its last chunk after the child closes; wait for it before resolving.
-      stderrDone = new Promise((r) => { filtered.once('end', r); filtered.once('error', r); });
+      stderrDone = new Promise((r) => {
+        filtered.once('end', r);
+        filtered.once('error', r);
+      });
       if (o.stderr) filtered.pipe(o.stderr, { end: false });
       else filtered.resume();
     }
@@ -212,24 +222,30 @@ function spawnRunc(root: string, id: string, bundle: string, o: RunOptions, ip: 
   return new Promise<RunResult>((resolve, reject) => {
     child.on('error', (err) => {
       o.signal?.removeEventListener('abort', onAbort);
-      reject((err as NodeJS.ErrnoException).code === 'ENOENT'
-        ? new KilnError('RUNTIME_MISSING', `${RUNC} not found`, { hint: 'apt-get install runc', cause: err })
-        : err);
+      reject(
+        (err as NodeJS.ErrnoException).code === 'ENOENT'
+          ? new KilnError('RUNTIME_MISSING', `${RUNC} not found`, { hint: 'apt-get install runc', cause: err })
+          : err,
+      );
     });
     // The emitter drops a listener's promise: a failure while settling (reading runc's log) rejects the run.
-    child.on('close', (code, sig) => void (async () => {
-      await stderrDone;
-      // A detached runc (under the shim) leaves the stopped container's state and cgroups behind.
-      if (shim) await runcDelete(root, id).catch(() => {});
-      o.signal?.removeEventListener('abort', onAbort);
-      if (aborted) return reject(new KilnError('CANCELLED', 'cancelled', { cause: o.signal?.reason }));
-      const exitCode = code ?? (sig ? 128 : 1);
-      if (exitCode !== 0) {
-        const err = await runcLoggedError(log);
-        if (err) return reject(runtimeError(err));
-      }
-      resolve(exitCode > 128 ? { exitCode, signal: signalName(exitCode - 128) } : { exitCode });
-    })().catch(reject));
+    child.on(
+      'close',
+      (code, sig) =>
+        void (async () => {
+          await stderrDone;
+          // A detached runc (under the shim) leaves the stopped container's state and cgroups behind.
+          if (shim) await runcDelete(root, id).catch(() => {});
+          o.signal?.removeEventListener('abort', onAbort);
+          if (aborted) return reject(new KilnError('CANCELLED', 'cancelled', { cause: o.signal?.reason }));
+          const exitCode = code ?? (sig ? 128 : 1);
+          if (exitCode !== 0) {
+            const err = await runcLoggedError(log);
+            if (err) return reject(runtimeError(err));
+          }
+          resolve(exitCode > 128 ? { exitCode, signal: signalName(exitCode - 128) } : { exitCode });
+        })().catch(reject),
+    );
   });
 }
 

@@ -27,11 +27,16 @@ export function readImageTextFile(root: string, hostPath: string, shown: string)
     return readBeneath(root, rel, MAX_BYTES)?.toString('utf8');
   } catch (err) {
     switch ((err as NodeJS.ErrnoException).code) {
-      case 'ENOTDIR': return undefined; // a parent is a file: no such path, as lstat says it
-      case 'EINVAL': throw refuse('is not a regular file', err);
-      case 'EFBIG': throw refuse(`is larger than ${MAX_BYTES >> 20} MiB`, err);
-      case 'ELOOP': throw refuse('changed into a symlink while kiln read it', err);
-      default: throw err;
+      case 'ENOTDIR':
+        return undefined; // a parent is a file: no such path, as lstat says it
+      case 'EINVAL':
+        throw refuse('is not a regular file', err);
+      case 'EFBIG':
+        throw refuse(`is larger than ${MAX_BYTES >> 20} MiB`, err);
+      case 'ELOOP':
+        throw refuse('changed into a symlink while kiln read it', err);
+      default:
+        throw err;
     }
   }
 }

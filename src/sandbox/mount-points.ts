@@ -62,7 +62,7 @@ function lstatOrMissing(root: string, rel: string): BeneathStat | null {
 }
 
 function unsafe(path: string, why: string): KilnError {
-  return new KilnError('UNSAFE_PATH', `mount point ${path}: ${why}`, { hint: 'the image\'s file system is not usable as a container root' });
+  return new KilnError('UNSAFE_PATH', `mount point ${path}: ${why}`, { hint: "the image's file system is not usable as a container root" });
 }
 
 /**
@@ -77,7 +77,10 @@ async function resolveBeneath(root: string, path: string, covered: (rel: string)
   while (pending.length) {
     const part = pending.shift()!;
     if (part === '.') continue;
-    if (part === '..') { done.pop(); continue; }
+    if (part === '..') {
+      done.pop();
+      continue;
+    }
     const rel = [...done, part].join('/');
     if (covered(rel)) return { rel: posix.normalize([...done, part, ...pending].join('/')), covered: true };
     const st = lstatOrMissing(root, rel);
@@ -126,7 +129,8 @@ function ensureRuntimeDir(root: string, path: string, out: MountStub[]): void {
   }
   if (isDirMode(st)) return;
   // Not recorded as a stub: it replaces the image's entry, and removing it later would leave a whiteout instead.
-  if (!removeBeneath(root, rel, false, st.dev, st.ino)) throw unsafe(path, `the image's ${isLinkMode(st) ? 'symbolic link' : 'file'} there could not be replaced by a directory`);
+  if (!removeBeneath(root, rel, false, st.dev, st.ino))
+    throw unsafe(path, `the image's ${isLinkMode(st) ? 'symbolic link' : 'file'} there could not be replaced by a directory`);
   makeBeneath(root, rel, true, 0o755);
 }
 
@@ -149,7 +153,8 @@ export async function prepareMountPoints(rootfs: string, spec: SpecPaths): Promi
   try {
     for (const m of spec.mounts ?? []) {
       const dest = posix.normalize(m.destination);
-      if (!dest.startsWith('/') || dest === '/') throw new KilnError('INVALID_ARGUMENT', `mount destination "${m.destination}" must be an absolute path other than /`);
+      if (!dest.startsWith('/') || dest === '/')
+        throw new KilnError('INVALID_ARGUMENT', `mount destination "${m.destination}" must be an absolute path other than /`);
       if (RUNTIME_DIRS.includes(dest) && !covered(dest.slice(1))) {
         ensureRuntimeDir(rootfs, dest, stubs);
         mounted.push(dest.slice(1));

@@ -67,24 +67,31 @@ export async function startPortProxy(mappings: PortMapping[]): Promise<PortProxy
   try {
     for (const m of mappings) {
       if (m.protocol === 'udp') {
-        udp.push(await udpProxy(m, targetKnown.then(() => target!)));
+        udp.push(
+          await udpProxy(
+            m,
+            targetKnown.then(() => target!),
+          ),
+        );
         continue;
       }
       const server = createServer((client) => {
         sockets.add(client);
         client.on('close', () => sockets.delete(client));
         client.pause();
-        void targetKnown.then(() => {
-          const upstream = createConnection({ host: target!, port: m.containerPort });
-          sockets.add(upstream);
-          upstream.on('close', () => sockets.delete(upstream));
-          client.on('close', () => upstream.destroy());
-          upstream.on('error', () => client.destroy());
-          client.on('error', () => upstream.destroy());
-          client.pipe(upstream);
-          upstream.pipe(client);
-          client.resume();
-        }).catch(() => client.destroy()); // cannot reach the container (bad address): drop this client only
+        void targetKnown
+          .then(() => {
+            const upstream = createConnection({ host: target!, port: m.containerPort });
+            sockets.add(upstream);
+            upstream.on('close', () => sockets.delete(upstream));
+            client.on('close', () => upstream.destroy());
+            upstream.on('error', () => client.destroy());
+            client.on('error', () => upstream.destroy());
+            client.pipe(upstream);
+            upstream.pipe(client);
+            client.resume();
+          })
+          .catch(() => client.destroy()); // cannot reach the container (bad address): drop this client only
       });
       servers.push(server);
       await listen(server, m);
@@ -93,7 +100,13 @@ export async function startPortProxy(mappings: PortMapping[]): Promise<PortProxy
     await close();
     throw err;
   }
-  return { setTarget(ip) { target = ip; ready(); }, close };
+  return {
+    setTarget(ip) {
+      target = ip;
+      ready();
+    },
+    close,
+  };
 }
 
 /** Binds `m`'s host port and relays datagrams to the container (once `upstreamHost` resolves); returns its close. */
@@ -140,12 +153,14 @@ async function udpProxy(m: PortMapping, upstreamHost: Promise<string>): Promise<
     if (f) f.timer.refresh();
   };
   front.on('message', (msg, client) => {
-    void upstreamHost.then(async (target) => {
-      const f = flowFor(client, target);
-      touch(`${client.address}|${client.port}`);
-      await f.ready;
-      f.upstream.send(msg);
-    }).catch(() => {});
+    void upstreamHost
+      .then(async (target) => {
+        const f = flowFor(client, target);
+        touch(`${client.address}|${client.port}`);
+        await f.ready;
+        f.upstream.send(msg);
+      })
+      .catch(() => {});
   });
   return () => {
     for (const key of [...flows.keys()]) drop(key);

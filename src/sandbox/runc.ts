@@ -30,7 +30,9 @@ export async function runcLoggedError(logFile: string): Promise<string | undefin
     try {
       const e = JSON.parse(line) as { level?: string; msg?: string };
       if ((e.level === 'error' || e.level === 'fatal') && e.msg) msg = e.msg;
-    } catch { /* not JSON: ignore */ }
+    } catch {
+      /* not JSON: ignore */
+    }
   }
   return msg;
 }

@@ -11,9 +11,18 @@ export interface ToolResult {
 }
 
 /** Runs `cmd args…`; resolves with its exit status and output, never rejects on a non-zero exit. */
-export function tool(cmd: string, args: string[], opts: { input?: string; signal?: AbortSignal; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<ToolResult> {
+export function tool(
+  cmd: string,
+  args: string[],
+  opts: { input?: string; signal?: AbortSignal; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<ToolResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: opts.env ?? process.env, signal: opts.signal, cwd: opts.cwd });
+    const child = spawn(cmd, args, {
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      env: opts.env ?? process.env,
+      signal: opts.signal,
+      cwd: opts.cwd,
+    });
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -15,8 +15,17 @@ export interface ResolvedUser {
   home: string;
 }
 
-interface PasswdEntry { name: string; uid: number; gid: number; home: string }
-interface GroupEntry { name: string; gid: number; members: string[] }
+interface PasswdEntry {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
+interface GroupEntry {
+  name: string;
+  gid: number;
+  members: string[];
+}
 
 function parsePasswd(text: string): PasswdEntry[] {
   const out: PasswdEntry[] = [];
@@ -40,7 +49,14 @@ function parseGroup(text: string): GroupEntry[] {
     if (f.length < 3) continue;
     const gid = Number(f[2]);
     if (!Number.isInteger(gid)) continue;
-    out.push({ name: f[0]!, gid, members: (f[3] ?? '').split(',').map((s) => s.trim()).filter(Boolean) });
+    out.push({
+      name: f[0]!,
+      gid,
+      members: (f[3] ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    });
   }
   return out;
 }
@@ -67,7 +83,10 @@ export function resolveUserFrom(spec: string | undefined, passwdText: string, gr
     if (!entry) throw new KilnError('USER_NOT_FOUND', `unable to find user ${userArg}: no matching entries in passwd file`);
     uid = entry.uid;
   }
-  if (entry) { gid = entry.gid; home = entry.home; }
+  if (entry) {
+    gid = entry.gid;
+    home = entry.home;
+  }
   let additionalGids: number[] = [];
   if (groupArg !== '') {
     if (isNumeric(groupArg)) gid = Number(groupArg);

@@ -53,7 +53,10 @@ export interface ImageBackend {
   /** Docker's `DELETE /images/{name}` answer: what was untagged and deleted. */
   remove(name: string, opts: IoOpts & { force?: boolean; noPrune?: boolean }): Promise<Array<{ Untagged?: string; Deleted?: string }>>;
   /** `docker history`: one row per history entry, newest first (Docker's field names). */
-  history?(name: string, opts?: IoOpts): Promise<Array<{ Id: string; Created: number; CreatedBy: string; Tags: string[] | null; Size: number; Comment: string }>>;
+  history?(
+    name: string,
+    opts?: IoOpts,
+  ): Promise<Array<{ Id: string; Created: number; CreatedBy: string; Tags: string[] | null; Size: number; Comment: string }>>;
   /** `docker image prune`: removes dangling images and unreferenced blobs. */
   prune?(opts?: IoOpts): Promise<{ ImagesDeleted: Array<{ Deleted: string }>; SpaceReclaimed: number }>;
   /** Writes a `docker save` tar of `names` to `out`. */
@@ -173,7 +176,11 @@ export interface ContainerBackend {
   /** Registers a process to run in a running container (`docker exec`); returns the exec ID. */
   execCreate?(id: string, spec: ExecCreate): Promise<string>;
   /** Runs a registered exec with its output on `sinks`; resolves with its exit code (also kept for execInspect). */
-  execStart?(execId: string, sinks: { stdout?: Writable; stderr?: Writable; stdin?: Readable }, opts?: IoOpts & { consoleSize?: [number, number] }): Promise<number>;
+  execStart?(
+    execId: string,
+    sinks: { stdout?: Writable; stderr?: Writable; stdin?: Readable },
+    opts?: IoOpts & { consoleSize?: [number, number] },
+  ): Promise<number>;
   execInspect?(execId: string): Promise<ExecInspect>;
   /** Sets a `-t` container's terminal size (`POST /containers/{id}/resize?h=&w=`); kept until the terminal exists. */
   resize?(id: string, rows: number, cols: number): Promise<void>;

@@ -25,7 +25,23 @@ export interface BuildRequest {
   warnings: string[];
 }
 
-const IGNORED = ['rm', 'forcerm', 'memory', 'memswap', 'cpushares', 'cpusetcpus', 'cpusetmems', 'cpuperiod', 'cpuquota', 'shmsize', 'ulimits', 'isolation', 'cgroupparent', 'session', 'buildid'];
+const IGNORED = [
+  'rm',
+  'forcerm',
+  'memory',
+  'memswap',
+  'cpushares',
+  'cpusetcpus',
+  'cpusetmems',
+  'cpuperiod',
+  'cpuquota',
+  'shmsize',
+  'ulimits',
+  'isolation',
+  'cgroupparent',
+  'session',
+  'buildid',
+];
 
 /** How a refused step through the server says what to do: ask for it, or have the operator allow it. */
 export function serverEntitlementHint(permitted: readonly Entitlement[]): (e: Entitlement) => string {
@@ -44,8 +60,14 @@ export function serverEntitlementHint(permitted: readonly Entitlement[]): (e: En
  * `networkmode=host`, which asks for network.host as dockerd's builder takes it) and the server permits.
  */
 export function parseBuildQuery(q: Query, permitted: readonly Entitlement[] = []): BuildRequest {
-  if (q.str('remote')) throw new KilnError('NOT_IMPLEMENTED', 'building from a remote context (git URL or tarball URL) is not supported', { hint: 'send the context from the client: docker build <dir>' });
-  if (q.str('version') === '2') throw new KilnError('NOT_IMPLEMENTED', 'the BuildKit session protocol is not supported by kiln serve', { hint: 'set DOCKER_BUILDKIT=0 for the docker CLI' });
+  if (q.str('remote'))
+    throw new KilnError('NOT_IMPLEMENTED', 'building from a remote context (git URL or tarball URL) is not supported', {
+      hint: 'send the context from the client: docker build <dir>',
+    });
+  if (q.str('version') === '2')
+    throw new KilnError('NOT_IMPLEMENTED', 'the BuildKit session protocol is not supported by kiln serve', {
+      hint: 'set DOCKER_BUILDKIT=0 for the docker CLI',
+    });
   if (q.bool('squash')) throw new KilnError('NOT_IMPLEMENTED', 'squash is not supported');
   if (q.str('outputs')) throw new KilnError('NOT_IMPLEMENTED', 'outputs are not supported by the Engine API endpoint; the image is stored on the server');
 
@@ -57,7 +79,8 @@ export function parseBuildQuery(q: Query, permitted: readonly Entitlement[] = []
   for (const t of tags) checkImageName(t);
 
   const cacheFrom = q.json<unknown>('cachefrom') ?? [];
-  if (!Array.isArray(cacheFrom) || cacheFrom.some((c) => typeof c !== 'string')) throw new KilnError('INVALID_ARGUMENT', 'cachefrom must be a JSON array of image names');
+  if (!Array.isArray(cacheFrom) || cacheFrom.some((c) => typeof c !== 'string'))
+    throw new KilnError('INVALID_ARGUMENT', 'cachefrom must be a JSON array of image names');
 
   const net = q.str('networkmode') ?? 'default';
   let networkMode: BuildOptions['networkMode'];
@@ -68,17 +91,27 @@ export function parseBuildQuery(q: Query, permitted: readonly Entitlement[] = []
   const asked = parseEntitlements([q.str('kilnallow') ?? '', ...(networkMode === 'host' ? ['network.host'] : [])], 'kilnallow');
   for (const e of asked) {
     if (!permitted.includes(e)) {
-      const what = e === 'network.host' && networkMode === 'host' && !(q.str('kilnallow') ?? '').includes(e) ? 'networkmode=host (docker build --network host)' : `the ${e} entitlement`;
-      throw new KilnError('ENTITLEMENT_DENIED', `${what} is not allowed by this server`, { hint: `its operator can start it with kiln serve --allow ${e}`, details: { entitlement: e } });
+      const what =
+        e === 'network.host' && networkMode === 'host' && !(q.str('kilnallow') ?? '').includes(e)
+          ? 'networkmode=host (docker build --network host)'
+          : `the ${e} entitlement`;
+      throw new KilnError('ENTITLEMENT_DENIED', `${what} is not allowed by this server`, {
+        hint: `its operator can start it with kiln serve --allow ${e}`,
+        details: { entitlement: e },
+      });
     }
   }
 
-  const extraHosts = (q.str('extrahosts') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const extraHosts = (q.str('extrahosts') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const h of extraHosts) {
     if (!/^[^:\s]+:\S+$/.test(h)) throw new KilnError('INVALID_ARGUMENT', `extrahosts entry ${JSON.stringify(h.slice(0, 80))} is not host:ip`);
   }
   const platform = q.str('platform');
-  if (platform && !/^[a-z0-9_]+\/[a-z0-9_]+(\/[a-z0-9_]+)?$/i.test(platform)) throw new KilnError('INVALID_ARGUMENT', `platform ${JSON.stringify(platform.slice(0, 80))} is not os/arch[/variant]`);
+  if (platform && !/^[a-z0-9_]+\/[a-z0-9_]+(\/[a-z0-9_]+)?$/i.test(platform))
+    throw new KilnError('INVALID_ARGUMENT', `platform ${JSON.stringify(platform.slice(0, 80))} is not os/arch[/variant]`);
 
   const warnings: string[] = [];
   const ignored = IGNORED.filter((k) => q.str(k) !== undefined && !/^(0|false|)$/.test(q.str(k)!) && k !== 'rm' && k !== 'session' && k !== 'buildid');

@@ -108,7 +108,11 @@ export function createBuildStream(emit: Emit, opts: { quiet: boolean; explain?: 
     fail(err: unknown): void {
       const message = errorMessage(err);
       if (opts.events && isKilnError(err)) {
-        emit({ errorDetail: { message }, error: message, kilnError: { code: err.code, message: err.message, hint: err.hint, loc: err.loc, details: err.details, exitCode: err.exitCode } });
+        emit({
+          errorDetail: { message },
+          error: message,
+          kilnError: { code: err.code, message: err.message, hint: err.hint, loc: err.loc, details: err.details, exitCode: err.exitCode },
+        });
         return;
       }
       emit({ errorDetail: { message }, error: message });

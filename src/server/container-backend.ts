@@ -74,11 +74,14 @@ export function portMappings(bindings: NonNullable<ContainerCreate['HostConfig']
     const [port, proto = 'tcp'] = key.split('/');
     const containerPort = Number(port);
     if (proto !== 'tcp' && proto !== 'udp') throw new KilnError('INVALID_ARGUMENT', `port ${key}: the protocol must be tcp or udp`);
-    if (!Number.isInteger(containerPort) || containerPort < 1 || containerPort > 65535) throw new KilnError('INVALID_ARGUMENT', `invalid container port ${JSON.stringify(key)}`);
+    if (!Number.isInteger(containerPort) || containerPort < 1 || containerPort > 65535)
+      throw new KilnError('INVALID_ARGUMENT', `invalid container port ${JSON.stringify(key)}`);
     for (const b of list ?? []) {
       const hostPort = Number(b?.HostPort);
       if (!b?.HostPort || !Number.isInteger(hostPort) || hostPort < 1 || hostPort > 65535) {
-        throw new KilnError('INVALID_ARGUMENT', `port ${key}: a host port is required (got ${JSON.stringify(b?.HostPort ?? '')})`, { hint: 'publish with -p HOSTPORT:CONTAINERPORT' });
+        throw new KilnError('INVALID_ARGUMENT', `port ${key}: a host port is required (got ${JSON.stringify(b?.HostPort ?? '')})`, {
+          hint: 'publish with -p HOSTPORT:CONTAINERPORT',
+        });
       }
       out.push({ ...(b.HostIp ? { hostIp: b.HostIp } : {}), hostPort, containerPort, protocol: proto });
     }
@@ -130,17 +133,18 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
    * Resolves once the record says running (runc has exec'd the process: confirmStart); never when the process
    * fails to start, whose error the supervisor's rejection delivers instead.
    */
-  const waitRunning = (id: string): Promise<void> => new Promise((resolve) => {
-    const poll = async () => {
-      for (let i = 0; i < 3000; i++) {
-        const r = await store.get(id).catch(() => undefined);
-        if (r?.status === 'running') return resolve();
-        if (!r || r.status === 'exited') return;
-        await new Promise((res) => setTimeout(res, 10));
-      }
-    };
-    void poll(); // cannot reject: every store read is caught
-  });
+  const waitRunning = (id: string): Promise<void> =>
+    new Promise((resolve) => {
+      const poll = async () => {
+        for (let i = 0; i < 3000; i++) {
+          const r = await store.get(id).catch(() => undefined);
+          if (r?.status === 'running') return resolve();
+          if (!r || r.status === 'exited') return;
+          await new Promise((res) => setTimeout(res, 10));
+        }
+      };
+      void poll(); // cannot reject: every store read is caught
+    });
   const live = new Map<string, Live>();
   const execs = new Map<string, ExecEntry>();
 
@@ -231,23 +235,31 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       // `docker exec` right after `docker run -d` finds it running. Not awaited (start answers once it runs); the
       // chain cannot reject: a failed start becomes an exit code, and the bookkeeping below does not throw.
       void superviseContainer(root.root, rec.id, {
-        stdout: forward(l, 'stdout'), stderr: forward(l, 'stderr'), stdin: l.stdin, confirmStart: true,
+        stdout: forward(l, 'stdout'),
+        stderr: forward(l, 'stderr'),
+        stdin: l.stdin,
+        confirmStart: true,
         onStart: (c) => {
           if (c.resize) attachTerminal(l.terminal, c.resize);
           void waitRunning(rec.id).then(running.resolve); // waitRunning never rejects
         },
       })
-        .then((r) => r.exitCode ?? 0, (err) => {
-          startError = err;
-          return err instanceof KilnError ? err.exitCode : 125;
-        })
+        .then(
+          (r) => r.exitCode ?? 0,
+          (err) => {
+            startError = err;
+            return err instanceof KilnError ? err.exitCode : 125;
+          },
+        )
         .then((code) => {
           running.resolve();
           l.endOutput();
           l.settle.exit(code);
           l.settle.removed();
           // Unless a later `docker start` has replaced it with a run of its own.
-          setTimeout(() => { if (live.get(rec.id) === l) live.delete(rec.id); }, 60_000).unref();
+          setTimeout(() => {
+            if (live.get(rec.id) === l) live.delete(rec.id);
+          }, 60_000).unref();
         });
       await running.promise;
       // A process that never ran (command not found, port in use) is the start's error, as with dockerd.
@@ -304,8 +316,13 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       const e = execs.get(execId);
       if (!e) throw new KilnError('NOT_FOUND', `No such exec instance: ${execId}`);
       return {
-        ID: e.id, ContainerID: e.containerId, Running: e.running, ExitCode: e.exitCode,
-        OpenStdin: Boolean(e.spec.AttachStdin), OpenStdout: e.spec.AttachStdout !== false, OpenStderr: e.spec.AttachStderr !== false,
+        ID: e.id,
+        ContainerID: e.containerId,
+        Running: e.running,
+        ExitCode: e.exitCode,
+        OpenStdin: Boolean(e.spec.AttachStdin),
+        OpenStdout: e.spec.AttachStdout !== false,
+        OpenStderr: e.spec.AttachStderr !== false,
         ProcessConfig: { tty: Boolean(e.spec.Tty), entrypoint: e.spec.Cmd[0] ?? '', arguments: e.spec.Cmd.slice(1), user: e.spec.User ?? '' },
         Pid: 0,
       };
@@ -390,7 +407,13 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
         Name: `/${rec.name}`,
         Created: rec.created,
         Image: rec.imageId,
-        State: { Status: rec.status, Running: rec.status === 'running', ExitCode: rec.exitCode ?? 0, StartedAt: rec.startedAt ?? '', FinishedAt: rec.finishedAt ?? '' },
+        State: {
+          Status: rec.status,
+          Running: rec.status === 'running',
+          ExitCode: rec.exitCode ?? 0,
+          StartedAt: rec.startedAt ?? '',
+          FinishedAt: rec.finishedAt ?? '',
+        },
         Config: { Image: rec.image, Tty: Boolean(rec.spec.process.tty), Cmd: rec.spec.process.args, Env: rec.spec.process.env },
         HostConfig: {
           AutoRemove: rec.autoRemove,

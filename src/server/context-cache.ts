@@ -48,7 +48,12 @@ class HashLimit extends Transform {
   }
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
     this.count += chunk.length;
-    if (this.count > this.max) return cb(new KilnError('PAYLOAD_TOO_LARGE', `build context exceeds the server's limit of ${this.max} bytes`, { hint: 'use a .dockerignore file, or raise `kiln serve --max-context-size`' }));
+    if (this.count > this.max)
+      return cb(
+        new KilnError('PAYLOAD_TOO_LARGE', `build context exceeds the server's limit of ${this.max} bytes`, {
+          hint: 'use a .dockerignore file, or raise `kiln serve --max-context-size`',
+        }),
+      );
     this.hash.update(chunk);
     cb(null, chunk);
   }

@@ -39,7 +39,12 @@ class ByteLimit extends Transform {
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.count += chunk.length;
-    if (this.count > this.max) cb(new KilnError('PAYLOAD_TOO_LARGE', `build context exceeds the server's limit of ${this.max} bytes`, { hint: 'use a .dockerignore file, or raise `kiln serve --max-context-size`' }));
+    if (this.count > this.max)
+      cb(
+        new KilnError('PAYLOAD_TOO_LARGE', `build context exceeds the server's limit of ${this.max} bytes`, {
+          hint: 'use a .dockerignore file, or raise `kiln serve --max-context-size`',
+        }),
+      );
     else cb(null, chunk);
   }
 }
@@ -73,7 +78,12 @@ export function safeParts(name: string): string[] {
 }
 
 /** Unpacks `body` into `dest` (which must exist and be empty). Throws ARCHIVE_INVALID, UNSAFE_PATH, PAYLOAD_TOO_LARGE. */
-export async function unpackContext(body: AsyncIterable<Buffer>, dest: string, limits: IngestLimits, opts: { signal?: AbortSignal } = {}): Promise<IngestResult> {
+export async function unpackContext(
+  body: AsyncIterable<Buffer>,
+  dest: string,
+  limits: IngestLimits,
+  opts: { signal?: AbortSignal } = {},
+): Promise<IngestResult> {
   const { head, stream } = await sniff(body);
   const gzip = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
   if (head.subarray(0, 3).toString('latin1') === 'BZh' || head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) {
@@ -89,7 +99,9 @@ export async function unpackContext(body: AsyncIterable<Buffer>, dest: string, l
     extract.destroy(err);
   };
   extract.on('error', (err: Error) => (cause ??= err));
-  const source = gzip ? stream.pipe(createGunzip()).on('error', (e) => fail(new KilnError('ARCHIVE_INVALID', `build context is not valid gzip: ${e.message}`))) : stream;
+  const source = gzip
+    ? stream.pipe(createGunzip()).on('error', (e) => fail(new KilnError('ARCHIVE_INVALID', `build context is not valid gzip: ${e.message}`)))
+    : stream;
   stream.on('error', fail);
   counter.on('error', fail);
   source.pipe(counter).pipe(extract as unknown as NodeJS.WritableStream);
@@ -107,12 +119,14 @@ export async function unpackContext(body: AsyncIterable<Buffer>, dest: string, l
       for await (const entry of extract) {
         const h = entry.header;
         entries++;
-        if (limits.maxEntries && entries > limits.maxEntries) throw new KilnError('PAYLOAD_TOO_LARGE', `build context has more than ${limits.maxEntries} entries`);
+        if (limits.maxEntries && entries > limits.maxEntries)
+          throw new KilnError('PAYLOAD_TOO_LARGE', `build context has more than ${limits.maxEntries} entries`);
         const parts = safeParts(h.name);
         last = { size: h.size ?? 0, complete: false };
         const rel = parts.join('/');
         for (let i = 1; i < parts.length; i++) {
-          if (symlinks.has(parts.slice(0, i).join('/'))) throw new KilnError('UNSAFE_PATH', `build context entry ${JSON.stringify(rel)} lies under a symlink of the same archive`);
+          if (symlinks.has(parts.slice(0, i).join('/')))
+            throw new KilnError('UNSAFE_PATH', `build context entry ${JSON.stringify(rel)} lies under a symlink of the same archive`);
         }
         const target = join(dest, ...parts);
         if (parts.length === 0) {
@@ -151,9 +165,15 @@ export async function unpackContext(body: AsyncIterable<Buffer>, dest: string, l
           }
           await leaf.prepare(target);
           // The source's parents are walked by the one resolver too (no symlinks); link(2) does not follow the last.
-          const source = await resolveInRoot(dest, from.join('/'), { noSymlinks: true, followFinal: false, what: `build context hard link ${JSON.stringify(rel)}` });
+          const source = await resolveInRoot(dest, from.join('/'), {
+            noSymlinks: true,
+            followFinal: false,
+            what: `build context hard link ${JSON.stringify(rel)}`,
+          });
           await link(source.path, target).catch((err) => {
-            throw new KilnError('ARCHIVE_INVALID', `build context hard link ${JSON.stringify(rel)} → ${JSON.stringify(h.linkname)}: target missing`, { cause: err });
+            throw new KilnError('ARCHIVE_INVALID', `build context hard link ${JSON.stringify(rel)} → ${JSON.stringify(h.linkname)}: target missing`, {
+              cause: err,
+            });
           });
           entry.resume();
         } else {
@@ -234,7 +254,11 @@ function createLeafMaker(dest: string) {
   async function mkdirs(dir: string): Promise<void> {
     if (dirs.has(dir)) return;
     // kiln's one resolver, refusing any symlink on the way: a context's own links are never walked through.
-    await mkdirInRoot(dest, dir.slice(dest.length) || '/', { noSymlinks: true, mode: 0o755, what: `build context entry ${JSON.stringify(dir.slice(dest.length + 1, dest.length + 201))}` });
+    await mkdirInRoot(dest, dir.slice(dest.length) || '/', {
+      noSymlinks: true,
+      mode: 0o755,
+      what: `build context entry ${JSON.stringify(dir.slice(dest.length + 1, dest.length + 201))}`,
+    });
     for (let d = dir; d.length > dest.length && !dirs.has(d); d = dirname(d)) dirs.add(d);
   }
   return {

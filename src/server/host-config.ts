@@ -14,7 +14,10 @@ import { parseSeccompProfile, type SeccompSetting } from '../sandbox/security-op
 import type { ContainerCreate } from './backend.js';
 import type { Entitlement } from '../builder/entitlements.js';
 
-export type HostOptions = Pick<CreateContainerOptions, 'hostname' | 'addHosts' | 'capAdd' | 'capDrop' | 'readonlyRootfs' | 'tmpfs' | 'limits' | 'seccomp' | 'consoleSize' | 'privileged'>;
+export type HostOptions = Pick<
+  CreateContainerOptions,
+  'hostname' | 'addHosts' | 'capAdd' | 'capDrop' | 'readonlyRootfs' | 'tmpfs' | 'limits' | 'seccomp' | 'consoleSize' | 'privileged'
+>;
 
 export function hostOptions(spec: ContainerCreate): HostOptions {
   const hc = spec.HostConfig ?? {};
@@ -50,7 +53,8 @@ export function checkContainerEntitlements(spec: ContainerCreate, permitted: rea
   const refuse = (e: Entitlement, what: string) => {
     if (permitted.includes(e)) return;
     throw new KilnError('ENTITLEMENT_DENIED', `${what} needs the ${e} entitlement, which this server does not grant`, {
-      hint: `its operator can start it with kiln serve --allow ${e}`, details: { entitlement: e },
+      hint: `its operator can start it with kiln serve --allow ${e}`,
+      details: { entitlement: e },
     });
   };
   if (hc.NetworkMode === 'host') refuse('network.host', 'a container on the host network (--network host)');
@@ -67,15 +71,25 @@ export function checkContainerEntitlements(spec: ContainerCreate, permitted: rea
  * Returns the binds with each host source replaced by its real path, so what is mounted is what was checked.
  */
 export async function confineHostBinds(binds: string[], roots: readonly string[]): Promise<string[]> {
-  const inside = (p: string) => roots.some((r) => { const rel = relative(r, p); return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel)); });
-  const refuse = (source: string) => new KilnError('ENTITLEMENT_DENIED', `a bind mount of the host path ${source} is not allowed by this server`, {
-    hint: roots.length ? `this server allows binds from ${roots.join(', ')} only; use a named volume, or ask its operator` : 'use a named volume (-v NAME:/path); the operator can allow host directories with kiln serve --allow-bind DIR',
-    details: { source },
-  });
+  const inside = (p: string) =>
+    roots.some((r) => {
+      const rel = relative(r, p);
+      return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+    });
+  const refuse = (source: string) =>
+    new KilnError('ENTITLEMENT_DENIED', `a bind mount of the host path ${source} is not allowed by this server`, {
+      hint: roots.length
+        ? `this server allows binds from ${roots.join(', ')} only; use a named volume, or ask its operator`
+        : 'use a named volume (-v NAME:/path); the operator can allow host directories with kiln serve --allow-bind DIR',
+      details: { source },
+    });
   const out: string[] = [];
   for (const b of binds) {
     const v = parseVolume(b, '/');
-    if (v.kind !== 'bind') { out.push(b); continue; }
+    if (v.kind !== 'bind') {
+      out.push(b);
+      continue;
+    }
     // Lexically first: a path outside every allowed root is refused without saying whether it exists.
     if (!inside(v.source)) throw refuse(v.source);
     let real: string;
@@ -83,7 +97,8 @@ export async function confineHostBinds(binds: string[], roots: readonly string[]
       real = await realpath(v.source);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') throw new KilnError('INVALID_ARGUMENT', `invalid mount config: bind source path does not exist: ${v.source}`);
+      if (code === 'ENOENT' || code === 'ENOTDIR')
+        throw new KilnError('INVALID_ARGUMENT', `invalid mount config: bind source path does not exist: ${v.source}`);
       throw err;
     }
     if (!inside(real)) throw refuse(v.source);

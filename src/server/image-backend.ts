@@ -105,8 +105,15 @@ export function createImageBackend(root: StoreRoot): ImageBackend {
       const rec = await images.resolve(name, opts);
       const layers = [...rec.manifest.layers];
       const rows = (rec.config.history ?? []).map((h) => {
-        const size = h.empty_layer ? 0 : layers.shift()?.size ?? 0;
-        return { Id: '<missing>', Created: h.created ? Math.floor(Date.parse(h.created) / 1000) : 0, CreatedBy: h.created_by ?? '', Tags: null as string[] | null, Size: size, Comment: h.comment ?? '' };
+        const size = h.empty_layer ? 0 : (layers.shift()?.size ?? 0);
+        return {
+          Id: '<missing>',
+          Created: h.created ? Math.floor(Date.parse(h.created) / 1000) : 0,
+          CreatedBy: h.created_by ?? '',
+          Tags: null as string[] | null,
+          Size: size,
+          Comment: h.comment ?? '',
+        };
       });
       rows.reverse();
       if (rows[0]) Object.assign(rows[0], { Id: rec.id, Tags: rec.refs.map(familiarize) });
@@ -134,7 +141,10 @@ export function createImageBackend(root: StoreRoot): ImageBackend {
         if (rec.refs.length > 1) return out;
       } else {
         if (rec.refs.length > 1 && !opts.force) {
-          throw new KilnError('IMAGE_IN_USE', `conflict: unable to delete ${rec.id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`);
+          throw new KilnError(
+            'IMAGE_IN_USE',
+            `conflict: unable to delete ${rec.id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`,
+          );
         }
         for (const r of rec.refs) {
           await images.untag(r);
@@ -158,7 +168,21 @@ export function createSystemBackend(root: StoreRoot): SystemBackend {
       return {
         LayersSize: bytes('layers'),
         Images: (await root.images.list()).map((r) => toSummary(r)),
-        BuildCache: cache ? [{ ID: 'kiln-build-cache', Type: 'regular', Description: `kiln build cache (${cache.count} entries)`, InUse: false, Shared: false, Size: cache.bytes, CreatedAt: new Date(0).toISOString(), LastUsedAt: null, UsageCount: cache.count }] : [],
+        BuildCache: cache
+          ? [
+              {
+                ID: 'kiln-build-cache',
+                Type: 'regular',
+                Description: `kiln build cache (${cache.count} entries)`,
+                InUse: false,
+                Shared: false,
+                Size: cache.bytes,
+                CreatedAt: new Date(0).toISOString(),
+                LastUsedAt: null,
+                UsageCount: cache.count,
+              },
+            ]
+          : [],
       };
     },
     async pruneBuildCache(opts) {

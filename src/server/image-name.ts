@@ -19,7 +19,9 @@ export function isImageName(name: string): boolean {
 /** Throws INVALID_REFERENCE for anything that is neither a reference nor an image ID (`..`, `/etc/passwd`, …). */
 export function checkImageName(name: string): string {
   if (!isImageName(name)) {
-    throw new KilnError('INVALID_REFERENCE', `invalid reference format: ${JSON.stringify(name.slice(0, 200))}`, { hint: 'names look like [registry/]repo[:tag], lowercase' });
+    throw new KilnError('INVALID_REFERENCE', `invalid reference format: ${JSON.stringify(name.slice(0, 200))}`, {
+      hint: 'names look like [registry/]repo[:tag], lowercase',
+    });
   }
   return name;
 }

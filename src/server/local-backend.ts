@@ -36,7 +36,12 @@ export interface LocalBackendOptions {
 function clientCredentials(auth: AuthConfig | undefined): CredentialLookup {
   return async (registry) => {
     if (!auth?.username && !auth?.identitytoken) return undefined;
-    if (auth.serveraddress && registryHost(auth.serveraddress) !== registry && !(registry === 'docker.io' && /docker\.io$/.test(registryHost(auth.serveraddress)))) return undefined;
+    if (
+      auth.serveraddress &&
+      registryHost(auth.serveraddress) !== registry &&
+      !(registry === 'docker.io' && /docker\.io$/.test(registryHost(auth.serveraddress)))
+    )
+      return undefined;
     return fromAuthConfig(auth);
   };
 }
@@ -44,7 +49,7 @@ function clientCredentials(auth: AuthConfig | undefined): CredentialLookup {
 /** Credentials from an X-Registry-Config map (registry host → AuthConfig); anonymous where it has none. */
 function configCredentials(map: RegistryCredentials): CredentialLookup {
   return async (registry) => {
-    const a = map[registry] ?? (registry === 'docker.io' ? map['index.docker.io'] ?? map['registry-1.docker.io'] : undefined);
+    const a = map[registry] ?? (registry === 'docker.io' ? (map['index.docker.io'] ?? map['registry-1.docker.io']) : undefined);
     if (!a?.username && !a?.identitytoken) return undefined;
     return fromAuthConfig(a);
   };
@@ -62,10 +67,19 @@ function fromAuthConfig(a: AuthConfig): Credentials {
  * fails. `kiln run` containers (they have a record) are left alone.
  */
 async function settleBuildMounts(containersDir: string): Promise<void> {
-  const records = new Set((await createContainerStore({ root: dirname(containersDir) }).list().catch(() => [])).map((c) => c.id));
+  const records = new Set(
+    (
+      await createContainerStore({ root: dirname(containersDir) })
+        .list()
+        .catch(() => [])
+    ).map((c) => c.id),
+  );
   for (let i = 0; i < 150; i++) {
     const text = await readFile('/proc/mounts', 'utf8').catch(() => '');
-    const busy = text.split('\n').map((l) => l.split(' ')[1] ?? '').filter((p) => p.startsWith(`${containersDir}/`) && !records.has(p.slice(containersDir.length + 1).split('/')[0]!));
+    const busy = text
+      .split('\n')
+      .map((l) => l.split(' ')[1] ?? '')
+      .filter((p) => p.startsWith(`${containersDir}/`) && !records.has(p.slice(containersDir.length + 1).split('/')[0]!));
     if (busy.length === 0) return;
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -14,9 +14,30 @@ export interface Logger {
 }
 
 const ALLOWED = new Set([
-  'method', 'path', 'status', 'durationMs', 'remote', 'bytesIn', 'bytesOut', 'id', 'tags', 'outcome', 'error', 'code',
-  'stepsExecuted', 'stepsCached', 'queuedMs', 'imageId', 'listen', 'reason', 'running', 'queued', 'version', 'image',
-  'container', 'contextBytes',
+  'method',
+  'path',
+  'status',
+  'durationMs',
+  'remote',
+  'bytesIn',
+  'bytesOut',
+  'id',
+  'tags',
+  'outcome',
+  'error',
+  'code',
+  'stepsExecuted',
+  'stepsCached',
+  'queuedMs',
+  'imageId',
+  'listen',
+  'reason',
+  'running',
+  'queued',
+  'version',
+  'image',
+  'container',
+  'contextBytes',
 ]);
 
 /** Writes JSON lines to `out` (stderr by default); `quiet` drops info lines. */
@@ -28,7 +49,9 @@ export function createLogger(opts: { out?: Writable; quiet?: boolean } = {}): Lo
     out.write(`${JSON.stringify(line)}\n`);
   };
   return {
-    info: (m, f) => { if (!opts.quiet) write('info', m, f); },
+    info: (m, f) => {
+      if (!opts.quiet) write('info', m, f);
+    },
     warn: (m, f) => write('warn', m, f),
     error: (m, f) => write('error', m, f),
   };

@@ -92,7 +92,15 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
     res.on('close', () => {
       if (!res.writableFinished) ac.abort(new KilnError('CANCELLED', 'the client went away'));
       if ((req.socket as Tracked).kilnRes === res) (req.socket as Tracked).kilnRes = undefined;
-      log.info('request', { id, method: req.method, path: logPath(req.url), status: res.statusCode, durationMs: Date.now() - started, remote: req.socket.remoteAddress ?? 'unix', outcome: res.writableFinished ? 'ok' : 'aborted' });
+      log.info('request', {
+        id,
+        method: req.method,
+        path: logPath(req.url),
+        status: res.statusCode,
+        durationMs: Date.now() - started,
+        remote: req.socket.remoteAddress ?? 'unix',
+        outcome: res.writableFinished ? 'ok' : 'aborted',
+      });
     });
     try {
       if (spec.kind === 'tcp' && opts.token) checkBearer(req, opts.token);
@@ -105,10 +113,19 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
         } else sendJson(res, 404, { message: 'page not found' });
         return;
       }
-      const ctx: RequestContext = { req, res, params: m.params as Params, query: new Query(new URLSearchParams(search), limits.maxJsonQueryBytes), state, signal: ac.signal, id };
+      const ctx: RequestContext = {
+        req,
+        res,
+        params: m.params as Params,
+        query: new Query(new URLSearchParams(search), limits.maxJsonQueryBytes),
+        state,
+        signal: ac.signal,
+        id,
+      };
       await m.handler(ctx);
     } catch (err) {
-      if (httpStatusOf(err) >= 500 && !(err instanceof KilnError)) log.error('request failed', { id, path: logPath(req.url), error: (err as Error)?.stack ?? String(err) });
+      if (httpStatusOf(err) >= 500 && !(err instanceof KilnError))
+        log.error('request failed', { id, path: logPath(req.url), error: (err as Error)?.stack ?? String(err) });
       if (!req.complete && !res.headersSent) res.setHeader('Connection', 'close');
       sendError(res, err);
       if (!req.complete) discardBody(req);
@@ -122,7 +139,9 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
     socket.on('close', () => upgraded.delete(socket));
     const fail = (err: unknown) => {
       const body = JSON.stringify({ message: errorMessage(err) });
-      socket.end(`HTTP/1.1 ${httpStatusOf(err)} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 ${httpStatusOf(err)} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
     };
     try {
       if (spec.kind === 'tcp' && opts.token) checkBearer(req, opts.token);
@@ -138,9 +157,10 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
 
   function makeServer(spec: ListenSpec): http.Server {
     const common = { maxHeaderSize: limits.maxHeaderBytes, headersTimeout: limits.headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: 5_000 };
-    const server = spec.kind === 'tcp' && opts.tls
-      ? https.createServer({ ...common, ca: opts.tls.ca, cert: opts.tls.cert, key: opts.tls.key, requestCert: true, rejectUnauthorized: true })
-      : http.createServer(common);
+    const server =
+      spec.kind === 'tcp' && opts.tls
+        ? https.createServer({ ...common, ca: opts.tls.ca, cert: opts.tls.cert, key: opts.tls.key, requestCert: true, rejectUnauthorized: true })
+        : http.createServer(common);
     server.on('request', (req, res) => void handle(req, res, spec).catch(() => res.destroy())); // the error reply itself failed
     server.on('upgrade', (req, socket, head) => handleUpgrade(req, socket, head, spec));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, limits));
@@ -208,7 +228,9 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, limits: S
   }
   const tooBig = err.code === 'HPE_HEADER_OVERFLOW';
   const status = tooBig ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-  const body = JSON.stringify({ message: tooBig ? `request line and headers exceed the server's limit of ${limits.maxHeaderBytes} bytes` : 'malformed HTTP request' });
+  const body = JSON.stringify({
+    message: tooBig ? `request line and headers exceed the server's limit of ${limits.maxHeaderBytes} bytes` : 'malformed HTTP request',
+  });
   socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   let dropped = 0;
   socket.on('data', (c: Buffer) => {
@@ -251,7 +273,10 @@ function listenError(e: unknown, spec: ListenSpec & { kind: 'tcp' }): unknown {
 async function removeStaleSocket(path: string): Promise<void> {
   const live = await new Promise<boolean>((resolve) => {
     const s = connect(path);
-    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
     s.once('error', () => resolve(false));
   });
   if (live) throw new KilnError('PORT_IN_USE', `${path}: another server is listening on this socket`);

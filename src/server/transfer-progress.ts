@@ -6,10 +6,24 @@ import type { TransferEvent } from '../registry/types.js';
 import type { JsonMessage } from './build-stream.js';
 
 const PUSH: Record<string, string> = {
-  waiting: 'Waiting', exists: 'Layer already exists', mounted: 'Mounted from', uploading: 'Pushing', verifying: 'Pushing', done: 'Pushed', retrying: 'Retrying', downloading: 'Pushing',
+  waiting: 'Waiting',
+  exists: 'Layer already exists',
+  mounted: 'Mounted from',
+  uploading: 'Pushing',
+  verifying: 'Pushing',
+  done: 'Pushed',
+  retrying: 'Retrying',
+  downloading: 'Pushing',
 };
 const PULL: Record<string, string> = {
-  waiting: 'Waiting', exists: 'Already exists', mounted: 'Already exists', downloading: 'Downloading', verifying: 'Verifying Checksum', done: 'Pull complete', retrying: 'Retrying', uploading: 'Downloading',
+  waiting: 'Waiting',
+  exists: 'Already exists',
+  mounted: 'Already exists',
+  downloading: 'Downloading',
+  verifying: 'Verifying Checksum',
+  done: 'Pull complete',
+  retrying: 'Retrying',
+  uploading: 'Downloading',
 };
 
 /** Maps one event; undefined for events the docker CLI has no line for (manifests, configs). */

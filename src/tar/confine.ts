@@ -33,7 +33,10 @@ export function cleanMemberName(name: string, where = 'archive'): string[] {
 export class RootResolver {
   private readonly known = new Map<string, string>();
 
-  constructor(readonly root: string, private readonly where = 'archive') {}
+  constructor(
+    readonly root: string,
+    private readonly where = 'archive',
+  ) {}
 
   /**
    * The absolute path of the directory holding `components` (all but the last), creating missing directories
@@ -56,7 +59,11 @@ export class RootResolver {
     const name = components.join('/');
     try {
       // kiln's one resolver (src/paths/in-root.ts): 40 links then ELOOP, PATH_MAX, confined to the root.
-      const r = resolveInRootSync(this.root, name, { create, followFinal: followLast, what: `${this.where}: "${name.length > 200 ? `${name.slice(0, 200)}…` : name}"` });
+      const r = resolveInRootSync(this.root, name, {
+        create,
+        followFinal: followLast,
+        what: `${this.where}: "${name.length > 200 ? `${name.slice(0, 200)}…` : name}"`,
+      });
       return create || r.stat ? r.path : undefined;
     } catch (err) {
       if (isKilnError(err) && err.details?.errno === 'ENOTDIR') throw new KilnError('ARCHIVE_INVALID', err.message, { cause: err });
@@ -68,5 +75,4 @@ export class RootResolver {
   invalidate(): void {
     this.known.clear();
   }
-
 }

@@ -32,7 +32,13 @@ export interface TarEntry {
 export const BLOCK = 512;
 
 const TYPEFLAG: Record<TarEntryType, string> = {
-  file: '0', link: '1', symlink: '2', char: '3', block: '4', dir: '5', fifo: '6',
+  file: '0',
+  link: '1',
+  symlink: '2',
+  char: '3',
+  block: '4',
+  dir: '5',
+  fifo: '6',
 };
 
 /** Largest values that fit the octal fields (7 digits for ids and devices, 11 for size and mtime). */

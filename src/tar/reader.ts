@@ -21,7 +21,15 @@ export interface ReadTarOptions {
 }
 
 const TYPES: Record<string, TarEntryType> = {
-  '0': 'file', '\0': 'file', '7': 'file', '1': 'link', '2': 'symlink', '3': 'char', '4': 'block', '5': 'dir', '6': 'fifo',
+  '0': 'file',
+  '\0': 'file',
+  '7': 'file',
+  '1': 'link',
+  '2': 'symlink',
+  '3': 'char',
+  '4': 'block',
+  '5': 'dir',
+  '6': 'fifo',
 };
 
 /** Largest body read into memory for a metadata member (PAX headers, GNU long names). */
@@ -92,7 +100,15 @@ async function* bodyOf(src: ByteSource, state: { left: number }, where: string, 
   }
 }
 
-function parseEntry(hdr: Buffer, flag: string, pax: Map<string, Buffer> | undefined, longName: string | undefined, longLink: string | undefined, where: string, at: number): TarEntry {
+function parseEntry(
+  hdr: Buffer,
+  flag: string,
+  pax: Map<string, Buffer> | undefined,
+  longName: string | undefined,
+  longLink: string | undefined,
+  where: string,
+  at: number,
+): TarEntry {
   let type = TYPES[flag];
   if (flag === 'D') type = 'dir'; // GNU dumpdir: a directory with a listing we do not need
   if (!type) {
@@ -139,7 +155,11 @@ function parseEntry(hdr: Buffer, flag: string, pax: Map<string, Buffer> | undefi
       else if (k.startsWith('LIBARCHIVE.xattr.')) (entry.xattrs ??= {})[decodeURIComponent(k.slice(17))] = Buffer.from(v.toString('latin1'), 'base64');
     }
   }
-  for (const [k, v] of [['uid', entry.uid], ['gid', entry.gid], ['mtime', entry.mtime]] as const) {
+  for (const [k, v] of [
+    ['uid', entry.uid],
+    ['gid', entry.gid],
+    ['mtime', entry.mtime],
+  ] as const) {
     if (!Number.isFinite(v)) throw new KilnError('ARCHIVE_INVALID', `${where}: bad ${k} in tar member "${name}" at byte ${at}`);
   }
   return entry;

@@ -106,9 +106,8 @@ class Encoder {
  */
 async function* generate(entries: AsyncIterable<TarInput> | Iterable<TarInput>, opts: PackTarOptions): AsyncGenerator<Buffer> {
   const enc = new Encoder();
-  const it: Iterator<TarInput> | AsyncIterator<TarInput> = Symbol.asyncIterator in entries
-    ? (entries as AsyncIterable<TarInput>)[Symbol.asyncIterator]()
-    : (entries as Iterable<TarInput>)[Symbol.iterator]();
+  const it: Iterator<TarInput> | AsyncIterator<TarInput> =
+    Symbol.asyncIterator in entries ? (entries as AsyncIterable<TarInput>)[Symbol.asyncIterator]() : (entries as Iterable<TarInput>)[Symbol.iterator]();
   for (;;) {
     let r = it.next();
     if (r instanceof Promise) r = await r;

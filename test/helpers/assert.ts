@@ -7,7 +7,8 @@ export async function rejects(fn: () => Promise<unknown>, code: ErrorCode, messa
   try {
     await fn();
   } catch (err) {
-    if (!isKilnError(err)) throw new assert.Assertion({ message: `expected KilnError ${code}, got ${(err as Error)?.stack ?? err}`, generated: true, operator: 'rejects' } as any);
+    if (!isKilnError(err))
+      throw new assert.Assertion({ message: `expected KilnError ${code}, got ${(err as Error)?.stack ?? err}`, generated: true, operator: 'rejects' } as any);
     assert.is(err.code, code, `expected code ${code}, got ${err.code}: ${err.message}`);
     if (message) assert.match(err.describe(), message);
     return err;

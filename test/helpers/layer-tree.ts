@@ -1,6 +1,19 @@
 /** Builds small file trees for layer tests (owners, modes, xattrs, links, devices) and lists them back. */
 import { execFileSync } from 'node:child_process';
-import { chownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync, chmodSync, lutimesSync } from 'node:fs';
+import {
+  chownSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+  chmodSync,
+  lutimesSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { getXattrs, makeNode, S_IFCHR, setXattr } from '../../src/native/fsx.js';
 
@@ -48,7 +61,12 @@ export function listTree(dir: string, rel = ''): string[] {
     const p = join(dir, r);
     const st = lstatSync(p);
     const x = getXattrs(p);
-    const xs = x ? Object.keys(x).sort().map((k) => `${k}=${x[k]!.toString('hex')}`).join(',') : '';
+    const xs = x
+      ? Object.keys(x)
+          .sort()
+          .map((k) => `${k}=${x[k]!.toString('hex')}`)
+          .join(',')
+      : '';
     let what = '';
     if (st.isFile()) what = `file ${st.size} ${readFileSync(p).subarray(0, 16).toString('hex')} nlink=${st.nlink}`;
     else if (st.isSymbolicLink()) what = `symlink -> ${readlinkSync(p)}`;

@@ -73,8 +73,12 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     });
     const header = { typ: 'JWT', alg: 'RS256', x5c: [certDer.toString('base64')] };
     const claims = {
-      iss: opts.issuer, sub: user ?? '', aud: opts.service,
-      exp: now + (opts.expiresIn ?? 300), nbf: now - 10, iat: now,
+      iss: opts.issuer,
+      sub: user ?? '',
+      aud: opts.service,
+      exp: now + (opts.expiresIn ?? 300),
+      nbf: now - 10,
+      iat: now,
       jti: createHash('sha256').update(randomBytes(16)).digest('hex').slice(0, 24),
       access,
     };
@@ -104,7 +108,10 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://x');
-    if (url.pathname !== '/token') { res.writeHead(404).end(); return; }
+    if (url.pathname !== '/token') {
+      res.writeHead(404).end();
+      return;
+    }
     if (req.method === 'POST') {
       let text = '';
       req.on('data', (d) => (text += d));
@@ -125,7 +132,10 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
         return;
       }
     }
-    const scopes = url.searchParams.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
+    const scopes = url.searchParams
+      .getAll('scope')
+      .flatMap((s) => s.split(' '))
+      .filter(Boolean);
     requests.push({ scopes, service: url.searchParams.get('service'), account: url.searchParams.get('account') ?? user, authenticated });
     if (!authenticated && !opts.anonymousPull) {
       res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ details: 'authentication required' }));
@@ -145,6 +155,10 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
   return {
     realm: `http://127.0.0.1:${port}/token`,
     requests,
-    stop: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    stop: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

@@ -96,25 +96,47 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
     const port = await freePort();
     let authYaml = '';
     if (auth === 'basic') {
-      const lines = Object.entries(users).map(([u, p]) =>
-        execFileSync('htpasswd', ['-nbB', '-C', '4', u, p], { encoding: 'utf8' }).trim());
+      const lines = Object.entries(users).map(([u, p]) => execFileSync('htpasswd', ['-nbB', '-C', '4', u, p], { encoding: 'utf8' }).trim());
       await writeFile(join(dir, 'htpasswd'), lines.join('\n') + '\n');
       authYaml = `auth:\n  htpasswd:\n    realm: kiln-test\n    path: ${join(dir, 'htpasswd')}\n`;
     } else if (auth === 'token') {
       const keyPem = join(dir, 'token.key');
       const certPem = join(dir, 'token.crt');
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPem, '-out', certPem,
-        '-days', '2', '-subj', '/CN=kiln-test-token-issuer'], { stdio: 'ignore' });
+      execFileSync(
+        'openssl',
+        ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPem, '-out', certPem, '-days', '2', '-subj', '/CN=kiln-test-token-issuer'],
+        { stdio: 'ignore' },
+      );
       tokenServer = await startTokenServer({ ...opts.token, users, service: 'kiln-test-registry', issuer: 'kiln-test-issuer', keyPem, certPem });
-      authYaml = `auth:\n  token:\n    realm: ${tokenServer.realm}\n    service: kiln-test-registry\n` +
+      authYaml =
+        `auth:\n  token:\n    realm: ${tokenServer.realm}\n    service: kiln-test-registry\n` +
         `    issuer: kiln-test-issuer\n    rootcertbundle: ${certPem}\n`;
     }
     let tlsYaml = '';
     let caFile: string | undefined;
     if (opts.tls) {
       caFile = join(dir, 'registry.crt');
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'registry.key'), '-out', caFile,
-        '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-keyout',
+          join(dir, 'registry.key'),
+          '-out',
+          caFile,
+          '-days',
+          '2',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1,DNS:localhost',
+        ],
+        { stdio: 'ignore' },
+      );
       tlsYaml = `  tls:\n    certificate: ${caFile}\n    key: ${join(dir, 'registry.key')}\n`;
     }
     const config = [
@@ -140,7 +162,9 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
     await writeFile(configPath, config);
 
     child = spawn(REGISTRY_BIN, ['serve', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr!.on('data', (d) => { stderr = (stderr + d).slice(-64 * 1024); });
+    child.stderr!.on('data', (d) => {
+      stderr = (stderr + d).slice(-64 * 1024);
+    });
     const url = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
     await waitReady(`${url}/v2/`, child, opts.startTimeoutMs ?? 20_000, () => stderr, caFile);
     return { host: `127.0.0.1:${port}`, port, url, caFile, auth, users, storageDir, tokenServer, logs: () => stderr, stop };
@@ -154,7 +178,10 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
 async function probe(url: string, caFile?: string): Promise<number> {
   const ca = caFile ? await readFile(caFile) : undefined;
   return new Promise((resolve, reject) => {
-    const req = (url.startsWith('https') ? httpsGet : httpGet)(url, { ca, timeout: 1000 }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+    const req = (url.startsWith('https') ? httpsGet : httpGet)(url, { ca, timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
   });
@@ -167,7 +194,9 @@ async function waitReady(url: string, child: ChildProcess, timeoutMs: number, lo
     try {
       const status = await probe(url, caFile);
       if (status === 200 || status === 401) return;
-    } catch { /* not listening yet */ }
+    } catch {
+      /* not listening yet */
+    }
     if (Date.now() > deadline) throw new Error(`docker-registry did not answer on ${url} within ${timeoutMs} ms:\n${logs()}`);
     await new Promise((r) => setTimeout(r, 50));
   }

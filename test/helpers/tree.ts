@@ -82,7 +82,10 @@ export function diffTrees(expected: TreeEntry[], actual: TreeEntry[]): string[] 
   const out: string[] = [];
   for (const [path, e] of a) {
     const k = b.get(path);
-    if (!k) { out.push(`missing: ${path} (${e.type})`); continue; }
+    if (!k) {
+      out.push(`missing: ${path} (${e.type})`);
+      continue;
+    }
     for (const field of ['type', 'mode', 'uid', 'gid', 'size', 'sha256', 'link', 'hardlinkOf'] as const) {
       if (e[field] !== k[field]) out.push(`${path}: ${field} expected ${e[field]} got ${k[field]}`);
     }

@@ -24,7 +24,10 @@ test('error categories map to exit and HTTP statuses', () => {
 test('reportError() prints a user error without a stack', () => {
   const writes: string[] = [];
   const orig = process.stderr.write.bind(process.stderr);
-  (process.stderr as any).write = (s: string) => { writes.push(String(s)); return true; };
+  (process.stderr as any).write = (s: string) => {
+    writes.push(String(s));
+    return true;
+  };
   try {
     const code = reportError(new KilnError('DOCKERFILE_SYNTAX', 'bad', { loc: { file: 'Dockerfile', line: 3 }, hint: 'fix it' }), false);
     assert.is(code, 2);

@@ -34,7 +34,7 @@ export function classifyAddSources(sources: readonly string[], checksum?: string
     else local.push(s);
   }
   if (checksum !== undefined) {
-    if (sources.length !== 1) throw new KilnError('DOCKERFILE_BAD_FLAG', 'checksum can\'t be specified for multiple sources');
+    if (sources.length !== 1) throw new KilnError('DOCKERFILE_BAD_FLAG', "checksum can't be specified for multiple sources");
     if (urls.length !== 1) throw new KilnError('DOCKERFILE_BAD_FLAG', 'checksum requires HTTP(S) or Git sources');
   }
   return { urls, local };
@@ -57,9 +57,18 @@ export async function addFiles(opts: AddOptions): Promise<CopyResult> {
       }
       try {
         r = await copyFiles({
-          ...opts, srcRoot: dl.dir, sources: [dl.name.replace(/[*?[\\]/g, '\\$&')], sourceCount: count, selection: undefined,
-          ignore: undefined, exclude: undefined, parents: false, ownership: 'reset',
-          unpack: opts.unpackUrls === true, dest: dest.isDir ? `${dest.path}/` : dest.path, workdir: '/',
+          ...opts,
+          srcRoot: dl.dir,
+          sources: [dl.name.replace(/[*?[\\]/g, '\\$&')],
+          sourceCount: count,
+          selection: undefined,
+          ignore: undefined,
+          exclude: undefined,
+          parents: false,
+          ownership: 'reset',
+          unpack: opts.unpackUrls === true,
+          dest: dest.isDir ? `${dest.path}/` : dest.path,
+          workdir: '/',
         });
       } finally {
         if (own) dl.cleanup();

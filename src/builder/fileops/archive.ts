@@ -43,7 +43,13 @@ function openDecompressed(file: string, kind: Compression, signal?: AbortSignal)
   const raw = openSource(file, signal);
   const out = raw.pipe(createDecompressStream(kind));
   raw.on('error', (err) => out.destroy(err));
-  return { stream: out, close: () => { raw.destroy(); out.destroy(); } };
+  return {
+    stream: out,
+    close: () => {
+      raw.destroy();
+      out.destroy();
+    },
+  };
 }
 
 /** The compression of `file` when it is a tar archive (possibly compressed), else undefined. */
@@ -85,19 +91,29 @@ export interface ExtractOptions {
 export async function extractArchive(file: string, kind: Compression, destDir: string, opts: ExtractOptions = {}): Promise<number> {
   mkdirSync(destDir, { recursive: true });
   const applier = createApplier(destDir, {
-    whiteouts: 'keep', rootEntry: 'skip', bestEffortXattrs: true, owner: opts.owner, source: opts.name ?? file, signal: opts.signal,
+    whiteouts: 'keep',
+    rootEntry: 'skip',
+    bestEffortXattrs: true,
+    owner: opts.owner,
+    source: opts.name ?? file,
+    signal: opts.signal,
   });
   // The unpacker's own error wins: stopping early destroys the input, whose AbortError can reach pipeline first.
   let failure: unknown;
   try {
-    await pipeline(openSource(file, opts.signal), createDecompressStream(kind), async (source: AsyncIterable<Buffer>) => {
-      try {
-        for await (const { entry, body } of readTar(source, { signal: opts.signal, source: opts.name ?? file })) await applier.add(entry, body);
-      } catch (err) {
-        failure ??= err;
-        throw err;
-      }
-    }, { signal: opts.signal });
+    await pipeline(
+      openSource(file, opts.signal),
+      createDecompressStream(kind),
+      async (source: AsyncIterable<Buffer>) => {
+        try {
+          for await (const { entry, body } of readTar(source, { signal: opts.signal, source: opts.name ?? file })) await applier.add(entry, body);
+        } catch (err) {
+          failure ??= err;
+          throw err;
+        }
+      },
+      { signal: opts.signal },
+    );
   } catch (caught) {
     const err = failure ?? caught;
     if (opts.signal?.aborted) throw new KilnError('CANCELLED', 'archive extraction cancelled', { cause: err });

@@ -114,8 +114,19 @@ export async function checksumSelection(selected: readonly SelectedSource[], opt
  * (mode, owner, content, link target). Hot path: no per-entry hashing.
  */
 function entryRecord(st: Stats, abs: string, content: string | undefined, ownership: 'keep' | 'reset'): string {
-  const type = st.isFile() ? 'f' : st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isCharacterDevice() ? 'c'
-    : st.isBlockDevice() ? 'b' : st.isFIFO() ? 'p' : 's';
+  const type = st.isFile()
+    ? 'f'
+    : st.isDirectory()
+      ? 'd'
+      : st.isSymbolicLink()
+        ? 'l'
+        : st.isCharacterDevice()
+          ? 'c'
+          : st.isBlockDevice()
+            ? 'b'
+            : st.isFIFO()
+              ? 'p'
+              : 's';
   let rec = `${type}${(st.mode & 0o7777).toString(8)} ${ownership === 'keep' ? `${st.uid}:${st.gid}` : '0:0'} ${type === 'f' ? st.size : 0}`;
   if (type === 'l') rec += ` -> ${JSON.stringify(readLink(abs))}`;
   if (type === 'c' || type === 'b') rec += ` dev=${st.rdev}`;

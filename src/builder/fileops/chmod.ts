@@ -44,8 +44,9 @@ function parseClause(clause: string, spec: string): ModeFn {
         if (p === 'r') bits |= 0o444;
         else if (p === 'w') bits |= 0o222;
         else if (p === 'x') bits |= 0o111;
-        else if (p === 'X') { if (isDir || (mode & 0o111) !== 0) bits |= 0o111; }
-        else if (p === 's') bits |= 0o6000;
+        else if (p === 'X') {
+          if (isDir || (mode & 0o111) !== 0) bits |= 0o111;
+        } else if (p === 's') bits |= 0o6000;
         else if (p === 't') bits |= 0o1000;
         else {
           // Copy another class's current bits: u → shifted 6, g → 3, o → 0, spread to all classes.

@@ -72,5 +72,8 @@ function readDb(root: string, file: string): string[][] {
     return [];
   }
   if (text === undefined) return [];
-  return text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => l.split(':'));
+  return text
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => l.split(':'));
 }

@@ -85,11 +85,16 @@ export function resolveDest(dest: string, workdir = '/'): { path: string; isDir:
  */
 export async function copyFiles(opts: CopyOptions): Promise<CopyResult> {
   for (const s of opts.sources) {
-    if (isHttpSource(s) || isGitSource(s)) throw new KilnError('DOCKERFILE_BAD_ARGS', `source can't be a URL for COPY: ${s}`, { hint: 'use ADD for remote sources' });
+    if (isHttpSource(s) || isGitSource(s))
+      throw new KilnError('DOCKERFILE_BAD_ARGS', `source can't be a URL for COPY: ${s}`, { hint: 'use ADD for remote sources' });
   }
-  const selection = opts.selection ?? selectSources(opts.srcRoot, opts.sources, {
-    ignore: opts.ignore, exclude: opts.exclude, parents: opts.parents,
-  });
+  const selection =
+    opts.selection ??
+    selectSources(opts.srcRoot, opts.sources, {
+      ignore: opts.ignore,
+      exclude: opts.exclude,
+      parents: opts.parents,
+    });
   const dest = resolveDest(opts.dest, opts.workdir);
   const owner = opts.chown ? resolveChown(opts.chown, opts.passwdRoot ?? opts.destRoot) : undefined;
   const c = new Copier(opts, owner, opts.chmod ? parseChmod(opts.chmod) : undefined);
@@ -110,7 +115,9 @@ export async function copyFiles(opts: CopyOptions): Promise<CopyResult> {
     if (isKilnError(err)) throw err;
     // A system error names the copy and its cause (ENOSPC is NO_SPACE), never the host paths of kiln's root.
     const e = err as NodeJS.ErrnoException;
-    throw fromSystemError(err, `copy to ${opts.dest}`) ?? new KilnError('BUILD_STEP_FAILED', `copy to ${opts.dest} failed: ${e.code ?? e.message}`, { cause: err });
+    throw (
+      fromSystemError(err, `copy to ${opts.dest}`) ?? new KilnError('BUILD_STEP_FAILED', `copy to ${opts.dest} failed: ${e.code ?? e.message}`, { cause: err })
+    );
   }
   return c.result;
 }
@@ -120,7 +127,11 @@ class Copier {
   private readonly inodes = new Map<string, string>();
   private readonly asRoot = process.getuid?.() === 0;
 
-  constructor(private readonly opts: CopyOptions, private readonly owner: Owner | undefined, private readonly mode: ModeFn | undefined) {}
+  constructor(
+    private readonly opts: CopyOptions,
+    private readonly owner: Owner | undefined,
+    private readonly mode: ModeFn | undefined,
+  ) {}
 
   async copySource(src: SelectedSource, dest: { path: string; isDir: boolean }): Promise<void> {
     const root = this.opts.destRoot;
@@ -204,8 +215,7 @@ class Copier {
       if (d.apply) {
         this.applyInfo(d.e.st, d.target);
         copyXattrs(d.e.abs, d.target);
-      }
-      else this.setTimes(d.e.st, d.target, false);
+      } else this.setTimes(d.e.st, d.target, false);
     }
   }
 
@@ -261,4 +271,3 @@ class Copier {
     return `/${relative(this.opts.destRoot, hostPath)}`;
   }
 }
-

@@ -81,7 +81,7 @@ export function parseDispositionParams(header: string): Map<string, string> | un
     if (!value) return undefined;
     rest = value.rest;
     const star = key.indexOf('*');
-    const map = star < 0 ? simple : starred.get(key.slice(0, star)) ?? starred.set(key.slice(0, star), new Map()).get(key.slice(0, star))!;
+    const map = star < 0 ? simple : (starred.get(key.slice(0, star)) ?? starred.set(key.slice(0, star), new Map()).get(key.slice(0, star))!);
     const had = map.get(key);
     if (had !== undefined && had !== value.text) return undefined;
     map.set(key, value.text);
@@ -101,7 +101,10 @@ export function parseDispositionParams(header: string): Map<string, string> | un
       if (plain !== undefined) joined += plain;
       else if (encoded !== undefined) {
         const dec = n === 0 ? decode2231(encoded) : percentDecode(encoded);
-        if (dec === undefined) { valid = false; break; }
+        if (dec === undefined) {
+          valid = false;
+          break;
+        }
         joined += dec;
       } else break;
       valid = true;

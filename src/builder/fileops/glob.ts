@@ -25,18 +25,27 @@ export function unescapeGlob(p: string): string {
   return p.replace(/\\(.)/g, '$1');
 }
 
-interface ClassResult { end: number; ok: boolean }
+interface ClassResult {
+  end: number;
+  ok: boolean;
+}
 
 /** Matches one character class starting at `p[i] === '['` against `ch`; throws on a malformed class. */
 function matchClass(p: string, i: number, ch: string, pattern: string): ClassResult {
   let j = i + 1;
   let negate = false;
-  if (p[j] === '^') { negate = true; j++; }
+  if (p[j] === '^') {
+    negate = true;
+    j++;
+  }
   let matched = false;
   let n = 0;
   for (;;) {
     if (j >= p.length) throw badPattern(pattern);
-    if (p[j] === ']' && n > 0) { j++; break; }
+    if (p[j] === ']' && n > 0) {
+      j++;
+      break;
+    }
     let lo: string;
     [lo, j] = classChar(p, j, pattern);
     let hi = lo;
@@ -118,7 +127,13 @@ export function splitWildcards(p: string): [string, string] {
   const parts = p.split('/');
   const idx = parts.findIndex((part) => hasWildcards(part));
   if (idx < 0) return [p, ''];
-  return [parts.slice(0, idx).join('/') || (p.startsWith('/') ? '/' : '.'), parts.slice(idx).filter((x) => x !== '').join('/')];
+  return [
+    parts.slice(0, idx).join('/') || (p.startsWith('/') ? '/' : '.'),
+    parts
+      .slice(idx)
+      .filter((x) => x !== '')
+      .join('/'),
+  ];
 }
 
 /**

@@ -34,7 +34,6 @@ export interface Download {
   cleanup(): void;
 }
 
-
 export interface DownloadOptions {
   /** Parent of the temp directory (use `<root>/tmp`, on the same filesystem as the store). */
   tmpDir: string;

@@ -15,7 +15,15 @@ export { goMatch, hasWildcards, resolveWildcards, unescapeGlob } from './glob.js
 export { createPatternMatcher, matcherFrom, type PathMatcher } from './patterns.js';
 export { selectSources, parentsSplit, type Entry, type SelectedSource, type SelectOptions } from './select.js';
 export { openStatCache, noStatCache, statCachePath, type StatCache } from './stat-cache.js';
-export { checksumSources, checksumSelection, diffManifests, describeEntryChange, type ChecksumManifest, type ChecksumOptions, type SourceChecksum } from './checksum.js';
+export {
+  checksumSources,
+  checksumSelection,
+  diffManifests,
+  describeEntryChange,
+  type ChecksumManifest,
+  type ChecksumOptions,
+  type SourceChecksum,
+} from './checksum.js';
 export { copyFiles, resolveDest, type CopyOptions, type CopyResult } from './copy.js';
 export { addFiles, classifyAddSources, type AddOptions } from './add.js';
 export { download, isHttpSource, isGitSource, urlFileName, type Download, type DownloadOptions } from './http-source.js';

@@ -118,7 +118,6 @@ function notFound(pattern: string): KilnError {
   });
 }
 
-
 interface Filters {
   ignore?: PathMatcher;
   exclude?: PathMatcher;

@@ -47,7 +47,10 @@ export function copyXattrs(src: string, dst: string): void {
   try {
     attrs = getXattrs(src);
   } catch (err) {
-    if (isKilnError(err) && err.code === 'PRECONDITION') { nativeMissing = true; return; }
+    if (isKilnError(err) && err.code === 'PRECONDITION') {
+      nativeMissing = true;
+      return;
+    }
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOTSUP' || code === 'EOPNOTSUPP') return;
     throw err;

@@ -29,7 +29,13 @@ export interface StatCache {
   readonly counters: { hits: number; misses: number };
 }
 
-interface Row { size: number; mtime: number; ctime: number; hash: string; persist: boolean }
+interface Row {
+  size: number;
+  mtime: number;
+  ctime: number;
+  hash: string;
+  persist: boolean;
+}
 
 /** The stat cache file's path under a kiln state root. */
 export function statCachePath(stateRoot: string): string {
@@ -121,7 +127,10 @@ export function openStatCache(file: string, opts: StatCacheOptions = {}): StatCa
       const lines: string[] = [];
       let skip = Math.max(0, all.size - MAX_ENTRIES);
       for (const [key, r] of all) {
-        if (skip > 0) { skip--; continue; }
+        if (skip > 0) {
+          skip--;
+          continue;
+        }
         if (!r.persist) continue;
         const [dev, ino] = key.split(':');
         lines.push(`${dev} ${ino} ${r.size} ${r.mtime} ${r.ctime} ${r.hash}`);
@@ -138,5 +147,13 @@ export function openStatCache(file: string, opts: StatCacheOptions = {}): StatCa
 /** A cache that remembers nothing (tests, `--no-cache`). */
 export function noStatCache(): StatCache {
   const counters = { hits: 0, misses: 0 };
-  return { counters, lookup: () => { counters.misses++; return undefined; }, store: () => {}, flush: () => {} };
+  return {
+    counters,
+    lookup: () => {
+      counters.misses++;
+      return undefined;
+    },
+    store: () => {},
+    flush: () => {},
+  };
 }

@@ -12,7 +12,7 @@ import { globalOptions } from '../context.js';
 export function register(program: Command): void {
   program
     .command('base')
-    .description('make an offline base image in the store (busybox: from Debian\'s busybox-static)')
+    .description("make an offline base image in the store (busybox: from Debian's busybox-static)")
     .argument('<kind>', 'base image kind (busybox)')
     .option('-t, --tag <ref>', 'tag the image with this reference too (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--busybox <path>', 'static busybox binary to use', '/bin/busybox')

@@ -87,10 +87,22 @@ export function parseSsh(spec: string, env: NodeJS.ProcessEnv = process.env, cwd
   const eq = spec.indexOf('=');
   const id = (eq < 0 ? spec : spec.slice(0, eq)).trim();
   if (!id) throw new KilnError('INVALID_ARGUMENT', `--ssh "${spec}" has no id`, { hint: 'use --ssh default or --ssh ID=AGENT_SOCKET' });
-  const paths = eq < 0 ? [] : spec.slice(eq + 1).split(',').filter(Boolean);
-  if (paths.length > 1) throw new KilnError('NOT_IMPLEMENTED', `--ssh ${id}: key files are not supported, only one agent socket`, { hint: 'add the keys to an agent (ssh-add KEY) and pass --ssh default' });
+  const paths =
+    eq < 0
+      ? []
+      : spec
+          .slice(eq + 1)
+          .split(',')
+          .filter(Boolean);
+  if (paths.length > 1)
+    throw new KilnError('NOT_IMPLEMENTED', `--ssh ${id}: key files are not supported, only one agent socket`, {
+      hint: 'add the keys to an agent (ssh-add KEY) and pass --ssh default',
+    });
   const socket = paths[0] ?? env.SSH_AUTH_SOCK;
-  if (!socket) throw new KilnError('INVALID_ARGUMENT', `--ssh ${id}: SSH_AUTH_SOCK is not set`, { hint: 'start an agent (eval $(ssh-agent)) or pass --ssh ID=AGENT_SOCKET' });
+  if (!socket)
+    throw new KilnError('INVALID_ARGUMENT', `--ssh ${id}: SSH_AUTH_SOCK is not set`, {
+      hint: 'start an agent (eval $(ssh-agent)) or pass --ssh ID=AGENT_SOCKET',
+    });
   return { id, socket: resolve(cwd, socket) };
 }
 
@@ -116,19 +128,41 @@ async function contextFromStdin(stdin: NodeJS.ReadableStream, tmpParent: string)
 
 /** `kiln build`'s parsed flags (commander's camelCase names); the remote path takes the same object. */
 export interface BuildFlags {
-  tag: string[]; file?: string; buildArg: string[]; target?: string; cache: boolean; pull?: boolean; label: string[];
-  iidfile?: string; metadataFile?: string; progress: string; compression: string; format: string; output: string[];
-  secret: string[]; ssh: string[]; explain?: boolean; platform?: string; network?: string; addHost: string[]; quiet?: boolean; push?: boolean;
-  allow: string[]; daemon: boolean;
+  tag: string[];
+  file?: string;
+  buildArg: string[];
+  target?: string;
+  cache: boolean;
+  pull?: boolean;
+  label: string[];
+  iidfile?: string;
+  metadataFile?: string;
+  progress: string;
+  compression: string;
+  format: string;
+  output: string[];
+  secret: string[];
+  ssh: string[];
+  explain?: boolean;
+  platform?: string;
+  network?: string;
+  addHost: string[];
+  quiet?: boolean;
+  push?: boolean;
+  allow: string[];
+  daemon: boolean;
 }
 type Flags = BuildFlags;
 
 /** The checks of flag values that need no builder; shared by a local build and one sent to a server (--host). */
 export function checkBuildFlags(context: string, f: BuildFlags): void {
-  if (!['auto', 'tty', 'plain', 'json'].includes(f.progress)) throw new KilnError('INVALID_ARGUMENT', `--progress must be auto, tty, plain or json, not "${f.progress}"`);
-  if (!['gzip', 'zstd', 'none'].includes(f.compression)) throw new KilnError('INVALID_ARGUMENT', `--compression must be gzip, zstd or none, not "${f.compression}"`);
+  if (!['auto', 'tty', 'plain', 'json'].includes(f.progress))
+    throw new KilnError('INVALID_ARGUMENT', `--progress must be auto, tty, plain or json, not "${f.progress}"`);
+  if (!['gzip', 'zstd', 'none'].includes(f.compression))
+    throw new KilnError('INVALID_ARGUMENT', `--compression must be gzip, zstd or none, not "${f.compression}"`);
   if (!['oci', 'docker'].includes(f.format)) throw new KilnError('INVALID_ARGUMENT', `--format must be oci or docker, not "${f.format}"`);
-  if (f.network && !['default', 'none', 'host'].includes(f.network)) throw new KilnError('INVALID_ARGUMENT', `--network must be default, none or host, not "${f.network}"`);
+  if (f.network && !['default', 'none', 'host'].includes(f.network))
+    throw new KilnError('INVALID_ARGUMENT', `--network must be default, none or host, not "${f.network}"`);
   if (context === '-' && f.file === '-') throw new KilnError('INVALID_ARGUMENT', 'the context and the Dockerfile cannot both come from stdin');
   parseKeyValues(f.buildArg, '--build-arg', true, {});
   parseKeyValues(f.label, '--label', false);
@@ -140,7 +174,12 @@ export function checkBuildFlags(context: string, f: BuildFlags): void {
 
 /** `--metadata-file`'s JSON (buildx's keys for the config and manifest digests and the names). */
 export function buildMetadata(result: BuildResult): string {
-  const meta = { 'containerimage.config.digest': result.imageId, 'containerimage.digest': result.manifestDigest, 'image.name': result.tags.join(','), 'kiln.steps': { executed: result.stepsExecuted, cached: result.stepsCached, shared: result.stepsShared } };
+  const meta = {
+    'containerimage.config.digest': result.imageId,
+    'containerimage.digest': result.manifestDigest,
+    'image.name': result.tags.join(','),
+    'kiln.steps': { executed: result.stepsExecuted, cached: result.stepsCached, shared: result.stepsShared },
+  };
   return `${JSON.stringify(meta, null, 2)}\n`;
 }
 
@@ -168,10 +207,15 @@ export function register(program: Command): void {
     .option('--platform <os/arch>', 'target platform')
     .option('--network <mode>', 'network for RUN steps: default (isolated, with outbound NAT), none or host')
     .option('--add-host <host:ip>', 'add a line to /etc/hosts of RUN steps (repeatable)', collect, [] as string[])
-    .option('--allow <entitlement>', 'grant an entitlement: network.host (RUN --network=host), security.insecure (RUN --security=insecure) (repeatable)', collect, [] as string[])
+    .option(
+      '--allow <entitlement>',
+      'grant an entitlement: network.host (RUN --network=host), security.insecure (RUN --security=insecure) (repeatable)',
+      collect,
+      [] as string[],
+    )
     .option('--push', 'push the image after building (needs -t)')
     .option('-q, --quiet', 'print only the image ID')
-    .option('--no-daemon', 'build in this process, not in the root\'s resident builder (also KILN_DAEMON=0)')
+    .option('--no-daemon', "build in this process, not in the root's resident builder (also KILN_DAEMON=0)")
     .action(async (context: string, f: Flags, cmd: Command) => {
       const g = globalOptions(cmd);
       const { io } = g;
@@ -179,10 +223,14 @@ export function register(program: Command): void {
       checkBuildFlags(context, f);
       if (g.host) return (await import('../remote/entry.js')).remoteBuildCommand(g, context, f);
       const stdin = io.stdin;
-      if ((context === '-' || f.file === '-') && !stdin) throw new KilnError('INVALID_ARGUMENT', 'this kiln process cannot read stdin', { hint: 'build with --no-daemon to read a context or Dockerfile from stdin' });
+      if ((context === '-' || f.file === '-') && !stdin)
+        throw new KilnError('INVALID_ARGUMENT', 'this kiln process cannot read stdin', {
+          hint: 'build with --no-daemon to read a context or Dockerfile from stdin',
+        });
       const outputs = f.output.map((o) => parseOutput(o, io.cwd));
       if (f.push) {
-        if (f.tag.length === 0 && !outputs.some((o) => o.type === 'image' && o.names?.length)) throw new KilnError('INVALID_ARGUMENT', '--push needs a tag (-t)');
+        if (f.tag.length === 0 && !outputs.some((o) => o.type === 'image' && o.names?.length))
+          throw new KilnError('INVALID_ARGUMENT', '--push needs a tag (-t)');
         const img = outputs.find((o) => o.type === 'image');
         if (img && img.type === 'image') img.push = true;
         else outputs.push({ type: 'image', push: true });
@@ -200,11 +248,20 @@ export function register(program: Command): void {
           contextDir,
           dockerfile: f.file && f.file !== '-' ? resolveArg(io, f.file) : undefined,
           dockerfileText: f.file === '-' ? (await readStdin(stdin!)).toString('utf8') : undefined,
-          tags: f.tag, buildArgs, target: f.target, noCache: !f.cache, pull: f.pull,
+          tags: f.tag,
+          buildArgs,
+          target: f.target,
+          noCache: !f.cache,
+          pull: f.pull,
           labels: parseKeyValues(f.label, '--label', false),
-          compression: f.compression as BuildOptions['compression'], format: f.format as BuildOptions['format'],
-          outputs, secrets: f.secret.map((s) => parseSecret(s, io.env, io.cwd)), ssh: f.ssh.map((s) => parseSsh(s, io.env, io.cwd)), platform: f.platform,
-          networkMode: f.network as BuildOptions['networkMode'], extraHosts: f.addHost.map((h) => h.replace(/^([^:]+):(.*)$/, '$2 $1')),
+          compression: f.compression as BuildOptions['compression'],
+          format: f.format as BuildOptions['format'],
+          outputs,
+          secrets: f.secret.map((s) => parseSecret(s, io.env, io.cwd)),
+          ssh: f.ssh.map((s) => parseSsh(s, io.env, io.cwd)),
+          platform: f.platform,
+          networkMode: f.network as BuildOptions['networkMode'],
+          extraHosts: f.addHost.map((h) => h.replace(/^([^:]+):(.*)$/, '$2 $1')),
           // As buildx: `--network host` asks for host networking itself, so it grants network.host.
           allow: parseEntitlements([...f.allow, ...(f.network === 'host' ? ['network.host'] : [])]),
           explain: f.explain || f.progress === 'plain',
@@ -250,4 +307,3 @@ function printFailure(err: KilnError, stderr: NodeJS.WritableStream): void {
   for (const l of out) stderr.write(`${l}\n`);
   stderr.write('------\n');
 }
-

@@ -27,14 +27,23 @@ export function register(program: StatusCommand): void {
     .addHelpText('after', `\nFlags:\n${flagHelp(EXEC_FLAGS)}`)
     .action(async (_a: string[], _o: unknown, cmd: Command) => {
       const { flags, target, rest } = parseFlags(cmd.args, EXEC_FLAGS);
-      if (bool(flags, 'help')) { cmd.outputHelp(); return; }
-      if (!target || rest.length === 0) throw new KilnError('INVALID_ARGUMENT', '"kiln exec" requires at least 2 arguments', { hint: 'kiln exec [flags] CONTAINER COMMAND [ARG...]' });
+      if (bool(flags, 'help')) {
+        cmd.outputHelp();
+        return;
+      }
+      if (!target || rest.length === 0)
+        throw new KilnError('INVALID_ARGUMENT', '"kiln exec" requires at least 2 arguments', { hint: 'kiln exec [flags] CONTAINER COMMAND [ARG...]' });
       const root = globalOptions(cmd).root;
       await (await import('../../sandbox/cleanup.js')).cleanupStale(root);
       const { execInContainer } = await import('../../containers/exec.js');
       return execInContainer(root, target, {
-        args: rest, env: list(flags, 'env'), user: str(flags, 'user'), cwd: str(flags, 'workdir'),
-        tty: bool(flags, 'tty'), interactive: bool(flags, 'interactive'), detach: bool(flags, 'detach'),
+        args: rest,
+        env: list(flags, 'env'),
+        user: str(flags, 'user'),
+        cwd: str(flags, 'workdir'),
+        tty: bool(flags, 'tty'),
+        interactive: bool(flags, 'interactive'),
+        detach: bool(flags, 'detach'),
       });
     });
 }

@@ -46,7 +46,12 @@ function filterOf(f: string): (r: Row) => boolean {
     const want = m[2] === 'true';
     return (r) => (r.full === undefined) === want;
   }
-  const re = new RegExp(`^${m[2]!.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.')}$`);
+  const re = new RegExp(
+    `^${m[2]!
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '[^/]*')
+      .replace(/\?/g, '.')}$`,
+  );
   return (r) => r.full !== undefined && (re.test(r.repository) || re.test(`${r.repository}:${r.tag}`));
 }
 
@@ -75,16 +80,18 @@ export function register(program: Command): void {
           process.stdout.write(rows.map((r) => `${id(r)}\n`).join(''));
         } else if (opts.format === 'json') {
           for (const r of rows) {
-            process.stdout.write(`${JSON.stringify({
-              Repository: r.repository,
-              Tag: r.tag,
-              ID: id(r),
-              Digest: r.image.indexDigest ?? r.image.manifestDigest,
-              CreatedAt: r.image.config.created ?? '',
-              CreatedSince: humanSince(r.image.config.created),
-              Size: humanSize(r.image.size),
-              SizeBytes: r.image.size,
-            })}\n`);
+            process.stdout.write(
+              `${JSON.stringify({
+                Repository: r.repository,
+                Tag: r.tag,
+                ID: id(r),
+                Digest: r.image.indexDigest ?? r.image.manifestDigest,
+                CreatedAt: r.image.config.created ?? '',
+                CreatedSince: humanSince(r.image.config.created),
+                Size: humanSize(r.image.size),
+                SizeBytes: r.image.size,
+              })}\n`,
+            );
           }
         } else {
           const lines = [['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE']];

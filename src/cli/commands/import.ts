@@ -16,11 +16,18 @@ export function register(program: Command): void {
     .description('create an image from a root filesystem tarball (plain, gzip or zstd)')
     .argument('<file>', 'tarball path, or - for stdin')
     .argument('[reference]', 'tag for the new image')
-    .option('-c, --change <instruction>', 'apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, …); repeatable', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option(
+      '-c, --change <instruction>',
+      'apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, …); repeatable',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .option('-m, --message <text>', 'history comment for the imported layer')
     .action(async (file: string, reference: string | undefined, opts: { change: string[]; message?: string }, cmd: Command) => {
       if (file !== '-') {
-        await stat(file).catch((err) => { throw fromSystemError(err, file) ?? err; });
+        await stat(file).catch((err) => {
+          throw fromSystemError(err, file) ?? err;
+        });
       }
       const root = await openRoot(globalOptions(cmd).root);
       try {

@@ -13,10 +13,14 @@ import { globalOptions } from '../context.js';
 /** The inspect document of one image. */
 function inspectDocument(image: ImageRecord): Record<string, unknown> {
   const c = image.config;
-  const repoDigests = [...new Set(image.refs.map((r) => {
-    const p = parseReference(r);
-    return `${familiarName({ domain: p.domain, path: p.path })}@${image.indexDigest ?? image.manifestDigest}`;
-  }))];
+  const repoDigests = [
+    ...new Set(
+      image.refs.map((r) => {
+        const p = parseReference(r);
+        return `${familiarName({ domain: p.domain, path: p.path })}@${image.indexDigest ?? image.manifestDigest}`;
+      }),
+    ),
+  ];
   return {
     Id: image.id,
     RepoTags: image.refs.map(familiarize),
@@ -39,16 +43,21 @@ function inspectDocument(image: ImageRecord): Record<string, unknown> {
 
 /** Renders `{{.A.B}}` and `{{json .A.B}}` against `doc`; anything else is INVALID_ARGUMENT. */
 function renderFormat(format: string, doc: unknown): string {
-  return format.replace(/\{\{\s*(json\s+)?\.([\w.]*)\s*\}\}/g, (_m, json: string | undefined, path: string) => {
-    let v: unknown = doc;
-    for (const k of path.split('.').filter(Boolean)) v = (v as Record<string, unknown> | undefined)?.[k];
-    if (json) return JSON.stringify(v ?? null);
-    if (Array.isArray(v)) return `[${v.join(' ')}]`;
-    if (v && typeof v === 'object') return `map[${Object.entries(v).map(([k, x]) => `${k}:${String(x)}`).join(' ')}]`;
-    return v === undefined || v === null ? '<no value>' : String(v);
-  }).replace(/\{\{.*?\}\}/g, (m) => {
-    throw new KilnError('INVALID_ARGUMENT', `unsupported template ${m}`, { hint: 'supported: {{.Field.Sub}} and {{json .Field}}' });
-  });
+  return format
+    .replace(/\{\{\s*(json\s+)?\.([\w.]*)\s*\}\}/g, (_m, json: string | undefined, path: string) => {
+      let v: unknown = doc;
+      for (const k of path.split('.').filter(Boolean)) v = (v as Record<string, unknown> | undefined)?.[k];
+      if (json) return JSON.stringify(v ?? null);
+      if (Array.isArray(v)) return `[${v.join(' ')}]`;
+      if (v && typeof v === 'object')
+        return `map[${Object.entries(v)
+          .map(([k, x]) => `${k}:${String(x)}`)
+          .join(' ')}]`;
+      return v === undefined || v === null ? '<no value>' : String(v);
+    })
+    .replace(/\{\{.*?\}\}/g, (m) => {
+      throw new KilnError('INVALID_ARGUMENT', `unsupported template ${m}`, { hint: 'supported: {{.Field.Sub}} and {{json .Field}}' });
+    });
 }
 
 export function register(program: Command): void {

@@ -18,7 +18,10 @@ export function register(program: Command): void {
     .option('-i, --input <file>', 'read from FILE instead of stdin')
     .option('-q, --quiet', 'print nothing')
     .action(async (opts: { input?: string; quiet?: boolean }, cmd: Command) => {
-      if (opts.input) await stat(opts.input).catch((err) => { throw fromSystemError(err, opts.input!) ?? err; });
+      if (opts.input)
+        await stat(opts.input).catch((err) => {
+          throw fromSystemError(err, opts.input!) ?? err;
+        });
       else if (process.stdin.isTTY) throw new KilnError('INVALID_ARGUMENT', 'no archive on stdin', { hint: 'use -i FILE or pipe an archive in' });
       const root = await openRoot(globalOptions(cmd).root);
       try {

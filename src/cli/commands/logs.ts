@@ -3,7 +3,11 @@ import { open } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { globalOptions } from '../context.js';
 
-interface Entry { log: string; stream: 'stdout' | 'stderr'; time: string }
+interface Entry {
+  log: string;
+  stream: 'stdout' | 'stderr';
+  time: string;
+}
 
 export function register(program: Command): void {
   program
@@ -39,7 +43,14 @@ export function register(program: Command): void {
             partial += buf.subarray(0, bytesRead).toString('utf8');
             const lines = partial.split('\n');
             partial = lines.pop()!;
-            for (const l of lines) if (l) { try { entries.push(JSON.parse(l) as Entry); } catch { /* torn line */ } }
+            for (const l of lines)
+              if (l) {
+                try {
+                  entries.push(JSON.parse(l) as Entry);
+                } catch {
+                  /* torn line */
+                }
+              }
           }
           return entries;
         };

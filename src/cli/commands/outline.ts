@@ -84,8 +84,17 @@ function renderOutline(o: Outline): string {
  */
 async function storedBaseConfigs(rootDir: string, df: ParsedDockerfile, platform: string): Promise<Map<string, ImageConfig>> {
   const out = new Map<string, ImageConfig>();
-  const refs = df.requiredStages.map((i) => df.stages[i]!).flatMap((s) => (s.base.kind === 'image' ? [{ ref: s.base.ref, platform: s.platform ? formatPlatform(parseImagePlatform(s.platform)) : platform }] : []));
-  if (refs.length === 0 || !(await stat(rootDir).then((st) => st.isDirectory(), () => false))) return out;
+  const refs = df.requiredStages
+    .map((i) => df.stages[i]!)
+    .flatMap((s) => (s.base.kind === 'image' ? [{ ref: s.base.ref, platform: s.platform ? formatPlatform(parseImagePlatform(s.platform)) : platform }] : []));
+  if (
+    refs.length === 0 ||
+    !(await stat(rootDir).then(
+      (st) => st.isDirectory(),
+      () => false,
+    ))
+  )
+    return out;
   const { openRoot } = await import('../../cache/root.js');
   const root = await openRoot(rootDir, { sweep: false });
   try {
@@ -110,14 +119,21 @@ export function register(program: Command): void {
     .option('--platform <os/arch>', 'the target platform (default: this machine)')
     .option('--format <format>', 'text or json', 'text')
     .option('--graph', 'print the op graph (sources, exec, file and metadata ops with their digests) as JSON')
-    .option('--network <mode>', 'with --graph: the build\'s network for RUN steps (default, none or host)')
-    .option('--add-host <host:ip>', 'with --graph: an /etc/hosts entry of RUN steps (its name is in the ops, never its address) (repeatable)', collect, [] as string[])
+    .option('--network <mode>', "with --graph: the build's network for RUN steps (default, none or host)")
+    .option(
+      '--add-host <host:ip>',
+      'with --graph: an /etc/hosts entry of RUN steps (its name is in the ops, never its address) (repeatable)',
+      collect,
+      [] as string[],
+    )
     .action(async (context: string, flags: OutlineFlags, cmd: Command) => {
       if (flags.format !== 'text' && flags.format !== 'json') {
         throw new KilnError('INVALID_ARGUMENT', `unknown --format ${JSON.stringify(flags.format)}`, { hint: 'use text or json' });
       }
       if (!flags.graph && (flags.network !== undefined || flags.addHost.length)) {
-        throw new KilnError('INVALID_ARGUMENT', `${flags.network !== undefined ? '--network' : '--add-host'} only shapes the op graph`, { hint: 'add --graph' });
+        throw new KilnError('INVALID_ARGUMENT', `${flags.network !== undefined ? '--network' : '--add-host'} only shapes the op graph`, {
+          hint: 'add --graph',
+        });
       }
       if (flags.network !== undefined && !['default', 'none', 'host'].includes(flags.network)) {
         throw new KilnError('INVALID_ARGUMENT', `--network must be default, none or host, not "${flags.network}"`);
@@ -145,7 +161,10 @@ export function register(program: Command): void {
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           if (code === 'ENOENT' || code === 'ENOTDIR') {
-            throw new KilnError('DOCKERFILE_NOT_FOUND', `cannot read Dockerfile ${path}: no such file`, { hint: 'pass -f PATH or a context that holds a Dockerfile', cause: err });
+            throw new KilnError('DOCKERFILE_NOT_FOUND', `cannot read Dockerfile ${path}: no such file`, {
+              hint: 'pass -f PATH or a context that holds a Dockerfile',
+              cause: err,
+            });
           }
           if (code === 'EISDIR') throw new KilnError('DOCKERFILE_NOT_FOUND', `${path} is a directory, not a Dockerfile`, { cause: err });
           throw err;
@@ -162,7 +181,8 @@ export function register(program: Command): void {
         const platform = formatPlatform(flags.platform ? parseImagePlatform(flags.platform) : hostPlatform());
         const configs = await storedBaseConfigs(globalOptions(cmd).root, df, platform);
         const graph = buildGraph(df, {
-          platform, imageConfig: (ref, p) => configs.get(`${p} ${ref}`),
+          platform,
+          imageConfig: (ref, p) => configs.get(`${p} ${ref}`),
           networkMode: flags.network as 'default' | 'none' | 'host' | undefined,
           // As `kiln build` passes them: hosts-file lines (`IP NAME`); the graph keeps the names only.
           extraHosts: flags.addHost.map((h) => h.replace(/^([^:]+):(.*)$/, '$2 $1')),

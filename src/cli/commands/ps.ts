@@ -16,7 +16,16 @@ function ago(iso: string | undefined, now = Date.now()): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd()).join('\n') + '\n';
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3)))
+          .join('')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 export function register(program: Command): void {
@@ -41,7 +50,8 @@ export function register(program: Command): void {
       for (const r of recs) {
         let command = JSON.stringify(r.spec.process.args.join(' '));
         if (opts.trunc && command.length > 22) command = `${command.slice(0, 20)}…"`;
-        const status = r.status === 'running' ? `Up ${ago(r.startedAt)}` : r.status === 'exited' ? `Exited (${r.exitCode ?? 0}) ${ago(r.finishedAt)} ago` : 'Created';
+        const status =
+          r.status === 'running' ? `Up ${ago(r.startedAt)}` : r.status === 'exited' ? `Exited (${r.exitCode ?? 0}) ${ago(r.finishedAt)} ago` : 'Created';
         const ports = r.spec.ports.map((p) => `${p.hostIp ?? '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol ?? 'tcp'}`).join(', ');
         rows.push([idOf(r.id), r.image, command, `${ago(r.created)} ago`, status, ports, r.name]);
       }

@@ -31,34 +31,37 @@ export function registryOptions(flags: RegistryFlags): Promise<RegistryClientOpt
 }
 
 export function register(program: Command): void {
-  withRegistryFlags(program
-    .command('pull')
-    .description('pull an image from a registry into the store')
-    .argument('<ref>', 'image reference (busybox, 127.0.0.1:5000/team/app:1.2, name@sha256:…)')
-    .option('--platform <os/arch[/variant]>', 'platform to pull from a multi-platform image (default: this host)')
-    .option('-q, --quiet', 'print only the image reference'))
-    .action(async (ref: string, opts: RegistryFlags & { platform?: string; quiet?: boolean }, cmd: Command) => {
-      if (globalOptions(cmd).host) return (await import('../remote/entry.js')).remotePullCommand(globalOptions(cmd), ref, opts);
-      const rref = toRegistryRef(ref);
-      const out = process.stdout;
-      const render = createTransferRenderer('pull', out, Boolean(out.isTTY) && !opts.quiet);
-      if (!opts.quiet) out.write(`${rref.digest ?? rref.tag}: Pulling from ${rref.repository}\n`);
-      const root = await openRoot(globalOptions(cmd).root);
-      try {
-        const res = await pullImage(root, ref, {
-          ...(await registryOptions(opts)),
-          platform: opts.platform,
-          onProgress: opts.quiet ? undefined : (ev) => render.onEvent(ev),
-        });
-        render.close();
-        if (!opts.quiet) {
-          out.write(`Digest: ${res.digest}\n`);
-          out.write(res.fetched > 0 ? `Status: Downloaded newer image for ${familiarize(res.ref)}\n` : `Status: Image is up to date for ${familiarize(res.ref)}\n`);
-        }
-        out.write(`${res.ref}\n`);
-      } finally {
-        render.close();
-        await root.close();
+  withRegistryFlags(
+    program
+      .command('pull')
+      .description('pull an image from a registry into the store')
+      .argument('<ref>', 'image reference (busybox, 127.0.0.1:5000/team/app:1.2, name@sha256:…)')
+      .option('--platform <os/arch[/variant]>', 'platform to pull from a multi-platform image (default: this host)')
+      .option('-q, --quiet', 'print only the image reference'),
+  ).action(async (ref: string, opts: RegistryFlags & { platform?: string; quiet?: boolean }, cmd: Command) => {
+    if (globalOptions(cmd).host) return (await import('../remote/entry.js')).remotePullCommand(globalOptions(cmd), ref, opts);
+    const rref = toRegistryRef(ref);
+    const out = process.stdout;
+    const render = createTransferRenderer('pull', out, Boolean(out.isTTY) && !opts.quiet);
+    if (!opts.quiet) out.write(`${rref.digest ?? rref.tag}: Pulling from ${rref.repository}\n`);
+    const root = await openRoot(globalOptions(cmd).root);
+    try {
+      const res = await pullImage(root, ref, {
+        ...(await registryOptions(opts)),
+        platform: opts.platform,
+        onProgress: opts.quiet ? undefined : (ev) => render.onEvent(ev),
+      });
+      render.close();
+      if (!opts.quiet) {
+        out.write(`Digest: ${res.digest}\n`);
+        out.write(
+          res.fetched > 0 ? `Status: Downloaded newer image for ${familiarize(res.ref)}\n` : `Status: Image is up to date for ${familiarize(res.ref)}\n`,
+        );
       }
-    });
+      out.write(`${res.ref}\n`);
+    } finally {
+      render.close();
+      await root.close();
+    }
+  });
 }

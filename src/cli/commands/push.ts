@@ -9,31 +9,32 @@ import { globalOptions } from '../context.js';
 import { registryOptions, withRegistryFlags, type RegistryFlags } from './pull.js';
 
 export function register(program: Command): void {
-  withRegistryFlags(program
-    .command('push')
-    .description('push an image from the store to a registry')
-    .argument('<ref>', 'image reference to push (127.0.0.1:5000/team/app:1.2)')
-    .option('--from <image>', 'push this local image under <ref> (default: the image tagged <ref>)')
-    .option('-q, --quiet', 'print only the digest'))
-    .action(async (ref: string, opts: RegistryFlags & { from?: string; quiet?: boolean }, cmd: Command) => {
-      if (globalOptions(cmd).host) return (await import('../remote/entry.js')).remotePushCommand(globalOptions(cmd), ref, opts);
-      const rref = toRegistryRef(ref);
-      const out = process.stdout;
-      const render = createTransferRenderer('push', out, Boolean(out.isTTY) && !opts.quiet);
-      const root = await openRoot(globalOptions(cmd).root);
-      try {
-        await root.images.resolve(opts.from ?? ref);
-        if (!opts.quiet) out.write(`The push refers to repository [${familiarize(`${rref.registry}/${rref.repository}`)}]\n`);
-        const res = await pushImage(root, ref, {
-          ...(await registryOptions(opts)),
-          source: opts.from,
-          onProgress: opts.quiet ? undefined : (ev) => render.onEvent(ev),
-        });
-        render.close();
-        out.write(opts.quiet ? `${res.digest}\n` : `${res.tag ?? res.digest}: digest: ${res.digest} size: ${res.size}\n`);
-      } finally {
-        render.close();
-        await root.close();
-      }
-    });
+  withRegistryFlags(
+    program
+      .command('push')
+      .description('push an image from the store to a registry')
+      .argument('<ref>', 'image reference to push (127.0.0.1:5000/team/app:1.2)')
+      .option('--from <image>', 'push this local image under <ref> (default: the image tagged <ref>)')
+      .option('-q, --quiet', 'print only the digest'),
+  ).action(async (ref: string, opts: RegistryFlags & { from?: string; quiet?: boolean }, cmd: Command) => {
+    if (globalOptions(cmd).host) return (await import('../remote/entry.js')).remotePushCommand(globalOptions(cmd), ref, opts);
+    const rref = toRegistryRef(ref);
+    const out = process.stdout;
+    const render = createTransferRenderer('push', out, Boolean(out.isTTY) && !opts.quiet);
+    const root = await openRoot(globalOptions(cmd).root);
+    try {
+      await root.images.resolve(opts.from ?? ref);
+      if (!opts.quiet) out.write(`The push refers to repository [${familiarize(`${rref.registry}/${rref.repository}`)}]\n`);
+      const res = await pushImage(root, ref, {
+        ...(await registryOptions(opts)),
+        source: opts.from,
+        onProgress: opts.quiet ? undefined : (ev) => render.onEvent(ev),
+      });
+      render.close();
+      out.write(opts.quiet ? `${res.digest}\n` : `${res.tag ?? res.digest}: digest: ${res.digest} size: ${res.size}\n`);
+    } finally {
+      render.close();
+      await root.close();
+    }
+  });
 }

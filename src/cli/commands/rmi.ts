@@ -15,7 +15,9 @@ import { globalOptions } from '../context.js';
 /** Image IDs that containers (running or stopped) were created from; Docker refuses to delete those. */
 export async function imagesInUse(rootDir: string): Promise<Set<Digest>> {
   const { createContainerStore } = await import('../../containers/containers.js');
-  const recs = await createContainerStore({ root: rootDir }).list().catch(() => []);
+  const recs = await createContainerStore({ root: rootDir })
+    .list()
+    .catch(() => []);
   return new Set(recs.map((r) => r.imageId).filter(Boolean));
 }
 
@@ -33,7 +35,11 @@ export function register(program: Command): void {
         for (const name of names) {
           const image = await root.images.resolve(name);
           let full: string | undefined;
-          try { full = normalizeReference(name); } catch { full = undefined; }
+          try {
+            full = normalizeReference(name);
+          } catch {
+            full = undefined;
+          }
           const byTag = full !== undefined && image.refs.includes(full);
           if (!byTag && image.refs.length > 1 && !opts.force) {
             throw new KilnError('IMAGE_IN_USE', `unable to delete ${shortId(image.id)} (must be forced): image is referenced by ${image.refs.length} tags`, {
@@ -61,7 +67,9 @@ export function register(program: Command): void {
         }
         for (const p of plans) {
           for (const ref of p.untag) {
-            await root.images.untag(ref).catch((err) => { if ((err as KilnError).code !== 'IMAGE_NOT_FOUND') throw err; });
+            await root.images.untag(ref).catch((err) => {
+              if ((err as KilnError).code !== 'IMAGE_NOT_FOUND') throw err;
+            });
             process.stdout.write(`Untagged: ${familiarize(ref)}\n`);
           }
           const still = (await root.images.entries()).some((e) => e.descriptor.digest === p.target && e.ref);

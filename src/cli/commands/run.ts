@@ -14,20 +14,20 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'detach', short: 'd', help: 'run in the background and print the container id' },
   { name: 'interactive', short: 'i', help: 'keep stdin open' },
   { name: 'tty', short: 't', help: 'allocate a pseudo-terminal' },
-  { name: 'env', short: 'e', value: 'multi', help: 'set an environment variable (K=V, or K to copy the host\'s)' },
+  { name: 'env', short: 'e', value: 'multi', help: "set an environment variable (K=V, or K to copy the host's)" },
   { name: 'env-file', value: 'multi', help: 'read environment variables from a file' },
   { name: 'volume', short: 'v', value: 'multi', help: 'bind a host path or a named volume: SRC:DST[:ro], or DST for an anonymous volume' },
   { name: 'workdir', short: 'w', value: 'single', help: 'working directory inside the container' },
   { name: 'user', short: 'u', value: 'single', help: 'user (name|uid)[:(group|gid)]' },
   { name: 'network', aliases: ['net'], value: 'single', help: 'none, host or bridge (default bridge)' },
   { name: 'publish', short: 'p', value: 'multi', help: 'publish a port: [IP:]HOST:CONTAINER' },
-  { name: 'entrypoint', value: 'single', help: 'override the image\'s ENTRYPOINT' },
+  { name: 'entrypoint', value: 'single', help: "override the image's ENTRYPOINT" },
   { name: 'name', value: 'single', help: 'name the container' },
   { name: 'hostname', short: 'h', value: 'single', help: 'container host name' },
   { name: 'memory', short: 'm', value: 'single', help: 'memory limit (e.g. 64m, 1g)' },
   { name: 'cpus', value: 'single', help: 'number of CPUs (e.g. 0.5)' },
   { name: 'add-host', value: 'multi', help: 'add a host-to-IP mapping to /etc/hosts (NAME:IP)' },
-  { name: 'read-only', help: 'mount the container\'s root filesystem read-only' },
+  { name: 'read-only', help: "mount the container's root filesystem read-only" },
   { name: 'privileged', help: 'every capability, no seccomp filter, every host device (as docker run --privileged)' },
   { name: 'tmpfs', value: 'multi', help: 'mount a tmpfs: PATH[:OPTIONS]' },
   { name: 'cap-add', value: 'multi', help: 'add a Linux capability' },
@@ -50,15 +50,22 @@ export function register(program: StatusCommand): void {
     .addHelpText('after', `\nFlags:\n${flagHelp(RUN_FLAGS)}`)
     .action(async (_args: string[], _o: unknown, cmd: Command) => {
       const { flags, target, rest } = parseFlags(cmd.args, RUN_FLAGS);
-      if (bool(flags, 'help')) { cmd.outputHelp(); return; }
+      if (bool(flags, 'help')) {
+        cmd.outputHelp();
+        return;
+      }
       if (!target) throw new KilnError('INVALID_ARGUMENT', '"kiln run" requires at least 1 argument', { hint: 'kiln run [flags] IMAGE [COMMAND] [ARG...]' });
       const root = globalOptions(cmd).root;
       const [{ openRoot }, { cleanupStale }, { createContainer }, rc, { parsePort }] = await Promise.all([
-        import('../../cache/root.js'), import('../../sandbox/cleanup.js'), import('../../containers/create-container.js'),
-        import('../../containers/run-config.js'), import('../../sandbox/ports.js'),
+        import('../../cache/root.js'),
+        import('../../sandbox/cleanup.js'),
+        import('../../containers/create-container.js'),
+        import('../../containers/run-config.js'),
+        import('../../sandbox/ports.js'),
       ]);
       const network = (str(flags, 'network') ?? 'bridge') as 'none' | 'host' | 'bridge';
-      if (!['none', 'host', 'bridge'].includes(network)) throw new KilnError('INVALID_ARGUMENT', `network ${network} not found`, { hint: 'use none, host or bridge' });
+      if (!['none', 'host', 'bridge'].includes(network))
+        throw new KilnError('INVALID_ARGUMENT', `network ${network} not found`, { hint: 'use none, host or bridge' });
       const detached = bool(flags, 'detach');
       const tty = bool(flags, 'tty');
       const memory = str(flags, 'memory');
@@ -82,10 +89,29 @@ export function register(program: StatusCommand): void {
       try {
         await ensureImage(store, target, { policy: pullPolicy, out: process.stderr });
         rec = await createContainer(store, {
-          image: target, cmd: rest, entrypoint: str(flags, 'entrypoint'), env: list(flags, 'env'), envFiles: list(flags, 'env-file'),
-          volumes, workdir: str(flags, 'workdir'), user: str(flags, 'user'), network, ports, name: str(flags, 'name'),
-          hostname: str(flags, 'hostname'), addHosts: list(flags, 'add-host'), tty,
-          readonlyRootfs: bool(flags, 'read-only'), privileged: bool(flags, 'privileged'), tmpfs: list(flags, 'tmpfs'), capAdd: list(flags, 'cap-add'), capDrop: list(flags, 'cap-drop'), seccomp: security.seccomp, autoRemove: bool(flags, 'rm'), detached, limits,
+          image: target,
+          cmd: rest,
+          entrypoint: str(flags, 'entrypoint'),
+          env: list(flags, 'env'),
+          envFiles: list(flags, 'env-file'),
+          volumes,
+          workdir: str(flags, 'workdir'),
+          user: str(flags, 'user'),
+          network,
+          ports,
+          name: str(flags, 'name'),
+          hostname: str(flags, 'hostname'),
+          addHosts: list(flags, 'add-host'),
+          tty,
+          readonlyRootfs: bool(flags, 'read-only'),
+          privileged: bool(flags, 'privileged'),
+          tmpfs: list(flags, 'tmpfs'),
+          capAdd: list(flags, 'cap-add'),
+          capDrop: list(flags, 'cap-drop'),
+          seccomp: security.seccomp,
+          autoRemove: bool(flags, 'rm'),
+          detached,
+          limits,
         });
       } finally {
         await store.close();
@@ -128,13 +154,17 @@ async function runForeground(root: string, id: string, o: { interactive: boolean
       stdout: process.stdout,
       stderr: process.stderr,
       signal: abort.signal,
-      onStart: (c) => { kill = (s) => c.kill(s); },
+      onStart: (c) => {
+        kill = (s) => c.kill(s);
+      },
     });
     return rec.exitCode ?? 0;
   } catch (err) {
     // A container that never started leaves nothing behind (Docker keeps it as Created; kiln does not, so a
     // failed `kiln run` leaves no record to remove).
-    const rec = await createContainerStore({ root }).get(id).catch(() => undefined);
+    const rec = await createContainerStore({ root })
+      .get(id)
+      .catch(() => undefined);
     if (rec && isKilnError(err)) await removeContainerData(root, rec, { volumes: true });
     throw err;
   } finally {

@@ -44,7 +44,12 @@ export function register(program: Command): void {
   program
     .command('serve')
     .description('serve the Docker Engine API (build, images, push, pull, run) for docker and kiln --host clients')
-    .option('--listen <addr>', `unix:///PATH or tcp://HOST:PORT (repeatable; default unix://${DEFAULT_SOCKET})`, (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option(
+      '--listen <addr>',
+      `unix:///PATH or tcp://HOST:PORT (repeatable; default unix://${DEFAULT_SOCKET})`,
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .option('--tlscacert <file>', 'CA that signs client certificates (TLS on TCP listeners)')
     .option('--tlscert <file>', 'server certificate')
     .option('--tlskey <file>', 'server key')
@@ -54,57 +59,92 @@ export function register(program: Command): void {
     .option('--idle-timeout <seconds>', 'close connections idle this long', (v) => Number(v), 300)
     .option('--grace-period <seconds>', 'on SIGTERM, let running builds finish this long before cancelling them', (v) => Number(v), 60)
     .option('--quiet', 'log only warnings and errors')
-    .option('--allow-bind <dir>', 'let containers created through the API bind-mount host paths inside DIR (repeatable; none by default)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--allow <entitlement>', 'let builds that ask for it use an entitlement: network.host (RUN --network=host, docker build --network host), security.insecure (repeatable; none by default)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .action(async (o: { listen: string[]; allow: string[]; allowBind: string[]; tlscacert?: string; tlscert?: string; tlskey?: string; tokenFile?: string; concurrency: number; maxContextSize: string; idleTimeout: number; gracePeriod: number; quiet?: boolean }, cmd: Command) => {
-      const g = globalOptions(cmd);
-      const listen = (o.listen.length ? o.listen : [`unix://${DEFAULT_SOCKET}`]).map(parseListen);
-      const tlsParts = [o.tlscacert, o.tlscert, o.tlskey].filter(Boolean).length;
-      if (tlsParts !== 0 && tlsParts !== 3) throw new KilnError('INVALID_ARGUMENT', 'TLS needs all of --tlscacert, --tlscert and --tlskey');
-      const tls = tlsParts === 3 ? { ca: await readSecretFile(o.tlscacert!, 'CA'), cert: await readSecretFile(o.tlscert!, 'certificate'), key: await readSecretFile(o.tlskey!, 'key') } : undefined;
-      let token: string | undefined;
-      if (o.tokenFile) {
-        token = (await readSecretFile(o.tokenFile, 'token file')).toString('utf8').split('\n')[0].trim();
-        if (token.length < 16) throw new KilnError('INVALID_ARGUMENT', `token in ${o.tokenFile} is shorter than 16 characters`);
-      }
-      const allow = parseEntitlements(o.allow);
-      const bindRoots = await Promise.all(o.allowBind.map(bindRoot));
-      if (!Number.isInteger(o.concurrency) || o.concurrency < 1) throw new KilnError('INVALID_ARGUMENT', '--concurrency must be a positive integer');
-      const backend = await createLocalBackend({ root: g.root });
-      const server = createKilnServer({
-        backend,
-        listen,
-        tls,
-        token,
-        concurrency: o.concurrency,
-        allow,
-        bindRoots,
-        limits: { maxContextBytes: parseSize(o.maxContextSize), idleTimeoutMs: o.idleTimeout * 1000 },
-        log: createLogger({ quiet: o.quiet }),
-      });
-      try {
-        const addrs = await server.listen();
-        process.stdout.write(`kiln serve: listening on ${addrs.join(', ')}\n`);
-      } catch (err) {
-        await backend.close?.();
-        throw err;
-      }
-      // A long-running server logs a stray rejection (a clean-up racing the shutdown, say) instead of dying of it.
-      const log = createLogger({ quiet: o.quiet });
-      process.on('unhandledRejection', (err) => log.error('unhandled rejection', { error: (err as Error)?.stack ?? String(err) }));
-      await new Promise<void>((resolve) => {
-        let stopping = false;
-        // `on`, not `once`: a second SIGTERM during the drain must not kill the process mid-clean-up.
-        const stop = () => {
-          if (stopping) return;
-          stopping = true;
-          void server.close(o.gracePeriod * 1000).then(resolve, resolve);
-        };
-        process.on('SIGTERM', stop);
-        process.on('SIGINT', stop);
-      });
-      process.stdout.write('kiln serve: stopped\n');
-    });
+    .option(
+      '--allow-bind <dir>',
+      'let containers created through the API bind-mount host paths inside DIR (repeatable; none by default)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
+    .option(
+      '--allow <entitlement>',
+      'let builds that ask for it use an entitlement: network.host (RUN --network=host, docker build --network host), security.insecure (repeatable; none by default)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
+    .action(
+      async (
+        o: {
+          listen: string[];
+          allow: string[];
+          allowBind: string[];
+          tlscacert?: string;
+          tlscert?: string;
+          tlskey?: string;
+          tokenFile?: string;
+          concurrency: number;
+          maxContextSize: string;
+          idleTimeout: number;
+          gracePeriod: number;
+          quiet?: boolean;
+        },
+        cmd: Command,
+      ) => {
+        const g = globalOptions(cmd);
+        const listen = (o.listen.length ? o.listen : [`unix://${DEFAULT_SOCKET}`]).map(parseListen);
+        const tlsParts = [o.tlscacert, o.tlscert, o.tlskey].filter(Boolean).length;
+        if (tlsParts !== 0 && tlsParts !== 3) throw new KilnError('INVALID_ARGUMENT', 'TLS needs all of --tlscacert, --tlscert and --tlskey');
+        const tls =
+          tlsParts === 3
+            ? {
+                ca: await readSecretFile(o.tlscacert!, 'CA'),
+                cert: await readSecretFile(o.tlscert!, 'certificate'),
+                key: await readSecretFile(o.tlskey!, 'key'),
+              }
+            : undefined;
+        let token: string | undefined;
+        if (o.tokenFile) {
+          token = (await readSecretFile(o.tokenFile, 'token file')).toString('utf8').split('\n')[0].trim();
+          if (token.length < 16) throw new KilnError('INVALID_ARGUMENT', `token in ${o.tokenFile} is shorter than 16 characters`);
+        }
+        const allow = parseEntitlements(o.allow);
+        const bindRoots = await Promise.all(o.allowBind.map(bindRoot));
+        if (!Number.isInteger(o.concurrency) || o.concurrency < 1) throw new KilnError('INVALID_ARGUMENT', '--concurrency must be a positive integer');
+        const backend = await createLocalBackend({ root: g.root });
+        const server = createKilnServer({
+          backend,
+          listen,
+          tls,
+          token,
+          concurrency: o.concurrency,
+          allow,
+          bindRoots,
+          limits: { maxContextBytes: parseSize(o.maxContextSize), idleTimeoutMs: o.idleTimeout * 1000 },
+          log: createLogger({ quiet: o.quiet }),
+        });
+        try {
+          const addrs = await server.listen();
+          process.stdout.write(`kiln serve: listening on ${addrs.join(', ')}\n`);
+        } catch (err) {
+          await backend.close?.();
+          throw err;
+        }
+        // A long-running server logs a stray rejection (a clean-up racing the shutdown, say) instead of dying of it.
+        const log = createLogger({ quiet: o.quiet });
+        process.on('unhandledRejection', (err) => log.error('unhandled rejection', { error: (err as Error)?.stack ?? String(err) }));
+        await new Promise<void>((resolve) => {
+          let stopping = false;
+          // `on`, not `once`: a second SIGTERM during the drain must not kill the process mid-clean-up.
+          const stop = () => {
+            if (stopping) return;
+            stopping = true;
+            void server.close(o.gracePeriod * 1000).then(resolve, resolve);
+          };
+          process.on('SIGTERM', stop);
+          process.on('SIGINT', stop);
+        });
+        process.stdout.write('kiln serve: stopped\n');
+      },
+    );
 }
 
 /** `--allow-bind DIR`: an existing directory, as its real path (what bind sources are compared with). */

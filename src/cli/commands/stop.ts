@@ -9,7 +9,7 @@ export function register(program: Command): void {
     .description('stop one or more running containers')
     .argument('<containers...>')
     .option('-t, --time <seconds>', 'seconds to wait before killing the container', '10')
-    .option('-s, --signal <signal>', 'signal to send first (default: the image\'s STOPSIGNAL, else SIGTERM)')
+    .option('-s, --signal <signal>', "signal to send first (default: the image's STOPSIGNAL, else SIGTERM)")
     .action(async (refs: string[], opts: { time: string; signal?: string }, cmd: Command) => {
       const root = globalOptions(cmd).root;
       // A supervisor that died leaves a container marked running; start-up clean-up settles that first.

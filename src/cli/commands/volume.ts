@@ -29,7 +29,10 @@ export function register(program: Command): void {
     .option('-q, --quiet', 'only display volume names')
     .action(async (opts: { quiet?: boolean }, cmd: Command) => {
       const vols = await (await stores(globalOptions(cmd).root)).list();
-      if (opts.quiet) { process.stdout.write(vols.map((v) => `${v.name}\n`).join('')); return; }
+      if (opts.quiet) {
+        process.stdout.write(vols.map((v) => `${v.name}\n`).join(''));
+        return;
+      }
       process.stdout.write(['DRIVER    VOLUME NAME', ...vols.map((v) => `${v.driver.padEnd(10)}${v.name}`)].join('\n') + '\n');
     });
   volume

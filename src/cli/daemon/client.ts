@@ -82,7 +82,9 @@ function converse(socket: Socket, request: DaemonRequest): Promise<{ code?: numb
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    const ignoreEpipe = (err: NodeJS.ErrnoException) => { if (err.code !== 'EPIPE') throw err; };
+    const ignoreEpipe = (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    };
     process.stdout.on('error', ignoreEpipe);
     process.stderr.on('error', ignoreEpipe);
     const relay = (out: NodeJS.WriteStream, data: Buffer) => {
@@ -123,17 +125,20 @@ export function startDaemon(target: DaemonTarget): void {
     const logPath = `${target.dir}/${target.key}.log`;
     const size = statSync(logPath, { throwIfNoEntry: false })?.size ?? 0;
     log = openSync(logPath, size > LOG_LIMIT ? 'w' : 'a', 0o600);
-    void import('node:child_process').then(({ spawn }) => {
-      const child = spawn(process.execPath, [fileURLToPath(new URL('./main.js', import.meta.url)), target.root, target.key], {
-        detached: true,
-        stdio: ['ignore', log, log],
-        cwd: '/',
-        env: process.env,
-      });
-      child.on('error', () => {});
-      child.unref();
-      closeSync(log!);
-    }, () => closeSync(log!));
+    void import('node:child_process').then(
+      ({ spawn }) => {
+        const child = spawn(process.execPath, [fileURLToPath(new URL('./main.js', import.meta.url)), target.root, target.key], {
+          detached: true,
+          stdio: ['ignore', log, log],
+          cwd: '/',
+          env: process.env,
+        });
+        child.on('error', () => {});
+        child.unref();
+        closeSync(log!);
+      },
+      () => closeSync(log!),
+    );
   } catch {
     // An unwritable root: no daemon; every build runs in-process, which is what happened anyway.
     if (log !== undefined) closeSync(log);

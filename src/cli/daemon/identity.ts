@@ -28,10 +28,30 @@ export interface SkipArg {
 export const LAUNCHER_RULES = {
   /** Variables the daemon process itself reads, so they must match between a client and its daemon. */
   daemonEnv: [
-    'PATH', 'HOME', 'USER', 'LOGNAME', 'TMPDIR', 'TZ', 'LANG', 'LC_ALL',
-    'DOCKER_CONFIG', 'XDG_CONFIG_HOME', 'XDG_DATA_HOME', 'XDG_RUNTIME_DIR',
-    'NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR',
-    'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'all_proxy',
+    'PATH',
+    'HOME',
+    'USER',
+    'LOGNAME',
+    'TMPDIR',
+    'TZ',
+    'LANG',
+    'LC_ALL',
+    'DOCKER_CONFIG',
+    'XDG_CONFIG_HOME',
+    'XDG_DATA_HOME',
+    'XDG_RUNTIME_DIR',
+    'NODE_OPTIONS',
+    'NODE_EXTRA_CA_CERTS',
+    'SSL_CERT_FILE',
+    'SSL_CERT_DIR',
+    'HTTP_PROXY',
+    'HTTPS_PROXY',
+    'NO_PROXY',
+    'ALL_PROXY',
+    'http_proxy',
+    'https_proxy',
+    'no_proxy',
+    'all_proxy',
   ],
   /** Every other variable with this prefix is daemon-relevant too ... */
   kilnEnvPrefix: 'KILN_',
@@ -101,8 +121,14 @@ export function daemonTargetFor(args: string[], env: NodeJS.ProcessEnv, cwd: str
   let command: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (a === LAUNCHER_RULES.rootFlag) { root = args[++i]; continue; }
-    if (a.startsWith(`${LAUNCHER_RULES.rootFlag}=`)) { root = a.slice(LAUNCHER_RULES.rootFlag.length + 1); continue; }
+    if (a === LAUNCHER_RULES.rootFlag) {
+      root = args[++i];
+      continue;
+    }
+    if (a.startsWith(`${LAUNCHER_RULES.rootFlag}=`)) {
+      root = a.slice(LAUNCHER_RULES.rootFlag.length + 1);
+      continue;
+    }
     const skip = LAUNCHER_RULES.skipArgs.find((r) => r.exact.includes(a) || r.prefix.some((p) => a.startsWith(p)));
     if (skip) return { skip: skip.reason };
     if (command === undefined && !a.startsWith('-')) command = a;

@@ -132,7 +132,11 @@ export async function startDaemonServer(opts: DaemonOptions): Promise<RunningDae
     server.close();
     if (ownsSocket()) {
       for (const f of [target.socket, join(target.dir, `${target.key}.json`)]) {
-        try { unlinkSync(f); } catch { /* already gone */ }
+        try {
+          unlinkSync(f);
+        } catch {
+          /* already gone */
+        }
       }
     }
     maybeFinish();
@@ -153,12 +157,16 @@ export async function startDaemonServer(opts: DaemonOptions): Promise<RunningDae
     const timer = setTimeout(() => socket.destroy(), REQUEST_TIMEOUT_MS);
     socket.on('error', () => {});
     const first = new Promise<DaemonRequest | undefined>((resolve) => {
-      readFrames(socket, (type, payload) => {
-        if (!request && type === FRAME.request) {
-          request = JSON.parse(payload.toString('utf8')) as DaemonRequest;
-          resolve(request);
-        } else if (type === FRAME.interrupt) ctl.abort();
-      }, MAX_REQUEST_BYTES);
+      readFrames(
+        socket,
+        (type, payload) => {
+          if (!request && type === FRAME.request) {
+            request = JSON.parse(payload.toString('utf8')) as DaemonRequest;
+            resolve(request);
+          } else if (type === FRAME.interrupt) ctl.abort();
+        },
+        MAX_REQUEST_BYTES,
+      );
       // A client that goes away (killed, its terminal closed) cancels its build, as BuildKit does.
       socket.on('close', () => {
         ctl.abort();

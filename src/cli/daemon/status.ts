@@ -36,7 +36,11 @@ export async function stopDaemons(root: string, opts: { timeoutMs?: number } = {
   const dir = join(root, 'daemon');
   for (const d of daemons) {
     if (d.alive) {
-      try { process.kill(d.pid, 'SIGTERM'); } catch { /* exited meanwhile */ }
+      try {
+        process.kill(d.pid, 'SIGTERM');
+      } catch {
+        /* exited meanwhile */
+      }
     }
   }
   const deadline = Date.now() + (opts.timeoutMs ?? 15_000);

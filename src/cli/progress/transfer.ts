@@ -27,12 +27,22 @@ export function formatBytes(n: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB'];
   let v = n;
   let i = 0;
-  while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
   return `${i === 0 ? v : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)}${units[i]}`;
 }
 
 const LABELS: Record<'pull' | 'push', Partial<Record<string, string>>> = {
-  pull: { waiting: 'Waiting', exists: 'Already exists', downloading: 'Downloading', verifying: 'Verifying Checksum', done: 'Pull complete', retrying: 'Retrying' },
+  pull: {
+    waiting: 'Waiting',
+    exists: 'Already exists',
+    downloading: 'Downloading',
+    verifying: 'Verifying Checksum',
+    done: 'Pull complete',
+    retrying: 'Retrying',
+  },
   push: { waiting: 'Waiting', exists: 'Layer already exists', mounted: 'Mounted from', uploading: 'Pushing', done: 'Pushed', retrying: 'Retrying' },
 };
 

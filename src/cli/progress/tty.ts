@@ -78,10 +78,21 @@ export function createTtyRenderer(out: Writable & { columns?: number }, opts: { 
   return {
     onEvent(e: BuildEvent) {
       switch (e.type) {
-        case 'build-start': total = e.steps; break;
-        case 'step-start': row(e.step); break;
-        case 'step-cached': { const r = row(e.step); r.state = 'cached'; r.end = Date.now(); break; }
-        case 'step-miss-reason': row(e.step).reason = e.reason; break;
+        case 'build-start':
+          total = e.steps;
+          break;
+        case 'step-start':
+          row(e.step);
+          break;
+        case 'step-cached': {
+          const r = row(e.step);
+          r.state = 'cached';
+          r.end = Date.now();
+          break;
+        }
+        case 'step-miss-reason':
+          row(e.step).reason = e.reason;
+          break;
         case 'step-output': {
           const r = row(e.step);
           const parts = (r.partial + e.data).split('\n');
@@ -89,16 +100,35 @@ export function createTtyRenderer(out: Writable & { columns?: number }, opts: { 
           r.tail = [...r.tail, ...parts].slice(-TAIL_LINES);
           break;
         }
-        case 'step-done': { const r = row(e.step); r.state = 'done'; r.end = Date.now(); break; }
-        case 'step-error': { const r = row(e.step); r.state = 'error'; r.end = Date.now(); break; }
+        case 'step-done': {
+          const r = row(e.step);
+          r.state = 'done';
+          r.end = Date.now();
+          break;
+        }
+        case 'step-error': {
+          const r = row(e.step);
+          r.state = 'error';
+          r.end = Date.now();
+          break;
+        }
         case 'pull':
           // One line per layer under the ref's line, updated in place (redraws are every 100 ms anyway).
-          if (e.layer) setExtra(`pull ${e.ref} ${e.layer.digest}`, `=> ${e.layer.state === 'exists' ? `${e.layer.digest} already exists` : `${layerBytes(e.layer)}${e.layer.state === 'done' ? ' done' : ''}`}`);
+          if (e.layer)
+            setExtra(
+              `pull ${e.ref} ${e.layer.digest}`,
+              `=> ${e.layer.state === 'exists' ? `${e.layer.digest} already exists` : `${layerBytes(e.layer)}${e.layer.state === 'done' ? ' done' : ''}`}`,
+            );
           else setExtra(`pull ${e.ref}`, `pulling ${e.ref}: ${e.status}`);
           break;
-        case 'export': setExtra('export', e.status); break;
-        case 'warning': setExtra(`warning ${e.message}`, `WARNING: ${e.message}`); break;
-        case 'build-done': break;
+        case 'export':
+          setExtra('export', e.status);
+          break;
+        case 'warning':
+          setExtra(`warning ${e.message}`, `WARNING: ${e.message}`);
+          break;
+        case 'build-done':
+          break;
       }
     },
     close() {

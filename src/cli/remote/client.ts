@@ -37,13 +37,20 @@ export interface RemoteOptions {
 /** The KilnError code for an HTTP status the server answered with (the table of src/errors.ts, reversed). */
 function codeForStatus(status: number): ErrorCode {
   switch (status) {
-    case 400: return 'INVALID_ARGUMENT';
-    case 401: return 'UNAUTHORIZED';
-    case 404: return 'NOT_FOUND';
-    case 409: return 'PRECONDITION';
-    case 499: return 'CANCELLED';
-    case 503: return 'SERVER_BUSY';
-    default: return 'REMOTE_FAILED';
+    case 400:
+      return 'INVALID_ARGUMENT';
+    case 401:
+      return 'UNAUTHORIZED';
+    case 404:
+      return 'NOT_FOUND';
+    case 409:
+      return 'PRECONDITION';
+    case 499:
+      return 'CANCELLED';
+    case 503:
+      return 'SERVER_BUSY';
+    default:
+      return 'REMOTE_FAILED';
   }
 }
 
@@ -56,10 +63,14 @@ export async function remoteError(res: IncomingMessage): Promise<KilnError> {
   }
   let message = text.trim() || `HTTP ${res.statusCode}`;
   try {
-    const body = JSON.parse(text) as { message?: string; kilnError?: { code?: string; message?: string; hint?: string; loc?: { file: string; line: number }; exitCode?: number } };
+    const body = JSON.parse(text) as {
+      message?: string;
+      kilnError?: { code?: string; message?: string; hint?: string; loc?: { file: string; line: number }; exitCode?: number };
+    };
     const k = body.kilnError;
     // A kiln server says which coded error it was: keep its code, hint and exit status rather than guess from the status.
-    if (k?.code && k.code in ERROR_CODES) return new KilnError(k.code as ErrorCode, k.message ?? body.message ?? message, { hint: k.hint, loc: k.loc, exitCode: k.exitCode });
+    if (k?.code && k.code in ERROR_CODES)
+      return new KilnError(k.code as ErrorCode, k.message ?? body.message ?? message, { hint: k.hint, loc: k.loc, exitCode: k.exitCode });
     message = body.message ?? message;
   } catch {
     // not JSON: keep the text
@@ -77,9 +88,14 @@ function parseHost(url: string): { socketPath?: string; host?: string; port?: nu
 
 function createRemoteClient(url: string, opts: RemoteOptions = {}): RemoteClient {
   const target = parseHost(url);
-  const tls = opts.certPath && !target.socketPath
-    ? { ca: readFileSync(join(opts.certPath, 'ca.pem')), cert: readFileSync(join(opts.certPath, 'cert.pem')), key: readFileSync(join(opts.certPath, 'key.pem')) }
-    : undefined;
+  const tls =
+    opts.certPath && !target.socketPath
+      ? {
+          ca: readFileSync(join(opts.certPath, 'ca.pem')),
+          cert: readFileSync(join(opts.certPath, 'cert.pem')),
+          key: readFileSync(join(opts.certPath, 'key.pem')),
+        }
+      : undefined;
 
   function request(r: RemoteRequest): Promise<IncomingMessage> {
     const path = `/v1.45${r.path}${r.query && [...r.query].length ? `?${r.query}` : ''}`;
@@ -90,7 +106,8 @@ function createRemoteClient(url: string, opts: RemoteOptions = {}): RemoteClient
       const req = tls ? https.request({ ...base, ...tls }, resolve) : http.request(base, resolve);
       req.on('error', (err) => {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ECONNREFUSED' || code === 'ENOENT') reject(new KilnError('REMOTE_FAILED', `cannot connect to the kiln server at ${url}`, { hint: 'is `kiln serve` running there?', cause: err }));
+        if (code === 'ECONNREFUSED' || code === 'ENOENT')
+          reject(new KilnError('REMOTE_FAILED', `cannot connect to the kiln server at ${url}`, { hint: 'is `kiln serve` running there?', cause: err }));
         else if (r.signal?.aborted) reject(new KilnError('CANCELLED', 'cancelled', { cause: err }));
         else reject(new KilnError('REMOTE_FAILED', `request to ${url} failed: ${err.message}`, { cause: err }));
       });
@@ -147,7 +164,9 @@ export function remoteFor(g: { host?: string }): RemoteClient | undefined {
 /** Throws the error a JSON stream line carries (`{"error": …}`), as a KilnError. */
 export function throwIfError(m: Record<string, unknown>): void {
   if (typeof m.error !== 'string') return;
-  const k = m.kilnError as { code?: string; message?: string; hint?: string; loc?: { file: string; line: number }; details?: Record<string, unknown>; exitCode?: number } | undefined;
-  if (k?.code && k.code in ERROR_CODES) throw new KilnError(k.code as ErrorCode, k.message ?? m.error, { hint: k.hint, loc: k.loc, details: k.details, exitCode: k.exitCode });
+  const k = m.kilnError as
+    { code?: string; message?: string; hint?: string; loc?: { file: string; line: number }; details?: Record<string, unknown>; exitCode?: number } | undefined;
+  if (k?.code && k.code in ERROR_CODES)
+    throw new KilnError(k.code as ErrorCode, k.message ?? m.error, { hint: k.hint, loc: k.loc, details: k.details, exitCode: k.exitCode });
   throw new KilnError('REMOTE_FAILED', m.error);
 }

@@ -53,16 +53,19 @@ export async function remoteBuild(client: RemoteClient, o: RemoteBuildOptions): 
   if (o.extraHosts?.length) q.set('extrahosts', o.extraHosts.join(','));
   if (o.allow?.length) q.set('kilnallow', o.allow.join(','));
   if (o.explain) q.set('kilnexplain', '1');
-  const renderer = createRenderer(o.quiet ? 'quiet' : o.progress ?? 'auto', process.stderr, { explain: o.explain });
+  const renderer = createRenderer(o.quiet ? 'quiet' : (o.progress ?? 'auto'), process.stderr, { explain: o.explain });
   let result: BuildResult | undefined;
   try {
-    const upload = client.stream({ method: 'POST', path: '/build', query: q, body: ctx.stream, headers: { 'Content-Type': 'application/x-tar' }, signal: o.signal }, (m) => {
-      throwIfError(m);
-      const e = m.kiln as BuildEvent | undefined;
-      if (!e) return;
-      if (e.type === 'build-done') result = e.result;
-      renderer.onEvent(e);
-    });
+    const upload = client.stream(
+      { method: 'POST', path: '/build', query: q, body: ctx.stream, headers: { 'Content-Type': 'application/x-tar' }, signal: o.signal },
+      (m) => {
+        throwIfError(m);
+        const e = m.kiln as BuildEvent | undefined;
+        if (!e) return;
+        if (e.type === 'build-done') result = e.result;
+        renderer.onEvent(e);
+      },
+    );
     // The upload's end is the server's answer; a packing failure (a file vanished) destroys the request body.
     await upload;
   } catch (err) {
@@ -74,7 +77,12 @@ export async function remoteBuild(client: RemoteClient, o: RemoteBuildOptions): 
   return result;
 }
 
-interface Summary { Id: string; RepoTags: string[] | null; Created: number; Size: number }
+interface Summary {
+  Id: string;
+  RepoTags: string[] | null;
+  Created: number;
+  Size: number;
+}
 
 function splitTag(t: string): [string, string] {
   const i = t.lastIndexOf(':');
@@ -82,7 +90,11 @@ function splitTag(t: string): [string, string] {
 }
 
 /** `kiln --host … images [REF]`. */
-export async function remoteImages(client: RemoteClient, reference: string | undefined, opts: { quiet?: boolean; trunc?: boolean; format?: string }): Promise<void> {
+export async function remoteImages(
+  client: RemoteClient,
+  reference: string | undefined,
+  opts: { quiet?: boolean; trunc?: boolean; format?: string },
+): Promise<void> {
   const q = new URLSearchParams();
   if (reference) q.set('filters', JSON.stringify({ reference: { [reference]: true } }));
   const list = await client.json<Summary[]>({ path: '/images/json', query: q });
@@ -98,8 +110,15 @@ export async function remoteImages(client: RemoteClient, reference: string | und
     }
   }
   if (opts.quiet) process.stdout.write(rows.map((r) => `${r.id}\n`).join(''));
-  else if (opts.format === 'json') for (const r of rows) process.stdout.write(`${JSON.stringify({ Repository: r.repository, Tag: r.tag, ID: r.id, CreatedAt: r.created, CreatedSince: humanSince(r.created), Size: humanSize(r.size), SizeBytes: r.size })}\n`);
-  else process.stdout.write(table([['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], ...rows.map((r) => [r.repository, r.tag, r.id, humanSince(r.created), humanSize(r.size)])]));
+  else if (opts.format === 'json')
+    for (const r of rows)
+      process.stdout.write(
+        `${JSON.stringify({ Repository: r.repository, Tag: r.tag, ID: r.id, CreatedAt: r.created, CreatedSince: humanSince(r.created), Size: humanSize(r.size), SizeBytes: r.size })}\n`,
+      );
+  else
+    process.stdout.write(
+      table([['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], ...rows.map((r) => [r.repository, r.tag, r.id, humanSince(r.created), humanSize(r.size)])]),
+    );
 }
 
 /** Registry credentials for the server to use, from KILN_REGISTRY_USER / KILN_REGISTRY_PASSWORD (never the server's own). */

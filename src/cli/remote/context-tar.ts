@@ -34,14 +34,24 @@ export async function packContext(contextDir: string, dockerfile?: string, opts:
   if (!st?.isDirectory()) throw new KilnError('NOT_FOUND', `build context ${contextDir}: not a directory`);
   const fromText = opts.dockerfileText !== undefined;
   const dfPath = fromText ? join(ctx, 'Dockerfile') : resolve(dockerfile ?? join(ctx, 'Dockerfile'));
-  const dfText = opts.dockerfileText ?? await readFile(dfPath).catch(() => {
-    throw new KilnError('DOCKERFILE_NOT_FOUND', `failed to read Dockerfile: ${dfPath}: no such file`);
-  });
+  const dfText =
+    opts.dockerfileText ??
+    (await readFile(dfPath).catch(() => {
+      throw new KilnError('DOCKERFILE_NOT_FOUND', `failed to read Dockerfile: ${dfPath}: no such file`);
+    }));
   const rel = relative(ctx, dfPath);
   const inside = !fromText && !rel.startsWith('..') && !rel.startsWith(sep) && rel !== '';
-  const dfName = inside ? rel.split(sep).join('/') : `.dockerfile.${createHash('sha256').update(fromText ? dfText : dfPath).digest('hex').slice(0, 20)}`;
+  const dfName = inside
+    ? rel.split(sep).join('/')
+    : `.dockerfile.${createHash('sha256')
+        .update(fromText ? dfText : dfPath)
+        .digest('hex')
+        .slice(0, 20)}`;
   // The ignore files are read confined, as the server and a local build read them (see builder/dockerignore.ts).
-  const ignore = await loadDockerignore(ctx, inside || fromText ? { root: ctx, path: fromText ? 'Dockerfile' : rel.split(sep).join('/') } : { root: dirname(dfPath), path: basename(dfPath) });
+  const ignore = await loadDockerignore(
+    ctx,
+    inside || fromText ? { root: ctx, path: fromText ? 'Dockerfile' : rel.split(sep).join('/') } : { root: dirname(dfPath), path: basename(dfPath) },
+  );
   const keep = (p: string) => p === dfName || p === '.dockerignore' || !ignore?.matches(p);
 
   const entries: TarInput[] = [];

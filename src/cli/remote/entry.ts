@@ -75,12 +75,28 @@ function refuseUncarried(f: BuildFlags): void {
   const refuse = (what: string, why: string, hint: string) => {
     throw new KilnError('NOT_IMPLEMENTED', `${what} is not supported with --host: ${why}`, { hint });
   };
-  if (f.secret.length) refuse('--secret', 'the server\'s build API has no way to carry a secret (BuildKit sessions are not served)', 'build locally (without --host) to use --secret, or fetch the secret in a RUN step from a service the server can reach');
+  if (f.secret.length)
+    refuse(
+      '--secret',
+      "the server's build API has no way to carry a secret (BuildKit sessions are not served)",
+      'build locally (without --host) to use --secret, or fetch the secret in a RUN step from a service the server can reach',
+    );
   if (f.ssh.length) refuse('--ssh', 'an SSH agent is not forwarded to a remote kiln server', 'build locally (without --host) to use --ssh');
-  if (f.output.length) refuse('--output', 'the image is built into the server\'s store and the build API cannot send files back', 'push it from the server (--push, or kiln --host … push), or fetch it with docker save through the server (DOCKER_HOST=… docker save IMAGE)');
+  if (f.output.length)
+    refuse(
+      '--output',
+      "the image is built into the server's store and the build API cannot send files back",
+      'push it from the server (--push, or kiln --host … push), or fetch it with docker save through the server (DOCKER_HOST=… docker save IMAGE)',
+    );
   // The server writes gzip layers in OCI format (the builder's defaults): only those can be asked for.
-  if (f.compression !== 'gzip') refuse(`--compression ${f.compression}`, 'the build API has no field for the layer compression; the server writes gzip layers', 'build locally, or leave --compression out');
-  if (f.format !== 'oci') refuse(`--format ${f.format}`, 'the build API has no field for the image format; the server writes OCI images', 'build locally, or leave --format out');
+  if (f.compression !== 'gzip')
+    refuse(
+      `--compression ${f.compression}`,
+      'the build API has no field for the layer compression; the server writes gzip layers',
+      'build locally, or leave --compression out',
+    );
+  if (f.format !== 'oci')
+    refuse(`--format ${f.format}`, 'the build API has no field for the image format; the server writes OCI images', 'build locally, or leave --format out');
   if (f.push && f.tag.length === 0) throw new KilnError('INVALID_ARGUMENT', '--push needs a tag (-t)');
 }
 
@@ -95,7 +111,8 @@ function printFailure(err: KilnError): void {
   process.stderr.write('------\n');
 }
 
-export const remoteImagesCommand = (g: GlobalOptions, reference: string | undefined, o: { quiet?: boolean; trunc?: boolean; format?: string }) => remoteImages(client(g), reference, o);
+export const remoteImagesCommand = (g: GlobalOptions, reference: string | undefined, o: { quiet?: boolean; trunc?: boolean; format?: string }) =>
+  remoteImages(client(g), reference, o);
 export const remotePushCommand = (g: GlobalOptions, ref: string, o: { quiet?: boolean }) => remotePush(client(g), ref, o);
 export const remotePullCommand = (g: GlobalOptions, ref: string, o: { quiet?: boolean; platform?: string }) => remotePull(client(g), ref, o);
 export const remoteTagCommand = (g: GlobalOptions, source: string, target: string) => remoteTag(client(g), source, target);

@@ -26,13 +26,19 @@ export async function contextFromStdin(input: NodeJS.ReadableStream = process.st
   let ended = false;
   while (size < 262) {
     const r = await it.next();
-    if (r.done) { ended = true; break; }
+    if (r.done) {
+      ended = true;
+      break;
+    }
     const b = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
     head.push(b);
     size += b.length;
   }
   const first = Buffer.concat(head);
-  if (size === 0) throw new KilnError('INVALID_ARGUMENT', 'the build context on stdin is empty', { hint: 'pipe a tar (tar -C dir -c . | kiln --host … build -) or a Dockerfile' });
+  if (size === 0)
+    throw new KilnError('INVALID_ARGUMENT', 'the build context on stdin is empty', {
+      hint: 'pipe a tar (tar -C dir -c . | kiln --host … build -) or a Dockerfile',
+    });
   async function* rest(): AsyncGenerator<Buffer> {
     yield first;
     if (ended) return;

@@ -20,9 +20,25 @@ function discardBody(req: import('node:http').IncomingMessage, maxBytes: number,
   return new Promise((resolve) => {
     if (req.complete || req.readableEnded) return resolve();
     let seen = 0;
-    const done = () => { clearTimeout(timer); req.off('data', onData); req.off('end', done); req.off('error', done); req.off('close', done); resolve(); };
-    const onData = (chunk: Buffer) => { seen += chunk.length; if (seen > maxBytes) { req.pause(); done(); } };
-    const timer = setTimeout(() => { req.pause(); done(); }, ms);
+    const done = () => {
+      clearTimeout(timer);
+      req.off('data', onData);
+      req.off('end', done);
+      req.off('error', done);
+      req.off('close', done);
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > maxBytes) {
+        req.pause();
+        done();
+      }
+    };
+    const timer = setTimeout(() => {
+      req.pause();
+      done();
+    }, ms);
     req.on('data', onData);
     req.once('end', done);
     req.once('error', done);
@@ -43,7 +59,8 @@ export const postBuild: Handler = async ({ req, res, query, state, signal, id })
   }
   const registryAuth = readRegistryConfig(req);
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > state.limits.maxContextBytes) throw new KilnError('PAYLOAD_TOO_LARGE', `build context (${declared} bytes) exceeds the server's limit of ${state.limits.maxContextBytes} bytes`);
+  if (declared > state.limits.maxContextBytes)
+    throw new KilnError('PAYLOAD_TOO_LARGE', `build context (${declared} bytes) exceeds the server's limit of ${state.limits.maxContextBytes} bytes`);
 
   const started = Date.now();
   const ctx = await state.contexts.acquire(req, { maxBytes: state.limits.maxContextBytes, maxEntries: state.limits.maxContextEntries }, { signal });
@@ -91,11 +108,29 @@ export const postBuild: Handler = async ({ req, res, query, state, signal, id })
         },
       );
       stream.done(result);
-      state.log.info('build', { id, outcome: 'ok', durationMs: Date.now() - started, tags: result.tags, imageId: result.imageId, stepsExecuted: result.stepsExecuted, stepsCached: result.stepsCached, contextBytes, queuedMs, reason: ctx.reused ? 'context-reused' : undefined });
+      state.log.info('build', {
+        id,
+        outcome: 'ok',
+        durationMs: Date.now() - started,
+        tags: result.tags,
+        imageId: result.imageId,
+        stepsExecuted: result.stepsExecuted,
+        stepsCached: result.stepsCached,
+        contextBytes,
+        queuedMs,
+        reason: ctx.reused ? 'context-reused' : undefined,
+      });
     } catch (err) {
       // A client that left gets nothing more; a build cancelled by the drain tells its client why.
       if (!signal.aborted) stream.fail(err);
-      state.log.info('build', { id, outcome: signal.aborted ? 'cancelled' : 'failed', durationMs: Date.now() - started, tags: request.tags, error: (err as KilnError)?.code ?? 'INTERNAL', contextBytes });
+      state.log.info('build', {
+        id,
+        outcome: signal.aborted ? 'cancelled' : 'failed',
+        durationMs: Date.now() - started,
+        tags: request.tags,
+        error: (err as KilnError)?.code ?? 'INTERNAL',
+        contextBytes,
+      });
     }
   } finally {
     // Release (and, when not kept, remove) the context before the response ends: a client that sees the end

@@ -34,7 +34,8 @@ const start: Handler = async ({ res, state, params }) => {
 const wait: Handler = async ({ res, state, params, query, signal }) => {
   const c = containers(state.backend);
   const condition = (query.str('condition') ?? 'not-running') as 'not-running' | 'next-exit' | 'removed';
-  if (!['not-running', 'next-exit', 'removed'].includes(condition)) throw new KilnError('INVALID_ARGUMENT', `wait condition ${JSON.stringify(condition)} is not one of not-running, next-exit, removed`);
+  if (!['not-running', 'next-exit', 'removed'].includes(condition))
+    throw new KilnError('INVALID_ARGUMENT', `wait condition ${JSON.stringify(condition)} is not one of not-running, next-exit, removed`);
   await c.inspect(params.id);
   // The docker CLI waits for these headers before it starts the container; the body follows at exit.
   res.writeHead(200, { 'Content-Type': 'application/json' });

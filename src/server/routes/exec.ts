@@ -32,7 +32,8 @@ const create: Handler = async ({ req, res, state, params }) => {
 const start: Handler = async ({ req, res, state, params }) => {
   const body = await readJsonBody<{ Detach?: boolean; Tty?: boolean }>(req, state.limits.maxJsonBytes);
   const e = execs(state.backend);
-  if (!body?.Detach) throw new KilnError('INVALID_ARGUMENT', 'an attached exec start needs a connection upgrade', { hint: 'send Upgrade: tcp, or Detach: true' });
+  if (!body?.Detach)
+    throw new KilnError('INVALID_ARGUMENT', 'an attached exec start needs a connection upgrade', { hint: 'send Upgrade: tcp, or Detach: true' });
   await e.execInspect(params.id);
   // `docker exec -d` returns at once; the process runs on (and is not killed when this client leaves).
   void e.execStart(params.id, {}, {}).catch(() => {});
@@ -55,9 +56,20 @@ async function upgradeBody(socket: Duplex, head: Buffer, length: number): Promis
   let buf = head;
   while (buf.length < length) {
     const chunk = await new Promise<Buffer | null>((resolve) => {
-      const onData = (d: Buffer) => { done(); resolve(d); };
-      const onEnd = () => { done(); resolve(null); };
-      const done = () => { socket.off('data', onData); socket.off('end', onEnd); socket.off('close', onEnd); socket.pause(); };
+      const onData = (d: Buffer) => {
+        done();
+        resolve(d);
+      };
+      const onEnd = () => {
+        done();
+        resolve(null);
+      };
+      const done = () => {
+        socket.off('data', onData);
+        socket.off('end', onEnd);
+        socket.off('close', onEnd);
+        socket.pause();
+      };
       socket.on('data', onData);
       socket.once('end', onEnd);
       socket.once('close', onEnd);
@@ -75,22 +87,32 @@ const startAttached: UpgradeHandler = async ({ req, socket, head, params, state 
   const { body, rest } = await upgradeBody(socket, head, Number.isFinite(len) && len > 0 ? len : 0);
   let opts: { Detach?: boolean; Tty?: boolean; ConsoleSize?: unknown } = {};
   if (body.length) {
-    try { opts = JSON.parse(body.toString('utf8')) ?? {}; } catch { throw new KilnError('INVALID_ARGUMENT', 'exec start body is not JSON'); }
+    try {
+      opts = JSON.parse(body.toString('utf8')) ?? {};
+    } catch {
+      throw new KilnError('INVALID_ARGUMENT', 'exec start body is not JSON');
+    }
   }
   const info = await e.execInspect(params.id);
   // With a terminal the output is one raw stream (stdout and stderr are the same terminal), as dockerd sends it.
   const tty = info.ProcessConfig.tty;
-  socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.${tty ? 'raw' : 'multiplexed'}-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`);
+  socket.write(
+    `HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.${tty ? 'raw' : 'multiplexed'}-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`,
+  );
   if (rest.length) socket.unshift(rest);
   // The client hanging up kills the process, as dockerd does for an attached exec.
   const abort = new AbortController();
   socket.once('close', () => abort.abort());
   try {
-    await e.execStart(params.id, {
-      stdout: info.OpenStdout ? frameWriter(socket, 1, tty) : undefined,
-      stderr: info.OpenStderr ? frameWriter(socket, 2, tty) : undefined,
-      stdin: info.OpenStdin ? socket : undefined,
-    }, { signal: abort.signal, consoleSize: consoleSizeOf(opts.ConsoleSize) });
+    await e.execStart(
+      params.id,
+      {
+        stdout: info.OpenStdout ? frameWriter(socket, 1, tty) : undefined,
+        stderr: info.OpenStderr ? frameWriter(socket, 2, tty) : undefined,
+        stdin: info.OpenStdin ? socket : undefined,
+      },
+      { signal: abort.signal, consoleSize: consoleSizeOf(opts.ConsoleSize) },
+    );
   } catch (err) {
     // Headers are gone: the error goes to the client as stderr output, and ExitCode says the rest.
     if (!socket.destroyed) socket.write(tty ? `${(err as Error).message}\r\n` : frame(2, Buffer.from(`${(err as Error).message}\n`)));

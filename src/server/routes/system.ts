@@ -9,11 +9,11 @@ import { sendJson } from '../http-util.js';
 function pingHeaders(): Record<string, string> {
   return {
     'Api-Version': API_VERSION,
-    'OSType': 'linux',
+    OSType: 'linux',
     'Docker-Experimental': 'false',
     'Builder-Version': '1',
     'Cache-Control': 'no-cache, no-store, must-revalidate',
-    'Pragma': 'no-cache',
+    Pragma: 'no-cache',
   };
 }
 

@@ -16,21 +16,26 @@ test.after(async () => {
   await h?.close();
 });
 
-test('a build aborted during RUN rejects only after the container\'s mounts are gone', async () => {
+test("a build aborted during RUN rejects only after the container's mounts are gone", async () => {
   const ctx = await h.context({ Dockerfile: 'FROM busybox\nRUN --mount=type=tmpfs,target=/scratch echo running && sleep 30\n' });
   const ac = new AbortController();
   let sawOutput = false;
   const started = Date.now();
-  const err = await h.build(ctx, {
-    signal: ac.signal,
-    onEvent: (e) => {
-      // Abort once the process is running (its first output), so the container and its mounts exist.
-      if (e.type === 'step-output' && !sawOutput) {
-        sawOutput = true;
-        ac.abort();
-      }
-    },
-  }).then(() => undefined, async (e: unknown) => ({ e, mounts: await mountsUnder(h.rootDir) }));
+  const err = await h
+    .build(ctx, {
+      signal: ac.signal,
+      onEvent: (e) => {
+        // Abort once the process is running (its first output), so the container and its mounts exist.
+        if (e.type === 'step-output' && !sawOutput) {
+          sawOutput = true;
+          ac.abort();
+        }
+      },
+    })
+    .then(
+      () => undefined,
+      async (e: unknown) => ({ e, mounts: await mountsUnder(h.rootDir) }),
+    );
   assert.ok(sawOutput, 'the RUN started');
   assert.ok(err, 'the build was rejected');
   assert.is((err!.e as { code?: string }).code, 'CANCELLED');

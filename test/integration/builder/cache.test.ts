@@ -62,7 +62,13 @@ test('the cache survives reopening the root (a new builder process)', async () =
   const b = await openBuilder(h.rootDir);
   try {
     const events: string[] = [];
-    const r = await b.build({ contextDir: ctx, buildArgs: { MODE: 'debug' }, onEvent: (e) => { if (e.type === 'step-miss-reason') events.push(`${e.step.text}: ${e.reason}`); } });
+    const r = await b.build({
+      contextDir: ctx,
+      buildArgs: { MODE: 'debug' },
+      onEvent: (e) => {
+        if (e.type === 'step-miss-reason') events.push(`${e.step.text}: ${e.reason}`);
+      },
+    });
     assert.is(r.stepsExecuted, 0, events.join('\n'));
   } finally {
     await b.close();

@@ -40,7 +40,10 @@ test('kiln build tags the image, prints its ID and writes --iidfile and --metada
 test('--progress json prints one event per line', async () => {
   const r = await kiln(['build', '--progress', 'json', HELLO], { root });
   assert.is(r.code, 0, r.stderr);
-  const events = r.stderr.trim().split('\n').map((l) => JSON.parse(l));
+  const events = r.stderr
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.ok(events.some((e) => e.type === 'step-cached'));
   assert.is(events.at(-1).type, 'build-done');
 });
@@ -50,7 +53,23 @@ test('--output writes oci and docker archives, a rootfs tar and a local director
   const docker = join(dir, 'img-docker.tar');
   const rootfsTar = join(dir, 'rootfs.tar');
   const local = join(dir, 'rootfs');
-  const r = await kiln(['build', '-t', 'hello:out', '--output', `type=oci,dest=${oci}`, '--output', `type=docker,dest=${docker}`, '--output', `type=tar,dest=${rootfsTar}`, '--output', `type=local,dest=${local}`, HELLO], { root });
+  const r = await kiln(
+    [
+      'build',
+      '-t',
+      'hello:out',
+      '--output',
+      `type=oci,dest=${oci}`,
+      '--output',
+      `type=docker,dest=${docker}`,
+      '--output',
+      `type=tar,dest=${rootfsTar}`,
+      '--output',
+      `type=local,dest=${local}`,
+      HELLO,
+    ],
+    { root },
+  );
   assert.is(r.code, 0, r.stderr);
   const inspected = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci-archive:${oci}`], { encoding: 'utf8' }));
   assert.is(inspected.layers.length, 4);
@@ -93,10 +112,34 @@ test('--secret, --build-arg, --label, --target and --compression none reach the 
   const secret = join(dir, 'tok');
   await (await import('node:fs/promises')).writeFile(secret, 'abc123');
   const df = [
-    'FROM busybox AS first', 'ARG WHO', 'RUN --mount=type=secret,id=tok test "$(cat /run/secrets/tok | wc -c)" -eq 6 && echo "$WHO" > /who',
-    'FROM busybox', 'RUN exit 1', '',
+    'FROM busybox AS first',
+    'ARG WHO',
+    'RUN --mount=type=secret,id=tok test "$(cat /run/secrets/tok | wc -c)" -eq 6 && echo "$WHO" > /who',
+    'FROM busybox',
+    'RUN exit 1',
+    '',
   ].join('\n');
-  const r = await kiln(['build', '-t', 'flags:1', '--target', 'first', '--secret', `id=tok,src=${secret}`, '--build-arg', 'WHO=cli', '--label', 'a=b', '--compression', 'none', '-f', '-', HELLO], { root, input: df });
+  const r = await kiln(
+    [
+      'build',
+      '-t',
+      'flags:1',
+      '--target',
+      'first',
+      '--secret',
+      `id=tok,src=${secret}`,
+      '--build-arg',
+      'WHO=cli',
+      '--label',
+      'a=b',
+      '--compression',
+      'none',
+      '-f',
+      '-',
+      HELLO,
+    ],
+    { root, input: df },
+  );
   assert.is(r.code, 0, r.stderr);
   const ins = JSON.parse((await kiln(['inspect', 'flags:1'], { root })).stdout)[0];
   assert.equal(ins.Config.Labels, { a: 'b' });

@@ -13,7 +13,11 @@ test.after(async () => {
   await h?.close();
 });
 
-const exists = (p: string) => stat(p).then(() => true, () => false);
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 
 test('a destination symlink to / and a stage path through a symlink to / stay inside their roots', async () => {
   const ctx = await h.fixture('escape');
@@ -30,8 +34,8 @@ test('a destination symlink to / and a stage path through a symlink to / stay in
   const last = img.manifest.layers.at(-1)!;
   const { gunzipSync } = await import('node:zlib');
   const layer = gunzipSync(await h.builder.root.content.readBuffer(last.digest)).toString('latin1');
-  assert.match(layer, /stage-hostname/, 'COPY --from read the stage\'s own /etc through /rootlink');
-  assert.not.match(layer, new RegExp((await readFile('/etc/hostname', 'utf8')).trim() + '\\n'), 'not the host\'s');
+  assert.match(layer, /stage-hostname/, "COPY --from read the stage's own /etc through /rootlink");
+  assert.not.match(layer, new RegExp((await readFile('/etc/hostname', 'utf8')).trim() + '\\n'), "not the host's");
 });
 
 test('an archive with ../ entries is refused (or confined), never written outside', async () => {

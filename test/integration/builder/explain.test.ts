@@ -35,7 +35,10 @@ test('--explain names a changed instruction text and an ENV value', async () => 
   assert.is(missReason(r.events, 'RUN echo "$LEVEL"'), 'variable LEVEL changed: "1" → "2"');
   const why = missReason(r.events, 'RUN echo b') ?? '';
   // Exact and complete: the text changed, LEVEL is in this RUN's environment too, and its parent step re-ran.
-  assert.is(why, 'instruction changed: "RUN echo a > /a" → "RUN echo b > /a"; variable LEVEL changed: "1" → "2"; previous step changed (step 2: RUN echo "$LEVEL" > /level)');
+  assert.is(
+    why,
+    'instruction changed: "RUN echo a > /a" → "RUN echo b > /a"; variable LEVEL changed: "1" → "2"; previous step changed (step 2: RUN echo "$LEVEL" > /level)',
+  );
 });
 
 test.run();

@@ -14,19 +14,16 @@ test.after(async () => {
   await h?.close();
 });
 
-const FAILING = [
-  'FROM busybox',
-  'RUN echo first > /first.txt',
-  'RUN echo "line one"; echo "line two" >&2; exit 3',
-  'RUN echo never',
-  '',
-].join('\n');
+const FAILING = ['FROM busybox', 'RUN echo first > /first.txt', 'RUN echo "line one"; echo "line two" >&2; exit 3', 'RUN echo never', ''].join('\n');
 
 test('a failed RUN reports stage, step, Dockerfile:line, the exit code and its last output; nothing is tagged', async () => {
   const ctx = await h.context({ Dockerfile: FAILING });
   const err = (await rejects(() => h.build(ctx, { tags: ['broken:1'] }), 'BUILD_STEP_FAILED')) as import('../../../src/errors.js').KilnError;
   assert.equal(err.loc, { file: 'Dockerfile', line: 3 });
-  assert.match(err.describe(), /^Dockerfile:3: process "\/bin\/sh -c echo "line one"; echo "line two" >&2; exit 3" did not complete successfully: exit code: 3$/);
+  assert.match(
+    err.describe(),
+    /^Dockerfile:3: process "\/bin\/sh -c echo "line one"; echo "line two" >&2; exit 3" did not complete successfully: exit code: 3$/,
+  );
   assert.is(err.details?.exitCode, 3);
   assert.is(err.details?.step, 3);
   const out = (err.details?.output as string[]).join('\n');
@@ -47,9 +44,16 @@ test('the steps that finished before a failure stay cached', async () => {
 test('a failure in one stage cancels a long step in a parallel stage', async () => {
   const ctx = await h.context({
     Dockerfile: [
-      'FROM busybox AS slow', 'RUN sleep 30', '',
-      'FROM busybox AS bad', 'RUN sleep 0.3; exit 7', '',
-      'FROM busybox', 'COPY --from=slow /etc/passwd /a', 'COPY --from=bad /etc/passwd /b', '',
+      'FROM busybox AS slow',
+      'RUN sleep 30',
+      '',
+      'FROM busybox AS bad',
+      'RUN sleep 0.3; exit 7',
+      '',
+      'FROM busybox',
+      'COPY --from=slow /etc/passwd /a',
+      'COPY --from=bad /etc/passwd /b',
+      '',
     ].join('\n'),
   });
   const started = Date.now();
@@ -61,7 +65,12 @@ test('a failure in one stage cancels a long step in a parallel stage', async () 
 test('cancelling the signal stops the build with CANCELLED', async () => {
   const ctx = await h.context({ Dockerfile: 'FROM busybox\nRUN sleep 30\n' });
   const ac = new AbortController();
-  const p = h.build(ctx, { signal: ac.signal, onEvent: (e) => { if (e.type === 'step-start' && e.step.text.startsWith('RUN')) setTimeout(() => ac.abort(), 300); } });
+  const p = h.build(ctx, {
+    signal: ac.signal,
+    onEvent: (e) => {
+      if (e.type === 'step-start' && e.step.text.startsWith('RUN')) setTimeout(() => ac.abort(), 300);
+    },
+  });
   await rejects(() => p, 'CANCELLED');
 });
 

@@ -92,7 +92,10 @@ test('a changed file re-runs the COPY that reads it and what follows, not the st
   // WORKDIR hits; COPY src and everything on top of its new layer run again (the final stage starts from it).
   assert.is(r.stepsExecuted, 5);
   assert.is(r.stepsCached, 1);
-  assert.equal(r.events.filter((e) => e.type === 'step-cached').map((e) => (e as { step: { text: string } }).step.text), ['WORKDIR /app']);
+  assert.equal(
+    r.events.filter((e) => e.type === 'step-cached').map((e) => (e as { step: { text: string } }).step.text),
+    ['WORKDIR /app'],
+  );
 });
 
 test('each step the cache recorded is keyed by the op the graph has for it', async () => {

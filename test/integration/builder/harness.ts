@@ -40,7 +40,9 @@ export async function createHarness(opts: { rootDir?: string } = {}): Promise<Ha
   const builder = await openBuilder(rootDir, { root });
   let n = 0;
   const h: Harness = {
-    dir, rootDir, builder,
+    dir,
+    rootDir,
+    builder,
     async context(files) {
       const ctx = join(dir, `ctx-${++n}`);
       await mkdir(ctx, { recursive: true });
@@ -57,7 +59,14 @@ export async function createHarness(opts: { rootDir?: string } = {}): Promise<Ha
     },
     async build(contextDir, o = {}) {
       const events: BuildEvent[] = [];
-      const r = await builder.build({ contextDir, ...o, onEvent: (e) => { events.push(e); o.onEvent?.(e); } });
+      const r = await builder.build({
+        contextDir,
+        ...o,
+        onEvent: (e) => {
+          events.push(e);
+          o.onEvent?.(e);
+        },
+      });
       return { ...r, events };
     },
     image: (ref) => root.images.resolve(ref),
@@ -86,7 +95,9 @@ export async function createHarness(opts: { rootDir?: string } = {}): Promise<Ha
 
 /** Step texts that executed (not cached) in a build, in order. */
 export function executedSteps(events: BuildEvent[]): string[] {
-  return events.filter((e): e is Extract<BuildEvent, { type: 'step-done' }> => e.type === 'step-done' && !e.step.text.startsWith('FROM')).map((e) => e.step.text);
+  return events
+    .filter((e): e is Extract<BuildEvent, { type: 'step-done' }> => e.type === 'step-done' && !e.step.text.startsWith('FROM'))
+    .map((e) => e.step.text);
 }
 
 /** The miss reason of the step whose text starts with `prefix`. */

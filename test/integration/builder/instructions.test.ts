@@ -59,8 +59,13 @@ test('a deletion is a whiteout in its layer', async () => {
   const layer = img.manifest.layers[idx]!;
   const names: string[] = [];
   const root = h.builder.root;
-  const gz = (await root.content.readBuffer(layer.digest));
-  for await (const m of readTar((async function* () { yield gunzipSync(gz); })())) names.push(m.entry.name);
+  const gz = await root.content.readBuffer(layer.digest);
+  for await (const m of readTar(
+    (async function* () {
+      yield gunzipSync(gz);
+    })(),
+  ))
+    names.push(m.entry.name);
   assert.ok(names.includes('data/.wh.base.txt'), names.join(','));
 });
 
@@ -99,7 +104,9 @@ test('COPY --from an image and ADD of a URL with --checksum (a loopback server)'
   const port = (server.address() as { port: number }).port;
   try {
     const sum = `sha256:${createHash('sha256').update(body).digest('hex')}`;
-    const ctx = await h.context({ Dockerfile: `FROM busybox\nCOPY --from=busybox:latest /etc/passwd /from-image-passwd\nADD --checksum=${sum} http://127.0.0.1:${port}/file.txt /dl/\n` });
+    const ctx = await h.context({
+      Dockerfile: `FROM busybox\nCOPY --from=busybox:latest /etc/passwd /from-image-passwd\nADD --checksum=${sum} http://127.0.0.1:${port}/file.txt /dl/\n`,
+    });
     await h.build(ctx, { tags: ['fromurl:1'] });
     const tree = await h.tree('fromurl:1');
     assert.ok(tree.some((e) => e.path === 'from-image-passwd'));
@@ -120,12 +127,18 @@ test('COPY --link layers do not depend on the base: a new base image reuses them
   await h.build(one, { tags: ['linkbase:one'] });
   await h.build(two, { tags: ['linkbase:two'] });
   await root.images.tag('linkbase:current', (await h.image('linkbase:one')).descriptor);
-  const app = await h.context({ Dockerfile: 'FROM linkbase:current\nCOPY --link --chown=nobody app.txt /srv/app.txt\nRUN cat /srv/app.txt /base.txt > /both\n', 'app.txt': 'the app\n' });
+  const app = await h.context({
+    Dockerfile: 'FROM linkbase:current\nCOPY --link --chown=nobody app.txt /srv/app.txt\nRUN cat /srv/app.txt /base.txt > /both\n',
+    'app.txt': 'the app\n',
+  });
   const first = await h.build(app, { tags: ['linked:1'] });
   assert.is(first.stepsExecuted, 2);
   await root.images.tag('linkbase:current', (await h.image('linkbase:two')).descriptor);
   const second = await h.build(app, { tags: ['linked:2'] });
-  assert.equal(second.events.filter((e) => e.type === 'step-cached').map((e) => (e as { step: { text: string } }).step.text), ['COPY --link --chown=nobody app.txt /srv/app.txt']);
+  assert.equal(
+    second.events.filter((e) => e.type === 'step-cached').map((e) => (e as { step: { text: string } }).step.text),
+    ['COPY --link --chown=nobody app.txt /srv/app.txt'],
+  );
   assert.is(second.stepsExecuted, 1, 'only the RUN after it re-runs');
   const [i1, i2] = [await h.image('linked:1'), await h.image('linked:2')];
   assert.is(i1.manifest.layers.at(-2)!.digest, i2.manifest.layers.at(-2)!.digest, 'the same --link layer in both images');

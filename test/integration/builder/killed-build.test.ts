@@ -34,8 +34,16 @@ test.after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const runcList = () => JSON.parse(execFileSync('runc', ['--root', join(rootDir, 'runc'), 'list', '--format', 'json'], { encoding: 'utf8' }) || '[]') as Array<{ id: string; status: string }> | null;
-const mountsUnderRoot = async () => (await readFile('/proc/mounts', 'utf8')).split('\n').map((l) => l.split(' ')[1] ?? '').filter((p) => p.startsWith(`${rootDir}/`));
+const runcList = () =>
+  JSON.parse(execFileSync('runc', ['--root', join(rootDir, 'runc'), 'list', '--format', 'json'], { encoding: 'utf8' }) || '[]') as Array<{
+    id: string;
+    status: string;
+  }> | null;
+const mountsUnderRoot = async () =>
+  (await readFile('/proc/mounts', 'utf8'))
+    .split('\n')
+    .map((l) => l.split(' ')[1] ?? '')
+    .filter((p) => p.startsWith(`${rootDir}/`));
 const bundles = async () => {
   const out: string[] = [];
   for (const id of await readdir(join(rootDir, 'containers')).catch(() => [] as string[])) {
@@ -56,7 +64,10 @@ test('a build killed during a RUN leaves no runc container, mount or bundle once
   const slow = join(dir, 'slow');
   await mkdir(slow);
   await writeFile(join(slow, 'Dockerfile'), 'FROM busybox\nRUN sleep 30\n');
-  const child = spawn(process.execPath, ['--import', 'tsx', DEV_ENTRY, '--root', rootDir, 'build', '--progress', 'plain', slow], { cwd: REPO, stdio: 'ignore' });
+  const child = spawn(process.execPath, ['--import', 'tsx', DEV_ENTRY, '--root', rootDir, 'build', '--progress', 'plain', slow], {
+    cwd: REPO,
+    stdio: 'ignore',
+  });
   const exited = new Promise((r) => child.on('close', r));
   try {
     await until('the RUN container to run', async () => (runcList() ?? []).some((c) => c.status === 'running'));

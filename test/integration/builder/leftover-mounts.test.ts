@@ -47,7 +47,7 @@ test('removeUnlessMounted() keeps a dir with a mount under it, and the mounted f
   assert.is(await readFile(join(snapshot, 'etc', 'passwd'), 'utf8'), 'root:x:0:0::/root:/bin/sh\n');
 });
 
-test('a dead build\'s tmp dir with a snapshot still mounted survives the root\'s sweep; openBuilder unmounts it, then removes it', async () => {
+test("a dead build's tmp dir with a snapshot still mounted survives the root's sweep; openBuilder unmounts it, then removes it", async () => {
   const rootDir = join(dir, 'root');
   await (await openRoot(rootDir)).close();
   // As a build killed inside withMounted leaves it: `<root>/tmp/<dead owner>-build-…/mnt-…` with a mount on it.

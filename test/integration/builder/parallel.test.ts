@@ -12,15 +12,22 @@ test.after(async () => {
   await h?.close();
 });
 
-const started = (events: BuildEvent[], stage: string) => events.findIndex((e) => e.type === 'step-start' && e.step.stage === stage && e.step.text.startsWith('RUN'));
-const done = (events: BuildEvent[], stage: string) => events.findIndex((e) => e.type === 'step-done' && e.step.stage === stage && e.step.text.startsWith('RUN'));
+const started = (events: BuildEvent[], stage: string) =>
+  events.findIndex((e) => e.type === 'step-start' && e.step.stage === stage && e.step.text.startsWith('RUN'));
+const done = (events: BuildEvent[], stage: string) =>
+  events.findIndex((e) => e.type === 'step-done' && e.step.stage === stage && e.step.text.startsWith('RUN'));
 
 test('independent stages run in parallel', async () => {
   const ctx = await h.context({
     Dockerfile: [
-      'FROM busybox AS a', 'RUN sleep 0.5 && echo a > /a',
-      'FROM busybox AS b', 'RUN sleep 0.5 && echo b > /b',
-      'FROM busybox', 'COPY --from=a /a /a', 'COPY --from=b /b /b', '',
+      'FROM busybox AS a',
+      'RUN sleep 0.5 && echo a > /a',
+      'FROM busybox AS b',
+      'RUN sleep 0.5 && echo b > /b',
+      'FROM busybox',
+      'COPY --from=a /a /a',
+      'COPY --from=b /b /b',
+      '',
     ].join('\n'),
   });
   const r = await h.build(ctx, { tags: ['par:1'] });
@@ -34,16 +41,21 @@ test('independent stages run in parallel', async () => {
 test('identical work requested twice at once runs once', async () => {
   const ctx = await h.context({
     Dockerfile: [
-      'FROM busybox AS one', 'RUN sleep 0.3 && date +%s%N > /stamp',
-      'FROM busybox AS two', 'RUN sleep 0.3 && date +%s%N > /stamp',
-      'FROM busybox', 'COPY --from=one /stamp /one', 'COPY --from=two /stamp /two', '',
+      'FROM busybox AS one',
+      'RUN sleep 0.3 && date +%s%N > /stamp',
+      'FROM busybox AS two',
+      'RUN sleep 0.3 && date +%s%N > /stamp',
+      'FROM busybox',
+      'COPY --from=one /stamp /one',
+      'COPY --from=two /stamp /two',
+      '',
     ].join('\n'),
   });
   const r = await h.build(ctx, { tags: ['dedup:1'] });
   const runs = r.events.filter((e) => e.type === 'step-done' && e.step.text.startsWith('RUN'));
   assert.is(runs.length, 1, 'one execution for the two stages');
   assert.is(r.stepsExecuted, 3, 'the RUN once and the two COPYs');
-  assert.is(r.stepsShared, 1, 'the second stage joined the first one\'s RUN');
+  assert.is(r.stepsShared, 1, "the second stage joined the first one's RUN");
   assert.is(r.stepsCached, 0, 'a joined step is not a cache hit');
   const img = await h.image('dedup:1');
   assert.is(img.manifest.layers.length, 3, 'the second COPY of the same content still adds its own layer');
@@ -61,7 +73,12 @@ test('two concurrent builds of the same Dockerfile share one execution', async (
 test('cancelling one of two builds sharing a step does not fail the other', async () => {
   const ctx = await h.context({ Dockerfile: 'FROM busybox\nRUN sleep 1 && echo shared > /shared-cancel\n' });
   const ac = new AbortController();
-  const a = h.build(ctx, { signal: ac.signal, onEvent: (e) => { if (e.type === 'step-start' && e.step.text.startsWith('RUN')) setTimeout(() => ac.abort(), 300); } });
+  const a = h.build(ctx, {
+    signal: ac.signal,
+    onEvent: (e) => {
+      if (e.type === 'step-start' && e.step.text.startsWith('RUN')) setTimeout(() => ac.abort(), 300);
+    },
+  });
   const b = h.build(ctx, { tags: ['survivor:1'] });
   const [ra, rb] = await Promise.allSettled([a, b]);
   assert.is(ra.status, 'rejected');
@@ -69,17 +86,25 @@ test('cancelling one of two builds sharing a step does not fail the other', asyn
   assert.ok((await h.tree('survivor:1')).some((e) => e.path === 'shared-cancel'));
 });
 
-test('a build that joined another\'s running step stops waiting as soon as it is cancelled', async () => {
+test("a build that joined another's running step stops waiting as soon as it is cancelled", async () => {
   const ctx = await h.context({ Dockerfile: 'FROM busybox\nRUN sleep 3 && echo owner > /joined-cancel\n' });
   let ownerStarted!: () => void;
   const started = new Promise<void>((r) => (ownerStarted = r));
-  const owner = h.build(ctx, { tags: ['owner:1'], onEvent: (e) => { if (e.type === 'step-start' && e.step.text.startsWith('RUN')) ownerStarted(); } });
+  const owner = h.build(ctx, {
+    tags: ['owner:1'],
+    onEvent: (e) => {
+      if (e.type === 'step-start' && e.step.text.startsWith('RUN')) ownerStarted();
+    },
+  });
   await started;
   const ac = new AbortController();
   const t0 = Date.now();
   const joiner = h.build(ctx, { signal: ac.signal });
   setTimeout(() => ac.abort(), 200);
-  const r = await joiner.then(() => 'fulfilled', (e: { code?: string }) => e.code);
+  const r = await joiner.then(
+    () => 'fulfilled',
+    (e: { code?: string }) => e.code,
+  );
   assert.is(r, 'CANCELLED');
   assert.ok(Date.now() - t0 < 2000, `the joiner returned after ${Date.now() - t0} ms, not when the owner's 3 s step ended`);
   const o = await owner;

@@ -32,7 +32,7 @@ test('build-cache records are GC roots: prune keeps their layers, prune --all dr
   const gc = await collectGarbage(root, { removeDangling: true, all: true, snapshotGraceMs: 0 });
   assert.ok(gc.removedRoots.length >= 2);
   assert.is((await cache.list()).length, 0);
-  assert.equal(await readdir(join(h.rootDir, 'build-cache', 'inputs')), [], 'the dropped records\' inputs went with them');
+  assert.equal(await readdir(join(h.rootDir, 'build-cache', 'inputs')), [], "the dropped records' inputs went with them");
   assert.ok(gc.removedSnapshots.length >= 2, `removed ${gc.removedSnapshots.length} of ${before.length}`);
   const after = new Set((await snap.list()).map((x) => x.key));
   for (const k of gc.removedSnapshots) assert.ok(before.includes(k) && !after.has(k), k);

@@ -44,7 +44,7 @@ test('--push sends the built image to a registry, and a fresh root builds FROM i
   assert.match(pulled.stderr, /cache miss: base image changed/);
 });
 
-test('a FROM pull shows each layer\'s bytes in plain progress (buildx lines), a few lines per layer, not one per MiB', async () => {
+test("a FROM pull shows each layer's bytes in plain progress (buildx lines), a few lines per layer, not one per MiB", async () => {
   const rootA = join(dir, 'layers-a');
   assert.is((await kiln(['base', 'busybox'], { root: rootA })).code, 0);
   const ref = `${reg.host}/kiln/big:1`;
@@ -52,8 +52,13 @@ test('a FROM pull shows each layer\'s bytes in plain progress (buildx lines), a 
   // ~8 MB of random bytes: the registry client reports it MiB by MiB.
   const pushed = await kiln(['build', '-t', ref, '--push', '-f', '-', src], { root: rootA, input: 'FROM busybox\nRUN head -c 8000000 /dev/urandom > /big\n' });
   assert.is(pushed.code, 0, pushed.stderr);
-  const layers = (JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${ref}`])) as { layers: Array<{ digest: string; size: number }> }).layers;
-  assert.ok(layers.some((l) => l.size > 7_000_000), 'one layer of several MiB');
+  const layers = (
+    JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${ref}`])) as { layers: Array<{ digest: string; size: number }> }
+  ).layers;
+  assert.ok(
+    layers.some((l) => l.size > 7_000_000),
+    'one layer of several MiB',
+  );
 
   const ctx = await mkdtemp(join(dir, 'ctx-'));
   const started = Date.now();

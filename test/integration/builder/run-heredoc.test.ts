@@ -12,14 +12,20 @@ test.after(async () => {
 });
 
 const output = (events: Array<{ type: string }>) =>
-  events.filter((e): e is { type: 'step-output'; data: string } => e.type === 'step-output').map((e) => e.data).join('');
+  events
+    .filter((e): e is { type: 'step-output'; data: string } => e.type === 'step-output')
+    .map((e) => e.data)
+    .join('');
 
 test('a #! heredoc runs as a program from /dev/pipes/ with its interpreter and options', async () => {
   // `-e` on the #! line only works when the kernel runs the file: `sh -c body` would ignore it and go on.
   const ctx = await h.context({
     Dockerfile: 'FROM busybox\nRUN <<EOF\n#!/bin/sh -e\necho "zero=$0" > /shebang\nfalse\necho after >> /shebang\nEOF\n',
   });
-  const err = await h.build(ctx).then(() => undefined, (e: unknown) => e as { code?: string });
+  const err = await h.build(ctx).then(
+    () => undefined,
+    (e: unknown) => e as { code?: string },
+  );
   assert.is(err?.code, 'BUILD_STEP_FAILED', '#!/bin/sh -e stops at false');
   const ok = await h.context({ Dockerfile: 'FROM busybox\nRUN <<EOF\n#!/bin/sh -e\necho "zero=$0" | tee /shebang\nls -l /dev/pipes/EOF\nEOF\n' });
   const r = await h.build(ok, { tags: ['shebang:1'] });
@@ -27,7 +33,10 @@ test('a #! heredoc runs as a program from /dev/pipes/ with its interpreter and o
   assert.match(output(r.events), /-rwxr-xr-x/);
   const tree = await h.tree('shebang:1');
   assert.ok(tree.some((e) => e.path === 'shebang'));
-  assert.not.ok(tree.some((e) => e.path.startsWith('dev')), 'the script mount leaves nothing in the layer');
+  assert.not.ok(
+    tree.some((e) => e.path.startsWith('dev')),
+    'the script mount leaves nothing in the layer',
+  );
 });
 
 test('changing a #! heredoc body re-runs the step', async () => {

@@ -31,7 +31,10 @@ test('a cache mount persists across builds by id and never lands in a layer', as
   await h.build(b, { tags: ['cm:2'] });
   const tree = await h.tree('cm:2');
   assert.ok(tree.some((e) => e.path === 'out2'));
-  assert.not.ok(tree.some((e) => e.path.startsWith('var/c')), 'the cache mount point is not in the layer');
+  assert.not.ok(
+    tree.some((e) => e.path.startsWith('var/c')),
+    'the cache mount point is not in the layer',
+  );
   const root = h.builder.root;
   const img = await h.image('cm:2');
   const blob = await root.content.readBuffer(img.manifest.layers.at(-1)!.digest);
@@ -39,31 +42,43 @@ test('a cache mount persists across builds by id and never lands in a layer', as
   assert.match(gunzipSync(blob).toString('latin1'), /one\ntwo\n/);
 });
 
-test('a cache mount with from= starts as a copy of that stage\'s source path and then persists', async () => {
+test("a cache mount with from= starts as a copy of that stage's source path and then persists", async () => {
   const ctx = await h.context({
     Dockerfile: [
-      'FROM busybox AS seed', 'RUN mkdir -p /data/sub && echo seeded > /data/s && echo deep > /data/sub/d',
+      'FROM busybox AS seed',
+      'RUN mkdir -p /data/sub && echo seeded > /data/s && echo deep > /data/sub/d',
       'FROM busybox',
       'RUN --mount=type=cache,id=seeded,target=/c,from=seed,source=/data cat /c/s /c/sub/d > /got && echo more > /c/more',
-      'RUN --mount=type=cache,id=seeded,target=/c,from=seed,source=/data ls /c > /list', '',
+      'RUN --mount=type=cache,id=seeded,target=/c,from=seed,source=/data ls /c > /list',
+      '',
     ].join('\n'),
   });
   await h.build(ctx, { tags: ['cmfrom:1'] });
   const { gunzipSync } = await import('node:zlib');
   const img = await h.image('cmfrom:1');
-  const got = (await Promise.all([-2, -1].map(async (i) => gunzipSync(await h.builder.root.content.readBuffer(img.manifest.layers.at(i)!.digest)).toString('latin1'))));
-  assert.match(got[0]!, /seeded\ndeep\n/, 'the first user sees the stage\'s files');
+  const got = await Promise.all(
+    [-2, -1].map(async (i) => gunzipSync(await h.builder.root.content.readBuffer(img.manifest.layers.at(i)!.digest)).toString('latin1')),
+  );
+  assert.match(got[0]!, /seeded\ndeep\n/, "the first user sees the stage's files");
   assert.match(got[1]!, /more\ns\nsub\n/, 'what a step adds persists beside the seed');
   const tree = await h.tree('cmfrom:1');
-  assert.not.ok(tree.some((e) => e.path === 'c' || e.path.startsWith('c/')), 'the cache is not in a layer');
+  assert.not.ok(
+    tree.some((e) => e.path === 'c' || e.path.startsWith('c/')),
+    'the cache is not in a layer',
+  );
 });
 
 test('sharing=locked serializes two stages that use the same cache id', async () => {
   const ctx = await h.context({
     Dockerfile: [
-      'FROM busybox AS a', 'RUN --mount=type=cache,id=lk,target=/c,sharing=locked sh -c "echo a-in >> /c/log; sleep 0.4; echo a-out >> /c/log" && echo > /a',
-      'FROM busybox AS b', 'RUN --mount=type=cache,id=lk,target=/c,sharing=locked sh -c "echo b-in >> /c/log; sleep 0.4; echo b-out >> /c/log; cp /c/log /log"',
-      'FROM busybox', 'COPY --from=a /a /a', 'COPY --from=b /log /log', '',
+      'FROM busybox AS a',
+      'RUN --mount=type=cache,id=lk,target=/c,sharing=locked sh -c "echo a-in >> /c/log; sleep 0.4; echo a-out >> /c/log" && echo > /a',
+      'FROM busybox AS b',
+      'RUN --mount=type=cache,id=lk,target=/c,sharing=locked sh -c "echo b-in >> /c/log; sleep 0.4; echo b-out >> /c/log; cp /c/log /log"',
+      'FROM busybox',
+      'COPY --from=a /a /a',
+      'COPY --from=b /log /log',
+      '',
     ].join('\n'),
   });
   await h.build(ctx, { tags: ['locked:1'] });
@@ -88,7 +103,10 @@ test('a secret reaches the step as a file and as an env var, but no layer, recor
       '',
     ].join('\n'),
   });
-  const secrets = [{ id: 'tok', src: secretFile }, { id: 'envtok', env: 'KILN_TEST_SECRET' }];
+  const secrets = [
+    { id: 'tok', src: secretFile },
+    { id: 'envtok', env: 'KILN_TEST_SECRET' },
+  ];
   const r = await h.build(ctx, { tags: ['sec:1'], secrets });
   assert.is(r.stepsExecuted, 2);
   const tree = await h.tree('sec:1');
@@ -120,12 +138,22 @@ test('tmpfs and bind mounts (context and stage) are visible to the step and keye
   });
   await h.build(ctx, { tags: ['mnt:1'] });
   const tree = await h.tree('mnt:1');
-  for (const p of ['t', 'from-context', 'from-stage']) assert.ok(tree.some((e) => e.path === p), p);
-  assert.not.ok(tree.some((e) => e.path === 'scratch' || e.path === 'mnt' || e.path === 'g'), 'mount points are not in layers');
+  for (const p of ['t', 'from-context', 'from-stage'])
+    assert.ok(
+      tree.some((e) => e.path === p),
+      p,
+    );
+  assert.not.ok(
+    tree.some((e) => e.path === 'scratch' || e.path === 'mnt' || e.path === 'g'),
+    'mount points are not in layers',
+  );
   await writeFile(join(ctx, 'data/a.txt'), 'bound v2\n');
   const r = await h.build(ctx, { tags: ['mnt:2'], explain: true });
   assert.ok(executedSteps(r.events).includes('RUN --mount=type=bind,source=data,target=/mnt cat /mnt/a.txt > /from-context'));
-  assert.not.ok(executedSteps(r.events).some((s) => s.includes('tmpfs')), 'steps before the changed bind source hit');
+  assert.not.ok(
+    executedSteps(r.events).some((s) => s.includes('tmpfs')),
+    'steps before the changed bind source hit',
+  );
 });
 
 test.run();

@@ -9,8 +9,12 @@ import { rejects } from '../../helpers/assert.js';
 import { createHarness, type Harness } from './harness.js';
 
 let h: Harness;
-test.before(async () => { h = await createHarness(); });
-test.after(async () => { await h?.close(); });
+test.before(async () => {
+  h = await createHarness();
+});
+test.after(async () => {
+  await h?.close();
+});
 
 test('a RUN step is filtered: Seccomp 2 in /proc/self/status, and unshare(CLONE_NEWUSER) fails with EPERM', async () => {
   const ok = await h.context({ Dockerfile: 'FROM busybox\nRUN grep -E "^Seccomp:\\s+2$" /proc/self/status > /seccomp\n' });

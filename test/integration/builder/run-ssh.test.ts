@@ -34,7 +34,10 @@ async function sshAddTree(ctx: string): Promise<void> {
 
 const SSH_ADD = '/s/lib/ld-linux-x86-64.so.2 --library-path /s/lib /s/ssh-add';
 const output = (events: Array<{ type: string }>) =>
-  events.filter((e): e is { type: 'step-output'; data: string } => e.type === 'step-output').map((e) => e.data).join('');
+  events
+    .filter((e): e is { type: 'step-output'; data: string } => e.type === 'step-output')
+    .map((e) => e.data)
+    .join('');
 
 async function grepDir(dir: string, needle: string): Promise<string[]> {
   const hits: string[] = [];
@@ -65,10 +68,13 @@ test('RUN --mount=type=ssh lists the key of the --ssh agent; the agent path is i
   await sshAddTree(ctx);
   const r = await h.build(ctx, { tags: ['ssh:1'], ssh: [{ id: 'default', socket: sock }] });
   assert.match(output(r.events), /sock=\/run\/buildkit\/ssh_agent\.0/);
-  assert.match(output(r.events), /srw-------/, 'the socket has the mount\'s default mode 0600');
+  assert.match(output(r.events), /srw-------/, "the socket has the mount's default mode 0600");
   const tree = await h.tree('ssh:1');
   assert.ok(tree.some((e) => e.path === 'listed'));
-  assert.not.ok(tree.some((e) => e.path.startsWith('run/buildkit')), 'the socket is not in the layer');
+  assert.not.ok(
+    tree.some((e) => e.path.startsWith('run/buildkit')),
+    'the socket is not in the layer',
+  );
   const { gunzipSync } = await import('node:zlib');
   const img = await h.image('ssh:1');
   const layer = gunzipSync(await h.builder.root.content.readBuffer(img.manifest.layers.at(-1)!.digest)).toString('latin1');
@@ -84,7 +90,10 @@ test('RUN --mount=type=ssh lists the key of the --ssh agent; the agent path is i
 
 test('a required ssh mount without --ssh fails naming its Dockerfile line; an optional one is skipped', async () => {
   const ctx = await h.context({ Dockerfile: 'FROM busybox\nRUN echo one\nRUN --mount=type=ssh,id=deploy,required=true echo never\n' });
-  const err = await h.build(ctx).then(() => undefined, (e: unknown) => e);
+  const err = await h.build(ctx).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(isKilnError(err) && err.code === 'SSH_AGENT_NOT_FOUND', String(err));
   assert.is(isKilnError(err) ? err.loc?.line : undefined, 3);
   assert.match(String((err as Error).message), /deploy/);

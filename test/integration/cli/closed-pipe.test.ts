@@ -21,7 +21,8 @@ test.after(async () => {
 /** Runs bin/kiln with its stdout's read end closed before kiln writes anything. */
 function withClosedStdout(args: string[]): Promise<{ code: number | null; stderr: string }> {
   const child = spawn(join(REPO, 'bin/kiln'), ['--root', join(dir, 'root'), ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KILN_DAEMON: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, KILN_DAEMON: '0' },
   });
   child.stdout.destroy();
   let stderr = '';

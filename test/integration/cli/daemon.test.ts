@@ -20,7 +20,11 @@ let dir: string;
 let root: string;
 const roots: string[] = [];
 
-interface Run { code: number; stdout: Buffer; stderr: string }
+interface Run {
+  code: number;
+  stdout: Buffer;
+  stderr: string;
+}
 
 const baseEnv = (): NodeJS.ProcessEnv => {
   const env: NodeJS.ProcessEnv = { ...process.env, KILN_DAEMON_IDLE_SECONDS: '120' };
@@ -30,23 +34,38 @@ const baseEnv = (): NodeJS.ProcessEnv => {
 };
 
 function start(args: string[], opts: { root?: string; cwd?: string; env?: NodeJS.ProcessEnv } = {}): { child: ChildProcess; done: Promise<Run> } {
-  const child = spawn(process.execPath, [BIN, '--root', opts.root ?? root, ...args], { cwd: opts.cwd ?? dir, env: { ...baseEnv(), ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, '--root', opts.root ?? root, ...args], {
+    cwd: opts.cwd ?? dir,
+    env: { ...baseEnv(), ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const out: Buffer[] = [];
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => out.push(d));
   child.stderr!.on('data', (d) => (stderr += d));
-  const done = new Promise<Run>((resolve) => child.on('close', (code, sig) => resolve({ code: code ?? (sig === 'SIGKILL' ? 137 : 128), stdout: Buffer.concat(out), stderr })));
+  const done = new Promise<Run>((resolve) =>
+    child.on('close', (code, sig) => resolve({ code: code ?? (sig === 'SIGKILL' ? 137 : 128), stdout: Buffer.concat(out), stderr })),
+  );
   return { child, done };
 }
 const bin = (args: string[], opts: Parameters<typeof start>[1] = {}) => start(args, opts).done;
 
-
-const sockets = (r = root) => (existsSync(join(r, 'daemon')) ? readdirSync(join(r, 'daemon')).filter((n) => n.endsWith('.sock') && !/\.\d+\.sock$/.test(n)) : []);
-const logs = (r = root) => (existsSync(join(r, 'daemon')) ? readdirSync(join(r, 'daemon')).filter((n) => n.endsWith('.log')).map((n) => readFileSync(join(r, 'daemon', n), 'utf8')).join('\n') : '');
+const sockets = (r = root) =>
+  existsSync(join(r, 'daemon')) ? readdirSync(join(r, 'daemon')).filter((n) => n.endsWith('.sock') && !/\.\d+\.sock$/.test(n)) : [];
+const logs = (r = root) =>
+  existsSync(join(r, 'daemon'))
+    ? readdirSync(join(r, 'daemon'))
+        .filter((n) => n.endsWith('.log'))
+        .map((n) => readFileSync(join(r, 'daemon', n), 'utf8'))
+        .join('\n')
+    : '';
 /** Builds the root's daemons served (each logs one line per build, before its exit reaches the client). */
 const servedCount = (r = root) => logs(r).split('served a build').length - 1;
 const cancelledCount = (r = root) => logs(r).split('cancelled by its client').length - 1;
-const containers = (r = root) => execFileSync('runc', ['--root', join(r, 'runc'), 'list', '-q']).toString().trim();
+const containers = (r = root) =>
+  execFileSync('runc', ['--root', join(r, 'runc'), 'list', '-q'])
+    .toString()
+    .trim();
 
 async function context(name: string, files: Record<string, string>): Promise<string> {
   const ctx = join(dir, name);
@@ -67,7 +86,7 @@ test.after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-test('the first build starts the root\'s daemon; the next is served by it with the same result', async () => {
+test("the first build starts the root's daemon; the next is served by it with the same result", async () => {
   const hello = join(REPO, 'fixtures/hello');
   const first = await bin(['build', '-t', 'hello:d', hello]);
   assert.is(first.code, 0, first.stderr);
@@ -76,12 +95,12 @@ test('the first build starts the root\'s daemon; the next is served by it with t
   assert.is(again.code, 0, again.stderr);
   assert.is(again.stdout.toString().trim(), first.stdout.toString().trim());
   assert.is((again.stderr.match(/CACHED/g) ?? []).length, 3, again.stderr);
-  assert.is(servedCount(), 1, 'the second build was the daemon\'s');
+  assert.is(servedCount(), 1, "the second build was the daemon's");
   const [d] = await listDaemons(root);
   assert.ok(d?.alive);
 });
 
-test('served builds fail as in-process ones do: exit codes, error lines, the failed step\'s output', async () => {
+test("served builds fail as in-process ones do: exit codes, error lines, the failed step's output", async () => {
   const before = servedCount();
   const parse = await bin(['build', await context('bad-parse', { Dockerfile: 'FROM busybox\nRUNN x\n' })]);
   assert.is(parse.code, 2);
@@ -96,14 +115,29 @@ test('served builds fail as in-process ones do: exit codes, error lines, the fai
   assert.is(servedCount(), before + 3);
 });
 
-test('relative paths resolve against the client\'s cwd; build args and env secrets come from the client\'s environment', async () => {
+test("relative paths resolve against the client's cwd; build args and env secrets come from the client's environment", async () => {
   const ctx = await context('env-ctx', {
     'Dockerfile.alt': 'FROM busybox\nARG GREETING\nRUN echo "$GREETING" > /greet.txt\nRUN --mount=type=secret,id=tok cat /run/secrets/tok > /tok.txt\n',
   });
   const before = servedCount();
   for (const value of ['first', 'second']) {
-    const r = await bin(['build', '-f', 'Dockerfile.alt', '--build-arg', 'GREETING', '--secret', 'id=tok,env=TOKEN', '--iidfile', 'out/iid', '-o', `type=local,dest=out/fs-${value}`, '.'],
-      { cwd: ctx, env: { GREETING: `hello ${value}`, TOKEN: `token ${value}` } });
+    const r = await bin(
+      [
+        'build',
+        '-f',
+        'Dockerfile.alt',
+        '--build-arg',
+        'GREETING',
+        '--secret',
+        'id=tok,env=TOKEN',
+        '--iidfile',
+        'out/iid',
+        '-o',
+        `type=local,dest=out/fs-${value}`,
+        '.',
+      ],
+      { cwd: ctx, env: { GREETING: `hello ${value}`, TOKEN: `token ${value}` } },
+    );
     assert.is(r.code, 0, r.stderr);
     assert.is(await readFile(join(ctx, `out/fs-${value}/greet.txt`), 'utf8'), `hello ${value}\n`);
     assert.is(await readFile(join(ctx, `out/fs-${value}/tok.txt`), 'utf8'), `token ${value}`);
@@ -113,7 +147,7 @@ test('relative paths resolve against the client\'s cwd; build args and env secre
   assert.is(sockets().length, 1);
 });
 
-test('-o type=tar,dest=- streams the root filesystem to the client\'s stdout', async () => {
+test("-o type=tar,dest=- streams the root filesystem to the client's stdout", async () => {
   const before = servedCount();
   const r = await bin(['build', '-q', '-o', 'type=tar,dest=-', join(REPO, 'fixtures/hello')]);
   assert.is(r.code, 0, r.stderr);
@@ -175,7 +209,10 @@ test('a client with another environment gets a daemon of its own; KILN_DAEMON=0 
   const plain = join(dir, 'root-nodaemon');
   roots.push(plain);
   assert.is((await kiln(['base', 'busybox'], { root: plain })).code, 0);
-  for (const args of [['build', '-q', hello], ['build', '-q', '--no-daemon', hello]]) {
+  for (const args of [
+    ['build', '-q', hello],
+    ['build', '-q', '--no-daemon', hello],
+  ]) {
     const env = args.includes('--no-daemon') ? {} : { KILN_DAEMON: '0' };
     assert.is((await bin(args, { root: plain, env })).code, 0);
   }
@@ -212,7 +249,12 @@ test('an idle daemon exits and removes its socket and record', async () => {
   const [d] = await listDaemons(idleRoot);
   await waitFor('the idle exit', () => sockets(idleRoot).length === 0, 20_000);
   await waitFor('the process to end', () => {
-    try { process.kill(d!.pid, 0); return false; } catch { return true; }
+    try {
+      process.kill(d!.pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
   });
   assert.equal(await listDaemons(idleRoot), []);
 });
@@ -228,7 +270,14 @@ test('two daemons started at once for one key: one keeps the socket, the other r
   if ('skip' in t) return;
   const main = join(REPO, 'dist/cli/daemon/main.js');
   const procs = [0, 1].map(() => spawn(process.execPath, [main, t.root, t.key], { env, stdio: 'ignore', detached: true }));
-  const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
   await waitFor('one daemon to retire', () => procs.filter((p) => alive(p.pid!)).length === 1, 20_000);
   const survivor = procs.find((p) => alive(p.pid!))!;
   await waitFor('the record to name the survivor', async () => (await listDaemons(raceRoot)).some((d) => d.pid === survivor.pid && d.alive), 10_000);
@@ -238,7 +287,7 @@ test('two daemons started at once for one key: one keeps the socket, the other r
   assert.equal(sockets(raceRoot), []);
 });
 
-test('kiln daemon stop ends the root\'s daemons', async () => {
+test("kiln daemon stop ends the root's daemons", async () => {
   assert.ok((await listDaemons(root)).length >= 1);
   const r = await bin(['daemon', 'stop']);
   assert.is(r.code, 0, r.stderr);

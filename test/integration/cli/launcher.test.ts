@@ -22,7 +22,11 @@ const LAUNCHER = join(REPO, 'native/build/kiln-launcher');
 let dir: string;
 let root: string;
 
-interface Run { code: number; stdout: Buffer; stderr: string }
+interface Run {
+  code: number;
+  stdout: Buffer;
+  stderr: string;
+}
 
 function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const e: NodeJS.ProcessEnv = { ...process.env, KILN_DAEMON_IDLE_SECONDS: '120', ...extra };
@@ -42,7 +46,13 @@ function start(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; in
 }
 const run = (args: string[], opts: Parameters<typeof start>[1] = {}) => start(args, opts).done;
 
-const logs = () => (existsSync(join(root, 'daemon')) ? readdirSync(join(root, 'daemon')).filter((n) => n.endsWith('.log')).map((n) => readFileSync(join(root, 'daemon', n), 'utf8')).join('\n') : '');
+const logs = () =>
+  existsSync(join(root, 'daemon'))
+    ? readdirSync(join(root, 'daemon'))
+        .filter((n) => n.endsWith('.log'))
+        .map((n) => readFileSync(join(root, 'daemon', n), 'utf8'))
+        .join('\n')
+    : '';
 const served = () => logs().split('served a build').length - 1;
 const liveSockets = () => (existsSync(join(root, 'daemon')) ? readdirSync(join(root, 'daemon')).filter((n) => /^[0-9a-f]{16}\.sock$/.test(n)) : []);
 
@@ -116,7 +126,8 @@ test('bin/kiln serves a build through the daemon with the in-process result; fai
 test('on a terminal a served build draws the tty progress exactly as an in-process one', async () => {
   // script(1) gives the build a pseudo-terminal; the launcher tells the daemon stderr is one (and its width).
   const hello = join(REPO, 'fixtures/hello');
-  const onPty = (extra: string) => execFileSync('script', ['-qec', `${extra} ${KILN} --root ${root} build -t hello:l ${hello}`, '/dev/null'], { env: env(), cwd: dir }).toString();
+  const onPty = (extra: string) =>
+    execFileSync('script', ['-qec', `${extra} ${KILN} --root ${root} build -t hello:l ${hello}`, '/dev/null'], { env: env(), cwd: dir }).toString();
   const before = served();
   const viaDaemon = onPty('');
   assert.is(served(), before + 1);
@@ -125,7 +136,11 @@ test('on a terminal a served build draws the tty progress exactly as an in-proce
   assert.match(viaDaemon, /\x1b\[2K\[\+\] Building .* FINISHED/);
   assert.is(norm(viaDaemon), norm(inProcess));
   // A usage error's help wraps to the client's terminal width, not the daemon's 80 columns.
-  const usage = (extra: string) => execFileSync('script', ['-qec', `stty cols 132; ${extra} ${KILN} --root ${root} build --bogus ${hello}; true`, '/dev/null'], { env: env(), cwd: dir }).toString();
+  const usage = (extra: string) =>
+    execFileSync('script', ['-qec', `stty cols 132; ${extra} ${KILN} --root ${root} build --bogus ${hello}; true`, '/dev/null'], {
+      env: env(),
+      cwd: dir,
+    }).toString();
   const servedUsage = usage('');
   assert.is(served(), before + 2);
   assert.match(servedUsage, /-f, --file <path> +the Dockerfile \(default: CONTEXT\/Dockerfile; - reads it from stdin\)/);
@@ -138,7 +153,10 @@ test('bin/kiln forwards Ctrl-C: the served build is cancelled, exit 130, no cont
   await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox\nRUN echo running && sleep 60\n');
   const b = start(['build', '--progress', 'plain', ctx]);
   await waitFor('the RUN', () => /s running\n/.test(b.err()), 30_000);
-  const runc = () => execFileSync('runc', ['--root', join(root, 'runc'), 'list', '-q']).toString().trim();
+  const runc = () =>
+    execFileSync('runc', ['--root', join(root, 'runc'), 'list', '-q'])
+      .toString()
+      .trim();
   assert.is.not(runc(), '');
   b.child.kill('SIGINT');
   const r = await b.done;
@@ -162,7 +180,10 @@ test('a current directory that no longer exists is a clear error, not a stack tr
   await mkdir(gone);
   // The shell removes the directory it stands in, then runs kiln there.
   const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
-    const child = spawn('sh', ['-c', `cd ${gone} && rmdir ${gone} && exec ${KILN} --root ${root} build .`], { env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('sh', ['-c', `cd ${gone} && rmdir ${gone} && exec ${KILN} --root ${root} build .`], {
+      env: env(),
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     child.on('close', (code) => resolve({ code: code ?? 1, stderr }));

@@ -3,7 +3,20 @@
  * `Cmd: []` where BuildKit omits Cmd) and builder-identity labels are dropped.
  */
 
-const FIELDS = ['Env', 'Entrypoint', 'Cmd', 'WorkingDir', 'User', 'ExposedPorts', 'Volumes', 'Labels', 'StopSignal', 'OnBuild', 'Healthcheck', 'Shell'] as const;
+const FIELDS = [
+  'Env',
+  'Entrypoint',
+  'Cmd',
+  'WorkingDir',
+  'User',
+  'ExposedPorts',
+  'Volumes',
+  'Labels',
+  'StopSignal',
+  'OnBuild',
+  'Healthcheck',
+  'Shell',
+] as const;
 
 /** Labels a builder stamps on every image it makes; not part of what the Dockerfile says. */
 const BUILDER_LABELS = /^io\.buildah\./;

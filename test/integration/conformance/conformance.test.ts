@@ -36,7 +36,11 @@ interface CaseMeta {
 }
 
 const filter = process.env.KILN_CONFORMANCE ?? '';
-const caseNames = existsSync(CASES_DIR) ? readdirSync(CASES_DIR).filter((n) => n.includes(filter)).sort() : [];
+const caseNames = existsSync(CASES_DIR)
+  ? readdirSync(CASES_DIR)
+      .filter((n) => n.includes(filter))
+      .sort()
+  : [];
 
 const conformance = suite<{ work: string; root: string; buildah: Buildah }>('conformance', {} as any);
 
@@ -103,7 +107,10 @@ function checkPaths(known: KnownDifference, mine: TreeEntry[]): string[] {
   const out: string[] = [];
   for (const [path, want] of Object.entries(known.extraPaths ?? {})) {
     const e = byPath.get(path);
-    if (!e) { out.push(`missing (BuildKit has it): ${path} (${want.type})`); continue; }
+    if (!e) {
+      out.push(`missing (BuildKit has it): ${path} (${want.type})`);
+      continue;
+    }
     for (const [field, value] of Object.entries(want)) {
       if (e[field as keyof TreeEntry] !== value) out.push(`${path}: ${field} expected ${value} got ${e[field as keyof TreeEntry]}`);
     }
@@ -146,7 +153,12 @@ async function checkCase(name: string, { work, root, buildah }: { work: string; 
     const theirs = await unpackLayout(join(caseWork, 'peer-layout'), join(caseWork, 'peer-bundle'));
     const expectedTree = expectedFromPeer(await listTree(theirs.rootfs), mineTree, known);
     const expectedConfig = { ...(await buildah.imageConfig(peerTag)), ...(known.config ?? {}) };
-    problems.push(...diffTrees(expectedTree, mineTree.filter((e) => !(e.path in (known.extraPaths ?? {})))));
+    problems.push(
+      ...diffTrees(
+        expectedTree,
+        mineTree.filter((e) => !(e.path in (known.extraPaths ?? {}))),
+      ),
+    );
     problems.push(...diffConfigs(expectedConfig, mine.config));
   }
   assert.ok(problems.length === 0, `${name}: kiln differs from the expected result:\n  ${problems.slice(0, 40).join('\n  ')}`);
@@ -166,7 +178,12 @@ for (const name of caseNames) {
       await checkCase(name, ctx);
     } catch (err) {
       failed = true;
-      console.log(`  XFAIL ${name}: ${knownFailure}\n    ${String((err as Error).message).split('\n').slice(0, 6).join('\n    ')}`);
+      console.log(
+        `  XFAIL ${name}: ${knownFailure}\n    ${String((err as Error).message)
+          .split('\n')
+          .slice(0, 6)
+          .join('\n    ')}`,
+      );
     }
     assert.ok(failed, `${name} passes now: remove it from KNOWN_FAILURES`);
   });

@@ -43,8 +43,7 @@ const VOLUME_KEEPS_CHANGES =
   'BuildKit keeps changes a RUN makes under a declared VOLUME (Dockerfile reference, VOLUME notes: "When using ' +
   'BuildKit, the changes will instead be kept"); buildah emulates the legacy builder, which discards them.';
 const VOLUME_MAKES_NO_DIR =
-  'BuildKit\'s VOLUME only records the path in the config (dispatchVolume changes no files); buildah and kaniko ' +
-  'create the directory in the image.';
+  "BuildKit's VOLUME only records the path in the config (dispatchVolume changes no files); buildah and kaniko " + 'create the directory in the image.';
 const WORKDIR_MAKES_DIR =
   'BuildKit creates the WORKDIR directory (llb.Mkdir with parents, owned by the current USER) even when no later ' +
   'step uses it; buildah 1.28 creates it only when a RUN needs it.';
@@ -63,7 +62,7 @@ export const KNOWN_DIFFERENCES: Record<string, KnownDifference> = {
     config: { Entrypoint: ['/bin/sh', '-c', '["myentrypoint"] # This should clear out CMD in the config metadata'] },
   },
   'bc-setuid-in-context': {
-    why: 'BuildKit\'s context transfer (fsutil) and COPY keep setuid/setgid/sticky bits of context files; buildah 1.28 drops setuid and setgid.',
+    why: "BuildKit's context transfer (fsutil) and COPY keep setuid/setgid/sticky bits of context files; buildah 1.28 drops setuid and setgid.",
     entries: {
       'subdir1/should-be-setuid-file': { mode: '4755' },
       'subdir1/should-be-setgid-file': { mode: '2755' },
@@ -72,11 +71,11 @@ export const KNOWN_DIFFERENCES: Record<string, KnownDifference> = {
     },
   },
   'bc-dockerignore-exceptions-skip': {
-    why: 'BuildKit\'s context walker (fsutil) enters an excluded directory when an exception pattern has wildcards, so `!**/oneline.txt` brings back volume/data/oneline.txt; buildah skips the directory.',
+    why: "BuildKit's context walker (fsutil) enters an excluded directory when an exception pattern has wildcards, so `!**/oneline.txt` brings back volume/data/oneline.txt; buildah skips the directory.",
     extraPaths: { volume: { type: 'dir' }, 'volume/data': { type: 'dir' }, 'volume/data/oneline.txt': { type: 'file' } },
   },
   'bc-dockerignore-integration1': {
-    why: 'With BuildKit\'s walker, `!*/sub1*` (a wildcard exception) re-includes subdir/sub1.txt, so `COPY subdir ./` finds subdir and succeeds; the legacy builder skipped subdir and failed at that line.',
+    why: "With BuildKit's walker, `!*/sub1*` (a wildcard exception) re-includes subdir/sub1.txt, so `COPY subdir ./` finds subdir and succeeds; the legacy builder skipped subdir and failed at that line.",
     buildkitSucceeds: true,
     extraPaths: { 'test2.txt': { type: 'file' }, 'subdir/sub1.txt': { type: 'file' }, 'sub1.txt': { type: 'file' } },
     absentPaths: ['test1.txt', 'subdir/sub2.txt', 'sub2.txt', 'Dockerfile'],
@@ -94,34 +93,48 @@ export const KNOWN_DIFFERENCES: Record<string, KnownDifference> = {
   },
   'bc-commit-metadata': { why: `${WORKDIR_MAKES_DIR} Here USER 1001:1001 is in effect.`, extraPaths: { yeah: dir(1001, 1001) } },
   'bc-copy-escape-glob': {
-    why: 'The reference\'s .ref/app/file.txt lacks the trailing newline of the source it stands for (app/[xyz]/file.txt, ' +
+    why:
+      "The reference's .ref/app/file.txt lacks the trailing newline of the source it stands for (app/[xyz]/file.txt, " +
       '"a file\\n"); BuildKit copies the source byte for byte.',
     entries: { 'app/file.txt': fileWith('a file\n') },
   },
   'kn-workdir': {
     why: WORKDIR_MAKES_DIR,
     extraPaths: {
-      new: dir(), 'new/dir': dir(), another: dir(), 'another/new': dir(), 'another/new/dir': dir(),
-      'another/new/dir/newdir': dir(), arg: dir(), 'arg/workdir': dir(),
+      new: dir(),
+      'new/dir': dir(),
+      another: dir(),
+      'another/new': dir(),
+      'another/new/dir': dir(),
+      'another/new/dir/newdir': dir(),
+      arg: dir(),
+      'arg/workdir': dir(),
     },
   },
   'kn-add-local': {
-    why: 'file.tar\'s first entry is `./` owned by 491327:89939. BuildKit creates the ADD destination first (mkdirp) ' +
+    why:
+      "file.tar's first entry is `./` owned by 491327:89939. BuildKit creates the ADD destination first (mkdirp) " +
       'and its unpack (moby/go-archive Unpack) skips a `.` entry when the destination directory exists, so /tars and ' +
-      '/tars_again stay 0:0; buildah applies the entry\'s owner to them (the reference cannot avoid that).',
+      "/tars_again stay 0:0; buildah applies the entry's owner to them (the reference cannot avoid that).",
     entries: { tars: { uid: 0, gid: 0 }, tars_again: { uid: 0, gid: 0 } },
   },
   'kn-workdir-with-user': {
-    why: `${WORKDIR_MAKES_DIR} Created directories (parents included) belong to the USER in effect, resolved as ` +
-      'BuildKit\'s file op does (llb.WithUser, readUser): a numeric uid without a group gets gid = uid, a name is ' +
-      'resolved in the stage\'s /etc/passwd and /etc/group.',
+    why:
+      `${WORKDIR_MAKES_DIR} Created directories (parents included) belong to the USER in effect, resolved as ` +
+      "BuildKit's file op does (llb.WithUser, readUser): a numeric uid without a group gets gid = uid, a name is " +
+      "resolved in the stage's /etc/passwd and /etc/group.",
     entries: { 'workdir/w': { uid: 9999, gid: 9999 } },
     extraPaths: {
-      'workdir/wo': dir(), 'workdir/wo/user': dir(),
-      'workdir/w/uid': dir(9999, 9999), 'workdir/w/uid_gid': dir(9999, 9999),
-      'workdir/w/root_username': dir(), 'workdir/w/foo_username': dir(10000, 10000),
-      'workdir/w/foo_username_gid': dir(10000, 10000), 'workdir/w/foo_uid': dir(10000, 10000),
-      'workdir/w/foo_uid_gid': dir(10000, 10000), 'workdir/w/foo_uid_groupname': dir(10000, 10000),
+      'workdir/wo': dir(),
+      'workdir/wo/user': dir(),
+      'workdir/w/uid': dir(9999, 9999),
+      'workdir/w/uid_gid': dir(9999, 9999),
+      'workdir/w/root_username': dir(),
+      'workdir/w/foo_username': dir(10000, 10000),
+      'workdir/w/foo_username_gid': dir(10000, 10000),
+      'workdir/w/foo_uid': dir(10000, 10000),
+      'workdir/w/foo_uid_gid': dir(10000, 10000),
+      'workdir/w/foo_uid_groupname': dir(10000, 10000),
     },
   },
   'kn-expose': {
@@ -132,15 +145,32 @@ export const KNOWN_DIFFERENCES: Record<string, KnownDifference> = {
     why: 'BuildKit replaces an existing variable in place (addEnv), so `ENV PATH something` keeps PATH first, where the base image has it; buildah moves it to the end of the list.',
     config: {
       Env: [
-        'PATH=something', 'hey=hello', 'testmultipleeq=this=is a=test string=with a=lot of=equals', 'first=foo', 'second=foo2',
-        'third=foo2:/third', 'myName=John Doe', 'myDog=Rex The Dog', 'myCat=fluffy', 'test=value value2', "test1=a'b'c",
-        'test2=a"b"c', 'test3=a b', 'name2=b c', 'test4=a"b', 'test5=a\\"b', "test6=a\\'b", 'atomic=two', 'newatomic=one',
+        'PATH=something',
+        'hey=hello',
+        'testmultipleeq=this=is a=test string=with a=lot of=equals',
+        'first=foo',
+        'second=foo2',
+        'third=foo2:/third',
+        'myName=John Doe',
+        'myDog=Rex The Dog',
+        'myCat=fluffy',
+        'test=value value2',
+        "test1=a'b'c",
+        'test2=a"b"c',
+        'test3=a b',
+        'name2=b c',
+        'test4=a"b',
+        'test5=a\\"b',
+        "test6=a\\'b",
+        'atomic=two',
+        'newatomic=one',
         'newenv=/newenv',
       ],
     },
   },
   'kn-multistage-args-1911': {
-    why: 'BuildKit stages built FROM another stage inherit its ARG values (Dockerfile docs, build variables: "Arguments and ' +
+    why:
+      'BuildKit stages built FROM another stage inherit its ARG values (Dockerfile docs, build variables: "Arguments and ' +
       'variables are inherited from parent stages"); an `ARG NAME` without a default keeps the inherited value, and ' +
       '`ARG OTHER` without one takes the global default. buildah 1.28 starts every stage without them.',
     entries: {

@@ -27,13 +27,26 @@ test.after(async () => {
 });
 
 test('run -d -p 18080:80 serves HTTP on 127.0.0.1:18080 from busybox httpd', async () => {
-  const r = await k(['run', '-d', '--name', 'web', '-p', '18080:80', 'busybox', 'sh', '-c',
-    'mkdir -p /www && echo "hello from kiln" > /www/index.html && exec httpd -f -p 80 -h /www']);
+  const r = await k([
+    'run',
+    '-d',
+    '--name',
+    'web',
+    '-p',
+    '18080:80',
+    'busybox',
+    'sh',
+    '-c',
+    'mkdir -p /www && echo "hello from kiln" > /www/index.html && exec httpd -f -p 80 -h /www',
+  ]);
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, /^[0-9a-f]{64}\n$/);
   let body = '';
   for (let i = 0; i < 50 && !body; i++) {
-    body = await fetch('http://127.0.0.1:18080/index.html').then((res) => res.text(), () => '');
+    body = await fetch('http://127.0.0.1:18080/index.html').then(
+      (res) => res.text(),
+      () => '',
+    );
     if (!body) await new Promise((res) => setTimeout(res, 100));
   }
   assert.is(body, 'hello from kiln\n');
@@ -47,13 +60,24 @@ test('run -d -p 18080:80 serves HTTP on 127.0.0.1:18080 from busybox httpd', asy
   assert.match(ps.stdout, /CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES/);
   assert.match(ps.stdout, new RegExp(`${r.stdout.slice(0, 12)}\\s+busybox\\s+.*Up .*0\\.0\\.0\\.0:18080->80/tcp\\s+web`));
   assert.is((await k(['rm', '-f', 'web'])).code, 0);
-  const after = await fetch('http://127.0.0.1:18080/').then(() => 'answered', () => 'refused');
+  const after = await fetch('http://127.0.0.1:18080/').then(
+    () => 'answered',
+    () => 'refused',
+  );
   assert.is(after, 'refused', 'the proxy goes with the container');
 });
 
 test('logs, logs -f, exec, stop and rm work from other kiln processes', async () => {
-  const r = await k(['run', '-d', '--name', 'worker', 'busybox', 'sh', '-c',
-    'echo started; echo warn >&2; trap "echo stopping; exit 0" TERM; while true; do sleep 0.1; done']);
+  const r = await k([
+    'run',
+    '-d',
+    '--name',
+    'worker',
+    'busybox',
+    'sh',
+    '-c',
+    'echo started; echo warn >&2; trap "echo stopping; exit 0" TERM; while true; do sleep 0.1; done',
+  ]);
   assert.is(r.code, 0, r.stderr);
   let logs = await k(['logs', 'worker']);
   for (let i = 0; i < 30 && !logs.stdout.includes('started'); i++) logs = await k(['logs', 'worker']);
@@ -85,11 +109,15 @@ test('logs, logs -f, exec, stop and rm work from other kiln processes', async ()
   assert.equal(await mountsUnder(root), []);
 });
 
-test('stop sends the image\'s STOPSIGNAL first', async () => {
+test("stop sends the image's STOPSIGNAL first", async () => {
   const { openRoot } = await import('../../../src/cache/root.js');
   const store = await openRoot(root);
   const base = await store.images.resolve('busybox');
-  await store.images.writeImage({ config: { ...base.config, config: { ...base.config.config, StopSignal: 'SIGUSR1' } }, layers: base.manifest.layers, tags: ['usr1:latest'] });
+  await store.images.writeImage({
+    config: { ...base.config, config: { ...base.config.config, StopSignal: 'SIGUSR1' } },
+    layers: base.manifest.layers,
+    tags: ['usr1:latest'],
+  });
   await store.close();
   const r = await k(['run', '-d', '--name', 'usr1', 'usr1', 'sh', '-c', 'trap "exit 11" USR1; trap "exit 22" TERM; while true; do sleep 0.1; done']);
   assert.is(r.code, 0, r.stderr);
@@ -158,7 +186,7 @@ test('start runs a stopped container again on its own writable layer; restart st
   assert.is(s.code, 0, s.stderr);
   assert.is(s.stdout, 'again\n');
   await waitExited();
-  assert.is((await k(['logs', 'again'])).stdout, '1\n2\n', 'the second run saw the first run\'s file');
+  assert.is((await k(['logs', 'again'])).stdout, '1\n2\n', "the second run saw the first run's file");
   assert.is((await k(['rm', 'again'])).code, 0);
 
   const bg = (await k(['run', '-d', '--name', 'looping', 'busybox', 'sh', '-c', 'echo up; exec sleep 60'])).stdout.trim();
@@ -178,23 +206,28 @@ test('run -d -p 127.0.0.1:PORT:5353/udp relays datagrams to a UDP server in the 
   // busybox has no UDP server: a 20-line static echo server, compiled here, bind-mounted in.
   const src = join(dir, 'udpecho.c');
   const bin = join(dir, 'udpecho');
-  await writeFile(src, [
-    '#include <arpa/inet.h>', '#include <stdio.h>', '#include <sys/socket.h>',
-    'int main(void) {',
-    '  int s = socket(AF_INET, SOCK_DGRAM, 0);',
-    '  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(5353)};',
-    '  if (bind(s, (struct sockaddr *)&a, sizeof a)) return 1;',
-    '  char buf[2048], out[2100];',
-    '  for (;;) {',
-    '    struct sockaddr_in from; socklen_t fl = sizeof from;',
-    '    ssize_t n = recvfrom(s, buf, sizeof buf - 1, 0, (struct sockaddr *)&from, &fl);',
-    '    if (n < 0) continue;',
-    '    buf[n] = 0;',
-    '    int m = snprintf(out, sizeof out, "echo:%s", buf);',
-    '    sendto(s, out, m, 0, (struct sockaddr *)&from, fl);',
-    '  }',
-    '}',
-  ].join('\n'));
+  await writeFile(
+    src,
+    [
+      '#include <arpa/inet.h>',
+      '#include <stdio.h>',
+      '#include <sys/socket.h>',
+      'int main(void) {',
+      '  int s = socket(AF_INET, SOCK_DGRAM, 0);',
+      '  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(5353)};',
+      '  if (bind(s, (struct sockaddr *)&a, sizeof a)) return 1;',
+      '  char buf[2048], out[2100];',
+      '  for (;;) {',
+      '    struct sockaddr_in from; socklen_t fl = sizeof from;',
+      '    ssize_t n = recvfrom(s, buf, sizeof buf - 1, 0, (struct sockaddr *)&from, &fl);',
+      '    if (n < 0) continue;',
+      '    buf[n] = 0;',
+      '    int m = snprintf(out, sizeof out, "echo:%s", buf);',
+      '    sendto(s, out, m, 0, (struct sockaddr *)&from, fl);',
+      '  }',
+      '}',
+    ].join('\n'),
+  );
   execFileSync('cc', ['-static', '-O2', '-o', bin, src]);
   const probe = createSocket('udp4');
   const port = await new Promise<number>((resolve) => probe.bind({ address: '127.0.0.1', port: 0 }, () => resolve(probe.address().port)));
@@ -208,7 +241,10 @@ test('run -d -p 127.0.0.1:PORT:5353/udp relays datagrams to a UDP server in the 
     for (let i = 0; i < 20 && !reply; i++) {
       reply = await new Promise<string | undefined>((resolve) => {
         const t = setTimeout(() => resolve(undefined), 250);
-        client.once('message', (m) => { clearTimeout(t); resolve(m.toString()); });
+        client.once('message', (m) => {
+          clearTimeout(t);
+          resolve(m.toString());
+        });
         client.send(`ping ${i}`, port, '127.0.0.1');
       });
     }
@@ -220,7 +256,14 @@ test('run -d -p 127.0.0.1:PORT:5353/udp relays datagrams to a UDP server in the 
 });
 
 test('stop, rm and logs of an unknown container are CONTAINER_NOT_FOUND', async () => {
-  for (const c of [['stop', 'nope'], ['rm', 'nope'], ['logs', 'nope'], ['exec', 'nope', 'true'], ['start', 'nope'], ['restart', 'nope']]) {
+  for (const c of [
+    ['stop', 'nope'],
+    ['rm', 'nope'],
+    ['logs', 'nope'],
+    ['exec', 'nope', 'true'],
+    ['start', 'nope'],
+    ['restart', 'nope'],
+  ]) {
     const r = await k(c);
     assert.is(r.code, 3, c.join(' '));
     assert.match(r.stderr, /no such container: nope/);

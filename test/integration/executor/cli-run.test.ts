@@ -26,7 +26,14 @@ test.before(async () => {
   await store.images.writeImage({
     config: {
       ...base.config,
-      config: { Env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'GREETING=hello'], Entrypoint: ['echo', 'ep'], Cmd: ['default', 'cmd'], WorkingDir: '/srv', User: 'kiln', Volumes: { '/data': {} } },
+      config: {
+        Env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'GREETING=hello'],
+        Entrypoint: ['echo', 'ep'],
+        Cmd: ['default', 'cmd'],
+        WorkingDir: '/srv',
+        User: 'kiln',
+        Volumes: { '/data': {} },
+      },
     },
     layers: base.manifest.layers,
     tags: ['configured:latest'],
@@ -83,7 +90,7 @@ test('flags after the image belong to the command', async () => {
   assert.is(r.stdout, '-p 80 -d\n');
 });
 
-test('ENTRYPOINT and CMD follow Docker\'s rules, with the image\'s WORKDIR, USER and ENV', async () => {
+test("ENTRYPOINT and CMD follow Docker's rules, with the image's WORKDIR, USER and ENV", async () => {
   assert.is((await run(['--rm', 'configured'])).stdout, 'ep default cmd\n');
   assert.is((await run(['--rm', 'configured', 'given'])).stdout, 'ep given\n');
   const over = await run(['--rm', '--entrypoint', 'sh', 'configured', '-c', 'echo "$(id -un) $(pwd) $GREETING"']);
@@ -95,8 +102,25 @@ test('ENTRYPOINT and CMD follow Docker\'s rules, with the image\'s WORKDIR, USER
 test('-e, --env-file, -w and -u override the image', async () => {
   const envFile = join(dir, 'env.list');
   await writeFile(envFile, '# comment\nFROM_FILE=1\nGREETING=from-file\n\n');
-  const r = await run(['--rm', '-e', 'A=b c', '--env-file', envFile, '-e', 'GREETING=flag', '-w', '/made/here', '-u', 'guest:staff', '--entrypoint', '', 'configured',
-    'sh', '-c', 'echo "$A|$FROM_FILE|$GREETING|$(pwd)|$(id)"']);
+  const r = await run([
+    '--rm',
+    '-e',
+    'A=b c',
+    '--env-file',
+    envFile,
+    '-e',
+    'GREETING=flag',
+    '-w',
+    '/made/here',
+    '-u',
+    'guest:staff',
+    '--entrypoint',
+    '',
+    'configured',
+    'sh',
+    '-c',
+    'echo "$A|$FROM_FILE|$GREETING|$(pwd)|$(id)"',
+  ]);
   assert.is(r.stdout, 'b c|1|flag|/made/here|uid=1001(guest) gid=50(staff) groups=50(staff)\n');
 });
 
@@ -121,11 +145,28 @@ test('--add-host adds /etc/hosts lines', async () => {
 });
 
 test('--read-only, --tmpfs, --cap-add and --cap-drop', async () => {
-  const ro = await run(['--rm', '--read-only', '--tmpfs', '/scratch:size=1m', 'busybox', 'sh', '-c',
-    'touch /x 2>/dev/null && echo root-rw || echo root-ro; touch /scratch/y && echo tmpfs-rw; grep " /scratch " /proc/self/mounts | cut -d" " -f3']);
+  const ro = await run([
+    '--rm',
+    '--read-only',
+    '--tmpfs',
+    '/scratch:size=1m',
+    'busybox',
+    'sh',
+    '-c',
+    'touch /x 2>/dev/null && echo root-rw || echo root-ro; touch /scratch/y && echo tmpfs-rw; grep " /scratch " /proc/self/mounts | cut -d" " -f3',
+  ]);
   assert.is(ro.stdout, 'root-ro\ntmpfs-rw\ntmpfs\n');
-  const caps = await run(['--rm', '--cap-add', 'net_admin', '--cap-drop', 'CAP_CHOWN', 'busybox', 'sh', '-c',
-    'grep CapEff /proc/self/status; chown 1 /tmp 2>/dev/null && echo chown-ok || echo chown-denied']);
+  const caps = await run([
+    '--rm',
+    '--cap-add',
+    'net_admin',
+    '--cap-drop',
+    'CAP_CHOWN',
+    'busybox',
+    'sh',
+    '-c',
+    'grep CapEff /proc/self/status; chown 1 /tmp 2>/dev/null && echo chown-ok || echo chown-denied',
+  ]);
   assert.match(caps.stdout, /CapEff:\s+00000000a80435fa/);
   assert.match(caps.stdout, /chown-denied/);
   assert.match((await run(['--rm', '--cap-add', 'CAP_FLY', 'busybox', 'true'])).stderr, /unknown capability: "CAP_FLY"/);
@@ -133,16 +174,43 @@ test('--read-only, --tmpfs, --cap-add and --cap-drop', async () => {
 });
 
 test('--memory, --cpus and --pids-limit set the cgroup limits', async () => {
-  const r = await run(['--rm', '--memory', '48m', '--cpus', '1.5', '--pids-limit', '30', 'busybox', 'cat',
-    '/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/cpu/cpu.cfs_quota_us', '/sys/fs/cgroup/pids/pids.max']);
+  const r = await run([
+    '--rm',
+    '--memory',
+    '48m',
+    '--cpus',
+    '1.5',
+    '--pids-limit',
+    '30',
+    'busybox',
+    'cat',
+    '/sys/fs/cgroup/memory/memory.limit_in_bytes',
+    '/sys/fs/cgroup/cpu/cpu.cfs_quota_us',
+    '/sys/fs/cgroup/pids/pids.max',
+  ]);
   assert.is(r.stdout, `${48 * 1024 * 1024}\n150000\n30\n`);
 });
 
 test('signals sent to kiln run reach the container, which decides the exit code', async () => {
   const { spawn } = await import('node:child_process');
   const { REPO } = await import('../../helpers/kiln-cli.js');
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli/dev.ts'), '--root', root, 'run', '--rm', 'busybox', 'sh', '-c',
-    'trap "echo got-int; exit 9" INT; echo ready; while true; do sleep 0.1; done'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(REPO, 'src/cli/dev.ts'),
+      '--root',
+      root,
+      'run',
+      '--rm',
+      'busybox',
+      'sh',
+      '-c',
+      'trap "echo got-int; exit 9" INT; echo ready; while true; do sleep 0.1; done',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   for (let i = 0; i < 200 && !out.includes('ready'); i++) await new Promise((r) => setTimeout(r, 50));
@@ -191,7 +259,7 @@ test('a named volume keeps its files across runs; volume ls, inspect and rm mana
   assert.is((await kiln(['volume', 'inspect', 'keep'], { root })).code, 3);
 });
 
-test('a new volume starts with the image\'s files at its target (copy-up); a host bind does not', async () => {
+test("a new volume starts with the image's files at its target (copy-up); a host bind does not", async () => {
   const r = await run(['--rm', '-v', 'etcvol:/etc', 'busybox', 'sh', '-c', 'cat /etc/passwd | head -1; echo added > /etc/added']);
   assert.is(r.stdout, 'root:x:0:0:root:/root:/bin/sh\n');
   const again = await run(['--rm', '-v', 'etcvol:/etc', 'busybox', 'cat', '/etc/added']);
@@ -260,7 +328,7 @@ test('an image that does not exist is a clear error with nothing left behind', a
   await nothingLeft();
 });
 
-test('a command not found exits 127 with Docker\'s message and nothing left behind', async () => {
+test("a command not found exits 127 with Docker's message and nothing left behind", async () => {
   const r = await run(['busybox', 'no-such-command']);
   assert.is(r.code, 127);
   assert.match(r.stderr, /exec: "no-such-command": executable file not found in \$PATH/);

@@ -31,12 +31,15 @@ test.after(async () => {
 /** This root's container cgroups, in any hierarchy. */
 const cgroupDirs = () => listCgroups(root);
 
-
 for (const mode of ['foreground kiln run', 'detached supervisor'] as const) {
   test(`after SIGKILL of the ${mode}, the next start cleans mounts, bundles, runc state, cgroups and the network`, async () => {
     let victim: number;
     if (mode === 'foreground kiln run') {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli/dev.ts'), '--root', root, 'run', '--name', 'fg', 'busybox', 'sleep', '300'], { stdio: 'ignore', cwd: REPO });
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', join(REPO, 'src/cli/dev.ts'), '--root', root, 'run', '--name', 'fg', 'busybox', 'sleep', '300'],
+        { stdio: 'ignore', cwd: REPO },
+      );
       victim = child.pid!;
       await waitFor('the container to run', async () => (await runcList(root)).some((c) => c.status === 'running'));
     } else {
@@ -54,7 +57,13 @@ for (const mode of ['foreground kiln run', 'detached supervisor'] as const) {
     // What the crash left behind.
     assert.ok((await mountsUnder(root)).length > 0, 'the rootfs is still mounted');
     assert.ok((await cgroupDirs()).length > 0, 'cgroups are still there');
-    assert.ok(await stat(`/proc/${containerPid}`).then(() => true, () => false), 'the container process still runs');
+    assert.ok(
+      await stat(`/proc/${containerPid}`).then(
+        () => true,
+        () => false,
+      ),
+      'the container process still runs',
+    );
     const netns = (await readdir('/run/netns').catch(() => [] as string[])).filter((n) => n === `kiln-${c!.id.slice(0, 16)}`);
     assert.is(netns.length, 1, 'its network namespace is still there');
 
@@ -65,9 +74,21 @@ for (const mode of ['foreground kiln run', 'detached supervisor'] as const) {
     assert.equal(await mountsUnder(root), [], 'mounts');
     assert.equal(await cgroupDirs(), [], 'cgroups');
     assert.equal(await runcList(root), [], 'runc state');
-    assert.not.ok(await stat(`/proc/${containerPid}`).then((s) => s.isDirectory(), () => false), 'the container process is gone');
+    assert.not.ok(
+      await stat(`/proc/${containerPid}`).then(
+        (s) => s.isDirectory(),
+        () => false,
+      ),
+      'the container process is gone',
+    );
     for (const id of await readdir(join(root, 'containers'))) {
-      assert.not.ok(await stat(join(root, 'containers', id, 'bundle')).then(() => true, () => false), 'bundle removed');
+      assert.not.ok(
+        await stat(join(root, 'containers', id, 'bundle')).then(
+          () => true,
+          () => false,
+        ),
+        'bundle removed',
+      );
     }
     assert.not.ok((await readdir('/run/netns').catch(() => [] as string[])).includes(`kiln-${c!.id.slice(0, 16)}`), 'netns removed');
     const leases = await readdir('/run/kiln/leases').catch(() => [] as string[]);

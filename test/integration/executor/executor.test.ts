@@ -13,13 +13,28 @@ import { rejects } from '../../helpers/assert.js';
 import { createFixture, type Fixture } from './fixture.js';
 
 let f: Fixture;
-test.before(async () => { f = await createFixture(); });
-test.after(async () => { await cleanupStale(f.root); await f.dispose(); });
+test.before(async () => {
+  f = await createFixture();
+});
+test.after(async () => {
+  await cleanupStale(f.root);
+  await f.dispose();
+});
 
 function sink() {
   let text = '';
-  const stream = new Writable({ write(c, _e, cb) { text += c; cb(); } });
-  return { stream, get text() { return text; } };
+  const stream = new Writable({
+    write(c, _e, cb) {
+      text += c;
+      cb();
+    },
+  });
+  return {
+    stream,
+    get text() {
+      return text;
+    },
+  };
 }
 
 /** Runs `sh -c script` on a fresh overlay; returns exit code and output. */
@@ -28,7 +43,12 @@ async function sh(script: string, o: Partial<RunOptions> = {}, proc: Partial<Run
   const out = sink();
   const err = sink();
   const r = await createExecutor({ root: f.root }).run({
-    rootfs: mounts, process: { args: ['sh', '-c', script], env: [], ...proc }, stdout: out.stream, stderr: err.stream, network: 'none', ...o,
+    rootfs: mounts,
+    process: { args: ['sh', '-c', script], env: [], ...proc },
+    stdout: out.stream,
+    stderr: err.stream,
+    network: 'none',
+    ...o,
   });
   return { ...r, out: out.text, err: err.text, upper };
 }
@@ -51,15 +71,18 @@ test('run() leaves no bundle, mount or cgroup behind', async () => {
   assert.equal(await leftovers(), { containers: [], mounts: [], cgroups: [] });
 });
 
-test('a missing executable is COMMAND_NOT_FOUND with exit code 127 and Docker\'s message', async () => {
+test("a missing executable is COMMAND_NOT_FOUND with exit code 127 and Docker's message", async () => {
   const { mounts } = await f.rootfsMounts();
-  const err = await rejects(() => createExecutor({ root: f.root }).run({ rootfs: mounts, process: { args: ['nosuch'], env: [] } }), 'COMMAND_NOT_FOUND',
-    /exec: "nosuch": executable file not found in \$PATH/);
+  const err = await rejects(
+    () => createExecutor({ root: f.root }).run({ rootfs: mounts, process: { args: ['nosuch'], env: [] } }),
+    'COMMAND_NOT_FOUND',
+    /exec: "nosuch": executable file not found in \$PATH/,
+  );
   assert.is((err as any).exitCode, 127);
   assert.equal(await leftovers(), { containers: [], mounts: [], cgroups: [] });
 });
 
-test('PATH gets Docker\'s default when the environment has none; given variables pass through', async () => {
+test("PATH gets Docker's default when the environment has none; given variables pass through", async () => {
   const r = await sh('echo "$PATH|$FOO|$HOME"', {}, { env: ['FOO=bar baz'] });
   assert.is(r.out, '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin|bar baz|/root\n');
 });
@@ -110,12 +133,12 @@ test('network none has only a loopback interface that is up', async () => {
   assert.match(r.out, /UP/);
 });
 
-test('network host shares the host\'s network namespace', async () => {
+test("network host shares the host's network namespace", async () => {
   const r = await sh('readlink /proc/self/ns/net', { network: 'host' });
   assert.is(r.out.trim(), await readlink('/proc/self/ns/net'));
 });
 
-test('root gets Docker\'s default capability set, a non-root user none, and no_new_privs is set', async () => {
+test("root gets Docker's default capability set, a non-root user none, and no_new_privs is set", async () => {
   const root = await sh('grep -E "^(CapEff|CapBnd|CapInh|CapAmb|NoNewPrivs)" /proc/self/status');
   assert.match(root.out, /CapEff:\s+00000000a80425fb/);
   assert.match(root.out, /CapBnd:\s+00000000a80425fb/);
@@ -127,24 +150,36 @@ test('root gets Docker\'s default capability set, a non-root user none, and no_n
 });
 
 test('proc, sysfs (read-only), /dev with standard nodes, devpts, shm and mqueue are mounted; /proc/sys is read-only', async () => {
-  const r = await sh([
-    'grep -E " /(proc|sys|dev|dev/pts|dev/shm|dev/mqueue) " /proc/self/mounts | cut -d" " -f2,3,4 | cut -d, -f1',
-    'for d in null zero full random urandom tty; do test -c /dev/$d && echo dev:$d; done',
-    'echo x > /proc/sys/kernel/hostname 2>/dev/null && echo procsys-rw || echo procsys-ro',
-    'touch /sys/x 2>/dev/null && echo sysfs-rw || echo sysfs-ro',
-  ].join('; '));
-  for (const m of ['/proc proc rw', '/sys sysfs ro', '/dev tmpfs rw', '/dev/pts devpts rw', '/dev/shm tmpfs rw', '/dev/mqueue mqueue rw']) assert.ok(r.out.includes(m), `${m} in ${r.out}`);
+  const r = await sh(
+    [
+      'grep -E " /(proc|sys|dev|dev/pts|dev/shm|dev/mqueue) " /proc/self/mounts | cut -d" " -f2,3,4 | cut -d, -f1',
+      'for d in null zero full random urandom tty; do test -c /dev/$d && echo dev:$d; done',
+      'echo x > /proc/sys/kernel/hostname 2>/dev/null && echo procsys-rw || echo procsys-ro',
+      'touch /sys/x 2>/dev/null && echo sysfs-rw || echo sysfs-ro',
+    ].join('; '),
+  );
+  for (const m of ['/proc proc rw', '/sys sysfs ro', '/dev tmpfs rw', '/dev/pts devpts rw', '/dev/shm tmpfs rw', '/dev/mqueue mqueue rw'])
+    assert.ok(r.out.includes(m), `${m} in ${r.out}`);
   for (const d of ['null', 'zero', 'full', 'random', 'urandom', 'tty']) assert.ok(r.out.includes(`dev:${d}`), d);
   assert.ok(r.out.includes('procsys-ro'));
   assert.ok(r.out.includes('sysfs-ro'));
 });
 
-test('Docker\'s masked paths read as empty inside the container', async () => {
+test("Docker's masked paths read as empty inside the container", async () => {
   const { MASKED_PATHS } = await import('../../../src/sandbox/spec.js');
   const present: string[] = [];
-  for (const p of MASKED_PATHS) if (await stat(p).then(() => true, () => false)) present.push(p);
+  for (const p of MASKED_PATHS)
+    if (
+      await stat(p).then(
+        () => true,
+        () => false,
+      )
+    )
+      present.push(p);
   assert.ok(present.length > 0, 'the host has some masked paths to check');
-  const r = await sh(present.map((p) => `if [ -d ${p} ]; then echo "${p} $(ls -A ${p} | wc -l)"; else echo "${p} $(head -c 100 ${p} 2>/dev/null | wc -c)"; fi`).join('; '));
+  const r = await sh(
+    present.map((p) => `if [ -d ${p} ]; then echo "${p} $(ls -A ${p} | wc -l)"; else echo "${p} $(head -c 100 ${p} 2>/dev/null | wc -c)"; fi`).join('; '),
+  );
   for (const p of present) assert.match(r.out, new RegExp(`^${p} +0$`, 'm'), `${p} is masked`);
 });
 
@@ -154,12 +189,16 @@ test('/etc/hosts, /etc/hostname and /etc/resolv.conf are provided, and the mount
   assert.match(r.out, /resolv/);
   const upperEtc = await readdir(join(r.upper, 'etc')).catch(() => [] as string[]);
   assert.equal(upperEtc, []);
-  assert.equal((await readdir(r.upper)).filter((n) => ['proc', 'sys', 'dev'].includes(n)), []);
+  assert.equal(
+    (await readdir(r.upper)).filter((n) => ['proc', 'sys', 'dev'].includes(n)),
+    [],
+  );
 });
 
-test('memory, cpu and pids limits land in the container\'s cgroups', async () => {
-  const r = await sh('cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max',
-    { limits: { memoryBytes: 64 * 1024 * 1024, cpus: 0.5, pids: 20 } });
+test("memory, cpu and pids limits land in the container's cgroups", async () => {
+  const r = await sh('cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max', {
+    limits: { memoryBytes: 64 * 1024 * 1024, cpus: 0.5, pids: 20 },
+  });
   assert.is(r.out, `${64 * 1024 * 1024}\n50000\n20\n`);
 });
 
@@ -177,7 +216,7 @@ test('the pids limit is enforced: forking past it fails', async () => {
   assert.is(free.err, '');
 });
 
-test('RLIMIT_NOFILE stays within the host\'s hard limit', async () => {
+test("RLIMIT_NOFILE stays within the host's hard limit", async () => {
   const r = await sh('ulimit -Hn');
   const hostHard = /Max open files\s+\d+\s+(\d+)/.exec(await readFile('/proc/self/limits', 'utf8'))![1]!;
   assert.ok(Number(r.out.trim()) <= Number(hostHard));
@@ -187,10 +226,17 @@ test('a signal sent through the handle reaches the process, and its exit code co
   const { mounts } = await f.rootfsMounts();
   const out = sink();
   const r = await createExecutor({ root: f.root }).run({
-    rootfs: mounts, network: 'none', stdout: out.stream,
+    rootfs: mounts,
+    network: 'none',
+    stdout: out.stream,
     process: { args: ['sh', '-c', 'trap "echo got-term; exit 42" TERM; echo ready; while true; do sleep 0.1; done'], env: [] },
     onStart: (c) => {
-      const wait = setInterval(() => { if (out.text.includes('ready')) { clearInterval(wait); c.kill('SIGTERM').catch(() => {}); } }, 20);
+      const wait = setInterval(() => {
+        if (out.text.includes('ready')) {
+          clearInterval(wait);
+          c.kill('SIGTERM').catch(() => {});
+        }
+      }, 20);
     },
   });
   assert.is(r.exitCode, 42);
@@ -200,7 +246,13 @@ test('a signal sent through the handle reaches the process, and its exit code co
 test('cancelling with an AbortSignal kills the container and removes bundle, mounts and cgroups', async () => {
   const { mounts } = await f.rootfsMounts();
   const ac = new AbortController();
-  const p = createExecutor({ root: f.root }).run({ rootfs: mounts, network: 'none', process: { args: ['sleep', '60'], env: [] }, signal: ac.signal, limits: { pids: 10 } });
+  const p = createExecutor({ root: f.root }).run({
+    rootfs: mounts,
+    network: 'none',
+    process: { args: ['sleep', '60'], env: [] },
+    signal: ac.signal,
+    limits: { pids: 10 },
+  });
   await new Promise((r) => setTimeout(r, 300));
   const t0 = Date.now();
   ac.abort();
@@ -213,7 +265,13 @@ test('stdin is passed to the process', async () => {
   const { mounts } = await f.rootfsMounts();
   const { Readable } = await import('node:stream');
   const out = sink();
-  await createExecutor({ root: f.root }).run({ rootfs: mounts, network: 'none', process: { args: ['tr', 'a-z', 'A-Z'], env: [] }, stdin: Readable.from(['hello\n']), stdout: out.stream });
+  await createExecutor({ root: f.root }).run({
+    rootfs: mounts,
+    network: 'none',
+    process: { args: ['tr', 'a-z', 'A-Z'], env: [] },
+    stdin: Readable.from(['hello\n']),
+    stdout: out.stream,
+  });
   assert.is(out.text, 'HELLO\n');
 });
 
@@ -238,7 +296,11 @@ test('CVE-2024-21626: a working directory under /proc/self/fd never reaches the 
       const { mounts } = await f.rootfsMounts();
       let out = '';
       try {
-        const r = await sh(`cat ../../../../../../tmp/${marker} 2>/dev/null; cat /proc/self/cwd/../../../../tmp/${marker} 2>/dev/null; true`, { rootfs: mounts }, { cwd: `/proc/self/fd/${fd}` });
+        const r = await sh(
+          `cat ../../../../../../tmp/${marker} 2>/dev/null; cat /proc/self/cwd/../../../../tmp/${marker} 2>/dev/null; true`,
+          { rootfs: mounts },
+          { cwd: `/proc/self/fd/${fd}` },
+        );
         out = r.out;
       } catch {
         // runc refusing to start is the fixed behaviour.

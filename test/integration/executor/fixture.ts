@@ -19,7 +19,8 @@ export interface Fixture {
   dispose(): Promise<void>;
 }
 
-export const PASSWD = 'root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\nbob:x:1001:1001::/home/bob:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n';
+export const PASSWD =
+  'root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\nbob:x:1001:1001::/home/bob:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n';
 export const GROUP = 'root:x:0:\ndaemon:x:1:\nalice:x:1000:\nbob:x:1001:\nstaff:x:50:alice,bob\nwheel:x:10:alice\nnogroup:x:65534:\n';
 
 /** Writes a busybox root filesystem into `dir`. */
@@ -28,7 +29,9 @@ export async function writeBusyboxTree(dir: string): Promise<void> {
   await mkdir(join(dir, 'etc'), { recursive: true });
   await mkdir(join(dir, 'tmp'), { recursive: true, mode: 0o1777 });
   await copyFile('/bin/busybox', join(dir, 'bin/busybox'));
-  const applets = execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox');
+  const applets = execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((a) => a && a !== 'busybox');
   await Promise.all(applets.map((a) => symlink('busybox', join(dir, 'bin', a))));
   await writeFile(join(dir, 'etc/passwd'), PASSWD);
   await writeFile(join(dir, 'etc/group'), GROUP);

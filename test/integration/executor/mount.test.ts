@@ -21,10 +21,13 @@ test.after.each(async () => {
 
 test('mountAll() stacks an overlay root and a bind mount below it; unmountAll() removes both', async () => {
   const root = join(dir, 'rootfs');
-  await mountAll([
-    { type: 'overlay', source: 'overlay', options: [`lowerdir=${dir}/lower1:${dir}/lower2`, `upperdir=${dir}/upper`, `workdir=${dir}/work`] },
-    { type: 'bind', source: join(dir, 'host'), target: '/mnt/host', options: ['rbind', 'ro'] },
-  ], root);
+  await mountAll(
+    [
+      { type: 'overlay', source: 'overlay', options: [`lowerdir=${dir}/lower1:${dir}/lower2`, `upperdir=${dir}/upper`, `workdir=${dir}/work`] },
+      { type: 'bind', source: join(dir, 'host'), target: '/mnt/host', options: ['rbind', 'ro'] },
+    ],
+    root,
+  );
   assert.is(await readFile(join(root, 'a'), 'utf8'), 'from lower1');
   assert.is(await readFile(join(root, 'mnt/host/h'), 'utf8'), 'host file');
   await writeFile(join(root, 'new'), 'x');
@@ -36,10 +39,17 @@ test('mountAll() stacks an overlay root and a bind mount below it; unmountAll() 
 
 test('mountAll() undoes earlier mounts when a later one fails', async () => {
   const root = join(dir, 'rootfs');
-  await rejects(() => mountAll([
-    { type: 'bind', source: join(dir, 'host'), options: ['rbind'] },
-    { type: 'bind', source: join(dir, 'missing'), target: '/x', options: ['rbind'] },
-  ], root), 'MOUNT_FAILED');
+  await rejects(
+    () =>
+      mountAll(
+        [
+          { type: 'bind', source: join(dir, 'host'), options: ['rbind'] },
+          { type: 'bind', source: join(dir, 'missing'), target: '/x', options: ['rbind'] },
+        ],
+        root,
+      ),
+    'MOUNT_FAILED',
+  );
   assert.is((await mountsUnder(root)).length, 0);
 });
 

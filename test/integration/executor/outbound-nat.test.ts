@@ -46,22 +46,30 @@ test.before(async () => {
 
 test.after(async () => {
   httpd?.kill('SIGKILL');
-  try { ip('link', 'del', hostIf); } catch { /* gone with the namespace */ }
-  try { ip('netns', 'del', ns); } catch { /* never made */ }
+  try {
+    ip('link', 'del', hostIf);
+  } catch {
+    /* gone with the namespace */
+  }
+  try {
+    ip('netns', 'del', ns);
+  } catch {
+    /* never made */
+  }
   await rm(dir, { recursive: true, force: true });
 });
 
 test('a bridge container reaches an address outside its subnet, masqueraded as the host', async () => {
   // HTTP by hand over busybox nc: the static busybox's wget crashes in its resolver (Debian's busybox-static).
-  const get = (network: string[]) => kiln(['run', '--rm', ...network, 'busybox', 'sh', '-c',
-    `printf 'GET /cgi-bin/from HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${outsideIp} 8080`], { root });
+  const get = (network: string[]) =>
+    kiln(['run', '--rm', ...network, 'busybox', 'sh', '-c', `printf 'GET /cgi-bin/from HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${outsideIp} 8080`], { root });
   let r = { code: 1, stdout: '', stderr: '' };
   for (let i = 0; i < 20 && !r.stdout.includes('200 OK'); i++) {
     r = await get([]);
     if (!r.stdout.includes('200 OK')) await new Promise((res) => setTimeout(res, 200)); // httpd still starting
   }
   assert.match(r.stdout, /^HTTP\/1\.[01] 200 OK/, r.stdout + r.stderr);
-  assert.is(r.stdout.trim().split(/\r?\n/).at(-1), hostIp, 'the outside saw the host\'s address: the container\'s 10.89.x.y was masqueraded');
+  assert.is(r.stdout.trim().split(/\r?\n/).at(-1), hostIp, "the outside saw the host's address: the container's 10.89.x.y was masqueraded");
   const none = await get(['--network', 'none']);
   assert.not.match(none.stdout, /200 OK/, 'with --network none nothing gets out');
 });

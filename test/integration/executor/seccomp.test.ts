@@ -15,13 +15,28 @@ import { kiln } from '../../helpers/kiln-cli.js';
 import { createFixture, type Fixture } from './fixture.js';
 
 let f: Fixture;
-test.before(async () => { f = await createFixture(); });
-test.after(async () => { await cleanupStale(f.root); await f.dispose(); });
+test.before(async () => {
+  f = await createFixture();
+});
+test.after(async () => {
+  await cleanupStale(f.root);
+  await f.dispose();
+});
 
 function sink() {
   let text = '';
-  const stream = new Writable({ write(c, _e, cb) { text += c; cb(); } });
-  return { stream, get text() { return text; } };
+  const stream = new Writable({
+    write(c, _e, cb) {
+      text += c;
+      cb();
+    },
+  });
+  return {
+    stream,
+    get text() {
+      return text;
+    },
+  };
 }
 
 async function sh(script: string, o: Partial<RunOptions> = {}) {
@@ -29,7 +44,12 @@ async function sh(script: string, o: Partial<RunOptions> = {}) {
   const out = sink();
   const err = sink();
   const r = await createExecutor({ root: f.root }).run({
-    rootfs: mounts, process: { args: ['sh', '-c', script], env: [] }, stdout: out.stream, stderr: err.stream, network: 'none', ...o,
+    rootfs: mounts,
+    process: { args: ['sh', '-c', script], env: [] },
+    stdout: out.stream,
+    stderr: err.stream,
+    network: 'none',
+    ...o,
   });
   return { ...r, out: out.text, err: err.text };
 }
@@ -68,12 +88,14 @@ test('--cap-add ALL grants every capability the host has (not more: runc would r
 });
 
 test('ordinary work is unaffected: files, pipes, processes, a loopback HTTP server and client', async () => {
-  const r = await sh([
-    'mkdir -p /www/d && echo hi > /www/d/f && cp -a /www/d /www/e && ls /www/e | grep -q f',
-    'linux32 true',
-    'httpd -p 127.0.0.1:8080 -h /www',
-    'for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://127.0.0.1:8080/e/f 2>/dev/null && break; sleep 0.1; done',
-  ].join(' && '));
+  const r = await sh(
+    [
+      'mkdir -p /www/d && echo hi > /www/d/f && cp -a /www/d /www/e && ls /www/e | grep -q f',
+      'linux32 true',
+      'httpd -p 127.0.0.1:8080 -h /www',
+      'for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://127.0.0.1:8080/e/f 2>/dev/null && break; sleep 0.1; done',
+    ].join(' && '),
+  );
   assert.is(r.exitCode, 0, r.err);
   assert.is(r.out, 'hi\n');
 });
@@ -94,7 +116,16 @@ test('kiln run --security-opt: seccomp=unconfined lifts the filter, seccomp=FILE
   assert.is(un.code, 0, un.stderr);
   assert.match(un.stdout, /Seccomp:\s*0/);
   const file = join(f.dir, 'deny-mkdir.json');
-  await writeFile(file, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ name: 'mkdir', action: 'SCMP_ACT_ERRNO' }, { name: 'mkdirat', action: 'SCMP_ACT_ERRNO' }] }));
+  await writeFile(
+    file,
+    JSON.stringify({
+      defaultAction: 'SCMP_ACT_ALLOW',
+      syscalls: [
+        { name: 'mkdir', action: 'SCMP_ACT_ERRNO' },
+        { name: 'mkdirat', action: 'SCMP_ACT_ERRNO' },
+      ],
+    }),
+  );
   const custom = await run(['--security-opt', `seccomp=${file}`, 'busybox', 'mkdir', '/x']);
   assert.is(custom.code, 1);
   assert.match(custom.stderr, /Operation not permitted/);
@@ -104,7 +135,10 @@ test('kiln run --security-opt: seccomp=unconfined lifts the filter, seccomp=FILE
   const missing = await run(['--security-opt', `seccomp=${join(f.dir, 'nope.json')}`, 'busybox', 'true']);
   assert.match(missing.stderr, /seccomp profile/);
   // A detached container keeps its setting in its record, and `kiln exec` runs under the container's filter.
-  for (const [opts, mode] of [[['--security-opt', 'seccomp=unconfined'], '0'], [[], '2']] as const) {
+  for (const [opts, mode] of [
+    [['--security-opt', 'seccomp=unconfined'], '0'],
+    [[], '2'],
+  ] as const) {
     const d = await kiln(['run', '-d', '--network', 'none', ...opts, 'busybox', 'sleep', '60'], { root });
     assert.is(d.code, 0, d.stderr);
     const id = d.stdout.trim();

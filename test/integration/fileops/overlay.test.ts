@@ -41,7 +41,7 @@ test('copies land in the upper dir; a lower directory replaced by an archive fil
   await copyFiles({ srcRoot: ctx, sources: ['app.conf'], destRoot: o.merged, dest: '/toroot/etc/', chown: 'app', ownership: 'reset' });
   await addFiles({ srcRoot: ctx, sources: ['t.tar'], destRoot: o.merged, dest: '/' });
   assert.is(readFileSync(join(o.upper, 'etc/app.conf'), 'utf8'), 'conf', 'through the lower symlink to /, still inside the rootfs');
-  assert.is(lstatSync(join(o.upper, 'etc/app.conf')).uid, 10, '--chown name resolved in the lower layer\'s /etc/passwd');
+  assert.is(lstatSync(join(o.upper, 'etc/app.conf')).uid, 10, "--chown name resolved in the lower layer's /etc/passwd");
   assert.is(readFileSync(join(o.merged, 'dirone'), 'utf8'), 'now a file');
   assert.ok(lstatSync(join(o.upper, 'dirone')).isFile());
   assert.equal(readdirSync(join(o.lower, 'dirone')), ['onefile.txt'], 'the lower layer is never written');

@@ -16,7 +16,8 @@ import { writeTar } from '../../unit/fileops/tarball.js';
 
 test.after.each(cleanup);
 
-const PASSWD = 'root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1::/:/bin/false\nbin:x:2:2::/bin:/bin/false\napp:x:4:7::/:/bin/false\ndev:x:1001:1001::/home/dev:/bin/sh\n';
+const PASSWD =
+  'root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1::/:/bin/false\nbin:x:2:2::/bin:/bin/false\napp:x:4:7::/:/bin/false\ndev:x:1001:1001::/home/dev:/bin/sh\n';
 const GROUP = 'root:x:0:\ndaemon:x:1:\nbin:x:2:\nlp:x:7:\ndev:x:1001:\n';
 
 function rootfs(): string {
@@ -27,15 +28,23 @@ function rootfs(): string {
   return root;
 }
 
-const owner = (p: string): string => { const st = lstatSync(p); return `${st.uid}:${st.gid}`; };
+const owner = (p: string): string => {
+  const st = lstatSync(p);
+  return `${st.uid}:${st.gid}`;
+};
 
 test('bc-copychown: names resolve in the destination; a user alone brings its primary group, a number itself', async () => {
   const ctx = caseContext('bc-copychown');
   const root = rootfs();
   const cases: Array<[string, string, string]> = [
-    ['1:2', 'script.12', '1:2'], ['1:daemon', 'script.1-daemon', '1:1'], ['1', 'script.1', '1:1'],
-    ['app:daemon', 'script.app-daemon', '4:1'], ['2:bin', 'script.2-bin', '2:2'], ['2', 'script.2', '2:2'],
-    ['bin', 'script.bin', '2:2'], ['app', 'script.app', '4:7'],
+    ['1:2', 'script.12', '1:2'],
+    ['1:daemon', 'script.1-daemon', '1:1'],
+    ['1', 'script.1', '1:1'],
+    ['app:daemon', 'script.app-daemon', '4:1'],
+    ['2:bin', 'script.2-bin', '2:2'],
+    ['2', 'script.2', '2:2'],
+    ['bin', 'script.bin', '2:2'],
+    ['app', 'script.app', '4:7'],
   ];
   for (const [chown, name] of cases) {
     await copyFiles({ srcRoot: ctx, sources: ['script'], destRoot: root, dest: `/usr/bin/${name}`, chown, ownership: 'reset' });
@@ -95,7 +104,10 @@ test('bc-copy-permissions: COPY --chown over an existing directory changes the f
 
 test('ADD archives keep their owners unless --chown is given', async () => {
   const ctx = tempDir('ctx');
-  await writeTar(join(ctx, 'a.tar'), [{ name: 'd/', type: 'directory' }, { name: 'd/f', body: 'x' }]);
+  await writeTar(join(ctx, 'a.tar'), [
+    { name: 'd/', type: 'directory' },
+    { name: 'd/f', body: 'x' },
+  ]);
   const root = rootfs();
   await addFiles({ srcRoot: ctx, sources: ['a.tar'], destRoot: root, dest: '/one/' });
   await addFiles({ srcRoot: ctx, sources: ['a.tar'], destRoot: root, dest: '/two/', chown: 'dev' });

@@ -68,17 +68,20 @@ test.after(async () => {
 function context(): string {
   const dir = mkdtempSync(join(work, 'ctx-'));
   const u = `http://127.0.0.1:${port}`;
-  writeFileSync(join(dir, 'Dockerfile'), [
-    'FROM busybox',
-    `ADD ${u}/x/${toCanary('pwned')} /url/`,
-    `ADD ${u}/x/${toCanary('victim')} /url/`,
-    `ADD ${u}/cd/1 /cd/`,
-    `ADD ${u}/cd/2 /cd/`,
-    `ADD ${u}/cd/3 /cd3/`,
-    // The bytes are in the image under their base names (Content-Disposition wins over the URL, as in BuildKit).
-    'RUN test "$(cat /url/pwned)" = P && test "$(cat /url/victim)" = V && test "$(cat /cd/cd-pwned)" = C1 && test "$(cat /cd/victim)" = C2 && test "$(cat /cd3/__unnamed__)" = C3 && test "$(ls /url /cd /cd3 | wc -w)" = 8',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    join(dir, 'Dockerfile'),
+    [
+      'FROM busybox',
+      `ADD ${u}/x/${toCanary('pwned')} /url/`,
+      `ADD ${u}/x/${toCanary('victim')} /url/`,
+      `ADD ${u}/cd/1 /cd/`,
+      `ADD ${u}/cd/2 /cd/`,
+      `ADD ${u}/cd/3 /cd3/`,
+      // The bytes are in the image under their base names (Content-Disposition wins over the URL, as in BuildKit).
+      'RUN test "$(cat /url/pwned)" = P && test "$(cat /url/victim)" = V && test "$(cat /cd/cd-pwned)" = C1 && test "$(cat /cd/victim)" = C2 && test "$(cat /cd3/__unnamed__)" = C3 && test "$(ls /url /cd /cd3 | wc -w)" = 8',
+      '',
+    ].join('\n'),
+  );
   return dir;
 }
 
@@ -88,7 +91,10 @@ test('kiln build: ADD of ..%2F URLs and hostile Content-Disposition names writes
   const r = await kiln(['build', '--progress', 'plain', '-t', 'hostile-add:local', ctx], { root, env: { KILN_DAEMON: '0' } });
   await canary.assertUntouched('local build');
   assert.is(r.code, 0, r.stderr);
-  assert.ok(hits.some((h) => h.includes('..%2F') && h.endsWith('victim')), `the server saw the hostile URL: ${hits.join(' ')}`);
+  assert.ok(
+    hits.some((h) => h.includes('..%2F') && h.endsWith('victim')),
+    `the server saw the hostile URL: ${hits.join(' ')}`,
+  );
   assert.ok(hits.includes('/cd/2'));
 });
 
@@ -98,7 +104,10 @@ test('kiln serve (docker CLI): the same Dockerfile writes nothing on the host', 
   const r = await docker(served, ['build', '-t', 'hostile-add:served', '.'], { cwd: ctx });
   await canary.assertUntouched('served build');
   assert.is(r.code, 0, r.stderr + r.stdout);
-  assert.ok(hits.some((h) => h.includes('..%2F') && h.endsWith('pwned')), `the server saw the hostile URL: ${hits.join(' ')}`);
+  assert.ok(
+    hits.some((h) => h.includes('..%2F') && h.endsWith('pwned')),
+    `the server saw the hostile URL: ${hits.join(' ')}`,
+  );
   assert.ok(hits.includes('/cd/1'));
 });
 

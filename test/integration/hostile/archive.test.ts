@@ -6,7 +6,21 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -71,9 +85,37 @@ async function tarFile(path: string, entries: TarInput[]): Promise<void> {
   writeFileSync(path, Buffer.concat(chunks));
 }
 
-const dirEntry = (name: string, extra: Partial<TarInput> = {}): TarInput => ({ name, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 1_600_000_000, ...extra });
-const fileEntry = (name: string, body: string, extra: Partial<TarInput> = {}): TarInput => ({ name, type: 'file', mode: 0o644, uid: 0, gid: 0, size: Buffer.byteLength(body), mtime: 1_600_000_000, data: Buffer.from(body), ...extra });
-const linkEntry = (name: string, type: 'symlink' | 'link', linkname: string): TarInput => ({ name, type, linkname, mode: 0o777, uid: 0, gid: 0, size: 0, mtime: 1_600_000_000 });
+const dirEntry = (name: string, extra: Partial<TarInput> = {}): TarInput => ({
+  name,
+  type: 'dir',
+  mode: 0o755,
+  uid: 0,
+  gid: 0,
+  size: 0,
+  mtime: 1_600_000_000,
+  ...extra,
+});
+const fileEntry = (name: string, body: string, extra: Partial<TarInput> = {}): TarInput => ({
+  name,
+  type: 'file',
+  mode: 0o644,
+  uid: 0,
+  gid: 0,
+  size: Buffer.byteLength(body),
+  mtime: 1_600_000_000,
+  data: Buffer.from(body),
+  ...extra,
+});
+const linkEntry = (name: string, type: 'symlink' | 'link', linkname: string): TarInput => ({
+  name,
+  type,
+  linkname,
+  mode: 0o777,
+  uid: 0,
+  gid: 0,
+  size: 0,
+  mtime: 1_600_000_000,
+});
 
 /** A tree holding `ping` with the binary capability and a user xattr, archived by GNU tar (not kiln's writer). */
 function gnuTarWithCaps(ctx: string, name: string): void {
@@ -131,7 +173,7 @@ test('a built image keeps an ADDed binary security.capability in its layer (read
   assert.is(x['user.high']?.toString('hex'), HIGH.toString('hex'));
 });
 
-test('ADD never applies trusted.overlay.* from an archive: an opaque marker cannot hide the base image\'s /bin', async () => {
+test("ADD never applies trusted.overlay.* from an archive: an opaque marker cannot hide the base image's /bin", async () => {
   const evil = [
     dirEntry('bin', { xattrs: { 'trusted.overlay.opaque': Buffer.from('y'), 'user.kept': Buffer.from('ok') } }),
     fileEntry('bin/kiln-extra', 'extra', { xattrs: { 'trusted.overlay.redirect': Buffer.from('/etc'), 'trusted.overlay.metacopy': Buffer.alloc(0) } }),
@@ -142,9 +184,15 @@ test('ADD never applies trusted.overlay.* from an archive: an opaque marker cann
   const root = tempDir('dest');
   await addFiles({ srcRoot: ctx, sources: ['opaque.tar'], destRoot: root, dest: '/' });
   const onBin = getXattrs(join(root, 'bin')) ?? {};
-  assert.equal(Object.keys(onBin).filter((k) => k.startsWith('trusted.overlay.')), []);
+  assert.equal(
+    Object.keys(onBin).filter((k) => k.startsWith('trusted.overlay.')),
+    [],
+  );
   assert.is(onBin['user.kept']?.toString(), 'ok');
-  assert.equal(Object.keys(getXattrs(join(root, 'bin/kiln-extra')) ?? {}).filter((k) => k.startsWith('trusted.overlay.')), []);
+  assert.equal(
+    Object.keys(getXattrs(join(root, 'bin/kiln-extra')) ?? {}).filter((k) => k.startsWith('trusted.overlay.')),
+    [],
+  );
 
   // In a build on overlayfs: the base's /bin (busybox, /bin/sh) stays visible to the next RUN and in the image.
   // `ADD --link` writes straight into the new snapshot's upper dir, where an opaque marker takes effect.
@@ -155,19 +203,28 @@ test('ADD never applies trusted.overlay.* from an archive: an opaque marker cann
     const tag = `hostile-opaque:${i}`;
     await b.build(bctx, { tags: [tag] });
     const tree = await b.tree(tag);
-    assert.ok(tree.some((e) => e.path === 'seen' && e.type === 'file'), `${add}: RUN found /bin/sh after the ADD`);
+    assert.ok(
+      tree.some((e) => e.path === 'seen' && e.type === 'file'),
+      `${add}: RUN found /bin/sh after the ADD`,
+    );
     const img = await b.image(tag);
     let layer = await b.builder.root.content.readBuffer(img.manifest.layers.at(-2)!.digest);
     if (layer[0] === 0x1f && layer[1] === 0x8b) layer = gunzipSync(layer);
     const work = tempDir('layer');
     writeFileSync(join(work, 'layer.tar'), layer);
     const members = execFileSync('tar', ['-tf', join(work, 'layer.tar')], { encoding: 'utf8' }).split('\n');
-    assert.ok(members.some((m) => m.replace(/^\.?\//, '') === 'bin/kiln-extra'), `${add}: the ADD layer holds the archive's file`);
-    assert.not.ok(members.some((m) => m.includes('.wh.')), `${add}: the ADD layer hides nothing of the base`);
+    assert.ok(
+      members.some((m) => m.replace(/^\.?\//, '') === 'bin/kiln-extra'),
+      `${add}: the ADD layer holds the archive's file`,
+    );
+    assert.not.ok(
+      members.some((m) => m.includes('.wh.')),
+      `${add}: the ADD layer hides nothing of the base`,
+    );
   }
 });
 
-test('ADD of an archive whose first entry is ./ leaves the existing destination\'s owner and mode alone', async () => {
+test("ADD of an archive whose first entry is ./ leaves the existing destination's owner and mode alone", async () => {
   const src = tempDir('dot-src');
   writeFileSync(join(src, 'f'), 'x');
   chownSync(join(src, 'f'), 491327, 89939);
@@ -184,7 +241,7 @@ test('ADD of an archive whose first entry is ./ leaves the existing destination\
   assert.is(`${st.uid}:${st.gid}`, '0:0', 'the destination keeps its owner (moby Unpack skips ".")');
   assert.is(st.mode & 0o7777, 0o755, 'and its mode');
   const f = lstatSync(join(root, 'dst/f'));
-  assert.is(`${f.uid}:${f.gid}`, '491327:89939', 'entries below it keep the archive\'s owners');
+  assert.is(`${f.uid}:${f.gid}`, '491327:89939', "entries below it keep the archive's owners");
   // With --chown the same: the destination is not the archive's to change.
   await addFiles({ srcRoot: ctx, sources: ['dot.tar'], destRoot: root, dest: '/dst', chown: '7:8' });
   assert.is(`${lstatSync(join(root, 'dst')).uid}:${lstatSync(join(root, 'dst')).gid}`, '0:0');
@@ -235,24 +292,24 @@ test('through kiln serve (docker CLI): binary xattr kept, opaque marker ignored,
   const c = canary();
   const ctx = tempDir('serve-ctx');
   gnuTarWithCaps(ctx, 'caps.tar');
-  await tarFile(join(ctx, 'opaque.tar'), [
-    dirEntry('bin', { xattrs: { 'trusted.overlay.opaque': Buffer.from('y') } }),
-    fileEntry('bin/kiln-extra', 'extra'),
-  ]);
+  await tarFile(join(ctx, 'opaque.tar'), [dirEntry('bin', { xattrs: { 'trusted.overlay.opaque': Buffer.from('y') } }), fileEntry('bin/kiln-extra', 'extra')]);
   await tarFile(join(ctx, 'redirect.tar'), [
     linkEntry('abs', 'symlink', c.dir),
     fileEntry('abs/pwned-abs', 'x'),
     linkEntry('rel', 'symlink', `${'../'.repeat(12)}${c.dir.slice(1)}`),
     fileEntry('rel/pwned-rel', 'x'),
   ]);
-  writeFileSync(join(ctx, 'Dockerfile'), [
-    'FROM busybox',
-    'ADD --link opaque.tar /',
-    'ADD redirect.tar /out',
-    'ADD caps.tar /opt/',
-    `RUN ls /bin/sh /bin/kiln-extra && test -f /out${c.dir}/pwned-abs && test -f /out${c.dir}/pwned-rel`,
-    '',
-  ].join('\n'));
+  writeFileSync(
+    join(ctx, 'Dockerfile'),
+    [
+      'FROM busybox',
+      'ADD --link opaque.tar /',
+      'ADD redirect.tar /out',
+      'ADD caps.tar /opt/',
+      `RUN ls /bin/sh /bin/kiln-extra && test -f /out${c.dir}/pwned-abs && test -f /out${c.dir}/pwned-rel`,
+      '',
+    ].join('\n'),
+  );
   const s = await startServe();
   try {
     const built = await docker(s, ['build', '-q', '-t', 'hostile-archive:1', ctx]);
@@ -270,7 +327,7 @@ test('through kiln serve (docker CLI): binary xattr kept, opaque marker ignored,
     }
     const x = getXattrs(join(work, 'rootfs/opt/ping')) ?? {};
     assert.is(x['security.capability']?.toString('hex'), CAP.toString('hex'));
-    assert.ok(existsSync(join(work, 'rootfs/bin/sh')) || lstatSync(join(work, 'rootfs/bin/sh')).isSymbolicLink(), 'the base\'s /bin/sh is in the image');
+    assert.ok(existsSync(join(work, 'rootfs/bin/sh')) || lstatSync(join(work, 'rootfs/bin/sh')).isSymbolicLink(), "the base's /bin/sh is in the image");
   } finally {
     await s.stop();
   }

@@ -96,8 +96,16 @@ async function statEntry(p: string): Promise<Entry | undefined> {
   const st = await lstat(p, { bigint: true }).catch(() => undefined);
   if (!st) return undefined;
   return {
-    type: typeOf(st), mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), size: Number(st.size), ino: Number(st.ino),
-    nlink: Number(st.nlink), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, atimeNs: st.atimeNs,
+    type: typeOf(st),
+    mode: Number(st.mode),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    size: Number(st.size),
+    ino: Number(st.ino),
+    nlink: Number(st.nlink),
+    mtimeNs: st.mtimeNs,
+    ctimeNs: st.ctimeNs,
+    atimeNs: st.atimeNs,
   };
 }
 
@@ -185,7 +193,13 @@ export async function plantCanary(opts: { extra?: Record<string, string | Buffer
 
   let closed = false;
   const c: Canary = {
-    dir, secret, file, subdir, emptyDir, fifo, archive,
+    dir,
+    secret,
+    file,
+    subdir,
+    emptyDir,
+    fifo,
+    archive,
     async assertUntouched(label = 'attack') {
       const at = `${label}: host canary`;
       // 1. Metadata and atimes of every recorded path, before anything here reads them.
@@ -201,7 +215,10 @@ export async function plantCanary(opts: { extra?: Record<string, string | Buffer
         const n = await statEntry(p);
         assert.ok(n, `${at} ${p} was removed`);
         // The FIFO's own times move with our buffer check; its evidence is the buffer itself.
-        const keys = e.type === 'fifo' ? (['type', 'mode', 'uid', 'gid', 'ino', 'nlink'] as const) : (['type', 'mode', 'uid', 'gid', 'size', 'ino', 'nlink', 'mtimeNs', 'ctimeNs'] as const);
+        const keys =
+          e.type === 'fifo'
+            ? (['type', 'mode', 'uid', 'gid', 'ino', 'nlink'] as const)
+            : (['type', 'mode', 'uid', 'gid', 'size', 'ino', 'nlink', 'mtimeNs', 'ctimeNs'] as const);
         for (const k of keys) {
           assert.is(String(n![k]), String(e[k]), `${at} ${p}: ${k} changed (${e[k]} -> ${n![k]})`);
         }
@@ -221,7 +238,11 @@ export async function plantCanary(opts: { extra?: Record<string, string | Buffer
       assert.ok(seen.equals(fifoPayload), `${at} ${fifo} was opened and read or written (buffer ${JSON.stringify(seen.toString())})`);
       // 3. Nothing appeared, and contents are the same (reads from here on may move atimes: restore the trap).
       const listed = await listAll(dir);
-      assert.equal(listed.filter((r) => !recorded.has(r)), [], `${at}: new entries under ${dir}`);
+      assert.equal(
+        listed.filter((r) => !recorded.has(r)),
+        [],
+        `${at}: new entries under ${dir}`,
+      );
       for (const [rel, e] of recorded) {
         const p = join(dir, rel);
         assert.is(await contentOf(p, now.get(rel)!), e.content, `${at} ${p}: content changed`);
@@ -241,7 +262,10 @@ export async function plantCanary(opts: { extra?: Record<string, string | Buffer
       for (const t of texts) {
         if (t === undefined || t === null) continue;
         const s = Buffer.isBuffer(t) ? t.toString('latin1') : t;
-        assert.not.ok(s.includes(secret), `${label}: the host canary's secret leaked: ${s.slice(Math.max(0, s.indexOf(secret) - 200), s.indexOf(secret) + 100)}`);
+        assert.not.ok(
+          s.includes(secret),
+          `${label}: the host canary's secret leaked: ${s.slice(Math.max(0, s.indexOf(secret) - 200), s.indexOf(secret) + 100)}`,
+        );
       }
     },
     async assertSecretAbsentUnder(root, label = root) {
@@ -265,7 +289,11 @@ export async function plantCanary(opts: { extra?: Record<string, string | Buffer
             assert.not.ok(data.includes(needle), `${label}: the host canary's secret is in ${p}`);
             if (data[0] === 0x1f && data[1] === 0x8b) {
               let plain: Buffer | undefined;
-              try { plain = gunzipSync(data); } catch { plain = undefined; }
+              try {
+                plain = gunzipSync(data);
+              } catch {
+                plain = undefined;
+              }
               if (plain) assert.not.ok(plain.includes(needle), `${label}: the host canary's secret is in ${p} (gzip)`);
             }
           }

@@ -40,10 +40,15 @@ function plantCanaries(): void {
 
 /** Mode, mtime and content of every canary, to compare before and after. */
 function canaryState(): string {
-  return JSON.stringify(readdirSync(canary, { recursive: true }).map(String).sort().map((p) => {
-    const st = statSync(join(canary, p));
-    return [p, st.mode, st.mtimeMs, st.isFile() ? readFileSync(join(canary, p), 'utf8') : ''];
-  }));
+  return JSON.stringify(
+    readdirSync(canary, { recursive: true })
+      .map(String)
+      .sort()
+      .map((p) => {
+        const st = statSync(join(canary, p));
+        return [p, st.mode, st.mtimeMs, st.isFile() ? readFileSync(join(canary, p), 'utf8') : ''];
+      }),
+  );
 }
 
 /** Files under `dir` (not following links) whose bytes hold the mark; `skip` prunes by path. */
@@ -102,7 +107,7 @@ test('local: a context Dockerfile under sub -> host dir is not built (the server
   const r = await buildLocal(ctx, { contextDockerfile: 'sub/Dockerfile', tags: ['hostile:sub'] });
   assert.ok(isKilnError(r.err) && r.err.code === 'DOCKERFILE_NOT_FOUND', r.said);
   assert.not.ok(r.said.includes(MARK), `canary leaked: ${r.said}`);
-  assert.equal(filesWithMark(h.rootDir), [], 'no layer or snapshot holds the host Dockerfile\'s output');
+  assert.equal(filesWithMark(h.rootDir), [], "no layer or snapshot holds the host Dockerfile's output");
 });
 
 test('local: .dockerignore and Dockerfile.dockerignore symlinked to a host file are not read', async () => {
@@ -129,8 +134,8 @@ test('local: RUN --mount=type=bind (no from=) sees the context without its .dock
     Dockerfile: [
       'FROM busybox',
       // Fails the step (and the build) when an ignored file is visible; copies what it saw into the image.
-      'RUN --mount=type=bind,target=/m sh -c \'ls -R /m > /ro.txt; cat /m/secret.txt /m/secretdir/inner.txt /m/id.key >> /ro.txt 2>/dev/null; test -f /m/sub/public.txt && test -f /m/keep.key && test ! -e /m/secret.txt && test ! -e /m/secretdir && test ! -e /m/id.key\'',
-      'RUN --mount=type=bind,target=/m,rw sh -c \'ls -R /m > /rw.txt; cat /m/secret.txt /m/secretdir/inner.txt /m/id.key >> /rw.txt 2>/dev/null; echo changed > /m/sub/public.txt && test -f /m/sub/public.txt && test ! -e /m/secret.txt && test ! -e /m/secretdir && test ! -e /m/id.key\'',
+      "RUN --mount=type=bind,target=/m sh -c 'ls -R /m > /ro.txt; cat /m/secret.txt /m/secretdir/inner.txt /m/id.key >> /ro.txt 2>/dev/null; test -f /m/sub/public.txt && test -f /m/keep.key && test ! -e /m/secret.txt && test ! -e /m/secretdir && test ! -e /m/id.key'",
+      "RUN --mount=type=bind,target=/m,rw sh -c 'ls -R /m > /rw.txt; cat /m/secret.txt /m/secretdir/inner.txt /m/id.key >> /rw.txt 2>/dev/null; echo changed > /m/sub/public.txt && test -f /m/sub/public.txt && test ! -e /m/secret.txt && test ! -e /m/secretdir && test ! -e /m/id.key'",
       'RUN --mount=type=bind,source=sub,target=/s test -f /s/public.txt',
       '',
     ].join('\n'),
@@ -146,13 +151,23 @@ test('local: RUN --mount=type=bind (no from=) sees the context without its .dock
 
 // ---- through kiln serve: a stranger's tar ----
 
-interface Entry { name: string; type?: 'file' | 'symlink' | 'directory'; body?: string; linkname?: string; mode?: number; mtime?: Date }
+interface Entry {
+  name: string;
+  type?: 'file' | 'symlink' | 'directory';
+  body?: string;
+  linkname?: string;
+  mode?: number;
+  mtime?: Date;
+}
 
 async function craftTar(entries: Entry[]): Promise<Buffer> {
   const pack = tar.pack();
   for (const e of entries) {
     const type = e.type ?? 'file';
-    pack.entry({ name: e.name, type, linkname: e.linkname, mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644), mtime: e.mtime }, type === 'file' ? e.body ?? '' : '');
+    pack.entry(
+      { name: e.name, type, linkname: e.linkname, mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644), mtime: e.mtime },
+      type === 'file' ? (e.body ?? '') : '',
+    );
   }
   pack.finalize();
   const out: Buffer[] = [];
@@ -162,11 +177,14 @@ async function craftTar(entries: Entry[]): Promise<Buffer> {
 
 function postBuild(query: string, body: Buffer): Promise<{ status: number; body: string }> {
   return new Promise((resolve) => {
-    const r = http.request({ host: '127.0.0.1', port: s.port, method: 'POST', path: `/v1.45/build?${query}`, headers: { 'Content-Type': 'application/x-tar' } }, (res) => {
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
+    const r = http.request(
+      { host: '127.0.0.1', port: s.port, method: 'POST', path: `/v1.45/build?${query}`, headers: { 'Content-Type': 'application/x-tar' } },
+      (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
     r.on('error', (e) => resolve({ status: -1, body: String(e) }));
     r.end(body);
   });
@@ -193,53 +211,65 @@ test('serve: dockerfile=sub/Dockerfile with sub -> host dir does not build the h
   assert.not.ok(r.body.includes(MARK), `canary leaked: ${r.body}`);
   assert.equal(serverStoreHits(), []);
   // Nor under the random name the docker CLI gives a Dockerfile from outside the context.
-  const r2 = await postBuild('dockerfile=.dockerfile.0123456789abcdef&t=hostile-sub:2', await craftTar([{ name: '.dockerfile.0123456789abcdef', type: 'symlink', linkname: join(canary, 'passwd') }]));
+  const r2 = await postBuild(
+    'dockerfile=.dockerfile.0123456789abcdef&t=hostile-sub:2',
+    await craftTar([{ name: '.dockerfile.0123456789abcdef', type: 'symlink', linkname: join(canary, 'passwd') }]),
+  );
   assert.match(r2.body, /Cannot locate specified Dockerfile/, r2.body);
   assert.not.ok(r2.body.includes(MARK), `canary leaked: ${r2.body}`);
 });
 
 test('serve: a .dockerignore symlinked to a host file is not read', async () => {
   for (const name of ['.dockerignore', 'Dockerfile.dockerignore']) {
-    const r = await postBuild('t=hostile-ignore:1', await craftTar([
-      { name: 'Dockerfile', body: 'FROM busybox\nCOPY keep.txt /keep.txt\n' },
-      { name: 'keep.txt', body: 'k' },
-      { name, type: 'symlink', linkname: join(canary, 'ignore') },
-    ]));
+    const r = await postBuild(
+      't=hostile-ignore:1',
+      await craftTar([
+        { name: 'Dockerfile', body: 'FROM busybox\nCOPY keep.txt /keep.txt\n' },
+        { name: 'keep.txt', body: 'k' },
+        { name, type: 'symlink', linkname: join(canary, 'ignore') },
+      ]),
+    );
     assert.not.ok(r.body.includes(MARK), `${name}: canary leaked: ${r.body}`);
     assert.match(r.body, /Successfully built/, `${name}: ${r.body}`);
   }
 });
 
-test('serve: a tar that plants a symlink and then a directory of that name never touches the link\'s target', async () => {
+test("serve: a tar that plants a symlink and then a directory of that name never touches the link's target", async () => {
   const before = canaryState();
-  const r = await postBuild('t=hostile-tar:1', await craftTar([
-    { name: 'Dockerfile', body: 'FROM busybox\nCOPY d /d\n' },
-    { name: 'd', type: 'symlink', linkname: join(canary, 'target') },
-    { name: 'd/', type: 'directory', mode: 0o777, mtime: new Date(1_500_000_000_000) },
-    { name: 'e/', type: 'directory', mode: 0o777, mtime: new Date(1_500_000_000_000) },
-    { name: 'e', type: 'symlink', linkname: join(canary, 'target') },
-  ]));
+  const r = await postBuild(
+    't=hostile-tar:1',
+    await craftTar([
+      { name: 'Dockerfile', body: 'FROM busybox\nCOPY d /d\n' },
+      { name: 'd', type: 'symlink', linkname: join(canary, 'target') },
+      { name: 'd/', type: 'directory', mode: 0o777, mtime: new Date(1_500_000_000_000) },
+      { name: 'e/', type: 'directory', mode: 0o777, mtime: new Date(1_500_000_000_000) },
+      { name: 'e', type: 'symlink', linkname: join(canary, 'target') },
+    ]),
+  );
   assert.not.ok(r.body.includes(MARK), r.body);
   assert.is(canaryState(), before, 'the host directory kept its mode and mtime');
 });
 
 test('serve: RUN --mount=type=bind sees the context without its .dockerignored files, ro and rw', async () => {
   const secret = `${MARK}-ignored`;
-  const r = await postBuild('t=hostile-bind:1', await craftTar([
-    { name: '.dockerignore', body: 'secret.txt\nsecretdir\n' },
-    { name: 'secret.txt', body: secret },
-    { name: 'secretdir/inner.txt', body: secret },
-    { name: 'public.txt', body: 'public' },
-    {
-      name: 'Dockerfile',
-      body: [
-        'FROM busybox',
-        'RUN --mount=type=bind,target=/m sh -c \'ls -R /m > /ro.txt; cat /m/secret.txt >> /ro.txt 2>/dev/null; test -f /m/public.txt && test ! -e /m/secret.txt && test ! -e /m/secretdir\'',
-        'RUN --mount=type=bind,target=/m,rw sh -c \'ls -R /m > /rw.txt; cat /m/secret.txt >> /rw.txt 2>/dev/null; test -f /m/public.txt && test ! -e /m/secret.txt && test ! -e /m/secretdir\'',
-        '',
-      ].join('\n'),
-    },
-  ]));
+  const r = await postBuild(
+    't=hostile-bind:1',
+    await craftTar([
+      { name: '.dockerignore', body: 'secret.txt\nsecretdir\n' },
+      { name: 'secret.txt', body: secret },
+      { name: 'secretdir/inner.txt', body: secret },
+      { name: 'public.txt', body: 'public' },
+      {
+        name: 'Dockerfile',
+        body: [
+          'FROM busybox',
+          "RUN --mount=type=bind,target=/m sh -c 'ls -R /m > /ro.txt; cat /m/secret.txt >> /ro.txt 2>/dev/null; test -f /m/public.txt && test ! -e /m/secret.txt && test ! -e /m/secretdir'",
+          "RUN --mount=type=bind,target=/m,rw sh -c 'ls -R /m > /rw.txt; cat /m/secret.txt >> /rw.txt 2>/dev/null; test -f /m/public.txt && test ! -e /m/secret.txt && test ! -e /m/secretdir'",
+          '',
+        ].join('\n'),
+      },
+    ]),
+  );
   assert.match(r.body, /Successfully built/, `an ignored file was visible at the bind target: ${r.body}`);
   assert.not.ok(r.body.includes(MARK), r.body);
 });

@@ -59,7 +59,7 @@ async function interruptSave(out: string, signal: NodeJS.Signals): Promise<{ nam
   }
 }
 
-test('the next kiln save -o FILE removes a SIGKILLed save\'s temp file, not a live writer\'s', async () => {
+test("the next kiln save -o FILE removes a SIGKILLed save's temp file, not a live writer's", async () => {
   const out = join(work, 'img.tar');
   const dead = await interruptSave(out, 'SIGKILL');
   await dead.exited;
@@ -70,8 +70,8 @@ test('the next kiln save -o FILE removes a SIGKILLed save\'s temp file, not a li
   const r = await kiln(['save', '-o', out, 'big'], { root, timeoutMs: 120_000 });
   assert.is(r.code, 0, r.stderr);
   assert.ok(statSync(out).size > 64_000_000, 'the archive is complete');
-  assert.not.ok(existsSync(join(work, dead.name)), 'the dead writer\'s temp file is gone');
-  assert.ok(existsSync(join(work, live.name)), 'the stopped (live) writer\'s temp file is kept');
+  assert.not.ok(existsSync(join(work, dead.name)), "the dead writer's temp file is gone");
+  assert.ok(existsSync(join(work, live.name)), "the stopped (live) writer's temp file is kept");
   assert.is(statSync(join(work, live.name)).size, liveSize, 'and untouched');
 
   live.child.kill('SIGCONT');
@@ -108,7 +108,7 @@ function plantRecordTemps(tok: string, tag: string): string[] {
   return files;
 }
 
-test('kiln prune and the next build remove a killed build\'s gc-roots/*.tmp, not a live writer\'s', async () => {
+test("kiln prune and the next build remove a killed build's gc-roots/*.tmp, not a live writer's", async () => {
   const live = await token(false);
   const liveFiles = plantRecordTemps(live.token, 'live');
   const deadFiles = plantRecordTemps((await token(true)).token, 'dead');

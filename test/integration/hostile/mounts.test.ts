@@ -66,7 +66,10 @@ function stubAttack(d: string, mount: string, target: string): string {
 }
 
 for (const mount of ['type=bind', 'type=cache,id=hostile-stub', 'type=tmpfs']) {
-  for (const [target, dirs] of [['/a/b', ['b']], ['/a/b/c', ['b/c']]] as const) {
+  for (const [target, dirs] of [
+    ['/a/b', ['b']],
+    ['/a/b/c', ['b/c']],
+  ] as const) {
     test(`RUN --mount=${mount},target=${target} then /a -> host dir: the host's empty ${dirs[0]} survives the stub clean-up`, async () => {
       const d = await plant([...dirs]);
       const before = await snapshot(d);
@@ -75,19 +78,20 @@ for (const mount of ['type=bind', 'type=cache,id=hostile-stub', 'type=tmpfs']) {
       await assertUntouched(d, before, `${mount} ${target}`);
       // The step's own result is kept: /a is the symlink it made, /a.old its old directory.
       const tree = await h.tree(`stub:${n}`);
-      assert.ok(tree.some((e) => e.path === 'a' && e.type === 'symlink'), JSON.stringify(tree));
+      assert.ok(
+        tree.some((e) => e.path === 'a' && e.type === 'symlink'),
+        JSON.stringify(tree),
+      );
     });
   }
 }
 
 /** A context whose image has `/dev -> d` (absolute, to the host directory), built with busybox's files. */
 function devLinkStages(d: string): string {
-  return [
-    'FROM busybox AS src',
-    `RUN mkdir /out && cp -a /bin /etc /out/ && ln -s ${d} /out/dev`,
-    'FROM scratch AS devlink',
-    'COPY --from=src /out/ /',
-  ].join('\n') + '\n';
+  return (
+    ['FROM busybox AS src', `RUN mkdir /out && cp -a /bin /etc /out/ && ln -s ${d} /out/dev`, 'FROM scratch AS devlink', 'COPY --from=src /out/ /'].join('\n') +
+    '\n'
+  );
 }
 
 test('an image layer with /dev -> host dir, then RUN: runc writes nothing on the host and the step runs', async () => {
@@ -100,7 +104,10 @@ test('an image layer with /dev -> host dir, then RUN: runc writes nothing on the
   assert.is(await readFile(join(d, 'ptmx'), 'utf8'), 'host ptmx\n');
   assert.ok(r.stepsExecuted > 0);
   const tree = await h.tree('devlink:run');
-  assert.ok(tree.some((e) => e.path === 'ran'), 'the RUN step ran');
+  assert.ok(
+    tree.some((e) => e.path === 'ran'),
+    'the RUN step ran',
+  );
 });
 
 test('kiln run of an image with /dev -> host dir writes nothing on the host', async () => {
@@ -134,8 +141,7 @@ test('kiln serve: docker build with the bind and cache mount-stub attacks leaves
   const cache = await plant(['b']);
   const cacheBefore = await snapshot(cache);
   const ctx = await h.context({
-    Dockerfile: stubAttack(bind, 'type=bind', '/a/b/c')
-      + stubRun(cache, 'type=cache,id=served', '/c/b'),
+    Dockerfile: stubAttack(bind, 'type=bind', '/a/b/c') + stubRun(cache, 'type=cache,id=served', '/c/b'),
     'f.txt': 'x\n',
   });
   const r = await docker(s, ['build', '-t', 'hostile:stub', '.'], { cwd: ctx });

@@ -74,7 +74,7 @@ function assertCanaryIntact(what: string): void {
   assert.is(connections, 0, `${what}: the host's loopback service was reached`);
 }
 
-test('a default RUN step cannot reach a service on the build host\'s loopback, nor through the bridge gateway', async () => {
+test("a default RUN step cannot reach a service on the build host's loopback, nor through the bridge gateway", async () => {
   connections = 0;
   const ctx = await context('default', `FROM busybox\nRUN ${probe('127.0.0.1')}; ${probe('10.89.0.1')}; ls /sys/class/net > /ifaces\n`);
   const out = join(dir, 'out-default');
@@ -127,7 +127,10 @@ test('kiln build --network host asks for host networking itself (as buildx); RUN
 test('a granted host step and a default step are different cache entries', async () => {
   connections = 0;
   const df = (flag: string) => `FROM busybox\nRUN ${flag}${probe('127.0.0.1')}\n`;
-  const host = await kiln(['build', '--no-cache', '--allow', 'network.host', await context('key-host', df('--network=host '))], { root, env: { KILN_DAEMON: '0' } });
+  const host = await kiln(['build', '--no-cache', '--allow', 'network.host', await context('key-host', df('--network=host '))], {
+    root,
+    env: { KILN_DAEMON: '0' },
+  });
   assert.is(host.code, 0, host.stderr);
   const out = join(dir, 'out-key');
   // Same command on the default network: must run again (isolated), not reuse the host step's result.
@@ -140,22 +143,35 @@ test('a granted host step and a default step are different cache entries', async
 test('a RUN namespace serves another step only if the step could not change it; none outlives the build', async () => {
   // Step 2 takes step 1's pooled namespace; with every capability it adds an address there. Step 3 must get a
   // clean namespace (the insecure step's is deleted, not pooled), and a sandboxed step cannot change its own.
-  const ctx = await context('pool', [
-    'FROM busybox',
-    'RUN echo one > /one',
-    'RUN --security=insecure ip addr add 10.250.0.1/32 dev lo && ip -o addr show dev lo | grep -q 10.250.0.1',
-    'RUN ip -o addr show dev lo > /lo-after; ip addr add 10.250.0.2/32 dev lo 2>/dev/null; echo "rc=$?" > /add-rc',
-    '',
-  ].join('\n'));
+  const ctx = await context(
+    'pool',
+    [
+      'FROM busybox',
+      'RUN echo one > /one',
+      'RUN --security=insecure ip addr add 10.250.0.1/32 dev lo && ip -o addr show dev lo | grep -q 10.250.0.1',
+      'RUN ip -o addr show dev lo > /lo-after; ip addr add 10.250.0.2/32 dev lo 2>/dev/null; echo "rc=$?" > /add-rc',
+      '',
+    ].join('\n'),
+  );
   const out = join(dir, 'out-pool');
   const r = await kiln(['build', '--no-cache', '--allow', 'security.insecure', '--output', `type=local,dest=${out}`, ctx], { root, env: { KILN_DAEMON: '0' } });
   assert.is(r.code, 0, r.stderr);
-  assert.not.match(await readFile(join(out, 'lo-after'), 'utf8'), '10.250.0.1', 'a later step saw the insecure step\'s change');
+  assert.not.match(await readFile(join(out, 'lo-after'), 'utf8'), '10.250.0.1', "a later step saw the insecure step's change");
   assert.match(await readFile(join(out, 'lo-after'), 'utf8'), '127.0.0.1');
   assert.match(await readFile(join(out, 'add-rc'), 'utf8'), /rc=[1-9]/, 'a sandboxed step changed its namespace');
   // The build process is gone: so are its pooled namespaces and address leases.
-  const leases = readdirSync('/run/kiln/leases').map((n) => { try { return JSON.parse(readFileSync(join('/run/kiln/leases', n), 'utf8')); } catch { return {}; } });
-  assert.equal(leases.filter((l) => l.root === root), [], 'leases of the finished build remain');
+  const leases = readdirSync('/run/kiln/leases').map((n) => {
+    try {
+      return JSON.parse(readFileSync(join('/run/kiln/leases', n), 'utf8'));
+    } catch {
+      return {};
+    }
+  });
+  assert.equal(
+    leases.filter((l) => l.root === root),
+    [],
+    'leases of the finished build remain',
+  );
 });
 
 test('through the resident builder: the same refusal and isolation', async () => {
@@ -164,18 +180,30 @@ test('through the resident builder: the same refusal and isolation', async () =>
   const env: NodeJS.ProcessEnv = { ...process.env, KILN_DAEMON_IDLE_SECONDS: '60' };
   delete env.KILN_DAEMON;
   const droot = join(dir, 'daemon-root');
-  const run = (args: string[]) => new Promise<{ code: number; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [bin, '--root', droot, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code: code ?? 128, stderr }));
-  });
-  const served = () => (existsSync(join(droot, 'daemon')) ? readdirSync(join(droot, 'daemon')).filter((n) => n.endsWith('.log')).map((n) => readFileSync(join(droot, 'daemon', n), 'utf8')).join('') : '').split('served a build').length - 1;
+  const run = (args: string[]) =>
+    new Promise<{ code: number; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [bin, '--root', droot, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d) => (stderr += d));
+      child.on('close', (code) => resolve({ code: code ?? 128, stderr }));
+    });
+  const served = () =>
+    (existsSync(join(droot, 'daemon'))
+      ? readdirSync(join(droot, 'daemon'))
+          .filter((n) => n.endsWith('.log'))
+          .map((n) => readFileSync(join(droot, 'daemon', n), 'utf8'))
+          .join('')
+      : ''
+    ).split('served a build').length - 1;
   try {
     assert.is((await run(['base', 'busybox'])).code, 0);
     const first = await run(['build', await context('d-first', 'FROM busybox\nRUN echo warm\n')]);
     assert.is(first.code, 0, first.stderr);
-    await waitFor('the resident builder', () => existsSync(join(droot, 'daemon')) && readdirSync(join(droot, 'daemon')).some((n) => n.endsWith('.sock')), 30_000);
+    await waitFor(
+      'the resident builder',
+      () => existsSync(join(droot, 'daemon')) && readdirSync(join(droot, 'daemon')).some((n) => n.endsWith('.sock')),
+      30_000,
+    );
     const before = served();
     const refused = await run(['build', await context('d-host', `FROM busybox\nRUN --network=host ${probe('127.0.0.1')}\n`)]);
     assert.is(refused.code, 5, refused.stderr);
@@ -210,7 +238,14 @@ test('kiln serve without --allow: docker build --network host and RUN --network=
     assert.is.not(runHost.code, 0);
     assert.match(runHost.stderr + runHost.stdout, /Dockerfile:2: RUN --network=host needs the network\.host entitlement.*kiln serve --allow network\.host/s);
 
-    const remote = await kiln(['--host', s.host, 'build', '--allow', 'network.host', await context('srv-remote', `FROM busybox\nRUN --network=host ${probe('127.0.0.1')}\n`)]);
+    const remote = await kiln([
+      '--host',
+      s.host,
+      'build',
+      '--allow',
+      'network.host',
+      await context('srv-remote', `FROM busybox\nRUN --network=host ${probe('127.0.0.1')}\n`),
+    ]);
     assert.is(remote.code, 5, remote.stderr);
     assert.match(remote.stderr, /not allowed by this server/);
     assert.match(remote.stderr, /kiln serve --allow network\.host/);
@@ -235,7 +270,13 @@ test('kiln serve --allow network.host: granted only to builds that ask for it', 
   connections = 0;
   const s: Served = await startServe({ args: ['--allow', 'network.host'] });
   try {
-    const asked = await docker(s, ['build', '--no-cache', '--network', 'host', await context('srv2-net', `FROM busybox\nRUN ${probe('127.0.0.1')} && cat /got-127.0.0.1\n`)]);
+    const asked = await docker(s, [
+      'build',
+      '--no-cache',
+      '--network',
+      'host',
+      await context('srv2-net', `FROM busybox\nRUN ${probe('127.0.0.1')} && cat /got-127.0.0.1\n`),
+    ]);
     assert.is(asked.code, 0, asked.stderr);
     assert.match(asked.stdout, secret);
     assert.is(connections, 1);
@@ -261,7 +302,7 @@ test('kiln serve --allow network.host: granted only to builds that ask for it', 
   }
 });
 
-test('outbound NAT from a default RUN step reaches a namespace the test made, as the host\'s address', async () => {
+test("outbound NAT from a default RUN step reaches a namespace the test made, as the host's address", async () => {
   const tag = randomBytes(3).toString('hex');
   const ns = `kiln-test-bout-${tag}`;
   const hostIf = `kbo${tag}`;
@@ -286,16 +327,27 @@ test('outbound NAT from a default RUN step reaches a namespace the test made, as
     await chmod(join(www, 'cgi-bin', 'from'), 0o755);
     httpd = spawn('ip', ['netns', 'exec', ns, 'busybox', 'httpd', '-f', '-p', `${outsideIp}:8080`, '-h', www], { stdio: 'ignore' });
     // Retried in the step: httpd may still be starting.
-    const ctx = await context('nat', `FROM busybox\nRUN for i in 1 2 3 4 5 6 7 8 9 10; do printf 'GET /cgi-bin/from HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${outsideIp} 8080 > /answer && grep -q from= /answer && break; sleep 0.3; done; cat /answer\n`);
+    const ctx = await context(
+      'nat',
+      `FROM busybox\nRUN for i in 1 2 3 4 5 6 7 8 9 10; do printf 'GET /cgi-bin/from HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${outsideIp} 8080 > /answer && grep -q from= /answer && break; sleep 0.3; done; cat /answer\n`,
+    );
     const out = join(dir, 'out-nat');
     const r = await kiln(['build', '--no-cache', '--output', `type=local,dest=${out}`, ctx], { root, env: { KILN_DAEMON: '0' } });
     assert.is(r.code, 0, r.stderr);
     const answer = await readFile(join(out, 'answer'), 'utf8');
-    assert.match(answer, `from=${hostIp}`, 'the server saw the host\'s address (masqueraded), not the step\'s 10.89.x.x');
+    assert.match(answer, `from=${hostIp}`, "the server saw the host's address (masqueraded), not the step's 10.89.x.x");
   } finally {
     httpd?.kill('SIGKILL');
-    try { ip('link', 'del', hostIf); } catch { /* gone with the namespace */ }
-    try { ip('netns', 'del', ns); } catch { /* never made */ }
+    try {
+      ip('link', 'del', hostIf);
+    } catch {
+      /* gone with the namespace */
+    }
+    try {
+      ip('netns', 'del', ns);
+    } catch {
+      /* never made */
+    }
   }
 });
 

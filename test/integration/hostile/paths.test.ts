@@ -75,7 +75,15 @@ async function smallRoot(mb: number): Promise<string> {
 async function imagesOf(r: string): Promise<string[]> {
   const out = await kiln(['images', '--format', 'json'], { root: r });
   assert.is(out.code, 0, out.stderr);
-  return out.stdout.trim().split('\n').filter(Boolean).map((l) => { const i = JSON.parse(l); return `${i.Repository}:${i.Tag}`; }).sort();
+  return out.stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const i = JSON.parse(l);
+      return `${i.Repository}:${i.Tag}`;
+    })
+    .sort();
 }
 
 test('WORKDIR with 30,000 components fails fast with PATH_TOO_LONG naming its line', async () => {
@@ -90,7 +98,10 @@ test('WORKDIR with 30,000 components fails fast with PATH_TOO_LONG naming its li
 
 test('a deep legal WORKDIR is made quickly and a build past it is cancelled by SIGTERM', async () => {
   const ctx = context(`FROM busybox\nWORKDIR ${'/d'.repeat(1500)}\nRUN echo started && sleep 60\n`);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/dev.ts', '--root', root, 'build', '--no-cache', '--progress', 'plain', ctx], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/dev.ts', '--root', root, 'build', '--no-cache', '--progress', 'plain', ctx], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let err = '';
   child.stderr.on('data', (d) => (err += d));
   const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
@@ -105,7 +116,9 @@ test('a deep legal WORKDIR is made quickly and a build past it is cancelled by S
 });
 
 test('WORKDIR through a symlink creates the target inside the rootfs, never on the host', async () => {
-  const ctx = context(`FROM busybox\nRUN ln -s ${canaryDir}/made /link\nWORKDIR /link/new\nRUN test -d /link/new && test -d ${canaryDir}/made/new && test "$(pwd -P)" = ${canaryDir}/made/new && echo inside-ok\n`);
+  const ctx = context(
+    `FROM busybox\nRUN ln -s ${canaryDir}/made /link\nWORKDIR /link/new\nRUN test -d /link/new && test -d ${canaryDir}/made/new && test "$(pwd -P)" = ${canaryDir}/made/new && echo inside-ok\n`,
+  );
   const r = await kiln(['build', '--progress', 'plain', ctx], { root });
   assert.is(r.code, 0, r.stderr.slice(-2000));
   assert.match(r.stderr, /inside-ok/);
@@ -124,7 +137,9 @@ test('a name longer than NAME_MAX (COPY destination, WORKDIR) is PATH_TOO_LONG n
 test('a missing bind-mount source (rw and from= a stage) is a not-found error naming the line', async () => {
   const r = await kiln(['build', '--progress', 'plain', context('FROM busybox\nRUN --mount=type=bind,source=nope,target=/m,rw true\n')], { root });
   cleanFailure(r, 3, /Dockerfile:2: .*"?\/?nope"?.* not found/);
-  const r2 = await kiln(['build', '--progress', 'plain', context('FROM busybox\nRUN --mount=type=bind,from=busybox,source=/nope,target=/m,rw true\n')], { root });
+  const r2 = await kiln(['build', '--progress', 'plain', context('FROM busybox\nRUN --mount=type=bind,from=busybox,source=/nope,target=/m,rw true\n')], {
+    root,
+  });
   cleanFailure(r2, 3, /Dockerfile:2: RUN --mount=type=bind: source "\/nope" not found in busybox/);
   assert.not.match(r2.stderr, new RegExp(root), 'no internal path in the message');
 });
@@ -144,10 +159,24 @@ test('ENOSPC during COPY and during a RUN layer commit: NO_SPACE (exit 6) naming
   const copy = await kiln(['build', '-t', 'full:copy', '--progress', 'plain', context('FROM busybox\nCOPY big /big\n', { big })], { root: small });
   cleanFailure(copy, 6, /Dockerfile:2: copy to \/big: no space left on device/);
   assert.not.match(copy.stderr, new RegExp(small), 'no internal path in the message');
-  const run = await kiln(['build', '-t', 'full:run', '--progress', 'plain', context('FROM busybox\nRUN head -c 1900000 /dev/urandom > /big\n')], { root: small });
+  const run = await kiln(['build', '-t', 'full:run', '--progress', 'plain', context('FROM busybox\nRUN head -c 1900000 /dev/urandom > /big\n')], {
+    root: small,
+  });
   cleanFailure(run, 6, /Dockerfile:2: .*no space left on device/);
   // Two stages at once: the one that hits ENOSPC is the story, not "cancelled" from the stage it stopped.
-  const par = await kiln(['build', '-t', 'full:par', '--progress', 'plain', context('FROM busybox AS slow\nRUN sleep 5\nFROM busybox AS fat\nCOPY big /big\nFROM busybox\nCOPY --from=slow /bin/sh /a\nCOPY --from=fat /big /b\n', { big })], { root: small });
+  const par = await kiln(
+    [
+      'build',
+      '-t',
+      'full:par',
+      '--progress',
+      'plain',
+      context('FROM busybox AS slow\nRUN sleep 5\nFROM busybox AS fat\nCOPY big /big\nFROM busybox\nCOPY --from=slow /bin/sh /a\nCOPY --from=fat /big /b\n', {
+        big,
+      }),
+    ],
+    { root: small },
+  );
   cleanFailure(par, 6, /Dockerfile:4: copy to \/big: no space left on device/);
   assert.equal(await imagesOf(small), before, 'no half-written image');
 });

@@ -49,7 +49,18 @@ for (const [label, source] of [
 }
 
 test('docker run -v from the allowed directory works; named volumes need no grant', async () => {
-  const r = await docker(s, ['run', '--rm', '-v', `${allowed}:/h:ro`, '-v', 'kiln-hostile-vol:/v', 'busybox', 'sh', '-c', 'cat /h/ok.txt; echo v > /v/x; cat /v/x']);
+  const r = await docker(s, [
+    'run',
+    '--rm',
+    '-v',
+    `${allowed}:/h:ro`,
+    '-v',
+    'kiln-hostile-vol:/v',
+    'busybox',
+    'sh',
+    '-c',
+    'cat /h/ok.txt; echo v > /v/x; cat /v/x',
+  ]);
   assert.is(r.code, 0, r.stderr);
   assert.is(r.stdout, 'allowed\nv\n');
   await docker(s, ['volume', 'rm', 'kiln-hostile-vol']);

@@ -46,7 +46,11 @@ test.after(async () => {
   await served?.stop();
   await canary?.remove();
   // A build killed by the time limit (the old hang) can leave a mount here; the failure is already reported.
-  try { rmSync(work, { recursive: true, force: true }); } catch (err) { console.error(`cleanup: ${(err as Error).message}`); }
+  try {
+    rmSync(work, { recursive: true, force: true });
+  } catch (err) {
+    console.error(`cleanup: ${(err as Error).message}`);
+  }
 });
 
 function noStack(text: string): void {
@@ -64,7 +68,10 @@ test('--output type=local writes FIFOs and device nodes as such, never opening t
   assert.is(r.code, 0, r.stderr);
   const sp = join(out, 'sp');
   assert.ok(lstatSync(join(sp, 'fifo')).isFIFO(), 'the FIFO is a FIFO');
-  for (const [name, minor] of [['null', 3], ['kmsg', 11]] as const) {
+  for (const [name, minor] of [
+    ['null', 3],
+    ['kmsg', 11],
+  ] as const) {
     const st = lstatSync(join(sp, name));
     assert.ok(st.isCharacterDevice(), `${name} is a character device`);
     assert.is(st.rdev, (1 << 8) | minor, `${name} keeps its numbers`);
@@ -105,7 +112,11 @@ test('USER with an image whose /etc/passwd is a FIFO: a clear error, the FIFO ne
 });
 
 test('COPY --chown with an image whose /etc/group is /dev/zero: a clear error, the device never opened', async () => {
-  await buildExpectingRefusal('chown-zero', ['FROM busybox', 'RUN rm /etc/group && mknod /etc/group c 1 5', 'COPY --chown=root:nogroup Dockerfile /x'], '/etc/group');
+  await buildExpectingRefusal(
+    'chown-zero',
+    ['FROM busybox', 'RUN rm /etc/group && mknod /etc/group c 1 5', 'COPY --chown=root:nogroup Dockerfile /x'],
+    '/etc/group',
+  );
 });
 
 test.run();

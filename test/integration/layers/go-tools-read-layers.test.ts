@@ -17,14 +17,17 @@ import { MediaType } from '../../../src/image/types.js';
 import { listTree, makeRichTree, CAP_NET_BIND } from '../../helpers/layer-tree.js';
 
 let dir: string;
-test.before.each(() => { dir = mkdtempSync(join(tmpdir(), 'kiln-go-')); });
+test.before.each(() => {
+  dir = mkdtempSync(join(tmpdir(), 'kiln-go-'));
+});
 test.after.each(() => rmSync(dir, { recursive: true, force: true }));
 
 for (const compression of ['gzip', 'zstd'] as const) {
   test(`Go tools read a kiln image (${compression}): umoci unpacks gzip to the same tree, skopeo decompresses zstd to the diff IDs`, async () => {
     const layout = join(dir, 'layout');
     const content = createContentStore(layout);
-    const base = join(dir, 'base'), upper = join(dir, 'upper');
+    const base = join(dir, 'base'),
+      upper = join(dir, 'upper');
     mkdirSync(base);
     makeRichTree(base);
     writeFileSync(join(base, 'doomed'), 'x');
@@ -34,10 +37,18 @@ for (const compression of ['gzip', 'zstd'] as const) {
     const layers = [await writeLayer(content, layerTar(base), { compression }), await writeLayer(content, layerTar(upper), { compression })];
     const config = canonicalJson({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) }, config: {} });
     const cfg = await content.writeBuffer(config);
-    const manifest = canonicalJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, ...cfg }, layers: layers.map((l) => l.descriptor) });
+    const manifest = canonicalJson({
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config: { mediaType: MediaType.OciConfig, ...cfg },
+      layers: layers.map((l) => l.descriptor),
+    });
     const man = await content.writeBuffer(manifest);
     writeFileSync(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-    writeFileSync(join(layout, 'index.json'), canonicalJson({ schemaVersion: 2, manifests: [{ mediaType: MediaType.OciManifest, ...man, annotations: { 'org.opencontainers.image.ref.name': 't' } }] }));
+    writeFileSync(
+      join(layout, 'index.json'),
+      canonicalJson({ schemaVersion: 2, manifests: [{ mediaType: MediaType.OciManifest, ...man, annotations: { 'org.opencontainers.image.ref.name': 't' } }] }),
+    );
     rmSync(join(layout, '.kiln-tmp'), { recursive: true, force: true });
 
     if (compression === 'zstd') {

@@ -20,7 +20,9 @@ import { packTar } from '../../../src/tar/writer.js';
 
 let dir: string;
 const mounted: string[] = [];
-test.before.each(() => { dir = mkdtempSync(join(tmpdir(), 'kiln-ovl-')); });
+test.before.each(() => {
+  dir = mkdtempSync(join(tmpdir(), 'kiln-ovl-'));
+});
 test.after.each(() => {
   for (const m of mounted.splice(0).reverse()) spawnSync('umount', [m]);
   rmSync(dir, { recursive: true, force: true });
@@ -44,7 +46,8 @@ function unmount(target: string): void {
 
 /** A busybox root split in two layers, packed by GNU tar (the format real images come in), gzip. */
 async function busyboxLayers(content: ContentStore) {
-  const l1 = join(dir, 'src1'), l2 = join(dir, 'src2');
+  const l1 = join(dir, 'src1'),
+    l2 = join(dir, 'src2');
   mkdirSync(join(l1, 'bin'), { recursive: true });
   copyFileSync('/bin/busybox', join(l1, 'bin/busybox'));
   execFileSync('chmod', ['755', join(l1, 'bin/busybox')]);
@@ -77,7 +80,11 @@ test('a RUN-like change on busybox layers diffs to OCI whiteouts, and the new la
   const base = await snap.ensureImage(layers);
   const rootfs = join(dir, 'rootfs');
   mountAll(await snap.prepare('step', base), rootfs);
-  const run = spawnSync('chroot', [rootfs, '/bin/sh', '-c', 'echo new > /new && rm /etc/motd && rm -r /data && mkdir /data && echo n > /data/n && cat /etc/passwd'], { encoding: 'utf8' });
+  const run = spawnSync(
+    'chroot',
+    [rootfs, '/bin/sh', '-c', 'echo new > /new && rm /etc/motd && rm -r /data && mkdir /data && echo n > /data/n && cat /etc/passwd'],
+    { encoding: 'utf8' },
+  );
   assert.is(run.status, 0, run.stderr);
   assert.match(run.stdout, /root:x:0:0/);
   unmount(rootfs);
@@ -106,17 +113,29 @@ test('two processes unpacking the same image at once end with one directory per 
   const content = createContentStore(join(dir, 'oci'));
   const layers: Array<{ descriptor: unknown; diffId: string }> = [];
   for (let i = 0; i < 12; i++) {
-    const files = Array.from({ length: 200 }, (_, j) => ({ name: `l${i}/f${j}`, type: 'file' as const, mode: 0o644, uid: 0, gid: 0, size: 3000, mtime: 0, data: Buffer.alloc(3000, j) }));
+    const files = Array.from({ length: 200 }, (_, j) => ({
+      name: `l${i}/f${j}`,
+      type: 'file' as const,
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      size: 3000,
+      mtime: 0,
+      data: Buffer.alloc(3000, j),
+    }));
     const l = await writeLayer(content, packTar(files));
     layers.push({ descriptor: l.descriptor, diffId: l.diffId });
   }
   const child = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'ensure-image-child.ts');
-  const run = () => new Promise<string>((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', child, join(dir, 'oci'), join(dir, 'snapshots'), JSON.stringify(layers)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`child exited ${code}`))));
-  });
+  const run = () =>
+    new Promise<string>((resolve, reject) => {
+      const p = spawn(process.execPath, ['--import', 'tsx', child, join(dir, 'oci'), join(dir, 'snapshots'), JSON.stringify(layers)], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`child exited ${code}`))));
+    });
   const [a, b] = await Promise.all([run(), run()]);
   assert.equal(JSON.parse(a), JSON.parse(b));
   assert.is(readdirSync(join(dir, 'snapshots/d')).length, 12);
@@ -129,7 +148,11 @@ test('a 300-layer image (past one mount) mounts with its bottom flattened and sh
   const snap = createSnapshotter({ root: join(dir, 'snapshots'), content });
   const layers = [];
   for (let i = 0; i < 300; i++) {
-    const l = await writeLayer(content, packTar([{ name: `layer-${i}`, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 1, mtime: 0, data: Buffer.from('x') }]), { compression: 'none' });
+    const l = await writeLayer(
+      content,
+      packTar([{ name: `layer-${i}`, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 1, mtime: 0, data: Buffer.from('x') }]),
+      { compression: 'none' },
+    );
     layers.push({ descriptor: l.descriptor, diffId: l.diffId });
   }
   const mounts = await snap.prepare('deepest', await snap.ensureImage(layers));
@@ -146,7 +169,11 @@ test('a 150-layer image mounts and shows every layer', async () => {
   const snap = createSnapshotter({ root, content });
   const layers = [];
   for (let i = 0; i < 150; i++) {
-    const l = await writeLayer(content, packTar([{ name: `layer-${i}`, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 1, mtime: 0, data: Buffer.from('x') }]), { compression: 'zstd' });
+    const l = await writeLayer(
+      content,
+      packTar([{ name: `layer-${i}`, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 1, mtime: 0, data: Buffer.from('x') }]),
+      { compression: 'zstd' },
+    );
     layers.push({ descriptor: l.descriptor, diffId: l.diffId });
   }
   const top = await snap.ensureImage(layers);

@@ -82,12 +82,15 @@ test('Basic auth through the CLI: refused without login, login stores 0600 crede
   assert.is(again.code, 7);
 });
 
-test('credentials from Docker\'s ~/.docker/config.json are used', async () => {
+test("credentials from Docker's ~/.docker/config.json are used", async () => {
   const reg = await start({ auth: 'basic', users: { kiln: PASSWORD } });
   const src = await r.make({ busybox: true });
   const cfg = await r.dir();
   await mkdir(join(cfg, 'docker'));
-  await writeFile(join(cfg, 'docker', 'config.json'), JSON.stringify({ auths: { [`http://${reg.host}`]: { auth: Buffer.from(`kiln:${PASSWORD}`).toString('base64') } } }));
+  await writeFile(
+    join(cfg, 'docker', 'config.json'),
+    JSON.stringify({ auths: { [`http://${reg.host}`]: { auth: Buffer.from(`kiln:${PASSWORD}`).toString('base64') } } }),
+  );
   const env = { KILN_CONFIG: join(cfg, 'kiln.json'), DOCKER_CONFIG: join(cfg, 'docker') };
   await pushImage(src, `${reg.host}/d/busybox:1`, { source: 'busybox', credentials: async () => ({ username: 'kiln', password: PASSWORD }) });
   const res = await kiln(['pull', '-q', `${reg.host}/d/busybox:1`], { root: (await r.make()).root, env });
@@ -105,7 +108,10 @@ test('Bearer tokens: push and pull with scoped tokens; mounts ask for the source
   assert.ok(ts.requests.some((q) => q.authenticated && q.scopes.includes('repository:tok/a:pull,push') && q.service === 'kiln-test-registry'));
   const res = await pushImage(src, `${reg.host}/tok/b:1`, { source: 'busybox', credentials });
   assert.is(res.mounted, 2);
-  assert.ok(ts.requests.some((q) => q.scopes.includes('repository:tok/a:pull') && q.scopes.includes('repository:tok/b:pull,push')), 'a token covering both repositories');
+  assert.ok(
+    ts.requests.some((q) => q.scopes.includes('repository:tok/a:pull') && q.scopes.includes('repository:tok/b:pull,push')),
+    'a token covering both repositories',
+  );
   const dst = await r.make();
   const pulled = await pullImage(dst, `${reg.host}/tok/b:1`, { credentials, onProgress: (e) => events.push(e) });
   assert.is(pulled.fetched, 2);
@@ -123,18 +129,28 @@ test('Bearer tokens: access_token is accepted and an expired token is refreshed'
     await new Promise((ok) => setTimeout(ok, 1200));
     await pushImage(src, `${reg.host}/exp/a:1`, { source: 'busybox', client });
     assert.ok(ts.requests.length > before, 'a new token after expiry');
-  } finally { client.close(); }
+  } finally {
+    client.close();
+  }
 });
 
-test('identity tokens: Docker\'s identitytoken is exchanged with an OAuth2 refresh grant, rotated tokens are kept, a refused one says so', async () => {
-  const reg = await start({ auth: 'token', users: { kiln: PASSWORD }, token: { refreshTokens: { 'refresh-cli': 'kiln', 'refresh-lib': 'kiln' }, rotate: true, expiresIn: 1 } });
+test("identity tokens: Docker's identitytoken is exchanged with an OAuth2 refresh grant, rotated tokens are kept, a refused one says so", async () => {
+  const reg = await start({
+    auth: 'token',
+    users: { kiln: PASSWORD },
+    token: { refreshTokens: { 'refresh-cli': 'kiln', 'refresh-lib': 'kiln' }, rotate: true, expiresIn: 1 },
+  });
   const ts = reg.tokenServer!;
   const src = await r.make({ busybox: true });
   await pushImage(src, `${reg.host}/idt/busybox:1`, { source: 'busybox', credentials: async () => ({ username: 'kiln', password: PASSWORD }) });
   // As `docker login` leaves it for an OAuth registry: the user in `auth`, the refresh token in `identitytoken`.
   const cfg = await r.dir();
   await mkdir(join(cfg, 'docker'));
-  const writeDockerConfig = (token: string) => writeFile(join(cfg, 'docker', 'config.json'), JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from('kiln:').toString('base64'), identitytoken: token } } }));
+  const writeDockerConfig = (token: string) =>
+    writeFile(
+      join(cfg, 'docker', 'config.json'),
+      JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from('kiln:').toString('base64'), identitytoken: token } } }),
+    );
   await writeDockerConfig('refresh-cli');
   const env = { KILN_CONFIG: join(cfg, 'kiln.json'), DOCKER_CONFIG: join(cfg, 'docker') };
   const res = await kiln(['pull', '-q', `${reg.host}/idt/busybox:1`], { root: (await r.make()).root, env });
@@ -149,7 +165,9 @@ test('identity tokens: Docker\'s identitytoken is exchanged with an OAuth2 refre
     await pullImage(await r.make(), `${reg.host}/idt/busybox:1`, { client });
     await new Promise((ok) => setTimeout(ok, 1200)); // the access token (1 s) expires
     await pullImage(await r.make(), `${reg.host}/idt/busybox:1`, { client });
-  } finally { client.close(); }
+  } finally {
+    client.close();
+  }
 
   await writeDockerConfig('refresh-revoked');
   const refused = await kiln(['pull', '-q', `${reg.host}/idt/busybox:1`], { root: (await r.make()).root, env });
@@ -167,11 +185,22 @@ test('Bearer tokens: a 401 naming a wider scope gets a new token with it and the
   const proxy = await startFaultProxy(reg.host);
   stops.push(proxy.stop);
   await pushImage(src, `${proxy.host}/wide/a:1`, { source: 'busybox', credentials });
-  proxy.fault({ method: 'GET', path: /\/manifests\/1$/ }, { kind: 'status', status: 401,
-    headers: { 'www-authenticate': `Bearer realm="${ts.realm}",service="kiln-test-registry",scope="repository:wide/a:pull repository:wide/extra:pull",error="insufficient_scope"` } });
+  proxy.fault(
+    { method: 'GET', path: /\/manifests\/1$/ },
+    {
+      kind: 'status',
+      status: 401,
+      headers: {
+        'www-authenticate': `Bearer realm="${ts.realm}",service="kiln-test-registry",scope="repository:wide/a:pull repository:wide/extra:pull",error="insufficient_scope"`,
+      },
+    },
+  );
   const dst = await r.make();
   await pullImage(dst, `${proxy.host}/wide/a:1`, { credentials });
-  assert.ok(ts.requests.some((q) => q.scopes.includes('repository:wide/extra:pull')), 'the token request carried the scope the registry asked for');
+  assert.ok(
+    ts.requests.some((q) => q.scopes.includes('repository:wide/extra:pull')),
+    'the token request carried the scope the registry asked for',
+  );
   assert.is(proxy.log.filter((x) => x.method === 'GET' && x.path.endsWith('/manifests/1')).length, 2, 'one refused, one retried');
 });
 

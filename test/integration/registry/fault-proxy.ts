@@ -54,7 +54,10 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const pick = (method: string, path: string): Fault | undefined => {
     const r = rules.find((x) => x.left > 0 && (!x.method || x.method === method) && x.path.test(path));
     if (!r) return undefined;
-    if (r.skip > 0) { r.skip--; return undefined; }
+    if (r.skip > 0) {
+      r.skip--;
+      return undefined;
+    }
     r.left--;
     return r.fault;
   };
@@ -67,8 +70,14 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         ures.on('data', (c) => chunks.push(c));
         ures.on('end', () => {
           let body: Buffer = Buffer.concat(chunks);
-          if (fault.kind === 'corrupt') { body = Buffer.from(body); if (body.length) body[Math.floor(body.length / 2)]! ^= 0xff; }
-          else { body = fault.fn(body); delete headers['docker-content-digest']; delete headers.etag; }
+          if (fault.kind === 'corrupt') {
+            body = Buffer.from(body);
+            if (body.length) body[Math.floor(body.length / 2)]! ^= 0xff;
+          } else {
+            body = fault.fn(body);
+            delete headers['docker-content-digest'];
+            delete headers.etag;
+          }
           headers['content-length'] = String(body.length);
           res.writeHead(ures.statusCode ?? 502, headers).end(body);
         });
@@ -81,16 +90,28 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         let cut = false;
         ures.on('data', (c: Buffer) => {
           if (cut) return;
-          if (sent + c.length < fault.after) { sent += c.length; res.write(c); return; }
+          if (sent + c.length < fault.after) {
+            sent += c.length;
+            res.write(c);
+            return;
+          }
           cut = true;
           ures.destroy();
           // Cut only after the partial body is on the wire, so the client sees headers and some bytes.
           res.write(c.subarray(0, fault.after - sent), () => {
             if (fault.kind === 'truncate') setTimeout(() => res.socket?.destroy(), 20);
-            else { const t = setTimeout(() => { timers.delete(t); res.socket?.destroy(); }, fault.ms); timers.add(t); }
+            else {
+              const t = setTimeout(() => {
+                timers.delete(t);
+                res.socket?.destroy();
+              }, fault.ms);
+              timers.add(t);
+            }
           });
         });
-        ures.on('end', () => { if (!cut) res.end(); });
+        ures.on('end', () => {
+          if (!cut) res.end();
+        });
         return;
       }
       ures.pipe(res);
@@ -103,9 +124,13 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     const url = new URL(req.url ?? '/', 'http://proxy');
     const fault = pick(req.method ?? 'GET', url.pathname);
     log.push({
-      method: req.method ?? 'GET', path: url.pathname, query: url.search,
-      range: req.headers.range, contentRange: req.headers['content-range'] as string | undefined,
-      authorization: Boolean(req.headers.authorization), fault: fault?.kind,
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: url.search,
+      range: req.headers.range,
+      contentRange: req.headers['content-range'] as string | undefined,
+      authorization: Boolean(req.headers.authorization),
+      fault: fault?.kind,
     });
     switch (fault?.kind) {
       case 'reset':
@@ -121,7 +146,10 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         const headers: Record<string, string> = { ...fault.headers };
         if (!fault.chunked) headers['content-length'] = String(body.length);
         res.writeHead(fault.status ?? 200, headers);
-        if (fault.chunked) { for (let i = 0; i < body.length; i += 65536) res.write(body.subarray(i, i + 65536)); res.end(); } else res.end(body);
+        if (fault.chunked) {
+          for (let i = 0; i < body.length; i += 65536) res.write(body.subarray(i, i + 65536));
+          res.end();
+        } else res.end(body);
         return;
       }
       case 'redirect':
@@ -137,12 +165,18 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   return {
     host: `127.0.0.1:${port}`,
     log,
-    fault(match, fault, times = 1, skip = 0) { rules.push({ ...match, fault, left: times, skip }); },
-    clear() { rules.length = 0; log.length = 0; },
-    stop: () => new Promise<void>((r) => {
-      for (const t of timers) clearTimeout(t);
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    fault(match, fault, times = 1, skip = 0) {
+      rules.push({ ...match, fault, left: times, skip });
+    },
+    clear() {
+      rules.length = 0;
+      log.length = 0;
+    },
+    stop: () =>
+      new Promise<void>((r) => {
+        for (const t of timers) clearTimeout(t);
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

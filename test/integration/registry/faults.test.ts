@@ -135,24 +135,41 @@ test('a manifest naming a blob the registry lacks fails naming the blob, registr
   await assertUntouched(dst, `${repo}:1`);
 });
 
-test('a storage redirect to another host is followed without the registry\'s credentials', async () => {
+test("a storage redirect to another host is followed without the registry's credentials", async () => {
   const seenAuth: Array<string | undefined> = [];
   // "Storage": another origin (localhost vs 127.0.0.1, another port) serving the blob it reads from the registry.
   const storage = createServer((req, res) => {
     seenAuth.push(req.headers.authorization);
     const digest = req.url!.split('/').pop();
-    request({ host: '127.0.0.1', port: reg.port, path: `/v2/faults/img/blobs/${digest}`, headers: { authorization: `Basic ${Buffer.from(`kiln:${PASSWORD}`).toString('base64')}` } },
-      (up) => { res.writeHead(up.statusCode!, { 'content-length': up.headers['content-length']! }); up.pipe(res); }).end();
+    request(
+      {
+        host: '127.0.0.1',
+        port: reg.port,
+        path: `/v2/faults/img/blobs/${digest}`,
+        headers: { authorization: `Basic ${Buffer.from(`kiln:${PASSWORD}`).toString('base64')}` },
+      },
+      (up) => {
+        res.writeHead(up.statusCode!, { 'content-length': up.headers['content-length']! });
+        up.pipe(res);
+      },
+    ).end();
   });
   await new Promise<void>((ok) => storage.listen(0, '127.0.0.1', ok));
   const sport = (storage.address() as { port: number }).port;
   try {
-    proxy.fault({ method: 'GET', path: /\/blobs\/sha256:/ }, { kind: 'redirect', location: (p) => `http://localhost:${sport}/storage/${p.split('/').pop()}` }, 10);
+    proxy.fault(
+      { method: 'GET', path: /\/blobs\/sha256:/ },
+      { kind: 'redirect', location: (p) => `http://localhost:${sport}/storage/${p.split('/').pop()}` },
+      10,
+    );
     const dst = await r.make();
     await pullImage(dst, `${repo}:1`, fast);
     assert.is(seenAuth.length, 3, 'config and both layers came from storage');
     assert.equal(seenAuth, [undefined, undefined, undefined], 'no Authorization header reached the other host');
-    assert.ok(proxy.log.filter((x) => x.path.includes('/blobs/')).every((x) => x.authorization), 'the registry itself got credentials');
+    assert.ok(
+      proxy.log.filter((x) => x.path.includes('/blobs/')).every((x) => x.authorization),
+      'the registry itself got credentials',
+    );
     for (const d of layers) assert.ok(await dst.content.has(d));
   } finally {
     storage.closeAllConnections();
@@ -180,7 +197,7 @@ test('push: a failed chunk is resent from the offset the registry reports', asyn
   assert.ok(failed > 0, 'a later PATCH failed');
   assert.is(log[failed + 1]?.method, 'GET', 'the upload status was asked');
   assert.is(log[failed + 2]?.method, 'PATCH');
-  assert.is(log[failed + 2]?.contentRange, log[failed]!.contentRange, 'the chunk was resent from the registry\'s offset');
+  assert.is(log[failed + 2]?.contentRange, log[failed]!.contentRange, "the chunk was resent from the registry's offset");
   assert.match(log[failed]!.contentRange ?? '', /^262144-/);
   const info = JSON.parse(await skopeo(['inspect', '--tls-verify=false', `--creds=kiln:${PASSWORD}`, `docker://${ref}`]));
   assert.ok(info.Layers.includes(img.layers[0]!.digest));
@@ -198,16 +215,22 @@ test('push: OCI-Chunk-Min-Length from the registry raises the chunk size', async
 test('403 from the registry is REGISTRY_DENIED naming registry and repository', async () => {
   const body = JSON.stringify({ errors: [{ code: 'DENIED', message: 'requested access to the resource is denied' }] });
   proxy.fault({ method: 'PUT', path: /\/manifests\/1$/ }, { kind: 'status', status: 403, body });
-  await rejects(() => pushImage(src, `${proxy.host}/faults/denied:1`, { ...fast, source: 'fault:1' }), 'REGISTRY_DENIED',
-    new RegExp(`${proxy.host}/faults/denied: manifest "1": access denied \\(DENIED`));
+  await rejects(
+    () => pushImage(src, `${proxy.host}/faults/denied:1`, { ...fast, source: 'fault:1' }),
+    'REGISTRY_DENIED',
+    new RegExp(`${proxy.host}/faults/denied: manifest "1": access denied \\(DENIED`),
+  );
 });
 
 test('a rejected upload (BLOB_UPLOAD_INVALID) is a clear error and no manifest is written', async () => {
   const body = JSON.stringify({ errors: [{ code: 'BLOB_UPLOAD_INVALID', message: 'blob upload invalid' }] });
   proxy.fault({ method: 'PUT', path: /\/blobs\/uploads\// }, { kind: 'status', status: 400, body }, 100);
   await makeImage(src, 'fault:rejected', [10_000]);
-  const err = await rejects(() => pushImage(src, `${proxy.host}/faults/rejected:1`, { ...fast, source: 'fault:rejected' }), 'REGISTRY_PROTOCOL',
-    new RegExp(`${proxy.host}/faults/rejected: upload of sha256:[0-9a-f]+: unexpected status 400 \\(BLOB_UPLOAD_INVALID`));
+  const err = await rejects(
+    () => pushImage(src, `${proxy.host}/faults/rejected:1`, { ...fast, source: 'fault:rejected' }),
+    'REGISTRY_PROTOCOL',
+    new RegExp(`${proxy.host}/faults/rejected: upload of sha256:[0-9a-f]+: unexpected status 400 \\(BLOB_UPLOAD_INVALID`),
+  );
   assert.not.ok(proxy.log.some((x) => x.method === 'PUT' && x.path.includes('/manifests/')));
   assert.not.match(JSON.stringify({ m: err.message, h: (err as any).hint, d: (err as any).details }), new RegExp(PASSWORD));
 });

@@ -56,26 +56,48 @@ export async function randomLayer(root: StoreRoot, size: number, name = 'data.bi
   const tar = tarStream.pack();
   const w = await root.content.writer();
   const hash = createHash('sha256');
-  const plain = async function* (src: AsyncIterable<unknown>) { for await (const c of src) { hash.update(c as Buffer); yield c as Buffer; } };
+  const plain = async function* (src: AsyncIterable<unknown>) {
+    for await (const c of src) {
+      hash.update(c as Buffer);
+      yield c as Buffer;
+    }
+  };
   const done = gzip ? pipeline(tar, plain, createGzip({ level: 1 }), w.stream) : pipeline(tar, plain, w.stream);
   const entry = tar.entry({ name, size, mode: 0o644, mtime: new Date(0) });
-  await pipeline(Readable.from((async function* () {
-    for (let left = size; left > 0; left -= 1 << 20) yield randomBytes(Math.min(left, 1 << 20));
-  })()), entry);
+  await pipeline(
+    Readable.from(
+      (async function* () {
+        for (let left = size; left > 0; left -= 1 << 20) yield randomBytes(Math.min(left, 1 << 20));
+      })(),
+    ),
+    entry,
+  );
   tar.finalize();
   await done;
   const info = await w.commit();
-  return { desc: { mediaType: gzip ? MediaType.OciLayerGzip : MediaType.OciLayer, digest: info.digest, size: info.size }, diffId: `sha256:${hash.digest('hex')}` };
+  return {
+    desc: { mediaType: gzip ? MediaType.OciLayerGzip : MediaType.OciLayer, digest: info.digest, size: info.size },
+    diffId: `sha256:${hash.digest('hex')}`,
+  };
 }
 
 /** An image of `sizes.length` random layers tagged `tag` (uncompressed tars unless `gzip`). */
-export async function makeImage(root: StoreRoot, tag: string, sizes: number[], platform = hostPlatform(), opts: { gzip?: boolean } = {}): Promise<{ manifestDigest: string; layers: Descriptor[] }> {
+export async function makeImage(
+  root: StoreRoot,
+  tag: string,
+  sizes: number[],
+  platform = hostPlatform(),
+  opts: { gzip?: boolean } = {},
+): Promise<{ manifestDigest: string; layers: Descriptor[] }> {
   const made: Array<{ desc: Descriptor; diffId: string }> = [];
   for (const [i, s] of sizes.entries()) made.push(await randomLayer(root, s, `layer-${i}.bin`, opts.gzip));
   const layers = made.map((m) => m.desc);
   const config: ImageConfig = {
-    architecture: platform.architecture, os: platform.os, ...(platform.variant ? { variant: platform.variant } : {}),
-    config: { Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: made.map((m) => m.diffId) },
+    architecture: platform.architecture,
+    os: platform.os,
+    ...(platform.variant ? { variant: platform.variant } : {}),
+    config: { Cmd: ['sh'] },
+    rootfs: { type: 'layers', diff_ids: made.map((m) => m.diffId) },
   };
   const w = await root.images.writeImage({ config, layers, tags: [tag] });
   return { manifestDigest: w.manifestDigest, layers };
@@ -86,7 +108,8 @@ export async function tempFiles(root: StoreRoot): Promise<string[]> {
   const out: string[] = [];
   const walk = async (d: string): Promise<void> => {
     for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
-      if (e.isDirectory()) await walk(join(d, e.name)); else out.push(join(d, e.name));
+      if (e.isDirectory()) await walk(join(d, e.name));
+      else out.push(join(d, e.name));
     }
   };
   await walk(root.paths.tmp);

@@ -38,7 +38,10 @@ test('a pushed busybox image reads back in skopeo with the same digest and layer
   assert.is(res.uploaded, 2, 'config and one layer uploaded');
   const info = JSON.parse(await skopeo(['inspect', '--tls-verify=false', `docker://${reg.host}/kiln/busybox:1.0`]));
   assert.is(info.Digest, local.manifestDigest);
-  assert.equal(info.Layers, local.manifest.layers.map((l) => l.digest));
+  assert.equal(
+    info.Layers,
+    local.manifest.layers.map((l) => l.digest),
+  );
   assert.ok(events.some((e) => e.type === 'blob' && e.status === 'uploading'));
   assert.ok(events.some((e) => e.type === 'done' && e.digest === local.manifestDigest));
 });
@@ -47,7 +50,10 @@ test('a second push of the same image costs only manifest round trips', async ()
   const reqs: string[] = [];
   const res = await pushImage(src, `${reg.host}/kiln/busybox:1.0`, { source: 'busybox', onRequest: (m, u) => reqs.push(`${m} ${new URL(u).pathname}`) });
   const api = reqs.filter((x) => x.includes('/v2/') && !x.endsWith('/v2/'));
-  assert.equal(api.map((x) => x.replace(/sha256:[0-9a-f]+/, 'DIGEST')), ['HEAD /v2/kiln/busybox/manifests/DIGEST', 'PUT /v2/kiln/busybox/manifests/1.0']);
+  assert.equal(
+    api.map((x) => x.replace(/sha256:[0-9a-f]+/, 'DIGEST')),
+    ['HEAD /v2/kiln/busybox/manifests/DIGEST', 'PUT /v2/kiln/busybox/manifests/1.0'],
+  );
   assert.is(res.uploaded, 0);
 });
 
@@ -70,7 +76,10 @@ test('pull skips blobs the store already has, and pulls by digest', async () => 
   const res = await pullImage(src, `${reg.host}/kiln/busybox@${local.manifestDigest}`, { onRequest: (m, u) => reqs.push(`${m} ${u}`) });
   assert.is(res.fetched, 0);
   assert.is(res.skipped, 2);
-  assert.not.ok(reqs.some((x) => x.includes('/blobs/')), 'no blob fetched');
+  assert.not.ok(
+    reqs.some((x) => x.includes('/blobs/')),
+    'no blob fetched',
+  );
   assert.ok(await src.images.find(`${reg.host}/kiln/busybox@${local.manifestDigest}`));
   // Untagged, but pinned against prune by a GC root (kept until prune --all).
   const { collectGarbage } = await import('../../../src/cache/gc.js');
@@ -88,7 +97,10 @@ test('a push to a sibling repository mounts blobs instead of uploading them', as
   const res = await pushImage(src, `${reg.host}/other/busybox:1`, { source: 'busybox', onRequest: (m, u) => reqs.push(`${m} ${u}`) });
   assert.is(res.mounted, 2);
   assert.is(res.uploaded, 0);
-  assert.not.ok(reqs.some((x) => /^(PUT|PATCH) .*\/blobs\/uploads\//.test(x)), 'no bytes uploaded');
+  assert.not.ok(
+    reqs.some((x) => /^(PUT|PATCH) .*\/blobs\/uploads\//.test(x)),
+    'no bytes uploaded',
+  );
   const info = JSON.parse(await skopeo(['inspect', '--tls-verify=false', `docker://${reg.host}/other/busybox:1`]));
   assert.is(info.Digest, (await src.images.resolve('busybox')).manifestDigest);
 });
@@ -106,14 +118,17 @@ test('chunked uploads (PATCH with Content-Range, then PUT) produce an image skop
   await skopeo(['copy', '--src-tls-verify=false', `docker://${reg.host}/kiln/chunky:1`, `oci:${join(out, 'l')}:x`]);
 });
 
-test('what skopeo pushes (from kiln\'s OCI layout) kiln pulls, blob for blob', async () => {
+test("what skopeo pushes (from kiln's OCI layout) kiln pulls, blob for blob", async () => {
   const local = await src.images.resolve('busybox');
   await skopeo(['copy', '--dest-tls-verify=false', `oci:${src.paths.oci}:docker.io/library/busybox:latest`, `docker://${reg.host}/skopeo/busybox:s`]);
   const dst = await r.make();
   const res = await pullImage(dst, `${reg.host}/skopeo/busybox:s`);
   const img = await dst.images.resolve(`${reg.host}/skopeo/busybox:s`);
   assert.is(img.id, local.id, 'same config');
-  assert.equal(img.manifest.layers.map((l) => l.digest), local.manifest.layers.map((l) => l.digest));
+  assert.equal(
+    img.manifest.layers.map((l) => l.digest),
+    local.manifest.layers.map((l) => l.digest),
+  );
   assert.is(res.fetched, 2);
 });
 
@@ -129,7 +144,14 @@ test('what skopeo pushes, `kiln pull` fetches and `kiln run` runs', async () => 
 });
 
 test('skopeo pushing a Docker schema2 manifest: kiln pulls it and keeps the media type', async () => {
-  await skopeo(['copy', '--format', 'v2s2', '--dest-tls-verify=false', `oci:${src.paths.oci}:docker.io/library/busybox:latest`, `docker://${reg.host}/skopeo/busybox:v2s2`]);
+  await skopeo([
+    'copy',
+    '--format',
+    'v2s2',
+    '--dest-tls-verify=false',
+    `oci:${src.paths.oci}:docker.io/library/busybox:latest`,
+    `docker://${reg.host}/skopeo/busybox:v2s2`,
+  ]);
   const dst = await r.make();
   await pullImage(dst, `${reg.host}/skopeo/busybox:v2s2`);
   const img = await dst.images.resolve(`${reg.host}/skopeo/busybox:v2s2`);
@@ -162,13 +184,13 @@ test('an image index: the host platform by default, --platform picks another, an
 
   const d1 = await r.make();
   const res = await pullImage(d1, `${reg.host}/kiln/multi:all`);
-  assert.is(res.digest, digest, 'the repository digest is the index\'s');
+  assert.is(res.digest, digest, "the repository digest is the index's");
   assert.is(res.manifest.digest, a.manifestDigest);
   const d2 = await r.make();
   const res2 = await pullImage(d2, `${reg.host}/kiln/multi:all`, { platform: `${other.os}/${other.architecture}` });
   assert.is(res2.manifest.digest, b.manifestDigest);
   assert.ok(await d2.content.has(b.layers[0]!.digest));
-  assert.not.ok(await d2.content.has(a.layers[0]!.digest), 'the other platform\'s layers are not fetched');
+  assert.not.ok(await d2.content.has(a.layers[0]!.digest), "the other platform's layers are not fetched");
   const d3 = await r.make();
   await rejects(() => pullImage(d3, `${reg.host}/kiln/multi:all`, { platform: 'linux/s390x' }), 'IMAGE_NOT_FOUND', /no manifest for platform linux\/s390x/);
   assert.equal(await d3.images.entries(), []);
@@ -179,17 +201,24 @@ test('a local tag naming an index pushes every child manifest, then the index un
   const other = host.architecture === 'arm64' ? { os: 'linux', architecture: 'amd64' } : { os: 'linux', architecture: 'arm64', variant: 'v8' };
   const a = await src.images.resolve('multi:host');
   const b = await src.images.resolve('multi:other');
-  const index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [
-    { mediaType: a.mediaType, digest: a.manifestDigest, size: a.descriptor.size, platform: host },
-    { mediaType: b.mediaType, digest: b.manifestDigest, size: b.descriptor.size, platform: other },
-  ] };
+  const index = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciIndex,
+    manifests: [
+      { mediaType: a.mediaType, digest: a.manifestDigest, size: a.descriptor.size, platform: host },
+      { mediaType: b.mediaType, digest: b.manifestDigest, size: b.descriptor.size, platform: other },
+    ],
+  };
   const info = await src.content.writeBuffer(JSON.stringify(index));
   await src.images.tag('multi:index', { mediaType: MediaType.OciIndex, digest: info.digest, size: info.size });
   const res = await pushImage(src, `${reg.host}/kiln/pushed-index:1`, { source: 'multi:index' });
   assert.is(res.digest, info.digest);
   const raw = JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/kiln/pushed-index:1`]));
   assert.is(raw.mediaType, MediaType.OciIndex);
-  assert.equal(raw.manifests.map((m: { digest: string }) => m.digest), [a.manifestDigest, b.manifestDigest]);
+  assert.equal(
+    raw.manifests.map((m: { digest: string }) => m.digest),
+    [a.manifestDigest, b.manifestDigest],
+  );
   const out = await r.dir();
   await skopeo(['copy', '--all', '--src-tls-verify=false', `docker://${reg.host}/kiln/pushed-index:1`, `oci:${join(out, 'l')}:x`]);
 });
@@ -204,7 +233,11 @@ test('an explicit --platform that a single-platform image does not match is refu
 
 test('unknown tags and repositories are clear errors naming registry and repository', async () => {
   const d = await r.make();
-  await rejects(() => pullImage(d, `${reg.host}/kiln/busybox:nope`), 'REGISTRY_NOT_FOUND', new RegExp(`${reg.host.replace(/\./g, '\\.')}/kiln/busybox: manifest "nope".*MANIFEST_UNKNOWN`));
+  await rejects(
+    () => pullImage(d, `${reg.host}/kiln/busybox:nope`),
+    'REGISTRY_NOT_FOUND',
+    new RegExp(`${reg.host.replace(/\./g, '\\.')}/kiln/busybox: manifest "nope".*MANIFEST_UNKNOWN`),
+  );
   await rejects(() => pullImage(d, `${reg.host}/nobody/here:1`), 'REGISTRY_NOT_FOUND', /nobody\/here/);
   await rejects(() => pushImage(d, `${reg.host}/kiln/x:1`, { source: 'absent:tag' }), 'IMAGE_NOT_FOUND');
 });

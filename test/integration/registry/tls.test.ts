@@ -14,15 +14,27 @@ import { roots } from './fixture.js';
 
 let reg: TestRegistry;
 const r = roots();
-test.before(async () => { reg = await startRegistry({ tls: true }); });
-test.after(async () => { await reg?.stop(); await r.cleanup(); });
+test.before(async () => {
+  reg = await startRegistry({ tls: true });
+});
+test.after(async () => {
+  await reg?.stop();
+  await r.cleanup();
+});
 
 test('an untrusted certificate is refused with a hint, and no plain-HTTP request is made', async () => {
   const src = await r.make({ busybox: true });
   const reqs: string[] = [];
-  const err = await rejects(() => pushImage(src, `${reg.host}/tls/a:1`, { source: 'busybox', onRequest: (m, u) => reqs.push(u) }), 'REGISTRY_UNAVAILABLE', /TLS certificate not trusted/);
+  const err = await rejects(
+    () => pushImage(src, `${reg.host}/tls/a:1`, { source: 'busybox', onRequest: (m, u) => reqs.push(u) }),
+    'REGISTRY_UNAVAILABLE',
+    /TLS certificate not trusted/,
+  );
   assert.match((err as any).hint, /--tls-ca/);
-  assert.ok(reqs.every((u) => u.startsWith('https://')), reqs.join(' '));
+  assert.ok(
+    reqs.every((u) => u.startsWith('https://')),
+    reqs.join(' '),
+  );
 });
 
 test('--tls-ca trusts the registry: push, then pull through the CLI', async () => {

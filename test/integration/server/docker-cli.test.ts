@@ -17,16 +17,19 @@ test.before(async () => {
   ctx = mkdtempSync(join(tmpdir(), 'kiln-docker-ctx-'));
   outside = mkdtempSync(join(tmpdir(), 'kiln-docker-df-'));
   writeFileSync(join(ctx, 'hello.txt'), 'hello from the context\n');
-  writeFileSync(join(ctx, 'Dockerfile'), [
-    'FROM busybox AS base',
-    'ARG GREETING=hi',
-    'COPY hello.txt /hello.txt',
-    'RUN echo "greeting=$GREETING" && cat /hello.txt',
-    'FROM base AS final',
-    'RUN echo final-stage > /final.txt',
-    'CMD ["cat", "/hello.txt"]',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    join(ctx, 'Dockerfile'),
+    [
+      'FROM busybox AS base',
+      'ARG GREETING=hi',
+      'COPY hello.txt /hello.txt',
+      'RUN echo "greeting=$GREETING" && cat /hello.txt',
+      'FROM base AS final',
+      'RUN echo final-stage > /final.txt',
+      'CMD ["cat", "/hello.txt"]',
+      '',
+    ].join('\n'),
+  );
   mkdirSync(join(ctx, 'sub'));
   writeFileSync(join(ctx, 'sub', 'data.txt'), 'data\n');
 });
@@ -39,7 +42,9 @@ test.after(async () => {
 });
 
 test('docker build with tags, build args, labels and a target streams the step output', async () => {
-  const r = await docker(s, ['build', '-t', 'app:1', '-t', 'app:latest', '--build-arg', 'GREETING=bonjour', '--label', 'team=kiln', '--target', 'base', '.'], { cwd: ctx });
+  const r = await docker(s, ['build', '-t', 'app:1', '-t', 'app:latest', '--build-arg', 'GREETING=bonjour', '--label', 'team=kiln', '--target', 'base', '.'], {
+    cwd: ctx,
+  });
   assert.is(r.code, 0, r.stderr + r.stdout);
   assert.match(r.stdout, /greeting=bonjour/);
   assert.match(r.stdout, /hello from the context/);
@@ -80,7 +85,7 @@ test('a failing RUN makes docker build exit 1 and shows the step output', async 
   assert.is(r.code, 1);
   assert.match(r.stdout, /about-to-fail/);
   assert.match(r.stderr, /exit code: 3|non-zero code: 3/);
-  assert.match(r.stderr, /^Dockerfile:2: /m, 'named as the user knows it, not by the CLI\'s random name');
+  assert.match(r.stderr, /^Dockerfile:2: /m, "named as the user knows it, not by the CLI's random name");
 });
 
 test('docker images, tag and rmi', async () => {

@@ -45,7 +45,12 @@ function httpGet(port: number, path: string): Promise<{ status: number; body: st
 async function httpGetRetry(port: number, path: string): Promise<{ status: number; body: string }> {
   let last: unknown;
   for (let i = 0; i < 50; i++) {
-    try { return await httpGet(port, path); } catch (err) { last = err; await new Promise((r) => setTimeout(r, 100)); }
+    try {
+      return await httpGet(port, path);
+    } catch (err) {
+      last = err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
   throw last;
 }
@@ -102,7 +107,13 @@ test('docker run -d -p 127.0.0.1:PORT:80 with a bind mount serves the host direc
 
   assert.is((await docker(s, ['rm', '-f', id])).code, 0);
   started.splice(started.indexOf(id), 1);
-  assert.not.ok(await httpGet(port, '/').then(() => true, () => false), 'the port is closed once the container is gone');
+  assert.not.ok(
+    await httpGet(port, '/').then(
+      () => true,
+      () => false,
+    ),
+    'the port is closed once the container is gone',
+  );
 });
 
 test('a read-only bind refuses writes; exec into a stopped or unknown container is a clear error', async () => {
@@ -124,8 +135,25 @@ test('docker run --read-only, --cap-drop, --tmpfs, --hostname, --add-host and -m
     'grep box-peer /etc/hosts',
     'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max',
   ].join('; ');
-  const r = await docker(s, ['run', '--rm', '--read-only', '--cap-drop', 'ALL', '--tmpfs', '/scratch:size=1m', '--hostname', 'box1',
-    '--add-host', 'box-peer:10.9.8.7', '-m', '64m', 'busybox', 'sh', '-c', script]);
+  const r = await docker(s, [
+    'run',
+    '--rm',
+    '--read-only',
+    '--cap-drop',
+    'ALL',
+    '--tmpfs',
+    '/scratch:size=1m',
+    '--hostname',
+    'box1',
+    '--add-host',
+    'box-peer:10.9.8.7',
+    '-m',
+    '64m',
+    'busybox',
+    'sh',
+    '-c',
+    script,
+  ]);
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, /Read-only file system\nrc=1/);
   assert.match(r.stdout, /CapEff:\s+0000000000000000/);
@@ -144,13 +172,16 @@ test('--privileged reaches the container; AppArmor is refused, not dropped; a se
   assert.match(a.stderr, /security option "apparmor=unconfined" is not supported/);
   // A profile that refuses mkdir with EPERM: the docker CLI reads the file and sends its JSON in SecurityOpt.
   const profile = join(host, 'no-mkdir.json');
-  writeFileSync(profile, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }] }));
+  writeFileSync(
+    profile,
+    JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }] }),
+  );
   const m = await docker(s, ['run', '--rm', '--security-opt', `seccomp=${profile}`, 'busybox', 'sh', '-c', 'mkdir /tmp/d 2>&1; echo rc=$?']);
   assert.is(m.code, 0, m.stderr);
   assert.match(m.stdout, /Operation not permitted\nrc=1/);
 });
 
-test('docker run -t and docker exec -t get a terminal: one raw stream, exit codes, the client\'s window size', async () => {
+test("docker run -t and docker exec -t get a terminal: one raw stream, exit codes, the client's window size", async () => {
   const r = await docker(s, ['run', '--rm', '-t', 'busybox', 'sh', '-c', 'tty; echo to-stderr >&2; exit 3']);
   assert.is(r.code, 3, r.stderr);
   assert.match(r.stdout, /^\/dev\/pts\/\d+\r\nto-stderr\r\n$/);
@@ -168,7 +199,8 @@ test('docker run -t and docker exec -t get a terminal: one raw stream, exit code
   assert.match(onPty('docker run --rm -it busybox stty size'), /^40 120\r?$/m);
   // POST /containers/{id}/resize sets the container's terminal; bad sizes are refused.
   const base = `http://${s.host.replace(/^tcp:\/\//, '')}`;
-  const resize = (q: string) => fetch(`${base}/containers/${id}/resize?${q}`, { method: 'POST', headers: s.token ? { Authorization: `Bearer ${s.token}` } : {} });
+  const resize = (q: string) =>
+    fetch(`${base}/containers/${id}/resize?${q}`, { method: 'POST', headers: s.token ? { Authorization: `Bearer ${s.token}` } : {} });
   assert.is((await resize('h=33&w=111')).status, 200);
   assert.is((await resize('h=0&w=10')).status, 400);
   const size = await docker(s, ['exec', id, 'stty', 'size', '-F', '/dev/pts/0']);

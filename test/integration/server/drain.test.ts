@@ -14,7 +14,10 @@ function context(dockerfile: string): string {
 
 /** Starts `docker build` in the background; resolves once `marker` shows in its output. */
 async function buildUntil(s: Served, dir: string, marker: string) {
-  const child = spawn('docker', ['build', '-t', 'drained', '.'], { cwd: dir, env: { ...process.env, DOCKER_HOST: s.host, DOCKER_BUILDKIT: '0', DOCKER_CONFIG: s.dockerConfig } });
+  const child = spawn('docker', ['build', '-t', 'drained', '.'], {
+    cwd: dir,
+    env: { ...process.env, DOCKER_HOST: s.host, DOCKER_BUILDKIT: '0', DOCKER_CONFIG: s.dockerConfig },
+  });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
@@ -26,14 +29,18 @@ async function buildUntil(s: Served, dir: string, marker: string) {
 }
 
 /** `sleep 60` processes in containers of the server at `root` (their overlay root names it in their mountinfo). */
-const sleepers = (root: string) => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-  try {
-    return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').trim() === 'sleep 60'
-      && readFileSync(`/proc/${p}/mountinfo`, 'utf8').includes(root);
-  } catch {
-    return false;
-  }
-}).length;
+const sleepers = (root: string) =>
+  readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return (
+          readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').trim() === 'sleep 60' && readFileSync(`/proc/${p}/mountinfo`, 'utf8').includes(root)
+        );
+      } catch {
+        return false;
+      }
+    }).length;
 
 test('SIGTERM lets a running build finish, then the server exits 0', async () => {
   const s = await startServe({ args: ['--grace-period', '60'] });
@@ -57,7 +64,15 @@ test('SIGTERM cancels a build still running after the grace period and leaves no
   const code = await b.exited;
   assert.is.not(code, 0);
   const exit = await s.stop();
-  assert.is(exit, 0, s.logs().split('\n').filter((l) => !l.includes('"msg":"request"')).join('\n'));
+  assert.is(
+    exit,
+    0,
+    s
+      .logs()
+      .split('\n')
+      .filter((l) => !l.includes('"msg":"request"'))
+      .join('\n'),
+  );
   assert.ok(Date.now() - t0 < 30_000, 'the server stopped within the grace period plus clean-up');
   assert.is(sleepers(s.root), 0);
   rmSync(dir, { recursive: true, force: true });

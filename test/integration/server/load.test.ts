@@ -50,7 +50,10 @@ test('16 concurrent docker builds (8 contexts, 8 identical) are all correct and 
   assert.is(count(all, 'SHARED-42'), 1, 'the step common to all 16 builds ran once');
   assert.is(count(all, 'OUT-same-2'), 1, 'the 8 identical builds ran their steps once');
   for (const b of diff) assert.is(count(all, b.want), 1, b.want);
-  assert.ok(results.some((r) => /Waiting for a build slot/.test(r.stdout)), 'some clients were told they wait');
+  assert.ok(
+    results.some((r) => /Waiting for a build slot/.test(r.stdout)),
+    'some clients were told they wait',
+  );
 
   const ids = new Map<string, string>();
   for (const b of [...diff, ...same]) {
@@ -67,7 +70,10 @@ test('16 concurrent docker builds (8 contexts, 8 identical) are all correct and 
 
 test('a docker client killed mid-build leaves no process, mount or temp file behind', async () => {
   const dir = context('killed', '\nRUN echo started-long-$((2+3)) && sleep 120 && echo never');
-  const child = spawn('docker', ['build', '-t', 'killed', '.'], { cwd: dir, env: { ...process.env, DOCKER_HOST: s.host, DOCKER_BUILDKIT: '0', DOCKER_CONFIG: s.dockerConfig } });
+  const child = spawn('docker', ['build', '-t', 'killed', '.'], {
+    cwd: dir,
+    env: { ...process.env, DOCKER_HOST: s.host, DOCKER_BUILDKIT: '0', DOCKER_CONFIG: s.dockerConfig },
+  });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   const deadline = Date.now() + 120_000;
@@ -79,16 +85,24 @@ test('a docker client killed mid-build leaves no process, mount or temp file beh
     await new Promise((r) => setTimeout(r, 200));
     // This server's container only: its overlay root names the server's state root in its mountinfo (other suites
     // on the machine may run their own `sleep 120`).
-    const procs = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).some((p) => {
-      try {
-        return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').trim() === 'sleep 120'
-          && readFileSync(`/proc/${p}/mountinfo`, 'utf8').includes(s.root);
-      } catch {
-        return false;
-      }
-    });
-    const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes(s.root) && !l.includes('/snapshots/')).length;
-    const tmp = readdirSync(join(s.root, 'tmp'), { recursive: true }).map(String).filter((p) => /\.spool-|\.partial-|build-/.test(p));
+    const procs = readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .some((p) => {
+        try {
+          return (
+            readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').trim() === 'sleep 120' &&
+            readFileSync(`/proc/${p}/mountinfo`, 'utf8').includes(s.root)
+          );
+        } catch {
+          return false;
+        }
+      });
+    const mounts = readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(s.root) && !l.includes('/snapshots/')).length;
+    const tmp = readdirSync(join(s.root, 'tmp'), { recursive: true })
+      .map(String)
+      .filter((p) => /\.spool-|\.partial-|build-/.test(p));
     clean = !procs && mounts === 0 && tmp.length === 0;
   }
   assert.ok(clean, 'sleep process, mounts or temp files left behind');

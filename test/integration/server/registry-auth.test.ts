@@ -12,7 +12,8 @@ let work: string;
 let withCreds: string;
 let without: string;
 
-const docker = (config: string, args: string[], cwd?: string) => run('docker', args, { cwd, env: { DOCKER_HOST: s.host, DOCKER_BUILDKIT: '0', DOCKER_CONFIG: config } });
+const docker = (config: string, args: string[], cwd?: string) =>
+  run('docker', args, { cwd, env: { DOCKER_HOST: s.host, DOCKER_BUILDKIT: '0', DOCKER_CONFIG: config } });
 
 test.before(async () => {
   s = await startServe();
@@ -34,7 +35,7 @@ test.after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-test('docker push sends X-Registry-Auth and the server pushes with the client\'s credentials only', async () => {
+test("docker push sends X-Registry-Auth and the server pushes with the client's credentials only", async () => {
   assert.is((await docker(withCreds, ['tag', 'busybox', `${reg.host}/private/base:1`])).code, 0);
   const anonymous = await docker(without, ['push', `${reg.host}/private/base:1`]);
   assert.is(anonymous.code, 1, 'no credentials, no push');
@@ -56,7 +57,8 @@ test('docker login through the server checks the credentials with the registry',
   const [user, pass] = Object.entries(reg.users)[0]!;
   const cfg = join(work, 'login');
   mkdirSync(cfg);
-  const login = (password: string) => run('docker', ['login', reg.host, '-u', user, '--password-stdin'], { input: `${password}\n`, env: { DOCKER_HOST: s.host, DOCKER_CONFIG: cfg } });
+  const login = (password: string) =>
+    run('docker', ['login', reg.host, '-u', user, '--password-stdin'], { input: `${password}\n`, env: { DOCKER_HOST: s.host, DOCKER_CONFIG: cfg } });
   const bad = await login('wrong-password');
   assert.is(bad.code, 1);
   const ok = await login(pass);

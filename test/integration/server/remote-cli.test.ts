@@ -11,7 +11,8 @@ let s: Served;
 let reg: TestRegistry;
 let ctx: string;
 let clientRoot: string;
-const remote = (args: string[], env: NodeJS.ProcessEnv = {}) => kiln(['--root', clientRoot, ...args], { env: { KILN_HOST: s.host, KILN_TOKEN: s.token, ...env } });
+const remote = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  kiln(['--root', clientRoot, ...args], { env: { KILN_HOST: s.host, KILN_TOKEN: s.token, ...env } });
 
 test.before(async () => {
   s = await startServe({ token: true });
@@ -31,7 +32,7 @@ test.after(async () => {
   rmSync(clientRoot, { recursive: true, force: true });
 });
 
-test('kiln --host build sends the context without .dockerignore\'d files and renders the steps locally', async () => {
+test("kiln --host build sends the context without .dockerignore'd files and renders the steps locally", async () => {
   const r = await remote(['build', '--progress', 'plain', '-t', 'remote-app:1', ctx]);
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout.trim(), /^sha256:[a-f0-9]{64}$/);
@@ -113,10 +114,22 @@ test('kiln --host build refuses, with a hint, the flags the build API cannot car
   assert.is(imgs.stdout.trim(), '', 'nothing was built on the server');
 });
 
-test('kiln --host build honours --metadata-file, --iidfile and --label on the server\'s image', async () => {
+test("kiln --host build honours --metadata-file, --iidfile and --label on the server's image", async () => {
   const out = mkdtempSync(join(tmpdir(), 'kiln-remote-meta-'));
   try {
-    const r = await remote(['build', '-q', '--label', 'team=kiln', '--metadata-file', join(out, 'meta.json'), '--iidfile', join(out, 'iid'), '-t', 'remote-meta:1', ctx]);
+    const r = await remote([
+      'build',
+      '-q',
+      '--label',
+      'team=kiln',
+      '--metadata-file',
+      join(out, 'meta.json'),
+      '--iidfile',
+      join(out, 'iid'),
+      '-t',
+      'remote-meta:1',
+      ctx,
+    ]);
     assert.is(r.code, 0, r.stderr);
     const id = r.stdout.trim();
     assert.is(readFileSync(join(out, 'iid'), 'utf8'), id);

@@ -95,6 +95,15 @@ export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv
 }
 
 /** The docker CLI against `s`, legacy builder, with `s`'s client config (token). */
-export function docker(s: Served, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}): Promise<CmdResult> {
-  return run('docker', args, { cwd: opts.cwd, timeoutMs: opts.timeoutMs, input: opts.input, env: { DOCKER_HOST: s.host, DOCKER_BUILDKIT: '0', DOCKER_CONFIG: s.dockerConfig, ...opts.env } });
+export function docker(
+  s: Served,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {},
+): Promise<CmdResult> {
+  return run('docker', args, {
+    cwd: opts.cwd,
+    timeoutMs: opts.timeoutMs,
+    input: opts.input,
+    env: { DOCKER_HOST: s.host, DOCKER_BUILDKIT: '0', DOCKER_CONFIG: s.dockerConfig, ...opts.env },
+  });
 }

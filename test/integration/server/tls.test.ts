@@ -22,7 +22,23 @@ async function makeCerts(): Promise<void> {
   writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
   for (const who of ['server', 'client']) {
     await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${who}-key.pem`, '-out', `${who}.csr`, '-subj', `/CN=${who}`]);
-    await openssl(['x509', '-req', '-in', `${who}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-out', `${who}-cert.pem`, '-days', '1', '-extfile', `${who}.ext`]);
+    await openssl([
+      'x509',
+      '-req',
+      '-in',
+      `${who}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca-key.pem',
+      '-CAcreateserial',
+      '-out',
+      `${who}-cert.pem`,
+      '-days',
+      '1',
+      '-extfile',
+      `${who}.ext`,
+    ]);
   }
   // The client's DOCKER_CERT_PATH.
   copyFileSync(join(dir, 'client-cert.pem'), join(dir, 'cert.pem'));
@@ -41,7 +57,9 @@ test.after(async () => {
 });
 
 test('the docker CLI with a client certificate talks to kiln serve over TLS', async () => {
-  const r = await run('docker', ['images', '--format', '{{.Repository}}'], { env: { DOCKER_HOST: s.host, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: dir, DOCKER_CONFIG: s.dockerConfig } });
+  const r = await run('docker', ['images', '--format', '{{.Repository}}'], {
+    env: { DOCKER_HOST: s.host, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: dir, DOCKER_CONFIG: s.dockerConfig },
+  });
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, /busybox/);
 });

@@ -17,7 +17,9 @@ test('kiln serve on a unix socket: mode 0660, a stale socket file is replaced, a
   try {
     assert.is((await kiln(['base', 'busybox'], { root })).code, 0);
     // A leftover socket path from a server that died.
-    const first = spawn(process.execPath, ['--import', 'tsx', DEV_ENTRY, '--root', root, 'serve', '--listen', `unix://${sock}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const first = spawn(process.execPath, ['--import', 'tsx', DEV_ENTRY, '--root', root, 'serve', '--listen', `unix://${sock}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     first.stdout!.on('data', (d) => (out += d));
     for (let i = 0; i < 300 && !out.includes('listening'); i++) await new Promise((r) => setTimeout(r, 100));
@@ -26,7 +28,9 @@ test('kiln serve on a unix socket: mode 0660, a stale socket file is replaced, a
     await new Promise((r) => first.on('exit', r));
     assert.ok(existsSync(sock), 'the killed server left its socket file');
 
-    const server = spawn(process.execPath, ['--import', 'tsx', DEV_ENTRY, '--root', root, 'serve', '--listen', `unix://${sock}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const server = spawn(process.execPath, ['--import', 'tsx', DEV_ENTRY, '--root', root, 'serve', '--listen', `unix://${sock}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     out = '';
     server.stdout!.on('data', (d) => (out += d));
     for (let i = 0; i < 300 && !out.includes('listening'); i++) await new Promise((r) => setTimeout(r, 100));

@@ -13,7 +13,9 @@ test.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'kiln-cli-store-'));
   root = join(dir, 'root');
 });
-test.after(async () => { await rm(dir, { recursive: true, force: true }); });
+test.after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
 
 const blobs = async () => (await readdir(join(root, 'oci/blobs/sha256'))).sort();
 const index = async () => readFile(join(root, 'oci/index.json'), 'utf8');
@@ -33,11 +35,17 @@ test('kiln images lists tags like docker images, with -q and --format json', asy
   assert.is(r.code, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
   assert.match(lines[0]!, /^REPOSITORY\s+TAG\s+IMAGE ID\s+CREATED\s+SIZE$/);
-  assert.ok(lines.some((l) => /^busybox\s+latest\s+[0-9a-f]{12}\s+\d+ years ago\s+[\d.]+[kM]B$/.test(l)), r.stdout);
+  assert.ok(
+    lines.some((l) => /^busybox\s+latest\s+[0-9a-f]{12}\s+\d+ years ago\s+[\d.]+[kM]B$/.test(l)),
+    r.stdout,
+  );
   assert.ok(lines.some((l) => /^127\.0\.0\.1:5000\/team\/app\s+1\.2\s/.test(l)));
   const q = await kiln(['images', '-q'], { root });
   assert.is(new Set(q.stdout.trim().split('\n')).size, 1);
-  const json = (await kiln(['images', '--format', 'json', 'busybox'], { root })).stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const json = (await kiln(['images', '--format', 'json', 'busybox'], { root })).stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.is(json.length, 1);
   assert.is(json[0].Repository, 'busybox');
   assert.is(json[0].Tag, 'latest');
@@ -167,8 +175,16 @@ test('kiln rmi refuses an image a container uses unless forced', async () => {
   const store = createContainerStore({ root });
   const id = 'f'.repeat(64);
   await store.create({
-    id, name: 'user_of_image', image: 'used:1', imageId, created: new Date().toISOString(), status: 'exited',
-    autoRemove: false, detached: false, volumes: [], spec: {} as never,
+    id,
+    name: 'user_of_image',
+    image: 'used:1',
+    imageId,
+    created: new Date().toISOString(),
+    status: 'exited',
+    autoRemove: false,
+    detached: false,
+    volumes: [],
+    spec: {} as never,
   });
   const tags = JSON.parse((await kiln(['inspect', 'busybox'], { root })).stdout)[0].RepoTags as string[];
   const r = await kiln(['rmi', ...tags], { root });

@@ -12,8 +12,12 @@ import { verifyStore } from '../../../src/cache/verify.js';
 const CHILD = fileURLToPath(new URL('./store-child.ts', import.meta.url));
 let dir = '';
 
-test.before(async () => { dir = await mkdtemp(join(tmpdir(), 'kiln-conc-')); });
-test.after(async () => { await rm(dir, { recursive: true, force: true }); });
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'kiln-conc-'));
+});
+test.after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
   return new Promise((resolve) => {

@@ -56,7 +56,7 @@ test('SIGKILL in the middle of a blob write publishes nothing; the next open swe
   await exited;
   const root = await openRoot(dir);
   const left = await readdir(join(dir, 'tmp'));
-  assert.equal(left, [root.tmpDir.split('/').pop()], 'only the new process\'s own tmp dir remains');
+  assert.equal(left, [root.tmpDir.split('/').pop()], "only the new process's own tmp dir remains");
   const blobs = await readdir(root.paths.blobs);
   assert.equal(blobs, [], 'no blob became visible');
   assert.equal((await verifyStore(root)).problems, []);

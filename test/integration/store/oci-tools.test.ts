@@ -41,7 +41,10 @@ test('skopeo inspects an image in the store in place', async () => {
   const { stdout } = await run('skopeo', ['inspect', `oci:${root.paths.oci}:${REF}`]);
   const info = JSON.parse(stdout);
   assert.is(info.Digest, image.manifestDigest);
-  assert.equal(info.Layers, image.manifest.layers.map((l) => l.digest));
+  assert.equal(
+    info.Layers,
+    image.manifest.layers.map((l) => l.digest),
+  );
   const cfg = JSON.parse((await run('skopeo', ['inspect', '--config', `oci:${root.paths.oci}:${REF}`])).stdout);
   assert.equal(cfg.config.Cmd, ['sh']);
 });
@@ -90,9 +93,15 @@ test('kiln loads docker-archive and oci-archive files written by skopeo', async 
   const other = await openRoot(join(dir, 'other'));
   try {
     const a = await loadArchive(other, createReadStream(da), da);
-    assert.equal(a.map((x) => x.ref), ['docker.io/sk/busybox:v1']);
+    assert.equal(
+      a.map((x) => x.ref),
+      ['docker.io/sk/busybox:v1'],
+    );
     const b = await loadArchive(other, createReadStream(oa), oa);
-    assert.equal(b.map((x) => x.ref), ['docker.io/library/skbox:v2']);
+    assert.equal(
+      b.map((x) => x.ref),
+      ['docker.io/library/skbox:v2'],
+    );
     const recA = await other.images.resolve('sk/busybox:v1');
     const recB = await other.images.resolve('skbox:v2');
     assert.equal(recA.config.rootfs.diff_ids, image.config.rootfs.diff_ids);

@@ -32,12 +32,17 @@ test.after(async () => {
 
 const BIG = 3 << 20;
 const snapshotter = () => createSnapshotter({ root: store.paths.snapshots, content: store.content });
-const unpack = (img: ImageRecord) => snapshotter().ensureImage(img.manifest.layers.map((descriptor, i) => ({ descriptor, diffId: img.config.rootfs.diff_ids[i]! })));
+const unpack = (img: ImageRecord) =>
+  snapshotter().ensureImage(img.manifest.layers.map((descriptor, i) => ({ descriptor, diffId: img.config.rootfs.diff_ids[i]! })));
 
 async function duSnapshots(): Promise<{ Count: number; Size: number; Reclaimable: number }> {
   const r = await kiln(['du', '--format', 'json'], { root: rootDir });
   assert.is(r.code, 0, r.stderr);
-  const row = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((x) => x.Type === 'snapshots');
+  const row = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .find((x) => x.Type === 'snapshots');
   assert.ok(row, r.stdout);
   return row;
 }
@@ -45,7 +50,10 @@ async function duSnapshots(): Promise<{ Count: number; Size: number; Reclaimable
 test('kiln prune removes the snapshots of an image removed with kiln rmi and keeps a tagged image’s', async () => {
   const { image: busybox } = await ensureBusyboxImage(store);
   // "extra" = busybox + one layer with a 3 MiB file: it shares busybox's base snapshot.
-  const layer = await writeLayer(store.content, packTar([{ name: 'big', type: 'file', mode: 0o644, uid: 0, gid: 0, size: BIG, mtime: 0, data: Buffer.alloc(BIG, 7) }]));
+  const layer = await writeLayer(
+    store.content,
+    packTar([{ name: 'big', type: 'file', mode: 0o644, uid: 0, gid: 0, size: BIG, mtime: 0, data: Buffer.alloc(BIG, 7) }]),
+  );
   await store.images.writeImage({
     config: { ...busybox.config, rootfs: { type: 'layers', diff_ids: [...busybox.config.rootfs.diff_ids, layer.diffId] } },
     layers: [...busybox.manifest.layers, layer.descriptor],

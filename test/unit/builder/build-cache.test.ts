@@ -12,7 +12,8 @@ function record(n: number, size: number): CacheRecord {
     created: new Date(0).toISOString(),
     inputs: { op: { kind: 'RUN', text: `RUN ${n}` }, parent: '' },
     result: {
-      chainId: `sha256:${hex.replace(/0/g, 'c')}`, snapshot: `snap-${n}`,
+      chainId: `sha256:${hex.replace(/0/g, 'c')}`,
+      snapshot: `snap-${n}`,
       layer: { diffId: `sha256:${hex.replace(/0/g, 'd')}`, size, blobs: { gzip: { mediaType: 'x', digest: `sha256:${hex.replace(/0/g, 'b')}`, size } } },
     },
   };
@@ -77,16 +78,22 @@ test('pruneBuildCache() drops least recently used records first down to keepByte
     await setUsed(2, 3000_000);
     await setUsed(3, 2000_000);
     const removed = await pruneBuildCache(root, { keepBytes: 200 });
-    assert.equal(removed.map((r) => r.key), [record(1, 100).key]);
+    assert.equal(
+      removed.map((r) => r.key),
+      [record(1, 100).key],
+    );
     await c.get(record(3, 100).key); // a hit makes it the most recent
     const removed2 = await pruneBuildCache(root, { keepBytes: 100 });
-    assert.equal(removed2.map((r) => r.key), [record(2, 100).key]);
+    assert.equal(
+      removed2.map((r) => r.key),
+      [record(2, 100).key],
+    );
   } finally {
     await rm(root, { recursive: true, force: true });
   }
 });
 
-test('sweepBuildCacheInputs() removes dropped records\' inputs at once, old orphans, and keeps live and young ones', async () => {
+test("sweepBuildCacheInputs() removes dropped records' inputs at once, old orphans, and keeps live and young ones", async () => {
   const root = await mkdtemp(join(tmpdir(), 'kiln-bc-'));
   try {
     const c = await openBuildCache(root);

@@ -18,7 +18,9 @@ const DATA = `${CONFORMANCE_DATA}/dockerignore/`;
 
 function rows(file: string): Array<{ line: number; patterns: string[]; path: string; expected: string }> {
   const out = [];
-  for (const [n, line] of readFileSync(DATA + file, 'utf8').split('\n').entries()) {
+  for (const [n, line] of readFileSync(DATA + file, 'utf8')
+    .split('\n')
+    .entries()) {
     if (line.startsWith('#') || line === '') continue;
     const [pat, path, expected] = line.split('\t') as [string, string, string];
     out.push({ line: n + 1, patterns: file.includes('multi') ? (JSON.parse(pat) as string[]) : [pat], path, expected });
@@ -118,7 +120,10 @@ test('a .dockerignore or Dockerfile symlinked out of the context is confined to 
     writeFileSync(join(ctx, dir, 'canary'), 'confined copy\n');
     assert.is((await readFileInRoot(ctx, 'Dockerfile'))!.toString(), 'confined copy\n');
     mkdirSync(join(ctx, 'adir'));
-    await readFileInRoot(ctx, 'adir').then(() => assert.unreachable('a directory is not a file'), (err) => assert.ok(isKilnError(err) && err.code === 'INVALID_ARGUMENT'));
+    await readFileInRoot(ctx, 'adir').then(
+      () => assert.unreachable('a directory is not a file'),
+      (err) => assert.ok(isKilnError(err) && err.code === 'INVALID_ARGUMENT'),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

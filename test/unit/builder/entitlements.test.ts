@@ -12,7 +12,7 @@ import type { KilnError } from '../../../src/errors.js';
 const q = (s: string) => new Query(new URLSearchParams(s), 32 * 1024);
 const loc = { file: 'Dockerfile', line: 4 };
 
-test('parseEntitlements() takes buildx\'s names, repeated or comma-separated, and refuses others', () => {
+test("parseEntitlements() takes buildx's names, repeated or comma-separated, and refuses others", () => {
   assert.equal(parseEntitlements(['network.host', 'security.insecure,network.host']), ['network.host', 'security.insecure']);
   assert.equal(parseEntitlements([]), []);
   throwsCode(() => parseEntitlements(['network.none']), 'INVALID_ARGUMENT', /invalid entitlement "network\.none"/);
@@ -20,7 +20,11 @@ test('parseEntitlements() takes buildx\'s names, repeated or comma-separated, an
 
 test('requireEntitlement() passes a granted one and refuses the rest naming the line, the step and the flag', () => {
   requireEntitlement(['network.host'], 'network.host', 'RUN --network=host', loc);
-  const err = throwsCode(() => requireEntitlement(['security.insecure'], 'network.host', 'RUN --network=host', loc), 'ENTITLEMENT_DENIED', /RUN --network=host needs the network\.host entitlement/) as KilnError;
+  const err = throwsCode(
+    () => requireEntitlement(['security.insecure'], 'network.host', 'RUN --network=host', loc),
+    'ENTITLEMENT_DENIED',
+    /RUN --network=host needs the network\.host entitlement/,
+  ) as KilnError;
   assert.equal(err.loc, loc);
   assert.match(err.hint ?? '', /--allow network\.host/);
   throwsCode(() => requireEntitlement(undefined, 'security.insecure', 'RUN --security=insecure', loc), 'ENTITLEMENT_DENIED');
@@ -35,7 +39,10 @@ test('a server build is granted what it asks for and the server permits; asking 
   assert.equal(host.options.allow, ['network.host']);
   throwsCode(() => parseBuildQuery(q('networkmode=host')), 'ENTITLEMENT_DENIED', /networkmode=host .*not allowed by this server/);
   // kiln's own client asks with kilnallow.
-  assert.equal(parseBuildQuery(q('kilnallow=network.host,security.insecure'), ['security.insecure', 'network.host']).options.allow, ['network.host', 'security.insecure']);
+  assert.equal(parseBuildQuery(q('kilnallow=network.host,security.insecure'), ['security.insecure', 'network.host']).options.allow, [
+    'network.host',
+    'security.insecure',
+  ]);
   throwsCode(() => parseBuildQuery(q('kilnallow=security.insecure'), ['network.host']), 'ENTITLEMENT_DENIED', /security\.insecure/);
   throwsCode(() => parseBuildQuery(q('kilnallow=root.shell'), ['network.host']), 'INVALID_ARGUMENT');
   // The hint a refused step gets says who can grant it.
@@ -47,16 +54,27 @@ test('a server build is granted what it asks for and the server permits; asking 
 test('a container through the server needs network.host for the host network and security.insecure to lift the sandbox', () => {
   const hc = (HostConfig: Record<string, unknown>) => ({ Image: 'busybox', HostConfig });
   checkContainerEntitlements(hc({ NetworkMode: 'bridge', Privileged: false, CapAdd: null, SecurityOpt: ['seccomp=builtin'] }), []);
-  throwsCode(() => checkContainerEntitlements(hc({ NetworkMode: 'host' }), ['security.insecure']), 'ENTITLEMENT_DENIED', /--network host.*network\.host entitlement/);
+  throwsCode(
+    () => checkContainerEntitlements(hc({ NetworkMode: 'host' }), ['security.insecure']),
+    'ENTITLEMENT_DENIED',
+    /--network host.*network\.host entitlement/,
+  );
   checkContainerEntitlements(hc({ NetworkMode: 'host' }), ['network.host']);
-  for (const h of [{ Privileged: true }, { CapAdd: ['NET_ADMIN'] }, { SecurityOpt: ['seccomp=unconfined'] }, { SecurityOpt: ['seccomp={"defaultAction":"SCMP_ACT_ALLOW"}'] }]) {
+  for (const h of [
+    { Privileged: true },
+    { CapAdd: ['NET_ADMIN'] },
+    { SecurityOpt: ['seccomp=unconfined'] },
+    { SecurityOpt: ['seccomp={"defaultAction":"SCMP_ACT_ALLOW"}'] },
+  ]) {
     throwsCode(() => checkContainerEntitlements(hc(h), ['network.host']), 'ENTITLEMENT_DENIED', /security\.insecure/);
     checkContainerEntitlements(hc(h), ['security.insecure']);
   }
 });
 
-test('checkRunEntitlements(): a RUN\'s own flags or the build\'s network mode decide what it needs', () => {
-  const runs = parseDockerfile('FROM busybox\nRUN a\nRUN --network=host b\nRUN --security=insecure c\nRUN --network=none d\n', { file: 'Dockerfile' }).stages[0]!.instructions.filter((i): i is RunInstruction => i.kind === 'RUN');
+test("checkRunEntitlements(): a RUN's own flags or the build's network mode decide what it needs", () => {
+  const runs = parseDockerfile('FROM busybox\nRUN a\nRUN --network=host b\nRUN --security=insecure c\nRUN --network=none d\n', {
+    file: 'Dockerfile',
+  }).stages[0]!.instructions.filter((i): i is RunInstruction => i.kind === 'RUN');
   const [plain, host, insecure, none] = runs as [RunInstruction, RunInstruction, RunInstruction, RunInstruction];
   assert.is(checkRunEntitlements(plain, {}), 'default');
   assert.is(checkRunEntitlements(none, { networkMode: 'host' }), 'none');

@@ -2,7 +2,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { explainMiss } from '../../../src/builder/explain.js';
 
-const copy = { op: { kind: 'COPY', text: 'COPY . /app' }, parent: 'sha256:p', parentDesc: 'FROM busybox@sha256:1', inputs: { sources: 'sha256:s1' }, files: { 'a.txt': 'sha256:a', 'b.txt': 'sha256:b' } };
+const copy = {
+  op: { kind: 'COPY', text: 'COPY . /app' },
+  parent: 'sha256:p',
+  parentDesc: 'FROM busybox@sha256:1',
+  inputs: { sources: 'sha256:s1' },
+  files: { 'a.txt': 'sha256:a', 'b.txt': 'sha256:b' },
+};
 
 test('explainMiss() names the file whose content changed', () => {
   const now = { ...copy, inputs: { sources: 'sha256:s2' }, files: { ...copy.files, 'b.txt': 'sha256:b2' } };

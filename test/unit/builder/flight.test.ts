@@ -7,7 +7,10 @@ test('identical work runs once; a failure is not kept', async () => {
   const flight = createFlightMap<number>();
   let runs = 0;
   let finish!: (n: number) => void;
-  const work = () => { runs++; return new Promise<number>((r) => (finish = r)); };
+  const work = () => {
+    runs++;
+    return new Promise<number>((r) => (finish = r));
+  };
   const a = flight.run('k', work);
   const b = flight.run('k', work);
   assert.is(flight.size, 1);
@@ -15,7 +18,12 @@ test('identical work runs once; a failure is not kept', async () => {
   assert.equal(await Promise.all([a, b]), [7, 7]);
   assert.is(runs, 1);
   assert.is(flight.size, 0);
-  await flight.run('k', () => Promise.reject(new Error('boom'))).then(() => assert.unreachable('rejected'), (e: Error) => assert.match(e.message, /boom/));
+  await flight
+    .run('k', () => Promise.reject(new Error('boom')))
+    .then(
+      () => assert.unreachable('rejected'),
+      (e: Error) => assert.match(e.message, /boom/),
+    );
   assert.is(await flight.run('k', async () => 8), 8);
 });
 

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { parseSsh } from '../../../src/cli/commands/build.js';
 import { KilnError } from '../../../src/errors.js';
 
-test('parseSsh() takes the agent of SSH_AUTH_SOCK for a bare id, as BuildKit\'s --ssh default', () => {
+test("parseSsh() takes the agent of SSH_AUTH_SOCK for a bare id, as BuildKit's --ssh default", () => {
   assert.equal(parseSsh('default', { SSH_AUTH_SOCK: '/tmp/agent.sock' }), { id: 'default', socket: '/tmp/agent.sock' });
   assert.equal(parseSsh('deploy', { SSH_AUTH_SOCK: '/tmp/agent.sock' }), { id: 'deploy', socket: '/tmp/agent.sock' });
 });
@@ -13,10 +13,26 @@ test('parseSsh() takes ID=SOCKET as given', () => {
 });
 
 test('parseSsh() refuses a bare id without SSH_AUTH_SOCK, a missing id and several key files', () => {
-  const code = (fn: () => unknown) => { try { fn(); } catch (e) { return (e as KilnError).code; } return undefined; };
-  assert.is(code(() => parseSsh('default', {})), 'INVALID_ARGUMENT');
-  assert.is(code(() => parseSsh('=/tmp/s', {})), 'INVALID_ARGUMENT');
-  assert.is(code(() => parseSsh('default=/k1,/k2', {})), 'NOT_IMPLEMENTED');
+  const code = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      return (e as KilnError).code;
+    }
+    return undefined;
+  };
+  assert.is(
+    code(() => parseSsh('default', {})),
+    'INVALID_ARGUMENT',
+  );
+  assert.is(
+    code(() => parseSsh('=/tmp/s', {})),
+    'INVALID_ARGUMENT',
+  );
+  assert.is(
+    code(() => parseSsh('default=/k1,/k2', {})),
+    'NOT_IMPLEMENTED',
+  );
 });
 
 test.run();

@@ -9,7 +9,12 @@ import type { PullLayerProgress } from '../../../src/builder/types.js';
 import type { TransferEvent } from '../../../src/registry/types.js';
 
 function sink(): Writable & { text: string } {
-  const w = new Writable({ write(c, _e, cb) { (w as unknown as { text: string }).text += String(c); cb(); } }) as Writable & { text: string };
+  const w = new Writable({
+    write(c, _e, cb) {
+      (w as unknown as { text: string }).text += String(c);
+      cb();
+    },
+  }) as Writable & { text: string };
   w.text = '';
   return w;
 }
@@ -27,7 +32,10 @@ test('plain progress prints buildx-style #N lines, output, CACHED and miss reaso
   r.onEvent({ type: 'step-start', step: { ...step, id: 4, stage: '', index: 3, text: 'COPY . /' } });
   r.onEvent({ type: 'step-cached', step: { ...step, id: 4, stage: '', index: 3, text: 'COPY . /' } });
   r.close();
-  const lines = out.text.split('\n').filter(Boolean).map((l) => l.replace(/ \d+\.\ds /, ' T '));
+  const lines = out.text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.replace(/ \d+\.\ds /, ' T '));
   assert.equal(lines, [
     '#3 [build 2/4] RUN make',
     '#3 cache miss: file changed: a.txt',
@@ -44,8 +52,14 @@ test('json progress prints one parseable event per line', () => {
   const r = createJsonRenderer(out);
   r.onEvent({ type: 'step-start', step });
   r.onEvent({ type: 'step-cached', step });
-  const lines = out.text.trim().split('\n').map((l) => JSON.parse(l));
-  assert.equal(lines.map((l) => l.type), ['step-start', 'step-cached']);
+  const lines = out.text
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.equal(
+    lines.map((l) => l.type),
+    ['step-start', 'step-cached'],
+  );
   assert.is(lines[0].step.text, 'RUN make');
 });
 
@@ -64,17 +78,26 @@ test('the flight map runs identical concurrent work once and forgets failures', 
 
 const LAYER = `sha256:${'ab'.repeat(32)}` as const;
 const CONFIG = `sha256:${'cd'.repeat(32)}` as const;
-const blob = (digest: typeof LAYER, kind: 'layer' | 'config', status: 'downloading' | 'done' | 'exists', current: number, size = 3_400_000): TransferEvent =>
-  ({ type: 'blob', digest, kind, size, status, current });
+const blob = (digest: typeof LAYER, kind: 'layer' | 'config', status: 'downloading' | 'done' | 'exists', current: number, size = 3_400_000): TransferEvent => ({
+  type: 'blob',
+  digest,
+  kind,
+  size,
+  status,
+  current,
+});
 
-test('pullStatusHandler() forwards a layer\'s bytes, at most once per interval, and always its start and end', () => {
+test("pullStatusHandler() forwards a layer's bytes, at most once per interval, and always its start and end", () => {
   let t = 0;
   const got: Array<{ status: string; layer?: PullLayerProgress }> = [];
   const on = pullStatusHandler((status, layer) => got.push({ status, layer }), { intervalMs: 200, now: () => t });
   on({ type: 'resolved', ref: 'r', digest: CONFIG, mediaType: 'x' });
   on(blob(CONFIG as typeof LAYER, 'config', 'downloading', 0, 500));
   on(blob(LAYER, 'layer', 'downloading', 0));
-  for (let i = 1; i <= 3; i++) { t += 50; on(blob(LAYER, 'layer', 'downloading', i * 1_048_576)); } // 150 ms: dropped
+  for (let i = 1; i <= 3; i++) {
+    t += 50;
+    on(blob(LAYER, 'layer', 'downloading', i * 1_048_576));
+  } // 150 ms: dropped
   t += 60;
   on(blob(LAYER, 'layer', 'downloading', 2_000_000)); // 210 ms since the last one sent
   t += 10;
@@ -100,13 +123,11 @@ test('plain progress prints pulled layers as buildx does, one bytes line a secon
   pull({ digest: LAYER, current: 3_400_000, total: 3_400_000, state: 'done' });
   pull({ digest: CONFIG, current: 1_000, total: 1_000, state: 'exists' });
   r.close();
-  const lines = out.text.split('\n').filter(Boolean).map((l) => l.replace(/ \d+\.\ds( |$)/, ' T$1'));
-  assert.equal(lines, [
-    '#0 reg/app:1: resolving',
-    `#0 ${LAYER} 0B / 3.4MB T`,
-    `#0 ${LAYER} 3.4MB / 3.4MB T done`,
-    `#0 ${CONFIG} already exists`,
-  ]);
+  const lines = out.text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.replace(/ \d+\.\ds( |$)/, ' T$1'));
+  assert.equal(lines, ['#0 reg/app:1: resolving', `#0 ${LAYER} 0B / 3.4MB T`, `#0 ${LAYER} 3.4MB / 3.4MB T done`, `#0 ${CONFIG} already exists`]);
 });
 
 test.run();

@@ -11,7 +11,13 @@ const run = (x: Partial<RunInstruction>) => ({ kind: 'RUN', loc, original: '', m
 
 test('runArgs() sends shell form through the SHELL and keeps exec form as given', () => {
   assert.equal(runArgs(run({ command: { form: 'shell', script: 'make all' } }), undefined), ['/bin/sh', '-c', 'make all']);
-  assert.equal(runArgs(run({ command: { form: 'shell', script: 'make' } }), ['/bin/bash', '-eo', 'pipefail', '-c']), ['/bin/bash', '-eo', 'pipefail', '-c', 'make']);
+  assert.equal(runArgs(run({ command: { form: 'shell', script: 'make' } }), ['/bin/bash', '-eo', 'pipefail', '-c']), [
+    '/bin/bash',
+    '-eo',
+    'pipefail',
+    '-c',
+    'make',
+  ]);
   assert.equal(runArgs(run({ command: { form: 'exec', args: ['/bin/echo', 'a b'] } }), ['/bin/bash', '-c']), ['/bin/echo', 'a b']);
 });
 
@@ -31,7 +37,11 @@ test('runCommand() runs a lone #! heredoc as a program from /dev/pipes/, as Buil
 
 test('runArgs() hands a command with heredocs to the shell with the bodies appended', () => {
   const h = { name: 'EOF', content: 'hello\n', expand: true, stripTabs: false };
-  assert.equal(runArgs(run({ command: { form: 'shell', script: 'cat > /f <<EOF' }, heredocs: [h] }), undefined), ['/bin/sh', '-c', 'cat > /f <<EOF\nhello\nEOF']);
+  assert.equal(runArgs(run({ command: { form: 'shell', script: 'cat > /f <<EOF' }, heredocs: [h] }), undefined), [
+    '/bin/sh',
+    '-c',
+    'cat > /f <<EOF\nhello\nEOF',
+  ]);
 });
 
 test('dockerignorePatterns() drops comments and blank lines', () => {

@@ -55,11 +55,23 @@ test('the daemon key changes with the kiln build, the root and the daemon-releva
   assert.is(keyOf(target(['build', '-t', 'other', 'ctx'], ENV, '/elsewhere')), base, 'arguments and cwd are per request');
   assert.is.not(keyOf(target(['build', '.'], ENV, '/work', 'b2')), base, 'another kiln build');
   assert.is.not(keyOf(target(['--root', '/other', 'build', '.'])), base, 'another root');
-  for (const [k, v] of [['PATH', '/opt/bin'], ['DOCKER_CONFIG', '/tmp/d'], ['HTTPS_PROXY', 'http://127.0.0.1:3128'], ['KILN_RUNC', '/opt/runc']]) {
+  for (const [k, v] of [
+    ['PATH', '/opt/bin'],
+    ['DOCKER_CONFIG', '/tmp/d'],
+    ['HTTPS_PROXY', 'http://127.0.0.1:3128'],
+    ['KILN_RUNC', '/opt/runc'],
+  ]) {
     assert.is.not(keyOf(target(['build', '.'], { ...ENV, [k!]: v })), base, k);
   }
   // Per-invocation values travel with the request; a CI's per-job variables must not start a daemon each.
-  for (const [k, v] of [['SOURCE_DATE_EPOCH', '1'], ['SSH_AUTH_SOCK', '/tmp/a'], ['TERM', 'dumb'], ['GIT_SHA', 'abc'], ['KILN_DEBUG', '1'], ['KILN_DAEMON', '1']]) {
+  for (const [k, v] of [
+    ['SOURCE_DATE_EPOCH', '1'],
+    ['SSH_AUTH_SOCK', '/tmp/a'],
+    ['TERM', 'dumb'],
+    ['GIT_SHA', 'abc'],
+    ['KILN_DEBUG', '1'],
+    ['KILN_DAEMON', '1'],
+  ]) {
     assert.is(keyOf(target(['build', '.'], { ...ENV, [k!]: v })), base, k);
   }
 });

@@ -4,12 +4,21 @@ import { encodeFrame, FrameDecoder, FRAME } from '../../../src/cli/daemon/protoc
 
 test('FrameDecoder reassembles frames split at any byte and keeps binary payloads intact', () => {
   const binary = Buffer.from([0, 255, 1, 254, 10, 13]);
-  const stream = Buffer.concat([encodeFrame(FRAME.request, '{"a":1}'), encodeFrame(FRAME.stdout, binary), encodeFrame(FRAME.interrupt), encodeFrame(FRAME.exit, '{"code":3}')]);
+  const stream = Buffer.concat([
+    encodeFrame(FRAME.request, '{"a":1}'),
+    encodeFrame(FRAME.stdout, binary),
+    encodeFrame(FRAME.interrupt),
+    encodeFrame(FRAME.exit, '{"code":3}'),
+  ]);
   for (let step = 1; step <= stream.length; step++) {
     const d = new FrameDecoder();
     const frames = [];
     for (let i = 0; i < stream.length; i += step) frames.push(...d.push(stream.subarray(i, i + step)));
-    assert.equal(frames.map((f) => f.type), [FRAME.request, FRAME.stdout, FRAME.interrupt, FRAME.exit], `step ${step}`);
+    assert.equal(
+      frames.map((f) => f.type),
+      [FRAME.request, FRAME.stdout, FRAME.interrupt, FRAME.exit],
+      `step ${step}`,
+    );
     assert.is(frames[0]!.payload.toString(), '{"a":1}');
     assert.ok(frames[1]!.payload.equals(binary));
     assert.is(frames[2]!.payload.length, 0);

@@ -25,7 +25,10 @@ function cFunction(signature: string): string {
 function cStringArray(name: string): string[] {
   const m = new RegExp(`static const char \\*const ${name}\\[\\] = \\{([^}]*)\\};`).exec(SOURCE);
   assert.ok(m, `launcher.c declares ${name}[]`);
-  const items = m![1]!.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = m![1]!
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   assert.is(items.at(-1), 'NULL', `${name}[] ends with NULL`);
   return items.slice(0, -1).map((s) => {
     const q = /^"([^"\\]*)"$/.exec(s);
@@ -95,7 +98,10 @@ test('launcher.c turns the daemon off for the same KILN_DAEMON values', () => {
 
 test('launcher.c skips the same arguments for the same reasons, in the same order', () => {
   const { rules, body } = cArgLoop();
-  assert.equal(rules.map((r) => r.reason), LAUNCHER_RULES.skipArgs.map((r) => r.reason));
+  assert.equal(
+    rules.map((r) => r.reason),
+    LAUNCHER_RULES.skipArgs.map((r) => r.reason),
+  );
   // Compared as behaviour over every word either side names (and its neighbours), so equivalent spellings agree.
   const named = [...rules.flatMap((r) => [...r.exact, ...r.prefix, ...r.strictPrefix]), ...LAUNCHER_RULES.skipArgs.flatMap((r) => [...r.exact, ...r.prefix])];
   const words = new Set(['.', 'build', '-t', '--tag=x', '-f', 'Dockerfile', '--', '-x']);
@@ -106,7 +112,10 @@ test('launcher.c skips the same arguments for the same reasons, in the same orde
   assert.ok(body.includes(`if (!strcmp(a, "${flag}")) { root = i + 1 < argc ? args[++i] : NULL; continue; }`), `launcher.c reads ${flag} DIR`);
   assert.ok(body.includes(`if (!strncmp(a, "${flag}=", ${flag.length + 1})) { root = a + ${flag.length + 1}; continue; }`), `launcher.c reads ${flag}=DIR`);
   assert.ok(body.indexOf(`"${flag}"`) < body.indexOf('return'), `${flag} comes before the skip rules`);
-  assert.match(cFunction('static const char *target_for('), new RegExp(`if \\(!command \\|\\| strcmp\\(command, "${LAUNCHER_RULES.command}"\\)\\) return "not a build";`));
+  assert.match(
+    cFunction('static const char *target_for('),
+    new RegExp(`if \\(!command \\|\\| strcmp\\(command, "${LAUNCHER_RULES.command}"\\)\\) return "not a build";`),
+  );
 });
 
 test('launcher.c bounds the socket path and hashes the identity as identity.ts does', () => {

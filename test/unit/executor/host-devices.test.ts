@@ -10,7 +10,7 @@ test('splitRdev() decodes Linux dev_t, large majors and minors included', () => 
   assert.equal(splitRdev(rdev), [0x1234, 0xabc56]);
 });
 
-test('hostDevices() lists /dev\'s character and block devices with their numbers, not /dev/pts, /dev/shm or the console', async () => {
+test("hostDevices() lists /dev's character and block devices with their numbers, not /dev/pts, /dev/shm or the console", async () => {
   const list = await hostDevices();
   const nul = list.find((d) => d.path === '/dev/null');
   assert.ok(nul, '/dev/null is listed');

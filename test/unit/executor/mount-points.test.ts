@@ -31,13 +31,21 @@ test('/dev, /proc and /sys that are symlinks or files become real directories; n
   await symlink(host, join(rootfs, 'dev'));
   await symlink('/', join(rootfs, 'proc'));
   await writeFile(join(rootfs, 'sys'), '');
-  const s = spec([
-    { destination: '/proc', type: 'proc' }, { destination: '/dev', type: 'tmpfs' }, { destination: '/dev/pts', type: 'devpts' },
-    { destination: '/sys', type: 'sysfs' },
-  ], { maskedPaths: ['/proc/kcore'], devices: [{ path: '/dev/fuse' }] });
+  const s = spec(
+    [
+      { destination: '/proc', type: 'proc' },
+      { destination: '/dev', type: 'tmpfs' },
+      { destination: '/dev/pts', type: 'devpts' },
+      { destination: '/sys', type: 'sysfs' },
+    ],
+    { maskedPaths: ['/proc/kcore'], devices: [{ path: '/dev/fuse' }] },
+  );
   const stubs = await prepareMountPoints(rootfs, s);
   for (const d of ['dev', 'proc', 'sys']) assert.ok((await lstat(join(rootfs, d))).isDirectory(), d);
-  assert.equal(s.mounts!.map((m) => m.destination), ['/proc', '/dev', '/dev/pts', '/sys']);
+  assert.equal(
+    s.mounts!.map((m) => m.destination),
+    ['/proc', '/dev', '/dev/pts', '/sys'],
+  );
   assert.equal(s.linux!.maskedPaths, ['/proc/kcore']);
   assert.equal(stubs, [], 'replacements are not stubs');
   assert.equal((await readdir(host)).sort(), ['b', 'canary']);
@@ -51,21 +59,30 @@ test('other destinations resolve inside the rootfs, and the spec names the resol
   await symlink(host, join(rootfs, 'etc/hosts'));
   const src = join(dir, `file-${n}`);
   await writeFile(src, 'h');
-  const s = spec([{ destination: '/etc/hosts', type: 'bind', source: src }, { destination: '/varrun/secrets/x', type: 'bind', source: dir }]);
+  const s = spec([
+    { destination: '/etc/hosts', type: 'bind', source: src },
+    { destination: '/varrun/secrets/x', type: 'bind', source: dir },
+  ]);
   const stubs = await prepareMountPoints(rootfs, s);
-  assert.equal(s.mounts!.map((m) => m.destination), [`/${host.slice(1)}`, '/run/secrets/x']);
+  assert.equal(
+    s.mounts!.map((m) => m.destination),
+    [`/${host.slice(1)}`, '/run/secrets/x'],
+  );
   assert.ok((await lstat(join(rootfs, host))).isFile(), 'file stub inside the rootfs');
   assert.ok((await lstat(join(rootfs, 'run/secrets/x'))).isDirectory());
-  assert.is(await readlink(join(rootfs, 'varrun')), '../run', 'the image\'s symlink is kept');
+  assert.is(await readlink(join(rootfs, 'varrun')), '../run', "the image's symlink is kept");
   await removeMountPoints(rootfs, stubs);
-  assert.equal((await readdir(join(rootfs, 'run'))), []);
+  assert.equal(await readdir(join(rootfs, 'run')), []);
   assert.equal((await readdir(host)).sort(), ['b', 'canary']);
 });
 
-test('a step that swaps a stub\'s parent for a symlink to the host: removal deletes nothing there', async () => {
+test("a step that swaps a stub's parent for a symlink to the host: removal deletes nothing there", async () => {
   const { rootfs, host } = await fixture();
   const stubs = await prepareMountPoints(rootfs, spec([{ destination: '/a/b/c', type: 'tmpfs' }]));
-  assert.equal(stubs.map((x) => x.rel), ['a', 'a/b', 'a/b/c']);
+  assert.equal(
+    stubs.map((x) => x.rel),
+    ['a', 'a/b', 'a/b/c'],
+  );
   // What the step does: mv /a /a.old && ln -s HOST /a
   await rename(join(rootfs, 'a'), join(rootfs, 'a.old'));
   await symlink(host, join(rootfs, 'a'));

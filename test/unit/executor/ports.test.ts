@@ -13,8 +13,15 @@ function udpSocket(): Promise<{ sock: Socket; port: number }> {
 /** A datagram from `client` to 127.0.0.1:`port`, and the first reply (or undefined after `ms`). */
 function ask(client: Socket, port: number, text: string, ms = 2000): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => { client.off('message', onMsg); resolve(undefined); }, ms);
-    const onMsg = (m: Buffer) => { clearTimeout(timer); client.off('message', onMsg); resolve(m.toString()); };
+    const timer = setTimeout(() => {
+      client.off('message', onMsg);
+      resolve(undefined);
+    }, ms);
+    const onMsg = (m: Buffer) => {
+      clearTimeout(timer);
+      client.off('message', onMsg);
+      resolve(m.toString());
+    };
     client.on('message', onMsg);
     client.send(text, port, '127.0.0.1');
   });
@@ -59,10 +66,15 @@ test('a UDP port already bound is PORT_IN_USE, and nothing stays listening', asy
   const taken = await udpSocket();
   const tcpPort = await freeUdpPort();
   try {
-    await rejects(() => startPortProxy([
-      { hostIp: '127.0.0.1', hostPort: tcpPort, containerPort: 80 },
-      { hostIp: '127.0.0.1', hostPort: taken.port, containerPort: 53, protocol: 'udp' },
-    ]), 'PORT_IN_USE', /\/udp is already in use/);
+    await rejects(
+      () =>
+        startPortProxy([
+          { hostIp: '127.0.0.1', hostPort: tcpPort, containerPort: 80 },
+          { hostIp: '127.0.0.1', hostPort: taken.port, containerPort: 53, protocol: 'udp' },
+        ]),
+      'PORT_IN_USE',
+      /\/udp is already in use/,
+    );
     // The TCP listener opened before the failure was closed again.
     const again = await startPortProxy([{ hostIp: '127.0.0.1', hostPort: tcpPort, containerPort: 80 }]);
     await again.close();

@@ -1,10 +1,20 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { imageVolumes, mergeEnv, parseCpus, parsePidsLimit, parseEnvFile, parseEnvFlags, parseMemory, parseVolume, resolveArgs } from '../../../src/containers/run-config.js';
+import {
+  imageVolumes,
+  mergeEnv,
+  parseCpus,
+  parsePidsLimit,
+  parseEnvFile,
+  parseEnvFlags,
+  parseMemory,
+  parseVolume,
+  resolveArgs,
+} from '../../../src/containers/run-config.js';
 import { parsePort } from '../../../src/sandbox/ports.js';
 import { throwsCode } from '../../helpers/assert.js';
 
-test('resolveArgs() follows Docker\'s ENTRYPOINT/CMD rules', () => {
+test("resolveArgs() follows Docker's ENTRYPOINT/CMD rules", () => {
   const cfg = { Entrypoint: ['ep'], Cmd: ['c1', 'c2'] };
   assert.equal(resolveArgs(cfg, []), ['ep', 'c1', 'c2']);
   assert.equal(resolveArgs(cfg, ['x']), ['ep', 'x']);
@@ -37,7 +47,7 @@ test('imageVolumes() gives anonymous volumes for VOLUMEs no -v covers', () => {
   assert.equal(v, [{ kind: 'anonymous', target: '/logs', readonly: false }]);
 });
 
-test('sizes, CPUs and ports parse as Docker\'s do', () => {
+test("sizes, CPUs and ports parse as Docker's do", () => {
   assert.is(parseMemory('64m'), 64 * 1024 * 1024);
   assert.is(parseMemory('1g'), 1024 ** 3);
   assert.is(parseMemory('10485760'), 10485760);

@@ -7,10 +7,18 @@ import { rejects, throwsCode } from '../../helpers/assert.js';
 
 /** What the filter does with `name(args…)`: the first matching rule's action, as runc's libseccomp would pick an allow over the default. */
 function verdict(sc: OciSeccomp, name: string, args: number[] = []): string {
-  const ok = (op: string, a: number, v: number, v2 = 0) => ({
-    SCMP_CMP_EQ: a === v, SCMP_CMP_NE: a !== v, SCMP_CMP_LT: a < v, SCMP_CMP_LE: a <= v, SCMP_CMP_GT: a > v, SCMP_CMP_GE: a >= v,
-    SCMP_CMP_MASKED_EQ: (a & v) === v2,
-  } as Record<string, boolean>)[op];
+  const ok = (op: string, a: number, v: number, v2 = 0) =>
+    (
+      ({
+        SCMP_CMP_EQ: a === v,
+        SCMP_CMP_NE: a !== v,
+        SCMP_CMP_LT: a < v,
+        SCMP_CMP_LE: a <= v,
+        SCMP_CMP_GT: a > v,
+        SCMP_CMP_GE: a >= v,
+        SCMP_CMP_MASKED_EQ: (a & v) === v2,
+      }) as Record<string, boolean>
+    )[op];
   const hits = sc.syscalls.filter((r) => r.names.includes(name) && (r.args ?? []).every((c) => ok(c.op, args[c.index] ?? 0, c.value, c.valueTwo)));
   const allow = hits.find((r) => r.action === 'SCMP_ACT_ALLOW');
   if (allow) return 'allow';
@@ -26,7 +34,23 @@ test('the default profile is an allowlist: anything unlisted fails with EPERM, o
   assert.is(sc.defaultErrnoRet, 1);
   assert.equal(sc.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
   for (const ok of ['read', 'execve', 'openat', 'clone', 'wait4', 'arch_prctl', 'ptrace', 'chroot']) assert.is(verdict(sc, ok), 'allow', ok);
-  for (const blocked of ['mount', 'unshare', 'setns', 'keyctl', 'add_key', 'swapon', 'reboot', 'init_module', 'kexec_load', 'bpf', 'userfaultfd', 'pivot_root', 'open_by_handle_at', 'acct', 'settimeofday']) {
+  for (const blocked of [
+    'mount',
+    'unshare',
+    'setns',
+    'keyctl',
+    'add_key',
+    'swapon',
+    'reboot',
+    'init_module',
+    'kexec_load',
+    'bpf',
+    'userfaultfd',
+    'pivot_root',
+    'open_by_handle_at',
+    'acct',
+    'settimeofday',
+  ]) {
     assert.is(verdict(sc, blocked), 'SCMP_ACT_ERRNO:1', blocked);
   }
 });
@@ -51,13 +75,17 @@ test('capabilities open their groups: SYS_ADMIN mount/unshare/setns and full clo
   const admin = x64([...DEFAULT_CAPABILITIES, 'CAP_SYS_ADMIN']);
   for (const s of ['mount', 'umount2', 'unshare', 'setns', 'clone3', 'sethostname']) assert.is(verdict(admin, s), 'allow', s);
   assert.is(verdict(admin, 'clone', [0x10000000]), 'allow');
-  assert.not.ok(admin.syscalls.some((r) => r.names.includes('clone3') && r.action === 'SCMP_ACT_ERRNO'), 'no ENOSYS rule with the capability');
+  assert.not.ok(
+    admin.syscalls.some((r) => r.names.includes('clone3') && r.action === 'SCMP_ACT_ERRNO'),
+    'no ENOSYS rule with the capability',
+  );
   assert.is(verdict(x64([...DEFAULT_CAPABILITIES, 'CAP_SYS_PTRACE']), 'kcmp'), 'allow');
   assert.is(verdict(x64([...DEFAULT_CAPABILITIES, 'CAP_SYS_BOOT']), 'reboot'), 'allow');
   assert.is(verdict(x64([...DEFAULT_CAPABILITIES, 'CAP_SYS_TIME']), 'settimeofday'), 'allow');
   assert.is(verdict(x64(DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_SYS_CHROOT')), 'chroot'), 'SCMP_ACT_ERRNO:1', 'dropping SYS_CHROOT closes chroot');
   const all = x64(ALL_CAPABILITIES);
-  for (const s of ['bpf', 'perf_event_open', 'syslog', 'iopl', 'init_module', 'acct', 'vhangup', 'mbind', 'open_by_handle_at']) assert.is(verdict(all, s), 'allow', s);
+  for (const s of ['bpf', 'perf_event_open', 'syslog', 'iopl', 'init_module', 'acct', 'vhangup', 'mbind', 'open_by_handle_at'])
+    assert.is(verdict(all, s), 'allow', s);
   assert.is(verdict(all, 'keyctl'), 'SCMP_ACT_ERRNO:1', 'no capability allows what no group lists');
 });
 
@@ -86,22 +114,44 @@ test('every rule of the default profile names syscalls and an action', () => {
 });
 
 const specBase: SpecInput = {
-  args: ['true'], env: [], cwd: '/', user: { uid: 0, gid: 0, additionalGids: [], home: '/root' }, tty: false, hostname: 'h',
-  etcFiles: { hosts: '/b/h', resolvConf: '/b/r', hostname: '/b/n' }, network: 'new', mounts: [], cgroupsPath: '/k/x', nofileLimit: 1024,
+  args: ['true'],
+  env: [],
+  cwd: '/',
+  user: { uid: 0, gid: 0, additionalGids: [], home: '/root' },
+  tty: false,
+  hostname: 'h',
+  etcFiles: { hosts: '/b/h', resolvConf: '/b/r', hostname: '/b/n' },
+  network: 'new',
+  mounts: [],
+  cgroupsPath: '/k/x',
+  nofileLimit: 1024,
 };
 
 test('buildSpec() adds the default filter for its capabilities, none when unconfined, a user profile as given', () => {
   const d = buildSpec(specBase) as any;
   assert.is(d.linux.seccomp.defaultAction, 'SCMP_ACT_ERRNO');
-  assert.is(d.linux.seccomp.syscalls.some((r: any) => r.names.includes('mount')), false);
+  assert.is(
+    d.linux.seccomp.syscalls.some((r: any) => r.names.includes('mount')),
+    false,
+  );
   const admin = buildSpec({ ...specBase, capAdd: ['sys_admin'] }) as any;
-  assert.is(admin.linux.seccomp.syscalls.some((r: any) => r.names.includes('mount')), true);
+  assert.is(
+    admin.linux.seccomp.syscalls.some((r: any) => r.names.includes('mount')),
+    true,
+  );
   assert.is((buildSpec({ ...specBase, seccomp: 'unconfined' }) as any).linux.seccomp, undefined);
-  const user = buildSpec({ ...specBase, seccomp: { profile: { defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64'], syscalls: [{ name: 'mkdir', action: 'SCMP_ACT_ERRNO' }] } } }) as any;
-  assert.equal(user.linux.seccomp, { defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64'], syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }] });
+  const user = buildSpec({
+    ...specBase,
+    seccomp: { profile: { defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64'], syscalls: [{ name: 'mkdir', action: 'SCMP_ACT_ERRNO' }] } },
+  }) as any;
+  assert.equal(user.linux.seccomp, {
+    defaultAction: 'SCMP_ACT_ALLOW',
+    architectures: ['SCMP_ARCH_X86_64'],
+    syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }],
+  });
 });
 
-test('adjustCapabilities() grants the given set for ALL: the host\'s bounding set, not every capability runc knows', async () => {
+test("adjustCapabilities() grants the given set for ALL: the host's bounding set, not every capability runc knows", async () => {
   const { adjustCapabilities } = await import('../../../src/sandbox/spec.js');
   const host = ALL_CAPABILITIES.filter((c) => c !== 'CAP_SYS_RESOURCE');
   assert.equal(adjustCapabilities(DEFAULT_CAPABILITIES, ['ALL'], [], host), host);
@@ -122,9 +172,26 @@ test('parseSecurityOpts() reads seccomp=unconfined|builtin, accepts no-new-privi
 test('parseSeccompProfile() names the file and the bad rule', () => {
   throwsCode(() => parseSeccompProfile('{', 'p.json'), 'INVALID_ARGUMENT', /p\.json: not valid JSON/);
   throwsCode(() => parseSeccompProfile('{"defaultAction":"DENY"}', 'p.json'), 'INVALID_ARGUMENT', /unknown defaultAction/);
-  throwsCode(() => parseSeccompProfile('{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"],"archMap":[{"architecture":"SCMP_ARCH_X86_64"}]}', 'p.json'), 'INVALID_ARGUMENT', /both/);
-  throwsCode(() => parseSeccompProfile('{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["a"],"action":"SCMP_ACT_ERRNO","args":[{"index":9,"value":1,"op":"SCMP_CMP_EQ"}]}]}', 'p.json'), 'INVALID_ARGUMENT', /syscalls\[0\]: bad argument filter/);
-  throwsCode(() => parseSeccompProfile('{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"action":"SCMP_ACT_ERRNO"}]}', 'p.json'), 'INVALID_ARGUMENT', /no syscall names/);
+  throwsCode(
+    () =>
+      parseSeccompProfile('{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"],"archMap":[{"architecture":"SCMP_ARCH_X86_64"}]}', 'p.json'),
+    'INVALID_ARGUMENT',
+    /both/,
+  );
+  throwsCode(
+    () =>
+      parseSeccompProfile(
+        '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["a"],"action":"SCMP_ACT_ERRNO","args":[{"index":9,"value":1,"op":"SCMP_CMP_EQ"}]}]}',
+        'p.json',
+      ),
+    'INVALID_ARGUMENT',
+    /syscalls\[0\]: bad argument filter/,
+  );
+  throwsCode(
+    () => parseSeccompProfile('{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"action":"SCMP_ACT_ERRNO"}]}', 'p.json'),
+    'INVALID_ARGUMENT',
+    /no syscall names/,
+  );
   assert.is(parseSeccompProfile(JSON.stringify(DEFAULT_SECCOMP_PROFILE), 'default.json').syscalls?.length, DEFAULT_SECCOMP_PROFILE.syscalls?.length);
 });
 

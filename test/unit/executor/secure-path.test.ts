@@ -17,7 +17,7 @@ test.before(async () => {
 });
 test.after(() => rm(root, { recursive: true, force: true }));
 
-test('absolute link targets restart at the root, not the host\'s /', async () => {
+test("absolute link targets restart at the root, not the host's /", async () => {
   assert.is(await resolveInRoot(root, '/abs/passwd'), join(root, 'etc/real/passwd'));
 });
 
@@ -30,7 +30,11 @@ test('.. and relative links stop at the root', async () => {
 test('missing tails are kept; link loops are an error', async () => {
   assert.is(await resolveInRoot(root, '/no/such/dir'), join(root, 'no/such/dir'));
   let err: any;
-  try { await resolveInRoot(root, '/loop1/x'); } catch (e) { err = e; }
+  try {
+    await resolveInRoot(root, '/loop1/x');
+  } catch (e) {
+    err = e;
+  }
   assert.is(err?.code, 'UNSAFE_PATH');
 });
 

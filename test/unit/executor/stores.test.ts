@@ -8,11 +8,21 @@ import { createVolumeStore } from '../../../src/containers/volumes.js';
 import { rejects } from '../../helpers/assert.js';
 
 let root = '';
-test.before.each(async () => { root = await mkdtemp(join(tmpdir(), 'kiln-stores-')); });
+test.before.each(async () => {
+  root = await mkdtemp(join(tmpdir(), 'kiln-stores-'));
+});
 test.after.each(() => rm(root, { recursive: true, force: true }));
 
 const rec = (id: string, name: string, created = new Date().toISOString()): ContainerRecord => ({
-  id, name, image: 'busybox', imageId: 'sha256:x', created, status: 'created', autoRemove: false, detached: false, volumes: [],
+  id,
+  name,
+  image: 'busybox',
+  imageId: 'sha256:x',
+  created,
+  status: 'created',
+  autoRemove: false,
+  detached: false,
+  volumes: [],
   spec: { rootfs: [], process: { args: ['true'], env: [] }, mounts: [], network: 'none', ports: [] },
 });
 
@@ -26,7 +36,11 @@ test('containers are found by id, unique prefix or name; names are unique', asyn
   await rejects(() => s.get('aaaa'), 'INVALID_ARGUMENT', /multiple containers/);
   await rejects(() => s.get('zzz'), 'CONTAINER_NOT_FOUND', /no such container: zzz/);
   await rejects(() => s.create(rec('bbbb', 'one')), 'CONTAINER_EXISTS', /"\/one" is already in use/);
-  assert.equal((await s.list()).map((r) => r.name), ['two', 'one'], 'newest first');
+  assert.equal(
+    (await s.list()).map((r) => r.name),
+    ['two', 'one'],
+    'newest first',
+  );
   const up = await s.update('aaaa1111', { status: 'exited', exitCode: 3 });
   assert.is(up.exitCode, 3);
   assert.is((await s.get('one')).status, 'exited');

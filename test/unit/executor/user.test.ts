@@ -7,7 +7,7 @@ const PASSWD = 'root:x:0:0:root:/root:/bin/sh\n# comment\nalice:x:1000:1000:Alic
 const GROUP = 'root:x:0:\nwheel:x:10:alice,root\nstaff:x:50:alice, bob\nalice:x:1000:\nbob:x:1001:\n';
 const r = (spec: string | undefined) => resolveUserFrom(spec, PASSWD, GROUP);
 
-test('no user is root with root\'s supplementary groups', () => {
+test("no user is root with root's supplementary groups", () => {
   assert.equal(r(undefined), { uid: 0, gid: 0, additionalGids: [0, 10], home: '/root' });
   assert.equal(r(''), r(undefined));
 });

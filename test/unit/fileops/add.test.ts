@@ -99,7 +99,11 @@ function serve(files: Record<string, Buffer>): Promise<{ server: Server; base: s
   return new Promise((resolve) => {
     const server = createServer((req, res) => {
       const body = files[req.url ?? ''];
-      if (!body) { res.statusCode = 404; res.end(); return; }
+      if (!body) {
+        res.statusCode = 404;
+        res.end();
+        return;
+      }
       res.setHeader('Last-Modified', 'Wed, 21 Oct 2015 07:28:00 GMT');
       res.end(body);
     });
@@ -107,7 +111,7 @@ function serve(files: Record<string, Buffer>): Promise<{ server: Server; base: s
   });
 }
 
-test('ADD <url>: downloaded as the URL\'s base name (dir dest) or as the dest, 0600, Last-Modified mtime, not extracted', async () => {
+test("ADD <url>: downloaded as the URL's base name (dir dest) or as the dest, 0600, Last-Modified mtime, not extracted", async () => {
   const ctx = tempDir('ctx');
   mkdirSync(join(ctx, 'd'));
   writeFileSync(join(ctx, 'd/a'), 'a');
@@ -129,7 +133,10 @@ test('ADD <url>: downloaded as the URL\'s base name (dir dest) or as the dest, 0
     assert.is(statSync(join(root, 'named')).mode & 0o777, 0o644);
     const good = `sha256:${createHash('sha256').update('plain').digest('hex')}`;
     await addFiles({ srcRoot: ctx, sources: [`${base}/plain`], destRoot: root, dest: '/checked', tmpDir, checksum: good });
-    await rejects(() => addFiles({ srcRoot: ctx, sources: [`${base}/plain`], destRoot: root, dest: '/bad', tmpDir, checksum: `sha256:${'0'.repeat(64)}` }), 'CHECKSUM_MISMATCH');
+    await rejects(
+      () => addFiles({ srcRoot: ctx, sources: [`${base}/plain`], destRoot: root, dest: '/bad', tmpDir, checksum: `sha256:${'0'.repeat(64)}` }),
+      'CHECKSUM_MISMATCH',
+    );
     assert.not.ok(existsSync(join(root, 'bad')));
     await rejects(() => download(`${base}/missing`, { tmpDir }), 'DOWNLOAD_FAILED', /404/);
     assert.equal(readdirSync(tmpDir), [], 'temp downloads are removed');
@@ -139,7 +146,7 @@ test('ADD <url>: downloaded as the URL\'s base name (dir dest) or as the dest, 0
   }
 });
 
-test('urlFileName() uses the path\'s last component, else __unnamed__', () => {
+test("urlFileName() uses the path's last component, else __unnamed__", () => {
   assert.is(urlFileName('https://example.com/a/b.tgz?x=1'), 'b.tgz');
   assert.is(urlFileName('https://example.com/'), '__unnamed__');
 });
@@ -149,7 +156,16 @@ test('heredoc sources become 0644 files named after the delimiter, with --chmod 
   const tmpDir = tempDir('tmp');
   await copyHeredocs({ heredocs: [{ name: 'EOF', content: 'hello\n' }], destRoot: root, dest: '/etc/motd', tmpDir });
   assert.is(listing(root)['/etc/motd'], 'f 644 hello\n');
-  await copyHeredocs({ heredocs: [{ name: 'run.sh', content: '#!/bin/sh\n' }, { name: 'b', content: 'b' }], destRoot: root, dest: '/bin/', tmpDir, chmod: '755' });
+  await copyHeredocs({
+    heredocs: [
+      { name: 'run.sh', content: '#!/bin/sh\n' },
+      { name: 'b', content: 'b' },
+    ],
+    destRoot: root,
+    dest: '/bin/',
+    tmpDir,
+    chmod: '755',
+  });
   assert.is(listing(root)['/bin/run.sh'], 'f 755 #!/bin/sh\n');
   assert.is(listing(root)['/bin/b'], 'f 755 b');
 });

@@ -85,7 +85,7 @@ test('the stat cache skips unchanged files, and a same-size rewrite with mtime r
   assert.equal(diffManifests(first.manifest, third.manifest).changed, ['/src/app.js']);
 });
 
-test('a reloaded stat cache answers for many files (indexed) and keeps other contexts\' entries when rewritten', async () => {
+test("a reloaded stat cache answers for many files (indexed) and keeps other contexts' entries when rewritten", async () => {
   const big = tempDir('big');
   for (let i = 0; i < 60; i++) writeFileSync(join(big, `f${i}`), `file ${i}\n`);
   const ctx = context();

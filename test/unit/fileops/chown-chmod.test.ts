@@ -30,7 +30,7 @@ test('resolveChown(): names from the destination, numbers as given, user alone s
 
 test('resolveChown(): a number is taken as given even when passwd lists it (BuildKit readUser ByID), and USER wording', () => {
   const root = rootfs();
-  assert.equal(resolveChown('2', root), { uid: 2, gid: 2 }, 'not bin\'s primary group 3');
+  assert.equal(resolveChown('2', root), { uid: 2, gid: 2 }, "not bin's primary group 3");
   assert.equal(resolveChown('9999', root), { uid: 9999, gid: 9999 });
   assert.equal(resolveChown('9999:', root), { uid: 9999, gid: 9999 });
   try {

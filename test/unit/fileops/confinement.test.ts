@@ -67,7 +67,10 @@ test('a file copied over an existing symlink replaces the link instead of writin
 test('an archive with ../../ entries is refused and writes nothing outside', async () => {
   const ctx = tempDir('ctx');
   const marker = `kiln-tar-escape-${process.pid}`;
-  await writeTar(join(ctx, 'evil.tar'), [{ name: 'ok.txt', body: 'ok' }, { name: `../../../../../../tmp/${marker}`, body: 'x' }]);
+  await writeTar(join(ctx, 'evil.tar'), [
+    { name: 'ok.txt', body: 'ok' },
+    { name: `../../../../../../tmp/${marker}`, body: 'x' },
+  ]);
   const root = tempDir('dest');
   await rejects(() => addFiles({ srcRoot: ctx, sources: ['evil.tar'], destRoot: root, dest: '/out/' }), 'UNSAFE_PATH');
   assert.not.ok(existsSync(`/tmp/${marker}`));

@@ -97,7 +97,11 @@ test('bc-copyglob-1: "**/*.txt" is Go\'s two-component match (dot directories in
 test('a missing plain source fails; a wildcard matching nothing is allowed (bc-copy-multiple-some-missing*)', async () => {
   const ctx = caseContext('bc-copy-multiple-some-missing');
   const root = tempDir('dest');
-  await rejects(() => copyFiles({ srcRoot: ctx, sources: ['file-a.txt', 'subdir-a', 'file-z.txt', 'subdir-z'], destRoot: root, dest: 'subdir/' }), 'COPY_SOURCE_NOT_FOUND', /subdir-a/);
+  await rejects(
+    () => copyFiles({ srcRoot: ctx, sources: ['file-a.txt', 'subdir-a', 'file-z.txt', 'subdir-z'], destRoot: root, dest: 'subdir/' }),
+    'COPY_SOURCE_NOT_FOUND',
+    /subdir-a/,
+  );
   const ctx2 = caseContext('bc-copy-multiple-some-missing-glob');
   await copyFiles({ srcRoot: ctx2, sources: ['file-a.txt', 'subdir-*', 'file-?.txt', 'missing*'], destRoot: root, dest: 'subdir/' });
   assert.ok(existsSync(join(root, 'subdir/file-a.txt')));
@@ -107,12 +111,16 @@ test('a missing plain source fails; a wildcard matching nothing is allowed (bc-c
 test('several sources into a destination without a trailing slash is refused unless it is a directory', async () => {
   const ctx = caseContext('bc-wildcard');
   const root = tempDir('dest');
-  await rejects(() => copyFiles({ srcRoot: ctx, sources: ['dir2/*.b', 'dir2/*.c'], destRoot: root, dest: '/usr/test' }), 'INVALID_ARGUMENT', /must be a directory/);
+  await rejects(
+    () => copyFiles({ srcRoot: ctx, sources: ['dir2/*.b', 'dir2/*.c'], destRoot: root, dest: '/usr/test' }),
+    'INVALID_ARGUMENT',
+    /must be a directory/,
+  );
   await copyFiles({ srcRoot: ctx, sources: ['dir2/*.b', 'dir2/*.c'], destRoot: root, dest: '/usr/test/' });
   assert.equal(readdirSync(join(root, 'usr/test')).sort(), ['file.b', 'file.c', 'file2.b']);
 });
 
-test('an existing top-level destination directory keeps its mode; nested directories take the source\'s', async () => {
+test("an existing top-level destination directory keeps its mode; nested directories take the source's", async () => {
   const ctx = caseContext('bc-overlapdir-withoutslash');
   const root = tempDir('dest');
   mkdirSync(join(root, 'etc'), { mode: 0o755 });
@@ -125,7 +133,7 @@ test('an existing top-level destination directory keeps its mode; nested directo
   assert.ok(existsSync(join(root, 'etc/file-in-existing-dir')));
 });
 
-test('a new destination directory for a directory source is created 0755, not with the source\'s mode', async () => {
+test("a new destination directory for a directory source is created 0755, not with the source's mode", async () => {
   const ctx = tempDir('ctx');
   mkdirSync(join(ctx, 'src/sub'), { recursive: true, mode: 0o700 });
   chmodSync(join(ctx, 'src'), 0o700);
@@ -207,8 +215,18 @@ test('--parents keeps the source path, below a /./ pivot when given', async () =
   await copyFiles({ srcRoot: ctx, sources: ['a/b/c/f.txt', 'a/b/*.txt'], destRoot: root, dest: '/out/', parents: true });
   await copyFiles({ srcRoot: ctx, sources: ['a/./b/c'], destRoot: root, dest: '/pivot/', parents: true });
   const l = listing(root);
-  assert.equal(Object.keys(l).filter((k) => k.startsWith('/out/')).sort(), ['/out/a', '/out/a/b', '/out/a/b/c', '/out/a/b/c/f.txt', '/out/a/b/g.txt']);
-  assert.equal(Object.keys(l).filter((k) => k.startsWith('/pivot/')).sort(), ['/pivot/b', '/pivot/b/c', '/pivot/b/c/f.txt']);
+  assert.equal(
+    Object.keys(l)
+      .filter((k) => k.startsWith('/out/'))
+      .sort(),
+    ['/out/a', '/out/a/b', '/out/a/b/c', '/out/a/b/c/f.txt', '/out/a/b/g.txt'],
+  );
+  assert.equal(
+    Object.keys(l)
+      .filter((k) => k.startsWith('/pivot/'))
+      .sort(),
+    ['/pivot/b', '/pivot/b/c', '/pivot/b/c/f.txt'],
+  );
   await rejects(() => copyFiles({ srcRoot: ctx, sources: ['a/missing.txt'], destRoot: root, dest: '/out/', parents: true }), 'COPY_SOURCE_NOT_FOUND');
 });
 
@@ -220,7 +238,10 @@ test('--exclude uses .dockerignore patterns relative to each source, and filters
   await copyFiles({ srcRoot: ctx, sources: ['src'], destRoot: root, dest: '/one/', exclude: ['*.md'] });
   await copyFiles({ srcRoot: ctx, sources: ['src'], destRoot: root, dest: '/two/', exclude: ['**/*.md', '!sub/d.md'] });
   await copyFiles({ srcRoot: ctx, sources: ['src/*'], destRoot: root, dest: '/three/', exclude: ['*.txt'] });
-  const keys = (p: string): string[] => Object.keys(listing(root)).filter((k) => k.startsWith(p)).sort();
+  const keys = (p: string): string[] =>
+    Object.keys(listing(root))
+      .filter((k) => k.startsWith(p))
+      .sort();
   assert.equal(keys('/one/'), ['/one/a.txt', '/one/sub', '/one/sub/c.txt', '/one/sub/d.md']);
   assert.equal(keys('/two/'), ['/two/a.txt', '/two/sub', '/two/sub/c.txt', '/two/sub/d.md']);
   // src/sub is a match too: its contents are copied with the patterns relative to it, so sub/c.txt goes as well.
@@ -244,10 +265,16 @@ test('.dockerignore: ignored files do not exist for COPY; exceptions re-include 
   writeFileSync(join(ctx3, 'subdir/sub2.txt'), '2');
   await copyFiles({ srcRoot: ctx3, sources: ['sub*'], destRoot: root, dest: '/w/', ignore: createPatternMatcher(['*', 'subdir', '!*/sub1*']) });
   assert.equal(readdirSync(join(root, 'w')), ['sub1.txt']);
-  await rejects(() => copyFiles({ srcRoot: ctx3, sources: ['subdir'], destRoot: root, dest: '/v/', ignore: createPatternMatcher(['subdir', '!*/nothing*']) }), 'COPY_SOURCE_NOT_FOUND');
+  await rejects(
+    () => copyFiles({ srcRoot: ctx3, sources: ['subdir'], destRoot: root, dest: '/v/', ignore: createPatternMatcher(['subdir', '!*/nothing*']) }),
+    'COPY_SOURCE_NOT_FOUND',
+  );
   const ctx2 = tempDir('ctx');
   writeFileSync(join(ctx2, 'secret.txt'), 's');
-  await rejects(() => copyFiles({ srcRoot: ctx2, sources: ['secret.txt'], destRoot: root, dest: '/x', ignore: createPatternMatcher(['secret.txt']) }), 'COPY_SOURCE_NOT_FOUND');
+  await rejects(
+    () => copyFiles({ srcRoot: ctx2, sources: ['secret.txt'], destRoot: root, dest: '/x', ignore: createPatternMatcher(['secret.txt']) }),
+    'COPY_SOURCE_NOT_FOUND',
+  );
 });
 
 test('a destination file cannot replace a directory, nor a directory a file', async () => {
@@ -258,7 +285,11 @@ test('a destination file cannot replace a directory, nor a directory a file', as
   const root = tempDir('dest');
   mkdirSync(join(root, 'out/x'), { recursive: true });
   writeFileSync(join(root, 'file'), 'y');
-  await rejects(() => copyFiles({ srcRoot: ctx, sources: ['d'], destRoot: root, dest: '/out' }), 'BUILD_STEP_FAILED', /cannot replace to directory \/out\/x with file/);
+  await rejects(
+    () => copyFiles({ srcRoot: ctx, sources: ['d'], destRoot: root, dest: '/out' }),
+    'BUILD_STEP_FAILED',
+    /cannot replace to directory \/out\/x with file/,
+  );
   await rejects(() => copyFiles({ srcRoot: ctx, sources: ['d'], destRoot: root, dest: '/file' }), 'BUILD_STEP_FAILED', /non-directory/);
 });
 

@@ -8,7 +8,10 @@ import { CONFORMANCE_DATA } from '../../helpers/shared-data.js';
 const DATA = `${CONFORMANCE_DATA}/dockerignore`;
 
 function rows(file: string): string[][] {
-  return readFileSync(`${DATA}/${file}`, 'utf8').split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split('\t'));
+  return readFileSync(`${DATA}/${file}`, 'utf8')
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => l.split('\t'));
 }
 
 function outcome(patterns: string[], path: string): string {

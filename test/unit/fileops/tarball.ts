@@ -15,11 +15,18 @@ export async function writeTar(file: string, entries: TarEntry[]): Promise<void>
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   pack.on('data', (c) => chunks.push(c as Buffer));
-  const done = new Promise<void>((resolve, reject) => { pack.on('end', resolve); pack.on('error', reject); });
+  const done = new Promise<void>((resolve, reject) => {
+    pack.on('end', resolve);
+    pack.on('error', reject);
+  });
   for (const e of entries) {
     const type = e.type ?? 'file';
     const header = { name: e.name, type, linkname: e.linkname, mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644), mtime: new Date(1600000000000) };
-    await new Promise<void>((resolve, reject) => (type === 'file' ? pack.entry(header, e.body ?? '', (err) => (err ? reject(err) : resolve())) : pack.entry(header, (err) => (err ? reject(err) : resolve()))));
+    await new Promise<void>((resolve, reject) =>
+      type === 'file'
+        ? pack.entry(header, e.body ?? '', (err) => (err ? reject(err) : resolve()))
+        : pack.entry(header, (err) => (err ? reject(err) : resolve())),
+    );
   }
   pack.finalize();
   await done;

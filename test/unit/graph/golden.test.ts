@@ -23,7 +23,9 @@ const UPDATE = process.env.KILN_UPDATE_GOLDEN === '1' || process.env.UPDATE_GOLD
  * image is unknown (its source op says so), as for `kiln outline --graph` without it in the store.
  */
 const BUSYBOX: ImageConfig = {
-  architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] },
+  architecture: 'amd64',
+  os: 'linux',
+  rootfs: { type: 'layers', diff_ids: [] },
   config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'BASE_ENV=from-image'], WorkingDir: '/home', Cmd: ['sh'] },
 };
 
@@ -33,13 +35,18 @@ function graphOf(name: string) {
   const a = existsSync(argsFile) ? JSON.parse(readFileSync(argsFile, 'utf8')) : {};
   const platform = a.platform ?? 'linux/amd64';
   const df = parseDockerfile(readFileSync(join(dir, 'Dockerfile'), 'utf8'), {
-    file: 'Dockerfile', buildArgs: a.buildArgs, target: a.target,
-    platform: parsePlatform(platform), buildPlatform: parsePlatform(a.buildPlatform ?? 'linux/amd64'),
+    file: 'Dockerfile',
+    buildArgs: a.buildArgs,
+    target: a.target,
+    platform: parsePlatform(platform),
+    buildPlatform: parsePlatform(a.buildPlatform ?? 'linux/amd64'),
   });
   return buildGraph(df, { platform, imageConfig: (ref) => (ref === 'busybox' ? BUSYBOX : undefined) });
 }
 
-const cases = readdirSync(CASES).filter((d) => existsSync(join(CASES, d, 'Dockerfile'))).sort();
+const cases = readdirSync(CASES)
+  .filter((d) => existsSync(join(CASES, d, 'Dockerfile')))
+  .sort();
 const valid = cases.filter((c) => !c.startsWith('invalid-'));
 
 test('there are valid cases to make graphs of', () => {

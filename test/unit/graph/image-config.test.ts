@@ -6,7 +6,9 @@ import type { StageInstruction } from '../../../src/parser/types.js';
 
 const loc = { file: 'Dockerfile', line: 1, endLine: 1 };
 const base: ImageConfig = {
-  architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: ['sha256:l1'] },
+  architecture: 'amd64',
+  os: 'linux',
+  rootfs: { type: 'layers', diff_ids: ['sha256:l1'] },
   config: { Env: ['PATH=/bin', 'A=1'], Cmd: ['sh'], OnBuild: ['RUN echo trigger'] },
   history: [{ created_by: 'base' }],
 };
@@ -35,7 +37,17 @@ test('shell-form CMD goes through the stage SHELL', () => {
 
 test('ENV replaces an inherited variable in place and records an empty-layer history entry', () => {
   const s = baseConfigState(base, { os: 'linux', architecture: 'amd64' });
-  const h = applyMetadata(s, ins({ kind: 'ENV', vars: [{ key: 'A', value: '2' }, { key: 'B', value: 'x y' }] }), '2020-01-01T00:00:00Z');
+  const h = applyMetadata(
+    s,
+    ins({
+      kind: 'ENV',
+      vars: [
+        { key: 'A', value: '2' },
+        { key: 'B', value: 'x y' },
+      ],
+    }),
+    '2020-01-01T00:00:00Z',
+  );
   assert.equal(s.image.config?.Env, ['PATH=/bin', 'A=2', 'B=x y']);
   assert.equal(h, { created: '2020-01-01T00:00:00Z', created_by: 'ENV A=2 B=x y', comment: 'buildkit.dockerfile.v0', empty_layer: true });
 });

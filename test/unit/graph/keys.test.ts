@@ -58,8 +58,7 @@ test('the fixture has the six filesystem steps the tests name', () => {
 
 const same: Record<string, string> = {
   'comments, blank lines and moved lines': `# a comment\n\n${DF.replace('ARG MODE', '# why\n\nARG MODE').replace('RUN echo', '\n\n# build it\nRUN echo').replace('FROM builder AS final', '# final\n\n\nFROM builder AS final')}`,
-  'spacing between words and flags': DF
-    .replace('COPY --chown=1:1 --chmod=644 src/ ./src/', 'COPY   --chown=1:1    --chmod=644\tsrc/     ./src/   ')
+  'spacing between words and flags': DF.replace('COPY --chown=1:1 --chmod=644 src/ ./src/', 'COPY   --chown=1:1    --chmod=644\tsrc/     ./src/   ')
     .replace('ADD conf.txt /etc/conf.txt', 'ADD    conf.txt      /etc/conf.txt')
     .replace('ENV APP=/app LEVEL=1', 'ENV   APP=/app     LEVEL=1')
     .replace('WORKDIR /app', 'WORKDIR      /app')
@@ -67,8 +66,13 @@ const same: Record<string, string> = {
     .replace('ARG MODE=release', 'ARG    MODE=release')
     .replace('USER 1000', 'USER    1000')
     .replace('COPY --from=builder /app/mode.txt /out/', 'COPY  --from=builder   /app/mode.txt  /out/'),
-  'continuation lines': DF.replace('COPY --chown=1:1 --chmod=644 src/ ./src/', 'COPY --chown=1:1 \\\n    --chmod=644 \\\n    src/ ./src/').replace('ENV APP=/app LEVEL=1', 'ENV APP=/app \\\n  LEVEL=1'),
-  'flag order and keyword case': DF.replace('COPY --chown=1:1 --chmod=644 src/', 'copy --chmod=644 --chown=1:1 src/').replace('WORKDIR /app', 'workdir /app').replace('ADD conf', 'add conf'),
+  'continuation lines': DF.replace('COPY --chown=1:1 --chmod=644 src/ ./src/', 'COPY --chown=1:1 \\\n    --chmod=644 \\\n    src/ ./src/').replace(
+    'ENV APP=/app LEVEL=1',
+    'ENV APP=/app \\\n  LEVEL=1',
+  ),
+  'flag order and keyword case': DF.replace('COPY --chown=1:1 --chmod=644 src/', 'copy --chmod=644 --chown=1:1 src/')
+    .replace('WORKDIR /app', 'workdir /app')
+    .replace('ADD conf', 'add conf'),
   'a renamed stage': DF.replace(/builder/g, 'compile'),
   'a changed LABEL (metadata, no filesystem step reads it)': DF.replace('LABEL a=b', 'LABEL a=c'),
 };
@@ -77,7 +81,10 @@ for (const [what, df] of Object.entries(same)) {
   test(`${what} leave every key and op digest unchanged`, async () => {
     const k = await keysOf(df);
     assert.equal(changed(base, k), []);
-    assert.equal(k.map((s) => s.digest), base.map((s) => s.digest));
+    assert.equal(
+      k.map((s) => s.digest),
+      base.map((s) => s.digest),
+    );
   });
 }
 

@@ -10,7 +10,10 @@ import { kiln } from '../../helpers/kiln-cli.js';
 let dir = '';
 test.before(() => {
   dir = mkdtempSync(join(tmpdir(), 'kiln-outline-graph-'));
-  writeFileSync(join(dir, 'Dockerfile'), 'FROM busybox AS build\nARG V=1\nRUN echo $V > /v\nFROM scratch\nCOPY --from=build /v /v\nCOPY app.txt /app/\nLABEL x=y\n');
+  writeFileSync(
+    join(dir, 'Dockerfile'),
+    'FROM busybox AS build\nARG V=1\nRUN echo $V > /v\nFROM scratch\nCOPY --from=build /v /v\nCOPY app.txt /app/\nLABEL x=y\n',
+  );
 });
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -21,14 +24,38 @@ test('kiln outline --graph prints the op graph as JSON without creating a root',
   const g = JSON.parse(r.stdout) as Graph;
   assert.is(g.platform, 'linux/amd64');
   assert.is(g.target, 1);
-  assert.equal(g.ops.map((o) => o.kind), ['source', 'meta', 'exec', 'source', 'file', 'source', 'file', 'meta']);
+  assert.equal(
+    g.ops.map((o) => o.kind),
+    ['source', 'meta', 'exec', 'source', 'file', 'source', 'file', 'meta'],
+  );
   const run = g.ops.find((o) => o.kind === 'exec')!;
-  assert.equal(run.def, { args: ['/bin/sh', '-c', 'echo $V > /v'], env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'V=2'], user: '', cwd: '/', network: 'default', security: 'sandbox', mounts: [], extraHosts: [] });
+  assert.equal(run.def, {
+    args: ['/bin/sh', '-c', 'echo $V > /v'],
+    env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'V=2'],
+    user: '',
+    cwd: '/',
+    network: 'default',
+    security: 'sandbox',
+    mounts: [],
+    extraHosts: [],
+  });
   assert.equal(run.meta, { text: 'RUN echo $V > /v', loc: { file: 'Dockerfile', line: 3 }, stage: 'build' });
   // The base image was not in a store: the graph says its config was not applied.
   assert.match(g.ops[0]!.meta.note ?? '', /image config not read/);
   const copyFrom = g.ops.find((o) => o.kind === 'file' && o.inputs.includes(run.id))!;
-  assert.equal(copyFrom.def, { action: 'copy', sources: ['/v'], heredocs: [], dest: '/v', workdir: '/', chown: '', chmod: '', link: false, parents: false, exclude: [], from: { stage: true } });
+  assert.equal(copyFrom.def, {
+    action: 'copy',
+    sources: ['/v'],
+    heredocs: [],
+    dest: '/v',
+    workdir: '/',
+    chown: '',
+    chmod: '',
+    link: false,
+    parents: false,
+    exclude: [],
+    from: { stage: true },
+  });
   assert.not.ok(existsSync(root), 'outline --graph created a root');
 });
 

@@ -39,7 +39,13 @@ export async function writeContext(files: ContextFiles, parent = tmpdir()): Prom
 }
 
 export function graphOf(dockerfile: string, opts: { buildArgs?: Record<string, string>; target?: string; extraHosts?: string[] } = {}): Graph {
-  const df = parseDockerfile(dockerfile, { file: 'Dockerfile', buildArgs: opts.buildArgs, target: opts.target, platform: parsePlatform(PLATFORM), buildPlatform: parsePlatform(PLATFORM) });
+  const df = parseDockerfile(dockerfile, {
+    file: 'Dockerfile',
+    buildArgs: opts.buildArgs,
+    target: opts.target,
+    platform: parsePlatform(PLATFORM),
+    buildPlatform: parsePlatform(PLATFORM),
+  });
   return buildGraph(df, { platform: PLATFORM, extraHosts: opts.extraHosts });
 }
 

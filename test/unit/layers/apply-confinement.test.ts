@@ -21,8 +21,26 @@ test.before.each(() => {
 });
 test.after.each(() => rmSync(box, { recursive: true, force: true }));
 
-const file = (name: string, text = 'pwned'): TarInput => ({ name, type: 'file', mode: 0o644, uid: process.getuid!(), gid: process.getgid!(), size: text.length, mtime: 0, data: Buffer.from(text) });
-const symlink = (name: string, linkname: string): TarInput => ({ name, type: 'symlink', mode: 0o777, uid: process.getuid!(), gid: process.getgid!(), size: 0, mtime: 0, linkname });
+const file = (name: string, text = 'pwned'): TarInput => ({
+  name,
+  type: 'file',
+  mode: 0o644,
+  uid: process.getuid!(),
+  gid: process.getgid!(),
+  size: text.length,
+  mtime: 0,
+  data: Buffer.from(text),
+});
+const symlink = (name: string, linkname: string): TarInput => ({
+  name,
+  type: 'symlink',
+  mode: 0o777,
+  uid: process.getuid!(),
+  gid: process.getgid!(),
+  size: 0,
+  mtime: 0,
+  linkname,
+});
 const hardlink = (name: string, linkname: string): TarInput => ({ name, type: 'link', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, linkname });
 const apply = (entries: TarInput[]) => applyLayer(packTar(entries), dest);
 
@@ -39,7 +57,14 @@ test('absolute member names land inside the target', async () => {
 });
 
 test('a symlink planted by an earlier member is followed inside the target, never out', async () => {
-  await apply([symlink('abs', outside), file('abs/evil1'), symlink('rel', '../../../../../../..' + outside), file('rel/evil2'), symlink('up', '..'), file('up/up/evil3')]);
+  await apply([
+    symlink('abs', outside),
+    file('abs/evil1'),
+    symlink('rel', '../../../../../../..' + outside),
+    file('rel/evil2'),
+    symlink('up', '..'),
+    file('up/up/evil3'),
+  ]);
   assert.equal(readdirSync(outside), []);
   assert.is(readFileSync(join(dest, outside, 'evil1'), 'utf8'), 'pwned', 'absolute link target resolved under the root');
   assert.is(readFileSync(join(dest, outside, 'evil2'), 'utf8'), 'pwned');
@@ -64,7 +89,16 @@ test('a hardlink to a file outside the target is refused', async () => {
   const test = skipIf(!isRoot, 'needs root (trusted.* xattrs)');
   test('overlayfs attributes in an archive are dropped (a crafted redirect cannot reach other paths)', async () => {
     const { getXattrs } = await import('../../../src/native/fsx.js');
-    await apply([{ ...file('d', ''), type: 'dir', size: 0, data: undefined, mode: 0o755, xattrs: { 'trusted.overlay.redirect': Buffer.from('/etc'), 'user.ok': Buffer.from('1') } }]);
+    await apply([
+      {
+        ...file('d', ''),
+        type: 'dir',
+        size: 0,
+        data: undefined,
+        mode: 0o755,
+        xattrs: { 'trusted.overlay.redirect': Buffer.from('/etc'), 'user.ok': Buffer.from('1') },
+      },
+    ]);
     assert.equal(Object.keys(getXattrs(join(dest, 'd')) ?? {}), ['user.ok']);
   });
 }
@@ -76,17 +110,33 @@ test('a symlink loop fails cleanly', async () => {
 test('applyLayer on 200 mutated layers fails only with KilnErrors and never writes outside the target', async () => {
   const { symlinkSync } = await import('node:fs');
   symlinkSync(outside, join(box, 'link-out'));
-  const tar = Buffer.concat(await packTar([
-    { ...file('dir/a', 'aaaa'), mode: 0o4755 }, symlink('dir/s', '../../link-out'), hardlink('dir/h', 'dir/a'), file('dir/s2/x'), file('.wh.zz'), file('dir/.wh..wh..opq'),
-    { name: 'dir/d', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 }, file('p'.repeat(150) + '/q', 'long'),
-  ]).toArray());
+  const tar = Buffer.concat(
+    await packTar([
+      { ...file('dir/a', 'aaaa'), mode: 0o4755 },
+      symlink('dir/s', '../../link-out'),
+      hardlink('dir/h', 'dir/a'),
+      file('dir/s2/x'),
+      file('.wh.zz'),
+      file('dir/.wh..wh..opq'),
+      { name: 'dir/d', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 },
+      file('p'.repeat(150) + '/q', 'long'),
+    ]).toArray(),
+  );
   let seed = 7;
-  const rand = (n: number) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
   // Header blocks of the original; mutations land in their name, mode, type and link fields and the
   // checksum is fixed afterwards, so the reader accepts the header and the applier sees the damage.
   const headers: number[] = [];
   for (let off = 0; off + 512 <= tar.length - 1024; off += 512) if (checksum(tar, off) === parseNumber(tar, off + 148, 8)) headers.push(off);
-  const fields = [[0, 100], [100, 8], [156, 1], [157, 100]] as const;
+  const fields = [
+    [0, 100],
+    [100, 8],
+    [156, 1],
+    [157, 100],
+  ] as const;
   const counts = { ok: 0, failed: 0 };
   for (let i = 0; i < 200; i++) {
     const m = Buffer.from(tar);

@@ -3,7 +3,15 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { compressionOfMediaType, createCompressStream, createDecompressStream, layerMediaType, sniffCompression, type AnyCompression, type Compression } from '../../../src/layers/compression.js';
+import {
+  compressionOfMediaType,
+  createCompressStream,
+  createDecompressStream,
+  layerMediaType,
+  sniffCompression,
+  type AnyCompression,
+  type Compression,
+} from '../../../src/layers/compression.js';
 import { MediaType } from '../../../src/image/types.js';
 
 async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
@@ -16,7 +24,7 @@ async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
 function sample(): Buffer[] {
   const data = Buffer.concat([randomBytes(300_000), Buffer.alloc(500_000, 'kiln ')]);
   const chunks: Buffer[] = [];
-  for (let i = 0, n = 1; i < data.length; i += n, n = (n * 7) % 70_001 + 1) chunks.push(data.subarray(i, i + n));
+  for (let i = 0, n = 1; i < data.length; i += n, n = ((n * 7) % 70_001) + 1) chunks.push(data.subarray(i, i + n));
   return chunks;
 }
 
@@ -25,7 +33,9 @@ for (const kind of ['gzip', 'zstd', 'none'] as Compression[]) {
     const chunks = sample();
     const compressed = await collect(Readable.from(chunks).pipe(createCompressStream(kind)));
     assert.is(sniffCompression(compressed.subarray(0, 6)), kind === 'none' ? 'none' : kind);
-    const out = await collect(Readable.from([compressed.subarray(0, 1), compressed.subarray(1, 3), compressed.subarray(3)]).pipe(createDecompressStream('auto')));
+    const out = await collect(
+      Readable.from([compressed.subarray(0, 1), compressed.subarray(1, 3), compressed.subarray(3)]).pipe(createDecompressStream('auto')),
+    );
     assert.ok(out.equals(Buffer.concat(chunks)));
   });
 }
@@ -73,22 +83,27 @@ test('parallel gzip stores incompressible blocks and still compresses the rest (
 test('a corrupt gzip stream fails with ARCHIVE_INVALID', async () => {
   const bad = Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]), randomBytes(1000)]);
   try {
-    await pipeline(Readable.from([bad]), createDecompressStream('auto'), async function* (src) { for await (const _ of src) { /* drain */ } });
+    await pipeline(Readable.from([bad]), createDecompressStream('auto'), async function* (src) {
+      for await (const _ of src) {
+        /* drain */
+      }
+    });
     assert.unreachable('should fail');
   } catch (err) {
     assert.is((err as any).code, 'ARCHIVE_INVALID');
   }
 });
 
-for (const kind of ['gzip', 'zstd'] as Compression[]) test(`a truncated ${kind} stream fails instead of ending early`, async () => {
-  const whole = await collect(Readable.from(sample()).pipe(createCompressStream(kind)));
-  try {
-    await collect(Readable.from([whole.subarray(0, whole.length - 100)]).pipe(createDecompressStream('auto')));
-    assert.unreachable('should fail');
-  } catch (err) {
-    assert.is((err as any).code, 'ARCHIVE_INVALID');
-  }
-});
+for (const kind of ['gzip', 'zstd'] as Compression[])
+  test(`a truncated ${kind} stream fails instead of ending early`, async () => {
+    const whole = await collect(Readable.from(sample()).pipe(createCompressStream(kind)));
+    try {
+      await collect(Readable.from([whole.subarray(0, whole.length - 100)]).pipe(createDecompressStream('auto')));
+      assert.unreachable('should fail');
+    } catch (err) {
+      assert.is((err as any).code, 'ARCHIVE_INVALID');
+    }
+  });
 
 test('an empty stream decompresses to nothing', async () => {
   const out = await collect(Readable.from([]).pipe(createDecompressStream('auto')));

@@ -19,7 +19,9 @@ function tmp(): string {
   tmps.push(d);
   return d;
 }
-test.after.each(() => { for (const d of tmps.splice(0)) rmSync(d, { recursive: true, force: true }); });
+test.after.each(() => {
+  for (const d of tmps.splice(0)) rmSync(d, { recursive: true, force: true });
+});
 
 const bytes = async (s: Readable) => Buffer.concat(await s.toArray());
 async function names(tar: Buffer): Promise<string[]> {
@@ -30,7 +32,10 @@ async function names(tar: Buffer): Promise<string[]> {
 
 test('layerTar lists members in walk order with sorted names and no root member', async () => {
   const d = tmp();
-  for (const p of ['b/z', 'b/a', 'a-b', 'a/x']) { mkdirSync(join(d, p, '..'), { recursive: true }); writeFileSync(join(d, p), p); }
+  for (const p of ['b/z', 'b/a', 'a-b', 'a/x']) {
+    mkdirSync(join(d, p, '..'), { recursive: true });
+    writeFileSync(join(d, p), p);
+  }
   assert.equal(await names(await bytes(layerTar(d))), ['a/', 'a/x', 'a-b', 'b/', 'b/a', 'b/z']);
 });
 
@@ -43,7 +48,9 @@ test('layerTar refuses a file name that is not valid UTF-8 with a clear error', 
 test('applyLayer with whiteouts: keep unpacks .wh. members as ordinary files (an ADD archive)', async () => {
   const { packTar } = await import('../../../src/tar/writer.js');
   const d = tmp();
-  await applyLayer(packTar([{ name: '.wh.x', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 1, mtime: 0, data: Buffer.from('w') }]), d, { whiteouts: 'keep' });
+  await applyLayer(packTar([{ name: '.wh.x', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 1, mtime: 0, data: Buffer.from('w') }]), d, {
+    whiteouts: 'keep',
+  });
   assert.is(readFileSync(join(d, '.wh.x'), 'utf8'), 'w');
 });
 
@@ -57,7 +64,10 @@ test('applyLayer with whiteouts: keep unpacks .wh. members as ordinary files (an
     const dest = tmp();
     await applyLayer(Readable.from([first]).pipe(createCompressStream('gzip')), dest);
     setAllTimes(src, 1600000000); // clamp makes times irrelevant only above the epoch; compare listings at equal times
-    assert.equal(listTree(dest).map((l) => l.replace(/mtime=\d+/, '')), listTree(src).map((l) => l.replace(/mtime=\d+/, '')));
+    assert.equal(
+      listTree(dest).map((l) => l.replace(/mtime=\d+/, '')),
+      listTree(src).map((l) => l.replace(/mtime=\d+/, '')),
+    );
     const second = await bytes(layerTar(dest, { sourceDateEpoch: 1700000000 }));
     assert.ok(second.equals(first), 'same bytes after a round trip');
     const ping = getXattrs(join(dest, 'usr/bin/ping'))!;
@@ -68,7 +78,8 @@ test('applyLayer with whiteouts: keep unpacks .wh. members as ordinary files (an
   });
 
   test('sourceDateEpoch makes two copies of the same tree, made at different times, pack to the same bytes', async () => {
-    const a = tmp(), b = tmp();
+    const a = tmp(),
+      b = tmp();
     makeRichTree(a);
     await new Promise((r) => setTimeout(r, 1100));
     makeRichTree(b);
@@ -89,7 +100,11 @@ test('applyLayer with whiteouts: keep unpacks .wh. members as ordinary files (an
     makeNode(join(upper, 'etc/gone2'), S_IFCHR, 0, 0);
     const tar = await bytes(layerTar(upper, { sourceDateEpoch: 5 }));
     assert.equal(await names(tar), ['etc/', 'etc/.wh.gone2', 'etc/opq/', 'etc/opq/.wh..wh..opq', 'etc/opq/new', '.wh.gone']);
-    for await (const { entry } of readTar(Readable.from([tar]))) assert.not.ok(Object.keys(entry.xattrs ?? {}).some((k) => k.startsWith('trusted.overlay.')), 'overlay xattrs are dropped');
+    for await (const { entry } of readTar(Readable.from([tar])))
+      assert.not.ok(
+        Object.keys(entry.xattrs ?? {}).some((k) => k.startsWith('trusted.overlay.')),
+        'overlay xattrs are dropped',
+      );
 
     const snap = tmp();
     await applyLayer(Readable.from([tar]), snap);
@@ -123,10 +138,13 @@ test('applyLayer with whiteouts: keep unpacks .wh. members as ordinary files (an
   test('a whiteout followed by a directory of the same name in one layer becomes an opaque directory', async () => {
     const { packTar } = await import('../../../src/tar/writer.js');
     const snap = tmp();
-    await applyLayer(packTar([
-      { name: '.wh.d', type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: 0 },
-      { name: 'd', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 },
-    ]), snap);
+    await applyLayer(
+      packTar([
+        { name: '.wh.d', type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: 0 },
+        { name: 'd', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 },
+      ]),
+      snap,
+    );
     assert.ok(lstatSync(join(snap, 'd')).isDirectory());
     assert.is(getXattrs(join(snap, 'd'))!['trusted.overlay.opaque']!.toString(), 'y');
   });

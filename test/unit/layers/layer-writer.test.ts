@@ -14,8 +14,19 @@ import { MediaType } from '../../../src/image/types.js';
 const sha = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
 
 function sampleTar(): Promise<Buffer> {
-  const entries = Array.from({ length: 900 }, (_, i) => ({ name: `f${i}`, type: 'file' as const, mode: 0o644, uid: 0, gid: 0, size: 2000, mtime: 0, data: Buffer.alloc(2000, i) }));
-  return Readable.from(packTar(entries)).toArray().then((c) => Buffer.concat(c));
+  const entries = Array.from({ length: 900 }, (_, i) => ({
+    name: `f${i}`,
+    type: 'file' as const,
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    size: 2000,
+    mtime: 0,
+    data: Buffer.alloc(2000, i),
+  }));
+  return Readable.from(packTar(entries))
+    .toArray()
+    .then((c) => Buffer.concat(c));
 }
 
 for (const compression of ['gzip', 'zstd', 'none'] as Compression[]) {
@@ -55,13 +66,26 @@ test('an aborted writeLayer leaves no blob behind', async () => {
   try {
     const content = createContentStore(dir);
     const ac = new AbortController();
-    async function* slow() { yield Buffer.alloc(1024); ac.abort(); await new Promise((r) => setTimeout(r, 20)); yield Buffer.alloc(1024); }
-    await writeLayer(content, Readable.from(slow()), { signal: ac.signal }).then(() => assert.unreachable('aborted'), () => {});
+    async function* slow() {
+      yield Buffer.alloc(1024);
+      ac.abort();
+      await new Promise((r) => setTimeout(r, 20));
+      yield Buffer.alloc(1024);
+    }
+    await writeLayer(content, Readable.from(slow()), { signal: ac.signal }).then(
+      () => assert.unreachable('aborted'),
+      () => {},
+    );
     const blobs: string[] = [];
     for await (const b of content.list()) blobs.push(b.digest);
     assert.equal(blobs, []);
     const tmp = join(dir, '.kiln-tmp');
-    assert.equal(readdirSync(tmp, { withFileTypes: true }).filter((d) => d.isFile()).map((d) => d.name), []);
+    assert.equal(
+      readdirSync(tmp, { withFileTypes: true })
+        .filter((d) => d.isFile())
+        .map((d) => d.name),
+      [],
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -15,10 +15,21 @@ import { rejects } from '../../helpers/assert.js';
 import { isRoot, skipIf } from '../../helpers/skip.js';
 
 let dir: string;
-test.before.each(() => { dir = mkdtempSync(join(tmpdir(), 'kiln-snap-')); });
+test.before.each(() => {
+  dir = mkdtempSync(join(tmpdir(), 'kiln-snap-'));
+});
 test.after.each(() => rmSync(dir, { recursive: true, force: true }));
 
-const f = (name: string, text: string): TarInput => ({ name, type: 'file', mode: 0o644, uid: 0, gid: 0, size: Buffer.byteLength(text), mtime: 0, data: Buffer.from(text) });
+const f = (name: string, text: string): TarInput => ({
+  name,
+  type: 'file',
+  mode: 0o644,
+  uid: 0,
+  gid: 0,
+  size: Buffer.byteLength(text),
+  mtime: 0,
+  data: Buffer.from(text),
+});
 const wh = (name: string): TarInput => ({ name, type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: 0 });
 
 /** Stores one gzip layer per entry list; returns what an image manifest+config would give ensureImage. */
@@ -34,7 +45,16 @@ async function storeLayers(content: ContentStore, layers: TarInput[][]) {
 /** Counts blob reads: proves a layer is unpacked once. */
 function counting(content: ContentStore) {
   const counter = { reads: 0 };
-  return { counter, content: { ...content, read: (d: string, o?: any) => { counter.reads++; return content.read(d, o); } } as ContentStore };
+  return {
+    counter,
+    content: {
+      ...content,
+      read: (d: string, o?: any) => {
+        counter.reads++;
+        return content.read(d, o);
+      },
+    } as ContentStore,
+  };
 }
 
 test('chainIds agree with the builder’s chainId for every prefix', () => {
@@ -46,7 +66,10 @@ test('chainIds agree with the builder’s chainId for every prefix', () => {
 
 test('ensureImage unpacks each layer once, keyed by chain ID, and lowerDirs lists them top first', async () => {
   const store = createContentStore(join(dir, 'oci'));
-  const layers = await storeLayers(store, [[f('a', '1'), f('shared', 'base')], [f('b', '2'), f('shared', 'top')]]);
+  const layers = await storeLayers(store, [
+    [f('a', '1'), f('shared', 'base')],
+    [f('b', '2'), f('shared', 'top')],
+  ]);
   const { content, counter } = counting(store);
   const snap = createSnapshotter({ root: join(dir, 'snapshots'), content });
   const top = await snap.ensureImage(layers);
@@ -58,12 +81,18 @@ test('ensureImage unpacks each layer once, keyed by chain ID, and lowerDirs list
   assert.is(dirs.length, 2);
   assert.is(readFileSync(join(dirs[0]!, 'shared'), 'utf8'), 'top');
   assert.is(readFileSync(join(dirs[1]!, 'shared'), 'utf8'), 'base');
-  assert.ok(dirs.every((d) => /\/d\/[0-9a-f]{12}$/.test(d)), 'short directory names');
+  assert.ok(
+    dirs.every((d) => /\/d\/[0-9a-f]{12}$/.test(d)),
+    'short directory names',
+  );
 });
 
 test('two snapshotters (two processes) ensuring the same image at once share one directory per layer', async () => {
   const store = createContentStore(join(dir, 'oci'));
-  const layers = await storeLayers(store, Array.from({ length: 6 }, (_, i) => [f(`f${i}`, 'x'.repeat(i * 1000))]));
+  const layers = await storeLayers(
+    store,
+    Array.from({ length: 6 }, (_, i) => [f(`f${i}`, 'x'.repeat(i * 1000))]),
+  );
   const a = createSnapshotter({ root: join(dir, 'snapshots'), content: store });
   const b = createSnapshotter({ root: join(dir, 'snapshots'), content: store });
   const [ka, kb] = await Promise.all([a.ensureImage(layers), b.ensureImage(layers)]);
@@ -76,7 +105,10 @@ test('two snapshotters (two processes) ensuring the same image at once share one
 test('unpackLayers gives an image’s root filesystem as one tree, whiteouts applied', async () => {
   const { unpackLayers } = await import('../../../src/cache/apply-layer.js');
   const store = createContentStore(join(dir, 'oci'));
-  const layers = await storeLayers(store, [[f('a', '1'), f('d/x', 'x'), f('b', 'old')], [wh('.wh.a'), wh('d/.wh..wh..opq'), f('d/y', 'y'), f('b', 'new')]]);
+  const layers = await storeLayers(store, [
+    [f('a', '1'), f('d/x', 'x'), f('b', 'old')],
+    [wh('.wh.a'), wh('d/.wh..wh..opq'), f('d/y', 'y'), f('b', 'new')],
+  ]);
   const out = join(dir, 'rootfs');
   mkdirSync(out);
   await unpackLayers(store, layers, out);
@@ -193,7 +225,10 @@ test('cleanup removes active snapshots of dead processes', async () => {
   const name = readdirSync(metaDir)[0]!;
   const meta = JSON.parse(readFileSync(join(metaDir, name), 'utf8'));
   mkdirSync(join(dir, 'snapshots/d/deadbeef0000'));
-  writeFileSync(join(metaDir, `${createHash('sha256').update('dead').digest('hex').slice(0, 40)}.json`), JSON.stringify({ ...meta, key: 'dead', id: 'deadbeef0000', owner: '999999999.1' }));
+  writeFileSync(
+    join(metaDir, `${createHash('sha256').update('dead').digest('hex').slice(0, 40)}.json`),
+    JSON.stringify({ ...meta, key: 'dead', id: 'deadbeef0000', owner: '999999999.1' }),
+  );
   assert.is(await snap.cleanup(), 1);
   assert.ok(await snap.stat('mine'));
   assert.not.ok(existsSync(join(dir, 'snapshots/d/deadbeef0000')));

@@ -33,7 +33,17 @@ const noSplit = 'n'.repeat(180);
 function sampleEntries(): TarInput[] {
   return [
     { name: 'bin', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 1700000000 },
-    { name: 'bin/ping', type: 'file', mode: 0o4755, uid: 0, gid: 0, size: 5, mtime: 1700000001, data: Buffer.from('ping\n'), xattrs: { 'security.capability': CAP, 'user.empty': Buffer.alloc(0), 'user.nl': Buffer.from('a\nb=c\0') } },
+    {
+      name: 'bin/ping',
+      type: 'file',
+      mode: 0o4755,
+      uid: 0,
+      gid: 0,
+      size: 5,
+      mtime: 1700000001,
+      data: Buffer.from('ping\n'),
+      xattrs: { 'security.capability': CAP, 'user.empty': Buffer.alloc(0), 'user.nl': Buffer.from('a\nb=c\0') },
+    },
     { name: 'bin/pong', type: 'link', mode: 0o4755, uid: 0, gid: 0, size: 0, mtime: 1700000001, linkname: 'bin/ping' },
     { name: 'nobody', type: 'file', mode: 0o600, uid: 4294967294, gid: 4294967294, size: 0, mtime: 1700000002 },
     { name: `${longDir}/file.txt`, type: 'file', mode: 0o644, uid: 1000, gid: 1000, size: 700, mtime: 1700000003, data: Buffer.alloc(700, 7) },
@@ -55,8 +65,11 @@ test('packTar/readTar round-trip binary xattrs, uid 4294967294, long names and l
     for (let i = 0; i < input.length; i++) {
       const { data: want, source: _s, ...meta } = input[i]!;
       const { entry, data } = got[i]!;
-      assert.equal({ ...entry, xattrs: entry.xattrs && Object.fromEntries(Object.entries(entry.xattrs).map(([k, v]) => [k, v.toString('hex')])) },
-        { ...meta, xattrs: meta.xattrs && Object.fromEntries(Object.entries(meta.xattrs).map(([k, v]) => [k, v.toString('hex')])) }, `entry ${i} (chunk ${chunk})`);
+      assert.equal(
+        { ...entry, xattrs: entry.xattrs && Object.fromEntries(Object.entries(entry.xattrs).map(([k, v]) => [k, v.toString('hex')])) },
+        { ...meta, xattrs: meta.xattrs && Object.fromEntries(Object.entries(meta.xattrs).map(([k, v]) => [k, v.toString('hex')])) },
+        `entry ${i} (chunk ${chunk})`,
+      );
       assert.ok(data.equals(want ?? Buffer.alloc(0)), `data ${i}`);
     }
   }
@@ -127,7 +140,10 @@ test('readTar rejects a corrupt header and a truncated archive', async () => {
 test('readTar on 500 mutated archives either reads them or fails with ARCHIVE_INVALID, never crashes', async () => {
   const tar = await collect(packTar(sampleEntries()));
   let seed = 42;
-  const rand = (n: number) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
   for (let i = 0; i < 500; i++) {
     const m = Buffer.from(tar);
     const flips = 1 + rand(8);
@@ -152,11 +168,13 @@ test('encodeHeader is deterministic and emits PAX only when ustar cannot hold a 
 test('packTar reads file contents from disk, small and large', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-tar-'));
   try {
-    const small = Buffer.alloc(1000, 1), big = Buffer.alloc(3 * 1024 * 1024 + 5, 2);
+    const small = Buffer.alloc(1000, 1),
+      big = Buffer.alloc(3 * 1024 * 1024 + 5, 2);
     writeFileSync(join(dir, 's'), small);
     writeFileSync(join(dir, 'b'), big);
     const entries: TarInput[] = [];
-    for (let i = 0; i < 1500; i++) entries.push({ name: `s${i}`, type: 'file', mode: 0o644, uid: 0, gid: 0, size: small.length, mtime: 0, source: join(dir, 's') });
+    for (let i = 0; i < 1500; i++)
+      entries.push({ name: `s${i}`, type: 'file', mode: 0o644, uid: 0, gid: 0, size: small.length, mtime: 0, source: join(dir, 's') });
     entries.push({ name: 'b', type: 'file', mode: 0o644, uid: 0, gid: 0, size: big.length, mtime: 0, source: join(dir, 'b') });
     const got = await readAll(await collect(packTar(entries)));
     assert.is(got.length, 1501);

@@ -91,8 +91,14 @@ test('the checker sees every form of import and flags a folder that reaches up',
     "import { readFile } from 'node:fs';",
   ].join('\n');
   assert.equal(specifiersOf(text), ['../builder/x.js', '../sandbox/types.js', './local.js', '../containers/side-effect.js', '../cli/main.js']);
-  assert.equal(violationsOf(join('cache', 'gc.ts'), text).map((v) => v.to), ['builder', 'sandbox', 'containers', 'cli']);
-  assert.equal(violationsOf(join('builder', 'x.ts'), "import { y } from '../containers/exec.js';").map((v) => v.to), ['containers']);
+  assert.equal(
+    violationsOf(join('cache', 'gc.ts'), text).map((v) => v.to),
+    ['builder', 'sandbox', 'containers', 'cli'],
+  );
+  assert.equal(
+    violationsOf(join('builder', 'x.ts'), "import { y } from '../containers/exec.js';").map((v) => v.to),
+    ['containers'],
+  );
   assert.equal(violationsOf(join('cli', 'main.ts'), text), []);
 });
 
@@ -107,7 +113,10 @@ test('no folder of src/ imports a folder above it', () => {
   const files = sources(SRC);
   assert.ok(files.length > 100, `found only ${files.length} source files under ${SRC}`);
   const bad = files.flatMap((f) => violationsOf(f, readFileSync(join(SRC, f), 'utf8')));
-  assert.equal(bad.map((v) => `${v.file}: ${v.from} -> ${v.to} (${v.spec})`), []);
+  assert.equal(
+    bad.map((v) => `${v.file}: ${v.from} -> ${v.to} (${v.spec})`),
+    [],
+  );
 });
 
 test.run();

@@ -18,7 +18,9 @@ const FAILS_IN_DOCKERFILE: Record<string, RegExp> = {
   'bc-env-bad-quote': /^Dockerfile:2: failed to process .*matching single-quote/,
 };
 
-const names = readdirSync(CASES).filter((n) => existsSync(`${CASES}${n}/case.json`)).sort();
+const names = readdirSync(CASES)
+  .filter((n) => existsSync(`${CASES}${n}/case.json`))
+  .sort();
 
 test('all conformance cases are present', () => {
   assert.ok(names.length >= 87, `${names.length} cases`);

@@ -17,7 +17,11 @@ test('processWord() refuses deeper nesting with EXPANSION_FAILED, not a stack ov
 
 test('a Dockerfile nesting 5,000 deep fails with its file and line (outline and parse), message bounded', () => {
   const text = `FROM scratch\nARG Y=1\nENV X=${nested(5000)}\n`;
-  const err = throwsCode(() => outlineDockerfile(parseDockerfile(text, { file: 'Dockerfile' })), 'EXPANSION_FAILED', /^Dockerfile:3: .*nested more than 100 deep/);
+  const err = throwsCode(
+    () => outlineDockerfile(parseDockerfile(text, { file: 'Dockerfile' })),
+    'EXPANSION_FAILED',
+    /^Dockerfile:3: .*nested more than 100 deep/,
+  );
   assert.ok(err.message.length < 400, `message is ${err.message.length} chars`);
   const wd = `FROM scratch\nARG Y=1\nWORKDIR /${nested(5000)}\n`;
   throwsCode(() => outlineDockerfile(parseDockerfile(wd, { file: 'Dockerfile' })), 'EXPANSION_FAILED', /^Dockerfile:3: /);

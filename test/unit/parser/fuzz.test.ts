@@ -9,9 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isKilnError } from '../../../src/errors.js';
 import { dockerignoreMatcher } from '../../../src/builder/dockerignore.js';
-import {
-  createStageScope, expandInstruction, outlineDockerfile, parseDockerfile, parseDockerfileAll, processWords,
-} from '../../../src/parser/index.js';
+import { createStageScope, expandInstruction, outlineDockerfile, parseDockerfile, parseDockerfileAll, processWords } from '../../../src/parser/index.js';
 import { CONFORMANCE_CASES } from '../../helpers/shared-data.js';
 
 const SEED = Number(process.env.KILN_FUZZ_SEED ?? 20261123);
@@ -32,12 +30,58 @@ function rng(seed: number): () => number {
 const GOLDEN = fileURLToPath(new URL('../../fixtures/dockerfiles/', import.meta.url));
 const CASES = `${CONFORMANCE_CASES}/`;
 const corpus: string[] = [
-  ...readdirSync(GOLDEN).filter((d) => !d.startsWith('invalid-')).map((d) => readFileSync(`${GOLDEN}${d}/Dockerfile`, 'utf8')),
-  ...readdirSync(CASES).filter((d) => existsSync(`${CASES}${d}/context/Dockerfile`)).map((d) => readFileSync(`${CASES}${d}/context/Dockerfile`, 'utf8')),
+  ...readdirSync(GOLDEN)
+    .filter((d) => !d.startsWith('invalid-'))
+    .map((d) => readFileSync(`${GOLDEN}${d}/Dockerfile`, 'utf8')),
+  ...readdirSync(CASES)
+    .filter((d) => existsSync(`${CASES}${d}/context/Dockerfile`))
+    .map((d) => readFileSync(`${CASES}${d}/context/Dockerfile`, 'utf8')),
 ];
 
-const PIECES = ['\\', '`', '"', "'", '$', '${', '}', '{', ':', '-', '+', '?', '#', '%', '/', '<<', '<<-', 'EOF', '=', '[', ']', ',', '\n', '\t', ' ',
-  '--', '--mount=', '--from=', 'type=', 'FROM ', 'RUN ', 'COPY ', 'ONBUILD ', 'ARG ', 'ENV ', 'AS ', '\\\n', '# escape=`\n', '\r', '\u00e9', '0', '1'];
+const PIECES = [
+  '\\',
+  '`',
+  '"',
+  "'",
+  '$',
+  '${',
+  '}',
+  '{',
+  ':',
+  '-',
+  '+',
+  '?',
+  '#',
+  '%',
+  '/',
+  '<<',
+  '<<-',
+  'EOF',
+  '=',
+  '[',
+  ']',
+  ',',
+  '\n',
+  '\t',
+  ' ',
+  '--',
+  '--mount=',
+  '--from=',
+  'type=',
+  'FROM ',
+  'RUN ',
+  'COPY ',
+  'ONBUILD ',
+  'ARG ',
+  'ENV ',
+  'AS ',
+  '\\\n',
+  '# escape=`\n',
+  '\r',
+  '\u00e9',
+  '0',
+  '1',
+];
 
 function mutate(text: string, r: () => number): string {
   let s = text;

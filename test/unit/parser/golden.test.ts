@@ -34,7 +34,9 @@ function optionsFor(dir: string): ParseOptions {
   };
 }
 
-const cases = readdirSync(ROOT).filter((d) => existsSync(join(ROOT, d, 'Dockerfile'))).sort();
+const cases = readdirSync(ROOT)
+  .filter((d) => existsSync(join(ROOT, d, 'Dockerfile')))
+  .sort();
 
 test('there are golden cases, valid and invalid', () => {
   assert.ok(cases.filter((c) => c.startsWith('invalid-')).length >= 20);

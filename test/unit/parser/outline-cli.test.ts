@@ -28,8 +28,17 @@ test('kiln outline --format json prints stages, build args and expanded instruct
   assert.is(r.code, 0, r.stderr);
   const o = JSON.parse(r.stdout);
   assert.is(o.target, '1');
-  assert.equal(o.buildArgs.map((a: { name: string; value?: string }) => [a.name, a.value]), [['BASE', 'busybox'], ['VERSION', '2']]);
-  assert.equal(o.stages[0].instructions.map((i: { text: string }) => i.text), ['ARG VERSION=2', 'ENV V=2', 'RUN echo $V']);
+  assert.equal(
+    o.buildArgs.map((a: { name: string; value?: string }) => [a.name, a.value]),
+    [
+      ['BASE', 'busybox'],
+      ['VERSION', '2'],
+    ],
+  );
+  assert.equal(
+    o.stages[0].instructions.map((i: { text: string }) => i.text),
+    ['ARG VERSION=2', 'ENV V=2', 'RUN echo $V'],
+  );
   assert.is(o.stages[1].instructions[0].text, 'COPY --from=build /x /x');
 });
 

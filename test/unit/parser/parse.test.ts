@@ -2,7 +2,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { throwsCode } from '../../helpers/assert.js';
-import { heredocRunScript, parseDockerfile, parseDockerfileAll, parseOnbuildTriggers, type Instruction, type StageInstruction } from '../../../src/parser/index.js';
+import {
+  heredocRunScript,
+  parseDockerfile,
+  parseDockerfileAll,
+  parseOnbuildTriggers,
+  type Instruction,
+  type StageInstruction,
+} from '../../../src/parser/index.js';
 
 function only<K extends Instruction['kind']>(text: string, kind: K): Extract<StageInstruction, { kind: K }> {
   const ins = parseDockerfile('FROM base AS zero\nFROM busybox\n' + text).stages[1]!.instructions.find((i) => i.kind === kind);
@@ -18,7 +25,14 @@ test('exec form decodes JSON strings exactly; invalid JSON falls back to shell f
 
 test('instruction locations span continuation lines and heredoc bodies', () => {
   const df = parseDockerfile('FROM busybox\nRUN a \\\n  b\nRUN <<EOF\nx\nEOF\nCMD c\n');
-  assert.equal(df.stages[0]!.instructions.map((i) => [i.loc.line, i.loc.endLine]), [[2, 3], [4, 6], [7, 7]]);
+  assert.equal(
+    df.stages[0]!.instructions.map((i) => [i.loc.line, i.loc.endLine]),
+    [
+      [2, 3],
+      [4, 6],
+      [7, 7],
+    ],
+  );
   assert.equal(df.stages[0]!.loc, { file: 'Dockerfile', line: 1, endLine: 7 });
 });
 
@@ -33,11 +47,21 @@ test('RUN heredocs keep their bodies; <<- strips tabs; quoted delimiters turn ex
 
 test('heredoc markers: white space after <<, $NAME kept as the name, none in exec form', () => {
   const spaced = only('RUN << EOF\necho hi\nEOF\n', 'RUN');
-  assert.equal(spaced.heredocs.map((h) => h.name), ['EOF']);
+  assert.equal(
+    spaced.heredocs.map((h) => h.name),
+    ['EOF'],
+  );
   assert.equal(heredocRunScript((spaced.command as { script: string }).script, spaced.heredocs, ['/bin/sh', '-c']).argv, ['/bin/sh', '-c', 'echo hi\n']);
-  assert.equal(only('RUN <<$EOF\nx\n$EOF\n', 'RUN').heredocs.map((h) => h.name), ['$EOF']);
+  assert.equal(
+    only('RUN <<$EOF\nx\n$EOF\n', 'RUN').heredocs.map((h) => h.name),
+    ['$EOF'],
+  );
   const exec = parseDockerfile('FROM busybox\nRUN ["echo", "<<EOF"]\nCMD done\n').stages[0]!.instructions;
-  assert.equal(exec.map((i) => i.kind), ['RUN', 'CMD'], 'the next line is an instruction, not a heredoc body');
+  assert.equal(
+    exec.map((i) => i.kind),
+    ['RUN', 'CMD'],
+    'the next line is an instruction, not a heredoc body',
+  );
 });
 
 test('heredocRunScript() runs a lone heredoc as the script, a shebang one as a file, others through the shell', () => {
@@ -45,7 +69,8 @@ test('heredocRunScript() runs a lone heredoc as the script, a shebang one as a f
   const h = (content: string) => [{ name: 'EOF', content, expand: true, stripTabs: false }];
   assert.equal(heredocRunScript('<<EOF', h('echo hi\n'), sh), { argv: ['/bin/sh', '-c', 'echo hi\n'] });
   assert.equal(heredocRunScript('<<EOF', h('#!/usr/bin/env python3\nprint(1)\n'), sh), {
-    argv: ['/dev/pipes/EOF'], file: { path: '/dev/pipes/EOF', content: '#!/usr/bin/env python3\nprint(1)\n', mode: 0o755 },
+    argv: ['/dev/pipes/EOF'],
+    file: { path: '/dev/pipes/EOF', content: '#!/usr/bin/env python3\nprint(1)\n', mode: 0o755 },
   });
   assert.equal(heredocRunScript('cat <<EOF > /f', h('x\n'), sh), { argv: ['/bin/sh', '-c', 'cat <<EOF > /f\nx\nEOF'] });
   assert.equal(heredocRunScript('echo plain', [], sh), { argv: ['/bin/sh', '-c', 'echo plain'] });
@@ -68,7 +93,10 @@ test('ADD takes --checksum, --keep-git-dir and --unpack but not --from or --pare
 });
 
 test('RUN --mount types get BuildKit defaults', () => {
-  const r = only('RUN --mount=type=cache,target=/c --mount=type=secret,id=s --mount=type=secret,target=/run/k --mount=type=ssh --mount=type=bind,source=a,target=b x', 'RUN');
+  const r = only(
+    'RUN --mount=type=cache,target=/c --mount=type=secret,id=s --mount=type=secret,target=/run/k --mount=type=ssh --mount=type=bind,source=a,target=b x',
+    'RUN',
+  );
   assert.equal(r.mounts, [
     { type: 'cache', target: '/c', readonly: false, id: '/c', sharing: 'shared', mode: 0o755, uid: 0, gid: 0 },
     { type: 'secret', id: 's', readonly: true, target: '/run/secrets/s', hasTarget: true, required: false, mode: 0o400, uid: 0, gid: 0 },
@@ -99,7 +127,11 @@ test('stage names are lower-cased; FROM <stage name> resolves to that stage, and
   assert.equal(df.stages[1]!.base, { kind: 'stage', index: 0 });
   assert.equal(df.stages[1]!.dependsOn, [0]);
   // Not a stage name (case differs), so an image reference, and upper case is not valid there.
-  throwsCode(() => parseDockerfile('FROM busybox AS Base\nFROM Base\n'), 'INVALID_REFERENCE', /^Dockerfile:2: invalid reference "Base": repository name must be lowercase/);
+  throwsCode(
+    () => parseDockerfile('FROM busybox AS Base\nFROM Base\n'),
+    'INVALID_REFERENCE',
+    /^Dockerfile:2: invalid reference "Base": repository name must be lowercase/,
+  );
 });
 
 test('--target selects a stage by name and requiredStages lists what it needs, in order', () => {
@@ -112,10 +144,17 @@ test('--target selects a stage by name and requiredStages lists what it needs, i
 
 test('the automatic platform args and meta args feed FROM; build args override defaults', () => {
   const text = 'ARG V=1\nFROM --platform=$BUILDPLATFORM img:$V-$TARGETARCH\n';
-  const df = parseDockerfile(text, { platform: { os: 'linux', architecture: 'arm64' }, buildPlatform: { os: 'linux', architecture: 'amd64' }, buildArgs: { V: '2' } });
+  const df = parseDockerfile(text, {
+    platform: { os: 'linux', architecture: 'arm64' },
+    buildPlatform: { os: 'linux', architecture: 'amd64' },
+    buildArgs: { V: '2' },
+  });
   assert.is(df.stages[0]!.from.image, 'img:2-arm64');
   assert.is(df.stages[0]!.platform, 'linux/amd64');
-  assert.equal(df.metaArgs.map((m) => [m.key, m.default, m.value]), [['V', '1', '2']]);
+  assert.equal(
+    df.metaArgs.map((m) => [m.key, m.default, m.value]),
+    [['V', '1', '2']],
+  );
   assert.is(df.globalArgs.TARGETPLATFORM, 'linux/arm64');
 });
 
@@ -136,34 +175,52 @@ test('CRLF line endings and a byte-order mark are accepted', () => {
 
 test('parseDockerfileAll() reports every bad line, not only the first', () => {
   const r = parseDockerfileAll('FROM busybox\nRUNN a\nCOPY --bad x y\nEXPOSE\nRUN ok\n');
-  assert.equal(r.errors.map((e) => e.describe()), [
-    'Dockerfile:2: unknown instruction "RUNN" (did you mean RUN?)',
-    'Dockerfile:3: unknown flag: --bad for COPY',
-    'Dockerfile:4: EXPOSE requires at least one argument',
-  ]);
+  assert.equal(
+    r.errors.map((e) => e.describe()),
+    [
+      'Dockerfile:2: unknown instruction "RUNN" (did you mean RUN?)',
+      'Dockerfile:3: unknown flag: --bad for COPY',
+      'Dockerfile:4: EXPOSE requires at least one argument',
+    ],
+  );
   assert.is(r.result?.stages[0]!.instructions.length, 1, 'the good RUN is kept');
 });
 
 test('undeclared build args are reported as unused, predefined proxy args are not', () => {
   const df = parseDockerfile('FROM busybox\nARG USED\n', { buildArgs: { USED: '1', EXTRA: '2', HTTP_PROXY: 'http://p' } });
-  assert.equal(df.warnings.filter((w) => w.rule === 'UnusedBuildArgs').map((w) => w.message), ['One or more build-args [EXTRA] were not consumed']);
+  assert.equal(
+    df.warnings.filter((w) => w.rule === 'UnusedBuildArgs').map((w) => w.message),
+    ['One or more build-args [EXTRA] were not consumed'],
+  );
 });
 
-test('parseOnbuildTriggers() turns a base image\'s OnBuild list into located instructions', () => {
+test("parseOnbuildTriggers() turns a base image's OnBuild list into located instructions", () => {
   const df = parseDockerfile('FROM busybox AS build\nFROM onbuild-image\n');
   const out = parseOnbuildTriggers(['RUN echo hi', 'COPY --from=build /a /b', 'COPY <<EOF /f\nbody\nEOF'], { file: 'Dockerfile', line: 2, stages: df.stages });
-  assert.equal(out.map((i) => [i.kind, i.loc.line]), [['RUN', 2], ['COPY', 2], ['COPY', 2]]);
+  assert.equal(
+    out.map((i) => [i.kind, i.loc.line]),
+    [
+      ['RUN', 2],
+      ['COPY', 2],
+      ['COPY', 2],
+    ],
+  );
   assert.equal((out[1] as Extract<Instruction, { kind: 'COPY' }>).fromRef, { kind: 'stage', index: 0, raw: 'build' });
   assert.is((out[2] as Extract<Instruction, { kind: 'COPY' }>).heredocs[0]!.content, 'body\n');
-  throwsCode(() => parseOnbuildTriggers(['FROM x'], { file: 'Dockerfile', line: 2 }), 'DOCKERFILE_BAD_ARGS', /^Dockerfile:2: ONBUILD trigger "FROM x": FROM isn't allowed/);
+  throwsCode(
+    () => parseOnbuildTriggers(['FROM x'], { file: 'Dockerfile', line: 2 }),
+    'DOCKERFILE_BAD_ARGS',
+    /^Dockerfile:2: ONBUILD trigger "FROM x": FROM isn't allowed/,
+  );
   throwsCode(() => parseOnbuildTriggers(['RUN a\nRUN b'], { file: 'Dockerfile', line: 2 }), 'DOCKERFILE_SYNTAX', /single expression/);
 });
 
 test('a --from name one typo away from a stage warns that it will be pulled as an image', () => {
   const df = parseDockerfile('FROM busybox AS builder\nFROM scratch\nCOPY --from=buidler /a /b\n');
-  assert.equal(df.warnings.filter((w) => w.rule === 'UnknownStageReference').map((w) => [w.loc?.line, w.message]), [
-    [3, '"buidler" is not a stage of this Dockerfile and will be used as an image (did you mean builder?)'],
-  ]);
+  assert.equal(
+    df.warnings.filter((w) => w.rule === 'UnknownStageReference').map((w) => [w.loc?.line, w.message]),
+    [[3, '"buidler" is not a stage of this Dockerfile and will be used as an image (did you mean builder?)']],
+  );
 });
 
 test.run();

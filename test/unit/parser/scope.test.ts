@@ -2,7 +2,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { throwsCode } from '../../helpers/assert.js';
-import { createStageScope, DEFAULT_PATH, expandInstruction, parseDockerfile, type Instruction, type ParsedDockerfile, type StageScope } from '../../../src/parser/index.js';
+import {
+  createStageScope,
+  DEFAULT_PATH,
+  expandInstruction,
+  parseDockerfile,
+  type Instruction,
+  type ParsedDockerfile,
+  type StageScope,
+} from '../../../src/parser/index.js';
 
 /** Runs every instruction of stage `index` through expand + dispatch, like the builder; returns the expanded list. */
 function dispatchStage(df: ParsedDockerfile, index: number, scope: StageScope): Instruction[] {
@@ -31,26 +39,47 @@ test('ARG values reach RUN but not the image config; ENV after ARG of the same n
   dispatchStage(df, 0, scope);
   assert.equal(scope.runEnv(), ['PATH=/bin', 'A=1', 'B=env']);
   assert.equal(scope.imageEnv(), ['PATH=/bin', 'B=env']);
-  assert.equal(scope.declaredArgs(), [{ key: 'A', value: '1' }, { key: 'B', value: '2' }]);
+  assert.equal(scope.declaredArgs(), [
+    { key: 'A', value: '1' },
+    { key: 'B', value: '2' },
+  ]);
 });
 
 test('a meta arg reaches a stage only through ARG NAME; --build-arg beats a default', () => {
-  const df = parseDockerfile('ARG V=meta\nARG W=meta\nFROM img\nRUN x\nLABEL before=${V:-unset}\nARG V\nARG W=stage\nLABEL v=$V w=$W\n', { buildArgs: { W: 'cli' } });
+  const df = parseDockerfile('ARG V=meta\nARG W=meta\nFROM img\nRUN x\nLABEL before=${V:-unset}\nARG V\nARG W=stage\nLABEL v=$V w=$W\n', {
+    buildArgs: { W: 'cli' },
+  });
   const out = dispatchStage(df, 0, scopeFor(df));
   const labels = out.filter((i) => i.kind === 'LABEL').map((i) => (i as { labels: unknown }).labels);
-  assert.equal(labels, [[{ key: 'before', value: 'unset' }], [{ key: 'v', value: 'meta' }, { key: 'w', value: 'cli' }]]);
+  assert.equal(labels, [
+    [{ key: 'before', value: 'unset' }],
+    [
+      { key: 'v', value: 'meta' },
+      { key: 'w', value: 'cli' },
+    ],
+  ]);
 });
 
 test('ARG defaults see ARGs declared earlier on the same line; ENV values see the env before the line', () => {
   const df = parseDockerfile('FROM img\nARG A=1 B=${A}2\nENV C=3 D=${C}4\n');
   const [arg, env] = dispatchStage(df, 0, scopeFor(df));
-  assert.equal((arg as { args: unknown }).args, [{ key: 'A', value: '1' }, { key: 'B', value: '12' }]);
-  assert.equal((env as { vars: unknown }).vars, [{ key: 'C', value: '3' }, { key: 'D', value: '4' }]);
+  assert.equal((arg as { args: unknown }).args, [
+    { key: 'A', value: '1' },
+    { key: 'B', value: '12' },
+  ]);
+  assert.equal((env as { vars: unknown }).vars, [
+    { key: 'C', value: '3' },
+    { key: 'D', value: '4' },
+  ]);
 });
 
 test('automatic platform args need a declaration inside a stage', () => {
-  const df = parseDockerfile('FROM img\nLABEL a=${TARGETARCH:-none}\nARG TARGETARCH\nLABEL b=$TARGETARCH\n', { platform: { os: 'linux', architecture: 's390x' } });
-  const labels = dispatchStage(df, 0, scopeFor(df)).filter((i) => i.kind === 'LABEL').map((i) => (i as { labels: Array<{ value: string }> }).labels[0]!.value);
+  const df = parseDockerfile('FROM img\nLABEL a=${TARGETARCH:-none}\nARG TARGETARCH\nLABEL b=$TARGETARCH\n', {
+    platform: { os: 'linux', architecture: 's390x' },
+  });
+  const labels = dispatchStage(df, 0, scopeFor(df))
+    .filter((i) => i.kind === 'LABEL')
+    .map((i) => (i as { labels: Array<{ value: string }> }).labels[0]!.value);
   assert.equal(labels, ['none', 's390x']);
 });
 
@@ -61,10 +90,15 @@ test('RUN, CMD, ENTRYPOINT, SHELL and HEALTHCHECK text is never expanded (the sh
 });
 
 test('COPY/ADD words and --chown expand, --chmod and --exclude do not (as BuildKit); unquoted heredoc bodies expand with quotes kept', () => {
-  const df = parseDockerfile("FROM img\nARG U=7\nCOPY --chown=$U:$U --chmod=u+x,go-w --exclude=*.$U src/$U /dst/$U\nCOPY <<A <<'B' /d/\nu=\"$U\" \\$U\nA\nraw $U\nB\n");
+  const df = parseDockerfile(
+    'FROM img\nARG U=7\nCOPY --chown=$U:$U --chmod=u+x,go-w --exclude=*.$U src/$U /dst/$U\nCOPY <<A <<\'B\' /d/\nu="$U" \\$U\nA\nraw $U\nB\n',
+  );
   const [, copy, doc] = dispatchStage(df, 0, scopeFor(df)) as [unknown, Extract<Instruction, { kind: 'COPY' }>, Extract<Instruction, { kind: 'COPY' }>];
   assert.equal([copy.chown, copy.chmod, copy.exclude, copy.sources, copy.dest], ['7:7', 'u+x,go-w', ['*.$U'], ['src/7'], '/dst/7']);
-  assert.equal(doc.heredocs.map((h) => h.content), ['u="7" $U\n', 'raw $U\n']);
+  assert.equal(
+    doc.heredocs.map((h) => h.content),
+    ['u="7" $U\n', 'raw $U\n'],
+  );
 });
 
 test('RUN --mount options are expanded at dispatch and re-validated', () => {

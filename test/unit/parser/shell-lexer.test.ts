@@ -21,7 +21,12 @@ function attempt(fn: () => string | string[]): { ok: true; value: string | strin
 }
 
 test('envVarTest: every A and U row expands as BuildKit does', () => {
-  const env = new Map([['PWD', '/home'], ['SHELL', 'bash'], ['KOREAN', '한국어'], ['NULL', '']]);
+  const env = new Map([
+    ['PWD', '/home'],
+    ['SHELL', 'bash'],
+    ['KOREAN', '한국어'],
+    ['NULL', ''],
+  ]);
   let rows = 0;
   for (const [n, raw] of read('envVarTest').split('\n').entries()) {
     if (raw.startsWith('#') || raw.trim() === '') continue;

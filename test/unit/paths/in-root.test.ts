@@ -29,10 +29,30 @@ const cases: Case[] = [
   { name: '.. stops at the root', path: '/../../../etc/passwd', expect: { inner: '/etc/passwd', exists: true } },
   { name: 'a relative path is relative to the root', path: 'etc/./passwd', expect: { inner: '/etc/passwd', exists: true } },
   { name: 'the root itself', path: '/', expect: { inner: '/', exists: true } },
-  { name: 'an absolute symlink restarts at the root', setup: (r) => symlinkSync('/etc/passwd', join(r, 'abs')), path: '/abs', expect: { inner: '/etc/passwd', exists: true } },
-  { name: 'a link to / stays in the root', setup: (r) => symlinkSync('/', join(r, 'toroot')), path: '/toroot/etc/passwd', expect: { inner: '/etc/passwd', exists: true } },
-  { name: 'a relative symlink cannot climb out', setup: (r) => symlinkSync('../../../../../../etc', join(r, 'etc/up')), path: '/etc/up/passwd', expect: { inner: '/etc/passwd', exists: true } },
-  { name: 'a link to the host canary dir stays inside', setup: (r) => symlinkSync(outside, join(r, 'host')), path: '/host/canary', expect: { inner: () => `${outside}/canary`, exists: false } },
+  {
+    name: 'an absolute symlink restarts at the root',
+    setup: (r) => symlinkSync('/etc/passwd', join(r, 'abs')),
+    path: '/abs',
+    expect: { inner: '/etc/passwd', exists: true },
+  },
+  {
+    name: 'a link to / stays in the root',
+    setup: (r) => symlinkSync('/', join(r, 'toroot')),
+    path: '/toroot/etc/passwd',
+    expect: { inner: '/etc/passwd', exists: true },
+  },
+  {
+    name: 'a relative symlink cannot climb out',
+    setup: (r) => symlinkSync('../../../../../../etc', join(r, 'etc/up')),
+    path: '/etc/up/passwd',
+    expect: { inner: '/etc/passwd', exists: true },
+  },
+  {
+    name: 'a link to the host canary dir stays inside',
+    setup: (r) => symlinkSync(outside, join(r, 'host')),
+    path: '/host/canary',
+    expect: { inner: () => `${outside}/canary`, exists: false },
+  },
   {
     name: 'a chain of 40 links resolves',
     setup: (r) => {
@@ -51,12 +71,37 @@ const cases: Case[] = [
     path: '/l0/passwd',
     expect: { code: 'UNSAFE_PATH', match: /ELOOP/ },
   },
-  { name: 'a loop is ELOOP, not absent', setup: (r) => { symlinkSync('b', join(r, 'a')); symlinkSync('a', join(r, 'b')); }, path: '/a/x', expect: { code: 'UNSAFE_PATH', match: /too many symlinks/ } },
-  { name: 'a dangling link resolves to its confined target', setup: (r) => symlinkSync('/nowhere/deep', join(r, 'dangle')), path: '/dangle/x', expect: { inner: '/nowhere/deep/x', exists: false } },
-  { name: 'followFinal: false keeps the last link', setup: (r) => symlinkSync('/etc/passwd', join(r, 'abs')), path: '/abs', opts: { followFinal: false }, expect: { inner: '/abs', exists: true } },
+  {
+    name: 'a loop is ELOOP, not absent',
+    setup: (r) => {
+      symlinkSync('b', join(r, 'a'));
+      symlinkSync('a', join(r, 'b'));
+    },
+    path: '/a/x',
+    expect: { code: 'UNSAFE_PATH', match: /too many symlinks/ },
+  },
+  {
+    name: 'a dangling link resolves to its confined target',
+    setup: (r) => symlinkSync('/nowhere/deep', join(r, 'dangle')),
+    path: '/dangle/x',
+    expect: { inner: '/nowhere/deep/x', exists: false },
+  },
+  {
+    name: 'followFinal: false keeps the last link',
+    setup: (r) => symlinkSync('/etc/passwd', join(r, 'abs')),
+    path: '/abs',
+    opts: { followFinal: false },
+    expect: { inner: '/abs', exists: true },
+  },
   { name: 'a file in the middle makes the rest absent (ENOTDIR)', path: '/etc/passwd/x', expect: { inner: '/etc/passwd/x', exists: false } },
   { name: 'missing tails are kept, .. applied lexically', path: '/a/b/../c', expect: { inner: '/a/c', exists: false } },
-  { name: 'noSymlinks refuses a link on the way', setup: (r) => symlinkSync('/etc', join(r, 'e')), path: '/e/passwd', opts: { noSymlinks: true }, expect: { code: 'UNSAFE_PATH', match: /symbolic link/ } },
+  {
+    name: 'noSymlinks refuses a link on the way',
+    setup: (r) => symlinkSync('/etc', join(r, 'e')),
+    path: '/e/passwd',
+    opts: { noSymlinks: true },
+    expect: { code: 'UNSAFE_PATH', match: /symbolic link/ },
+  },
   { name: 'a path of 4096 bytes is PATH_TOO_LONG', path: () => `/${'a/'.repeat(2048)}`, expect: { code: 'PATH_TOO_LONG', match: /PATH_MAX/ } },
   { name: '30,000 components is PATH_TOO_LONG', path: () => '/a'.repeat(30_000), expect: { code: 'PATH_TOO_LONG' } },
   { name: 'a component of 256 bytes is PATH_TOO_LONG', path: () => `/${'x'.repeat(256)}`, expect: { code: 'PATH_TOO_LONG', match: /NAME_MAX/ } },
@@ -83,7 +128,11 @@ test.before.each(() => {
 });
 test.after.each(() => {
   for (const d of [root, outside]) {
-    try { chmodSync(join(d, 'locked'), 0o755); } catch { /* only some cases lock it */ }
+    try {
+      chmodSync(join(d, 'locked'), 0o755);
+    } catch {
+      /* only some cases lock it */
+    }
     rmSync(d, { recursive: true, force: true });
   }
 });
@@ -139,7 +188,11 @@ test('resolveInRoot: EACCES on the way is an error, never "absent"', async () =>
     // Unprivileged: the kernel answers EACCES to us directly.
     for (const f of [async () => resolveInRootSync(root, '/locked/inner/f'), () => resolveInRoot(root, '/locked/inner/f')]) {
       let err: unknown;
-      try { await f(); } catch (e) { err = e; }
+      try {
+        await f();
+      } catch (e) {
+        err = e;
+      }
       assert.ok(isKilnError(err) && err.code === 'PRECONDITION' && /permission denied/.test(err.message), String(err));
     }
     return;
@@ -162,9 +215,18 @@ test('resolveInRoot: a deep legal path is cancelled by its signal', async () => 
   const ac = new AbortController();
   const path = '/d'.repeat(2000);
   let calls = 0;
-  const p = mkdirInRoot(root, path, { signal: ac.signal, onCreate: () => { if (++calls === 50) ac.abort(); } });
+  const p = mkdirInRoot(root, path, {
+    signal: ac.signal,
+    onCreate: () => {
+      if (++calls === 50) ac.abort();
+    },
+  });
   let err: unknown;
-  try { await p; } catch (e) { err = e; }
+  try {
+    await p;
+  } catch (e) {
+    err = e;
+  }
   assert.ok(isKilnError(err) && err.code === 'CANCELLED', `expected CANCELLED, got ${String(err)}`);
   assert.ok(calls < 60, `stopped soon after the abort (${calls} directories made)`);
 });
@@ -172,16 +234,34 @@ test('resolveInRoot: a deep legal path is cancelled by its signal', async () => 
 test('mkdirInRoot: creates through a dangling link inside the root, never outside', async () => {
   symlinkSync(outside + '/made', join(root, 'link'));
   const made: string[] = [];
-  const r = await mkdirInRoot(root, '/link/new', { onCreate: (p) => { made.push(p); } });
+  const r = await mkdirInRoot(root, '/link/new', {
+    onCreate: (p) => {
+      made.push(p);
+    },
+  });
   assert.is(r.inner, `${outside}/made/new`);
   assert.ok(lstatSync(join(root, outside, 'made/new')).isDirectory());
-  assert.equal(made.map((p) => p.slice(root.length)), [...outside.split('/').filter(Boolean).map((_, i, a) => '/' + a.slice(0, i + 1).join('/')), `${outside}/made`, `${outside}/made/new`]);
+  assert.equal(
+    made.map((p) => p.slice(root.length)),
+    [
+      ...outside
+        .split('/')
+        .filter(Boolean)
+        .map((_, i, a) => '/' + a.slice(0, i + 1).join('/')),
+      `${outside}/made`,
+      `${outside}/made/new`,
+    ],
+  );
   assert.throws(() => lstatSync(join(outside, 'made')));
 });
 
 test('mkdirInRoot: a file in the way is a clear error', async () => {
   let err: unknown;
-  try { await mkdirInRoot(root, '/etc/passwd/x'); } catch (e) { err = e; }
+  try {
+    await mkdirInRoot(root, '/etc/passwd/x');
+  } catch (e) {
+    err = e;
+  }
   assert.ok(isKilnError(err) && /not a directory/.test(err.message), String(err));
 });
 

@@ -13,7 +13,10 @@ test('parseChallenges() reads a Bearer challenge with quoted realm, service and 
 
 test('parseChallenges() splits several challenges and unquoted values', () => {
   const cs = parseChallenges('Basic realm="reg", Bearer realm="http://a/t",service=svc,error="insufficient_scope"');
-  assert.equal(cs.map((c) => c.scheme), ['basic', 'bearer']);
+  assert.equal(
+    cs.map((c) => c.scheme),
+    ['basic', 'bearer'],
+  );
   assert.is(cs[1]!.params.service, 'svc');
   assert.is(cs[1]!.params.error, 'insufficient_scope');
   assert.equal(parseChallenges(undefined), []);
@@ -46,7 +49,10 @@ test('a Bearer token is fetched once per scope set, from token or access_token, 
     assert.is(url.searchParams.get('service'), 'svc');
     assert.equal(url.searchParams.getAll('scope'), ['repository:y:pull,push']);
     assert.is(ts.seen[0]!.authorization, `Basic ${Buffer.from('u:p').toString('base64')}`);
-  } finally { transport.close(); await ts.close(); }
+  } finally {
+    transport.close();
+    await ts.close();
+  }
 });
 
 test('an expired token is refreshed before the next request', async () => {
@@ -58,7 +64,10 @@ test('an expired token is refreshed before the next request', async () => {
     assert.is(await a.header(['s']), 'Bearer T1');
     await new Promise((r) => setTimeout(r, 1100));
     assert.is(await a.header(['s']), 'Bearer T2');
-  } finally { transport.close(); await ts.close(); }
+  } finally {
+    transport.close();
+    await ts.close();
+  }
 });
 
 test('a 401 asking for a wider scope widens the scopes for the retry', async () => {
@@ -70,7 +79,10 @@ test('a 401 asking for a wider scope widens the scopes for the retry', async () 
     await a.header(['repository:a:pull']);
     const next = a.onUnauthorized(`Bearer realm="${ts.realm}",scope="repository:b:pull",error="insufficient_scope"`, ['repository:a:pull']);
     assert.equal(next, ['repository:a:pull', 'repository:b:pull']);
-  } finally { transport.close(); await ts.close(); }
+  } finally {
+    transport.close();
+    await ts.close();
+  }
 });
 
 test('a refused token request is REGISTRY_UNAUTHORIZED and does not echo the password', async () => {
@@ -81,7 +93,10 @@ test('a refused token request is REGISTRY_UNAUTHORIZED and does not echo the pas
     a.setChallenge(`Bearer realm="${ts.realm}"`);
     const err = await rejects(() => a.header(['repository:x:pull']), 'REGISTRY_UNAUTHORIZED', /refused the credentials/);
     assert.not.match(`${err.message} ${(err as any).hint}`, /hunter2/);
-  } finally { transport.close(); await ts.close(); }
+  } finally {
+    transport.close();
+    await ts.close();
+  }
 });
 
 test('Basic challenges send credentials; none without credentials', async () => {
@@ -96,7 +111,11 @@ test('Basic challenges send credentials; none without credentials', async () => 
 });
 
 test('an identity token is never sent as a Basic password', async () => {
-  const a = createAuthorizer({ registry: 'r.example', transport: createTransport(), credentials: async () => ({ username: '<token>', password: '', identityToken: 'refresh-x' }) });
+  const a = createAuthorizer({
+    registry: 'r.example',
+    transport: createTransport(),
+    credentials: async () => ({ username: '<token>', password: '', identityToken: 'refresh-x' }),
+  });
   a.setChallenge('Basic realm="reg"');
   const err = await rejects(() => a.header([]), 'REGISTRY_UNAUTHORIZED', /identity token/);
   assert.not.match(err.message, /refresh-x/);

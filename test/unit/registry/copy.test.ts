@@ -22,7 +22,9 @@ test.before.each(async () => {
   dir = await mkdtemp(join(tmpdir(), 'kiln-copy-'));
   store = createContentStore(join(dir, 'oci'), { tmpDir: join(dir, 'tmp') });
 });
-test.after.each(async () => { await rm(dir, { recursive: true, force: true }); });
+test.after.each(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
 
 /** A source yielding `bytes` from `offset`, failing with a reset after `failAfter` bytes on the listed attempts. */
 function source(bytes: Buffer, failOn: Record<number, number> = {}) {
@@ -31,12 +33,14 @@ function source(bytes: Buffer, failOn: Record<number, number> = {}) {
     offsets.push(offset);
     const failAfter = failOn[offsets.length];
     const slice = bytes.subarray(offset);
-    return Readable.from((async function* () {
-      for (let i = 0; i < slice.length; i += 16384) {
-        if (failAfter !== undefined && i >= failAfter) throw reset();
-        yield slice.subarray(i, i + 16384);
-      }
-    })());
+    return Readable.from(
+      (async function* () {
+        for (let i = 0; i < slice.length; i += 16384) {
+          if (failAfter !== undefined && i >= failAfter) throw reset();
+          yield slice.subarray(i, i + 16384);
+        }
+      })(),
+    );
   };
   return { open, offsets };
 }
@@ -81,13 +85,30 @@ test('retries are bounded: a source that always resets fails after maxAttempts, 
 test('an upload writer that can resume is continued where the destination says', async () => {
   let received = Buffer.alloc(0);
   let committed = false;
-  const make = (): Writable => new Writable({ write(c, _e, cb) { received = Buffer.concat([received, c]); cb(); } });
+  const make = (): Writable =>
+    new Writable({
+      write(c, _e, cb) {
+        received = Buffer.concat([received, c]);
+        cb();
+      },
+    });
   let stream = make();
   const w: UploadWriter = {
-    get stream() { return stream; },
-    get written() { return received.length; },
-    async resumeOffset() { received = received.subarray(0, 50_000); stream = make(); return 50_000; },
-    async commit() { committed = true; return { digest: desc.digest, size: received.length }; },
+    get stream() {
+      return stream;
+    },
+    get written() {
+      return received.length;
+    },
+    async resumeOffset() {
+      received = received.subarray(0, 50_000);
+      stream = make();
+      return 50_000;
+    },
+    async commit() {
+      committed = true;
+      return { digest: desc.digest, size: received.length };
+    },
     async abort() {},
   };
   const src = source(data, { 1: 100_000 });
@@ -109,21 +130,34 @@ test('a writer destroyed while the source is still being read (a cancelled paral
   const small = data.subarray(0, 10_000);
   const smallDesc = { ...desc, digest: `sha256:${createHash('sha256').update(small).digest('hex')}`, size: small.length };
   let aborted = 0;
-  const stream = new Writable({ highWaterMark: 1024, write(_c, _e, cb) { cb(); } });
+  const stream = new Writable({
+    highWaterMark: 1024,
+    write(_c, _e, cb) {
+      cb();
+    },
+  });
   const writer: UploadWriter = {
     stream,
     written: 0,
     commit: async () => ({ digest: smallDesc.digest, size: smallDesc.size }),
-    abort: async () => { aborted++; },
+    abort: async () => {
+      aborted++;
+    },
   };
-  const open = async () => Readable.from((async function* () {
-    yield small.subarray(0, 5000);
-    stream.destroy();
-    await new Promise((r) => setTimeout(r, 20)); // its 'close' is emitted before the next chunk arrives
-    yield small.subarray(5000);
-  })());
+  const open = async () =>
+    Readable.from(
+      (async function* () {
+        yield small.subarray(0, 5000);
+        stream.destroy();
+        await new Promise((r) => setTimeout(r, 20)); // its 'close' is emitted before the next chunk arrives
+        yield small.subarray(5000);
+      })(),
+    );
   const outcome = await Promise.race([
-    copyBlob(smallDesc, open, async () => writer, opts).then(() => 'resolved', () => 'rejected'),
+    copyBlob(smallDesc, open, async () => writer, opts).then(
+      () => 'resolved',
+      () => 'rejected',
+    ),
     new Promise((r) => setTimeout(() => r('hung'), 3000)),
   ]);
   assert.is(outcome, 'rejected');

@@ -3,12 +3,23 @@ import * as assert from 'uvu/assert';
 import { mkdtemp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configPaths, configuredInsecureRegistries, credentialLookup, normalizeAuthKey, removeCredentials, saveCredentials } from '../../../src/registry/credentials.js';
+import {
+  configPaths,
+  configuredInsecureRegistries,
+  credentialLookup,
+  normalizeAuthKey,
+  removeCredentials,
+  saveCredentials,
+} from '../../../src/registry/credentials.js';
 import { rejects } from '../../helpers/assert.js';
 
 let dir = '';
-test.before.each(async () => { dir = await mkdtemp(join(tmpdir(), 'kiln-creds-')); });
-test.after.each(async () => { await rm(dir, { recursive: true, force: true }); });
+test.before.each(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'kiln-creds-'));
+});
+test.after.each(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
 const paths = () => ({ kiln: join(dir, 'kiln', 'config.json'), docker: join(dir, 'docker', 'config.json') });
 
 test('configPaths() honours KILN_CONFIG, XDG_CONFIG_HOME and DOCKER_CONFIG', () => {
@@ -39,14 +50,19 @@ test('saveCredentials() writes mode 0600 and keeps other settings; lookup finds 
   assert.equal(JSON.parse(await readFile(p.kiln, 'utf8')).insecureRegistries, ['reg.example:5000']);
 });
 
-test('Docker config.json auths work (base64 auth, username/password, Hub key); kiln\'s file wins', async () => {
+test("Docker config.json auths work (base64 auth, username/password, Hub key); kiln's file wins", async () => {
   const p = paths();
   await mkdir(join(dir, 'docker'));
-  await writeFile(p.docker, JSON.stringify({ auths: {
-    'https://index.docker.io/v1/': { auth: Buffer.from('hubuser:hubpass').toString('base64') },
-    'https://reg.example:5000': { username: 'bob', password: 'pw' },
-    'other.example': { auth: Buffer.from('docker:d').toString('base64') },
-  } }));
+  await writeFile(
+    p.docker,
+    JSON.stringify({
+      auths: {
+        'https://index.docker.io/v1/': { auth: Buffer.from('hubuser:hubpass').toString('base64') },
+        'https://reg.example:5000': { username: 'bob', password: 'pw' },
+        'other.example': { auth: Buffer.from('docker:d').toString('base64') },
+      },
+    }),
+  );
   const look = credentialLookup(p);
   assert.equal(await look('docker.io'), { username: 'hubuser', password: 'hubpass' });
   assert.equal(await look('reg.example:5000'), { username: 'bob', password: 'pw' });
@@ -59,7 +75,11 @@ test('Docker credential helpers are asked (credHelpers per registry, then credsS
   const bin = join(dir, 'bin');
   await mkdir(bin);
   // A helper that answers only for reg.example:5000 and echoes which server it was asked about.
-  await writeFile(join(bin, 'docker-credential-fake'), '#!/bin/sh\nread s\n[ "$s" = reg.example:5000 ] || exit 1\necho "{\\"Username\\":\\"helper\\",\\"Secret\\":\\"from-$s\\"}"\n', { mode: 0o755 });
+  await writeFile(
+    join(bin, 'docker-credential-fake'),
+    '#!/bin/sh\nread s\n[ "$s" = reg.example:5000 ] || exit 1\necho "{\\"Username\\":\\"helper\\",\\"Secret\\":\\"from-$s\\"}"\n',
+    { mode: 0o755 },
+  );
   await mkdir(join(dir, 'docker'));
   await writeFile(p.docker, JSON.stringify({ credHelpers: { 'reg.example:5000': 'fake' }, credsStore: 'absent-helper' }));
   const oldPath = process.env.PATH;
@@ -68,19 +88,29 @@ test('Docker credential helpers are asked (credHelpers per registry, then credsS
     const look = credentialLookup(p);
     assert.equal(await look('reg.example:5000'), { username: 'helper', password: 'from-reg.example:5000' });
     assert.is(await look('other.example'), undefined, 'a missing credsStore helper means no credentials');
-  } finally { process.env.PATH = oldPath; }
+  } finally {
+    process.env.PATH = oldPath;
+  }
 });
 
-test('identity tokens: Docker\'s identitytoken, and a helper\'s secret for the user <token>', async () => {
+test("identity tokens: Docker's identitytoken, and a helper's secret for the user <token>", async () => {
   const p = paths();
   const bin = join(dir, 'bin-idt');
   await mkdir(bin);
-  await writeFile(join(bin, 'docker-credential-idt'), '#!/bin/sh\nread s\necho "{\\"Username\\":\\"<token>\\",\\"Secret\\":\\"refresh-from-helper\\"}"\n', { mode: 0o755 });
+  await writeFile(join(bin, 'docker-credential-idt'), '#!/bin/sh\nread s\necho "{\\"Username\\":\\"<token>\\",\\"Secret\\":\\"refresh-from-helper\\"}"\n', {
+    mode: 0o755,
+  });
   await mkdir(join(dir, 'docker'), { recursive: true });
-  await writeFile(p.docker, JSON.stringify({
-    auths: { 'oauth.example': { auth: Buffer.from('alice:').toString('base64'), identitytoken: 'refresh-1' }, 'bare.example': { identitytoken: 'refresh-2' } },
-    credHelpers: { 'helper.example': 'idt' },
-  }));
+  await writeFile(
+    p.docker,
+    JSON.stringify({
+      auths: {
+        'oauth.example': { auth: Buffer.from('alice:').toString('base64'), identitytoken: 'refresh-1' },
+        'bare.example': { identitytoken: 'refresh-2' },
+      },
+      credHelpers: { 'helper.example': 'idt' },
+    }),
+  );
   const oldPath = process.env.PATH;
   process.env.PATH = `${bin}:${oldPath}`;
   try {
@@ -88,7 +118,9 @@ test('identity tokens: Docker\'s identitytoken, and a helper\'s secret for the u
     assert.equal(await look('oauth.example'), { username: 'alice', password: '', identityToken: 'refresh-1' });
     assert.equal(await look('bare.example'), { username: '<token>', password: '', identityToken: 'refresh-2' });
     assert.equal(await look('helper.example'), { username: '<token>', password: '', identityToken: 'refresh-from-helper' });
-  } finally { process.env.PATH = oldPath; }
+  } finally {
+    process.env.PATH = oldPath;
+  }
 });
 
 test('a config file that is not JSON is a clear error naming the file', async () => {

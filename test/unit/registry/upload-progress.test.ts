@@ -8,7 +8,7 @@ import { createBlobSources } from '../../../src/registry/blob-sources.js';
 import { createTransferRenderer, formatBytes } from '../../../src/cli/progress/transfer.js';
 import { parseUploadRange } from '../../../src/registry/upload-writer.js';
 
-test('parseUploadRange() reads Distribution\'s inclusive Range (0-0 means nothing yet)', () => {
+test("parseUploadRange() reads Distribution's inclusive Range (0-0 means nothing yet)", () => {
   assert.is(parseUploadRange('0-1023'), 1024);
   assert.is(parseUploadRange('bytes=0-99'), 100);
   assert.is(parseUploadRange('0-0'), 0);
@@ -73,7 +73,9 @@ test('blob sources remember which repositories of a registry hold a digest', asy
     assert.equal(await s.repositories('r:5000', 'sha256:1'), ['team/b', 'team/a']);
     assert.equal(await s.repositories('r:5000', 'sha256:3'), []);
     assert.equal(await s.repositories('other:5000', 'sha256:2'), []);
-  } finally { await rm(dir, { recursive: true, force: true }); }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

@@ -13,7 +13,11 @@ import { throwsCode } from '../../helpers/assert.js';
 const q = (s: string) => new Query(new URLSearchParams(s), 32 * 1024);
 
 test('parseBuildQuery() maps the docker CLI query onto build options', () => {
-  const r = parseBuildQuery(q('t=a:1&t=127.0.0.1:5000/b&dockerfile=sub/Dockerfile.x&buildargs={"A":"1","B":null}&labels={"l":"v"}&target=t&nocache=1&pull=true&q=1&networkmode=none&extrahosts=h:1.2.3.4,i:::1&platform=linux/amd64&rm=1&memory=0'));
+  const r = parseBuildQuery(
+    q(
+      't=a:1&t=127.0.0.1:5000/b&dockerfile=sub/Dockerfile.x&buildargs={"A":"1","B":null}&labels={"l":"v"}&target=t&nocache=1&pull=true&q=1&networkmode=none&extrahosts=h:1.2.3.4,i:::1&platform=linux/amd64&rm=1&memory=0',
+    ),
+  );
   assert.equal(r.tags, ['a:1', '127.0.0.1:5000/b']);
   assert.is(r.dockerfile, 'sub/Dockerfile.x');
   assert.equal(r.options.buildArgs, { A: '1' });
@@ -44,7 +48,14 @@ test('the build stream speaks Docker: steps, output, aux ID, Successfully lines,
   s.event({ type: 'build-start', steps: 3, stages: [''] });
   s.event({ type: 'step-start', step });
   s.event({ type: 'step-output', step, stream: 'stdout', data: 'compiling\n' });
-  s.done({ imageId: `sha256:${'1'.repeat(64)}`, manifestDigest: `sha256:${'2'.repeat(64)}`, tags: ['app:1'], stepsExecuted: 1, stepsCached: 0, stepsShared: 0 });
+  s.done({
+    imageId: `sha256:${'1'.repeat(64)}`,
+    manifestDigest: `sha256:${'2'.repeat(64)}`,
+    tags: ['app:1'],
+    stepsExecuted: 1,
+    stepsCached: 0,
+    stepsShared: 0,
+  });
   s.fail(new KilnError('BUILD_STEP_FAILED', 'exit code: 3'));
   const streams = out.filter((m) => m.stream).map((m) => m.stream);
   assert.ok(streams.includes('Step 2/3 : RUN make\n'));
@@ -57,7 +68,15 @@ test('the build stream speaks Docker: steps, output, aux ID, Successfully lines,
 
 test('a JSON stream drops progress, never results, while a slow client has too much buffered', () => {
   const written: string[] = [];
-  const res = { writableLength: 0, destroyed: false, writableEnded: false, writeHead() {}, flushHeaders() {}, write: (s: string) => written.push(s), end() {} } as unknown as ServerResponse & { writableLength: number };
+  const res = {
+    writableLength: 0,
+    destroyed: false,
+    writableEnded: false,
+    writeHead() {},
+    flushHeaders() {},
+    write: (s: string) => written.push(s),
+    end() {},
+  } as unknown as ServerResponse & { writableLength: number };
   const js = startJsonStream(res, 200, 100);
   js.write({ stream: 'a\n' });
   (res as { writableLength: number }).writableLength = 1000;
@@ -67,22 +86,42 @@ test('a JSON stream drops progress, never results, while a slow client has too m
   (res as { writableLength: number }).writableLength = 0;
   js.write({ stream: 'd\n' });
   const msgs = written.map((l) => JSON.parse(l));
-  assert.equal(msgs.map((m) => m.stream ?? 'aux'), ['a\n', '[kiln] 2 progress lines dropped: the client read too slowly\n', 'aux', 'd\n']);
+  assert.equal(
+    msgs.map((m) => m.stream ?? 'aux'),
+    ['a\n', '[kiln] 2 progress lines dropped: the client read too slowly\n', 'aux', 'd\n'],
+  );
 });
 
 test('transfer events map to docker push/pull progress lines', () => {
   const d = `sha256:${'ab'.repeat(32)}`;
-  assert.equal(transferMessage({ type: 'blob', digest: d, size: 10, kind: 'layer', status: 'done', current: 10 }, 'push'), { status: 'Pushed', id: 'abababababab', progressDetail: {} });
-  assert.equal(transferMessage({ type: 'blob', digest: d, size: 10, kind: 'layer', status: 'downloading', current: 4 }, 'pull'), { status: 'Downloading', id: 'abababababab', progressDetail: { current: 4, total: 10 } });
+  assert.equal(transferMessage({ type: 'blob', digest: d, size: 10, kind: 'layer', status: 'done', current: 10 }, 'push'), {
+    status: 'Pushed',
+    id: 'abababababab',
+    progressDetail: {},
+  });
+  assert.equal(transferMessage({ type: 'blob', digest: d, size: 10, kind: 'layer', status: 'downloading', current: 4 }, 'pull'), {
+    status: 'Downloading',
+    id: 'abababababab',
+    progressDetail: { current: 4, total: 10 },
+  });
   assert.is(transferMessage({ type: 'blob', digest: d, size: 10, kind: 'config', status: 'done', current: 10 }, 'push'), undefined);
 });
 
 test('registry auth headers decode base64url JSON and never echo a bad value', () => {
   const enc = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
   const req = (h: Record<string, string>) => ({ headers: h }) as never;
-  assert.equal(readRegistryAuth(req({ 'x-registry-auth': enc({ username: 'u', password: 'p', serveraddress: '127.0.0.1:5000' }) })), { username: 'u', password: 'p', serveraddress: '127.0.0.1:5000' });
+  assert.equal(readRegistryAuth(req({ 'x-registry-auth': enc({ username: 'u', password: 'p', serveraddress: '127.0.0.1:5000' }) })), {
+    username: 'u',
+    password: 'p',
+    serveraddress: '127.0.0.1:5000',
+  });
   assert.is(readRegistryAuth(req({ 'x-registry-auth': 'e30=' })), undefined);
-  assert.equal(readRegistryConfig(req({ 'x-registry-config': enc({ 'https://index.docker.io/v1/': { auth: Buffer.from('a:b').toString('base64') } }) }))['index.docker.io'], { auth: Buffer.from('a:b').toString('base64'), username: 'a', password: 'b' });
+  assert.equal(
+    readRegistryConfig(req({ 'x-registry-config': enc({ 'https://index.docker.io/v1/': { auth: Buffer.from('a:b').toString('base64') } }) }))[
+      'index.docker.io'
+    ],
+    { auth: Buffer.from('a:b').toString('base64'), username: 'a', password: 'b' },
+  );
   const err = throwsCode(() => readRegistryAuth(req({ 'x-registry-auth': Buffer.from('not json hunter2').toString('base64') })), 'INVALID_ARGUMENT');
   assert.not.match(err.message, /hunter2/);
 });

@@ -8,7 +8,6 @@ import { createContextCache } from '../../../src/server/context-cache.js';
 import { rejects } from '../../helpers/assert.js';
 import { tarOf } from '../../helpers/tar.js';
 
-
 const body = (b: Buffer) => Readable.from([b]) as Readable & AsyncIterable<Buffer>;
 const LIMITS = { maxBytes: 10 * 1024 * 1024 };
 
@@ -27,7 +26,11 @@ test('identical uploads share one unpacked directory, also when they arrive at o
   const l3 = await cache.acquire(body(a), LIMITS);
   assert.ok(l3.reused);
   for (const l of [l1, l2, l3]) await l.release();
-  assert.equal(readdirSync(t.dir).filter((n) => n.startsWith('.')), [], 'no spool or partial left');
+  assert.equal(
+    readdirSync(t.dir).filter((n) => n.startsWith('.')),
+    [],
+    'no spool or partial left',
+  );
   t.done();
 });
 

@@ -17,7 +17,11 @@ async function makeTar(entries: Entry[]): Promise<Buffer> {
   const done = new Promise<void>((r) => pack.on('end', () => r()));
   for (const e of entries) {
     await new Promise<void>((resolve, reject) =>
-      pack.entry({ name: e.name, type: e.type ?? 'file', linkname: e.linkname, mode: e.mode ?? (e.type === 'directory' ? 0o755 : 0o644) }, e.body ?? '', (err) => (err ? reject(err) : resolve())),
+      pack.entry(
+        { name: e.name, type: e.type ?? 'file', linkname: e.linkname, mode: e.mode ?? (e.type === 'directory' ? 0o755 : 0o644) },
+        e.body ?? '',
+        (err) => (err ? reject(err) : resolve()),
+      ),
     );
   }
   pack.finalize();
@@ -79,7 +83,13 @@ test('unpackContext() accepts a gzip-compressed context', async () => {
 test("unpackContext() accepts the docker CLI's -f tail: a last entry without padding or end-of-archive blocks", async () => {
   const t = fresh();
   const body = 'FROM busybox\nRUN echo from-outside\n';
-  const archive = withoutTail(await makeTar([{ name: 'a.txt', body: 'a' }, { name: '.dockerfile.1234', body }]), body.length);
+  const archive = withoutTail(
+    await makeTar([
+      { name: 'a.txt', body: 'a' },
+      { name: '.dockerfile.1234', body },
+    ]),
+    body.length,
+  );
   assert.ok(archive.length % 512 !== 0);
   await unpackContext(chunks(archive, 100), t.dest, LIMITS);
   assert.is(readFileSync(join(t.dest, '.dockerfile.1234'), 'utf8'), body);
@@ -102,7 +112,10 @@ test('unpackContext() refuses bytes that are not a tar', async () => {
 test('unpackContext() refuses entries with .. or absolute names and writes nothing outside', async () => {
   for (const name of ['../escape.txt', 'a/../../escape.txt', '/escape.txt']) {
     const t = fresh();
-    const archive = await makeTar([{ name: 'ok', body: 'x' }, { name, body: 'evil' }]);
+    const archive = await makeTar([
+      { name: 'ok', body: 'x' },
+      { name, body: 'evil' },
+    ]);
     await rejects(() => unpackContext(chunks(archive), t.dest, LIMITS), 'UNSAFE_PATH');
     assert.not.ok(existsSync(join(t.base, 'escape.txt')), name);
     t.done();
@@ -111,13 +124,16 @@ test('unpackContext() refuses entries with .. or absolute names and writes nothi
 
 test('unpackContext() refuses to write through a symlink the archive planted', async () => {
   const t = fresh();
-  const archive = await makeTar([{ name: 'out', type: 'symlink', linkname: '..' }, { name: 'out/escape.txt', body: 'evil' }]);
+  const archive = await makeTar([
+    { name: 'out', type: 'symlink', linkname: '..' },
+    { name: 'out/escape.txt', body: 'evil' },
+  ]);
   await rejects(() => unpackContext(chunks(archive), t.dest, LIMITS), 'UNSAFE_PATH');
   assert.not.ok(existsSync(join(t.base, 'escape.txt')));
   t.done();
 });
 
-test('unpackContext() sets a directory entry\'s mode and times on its own entry, never through a symlink of that name', async () => {
+test("unpackContext() sets a directory entry's mode and times on its own entry, never through a symlink of that name", async () => {
   for (const order of ['symlink first', 'directory first']) {
     const t = fresh();
     const victim = join(t.base, 'victim');

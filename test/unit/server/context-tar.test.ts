@@ -26,7 +26,9 @@ test('packContext() applies .dockerignore, keeps the Dockerfile and .dockerignor
   symlinkSync('a.txt', join(ctx, 'link'));
   const { tar, name } = await bytesOf(ctx);
   assert.is(name, 'Dockerfile');
-  async function* once() { yield tar; }
+  async function* once() {
+    yield tar;
+  }
   await unpackContext(once(), out, { maxBytes: 1 << 20 });
   const list = readdirSync(out, { recursive: true }).map(String).sort();
   assert.equal(list, ['.dockerignore', 'Dockerfile', 'a.txt', 'build', 'build/keep.txt', 'link']);

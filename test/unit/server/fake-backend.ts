@@ -16,11 +16,25 @@ export interface FakeCalls {
 export function fakeBackend(opts: { buildMs?: number; failWith?: KilnError } = {}): { backend: ServerBackend; calls: FakeCalls; tmp: string } {
   const tmp = mkdtempSync(join(tmpdir(), 'kiln-fake-'));
   const calls: FakeCalls = { builds: [], tags: [], removed: [] };
-  const image: ImageSummary = { Id: `sha256:${'a'.repeat(64)}`, ParentId: '', RepoTags: ['app:latest'], RepoDigests: [], Created: 0, Size: 1, SharedSize: -1, Labels: null, Containers: -1 };
+  const image: ImageSummary = {
+    Id: `sha256:${'a'.repeat(64)}`,
+    ParentId: '',
+    RepoTags: ['app:latest'],
+    RepoDigests: [],
+    Created: 0,
+    Size: 1,
+    SharedSize: -1,
+    Labels: null,
+    Containers: -1,
+  };
   const backend: ServerBackend = {
     tmpDir: tmp,
     async build(o) {
-      calls.builds.push({ ...o, files: readdirSync(o.contextDir).sort(), dockerfileText: o.dockerfileText ?? readFileSync(join(o.contextDir, o.contextDockerfile ?? 'Dockerfile'), 'utf8') });
+      calls.builds.push({
+        ...o,
+        files: readdirSync(o.contextDir).sort(),
+        dockerfileText: o.dockerfileText ?? readFileSync(join(o.contextDir, o.contextDockerfile ?? 'Dockerfile'), 'utf8'),
+      });
       const step = { id: 1, stage: '0', index: 1, total: 1, text: 'RUN true' };
       o.onEvent?.({ type: 'build-start', steps: 1, stages: ['0'] });
       o.onEvent?.({ type: 'step-start', step });
@@ -28,7 +42,14 @@ export function fakeBackend(opts: { buildMs?: number; failWith?: KilnError } = {
       if (opts.buildMs) {
         await new Promise<void>((resolve, reject) => {
           const t = setTimeout(resolve, opts.buildMs);
-          o.signal?.addEventListener('abort', () => { clearTimeout(t); reject(new KilnError('CANCELLED', 'cancelled')); }, { once: true });
+          o.signal?.addEventListener(
+            'abort',
+            () => {
+              clearTimeout(t);
+              reject(new KilnError('CANCELLED', 'cancelled'));
+            },
+            { once: true },
+          );
         });
       }
       if (opts.failWith) throw opts.failWith;
@@ -37,13 +58,34 @@ export function fakeBackend(opts: { buildMs?: number; failWith?: KilnError } = {
       return result;
     },
     images: {
-      async list() { return [image]; },
+      async list() {
+        return [image];
+      },
       async inspect(name) {
         if (name !== 'app:latest' && name !== 'app') throw new KilnError('IMAGE_NOT_FOUND', `No such image: ${name}`);
-        return { Id: image.Id, RepoTags: image.RepoTags, RepoDigests: [], Parent: '', Comment: '', Created: '', Author: '', Config: null, Architecture: 'amd64', Os: 'linux', Size: 1, RootFS: { Type: 'layers', Layers: [] }, Metadata: { LastTagTime: '' } };
+        return {
+          Id: image.Id,
+          RepoTags: image.RepoTags,
+          RepoDigests: [],
+          Parent: '',
+          Comment: '',
+          Created: '',
+          Author: '',
+          Config: null,
+          Architecture: 'amd64',
+          Os: 'linux',
+          Size: 1,
+          RootFS: { Type: 'layers', Layers: [] },
+          Metadata: { LastTagTime: '' },
+        };
       },
-      async tag(s, t) { calls.tags.push([s, t]); },
-      async remove(name) { calls.removed.push(name); return [{ Untagged: name }]; },
+      async tag(s, t) {
+        calls.tags.push([s, t]);
+      },
+      async remove(name) {
+        calls.removed.push(name);
+        return [{ Untagged: name }];
+      },
     },
   };
   return { backend, calls, tmp };

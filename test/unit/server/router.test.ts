@@ -40,7 +40,16 @@ test('an unknown path has no handler; a known path with another method lists the
 });
 
 test('isImageName() accepts references and IDs, refuses traversal and absolute paths', () => {
-  for (const ok of ['app', 'app:1.0', '127.0.0.1:5000/team/app:latest', 'localhost/a_b/c-d', `sha256:${'a'.repeat(64)}`, 'abcdef12', `app@sha256:${'c'.repeat(64)}`]) assert.ok(isImageName(ok), ok);
+  for (const ok of [
+    'app',
+    'app:1.0',
+    '127.0.0.1:5000/team/app:latest',
+    'localhost/a_b/c-d',
+    `sha256:${'a'.repeat(64)}`,
+    'abcdef12',
+    `app@sha256:${'c'.repeat(64)}`,
+  ])
+    assert.ok(isImageName(ok), ok);
   for (const bad of ['../etc', 'a/../b', '/etc/passwd', 'App', 'a//b', '', 'a\nb', 'x'.repeat(600), '..']) assert.not.ok(isImageName(bad), bad);
 });
 

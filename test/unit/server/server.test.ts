@@ -11,9 +11,16 @@ import { tarOf } from '../../helpers/tar.js';
 
 const TOKEN = 'k'.repeat(32);
 
-interface Reply { status: number; headers: http.IncomingHttpHeaders; body: string }
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
 
-function request(port: number, o: { method?: string; path: string; headers?: Record<string, string>; body?: Buffer; abortAfterFirstChunk?: boolean }): Promise<Reply> {
+function request(
+  port: number,
+  o: { method?: string; path: string; headers?: Record<string, string>; body?: Buffer; abortAfterFirstChunk?: boolean },
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method: o.method ?? 'GET', path: o.path, headers: o.headers }, (res) => {
       let body = '';
@@ -36,7 +43,15 @@ const contextTar = tarOf;
 
 const silent = () => createLogger({ out: new Writable({ write: (_c, _e, cb) => cb() }) });
 
-async function start(opts: Parameters<typeof fakeBackend>[0] & { token?: string; concurrency?: number; limits?: Record<string, number>; logOut?: Writable; contextCacheEntries?: number } = {}) {
+async function start(
+  opts: Parameters<typeof fakeBackend>[0] & {
+    token?: string;
+    concurrency?: number;
+    limits?: Record<string, number>;
+    logOut?: Writable;
+    contextCacheEntries?: number;
+  } = {},
+) {
   const fake = fakeBackend(opts);
   const server: KilnServer = createKilnServer({
     backend: fake.backend,
@@ -49,12 +64,28 @@ async function start(opts: Parameters<typeof fakeBackend>[0] & { token?: string;
   });
   const [addr] = await server.listen();
   const port = Number(addr.split(':').pop());
-  return { ...fake, server, port, stop: async () => { await server.close(1000); rmSync(fake.tmp, { recursive: true, force: true }); } };
+  return {
+    ...fake,
+    server,
+    port,
+    stop: async () => {
+      await server.close(1000);
+      rmSync(fake.tmp, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Spooled uploads and half-unpacked contexts: what must never outlive a request. */
-const inFlight = (tmp: string) => readdirSync(tmp, { recursive: true }).map(String).filter((p) => /\.spool-|\.partial-/.test(p));
-const lines = (body: string) => body.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const inFlight = (tmp: string) =>
+  readdirSync(tmp, { recursive: true })
+    .map(String)
+    .filter((p) => /\.spool-|\.partial-/.test(p));
+const lines = (body: string) =>
+  body
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 
 test('HEAD /_ping answers with Api-Version and the legacy builder header', async () => {
   const s = await start();
@@ -78,7 +109,12 @@ test('unknown routes get 404 with a Docker-style message', async () => {
 test('POST /build streams Docker messages and passes tags, build args, labels and target to the builder', async () => {
   const s = await start();
   const body = await contextTar({ Dockerfile: 'FROM busybox\n', 'app.txt': 'x' });
-  const q = new URLSearchParams({ dockerfile: 'Dockerfile', buildargs: JSON.stringify({ A: '1', UNSET: null }), labels: JSON.stringify({ team: 'x' }), target: 'final' });
+  const q = new URLSearchParams({
+    dockerfile: 'Dockerfile',
+    buildargs: JSON.stringify({ A: '1', UNSET: null }),
+    labels: JSON.stringify({ team: 'x' }),
+    target: 'final',
+  });
   q.append('t', 'app:1');
   q.append('t', '127.0.0.1:5000/app:latest');
   const r = await request(s.port, { method: 'POST', path: `/v1.45/build?${q}`, body, headers: { 'Content-Type': 'application/x-tar' } });
@@ -120,7 +156,9 @@ test('with the context cache off, every context is removed after its build', asy
 test('POST /build with q=1 sends only the image ID', async () => {
   const s = await start();
   const r = await request(s.port, { method: 'POST', path: '/build?q=1', body: await contextTar({ Dockerfile: 'FROM busybox\n' }) });
-  const streams = lines(r.body).filter((m) => m.stream).map((m) => m.stream);
+  const streams = lines(r.body)
+    .filter((m) => m.stream)
+    .map((m) => m.stream);
   assert.equal(streams, [`sha256:${'a'.repeat(64)}\n`]);
   await s.stop();
 });
@@ -148,7 +186,20 @@ test('a Dockerfile missing from the context is a 4xx before any build', async ()
 test('with a token, every route answers 401 without it and does nothing', async () => {
   const s = await start({ token: TOKEN });
   const ctx = await contextTar({ Dockerfile: 'FROM busybox\n' });
-  const routes: Array<[string, string]> = [['HEAD', '/_ping'], ['GET', '/_ping'], ['GET', '/version'], ['GET', '/info'], ['POST', '/v1.45/build?t=x'], ['GET', '/images/json'], ['POST', '/images/app/tag?repo=b'], ['DELETE', '/images/app'], ['POST', '/images/app/push'], ['POST', '/images/create?fromImage=busybox'], ['POST', '/containers/create'], ['GET', '/nope']];
+  const routes: Array<[string, string]> = [
+    ['HEAD', '/_ping'],
+    ['GET', '/_ping'],
+    ['GET', '/version'],
+    ['GET', '/info'],
+    ['POST', '/v1.45/build?t=x'],
+    ['GET', '/images/json'],
+    ['POST', '/images/app/tag?repo=b'],
+    ['DELETE', '/images/app'],
+    ['POST', '/images/app/push'],
+    ['POST', '/images/create?fromImage=busybox'],
+    ['POST', '/containers/create'],
+    ['GET', '/nope'],
+  ];
   for (const [method, path] of routes) {
     for (const auth of [undefined, 'Bearer wrong-token-wrong-token', `Basic ${TOKEN}`]) {
       const r = await request(s.port, { method, path, body: method === 'POST' ? ctx : undefined, headers: auth ? { Authorization: auth } : {} });
@@ -170,7 +221,13 @@ test('a non-loopback TCP listener without TLS or token is refused at start', () 
 
 test('image names with .. are refused with 400 and reach no backend call', async () => {
   const s = await start();
-  for (const [method, path] of [['POST', '/images/../../etc/tag?repo=x'], ['DELETE', '/images/a/../../b'], ['GET', '/images/..%2F..%2Fetc/json'], ['POST', '/images/app/tag?repo=../x'], ['POST', '/build?t=../evil']] as const) {
+  for (const [method, path] of [
+    ['POST', '/images/../../etc/tag?repo=x'],
+    ['DELETE', '/images/a/../../b'],
+    ['GET', '/images/..%2F..%2Fetc/json'],
+    ['POST', '/images/app/tag?repo=../x'],
+    ['POST', '/build?t=../evil'],
+  ] as const) {
     const r = await request(s.port, { method, path, body: method === 'POST' ? await contextTar({ Dockerfile: 'FROM x\n' }) : undefined });
     assert.is(r.status, 400, `${method} ${path}: ${r.body}`);
     assert.match(JSON.parse(r.body).message, /invalid reference/);
@@ -188,7 +245,11 @@ test('an oversized or malformed context is a clean 400 and leaves no temp files'
   const r2 = await request(s.port, { method: 'POST', path: '/build', body: Buffer.from('garbage'.repeat(300)) });
   assert.is(r2.status, 400);
   assert.match(JSON.parse(r2.body).message, /not a valid tar/);
-  const r3 = await request(s.port, { method: 'POST', path: '/build', body: (await contextTar({ Dockerfile: 'FROM x\n', big: 'y'.repeat(5000) })).subarray(0, 2000) });
+  const r3 = await request(s.port, {
+    method: 'POST',
+    path: '/build',
+    body: (await contextTar({ Dockerfile: 'FROM x\n', big: 'y'.repeat(5000) })).subarray(0, 2000),
+  });
   assert.is(r3.status, 400);
   assert.equal(readdirSync(s.tmp, { recursive: true }), ['contexts'], 'nothing unpacked or kept');
   assert.is(s.calls.builds.length, 0);
@@ -202,7 +263,9 @@ test('a huge JSON query parameter gets a 4xx, never a build', async () => {
   const r1 = await request(s.port, { method: 'POST', path: `/build?buildargs=${encodeURIComponent(medium)}`, body: ctx });
   assert.is(r1.status, 400);
   const huge = JSON.stringify({ A: 'v'.repeat(200_000) });
-  const r2 = await request(s.port, { method: 'POST', path: `/build?buildargs=${encodeURIComponent(huge)}`, body: ctx }).catch(() => ({ status: 431, body: '' }) as Reply);
+  const r2 = await request(s.port, { method: 'POST', path: `/build?buildargs=${encodeURIComponent(huge)}`, body: ctx }).catch(
+    () => ({ status: 431, body: '' }) as Reply,
+  );
   assert.ok(r2.status >= 400 && r2.status < 500, `got ${r2.status}`);
   assert.is(s.calls.builds.length, 0);
   await s.stop();
@@ -211,7 +274,10 @@ test('a huge JSON query parameter gets a 4xx, never a build', async () => {
 test('queued builds are told they wait for a slot', async () => {
   const s = await start({ concurrency: 1, buildMs: 300 });
   const ctx = await contextTar({ Dockerfile: 'FROM x\n' });
-  const [a, b] = await Promise.all([request(s.port, { method: 'POST', path: '/build', body: ctx }), new Promise<Reply>((r) => setTimeout(() => r(request(s.port, { method: 'POST', path: '/build', body: ctx })), 50))]);
+  const [a, b] = await Promise.all([
+    request(s.port, { method: 'POST', path: '/build', body: ctx }),
+    new Promise<Reply>((r) => setTimeout(() => r(request(s.port, { method: 'POST', path: '/build', body: ctx })), 50)),
+  ]);
   const waited = [a, b].filter((r) => lines(r.body).some((m) => /Waiting for a build slot/.test(m.stream ?? '')));
   assert.is(waited.length, 1);
   assert.ok([a, b].every((r) => lines(r.body).some((m) => m.aux?.ID)));
@@ -245,7 +311,10 @@ test('close() drains: a running build finishes, a new one is refused', async () 
   assert.is(refused.status, 503);
   const closing = s.server.close(5000);
   const r = await running;
-  assert.ok(lines(r.body).some((m) => m.aux?.ID), 'running build completed');
+  assert.ok(
+    lines(r.body).some((m) => m.aux?.ID),
+    'running build completed',
+  );
   await closing;
   rmSync(s.tmp, { recursive: true, force: true });
 });
@@ -261,19 +330,37 @@ test('an idle connection is closed; a quiet streaming build is not', async () =>
   });
   assert.ok(closedAfter < 3000, `idle socket closed after ${closedAfter} ms`);
   const r = await request(s.port, { method: 'POST', path: '/build', body: await contextTar({ Dockerfile: 'FROM x\n' }) });
-  assert.ok(lines(r.body).some((m) => m.aux?.ID), 'a build quieter than the idle timeout still completes');
+  assert.ok(
+    lines(r.body).some((m) => m.aux?.ID),
+    'a build quieter than the idle timeout still completes',
+  );
   await s.stop();
 });
 
 test('request logs are JSON lines without query strings or credentials', async () => {
   const out: string[] = [];
-  const s = await start({ logOut: new Writable({ write: (c, _e, cb) => { out.push(String(c)); cb(); } }) });
+  const s = await start({
+    logOut: new Writable({
+      write: (c, _e, cb) => {
+        out.push(String(c));
+        cb();
+      },
+    }),
+  });
   const auth = Buffer.from(JSON.stringify({ username: 'u', password: 'hunter2-secret' })).toString('base64');
-  await request(s.port, { method: 'POST', path: `/build?buildargs=${encodeURIComponent(JSON.stringify({ TOKEN: 's3cr3t-arg' }))}`, body: await contextTar({ Dockerfile: 'FROM x\n' }), headers: { 'X-Registry-Config': auth } });
+  await request(s.port, {
+    method: 'POST',
+    path: `/build?buildargs=${encodeURIComponent(JSON.stringify({ TOKEN: 's3cr3t-arg' }))}`,
+    body: await contextTar({ Dockerfile: 'FROM x\n' }),
+    headers: { 'X-Registry-Config': auth },
+  });
   await s.stop();
   const text = out.join('');
   assert.not.match(text, /hunter2|s3cr3t|buildargs/);
-  const entries = text.trim().split('\n').map((l) => JSON.parse(l));
+  const entries = text
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.ok(entries.some((e) => e.msg === 'request' && e.path === '/build' && e.status === 200 && typeof e.durationMs === 'number'));
   assert.ok(entries.some((e) => e.msg === 'build' && e.outcome === 'ok'));
 });

@@ -17,7 +17,8 @@ async function collect(r: Readable): Promise<Buffer> {
 }
 
 /** Splits `buf` into small chunks, as a pipe delivers it (the detection must look past the first chunk). */
-const chunked = (buf: Buffer, size = 100) => Readable.from(Array.from({ length: Math.ceil(buf.length / size) }, (_, i) => buf.subarray(i * size, (i + 1) * size)));
+const chunked = (buf: Buffer, size = 100) =>
+  Readable.from(Array.from({ length: Math.ceil(buf.length / size) }, (_, i) => buf.subarray(i * size, (i + 1) * size)));
 
 test('a tar on stdin passes through byte for byte, also when it arrives in small chunks', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-stdin-ctx-'));

@@ -56,7 +56,10 @@ test('load rejects a truncated archive and leaves the store unchanged', async ()
 test('load rejects a blob whose content does not match its name', async () => {
   const dir = await tempDir();
   const bogus = `blobs/sha256/${'0'.repeat(64)}`;
-  execFileSync('sh', ['-c', `cd ${dir} && mkdir -p blobs/sha256 && echo nope > ${bogus} && echo '{"schemaVersion":2,"manifests":[]}' > index.json && tar -cf x.tar index.json blobs`]);
+  execFileSync('sh', [
+    '-c',
+    `cd ${dir} && mkdir -p blobs/sha256 && echo nope > ${bogus} && echo '{"schemaVersion":2,"manifests":[]}' > index.json && tar -cf x.tar index.json blobs`,
+  ]);
   const dst = await tempRoot();
   await rejects(() => loadArchive(dst, createReadStream(join(dir, 'x.tar')), 'x.tar'), 'DIGEST_MISMATCH', /x\.tar: member blobs\/sha256\/0+/);
   assert.is(await blobCount(dst), 0);
@@ -65,10 +68,18 @@ test('load rejects a blob whose content does not match its name', async () => {
 test('load rejects a manifest naming a blob the archive lacks', async () => {
   const dir = await tempDir();
   const missing = `sha256:${'1'.repeat(64)}`;
-  const manifest = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: missing, size: 2 }, layers: [] });
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: missing, size: 2 },
+    layers: [],
+  });
   const { createHash } = await import('node:crypto');
   const md = createHash('sha256').update(manifest).digest('hex');
-  execFileSync('sh', ['-c', `cd ${dir} && mkdir -p blobs/sha256 && printf '%s' '${manifest}' > blobs/sha256/${md} && echo '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:${md}","size":${manifest.length},"annotations":{"org.opencontainers.image.ref.name":"x:1"}}]}' > index.json && tar -cf x.tar index.json blobs`]);
+  execFileSync('sh', [
+    '-c',
+    `cd ${dir} && mkdir -p blobs/sha256 && printf '%s' '${manifest}' > blobs/sha256/${md} && echo '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:${md}","size":${manifest.length},"annotations":{"org.opencontainers.image.ref.name":"x:1"}}]}' > index.json && tar -cf x.tar index.json blobs`,
+  ]);
   const dst = await tempRoot();
   await rejects(() => loadArchive(dst, createReadStream(join(dir, 'x.tar')), 'x.tar'), 'BLOB_NOT_FOUND', /config sha256:1+ is not in the archive/);
   assert.is(await blobCount(dst), 0, 'the manifest blob it added is removed again');
@@ -96,7 +107,10 @@ test('load rejects a corrupt gzip layer naming the archive and the layer, and le
 
 test('load rejects ../ member names', async () => {
   const dir = await tempDir();
-  execFileSync('python3', ['-c', `import tarfile,io\nt=tarfile.open('${dir}/e.tar','w')\ni=tarfile.TarInfo('../evil');i.size=1\nt.addfile(i,io.BytesIO(b'x'))\nt.close()`]);
+  execFileSync('python3', [
+    '-c',
+    `import tarfile,io\nt=tarfile.open('${dir}/e.tar','w')\ni=tarfile.TarInfo('../evil');i.size=1\nt.addfile(i,io.BytesIO(b'x'))\nt.close()`,
+  ]);
   const dst = await tempRoot();
   await rejects(() => loadArchive(dst, createReadStream(join(dir, 'e.tar')), 'e.tar'), 'UNSAFE_PATH', /\.\.\/evil/);
 });
@@ -118,8 +132,16 @@ test('import rejects absolute members and leaves the store unchanged', async () 
   const dir = await tempDir();
   execFileSync('tar', ['-cPf', join(dir, 'abs.tar'), '/etc/hostname']);
   const root = await tempRoot();
-  await rejects(() => importRootfs(root, createReadStream(join(dir, 'abs.tar')), { source: 'abs.tar', ref: 'x' }), 'UNSAFE_PATH', /abs\.tar: member "\/etc\/hostname"/);
-  await rejects(() => importRootfs(root, Readable.from([Buffer.from('not a tar at all, just text that goes on')]), { source: 'junk' }), 'ARCHIVE_INVALID', /junk/);
+  await rejects(
+    () => importRootfs(root, createReadStream(join(dir, 'abs.tar')), { source: 'abs.tar', ref: 'x' }),
+    'UNSAFE_PATH',
+    /abs\.tar: member "\/etc\/hostname"/,
+  );
+  await rejects(
+    () => importRootfs(root, Readable.from([Buffer.from('not a tar at all, just text that goes on')]), { source: 'junk' }),
+    'ARCHIVE_INVALID',
+    /junk/,
+  );
   assert.is(await blobCount(root), 0);
 });
 

@@ -62,10 +62,16 @@ test('abort() removes the temp file and may be called twice', async () => {
 test('an aborted signal cancels a streaming write without publishing', async () => {
   const root = await tempRoot();
   const ac = new AbortController();
-  const src = new Readable({ read() { this.push(Buffer.alloc(64 * 1024, 1)); } });
+  const src = new Readable({
+    read() {
+      this.push(Buffer.alloc(64 * 1024, 1));
+    },
+  });
   setTimeout(() => ac.abort(), 20);
   let failed = false;
-  await writeBlob(root.content, src, {}, { signal: ac.signal }).catch(() => { failed = true; });
+  await writeBlob(root.content, src, {}, { signal: ac.signal }).catch(() => {
+    failed = true;
+  });
   assert.ok(failed, 'the write rejects');
   assert.is(await blobCount(root), 0);
   assert.equal(await readdir(root.tmpDir), []);
@@ -74,11 +80,13 @@ test('an aborted signal cancels a streaming write without publishing', async () 
 test('concurrent writers of the same and different content all succeed', async () => {
   const root = await tempRoot();
   const payloads = Array.from({ length: 24 }, (_, i) => Buffer.alloc(200_000 + (i % 4), i % 4));
-  const results = await Promise.all(payloads.map(async (p) => {
-    const w = await root.content.writer();
-    for (let off = 0; off < p.length; off += 7000) w.stream.write(p.subarray(off, off + 7000));
-    return w.commit({ digest: sha256Digest(p), size: p.length });
-  }));
+  const results = await Promise.all(
+    payloads.map(async (p) => {
+      const w = await root.content.writer();
+      for (let off = 0; off < p.length; off += 7000) w.stream.write(p.subarray(off, off + 7000));
+      return w.commit({ digest: sha256Digest(p), size: p.length });
+    }),
+  );
   assert.is(new Set(results.map((r) => r.digest)).size, 4);
   assert.is(await blobCount(root), 4);
   for (const r of results) assert.is((await hashBlob(root.content, r.digest)).digest, r.digest);
@@ -122,7 +130,11 @@ test('verifyStore() catches a flipped byte in a blob', async () => {
 test('a lease records the digest before the blob is visible', async () => {
   const root = await tempRoot();
   const seen: Array<{ digest: string; visible: boolean }> = [];
-  const lease = { add: async (...ds: string[]) => { for (const d of ds) seen.push({ digest: d, visible: await root.content.has(d) }); } };
+  const lease = {
+    add: async (...ds: string[]) => {
+      for (const d of ds) seen.push({ digest: d, visible: await root.content.has(d) });
+    },
+  };
   const w = await root.content.writer({ lease });
   w.stream.end('leased');
   const info = await w.commit();

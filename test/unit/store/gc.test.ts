@@ -10,7 +10,11 @@ test.after(cleanupRoots);
 
 async function image(root: Awaited<ReturnType<typeof tempRoot>>, text: string, tags: string[]) {
   const blob = await root.content.writeBuffer(text);
-  const w = await root.images.writeImage({ config: configFor([blob.digest]), layers: [{ mediaType: MediaType.OciLayer, digest: blob.digest, size: blob.size }], tags });
+  const w = await root.images.writeImage({
+    config: configFor([blob.digest]),
+    layers: [{ mediaType: MediaType.OciLayer, digest: blob.digest, size: blob.size }],
+    tags,
+  });
   return { layer: blob.digest, ...w };
 }
 
@@ -51,7 +55,10 @@ test('GC root files keep their blobs; --all drops prunable ones, until= only old
   const a = await root.content.writeBuffer('cache-a');
   const b = await root.content.writeBuffer('cache-b');
   const pinned = await root.content.writeBuffer('pinned');
-  await writeFile(join(root.paths.gcRoots, 'a.json'), JSON.stringify({ digests: [a.digest], prunable: true, lastUsed: new Date(Date.now() - 48 * 3600e3).toISOString() }));
+  await writeFile(
+    join(root.paths.gcRoots, 'a.json'),
+    JSON.stringify({ digests: [a.digest], prunable: true, lastUsed: new Date(Date.now() - 48 * 3600e3).toISOString() }),
+  );
   await writeFile(join(root.paths.gcRoots, 'b.json'), JSON.stringify({ digests: [b.digest], prunable: true, lastUsed: new Date().toISOString() }));
   await writeFile(join(root.paths.gcRoots, 'p.json'), JSON.stringify({ digests: [pinned.digest] }));
   assert.equal((await collectGarbage(root)).removedBlobs, []);
@@ -69,7 +76,10 @@ test('keepStorage drops the oldest build cache first until the store fits', asyn
   for (let i = 0; i < 3; i++) {
     const b = await root.content.writeBuffer(Buffer.alloc(1000, i));
     blobs.push(b);
-    await writeFile(join(root.paths.gcRoots, `c${i}.json`), JSON.stringify({ digests: [b.digest], prunable: true, lastUsed: new Date(1000 * (i + 1)).toISOString() }));
+    await writeFile(
+      join(root.paths.gcRoots, `c${i}.json`),
+      JSON.stringify({ digests: [b.digest], prunable: true, lastUsed: new Date(1000 * (i + 1)).toISOString() }),
+    );
   }
   const r = await collectGarbage(root, { keepStorage: 2000 });
   assert.equal(r.removedRoots, ['c0.json']);

@@ -33,7 +33,13 @@ test('parseSize() and parseDuration() accept Docker forms and reject junk', () =
 });
 
 test('table() pads columns three spaces past the widest cell', () => {
-  assert.is(table([['A', 'BB'], ['ccc', 'd']]), 'A     BB\nccc   d\n');
+  assert.is(
+    table([
+      ['A', 'BB'],
+      ['ccc', 'd'],
+    ]),
+    'A     BB\nccc   d\n',
+  );
 });
 
 test.run();

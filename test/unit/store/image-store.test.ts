@@ -32,7 +32,14 @@ test('resolve() accepts a reference, an ID, an ID prefix and name@digest', async
   const root = await tempRoot();
   const { layer, diffId } = await withLayer(root, 'layer-2');
   const w = await root.images.writeImage({ config: configFor([diffId]), layers: [layer], tags: ['busybox:1'] });
-  for (const q of ['busybox:1', 'docker.io/library/busybox:1', w.configDigest, shortId(w.configDigest), w.configDigest.slice(7, 20), `busybox@${w.manifestDigest}`]) {
+  for (const q of [
+    'busybox:1',
+    'docker.io/library/busybox:1',
+    w.configDigest,
+    shortId(w.configDigest),
+    w.configDigest.slice(7, 20),
+    `busybox@${w.manifestDigest}`,
+  ]) {
     assert.is((await root.images.resolve(q)).id, w.configDigest, q);
   }
   await rejects(() => root.images.resolve('busybox:2'), 'IMAGE_NOT_FOUND', /busybox:2/);

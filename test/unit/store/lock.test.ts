@@ -25,12 +25,16 @@ test('withLock() serialises critical sections in one process', async () => {
   const dir = await tempDir();
   let inside = 0;
   let max = 0;
-  await Promise.all(Array.from({ length: 8 }, () => withLock(dir, 'x', async () => {
-    inside++;
-    max = Math.max(max, inside);
-    await new Promise((r) => setTimeout(r, 5));
-    inside--;
-  })));
+  await Promise.all(
+    Array.from({ length: 8 }, () =>
+      withLock(dir, 'x', async () => {
+        inside++;
+        max = Math.max(max, inside);
+        await new Promise((r) => setTimeout(r, 5));
+        inside--;
+      }),
+    ),
+  );
   assert.is(max, 1);
 });
 

@@ -12,7 +12,9 @@ import { finished } from 'node:stream/promises';
 import { writeOutputFile } from '../../../src/cache/atomic-file.js';
 
 let dir: string;
-test.before.each(() => { dir = mkdtempSync(join(tmpdir(), 'kiln-output-file-')); });
+test.before.each(() => {
+  dir = mkdtempSync(join(tmpdir(), 'kiln-output-file-'));
+});
 test.after.each(() => rmSync(dir, { recursive: true, force: true }));
 
 test('a failed write leaves no file and no temp file; an earlier file keeps its content', async () => {
@@ -20,10 +22,16 @@ test('a failed write leaves no file and no temp file; an earlier file keeps its 
   await writeOutputFile(dest, async (out) => {
     out.write('partial');
     throw new Error('disk gone');
-  }).then(() => assert.unreachable('rejects'), (err: Error) => assert.is(err.message, 'disk gone'));
+  }).then(
+    () => assert.unreachable('rejects'),
+    (err: Error) => assert.is(err.message, 'disk gone'),
+  );
   assert.equal(readdirSync(dir), []);
   writeFileSync(dest, 'old');
-  await writeOutputFile(dest, async (out) => { out.write('half'); throw new Error('again'); }).catch(() => {});
+  await writeOutputFile(dest, async (out) => {
+    out.write('half');
+    throw new Error('again');
+  }).catch(() => {});
   assert.is(readFileSync(dest, 'utf8'), 'old');
   assert.equal(readdirSync(dir), ['image.tar']);
 });

@@ -18,7 +18,16 @@ import { cleanupRoots, configFor, tempDir, tempRoot } from './store-fixtures.js'
 
 test.after(cleanupRoots);
 
-const file = (name: string, text: string): TarInput => ({ name, type: 'file', mode: 0o644, uid: 0, gid: 0, size: Buffer.byteLength(text), mtime: 0, data: Buffer.from(text) });
+const file = (name: string, text: string): TarInput => ({
+  name,
+  type: 'file',
+  mode: 0o644,
+  uid: 0,
+  gid: 0,
+  size: Buffer.byteLength(text),
+  mtime: 0,
+  data: Buffer.from(text),
+});
 
 /** An image of one layer per text (a file `f<i>` holding it), tagged with `tags`; unpacked when `unpack`. */
 async function image(root: StoreRoot, texts: string[], tags: string[], unpack = true) {
@@ -52,18 +61,31 @@ test('exclusiveBytes() counts a hard-linked file only when every link is removed
 });
 
 test('lowerDirsOf() reads overlay lowerdirs, resolving relative ones from the mount cwd', () => {
-  assert.equal(lowerDirsOf([
-    { type: 'overlay', source: 'overlay', options: ['lowerdir=/s/d/a:/s/d/b', 'upperdir=/c/u', 'workdir=/c/w'] },
-    { type: 'overlay', source: 'overlay', cwd: '/s/d', options: ['lowerdir=c:d'] },
-    { type: 'bind', source: '/x', options: ['lowerdir=/not/overlay'] },
-  ]), ['/s/d/a', '/s/d/b', '/s/d/c', '/s/d/d']);
+  assert.equal(
+    lowerDirsOf([
+      { type: 'overlay', source: 'overlay', options: ['lowerdir=/s/d/a:/s/d/b', 'upperdir=/c/u', 'workdir=/c/w'] },
+      { type: 'overlay', source: 'overlay', cwd: '/s/d', options: ['lowerdir=c:d'] },
+      { type: 'bind', source: '/x', options: ['lowerdir=/not/overlay'] },
+    ]),
+    ['/s/d/a', '/s/d/b', '/s/d/c', '/s/d/d'],
+  );
 });
 
 test('unreachableSnapshots() spares kept chains, active chains and flattened bottoms of live cuts', () => {
   const s = (key: string, parent?: string, kind: SnapshotInfo['kind'] = 'committed'): SnapshotInfo => ({ key, parent, kind, dir: `/d/${key}` });
   const snaps = [s('a'), s('b', 'a'), s('c', 'b'), s('x'), s('y', 'x'), s('run', 'y', 'active'), s('z'), s('flat:a'), s('flat:z')];
-  assert.equal(unreachableSnapshots(snaps, ['b']).map((x) => x.key).sort(), ['c', 'flat:z', 'z']);
-  assert.equal(unreachableSnapshots(snaps, ['b'], ['c']).map((x) => x.key).sort(), ['flat:z', 'z']);
+  assert.equal(
+    unreachableSnapshots(snaps, ['b'])
+      .map((x) => x.key)
+      .sort(),
+    ['c', 'flat:z', 'z'],
+  );
+  assert.equal(
+    unreachableSnapshots(snaps, ['b'], ['c'])
+      .map((x) => x.key)
+      .sort(),
+    ['flat:z', 'z'],
+  );
 });
 
 test('prune removes the snapshots of a removed image and keeps a tagged image’s chain', async () => {
@@ -109,7 +131,12 @@ test('a build-cache record keeps its snapshot until prune --all drops the record
   writeFileSync(join(await base.snap.dirOf('step-active'), 'made'), 'by a step');
   await base.snap.commit('step-1', 'step-active');
   const cache = await openBuildCache(root.root);
-  await cache.put({ key: `sha256:${'1'.repeat(64)}`, created: new Date().toISOString(), inputs: { op: {}, parent: '' }, result: { chainId: 'c', snapshot: 'step-1' } });
+  await cache.put({
+    key: `sha256:${'1'.repeat(64)}`,
+    created: new Date().toISOString(),
+    inputs: { op: {}, parent: '' },
+    result: { chainId: 'c', snapshot: 'step-1' },
+  });
   await root.images.untag('base');
   const plain = await gc(root);
   assert.equal(plain.removedSnapshots, [], 'the record keeps its snapshot and the base below it');
@@ -139,9 +166,15 @@ test('a lease (or an in-process root) on an image being pulled keeps its snapsho
 test('a container’s rootfs lowers stay even when its image is gone', async () => {
   const root = await tempRoot();
   const img = await image(root, ['ran'], ['ran']);
-  const mounts = await img.snap.rootfsMounts(img.chain[0], { upper: join(root.root, 'containers/c1/fs/upper'), work: join(root.root, 'containers/c1/fs/work') });
+  const mounts = await img.snap.rootfsMounts(img.chain[0], {
+    upper: join(root.root, 'containers/c1/fs/upper'),
+    work: join(root.root, 'containers/c1/fs/work'),
+  });
   mkdirSync(join(root.root, 'containers/c1'), { recursive: true });
-  writeFileSync(join(root.root, 'containers/c1/state.json'), JSON.stringify({ id: 'c1', name: 'c1', created: new Date().toISOString(), spec: { rootfs: mounts } }));
+  writeFileSync(
+    join(root.root, 'containers/c1/state.json'),
+    JSON.stringify({ id: 'c1', name: 'c1', created: new Date().toISOString(), spec: { rootfs: mounts } }),
+  );
   await root.images.untag('ran');
   assert.equal((await gc(root)).removedSnapshots, []);
   assert.equal(await keys(root), [img.chain[0]!]);

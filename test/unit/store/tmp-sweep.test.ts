@@ -12,7 +12,7 @@ test.after(cleanupRoots);
 
 const deadPid = () => spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
 
-test('openRoot() sweeps dead processes\' tmp dirs and leases, and keeps live ones', async () => {
+test("openRoot() sweeps dead processes' tmp dirs and leases, and keeps live ones", async () => {
   const dir = await tempDir();
   const p = rootPaths(dir);
   const dead = `${deadPid()}.999`;
