@@ -12,7 +12,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -22,6 +22,10 @@ import { listDaemons, stopDaemons } from '../src/cli/daemon/status.js';
 
 const run = promisify(execFile);
 const RUNS = Number(process.argv[2] ?? 3);
+/** The machine's load when the bench starts: a busy machine slows both columns, but not always alike. */
+const loadAtStart = loadavg()
+  .map((l) => l.toFixed(2))
+  .join(' ');
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const KILN = join(REPO, 'bin/kiln');
 const KILN_JS = join(REPO, 'bin/kiln.js');
@@ -155,7 +159,13 @@ async function main(): Promise<void> {
   }
 
   const pad = (s: string, w: number) => s.padEnd(w);
-  console.log(`\nkiln build vs buildah build --layers, medians of ${RUNS} runs\n`);
+  const load = () =>
+    loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ');
+  console.log(
+    `\nkiln build vs buildah build --layers, medians of ${RUNS} runs; ${cpus().length} CPUs, load average (1/5/15 min) ${loadAtStart} at the start, ${load()} now\n`,
+  );
   const cell = (ms: number, peer: number) => pad(`${ms.toFixed(0)} ms ${(peer / ms).toFixed(1)}x`, 18);
   console.log('kiln columns: time and speed-up over buildah; `kiln` is the kiln command (bin/kiln), `node client` is');
   console.log('`node bin/kiln.js` (same daemon), `KILN_DAEMON=0` one process per build.\n');
