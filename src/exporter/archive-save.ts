@@ -13,7 +13,6 @@
 import { createHash } from 'node:crypto';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import type { ImageRecord } from '../cache/image-store.js';
 import { CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION } from '../cache/image-store.js';
 import type { ContentStore, IoOptions } from '../cache/types.js';
@@ -23,6 +22,7 @@ import { digestHex, sha256Digest } from '../image/digest.js';
 import { familiarize, familiarName, formatReference, parseReference } from '../image/reference.js';
 import { MediaType, type Descriptor, type Digest, type Manifest } from '../image/types.js';
 import { compressionOfMediaType, createDecompressStream } from '../layers/compression.js';
+import { packTar, type TarInput } from '../tar/writer.js';
 
 export type ArchiveFormat = 'docker' | 'oci';
 
@@ -36,16 +36,12 @@ export interface SaveOptions extends IoOptions {
   format?: ArchiveFormat;
 }
 
-const MTIME = new Date(0);
-
-/** Appends one member; `body` is a Buffer or a stream of exactly `size` bytes. */
-async function addEntry(pack: tar.Pack, name: string, size: number, body: Buffer | Readable): Promise<void> {
-  if (Buffer.isBuffer(body)) {
-    await new Promise<void>((resolve, reject) => pack.entry({ name, size, mode: 0o644, mtime: MTIME }, body, (err) => (err ? reject(err) : resolve())));
-    return;
-  }
-  const entry = pack.entry({ name, size, mode: 0o644, mtime: MTIME });
-  await pipeline(body, entry);
+/** One member; `body` is a Buffer or a stream of exactly `size` bytes (the writer checks the count). */
+function member(name: string, size: number, body: Buffer | Readable): TarInput {
+  const e: TarInput = { name, type: 'file', size, mode: 0o644, uid: 0, gid: 0, mtime: 0 };
+  if (Buffer.isBuffer(body)) e.data = body;
+  else e.stream = body;
+  return e;
 }
 
 /** Size and digest of a compressed layer's uncompressed tar; throws DIGEST_MISMATCH if it is not `diffId`. */
@@ -75,94 +71,88 @@ async function measureLayer(content: ContentStore, layer: Descriptor, diffId: Di
 
 /** Writes `items` as a tar archive to `out`. Throws BLOB_NOT_FOUND if a blob is missing from the store. */
 export async function saveArchive(content: ContentStore, items: SaveItem[], out: Writable, opts: SaveOptions = {}): Promise<void> {
+  await pipeline(packTar(members(content, items, opts), { signal: opts.signal }), out, { signal: opts.signal });
+}
+
+/** The archive's members in order; blobs are opened only when the writer pulls them, so one stream is open at a time. */
+async function* members(content: ContentStore, items: SaveItem[], opts: SaveOptions): AsyncGenerator<TarInput> {
   const format = opts.format ?? 'docker';
-  const pack = tar.pack();
-  const done = pipeline(pack, out, { signal: opts.signal });
-  done.catch(() => {});
   const written = new Set<string>();
-  const addBlob = async (name: string, size: number, body: () => Promise<Buffer | Readable>) => {
-    if (written.has(name)) return;
+  const blob = async (name: string, size: number, body: () => Promise<Buffer | Readable>): Promise<TarInput[]> => {
+    if (written.has(name)) return [];
     written.add(name);
-    await addEntry(pack, name, size, await body());
+    return [member(name, size, await body())];
   };
   const blobName = (d: Digest) => `blobs/sha256/${digestHex(d)}`;
-  try {
-    await addEntry(pack, 'oci-layout', 30, Buffer.from('{"imageLayoutVersion":"1.0.0"}'));
-    const index: Descriptor[] = [];
-    const dockerManifest: Array<{ Config: string; RepoTags: string[] | null; Layers: string[] }> = [];
-    const repositories: Record<string, Record<string, string>> = {};
-    for (const { image, refs } of items) {
-      opts.signal?.throwIfAborted();
-      const m = image.manifest;
-      const cfg = m.config;
-      await addBlob(blobName(cfg.digest), cfg.size, () => content.read(cfg.digest, opts));
-      let manifestDesc: Descriptor;
-      if (format === 'oci') {
-        for (const l of m.layers) await addBlob(blobName(l.digest), l.size, () => content.read(l.digest, opts));
-        await addBlob(blobName(image.manifestDigest), image.descriptor.size, () => content.read(image.manifestDigest, opts));
-        manifestDesc = { mediaType: image.descriptor.mediaType, digest: image.manifestDigest, size: image.descriptor.size };
-      } else {
-        const diffIds = image.config.rootfs.diff_ids;
-        if (diffIds.length !== m.layers.length) {
-          throw new KilnError('STORE_CORRUPT', `image ${image.id}: ${m.layers.length} layers but ${diffIds.length} diff_ids`);
-        }
-        const layers: Descriptor[] = [];
-        for (const [i, l] of m.layers.entries()) {
-          const diffId = diffIds[i]!;
-          const plain = compressionOfMediaType(l.mediaType) === 'none';
-          const size = plain ? l.size : await measureLayer(content, l, diffId, opts);
-          layers.push({ mediaType: MediaType.OciLayer, digest: diffId, size });
-          await addBlob(blobName(diffId), size, async () => {
-            const src = await content.read(l.digest, opts);
-            if (plain) return src;
-            const inflate = createDecompressStream('auto');
-            pipeline(src, inflate).catch((err) => inflate.destroy(err));
-            return inflate;
-          });
-        }
-        const om: Manifest = {
-          schemaVersion: 2,
-          mediaType: MediaType.OciManifest,
-          config: { mediaType: MediaType.OciConfig, digest: cfg.digest, size: cfg.size },
-          layers,
-        };
-        const bytes = Buffer.from(canonicalJson(om));
-        manifestDesc = { mediaType: MediaType.OciManifest, digest: sha256Digest(bytes), size: bytes.length };
-        await addBlob(blobName(manifestDesc.digest), bytes.length, async () => bytes);
-        dockerManifest.push({
-          Config: blobName(cfg.digest),
-          RepoTags: refs.length > 0 ? refs.map(familiarize) : null,
-          Layers: layers.map((l) => blobName(l.digest)),
-        });
-        for (const r of refs) {
-          const p = parseReference(r);
-          if (p.tag === undefined) continue;
-          (repositories[familiarName(p)] ??= {})[p.tag] = digestHex(diffIds[diffIds.length - 1] ?? cfg.digest);
-        }
+  yield member('oci-layout', 30, Buffer.from('{"imageLayoutVersion":"1.0.0"}'));
+  const index: Descriptor[] = [];
+  const dockerManifest: Array<{ Config: string; RepoTags: string[] | null; Layers: string[] }> = [];
+  const repositories: Record<string, Record<string, string>> = {};
+  for (const { image, refs } of items) {
+    opts.signal?.throwIfAborted();
+    const m = image.manifest;
+    const cfg = m.config;
+    yield* await blob(blobName(cfg.digest), cfg.size, () => content.read(cfg.digest, opts));
+    let manifestDesc: Descriptor;
+    if (format === 'oci') {
+      for (const l of m.layers) yield* await blob(blobName(l.digest), l.size, () => content.read(l.digest, opts));
+      yield* await blob(blobName(image.manifestDigest), image.descriptor.size, () => content.read(image.manifestDigest, opts));
+      manifestDesc = { mediaType: image.descriptor.mediaType, digest: image.manifestDigest, size: image.descriptor.size };
+    } else {
+      const diffIds = image.config.rootfs.diff_ids;
+      if (diffIds.length !== m.layers.length) {
+        throw new KilnError('STORE_CORRUPT', `image ${image.id}: ${m.layers.length} layers but ${diffIds.length} diff_ids`);
       }
-      if (refs.length === 0) index.push(manifestDesc);
+      const layers: Descriptor[] = [];
+      for (const [i, l] of m.layers.entries()) {
+        const diffId = diffIds[i]!;
+        const plain = compressionOfMediaType(l.mediaType) === 'none';
+        const size = plain ? l.size : await measureLayer(content, l, diffId, opts);
+        layers.push({ mediaType: MediaType.OciLayer, digest: diffId, size });
+        yield* await blob(blobName(diffId), size, async () => {
+          const src = await content.read(l.digest, opts);
+          if (plain) return src;
+          const inflate = createDecompressStream('auto');
+          pipeline(src, inflate).catch((err) => inflate.destroy(err));
+          return inflate;
+        });
+      }
+      const om: Manifest = {
+        schemaVersion: 2,
+        mediaType: MediaType.OciManifest,
+        config: { mediaType: MediaType.OciConfig, digest: cfg.digest, size: cfg.size },
+        layers,
+      };
+      const bytes = Buffer.from(canonicalJson(om));
+      manifestDesc = { mediaType: MediaType.OciManifest, digest: sha256Digest(bytes), size: bytes.length };
+      yield* await blob(blobName(manifestDesc.digest), bytes.length, async () => bytes);
+      dockerManifest.push({
+        Config: blobName(cfg.digest),
+        RepoTags: refs.length > 0 ? refs.map(familiarize) : null,
+        Layers: layers.map((l) => blobName(l.digest)),
+      });
       for (const r of refs) {
-        const tag = parseReference(r).tag ?? 'latest';
-        index.push({
-          ...manifestDesc,
-          annotations: { [CONTAINERD_NAME_ANNOTATION]: r, [REF_NAME_ANNOTATION]: format === 'oci' ? familiarize(r) : tag },
-        });
+        const p = parseReference(r);
+        if (p.tag === undefined) continue;
+        (repositories[familiarName(p)] ??= {})[p.tag] = digestHex(diffIds[diffIds.length - 1] ?? cfg.digest);
       }
     }
-    const idx = Buffer.from(canonicalJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: index }));
-    await addEntry(pack, 'index.json', idx.length, idx);
-    if (format === 'docker') {
-      const mj = Buffer.from(JSON.stringify(dockerManifest));
-      await addEntry(pack, 'manifest.json', mj.length, mj);
-      const rj = Buffer.from(JSON.stringify(repositories));
-      await addEntry(pack, 'repositories', rj.length, rj);
+    if (refs.length === 0) index.push(manifestDesc);
+    for (const r of refs) {
+      const tag = parseReference(r).tag ?? 'latest';
+      index.push({
+        ...manifestDesc,
+        annotations: { [CONTAINERD_NAME_ANNOTATION]: r, [REF_NAME_ANNOTATION]: format === 'oci' ? familiarize(r) : tag },
+      });
     }
-    pack.finalize();
-    await done;
-  } catch (err) {
-    pack.destroy(err as Error);
-    await done.catch(() => {});
-    throw err;
+  }
+  const idx = Buffer.from(canonicalJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: index }));
+  yield member('index.json', idx.length, idx);
+  if (format === 'docker') {
+    const mj = Buffer.from(JSON.stringify(dockerManifest));
+    yield member('manifest.json', mj.length, mj);
+    const rj = Buffer.from(JSON.stringify(repositories));
+    yield member('repositories', rj.length, rj);
   }
 }
 

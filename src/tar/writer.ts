@@ -15,6 +15,8 @@ export interface TarInput extends TarEntry {
   data?: Buffer;
   /** Absolute path of the file whose `size` bytes become the content (read with O_NOFOLLOW). */
   source?: string;
+  /** Content streamed from elsewhere (e.g. a decompressor); must yield exactly `size` bytes, else PRECONDITION. */
+  stream?: AsyncIterable<Buffer>;
 }
 
 export interface PackTarOptions {
@@ -64,15 +66,15 @@ class Encoder {
     return at;
   }
 
-  /** Encodes `e`; returns true when the caller must stream `e.source` (a big file) and its padding itself. */
+  /** Encodes `e`; returns true when the caller must stream `e.stream` or `e.source` (a big file) and its padding itself. */
   add(e: TarInput): boolean {
     const size = e.type === 'file' ? e.size : 0;
     const entry = size === e.size ? e : { ...e, size };
     const pax = encodePaxBlocks(entry);
     if (pax) this.put(pax);
     const pad = padding(size);
-    const inline = size === 0 || e.data !== undefined || (e.source !== undefined && size <= SMALL_FILE);
-    if (!inline && !e.source) throw new KilnError('INTERNAL', `tar entry ${e.name}: a file needs data or a source path`);
+    const inline = size === 0 || e.data !== undefined || (e.stream === undefined && e.source !== undefined && size <= SMALL_FILE);
+    if (!inline && !e.source && !e.stream) throw new KilnError('INTERNAL', `tar entry ${e.name}: a file needs data, a source path or a stream`);
     if (e.data && e.data.length !== size) throw new KilnError('INTERNAL', `tar entry ${e.name}: data is ${e.data.length} bytes, size says ${size}`);
     const need = BLOCK + (inline && size > 0 ? size + pad : 0);
     if (need > ARENA) {
@@ -117,7 +119,7 @@ async function* generate(entries: AsyncIterable<TarInput> | Iterable<TarInput>, 
     const big = enc.add(e);
     while (enc.out.length) yield enc.out.shift()!;
     if (big) {
-      yield* readBig(e.source!, e.size, e.name, opts.signal);
+      yield* e.stream ? readStream(e.stream, e.size, e.name, opts.signal) : readBig(e.source!, e.size, e.name, opts.signal);
       const pad = padding(e.size);
       if (pad) enc.put(Buffer.alloc(pad));
     }
@@ -166,4 +168,16 @@ async function* readBig(path: string, size: number, name: string, signal?: Abort
   } finally {
     await fh.close();
   }
+}
+
+/** Passes `stream` through, checking it yields exactly `size` bytes: a short or long body would corrupt the archive. */
+async function* readStream(stream: AsyncIterable<Buffer>, size: number, name: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  let got = 0;
+  for await (const chunk of stream) {
+    signal?.throwIfAborted();
+    got += chunk.length;
+    if (got > size) throw new KilnError('PRECONDITION', `${name}: the content stream yielded more than the ${size} bytes its header says`);
+    yield chunk;
+  }
+  if (got !== size) throw new KilnError('PRECONDITION', `${name}: the content stream ended after ${got} of ${size} bytes`);
 }

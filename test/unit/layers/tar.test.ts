@@ -186,4 +186,30 @@ test('packTar reads file contents from disk, small and large', async () => {
   }
 });
 
+test('packTar streams a body of known size and refuses one that yields more or fewer bytes', async () => {
+  const file = (name: string, size: number, chunks: Buffer[]): TarInput => ({
+    name,
+    type: 'file',
+    size,
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    mtime: 0,
+    stream: Readable.from(chunks),
+  });
+  const body = Buffer.alloc(300 * 1024, 7);
+  const tar = await collect(packTar([file('big', body.length, [body.subarray(0, 1000), body.subarray(1000)]), file('empty', 0, [])]));
+  const got = await readAll(tar, 4096);
+  assert.equal(
+    got.map((e) => [e.entry.name, e.data.length]),
+    [
+      ['big', body.length],
+      ['empty', 0],
+    ],
+  );
+  assert.ok(got[0]!.data.equals(body));
+  await rejects(() => collect(packTar([file('short', 10, [Buffer.alloc(9)])])), 'PRECONDITION', /ended after 9 of 10 bytes/);
+  await rejects(() => collect(packTar([file('long', 10, [Buffer.alloc(6), Buffer.alloc(6)])])), 'PRECONDITION', /more than the 10 bytes/);
+});
+
 test.run();
