@@ -73,7 +73,7 @@ class Encoder {
     const pax = encodePaxBlocks(entry);
     if (pax) this.put(pax);
     const pad = padding(size);
-    const inline = size === 0 || e.data !== undefined || (e.stream === undefined && e.source !== undefined && size <= SMALL_FILE);
+    const inline = (size === 0 && e.stream === undefined) || e.data !== undefined || (e.stream === undefined && e.source !== undefined && size <= SMALL_FILE);
     if (!inline && !e.source && !e.stream) throw new KilnError('INTERNAL', `tar entry ${e.name}: a file needs data, a source path or a stream`);
     if (e.data && e.data.length !== size) throw new KilnError('INTERNAL', `tar entry ${e.name}: data is ${e.data.length} bytes, size says ${size}`);
     const need = BLOCK + (inline && size > 0 ? size + pad : 0);

@@ -210,6 +210,8 @@ test('packTar streams a body of known size and refuses one that yields more or f
   assert.ok(got[0]!.data.equals(body));
   await rejects(() => collect(packTar([file('short', 10, [Buffer.alloc(9)])])), 'PRECONDITION', /ended after 9 of 10 bytes/);
   await rejects(() => collect(packTar([file('long', 10, [Buffer.alloc(6), Buffer.alloc(6)])])), 'PRECONDITION', /more than the 10 bytes/);
+  // A zero-size entry's stream is read too: bytes there would be lost from the archive.
+  await rejects(() => collect(packTar([file('zero', 0, [Buffer.alloc(1)])])), 'PRECONDITION', /more than the 0 bytes/);
 });
 
 test.run();
