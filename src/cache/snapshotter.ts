@@ -17,7 +17,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KilnError } from '../errors.js';
+import { KilnError, fromSystemError } from '../errors.js';
 import { layerTar } from '../layers/layer-diff.js';
 import type { Descriptor, Digest } from '../image/types.js';
 import { applyLayer } from './apply-layer.js';
@@ -85,6 +85,16 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
 
   /** Unpacks one layer into d/<stable id> unless it is there; safe against other processes doing the same. */
   async function ensureLayer(key: string, parent: string | undefined, layer: { descriptor: Descriptor; diffId: Digest }, io: IoOptions): Promise<void> {
+    // A full disk can strike anywhere here (the unpacking, the rename, the metadata record): it is the store's
+    // condition, said as such, not an internal error.
+    await unpackLayer(key, parent, layer, io).catch((err: unknown) => {
+      const code = (err as NodeJS.ErrnoException)?.code;
+      if (code === 'ENOSPC' || code === 'EDQUOT') throw fromSystemError(err, `unpacking layer ${layer.descriptor.digest}`)!;
+      throw err;
+    });
+  }
+
+  async function unpackLayer(key: string, parent: string | undefined, layer: { descriptor: Descriptor; diffId: Digest }, io: IoOptions): Promise<void> {
     if (await metas.read(key)) return;
     const id = stableId(key);
     const final = join(dataDir, id);
