@@ -4,6 +4,7 @@
  */
 import type { Digest } from '../image/types.js';
 import type { Writable } from 'node:stream';
+import type { CacheExport, CacheImport } from '../remote-cache/spec.js';
 
 export type OutputSpec =
   | { type: 'image'; push?: boolean; /** `name=` of BuildKit's image output: more references to tag. */ names?: string[] }
@@ -69,6 +70,10 @@ export interface BuildOptions {
   entitlementHint?: (entitlement: 'network.host' | 'security.insecure') => string;
   /** Report why each step missed the cache. */
   explain?: boolean;
+  /** Caches to import (`--cache-from`): consulted, lazily, for a step that misses the local cache. */
+  cacheFrom?: CacheImport[];
+  /** Caches to export after a successful build (`--cache-to`). */
+  cacheTo?: CacheExport[];
   /**
    * SOURCE_DATE_EPOCH in seconds (also read from the build arg of that name): clamps layer file times and sets
    * every `created`, so the same inputs give the same image digest on any root.

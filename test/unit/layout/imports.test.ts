@@ -30,11 +30,13 @@ const ALLOWED: Record<string, readonly string[]> = {
   sandbox: ['errors', 'image', 'paths', 'native', 'cache'],
   // The container runtime behind `kiln run` and the server's containers, built on the sandbox.
   containers: ['errors', 'image', 'paths', 'native', 'cache', 'sandbox'],
+  // Cache import and export (BuildKit's cacheconfig.v0 in a registry, an OCI layout directory, or inline).
+  'remote-cache': [...BASE, 'image', 'paths', 'native', 'tar', 'layers', 'cache', 'registry'],
   graph: ['errors', 'image', 'paths', 'parser', 'tar', 'layers', 'cache'],
   // The builder runs RUN steps in the sandbox and never needs the container runtime.
-  builder: [...BASE, 'image', 'paths', 'native', 'parser', 'tar', 'layers', 'cache', 'registry', 'exporter', 'sandbox', 'graph'],
-  server: [...BASE, 'image', 'paths', 'native', 'parser', 'tar', 'layers', 'cache', 'registry', 'exporter', 'sandbox', 'containers', 'graph', 'builder'],
-  cli: [...BASE, 'image', 'paths', 'native', 'parser', 'tar', 'layers', 'cache', 'registry', 'exporter', 'sandbox', 'containers', 'graph', 'builder', 'server'],
+  builder: [...BASE, 'image', 'paths', 'native', 'parser', 'tar', 'layers', 'cache', 'registry', 'exporter', 'sandbox', 'graph', 'remote-cache'],
+  server: [...BASE, 'image', 'paths', 'native', 'parser', 'tar', 'layers', 'cache', 'registry', 'exporter', 'sandbox', 'containers', 'graph', 'remote-cache', 'builder'],
+  cli: [...BASE, 'image', 'paths', 'native', 'parser', 'tar', 'layers', 'cache', 'registry', 'exporter', 'sandbox', 'containers', 'graph', 'remote-cache', 'builder', 'server'],
 };
 
 /** The folder a path under src/ belongs to: its first directory, or the module name for a top-level file. */
