@@ -31,6 +31,10 @@ export interface RemoteBuildOptions {
   /** Entitlements asked of the server (kiln's own `kilnallow` parameter; the Engine API has none). */
   allow?: string[];
   explain?: boolean;
+  /** `--cache-from` specs, as Docker's `cachefrom` (a JSON array of strings). */
+  cacheFrom?: string[];
+  /** `--cache-to` specs, as kiln's `kilncacheto` (the Engine API has no parameter for them). */
+  cacheTo?: string[];
   progress?: ProgressMode;
   quiet?: boolean;
   signal?: AbortSignal;
@@ -53,6 +57,8 @@ export async function remoteBuild(client: RemoteClient, o: RemoteBuildOptions): 
   if (o.extraHosts?.length) q.set('extrahosts', o.extraHosts.join(','));
   if (o.allow?.length) q.set('kilnallow', o.allow.join(','));
   if (o.explain) q.set('kilnexplain', '1');
+  if (o.cacheFrom?.length) q.set('cachefrom', JSON.stringify(o.cacheFrom));
+  if (o.cacheTo?.length) q.set('kilncacheto', JSON.stringify(o.cacheTo));
   const renderer = createRenderer(o.quiet ? 'quiet' : (o.progress ?? 'auto'), process.stderr, { explain: o.explain });
   let result: BuildResult | undefined;
   try {
