@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import type { CliIo } from '../../../src/cli/io.js';
 import { main } from '../../../src/cli/main.js';
 import type { BuildOptions } from '../../../src/builder/types.js';
+import { cacheRegistryConfig } from '../../../src/cli/remote/commands.js';
 
 /** A caller in `cwd` whose builds go to a fake builder that records their options. */
 function caller(cwd: string): { io: CliIo; err: () => string; builds: BuildOptions[] } {
@@ -108,6 +109,20 @@ test('with --host, a type=local cache is refused before anything is sent', async
     assert.match(c.err(), new RegExp(`${flag} ${spec}: a type=local cache cannot be used with --host`));
     assert.match(c.err(), /type=registry,ref=/);
   }
+});
+
+test('with --host, KILN_REGISTRY_USER/PASSWORD go as X-Registry-Config to the registries the cache refs name, and no others', () => {
+  const env = { KILN_REGISTRY_USER: 'ci', KILN_REGISTRY_PASSWORD: 'pw' };
+  const h = cacheRegistryConfig(
+    ['127.0.0.1:5000/app:cache', 'type=registry,ref=team/app:cache'],
+    ['type=registry,ref=r.example/app:c,mode=max', 'type=inline'],
+    env,
+  );
+  const decoded = JSON.parse(Buffer.from(h['X-Registry-Config']!, 'base64url').toString('utf8'));
+  const auth = { username: 'ci', password: 'pw' };
+  assert.equal(decoded, { '127.0.0.1:5000': auth, 'docker.io': auth, 'r.example': auth });
+  assert.equal(cacheRegistryConfig(['127.0.0.1:5000/app:cache'], [], {}), {}, 'no user: no header');
+  assert.equal(cacheRegistryConfig([], ['type=inline'], env), {}, 'no registry cache: no header');
 });
 
 test.run();

@@ -251,6 +251,8 @@ test("kiln's remote build sends --cache-from as cachefrom and --cache-to as kiln
   writeFileSync(join(dir, 'Dockerfile'), 'FROM busybox\n');
   try {
     const client = remoteFor({ host: `tcp://127.0.0.1:${s.port}` })!;
+    process.env.KILN_REGISTRY_USER = 'ci';
+    process.env.KILN_REGISTRY_PASSWORD = 'pw';
     await remoteBuild(client, {
       contextDir: dir,
       quiet: true,
@@ -266,7 +268,11 @@ test("kiln's remote build sends --cache-from as cachefrom and --cache-to as kiln
       b.cacheTo?.map((c) => [c.type, c.type === 'registry' && c.ref, c.mode, c.ignoreError]),
       [['registry', '127.0.0.1:5000/app:cache', 'max', true]],
     );
+    // The client's credentials for the cache registry reach the build (X-Registry-Config).
+    assert.equal((b as { registryAuth?: unknown }).registryAuth, { '127.0.0.1:5000': { username: 'ci', password: 'pw' } });
   } finally {
+    delete process.env.KILN_REGISTRY_USER;
+    delete process.env.KILN_REGISTRY_PASSWORD;
     rmSync(dir, { recursive: true, force: true });
     await s.stop();
   }
