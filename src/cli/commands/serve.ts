@@ -14,7 +14,7 @@ import { createKilnServer, type ListenSpec } from '../../server/server.js';
 import { createLocalBackend } from '../../server/local-backend.js';
 import { createLogger } from '../../server/log.js';
 import { parseEntitlements } from '../../builder/entitlements.js';
-import { parseCacheExport, parseCacheImport } from '../../remote-cache/spec.js';
+import { describeCacheSource, parseCacheExport, parseCacheImport } from '../../remote-cache/spec.js';
 
 const DEFAULT_SOCKET = '/run/kiln/kiln.sock';
 
@@ -146,6 +146,8 @@ export function register(program: Command): void {
         try {
           const addrs = await server.listen();
           process.stdout.write(`kiln serve: listening on ${addrs.join(', ')}\n`);
+          if (cache.cacheFrom.length) process.stdout.write(`kiln serve: builds import cache from ${cache.cacheFrom.map(describeCacheSource).join(', ')}\n`);
+          if (cache.cacheTo.length) process.stdout.write(`kiln serve: builds export cache to ${cache.cacheTo.map(describeCacheSource).join(', ')}\n`);
         } catch (err) {
           await backend.close?.();
           throw err;
