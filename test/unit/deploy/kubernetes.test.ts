@@ -224,7 +224,7 @@ test('the probes ask /_ping on the unix socket the server also listens on (TCP n
   // The image has what the probes and RUN steps need.
   const dockerfile = readFileSync(`${DIR}Dockerfile`, 'utf8');
   for (const pkg of ['curl', 'runc', 'iptables', 'iproute2', 'tini']) assert.match(dockerfile, new RegExp(`apt-get install[^\\n]*\\b${pkg}\\b`), pkg);
-  assert.match(dockerfile, /^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m);
+  assert.match(dockerfile, /^ENTRYPOINT \["\/usr\/bin\/tini", "-s", "--"\]$/m);
 });
 
 test('the pod is privileged, with seccomp and AppArmor unconfined, as BuildKit rootful', () => {
@@ -242,6 +242,33 @@ test('termination waits for the drain: longer than --grace-period', () => {
   assert.ok(Number.isInteger(grace) && grace > 0);
   const preStop = Number((container.lifecycle?.preStop?.exec?.command as string[] | undefined)?.[1] ?? 0);
   assert.ok(pod.terminationGracePeriodSeconds >= grace + preStop + 10, `${pod.terminationGracePeriodSeconds} s for ${preStop} s + ${grace} s + clean-up`);
+});
+
+test('a prune container GCs the same state root, in the PID namespace the leases are checked in', () => {
+  const { pod, container, configMap } = manifests();
+  const root = argValue('--root');
+  const others = (pod.containers as Obj[]).filter((c) => c !== container);
+  const prune = others.find((c) => c.name === 'prune');
+  assert.ok(prune, 'a prune container');
+  assert.is(prune.image, container.image);
+  const script = (prune.args as string[]).join(' ');
+  assert.match(script, new RegExp(`kiln --root ${root} prune --keep-storage "\\$KILN_KEEP_STORAGE"`));
+  assert.match(script, /trap 'exit 0' TERM/, 'stops at once on SIGTERM');
+  for (const name of ['KILN_KEEP_STORAGE', 'KILN_PRUNE_INTERVAL']) {
+    const ref = (prune.env as Obj[]).find((e) => e.name === name)?.valueFrom?.configMapKeyRef;
+    assert.is(ref?.name, configMap.metadata.name, name);
+    assert.type(configMap.data[ref.key], 'string', name);
+  }
+  assert.match(configMap.data.KILN_KEEP_STORAGE, /^\d+(\.\d+)?(k|m|g|t|kb|mb|gb|tb|ki|mi|gi|ti|kib|mib|gib|tib)?$/i);
+  assert.match(configMap.data.KILN_PRUNE_INTERVAL, /^\d+$/);
+  const state = (container.volumeMounts as Obj[]).find((m) => m.mountPath === root)!.name;
+  for (const c of others) {
+    const m = (c.volumeMounts as Obj[] | undefined)?.find((x) => x.name === state);
+    if (!m) continue;
+    assert.is(m.mountPath, root, `${c.name} sees the state root at the same path`);
+  }
+  // A lease names its owner by pid: from another PID namespace a running build looks dead and loses its data.
+  assert.is(pod.shareProcessNamespace, true);
 });
 
 test("the Service exposes 2375 and selects the Deployment's pods", () => {
