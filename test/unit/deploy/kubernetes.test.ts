@@ -227,7 +227,7 @@ test('the probes ask /_ping on the unix socket the server also listens on (TCP n
   assert.match(dockerfile, /^ENTRYPOINT \["\/usr\/bin\/tini", "-s", "--"\]$/m);
 });
 
-test('the pod is privileged, with seccomp and AppArmor unconfined, as BuildKit rootful', () => {
+test('the server is privileged, with seccomp and AppArmor unconfined, as a rootful BuildKit pod', () => {
   const { deployment, container } = manifests();
   const sc = container.securityContext as Obj;
   assert.is(sc.privileged, true);
@@ -284,6 +284,8 @@ test("the Service exposes 2375 and selects the Deployment's pods", () => {
   for (const [k, v] of Object.entries(service.spec.selector as Obj)) assert.is(labels[k], v, `pod label ${k}`);
   for (const [k, v] of Object.entries(deployment.spec.selector.matchLabels as Obj)) assert.is(labels[k], v, `selector ${k}`);
   assert.is(service.spec.sessionAffinity, 'ClientIP', 'a build and the push of its image reach the same pod');
+  // The Service is named kiln: its links would be KILN_* variables, kiln's own configuration namespace.
+  assert.is(deployment.spec.template.spec.enableServiceLinks, false);
 });
 
 test.run();
