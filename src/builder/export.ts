@@ -43,7 +43,7 @@ export async function exportResult(ctx: BuildContext, st: StageState): Promise<E
   const config = finalConfig(ctx, st);
   const outputs: OutputSpec[] = ctx.opts.outputs?.length ? ctx.opts.outputs : [{ type: 'image' }];
   // An image or archive holds the layers: those that hit in an imported cache are fetched now (only those).
-  if (outputs.some((o) => o.type === 'image' || o.type === 'oci' || o.type === 'docker')) await materialize(ctx, st.fs.layers);
+  if (outputs.some((o) => (o.type === 'image' && o.store !== false) || o.type === 'oci' || o.type === 'docker')) await materialize(ctx, st.fs.layers);
   const layers = await Promise.all(
     st.fs.layers.map(async (l) => {
       const want = l.blobs[ctx.compression];
@@ -69,6 +69,14 @@ export async function exportResult(ctx: BuildContext, st: StageState): Promise<E
     ctx.signal.throwIfAborted();
     switch (out.type) {
       case 'image': {
+        if (out.store === false) {
+          // Pushed from here, never stored locally: its layers need not be here (push-result.ts).
+          const m = await storeManifest(ctx, config, layers, format);
+          written ??= m;
+          const { pushBuiltImage } = await import('./push-result.js');
+          await pushBuiltImage(ctx, { manifest: m.descriptor, config: m.config, layers }, tags);
+          break;
+        }
         ctx.emit({ type: 'export', status: 'writing image' });
         // A rebuild that changed nothing finds every tag already on this image: skip rewriting index.json
         // (a locked, fsynced write) and report the stored image.
@@ -128,12 +136,17 @@ async function storeManifest(
   config: ImageConfig,
   layers: Descriptor[],
   format: 'oci' | 'docker',
-): Promise<{ configDigest: Digest; manifestDigest: Digest; descriptor: Descriptor }> {
+): Promise<{ configDigest: Digest; manifestDigest: Digest; descriptor: Descriptor; config: Descriptor }> {
   const configBytes = canonicalJson(config);
   const c = await ctx.deps.content.writeBuffer(configBytes, undefined, { lease: ctx.lease });
   const manifest = buildManifest({ mediaType: MediaType.OciConfig, digest: c.digest, size: c.size }, layers, format);
   const m = await ctx.deps.content.writeBuffer(canonicalJson(manifest), undefined, { lease: ctx.lease });
-  return { configDigest: c.digest, manifestDigest: m.digest, descriptor: { mediaType: manifest.mediaType!, digest: m.digest, size: m.size } };
+  return {
+    configDigest: c.digest,
+    manifestDigest: m.digest,
+    descriptor: { mediaType: manifest.mediaType!, digest: m.digest, size: m.size },
+    config: manifest.config,
+  };
 }
 
 /** The stored image when every tag already names an image with exactly this config, layers and format. */

@@ -8,7 +8,17 @@ import type { CacheExport, CacheImport } from '../remote-cache/spec.js';
 import type { CredentialLookup } from '../registry/types.js';
 
 export type OutputSpec =
-  | { type: 'image'; push?: boolean; /** `name=` of BuildKit's image output: more references to tag. */ names?: string[] }
+  | {
+      type: 'image';
+      push?: boolean;
+      /** `name=` of BuildKit's image output: more references to tag. */
+      names?: string[];
+      /**
+       * BuildKit's `store=false` (with push): the image goes to the registry only, never into the local store, so
+       * layers that hit in an imported cache are mounted there instead of being downloaded. Default true.
+       */
+      store?: boolean;
+    }
   | { type: 'oci' | 'docker' | 'tar'; dest: string }
   | { type: 'local'; dest: string };
 

@@ -51,8 +51,16 @@ function parseOutput(spec: string, cwd = process.cwd()): OutputSpec {
   const type = o.type ?? 'local';
   switch (type) {
     case 'image':
-    case 'registry':
-      return { type: 'image', push: type === 'registry' || o.push === 'true', names: o.name ? o.name.split(/[,\s]+/).filter(Boolean) : undefined };
+    case 'registry': {
+      const push = type === 'registry' || o.push === 'true';
+      if (o.store !== undefined && o.store !== 'true' && o.store !== 'false')
+        throw new KilnError('INVALID_ARGUMENT', `--output type=${type}: store=${o.store} must be true or false`);
+      const store = o.store !== 'false';
+      // Without the local store the image must go somewhere: BuildKit's store=false is for pushes.
+      if (!store && !push)
+        throw new KilnError('INVALID_ARGUMENT', `--output type=${type},store=false needs push=true (or type=registry)`, { hint: 'the image would go nowhere' });
+      return { type: 'image', push, names: o.name ? o.name.split(/[,\s]+/).filter(Boolean) : undefined, ...(store ? {} : { store: false }) };
+    }
     case 'oci':
     case 'docker':
     case 'tar':
@@ -301,7 +309,7 @@ export function register(program: Command): void {
           throw err;
         }
         renderer.close();
-        if (outputs.some((o) => o.type === 'image' && o.push)) {
+        if (outputs.some((o) => o.type === 'image' && o.push && o.store !== false)) {
           const { pushImage } = await import('../../registry/push.js');
           for (const t of result.tags) await pushImage(builder.root, t, { signal: interrupt.signal });
         }

@@ -100,6 +100,35 @@ test('registry cache, mode=max: a fresh root builds the identical image with no 
   assert.equal((await readdir(join(mountsDir, ids[0]!))).sort(), ['fetched-1', 'fetched-2']);
 });
 
+test('store=false push of a build that hit in a registry cache mounts its layers from the cache: none downloaded', async () => {
+  const a = await harness();
+  const ref = `${proxy.host}/cache/app:push`;
+  const built = await a.build(await project(a), opts({ cacheTo: [parseCacheExport(`type=registry,ref=${ref},mode=max`)] }));
+  const b = await harness();
+  proxy.log.length = 0;
+  const target = `${proxy.host}/team/app:pushed`;
+  const pushed = await b.build(await project(b), {
+    tags: [target],
+    outputs: [{ type: 'image', push: true, store: false }],
+    cacheFrom: [parseCacheImport(ref)],
+  });
+  assert.is(pushed.stepsExecuted, 0);
+  assert.is(pushed.manifestDigest, built.manifestDigest);
+  assert.is(pushed.cacheImport?.blobsFetched, 0, 'no layer downloaded');
+  const layerGets = proxy.log.filter((r) => r.method === 'GET' && r.path.includes('/blobs/'));
+  assert.is(layerGets.length, 1, `only the cache config: ${JSON.stringify(layerGets.map((r) => r.path))}`);
+  const mounts = proxy.log.filter((r) => r.method === 'POST' && r.query.includes('mount=') && r.query.includes('from=cache'));
+  assert.is(mounts.length, 3, 'the three layers of the final stage are mounted from the cache repository');
+  const raw = await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/team/app:pushed`]);
+  const { createHash } = await import('node:crypto');
+  assert.is(`sha256:${createHash('sha256').update(raw).digest('hex')}`, built.manifestDigest);
+  // Not in the local store: store=false.
+  await b.image(target).then(
+    () => assert.unreachable('stored locally'),
+    (e: { code?: string }) => assert.is(e.code, 'IMAGE_NOT_FOUND'),
+  );
+});
+
 test('local cache directory: exported atomically, imported by a fresh root; old blobs pruned', async () => {
   const a = await harness();
   const cacheDir = join(dir, 'ci-cache');

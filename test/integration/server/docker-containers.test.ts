@@ -194,7 +194,12 @@ test("docker run -t and docker exec -t get a terminal: one raw stream, exit code
   assert.match(e.stdout, /^\/dev\/pts\/\d+\r\nto-stderr\r\n$/);
   // On a real terminal (script(1)) the CLI sends its window size with the start; the process sees it at once.
   const env = `DOCKER_HOST=${s.host} DOCKER_BUILDKIT=0 DOCKER_CONFIG=${s.dockerConfig}`;
-  const onPty = (cmd: string) => execFileSync('script', ['-qec', `stty rows 40 cols 120; ${env} ${cmd}`, '/dev/null'], { timeout: 60_000 }).toString();
+  // script(1) echoes what arrives on its terminal's input in caret notation: the NUL it feeds the terminal when
+  // its own stdin ends shows as `^@`, before or after the command's output depending on timing. Not output.
+  const onPty = (cmd: string) =>
+    execFileSync('script', ['-qec', `stty rows 40 cols 120; ${env} ${cmd}`, '/dev/null'], { timeout: 60_000 })
+      .toString()
+      .replace(/\^@/g, '');
   assert.match(onPty(`docker exec -it ${id} stty size`), /^40 120\r?$/m);
   assert.match(onPty('docker run --rm -it busybox stty size'), /^40 120\r?$/m);
   // POST /containers/{id}/resize sets the container's terminal; bad sizes are refused.
