@@ -5,6 +5,7 @@ import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kiln } from '../../helpers/kiln-cli.js';
+import { startRegistry } from '../../helpers/registry.js';
 
 let dir: string;
 test.before(async () => {
@@ -40,6 +41,37 @@ test('a CI job: export to a cache directory on one root, import it on a fresh on
   assert.is(third.code, 0, third.stderr);
   assert.not.match(third.stderr, /imported from/);
   assert.match(third.stderr, /CACHED/);
+  // A change that misses everywhere: --explain names the caches asked.
+  await writeFile(join(ctx, 'a.txt'), 'changed\n');
+  const miss = await kiln(['build', '-t', 'app', '--progress', 'plain', '--explain', '--cache-from', `type=local,src=${cacheDir}`, ctx], { root: b });
+  assert.is(miss.code, 0, miss.stderr);
+  assert.match(miss.stderr, new RegExp(`cache miss: .*a\\.txt.*\\(missed the local cache and ${cacheDir} \\(local\\)\\)`));
+});
+
+test('a registry cache behind Basic auth uses kiln login credentials, as push and pull do', async () => {
+  const reg = await startRegistry({ auth: 'basic', users: { kiln: 'Cache-pw-123' } });
+  try {
+    const env = { KILN_CONFIG: join(dir, 'kiln-config.json'), DOCKER_CONFIG: join(dir, 'docker-config') };
+    const root = join(dir, 'a');
+    const ref = `${reg.host}/private/cache:1`;
+    const ctx = join(dir, 'ctx');
+    const denied = await kiln(['build', '--cache-to', `type=registry,ref=${ref}`, ctx], { root, env });
+    assert.is.not(denied.code, 0);
+    assert.match(denied.stderr, /exporting cache to .*authentication required/);
+    assert.match(denied.stderr, new RegExp(`kiln login ${reg.host}`));
+    assert.is((await kiln(['login', '-u', 'kiln', '--password-stdin', reg.host], { root, env, input: 'Cache-pw-123\n' })).code, 0);
+    const ok = await kiln(['build', '--cache-to', `type=registry,ref=${ref},mode=max`, ctx], { root, env });
+    assert.is(ok.code, 0, ok.stderr);
+    const fresh = join(dir, 'c');
+    assert.is((await kiln(['base', 'busybox'], { root: fresh })).code, 0);
+    const meta = join(dir, 'meta-auth.json');
+    const imported = await kiln(['build', '--metadata-file', meta, '--cache-from', ref, ctx], { root: fresh, env });
+    assert.is(imported.code, 0, imported.stderr);
+    assert.is(JSON.parse(await readFile(meta, 'utf8'))['kiln.steps'].executed, 0);
+    await kiln(['daemon', 'stop'], { root: fresh }).catch(() => undefined);
+  } finally {
+    await reg.stop();
+  }
 });
 
 test('bad cache options: a clear error naming the option and value, exit 2, no stack trace, nothing built', async () => {
