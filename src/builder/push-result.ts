@@ -11,10 +11,10 @@ import { KilnError } from '../errors.js';
 import type { Descriptor } from '../image/types.js';
 import { createBlobSources } from '../registry/blob-sources.js';
 import { where } from '../registry/client.js';
-import { copyBlob } from '../registry/copy.js';
+import { skipBytes } from '../registry/copy.js';
+import { pushBlob } from '../registry/push-blob.js';
 import { forEachLimited } from '../registry/pool.js';
 import { toRegistryRef } from '../registry/pull.js';
-import type { PushStart } from '../registry/types.js';
 import type { BuildContext } from './build-context.js';
 
 export interface BuiltImage {
@@ -43,28 +43,12 @@ export async function pushBuiltImage(ctx: BuildContext, image: BuiltImage, tags:
         const mountFrom = [...(await sources.repositories(rref.registry, desc.digest))];
         if (cacheRepo && cacheRepo.registry === rref.registry) mountFrom.unshift(cacheRepo.repository);
         if (!local && !cacheRepo) throw new KilnError('BLOB_NOT_FOUND', `cannot push ${tag}: layer ${desc.digest} is neither here nor in an imported cache`);
-        const open = (offset: number): Promise<Readable> =>
+        const open = async (offset: number): Promise<Readable> =>
           local
-            ? Promise.resolve(createReadStream(ctx.deps.content.blobPath(desc.digest), { start: offset, highWaterMark: 1 << 20 }))
-            : ctx.remote!.open(desc, signal).then((s) => skip(s, offset));
-        const start = (): Promise<PushStart> => pusher.push(desc, { signal, mountFrom });
-        let first: PushStart | undefined = await start();
-        if (first.status === 'mounted') mounted++;
-        if (first.status !== 'upload') return;
-        await copyBlob(
-          desc,
-          open,
-          async () => {
-            if (first) {
-              const w = first.status === 'upload' ? first.writer : undefined;
-              first = undefined;
-              return w;
-            }
-            const again = await start();
-            return again.status === 'upload' ? again.writer : undefined;
-          },
-          { signal, maxAttempts: t.maxAttempts, backoff: t.backoff, what: `${where(rref)}: blob ${desc.digest}` },
-        );
+            ? createReadStream(ctx.deps.content.blobPath(desc.digest), { start: offset, highWaterMark: 1 << 20 })
+            : skipBytes(await ctx.remote!.open(desc, signal), offset);
+        const pushed = await pushBlob(pusher, t, desc, open, { signal, mountFrom, what: `${where(rref)}: blob ${desc.digest}` });
+        if (pushed.status === 'mounted') mounted++;
       },
       ctx.signal,
     );
@@ -73,24 +57,4 @@ export async function pushBuiltImage(ctx: BuildContext, image: BuiltImage, tags:
     await sources.record(rref.registry, rref.repository, [...blobs.map((b) => b.digest), image.manifest.digest]).catch(() => undefined);
     ctx.emit({ type: 'export', status: `pushed ${tag} (${image.manifest.digest}${mounted ? `; ${mounted} layers mounted from the cache` : ''})` });
   }
-}
-
-/** Drops the first `n` bytes of a stream (a resumed upload reopening a source that cannot seek). */
-async function skip(src: Readable, n: number): Promise<Readable> {
-  if (n === 0) return src;
-  const { Transform } = await import('node:stream');
-  let left = n;
-  const out = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      if (left >= chunk.length) {
-        left -= chunk.length;
-        return cb();
-      }
-      const rest = chunk.subarray(left);
-      left = 0;
-      cb(null, rest);
-    },
-  });
-  src.on('error', (e) => out.destroy(e));
-  return src.pipe(out);
 }

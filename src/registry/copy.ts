@@ -7,7 +7,7 @@
  * hostile server cannot fill the disk. On failure the writer is aborted: nothing half-written stays.
  */
 import { finished } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import type { BlobInfo, ContentWriter } from '../cache/types.js';
 import { KilnError } from '../errors.js';
 import type { Descriptor } from '../image/types.js';
@@ -161,4 +161,27 @@ function wrap(err: unknown, what: string, attempts: number): unknown {
   return new KilnError('REGISTRY_UNAVAILABLE', `${what}: transfer failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${e?.message ?? String(err)}`, {
     cause: err,
   });
+}
+
+/**
+ * A source that cannot seek, reopened at `offset`: the first `offset` bytes of a fresh stream are dropped (a
+ * resumed upload, or a server that ignored `Range`).
+ */
+export function skipBytes(src: Readable, offset: number): Readable {
+  if (offset === 0) return src;
+  let left = offset;
+  const out = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      if (left >= chunk.length) {
+        left -= chunk.length;
+        cb();
+        return;
+      }
+      const rest = chunk.subarray(left);
+      left = 0;
+      cb(null, rest);
+    },
+  });
+  src.on('error', (err) => out.destroy(err));
+  return src.pipe(out);
 }

@@ -4,13 +4,13 @@
  * Blob bytes are verified by the content writer they stream into, not here.
  */
 import { createHash } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
 import type { IoOptions } from '../cache/types.js';
 import { KilnError } from '../errors.js';
 import { isIndexMediaType, isManifestMediaType, MediaType, type Descriptor } from '../image/types.js';
 import { repoScope, where, type RegistryCaller } from './client.js';
 import { isTransientError, readBody } from './http.js';
 import { registryError } from './registry-error.js';
+import { skipBytes } from './copy.js';
 import type { Fetcher, RegistryRef } from './types.js';
 
 export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.DockerManifestList, MediaType.OciManifest, MediaType.DockerManifest].join(', ');
@@ -104,27 +104,8 @@ export function createFetcher(c: RegistryCaller, ref: RegistryRef): Fetcher {
       });
       if (res.status === 206 && offset > 0) return res.body;
       if (res.status !== 200) throw await registryError(res, { where: where(ref), what: `${kind === 'blobs' ? 'blob' : 'manifest'} ${desc.digest}` });
-      if (offset === 0) return res.body;
-      const skip = skipBytes(offset);
-      res.body.on('error', (err) => skip.destroy(err));
-      return res.body.pipe(skip) as Readable;
+      // A server that ignored our `Range` sent the whole blob again.
+      return skipBytes(res.body, offset);
     },
   };
-}
-
-/** Drops the first `n` bytes: a server that ignored our `Range` sent the whole blob again. */
-function skipBytes(n: number): Transform {
-  let left = n;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      if (left >= chunk.length) {
-        left -= chunk.length;
-        cb();
-        return;
-      }
-      const rest = chunk.subarray(left);
-      left = 0;
-      cb(null, rest);
-    },
-  });
 }

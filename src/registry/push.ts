@@ -14,10 +14,10 @@ import { type Descriptor, type Index } from '../image/types.js';
 import { createBlobSources } from './blob-sources.js';
 import { createRegistryClient, where, type RegistryClient } from './client.js';
 import { withConfigDefaults } from './client-options.js';
-import { copyBlob } from './copy.js';
+import { pushBlob } from './push-blob.js';
 import { forEachLimited } from './pool.js';
 import { toRegistryRef } from './pull.js';
-import type { ProgressFn, PushResult, PushStart, RegistryClientOptions } from './types.js';
+import type { ProgressFn, PushResult, RegistryClientOptions } from './types.js';
 
 export interface PushOptions extends RegistryClientOptions {
   /** The local image to push when it is not tagged as `ref` (a name or ID). Default: `ref` itself. */
@@ -77,48 +77,29 @@ export async function pushImage(root: StoreRoot, ref: string, opts: PushOptions 
                 hint: 'the image is incomplete locally; pull or rebuild it',
               });
             }
-            const mountFrom = await sources.repositories(rref.registry, desc.digest);
-            const start = (): Promise<PushStart> => pusher.push(desc, { signal, mountFrom });
-            let first: PushStart | undefined = await start();
-            if (first.status !== 'upload') {
-              if (first.status === 'mounted') result.mounted++;
-              else result.skipped++;
-              emit({
-                ...ev,
-                status: first.status === 'mounted' ? 'mounted' : 'exists',
-                current: desc.size,
-                ...(first.status === 'mounted' ? { message: `from ${first.from}` } : {}),
-              });
-              return;
-            }
-            emit({ ...ev, status: 'uploading', current: 0 });
             const path = root.content.blobPath(desc.digest);
-            const done = await copyBlob(
-              desc,
-              async (offset) => createReadStream(path, { start: offset, highWaterMark: 1 << 20 }),
-              async () => {
-                if (first) {
-                  const w = first.status === 'upload' ? first.writer : undefined;
-                  first = undefined;
-                  return w;
-                }
-                const again = await start();
-                return again.status === 'upload' ? again.writer : undefined;
-              },
-              {
-                signal,
-                maxAttempts: t.maxAttempts,
-                backoff: t.backoff,
-                what: `${where(rref)}: blob ${desc.digest}`,
-                onProgress: (current) => emit({ ...ev, status: 'uploading', current }),
-                onRetry: (err) => emit({ ...ev, status: 'retrying', current: 0, message: (err as Error).message }),
-              },
-            );
-            if (done) {
+            const pushed = await pushBlob(pusher, t, desc, async (offset) => createReadStream(path, { start: offset, highWaterMark: 1 << 20 }), {
+              signal,
+              mountFrom: await sources.repositories(rref.registry, desc.digest),
+              what: `${where(rref)}: blob ${desc.digest}`,
+              onUpload: () => emit({ ...ev, status: 'uploading', current: 0 }),
+              onProgress: (current) => emit({ ...ev, status: 'uploading', current }),
+              onRetry: (err) => emit({ ...ev, status: 'retrying', current: 0, message: (err as Error).message }),
+            });
+            if (pushed.status === 'uploaded') {
               result.uploaded++;
               result.bytes += desc.size;
-            } else result.skipped++;
-            emit({ ...ev, status: 'done', current: desc.size });
+              emit({ ...ev, status: 'done', current: desc.size });
+              return;
+            }
+            if (pushed.status === 'mounted') result.mounted++;
+            else result.skipped++;
+            emit({
+              ...ev,
+              status: pushed.status === 'mounted' ? 'mounted' : 'exists',
+              current: desc.size,
+              ...(pushed.status === 'mounted' ? { message: `from ${pushed.from}` } : {}),
+            });
           },
           opts.signal,
         );

@@ -9,7 +9,7 @@
  * hold it, else an upload), in parallel, and PUTs the manifest under the tag last: a failure leaves the tag on the
  * previous cache, which is still whole.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { KilnError, isKilnError } from '../errors.js';
 import { canonicalJson } from '../image/canonical-json.js';
 import { selectManifest } from '../image/platform.js';
@@ -17,10 +17,10 @@ import { MediaType, type Descriptor, type Digest, type ImageConfig, type Index, 
 import { createHash } from 'node:crypto';
 import { createBlobSources } from '../registry/blob-sources.js';
 import { where, type RegistryClient } from '../registry/client.js';
-import { copyBlob } from '../registry/copy.js';
+import { skipBytes } from '../registry/copy.js';
+import { pushBlob } from '../registry/push-blob.js';
 import { forEachLimited } from '../registry/pool.js';
 import { toRegistryRef } from '../registry/pull.js';
-import type { PushStart } from '../registry/types.js';
 import { ANNOTATION_UNCOMPRESSED, CACHE_CONFIG_MEDIA_TYPE, INLINE_CACHE_KEY, MAX_CACHE_CONFIG_BYTES, parseCacheConfig } from './cache-config.js';
 import { parseJson, readSmallBlob, type CachePayload, type LoadedCache } from './cache-store.js';
 
@@ -94,27 +94,6 @@ export async function loadRegistryCache(refText: string, opts: RegistryCacheOpti
   return loaded(Buffer.from(inline, 'base64'), blobs);
 }
 
-/** Skips the first `offset` bytes of a fresh stream (a resumed upload). */
-async function openAt(open: () => Promise<Readable>, offset: number): Promise<Readable> {
-  const src = await open();
-  if (offset === 0) return src;
-  const { Transform } = await import('node:stream');
-  let left = offset;
-  const skip = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      if (left >= chunk.length) {
-        left -= chunk.length;
-        return cb();
-      }
-      const rest = chunk.subarray(left);
-      left = 0;
-      cb(null, rest);
-    },
-  });
-  src.on('error', (e) => skip.destroy(e));
-  return src.pipe(skip);
-}
-
 export interface RegistryExportOptions {
   client: RegistryClient;
   /** `image-manifest=true`: an image manifest; false: an index. A registry refusing the manifest gets the index. */
@@ -139,25 +118,9 @@ export async function writeRegistryCache(refText: string, payload: CachePayload,
     opts.client.opts.concurrency ?? 4,
     async (desc, signal) => {
       const mountFrom = await sources.repositories(rref.registry, desc.digest);
-      const start = (): Promise<PushStart> => pusher.push(desc, { signal, mountFrom });
-      let first: PushStart | undefined = await start();
-      if (first.status === 'upload') {
-        const openSrc = desc === configDesc ? async () => (await import('node:stream')).Readable.from([payload.config]) : () => payload.open(desc, signal);
-        await copyBlob(
-          desc,
-          (offset) => openAt(openSrc, offset),
-          async () => {
-            if (first) {
-              const w = first.status === 'upload' ? first.writer : undefined;
-              first = undefined;
-              return w;
-            }
-            const again = await start();
-            return again.status === 'upload' ? again.writer : undefined;
-          },
-          { signal, maxAttempts: t.maxAttempts, backoff: t.backoff, what: `${where(rref)}: cache blob ${desc.digest}` },
-        );
-      }
+      const open = async (offset: number): Promise<Readable> =>
+        skipBytes(desc === configDesc ? Readable.from([payload.config]) : await payload.open(desc, signal), offset);
+      await pushBlob(pusher, t, desc, open, { signal, mountFrom, what: `${where(rref)}: cache blob ${desc.digest}` });
       done++;
       payload.onProgress?.(`cache ${refText}: ${done}/${blobs.length} blobs`);
     },
