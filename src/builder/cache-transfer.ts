@@ -224,7 +224,15 @@ async function mountEntries(ctx: BuildContext, spec: CacheExport): Promise<Cache
   for (const id of [...ctx.cacheMountsUsed].sort()) {
     const dir = join(ctx.cache.mountsDir, id);
     const size = await treeSize(dir, budget).catch(() => -1);
-    if (size < 0) continue;
+    if (size < 0) {
+      // Not on this root (every step using it hit): what the imported cache had stays in the export as it was.
+      const carried = await ctx.remote?.cacheMountLayer(id);
+      if (carried && carried.size <= budget) {
+        budget -= carried.size;
+        out.push({ id, layer: carried });
+      }
+      continue;
+    }
     if (size > budget) {
       ctx.emit({
         type: 'warning',
@@ -238,7 +246,7 @@ async function mountEntries(ctx: BuildContext, spec: CacheExport): Promise<Cache
       w = await ctx.deps.layers.writeTree(dir, { compression: spec.compression ?? ctx.compression, lease: ctx.lease, signal: ctx.signal });
       ctx.mountLayers.set(`${id}\0${spec.compression ?? ctx.compression}`, w);
     }
-    out.push({ id, created: ctx.created, layer: { desc: w.descriptor, diffId: w.diffId, size: w.size } });
+    out.push({ id, layer: { desc: w.descriptor, diffId: w.diffId, size: w.size } });
   }
   return out;
 }

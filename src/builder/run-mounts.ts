@@ -64,6 +64,18 @@ export async function mountInputs(ctx: BuildContext, mounts: RunMount[]): Promis
   return inputs;
 }
 
+/**
+ * The directory name of a cache mount under `<root>/build-cache/mounts`, which is also its id in an exported
+ * cache. BuildKit keys a seeded cache by its id and its base: another from= (or a rebuilt stage) is another cache.
+ */
+export async function cacheMountDirId(ctx: BuildContext, m: Extract<RunMount, { type: 'cache' }>): Promise<string> {
+  const base = m.from ? `\0${await fromIdentity(ctx, m.from)}\0${m.source ?? '/'}` : '';
+  return createHash('sha256')
+    .update(m.id + base)
+    .digest('hex')
+    .slice(0, 32);
+}
+
 /** What a `from=` names, as a key input: a stage's ChainID, or the image reference. */
 async function fromIdentity(ctx: BuildContext, from: StageOrImageRef): Promise<string> {
   return from.kind === 'stage' ? (await ctx.stage(from.index)).fs.chainId || 'empty' : from.ref;
@@ -111,18 +123,11 @@ export async function prepareMounts(ctx: BuildContext, mounts: RunMount[]): Prom
     for (const m of mounts) {
       switch (m.type) {
         case 'cache': {
-          // BuildKit keys a seeded cache by its id and its base: another from= (or a rebuilt stage) is another cache.
-          const base = m.from ? `\0${await fromIdentity(ctx, m.from)}\0${m.source ?? '/'}` : '';
-          const hashed = createHash('sha256')
-            .update(m.id + base)
-            .digest('hex')
-            .slice(0, 32);
+          const hashed = await cacheMountDirId(ctx, m);
           let dir = join(ctx.cache.mountsDir, hashed);
           // New on this root: an imported cache (--cache-from) may hold its contents from another machine.
           if (ctx.remote) await restoreCacheMount(ctx, hashed, dir);
           if (m.from && !(await exists(dir))) await seedCache(ctx, dir, m, scratch, releases);
-          // A private cache is never exported (BuildKit: its contents are one user's).
-          if (m.sharing !== 'private') ctx.cacheMountsUsed.add(hashed);
           await mkdir(dir, { recursive: true });
           const fresh = (await stat(dir)).uid !== m.uid || ((await stat(dir)).mode & 0o7777) !== m.mode;
           if (fresh) {

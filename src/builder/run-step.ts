@@ -17,7 +17,7 @@ import type { BuildContext } from './build-context.js';
 import { PROXY_VARS } from '../graph/cache-key.js';
 import { checkRunEntitlements } from './entitlements.js';
 import { removeMountStubs, RUNTIME_STUBS } from './mount-stubs.js';
-import { mountInputs, prepareMounts } from './run-mounts.js';
+import { mountInputs, prepareMounts, cacheMountDirId } from './run-mounts.js';
 import { runStep } from './step-runner.js';
 import type { StageState } from './state.js';
 import type { StepRef } from './types.js';
@@ -76,6 +76,11 @@ export async function runInstruction(
   // above the container's `/` (runc, the executor and the stub clean-up all join targets to a root directory).
   const mounts = absoluteMounts(ins.mounts, cwd);
   const keyInputs = await mountInputs(ctx, mounts);
+  // Cache mounts travel with an export whether this step runs or hits (a cached build keeps them in the cache).
+  // A private one never does (BuildKit: its contents are one user's).
+  if (ctx.opts.cacheTo?.length) {
+    for (const m of mounts) if (m.type === 'cache' && m.sharing !== 'private') ctx.cacheMountsUsed.add(await cacheMountDirId(ctx, m));
+  }
   // The process gets the scope's environment; the key's copy (op.def.env) has the proxy variables removed.
   const runEnv = st.scope.runEnv();
   const proxies = Object.entries(st.scope.proxyEnv()).map(([k, v]) => `${k}=${v}`);

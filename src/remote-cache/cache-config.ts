@@ -70,7 +70,8 @@ export interface CacheEntry {
 export interface CacheMountEntry {
   id: string;
   layer: CacheLayer;
-  created: string;
+  /** Left out: a mount's contents have no build time of their own, and an unchanged cache must give the same bytes. */
+  created?: string;
 }
 
 /** What an imported cache answers: a key's result (cache mounts are records too, see cacheMountDigest). */
@@ -89,7 +90,7 @@ const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 
 /** Builds the config and the layer descriptors (sorted by digest) for a set of entries. */
 export function buildCacheConfig(entries: CacheEntry[], mounts: CacheMountEntry[] = []): { config: CacheConfigJson; layers: Descriptor[] } {
-  const layerInfo = new Map<Digest, { layer: CacheLayer; parentBlob?: Digest; created: string }>();
+  const layerInfo = new Map<Digest, { layer: CacheLayer; parentBlob?: Digest; created?: string }>();
   for (const e of entries)
     if (e.layer && !layerInfo.has(e.layer.desc.digest)) layerInfo.set(e.layer.desc.digest, { layer: e.layer, parentBlob: e.parentBlob, created: e.created });
   for (const m of mounts) if (!layerInfo.has(m.layer.desc.digest)) layerInfo.set(m.layer.desc.digest, { layer: m.layer, created: m.created });
@@ -101,7 +102,13 @@ export function buildCacheConfig(entries: CacheEntry[], mounts: CacheMountEntry[
     return {
       blob: b,
       parent: parent ?? -1,
-      annotations: { mediaType: layer.desc.mediaType, diffID: layer.diffId, size: layer.desc.size, createdAt: created, uncompressedSize: layer.size },
+      annotations: {
+        mediaType: layer.desc.mediaType,
+        diffID: layer.diffId,
+        size: layer.desc.size,
+        ...(created ? { createdAt: created } : {}),
+        uncompressedSize: layer.size,
+      },
     };
   });
   const all = [
@@ -111,7 +118,7 @@ export function buildCacheConfig(entries: CacheEntry[], mounts: CacheMountEntry[
   const unique = [...new Map(all.map((r) => [r.digest, r])).values()].sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
   const recordIndex = new Map(unique.map((r, i) => [r.digest, i]));
   const records: CacheConfigJson['records'] = unique.map(({ digest, entry, mount }) => {
-    if (mount) return { digest, layers: [{ layer: layerIndex.get(mount.layer.desc.digest)!, createdAt: mount.created }] };
+    if (mount) return { digest, layers: [{ layer: layerIndex.get(mount.layer.desc.digest)!, ...(mount.created ? { createdAt: mount.created } : {}) }] };
     const e = entry!;
     const rec: NonNullable<CacheConfigJson['records']>[number] = { digest };
     if (e.layer) rec.layers = [{ layer: layerIndex.get(e.layer.desc.digest)!, createdAt: e.created }];
@@ -122,7 +129,10 @@ export function buildCacheConfig(entries: CacheEntry[], mounts: CacheMountEntry[
   });
   const descs = blobs.map((b) => {
     const { layer, created } = layerInfo.get(b)!;
-    return { ...layer.desc, annotations: { ...layer.desc.annotations, [ANNOTATION_UNCOMPRESSED]: layer.diffId, [ANNOTATION_CREATED]: created } };
+    return {
+      ...layer.desc,
+      annotations: { ...layer.desc.annotations, [ANNOTATION_UNCOMPRESSED]: layer.diffId, ...(created ? { [ANNOTATION_CREATED]: created } : {}) },
+    };
   });
   return { config: { layers, records }, layers: descs };
 }

@@ -29,6 +29,8 @@ export interface CacheImporter {
   lookup(key: Digest): Promise<RemoteHit | undefined>;
   /** The exported contents of the cache mount `id`, as a stream of its layer (compressed). */
   openCacheMount(id: string, signal?: AbortSignal): Promise<{ layer: CacheLayer; stream: Readable; source: string } | undefined>;
+  /** The exported contents of the cache mount `id` as an imported cache lists them (nothing is fetched). */
+  cacheMountLayer(id: string): Promise<CacheLayer | undefined>;
   /** True when some imported source holds `digest`. */
   has(digest: Digest): boolean;
   /** Opens a blob of an imported source. */
@@ -106,6 +108,14 @@ export function createCacheImporter(specs: CacheImport[], opts: ImporterOptions)
         stats.blobsFetched++;
         stats.bytesFetched += layer.desc.size;
         return { layer, stream: await c.open(layer.desc, 0, signal), source: c.name };
+      }
+      return undefined;
+    },
+    async cacheMountLayer(id) {
+      const digest = cacheMountDigest(id);
+      for (const c of await sources()) {
+        const layer = c.parsed.records.get(digest)?.layer;
+        if (layer) return layer;
       }
       return undefined;
     },

@@ -129,6 +129,31 @@ test('store=false push of a build that hit in a registry cache mounts its layers
   );
 });
 
+test('cache mounts: private ones never travel, the size budget is kept, and an unchanged re-export uploads nothing', async () => {
+  const a = await harness();
+  const ref = `${proxy.host}/cache/mounts:1`;
+  const df = [
+    'FROM busybox',
+    "RUN --mount=type=cache,target=/shared,id=shared sh -c 'echo s > /shared/s; echo 1 > /one'",
+    "RUN --mount=type=cache,target=/private,id=private,sharing=private sh -c 'echo p > /private/p; echo 2 > /two'",
+    "RUN --mount=type=cache,target=/big,id=big sh -c 'head -c 300000 /dev/urandom > /big/blob; echo 3 > /three'",
+    '',
+  ].join('\n');
+  const ctx = await a.context({ Dockerfile: df });
+  const spec = parseCacheExport(`type=registry,ref=${ref},mode=max,cache-mount-max-size=100k`);
+  const built = await a.build(ctx, { cacheTo: [spec] });
+  assert.ok(built.events.some((e) => e.type === 'warning' && /cache mount .* not exported \(cache-mount-max-size=\)/.test(e.message)));
+  const raw = JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/cache/mounts:1`]));
+  // Three step layers and one cache mount (the shared one: the private one never, the big one over budget).
+  assert.is(raw.layers.length, 4, JSON.stringify(raw.layers.map((l: { size: number }) => l.size)));
+
+  proxy.log.length = 0;
+  await a.build(ctx, { cacheTo: [spec] });
+  const uploads = proxy.log.filter((r) => r.method === 'POST' && r.path.includes('/blobs/uploads/'));
+  assert.is(uploads.length, 0, 'every blob was HEADed and found');
+  assert.ok(proxy.log.some((r) => r.method === 'HEAD' && r.path.includes('/blobs/')));
+});
+
 test('local cache directory: exported atomically, imported by a fresh root; old blobs pruned', async () => {
   const a = await harness();
   const cacheDir = join(dir, 'ci-cache');
