@@ -75,6 +75,9 @@ export const ERROR_CODES = {
   REGISTRY_NOT_FOUND: { category: 'not-found' },
   REGISTRY_UNAVAILABLE: { category: 'unavailable' },
   REGISTRY_PROTOCOL: { category: 'failed' },
+  // cache import/export (src/remote-cache/)
+  CACHE_INVALID: { category: 'invalid' },
+  CACHE_TOO_LARGE: { category: 'invalid' },
   MANIFEST_TOO_LARGE: { category: 'invalid' },
   INSECURE_REGISTRY: { category: 'precondition' },
   // server

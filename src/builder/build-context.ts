@@ -3,6 +3,11 @@
  * the step-number allocator and the cancellation signal. Created by builder.ts per `build()` call.
  */
 import type { BuildCache, CacheRecord } from '../cache/build-cache.js';
+import type { RegistryClient } from '../registry/client.js';
+import type { CacheImporter } from '../remote-cache/importer.js';
+import type { NotedResult } from './cache-transfer.js';
+import type { Digest } from '../image/types.js';
+import type { WrittenLayer } from './ports.js';
 import type { Lease } from '../cache/lease.js';
 import type { Compression } from '../layers/compression.js';
 import type { ParsedDockerfile } from '../parser/types.js';
@@ -19,7 +24,8 @@ export interface BuildContext {
   cache: BuildCache;
   signal: AbortSignal;
   emit(e: BuildEvent): void;
-  stats: { executed: number; cached: number; shared: number };
+  /** `remote`: hits answered by an imported cache (also counted in `cached`). */
+  stats: { executed: number; cached: number; shared: number; remote: number };
   /** `os/arch[/variant]` of the target. */
   platform: string;
   compression: Compression;
@@ -42,4 +48,20 @@ export interface BuildContext {
   ignore?: PathMatcher;
   /** The built state of a stage (memoized; starts it when needed). */
   stage(index: number): Promise<StageState>;
+  /** The imported caches (`--cache-from`), when any. */
+  remote?: CacheImporter;
+  /** Remote hits waiting for their blob, by blob digest: recorded locally once it is fetched. */
+  pendingRemote: Map<Digest, CacheRecord[]>;
+  /** Blob fetches from imported caches in flight (one per blob). */
+  fetching: Map<Digest, Promise<void>>;
+  /** Every step result of the build, by key (filled only when exporting cache). */
+  results: Map<Digest, NotedResult>;
+  /** Ids (directory names) of the shared cache mounts RUN steps used. */
+  cacheMountsUsed: Set<string>;
+  /** Cache-mount layers written for export, by id and compression (several exports share one). */
+  mountLayers: Map<string, WrittenLayer>;
+  /** A registry client for cache transfers, made on first use and closed with the build. */
+  registryClient(): Promise<RegistryClient>;
+  /** Runs `fn` when the build ends (success or failure). */
+  onFinish(fn: () => void): void;
 }

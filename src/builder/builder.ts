@@ -18,6 +18,7 @@ import { formatPlatform, hostPlatform, parsePlatform } from '../image/platform.j
 import { parseDockerfile } from '../parser/parse-dockerfile.js';
 import type { BuildContext } from './build-context.js';
 import { checkRunEntitlements } from './entitlements.js';
+import { cacheRegistryClient, exportCaches, startImport } from './cache-transfer.js';
 import { exportResult } from './export.js';
 import { loadDockerignore, type DockerfileLocation } from './dockerignore.js';
 import { readFileInRoot } from './fileops/read-in-root.js';
@@ -122,6 +123,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
     await mkdir(tmpDir, { recursive: true });
     const lease = deps.leaseDirs ? createLease(deps.leaseDirs) : undefined;
     let stepId = 0;
+    const finishers: Array<() => void> = [];
     const stages = new Map<number, Promise<StageState>>();
     const ctx: BuildContext = {
       deps,
@@ -130,7 +132,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
       cache,
       signal: ctl.signal,
       emit,
-      stats: { executed: 0, cached: 0, shared: 0 },
+      stats: { executed: 0, cached: 0, shared: 0, remote: 0 },
       platform,
       compression: opts.compression ?? 'gzip',
       sourceDateEpoch: epoch,
@@ -145,6 +147,13 @@ export function createBuilder(deps: BuilderDeps): Builder {
       ssh: new Map((opts.ssh ?? []).map((s) => [s.id, s])),
       contextDir,
       ignore,
+      pendingRemote: new Map(),
+      fetching: new Map(),
+      results: new Map(),
+      cacheMountsUsed: new Set(),
+      mountLayers: new Map(),
+      registryClient: () => Promise.reject(new Error('unset')),
+      onFinish: (fn) => void finishers.push(fn),
       stage(index) {
         let s = stages.get(index);
         if (!s) {
@@ -155,6 +164,8 @@ export function createBuilder(deps: BuilderDeps): Builder {
         return s;
       },
     };
+    ctx.registryClient = cacheRegistryClient(ctx);
+    ctx.remote = startImport(ctx);
     try {
       emit({
         type: 'build-start',
@@ -174,6 +185,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
       }
       await Promise.allSettled([...stages.values()]);
       const exported = await exportResult(ctx, final);
+      await exportCaches(ctx, final);
       const result: BuildResult = {
         imageId: exported.configDigest,
         manifestDigest: exported.manifestDigest,
@@ -181,6 +193,9 @@ export function createBuilder(deps: BuilderDeps): Builder {
         stepsExecuted: ctx.stats.executed,
         stepsCached: ctx.stats.cached,
         stepsShared: ctx.stats.shared,
+        ...(ctx.remote
+          ? { cacheImport: { hits: ctx.stats.remote, blobsFetched: ctx.remote.stats.blobsFetched, bytesFetched: ctx.remote.stats.bytesFetched } }
+          : {}),
       };
       emit({ type: 'build-done', result });
       return result;
@@ -190,6 +205,13 @@ export function createBuilder(deps: BuilderDeps): Builder {
       throw err;
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
+      for (const fn of finishers) {
+        try {
+          fn();
+        } catch {
+          // closing a client must not mask the build's result
+        }
+      }
       if (!ctl.signal.aborted) ctl.abort();
       await lease?.release().catch(() => {});
       // Not through a mount a step failed to remove (see removeUnlessMounted): the start-up sweep takes it then.

@@ -14,6 +14,8 @@ import { MediaType, type Descriptor, type Digest, type ImageConfig } from '../im
 import type { BuildContext } from './build-context.js';
 import { lazyView } from './rootfs.js';
 import { ensureSnapshot } from './step-runner.js';
+import { inlineEntries, materialize } from './cache-transfer.js';
+import { INLINE_CACHE_KEY } from '../remote-cache/cache-config.js';
 import type { StageState } from './state.js';
 import type { OutputSpec } from './types.js';
 
@@ -39,11 +41,15 @@ function finalConfig(ctx: BuildContext, st: StageState): ImageConfig {
 /** Writes the image (store and/or archives) and the rootfs outputs. */
 export async function exportResult(ctx: BuildContext, st: StageState): Promise<ExportedImage> {
   const config = finalConfig(ctx, st);
+  const outputs: OutputSpec[] = ctx.opts.outputs?.length ? ctx.opts.outputs : [{ type: 'image' }];
+  // An image or archive holds the layers: those that hit in an imported cache are fetched now (only those).
+  if (outputs.some((o) => o.type === 'image' || o.type === 'oci' || o.type === 'docker')) await materialize(ctx, st.fs.layers);
   const layers = await Promise.all(
     st.fs.layers.map(async (l) => {
       const want = l.blobs[ctx.compression];
       const have = l.blobs.gzip ?? l.blobs.zstd ?? l.blobs.none!;
       if (want || !l.recordKey) return want ?? have;
+      await materialize(ctx, [l]);
       ctx.emit({ type: 'export', status: `compressing layer ${l.diffId.slice(7, 19)} (${ctx.compression})` });
       const d = await ctx.deps.layers.recompress(have, ctx.compression, { lease: ctx.lease, signal: ctx.signal });
       l.blobs[ctx.compression] = d;
@@ -52,7 +58,11 @@ export async function exportResult(ctx: BuildContext, st: StageState): Promise<E
     }),
   );
   const format = ctx.opts.format ?? 'oci';
-  const outputs: OutputSpec[] = ctx.opts.outputs?.length ? ctx.opts.outputs : [{ type: 'image' }];
+  if (ctx.opts.cacheTo?.some((c) => c.type === 'inline')) {
+    // BuildKit's inline cache: the cache config of the image's own steps, in its config, naming its own blobs.
+    const { inlineCacheValue } = await import('../remote-cache/exporter.js');
+    (config as ImageConfig & Record<string, unknown>)[INLINE_CACHE_KEY] = inlineCacheValue(await inlineEntries(ctx, st, layers));
+  }
   const tags = [...new Set([...(ctx.opts.tags ?? []), ...outputs.flatMap((o) => (o.type === 'image' ? (o.names ?? []) : []))])];
   let written: { configDigest: Digest; manifestDigest: Digest } | undefined;
   for (const out of outputs) {

@@ -31,6 +31,8 @@ export interface LayerPort {
     dir: string,
     opts: { compression: Compression; sourceDateEpoch?: number; mediaFormat?: 'oci' | 'docker'; lease?: BlobLease; signal?: AbortSignal },
   ): Promise<WrittenLayer>;
+  /** A plain directory (a cache mount's contents) as a layer blob: every entry as it is, sorted, no whiteouts. */
+  writeTree(dir: string, opts: { compression: Compression; lease?: BlobLease; signal?: AbortSignal }): Promise<WrittenLayer>;
   /** Re-encodes a stored layer blob with another compression (same diffId). */
   recompress(blob: Descriptor, compression: Compression, opts: { lease?: BlobLease; signal?: AbortSignal }): Promise<Descriptor>;
 }

@@ -18,6 +18,7 @@ import { lstatOrUndefined, resolveInRoot } from './fileops/root-path.js';
 import { copyTree } from './copy-tree.js';
 import { forwardSshAgent } from './ssh-agent.js';
 import { ensureSnapshot } from './step-runner.js';
+import { restoreCacheMount } from './cache-transfer.js';
 import type { CopySpec } from './ports.js';
 
 /** Per-process bookkeeping for cache mounts: users of each id, and a queue for `sharing=locked`. */
@@ -117,7 +118,11 @@ export async function prepareMounts(ctx: BuildContext, mounts: RunMount[]): Prom
             .digest('hex')
             .slice(0, 32);
           let dir = join(ctx.cache.mountsDir, hashed);
+          // New on this root: an imported cache (--cache-from) may hold its contents from another machine.
+          if (ctx.remote) await restoreCacheMount(ctx, hashed, dir);
           if (m.from && !(await exists(dir))) await seedCache(ctx, dir, m, scratch, releases);
+          // A private cache is never exported (BuildKit: its contents are one user's).
+          if (m.sharing !== 'private') ctx.cacheMountsUsed.add(hashed);
           await mkdir(dir, { recursive: true });
           const fresh = (await stat(dir)).uid !== m.uid || ((await stat(dir)).mode & 0o7777) !== m.mode;
           if (fresh) {

@@ -75,6 +75,7 @@ export async function runStage(ctx: BuildContext, index: number): Promise<StageS
         cfg,
         scope,
         baseConfig: img?.config,
+        keys: [],
       };
       st.lastCreated = img?.config.created;
     }

@@ -30,6 +30,8 @@ export interface FsState {
 
 export interface StageState {
   fs: FsState;
+  /** Cache keys of the filesystem steps that made this stage, base stages' first (what mode=min cache export takes). */
+  keys: string[];
   cfg: ConfigState;
   scope: StageScope;
   /** Base image config, for ONBUILD and `--from` image lookups. */
@@ -61,6 +63,7 @@ export function cloneStage(s: StageState): StageState {
   if (image.config) image.config.OnBuild = null;
   return {
     fs: { ...s.fs, layers: s.fs.layers.map((l) => ({ ...l, blobs: { ...l.blobs } })) },
+    keys: [...s.keys],
     cfg: { image, cmdSet: false },
     scope: s.scope.child(),
     baseConfig: s.cfg.image,

@@ -16,6 +16,7 @@ import type { BuildContext } from './build-context.js';
 import { explainMiss } from './explain.js';
 import { HISTORY_COMMENT } from '../graph/image-config.js';
 import { anyBlob, applyRecord, type FsState, type StageState } from './state.js';
+import { holdRemoteRecord, materialize, noteResult, remoteHit } from './cache-transfer.js';
 import type { StepRef } from './types.js';
 
 /** What a step hands to the runner. */
@@ -55,6 +56,8 @@ export async function ensureSnapshot(ctx: BuildContext, fs: FsState): Promise<st
   const snap = ctx.deps.snapshotter;
   if (fs.layers.length === 0) return undefined;
   if (fs.snapshot && (await snap.stat(fs.snapshot))?.kind === 'committed') return fs.snapshot;
+  // Layers that hit in an imported cache arrive now, when a rootfs is really needed.
+  await materialize(ctx, fs.layers);
   const key = await snap.ensureImage(
     fs.layers.map((l) => ({ descriptor: anyBlob(l), diffId: l.diffId })),
     { signal: ctx.signal },
@@ -158,7 +161,11 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
   const noCache = ctx.opts.noCache === true;
   let rec = noCache ? undefined : await ctx.cache.get(key);
   if (rec && !(await hasBlobs(ctx, rec))) rec = undefined;
-  if (!rec && def.contentInputs) {
+  // Missed here: an imported cache (--cache-from) may have it. Asked before the content key below, which
+  // would unpack the source stage (and fetch its layers) only to compute a digest.
+  let remote: Awaited<ReturnType<typeof remoteHit>>;
+  if (!rec && !noCache && ctx.remote) remote = await remoteHit(ctx, key);
+  if (!rec && !remote && def.contentInputs) {
     // The cheap key (stage identity) missed: try the content of what is read, so a rebuilt stage that produced
     // the same files still hits (BuildKit's content-based cache for COPY --from).
     const c = await def.contentInputs();
@@ -168,17 +175,40 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
     rec = noCache ? undefined : await ctx.cache.get(key);
     if (rec && !(await hasBlobs(ctx, rec))) rec = undefined;
     if (rec) await ctx.cache.put({ ...rec, key: extraKeys[0]! });
+    else if (!noCache && ctx.remote) remote = await remoteHit(ctx, key);
   }
   const slots = [slotId(ctx.dockerfileId, def.stageKey, 'text', def.op.meta.text), slotId(ctx.dockerfileId, def.stageKey, 'pos', String(def.position))];
   const desc = `step ${step.id}: ${step.text}`;
+  const keys = [key, ...extraKeys];
   if (rec) {
+    noteResult(ctx, st, keys, rec);
     st.fs = applyRecord(st.fs, rec, desc, def.independent);
+    st.keys.push(key);
     ctx.stats.cached++;
     ctx.emit({ type: 'step-cached', step });
     await ctx.cache.setSlots(slots, rec.key);
+  } else if (remote) {
+    // The chain ID after the step is known only here: the record is completed before it is kept or applied.
+    const r = remote.rec;
+    r.key = key;
+    r.inputs = inputs;
+    const applied = applyRecord(st.fs, { ...r, result: { ...r.result, chainId: 'pending' } }, desc, def.independent);
+    const chain = r.result.layer ? chainId(applied.layers.map((l) => l.diffId)) : st.fs.chainId;
+    r.result.chainId = chain;
+    rec = r;
+    noteResult(ctx, st, keys, rec);
+    st.fs = r.result.layer ? { ...applied, chainId: chain, snapshot: undefined, lowerDirs: undefined } : { ...st.fs, desc };
+    st.keys.push(key);
+    for (const k of keys) holdRemoteRecord(ctx, { ...r, key: k });
+    ctx.stats.cached++;
+    ctx.stats.remote++;
+    ctx.emit({ type: 'step-cached', step, source: remote.source });
+    await ctx.cache.setSlots(slots, rec.key);
   } else {
     const before = noCache ? undefined : await ctx.cache.fromSlots(slots);
-    ctx.emit({ type: 'step-miss-reason', step, reason: noCache ? 'cache disabled (--no-cache)' : explainMiss(inputs, before?.inputs) });
+    const why = noCache ? 'cache disabled (--no-cache)' : explainMiss(inputs, before?.inputs);
+    const imported = ctx.remote && !noCache ? await ctx.remote.names() : [];
+    ctx.emit({ type: 'step-miss-reason', step, reason: imported.length ? `${why} (missed the local cache and ${imported.join(', ')})` : why });
     const frozen = st;
     let ran = false;
     const run = () =>
@@ -197,7 +227,9 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
       if (ran || ctx.signal.aborted || !((isKilnError(err) && err.code === 'CANCELLED') || (err as Error)?.name === 'AbortError')) throw err;
       rec = await run();
     }
+    noteResult(ctx, st, keys, rec);
     st.fs = applyRecord(st.fs, rec, desc, def.independent);
+    st.keys.push(key);
     const lowerDirs = recordLowers.get(rec);
     if (lowerDirs) st.fs.lowerDirs = lowerDirs;
     await ctx.cache.setSlots(slots, rec.key);

@@ -5,6 +5,7 @@
 import type { Digest } from '../image/types.js';
 import type { Writable } from 'node:stream';
 import type { CacheExport, CacheImport } from '../remote-cache/spec.js';
+import type { RegistryClientOptions } from '../registry/types.js';
 
 export type OutputSpec =
   | { type: 'image'; push?: boolean; /** `name=` of BuildKit's image output: more references to tag. */ names?: string[] }
@@ -74,6 +75,8 @@ export interface BuildOptions {
   cacheFrom?: CacheImport[];
   /** Caches to export after a successful build (`--cache-to`). */
   cacheTo?: CacheExport[];
+  /** Registry access for cache import and export (credentials, CAs); defaults from the Docker config as pulls. */
+  registry?: RegistryClientOptions;
   /**
    * SOURCE_DATE_EPOCH in seconds (also read from the build arg of that name): clamps layer file times and sets
    * every `created`, so the same inputs give the same image digest on any root.
@@ -98,6 +101,8 @@ export interface BuildResult {
    * once, elsewhere. Neither executed here nor a cache hit. Always set by the builder; optional for fakes.
    */
   stepsShared: number;
+  /** With `--cache-from`: steps an imported cache answered, and the blobs (bytes) fetched from it. */
+  cacheImport?: { hits: number; blobsFetched: number; bytesFetched: number };
 }
 
 /** One step of a build as the user sees it: `[stage i/n] INSTRUCTION`. */
@@ -123,7 +128,8 @@ export interface PullLayerProgress {
 export type BuildEvent =
   | { type: 'build-start'; steps: number; stages: string[] }
   | { type: 'step-start'; step: StepRef }
-  | { type: 'step-cached'; step: StepRef }
+  /** `source`: the imported cache that answered, when the local cache missed. */
+  | { type: 'step-cached'; step: StepRef; source?: string }
   | { type: 'step-miss-reason'; step: StepRef; reason: string }
   | { type: 'step-output'; step: StepRef; stream: 'stdout' | 'stderr'; data: string }
   | { type: 'step-done'; step: StepRef; durationMs: number }

@@ -30,6 +30,11 @@ export function layerPort(content: ContentStore): LayerPort {
       const w = await writeLayer(content, tar, { compression: opts.compression, format: opts.mediaFormat, lease: opts.lease, signal: opts.signal });
       return { descriptor: w.descriptor, diffId: w.diffId, size: w.uncompressedSize };
     },
+    async writeTree(dir, opts) {
+      const [{ dirTar }, { writeLayer }] = await layerMods();
+      const w = await writeLayer(content, dirTar(dir, { signal: opts.signal }), { compression: opts.compression, lease: opts.lease, signal: opts.signal });
+      return { descriptor: w.descriptor, diffId: w.diffId, size: w.uncompressedSize };
+    },
     async recompress(blob, compression: Compression, opts) {
       const [, { writeLayer }, { createDecompressStream }] = await layerMods();
       const src = await content.read(blob.digest, { signal: opts.signal });

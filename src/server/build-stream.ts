@@ -53,7 +53,7 @@ export function createBuildStream(emit: Emit, opts: { quiet: boolean; explain?: 
           say(`Step ${e.step.id}/${steps || e.step.total} : ${e.step.text}\n`);
           break;
         case 'step-cached':
-          say(' ---> Using cache\n');
+          say(e.source ? ` ---> Using cache (imported from ${e.source})\n` : ' ---> Using cache\n');
           break;
         case 'step-miss-reason':
           // Docker prints no cache explanations; kiln's own remote CLI asks with explain.

@@ -43,7 +43,8 @@ export function createPlainRenderer(out: Writable): ProgressRenderer {
           write(`\n#${e.step.id} ${stepLabel(e.step)} ${e.step.text}\n`);
           break;
         case 'step-cached':
-          write(`#${e.step.id} CACHED\n`);
+          // An imported cache's hit says which (the local cache missed): what --explain users look for.
+          write(e.source ? `#${e.step.id} CACHED (imported from ${e.source}; not in the local cache)\n` : `#${e.step.id} CACHED\n`);
           break;
         case 'step-miss-reason':
           write(`#${e.step.id} cache miss: ${e.reason}\n`);

@@ -48,7 +48,7 @@ export function createTtyRenderer(out: Writable & { columns?: number }, opts: { 
       const right = ` ${t}${mark}`;
       const room = width() - right.length;
       lines.push(`${left.length > room ? `${left.slice(0, room - 1)}…` : left.padEnd(room)}${right}`);
-      if (opts.explain && r.reason && r.state !== 'cached') lines.push(clip(` => => cache miss: ${r.reason}`));
+      if (opts.explain && r.reason) lines.push(clip(r.state === 'cached' ? ` => => ${r.reason}` : ` => => cache miss: ${r.reason}`));
       if (r.state === 'running' || r.state === 'error') {
         const shown = r.partial ? [...r.tail, r.partial].slice(-TAIL_LINES) : r.tail;
         for (const l of shown) lines.push(clip(` => => # ${l}`));
@@ -88,6 +88,7 @@ export function createTtyRenderer(out: Writable & { columns?: number }, opts: { 
           const r = row(e.step);
           r.state = 'cached';
           r.end = Date.now();
+          if (e.source) r.reason = `imported from ${e.source}`;
           break;
         }
         case 'step-miss-reason':
