@@ -192,6 +192,32 @@ async function bench(reg: TestRegistry): Promise<void> {
   const t: Record<string, number[]> = {};
   const add = (k: string, ms: number) => (t[k] ??= []).push(ms);
   const kilnExecuted: number[] = [];
+
+  /**
+   * A timed `kiln build` with JSON progress, its wall time under `key` and its phases under `key: PHASE`, from the
+   * events' timestamps: start-up (process start to build-start: Node, modules, the root, the Dockerfile and, with
+   * --cache-from, the cache manifest and config), steps (build-start to the image export: cache lookups, the layers
+   * an imported hit needs), image (writing and naming the image: the imported layers it needs are fetched here),
+   * exit (build-done to the process's end).
+   */
+  const kilnBuild = async (key: string, root: string, args: string[]) => {
+    const start = Date.now();
+    const out = await kiln(root, ['build', '--progress', 'json', ...args]);
+    const end = Date.now();
+    add(key, end - start);
+    const at: Record<string, number> = {};
+    for (const line of out.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      const e = JSON.parse(line) as { type: string; time: string };
+      at[e.type] ??= Date.parse(e.time);
+    }
+    if (at['build-start'] === undefined || at['build-done'] === undefined) return;
+    const exp = at.export ?? at['build-done'];
+    add(`${key}: start-up`, at['build-start'] - start);
+    add(`${key}: steps`, exp - at['build-start']);
+    add(`${key}: image`, at['build-done'] - exp);
+    add(`${key}: exit`, end - at['build-done']);
+  };
   const buildahHits: string[] = [];
 
   for (let round = 0; round < RUNS; round++) {
@@ -201,7 +227,7 @@ async function bench(reg: TestRegistry): Promise<void> {
       add('kiln cold', await timed(() => kiln(cold, ['build', '-q', '-t', 'app', ctx])));
       // Fixed costs, for reading the CI case: a build with every step in the local cache, and a bare process start.
       await settle();
-      add('kiln no-op', await timed(() => kiln(cold, ['build', '-q', '-t', 'app', ctx])));
+      await kilnBuild('kiln no-op', cold, ['-t', 'app', ctx]);
       add('kiln --version', await timed(() => kiln(cold, ['--version'])));
       removeTree(cold);
 
@@ -209,10 +235,7 @@ async function bench(reg: TestRegistry): Promise<void> {
         const ci = await kilnRootWithBase('kiln-ci');
         const meta = join(work, `meta-${round}.json`);
         await settle();
-        add(
-          'kiln CI',
-          await timed(() => kiln(ci, ['build', '-q', '--cache-from', `type=registry,ref=${kilnCache}`, '--metadata-file', meta, '-t', 'app', ctx])),
-        );
+        await kilnBuild('kiln CI', ci, ['--cache-from', `type=registry,ref=${kilnCache}`, '--metadata-file', meta, '-t', 'app', ctx]);
         const executed = (JSON.parse(readFileSync(meta, 'utf8')) as { 'kiln.steps': { executed: number } })['kiln.steps'].executed;
         kilnExecuted.push(executed);
         if (executed !== 0) {
@@ -288,6 +311,12 @@ async function bench(reg: TestRegistry): Promise<void> {
   ];
   console.log(`${pad('scenario', 54)} ${pad('median', 10)} runs (ms)`);
   for (const [, label, k] of rows) console.log(`${pad(label, 54)} ${pad(ms(k), 10)} ${(t[k] ?? []).map((x) => x.toFixed(0)).join(' ')}`);
+
+  const phases = ['start-up', 'steps', 'image', 'exit'];
+  console.log("\nwhere the time goes (medians of each phase, from the build's JSON progress timestamps)");
+  for (const k of ['kiln CI', 'kiln no-op']) {
+    if (t[`${k}: start-up`]) console.log(`  ${pad(k, 11)} ${phases.map((p) => `${p} ${m(`${k}: ${p}`).toFixed(0)} ms`).join(', ')}`);
+  }
 
   const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) ? `${(a / b).toFixed(2)}x` : 'n/a');
   const verdict = (ok: boolean | undefined) => (ok === undefined ? 'not measured' : ok ? 'met' : 'MISSED');
