@@ -21,6 +21,7 @@ declare -A need=(
   [cc]=gcc
   [htpasswd]=apache2-utils
   [ssh-agent]=openssh-client
+  [kubectl]=kubernetes-client
 )
 missing=()
 for cmd in "${!need[@]}"; do

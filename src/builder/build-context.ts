@@ -61,7 +61,7 @@ export interface BuildContext {
   /** Cache-mount layers written for export, by id and compression (several exports share one). */
   mountLayers: Map<string, WrittenLayer>;
   /** A registry client for cache transfers, made on first use and closed with the build. */
-  registryClient(): Promise<RegistryClient>;
+  registryClient(operator: boolean): Promise<RegistryClient>;
   /** Runs `fn` when the build ends (success or failure). */
   onFinish(fn: () => void): void;
 }

@@ -32,16 +32,30 @@ export interface NotedResult {
   belowKey?: Digest;
 }
 
-/** A registry client for this build's cache transfers, made once (credentials as pulls and pushes find them). */
-export function cacheRegistryClient(ctx: BuildContext): () => Promise<RegistryClient> {
-  let client: Promise<RegistryClient> | undefined;
-  return () =>
-    (client ??= (async () => {
-      const [{ createRegistryClient }, { withConfigDefaults }] = await Promise.all([import('../registry/client.js'), import('../registry/client-options.js')]);
-      const c = createRegistryClient(await withConfigDefaults({ ...(ctx.opts.registry ?? {}) }));
-      ctx.onFinish(() => c.close());
-      return c;
-    })());
+/**
+ * Registry clients for this build's cache transfers, made once each: with the build's own credentials (a served
+ * build's client's, else the caller's config files as pulls use), or for a server's default cache (`operator`)
+ * with this process's config files, never the client's.
+ */
+export function cacheRegistryClient(ctx: BuildContext): (operator: boolean) => Promise<RegistryClient> {
+  const clients = new Map<boolean, Promise<RegistryClient>>();
+  return (operator) => {
+    let client = clients.get(operator);
+    if (!client) {
+      client = (async () => {
+        const [{ createRegistryClient }, { withConfigDefaults }] = await Promise.all([
+          import('../registry/client.js'),
+          import('../registry/client-options.js'),
+        ]);
+        const own = !operator && ctx.opts.registryCredentials ? { credentials: ctx.opts.registryCredentials } : {};
+        const c = createRegistryClient(await withConfigDefaults(own));
+        ctx.onFinish(() => c.close());
+        return c;
+      })();
+      clients.set(operator, client);
+    }
+    return client;
+  };
 }
 
 /** Starts loading the `--cache-from` sources (undefined without any, or with --no-cache). */

@@ -5,7 +5,7 @@
 import type { Digest } from '../image/types.js';
 import type { Writable } from 'node:stream';
 import type { CacheExport, CacheImport } from '../remote-cache/spec.js';
-import type { RegistryClientOptions } from '../registry/types.js';
+import type { CredentialLookup } from '../registry/types.js';
 
 export type OutputSpec =
   | { type: 'image'; push?: boolean; /** `name=` of BuildKit's image output: more references to tag. */ names?: string[] }
@@ -75,8 +75,12 @@ export interface BuildOptions {
   cacheFrom?: CacheImport[];
   /** Caches to export after a successful build (`--cache-to`). */
   cacheTo?: CacheExport[];
-  /** Registry access for cache import and export (credentials, CAs); defaults from the Docker config as pulls. */
-  registry?: RegistryClientOptions;
+  /**
+   * The only registry credentials of this build's cache import and export, when set: a build served by
+   * `kiln serve` gets its client's (X-Registry-Config), never the server's logins, as its FROM pulls do. Unset
+   * (a CLI build): the caller's config files (registry/client-options.ts withConfigDefaults).
+   */
+  registryCredentials?: CredentialLookup;
   /**
    * SOURCE_DATE_EPOCH in seconds (also read from the build arg of that name): clamps layer file times and sets
    * every `created`, so the same inputs give the same image digest on any root.

@@ -18,6 +18,8 @@ export interface LoadedCache {
   registry?: { registry: string; repository: string };
   /** Requests made to load it (for the lazy-import guarantee: one round trip for the config). */
   requests: number;
+  /** A server default: reached with the server's logins. */
+  operator?: boolean;
 }
 
 /** What an export writes: the cache config's bytes and the layer blobs it names, and where to read them from. */

@@ -20,7 +20,7 @@ export interface ExportInput {
 }
 
 export interface ExportOptions {
-  client: () => Promise<RegistryClient>;
+  client: (operator: boolean) => Promise<RegistryClient>;
   rootDir: string;
   signal?: AbortSignal;
   onProgress?(status: string): void;
@@ -34,7 +34,7 @@ export async function exportCache(spec: Exclude<CacheExport, { type: 'inline' }>
   const payload = { config: encodeCacheConfig(config, where), layers, open: input.open, onProgress: opts.onProgress };
   if (spec.type === 'registry') {
     return writeRegistryCache(spec.ref, payload, {
-      client: await opts.client(),
+      client: await opts.client(spec.operator === true),
       imageManifest: spec.imageManifest,
       rootDir: opts.rootDir,
       signal: opts.signal,

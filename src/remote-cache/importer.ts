@@ -44,8 +44,8 @@ export interface CacheImporter {
 }
 
 export interface ImporterOptions {
-  /** A registry client, made on first need (credentials as pulls and pushes find them). */
-  client: () => Promise<RegistryClient>;
+  /** A registry client for a source, made on first need (the server's logins for an `operator` source). */
+  client: (operator: boolean) => Promise<RegistryClient>;
   platform: Platform;
   signal?: AbortSignal;
   warn(message: string): void;
@@ -58,10 +58,10 @@ export function createCacheImporter(specs: CacheImport[], opts: ImporterOptions)
       try {
         const loaded =
           spec.type === 'registry'
-            ? await loadRegistryCache(spec.ref, { client: await opts.client(), platform: opts.platform, signal: opts.signal })
+            ? await loadRegistryCache(spec.ref, { client: await opts.client(spec.operator === true), platform: opts.platform, signal: opts.signal })
             : await loadLocalCache(spec.src, spec.tag, opts.platform);
         if (!loaded) opts.warn(`cache ${describeCacheSource(spec)}: no cache there yet; building without it`);
-        return loaded;
+        return loaded && { ...loaded, operator: spec.operator === true };
       } catch (err) {
         if (opts.signal?.aborted) throw err;
         opts.warn(`cache ${describeCacheSource(spec)}: cannot import (${isKilnError(err) ? err.message : String(err)}); building without it`);
@@ -117,7 +117,7 @@ export function createCacheImporter(specs: CacheImport[], opts: ImporterOptions)
     async fetchInto(content, desc, o) {
       await sources();
       const c = sourceFor(desc.digest);
-      const remote = c.registry ? await opts.client() : undefined;
+      const remote = c.registry ? await opts.client(c.operator === true) : undefined;
       await copyBlob(
         desc,
         (offset, s) => c.open(desc, offset, s),

@@ -10,11 +10,19 @@ import { parseReference } from '../image/reference.js';
 export type CacheMode = 'min' | 'max';
 export type CacheCompression = 'gzip' | 'zstd' | 'none';
 
+/**
+ * Set by `kiln serve` on its own default caches: registry access uses the server's logins (its operator chose the
+ * ref), not the client's. A cache a client names is always reached with the client's credentials.
+ */
+export interface OperatorMark {
+  operator?: boolean;
+}
+
 /** Where a build imports cache from. */
-export type CacheImport = { type: 'registry'; ref: string } | { type: 'local'; src: string; tag: string };
+export type CacheImport = ({ type: 'registry'; ref: string } | { type: 'local'; src: string; tag: string }) & OperatorMark;
 
 /** What every export shares. */
-export interface CacheExportCommon {
+export interface CacheExportCommon extends OperatorMark {
   /** `min`: the steps of the final image; `max`: every step of every stage that ran. */
   mode: CacheMode;
   /** Layer compression in the cache (default: the build's). */

@@ -4,8 +4,9 @@
  * forcerm) are accepted and ignored, since RUN steps get the server's limits; what kiln cannot do (BuildKit
  * sessions, remote contexts, squash, outputs) is refused with NOT_IMPLEMENTED and a hint.
  */
-import { KilnError } from '../errors.js';
+import { KilnError, isKilnError } from '../errors.js';
 import type { BuildOptions } from '../builder/types.js';
+import { parseCacheExport, parseCacheImport, type CacheExport, type CacheImport } from '../remote-cache/spec.js';
 import { parseEntitlements, type Entitlement } from '../builder/entitlements.js';
 import type { Query } from './http-util.js';
 import { safeParts } from './context-ingest.js';
@@ -19,7 +20,6 @@ export interface BuildRequest {
   quiet: boolean;
   /** kiln's own remote CLI asks for the BuildEvents themselves (`kilnevents=1`), to render them like a local build. */
   events: boolean;
-  cacheFrom: string[];
   options: Omit<BuildOptions, 'contextDir' | 'signal' | 'onEvent'>;
   /** Notes for the client's stream (ignored parameters, say). */
   warnings: string[];
@@ -78,9 +78,9 @@ export function parseBuildQuery(q: Query, permitted: readonly Entitlement[] = []
   const tags = q.all('t');
   for (const t of tags) checkImageName(t);
 
-  const cacheFrom = q.json<unknown>('cachefrom') ?? [];
-  if (!Array.isArray(cacheFrom) || cacheFrom.some((c) => typeof c !== 'string'))
-    throw new KilnError('INVALID_ARGUMENT', 'cachefrom must be a JSON array of image names');
+  // Parsed (and a client's type=local refused) here, before the context is read or anything runs.
+  const cacheFrom = cacheParam(q, 'cachefrom', parseCacheImport);
+  const cacheTo = cacheParam(q, 'kilncacheto', parseCacheExport);
 
   const net = q.str('networkmode') ?? 'default';
   let networkMode: BuildOptions['networkMode'];
@@ -116,14 +116,12 @@ export function parseBuildQuery(q: Query, permitted: readonly Entitlement[] = []
   const warnings: string[] = [];
   const ignored = IGNORED.filter((k) => q.str(k) !== undefined && !/^(0|false|)$/.test(q.str(k)!) && k !== 'rm' && k !== 'session' && k !== 'buildid');
   if (ignored.length) warnings.push(`ignored by kiln: ${ignored.join(', ')} (RUN steps get the server's limits)`);
-  if (cacheFrom.length) warnings.push('cachefrom is not needed: all builds on this server share one cache');
 
   return {
     dockerfile: parts.join('/'),
     tags,
     quiet: q.bool('q'),
     events: q.bool('kilnevents'),
-    cacheFrom: cacheFrom as string[],
     warnings,
     options: {
       tags,
@@ -139,6 +137,8 @@ export function parseBuildQuery(q: Query, permitted: readonly Entitlement[] = []
       // As /etc/hosts lines (`IP NAME`), as a local build passes its --add-host values.
       extraHosts: extraHosts.length ? extraHosts.map(hostsLine) : undefined,
       explain: q.bool('kilnexplain'),
+      cacheFrom,
+      cacheTo,
     },
   };
 }
@@ -147,4 +147,60 @@ export function parseBuildQuery(q: Query, permitted: readonly Entitlement[] = []
 function hostsLine(entry: string): string {
   const i = entry.indexOf(':');
   return `${entry.slice(i + 1)} ${entry.slice(0, i)}`;
+}
+
+/**
+ * `cachefrom` (Docker's: a JSON array of `--cache-from` values, a bare one an image reference) or `kilncacheto`
+ * (kiln's: a JSON array of `--cache-to` values), each parsed as the CLI parses the flag; undefined when empty.
+ * A `type=local` cache is refused: a client must not name directories on the server (the operator's own
+ * `kiln serve --cache-from/--cache-to` defaults may).
+ */
+function cacheParam<T extends CacheImport | CacheExport>(q: Query, name: string, parse: (spec: string) => T): T[] | undefined {
+  const raw = q.json<unknown>(name) ?? [];
+  if (!Array.isArray(raw) || raw.some((c) => typeof c !== 'string'))
+    throw new KilnError('INVALID_ARGUMENT', `${name} must be a JSON array of strings`, {
+      hint: name === 'cachefrom' ? 'e.g. ["registry.example/app:cache"]' : 'e.g. ["type=registry,ref=registry.example/app:cache,mode=max"]',
+    });
+  const out: T[] = [];
+  for (const spec of (raw as string[]).filter((c) => c.trim() !== '')) {
+    let parsed: T;
+    try {
+      parsed = parse(spec);
+    } catch (err) {
+      // The parser speaks of the CLI's flag; the request named the parameter.
+      if (!isKilnError(err)) throw err;
+      throw new KilnError(err.code, err.message.replace(/^--cache-(from|to)\b/, name), { hint: err.hint, cause: err });
+    }
+    if (parsed.type === 'local')
+      throw new KilnError(
+        'INVALID_ARGUMENT',
+        `${name} ${JSON.stringify(spec.slice(0, 200))}: type=local names a directory on the server, which a build request cannot use`,
+        {
+          hint: 'use type=registry,ref=REGISTRY/REPOSITORY:TAG (a local cache on the server is for its operator: kiln serve --cache-from/--cache-to)',
+        },
+      );
+    out.push(parsed);
+  }
+  return out.length ? out : undefined;
+}
+
+/** The server's cache defaults (`kiln serve --cache-from/--cache-to`). */
+export interface CacheDefaults {
+  cacheFrom?: readonly CacheImport[];
+  cacheTo?: readonly CacheExport[];
+}
+
+/**
+ * A build's cache options with the server's defaults filled in: a build's own cachefrom replaces the server's
+ * cache-from list, and its own kilncacheto the server's cache-to list; either list alone, the other kept.
+ */
+export function withCacheDefaults<T extends Pick<BuildOptions, 'cacheFrom' | 'cacheTo'>>(options: T, defaults: CacheDefaults | undefined): T {
+  // The server's own caches are reached with the server's logins (its operator chose them); a client's with its own.
+  const cacheFrom = options.cacheFrom?.length
+    ? options.cacheFrom
+    : defaults?.cacheFrom?.length
+      ? defaults.cacheFrom.map((c) => ({ ...c, operator: true }))
+      : undefined;
+  const cacheTo = options.cacheTo?.length ? options.cacheTo : defaults?.cacheTo?.length ? defaults.cacheTo.map((c) => ({ ...c, operator: true })) : undefined;
+  return { ...options, cacheFrom, cacheTo };
 }

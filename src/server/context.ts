@@ -6,6 +6,7 @@ import type { Query } from './http-util.js';
 import type { BuildQueue } from './build-queue.js';
 import type { ContextCache } from './context-cache.js';
 import type { Entitlement } from '../builder/entitlements.js';
+import type { CacheDefaults } from './build-params.js';
 
 /** Limits on what a client may send. Sizes in bytes, times in milliseconds. */
 export interface ServerLimits {
@@ -51,6 +52,8 @@ export interface ServerState {
   allow: readonly Entitlement[];
   /** Host directories (real paths) whose contents containers may bind-mount (`kiln serve --allow-bind`); none by default. */
   bindRoots: readonly string[];
+  /** Cache import/export for every build that names none of its own (`kiln serve --cache-from/--cache-to`). */
+  cache: CacheDefaults;
   version: string;
 }
 

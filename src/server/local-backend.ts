@@ -107,7 +107,9 @@ export async function createLocalBackend(opts: LocalBackendOptions): Promise<Ser
   return {
     tmpDir: root.tmpDir,
     images: createImageBackend(root),
-    build: ({ registryAuth, ...o }) => buildCreds.run(registryAuth ?? {}, () => builder.build(o)),
+    // The client's X-Registry-Config serves its FROM pulls (through `buildCreds`) and its cache import/export.
+    build: ({ registryAuth, ...o }) =>
+      buildCreds.run(registryAuth ?? {}, () => builder.build({ ...o, registryCredentials: configCredentials(registryAuth ?? {}) })),
     registry: {
       async pull(ref, o) {
         const r = await pullImage(root, ref, {

@@ -23,6 +23,7 @@ import { newId } from './routes/build.js';
 import { upgradeRoutes, type UpgradeHandler } from './attach.js';
 import { execUpgradeRoutes } from './routes/exec.js';
 import type { Entitlement } from '../builder/entitlements.js';
+import type { CacheDefaults } from './build-params.js';
 
 export type ListenSpec = { kind: 'unix'; path: string; mode?: number } | { kind: 'tcp'; host: string; port: number };
 
@@ -50,6 +51,11 @@ export interface KilnServerOptions {
   allow?: readonly Entitlement[];
   /** Host directories (real paths) containers created through the API may bind from; none by default. */
   bindRoots?: readonly string[];
+  /**
+   * Cache import/export for every build (`kiln serve --cache-from/--cache-to`; type=local allowed, being the
+   * operator's): a build's own `cachefrom` replaces the cache-from list, its `kilncacheto` the cache-to list.
+   */
+  cache?: CacheDefaults;
 }
 
 export interface KilnServer {
@@ -76,6 +82,7 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
     draining: false,
     allow: opts.allow ?? [],
     bindRoots: opts.bindRoots ?? [],
+    cache: opts.cache ?? {},
     version: opts.version ?? '0.1.0',
   };
   const router = createRouter<Handler>(routes);

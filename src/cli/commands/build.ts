@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { KilnError } from '../../errors.js';
 import type { BuildOptions, BuildResult, OutputSpec, SecretSource, SshSource } from '../../builder/types.js';
 import { parseEntitlements } from '../../builder/entitlements.js';
+import { parseCacheExport, parseCacheImport } from '../../remote-cache/spec.js';
 import { globalOptions } from '../context.js';
 import { perInvocationBuilders, resolveArg } from '../io.js';
 import { createRenderer, type ProgressMode } from '../progress/index.js';
@@ -150,6 +151,9 @@ export interface BuildFlags {
   quiet?: boolean;
   push?: boolean;
   allow: string[];
+  /** `--cache-from` / `--cache-to` specs as typed (parsed by src/remote-cache/spec.ts). */
+  cacheFrom: string[];
+  cacheTo: string[];
   daemon: boolean;
 }
 type Flags = BuildFlags;
@@ -167,6 +171,9 @@ export function checkBuildFlags(context: string, f: BuildFlags): void {
   parseKeyValues(f.buildArg, '--build-arg', true, {});
   parseKeyValues(f.label, '--label', false);
   parseEntitlements(f.allow);
+  // Paths stay as typed here: a malformed spec is refused whichever side resolves them.
+  for (const c of f.cacheFrom) parseCacheImport(c);
+  for (const c of f.cacheTo) parseCacheExport(c);
   for (const h of f.addHost) {
     if (!/^[^:\s]+:\S+$/.test(h)) throw new KilnError('INVALID_ARGUMENT', `invalid --add-host ${JSON.stringify(h)}: use NAME:IP`);
   }
@@ -210,6 +217,18 @@ export function register(program: Command): void {
     .option(
       '--allow <entitlement>',
       'grant an entitlement: network.host (RUN --network=host), security.insecure (RUN --security=insecure) (repeatable)',
+      collect,
+      [] as string[],
+    )
+    .option(
+      '--cache-from <spec>',
+      'external cache source, e.g. user/app:cache, type=registry,ref=REF or type=local,src=DIR (repeatable)',
+      collect,
+      [] as string[],
+    )
+    .option(
+      '--cache-to <spec>',
+      'cache export destination, e.g. type=registry,ref=REF[,mode=max], type=local,dest=DIR or type=inline (repeatable)',
       collect,
       [] as string[],
     )
@@ -265,6 +284,9 @@ export function register(program: Command): void {
           // As buildx: `--network host` asks for host networking itself, so it grants network.host.
           allow: parseEntitlements([...f.allow, ...(f.network === 'host' ? ['network.host'] : [])]),
           explain: f.explain || f.progress === 'plain',
+          // A local cache directory is the caller's: resolved against its cwd (a daemon-served build's is forwarded).
+          cacheFrom: f.cacheFrom.length ? f.cacheFrom.map((c) => parseCacheImport(c, (p) => resolveArg(io, p))) : undefined,
+          cacheTo: f.cacheTo.length ? f.cacheTo.map((c) => parseCacheExport(c, (p) => resolveArg(io, p))) : undefined,
           sourceDateEpoch: buildArgs.SOURCE_DATE_EPOCH ?? io.env.SOURCE_DATE_EPOCH,
           signal: interrupt.signal,
           stdout: io.stdout,

@@ -3,6 +3,7 @@
  * (default /run/kiln/kiln.sock) and/or TCP; TCP off loopback needs client-certificate TLS or a token.
  * SIGTERM/SIGINT drain: no new builds, running ones get `--grace-period` seconds, then the server exits.
  * Builds get no entitlement unless the server is started allowing it (`--allow network.host`) and the build asks.
+ * `--cache-from`/`--cache-to` are every build's cache import/export unless the build names its own.
  */
 import type { Command } from 'commander';
 import { readFile, realpath, stat } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import { createKilnServer, type ListenSpec } from '../../server/server.js';
 import { createLocalBackend } from '../../server/local-backend.js';
 import { createLogger } from '../../server/log.js';
 import { parseEntitlements } from '../../builder/entitlements.js';
+import { describeCacheSource, parseCacheExport, parseCacheImport } from '../../remote-cache/spec.js';
 
 const DEFAULT_SOCKET = '/run/kiln/kiln.sock';
 
@@ -71,10 +73,24 @@ export function register(program: Command): void {
       (v: string, acc: string[]) => [...acc, v],
       [] as string[],
     )
+    .option(
+      '--cache-from <spec>',
+      'cache source for every build that names none (docker build --cache-from replaces it): REF, type=registry,ref=REF or type=local,src=DIR (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
+    .option(
+      '--cache-to <spec>',
+      "cache export for every build that names none (kiln's --cache-to replaces it): type=registry,ref=REF[,mode=max], type=local,dest=DIR or type=inline (repeatable)",
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .action(
       async (
         o: {
           listen: string[];
+          cacheFrom: string[];
+          cacheTo: string[];
           allow: string[];
           allowBind: string[];
           tlscacert?: string;
@@ -109,6 +125,11 @@ export function register(program: Command): void {
         const allow = parseEntitlements(o.allow);
         const bindRoots = await Promise.all(o.allowBind.map(bindRoot));
         if (!Number.isInteger(o.concurrency) || o.concurrency < 1) throw new KilnError('INVALID_ARGUMENT', '--concurrency must be a positive integer');
+        // The operator's own: type=local directories are allowed here (resolved against the server's cwd).
+        const cache = {
+          cacheFrom: o.cacheFrom.map((c) => parseCacheImport(c, (p) => resolve(p))),
+          cacheTo: o.cacheTo.map((c) => parseCacheExport(c, (p) => resolve(p))),
+        };
         const backend = await createLocalBackend({ root: g.root });
         const server = createKilnServer({
           backend,
@@ -118,12 +139,15 @@ export function register(program: Command): void {
           concurrency: o.concurrency,
           allow,
           bindRoots,
+          cache,
           limits: { maxContextBytes: parseSize(o.maxContextSize), idleTimeoutMs: o.idleTimeout * 1000 },
           log: createLogger({ quiet: o.quiet }),
         });
         try {
           const addrs = await server.listen();
           process.stdout.write(`kiln serve: listening on ${addrs.join(', ')}\n`);
+          if (cache.cacheFrom.length) process.stdout.write(`kiln serve: builds import cache from ${cache.cacheFrom.map(describeCacheSource).join(', ')}\n`);
+          if (cache.cacheTo.length) process.stdout.write(`kiln serve: builds export cache to ${cache.cacheTo.map(describeCacheSource).join(', ')}\n`);
         } catch (err) {
           await backend.close?.();
           throw err;

@@ -10,6 +10,8 @@ import { humanSince, humanSize, table } from '../human-units.js';
 import type { RemoteClient } from './client.js';
 import { throwIfError } from './client.js';
 import { packContext } from './context-tar.js';
+import { parseCacheExport, parseCacheImport } from '../../remote-cache/spec.js';
+import { parseReference } from '../../image/reference.js';
 
 export interface RemoteBuildOptions {
   contextDir: string;
@@ -31,6 +33,10 @@ export interface RemoteBuildOptions {
   /** Entitlements asked of the server (kiln's own `kilnallow` parameter; the Engine API has none). */
   allow?: string[];
   explain?: boolean;
+  /** `--cache-from` specs, as Docker's `cachefrom` (a JSON array of strings). */
+  cacheFrom?: string[];
+  /** `--cache-to` specs, as kiln's `kilncacheto` (the Engine API has no parameter for them). */
+  cacheTo?: string[];
   progress?: ProgressMode;
   quiet?: boolean;
   signal?: AbortSignal;
@@ -53,11 +59,20 @@ export async function remoteBuild(client: RemoteClient, o: RemoteBuildOptions): 
   if (o.extraHosts?.length) q.set('extrahosts', o.extraHosts.join(','));
   if (o.allow?.length) q.set('kilnallow', o.allow.join(','));
   if (o.explain) q.set('kilnexplain', '1');
+  if (o.cacheFrom?.length) q.set('cachefrom', JSON.stringify(o.cacheFrom));
+  if (o.cacheTo?.length) q.set('kilncacheto', JSON.stringify(o.cacheTo));
   const renderer = createRenderer(o.quiet ? 'quiet' : (o.progress ?? 'auto'), process.stderr, { explain: o.explain });
   let result: BuildResult | undefined;
   try {
     const upload = client.stream(
-      { method: 'POST', path: '/build', query: q, body: ctx.stream, headers: { 'Content-Type': 'application/x-tar' }, signal: o.signal },
+      {
+        method: 'POST',
+        path: '/build',
+        query: q,
+        body: ctx.stream,
+        headers: { 'Content-Type': 'application/x-tar', ...cacheRegistryConfig(o.cacheFrom ?? [], o.cacheTo ?? []) },
+        signal: o.signal,
+      },
       (m) => {
         throwIfError(m);
         const e = m.kiln as BuildEvent | undefined;
@@ -119,6 +134,23 @@ export async function remoteImages(
     process.stdout.write(
       table([['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], ...rows.map((r) => [r.repository, r.tag, r.id, humanSince(r.created), humanSize(r.size)])]),
     );
+}
+
+/**
+ * X-Registry-Config for a build's registry caches: KILN_REGISTRY_USER / KILN_REGISTRY_PASSWORD for each registry a
+ * `--cache-from`/`--cache-to` ref names (the server uses a build's X-Registry-Config for its cache import and export,
+ * and for FROM pulls from the same registries); nothing when the variables are unset or no registry cache is named.
+ */
+export function cacheRegistryConfig(cacheFrom: string[], cacheTo: string[], env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const username = env.KILN_REGISTRY_USER;
+  if (!username) return {};
+  const hosts = new Set<string>();
+  for (const c of [...cacheFrom.map((s) => parseCacheImport(s)), ...cacheTo.map((s) => parseCacheExport(s))])
+    if (c.type === 'registry') hosts.add(parseReference(c.ref).domain);
+  if (hosts.size === 0) return {};
+  const auth = { username, password: env.KILN_REGISTRY_PASSWORD ?? '' };
+  const config = Object.fromEntries([...hosts].map((h) => [h, auth]));
+  return { 'X-Registry-Config': Buffer.from(JSON.stringify(config)).toString('base64url') };
 }
 
 /** Registry credentials for the server to use, from KILN_REGISTRY_USER / KILN_REGISTRY_PASSWORD (never the server's own). */

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import type { GlobalOptions } from '../context.js';
 import { KilnError } from '../../errors.js';
 import { parseEntitlements } from '../../builder/entitlements.js';
+import { parseCacheExport, parseCacheImport } from '../../remote-cache/spec.js';
 import { remoteFor, type RemoteClient } from './client.js';
 import { remoteBuild, remoteImages, remotePull, remotePush, remoteRmi, remoteTag } from './commands.js';
 import type { ProgressMode } from '../progress/index.js';
@@ -53,6 +54,9 @@ export async function remoteBuildCommand(g: GlobalOptions, context: string, f: B
       allow: parseEntitlements(f.allow ?? []),
       extraHosts: f.addHost,
       explain: f.explain,
+      // Sent as typed: the server parses them (Docker's `cachefrom`, kiln's `kilncacheto`).
+      cacheFrom: f.cacheFrom,
+      cacheTo: f.cacheTo,
       progress: f.progress as ProgressMode,
       quiet: f.quiet,
       signal: ctl.signal,
@@ -97,6 +101,15 @@ function refuseUncarried(f: BuildFlags): void {
     );
   if (f.format !== 'oci')
     refuse(`--format ${f.format}`, 'the build API has no field for the image format; the server writes OCI images', 'build locally, or leave --format out');
+  // A cache directory on the client is out of the server's reach (and the server refuses to open one a client names).
+  const local = [
+    ...f.cacheFrom.filter((c) => parseCacheImport(c).type === 'local').map((c) => `--cache-from ${c}`),
+    ...f.cacheTo.filter((c) => parseCacheExport(c).type === 'local').map((c) => `--cache-to ${c}`),
+  ];
+  if (local.length)
+    throw new KilnError('INVALID_ARGUMENT', `${local[0]}: a type=local cache cannot be used with --host; the server cannot reach a directory on this machine`, {
+      hint: 'use type=registry,ref=REGISTRY/REPOSITORY:TAG, or build locally (without --host)',
+    });
   if (f.push && f.tag.length === 0) throw new KilnError('INVALID_ARGUMENT', '--push needs a tag (-t)');
 }
 

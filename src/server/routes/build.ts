@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { KilnError } from '../../errors.js';
 import { readFileInRoot } from '../../builder/fileops/read-in-root.js';
 import type { Handler } from '../context.js';
-import { parseBuildQuery } from '../build-params.js';
+import { parseBuildQuery, withCacheDefaults } from '../build-params.js';
 import { createBuildStream, type JsonMessage } from '../build-stream.js';
 import { readRegistryConfig } from '../registry-auth.js';
 import { startJsonStream } from '../json-stream.js';
@@ -90,7 +90,7 @@ export const postBuild: Handler = async ({ req, res, query, state, signal, id })
           if (queuedAt) queuedMs = Date.now() - queuedAt;
           if (queuedAt) stream.note(`Build slot free after ${((Date.now() - queuedAt) / 1000).toFixed(1)}s`);
           return state.backend.build({
-            ...request.options,
+            ...withCacheDefaults(request.options, state.cache),
             contextDir: dir,
             contextDockerfile,
             dockerfileText,

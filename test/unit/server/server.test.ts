@@ -1,13 +1,19 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import http from 'node:http';
-import { readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createKilnServer, type KilnServer } from '../../../src/server/server.js';
 import { createLogger } from '../../../src/server/log.js';
 import { KilnError } from '../../../src/errors.js';
 import { fakeBackend } from './fake-backend.js';
 import { tarOf } from '../../helpers/tar.js';
+import type { CacheDefaults } from '../../../src/server/build-params.js';
+import { parseCacheExport, parseCacheImport } from '../../../src/remote-cache/spec.js';
+import { remoteBuild } from '../../../src/cli/remote/commands.js';
+import { remoteFor } from '../../../src/cli/remote/client.js';
 
 const TOKEN = 'k'.repeat(32);
 
@@ -50,6 +56,7 @@ async function start(
     limits?: Record<string, number>;
     logOut?: Writable;
     contextCacheEntries?: number;
+    cache?: CacheDefaults;
   } = {},
 ) {
   const fake = fakeBackend(opts);
@@ -61,6 +68,7 @@ async function start(
     limits: opts.limits,
     log: opts.logOut ? createLogger({ out: opts.logOut }) : silent(),
     contextCacheEntries: opts.contextCacheEntries,
+    cache: opts.cache,
   });
   const [addr] = await server.listen();
   const port = Number(addr.split(':').pop());
@@ -217,6 +225,79 @@ test('with a token, every route answers 401 without it and does nothing', async 
 test('a non-loopback TCP listener without TLS or token is refused at start', () => {
   const { backend } = fakeBackend();
   assert.throws(() => createKilnServer({ backend, listen: [{ kind: 'tcp', host: '0.0.0.0', port: 0 }] }), /without authentication/);
+});
+
+test("the server's cache defaults reach a build naming none; a build's own cachefrom/kilncacheto replace them", async () => {
+  const cache = { cacheFrom: [parseCacheImport('type=local,src=/srv/cache')], cacheTo: [parseCacheExport('type=local,dest=/srv/cache,mode=max')] };
+  const s = await start({ cache });
+  const ctx = await contextTar({ Dockerfile: 'FROM busybox\n' });
+  assert.is((await request(s.port, { method: 'POST', path: '/build', body: ctx })).status, 200);
+  const own = new URLSearchParams({ cachefrom: JSON.stringify(['127.0.0.1:5000/app:cache']), kilncacheto: JSON.stringify(['type=inline']) });
+  assert.is((await request(s.port, { method: 'POST', path: `/build?${own}`, body: ctx })).status, 200);
+  const [a, b] = s.calls.builds;
+  // Marked as the server's own: reached with its logins, not the client's.
+  assert.equal(
+    a.cacheFrom,
+    cache.cacheFrom.map((c) => ({ ...c, operator: true })),
+  );
+  assert.equal(
+    a.cacheTo,
+    cache.cacheTo.map((c) => ({ ...c, operator: true })),
+  );
+  assert.equal(b.cacheFrom, [{ type: 'registry', ref: '127.0.0.1:5000/app:cache' }]);
+  assert.equal(
+    b.cacheTo?.map((c) => c.type),
+    ['inline'],
+  );
+  await s.stop();
+});
+
+test("kiln's remote build sends --cache-from as cachefrom and --cache-to as kilncacheto", async () => {
+  const s = await start();
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-remote-cache-'));
+  writeFileSync(join(dir, 'Dockerfile'), 'FROM busybox\n');
+  try {
+    const client = remoteFor({ host: `tcp://127.0.0.1:${s.port}` })!;
+    process.env.KILN_REGISTRY_USER = 'ci';
+    process.env.KILN_REGISTRY_PASSWORD = 'pw';
+    await remoteBuild(client, {
+      contextDir: dir,
+      quiet: true,
+      cacheFrom: ['127.0.0.1:5000/app:cache', 'type=registry,ref=127.0.0.1:5000/app:main'],
+      cacheTo: ['type=registry,ref=127.0.0.1:5000/app:cache,mode=max,ignore-error=true'],
+    });
+    const [b] = s.calls.builds;
+    assert.equal(b.cacheFrom, [
+      { type: 'registry', ref: '127.0.0.1:5000/app:cache' },
+      { type: 'registry', ref: '127.0.0.1:5000/app:main' },
+    ]);
+    assert.equal(
+      b.cacheTo?.map((c) => [c.type, c.type === 'registry' && c.ref, c.mode, c.ignoreError]),
+      [['registry', '127.0.0.1:5000/app:cache', 'max', true]],
+    );
+    // The client's credentials for the cache registry reach the build (X-Registry-Config).
+    assert.equal((b as { registryAuth?: unknown }).registryAuth, { '127.0.0.1:5000': { username: 'ci', password: 'pw' } });
+  } finally {
+    delete process.env.KILN_REGISTRY_USER;
+    delete process.env.KILN_REGISTRY_PASSWORD;
+    rmSync(dir, { recursive: true, force: true });
+    await s.stop();
+  }
+});
+
+test('a build request naming a type=local cache is a 400 before anything runs', async () => {
+  const s = await start();
+  for (const [name, spec] of [
+    ['cachefrom', 'type=local,src=/'],
+    ['kilncacheto', 'type=local,dest=/tmp/x'],
+  ]) {
+    const q = new URLSearchParams({ [name]: JSON.stringify([spec]) });
+    const r = await request(s.port, { method: 'POST', path: `/build?${q}`, body: await contextTar({ Dockerfile: 'FROM x\n' }) });
+    assert.is(r.status, 400, r.body);
+    assert.match(JSON.parse(r.body).message, new RegExp(`${name} .*type=local names a directory on the server`));
+  }
+  assert.is(s.calls.builds.length, 0);
+  await s.stop();
 });
 
 test('image names with .. are refused with 400 and reach no backend call', async () => {
