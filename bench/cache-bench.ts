@@ -120,9 +120,10 @@ function makeProject(dir: string, base: string): void {
 }
 
 /** RUN steps buildah executed in a build's output: a RUN step whose lines up to the next step have no "Using cache". */
-function buildahRunsExecuted(output: string): { runs: number; executed: number } {
+function buildahRunsExecuted(output: string): { runs: number; executed: number; pulled: number } {
   const steps = output.split(/^(?=\[\d+\/\d+\] STEP |STEP )/m).filter((s) => /STEP \d+\/\d+: RUN /.test(s));
-  return { runs: steps.length, executed: steps.filter((s) => !/Using cache/.test(s)).length };
+  const pulled = output.match(/^--> Cache pulled from remote /gm)?.length ?? 0;
+  return { runs: steps.length, executed: steps.filter((s) => !/Using cache/.test(s)).length, pulled };
 }
 
 const settle = () => run('sync');
@@ -192,6 +193,7 @@ async function bench(reg: TestRegistry): Promise<void> {
   const t: Record<string, number[]> = {};
   const add = (k: string, ms: number) => (t[k] ??= []).push(ms);
   const kilnExecuted: number[] = [];
+  const kilnImported: string[] = [];
 
   /**
    * A timed `kiln build` with JSON progress, its wall time under `key` and its phases under `key: PHASE`, from the
@@ -201,6 +203,7 @@ async function bench(reg: TestRegistry): Promise<void> {
    * exit (build-done to the process's end).
    */
   const kilnBuild = async (key: string, root: string, args: string[]) => {
+    const layersImported: number[] = [];
     const start = Date.now();
     const out = await kiln(root, ['build', '--progress', 'json', ...args]);
     const end = Date.now();
@@ -210,15 +213,19 @@ async function bench(reg: TestRegistry): Promise<void> {
       if (!line.startsWith('{')) continue;
       const e = JSON.parse(line) as { type: string; time: string };
       at[e.type] ??= Date.parse(e.time);
+      const imported = /^importing cache layer \S+ \((\d+) bytes\)/.exec((e as { status?: string }).status ?? '');
+      if (imported) layersImported.push(Number(imported[1]));
     }
-    if (at['build-start'] === undefined || at['build-done'] === undefined) return;
+    if (at['build-start'] === undefined || at['build-done'] === undefined) return layersImported;
     const exp = at.export ?? at['build-done'];
     add(`${key}: start-up`, at['build-start'] - start);
     add(`${key}: steps`, exp - at['build-start']);
     add(`${key}: image`, at['build-done'] - exp);
     add(`${key}: exit`, end - at['build-done']);
+    return layersImported;
   };
   const buildahHits: string[] = [];
+  const buildahPulled: number[] = [];
 
   for (let round = 0; round < RUNS; round++) {
     const kilnSide = async () => {
@@ -235,9 +242,10 @@ async function bench(reg: TestRegistry): Promise<void> {
         const ci = await kilnRootWithBase('kiln-ci');
         const meta = join(work, `meta-${round}.json`);
         await settle();
-        await kilnBuild('kiln CI', ci, ['--cache-from', `type=registry,ref=${kilnCache}`, '--metadata-file', meta, '-t', 'app', ctx]);
+        const layers = await kilnBuild('kiln CI', ci, ['--cache-from', `type=registry,ref=${kilnCache}`, '--metadata-file', meta, '-t', 'app', ctx]);
         const executed = (JSON.parse(readFileSync(meta, 'utf8')) as { 'kiln.steps': { executed: number } })['kiln.steps'].executed;
         kilnExecuted.push(executed);
+        kilnImported.push(`${layers.length} (${(layers.reduce((n, b) => n + b, 0) / 1e6).toFixed(1)} MB)`);
         if (executed !== 0) {
           throw new Error(`kiln CI build on a fresh root with --cache-from executed ${executed} steps (expected 0): the registry cache import did not work`);
         }
@@ -271,8 +279,9 @@ async function bench(reg: TestRegistry): Promise<void> {
             out = await cmd(['build', '--layers', '--format', 'docker', '--tls-verify=false', '--cache-from', buildahCache, '-t', 'app', ctx]);
           }),
         );
-        const { runs, executed } = buildahRunsExecuted(out);
+        const { runs, executed, pulled } = buildahRunsExecuted(out);
         buildahHits.push(`${runs - executed}/${runs}`);
+        buildahPulled.push(pulled);
         await b.destroy();
       }
       {
@@ -336,13 +345,13 @@ async function bench(reg: TestRegistry): Promise<void> {
 
   console.log(
     kilnHasCache
-      ? `\nkiln CI: steps executed per round ${kilnExecuted.join(', ')} (must be 0: every step from the registry cache)`
+      ? `\nkiln CI: steps executed per round ${kilnExecuted.join(', ')} (must be 0: every step from the registry cache); layers fetched from the cache ${kilnImported.join(', ')}`
       : '\nkiln CI: NOT MEASURED: this kiln has no --cache-from (build the branch with the registry cache)',
   );
   console.log(
     buildahCacheError
       ? `buildah CI: NOT MEASURED: buildah's registry cache failed on this version:\n${buildahCacheError}`
-      : `buildah CI: RUN steps served from the registry cache per round ${buildahHits.join(', ')} (hit/total)`,
+      : `buildah CI: RUN steps served from the registry cache per round ${buildahHits.join(', ')} (hit/total); cache images pulled (one per step) ${buildahPulled.join(', ')}`,
   );
   if (!kilnHasCache) process.exitCode = 1;
 }
