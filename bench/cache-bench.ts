@@ -6,7 +6,7 @@
  * also serves the base image (kiln's offline busybox, pushed once), so both builders start from the same bytes.
  *
  * The project: a multi-stage build (a builder stage and `COPY --from`) with a context of 300 small source files,
- * three RUN steps that spend CPU time and write random data (16 + 12 + 8 MB: ~37 MB of incompressible layers in the
+ * three RUN steps that spend CPU time and write random data (16 + 12 + 8 MB: ~38 MB of incompressible layers in the
  * final image), FROM busybox.
  *
  * Per round, each on fresh state (a new kiln root or buildah storage with only the base image, pulled untimed):
