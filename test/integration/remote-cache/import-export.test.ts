@@ -207,6 +207,26 @@ test('inline cache: the pushed image carries its cache; --cache-from IMAGE on a 
     "RUN sh -c 'cat /src/lib.txt > /lib.out; head -c 100000 /dev/urandom > /noise'",
   ]);
   assert.is(again.manifestDigest, built.manifestDigest, 'identical image, inline cache included');
+
+  // A single-stage project: every step is in the image, so a fresh root runs none.
+  const single = 'FROM busybox\nCOPY app.txt /app/\nRUN sh -c "cat /app/app.txt > /app/copy; head -c 10000 /dev/urandom > /app/noise"\n';
+  const c = await harness();
+  const ref2 = `${reg.host}/cache/inline:single`;
+  const one = await c.build(await c.context({ Dockerfile: single, 'app.txt': 'x\n' }), { tags: [ref2], cacheTo: [parseCacheExport('type=inline')] });
+  const rootC = await openRoot(c.rootDir);
+  try {
+    await pushImage(rootC, ref2);
+  } finally {
+    await rootC.close();
+  }
+  const d = await harness();
+  const two = await d.build(await d.context({ Dockerfile: single, 'app.txt': 'x\n' }), {
+    tags: [ref2],
+    cacheFrom: [parseCacheImport(ref2)],
+    cacheTo: [parseCacheExport('type=inline')],
+  });
+  assert.is(two.stepsExecuted, 0);
+  assert.is(two.manifestDigest, one.manifestDigest);
 });
 
 test('an export interrupted by a registry fault fails the build and leaves the previous cache usable', async () => {
