@@ -66,7 +66,8 @@ export function createCacheImporter(specs: CacheImport[], opts: ImporterOptions)
         return loaded && { ...loaded, operator: spec.operator === true };
       } catch (err) {
         if (opts.signal?.aborted) throw err;
-        opts.warn(`cache ${describeCacheSource(spec)}: cannot import (${isKilnError(err) ? err.message : String(err)}); building without it`);
+        const why = isKilnError(err) ? `${err.message}${err.hint ? ` (${err.hint})` : ''}` : String(err);
+        opts.warn(`cache ${describeCacheSource(spec)}: cannot import: ${why}; building without it`);
         return undefined;
       }
     }),

@@ -78,7 +78,7 @@ export async function loadLocalCache(dir: string, tag: string, platform: Platfor
   if (!Array.isArray(index.manifests)) throw new KilnError('CACHE_INVALID', `${w}: index.json has no manifests`);
   const named = index.manifests.filter((d) => d.annotations?.[REF_NAME] === tag);
   const top = named[0] ?? (index.manifests.length === 1 ? index.manifests[0] : undefined);
-  if (!top) return undefined;
+  if (!top) throw new KilnError('CACHE_INVALID', `${w}: index.json names no cache tagged ${JSON.stringify(tag)}`);
   let doc = parseJson(readBlob(dir, top, MAX_CACHE_CONFIG_BYTES, w), `${w}: manifest`) as Partial<Manifest & Index>;
   const loaded = (configBody: Buffer, blobs: Descriptor[]): LoadedCache => ({
     name: `${dir} (local)`,
@@ -94,14 +94,15 @@ export async function loadLocalCache(dir: string, tag: string, platform: Platfor
         doc.manifests.filter((d) => d !== configDesc),
       );
     const child = selectManifest(doc.manifests, platform);
-    if (!child) return undefined;
+    if (!child) throw new KilnError('CACHE_INVALID', `${w}: an image index without a manifest for ${platform.os}/${platform.architecture}`);
     doc = parseJson(readBlob(dir, child, MAX_CACHE_CONFIG_BYTES, w), `${w}: manifest`) as Partial<Manifest>;
   }
   if (!doc.config || !Array.isArray(doc.layers)) throw new KilnError('CACHE_INVALID', `${w}: neither a cache manifest nor an image`);
   if (doc.config.mediaType === CACHE_CONFIG_MEDIA_TYPE) return loaded(readBlob(dir, doc.config, MAX_CACHE_CONFIG_BYTES, w), doc.layers);
   const config = parseJson(readBlob(dir, doc.config, 8 * 1024 * 1024, w), `${w}: image config`) as ImageConfig & Record<string, unknown>;
   const inline = config[INLINE_CACHE_KEY];
-  if (typeof inline !== 'string') return undefined;
+  if (typeof inline !== 'string')
+    throw new KilnError('CACHE_INVALID', `${w}: an image without inline cache`, { hint: 'export a cache there with --cache-to type=local,dest=…' });
   const diffIds = config.rootfs?.diff_ids ?? [];
   const blobs = doc.layers.map((d, i) => ({ ...d, annotations: { ...d.annotations, ...(diffIds[i] ? { [ANNOTATION_UNCOMPRESSED]: diffIds[i]! } : {}) } }));
   return loaded(Buffer.from(inline, 'base64'), blobs);

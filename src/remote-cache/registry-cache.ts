@@ -39,8 +39,8 @@ function digestOf(body: Buffer): Digest {
 }
 
 /**
- * Loads the cache at `refText`; undefined when the reference does not exist yet (a first export) or names an
- * image without inline cache. Throws for a cache that exists but is broken, or a registry that fails.
+ * Loads the cache at `refText`; undefined when the reference does not exist yet (a first export). Throws for an
+ * image without inline cache (CACHE_INVALID, with a hint), a cache that exists but is broken, a failing registry.
  */
 export async function loadRegistryCache(refText: string, opts: RegistryCacheOptions): Promise<LoadedCache | undefined> {
   const rref = toRegistryRef(refText);
@@ -77,7 +77,7 @@ export async function loadRegistryCache(refText: string, opts: RegistryCacheOpti
     }
     // An index of images: the build's platform's image may carry inline cache.
     const child = selectManifest(doc.manifests, opts.platform);
-    if (!child) return undefined;
+    if (!child) throw new KilnError('CACHE_INVALID', `${w}: an image index without a manifest for ${opts.platform.os}/${opts.platform.architecture}`);
     requests++;
     const body = (await opts.client.resolve({ ...rref, tag: undefined, digest: child.digest }, { signal: opts.signal })).body;
     doc = parseJson(body, `${w}: manifest ${child.digest}`) as Partial<Manifest>;
@@ -88,7 +88,10 @@ export async function loadRegistryCache(refText: string, opts: RegistryCacheOpti
   const config = parseJson(await fetchSmall(doc.config, MAX_IMAGE_CONFIG_BYTES, `${w}: image config`), `${w}: image config`) as ImageConfig &
     Record<string, unknown>;
   const inline = config[INLINE_CACHE_KEY];
-  if (typeof inline !== 'string') return undefined;
+  if (typeof inline !== 'string')
+    throw new KilnError('CACHE_INVALID', `${w}: an image without inline cache`, {
+      hint: 'build it with --cache-to type=inline, or export a cache with --cache-to type=registry',
+    });
   const diffIds = config.rootfs?.diff_ids ?? [];
   const blobs = doc.layers.map((d, i) => ({ ...d, annotations: { ...d.annotations, ...(diffIds[i] ? { [ANNOTATION_UNCOMPRESSED]: diffIds[i]! } : {}) } }));
   return loaded(Buffer.from(inline, 'base64'), blobs);

@@ -4,7 +4,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHarness, executedSteps, type Harness } from '../builder/harness.js';
@@ -12,6 +12,8 @@ import { startRegistry, skopeo, type TestRegistry } from '../../helpers/registry
 import { startFaultProxy, type FaultProxy } from '../registry/fault-proxy.js';
 import { parseCacheExport, parseCacheImport } from '../../../src/remote-cache/spec.js';
 import type { BuildOptions } from '../../../src/builder/types.js';
+import { pushImage } from '../../../src/registry/push.js';
+import { openRoot } from '../../../src/cache/root.js';
 
 let reg: TestRegistry;
 let proxy: FaultProxy;
@@ -186,8 +188,6 @@ test('inline cache: the pushed image carries its cache; --cache-from IMAGE on a 
   const a = await harness();
   const ref = `${reg.host}/cache/inline:1`;
   const built = await a.build(await project(a), { tags: [ref], cacheTo: [parseCacheExport('type=inline')] });
-  const { pushImage } = await import('../../../src/registry/push.js');
-  const { openRoot } = await import('../../../src/cache/root.js');
   const root = await openRoot(a.rootDir);
   try {
     await pushImage(root, ref);
@@ -285,7 +285,20 @@ test('--cache-from a reference that does not exist warns and builds without it',
   const r = await a.build(await project(a), opts({ cacheFrom: [parseCacheImport(`${reg.host}/cache/none:1`)] }));
   assert.ok(r.stepsExecuted > 0);
   assert.ok(r.events.some((e) => e.type === 'warning' && /no cache there yet/.test(e.message)));
-  await writeFile(join(dir, 'x'), '');
+  // A plain image (no inline cache) as --cache-from, as legacy-builder users pass one: a warning that says so.
+  const plain = `${reg.host}/cache/plain:1`;
+  await a.build(await project(a), { tags: [plain] });
+  const root = await openRoot(a.rootDir);
+  try {
+    await pushImage(root, plain);
+  } finally {
+    await root.close();
+  }
+  const w = await a.build(await project(a), opts({ cacheFrom: [parseCacheImport(plain)] }));
+  assert.ok(
+    w.events.some((e) => e.type === 'warning' && /an image without inline cache \(build it with --cache-to type=inline/.test(e.message)),
+    JSON.stringify(w.events.filter((e) => e.type === 'warning')),
+  );
 });
 
 test.run();
