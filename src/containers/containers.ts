@@ -57,6 +57,8 @@ export interface ContainerRecord extends RootfsHold {
   snapshotKey?: string;
   /** Volumes this container uses; anonymous ones go with `rm -v` and `--rm`. */
   volumes: Array<{ name: string; anonymous: boolean }>;
+  /** `--label` / Config.Labels over the image's labels (as dockerd merges them); absent in older records. */
+  labels?: Record<string, string>;
   spec: ContainerSpec;
 }
 

@@ -156,6 +156,10 @@ export interface ContainerSummary {
   Status: string;
   /** Published ports, as `docker ps` shows them (`127.0.0.1:8080->80/tcp`). */
   Ports?: Array<{ IP?: string; PrivatePort: number; PublicPort: number; Type: 'tcp' | 'udp' }>;
+  /** Always an object (`{}` when none), as dockerd's. */
+  Labels: Record<string, string>;
+  /** The image ID the container was created from. */
+  ImageID?: string;
 }
 
 export interface ContainerBackend {

@@ -107,16 +107,28 @@ function splitEntrypoint(ep: ContainerCreate['Entrypoint']): { entrypoint?: stri
   return { entrypoint: list[0], prefix: list.slice(1) };
 }
 
+/** Config.Labels as sent: an object of strings (null or absent is none). */
+function labelMap(labels: ContainerCreate['Labels']): Record<string, string> {
+  if (labels === undefined || labels === null) return {};
+  if (typeof labels !== 'object' || Array.isArray(labels)) throw new KilnError('INVALID_ARGUMENT', 'Labels must be an object of strings');
+  for (const [k, v] of Object.entries(labels)) {
+    if (typeof v !== 'string') throw new KilnError('INVALID_ARGUMENT', `label ${JSON.stringify(k)}: the value must be a string`);
+  }
+  return { ...labels };
+}
+
 function summary(rec: ContainerRecord): ContainerSummary {
   return {
     Id: rec.id,
     Names: [`/${rec.name}`],
     Image: rec.image,
+    ImageID: rec.imageId,
     Command: rec.spec.process.args.join(' '),
     Created: Math.floor(Date.parse(rec.created) / 1000),
     State: rec.status,
     Status: rec.status === 'exited' ? `Exited (${rec.exitCode ?? 0})` : rec.status === 'running' ? 'Up' : 'Created',
     Ports: (rec.spec.ports ?? []).map((p) => ({ IP: p.hostIp ?? '0.0.0.0', PrivatePort: p.containerPort, PublicPort: p.hostPort, Type: p.protocol ?? 'tcp' })),
+    Labels: { ...(rec.labels ?? {}) },
   };
 }
 
@@ -194,6 +206,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
         ports: portMappings(spec.HostConfig?.PortBindings),
         volumes: (spec.HostConfig?.Binds ?? []).map((b) => parseVolume(b, '/')),
         name: opts.name,
+        labels: labelMap(spec.Labels),
         tty: Boolean(spec.Tty),
         autoRemove: Boolean(spec.HostConfig?.AutoRemove),
         detached: false,
@@ -414,7 +427,13 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
           StartedAt: rec.startedAt ?? '',
           FinishedAt: rec.finishedAt ?? '',
         },
-        Config: { Image: rec.image, Tty: Boolean(rec.spec.process.tty), Cmd: rec.spec.process.args, Env: rec.spec.process.env },
+        Config: {
+          Image: rec.image,
+          Tty: Boolean(rec.spec.process.tty),
+          Cmd: rec.spec.process.args,
+          Env: rec.spec.process.env,
+          Labels: { ...(rec.labels ?? {}) },
+        },
         HostConfig: {
           AutoRemove: rec.autoRemove,
           PortBindings: portMap(rec.spec.ports),
