@@ -3,6 +3,7 @@
  * wires it to the real builder, image store, registry client and executor of a state root; unit tests pass fakes.
  * Shapes are Docker's where the Engine API passes them straight through (image lists, inspect).
  */
+import type { Filters } from './filters.js';
 import type { Readable, Writable } from 'node:stream';
 import type { BuildOptions, BuildResult } from '../builder/types.js';
 import type { ImageConfig } from '../image/types.js';
@@ -175,7 +176,8 @@ export interface ContainerBackend {
   /** `docker restart`: stop (if running), then start again. */
   restart?(id: string, opts?: { timeoutSeconds?: number }): Promise<void>;
   remove(id: string, opts?: { force?: boolean }): Promise<void>;
-  list(opts: { all?: boolean }): Promise<ContainerSummary[]>;
+  /** `filters`: already checked (checkContainerListFilters); `status` lists stopped ones without `all`. */
+  list(opts: { all?: boolean; filters?: Filters }): Promise<ContainerSummary[]>;
   inspect(id: string): Promise<unknown>;
   /** Registers a process to run in a running container (`docker exec`); returns the exec ID. */
   execCreate?(id: string, spec: ExecCreate): Promise<string>;

@@ -16,6 +16,7 @@ import { execInContainer } from '../containers/exec.js';
 import { parseVolume } from '../containers/run-config.js';
 import type { NetworkMode, PortMapping } from '../sandbox/types.js';
 import type { ContainerBackend, ContainerCreate, ContainerSummary, ExecCreate, ExecInspect } from './backend.js';
+import { matchContainer } from './filters.js';
 import { hostOptions } from './host-config.js';
 
 interface Live {
@@ -411,7 +412,19 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
     },
     async list(opts) {
       const all = await store.list();
-      return all.filter((c) => opts.all || c.status === 'running').map(summary);
+      const f = opts.filters ?? new Map<string, string[]>();
+      let ancestors: Set<string> | undefined;
+      if (f.has('ancestor')) {
+        ancestors = new Set();
+        for (const a of f.get('ancestor') ?? []) {
+          const img = await root.images.resolve(a).catch(() => undefined); // an unknown image matches nothing, as dockerd
+          if (img) ancestors.add(img.id);
+        }
+      }
+      return all
+        .filter((c) => opts.all || c.status === 'running')
+        .filter((c) => matchContainer(f, { id: c.id, name: c.name, status: c.status, exitCode: c.exitCode, labels: c.labels, imageId: c.imageId }, ancestors))
+        .map(summary);
     },
     async inspect(id) {
       const rec = await store.get(id);

@@ -7,6 +7,7 @@ import type { Handler } from '../context.js';
 import type { Route } from '../router.js';
 import type { ContainerBackend, ContainerCreate } from '../backend.js';
 import { readJsonBody, sendJson, errorMessage } from '../http-util.js';
+import { checkContainerListFilters, parseFilters } from '../filters.js';
 import { frameWriter } from '../attach.js';
 import { checkImageName } from '../image-name.js';
 import { checkContainerEntitlements, confineHostBinds, terminalSizeOf } from '../host-config.js';
@@ -77,7 +78,9 @@ const remove: Handler = async ({ res, state, params, query }) => {
 };
 
 const list: Handler = async ({ res, state, query }) => {
-  sendJson(res, 200, await containers(state.backend).list({ all: query.bool('all') }));
+  const filters = parseFilters(query.str('filters'));
+  const { impliesAll } = checkContainerListFilters(filters);
+  sendJson(res, 200, await containers(state.backend).list({ all: query.bool('all') || impliesAll, filters }));
 };
 
 const inspect: Handler = async ({ res, state, params }) => {

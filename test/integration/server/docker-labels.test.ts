@@ -33,4 +33,19 @@ test('docker run --label keeps the labels: inspect Config.Labels, docker ps Labe
   assert.ok(labels.split('\n').includes('lab-a x'), labels);
 });
 
+test('docker ps --filter: label, name, status, ancestor; an unknown filter is refused', async () => {
+  assert.is(await ok(['ps', '--filter', 'label=app=x', '--format', '{{.Names}}']), 'lab-a');
+  assert.is(await ok(['ps', '--filter', 'label=app', '--filter', 'label=tier=web', '--format', '{{.Names}}']), 'lab-a');
+  assert.is(await ok(['ps', '--filter', 'label=app=y', '--format', '{{.Names}}']), '');
+  assert.is(await ok(['ps', '--filter', 'name=lab-b', '--format', '{{.Names}}']), 'lab-b');
+  assert.equal((await ok(['ps', '--filter', 'ancestor=busybox', '--format', '{{.Names}}'])).split('\n').sort(), ['lab-a', 'lab-b']);
+  assert.is((await docker(s, ['run', '--name', 'lab-done', '--label', 'app=x', 'busybox', 'sh', '-c', 'exit 3'])).code, 3);
+  assert.is(await ok(['ps', '-a', '--filter', 'status=exited', '--format', '{{.Names}}']), 'lab-done');
+  assert.is(await ok(['ps', '-a', '--filter', 'exited=3', '--format', '{{.Names}}']), 'lab-done');
+  assert.is(await ok(['ps', '--filter', 'status=exited', '--format', '{{.Names}}']), 'lab-done');
+  const bad = await docker(s, ['ps', '--filter', 'colour=red']);
+  assert.is.not(bad.code, 0);
+  assert.match(bad.stderr, "invalid filter 'colour'");
+});
+
 test.run();
