@@ -179,6 +179,8 @@ export interface ContainerBackend {
   /** `filters`: already checked (checkContainerListFilters); `status` lists stopped ones without `all`. */
   list(opts: { all?: boolean; filters?: Filters }): Promise<ContainerSummary[]>;
   inspect(id: string): Promise<unknown>;
+  /** `POST /containers/prune`: removes the stopped containers the filters select (checked here: 400s). */
+  prune?(opts: { filters?: Filters }): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }>;
   /** Registers a process to run in a running container (`docker exec`); returns the exec ID. */
   execCreate?(id: string, spec: ExecCreate): Promise<string>;
   /** Runs a registered exec with its output on `sinks`; resolves with its exit code (also kept for execInspect). */

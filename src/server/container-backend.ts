@@ -16,7 +16,7 @@ import { execInContainer } from '../containers/exec.js';
 import { parseVolume } from '../containers/run-config.js';
 import type { NetworkMode, PortMapping } from '../sandbox/types.js';
 import type { ContainerBackend, ContainerCreate, ContainerSummary, ExecCreate, ExecInspect } from './backend.js';
-import { matchContainer } from './filters.js';
+import { containerPruneFilter, matchContainer } from './filters.js';
 import { hostOptions } from './host-config.js';
 
 interface Live {
@@ -425,6 +425,20 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
         .filter((c) => opts.all || c.status === 'running')
         .filter((c) => matchContainer(f, { id: c.id, name: c.name, status: c.status, exitCode: c.exitCode, labels: c.labels, imageId: c.imageId }, ancestors))
         .map(summary);
+    },
+    async prune(opts) {
+      const keep = containerPruneFilter(opts.filters ?? new Map());
+      const deleted: string[] = [];
+      for (const rec of await store.list()) {
+        if (rec.status === 'running' || !keep(rec)) continue;
+        // As dockerd's prune: the container goes, its volumes stay (volume prune takes those).
+        const ok = await removeContainer(root.root, rec, { force: false }).then(
+          () => true,
+          () => false, // started or removed meanwhile
+        );
+        if (ok) deleted.push(rec.id);
+      }
+      return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
     },
     async inspect(id) {
       const rec = await store.get(id);

@@ -131,3 +131,44 @@ export function matchContainer(f: Filters, c: ContainerFacts, ancestorIds?: Read
   if (f.has('ancestor') && !ancestorIds?.has(c.imageId)) return false;
   return true;
 }
+
+/** The filters `POST /containers/prune` accepts, as dockerd's. */
+export const CONTAINER_PRUNE_FILTERS = ['label', 'label!', 'until'];
+
+const DURATION_UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * A Docker timestamp (`until=`): a Go duration before `now` (`24h`, `1h30m`), Unix seconds (`1700000000.5`) or a
+ * date/time (`2006-01-02`, RFC 3339). Milliseconds since the epoch; undefined when it is none of these.
+ */
+export function parseTimestamp(v: string, now = Date.now()): number | undefined {
+  const s = v.trim();
+  if (/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(s)) {
+    let ms = 0;
+    for (const m of s.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * DURATION_UNIT_MS[m[2]!]!;
+    return now - ms;
+  }
+  if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 1000;
+  if (!/^\d{4}-\d{2}-\d{2}/.test(s)) return undefined;
+  const t = Date.parse(s);
+  return Number.isNaN(t) ? undefined : t;
+}
+
+/** Checks prune filters (400s) and returns the predicate: label and label! as dockerd, until on the creation time. */
+export function containerPruneFilter(f: Filters, now = Date.now()): (c: { created: string; labels?: Record<string, string> }) => boolean {
+  checkFilterKeys(f, CONTAINER_PRUNE_FILTERS);
+  const untilValues = f.get('until') ?? [];
+  if (untilValues.length > 1) throw new KilnError('INVALID_ARGUMENT', 'more than one until filter specified');
+  let until: number | undefined;
+  if (untilValues.length === 1) {
+    until = parseTimestamp(untilValues[0]!, now);
+    if (until === undefined) throw new KilnError('INVALID_ARGUMENT', `invalid filter 'until=${untilValues[0]}'`);
+  }
+  return (c) => {
+    if (until !== undefined && Date.parse(c.created) > until) return false;
+    if (!matchLabels(f, 'label', c.labels)) return false;
+    // `label!`: kept when all its values hold (dockerd's MatchKVList on label!).
+    if (f.get('label!')?.length && matchLabels(f, 'label!', c.labels)) return false;
+    return true;
+  };
+}

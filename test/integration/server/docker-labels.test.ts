@@ -48,4 +48,18 @@ test('docker ps --filter: label, name, status, ancestor; an unknown filter is re
   assert.match(bad.stderr, "invalid filter 'colour'");
 });
 
+test('docker container prune removes stopped containers only, and only those its label filter selects', async () => {
+  assert.is((await docker(s, ['run', '--name', 'lab-done2', 'busybox', 'true'])).code, 0);
+  const doneId = await ok(['inspect', '-f', '{{.Id}}', 'lab-done']);
+  const first = await ok(['container', 'prune', '-f', '--filter', 'label=app=x']);
+  assert.match(first, doneId);
+  const names = async () => (await ok(['ps', '-a', '--format', '{{.Names}}'])).split('\n').sort();
+  assert.equal(await names(), ['lab-a', 'lab-b', 'lab-done2']);
+  await ok(['container', 'prune', '-f']);
+  assert.equal(await names(), ['lab-a', 'lab-b']);
+  const bad = await docker(s, ['container', 'prune', '-f', '--filter', 'status=exited']);
+  assert.is.not(bad.code, 0);
+  assert.match(bad.stderr, "invalid filter 'status'");
+});
+
 test.run();

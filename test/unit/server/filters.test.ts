@@ -3,7 +3,15 @@ import * as assert from 'uvu/assert';
 import http from 'node:http';
 import { rmSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import { checkContainerListFilters, matchContainer, matchLabels, parseFilters, type ContainerFacts } from '../../../src/server/filters.js';
+import {
+  checkContainerListFilters,
+  containerPruneFilter,
+  matchContainer,
+  matchLabels,
+  parseFilters,
+  parseTimestamp,
+  type ContainerFacts,
+} from '../../../src/server/filters.js';
 import { createKilnServer } from '../../../src/server/server.js';
 import { createLogger } from '../../../src/server/log.js';
 import type { ContainerBackend, ContainerSummary } from '../../../src/server/backend.js';
@@ -82,6 +90,25 @@ test('matchContainer: name and id as regular expressions, status, exited, ancest
   assert.equal(pick({ label: ['app=x'], status: ['exited'] }), []);
 });
 
+test('container prune filters: label, label!, until; others refused as dockerd', () => {
+  const f = (j: unknown) => parseFilters(JSON.stringify(j));
+  const now = Date.parse('2026-01-02T00:00:00Z');
+  const old = { created: '2026-01-01T00:00:00Z', labels: { app: 'x' } };
+  const young = { created: '2026-01-01T23:30:00Z', labels: { app: 'y' } };
+  const pick = (j: unknown) => [old, young].filter(containerPruneFilter(f(j), now)).map((c) => c.labels.app);
+  assert.equal(pick({}), ['x', 'y']);
+  assert.equal(pick({ label: ['app=x'] }), ['x']);
+  assert.equal(pick({ 'label!': ['app=x'] }), ['y']);
+  assert.equal(pick({ 'label!': ['app'] }), []);
+  assert.equal(pick({ until: ['1h'] }), ['x']);
+  assert.equal(pick({ until: ['2026-01-01T12:00:00Z'] }), ['x']);
+  assert.equal(pick({ until: [String(Date.parse('2026-01-01T12:00:00Z') / 1000)] }), ['x']);
+  throwsCode(() => containerPruneFilter(f({ status: ['exited'] })), "invalid filter 'status'");
+  throwsCode(() => containerPruneFilter(f({ until: ['soon'] })), "invalid filter 'until=soon'");
+  throwsCode(() => containerPruneFilter(f({ until: ['1h', '2h'] })), 'more than one until filter specified');
+  assert.is(parseTimestamp('1h30m', 10_000_000), 10_000_000 - 5_400_000);
+});
+
 function fakeContainers(): ContainerBackend & { listed: Array<{ all?: boolean; filters?: Map<string, string[]> }> } {
   const listed: Array<{ all?: boolean; filters?: Map<string, string[]> }> = [];
   const no = async (): Promise<never> => {
@@ -96,6 +123,9 @@ function fakeContainers(): ContainerBackend & { listed: Array<{ all?: boolean; f
     stop: no,
     remove: no,
     inspect: no,
+    async prune() {
+      return { ContainersDeleted: ['c1'], SpaceReclaimed: 0 };
+    },
     async list(opts) {
       listed.push(opts);
       return [] as ContainerSummary[];
@@ -103,15 +133,16 @@ function fakeContainers(): ContainerBackend & { listed: Array<{ all?: boolean; f
   };
 }
 
-function get(port: number, path: string): Promise<{ status: number; body: string }> {
+function get(port: number, path: string, method = 'GET'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     http
-      .get({ host: '127.0.0.1', port, path }, (res) => {
+      .request({ host: '127.0.0.1', port, path, method }, (res) => {
         let body = '';
         res.on('data', (c) => (body += c));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       })
-      .on('error', reject);
+      .on('error', reject)
+      .end();
   });
 }
 
@@ -142,6 +173,13 @@ test('GET /containers/json: filters reach the backend, an unknown key is a 400 w
     assert.is(bad.status, 400);
     assert.is(JSON.parse(bad.body).message, "invalid filter 'colour'");
     assert.is(containers.listed.length, 1);
+    // prune is its own route, not a container called "prune" (which would be a 405 for POST)
+    const pruned = await get(port, '/v1.45/containers/prune', 'POST');
+    assert.is(pruned.status, 200);
+    assert.equal(JSON.parse(pruned.body), { ContainersDeleted: ['c1'], SpaceReclaimed: 0 });
+    const badPrune = await get(port, `/v1.45/containers/prune?filters=${encodeURIComponent('{"status":["exited"]}')}`, 'POST');
+    assert.is(badPrune.status, 400);
+    assert.is(JSON.parse(badPrune.body).message, "invalid filter 'status'");
   } finally {
     await server.close(1000);
     rmSync(fake.tmp, { recursive: true, force: true });
