@@ -62,4 +62,16 @@ test('docker container prune removes stopped containers only, and only those its
   assert.match(bad.stderr, "invalid filter 'status'");
 });
 
+test('docker rmi of the image a container uses is a conflict; the image stays', async () => {
+  const id = await ok(['image', 'inspect', '-f', '{{.Id}}', 'busybox']);
+  const short = id.replace(/^sha256:/, '').slice(0, 12);
+  const byTag = await docker(s, ['rmi', 'busybox']);
+  assert.is.not(byTag.code, 0);
+  assert.match(byTag.stderr, `conflict: unable to remove repository reference "busybox" (must force) - container`);
+  const byId = await docker(s, ['rmi', '-f', short]);
+  assert.is.not(byId.code, 0);
+  assert.match(byId.stderr, `conflict: unable to delete ${short} (cannot be forced) - image is being used by running container`);
+  assert.is(await ok(['image', 'inspect', '-f', '{{.Id}}', 'busybox']), id);
+});
+
 test.run();
