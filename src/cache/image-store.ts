@@ -74,8 +74,8 @@ export interface ImageStore {
   find(refOrId: string, opts?: IoOptions & { platform?: Platform }): Promise<ImageRecord | undefined>;
   /** Points `ref` at a manifest (or index) already in the content store. Returns the normalised ref. */
   tag(ref: string, target: Descriptor): Promise<string>;
-  /** Removes a tag; returns what it pointed to, or throws IMAGE_NOT_FOUND. */
-  untag(ref: string): Promise<Descriptor>;
+  /** Removes a tag; returns what it pointed to, or throws IMAGE_NOT_FOUND. `keepDangling`: an image losing its last tag stays, untagged. */
+  untag(ref: string, opts?: { keepDangling?: boolean }): Promise<Descriptor>;
   /** Removes every index entry (tags and dangling) for a manifest digest. */
   removeEntries(digest: Digest): Promise<void>;
   /** index.json entries as they are. */
@@ -274,12 +274,13 @@ export function createImageStore(o: ImageStoreOptions): ImageStore {
     return full;
   }
 
-  async function untag(ref: string): Promise<Descriptor> {
+  async function untag(ref: string, opts?: { keepDangling?: boolean }): Promise<Descriptor> {
     const full = normalizeReference(ref);
     return updateIndex((idx) => {
       const old = idx.manifests.find((d) => refOf(d) === full);
       if (!old) throw new KilnError('IMAGE_NOT_FOUND', `no such image tag "${familiarize(full)}"`);
       idx.manifests = idx.manifests.filter((d) => d !== old);
+      if (opts?.keepDangling) keepDangling(idx, old);
       return old;
     });
   }

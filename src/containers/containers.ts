@@ -57,6 +57,8 @@ export interface ContainerRecord extends RootfsHold {
   snapshotKey?: string;
   /** Volumes this container uses; anonymous ones go with `rm -v` and `--rm`. */
   volumes: Array<{ name: string; anonymous: boolean }>;
+  /** `--label` / Config.Labels over the image's labels (as dockerd merges them); absent in older records. */
+  labels?: Record<string, string>;
   spec: ContainerSpec;
 }
 
@@ -151,4 +153,16 @@ export function createContainerStore(opts: { root: string }): ContainerStore {
     },
     logPath: (id) => join(containerDir(root, id), 'log.json'),
   };
+}
+
+/**
+ * The containers created from an image, as Docker's image removal weighs them: one running (a conflict even with
+ * force) and one stopped (a conflict unless forced). Records that cannot be read count as none.
+ */
+export async function containersUsingImage(root: string, imageId: string): Promise<{ running?: ContainerRecord; stopped?: ContainerRecord }> {
+  const recs = await createContainerStore({ root })
+    .list()
+    .catch(() => [] as ContainerRecord[]);
+  const using = recs.filter((r) => r.imageId === imageId);
+  return { running: using.find((r) => r.status === 'running'), stopped: using.find((r) => r.status !== 'running') };
 }

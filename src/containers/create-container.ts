@@ -45,6 +45,8 @@ export interface CreateContainerOptions {
   tmpfs?: string[];
   /** `--add-host NAME:IP` entries. */
   addHosts?: string[];
+  /** Labels set on the container; the image's labels are kept where these do not override them. */
+  labels?: Record<string, string>;
   signal?: AbortSignal;
 }
 
@@ -145,6 +147,7 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
       detached: Boolean(o.detached),
       snapshotKey,
       volumes: used,
+      labels: { ...(cfg?.Labels ?? {}), ...(o.labels ?? {}) },
       spec: {
         rootfs,
         mounts,

@@ -126,3 +126,15 @@ export function parsePidsLimit(s: string): number | undefined {
     throw new KilnError('INVALID_ARGUMENT', `invalid --pids-limit "${s}"`, { hint: 'a positive integer, or -1 for unlimited' });
   return n > 0 ? n : undefined;
 }
+
+/** `--label KEY=VALUE` flags as a map (`KEY` alone is an empty value, as docker run's). */
+export function parseLabels(flags: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of flags) {
+    const i = f.indexOf('=');
+    const key = i < 0 ? f : f.slice(0, i);
+    if (!key) throw new KilnError('INVALID_ARGUMENT', `invalid label "${f}": the key is empty`);
+    out[key] = i < 0 ? '' : f.slice(i + 1);
+  }
+  return out;
+}

@@ -3,6 +3,7 @@
  * wires it to the real builder, image store, registry client and executor of a state root; unit tests pass fakes.
  * Shapes are Docker's where the Engine API passes them straight through (image lists, inspect).
  */
+import type { Filters } from './filters.js';
 import type { Readable, Writable } from 'node:stream';
 import type { BuildOptions, BuildResult } from '../builder/types.js';
 import type { ImageConfig } from '../image/types.js';
@@ -156,6 +157,10 @@ export interface ContainerSummary {
   Status: string;
   /** Published ports, as `docker ps` shows them (`127.0.0.1:8080->80/tcp`). */
   Ports?: Array<{ IP?: string; PrivatePort: number; PublicPort: number; Type: 'tcp' | 'udp' }>;
+  /** Always an object (`{}` when none), as dockerd's. */
+  Labels: Record<string, string>;
+  /** The image ID the container was created from. */
+  ImageID?: string;
 }
 
 export interface ContainerBackend {
@@ -171,8 +176,11 @@ export interface ContainerBackend {
   /** `docker restart`: stop (if running), then start again. */
   restart?(id: string, opts?: { timeoutSeconds?: number }): Promise<void>;
   remove(id: string, opts?: { force?: boolean }): Promise<void>;
-  list(opts: { all?: boolean }): Promise<ContainerSummary[]>;
+  /** `filters`: already checked (checkContainerListFilters); `status` lists stopped ones without `all`. */
+  list(opts: { all?: boolean; filters?: Filters }): Promise<ContainerSummary[]>;
   inspect(id: string): Promise<unknown>;
+  /** `POST /containers/prune`: removes the stopped containers the filters select (checked here: 400s). */
+  prune?(opts: { filters?: Filters }): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }>;
   /** Registers a process to run in a running container (`docker exec`); returns the exec ID. */
   execCreate?(id: string, spec: ExecCreate): Promise<string>;
   /** Runs a registered exec with its output on `sinks`; resolves with its exit code (also kept for execInspect). */

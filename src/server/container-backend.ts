@@ -16,6 +16,7 @@ import { execInContainer } from '../containers/exec.js';
 import { parseVolume } from '../containers/run-config.js';
 import type { NetworkMode, PortMapping } from '../sandbox/types.js';
 import type { ContainerBackend, ContainerCreate, ContainerSummary, ExecCreate, ExecInspect } from './backend.js';
+import { containerPruneFilter, matchContainer } from './filters.js';
 import { hostOptions } from './host-config.js';
 
 interface Live {
@@ -107,16 +108,28 @@ function splitEntrypoint(ep: ContainerCreate['Entrypoint']): { entrypoint?: stri
   return { entrypoint: list[0], prefix: list.slice(1) };
 }
 
+/** Config.Labels as sent: an object of strings (null or absent is none). */
+function labelMap(labels: ContainerCreate['Labels']): Record<string, string> {
+  if (labels === undefined || labels === null) return {};
+  if (typeof labels !== 'object' || Array.isArray(labels)) throw new KilnError('INVALID_ARGUMENT', 'Labels must be an object of strings');
+  for (const [k, v] of Object.entries(labels)) {
+    if (typeof v !== 'string') throw new KilnError('INVALID_ARGUMENT', `label ${JSON.stringify(k)}: the value must be a string`);
+  }
+  return { ...labels };
+}
+
 function summary(rec: ContainerRecord): ContainerSummary {
   return {
     Id: rec.id,
     Names: [`/${rec.name}`],
     Image: rec.image,
+    ImageID: rec.imageId,
     Command: rec.spec.process.args.join(' '),
     Created: Math.floor(Date.parse(rec.created) / 1000),
     State: rec.status,
     Status: rec.status === 'exited' ? `Exited (${rec.exitCode ?? 0})` : rec.status === 'running' ? 'Up' : 'Created',
     Ports: (rec.spec.ports ?? []).map((p) => ({ IP: p.hostIp ?? '0.0.0.0', PrivatePort: p.containerPort, PublicPort: p.hostPort, Type: p.protocol ?? 'tcp' })),
+    Labels: { ...(rec.labels ?? {}) },
   };
 }
 
@@ -194,6 +207,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
         ports: portMappings(spec.HostConfig?.PortBindings),
         volumes: (spec.HostConfig?.Binds ?? []).map((b) => parseVolume(b, '/')),
         name: opts.name,
+        labels: labelMap(spec.Labels),
         tty: Boolean(spec.Tty),
         autoRemove: Boolean(spec.HostConfig?.AutoRemove),
         detached: false,
@@ -398,7 +412,33 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
     },
     async list(opts) {
       const all = await store.list();
-      return all.filter((c) => opts.all || c.status === 'running').map(summary);
+      const f = opts.filters ?? new Map<string, string[]>();
+      let ancestors: Set<string> | undefined;
+      if (f.has('ancestor')) {
+        ancestors = new Set();
+        for (const a of f.get('ancestor') ?? []) {
+          const img = await root.images.resolve(a).catch(() => undefined); // an unknown image matches nothing, as dockerd
+          if (img) ancestors.add(img.id);
+        }
+      }
+      return all
+        .filter((c) => opts.all || c.status === 'running')
+        .filter((c) => matchContainer(f, { id: c.id, name: c.name, status: c.status, exitCode: c.exitCode, labels: c.labels, imageId: c.imageId }, ancestors))
+        .map(summary);
+    },
+    async prune(opts) {
+      const keep = containerPruneFilter(opts.filters ?? new Map());
+      const deleted: string[] = [];
+      for (const rec of await store.list()) {
+        if (rec.status === 'running' || !keep(rec)) continue;
+        // As dockerd's prune: the container goes, its volumes stay (volume prune takes those).
+        const ok = await removeContainer(root.root, rec, { force: false }).then(
+          () => true,
+          () => false, // started or removed meanwhile
+        );
+        if (ok) deleted.push(rec.id);
+      }
+      return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
     },
     async inspect(id) {
       const rec = await store.get(id);
@@ -414,7 +454,13 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
           StartedAt: rec.startedAt ?? '',
           FinishedAt: rec.finishedAt ?? '',
         },
-        Config: { Image: rec.image, Tty: Boolean(rec.spec.process.tty), Cmd: rec.spec.process.args, Env: rec.spec.process.env },
+        Config: {
+          Image: rec.image,
+          Tty: Boolean(rec.spec.process.tty),
+          Cmd: rec.spec.process.args,
+          Env: rec.spec.process.env,
+          Labels: { ...(rec.labels ?? {}) },
+        },
         HostConfig: {
           AutoRemove: rec.autoRemove,
           PortBindings: portMap(rec.spec.ports),

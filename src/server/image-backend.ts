@@ -12,6 +12,7 @@ import { loadArchive } from '../exporter/archive-load.js';
 import { resolveSaveItems, saveArchive } from '../exporter/archive-save.js';
 import { diskUsage } from '../cache/disk-usage.js';
 import { collectGarbage } from '../cache/gc.js';
+import { containersUsingImage } from '../containers/containers.js';
 
 function createdSeconds(rec: ImageRecord): number {
   const t = rec.config.created ? Date.parse(rec.config.created) : NaN;
@@ -135,15 +136,37 @@ export function createImageBackend(root: StoreRoot): ImageBackend {
       const rec = await images.resolve(name, opts);
       const ref = asReference(name);
       const out: Array<{ Untagged?: string; Deleted?: string }> = [];
+      // As dockerd (daemon/images/image_delete.go): a running container's image cannot go even forced; a stopped
+      // container's only when forced; untagging the last tag of a used image needs force and then leaves it.
+      const users = await containersUsingImage(root.root, rec.id);
+      const short = rec.id.replace(/^sha256:/, '').slice(0, 12);
       if (ref && rec.refs.includes(ref)) {
-        await images.untag(ref);
-        out.push({ Untagged: familiarize(ref) });
-        if (rec.refs.length > 1) return out;
-      } else {
-        if (rec.refs.length > 1 && !opts.force) {
+        const user = users.running ?? users.stopped;
+        if (!opts.force && rec.refs.length === 1 && user) {
           throw new KilnError(
             'IMAGE_IN_USE',
-            `conflict: unable to delete ${rec.id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`,
+            `conflict: unable to remove repository reference "${name}" (must force) - container ${user.id.slice(0, 12)} is using its referenced image ${short}`,
+          );
+        }
+        // Used by a running container (only -f gets here then): the image stays, untagged, as dockerd keeps it.
+        const keep = Boolean(users.running);
+        await images.untag(ref, { keepDangling: keep });
+        out.push({ Untagged: familiarize(ref) });
+        if (rec.refs.length > 1 || keep) return out;
+      } else {
+        if (users.running) {
+          throw new KilnError(
+            'IMAGE_IN_USE',
+            `conflict: unable to delete ${short} (cannot be forced) - image is being used by running container ${users.running.id.slice(0, 12)}`,
+          );
+        }
+        if (rec.refs.length > 1 && !opts.force) {
+          throw new KilnError('IMAGE_IN_USE', `conflict: unable to delete ${short} (must be forced) - image is referenced in multiple repositories`);
+        }
+        if (users.stopped && !opts.force) {
+          throw new KilnError(
+            'IMAGE_IN_USE',
+            `conflict: unable to delete ${short} (must be forced) - image is being used by stopped container ${users.stopped.id.slice(0, 12)}`,
           );
         }
         for (const r of rec.refs) {

@@ -12,13 +12,18 @@ import { familiarize, normalizeReference } from '../../image/reference.js';
 import type { Digest } from '../../image/types.js';
 import { globalOptions } from '../context.js';
 
-/** Image IDs that containers (running or stopped) were created from; Docker refuses to delete those. */
-export async function imagesInUse(rootDir: string): Promise<Set<Digest>> {
+/** Image IDs that containers (running or stopped; `running`: running ones only) were created from; Docker refuses to delete those. */
+export async function imagesInUse(rootDir: string, opts: { running?: boolean } = {}): Promise<Set<Digest>> {
   const { createContainerStore } = await import('../../containers/containers.js');
   const recs = await createContainerStore({ root: rootDir })
     .list()
     .catch(() => []);
-  return new Set(recs.map((r) => r.imageId).filter(Boolean));
+  return new Set(
+    recs
+      .filter((r) => !opts.running || r.status === 'running')
+      .map((r) => r.imageId as Digest)
+      .filter(Boolean),
+  );
 }
 
 export function register(program: Command): void {
@@ -31,7 +36,16 @@ export function register(program: Command): void {
       if (globalOptions(cmd).host) return (await import('../remote/entry.js')).remoteRmiCommand(globalOptions(cmd), names, opts);
       const root = await openRoot(globalOptions(cmd).root);
       try {
-        const plans: Array<{ name: string; id: Digest; refs: string[]; untag: string[]; target: Digest; candidates: Digest[] }> = [];
+        const plans: Array<{
+          name: string;
+          id: Digest;
+          refs: string[];
+          byTag: boolean;
+          untag: string[];
+          keep?: boolean;
+          target: Digest;
+          candidates: Digest[];
+        }> = [];
         for (const name of names) {
           const image = await root.images.resolve(name);
           let full: string | undefined;
@@ -50,6 +64,7 @@ export function register(program: Command): void {
             name,
             id: image.id,
             refs: image.refs,
+            byTag,
             untag: byTag ? [full!] : image.refs,
             target: image.indexDigest ?? image.manifestDigest,
             candidates: [image.indexDigest ?? image.manifestDigest, image.manifestDigest, image.configDigest, ...image.manifest.layers.map((l) => l.digest)],
@@ -57,9 +72,20 @@ export function register(program: Command): void {
         }
         // An image is deleted when the plan removes all its tags; Docker refuses that while a container uses it.
         const untagged = new Set(plans.flatMap((p) => p.untag));
+        // A running container's image cannot go even with -f (by tag, -f untags and keeps it, as Docker).
         const inUse = opts.force ? new Set<Digest>() : await imagesInUse(root.root);
+        const running = await imagesInUse(root.root, { running: true });
         for (const p of plans) {
-          if (p.refs.every((r) => untagged.has(r)) && inUse.has(p.id)) {
+          if (!p.refs.every((r) => untagged.has(r))) continue;
+          if (running.has(p.id) && opts.force) {
+            if (!p.byTag) {
+              throw new KilnError('IMAGE_IN_USE', `unable to delete ${shortId(p.id)} (cannot be forced): a running container is using it`, {
+                hint: 'stop and remove the container first (kiln rm -f)',
+              });
+            }
+            p.keep = true;
+          }
+          if (inUse.has(p.id)) {
             throw new KilnError('IMAGE_IN_USE', `unable to remove ${p.name}: a container is using image ${shortId(p.id)}`, {
               hint: 'remove the container first (kiln rm), or use -f',
             });
@@ -67,13 +93,13 @@ export function register(program: Command): void {
         }
         for (const p of plans) {
           for (const ref of p.untag) {
-            await root.images.untag(ref).catch((err) => {
+            await root.images.untag(ref, { keepDangling: p.keep }).catch((err) => {
               if ((err as KilnError).code !== 'IMAGE_NOT_FOUND') throw err;
             });
             process.stdout.write(`Untagged: ${familiarize(ref)}\n`);
           }
           const still = (await root.images.entries()).some((e) => e.descriptor.digest === p.target && e.ref);
-          if (still) continue;
+          if (still || p.keep) continue;
           await root.images.removeEntries(p.target);
           const res = await collectGarbage(root, { candidates: p.candidates });
           for (const d of res.removedBlobs) process.stdout.write(`Deleted: ${d}\n`);

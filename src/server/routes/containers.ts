@@ -7,6 +7,7 @@ import type { Handler } from '../context.js';
 import type { Route } from '../router.js';
 import type { ContainerBackend, ContainerCreate } from '../backend.js';
 import { readJsonBody, sendJson, errorMessage } from '../http-util.js';
+import { checkContainerListFilters, containerPruneFilter, parseFilters } from '../filters.js';
 import { frameWriter } from '../attach.js';
 import { checkImageName } from '../image-name.js';
 import { checkContainerEntitlements, confineHostBinds, terminalSizeOf } from '../host-config.js';
@@ -77,7 +78,18 @@ const remove: Handler = async ({ res, state, params, query }) => {
 };
 
 const list: Handler = async ({ res, state, query }) => {
-  sendJson(res, 200, await containers(state.backend).list({ all: query.bool('all') }));
+  const filters = parseFilters(query.str('filters'));
+  const { impliesAll } = checkContainerListFilters(filters);
+  sendJson(res, 200, await containers(state.backend).list({ all: query.bool('all') || impliesAll, filters }));
+};
+
+/** `docker container prune`: stopped containers (label, label!, until filters); answers what went. */
+const prune: Handler = async ({ res, state, query }) => {
+  const c = containers(state.backend);
+  if (!c.prune) throw new KilnError('NOT_IMPLEMENTED', 'container prune is not available on this server');
+  const filters = parseFilters(query.str('filters'));
+  containerPruneFilter(filters); // a bad filter is a 400 before anything goes
+  sendJson(res, 200, await c.prune({ filters }));
 };
 
 const inspect: Handler = async ({ res, state, params }) => {
@@ -101,6 +113,8 @@ export function terminalSize(h: number | undefined, w: number | undefined): [num
 export const containerRoutes: Array<Route<Handler>> = [
   { method: 'POST', pattern: '/containers/create', handler: create },
   { method: 'GET', pattern: '/containers/json', handler: list },
+  // Before the `{id}` routes: `prune` is not a container.
+  { method: 'POST', pattern: '/containers/prune', handler: prune },
   { method: 'GET', pattern: '/containers/{id}/json', handler: inspect },
   { method: 'POST', pattern: '/containers/{id}/start', handler: start },
   { method: 'POST', pattern: '/containers/{id}/wait', handler: wait },

@@ -53,4 +53,11 @@ test('isImageName() accepts references and IDs, refuses traversal and absolute p
   for (const bad of ['../etc', 'a/../b', '/etc/passwd', 'App', 'a//b', '', 'a\nb', 'x'.repeat(600), '..']) assert.not.ok(isImageName(bad), bad);
 });
 
+test('POST /containers/prune is the prune route, not a container id', () => {
+  const m = router.match('POST', '/v1.45/containers/prune');
+  assert.ok(m.handler);
+  assert.is.not(m.handler, router.match('DELETE', '/v1.45/containers/abc').handler);
+  assert.equal((m as { params: Record<string, string> }).params, {});
+});
+
 test.run();

@@ -1,0 +1,174 @@
+/**
+ * The `filters` query parameter of Docker's list and prune endpoints: a JSON map of arrays
+ * (`{"label":["app=x"],"status":["exited"]}`), or the older map of sets (`{"label":{"app=x":true}}`) that
+ * docker-compose 1.x and docker-py send. Semantics as dockerd's (moby api/types/filters and daemon/list.go,
+ * daemon/containerd prune): values of one key are alternatives (any may match) except `label`, whose values must
+ * all hold; keys combine with AND.
+ */
+import { KilnError } from '../errors.js';
+
+export type Filters = Map<string, string[]>;
+
+/** Parses the raw `filters` value; empty or absent is no filter. A malformed value is a 400. */
+export function parseFilters(raw: string | undefined): Filters {
+  const out: Filters = new Map();
+  if (raw === undefined || raw.trim() === '') return out;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(raw);
+  } catch {
+    throw new KilnError('INVALID_ARGUMENT', `invalid filters: ${JSON.stringify(raw)} is not JSON`);
+  }
+  if (doc === null) return out;
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new KilnError('INVALID_ARGUMENT', 'invalid filters: expected a JSON object');
+  for (const [key, v] of Object.entries(doc as Record<string, unknown>)) {
+    let values: string[];
+    if (Array.isArray(v) && v.every((x) => typeof x === 'string')) values = v as string[];
+    else if (v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'boolean')) values = Object.keys(v);
+    else throw new KilnError('INVALID_ARGUMENT', `invalid filters: the values of ${JSON.stringify(key)} must be an array of strings`);
+    out.set(key, [...new Set([...(out.get(key) ?? []), ...values])]);
+  }
+  return out;
+}
+
+/** Refuses a key the endpoint does not define, with dockerd's message. */
+export function checkFilterKeys(f: Filters, accepted: readonly string[]): void {
+  for (const key of f.keys()) if (!accepted.includes(key)) throw new KilnError('INVALID_ARGUMENT', `invalid filter '${key}'`);
+}
+
+/** dockerd's `Match`: true without the key; else any value, as an unanchored regular expression, matches a source. */
+export function matchRegexp(f: Filters, key: string, ...sources: string[]): boolean {
+  const values = f.get(key);
+  if (!values?.length) return true;
+  return values.some((v) => {
+    let re: RegExp;
+    try {
+      re = new RegExp(v);
+    } catch {
+      return false; // as dockerd: a value that is not a regular expression matches nothing
+    }
+    return sources.some((s) => re.test(s));
+  });
+}
+
+/** dockerd's `MatchKVList`: true without the key; else every value (`key` or `key=value`) holds for the labels. */
+export function matchLabels(f: Filters, key: string, labels: Record<string, string> | undefined): boolean {
+  const values = f.get(key);
+  if (!values?.length) return true;
+  const l = labels ?? {};
+  return values.every((v) => {
+    const i = v.indexOf('=');
+    const k = i < 0 ? v : v.slice(0, i);
+    if (!Object.prototype.hasOwnProperty.call(l, k)) return false;
+    return i < 0 || l[k] === v.slice(i + 1);
+  });
+}
+
+/** The container states dockerd knows (kiln's containers are only ever created, running or exited). */
+export const CONTAINER_STATES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'] as const;
+
+/** What `GET /containers/json` filters on, per container. */
+export interface ContainerFacts {
+  id: string;
+  name: string;
+  status: string;
+  exitCode?: number;
+  labels?: Record<string, string>;
+  imageId: string;
+}
+
+/** The filters `GET /containers/json` accepts (dockerd's list), and those kiln can apply. */
+export const LIST_FILTERS = [
+  'ancestor',
+  'before',
+  'expose',
+  'exited',
+  'health',
+  'id',
+  'isolation',
+  'is-task',
+  'label',
+  'name',
+  'network',
+  'publish',
+  'since',
+  'status',
+  'volume',
+];
+const LIST_SUPPORTED = ['ancestor', 'exited', 'id', 'label', 'name', 'status'];
+
+/**
+ * Checks list filters up front (400s before any work): unknown keys as dockerd, keys dockerd has but kiln does
+ * not apply (refused rather than ignored: a filter silently ignored lists containers a caller did not ask for),
+ * status values and exit codes. Returns whether the filter asks for stopped containers too (`status` does, as dockerd).
+ */
+export function checkContainerListFilters(f: Filters): { impliesAll: boolean } {
+  checkFilterKeys(f, LIST_FILTERS);
+  for (const key of f.keys()) {
+    if (!LIST_SUPPORTED.includes(key)) throw new KilnError('NOT_IMPLEMENTED', `filter '${key}' is not supported by kiln (${LIST_SUPPORTED.join(', ')} are)`);
+  }
+  for (const v of f.get('status') ?? []) {
+    if (!(CONTAINER_STATES as readonly string[]).includes(v)) throw new KilnError('INVALID_ARGUMENT', `invalid filter 'status=${v}'`);
+  }
+  for (const v of f.get('exited') ?? []) {
+    if (!/^-?\d+$/.test(v.trim())) throw new KilnError('INVALID_ARGUMENT', `invalid filter 'exited=${v}'`);
+  }
+  return { impliesAll: f.has('status') };
+}
+
+/**
+ * Whether a container passes the list filters. `ancestorIds`: the image IDs the `ancestor` values name (those that
+ * exist); with an `ancestor` filter and none of them existing, nothing matches, as dockerd.
+ */
+export function matchContainer(f: Filters, c: ContainerFacts, ancestorIds?: ReadonlySet<string>): boolean {
+  if (!matchRegexp(f, 'name', `/${c.name}`, c.name)) return false;
+  if (!matchRegexp(f, 'id', c.id)) return false;
+  if (!matchLabels(f, 'label', c.labels)) return false;
+  const exited = f.get('exited');
+  if (exited?.length && !(c.status !== 'running' && exited.some((v) => Number(v) === (c.exitCode ?? 0)))) return false;
+  const status = f.get('status');
+  if (status?.length && !status.includes(c.status)) return false;
+  if (f.has('ancestor') && !ancestorIds?.has(c.imageId)) return false;
+  return true;
+}
+
+/** The filters `POST /containers/prune` accepts, as dockerd's. */
+export const CONTAINER_PRUNE_FILTERS = ['label', 'label!', 'until'];
+
+const DURATION_UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * A Docker timestamp (`until=`): a Go duration before `now` (`24h`, `1h30m`), Unix seconds (`1700000000.5`) or a
+ * date/time (`2006-01-02`, RFC 3339). Milliseconds since the epoch; undefined when it is none of these.
+ */
+export function parseTimestamp(v: string, now = Date.now()): number | undefined {
+  const s = v.trim();
+  if (/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(s)) {
+    let ms = 0;
+    for (const m of s.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * DURATION_UNIT_MS[m[2]!]!;
+    return now - ms;
+  }
+  if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 1000;
+  if (!/^\d{4}-\d{2}-\d{2}/.test(s)) return undefined;
+  const t = Date.parse(s);
+  return Number.isNaN(t) ? undefined : t;
+}
+
+/** Checks prune filters (400s) and returns the predicate: label and label! as dockerd, until on the creation time. */
+export function containerPruneFilter(f: Filters, now = Date.now()): (c: { created: string; labels?: Record<string, string> }) => boolean {
+  checkFilterKeys(f, CONTAINER_PRUNE_FILTERS);
+  const untilValues = f.get('until') ?? [];
+  if (untilValues.length > 1) throw new KilnError('INVALID_ARGUMENT', 'more than one until filter specified');
+  let until: number | undefined;
+  if (untilValues.length === 1) {
+    until = parseTimestamp(untilValues[0]!, now);
+    if (until === undefined) throw new KilnError('INVALID_ARGUMENT', `invalid filter 'until=${untilValues[0]}'`);
+  }
+  return (c) => {
+    if (until !== undefined && Date.parse(c.created) > until) return false;
+    if (!matchLabels(f, 'label', c.labels)) return false;
+    // `label!`: kept when all its values hold (dockerd's MatchKVList on label!).
+    if (f.get('label!')?.length && matchLabels(f, 'label!', c.labels)) return false;
+    return true;
+  };
+}
