@@ -45,6 +45,8 @@ export interface CreateContainerOptions {
   tmpfs?: string[];
   /** `--add-host NAME:IP` entries. */
   addHosts?: string[];
+  /** `--stop-signal`: the signal `stop` sends first; default the image's STOPSIGNAL, else SIGTERM. */
+  stopSignal?: string;
   signal?: AbortSignal;
 }
 
@@ -141,7 +143,7 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
       created: new Date().toISOString(),
       status: 'created',
       autoRemove: Boolean(o.autoRemove),
-      stopSignal: cfg?.StopSignal,
+      stopSignal: o.stopSignal || cfg?.StopSignal,
       detached: Boolean(o.detached),
       snapshotKey,
       volumes: used,
