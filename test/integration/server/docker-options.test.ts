@@ -95,4 +95,17 @@ test('docker logs --tail 2 shows the last two lines; -t prefixes each with its t
   }
 });
 
+test('docker image prune prunes dangling images; -a and --filter are refused, naming them', async () => {
+  const plain = await docker(s, ['image', 'prune', '-f']);
+  assert.is(plain.code, 0, plain.stderr);
+  const all = await docker(s, ['image', 'prune', '-a', '-f']);
+  assert.is.not(all.code, 0);
+  assert.match(all.stderr, /docker image prune -a .*not supported by kiln serve/);
+  const until = await docker(s, ['image', 'prune', '-f', '--filter', 'until=1h']);
+  assert.is.not(until.code, 0);
+  assert.match(until.stderr, /--filter until=1h is not supported by kiln serve/);
+  // The images are still there.
+  assert.match((await docker(s, ['images', '--format', '{{.Repository}}'])).stdout, /busybox/);
+});
+
 test.run();
