@@ -307,6 +307,10 @@ export function refuseUnsupported(spec: ContainerCreate): void {
       throw refusal(ENDPOINT_OPTIONS[k] ?? `NetworkingConfig ${k}`);
     }
   }
+  // `docker run -d -i` (OpenStdin with nothing attached): docker keeps stdin open for a later attach; kiln hands a
+  // container its stdin only from a client attached before start.
+  if (spec.OpenStdin && !spec.AttachStdin && !spec.AttachStdout && !spec.AttachStderr)
+    throw refusal('-i (--interactive) with -d (--detach)', 'drop -i, and give the container a command that keeps running (e.g. sleep infinity)');
   const signal = (spec as { StopSignal?: unknown }).StopSignal;
   if (!unset(signal) && (typeof signal !== 'string' || !/^(SIG)?[A-Z0-9+-]+$|^\d+$/.test(signal)))
     throw new KilnError('INVALID_ARGUMENT', `invalid --stop-signal ${JSON.stringify(signal)}`);

@@ -23,6 +23,7 @@ test.after(async () => {
 });
 
 const REFUSED: Array<[string[], RegExp]> = [
+  [['-d', '-i'], /-i \(--interactive\) with -d/],
   [['--restart', 'on-failure:3'], /--restart on-failure/],
   [['--restart', 'always'], /--restart always/],
   [['--health-cmd', 'true'], /--health-cmd/],

@@ -126,6 +126,7 @@ const body = (patch: (b: Body) => void = () => {}): ContainerCreate => {
 const endpoint = (b: Body, fields: Body) => Object.assign(b.NetworkingConfig.EndpointsConfig.default, fields);
 
 const REFUSED: Array<[string, (b: Body) => void, RegExp]> = [
+  ['-d -i', (b) => Object.assign(b, { AttachStdout: false, AttachStderr: false, OpenStdin: true }), /-i \(--interactive\) with -d/],
   ['--restart on-failure:3', (b) => (b.HostConfig.RestartPolicy = { Name: 'on-failure', MaximumRetryCount: 3 }), /--restart on-failure/],
   ['--restart always', (b) => (b.HostConfig.RestartPolicy.Name = 'always'), /--restart always/],
   ['--health-cmd true', (b) => (b.Healthcheck = { Test: ['CMD-SHELL', 'true'] }), /--health-cmd/],
