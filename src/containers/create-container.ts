@@ -47,6 +47,8 @@ export interface CreateContainerOptions {
   addHosts?: string[];
   /** Labels set on the container; the image's labels are kept where these do not override them. */
   labels?: Record<string, string>;
+  /** `--stop-signal`: the signal `stop` sends first; default the image's STOPSIGNAL, else SIGTERM. */
+  stopSignal?: string;
   signal?: AbortSignal;
 }
 
@@ -143,7 +145,7 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
       created: new Date().toISOString(),
       status: 'created',
       autoRemove: Boolean(o.autoRemove),
-      stopSignal: cfg?.StopSignal,
+      stopSignal: o.stopSignal || cfg?.StopSignal,
       detached: Boolean(o.detached),
       snapshotKey,
       volumes: used,

@@ -94,6 +94,8 @@ export interface ContainerCreate {
   AttachStderr?: boolean;
   Labels?: Record<string, string> | null;
   Hostname?: string;
+  /** `--stop-signal`: what `docker stop` sends first. */
+  StopSignal?: string;
   HostConfig?: {
     AutoRemove?: boolean;
     Privileged?: boolean;
@@ -119,6 +121,21 @@ export interface ContainerCreate {
     /** `{"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}` from `docker run -p`. */
     PortBindings?: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null> | null;
   };
+}
+
+/** `docker logs` options (`GET /containers/{id}/logs`). */
+export interface LogsOptions {
+  follow?: boolean;
+  /** The last N lines only (`--tail N`); undefined for all. */
+  tail?: number;
+  /** Each line prefixed with the time it was written (`-t`). */
+  timestamps?: boolean;
+  /** Lines written at or after / at or before these times, in ms since the epoch (`--since`, `--until`). */
+  since?: number;
+  until?: number;
+  /** false leaves that stream out. */
+  stdout?: boolean;
+  stderr?: boolean;
 }
 
 /** What `POST /containers/{id}/exec` needs from the body. */
@@ -171,7 +188,7 @@ export interface ContainerBackend {
   attach(id: string, sinks: { stdout?: Writable; stderr?: Writable; stdin?: Readable }): Promise<void>;
   /** Resolves with the exit status once the container stops (`removed`: and has been removed). */
   wait(id: string, condition: 'not-running' | 'next-exit' | 'removed', opts?: IoOpts): Promise<{ StatusCode: number }>;
-  logs?(id: string, out: { stdout: Writable; stderr: Writable }, opts: { follow?: boolean } & IoOpts): Promise<void>;
+  logs?(id: string, out: { stdout: Writable; stderr: Writable }, opts: LogsOptions & IoOpts): Promise<void>;
   stop(id: string, opts?: { timeoutSeconds?: number }): Promise<void>;
   /** `docker restart`: stop (if running), then start again. */
   restart?(id: string, opts?: { timeoutSeconds?: number }): Promise<void>;

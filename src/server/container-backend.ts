@@ -210,6 +210,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
         labels: labelMap(spec.Labels),
         tty: Boolean(spec.Tty),
         autoRemove: Boolean(spec.HostConfig?.AutoRemove),
+        stopSignal: spec.StopSignal || undefined,
         detached: false,
       }).catch((err: unknown) => {
         // The docker CLI reads any 404 from create as "image not found" and pulls: a missing bind source is
@@ -367,12 +368,33 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       const path = store.logPath(rec.id);
       let offset = 0;
       let partial = '';
-      const drain = async () => {
+      // log.json holds one record per chunk the process wrote, with the time it was written; a chunk's lines
+      // share its time. `tail` counts lines, as docker's json-file does.
+      type Line = { stream: string; text: string; time: string };
+      const wanted = (l: Line) => {
+        const t = Date.parse(l.time);
+        if (opts.since !== undefined && !(t >= opts.since)) return false;
+        if (opts.until !== undefined && !(t <= opts.until)) return false;
+        return (l.stream === 'stderr' ? opts.stderr : opts.stdout) !== false;
+      };
+      // One write per run of lines from the same stream, each awaited: the sinks write to the response one chunk
+      // at a time, and the response ends when this returns.
+      const write = async (lines: Line[]) => {
+        for (let i = 0; i < lines.length;) {
+          const stream = lines[i]!.stream;
+          let text = '';
+          for (; i < lines.length && lines[i]!.stream === stream; i++) text += opts.timestamps ? `${lines[i]!.time} ${lines[i]!.text}` : lines[i]!.text;
+          const sink = stream === 'stderr' ? out.stderr : out.stdout;
+          await new Promise<void>((resolve) => sink.write(text, () => resolve()));
+        }
+      };
+      const drain = async (): Promise<Line[]> => {
         const fh = await open(path, 'r').catch(() => undefined);
-        if (!fh) return;
+        if (!fh) return [];
+        const got: Line[] = [];
         try {
           const { size } = await fh.stat();
-          if (size <= offset) return;
+          if (size <= offset) return [];
           const buf = Buffer.alloc(size - offset);
           await fh.read(buf, 0, buf.length, offset);
           offset = size;
@@ -381,8 +403,8 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
           for (const line of lines) {
             if (!line) continue;
             try {
-              const e = JSON.parse(line) as { log: string; stream: string };
-              (e.stream === 'stderr' ? out.stderr : out.stdout).write(e.log);
+              const e = JSON.parse(line) as { log: string; stream: string; time?: string };
+              for (const text of e.log.match(/[^\n]*\n|[^\n]+$/g) ?? []) got.push({ stream: e.stream, text, time: e.time ?? '' });
             } catch {
               // not a log record
             }
@@ -390,12 +412,15 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
         } finally {
           await fh.close();
         }
+        return got.filter(wanted);
       };
-      await drain();
+      const first = await drain();
+      const tail = opts.tail === undefined ? first : opts.tail === 0 ? [] : first.slice(-opts.tail);
+      await write(tail);
       // `-f`: follow until the container stops or the client leaves (log.json is appended by the supervisor).
       while (opts.follow && !opts.signal?.aborted) {
         const now = await store.get(rec.id).catch(() => undefined);
-        await drain();
+        await write(await drain());
         if (!now || now.status !== 'running') break;
         await new Promise((r) => setTimeout(r, 200));
       }

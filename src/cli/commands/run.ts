@@ -68,6 +68,11 @@ export function register(program: StatusCommand): void {
       if (!['none', 'host', 'bridge'].includes(network))
         throw new KilnError('INVALID_ARGUMENT', `network ${network} not found`, { hint: 'use none, host or bridge' });
       const detached = bool(flags, 'detach');
+      // A detached container's stdin is not kept open (there is no attach to write to it later): refused, not ignored.
+      if (detached && bool(flags, 'interactive'))
+        throw new KilnError('INVALID_ARGUMENT', 'kiln run -d -i: a detached container gets no stdin, so -i cannot be honoured', {
+          hint: 'drop -i, and give the container a command that keeps running (e.g. sleep infinity) if it should stay up',
+        });
       const tty = bool(flags, 'tty');
       const memory = str(flags, 'memory');
       const cpus = str(flags, 'cpus');

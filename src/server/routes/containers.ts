@@ -10,7 +10,7 @@ import { readJsonBody, sendJson, errorMessage } from '../http-util.js';
 import { checkContainerListFilters, containerPruneFilter, parseFilters } from '../filters.js';
 import { frameWriter } from '../attach.js';
 import { checkImageName } from '../image-name.js';
-import { checkContainerEntitlements, confineHostBinds, terminalSizeOf } from '../host-config.js';
+import { checkContainerEntitlements, confineHostBinds, mountsToBinds, refuseUnsupported, terminalSizeOf } from '../host-config.js';
 
 function containers(backend: { containers?: ContainerBackend }): ContainerBackend {
   if (!backend.containers) throw new KilnError('NOT_IMPLEMENTED', 'containers are not available on this server');
@@ -21,6 +21,9 @@ const create: Handler = async ({ req, res, state, query }) => {
   const spec = await readJsonBody<ContainerCreate>(req, state.limits.maxJsonBytes);
   if (!spec || typeof spec !== 'object') throw new KilnError('INVALID_ARGUMENT', 'a JSON container config is required');
   if (typeof spec.Image === 'string') checkImageName(spec.Image);
+  // An option kiln would not honour is refused before anything exists, never dropped (docs/server.md).
+  refuseUnsupported(spec);
+  mountsToBinds(spec);
   checkContainerEntitlements(spec, state.allow);
   if (spec.HostConfig?.Binds?.length) spec.HostConfig.Binds = await confineHostBinds(spec.HostConfig.Binds, state.bindRoots);
   const r = await containers(state.backend).create(spec, { name: query.str('name') });
@@ -52,11 +55,32 @@ const wait: Handler = async ({ res, state, params, query, signal }) => {
 const logs: Handler = async ({ res, state, params, query, signal }) => {
   const c = containers(state.backend);
   if (!c.logs) throw new KilnError('NOT_IMPLEMENTED', 'logs are not available');
+  // `docker logs --tail N|all -t --since --until --details`: details adds a line's log-opt attributes, and kiln's
+  // log has none, so it changes nothing. stdout/stderr: the CLI always sends both; neither means both.
+  const tailArg = query.str('tail');
+  let tail: number | undefined;
+  if (tailArg !== undefined && tailArg !== 'all') {
+    if (!/^-?\d+$/.test(tailArg)) throw new KilnError('INVALID_ARGUMENT', `--tail ${JSON.stringify(tailArg.slice(0, 40))}: a number of lines or "all"`);
+    tail = Number(tailArg) < 0 ? undefined : Number(tailArg);
+  }
+  const instant = (name: 'since' | 'until'): number | undefined => {
+    const v = query.str(name);
+    if (v === undefined || /^0*(\.0*)?$/.test(v)) return undefined;
+    if (!/^\d+(\.\d+)?$/.test(v)) throw new KilnError('INVALID_ARGUMENT', `--${name} ${JSON.stringify(v.slice(0, 40))}: seconds since the epoch expected`);
+    return Number(v) * 1000;
+  };
+  const [since, until] = [instant('since'), instant('until')];
+  const [stdout, stderr] = [query.bool('stdout'), query.bool('stderr')];
+  const both = !stdout && !stderr;
   const info = (await c.inspect(params.id)) as { Config?: { Tty?: boolean } };
   const tty = Boolean(info.Config?.Tty);
   res.writeHead(200, { 'Content-Type': `application/vnd.docker.${tty ? 'raw' : 'multiplexed'}-stream` });
   const sock = res as unknown as import('node:stream').Duplex;
-  await c.logs(params.id, { stdout: frameWriter(sock, 1, tty), stderr: frameWriter(sock, 2, tty) }, { follow: query.bool('follow'), signal });
+  await c.logs(
+    params.id,
+    { stdout: frameWriter(sock, 1, tty), stderr: frameWriter(sock, 2, tty) },
+    { follow: query.bool('follow'), tail, timestamps: query.bool('timestamps'), since, until, stdout: both || stdout, stderr: both || stderr, signal },
+  );
   res.end();
 };
 

@@ -161,8 +161,31 @@ export const imageHistory: Handler = async ({ res, state, params, signal }) => {
   sendJson(res, 200, await history.call(state.backend.images, checkImageName(params.name), { signal }));
 };
 
-/** `docker image prune`: dangling images only (kiln keeps no intermediate images; `-a` is treated the same). */
-export const pruneImages: Handler = async ({ res, state, signal }) => {
+/**
+ * `docker image prune`: dangling images only (kiln keeps no intermediate images). The CLI sends its filters as
+ * `{"dangling": {"true": true}}` (`-a`: `"false"`), plus `until` and `label` from `--filter`; what is not honoured
+ * (`-a`, `until`, `label`) is refused, not dropped.
+ */
+export const pruneImages: Handler = async ({ res, state, signal, query }) => {
+  const filters = query.json<Record<string, Record<string, boolean> | string[]>>('filters') ?? {};
+  if (typeof filters !== 'object' || Array.isArray(filters)) throw new KilnError('INVALID_ARGUMENT', 'filters must be a JSON object');
+  for (const [key, v] of Object.entries(filters)) {
+    const values = Array.isArray(v) ? v : Object.keys(v ?? {}).filter((k) => (v as Record<string, boolean>)[k]);
+    if (key === 'dangling') {
+      for (const d of values) {
+        if (/^(1|true)$/i.test(d)) continue;
+        if (/^(0|false)$/i.test(d))
+          throw new KilnError('NOT_IMPLEMENTED', 'docker image prune -a (every unused image, not only dangling ones) is not supported by kiln serve', {
+            hint: 'remove images by name with docker rmi, or prune dangling ones with docker image prune',
+          });
+        throw new KilnError('INVALID_ARGUMENT', `invalid filter 'dangling=${d}': true or false`);
+      }
+      continue;
+    }
+    throw new KilnError('NOT_IMPLEMENTED', `docker image prune --filter ${key}=${values.join(',')} is not supported by kiln serve`, {
+      hint: 'kiln prunes dangling images only, without filters',
+    });
+  }
   const prune = state.backend.images.prune;
   if (!prune) throw new KilnError('NOT_IMPLEMENTED', 'image prune is not available on this server');
   sendJson(res, 200, await prune.call(state.backend.images, { signal }));

@@ -255,6 +255,14 @@ test('run -d -p 127.0.0.1:PORT:5353/udp relays datagrams to a UDP server in the 
   }
 });
 
+test('run -d -i is refused (a detached container gets no stdin) and leaves nothing', async () => {
+  const before = (await k(['ps', '-aq'])).stdout;
+  const r = await k(['run', '-d', '-i', 'busybox', 'cat']);
+  assert.is.not(r.code, 0);
+  assert.match(r.stderr, /kiln run -d -i/);
+  assert.is((await k(['ps', '-aq'])).stdout, before);
+});
+
 test('stop, rm and logs of an unknown container are CONTAINER_NOT_FOUND', async () => {
   for (const c of [
     ['stop', 'nope'],

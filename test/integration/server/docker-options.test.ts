@@ -1,0 +1,112 @@
+/**
+ * `docker run` options through `kiln serve` with the real docker CLI: what kiln cannot honour is refused before a
+ * container exists, with the option named; what it honours runs. `docker logs --tail` and `-t`.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServe, docker, type Served } from './serve-helper.js';
+
+let s: Served;
+const host = mkdtempSync(join(tmpdir(), 'kiln-docker-options-'));
+
+test.before(async () => {
+  writeFileSync(join(host, 'f.txt'), 'from-host\n');
+  s = await startServe({ args: ['--allow-bind', host] });
+});
+
+test.after(async () => {
+  await s?.stop();
+  rmSync(host, { recursive: true, force: true });
+});
+
+const REFUSED: Array<[string[], RegExp]> = [
+  [['-d', '-i'], /-i \(--interactive\) with -d/],
+  [['--restart', 'on-failure:3'], /--restart on-failure/],
+  [['--restart', 'always'], /--restart always/],
+  [['--health-cmd', 'true'], /--health-cmd/],
+  [['--volumes-from', 'other'], /--volumes-from/],
+  [['--link', 'other:x'], /--link/],
+  [['--dns', '1.1.1.1'], /--dns/],
+  [['--ulimit', 'nofile=10:10'], /--ulimit/],
+  [['--shm-size', '64m'], /--shm-size/],
+  [['--log-driver', 'none'], /--log-driver none/],
+  [['--stop-timeout', '5'], /--stop-timeout/],
+  [['--ip', '10.0.0.2'], /--ip/],
+  [['--sysctl', 'net.ipv4.ip_forward=1'], /--sysctl/],
+  [['--init'], /--init/],
+  [['--memory-swap', '100m', '-m', '50m'], /--memory-swap/],
+  [['--cpu-shares', '10'], /--cpu-shares/],
+  [['--pid', 'host'], /--pid host/],
+  [['--mount', 'type=volume,dst=/d,volume-driver=x'], /--mount type=volume/],
+];
+
+for (const [args, message] of REFUSED) {
+  test(`docker run ${args.join(' ')} is refused, naming the option, and leaves no container`, async () => {
+    // Without --rm: the CLI itself refuses --rm with --restart.
+    const r = await docker(s, ['run', ...args, 'busybox', 'true']);
+    assert.is.not(r.code, 0);
+    assert.match(r.stderr, message);
+    assert.match(r.stderr, /not supported by kiln serve/);
+    assert.is((await docker(s, ['ps', '-a', '-q'])).stdout.trim(), '');
+  });
+}
+
+const ACCEPTED: Array<[string[], string, string]> = [
+  [['-v', '/data'], 'echo x > /data/x && cat /data/x', 'x\n'],
+  [['--mount', 'type=volume,dst=/data'], 'echo y > /data/y && cat /data/y', 'y\n'],
+  [['--mount', 'type=volume,src=kiln-opt-vol,dst=/data'], 'echo z > /data/z && cat /data/z', 'z\n'],
+  [['--mount', `type=bind,src=${host},dst=/h,readonly`], 'cat /h/f.txt; touch /h/no 2>/dev/null || echo ro', 'from-host\nro\n'],
+  [['--restart', 'no', '--no-healthcheck', '--log-driver', 'json-file', '--stop-signal', 'SIGINT'], 'echo ok', 'ok\n'],
+];
+
+for (const [args, script, out] of ACCEPTED) {
+  test(`docker run ${args.join(' ')} runs`, async () => {
+    const r = await docker(s, ['run', '--rm', ...args, 'busybox', 'sh', '-c', script]);
+    assert.is(r.stderr, '');
+    assert.is(r.code, 0);
+    assert.is(r.stdout, out);
+  });
+}
+
+test('docker logs --tail 2 shows the last two lines; -t prefixes each with its time; --tail 0 shows none', async () => {
+  const c = await docker(s, ['run', '-d', 'busybox', 'sh', '-c', 'for i in 1 2 3 4; do echo line$i; done; sleep 0.3; echo err >&2']);
+  assert.is(c.code, 0, c.stderr);
+  const id = c.stdout.trim();
+  try {
+    await docker(s, ['wait', id]);
+    const all = await docker(s, ['logs', id]);
+    assert.is(all.stdout, 'line1\nline2\nline3\nline4\n');
+    assert.is(all.stderr, 'err\n');
+    const t = await docker(s, ['logs', '--tail', '2', id]);
+    assert.is(t.stdout, 'line4\n');
+    assert.is(t.stderr, 'err\n');
+    const t3 = await docker(s, ['logs', '--tail', '3', id]);
+    assert.is(t3.stdout, 'line3\nline4\n');
+    const ts = await docker(s, ['logs', '-t', '--tail', '1', id]);
+    assert.match(ts.stderr, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z err\n$/);
+    const none = await docker(s, ['logs', '--tail', '0', id]);
+    assert.is(none.stdout + none.stderr, '');
+    const future = await docker(s, ['logs', '--since', '2099-01-01T00:00:00Z', id]);
+    assert.is(future.stdout + future.stderr, '');
+  } finally {
+    await docker(s, ['rm', '-f', id]);
+  }
+});
+
+test('docker image prune prunes dangling images; -a and --filter are refused, naming them', async () => {
+  const plain = await docker(s, ['image', 'prune', '-f']);
+  assert.is(plain.code, 0, plain.stderr);
+  const all = await docker(s, ['image', 'prune', '-a', '-f']);
+  assert.is.not(all.code, 0);
+  assert.match(all.stderr, /docker image prune -a .*not supported by kiln serve/);
+  const until = await docker(s, ['image', 'prune', '-f', '--filter', 'until=1h']);
+  assert.is.not(until.code, 0);
+  assert.match(until.stderr, /--filter until=1h is not supported by kiln serve/);
+  // The images are still there.
+  assert.match((await docker(s, ['images', '--format', '{{.Repository}}'])).stdout, /busybox/);
+});
+
+test.run();
