@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { KilnError, fromSystemError } from '../../errors.js';
+import { parseByteSize } from '../../remote-cache/spec.js';
 import { globalOptions } from '../context.js';
 import { createKilnServer, type ListenSpec } from '../../server/server.js';
 import { createLocalBackend } from '../../server/local-backend.js';
@@ -24,14 +25,6 @@ function parseListen(addr: string): ListenSpec {
   const m = /^(?:tcp:\/\/)?(\[[^\]]+\]|[^:/]+):(\d{1,5})\/?$/.exec(addr);
   if (!m || Number(m[2]) > 65535) throw new KilnError('INVALID_ARGUMENT', `--listen ${JSON.stringify(addr)}: expected unix:///path or tcp://host:port`);
   return { kind: 'tcp', host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
-}
-
-/** `512k`, `100m`, `2g`, or plain bytes. */
-export function parseSize(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(v.trim());
-  if (!m) throw new KilnError('INVALID_ARGUMENT', `${JSON.stringify(v)} is not a size (e.g. 512m, 2g)`);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
-  return Math.floor(Number(m[1]) * mult);
 }
 
 async function readSecretFile(path: string, what: string): Promise<Buffer> {
@@ -140,7 +133,7 @@ export function register(program: Command): void {
           allow,
           bindRoots,
           cache,
-          limits: { maxContextBytes: parseSize(o.maxContextSize), idleTimeoutMs: o.idleTimeout * 1000 },
+          limits: { maxContextBytes: parseByteSize(o.maxContextSize, '--max-context-size'), idleTimeoutMs: o.idleTimeout * 1000 },
           log: createLogger({ quiet: o.quiet }),
         });
         try {
