@@ -237,14 +237,22 @@ test('run -d -p 127.0.0.1:PORT:5353/udp relays datagrams to a UDP server in the 
   assert.match((await k(['ps'])).stdout, new RegExp(`127\\.0\\.0\\.1:${port}->5353/udp`));
   const client = createSocket('udp4');
   try {
+    // The server binds once the container's process runs, which on a loaded 2-core CI machine can take seconds:
+    // keep pinging (one listener at a time) for up to 20 s.
     let reply: string | undefined;
-    for (let i = 0; i < 20 && !reply; i++) {
+    const deadline = Date.now() + 20_000;
+    for (let i = 0; !reply && Date.now() < deadline; i++) {
       reply = await new Promise<string | undefined>((resolve) => {
-        const t = setTimeout(() => resolve(undefined), 250);
-        client.once('message', (m) => {
+        const onMessage = (m: Buffer) => {
           clearTimeout(t);
+          client.off('message', onMessage);
           resolve(m.toString());
-        });
+        };
+        const t = setTimeout(() => {
+          client.off('message', onMessage);
+          resolve(undefined);
+        }, 250);
+        client.on('message', onMessage);
         client.send(`ping ${i}`, port, '127.0.0.1');
       });
     }
