@@ -19,6 +19,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   config: ['errors'],
   image: ['errors'],
   paths: ['errors'],
+  // The daemon's event log (`docker events`): written by whatever changes an object, read by the server.
+  events: ['errors'],
   native: ['errors'],
   parser: ['errors', 'image'],
   tar: ['errors', 'paths', 'native'],
@@ -29,7 +31,9 @@ const ALLOWED: Record<string, readonly string[]> = {
   // The RUN sandbox: what a build step needs (runc, bundle, mounts, seccomp, cgroups, its network namespace).
   sandbox: ['errors', 'image', 'paths', 'native', 'cache'],
   // The container runtime behind `kiln run` and the server's containers, built on the sandbox.
-  containers: ['errors', 'image', 'paths', 'native', 'cache', 'sandbox'],
+  // User-defined networks: their store, address management, Linux bridges, isolation rules and embedded DNS.
+  networks: ['errors', 'paths', 'sandbox', 'events'],
+  containers: ['errors', 'image', 'paths', 'native', 'cache', 'sandbox', 'events', 'networks'],
   // Cache import and export (BuildKit's cacheconfig.v0 in a registry, an OCI layout directory, or inline).
   'remote-cache': [...BASE, 'image', 'paths', 'native', 'tar', 'layers', 'cache', 'registry'],
   graph: ['errors', 'image', 'paths', 'parser', 'tar', 'layers', 'cache'],
@@ -51,6 +55,8 @@ const ALLOWED: Record<string, readonly string[]> = {
     'graph',
     'remote-cache',
     'builder',
+    'events',
+    'networks',
   ],
   cli: [
     ...BASE,
@@ -69,6 +75,8 @@ const ALLOWED: Record<string, readonly string[]> = {
     'remote-cache',
     'builder',
     'server',
+    'events',
+    'networks',
   ],
 };
 
