@@ -60,6 +60,57 @@ export interface ContainerRecord extends RootfsHold {
   /** `--label` / Config.Labels over the image's labels (as dockerd merges them); absent in older records. */
   labels?: Record<string, string>;
   spec: ContainerSpec;
+  /**
+   * The networks the container joins, by network name (`bridge` for the default one), each with its endpoint;
+   * absent in older records (then the default bridge, with `ip` above).
+   */
+  networks?: Record<string, EndpointRecord>;
+  /** `--restart` (absent or `no`: never restarted), how often the supervisor restarted it, and whether a user stopped it. */
+  restartPolicy?: RestartPolicy;
+  restartCount?: number;
+  manuallyStopped?: boolean;
+  /** The health check in effect (the image's HEALTHCHECK under `--health-*`), and what it found so far. */
+  healthcheck?: HealthcheckConfig;
+  health?: HealthState;
+  /** Frozen by `pause` (cgroup freezer); `status` stays `running`, as Docker's State.Running does. */
+  paused?: boolean;
+}
+
+export interface EndpointRecord {
+  networkId: string;
+  /** 64 hex, made when the container joins. */
+  endpointId: string;
+  /** `--network-alias` (and compose's service name); the container's name and short id resolve without them. */
+  aliases: string[];
+  /** `--ip`: the address asked for. */
+  ipv4Address?: string;
+  /** What it got, once running. */
+  ip?: string;
+  prefixLen?: number;
+  gateway?: string;
+  mac?: string;
+}
+
+export interface RestartPolicy {
+  name: '' | 'no' | 'always' | 'unless-stopped' | 'on-failure';
+  maximumRetryCount: number;
+}
+
+/** Docker's HealthConfig, durations in nanoseconds (0: the default). `test` is `["NONE"]` when disabled. */
+export interface HealthcheckConfig {
+  test: string[];
+  intervalNs?: number;
+  timeoutNs?: number;
+  startPeriodNs?: number;
+  startIntervalNs?: number;
+  retries?: number;
+}
+
+export interface HealthState {
+  status: 'starting' | 'healthy' | 'unhealthy';
+  failingStreak: number;
+  /** The last five probes, oldest first (as dockerd keeps). */
+  log: Array<{ start: string; end: string; exitCode: number; output: string }>;
 }
 
 const ADJ = ['amber', 'brave', 'calm', 'eager', 'fervent', 'gentle', 'happy', 'jolly', 'keen', 'lucid', 'merry', 'nifty', 'quiet', 'swift', 'vivid', 'witty'];
