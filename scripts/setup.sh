@@ -22,6 +22,8 @@ declare -A need=(
   [htpasswd]=apache2-utils
   [ssh-agent]=openssh-client
   [kubectl]=kubernetes-client
+  [docker-compose]=docker-compose
+  [dockerd]=docker.io
 )
 missing=()
 for cmd in "${!need[@]}"; do
