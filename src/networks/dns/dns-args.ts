@@ -1,0 +1,44 @@
+/** The DNS process's command line (dns-main.ts), parsed apart from the process so it is testable. */
+import { isIPv4 } from 'node:net';
+import { resolve } from 'node:path';
+import { KilnError } from '../../errors.js';
+import { parseUpstream, type Upstream } from './resolv-conf.js';
+
+/** The parsed command line; `upstream` is undefined when no --upstream was given (the host's nameservers are used). */
+export interface DnsMainArgs {
+  listen: string;
+  port: number;
+  recordsDir: string;
+  upstream: Upstream[] | undefined;
+}
+
+/** Parses argv (without node and the script); throws INVALID_ARGUMENT naming the flag at fault. */
+export function parseDnsMainArgs(argv: readonly string[]): DnsMainArgs {
+  let listen: string | undefined;
+  let port = 53;
+  let recordsDir: string | undefined;
+  let upstream: Upstream[] | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const value = argv[i + 1];
+    if (value === undefined || !['--listen', '--port', '--records-dir', '--upstream'].includes(flag))
+      throw new KilnError('INVALID_ARGUMENT', value === undefined && flag.startsWith('--') ? `dns: ${flag} needs a value` : `dns: unknown argument ${flag}`);
+    i++;
+    if (flag === '--listen') {
+      if (!isIPv4(value)) throw new KilnError('INVALID_ARGUMENT', `dns: --listen ${value}: not an IPv4 address`);
+      listen = value;
+    } else if (flag === '--port') {
+      port = Number(value);
+      if (!/^\d+$/.test(value) || port > 65_535) throw new KilnError('INVALID_ARGUMENT', `dns: --port ${value}: not a port number`);
+    } else if (flag === '--records-dir') recordsDir = resolve(value);
+    else {
+      const u = parseUpstream(value);
+      if (!u) throw new KilnError('INVALID_ARGUMENT', `dns: --upstream ${value}: expected IP or IP:port`);
+      (upstream ??= []).push(u);
+    }
+  }
+  if (!listen) throw new KilnError('INVALID_ARGUMENT', 'dns: --listen is required');
+  if (!recordsDir) throw new KilnError('INVALID_ARGUMENT', 'dns: --records-dir is required');
+  return { listen, port, recordsDir, upstream };
+}
+
