@@ -41,4 +41,3 @@ export function parseDnsMainArgs(argv: readonly string[]): DnsMainArgs {
   if (!recordsDir) throw new KilnError('INVALID_ARGUMENT', 'dns: --records-dir is required');
   return { listen, port, recordsDir, upstream };
 }
-

@@ -100,12 +100,15 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
   const makeUdp = () => {
     const sock = createSocket('udp4');
     sock.on('message', (msg, rinfo) => {
-      handle(msg, 'udp').then(
-        (out) => {
-          if (out && !closing.signal.aborted) sock.send(out, rinfo.port, rinfo.address, () => {});
-        },
-        () => {},
-      );
+      handle(msg, 'udp')
+        .then(
+          (out) => {
+            if (out && !closing.signal.aborted) sock.send(out, rinfo.port, rinfo.address, () => {});
+          },
+          () => {},
+        )
+        // An unhandled rejection would end the process: one client's packet must never do that.
+        .catch(() => {});
     });
     return sock;
   };
@@ -140,7 +143,8 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
             inflight--;
             if (sock.isPaused() && !sock.destroyed) sock.resume();
             pump();
-          });
+          })
+          .catch(() => sock.destroy());
       }
       if (inflight >= MAX_INFLIGHT_PER_CONN) sock.pause();
     };

@@ -112,7 +112,7 @@ export function readName(buf: Buffer, offset: number): { name: string; next: num
   let octets = 1;
   // Every pointer jumps strictly backwards, so this bound is never reached by a valid or hostile packet; it is a
   // second guard, cheap to keep.
-  for (let jumps = 0; jumps <= buf.length; ) {
+  for (let jumps = 0; jumps <= buf.length;) {
     if (pos >= buf.length) throw new DnsFormatError('name runs past the end of the message');
     const len = buf[pos]!;
     if ((len & 0xc0) === 0xc0) {
@@ -195,7 +195,13 @@ function readRecord(buf: Buffer, offset: number): { rr: DnsRecord; next: number 
   const end = next + 10 + rdlength;
   if (end > buf.length) throw new DnsFormatError('record data runs past the end of the message');
   return {
-    rr: { name, type: buf.readUInt16BE(next), class: buf.readUInt16BE(next + 2), ttl: buf.readUInt32BE(next + 4), data: Buffer.from(buf.subarray(next + 10, end)) },
+    rr: {
+      name,
+      type: buf.readUInt16BE(next),
+      class: buf.readUInt16BE(next + 2),
+      ttl: buf.readUInt32BE(next + 4),
+      data: Buffer.from(buf.subarray(next + 10, end)),
+    },
     next: end,
   };
 }

@@ -69,7 +69,10 @@ test('createRecordsTable() sees files added and removed at once, and exists() tu
 
 const query = (name: string, type: number, extra: Partial<{ qr: boolean; opcode: number }> = {}) =>
   buildMessage({ header: { id: 4242, rd: true, ...extra }, questions: [{ name, type, class: CLASS_IN }] });
-const names = { lookup: (n: string) => (n.toLowerCase() === 'web' ? ['10.90.1.2'] : undefined), reverse: (ip: string) => (ip === '10.90.1.2' ? 'web' : undefined) };
+const names = {
+  lookup: (n: string) => (n.toLowerCase() === 'web' ? ['10.90.1.2'] : undefined),
+  reverse: (ip: string) => (ip === '10.90.1.2' ? 'web' : undefined),
+};
 
 test('decide(): local A, empty AAAA, PTR; unknown names forward', () => {
   const a = decide(query('Web', RRType.A), names, 'udp');
@@ -103,7 +106,13 @@ test('decide(): responses and runts are dropped, garbage gets FORMERR, other opc
   const formerr = decide(loop, names, 'udp') as { packet: Buffer };
   assert.is(parseMessage(formerr.packet).header.rcode, RCode.FORMERR);
   assert.is(parseMessage(formerr.packet).header.id, 7);
-  const two = buildMessage({ header: { id: 1 }, questions: [{ name: 'a', type: 1, class: 1 }, { name: 'b', type: 1, class: 1 }] });
+  const two = buildMessage({
+    header: { id: 1 },
+    questions: [
+      { name: 'a', type: 1, class: 1 },
+      { name: 'b', type: 1, class: 1 },
+    ],
+  });
   assert.is(parseMessage((decide(two, names, 'udp') as { packet: Buffer }).packet).header.rcode, RCode.FORMERR);
   const notify = decide(query('web', RRType.A, { opcode: 4 }), names, 'udp') as { packet: Buffer };
   assert.is(parseMessage(notify.packet).header.rcode, RCode.NOTIMP);

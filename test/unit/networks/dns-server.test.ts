@@ -93,10 +93,12 @@ test('a name with a host search domain appended resolves as the bare name', asyn
 
 test('AAAA for a known name is NOERROR with no answers', async () => {
   const before = up.udpQueries;
-  await resolver().resolve6('web').then(
-    () => assert.unreachable('expected no AAAA records'),
-    (err: NodeJS.ErrnoException) => assert.is(err.code, 'ENODATA'),
-  );
+  await resolver()
+    .resolve6('web')
+    .then(
+      () => assert.unreachable('expected no AAAA records'),
+      (err: NodeJS.ErrnoException) => assert.is(err.code, 'ENODATA'),
+    );
   assert.is(up.udpQueries, before, 'not forwarded');
 });
 
@@ -153,7 +155,13 @@ test('an upstream that never answers: the next upstream is tried, and with none 
     ],
     timeoutMs: 300,
   });
-  const s3 = await startDnsServer({ address: '127.0.0.1', port: 0, lookup: table.lookup, upstream: [{ address: silent.address, port: silent.port }], timeoutMs: 300 });
+  const s3 = await startDnsServer({
+    address: '127.0.0.1',
+    port: 0,
+    lookup: table.lookup,
+    upstream: [{ address: silent.address, port: silent.port }],
+    timeoutMs: 300,
+  });
   try {
     const r2 = new Resolver({ timeout: 3000, tries: 1 });
     r2.setServers([`127.0.0.1:${s2.port}`]);
@@ -174,7 +182,13 @@ test('an upstream that never answers: the next upstream is tried, and with none 
 
 test('a truncated upstream UDP answer is fetched again over TCP', async () => {
   const trunc = await startFakeUpstream('127.0.0.4', 'truncate');
-  const s = await startDnsServer({ address: '127.0.0.1', port: 0, lookup: table.lookup, upstream: [{ address: trunc.address, port: trunc.port }], timeoutMs: 500 });
+  const s = await startDnsServer({
+    address: '127.0.0.1',
+    port: 0,
+    lookup: table.lookup,
+    upstream: [{ address: trunc.address, port: trunc.port }],
+    timeoutMs: 500,
+  });
   try {
     const r = new Resolver({ timeout: 3000, tries: 1 });
     r.setServers([`127.0.0.1:${s.port}`]);
@@ -187,7 +201,14 @@ test('a truncated upstream UDP answer is fetched again over TCP', async () => {
 });
 
 test('pending forwards are capped: beyond the cap the query gets SERVFAIL at once', async () => {
-  const s = await startDnsServer({ address: '127.0.0.1', port: 0, lookup: table.lookup, upstream: [{ address: silent.address, port: silent.port }], timeoutMs: 1500, maxPending: 1 });
+  const s = await startDnsServer({
+    address: '127.0.0.1',
+    port: 0,
+    lookup: table.lookup,
+    upstream: [{ address: silent.address, port: silent.port }],
+    timeoutMs: 1500,
+    maxPending: 1,
+  });
   try {
     const q = (id: number) => buildMessage({ header: { id, rd: true }, questions: [{ name: `x${id}.example.test`, type: RRType.A, class: CLASS_IN }] });
     const first = udpRaw(s.port, q(1), 3000);

@@ -60,7 +60,10 @@ test('names with dots, backslashes and binary octets in labels round-trip throug
 test('a compression pointer loop is refused', () => {
   // Question name at offset 12 is a pointer to itself; then one pointing forward to a pointer back.
   const self = Buffer.concat([Buffer.from([0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]), Buffer.from([0xc0, 12, 0, 1, 0, 1])]);
-  assert.throws(() => parseMessage(self), (e: unknown) => e instanceof DnsFormatError && /backwards/.test((e as Error).message));
+  assert.throws(
+    () => parseMessage(self),
+    (e: unknown) => e instanceof DnsFormatError && /backwards/.test((e as Error).message),
+  );
   const twoStep = Buffer.concat([Buffer.from([0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]), Buffer.from([0xc0, 14, 0xc0, 12, 0, 1, 0, 1])]);
   assert.throws(() => parseMessage(twoStep), isFormat);
 });
