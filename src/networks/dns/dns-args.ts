@@ -4,7 +4,10 @@ import { resolve } from 'node:path';
 import { KilnError } from '../../errors.js';
 import { parseUpstream, type Upstream } from './resolv-conf.js';
 
-/** The parsed command line; `upstream` is undefined when no --upstream was given (the host's nameservers are used). */
+/**
+ * The parsed command line; `upstream` is undefined when no --upstream was given (the host's nameservers are used)
+ * and empty with --no-forward.
+ */
 export interface DnsMainArgs {
   listen: string;
   port: number;
@@ -18,11 +21,16 @@ export function parseDnsMainArgs(argv: readonly string[]): DnsMainArgs {
   let port = 53;
   let recordsDir: string | undefined;
   let upstream: Upstream[] | undefined;
+  let noForward = false;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
+    if (flag === '--no-forward') {
+      noForward = true;
+      continue;
+    }
     const value = argv[i + 1];
-    if (value === undefined || !['--listen', '--port', '--records-dir', '--upstream'].includes(flag))
-      throw new KilnError('INVALID_ARGUMENT', value === undefined && flag.startsWith('--') ? `dns: ${flag} needs a value` : `dns: unknown argument ${flag}`);
+    if (!['--listen', '--port', '--records-dir', '--upstream'].includes(flag)) throw new KilnError('INVALID_ARGUMENT', `dns: unknown argument ${flag}`);
+    if (value === undefined) throw new KilnError('INVALID_ARGUMENT', `dns: ${flag} needs a value`);
     i++;
     if (flag === '--listen') {
       if (!isIPv4(value)) throw new KilnError('INVALID_ARGUMENT', `dns: --listen ${value}: not an IPv4 address`);
@@ -39,5 +47,7 @@ export function parseDnsMainArgs(argv: readonly string[]): DnsMainArgs {
   }
   if (!listen) throw new KilnError('INVALID_ARGUMENT', 'dns: --listen is required');
   if (!recordsDir) throw new KilnError('INVALID_ARGUMENT', 'dns: --records-dir is required');
-  return { listen, port, recordsDir, upstream };
+  if (noForward && upstream) throw new KilnError('INVALID_ARGUMENT', 'dns: --no-forward and --upstream exclude each other');
+  // --no-forward (an --internal network, whose containers must not reach outside): only local names answer.
+  return { listen, port, recordsDir, upstream: noForward ? [] : upstream };
 }

@@ -1,6 +1,6 @@
 /**
  * Entry of a network's DNS process:
- *   node dns-main.js --listen <IPv4> [--port 53] --records-dir <DIR> [--upstream <IP[:port]>]...
+ *   node dns-main.js --listen <IPv4> [--port 53] --records-dir <DIR> [--upstream <IP[:port]>]... [--no-forward]
  * spawned by the network code, one per user-defined network, in the host's network namespace. It answers the
  * names in DIR (records.ts), forwards the rest to the upstreams (default: the host's /etc/resolv.conf
  * nameservers), writes its pid to DIR/../dns.pid once bound, and exits by itself within ~1 s of DIR being
@@ -23,7 +23,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const upstream = args.upstream ?? host.nameservers.map(parseUpstream).filter((u): u is Upstream => u !== undefined);
   const table = createRecordsTable(args.recordsDir, { search: host.search });
   if (!table.exists()) throw new KilnError('INVALID_ARGUMENT', `dns: --records-dir ${args.recordsDir}: not a directory`);
-  if (upstream.length === 0) process.stderr.write('dns: no upstream nameservers: names outside the network get SERVFAIL\n');
+  if (upstream.length === 0 && args.upstream === undefined) process.stderr.write('dns: no upstream nameservers: names outside the network get SERVFAIL\n');
   const server = await startDnsServer({ address: args.listen, port: args.port, lookup: table.lookup, reverse: table.reverse, upstream });
   const pidFile = join(dirname(args.recordsDir), 'dns.pid');
   writePidFile(pidFile, process.pid);

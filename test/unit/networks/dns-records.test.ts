@@ -143,6 +143,10 @@ test('resolv.conf, upstream specs and the command line parse as documented', () 
   throwsCode(() => parseDnsMainArgs(['--listen', '10.0.0.1', '--records-dir', '/x', '--port', '70000']), 'INVALID_ARGUMENT', /--port/);
   throwsCode(() => parseDnsMainArgs(['--listen', '10.0.0.1', '--records-dir', '/x', '--upstream', 'dns.google']), 'INVALID_ARGUMENT', /--upstream/);
   throwsCode(() => parseDnsMainArgs(['--bogus', '1']), 'INVALID_ARGUMENT', /unknown argument --bogus/);
+  throwsCode(() => parseDnsMainArgs(['--listen']), 'INVALID_ARGUMENT', /--listen needs a value/);
+  assert.equal(parseDnsMainArgs(['--listen', '10.0.0.1', '--records-dir', '/x', '--no-forward']).upstream, []);
+  assert.is(parseDnsMainArgs(['--listen', '10.0.0.1', '--records-dir', '/x']).upstream, undefined);
+  throwsCode(() => parseDnsMainArgs(['--listen', '10.0.0.1', '--records-dir', '/x', '--no-forward', '--upstream', '1.1.1.1']), 'INVALID_ARGUMENT', /exclude/);
 });
 
 test.run();

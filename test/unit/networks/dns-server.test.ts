@@ -180,6 +180,21 @@ test('an upstream that never answers: the next upstream is tried, and with none 
   }
 });
 
+test('with no upstreams (--no-forward) local names answer and everything else gets SERVFAIL at once', async () => {
+  const s = await startDnsServer({ address: '127.0.0.1', port: 0, lookup: table.lookup, upstream: [] });
+  try {
+    const r = new Resolver({ timeout: 3000, tries: 1 });
+    r.setServers([`127.0.0.1:${s.port}`]);
+    assert.equal(await r.resolve4('web'), ['10.90.1.2']);
+    await r.resolve4('www.example.test').then(
+      () => assert.unreachable('expected SERVFAIL'),
+      (err: NodeJS.ErrnoException) => assert.is(err.code, 'ESERVFAIL'),
+    );
+  } finally {
+    await s.close();
+  }
+});
+
 test('a truncated upstream UDP answer is fetched again over TCP', async () => {
   const trunc = await startFakeUpstream('127.0.0.4', 'truncate');
   const s = await startDnsServer({
