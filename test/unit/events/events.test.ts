@@ -9,6 +9,8 @@ test('events are stored in Docker message shape and read back by time window', a
   const root = await mkdtemp(join(tmpdir(), 'kiln-events-'));
   try {
     emitEvent(root, 'container', 'create', 'c1', { name: 'web', image: 'busybox' });
+    // Event times carry sub-millisecond digits: step past the first event's millisecond on both sides of `mid`.
+    await new Promise((r) => setTimeout(r, 5));
     const mid = Date.now() * 1e6;
     await new Promise((r) => setTimeout(r, 5));
     emitEvent(root, 'network', 'create', 'n1', { name: 'front', type: 'bridge' });
@@ -42,7 +44,7 @@ test('a follower sees events appended after it started, not before', async () =>
     const done = followEvents(root, (e) => seen.push(e), { signal: ac.signal, pollMs: 10 });
     await new Promise((r) => setTimeout(r, 30));
     emitEvent(root, 'volume', 'destroy', 'new');
-    for (let i = 0; i < 100 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 500 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     ac.abort();
     await done;
     assert.equal(
