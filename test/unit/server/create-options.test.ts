@@ -127,10 +127,6 @@ const endpoint = (b: Body, fields: Body) => Object.assign(b.NetworkingConfig.End
 
 const REFUSED: Array<[string, (b: Body) => void, RegExp]> = [
   ['-d -i', (b) => Object.assign(b, { AttachStdout: false, AttachStderr: false, OpenStdin: true }), /-i \(--interactive\) with -d/],
-  ['--restart on-failure:3', (b) => (b.HostConfig.RestartPolicy = { Name: 'on-failure', MaximumRetryCount: 3 }), /--restart on-failure/],
-  ['--restart always', (b) => (b.HostConfig.RestartPolicy.Name = 'always'), /--restart always/],
-  ['--health-cmd true', (b) => (b.Healthcheck = { Test: ['CMD-SHELL', 'true'] }), /--health-cmd/],
-  ['--health-interval 5s', (b) => (b.Healthcheck = { Interval: 5e9 }), /--health-interval/],
   ['--volumes-from abc', (b) => (b.HostConfig.VolumesFrom = ['abc']), /--volumes-from/],
   ['--link abc:x', (b) => (b.HostConfig.Links = ['abc:x']), /--link/],
   ['--dns 1.1.1.1', (b) => (b.HostConfig.Dns = ['1.1.1.1']), /--dns/],
@@ -204,6 +200,10 @@ const ACCEPTED: Array<[string, (b: Body) => void]> = [
   ['(no options)', () => {}],
   ['--restart no', (b) => (b.HostConfig.RestartPolicy = { Name: 'no', MaximumRetryCount: 0 })],
   ['--no-healthcheck', (b) => (b.Healthcheck = { Test: ['NONE'] })],
+  ['--restart on-failure:3', (b) => (b.HostConfig.RestartPolicy = { Name: 'on-failure', MaximumRetryCount: 3 })],
+  ['--restart always', (b) => (b.HostConfig.RestartPolicy.Name = 'always')],
+  ['--health-cmd true', (b) => (b.Healthcheck = { Test: ['CMD-SHELL', 'true'] })],
+  ['--health-interval 5s', (b) => (b.Healthcheck = { Interval: 5e9 })],
   ['--log-driver json-file', (b) => (b.HostConfig.LogConfig.Type = 'json-file')],
   ['--isolation default', (b) => (b.HostConfig.Isolation = 'default')],
   ['--ipc private', (b) => (b.HostConfig.IpcMode = 'private')],
