@@ -44,7 +44,8 @@ export function startHealthMonitor(
       const before = state.status;
       state = applyProbe(state, result, { retries: t.retries, inStartPeriod: Date.now() - o.startedAt < t.startPeriodMs });
       await o.save(state).catch(() => {});
-      if (state.status !== before && state.status !== 'starting') emitEvent(root, 'container', `health_status: ${state.status}`, rec.id, containerEventAttributes(rec));
+      if (state.status !== before && state.status !== 'starting')
+        emitEvent(root, 'container', `health_status: ${state.status}`, rec.id, containerEventAttributes(rec));
     }
   };
   const done = loop().catch(() => {});

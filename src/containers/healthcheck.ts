@@ -99,7 +99,10 @@ export interface ProbeResult {
 export function clipOutput(s: string): string {
   const b = Buffer.from(s, 'utf8');
   if (b.length <= MAX_OUTPUT_BYTES) return s;
-  return b.subarray(0, MAX_OUTPUT_BYTES).toString('utf8').replace(/\uFFFD$/, '');
+  return b
+    .subarray(0, MAX_OUTPUT_BYTES)
+    .toString('utf8')
+    .replace(/\uFFFD$/, '');
 }
 
 /**
