@@ -73,8 +73,8 @@ export async function followFirstRun(root: string, id: string): Promise<number> 
   const { createContainerStore } = await import('../containers/containers.js');
   const { runcKill } = await import('../sandbox/runc.js');
   const store = createContainerStore({ root });
-  const first = await store.get(id);
-  const count = first.restartCount ?? 0;
+  // Just created by this command: its first run is the one before the first restart (or the final exit).
+  const count = 0;
   let offset = 0;
   let partial = '';
   const drain = async () => {
@@ -107,7 +107,7 @@ export async function followFirstRun(root: string, id: string): Promise<number> 
     for (;;) {
       await drain();
       const rec = await store.get(id).catch(() => undefined);
-      if (!rec) return first.exitCode ?? 0;
+      if (!rec) return 0;
       if (rec.status === 'exited' || (rec.restartCount ?? 0) !== count) {
         await drain();
         return rec.exitCode ?? 0;
