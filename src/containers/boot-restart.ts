@@ -24,7 +24,7 @@ export async function restartContainersAtBoot(root: string): Promise<BootReport>
   for (let rec of await store.list()) {
     const active = rec.status === 'running' || rec.status === 'restarting';
     // A live supervisor (detached, it outlived the previous server) still manages it.
-    if (active && processAlive(rec.pid) && rec.pid !== process.pid) continue;
+    if (active && rec.pid !== process.pid && (await processAlive(rec.pid))) continue;
     if (active) rec = await store.update(rec.id, { status: 'exited', pid: 0, finishedAt: rec.finishedAt ?? new Date().toISOString() });
     if (rec.status === 'exited' && restartsOnBoot(rec)) due.push(rec);
   }

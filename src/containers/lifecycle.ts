@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { KilnError } from '../errors.js';
 import { removeContainerData } from './container-runner.js';
 import { createContainerStore, type ContainerRecord } from './containers.js';
+import { processStartTime } from '../sandbox/owner.js';
 import { runcKill } from '../sandbox/runc.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -68,15 +69,9 @@ export async function restartContainer(root: string, rec: ContainerRecord, opts:
   return startContainer(root, await createContainerStore({ root }).get(rec.id));
 }
 
-/** Whether process `pid` still exists (a supervisor that was killed does not). */
-export function processAlive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/** Whether process `pid` still runs (a killed supervisor does not, even as a zombie not yet reaped). */
+export async function processAlive(pid: number | undefined): Promise<boolean> {
+  return Boolean(pid) && (await processStartTime(pid!)) !== undefined;
 }
 
 /**
@@ -96,7 +91,7 @@ export async function stopContainer(root: string, rec: ContainerRecord, opts: { 
   for (;;) {
     const cur = await store.get(rec.id).catch(() => undefined);
     if (!cur || (cur.status !== 'running' && cur.status !== 'restarting')) return;
-    if (cur.status === 'restarting' && !processAlive(cur.pid)) {
+    if (cur.status === 'restarting' && !(await processAlive(cur.pid))) {
       // Its supervisor is gone (killed with the server that ran it): nothing will record the exit but this.
       await store.update(rec.id, { status: 'exited', pid: 0 }).catch(() => undefined);
       return;

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { KilnError } from '../../../src/errors.js';
-import { mountsToBinds, refuseUnsupported } from '../../../src/server/host-config.js';
+import { hostOptions, mountsToBinds, refuseUnsupported } from '../../../src/server/host-config.js';
 import type { ContainerCreate } from '../../../src/server/backend.js';
 
 /** `docker run busybox true`: the CLI's body with no options. */
@@ -287,6 +287,20 @@ test('mountsToBinds(): mount options kiln does not apply are refused, naming the
   refused({ Type: 'volume', Target: '/b', VolumeOptions: { DriverConfig: { Name: 'x' } } }, /--mount type=volume.*VolumeOptions/);
   refused({ Type: 'npipe', Target: '/b' }, /--mount type=npipe/);
   refused({ Type: 'bind', Source: 'rel', Target: '/b' }, /absolute host path/);
+});
+
+test('RestartPolicy and Healthcheck become the container options; `no` is no policy', () => {
+  const o = hostOptions(
+    body((b) => {
+      b.HostConfig.RestartPolicy = { Name: 'on-failure', MaximumRetryCount: 2 };
+      b.Healthcheck = { Test: ['CMD-SHELL', 'test -f /ok'], Interval: 1e9, Retries: 2 };
+    }),
+  );
+  assert.equal(o.restartPolicy, { name: 'on-failure', maximumRetryCount: 2 });
+  assert.equal(o.healthcheck, { test: ['CMD-SHELL', 'test -f /ok'], intervalNs: 1e9, retries: 2 });
+  assert.is(hostOptions(body()).restartPolicy, undefined);
+  assert.throws(() => hostOptions(body((b) => (b.HostConfig.RestartPolicy = { Name: 'always', MaximumRetryCount: 1 }))), /on-failure/);
+  assert.throws(() => hostOptions(body((b) => (b.Healthcheck = { Interval: 10 }))), /--health-interval/);
 });
 
 test.run();
