@@ -3,12 +3,14 @@
  * one runs it in a supervisor process (supervisor-main.ts). Output goes to the caller's streams and to
  * `log.json` (Docker's json-file format: one `{"log","stream","time"}` object per chunk) for `kiln logs`.
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { isKilnError, KilnError } from '../errors.js';
 import { cleanupContainer } from '../sandbox/cleanup.js';
-import { createContainerStore, type ContainerRecord } from './containers.js';
+import { createContainerStore, type ContainerRecord, type ContainerStore } from './containers.js';
+import { startHealthMonitor, type HealthMonitor } from './health-monitor.js';
+import { nextBackoff, shouldRestart } from './restart-policy.js';
 import { bundleDir, containerDir, createExecutor } from '../sandbox/executor.js';
 import { releaseRootfs } from './image-rootfs.js';
 import { mountsUnder } from '../sandbox/mount.js';
@@ -28,6 +30,8 @@ export interface SuperviseOptions {
   onStart?: (c: RunningContainer) => void;
   /** Mark the record `running` only once runc reports the process exec'd (a detached start waits on it). */
   confirmStart?: boolean;
+  /** Called at each exit of the process; `restarting` when the restart policy starts it again. */
+  onExit?: (exitCode: number, restarting: boolean) => void;
 }
 
 /**
@@ -75,7 +79,12 @@ function logStream(file: Writable, stream: 'stdout' | 'stderr', also?: Writable)
   });
 }
 
-/** Runs container `id` and records its start and exit; returns the final record. Throws what the executor throws. */
+/**
+ * Runs container `id` and records its start and exit; returns the final record. Under a restart policy the
+ * process is started again after each exit the policy restarts (restart-policy.ts), with dockerd's back-off, the
+ * record saying `restarting` in between; a user's stop (manuallyStopped) or removal ends it. While the process
+ * runs, its health check is probed (health-monitor.ts). Throws what the executor throws for a start that fails.
+ */
 export async function superviseContainer(root: string, id: string, o: SuperviseOptions = {}): Promise<ContainerRecord> {
   const store = createContainerStore({ root });
   let rec = await store.get(id);
@@ -83,20 +92,78 @@ export async function superviseContainer(root: string, id: string, o: SuperviseO
   // Record updates run in order, so a late "running" never overwrites the exit.
   let chain: Promise<unknown> = Promise.resolve();
   const update = (patch: Partial<ContainerRecord>) => (chain = chain.then(() => store.update(id, patch))) as Promise<ContainerRecord>;
+  let restarts = 0;
+  let backoffMs = 0;
+  try {
+    for (;;) {
+      const began = Date.now();
+      // The client's stdin goes to the first run only: a restarted process starts with none (as dockerd's).
+      const exitCode = await runOnce(root, rec, restarts === 0 ? o : { ...o, stdin: undefined }, log, update);
+      // Decided and recorded in one update, so a `stop` never sees an `exited` that is about to restart.
+      const fresh = await store.get(id).catch(() => undefined);
+      const restart =
+        fresh !== undefined &&
+        !o.signal?.aborted &&
+        shouldRestart(fresh.restartPolicy, { exitCode, restarts, manuallyStopped: Boolean(fresh.manuallyStopped) });
+      const finishedAt = new Date().toISOString();
+      if (!restart) {
+        rec = await update({ status: 'exited', exitCode, finishedAt, pid: 0 }).catch(() => rec);
+        o.onExit?.(exitCode, false);
+        return rec;
+      }
+      restarts++;
+      backoffMs = nextBackoff(backoffMs, Date.now() - began);
+      rec = await update({ status: 'restarting', exitCode, finishedAt, restartCount: (fresh.restartCount ?? 0) + 1, pid: process.pid });
+      o.onExit?.(exitCode, true);
+      if (!(await waitToRestart(store, id, backoffMs, o.signal))) {
+        rec = await update({ status: 'exited', pid: 0 }).catch(() => rec);
+        return rec;
+      }
+    }
+  } finally {
+    await new Promise<void>((r) => (log ? log.end(() => r()) : r()));
+    if (rec.autoRemove) await removeContainerData(root, rec, { volumes: true });
+  }
+}
+
+/**
+ * Waits out the back-off before a restart; false when the restart is off meanwhile: a user stopped the container
+ * (checked every 100 ms, so `stop` of a restarting container answers quickly), removed it, or the caller aborted.
+ */
+async function waitToRestart(store: ContainerStore, id: string, ms: number, signal?: AbortSignal): Promise<boolean> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const cur = await store.get(id).catch(() => undefined);
+    if (!cur || cur.manuallyStopped || signal?.aborted) return false;
+    const left = until - Date.now();
+    if (left <= 0) return true;
+    await new Promise((r) => setTimeout(r, Math.min(left, 100)));
+  }
+}
+
+/** One run of the process: records `running` once it is up, probes its health meanwhile; resolves with the exit code. */
+async function runOnce(
+  root: string,
+  rec: ContainerRecord,
+  o: SuperviseOptions,
+  log: WriteStream | undefined,
+  update: (patch: Partial<ContainerRecord>) => Promise<ContainerRecord>,
+): Promise<number> {
+  const id = rec.id;
   let finished = false;
+  let health: HealthMonitor | undefined;
+  const markRunning = async (c: RunningContainer) => {
+    const startedAt = new Date();
+    const running = await update({ status: 'running', startedAt: startedAt.toISOString(), pid: process.pid, ip: c.ip });
+    if (!finished) health = startHealthMonitor(root, running, { startedAt: startedAt.getTime(), save: (h) => update({ health: h }) });
+  };
   /** `running` only once runc says the process was exec'd: a missing command must not look started. */
   const watchStart = async (c: RunningContainer) => {
-    if (!o.confirmStart) {
-      await update({ status: 'running', startedAt: new Date().toISOString(), pid: process.pid, ip: c.ip });
-      return;
-    }
+    if (!o.confirmStart) return markRunning(c);
     for (let i = 0; i < 3000 && !finished; i++) {
       const st = await runcState(root, id);
       if (finished) return;
-      if (st?.status === 'running' || st?.status === 'paused') {
-        await update({ status: 'running', startedAt: new Date().toISOString(), pid: process.pid, ip: c.ip });
-        return;
-      }
+      if (st?.status === 'running' || st?.status === 'paused') return markRunning(c);
       if (st?.status === 'stopped') return;
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -115,17 +182,17 @@ export async function superviseContainer(root: string, id: string, o: SuperviseO
         o.onStart?.(c);
       },
     });
-    finished = true;
-    rec = await update({ status: 'exited', exitCode: result.exitCode, finishedAt: new Date().toISOString(), pid: 0 });
-    return rec;
+    return result.exitCode;
   } catch (err) {
     const exitCode = isKilnError(err) ? err.exitCode : 125;
     const error = { code: isKilnError(err) ? err.code : 'INTERNAL', message: (err as Error).message, exitCode };
     finished = true;
-    rec = await update({ status: 'exited', exitCode, error, finishedAt: new Date().toISOString(), pid: 0 }).catch(() => rec);
+    await health?.stop();
+    await update({ status: 'exited', exitCode, error, finishedAt: new Date().toISOString(), pid: 0 }).catch(() => undefined);
+    o.onExit?.(exitCode, false);
     throw err;
   } finally {
-    await new Promise<void>((r) => (log ? log.end(() => r()) : r()));
-    if (rec.autoRemove) await removeContainerData(root, rec, { volumes: true });
+    finished = true;
+    await health?.stop();
   }
 }

@@ -31,7 +31,8 @@ export interface ContainerSpec {
   extraHosts?: string[];
 }
 
-export type ContainerStatus = 'created' | 'running' | 'exited';
+/** `restarting`: the process exited and its restart policy starts it again after a back-off (State.Restarting). */
+export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited';
 
 export interface ContainerRecord extends RootfsHold {
   id: string;
@@ -215,5 +216,8 @@ export async function containersUsingImage(root: string, imageId: string): Promi
     .list()
     .catch(() => [] as ContainerRecord[]);
   const using = recs.filter((r) => r.imageId === imageId);
-  return { running: using.find((r) => r.status === 'running'), stopped: using.find((r) => r.status !== 'running') };
+  return {
+    running: using.find((r) => r.status === 'running' || r.status === 'restarting'),
+    stopped: using.find((r) => r.status !== 'running' && r.status !== 'restarting'),
+  };
 }

@@ -6,7 +6,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import { KilnError } from '../errors.js';
 import type { StoreRoot } from '../cache/root.js';
-import { createContainerStore, randomName, type ContainerRecord } from './containers.js';
+import { createContainerStore, randomName, type ContainerRecord, type HealthcheckConfig, type RestartPolicy } from './containers.js';
+import { mergeHealthcheck } from './healthcheck.js';
+import { hasRestartPolicy } from './restart-policy.js';
 import { newContainerId } from '../sandbox/executor.js';
 import { adjustCapabilities } from '../sandbox/spec.js';
 import { prepareRootfs, releaseRootfs } from './image-rootfs.js';
@@ -49,6 +51,10 @@ export interface CreateContainerOptions {
   labels?: Record<string, string>;
   /** `--stop-signal`: the signal `stop` sends first; default the image's STOPSIGNAL, else SIGTERM. */
   stopSignal?: string;
+  /** `--restart`; absent or `no`: never restarted. Conflicts with `autoRemove`. */
+  restartPolicy?: RestartPolicy;
+  /** `--health-*` / `--no-healthcheck` (Config.Healthcheck), field by field over the image's HEALTHCHECK. */
+  healthcheck?: HealthcheckConfig;
   signal?: AbortSignal;
 }
 
@@ -66,6 +72,11 @@ function parseAddHosts(flags: string[]): string[] {
 /** Creates a container record (status `created`) with its snapshot and volumes. Throws IMAGE_NOT_FOUND, … */
 export async function createContainer(store: StoreRoot, o: CreateContainerOptions): Promise<ContainerRecord> {
   const root = store.root;
+  // As the docker CLI and dockerd: a container removed at its exit cannot also be restarted at it.
+  if (o.autoRemove && hasRestartPolicy(o.restartPolicy))
+    throw new KilnError('INVALID_ARGUMENT', 'conflicting options: cannot specify both --restart and --rm', {
+      hint: `--restart ${o.restartPolicy.name} restarts the container when it exits; --rm removes it then`,
+    });
   const image = await store.images.resolve(o.image, { signal: o.signal }).catch((err) => {
     // kiln run does not pull implicitly (no registry traffic a user did not ask for): say how to get it.
     if ((err as KilnError).code === 'IMAGE_NOT_FOUND' && !(err as KilnError).hint) {
@@ -86,6 +97,7 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
     fileEnv.push(...parseEnvFile(text, f));
   }
   const env = mergeEnv(cfg?.Env ?? [], [...fileEnv, ...parseEnvFlags(o.env ?? [])]);
+  const healthcheck = mergeHealthcheck(cfg?.Healthcheck, o.healthcheck);
   const network = o.network ?? 'bridge';
   if (o.ports?.length && network !== 'bridge') {
     throw new KilnError('INVALID_ARGUMENT', `published ports need the bridge network, not "${network}"`);
@@ -150,6 +162,8 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
       snapshotKey,
       volumes: used,
       labels: { ...(cfg?.Labels ?? {}), ...(o.labels ?? {}) },
+      ...(hasRestartPolicy(o.restartPolicy) ? { restartPolicy: o.restartPolicy, restartCount: 0 } : {}),
+      ...(healthcheck ? { healthcheck } : {}),
       spec: {
         rootfs,
         mounts,

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { KilnError } from '../errors.js';
 import { removeContainerData } from './container-runner.js';
 import { createContainerStore, type ContainerRecord } from './containers.js';
+import { processStartTime } from '../sandbox/owner.js';
 import { runcKill } from '../sandbox/runc.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -49,8 +50,16 @@ export async function startDetached(root: string, id: string, opts: { timeoutMs?
  * it is. A failure to start keeps the container (as Docker does) and is thrown.
  */
 export async function startContainer(root: string, rec: ContainerRecord): Promise<ContainerRecord> {
-  if (rec.status === 'running') return rec;
-  await createContainerStore({ root }).update(rec.id, { status: 'created', exitCode: undefined, error: undefined, finishedAt: undefined, pid: 0 });
+  if (rec.status === 'running' || rec.status === 'restarting') return rec;
+  // A user's start lifts a user's stop (dockerd's HasBeenManuallyStopped), so the restart policy applies again.
+  await createContainerStore({ root }).update(rec.id, {
+    status: 'created',
+    exitCode: undefined,
+    error: undefined,
+    finishedAt: undefined,
+    pid: 0,
+    manuallyStopped: false,
+  });
   return startDetached(root, rec.id, { keepOnError: true });
 }
 
@@ -60,32 +69,64 @@ export async function restartContainer(root: string, rec: ContainerRecord, opts:
   return startContainer(root, await createContainerStore({ root }).get(rec.id));
 }
 
-/** Waits until the record leaves `running` (or is removed, for `--rm`); false on timeout. */
-async function waitExited(root: string, id: string, ms: number): Promise<boolean> {
+/** Whether process `pid` still runs (a killed supervisor does not, even as a zombie not yet reaped). */
+export async function processAlive(pid: number | undefined): Promise<boolean> {
+  return Boolean(pid) && (await processStartTime(pid!)) !== undefined;
+}
+
+/**
+ * `docker stop`: marks the container stopped by its user (its restart policy no longer applies), sends SIGTERM
+ * (or the given signal), then SIGKILL after `timeoutSec`, and waits until the record says exited. A container
+ * waiting to restart is only marked: its supervisor sees that within 100 ms and ends. Stopping a stopped
+ * container is fine.
+ */
+export async function stopContainer(root: string, rec: ContainerRecord, opts: { timeoutSec?: number; signal?: string } = {}): Promise<void> {
+  if (rec.status !== 'running' && rec.status !== 'restarting') return;
   const store = createContainerStore({ root });
-  const deadline = Date.now() + ms;
+  await markManuallyStopped(store, rec.id);
+  const signal = (opts.signal ?? rec.stopSignal ?? 'TERM').replace(/^SIG/, '');
+  let graceEnd = Date.now() + (opts.timeoutSec ?? 10) * 1000;
+  let signalled = false;
+  let killedAt = 0;
   for (;;) {
-    const rec = await store.get(id).catch(() => undefined);
-    if (!rec || rec.status !== 'running') return true;
-    if (Date.now() > deadline) return false;
+    const cur = await store.get(rec.id).catch(() => undefined);
+    if (!cur || (cur.status !== 'running' && cur.status !== 'restarting')) return;
+    if (cur.status === 'restarting' && !(await processAlive(cur.pid))) {
+      // Its supervisor is gone (killed with the server that ran it): nothing will record the exit but this.
+      await store.update(rec.id, { status: 'exited', pid: 0 }).catch(() => undefined);
+      return;
+    }
+    // Signalled once it runs (a restart may be starting it right now).
+    if (cur.status === 'running' && !signalled) {
+      signalled = true;
+      graceEnd = Math.max(graceEnd, Date.now());
+      await runcKill(root, rec.id, signal);
+    }
+    if (Date.now() > graceEnd && !killedAt) {
+      killedAt = Date.now();
+      await runcKill(root, rec.id, 'KILL');
+    }
+    if (killedAt && Date.now() - killedAt > 10_000) throw new KilnError('RUNTIME_FAILED', `container ${rec.id.slice(0, 12)} did not stop`);
     await sleep(50);
   }
 }
 
-/** `docker stop`: SIGTERM (or the given signal), then SIGKILL after `timeoutSec`. Stopping a stopped container is fine. */
-export async function stopContainer(root: string, rec: ContainerRecord, opts: { timeoutSec?: number; signal?: string } = {}): Promise<void> {
-  if (rec.status !== 'running') return;
-  await runcKill(root, rec.id, (opts.signal ?? rec.stopSignal ?? 'TERM').replace(/^SIG/, ''));
-  if (await waitExited(root, rec.id, (opts.timeoutSec ?? 10) * 1000)) return;
-  await runcKill(root, rec.id, 'KILL');
-  if (!(await waitExited(root, rec.id, 10_000))) {
-    throw new KilnError('RUNTIME_FAILED', `container ${rec.id.slice(0, 12)} did not stop`);
+/**
+ * Sets manuallyStopped and reads it back: the supervisor updates the same record (health results), and a write
+ * of its that read the record before ours must not drop the mark.
+ */
+async function markManuallyStopped(store: ReturnType<typeof createContainerStore>, id: string): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    await store.update(id, { manuallyStopped: true });
+    await sleep(i === 0 ? 5 : 20);
+    const cur = await store.get(id).catch(() => undefined);
+    if (!cur || cur.manuallyStopped) return;
   }
 }
 
 /** `docker rm [-f] [-v]`: a running container needs `force` (CONTAINER_RUNNING otherwise). */
 export async function removeContainer(root: string, rec: ContainerRecord, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
-  if (rec.status === 'running') {
+  if (rec.status === 'running' || rec.status === 'restarting') {
     if (!opts.force) {
       throw new KilnError('CONTAINER_RUNNING', `cannot remove container ${rec.name}: container is running`, { hint: 'stop it first, or use kiln rm -f' });
     }

@@ -17,6 +17,21 @@ async function waitGone(pid: number, ms: number): Promise<void> {
   while (Date.now() < end && (await processStartTime(pid)) !== undefined) await new Promise((r) => setTimeout(r, 20));
 }
 
+/**
+ * A container waiting to restart has no bundle; if the supervisor that was to restart it died (killed, the host
+ * rebooted), nothing will: its record is marked exited (kiln serve's boot starts it again per its policy).
+ */
+async function settleOrphanedRestart(statePath: string): Promise<void> {
+  const state = await readFile(statePath, 'utf8').then(
+    (t) => JSON.parse(t) as Record<string, unknown>,
+    () => undefined,
+  );
+  if (state?.status !== 'restarting') return;
+  const pid = typeof state.pid === 'number' ? state.pid : 0;
+  if (pid && (await processStartTime(pid)) !== undefined) return;
+  await writeFile(statePath, JSON.stringify({ ...state, status: 'exited', pid: 0 })).catch(() => {});
+}
+
 /** A bundle younger than this without owner.json may be in the middle of being created. */
 const GRACE_MS = 10_000;
 
@@ -79,6 +94,7 @@ export async function cleanupStale(root: string): Promise<CleanupReport> {
     );
     if (!hasBundle) {
       live.add(id);
+      await settleOrphanedRestart(join(containerDir(root, id), 'state.json'));
       continue;
     }
     if (!(await isStale(root, id))) {

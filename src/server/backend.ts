@@ -96,7 +96,11 @@ export interface ContainerCreate {
   Hostname?: string;
   /** `--stop-signal`: what `docker stop` sends first. */
   StopSignal?: string;
+  /** `--health-*` (durations in ns) and `--no-healthcheck` (Test ["NONE"]); over the image's HEALTHCHECK. */
+  Healthcheck?: { Test?: string[] | null; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number } | null;
   HostConfig?: {
+    /** `--restart`: {Name no|always|unless-stopped|on-failure, MaximumRetryCount}. */
+    RestartPolicy?: { Name?: string; MaximumRetryCount?: number } | null;
     AutoRemove?: boolean;
     Privileged?: boolean;
     CapAdd?: string[] | null;

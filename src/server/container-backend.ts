@@ -11,7 +11,10 @@ import type { StoreRoot } from '../cache/root.js';
 import { createContainer } from '../containers/create-container.js';
 import { createContainerStore, type ContainerRecord } from '../containers/containers.js';
 import { superviseContainer } from '../containers/container-runner.js';
-import { removeContainer, stopContainer } from '../containers/lifecycle.js';
+import { removeContainer, startContainer, stopContainer } from '../containers/lifecycle.js';
+import { healthcheckActive } from '../containers/healthcheck.js';
+import { hasRestartPolicy } from '../containers/restart-policy.js';
+import { healthJson, statusText } from '../containers/container-status.js';
 import { execInContainer } from '../containers/exec.js';
 import { parseVolume } from '../containers/run-config.js';
 import type { NetworkMode, PortMapping } from '../sandbox/types.js';
@@ -127,7 +130,7 @@ function summary(rec: ContainerRecord): ContainerSummary {
     Command: rec.spec.process.args.join(' '),
     Created: Math.floor(Date.parse(rec.created) / 1000),
     State: rec.status,
-    Status: rec.status === 'exited' ? `Exited (${rec.exitCode ?? 0})` : rec.status === 'running' ? 'Up' : 'Created',
+    Status: statusText(rec),
     Ports: (rec.spec.ports ?? []).map((p) => ({ IP: p.hostIp ?? '0.0.0.0', PrivatePort: p.containerPort, PublicPort: p.hostPort, Type: p.protocol ?? 'tcp' })),
     Labels: { ...(rec.labels ?? {}) },
   };
@@ -229,15 +232,30 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       l.sinks = { stdout: sinks.stdout, stderr: sinks.stderr };
       l.stdin = sinks.stdin;
       if (rec.status === 'exited' && !l.started) return;
+      if (!l.started && (rec.status === 'running' || rec.status === 'restarting')) {
+        // Supervised by another process (a detached supervisor): its output, from now on, out of log.json.
+        const drop = () => new Writable({ write: (_c, _e, cb) => cb() });
+        await backend.logs?.(rec.id, { stdout: sinks.stdout ?? drop(), stderr: sinks.stderr ?? drop() }, { follow: true, tail: 0 });
+        return;
+      }
       await l.ended;
     },
     async start(id) {
       let rec = await store.get(id);
-      if (rec.status === 'running') return;
+      if (rec.status === 'running' || rec.status === 'restarting') return;
+      const l0 = live.get(rec.id);
+      const attached = Boolean(l0 && !l0.started && (l0.sinks.stdout || l0.sinks.stderr || l0.stdin));
+      if (hasRestartPolicy(rec.restartPolicy) && !attached) {
+        // Nobody attached (`docker run -d`, `docker start`, compose up -d): a detached supervisor runs it, so its
+        // restart policy outlives this server. attach, logs and wait follow its record and log.json.
+        live.delete(rec.id);
+        await startContainer(root.root, rec);
+        return;
+      }
       if (rec.status === 'exited') {
         // `docker start` of a stopped container runs it again on its writable layer, with fresh waiters.
         if (live.get(rec.id)?.started) live.delete(rec.id);
-        rec = await store.update(rec.id, { status: 'created', exitCode: undefined, error: undefined, finishedAt: undefined, pid: 0 });
+        rec = await store.update(rec.id, { status: 'created', exitCode: undefined, error: undefined, finishedAt: undefined, pid: 0, manuallyStopped: false });
       }
       const l = track(rec.id);
       if (l.started) return l.running;
@@ -245,6 +263,16 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       const running = deferred<void>();
       let startError: unknown;
       l.running = running.promise;
+      // The attached client sees the first run: its output ends and its wait answers at the first exit, as the
+      // docker CLI's does; a restart policy (rare when attached) keeps restarting it in this process.
+      let settled = false;
+      const settleExit = (code: number) => {
+        if (settled) return;
+        settled = true;
+        running.resolve();
+        l.endOutput();
+        l.settle.exit(code);
+      };
       // Supervised inside the server: the record says running until it exits; a server crash leaves it for
       // the next start's clean-up (cleanupStale). confirmStart: `running` once runc has exec'd the process, so a
       // `docker exec` right after `docker run -d` finds it running. Not awaited (start answers once it runs); the
@@ -258,6 +286,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
           if (c.resize) attachTerminal(l.terminal, c.resize);
           void waitRunning(rec.id).then(running.resolve); // waitRunning never rejects
         },
+        onExit: (code) => settleExit(code),
       })
         .then(
           (r) => r.exitCode ?? 0,
@@ -267,9 +296,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
           },
         )
         .then((code) => {
-          running.resolve();
-          l.endOutput();
-          l.settle.exit(code);
+          settleExit(code);
           l.settle.removed();
           // Unless a later `docker start` has replaced it with a run of its own.
           setTimeout(() => {
@@ -282,6 +309,8 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
     },
     async execCreate(id, spec) {
       const rec = await store.get(id);
+      if (rec.status === 'restarting')
+        throw new KilnError('CONTAINER_RUNNING', `container ${rec.id.slice(0, 12)} is restarting, wait until the container is running`);
       if (rec.status !== 'running') throw new KilnError('CONTAINER_RUNNING', `container ${rec.id.slice(0, 12)} is not running`);
       if (!Array.isArray(spec?.Cmd) || spec.Cmd.length === 0 || !spec.Cmd.every((a) => typeof a === 'string')) {
         throw new KilnError('INVALID_ARGUMENT', 'no exec command specified');
@@ -346,10 +375,9 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       const rec = await store.get(id);
       const l = live.get(rec.id);
       if (!l) {
-        if (rec.status !== 'running' || condition === 'not-running') {
-          if (rec.status !== 'running') return { StatusCode: rec.exitCode ?? 0 };
-        }
-        // Started by another process: poll its record.
+        // A container waiting to restart still counts as running (dockerd's State.Running stays true).
+        if (rec.status !== 'running' && rec.status !== 'restarting' && condition !== 'removed') return { StatusCode: rec.exitCode ?? 0 };
+        // Started by another process (a detached supervisor): poll its record.
         for (;;) {
           if (opts?.signal?.aborted) throw new KilnError('CANCELLED', 'wait cancelled');
           const r = await store.get(rec.id).catch(() => undefined);
@@ -421,7 +449,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       while (opts.follow && !opts.signal?.aborted) {
         const now = await store.get(rec.id).catch(() => undefined);
         await write(await drain());
-        if (!now || now.status !== 'running') break;
+        if (!now || (now.status !== 'running' && now.status !== 'restarting')) break;
         await new Promise((r) => setTimeout(r, 200));
       }
     },
@@ -447,7 +475,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
         }
       }
       return all
-        .filter((c) => opts.all || c.status === 'running')
+        .filter((c) => opts.all || c.status === 'running' || c.status === 'restarting')
         .filter((c) => matchContainer(f, { id: c.id, name: c.name, status: c.status, exitCode: c.exitCode, labels: c.labels, imageId: c.imageId }, ancestors))
         .map(summary);
     },
@@ -455,7 +483,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       const keep = containerPruneFilter(opts.filters ?? new Map());
       const deleted: string[] = [];
       for (const rec of await store.list()) {
-        if (rec.status === 'running' || !keep(rec)) continue;
+        if (rec.status === 'running' || rec.status === 'restarting' || !keep(rec)) continue;
         // As dockerd's prune: the container goes, its volumes stay (volume prune takes those).
         const ok = await removeContainer(root.root, rec, { force: false }).then(
           () => true,
@@ -474,11 +502,15 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
         Image: rec.imageId,
         State: {
           Status: rec.status,
-          Running: rec.status === 'running',
+          // As dockerd's SetRestarting: a container waiting to restart is Running and Restarting.
+          Running: rec.status === 'running' || rec.status === 'restarting',
+          Restarting: rec.status === 'restarting',
           ExitCode: rec.exitCode ?? 0,
           StartedAt: rec.startedAt ?? '',
           FinishedAt: rec.finishedAt ?? '',
+          ...(healthcheckActive(rec.healthcheck) && rec.health ? { Health: healthJson(rec.health) } : {}),
         },
+        RestartCount: rec.restartCount ?? 0,
         Config: {
           Image: rec.image,
           Tty: Boolean(rec.spec.process.tty),
@@ -488,6 +520,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
         },
         HostConfig: {
           AutoRemove: rec.autoRemove,
+          RestartPolicy: { Name: rec.restartPolicy?.name || 'no', MaximumRetryCount: rec.restartPolicy?.maximumRetryCount ?? 0 },
           PortBindings: portMap(rec.spec.ports),
           Binds: (rec.spec.mounts ?? []).filter((m) => m.type === 'bind' && m.source).map((m) => `${m.source}:${m.target}${m.readonly ? ':ro' : ''}`),
         },

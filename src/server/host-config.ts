@@ -1,7 +1,7 @@
 /**
  * The parts of a `POST /containers/create` body (Config + HostConfig) that change how the container runs,
  * mapped to the executor's options as `kiln run`'s flags are: ExtraHosts, CapAdd/CapDrop, ReadonlyRootfs, Tmpfs,
- * Memory, NanoCpus, PidsLimit, SecurityOpt, Hostname, Privileged, ConsoleSize. The docker CLI sends zero values for what the user did not
+ * Memory, NanoCpus, PidsLimit, SecurityOpt, Hostname, Privileged, ConsoleSize, RestartPolicy, Healthcheck. The docker CLI sends zero values for what the user did not
  * set, so 0, false, null and empty lists mean "not set". Settings kiln cannot honour are refused with a clear
  * error instead of being dropped: a container must never run with less isolation, or more, than was asked.
  */
@@ -9,6 +9,8 @@ import { realpath } from 'node:fs/promises';
 import { isAbsolute, relative } from 'node:path';
 import { KilnError } from '../errors.js';
 import { parseVolume } from '../containers/run-config.js';
+import { healthcheckOf } from '../containers/healthcheck.js';
+import { hasRestartPolicy, restartPolicyOf } from '../containers/restart-policy.js';
 import type { CreateContainerOptions } from '../containers/create-container.js';
 import { parseSeccompProfile, type SeccompSetting } from '../sandbox/security-opt.js';
 import type { ContainerCreate } from './backend.js';
@@ -16,7 +18,18 @@ import type { Entitlement } from '../builder/entitlements.js';
 
 export type HostOptions = Pick<
   CreateContainerOptions,
-  'hostname' | 'addHosts' | 'capAdd' | 'capDrop' | 'readonlyRootfs' | 'tmpfs' | 'limits' | 'seccomp' | 'consoleSize' | 'privileged'
+  | 'hostname'
+  | 'addHosts'
+  | 'capAdd'
+  | 'capDrop'
+  | 'readonlyRootfs'
+  | 'tmpfs'
+  | 'limits'
+  | 'seccomp'
+  | 'consoleSize'
+  | 'privileged'
+  | 'restartPolicy'
+  | 'healthcheck'
 >;
 
 export function hostOptions(spec: ContainerCreate): HostOptions {
@@ -39,6 +52,10 @@ export function hostOptions(spec: ContainerCreate): HostOptions {
   if (size) out.consoleSize = size;
   const seccomp = seccompOf(hc.SecurityOpt ?? []);
   if (seccomp) out.seccomp = seccomp;
+  const restart = restartPolicyOf(hc.RestartPolicy);
+  if (hasRestartPolicy(restart)) out.restartPolicy = restart;
+  const health = healthcheckOf(spec.Healthcheck);
+  if (health) out.healthcheck = health;
   return out;
 }
 
@@ -195,17 +212,6 @@ const UNSUPPORTED: Array<{ field: string; option: string; ok?: (v: unknown) => b
   { field: 'StopTimeout', option: '--stop-timeout', hint: 'docker stop -t SECONDS sets the grace period per stop' },
   { field: 'MacAddress', option: '--mac-address' },
   { field: 'NetworkDisabled', option: 'NetworkDisabled', hint: 'use --network none' },
-  {
-    field: 'Healthcheck',
-    option: 'a health check (--health-cmd, --health-interval, --health-retries, --health-timeout, --health-start-period)',
-    // --no-healthcheck: kiln runs no health checks, the image's included.
-    ok: (v) => JSON.stringify((v as Loose).Test) === '["NONE"]' && unset({ ...(v as Loose), Test: undefined }),
-  },
-  {
-    field: 'HostConfig.RestartPolicy',
-    option: '--restart',
-    ok: (v) => ['', 'no'].includes(String((v as Loose).Name ?? '')) && unset((v as Loose).MaximumRetryCount),
-  },
   { field: 'HostConfig.LogConfig.Type', option: '--log-driver', ok: (v) => v === 'json-file', hint: 'kiln keeps logs as json-file' },
   { field: 'HostConfig.LogConfig.Config', option: '--log-opt' },
   { field: 'HostConfig.VolumeDriver', option: '--volume-driver' },
@@ -296,8 +302,7 @@ export function refuseUnsupported(spec: ContainerCreate): void {
     const v = at(spec, row.field);
     if (unset(v) || row.ok?.(v)) continue;
     const shown = typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? ` ${String(v)}` : '';
-    const option = row.field === 'HostConfig.RestartPolicy' ? `--restart ${String((v as Loose).Name)}` : `${row.option}${shown.length <= 40 ? shown : ''}`;
-    throw refusal(option, row.hint);
+    throw refusal(`${row.option}${shown.length <= 40 ? shown : ''}`, row.hint);
   }
   for (const ep of Object.values(
     (spec as unknown as { NetworkingConfig?: { EndpointsConfig?: Record<string, Loose | null> } }).NetworkingConfig?.EndpointsConfig ?? {},

@@ -40,7 +40,8 @@ export function register(program: Command): void {
       const { cleanupStale } = await import('../../sandbox/cleanup.js');
       const { createContainerStore } = await import('../../containers/containers.js');
       await cleanupStale(root);
-      const recs = (await createContainerStore({ root }).list()).filter((r) => opts.all || r.status === 'running');
+      const { statusText } = await import('../../containers/container-status.js');
+      const recs = (await createContainerStore({ root }).list()).filter((r) => opts.all || r.status === 'running' || r.status === 'restarting');
       const idOf = (id: string) => (opts.trunc ? id.slice(0, 12) : id);
       if (opts.quiet) {
         process.stdout.write(recs.map((r) => `${idOf(r.id)}\n`).join(''));
@@ -50,8 +51,8 @@ export function register(program: Command): void {
       for (const r of recs) {
         let command = JSON.stringify(r.spec.process.args.join(' '));
         if (opts.trunc && command.length > 22) command = `${command.slice(0, 20)}…"`;
-        const status =
-          r.status === 'running' ? `Up ${ago(r.startedAt)}` : r.status === 'exited' ? `Exited (${r.exitCode ?? 0}) ${ago(r.finishedAt)} ago` : 'Created';
+        // Running and restarting as dockerd words them (health included); exited with its age, as docker ps.
+        const status = r.status === 'exited' ? `Exited (${r.exitCode ?? 0}) ${ago(r.finishedAt)} ago` : statusText(r);
         const ports = r.spec.ports.map((p) => `${p.hostIp ?? '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol ?? 'tcp'}`).join(', ');
         rows.push([idOf(r.id), r.image, command, `${ago(r.created)} ago`, status, ports, r.name]);
       }

@@ -8,6 +8,7 @@ import type { StatusCommand } from '../exit-status.js';
 import { bool, flagHelp, list, parseFlags, str, type FlagDef } from '../../containers/cli-flags.js';
 import { KilnError } from '../../errors.js';
 import { globalOptions } from '../context.js';
+import { followFirstRun, healthFlags, POLICY_FLAGS, restartFlag } from '../run-policy-flags.js';
 
 export const RUN_FLAGS: FlagDef[] = [
   { name: 'rm', help: 'remove the container (and its anonymous volumes) when it exits' },
@@ -36,6 +37,7 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'pids-limit', value: 'single', help: 'maximum number of processes' },
   { name: 'security-opt', value: 'multi', help: 'seccomp=unconfined, seccomp=PROFILE.json (Docker format), no-new-privileges' },
   { name: 'pull', value: 'single', help: 'pull the image before running: missing (default), always or never' },
+  ...POLICY_FLAGS,
   { name: 'help', help: 'show this help' },
 ];
 
@@ -88,6 +90,16 @@ export function register(program: StatusCommand): void {
       const security = await parseSecurityOpts(list(flags, 'security-opt'));
       const { ensureImage, parsePullPolicy } = await import('../ensure-image.js');
       const pullPolicy = parsePullPolicy(str(flags, 'pull'));
+      const restartPolicy = await restartFlag(flags);
+      const healthcheck = healthFlags(flags);
+      const restarts = Boolean(restartPolicy && restartPolicy.name !== 'no');
+      if (restarts && bool(flags, 'rm')) throw new KilnError('INVALID_ARGUMENT', 'conflicting options: cannot specify both --restart and --rm');
+      // In the foreground a restarting container is shown through its log (its supervisor is detached so the
+      // policy outlives this command): there is no terminal or stdin to hand it.
+      if (restarts && !detached && (bool(flags, 'interactive') || tty))
+        throw new KilnError('INVALID_ARGUMENT', `kiln run --restart ${restartPolicy!.name} without -d cannot keep -i or -t`, {
+          hint: 'run it with -d, and kiln exec -it into it',
+        });
 
       await cleanupStale(root);
       const store = await openRoot(root);
@@ -117,8 +129,10 @@ export function register(program: StatusCommand): void {
           capDrop: list(flags, 'cap-drop'),
           seccomp: security.seccomp,
           autoRemove: bool(flags, 'rm'),
-          detached,
+          detached: detached || restarts,
           limits,
+          restartPolicy,
+          healthcheck,
         });
       } finally {
         await store.close();
@@ -128,6 +142,11 @@ export function register(program: StatusCommand): void {
         await startDetached(root, rec.id);
         process.stdout.write(`${rec.id}\n`);
         return;
+      }
+      if (restarts) {
+        const { startDetached } = await import('../../containers/lifecycle.js');
+        await startDetached(root, rec.id);
+        return followFirstRun(root, rec.id);
       }
       return runForeground(root, rec.id, { interactive: bool(flags, 'interactive'), tty });
     });

@@ -124,6 +124,11 @@ export function register(program: Command): void {
           cacheTo: o.cacheTo.map((c) => parseCacheExport(c, (p) => resolve(p))),
         };
         const backend = await createLocalBackend({ root: g.root });
+        // As dockerd at boot: containers whose restart policy asks for it run again before the API answers.
+        const boot = await (await import('../../containers/boot-restart.js')).restartContainersAtBoot(g.root);
+        const bootLog = createLogger({ quiet: o.quiet });
+        if (boot.restarted.length) bootLog.info('restarted containers by their restart policy', { containers: boot.restarted.map((id) => id.slice(0, 12)) });
+        for (const f of boot.failed) bootLog.error('container did not restart', { container: f.id.slice(0, 12), error: f.message });
         const server = createKilnServer({
           backend,
           listen,

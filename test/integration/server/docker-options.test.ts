@@ -24,9 +24,6 @@ test.after(async () => {
 
 const REFUSED: Array<[string[], RegExp]> = [
   [['-d', '-i'], /-i \(--interactive\) with -d/],
-  [['--restart', 'on-failure:3'], /--restart on-failure/],
-  [['--restart', 'always'], /--restart always/],
-  [['--health-cmd', 'true'], /--health-cmd/],
   [['--volumes-from', 'other'], /--volumes-from/],
   [['--link', 'other:x'], /--link/],
   [['--dns', '1.1.1.1'], /--dns/],

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { KilnError } from '../../../src/errors.js';
-import { mountsToBinds, refuseUnsupported } from '../../../src/server/host-config.js';
+import { hostOptions, mountsToBinds, refuseUnsupported } from '../../../src/server/host-config.js';
 import type { ContainerCreate } from '../../../src/server/backend.js';
 
 /** `docker run busybox true`: the CLI's body with no options. */
@@ -127,10 +127,6 @@ const endpoint = (b: Body, fields: Body) => Object.assign(b.NetworkingConfig.End
 
 const REFUSED: Array<[string, (b: Body) => void, RegExp]> = [
   ['-d -i', (b) => Object.assign(b, { AttachStdout: false, AttachStderr: false, OpenStdin: true }), /-i \(--interactive\) with -d/],
-  ['--restart on-failure:3', (b) => (b.HostConfig.RestartPolicy = { Name: 'on-failure', MaximumRetryCount: 3 }), /--restart on-failure/],
-  ['--restart always', (b) => (b.HostConfig.RestartPolicy.Name = 'always'), /--restart always/],
-  ['--health-cmd true', (b) => (b.Healthcheck = { Test: ['CMD-SHELL', 'true'] }), /--health-cmd/],
-  ['--health-interval 5s', (b) => (b.Healthcheck = { Interval: 5e9 }), /--health-interval/],
   ['--volumes-from abc', (b) => (b.HostConfig.VolumesFrom = ['abc']), /--volumes-from/],
   ['--link abc:x', (b) => (b.HostConfig.Links = ['abc:x']), /--link/],
   ['--dns 1.1.1.1', (b) => (b.HostConfig.Dns = ['1.1.1.1']), /--dns/],
@@ -204,6 +200,10 @@ const ACCEPTED: Array<[string, (b: Body) => void]> = [
   ['(no options)', () => {}],
   ['--restart no', (b) => (b.HostConfig.RestartPolicy = { Name: 'no', MaximumRetryCount: 0 })],
   ['--no-healthcheck', (b) => (b.Healthcheck = { Test: ['NONE'] })],
+  ['--restart on-failure:3', (b) => (b.HostConfig.RestartPolicy = { Name: 'on-failure', MaximumRetryCount: 3 })],
+  ['--restart always', (b) => (b.HostConfig.RestartPolicy.Name = 'always')],
+  ['--health-cmd true', (b) => (b.Healthcheck = { Test: ['CMD-SHELL', 'true'] })],
+  ['--health-interval 5s', (b) => (b.Healthcheck = { Interval: 5e9 })],
   ['--log-driver json-file', (b) => (b.HostConfig.LogConfig.Type = 'json-file')],
   ['--isolation default', (b) => (b.HostConfig.Isolation = 'default')],
   ['--ipc private', (b) => (b.HostConfig.IpcMode = 'private')],
@@ -287,6 +287,20 @@ test('mountsToBinds(): mount options kiln does not apply are refused, naming the
   refused({ Type: 'volume', Target: '/b', VolumeOptions: { DriverConfig: { Name: 'x' } } }, /--mount type=volume.*VolumeOptions/);
   refused({ Type: 'npipe', Target: '/b' }, /--mount type=npipe/);
   refused({ Type: 'bind', Source: 'rel', Target: '/b' }, /absolute host path/);
+});
+
+test('RestartPolicy and Healthcheck become the container options; `no` is no policy', () => {
+  const o = hostOptions(
+    body((b) => {
+      b.HostConfig.RestartPolicy = { Name: 'on-failure', MaximumRetryCount: 2 };
+      b.Healthcheck = { Test: ['CMD-SHELL', 'test -f /ok'], Interval: 1e9, Retries: 2 };
+    }),
+  );
+  assert.equal(o.restartPolicy, { name: 'on-failure', maximumRetryCount: 2 });
+  assert.equal(o.healthcheck, { test: ['CMD-SHELL', 'test -f /ok'], intervalNs: 1e9, retries: 2 });
+  assert.is(hostOptions(body()).restartPolicy, undefined);
+  assert.throws(() => hostOptions(body((b) => (b.HostConfig.RestartPolicy = { Name: 'always', MaximumRetryCount: 1 }))), /on-failure/);
+  assert.throws(() => hostOptions(body((b) => (b.Healthcheck = { Interval: 10 }))), /--health-interval/);
 });
 
 test.run();
