@@ -15,9 +15,11 @@ import { removeContainer, stopContainer } from '../containers/lifecycle.js';
 import { execInContainer } from '../containers/exec.js';
 import { parseVolume } from '../containers/run-config.js';
 import type { NetworkMode, PortMapping } from '../sandbox/types.js';
-import type { ContainerBackend, ContainerCreate, ContainerSummary, ExecCreate, ExecInspect } from './backend.js';
+import type { ContainerBackend, ContainerCreate, ExecCreate, ExecInspect } from './backend.js';
 import { containerPruneFilter, matchContainer } from './filters.js';
 import { hostOptions } from './host-config.js';
+import { containerInspect, containerSummary } from './container-shapes.js';
+import { shapeInputs } from './container-sizes.js';
 
 interface Live {
   sinks: { stdout?: Writable; stderr?: Writable };
@@ -116,28 +118,6 @@ function labelMap(labels: ContainerCreate['Labels']): Record<string, string> {
     if (typeof v !== 'string') throw new KilnError('INVALID_ARGUMENT', `label ${JSON.stringify(k)}: the value must be a string`);
   }
   return { ...labels };
-}
-
-function summary(rec: ContainerRecord): ContainerSummary {
-  return {
-    Id: rec.id,
-    Names: [`/${rec.name}`],
-    Image: rec.image,
-    ImageID: rec.imageId,
-    Command: rec.spec.process.args.join(' '),
-    Created: Math.floor(Date.parse(rec.created) / 1000),
-    State: rec.status,
-    Status: rec.status === 'exited' ? `Exited (${rec.exitCode ?? 0})` : rec.status === 'running' ? 'Up' : 'Created',
-    Ports: (rec.spec.ports ?? []).map((p) => ({ IP: p.hostIp ?? '0.0.0.0', PrivatePort: p.containerPort, PublicPort: p.hostPort, Type: p.protocol ?? 'tcp' })),
-    Labels: { ...(rec.labels ?? {}) },
-  };
-}
-
-/** Docker's `{"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}` for inspect (what `docker port` reads). */
-function portMap(ports: PortMapping[] | undefined): Record<string, Array<{ HostIp: string; HostPort: string }>> {
-  const out: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
-  for (const p of ports ?? []) (out[`${p.containerPort}/${p.protocol ?? 'tcp'}`] ??= []).push({ HostIp: p.hostIp ?? '0.0.0.0', HostPort: String(p.hostPort) });
-  return out;
 }
 
 export function createContainerBackend(root: StoreRoot): ContainerBackend {
@@ -446,10 +426,10 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
           if (img) ancestors.add(img.id);
         }
       }
-      return all
+      const shown = all
         .filter((c) => opts.all || c.status === 'running')
-        .filter((c) => matchContainer(f, { id: c.id, name: c.name, status: c.status, exitCode: c.exitCode, labels: c.labels, imageId: c.imageId }, ancestors))
-        .map(summary);
+        .filter((c) => matchContainer(f, { id: c.id, name: c.name, status: c.status, exitCode: c.exitCode, labels: c.labels, imageId: c.imageId }, ancestors));
+      return Promise.all(shown.map(async (c) => containerSummary(c, await shapeInputs(root, c, { size: opts.size }))));
     },
     async prune(opts) {
       const keep = containerPruneFilter(opts.filters ?? new Map());
@@ -465,34 +445,9 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       }
       return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
     },
-    async inspect(id) {
+    async inspect(id, opts) {
       const rec = await store.get(id);
-      return {
-        Id: rec.id,
-        Name: `/${rec.name}`,
-        Created: rec.created,
-        Image: rec.imageId,
-        State: {
-          Status: rec.status,
-          Running: rec.status === 'running',
-          ExitCode: rec.exitCode ?? 0,
-          StartedAt: rec.startedAt ?? '',
-          FinishedAt: rec.finishedAt ?? '',
-        },
-        Config: {
-          Image: rec.image,
-          Tty: Boolean(rec.spec.process.tty),
-          Cmd: rec.spec.process.args,
-          Env: rec.spec.process.env,
-          Labels: { ...(rec.labels ?? {}) },
-        },
-        HostConfig: {
-          AutoRemove: rec.autoRemove,
-          PortBindings: portMap(rec.spec.ports),
-          Binds: (rec.spec.mounts ?? []).filter((m) => m.type === 'bind' && m.source).map((m) => `${m.source}:${m.target}${m.readonly ? ':ro' : ''}`),
-        },
-        NetworkSettings: { IPAddress: rec.ip ?? '', Ports: rec.status === 'running' ? portMap(rec.spec.ports) : {} },
-      };
+      return containerInspect(rec, await shapeInputs(root, rec, { size: opts?.size }));
     },
   };
   return backend;

@@ -4,6 +4,7 @@ import { KilnError } from '../../errors.js';
 import type { Handler, ServerState } from '../context.js';
 import { API_VERSION, MIN_API_VERSION } from '../router.js';
 import { sendJson } from '../http-util.js';
+import { forApiVersion } from '../image-shapes.js';
 
 /** Headers dockerd puts on every `_ping`; `Builder-Version: 1` steers the CLI to the legacy build protocol. */
 function pingHeaders(): Record<string, string> {
@@ -101,10 +102,11 @@ function serverInfo(state: ServerState, images: number, containers: Array<{ Stat
   };
 }
 
-export const systemDf: Handler = async ({ res, state, signal }) => {
+export const systemDf: Handler = async ({ res, state, signal, apiVersion }) => {
   if (!state.backend.system) throw new KilnError('NOT_IMPLEMENTED', 'disk usage is not available on this server');
   const df = await state.backend.system.df({ signal });
-  sendJson(res, 200, { ...df, Containers: [], Volumes: [] });
+  const images = df.Images.map((i) => forApiVersion(i, apiVersion));
+  sendJson(res, 200, { LayersSize: df.LayersSize, Images: images, Containers: df.Containers ?? [], Volumes: df.Volumes ?? [], BuildCache: df.BuildCache });
 };
 
 export const buildPrune: Handler = async ({ res, state, query, signal }) => {
