@@ -44,8 +44,8 @@ export function statusText(rec: ContainerRecord, now = Date.now()): string {
     return `Up ${since(rec.startedAt)}${h}`;
   }
   if (rec.status === 'created' || !rec.startedAt) return 'Created';
-  if (!rec.finishedAt) return '';
-  return `Exited (${rec.exitCode ?? 0}) ${since(rec.finishedAt)} ago`;
+  // An exited record always has finishedAt; an older one without it is dated by its start.
+  return `Exited (${rec.exitCode ?? 0}) ${since(rec.finishedAt ?? rec.startedAt)} ago`;
 }
 
 /** The network the container's HostConfig.NetworkMode names: its first user network, or the mode it runs in. */

@@ -82,8 +82,9 @@ export function imageInspect(rec: ImageRecord, opts: { size: number; repoDigests
     Os: rec.config.os,
     Size: opts.size,
     VirtualSize: opts.size,
-    // kiln keeps layers as blobs and unpacks them per use: there are no per-image overlay directories to name.
-    GraphDriver: { Data: null, Name: 'overlay2' },
+    // Data is the driver's map of directories; kiln keeps layers as blobs and unpacks them per use, so an image
+    // has no overlay directories of its own to name.
+    GraphDriver: { Data: {}, Name: 'overlay2' },
     RootFS: { Type: 'layers', Layers: rec.config.rootfs?.diff_ids ?? [] },
     Metadata: { LastTagTime: '0001-01-01T00:00:00Z' },
   };

@@ -19,6 +19,7 @@ test('shapeDiff() finds missing and extra keys, type changes, nested and in arra
 test('shapeDiff() compares map entries with the first reference entry, and honours the allow-list', () => {
   const ref = { Networks: { none: { IP: '' } }, SizeRootFs: 1 };
   assert.equal(shapeDiff(ref, { Networks: { bridge: { IP: '10.0.0.2' } }, SizeRootFs: 1 }, { maps: ['Networks'] }), []);
+  assert.equal(shapeDiff({ A: [{ Networks: { x: { B: 1 } } }] }, { A: [{ Networks: { y: { B: 2 } } }] }, { maps: ['Networks'] }), []);
   assert.equal(shapeDiff(ref, { Networks: { bridge: { IP: 1 } }, SizeRootFs: 1 }, { maps: ['Networks'] }), [
     'Networks.bridge.IP: number where dockerd has string',
   ]);

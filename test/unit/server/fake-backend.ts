@@ -75,7 +75,7 @@ export function fakeBackend(opts: { buildMs?: number; failWith?: KilnError } = {
           DockerVersion: '',
           Author: '',
           Config: {},
-          GraphDriver: { Data: null, Name: 'overlay2' },
+          GraphDriver: { Data: {}, Name: 'overlay2' },
           Architecture: 'amd64',
           Os: 'linux',
           Size: 1,
