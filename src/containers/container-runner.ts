@@ -84,9 +84,13 @@ export async function superviseContainer(root: string, id: string, o: SuperviseO
   let chain: Promise<unknown> = Promise.resolve();
   const update = (patch: Partial<ContainerRecord>) => (chain = chain.then(() => store.update(id, patch))) as Promise<ContainerRecord>;
   let finished = false;
+  /** When runc started the process, and whether the record said so (a process that exits at once never does). */
+  let startedAt: string | undefined;
+  let markedRunning = false;
   /** `running` only once runc says the process was exec'd: a missing command must not look started. */
   const watchStart = async (c: RunningContainer) => {
     if (!o.confirmStart) {
+      markedRunning = true;
       await update({ status: 'running', startedAt: new Date().toISOString(), pid: process.pid, ip: c.ip });
       return;
     }
@@ -94,6 +98,7 @@ export async function superviseContainer(root: string, id: string, o: SuperviseO
       const st = await runcState(root, id);
       if (finished) return;
       if (st?.status === 'running' || st?.status === 'paused') {
+        markedRunning = true;
         await update({ status: 'running', startedAt: new Date().toISOString(), pid: process.pid, ip: c.ip });
         return;
       }
@@ -111,12 +116,16 @@ export async function superviseContainer(root: string, id: string, o: SuperviseO
       stderr: log ? logStream(log, 'stderr', o.stderr) : undefined,
       signal: o.signal,
       onStart: (c) => {
+        startedAt = new Date().toISOString();
         void watchStart(c).catch(() => {});
         o.onStart?.(c);
       },
     });
     finished = true;
-    rec = await update({ status: 'exited', exitCode: result.exitCode, finishedAt: new Date().toISOString(), pid: 0 });
+    // It ran and exited before the record said running (`docker run true`): it started all the same, as
+    // dockerd's StartedAt and `Exited (0) … ago` say.
+    const ran = !markedRunning && startedAt ? { startedAt } : {};
+    rec = await update({ status: 'exited', exitCode: result.exitCode, finishedAt: new Date().toISOString(), pid: 0, ...ran });
     return rec;
   } catch (err) {
     const exitCode = isKilnError(err) ? err.exitCode : 125;

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { KilnError } from '../errors.js';
 import type { StoreRoot } from '../cache/root.js';
 import { createContainer } from '../containers/create-container.js';
-import { createContainerStore, type ContainerRecord } from '../containers/containers.js';
+import { createContainerStore } from '../containers/containers.js';
 import { superviseContainer } from '../containers/container-runner.js';
 import { removeContainer, stopContainer } from '../containers/lifecycle.js';
 import { execInContainer } from '../containers/exec.js';
