@@ -192,7 +192,10 @@ try {
     }
     // The overlay mounts go with dockerd; whatever is left mounted under T is unmounted before the removal.
     try {
-      const mounts = sh('awk', ['-v', `t=${T}`, 'index($2, t) == 1 { print $2 }', '/proc/self/mounts']).split('\n').filter(Boolean).reverse();
+      const mounts = sh('awk', ['-v', `t=${T}`, 'index($2, t) == 1 { print $2 }', '/proc/self/mounts'])
+        .split('\n')
+        .filter(Boolean)
+        .reverse();
       for (const m of mounts) sh('umount', ['-l', m]);
     } catch {
       // nothing mounted
