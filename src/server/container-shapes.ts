@@ -300,6 +300,7 @@ export function containerInspect(rec: ContainerRecord, inputs: ShapeInputs) {
   const args = rec.spec.process.args;
   const { entrypoint, cmd } = entrypointAndCmd(args, inputs.imageEntrypoint);
   const dir = containerDir(inputs.root, rec.id);
+  const bundle = bundleDir(inputs.root, rec.id);
   const exposed: Record<string, object> = { ...(inputs.imageExposedPorts ?? {}) };
   for (const p of rec.spec.ports ?? []) exposed[`${p.containerPort}/${p.protocol ?? 'tcp'}`] = {};
   const networks = networksOf(rec);
@@ -324,9 +325,11 @@ export function containerInspect(rec: ContainerRecord, inputs: ShapeInputs) {
       ...healthState(rec),
     },
     Image: rec.imageId,
-    ResolvConfPath: join(dir, 'resolv.conf'),
-    HostnamePath: join(dir, 'hostname'),
-    HostsPath: join(dir, 'hosts'),
+    // The files kiln binds over /etc live in the bundle while the container runs (src/sandbox/etc-files.ts);
+    // before and after, there are none ("" as dockerd answers for a container never started).
+    ResolvConfPath: running ? join(bundle, 'resolv.conf') : '',
+    HostnamePath: running ? join(bundle, 'hostname') : '',
+    HostsPath: running ? join(bundle, 'hosts') : '',
     LogPath: join(dir, 'log.json'),
     Name: `/${rec.name}`,
     RestartCount: rec.restartCount ?? 0,
