@@ -304,7 +304,6 @@ export function containerInspect(rec: ContainerRecord, inputs: ShapeInputs) {
   const exposed: Record<string, object> = { ...(inputs.imageExposedPorts ?? {}) };
   for (const p of rec.spec.ports ?? []) exposed[`${p.containerPort}/${p.protocol ?? 'tcp'}`] = {};
   const networks = networksOf(rec);
-  const primary = Object.values(networks)[0];
   return {
     Id: rec.id,
     Created: rec.created,
@@ -372,7 +371,8 @@ export function containerInspect(rec: ContainerRecord, inputs: ShapeInputs) {
       LinkLocalIPv6Address: '',
       LinkLocalIPv6PrefixLen: 0,
       Ports: running ? portMap(rec.spec.ports) : {},
-      SandboxKey: running && rec.spec.network !== 'host' && rec.spec.network !== 'none' ? `/run/netns/kiln-${rec.id.slice(0, 16)}` : '',
+      // Which namespace a container got (its own or a pooled one) is not kept in the record: no path to name.
+      SandboxKey: '',
       SecondaryIPAddresses: null,
       SecondaryIPv6Addresses: null,
       // The legacy top-level fields mirror the default bridge's endpoint (empty on any other network, as dockerd).
@@ -380,7 +380,7 @@ export function containerInspect(rec: ContainerRecord, inputs: ShapeInputs) {
       Gateway: networks.bridge?.Gateway ?? '',
       GlobalIPv6Address: '',
       GlobalIPv6PrefixLen: 0,
-      IPAddress: networks.bridge?.IPAddress ?? (rec.networks ? '' : (primary?.IPAddress ?? '')),
+      IPAddress: networks.bridge?.IPAddress ?? '',
       IPPrefixLen: networks.bridge?.IPPrefixLen ?? 0,
       IPv6Gateway: '',
       MacAddress: networks.bridge?.MacAddress ?? '',
