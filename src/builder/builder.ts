@@ -174,6 +174,14 @@ export function createBuilder(deps: BuilderDeps): Builder {
           0,
         ),
         stages: parsed.requiredStages.map((i) => parsed.stages[i]!.name ?? `stage-${i}`),
+        instructions: parsed.requiredStages.flatMap((i) => {
+          const st = parsed.stages[i]!;
+          return [st.from, ...st.instructions].map((x) => ({
+            kind: x.kind,
+            text: x.original.replace(/\s*\\\n\s*/g, ' ').trim(),
+            loc: { file: x.loc.file, line: x.loc.line },
+          }));
+        }),
       });
       for (const i of parsed.requiredStages) void ctx.stage(i).catch(() => {});
       let final: StageState;

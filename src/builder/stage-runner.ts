@@ -52,11 +52,14 @@ export async function runStage(ctx: BuildContext, index: number): Promise<StageS
   const started = Date.now();
   ctx.emit({ type: 'step-start', step: fromStep });
   let st: StageState;
+  /** The base image's ID (its config digest), the FROM step's result. */
+  let baseId: string | undefined;
   try {
     if (stage.base.kind === 'stage') {
       st = cloneStage(await ctx.stage(stage.base.index));
     } else {
       const img = stage.base.kind === 'image' ? await resolveImage(ctx, stage.base.ref, platform) : undefined;
+      baseId = img?.id;
       const p = parsePlatform(platform);
       const cfg = baseConfigState(img?.config, { os: p.os, architecture: p.architecture, variant: p.variant });
       const scope = createStageScope({
@@ -84,7 +87,7 @@ export async function runStage(ctx: BuildContext, index: number): Promise<StageS
     ctx.emit({ type: 'step-error', step: fromStep, message: isKilnError(err) ? err.message : String(err) });
     throw err;
   }
-  ctx.emit({ type: 'step-done', step: fromStep, durationMs: Date.now() - started });
+  ctx.emit({ type: 'step-done', step: fromStep, durationMs: Date.now() - started, result: baseId });
 
   const triggers = parseTriggers(onbuildTriggers(st.baseConfig), ctx.dockerfileId);
   const all = [...triggers, ...stage.instructions];

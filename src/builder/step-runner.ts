@@ -185,7 +185,7 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
     st.fs = applyRecord(st.fs, rec, desc, def.independent);
     st.keys.push(key);
     ctx.stats.cached++;
-    ctx.emit({ type: 'step-cached', step });
+    ctx.emit({ type: 'step-cached', step, result: rec.key });
     await ctx.cache.setSlots(slots, rec.key);
   } else if (remote) {
     // The chain ID after the step is known only here: the record is completed before it is kept or applied.
@@ -202,7 +202,7 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
     for (const k of keys) holdRemoteRecord(ctx, { ...r, key: k });
     ctx.stats.cached++;
     ctx.stats.remote++;
-    ctx.emit({ type: 'step-cached', step, source: remote.source });
+    ctx.emit({ type: 'step-cached', step, source: remote.source, result: rec.key });
     await ctx.cache.setSlots(slots, rec.key);
   } else {
     const before = noCache ? undefined : await ctx.cache.fromSlots(slots);
@@ -235,12 +235,12 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
     await ctx.cache.setSlots(slots, rec.key);
     if (ran) {
       ctx.stats.executed++;
-      ctx.emit({ type: 'step-done', step, durationMs: Date.now() - started });
+      ctx.emit({ type: 'step-done', step, durationMs: Date.now() - started, result: rec.key });
     } else {
       // The same step was running for another stage or build: it ran once, this one reuses its result. Counted
       // apart from cache hits so the dedup shows (the event stays step-cached: the renderers show CACHED).
       ctx.stats.shared++;
-      ctx.emit({ type: 'step-cached', step });
+      ctx.emit({ type: 'step-cached', step, result: rec.key });
     }
   }
   const entry: HistoryEntry = { created: ctx.sourceDateEpoch !== undefined ? ctx.created : rec.created, created_by: def.history, comment: HISTORY_COMMENT };

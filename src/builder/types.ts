@@ -131,6 +131,13 @@ export interface StepRef {
   loc?: { file: string; line: number };
 }
 
+/** One instruction of a built stage as written (`build-start`'s list). */
+export interface BuildInstruction {
+  kind: string;
+  text: string;
+  loc: { file: string; line: number };
+}
+
 /** One layer of a FROM pull: bytes so far of `total`; `done` once fetched, `exists` if the store had it. */
 export interface PullLayerProgress {
   digest: string;
@@ -140,13 +147,18 @@ export interface PullLayerProgress {
 }
 
 export type BuildEvent =
-  | { type: 'build-start'; steps: number; stages: string[] }
+  /**
+   * `instructions`: every instruction of the stages built, FROM included, in Dockerfile order, as written: what
+   * the server's legacy output numbers `Step N/M` over (dockerd counts metadata instructions too).
+   */
+  | { type: 'build-start'; steps: number; stages: string[]; instructions?: BuildInstruction[] }
   | { type: 'step-start'; step: StepRef }
-  /** `source`: the imported cache that answered, when the local cache missed. */
-  | { type: 'step-cached'; step: StepRef; source?: string }
+  /** `source`: the imported cache that answered, when the local cache missed. `result`: as in step-done. */
+  | { type: 'step-cached'; step: StepRef; source?: string; result?: string }
   | { type: 'step-miss-reason'; step: StepRef; reason: string }
   | { type: 'step-output'; step: StepRef; stream: 'stdout' | 'stderr'; data: string }
-  | { type: 'step-done'; step: StepRef; durationMs: number }
+  /** `result`: an ID of what the step produced (its cache record's key; for FROM the base image's ID). */
+  | { type: 'step-done'; step: StepRef; durationMs: number; result?: string }
   | { type: 'step-error'; step: StepRef; message: string; exitCode?: number }
   /** A FROM pull: a status line; while a layer moves, also its byte progress (plain/tty show `1.2MB / 3.4MB`). */
   | { type: 'pull'; ref: string; status: string; layer?: PullLayerProgress }

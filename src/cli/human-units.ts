@@ -2,6 +2,7 @@
  * Sizes and durations the way Docker prints them (go-units): `1.05MB` (decimal, 3 significant digits),
  * `About an hour ago`, `3 days ago`; and the parsers for `--keep-storage 10GB` and `until=24h`.
  */
+import { humanDuration } from '../containers/human-duration.js';
 import { KilnError } from '../errors.js';
 
 const UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
@@ -17,23 +18,8 @@ export function humanSize(bytes: number): string {
   return `${Number(v.toPrecision(3))}${UNITS[i]}`;
 }
 
-/** go-units HumanDuration: `Less than a second`, `About a minute`, `5 minutes`, `About an hour`, `3 days`, … */
-export function humanDuration(ms: number): string {
-  const s = Math.floor(ms / 1000);
-  const min = Math.floor(s / 60);
-  const h = Math.floor(min / 60);
-  if (s < 1) return 'Less than a second';
-  if (s === 1) return '1 second';
-  if (s < 60) return `${s} seconds`;
-  if (min === 1) return 'About a minute';
-  if (min < 60) return `${min} minutes`;
-  if (Math.round(min / 60) === 1) return 'About an hour';
-  if (h < 48) return `${h} hours`;
-  if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
-  if (h < 24 * 30 * 3) return `${Math.floor(h / 24 / 7)} weeks`;
-  if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
-  return `${Math.floor(h / 24 / 365)} years`;
-}
+/** go-units HumanDuration, one copy for the CLI and the server (src/containers/human-duration.ts). */
+export { humanDuration };
 
 /** `3 days ago` from an ISO time; `N/A` when missing. */
 export function humanSince(iso: string | undefined, now = Date.now()): string {

@@ -152,7 +152,11 @@ async function runOnce(
   const id = rec.id;
   let finished = false;
   let health: HealthMonitor | undefined;
+  /** When runc started the process, and whether the record said so (a process that exits at once never does). */
+  let startedAt: string | undefined;
+  let markedRunning = false;
   const markRunning = async (c: RunningContainer) => {
+    markedRunning = true;
     const startedAt = new Date();
     const running = await update({ status: 'running', startedAt: startedAt.toISOString(), pid: process.pid, ip: c.ip });
     if (!finished) health = startHealthMonitor(root, running, { startedAt: startedAt.getTime(), save: (h) => update({ health: h }) });
@@ -178,10 +182,15 @@ async function runOnce(
       stderr: log ? logStream(log, 'stderr', o.stderr) : undefined,
       signal: o.signal,
       onStart: (c) => {
+        startedAt = new Date().toISOString();
         void watchStart(c).catch(() => {});
         o.onStart?.(c);
       },
     });
+    finished = true;
+    // It ran and exited before the record said running (`docker run true`): it started all the same, as
+    // dockerd's StartedAt and `Exited (0) … ago` say.
+    if (!markedRunning && startedAt) await update({ startedAt });
     return result.exitCode;
   } catch (err) {
     const exitCode = isKilnError(err) ? err.exitCode : 125;

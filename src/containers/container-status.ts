@@ -4,27 +4,9 @@
  */
 import type { ContainerRecord, HealthState } from './containers.js';
 import { healthcheckActive } from './healthcheck.js';
+import { humanDuration } from './human-duration.js';
 
-/**
- * go-units HumanDuration, as dockerd's ps uses it: `Less than a second`, `5 seconds`, `About a minute`, … The CLI
- * has its own copy (src/cli/human-units.ts); the containers layer may not import the CLI.
- */
-export function humanDuration(ms: number): string {
-  const s = Math.floor(ms / 1000);
-  const min = Math.floor(s / 60);
-  const h = Math.floor(min / 60);
-  if (s < 1) return 'Less than a second';
-  if (s === 1) return '1 second';
-  if (s < 60) return `${s} seconds`;
-  if (min === 1) return 'About a minute';
-  if (min < 60) return `${min} minutes`;
-  if (Math.round(min / 60) === 1) return 'About an hour';
-  if (h < 48) return `${h} hours`;
-  if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
-  if (h < 24 * 30 * 3) return `${Math.floor(h / 24 / 7)} weeks`;
-  if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
-  return `${Math.floor(h / 24 / 365)} years`;
-}
+export { humanDuration };
 
 const since = (iso: string | undefined, now: number) => humanDuration(Math.max(0, now - Date.parse(iso ?? '') || 0));
 
@@ -35,12 +17,13 @@ export function healthSuffix(rec: Pick<ContainerRecord, 'healthcheck' | 'health'
   return status === 'starting' ? ' (health: starting)' : ` (${status})`;
 }
 
-/** The STATUS column of `docker ps` for a running or restarting container; `Exited (N)` / `Created` otherwise. */
+/** dockerd's STATUS column (container/state.go String()): `Up 3 minutes (healthy)`, `Exited (0) 2 seconds ago`, `Created`. */
 export function statusText(rec: ContainerRecord, now = Date.now()): string {
   if (rec.status === 'restarting') return `Restarting (${rec.exitCode ?? 0}) ${since(rec.finishedAt, now)} ago`;
   if (rec.status === 'running') return rec.paused ? `Up ${since(rec.startedAt, now)} (Paused)` : `Up ${since(rec.startedAt, now)}${healthSuffix(rec)}`;
-  if (rec.status === 'exited') return `Exited (${rec.exitCode ?? 0})`;
-  return 'Created';
+  if (rec.status === 'created' || !rec.startedAt) return 'Created';
+  // An exited record always has finishedAt; an older one without it is dated by its start.
+  return `Exited (${rec.exitCode ?? 0}) ${since(rec.finishedAt ?? rec.startedAt, now)} ago`;
 }
 
 /** State.Health as dockerd's inspect shows it. */

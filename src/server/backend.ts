@@ -6,7 +6,6 @@
 import type { Filters } from './filters.js';
 import type { Readable, Writable } from 'node:stream';
 import type { BuildOptions, BuildResult } from '../builder/types.js';
-import type { ImageConfig } from '../image/types.js';
 import type { AuthConfig, RegistryCredentials } from './registry-auth.js';
 import type { JsonMessage } from './build-stream.js';
 
@@ -14,21 +13,24 @@ export interface IoOpts {
   signal?: AbortSignal;
 }
 
-/** One image as `GET /images/json` lists it (Docker field names). */
+/** One image as `GET /images/json` lists it (Docker field names; image-shapes.ts makes it). */
 export interface ImageSummary {
-  Id: string;
-  ParentId: string;
-  RepoTags: string[];
-  RepoDigests: string[];
+  Containers: number;
   /** Unix seconds. */
   Created: number;
-  Size: number;
-  SharedSize: number;
+  Id: string;
   Labels: Record<string, string> | null;
-  Containers: number;
+  ParentId: string;
+  RepoDigests: string[];
+  RepoTags: string[];
+  SharedSize: number;
+  /** Uncompressed bytes of the layers. */
+  Size: number;
+  /** Size again, for API < 1.44 only (forApiVersion). */
+  VirtualSize?: number;
 }
 
-/** `GET /images/{name}/json` (the fields the docker CLI reads). */
+/** `GET /images/{name}/json`, every key dockerd 20.10 answers (image-shapes.ts makes it). */
 export interface ImageInspect {
   Id: string;
   RepoTags: string[];
@@ -36,12 +38,17 @@ export interface ImageInspect {
   Parent: string;
   Comment: string;
   Created: string;
+  Container: string;
+  ContainerConfig: Record<string, unknown>;
+  DockerVersion: string;
   Author: string;
-  Config: ImageConfig['config'] | null;
+  Config: Record<string, unknown> & { Labels?: Record<string, string> | null; Env?: string[] | null; Cmd?: string[] | null };
   Architecture: string;
   Variant?: string;
   Os: string;
   Size: number;
+  VirtualSize?: number;
+  GraphDriver: { Data: Record<string, string> | null; Name: string };
   RootFS: { Type: string; Layers: string[] };
   Metadata: { LastTagTime: string };
 }
@@ -182,6 +189,12 @@ export interface ContainerSummary {
   Labels: Record<string, string>;
   /** The image ID the container was created from. */
   ImageID?: string;
+  /** With `size=1`: bytes in the writable layer (left out when 0, as dockerd) and with the image's. */
+  SizeRw?: number;
+  SizeRootFs?: number;
+  HostConfig?: { NetworkMode: string };
+  NetworkSettings?: { Networks: Record<string, unknown> };
+  Mounts?: unknown[];
 }
 
 export interface ContainerBackend {
@@ -198,8 +211,9 @@ export interface ContainerBackend {
   restart?(id: string, opts?: { timeoutSeconds?: number }): Promise<void>;
   remove(id: string, opts?: { force?: boolean }): Promise<void>;
   /** `filters`: already checked (checkContainerListFilters); `status` lists stopped ones without `all`. */
-  list(opts: { all?: boolean; filters?: Filters }): Promise<ContainerSummary[]>;
-  inspect(id: string): Promise<unknown>;
+  list(opts: { all?: boolean; filters?: Filters; size?: boolean }): Promise<ContainerSummary[]>;
+  /** `size`: with SizeRw and SizeRootFs (`docker inspect -s`). */
+  inspect(id: string, opts?: { size?: boolean }): Promise<unknown>;
   /** `POST /containers/prune`: removes the stopped containers the filters select (checked here: 400s). */
   prune?(opts: { filters?: Filters }): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }>;
   /** Registers a process to run in a running container (`docker exec`); returns the exec ID. */
@@ -218,7 +232,7 @@ export interface ContainerBackend {
 
 /** Disk usage and pruning (`/system/df`, `/build/prune`). */
 export interface SystemBackend {
-  df(opts?: IoOpts): Promise<{ LayersSize: number; Images: ImageSummary[]; BuildCache: unknown[] }>;
+  df(opts?: IoOpts): Promise<{ LayersSize: number; Images: ImageSummary[]; Containers?: unknown[]; Volumes?: unknown[]; BuildCache: unknown[] }>;
   pruneBuildCache(opts: IoOpts & { all?: boolean }): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }>;
 }
 

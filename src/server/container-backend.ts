@@ -9,18 +9,18 @@ import { randomBytes } from 'node:crypto';
 import { KilnError } from '../errors.js';
 import type { StoreRoot } from '../cache/root.js';
 import { createContainer } from '../containers/create-container.js';
-import { createContainerStore, type ContainerRecord } from '../containers/containers.js';
+import { createContainerStore } from '../containers/containers.js';
 import { superviseContainer } from '../containers/container-runner.js';
 import { removeContainer, startContainer, stopContainer } from '../containers/lifecycle.js';
-import { healthcheckActive } from '../containers/healthcheck.js';
 import { hasRestartPolicy } from '../containers/restart-policy.js';
-import { healthJson, statusText } from '../containers/container-status.js';
 import { execInContainer } from '../containers/exec.js';
 import { parseVolume } from '../containers/run-config.js';
 import type { NetworkMode, PortMapping } from '../sandbox/types.js';
-import type { ContainerBackend, ContainerCreate, ContainerSummary, ExecCreate, ExecInspect } from './backend.js';
+import type { ContainerBackend, ContainerCreate, ExecCreate, ExecInspect } from './backend.js';
 import { containerPruneFilter, matchContainer } from './filters.js';
 import { hostOptions } from './host-config.js';
+import { containerInspect, containerSummary } from './container-shapes.js';
+import { shapeInputs } from './container-sizes.js';
 
 interface Live {
   sinks: { stdout?: Writable; stderr?: Writable };
@@ -119,28 +119,6 @@ function labelMap(labels: ContainerCreate['Labels']): Record<string, string> {
     if (typeof v !== 'string') throw new KilnError('INVALID_ARGUMENT', `label ${JSON.stringify(k)}: the value must be a string`);
   }
   return { ...labels };
-}
-
-function summary(rec: ContainerRecord): ContainerSummary {
-  return {
-    Id: rec.id,
-    Names: [`/${rec.name}`],
-    Image: rec.image,
-    ImageID: rec.imageId,
-    Command: rec.spec.process.args.join(' '),
-    Created: Math.floor(Date.parse(rec.created) / 1000),
-    State: rec.status,
-    Status: statusText(rec),
-    Ports: (rec.spec.ports ?? []).map((p) => ({ IP: p.hostIp ?? '0.0.0.0', PrivatePort: p.containerPort, PublicPort: p.hostPort, Type: p.protocol ?? 'tcp' })),
-    Labels: { ...(rec.labels ?? {}) },
-  };
-}
-
-/** Docker's `{"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}` for inspect (what `docker port` reads). */
-function portMap(ports: PortMapping[] | undefined): Record<string, Array<{ HostIp: string; HostPort: string }>> {
-  const out: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
-  for (const p of ports ?? []) (out[`${p.containerPort}/${p.protocol ?? 'tcp'}`] ??= []).push({ HostIp: p.hostIp ?? '0.0.0.0', HostPort: String(p.hostPort) });
-  return out;
 }
 
 export function createContainerBackend(root: StoreRoot): ContainerBackend {
@@ -474,10 +452,10 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
           if (img) ancestors.add(img.id);
         }
       }
-      return all
+      const shown = all
         .filter((c) => opts.all || c.status === 'running' || c.status === 'restarting')
-        .filter((c) => matchContainer(f, { id: c.id, name: c.name, status: c.status, exitCode: c.exitCode, labels: c.labels, imageId: c.imageId }, ancestors))
-        .map(summary);
+        .filter((c) => matchContainer(f, { id: c.id, name: c.name, status: c.status, exitCode: c.exitCode, labels: c.labels, imageId: c.imageId }, ancestors));
+      return Promise.all(shown.map(async (c) => containerSummary(c, await shapeInputs(root, c, { size: opts.size }))));
     },
     async prune(opts) {
       const keep = containerPruneFilter(opts.filters ?? new Map());
@@ -493,39 +471,9 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       }
       return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
     },
-    async inspect(id) {
+    async inspect(id, opts) {
       const rec = await store.get(id);
-      return {
-        Id: rec.id,
-        Name: `/${rec.name}`,
-        Created: rec.created,
-        Image: rec.imageId,
-        State: {
-          Status: rec.status,
-          // As dockerd's SetRestarting: a container waiting to restart is Running and Restarting.
-          Running: rec.status === 'running' || rec.status === 'restarting',
-          Restarting: rec.status === 'restarting',
-          ExitCode: rec.exitCode ?? 0,
-          StartedAt: rec.startedAt ?? '',
-          FinishedAt: rec.finishedAt ?? '',
-          ...(healthcheckActive(rec.healthcheck) && rec.health ? { Health: healthJson(rec.health) } : {}),
-        },
-        RestartCount: rec.restartCount ?? 0,
-        Config: {
-          Image: rec.image,
-          Tty: Boolean(rec.spec.process.tty),
-          Cmd: rec.spec.process.args,
-          Env: rec.spec.process.env,
-          Labels: { ...(rec.labels ?? {}) },
-        },
-        HostConfig: {
-          AutoRemove: rec.autoRemove,
-          RestartPolicy: { Name: rec.restartPolicy?.name || 'no', MaximumRetryCount: rec.restartPolicy?.maximumRetryCount ?? 0 },
-          PortBindings: portMap(rec.spec.ports),
-          Binds: (rec.spec.mounts ?? []).filter((m) => m.type === 'bind' && m.source).map((m) => `${m.source}:${m.target}${m.readonly ? ':ro' : ''}`),
-        },
-        NetworkSettings: { IPAddress: rec.ip ?? '', Ports: rec.status === 'running' ? portMap(rec.spec.ports) : {} },
-      };
+      return containerInspect(rec, await shapeInputs(root, rec, { size: opts?.size }));
     },
   };
   return backend;

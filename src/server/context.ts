@@ -67,6 +67,8 @@ export interface RequestContext {
   signal: AbortSignal;
   /** A request id for log lines. */
   id: string;
+  /** The API version of the path's `/v1.NN/` prefix; undefined for a bare path (kiln's own, the newest). */
+  apiVersion?: string;
 }
 
 export type Handler = (ctx: RequestContext) => Promise<void>;

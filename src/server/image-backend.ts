@@ -7,17 +7,14 @@ import type { StoreRoot } from '../cache/root.js';
 import type { ImageRecord } from '../cache/image-store.js';
 import { familiarize, familiarName, normalizeReference } from '../image/reference.js';
 import { createBlobSources } from '../registry/blob-sources.js';
-import type { ImageBackend, ImageInspect, ImageSummary, SystemBackend } from './backend.js';
+import type { ImageBackend, ImageSummary, SystemBackend } from './backend.js';
+import { imageInspect, imageSummary } from './image-shapes.js';
+import { imageSizerFor } from './image-sizes.js';
 import { loadArchive } from '../exporter/archive-load.js';
 import { resolveSaveItems, saveArchive } from '../exporter/archive-save.js';
-import { diskUsage } from '../cache/disk-usage.js';
+import { systemDiskUsage } from './system-df.js';
 import { collectGarbage } from '../cache/gc.js';
 import { containersUsingImage } from '../containers/containers.js';
-
-function createdSeconds(rec: ImageRecord): number {
-  const t = rec.config.created ? Date.parse(rec.config.created) : NaN;
-  return Number.isFinite(t) ? Math.floor(t / 1000) : 0;
-}
 
 /**
  * Docker's RepoDigests (`127.0.0.1:5000/app@sha256:…`): the repositories a push or pull recorded as holding the
@@ -45,39 +42,12 @@ async function repoDigestsOf(rootDir: string, recs: ImageRecord[]): Promise<Map<
   return out;
 }
 
-/** Docker's list entry for a store record. */
-function toSummary(rec: ImageRecord, repoDigests: string[] = []): ImageSummary {
-  return {
-    Id: rec.id,
-    ParentId: '',
-    RepoTags: rec.refs.map(familiarize),
-    RepoDigests: repoDigests,
-    Created: createdSeconds(rec),
-    Size: rec.size,
-    SharedSize: -1,
-    Labels: rec.config.config?.Labels ?? null,
-    Containers: -1,
-  };
-}
-
-/** Docker's inspect record for a store record. */
-function toInspect(rec: ImageRecord, repoDigests: string[] = []): ImageInspect {
-  return {
-    Id: rec.id,
-    RepoTags: rec.refs.map(familiarize),
-    RepoDigests: repoDigests,
-    Parent: '',
-    Comment: '',
-    Created: rec.config.created || new Date(0).toISOString(),
-    Author: rec.config.author ?? '',
-    Config: rec.config.config ?? null,
-    Architecture: rec.config.architecture,
-    Variant: rec.config.variant,
-    Os: rec.config.os,
-    Size: rec.size,
-    RootFS: { Type: 'layers', Layers: rec.config.rootfs?.diff_ids ?? [] },
-    Metadata: { LastTagTime: '0001-01-01T00:00:00Z' },
-  };
+/** The `/images/json` rows of `recs`, each with its uncompressed size (image-sizes.ts). */
+async function summaries(root: StoreRoot, recs: ImageRecord[], digests?: Map<string, string[]>, opts?: { signal?: AbortSignal }): Promise<ImageSummary[]> {
+  const sizer = imageSizerFor(root.content);
+  const out: ImageSummary[] = [];
+  for (const r of recs) out.push(imageSummary(r, { size: await sizer.size(r, opts), repoDigests: digests?.get(r.manifestDigest) }));
+  return out;
 }
 
 /** The normalised reference `name` stands for, or undefined when it is an ID (prefix) rather than a name. */
@@ -92,11 +62,12 @@ export function createImageBackend(root: StoreRoot): ImageBackend {
     async list(opts) {
       const recs = await images.list(opts);
       const digests = await repoDigestsOf(root.root, recs);
-      return recs.map((r) => toSummary(r, digests.get(r.manifestDigest)));
+      return summaries(root, recs, digests, opts);
     },
     async inspect(name, opts) {
       const rec = await images.resolve(name, opts);
-      return toInspect(rec, (await repoDigestsOf(root.root, [rec])).get(rec.manifestDigest));
+      const size = await imageSizerFor(root.content).size(rec, opts);
+      return imageInspect(rec, { size, repoDigests: (await repoDigestsOf(root.root, [rec])).get(rec.manifestDigest) });
     },
     async tag(source, target, opts) {
       const rec = await images.resolve(source, opts);
@@ -184,29 +155,8 @@ export function createImageBackend(root: StoreRoot): ImageBackend {
 /** `/system/df` and `/build/prune` over the store's disk usage and garbage collector. */
 export function createSystemBackend(root: StoreRoot): SystemBackend {
   return {
-    async df() {
-      const rows = await diskUsage(root);
-      const bytes = (kind: string) => rows.filter((r) => r.kind === kind).reduce((a, r) => a + r.bytes, 0);
-      const cache = rows.find((r) => r.kind === 'build-cache');
-      return {
-        LayersSize: bytes('layers'),
-        Images: (await root.images.list()).map((r) => toSummary(r)),
-        BuildCache: cache
-          ? [
-              {
-                ID: 'kiln-build-cache',
-                Type: 'regular',
-                Description: `kiln build cache (${cache.count} entries)`,
-                InUse: false,
-                Shared: false,
-                Size: cache.bytes,
-                CreatedAt: new Date(0).toISOString(),
-                LastUsedAt: null,
-                UsageCount: cache.count,
-              },
-            ]
-          : [],
-      };
+    async df(opts) {
+      return systemDiskUsage(root, opts);
     },
     async pruneBuildCache(opts) {
       // Young blobs are kept: a build running right now may be writing them (it also holds leases).

@@ -128,6 +128,7 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
         state,
         signal: ac.signal,
         id,
+        apiVersion: m.version,
       };
       await m.handler(ctx);
     } catch (err) {

@@ -51,8 +51,8 @@ export function register(program: Command): void {
       for (const r of recs) {
         let command = JSON.stringify(r.spec.process.args.join(' '));
         if (opts.trunc && command.length > 22) command = `${command.slice(0, 20)}…"`;
-        // Running and restarting as dockerd words them (health included); exited with its age, as docker ps.
-        const status = r.status === 'exited' ? `Exited (${r.exitCode ?? 0}) ${ago(r.finishedAt)} ago` : statusText(r);
+        // As dockerd words it: health, restarting, and an exit's age included.
+        const status = statusText(r);
         const ports = r.spec.ports.map((p) => `${p.hostIp ?? '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol ?? 'tcp'}`).join(', ');
         rows.push([idOf(r.id), r.image, command, `${ago(r.created)} ago`, status, ports, r.name]);
       }

@@ -104,7 +104,7 @@ const remove: Handler = async ({ res, state, params, query }) => {
 const list: Handler = async ({ res, state, query }) => {
   const filters = parseFilters(query.str('filters'));
   const { impliesAll } = checkContainerListFilters(filters);
-  sendJson(res, 200, await containers(state.backend).list({ all: query.bool('all') || impliesAll, filters }));
+  sendJson(res, 200, await containers(state.backend).list({ all: query.bool('all') || impliesAll, filters, size: query.bool('size') }));
 };
 
 /** `docker container prune`: stopped containers (label, label!, until filters); answers what went. */
@@ -116,8 +116,8 @@ const prune: Handler = async ({ res, state, query }) => {
   sendJson(res, 200, await c.prune({ filters }));
 };
 
-const inspect: Handler = async ({ res, state, params }) => {
-  sendJson(res, 200, await containers(state.backend).inspect(params.id));
+const inspect: Handler = async ({ res, state, params, query }) => {
+  sendJson(res, 200, await containers(state.backend).inspect(params.id, { size: query.bool('size') }));
 };
 
 /** `docker run -t` sizes the container's terminal (and again on every resize of the client's window). */

@@ -3,6 +3,7 @@
  * from the path unescaped and are checked against the reference grammar before the store sees them.
  */
 import { KilnError } from '../../errors.js';
+import { forApiVersion } from '../image-shapes.js';
 import type { Handler } from '../context.js';
 import { readJsonBody, sendJson, type Query } from '../http-util.js';
 import type { AuthConfig } from '../registry-auth.js';
@@ -53,12 +54,16 @@ function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${src}$`);
 }
 
-export const listImages: Handler = async ({ res, state, query, signal }) => {
-  sendJson(res, 200, applyFilters(await state.backend.images.list({ signal }), query));
+export const listImages: Handler = async ({ res, state, query, signal, apiVersion }) => {
+  sendJson(
+    res,
+    200,
+    applyFilters(await state.backend.images.list({ signal }), query).map((i) => forApiVersion(i, apiVersion)),
+  );
 };
 
-export const inspectImage: Handler = async ({ res, state, params, signal }) => {
-  sendJson(res, 200, await state.backend.images.inspect(checkImageName(params.name), { signal }));
+export const inspectImage: Handler = async ({ res, state, params, signal, apiVersion }) => {
+  sendJson(res, 200, forApiVersion(await state.backend.images.inspect(checkImageName(params.name), { signal }), apiVersion));
 };
 
 export const tagImage: Handler = async ({ res, state, params, query, signal }) => {

@@ -1,9 +1,11 @@
 /** `_ping`, `/version`, `/info`, `/system/df`, `/build/prune`: what the docker CLI asks before anything else. */
+import { readFileSync } from 'node:fs';
 import { hostname, cpus, totalmem, release, arch as osArch } from 'node:os';
 import { KilnError } from '../../errors.js';
 import type { Handler, ServerState } from '../context.js';
 import { API_VERSION, MIN_API_VERSION } from '../router.js';
 import { sendJson } from '../http-util.js';
+import { forApiVersion } from '../image-shapes.js';
 
 /** Headers dockerd puts on every `_ping`; `Builder-Version: 1` steers the CLI to the legacy build protocol. */
 function pingHeaders(): Record<string, string> {
@@ -31,7 +33,24 @@ function goArch(): string {
 export const version: Handler = async ({ res, state }) => {
   sendJson(res, 200, {
     Platform: { Name: 'kiln' },
-    Components: [{ Name: 'kiln', Version: state.version, Details: { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION } }],
+    // dockerd's Engine component, with its Details keys (the docker CLI prints them under "Engine:").
+    Components: [
+      {
+        Name: 'Engine',
+        Version: state.version,
+        Details: {
+          ApiVersion: API_VERSION,
+          Arch: goArch(),
+          BuildTime: '',
+          Experimental: 'false',
+          GitCommit: 'kiln',
+          GoVersion: `node${process.versions.node}`,
+          KernelVersion: release(),
+          MinAPIVersion: MIN_API_VERSION,
+          Os: 'linux',
+        },
+      },
+    ],
     Version: state.version,
     ApiVersion: API_VERSION,
     MinAPIVersion: MIN_API_VERSION,
@@ -61,14 +80,24 @@ function serverInfo(state: ServerState, images: number, containers: Array<{ Stat
     Images: images,
     Driver: 'overlayfs',
     DriverStatus: [],
-    Plugins: { Volume: [], Network: [], Authorization: null, Log: [] },
+    // The drivers kiln has: local volumes, its bridge (kiln0), host and none networks, json-file logs.
+    Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: ['json-file'] },
     MemoryLimit: true,
     SwapLimit: false,
+    // What `docker run` options kiln honours: --memory, --cpus, --pids-limit; not kernel memory, shares, cpusets.
+    KernelMemory: false,
+    KernelMemoryTCP: false,
     CpuCfsPeriod: true,
     CpuCfsQuota: true,
+    CPUShares: false,
+    CPUSet: false,
+    PidsLimit: true,
     IPv4Forwarding: true,
+    BridgeNfIptables: procFlag('/proc/sys/net/bridge/bridge-nf-call-iptables'),
+    BridgeNfIp6tables: procFlag('/proc/sys/net/bridge/bridge-nf-call-ip6tables'),
     Debug: false,
     NFd: 0,
+    OomKillDisable: false,
     NGoroutines: 0,
     SystemTime: new Date().toISOString(),
     LoggingDriver: 'json-file',
@@ -81,10 +110,21 @@ function serverInfo(state: ServerState, images: number, containers: Array<{ Stat
     OSType: 'linux',
     Architecture: goArch(),
     IndexServerAddress: 'https://index.docker.io/v1/',
-    RegistryConfig: { IndexConfigs: {}, InsecureRegistryCIDRs: ['127.0.0.0/8'], Mirrors: [] },
+    RegistryConfig: {
+      AllowNondistributableArtifactsCIDRs: [],
+      AllowNondistributableArtifactsHostnames: [],
+      InsecureRegistryCIDRs: ['127.0.0.0/8'],
+      IndexConfigs: {},
+      Mirrors: [],
+    },
     NCPU: cpus().length,
     MemTotal: totalmem(),
+    GenericResources: null,
     DockerRootDir: '',
+    // The proxies the server runs with (builds inherit them), credentials masked as dockerd masks them.
+    HttpProxy: maskProxy(process.env.HTTP_PROXY ?? process.env.http_proxy),
+    HttpsProxy: maskProxy(process.env.HTTPS_PROXY ?? process.env.https_proxy),
+    NoProxy: process.env.NO_PROXY ?? process.env.no_proxy ?? '',
     Name: hostname(),
     Labels: [],
     ExperimentalBuild: false,
@@ -95,16 +135,52 @@ function serverInfo(state: ServerState, images: number, containers: Array<{ Stat
     LiveRestoreEnabled: false,
     Isolation: '',
     InitBinary: '',
+    // kiln runs runc itself: no containerd, no docker-init; their commits are unknown (Docker's empty Commit).
+    ContainerdCommit: { ID: '', Expected: '' },
+    RuncCommit: { ID: '', Expected: '' },
+    InitCommit: { ID: '', Expected: '' },
     SecurityOptions: [],
     Warnings: [],
     KilnBuilds: { Running: state.builds.running, Queued: state.builds.queued },
   };
 }
 
-export const systemDf: Handler = async ({ res, state, signal }) => {
+/** A boolean /proc/sys setting ("1"); false when absent (the module not loaded). */
+function procFlag(path: string): boolean {
+  try {
+    return readFileSync(path, 'utf8').trim() === '1';
+  } catch {
+    return false;
+  }
+}
+
+/** A proxy URL with its user and password replaced by `xxxxx`, as dockerd's info shows it. */
+function maskProxy(url: string | undefined): string {
+  if (!url) return '';
+  try {
+    const u = new URL(url);
+    if (u.username) u.username = 'xxxxx';
+    if (u.password) u.password = 'xxxxx';
+    return u.toString();
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//xxxxx:xxxxx@');
+  }
+}
+
+export const systemDf: Handler = async ({ res, state, signal, apiVersion }) => {
   if (!state.backend.system) throw new KilnError('NOT_IMPLEMENTED', 'disk usage is not available on this server');
   const df = await state.backend.system.df({ signal });
-  sendJson(res, 200, { ...df, Containers: [], Volumes: [] });
+  const images = df.Images.map((i) => forApiVersion(i, apiVersion));
+  // BuilderSize: API 1.41's total of the build cache (deprecated in 1.42, still answered by dockerd 20.10).
+  const builderSize = (df.BuildCache as Array<{ Size?: number }>).reduce((n, b) => n + (b.Size ?? 0), 0);
+  sendJson(res, 200, {
+    LayersSize: df.LayersSize,
+    Images: images,
+    Containers: df.Containers ?? [],
+    Volumes: df.Volumes ?? [],
+    BuildCache: df.BuildCache,
+    BuilderSize: builderSize,
+  });
 };
 
 export const buildPrune: Handler = async ({ res, state, query, signal }) => {

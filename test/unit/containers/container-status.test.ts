@@ -14,7 +14,8 @@ test('docker ps STATUS: Up with the health, Restarting with the last exit', () =
   assert.is(statusText(rec({ healthcheck: hc, health: { status: 'unhealthy', failingStreak: 3, log: [] } }), now), 'Up 3 seconds (unhealthy)');
   assert.is(statusText(rec({ healthcheck: { test: ['NONE'] } }), now), 'Up 3 seconds');
   assert.is(statusText(rec({ status: 'restarting', exitCode: 1, finishedAt: '2026-01-01T00:00:58Z' }), now), 'Restarting (1) 2 seconds ago');
-  assert.is(statusText(rec({ status: 'exited', exitCode: 2 }), now), 'Exited (2)');
+  assert.is(statusText(rec({ status: 'exited', exitCode: 2, finishedAt: '2026-01-01T00:00:58Z' }), now), 'Exited (2) 2 seconds ago');
+  assert.is(statusText(rec({ status: 'created', startedAt: undefined }), now), 'Created');
 });
 
 test('State.Health in dockerd shape', () => {
