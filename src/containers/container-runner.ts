@@ -16,6 +16,7 @@ import { ownerAlive } from '../sandbox/owner.js';
 import { runcKill, runcState } from '../sandbox/runc.js';
 import type { RunningContainer } from '../sandbox/types.js';
 import { createVolumeStore } from './volumes.js';
+import { emitVolumeEvents } from './volume-events.js';
 
 export interface SuperviseOptions {
   stdout?: Writable;
@@ -101,6 +102,7 @@ export async function superviseContainer(root: string, id: string, o: SuperviseO
       await new Promise((r) => setTimeout(r, 10));
     }
   };
+  emitVolumeEvents(root, id, rec.spec.mounts ?? [], 'mount');
   try {
     const result = await createExecutor({ root }).run({
       ...rec.spec,
@@ -125,6 +127,7 @@ export async function superviseContainer(root: string, id: string, o: SuperviseO
     rec = await update({ status: 'exited', exitCode, error, finishedAt: new Date().toISOString(), pid: 0 }).catch(() => rec);
     throw err;
   } finally {
+    emitVolumeEvents(root, id, rec.spec.mounts ?? [], 'unmount');
     await new Promise<void>((r) => (log ? log.end(() => r()) : r()));
     if (rec.autoRemove) await removeContainerData(root, rec, { volumes: true });
   }

@@ -206,6 +206,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
         network: network(spec.HostConfig?.NetworkMode),
         ports: portMappings(spec.HostConfig?.PortBindings),
         volumes: (spec.HostConfig?.Binds ?? []).map((b) => parseVolume(b, '/')),
+        volumesFrom: spec.HostConfig?.VolumesFrom ?? undefined,
         name: opts.name,
         labels: labelMap(spec.Labels),
         tty: Boolean(spec.Tty),
