@@ -334,7 +334,8 @@ export interface MountVolume {
 }
 
 function stringMapOf(v: unknown, what: string): Record<string, string> | undefined {
-  if (unset(v)) return undefined;
+  // Not unset(): a label with an empty value (`volume-label=k`) is still a label.
+  if (v === undefined || v === null || (typeof v === 'object' && Object.keys(v).length === 0)) return undefined;
   if (typeof v !== 'object' || Array.isArray(v) || Object.values(v as Loose).some((x) => typeof x !== 'string'))
     throw new KilnError('INVALID_ARGUMENT', `${what} must be an object of strings`);
   return { ...(v as Record<string, string>) };
@@ -349,8 +350,7 @@ function volumeOptions(m: Loose, shown: string): { nocopy: boolean; labels?: Rec
     throw refusal(`${shown} with ${extra.map(([k]) => `VolumeOptions.${k}`).join(', ')}`, 'kiln supports volume-nocopy, volume-label, volume-opt');
   const dc = (vo.DriverConfig ?? {}) as Loose;
   const driver = dc.Name;
-  if (!unset(driver) && driver !== 'local')
-    throw new KilnError('INVALID_ARGUMENT', `${shown}: volume-driver ${JSON.stringify(driver)} is not supported: kiln has only the "local" driver`);
+  if (!unset(driver) && driver !== 'local') throw refusal(`${shown},volume-driver=${String(driver)}`, 'kiln has only the "local" volume driver');
   return { nocopy: vo.NoCopy === true, labels: stringMapOf(vo.Labels, `${shown}: volume-label`), driverOpts: stringMapOf(dc.Options, `${shown}: volume-opt`) };
 }
 

@@ -27,7 +27,6 @@ const REFUSED: Array<[string[], RegExp]> = [
   [['--restart', 'on-failure:3'], /--restart on-failure/],
   [['--restart', 'always'], /--restart always/],
   [['--health-cmd', 'true'], /--health-cmd/],
-  [['--volumes-from', 'other'], /--volumes-from/],
   [['--link', 'other:x'], /--link/],
   [['--dns', '1.1.1.1'], /--dns/],
   [['--ulimit', 'nofile=10:10'], /--ulimit/],
@@ -40,7 +39,8 @@ const REFUSED: Array<[string[], RegExp]> = [
   [['--memory-swap', '100m', '-m', '50m'], /--memory-swap/],
   [['--cpu-shares', '10'], /--cpu-shares/],
   [['--pid', 'host'], /--pid host/],
-  [['--mount', 'type=volume,dst=/d,volume-driver=x'], /--mount type=volume/],
+  [['--mount', 'type=volume,dst=/d,volume-driver=x'], /--mount type=volume,dst=\/d,volume-driver=x/],
+  [['--mount', 'type=bind,src=/tmp,dst=/d,bind-propagation=shared'], /bind-propagation/],
 ];
 
 for (const [args, message] of REFUSED) {
