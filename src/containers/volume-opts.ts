@@ -15,7 +15,12 @@ export type VolumeBacking = { kind: 'directory' } | { kind: 'tmpfs'; options: st
 /** The local driver's option keys (moby volume/local: type, device, o; `size` is XFS quota only, not offered). */
 const KEYS = ['type', 'device', 'o'];
 /** tmpfs mount data kiln passes on (mount(8) tmpfs): sizes, ownership, mode, inode limits, and the safe flags. */
-const TMPFS_VALUED = new Set(['size', 'mode', 'uid', 'gid', 'nr_inodes', 'nr_blocks']);
+const TMPFS_VALUED = new Set(['size', 'uid', 'gid', 'nr_inodes', 'nr_blocks']);
+/**
+ * Why `mode=` is refused: runc (1.1) chmods a tmpfs's root back to the mode of the directory it is mounted on, and
+ * kiln creates that directory, so a mode given here would show in /proc/mounts and not on the directory.
+ */
+export const TMPFS_MODE_REFUSAL = "a tmpfs mode is not supported: runc resets a tmpfs's mode to its mount point's";
 const TMPFS_FLAGS = new Set(['noexec', 'exec', 'nosuid', 'nodev', 'ro', 'rw']);
 
 const invalid = (msg: string, hint?: string) => new KilnError('INVALID_ARGUMENT', msg, hint ? { hint } : undefined);
@@ -50,12 +55,11 @@ export function parseDriverOpts(opts: Record<string, string> | null | undefined)
           throw invalid(`invalid tmpfs option ${JSON.stringify(opt)}`, `kiln passes ${[...TMPFS_VALUED].join(', ')}=… and ${[...TMPFS_FLAGS].join(', ')}`);
         continue;
       }
+      if (key === 'mode') throw new KilnError('NOT_IMPLEMENTED', `invalid tmpfs option ${JSON.stringify(opt)}: ${TMPFS_MODE_REFUSAL}`);
       if (!TMPFS_VALUED.has(key))
         throw invalid(`invalid tmpfs option ${JSON.stringify(opt)}`, `kiln passes ${[...TMPFS_VALUED].join(', ')}=… and ${[...TMPFS_FLAGS].join(', ')}`);
       if (key === 'size') checkSize(value);
-      else if (key === 'mode' && !/^[0-7]{1,4}$/.test(value)) throw invalid(`invalid tmpfs option ${JSON.stringify(opt)}: the mode is octal`);
-      else if (key !== 'size' && key !== 'mode' && !/^\d{1,10}[kmgKMG]?$/.test(value))
-        throw invalid(`invalid tmpfs option ${JSON.stringify(opt)}: a number is expected`);
+      else if (!/^\d{1,10}[kmgKMG]?$/.test(value)) throw invalid(`invalid tmpfs option ${JSON.stringify(opt)}: a number is expected`);
     }
     return { kind: 'tmpfs', options: mountOpts };
   }

@@ -194,7 +194,8 @@ export interface ContainerBackend {
   stop(id: string, opts?: { timeoutSeconds?: number }): Promise<void>;
   /** `docker restart`: stop (if running), then start again. */
   restart?(id: string, opts?: { timeoutSeconds?: number }): Promise<void>;
-  remove(id: string, opts?: { force?: boolean }): Promise<void>;
+  /** `volumes`: its anonymous volumes too (`docker rm -v`). */
+  remove(id: string, opts?: { force?: boolean; volumes?: boolean }): Promise<void>;
   /** `filters`: already checked (checkContainerListFilters); `status` lists stopped ones without `all`. */
   list(opts: { all?: boolean; filters?: Filters }): Promise<ContainerSummary[]>;
   inspect(id: string): Promise<unknown>;

@@ -10,6 +10,7 @@ import { realpath } from 'node:fs/promises';
 import { isAbsolute, relative } from 'node:path';
 import { KilnError } from '../errors.js';
 import { parseVolume } from '../containers/run-config.js';
+import { TMPFS_MODE_REFUSAL } from '../containers/volume-opts.js';
 import type { CreateContainerOptions } from '../containers/create-container.js';
 import { parseSeccompProfile, type SeccompSetting } from '../sandbox/security-opt.js';
 import type { ContainerCreate } from './backend.js';
@@ -354,22 +355,18 @@ function volumeOptions(m: Loose, shown: string): { nocopy: boolean; labels?: Rec
   return { nocopy: vo.NoCopy === true, labels: stringMapOf(vo.Labels, `${shown}: volume-label`), driverOpts: stringMapOf(dc.Options, `${shown}: volume-opt`) };
 }
 
-/** `--mount type=tmpfs` options: tmpfs-size and tmpfs-mode, as HostConfig.Tmpfs's mount data. */
+/** `--mount type=tmpfs` options: tmpfs-size as HostConfig.Tmpfs's mount data; tmpfs-mode is refused (see TMPFS_MODE_REFUSAL). */
 function tmpfsOptions(m: Loose, shown: string): string {
   const to = (m.TmpfsOptions ?? {}) as Loose;
   const extra = Object.entries(to).filter(([k, v]) => !['SizeBytes', 'Mode'].includes(k) && !unset(v));
-  if (extra.length) throw refusal(`${shown} with ${extra.map(([k]) => `TmpfsOptions.${k}`).join(', ')}`, 'kiln supports tmpfs-size and tmpfs-mode');
+  if (extra.length) throw refusal(`${shown} with ${extra.map(([k]) => `TmpfsOptions.${k}`).join(', ')}`, 'kiln supports tmpfs-size');
   const out: string[] = [];
   if (!unset(to.SizeBytes)) {
     if (typeof to.SizeBytes !== 'number' || !Number.isInteger(to.SizeBytes) || to.SizeBytes < 0)
       throw new KilnError('INVALID_ARGUMENT', `${shown}: invalid tmpfs-size ${JSON.stringify(to.SizeBytes)}`);
     out.push(`size=${to.SizeBytes}`);
   }
-  if (!unset(to.Mode)) {
-    if (typeof to.Mode !== 'number' || !Number.isInteger(to.Mode) || to.Mode < 0 || to.Mode > 0o7777)
-      throw new KilnError('INVALID_ARGUMENT', `${shown}: invalid tmpfs-mode ${JSON.stringify(to.Mode)}`);
-    out.push(`mode=${to.Mode.toString(8)}`);
-  }
+  if (!unset(to.Mode)) throw refusal(`${shown},tmpfs-mode=${String(to.Mode)}`, TMPFS_MODE_REFUSAL);
   return out.join(',');
 }
 

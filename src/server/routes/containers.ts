@@ -99,7 +99,7 @@ const restart: Handler = async ({ res, state, params, query }) => {
 };
 
 const remove: Handler = async ({ res, state, params, query }) => {
-  await containers(state.backend).remove(params.id, { force: query.bool('force') });
+  await containers(state.backend).remove(params.id, { force: query.bool('force'), volumes: query.bool('v') });
   res.writeHead(204).end();
 };
 

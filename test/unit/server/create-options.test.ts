@@ -291,13 +291,18 @@ test('mountsToBinds(): mount options kiln does not apply are refused, naming the
   refused({ Type: 'bind', Source: 'rel', Target: '/b' }, /absolute host path/);
 });
 
-test('mountsToBinds(): volume-nocopy, volume-label, volume-opt, tmpfs-size and tmpfs-mode are honoured', () => {
+test('mountsToBinds(): volume-nocopy, volume-label, volume-opt and tmpfs-size are honoured; tmpfs-mode is refused', () => {
   const b = body((x) => {
     x.HostConfig.Mounts = [
       { Type: 'volume', Source: 'v', Target: '/c', ReadOnly: true, VolumeOptions: { NoCopy: true } },
-      { Type: 'volume', Source: 'w', Target: '/d', VolumeOptions: { Labels: { a: 'b' }, DriverConfig: { Name: 'local', Options: { type: 'tmpfs', device: 'tmpfs' } } } },
+      {
+        Type: 'volume',
+        Source: 'w',
+        Target: '/d',
+        VolumeOptions: { Labels: { a: 'b' }, DriverConfig: { Name: 'local', Options: { type: 'tmpfs', device: 'tmpfs' } } },
+      },
       { Type: 'volume', Target: '/e', VolumeOptions: { Labels: { k: '' } } },
-      { Type: 'tmpfs', Target: '/t', TmpfsOptions: { SizeBytes: 1048576, Mode: 0o1770 } },
+      { Type: 'tmpfs', Target: '/t', TmpfsOptions: { SizeBytes: 1048576 } },
     ];
   });
   const pre = mountsToBinds(b);
@@ -308,7 +313,11 @@ test('mountsToBinds(): volume-nocopy, volume-label, volume-opt, tmpfs-size and t
     { name: 'w', anonymous: false, labels: { a: 'b' }, driverOpts: { type: 'tmpfs', device: 'tmpfs' } },
     { name: binds[2]!.split(':')[0]!, anonymous: true, labels: { k: '' } },
   ]);
-  assert.equal(b.HostConfig?.Tmpfs, { '/t': 'size=1048576,mode=1770' });
+  assert.equal(b.HostConfig?.Tmpfs, { '/t': 'size=1048576' });
+  assert.throws(
+    () => mountsToBinds(body((x) => (x.HostConfig.Mounts = [{ Type: 'tmpfs', Target: '/t', TmpfsOptions: { Mode: 0o1770 } }]))),
+    /tmpfs-mode=1016 is not supported/,
+  );
 });
 
 test('refuseUnsupported(): --volume-driver local and --volumes-from pass; another volume driver is refused', () => {
