@@ -247,6 +247,8 @@ export interface VolumeBackend {
   remove(name: string, opts?: { force?: boolean }): Promise<void>;
   /** Removes unused volumes the filters select; `onlyAnonymous` as API ≥ 1.42 without `all`. */
   prune(opts: { filters?: Filters; onlyAnonymous: boolean }): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }>;
+  /** Every volume with UsageData (bytes of its own files, containers using it), for `/system/df`. */
+  usage?(): Promise<VolumeInspect[]>;
 }
 
 /** Disk usage and pruning (`/system/df`, `/build/prune`). */

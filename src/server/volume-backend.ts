@@ -75,6 +75,15 @@ export function createVolumeBackend(root: string): VolumeBackend {
         },
       );
     },
+    async usage() {
+      const users = await volumeUsers(root);
+      const out: VolumeInspect[] = [];
+      for (const v of await store.list()) {
+        const size = await store.size(v.name).catch(() => -1);
+        out.push({ ...volumeInspect(v), UsageData: { Size: size, RefCount: users.get(v.name)?.length ?? 0 } });
+      }
+      return out;
+    },
     async prune({ filters, onlyAnonymous }) {
       const keep = volumePruneFilter(filters ?? new Map(), { onlyAnonymous });
       const users = await volumeUsers(root);

@@ -104,7 +104,8 @@ function serverInfo(state: ServerState, images: number, containers: Array<{ Stat
 export const systemDf: Handler = async ({ res, state, signal }) => {
   if (!state.backend.system) throw new KilnError('NOT_IMPLEMENTED', 'disk usage is not available on this server');
   const df = await state.backend.system.df({ signal });
-  sendJson(res, 200, { ...df, Containers: [], Volumes: [] });
+  const volumes = (await state.backend.volumes?.usage?.()) ?? [];
+  sendJson(res, 200, { ...df, Containers: [], Volumes: volumes });
 };
 
 export const buildPrune: Handler = async ({ res, state, query, signal }) => {

@@ -91,6 +91,9 @@ test('docker run -v NAME:/data keeps data across containers; rm of a volume in u
   assert.is.not(r.code, 0);
   assert.match(r.stderr, new RegExp(`remove keep: volume is in use - \\[${id}\\]`));
   assert.equal((await ok(['volume', 'ls', '-q', '--filter', 'dangling=false'])).trim(), 'keep');
+  // docker system df -v: the volume's size and its one container.
+  const df = await ok(['system', 'df', '-v', '--format', '{{range .Volumes}}{{println .Name .Links .Size}}{{end}}']);
+  assert.match(df, /^keep 1 5B$/m);
   await ok(['rm', id]);
   await ok(['volume', 'rm', 'keep']);
 });

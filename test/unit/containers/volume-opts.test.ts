@@ -8,6 +8,7 @@ import { parseDriverOpts } from '../../../src/containers/volume-opts.js';
 import { parseVolume, parseVolumesFrom } from '../../../src/containers/run-config.js';
 import { createVolumeStore } from '../../../src/containers/volumes.js';
 import { volumeMount, volumesFromMounts } from '../../../src/containers/volume-mounts.js';
+import { emitVolumeEvents } from '../../../src/containers/volume-events.js';
 import type { ContainerRecord } from '../../../src/containers/containers.js';
 import { rejects, throwsCode } from '../../helpers/assert.js';
 
@@ -161,6 +162,32 @@ test('volumesFromMounts(): volumes and binds at the same destinations, mode over
   assert.ok(ro.mounts.every((m) => m.readonly));
   const rw = await volumesFromMounts(store, ['src:rw'], new Set());
   assert.ok(rw.mounts.every((m) => !m.readonly));
+});
+
+test("emitVolumeEvents(): mount and unmount per volume, with dockerd's attributes; binds and --tmpfs emit nothing", () => {
+  const root = mkdtempSync(join(tmpdir(), 'kiln-vol-events-'));
+  try {
+    const mounts = [
+      { type: 'bind' as const, source: '/r/v/_data', target: '/data', readonly: true, volume: 'vv' },
+      { type: 'bind' as const, source: '/srv', target: '/srv' },
+      { type: 'tmpfs' as const, target: '/run' },
+    ];
+    emitVolumeEvents(root, 'c1', mounts, 'mount');
+    emitVolumeEvents(root, 'c1', mounts, 'unmount');
+    const events = readFileSync(join(root, 'events', 'events.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.equal(
+      events.map((e) => [e.Type, e.Action, e.Actor.ID, e.Actor.Attributes]),
+      [
+        ['volume', 'mount', 'vv', { driver: 'local', container: 'c1', destination: '/data', 'read/write': 'false', propagation: '' }],
+        ['volume', 'unmount', 'vv', { driver: 'local', container: 'c1' }],
+      ],
+    );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test.run();
