@@ -242,7 +242,11 @@ test('hostile: an image whose mount path is a symlink to a host directory popula
   assert.is(readFileSync('/etc/passwd', 'utf8'), passwd);
   const [v2] = JSON.parse(await ok(['volume', 'inspect', 'evil2']));
   assert.ok(!readdirSync(v2.Mountpoint).includes('root'), 'no host files in the volume');
-  await ok(['volume', 'rm', 'evil', 'evil2']);
+  // A mount path climbing with `..` stays in the rootfs too: it names the image's directory, not the host's.
+  const dots = await ok(['run', '--rm', '-v', `dots:/a/../../..${canary}`, 'kiln-vol-evil', 'sh', '-c', `ls ${canary}; echo x > ${canary}/dots`]);
+  assert.is(dots, 'from-image\n');
+  assert.equal(readdirSync(canary), ['canary']);
+  await ok(['volume', 'rm', 'evil', 'evil2', 'dots']);
 });
 
 test.run();
