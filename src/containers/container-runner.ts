@@ -17,6 +17,7 @@ import { runcKill, runcState } from '../sandbox/runc.js';
 import type { RunningContainer } from '../sandbox/types.js';
 import { createVolumeStore } from './volumes.js';
 import { emitVolumeEvents } from './volume-events.js';
+import { volumeUsers } from './volume-users.js';
 
 export interface SuperviseOptions {
   stdout?: Writable;
@@ -62,7 +63,12 @@ export async function removeContainerData(root: string, rec: ContainerRecord, op
   if (rec.snapshotKey) await releaseRootfs(root, rec.snapshotKey).catch(() => {});
   if (opts.volumes) {
     const vols = createVolumeStore({ root });
-    for (const v of rec.volumes.filter((x) => x.anonymous)) await vols.remove(v.name, { force: true }).catch(() => {});
+    // An anonymous volume another container still mounts (`--volumes-from`) stays, as dockerd keeps a volume in use.
+    const users = await volumeUsers(root);
+    for (const v of rec.volumes.filter((x) => x.anonymous)) {
+      if ((users.get(v.name) ?? []).some((id) => id !== rec.id)) continue;
+      await vols.remove(v.name, { force: true }).catch(() => {});
+    }
   }
   await createContainerStore({ root }).remove(rec.id);
 }

@@ -64,6 +64,12 @@ test('kiln run --volumes-from shares volumes; kiln volume prune takes unused ano
   assert.is(r.stdout, '/anon\n/shared\nro\n', r.stderr);
   const anon = (await names()).filter((n) => n.length === 64);
   assert.is(anon.length, 1);
+  // rm -v of the source keeps an anonymous volume another container still mounts.
+  assert.is((await k(['run', '--name', 'sharer', '--volumes-from', 'vsrc', 'busybox', 'true'])).code, 0);
+  assert.is((await k(['rm', '-v', 'vsrc'])).code, 0);
+  assert.equal(await names(), [...anon, 'shared'].sort());
+  assert.is((await k(['run', '--name', 'vsrc', '-v', `${anon[0]}:/anon`, '-v', 'shared:/shared', 'busybox', 'true'])).code, 0);
+  assert.is((await k(['rm', 'sharer'])).code, 0);
   // In use by vsrc (stopped): nothing pruned.
   assert.match((await k(['volume', 'prune', '-a', '-f'])).stdout, /^Total reclaimed space/);
   assert.is((await k(['rm', 'vsrc'])).code, 0);
