@@ -204,6 +204,14 @@ test('docker volume prune: anonymous unused volumes only (API 1.45), -a all unus
   assert.equal((await ok(['volume', 'ls', '-q'])).split('\n').filter(Boolean).sort(), ['held', 'named-kept']);
   await ok(['volume', 'prune', '-af']);
   assert.equal((await ok(['volume', 'ls', '-q'])).split('\n').filter(Boolean).sort(), ['held']);
+  // Older API versions (before 1.42) prune every unused volume; the current one only anonymous ones.
+  await ok(['volume', 'create', 'old-api']);
+  const api = (v: string) =>
+    fetch(`http://127.0.0.1:${s.port}/${v}/volumes/prune`, { method: 'POST' }).then((r) => r.json() as Promise<{ VolumesDeleted: string[] }>);
+  assert.equal((await api('v1.45')).VolumesDeleted, []);
+  assert.equal((await api('v1.41')).VolumesDeleted, ['old-api']);
+  const listed = (await (await fetch(`http://127.0.0.1:${s.port}/v1.45/volumes`)).json()) as { Volumes: Array<{ Name: string }>; Warnings: unknown };
+  assert.equal([listed.Volumes.map((v) => v.Name), listed.Warnings], [['held'], null]);
   await ok(['rm', 'holder']);
   await ok(['volume', 'rm', 'held']);
 });
