@@ -18,6 +18,8 @@ import { ownerAlive } from '../sandbox/owner.js';
 import { runcKill, runcState } from '../sandbox/runc.js';
 import type { RunningContainer } from '../sandbox/types.js';
 import { createVolumeStore } from './volumes.js';
+import { emitVolumeEvents } from './volume-events.js';
+import { volumeUsers } from './volume-users.js';
 
 export interface SuperviseOptions {
   stdout?: Writable;
@@ -65,7 +67,12 @@ export async function removeContainerData(root: string, rec: ContainerRecord, op
   if (rec.snapshotKey) await releaseRootfs(root, rec.snapshotKey).catch(() => {});
   if (opts.volumes) {
     const vols = createVolumeStore({ root });
-    for (const v of rec.volumes.filter((x) => x.anonymous)) await vols.remove(v.name, { force: true }).catch(() => {});
+    // An anonymous volume another container still mounts (`--volumes-from`) stays, as dockerd keeps a volume in use.
+    const users = await volumeUsers(root);
+    for (const v of rec.volumes.filter((x) => x.anonymous)) {
+      if ((users.get(v.name) ?? []).some((id) => id !== rec.id)) continue;
+      await vols.remove(v.name, { force: true }).catch(() => {});
+    }
   }
   await createContainerStore({ root }).remove(rec.id);
 }
@@ -172,6 +179,7 @@ async function runOnce(
       await new Promise((r) => setTimeout(r, 10));
     }
   };
+  emitVolumeEvents(root, id, rec.spec.mounts ?? [], 'mount');
   try {
     const result = await createExecutor({ root }).run({
       ...rec.spec,
@@ -203,5 +211,6 @@ async function runOnce(
   } finally {
     finished = true;
     await health?.stop();
+    emitVolumeEvents(root, id, rec.spec.mounts ?? [], 'unmount');
   }
 }

@@ -13,9 +13,10 @@ import { newContainerId } from '../sandbox/executor.js';
 import { adjustCapabilities } from '../sandbox/spec.js';
 import { prepareRootfs, releaseRootfs } from './image-rootfs.js';
 import { imageVolumes, mergeEnv, parseEnvFile, parseEnvFlags, resolveArgs, type VolumeSpec } from './run-config.js';
+import { volumeMount, volumesFromMounts } from './volume-mounts.js';
 import type { SeccompSetting } from '../sandbox/security-opt.js';
 import type { ContainerMount, NetworkMode, PortMapping } from '../sandbox/types.js';
-import { createVolumeStore } from './volumes.js';
+import { openVolumeStore } from './volume-users.js';
 
 export interface CreateContainerOptions {
   image: string;
@@ -24,6 +25,8 @@ export interface CreateContainerOptions {
   env?: string[];
   envFiles?: string[];
   volumes?: VolumeSpec[];
+  /** `--volumes-from CONTAINER[:ro|rw]`: that container's volumes and binds, at the same destinations. */
+  volumesFrom?: string[];
   workdir?: string;
   user?: string;
   network?: NetworkMode;
@@ -113,12 +116,14 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
   }
   const id = newContainerId();
 
-  // Volumes: bind sources must exist; named volumes are created on first use; image VOLUMEs get anonymous ones.
-  const vols = createVolumeStore({ root });
+  // Volumes: bind sources must exist; named volumes are created on first use; `--volumes-from` mounts come next
+  // (explicit -v wins at a destination); image VOLUMEs no mount covers get anonymous ones.
+  const vols = openVolumeStore(root);
   const specs = [...(o.volumes ?? [])];
-  specs.push(...imageVolumes(cfg, specs));
-  const mounts: ContainerMount[] = [];
-  const used: ContainerRecord['volumes'] = [];
+  const shared = await volumesFromMounts(containers, o.volumesFrom ?? [], new Set(specs.map((v) => v.target)));
+  specs.push(...imageVolumes(cfg, [...specs, ...shared.mounts]));
+  const mounts: ContainerMount[] = [...shared.mounts];
+  const used: ContainerRecord['volumes'] = [...shared.volumes];
   const createdAnon: string[] = [];
   let snapshotKey: string | undefined;
   try {
@@ -136,8 +141,9 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
       } else {
         const rec = v.kind === 'volume' ? await vols.create(v.name) : await vols.create(undefined, { anonymous: true });
         if (v.kind === 'anonymous') createdAnon.push(rec.name);
-        used.push({ name: rec.name, anonymous: v.kind === 'anonymous' });
-        mounts.push({ type: 'bind', source: rec.mountpoint, target: v.target, readonly: v.readonly, copyUp: true });
+        // A volume made for this container by `--mount` with volume options is anonymous too (its record says so).
+        used.push({ name: rec.name, anonymous: v.kind === 'anonymous' || (rec.anonymous && !(await vols.users(rec.name)).length) });
+        mounts.push(await volumeMount(rec, v));
       }
     }
     for (const t of o.tmpfs ?? []) {

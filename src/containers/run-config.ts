@@ -66,33 +66,51 @@ export function mergeEnv(base: string[], overrides: string[]): string[] {
 
 export type VolumeSpec =
   | { kind: 'bind'; source: string; target: string; readonly: boolean }
-  | { kind: 'volume'; name: string; target: string; readonly: boolean }
-  | { kind: 'anonymous'; target: string; readonly: boolean };
+  | { kind: 'volume'; name: string; target: string; readonly: boolean; nocopy?: boolean }
+  | { kind: 'anonymous'; target: string; readonly: boolean; nocopy?: boolean };
 
 const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+/** `ro`, `rw` and `nocopy` (don't copy the image's files into an empty volume), comma-separated, as docker's -v. */
+const MODES = /^(ro|rw|nocopy)(,(ro|rw|nocopy))*$/;
 
-/** Parses `-v SRC:DST[:ro|rw]` or `-v DST` (anonymous volume). Host paths are absolute or start with `.`. */
+/** Parses `-v SRC:DST[:ro|rw][,nocopy]` or `-v DST[:…]` (anonymous volume). Host paths are absolute or start with `.`. */
 export function parseVolume(spec: string, cwd = process.cwd()): VolumeSpec {
   const parts = spec.split(':');
   let mode = 'rw';
-  if (parts.length === 3 || (parts.length === 2 && !parts[1]!.startsWith('/') && /^(ro|rw)$/.test(parts[1]!))) mode = parts.pop()!;
-  if (!/^(ro|rw)$/.test(mode)) throw new KilnError('INVALID_ARGUMENT', `invalid mode "${mode}" in volume "${spec}"`, { hint: 'use :ro or :rw' });
-  const readonly = mode === 'ro';
+  if (parts.length === 3 || (parts.length === 2 && !parts[1]!.startsWith('/') && MODES.test(parts[1]!))) mode = parts.pop()!;
+  if (!MODES.test(mode)) throw new KilnError('INVALID_ARGUMENT', `invalid mode "${mode}" in volume "${spec}"`, { hint: 'use :ro, :rw or :nocopy' });
+  const flags = mode.split(',');
+  const readonly = flags.includes('ro');
+  if (readonly && flags.includes('rw')) throw new KilnError('INVALID_ARGUMENT', `invalid mode "${mode}" in volume "${spec}": both ro and rw`);
+  const nocopy = flags.includes('nocopy') ? { nocopy: true } : {};
   if (parts.length === 1) {
     if (!isAbsolute(parts[0]!)) throw new KilnError('INVALID_ARGUMENT', `invalid volume "${spec}": the container path must be absolute`);
-    return { kind: 'anonymous', target: parts[0]!, readonly };
+    return { kind: 'anonymous', target: parts[0]!, readonly, ...nocopy };
   }
   if (parts.length !== 2) throw new KilnError('INVALID_ARGUMENT', `invalid volume specification "${spec}"`, { hint: 'use -v SRC:DST[:ro]' });
   const [src, target] = parts as [string, string];
   if (!isAbsolute(target)) throw new KilnError('INVALID_ARGUMENT', `invalid volume "${spec}": the container path must be absolute`);
-  if (src.startsWith('/') || src.startsWith('.')) return { kind: 'bind', source: resolve(cwd, src), target, readonly };
+  if (src.startsWith('/') || src.startsWith('.')) {
+    if (nocopy.nocopy) throw new KilnError('INVALID_ARGUMENT', `invalid volume "${spec}": nocopy applies to volumes, not bind mounts`);
+    return { kind: 'bind', source: resolve(cwd, src), target, readonly };
+  }
   if (!VOLUME_NAME.test(src))
     throw new KilnError('INVALID_ARGUMENT', `invalid volume name "${src}"`, { hint: 'names match [a-zA-Z0-9][a-zA-Z0-9_.-]+; host paths must be absolute' });
-  return { kind: 'volume', name: src, target, readonly };
+  return { kind: 'volume', name: src, target, readonly, ...nocopy };
+}
+
+/** `--volumes-from CONTAINER[:ro|rw]`: the container and the mode that overrides its mounts' (none: keep theirs). */
+export function parseVolumesFrom(spec: string): { container: string; mode?: 'ro' | 'rw' } {
+  const i = spec.lastIndexOf(':');
+  const [container, mode] = i < 0 ? [spec, undefined] : [spec.slice(0, i), spec.slice(i + 1)];
+  if (!container) throw new KilnError('INVALID_ARGUMENT', `invalid --volumes-from "${spec}": a container is required`);
+  if (mode !== undefined && mode !== 'ro' && mode !== 'rw')
+    throw new KilnError('INVALID_ARGUMENT', `invalid mode "${mode}" in --volumes-from "${spec}"`, { hint: 'use :ro or :rw' });
+  return mode ? { container, mode } : { container };
 }
 
 /** Image VOLUMEs that no `-v` covers: each gets an anonymous volume, as in Docker. */
-export function imageVolumes(config: ContainerConfig | undefined, given: VolumeSpec[]): VolumeSpec[] {
+export function imageVolumes(config: ContainerConfig | undefined, given: ReadonlyArray<{ target: string }>): VolumeSpec[] {
   const covered = new Set(given.map((v) => v.target.replace(/\/+$/, '') || '/'));
   return Object.keys(config?.Volumes ?? {})
     .map((t) => t.replace(/\/+$/, '') || '/')

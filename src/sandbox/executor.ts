@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { KilnError } from '../errors.js';
@@ -23,8 +23,7 @@ import { hostDevices } from './host-devices.js';
 import { prepareMountPoints, removeMountPoints, type MountStub, type SpecPaths } from './mount-points.js';
 import type { Executor, RunOptions, RunResult, RunningContainer } from './types.js';
 import { resolveUser } from './user.js';
-import { resolveInRoot } from './secure-path.js';
-import { tool } from './tool.js';
+import { copyUp } from './volume-copy-up.js';
 
 export interface ExecutorOptions {
   /** kiln's state root; bundles go to `<root>/containers/<id>/bundle`, runc state to `<root>/runc`. */
@@ -162,16 +161,6 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
     // Kept when `kiln run` stores state and logs there.
     await rmdir(containerDir(root, id)).catch(() => {});
   }
-}
-
-/** Copies the image's files at `target` into an empty volume directory (first use of a volume, as Docker does). */
-async function copyUp(rootfs: string, target: string, volume: string): Promise<void> {
-  if ((await readdir(volume).catch(() => ['?'])).length > 0) return;
-  const from = await resolveInRoot(rootfs, target);
-  const st = await stat(from).catch(() => undefined);
-  if (!st?.isDirectory()) return;
-  const r = await tool('cp', ['-a', '--', `${from}/.`, volume]);
-  if (r.code !== 0) throw new KilnError('MOUNT_FAILED', `copying ${target} into its volume: ${r.stderr.trim()}`);
 }
 
 /** Runs `runc run` in the foreground and resolves with the exit status. */

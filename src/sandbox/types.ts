@@ -19,6 +19,8 @@ export interface ContainerMount {
   options?: string[];
   /** Docker's volume copy-up: when the (bind) source is empty, the image's files at `target` are copied into it first. */
   copyUp?: boolean;
+  /** The volume mounted here (its name), for volume events and `--volumes-from`; absent for binds and --tmpfs. */
+  volume?: string;
 }
 
 export interface ProcessSpec {

@@ -128,6 +128,8 @@ export interface ContainerCreate {
     NetworkMode?: string;
     /** `HOST-SRC:DST[:ro|rw]` or `VOLUME:DST[:…]`, as `docker run -v`. */
     Binds?: string[] | null;
+    /** `CONTAINER[:ro|rw]`, as `docker run --volumes-from`. */
+    VolumesFrom?: string[] | null;
     ExtraHosts?: string[] | null;
     /** `{"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}` from `docker run -p`. */
     PortBindings?: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null> | null;
@@ -209,7 +211,8 @@ export interface ContainerBackend {
   stop(id: string, opts?: { timeoutSeconds?: number }): Promise<void>;
   /** `docker restart`: stop (if running), then start again. */
   restart?(id: string, opts?: { timeoutSeconds?: number }): Promise<void>;
-  remove(id: string, opts?: { force?: boolean }): Promise<void>;
+  /** `volumes`: its anonymous volumes too (`docker rm -v`). */
+  remove(id: string, opts?: { force?: boolean; volumes?: boolean }): Promise<void>;
   /** `filters`: already checked (checkContainerListFilters); `status` lists stopped ones without `all`. */
   list(opts: { all?: boolean; filters?: Filters; size?: boolean }): Promise<ContainerSummary[]>;
   /** `size`: with SizeRw and SizeRootFs (`docker inspect -s`). */
@@ -230,6 +233,42 @@ export interface ContainerBackend {
   execResize?(execId: string, rows: number, cols: number): Promise<void>;
 }
 
+/** A volume as `GET /volumes/{name}` answers it (dockerd's fields; UsageData only in `/system/df`). */
+export interface VolumeInspect {
+  Name: string;
+  Driver: string;
+  Mountpoint: string;
+  /** RFC 3339 with its zone, seconds precision (`2024-01-02T03:04:05Z`). */
+  CreatedAt: string;
+  Labels: Record<string, string> | null;
+  Scope: 'local';
+  Options: Record<string, string> | null;
+  UsageData?: { Size: number; RefCount: number };
+}
+
+/** `POST /volumes/create` (Docker's field names); DriverOpts' host paths already confined by the route. */
+export interface VolumeCreate {
+  Name?: string;
+  Driver?: string;
+  DriverOpts?: Record<string, string> | null;
+  Labels?: Record<string, string> | null;
+}
+
+/** Volumes (`/volumes`); filters are checked by the backend (400s before any work). */
+export interface VolumeBackend {
+  list(opts: { filters?: Filters }): Promise<VolumeInspect[]>;
+  /** Creating a name that exists returns that volume unchanged, as dockerd. */
+  create(spec: VolumeCreate): Promise<VolumeInspect>;
+  /** VOLUME_NOT_FOUND. */
+  inspect(name: string): Promise<VolumeInspect>;
+  /** VOLUME_NOT_FOUND; VOLUME_IN_USE (409) when a container uses it, unless `force`. */
+  remove(name: string, opts?: { force?: boolean }): Promise<void>;
+  /** Removes unused volumes the filters select; `onlyAnonymous` as API ≥ 1.42 without `all`. */
+  prune(opts: { filters?: Filters; onlyAnonymous: boolean }): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }>;
+  /** Every volume with UsageData (bytes of its own files, containers using it), for `/system/df`. */
+  usage?(): Promise<VolumeInspect[]>;
+}
+
 /** Disk usage and pruning (`/system/df`, `/build/prune`). */
 export interface SystemBackend {
   df(opts?: IoOpts): Promise<{ LayersSize: number; Images: ImageSummary[]; Containers?: unknown[]; Volumes?: unknown[]; BuildCache: unknown[] }>;
@@ -243,6 +282,7 @@ export interface ServerBackend {
   images: ImageBackend;
   registry?: RegistryBackend;
   containers?: ContainerBackend;
+  volumes?: VolumeBackend;
   system?: SystemBackend;
   /** Releases what the backend holds (locks, child processes). */
   close?(): Promise<void>;

@@ -187,6 +187,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
         network: network(spec.HostConfig?.NetworkMode),
         ports: portMappings(spec.HostConfig?.PortBindings),
         volumes: (spec.HostConfig?.Binds ?? []).map((b) => parseVolume(b, '/')),
+        volumesFrom: spec.HostConfig?.VolumesFrom ?? undefined,
         name: opts.name,
         labels: labelMap(spec.Labels),
         tty: Boolean(spec.Tty),
@@ -439,7 +440,8 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       await backend.start(id);
     },
     async remove(id, opts) {
-      await removeContainer(root.root, await store.get(id), { force: opts?.force, volumes: true });
+      // `docker rm -v` (v=1) takes the anonymous volumes too; without it they stay (volume prune takes them), as dockerd.
+      await removeContainer(root.root, await store.get(id), { force: opts?.force, volumes: Boolean(opts?.volumes) });
     },
     async list(opts) {
       const all = await store.list();

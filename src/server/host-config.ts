@@ -5,12 +5,14 @@
  * set, so 0, false, null and empty lists mean "not set". Settings kiln cannot honour are refused with a clear
  * error instead of being dropped: a container must never run with less isolation, or more, than was asked.
  */
+import { randomBytes } from 'node:crypto';
 import { realpath } from 'node:fs/promises';
 import { isAbsolute, relative } from 'node:path';
 import { KilnError } from '../errors.js';
 import { parseVolume } from '../containers/run-config.js';
 import { healthcheckOf } from '../containers/healthcheck.js';
 import { hasRestartPolicy, restartPolicyOf } from '../containers/restart-policy.js';
+import { TMPFS_MODE_REFUSAL } from '../containers/volume-opts.js';
 import type { CreateContainerOptions } from '../containers/create-container.js';
 import { parseSeccompProfile, type SeccompSetting } from '../sandbox/security-opt.js';
 import type { ContainerCreate } from './backend.js';
@@ -88,18 +90,6 @@ export function checkContainerEntitlements(spec: ContainerCreate, permitted: rea
  * Returns the binds with each host source replaced by its real path, so what is mounted is what was checked.
  */
 export async function confineHostBinds(binds: string[], roots: readonly string[]): Promise<string[]> {
-  const inside = (p: string) =>
-    roots.some((r) => {
-      const rel = relative(r, p);
-      return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
-    });
-  const refuse = (source: string) =>
-    new KilnError('ENTITLEMENT_DENIED', `a bind mount of the host path ${source} is not allowed by this server`, {
-      hint: roots.length
-        ? `this server allows binds from ${roots.join(', ')} only; use a named volume, or ask its operator`
-        : 'use a named volume (-v NAME:/path); the operator can allow host directories with kiln serve --allow-bind DIR',
-      details: { source },
-    });
   const out: string[] = [];
   for (const b of binds) {
     const v = parseVolume(b, '/');
@@ -107,21 +97,42 @@ export async function confineHostBinds(binds: string[], roots: readonly string[]
       out.push(b);
       continue;
     }
-    // Lexically first: a path outside every allowed root is refused without saying whether it exists.
-    if (!inside(v.source)) throw refuse(v.source);
-    let real: string;
-    try {
-      real = await realpath(v.source);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR')
-        throw new KilnError('INVALID_ARGUMENT', `invalid mount config: bind source path does not exist: ${v.source}`);
-      throw err;
-    }
-    if (!inside(real)) throw refuse(v.source);
+    const real = await confineHostPath(v.source, roots);
     out.push(`${real}:${v.target}${v.readonly ? ':ro' : ''}`);
   }
   return out;
+}
+
+/**
+ * One host path a client asks to bind (a `-v` source, a volume's `device=` with `o=bind`): refused unless it lies
+ * inside an allowed root both as written and after symlinks; returns its real path. ENTITLEMENT_DENIED, or
+ * INVALID_ARGUMENT when it does not exist.
+ */
+export async function confineHostPath(source: string, roots: readonly string[]): Promise<string> {
+  const inside = (p: string) =>
+    roots.some((r) => {
+      const rel = relative(r, p);
+      return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+    });
+  const refuse = () =>
+    new KilnError('ENTITLEMENT_DENIED', `a bind mount of the host path ${source} is not allowed by this server`, {
+      hint: roots.length
+        ? `this server allows binds from ${roots.join(', ')} only; use a named volume, or ask its operator`
+        : 'use a named volume (-v NAME:/path); the operator can allow host directories with kiln serve --allow-bind DIR',
+      details: { source },
+    });
+  // Lexically first: a path outside every allowed root is refused without saying whether it exists.
+  if (!inside(source)) throw refuse();
+  let real: string;
+  try {
+    real = await realpath(source);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new KilnError('INVALID_ARGUMENT', `invalid mount config: bind source path does not exist: ${source}`);
+    throw err;
+  }
+  if (!inside(real)) throw refuse();
+  return real;
 }
 
 /** `[rows, columns]`, or undefined for the CLI's `[0, 0]` (no terminal on its side) and anything malformed. */
@@ -214,8 +225,7 @@ const UNSUPPORTED: Array<{ field: string; option: string; ok?: (v: unknown) => b
   { field: 'NetworkDisabled', option: 'NetworkDisabled', hint: 'use --network none' },
   { field: 'HostConfig.LogConfig.Type', option: '--log-driver', ok: (v) => v === 'json-file', hint: 'kiln keeps logs as json-file' },
   { field: 'HostConfig.LogConfig.Config', option: '--log-opt' },
-  { field: 'HostConfig.VolumeDriver', option: '--volume-driver' },
-  { field: 'HostConfig.VolumesFrom', option: '--volumes-from', hint: `share a named volume instead: ${VOLUME_HINT}` },
+  { field: 'HostConfig.VolumeDriver', option: '--volume-driver', ok: (v) => v === 'local', hint: 'kiln has only the "local" volume driver' },
   { field: 'HostConfig.Links', option: '--link', hint: 'containers on the default network reach each other by published ports' },
   { field: 'HostConfig.Annotations', option: '--annotation' },
   { field: 'HostConfig.CgroupnsMode', option: '--cgroupns' },
@@ -321,17 +331,64 @@ export function refuseUnsupported(spec: ContainerCreate): void {
     throw new KilnError('INVALID_ARGUMENT', `invalid --stop-signal ${JSON.stringify(signal)}`);
 }
 
+/** A volume `--mount` asks for before the container is created: its labels and driver options (`volume-label`, `volume-opt`). */
+export interface MountVolume {
+  name: string;
+  anonymous: boolean;
+  labels?: Record<string, string>;
+  driverOpts?: Record<string, string>;
+}
+
+function stringMapOf(v: unknown, what: string): Record<string, string> | undefined {
+  // Not unset(): a label with an empty value (`volume-label=k`) is still a label.
+  if (v === undefined || v === null || (typeof v === 'object' && Object.keys(v).length === 0)) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v) || Object.values(v as Loose).some((x) => typeof x !== 'string'))
+    throw new KilnError('INVALID_ARGUMENT', `${what} must be an object of strings`);
+  return { ...(v as Record<string, string>) };
+}
+
+/** `--mount type=volume` options: volume-nocopy, volume-label, volume-opt (volume-driver: local only). */
+function volumeOptions(m: Loose, shown: string): { nocopy: boolean; labels?: Record<string, string>; driverOpts?: Record<string, string> } {
+  const vo = (m.VolumeOptions ?? {}) as Loose;
+  if (typeof vo !== 'object') throw new KilnError('INVALID_ARGUMENT', `${shown}: VolumeOptions must be an object`);
+  const extra = Object.entries(vo).filter(([k, v]) => !['NoCopy', 'Labels', 'DriverConfig'].includes(k) && !unset(v));
+  if (extra.length)
+    throw refusal(`${shown} with ${extra.map(([k]) => `VolumeOptions.${k}`).join(', ')}`, 'kiln supports volume-nocopy, volume-label, volume-opt');
+  const dc = (vo.DriverConfig ?? {}) as Loose;
+  const driver = dc.Name;
+  if (!unset(driver) && driver !== 'local') throw refusal(`${shown},volume-driver=${String(driver)}`, 'kiln has only the "local" volume driver');
+  return { nocopy: vo.NoCopy === true, labels: stringMapOf(vo.Labels, `${shown}: volume-label`), driverOpts: stringMapOf(dc.Options, `${shown}: volume-opt`) };
+}
+
+/** `--mount type=tmpfs` options: tmpfs-size as HostConfig.Tmpfs's mount data; tmpfs-mode is refused (see TMPFS_MODE_REFUSAL). */
+function tmpfsOptions(m: Loose, shown: string): string {
+  const to = (m.TmpfsOptions ?? {}) as Loose;
+  const extra = Object.entries(to).filter(([k, v]) => !['SizeBytes', 'Mode'].includes(k) && !unset(v));
+  if (extra.length) throw refusal(`${shown} with ${extra.map(([k]) => `TmpfsOptions.${k}`).join(', ')}`, 'kiln supports tmpfs-size');
+  const out: string[] = [];
+  if (!unset(to.SizeBytes)) {
+    if (typeof to.SizeBytes !== 'number' || !Number.isInteger(to.SizeBytes) || to.SizeBytes < 0)
+      throw new KilnError('INVALID_ARGUMENT', `${shown}: invalid tmpfs-size ${JSON.stringify(to.SizeBytes)}`);
+    out.push(`size=${to.SizeBytes}`);
+  }
+  if (!unset(to.Mode)) throw refusal(`${shown},tmpfs-mode=${String(to.Mode)}`, TMPFS_MODE_REFUSAL);
+  return out.join(',');
+}
+
 /**
  * `docker run --mount` (HostConfig.Mounts) and `-v /data` (Config.Volumes, an anonymous volume) as kiln's binds,
  * appended to HostConfig.Binds, so bind sources go through the same confinement as `-v /host:/path`:
- * type=bind → `SRC:DST[:ro]`, type=volume → `NAME:DST[:ro]` (no source: an anonymous volume), type=tmpfs → a
- * HostConfig.Tmpfs entry. Mount options kiln does not apply (propagation, volume drivers and labels, tmpfs size
- * and mode, consistency) are refused. Mutates `spec`.
+ * type=bind → `SRC:DST[:ro]`, type=volume → `NAME:DST[:ro][,nocopy]` (no source: an anonymous volume),
+ * type=tmpfs → a HostConfig.Tmpfs entry with its size and mode. Returns the volumes to create first, with the
+ * labels and driver options `--mount` gave (an anonymous one then gets its random name here). Options kiln does
+ * not apply (bind propagation, recursive-mount options, a volume subpath, another volume driver) are refused.
+ * Mutates `spec`.
  */
-export function mountsToBinds(spec: ContainerCreate): void {
+export function mountsToBinds(spec: ContainerCreate): MountVolume[] {
   const hc = (spec.HostConfig ??= {});
   const binds = [...(hc.Binds ?? [])];
   const targets = new Set(binds.map((b) => parseVolume(b, '/').target));
+  const precreate: MountVolume[] = [];
   const mounts = (hc as { Mounts?: unknown }).Mounts;
   if (mounts !== undefined && mounts !== null && !Array.isArray(mounts)) throw new KilnError('INVALID_ARGUMENT', 'HostConfig.Mounts must be a list');
   for (const m of (mounts ?? []) as Loose[]) {
@@ -340,17 +397,28 @@ export function mountsToBinds(spec: ContainerCreate): void {
     const source = m?.Source ? String(m.Source) : '';
     const shown = `--mount type=${type}${source ? `,src=${source}` : ''},dst=${String(target)}`;
     if (typeof target !== 'string' || !isAbsolute(target)) throw new KilnError('INVALID_ARGUMENT', `${shown}: the target must be an absolute path`);
-    const extra = Object.entries(m).filter(([k, v]) => !['Type', 'Source', 'Target', 'ReadOnly'].includes(k) && !unset(v));
-    if (extra.length) throw refusal(`${shown} with ${extra.map(([k]) => k).join(', ')}`, 'kiln supports type, src, dst and readonly');
+    const own: Record<string, string> = { bind: 'BindOptions', volume: 'VolumeOptions', tmpfs: 'TmpfsOptions' };
+    const extra = Object.entries(m).filter(([k, v]) => !['Type', 'Source', 'Target', 'ReadOnly', own[type]].includes(k) && !unset(v));
+    if (extra.length)
+      throw refusal(`${shown} with ${extra.map(([k]) => k).join(', ')}`, 'kiln supports type, src, dst, readonly and the volume and tmpfs options');
     const ro = m.ReadOnly === true ? ':ro' : '';
     if (type === 'bind') {
+      if (!unset(m.BindOptions)) throw refusal(`${shown} with bind options (bind-propagation, bind-nonrecursive, bind-create-src, bind-recursive)`);
       if (!source.startsWith('/')) throw new KilnError('INVALID_ARGUMENT', `${shown}: a bind source must be an absolute host path`);
       binds.push(`${source}:${target}${ro}`);
     } else if (type === 'volume') {
-      binds.push(source ? `${source}:${target}${ro}` : `${target}${ro}`);
+      const vo = volumeOptions(m, shown);
+      const mode = [...(ro ? ['ro'] : []), ...(vo.nocopy ? ['nocopy'] : [])].join(',');
+      let name = source;
+      if (vo.labels || vo.driverOpts) {
+        // Labels and driver options belong to the volume: create it (named, or anonymous with a name of its own) first.
+        name ||= randomBytes(32).toString('hex');
+        precreate.push({ name, anonymous: !source, ...(vo.labels ? { labels: vo.labels } : {}), ...(vo.driverOpts ? { driverOpts: vo.driverOpts } : {}) });
+      }
+      binds.push(`${name ? `${name}:` : ''}${target}${mode ? `:${mode}` : ''}`);
     } else if (type === 'tmpfs') {
       if (ro) throw refusal(`${shown},readonly`);
-      hc.Tmpfs = { ...(hc.Tmpfs ?? {}), [target]: '' };
+      hc.Tmpfs = { ...(hc.Tmpfs ?? {}), [target]: tmpfsOptions(m, shown) };
       continue;
     } else {
       throw refusal(`--mount type=${type}`, `kiln supports type=bind, type=volume and type=tmpfs; ${VOLUME_HINT}`);
@@ -365,4 +433,5 @@ export function mountsToBinds(spec: ContainerCreate): void {
   }
   if (binds.length) hc.Binds = binds;
   delete (hc as { Mounts?: unknown }).Mounts;
+  return precreate;
 }

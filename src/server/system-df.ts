@@ -1,16 +1,15 @@
 /**
  * `GET /system/df` as dockerd answers it: LayersSize, Images (with how many containers use each), Containers
- * (with SizeRw/SizeRootFs), Volumes (with UsageData: bytes and how many containers mount it) and BuildCache, one
+ * (with SizeRw/SizeRootFs) and BuildCache (Volumes come from the volume backend), one
  * row per kiln build-cache record with its real creation and last-use times.
  */
 import type { StoreRoot } from '../cache/root.js';
 import { diskUsage } from '../cache/disk-usage.js';
 import { openBuildCache } from '../cache/build-cache.js';
 import { createContainerStore } from '../containers/containers.js';
-import { createVolumeStore } from '../containers/volumes.js';
 import type { ImageSummary } from './backend.js';
 import { containerSummary } from './container-shapes.js';
-import { shapeInputs, treeBytes } from './container-sizes.js';
+import { shapeInputs } from './container-sizes.js';
 import { imageSummary } from './image-shapes.js';
 import { imageSizerFor } from './image-sizes.js';
 
@@ -32,7 +31,6 @@ export interface DiskUsageAnswer {
   LayersSize: number;
   Images: ImageSummary[];
   Containers: unknown[];
-  Volumes: unknown[];
   BuildCache: BuildCacheRow[];
 }
 
@@ -50,20 +48,6 @@ export async function systemDiskUsage(root: StoreRoot, opts: { signal?: AbortSig
   }
   const Containers = [];
   for (const c of containers) Containers.push(containerSummary(c, await shapeInputs(root, c, { size: true })));
-  const Volumes = [];
-  for (const v of await createVolumeStore({ root: root.root }).list()) {
-    const refs = containers.filter((c) => c.volumes.some((u) => u.name === v.name)).length;
-    Volumes.push({
-      CreatedAt: v.createdAt,
-      Driver: v.driver,
-      Labels: { ...v.labels },
-      Mountpoint: v.mountpoint,
-      Name: v.name,
-      Options: {},
-      Scope: 'local',
-      UsageData: { RefCount: refs, Size: await treeBytes(v.mountpoint) },
-    });
-  }
   // A record's layer is Shared when an image lists it too (removing the record would not free it).
   const imageLayers = new Set(images.flatMap((r) => r.config.rootfs?.diff_ids ?? []));
   const cache = await openBuildCache(root.root);
@@ -84,7 +68,6 @@ export async function systemDiskUsage(root: StoreRoot, opts: { signal?: AbortSig
     LayersSize: rows.filter((r) => r.kind === 'layers').reduce((a, r) => a + r.bytes, 0),
     Images,
     Containers,
-    Volumes,
     BuildCache,
   };
 }

@@ -11,6 +11,7 @@ import { checkContainerListFilters, containerPruneFilter, parseFilters } from '.
 import { frameWriter } from '../attach.js';
 import { checkImageName } from '../image-name.js';
 import { checkContainerEntitlements, confineHostBinds, mountsToBinds, refuseUnsupported, terminalSizeOf } from '../host-config.js';
+import { createVolumeChecked, volumeCreateOf } from './volumes.js';
 
 function containers(backend: { containers?: ContainerBackend }): ContainerBackend {
   if (!backend.containers) throw new KilnError('NOT_IMPLEMENTED', 'containers are not available on this server');
@@ -23,9 +24,10 @@ const create: Handler = async ({ req, res, state, query }) => {
   if (typeof spec.Image === 'string') checkImageName(spec.Image);
   // An option kiln would not honour is refused before anything exists, never dropped (docs/server.md).
   refuseUnsupported(spec);
-  mountsToBinds(spec);
+  const mountVolumes = mountsToBinds(spec);
   checkContainerEntitlements(spec, state.allow);
   if (spec.HostConfig?.Binds?.length) spec.HostConfig.Binds = await confineHostBinds(spec.HostConfig.Binds, state.bindRoots);
+  for (const v of mountVolumes) await createVolumeChecked(state, volumeCreateOf(v));
   const r = await containers(state.backend).create(spec, { name: query.str('name') });
   sendJson(res, 201, { Id: r.id, Warnings: r.warnings });
 };
@@ -97,7 +99,7 @@ const restart: Handler = async ({ res, state, params, query }) => {
 };
 
 const remove: Handler = async ({ res, state, params, query }) => {
-  await containers(state.backend).remove(params.id, { force: query.bool('force') });
+  await containers(state.backend).remove(params.id, { force: query.bool('force'), volumes: query.bool('v') });
   res.writeHead(204).end();
 };
 

@@ -177,7 +177,8 @@ export const systemDf: Handler = async ({ res, state, signal, apiVersion }) => {
     LayersSize: df.LayersSize,
     Images: images,
     Containers: df.Containers ?? [],
-    Volumes: df.Volumes ?? [],
+    // The volume backend's rows: the same shape as `GET /volumes/{name}`, with UsageData.
+    Volumes: (await state.backend.volumes?.usage?.()) ?? [],
     BuildCache: df.BuildCache,
     BuilderSize: builderSize,
   });

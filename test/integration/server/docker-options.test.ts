@@ -24,7 +24,6 @@ test.after(async () => {
 
 const REFUSED: Array<[string[], RegExp]> = [
   [['-d', '-i'], /-i \(--interactive\) with -d/],
-  [['--volumes-from', 'other'], /--volumes-from/],
   [['--link', 'other:x'], /--link/],
   [['--dns', '1.1.1.1'], /--dns/],
   [['--ulimit', 'nofile=10:10'], /--ulimit/],
@@ -37,7 +36,8 @@ const REFUSED: Array<[string[], RegExp]> = [
   [['--memory-swap', '100m', '-m', '50m'], /--memory-swap/],
   [['--cpu-shares', '10'], /--cpu-shares/],
   [['--pid', 'host'], /--pid host/],
-  [['--mount', 'type=volume,dst=/d,volume-driver=x'], /--mount type=volume/],
+  [['--mount', 'type=volume,dst=/d,volume-driver=x'], /--mount type=volume,dst=\/d,volume-driver=x/],
+  [['--mount', 'type=bind,src=/tmp,dst=/d,bind-propagation=shared'], /bind-propagation/],
 ];
 
 for (const [args, message] of REFUSED) {

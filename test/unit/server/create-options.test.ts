@@ -127,7 +127,6 @@ const endpoint = (b: Body, fields: Body) => Object.assign(b.NetworkingConfig.End
 
 const REFUSED: Array<[string, (b: Body) => void, RegExp]> = [
   ['-d -i', (b) => Object.assign(b, { AttachStdout: false, AttachStderr: false, OpenStdin: true }), /-i \(--interactive\) with -d/],
-  ['--volumes-from abc', (b) => (b.HostConfig.VolumesFrom = ['abc']), /--volumes-from/],
   ['--link abc:x', (b) => (b.HostConfig.Links = ['abc:x']), /--link/],
   ['--dns 1.1.1.1', (b) => (b.HostConfig.Dns = ['1.1.1.1']), /--dns/],
   ['--dns-search x', (b) => (b.HostConfig.DnsSearch = ['x']), /--dns-search/],
@@ -283,8 +282,11 @@ test('mountsToBinds(): mount options kiln does not apply are refused, naming the
     }
     assert.unreachable(JSON.stringify(m));
   };
-  refused({ Type: 'bind', Source: '/h', Target: '/b', BindOptions: { Propagation: 'shared' } }, /--mount type=bind.*BindOptions/);
-  refused({ Type: 'volume', Target: '/b', VolumeOptions: { DriverConfig: { Name: 'x' } } }, /--mount type=volume.*VolumeOptions/);
+  refused({ Type: 'bind', Source: '/h', Target: '/b', BindOptions: { Propagation: 'shared' } }, /--mount type=bind.*bind-propagation/);
+  refused({ Type: 'volume', Target: '/b', VolumeOptions: { DriverConfig: { Name: 'x' } } }, /--mount type=volume,dst=\/b,volume-driver=x is not supported/);
+  refused({ Type: 'volume', Target: '/b', VolumeOptions: { Subpath: 'x' } }, /VolumeOptions.Subpath/);
+  refused({ Type: 'tmpfs', Target: '/b', TmpfsOptions: { Options: [['exec']] } }, /TmpfsOptions.Options/);
+  refused({ Type: 'volume', Target: '/b', Consistency: 'cached' }, /Consistency/);
   refused({ Type: 'npipe', Target: '/b' }, /--mount type=npipe/);
   refused({ Type: 'bind', Source: 'rel', Target: '/b' }, /absolute host path/);
 });
@@ -301,6 +303,40 @@ test('RestartPolicy and Healthcheck become the container options; `no` is no pol
   assert.is(hostOptions(body()).restartPolicy, undefined);
   assert.throws(() => hostOptions(body((b) => (b.HostConfig.RestartPolicy = { Name: 'always', MaximumRetryCount: 1 }))), /on-failure/);
   assert.throws(() => hostOptions(body((b) => (b.Healthcheck = { Interval: 10 }))), /--health-interval/);
+});
+
+test('mountsToBinds(): volume-nocopy, volume-label, volume-opt and tmpfs-size are honoured; tmpfs-mode is refused', () => {
+  const b = body((x) => {
+    x.HostConfig.Mounts = [
+      { Type: 'volume', Source: 'v', Target: '/c', ReadOnly: true, VolumeOptions: { NoCopy: true } },
+      {
+        Type: 'volume',
+        Source: 'w',
+        Target: '/d',
+        VolumeOptions: { Labels: { a: 'b' }, DriverConfig: { Name: 'local', Options: { type: 'tmpfs', device: 'tmpfs' } } },
+      },
+      { Type: 'volume', Target: '/e', VolumeOptions: { Labels: { k: '' } } },
+      { Type: 'tmpfs', Target: '/t', TmpfsOptions: { SizeBytes: 1048576 } },
+    ];
+  });
+  const pre = mountsToBinds(b);
+  const binds = b.HostConfig?.Binds ?? [];
+  assert.equal(binds.slice(0, 2), ['v:/c:ro,nocopy', 'w:/d']);
+  assert.match(binds[2]!, /^[0-9a-f]{64}:\/e$/);
+  assert.equal(pre, [
+    { name: 'w', anonymous: false, labels: { a: 'b' }, driverOpts: { type: 'tmpfs', device: 'tmpfs' } },
+    { name: binds[2]!.split(':')[0]!, anonymous: true, labels: { k: '' } },
+  ]);
+  assert.equal(b.HostConfig?.Tmpfs, { '/t': 'size=1048576' });
+  assert.throws(
+    () => mountsToBinds(body((x) => (x.HostConfig.Mounts = [{ Type: 'tmpfs', Target: '/t', TmpfsOptions: { Mode: 0o1770 } }]))),
+    /tmpfs-mode=1016 is not supported/,
+  );
+});
+
+test('refuseUnsupported(): --volume-driver local and --volumes-from pass; another volume driver is refused', () => {
+  refuseUnsupported(body((b) => ((b.HostConfig.VolumeDriver = 'local'), (b.HostConfig.VolumesFrom = ['abc:ro']))));
+  assert.throws(() => refuseUnsupported(body((b) => (b.HostConfig.VolumeDriver = 'x'))), /--volume-driver x/);
 });
 
 test.run();
