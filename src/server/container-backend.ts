@@ -14,6 +14,7 @@ import { superviseContainer } from '../containers/container-runner.js';
 import { removeContainer, stopContainer } from '../containers/lifecycle.js';
 import { execInContainer } from '../containers/exec.js';
 import { parseVolume } from '../containers/run-config.js';
+import { containerFsMembers } from './container-fs-backend.js';
 import type { NetworkMode, PortMapping } from '../sandbox/types.js';
 import type { ContainerBackend, ContainerCreate, ContainerSummary, ExecCreate, ExecInspect } from './backend.js';
 import { containerPruneFilter, matchContainer } from './filters.js';
@@ -191,6 +192,8 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
     });
 
   const backend: ContainerBackend = {
+    // diff, cp, export, commit (container-fs-backend.ts).
+    ...containerFsMembers(root, (id) => store.get(id)),
     async create(spec, opts) {
       if (!spec?.Image || typeof spec.Image !== 'string') throw new KilnError('INVALID_ARGUMENT', 'Image is required');
       const { entrypoint, prefix } = splitEntrypoint(spec.Entrypoint);
