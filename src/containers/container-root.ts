@@ -59,21 +59,39 @@ async function runcFreeze(root: string, id: string, on: boolean): Promise<{ ok: 
 }
 
 /**
+ * Containers this process has frozen, with how many operations need them frozen: two `docker cp` at once share one
+ * pause, and the last to finish resumes. Per process, as the freezer state is per container.
+ */
+const frozen = new Map<string, { users: number; ready: Promise<void> }>();
+
+/**
  * Runs `fn` with container `rec` frozen when it runs (and is not paused already); resumes it after, whatever `fn`
  * does. Throws RUNTIME_FAILED when it runs and cannot be frozen.
  */
 export async function withFrozen<T>(root: string, rec: ContainerRecord, fn: () => Promise<T>): Promise<T> {
   if (rec.status !== 'running' || rec.paused) return fn();
-  const r = await runcFreeze(root, rec.id, true);
-  if (!r.ok) {
-    throw new KilnError('RUNTIME_FAILED', `cannot pause container ${rec.id.slice(0, 12)} for a file operation: ${r.error || 'runc pause failed'}`, {
-      hint: 'stop the container first',
+  let entry = frozen.get(rec.id);
+  if (entry) entry.users++;
+  else {
+    const ready = runcFreeze(root, rec.id, true).then((r) => {
+      if (!r.ok) {
+        throw new KilnError('RUNTIME_FAILED', `cannot pause container ${rec.id.slice(0, 12)} for a file operation: ${r.error || 'runc pause failed'}`, {
+          hint: 'stop the container first',
+        });
+      }
     });
+    entry = { users: 1, ready };
+    frozen.set(rec.id, entry);
   }
+  const mine = entry;
   try {
+    await mine.ready;
     return await fn();
   } finally {
-    await runcFreeze(root, rec.id, false);
+    if (--mine.users === 0) {
+      frozen.delete(rec.id);
+      if (await mine.ready.then(() => true, () => false)) await runcFreeze(root, rec.id, false);
+    }
   }
 }
 
