@@ -90,7 +90,13 @@ export async function withFrozen<T>(root: string, rec: ContainerRecord, fn: () =
   } finally {
     if (--mine.users === 0) {
       frozen.delete(rec.id);
-      if (await mine.ready.then(() => true, () => false)) await runcFreeze(root, rec.id, false);
+      if (
+        await mine.ready.then(
+          () => true,
+          () => false,
+        )
+      )
+        await runcFreeze(root, rec.id, false);
     }
   }
 }

@@ -41,7 +41,10 @@ test('rootfsLayers() reads upper and lower dirs from an overlay (relative lowers
     upper: '/u',
     lowers: ['/d/a', '/d/b'],
   });
-  assert.equal(rootfsLayers([{ type: 'overlay', source: 'overlay', options: ['lowerdir=a:b', 'upperdir=/u', 'workdir=/w'], cwd: '/d' }]).lowers, ['/d/a', '/d/b']);
+  assert.equal(rootfsLayers([{ type: 'overlay', source: 'overlay', options: ['lowerdir=a:b', 'upperdir=/u', 'workdir=/w'], cwd: '/d' }]).lowers, [
+    '/d/a',
+    '/d/b',
+  ]);
 });
 
 test('cleanContainerPath() cleans lexically and stops .. at /', () => {
