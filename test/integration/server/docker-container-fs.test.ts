@@ -44,8 +44,8 @@ async function ok(args: string[], input?: string) {
 }
 
 /** A running container (sleeping) that first ran `setup`; waits until `marker` exists in it. */
-async function runDetached(name: string, setup: string): Promise<void> {
-  await ok(['run', '-d', '--name', name, 'busybox', 'sh', '-c', `${setup} && touch /ready && sleep 600`]);
+async function runDetached(name: string, setup: string, runArgs: string[] = []): Promise<void> {
+  await ok(['run', '-d', '--name', name, ...runArgs, 'busybox', 'sh', '-c', `${setup} && touch /ready && sleep 600`]);
   containers.push(name);
   for (let i = 0; i < 200; i++) {
     if ((await docker(s, ['exec', name, 'test', '-e', '/ready'])).code === 0) return;
@@ -165,26 +165,52 @@ test('docker export writes the whole filesystem as a tar', async () => {
     );
 });
 
-test('hostile: a container symlink to a host canary is never read or written through docker cp', async () => {
-  await runStopped('fs-evil', `ln -s ${canary} /etc/x && ln -s ${canaryDir} /etc/d`);
-  const out = join(work, 'evil-out');
-  mkdirSync(out);
-  // Out: the link itself (as Docker copies it), never the host file's content.
-  const r = await docker(s, ['cp', 'fs-evil:/etc/x', '-']);
-  assert.not.match(r.stdout, /HOST SECRET/);
-  const follow = await docker(s, ['cp', '-L', 'fs-evil:/etc/x', join(out, 'x')]);
-  assert.is.not(follow.code, 0, 'the link leads nowhere inside the container');
-  assert.not.ok(existsSync(join(out, 'x')) && readFileSync(join(out, 'x'), 'utf8').includes('HOST SECRET'));
-  const dirOut = await docker(s, ['cp', 'fs-evil:/etc/d/canary', join(out, 'c')]);
-  assert.is.not(dirOut.code, 0);
-  // In: writing to the link writes inside the container, at the path the link names there.
+test('hostile: a container symlink to a host canary is never read or written through docker cp (running and stopped)', async () => {
+  const links = `ln -s ${canary} /etc/x && ln -s ${canaryDir} /etc/d`;
+  await runStopped('fs-evil', links);
+  await runDetached('fs-evil-run', links);
   writeFileSync(join(work, 'payload'), 'PAYLOAD\n');
-  await docker(s, ['cp', join(work, 'payload'), 'fs-evil:/etc/x']);
-  await docker(s, ['cp', join(work, 'payload'), 'fs-evil:/etc/d/']);
-  assert.is(readFileSync(canary, 'utf8'), 'HOST SECRET\n');
-  assert.not.ok(existsSync(join(canaryDir, 'payload')));
-  const back = await docker(s, ['cp', `fs-evil:${canary}`, '-']);
-  if (back.code === 0) assert.not.match(back.stdout, /HOST SECRET/);
+  for (const c of ['fs-evil', 'fs-evil-run']) {
+    const out = join(work, `evil-out-${c}`);
+    mkdirSync(out);
+    // Out: the link itself (as Docker copies it), never the host file's content.
+    const r = await docker(s, ['cp', `${c}:/etc/x`, '-']);
+    assert.is(r.code, 0, r.stderr);
+    assert.not.match(r.stdout, /HOST SECRET/);
+    assert.match(r.stdout, new RegExp(canary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), 'the tar holds the link');
+    const follow = await docker(s, ['cp', '-L', `${c}:/etc/x`, join(out, 'x')]);
+    assert.is.not(follow.code, 0, 'the link leads nowhere inside the container');
+    assert.not.ok(existsSync(join(out, 'x')));
+    const dirOut = await docker(s, ['cp', `${c}:/etc/d/canary`, join(out, 'c')]);
+    assert.is.not(dirOut.code, 0);
+    assert.not.ok(existsSync(join(out, 'c')));
+    // In: writing to the link writes inside the container, at the path the link names there (missing: refused).
+    await docker(s, ['cp', join(work, 'payload'), `${c}:/etc/x`]);
+    await docker(s, ['cp', join(work, 'payload'), `${c}:/etc/d/`]);
+    assert.is(readFileSync(canary, 'utf8'), 'HOST SECRET\n');
+    assert.not.ok(existsSync(join(canaryDir, 'payload')));
+  }
+  // Inside the running container the host path does not exist.
+  assert.is.not((await docker(s, ['exec', 'fs-evil-run', 'cat', canary])).code, 0);
+});
+
+test('docker cp reaches into a named volume (running and stopped); export of a running container', async () => {
+  await runDetached('fs-vol', 'echo invol > /vol/v.txt && ln -s /vol/v.txt /vlink', ['-v', 'kiln-cp-test-vol:/vol']);
+  assert.is((await ok(['cp', 'fs-vol:/vol/v.txt', '-'])).stdout.includes('invol'), true);
+  assert.ok((await ok(['cp', '-L', 'fs-vol:/vlink', '-'])).stdout.includes('invol'), 'a rootfs symlink into the volume');
+  writeFileSync(join(work, 'tovol.txt'), 'to the volume\n');
+  await ok(['cp', join(work, 'tovol.txt'), 'fs-vol:/vol/']);
+  assert.is((await ok(['exec', 'fs-vol', 'cat', '/vol/tovol.txt'])).stdout, 'to the volume\n');
+  const file = join(work, 'export-running.tar');
+  await ok(['export', '-o', file, 'fs-vol']);
+  const names = tarList(file).map((n) => n.replace(/^\.?\/?/, ''));
+  assert.ok(names.includes('vlink') && names.includes('bin/busybox'), 'export lists the files');
+  assert.not.ok(names.includes('vol/v.txt'), 'volumes are not exported');
+  await ok(['stop', '-t', '1', 'fs-vol']);
+  await ok(['cp', join(work, 'tovol.txt'), 'fs-vol:/vol/again.txt']);
+  assert.is((await ok(['cp', 'fs-vol:/vol/again.txt', '-'])).stdout.includes('to the volume'), true);
+  await docker(s, ['rm', '-f', 'fs-vol']);
+  await docker(s, ['volume', 'rm', 'kiln-cp-test-vol']);
 });
 
 async function tarBuffer(entries: Parameters<typeof packTar>[0]): Promise<string> {
