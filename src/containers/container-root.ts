@@ -117,19 +117,52 @@ export async function withContainerRoot<T>(root: string, rec: ContainerRecord, f
       return fn({ ...base, rootfs, running: true });
     });
   }
+  let entry = viewMounts.get(rec.id);
+  if (entry) entry.users++;
+  else {
+    entry = { users: 1, dir: mountView(root, rec) };
+    viewMounts.set(rec.id, entry);
+  }
+  const mine = entry;
+  try {
+    return await fn({ ...base, rootfs: await mine.dir, running: false });
+  } finally {
+    if (--mine.users === 0) {
+      viewMounts.delete(rec.id);
+      const dir = await mine.dir.catch(() => undefined);
+      if (dir) await unmountView(rec, dir);
+    }
+  }
+}
+
+/**
+ * Stopped containers this process has mounted, with how many operations use each mount: two `docker cp` at once
+ * share one mount of the upper dir (overlayfs calls two mounts of one upper dir undefined behaviour).
+ */
+const viewMounts = new Map<string, { users: number; dir: Promise<string> }>();
+
+/** Mounts a stopped container's rootfs on a private directory; throws CONTAINER_RUNNING when a run is using it. */
+async function mountView(root: string, rec: ContainerRecord): Promise<string> {
+  // The record may be stale: never mount an upper dir a run is using.
+  if ((await mountsUnder(bundleDir(root, rec.id))).length > 0) {
+    throw new KilnError('CONTAINER_RUNNING', `container ${rec.id.slice(0, 12)} is starting or stopping`, { hint: 'try again' });
+  }
   const dir = join(containerDir(root, rec.id), `fsview-${randomBytes(6).toString('hex')}`);
   await mkdir(dir, { mode: 0o700 });
-  let mounted = false;
   try {
     await mountAll(rec.spec.rootfs, dir);
-    mounted = true;
-    return await fn({ ...base, rootfs: dir, running: false });
-  } finally {
-    if (mounted) await unmountMounted(rec.spec.rootfs, dir).catch(() => {});
-    await unmountAll(dir).catch(() => {});
-    // Never remove a directory that is still a mount point: that would reach into the snapshot.
-    if ((await mountsUnder(dir).catch(() => ['?'])).length === 0) await rmdir(dir).catch(() => {});
+  } catch (err) {
+    await rmdir(dir).catch(() => {});
+    throw err;
   }
+  return dir;
+}
+
+async function unmountView(rec: ContainerRecord, dir: string): Promise<void> {
+  await unmountMounted(rec.spec.rootfs, dir).catch(() => {});
+  await unmountAll(dir).catch(() => {});
+  // Never remove a directory that is still a mount point: that would reach into the snapshot.
+  if ((await mountsUnder(dir).catch(() => ['?'])).length === 0) await rmdir(dir).catch(() => {});
 }
 
 /** A container path resolved to the host. */
