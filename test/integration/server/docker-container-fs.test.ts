@@ -127,6 +127,22 @@ test('docker cp in: a file, a directory and a tar on stdin, into running and sto
   assert.is((await ok(['exec', 'fs-in-run', 'cat', '/dst/in.txt'])).stdout, 'uploaded\n');
 });
 
+test('concurrent docker cp on one container share one freeze (running) or one mount (stopped), and release it', async () => {
+  await runDetached('fs-many-run', 'echo many > /m.txt');
+  await runStopped('fs-many-stopped', 'echo many > /m.txt');
+  for (const c of ['fs-many-run', 'fs-many-stopped']) {
+    const all = await Promise.all(Array.from({ length: 4 }, () => docker(s, ['cp', `${c}:/m.txt`, '-'])));
+    for (const r of all) {
+      assert.is(r.code, 0, r.stderr);
+      assert.ok(r.stdout.includes('many'));
+    }
+  }
+  assert.is((await ok(['exec', 'fs-many-run', 'echo', 'thawed'])).stdout, 'thawed\n');
+  const id = (await ok(['inspect', '-f', '{{.Id}}', 'fs-many-stopped'])).stdout.trim();
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
+  assert.not.ok(mounts.includes(join(s.root, 'containers', id)), 'no mount left behind');
+});
+
 test('docker commit makes an image with the container changes and the --change CMD; it runs', async () => {
   await runStopped('fs-commit', 'echo committed > /hello.txt && rm /etc/nsswitch.conf');
   const r = await ok(['commit', '-c', 'CMD ["cat", "/hello.txt"]', '-c', 'ENV FROM_COMMIT=yes', '-m', 'a message', 'fs-commit', 'kiln-commit-test:v1']);
