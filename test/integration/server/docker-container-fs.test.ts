@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServe, docker, type Served } from './serve-helper.js';
 import { packTar } from '../../../src/tar/writer.js';
+import { kiln } from '../../helpers/kiln-cli.js';
 
 let s: Served;
 let work = '';
@@ -45,10 +46,10 @@ async function ok(args: string[], input?: string) {
 
 /** A running container (sleeping) that first ran `setup`; waits until `marker` exists in it. */
 async function runDetached(name: string, setup: string, runArgs: string[] = []): Promise<void> {
-  await ok(['run', '-d', '--name', name, ...runArgs, 'busybox', 'sh', '-c', `${setup} && touch /ready && sleep 600`]);
+  await ok(['run', '-d', '--name', name, ...runArgs, 'busybox', 'sh', '-c', `${setup} && touch /tmp/ready && sleep 600`]);
   containers.push(name);
   for (let i = 0; i < 200; i++) {
-    if ((await docker(s, ['exec', name, 'test', '-e', '/ready'])).code === 0) return;
+    if ((await docker(s, ['exec', name, 'test', '-e', '/tmp/ready'])).code === 0) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${name} did not get ready`);
@@ -167,6 +168,31 @@ test('docker commit makes an image with the container changes and the --change C
   images.push('kiln-commit-test:live');
   assert.is((await ok(['run', '--rm', 'kiln-commit-test:live', 'cat', '/live.txt'])).stdout, 'live\n');
   assert.is((await ok(['exec', 'fs-commit-run', 'echo', 'still running'])).stdout, 'still running\n');
+});
+
+test('docker cp -a gives the files the container user; without it the archive owner', async () => {
+  await runDetached('fs-uid', 'true', ['-u', 'kiln']);
+  writeFileSync(join(work, 'owned.txt'), 'o\n');
+  await ok(['cp', '-a', join(work, 'owned.txt'), 'fs-uid:/tmp/a.txt']);
+  await ok(['cp', join(work, 'owned.txt'), 'fs-uid:/tmp/plain.txt']);
+  assert.is((await ok(['exec', 'fs-uid', 'stat', '-c', '%u:%g', '/tmp/a.txt'])).stdout.trim(), '1000:1000');
+  assert.is((await ok(['exec', 'fs-uid', 'stat', '-c', '%u', '/tmp/plain.txt'])).stdout.trim(), String(process.getuid!()));
+});
+
+test('kiln commit and kiln export on the same store', async () => {
+  await runStopped('fs-kiln-cli', 'echo from-cli > /cli.txt');
+  const c = await kiln(['commit', '-c', 'CMD ["cat", "/cli.txt"]', '-m', 'cli', 'fs-kiln-cli', 'kiln-cli-commit:1'], { root: s.root });
+  assert.is(c.code, 0, c.stderr);
+  assert.match(c.stdout.trim(), /^sha256:[0-9a-f]{64}$/);
+  images.push('kiln-cli-commit:1');
+  assert.is((await ok(['run', '--rm', 'kiln-cli-commit:1'])).stdout, 'from-cli\n');
+  const file = join(work, 'cli-export.tar');
+  const e = await kiln(['export', 'fs-kiln-cli', '-o', file], { root: s.root });
+  assert.is(e.code, 0, e.stderr);
+  assert.ok(tarList(file).some((n) => n.replace(/^\.?\/?/, '') === 'cli.txt'));
+  const bad = await kiln(['commit', '-c', 'FROM x', 'fs-kiln-cli'], { root: s.root });
+  assert.is.not(bad.code, 0);
+  assert.match(bad.stderr, /FROM cannot be used with --change/);
 });
 
 test('docker export writes the whole filesystem as a tar', async () => {
