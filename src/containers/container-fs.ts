@@ -21,6 +21,7 @@ import { readTar } from '../tar/reader.js';
 import { packTar, type TarInput } from '../tar/writer.js';
 import { cleanContainerPath, resolveContainerPath, withContainerRoot, type ContainerRootView } from './container-root.js';
 import type { ContainerRecord } from './containers.js';
+import type { ContainerMount } from '../sandbox/types.js';
 
 /** Docker's ContainerPathStat (`X-Docker-Container-Path-Stat`): `mode` holds Go's os.FileMode bits. */
 export interface ContainerPathStat {
@@ -126,6 +127,29 @@ function* pathEntries(host: string, st: Stats, name: string): Generator<TarInput
 }
 
 /**
+ * The members of `host` (container path `inner`, named `name`) as the container sees the tree: a volume or bind
+ * mounted below it replaces what the underlying file system holds there (its files come from the mount's source,
+ * nested mounts likewise), and below a tmpfs mount point nothing is listed (its files live only in the container).
+ */
+function* splicedEntries(mounts: ContainerMount[], host: string, st: Stats, inner: string, name: string): Generator<TarInput> {
+  const prefix = inner === '/' ? '/' : `${inner}/`;
+  const below = st.isDirectory() ? mounts.map((m) => ({ m, t: cleanContainerPath(m.target) })).filter(({ t }) => t.startsWith(prefix)) : [];
+  // Only the outermost mounts below `inner`: nested ones are spliced when their parent mount is walked.
+  const direct = below.filter(({ t }) => !below.some((o) => o.t !== t && t.startsWith(`${o.t}/`)));
+  if (direct.length === 0) return yield* pathEntries(host, st, name);
+  const rel = direct.map(({ m, t }) => ({ m, t, at: `${name}/${t.slice(prefix.length)}` }));
+  for (const e of pathEntries(host, st, name)) {
+    const hidden = rel.some(({ m, at }) => e.name.startsWith(`${at}/`) || (e.name === at && m.type === 'bind' && m.source));
+    if (!hidden) yield e;
+  }
+  for (const { m, t, at } of rel) {
+    if (m.type !== 'bind' || !m.source) continue;
+    const mst = lstatSync(m.source, { throwIfNoEntry: false });
+    if (mst) yield* splicedEntries(mounts, m.source, mst, t, at);
+  }
+}
+
+/**
  * `GET /containers/{id}/archive?path=`: calls `open` with the stat (the response's header) and streams the tar of
  * the path into what it returns. Members are named as Docker names them: `name`, `name/…` for `/a/name`, `./…` for
  * `/a/name/.` (the directory's contents). The container stays frozen (running) or mounted (stopped) until the last
@@ -143,7 +167,8 @@ export async function archiveContainerPath(
     const { resolved, stat } = await statIn(view, rec, path);
     const name = stat.name === '/' ? '.' : stat.name;
     const out = open(stat);
-    await pipeline(packTar(pathEntries(resolved.host, resolved.stat!, name), { signal: opts.signal }), out, { signal: opts.signal });
+    const entries = splicedEntries(view.mounts, resolved.host, resolved.stat!, resolved.inner, name);
+    await pipeline(packTar(entries, { signal: opts.signal }), out, { signal: opts.signal });
   });
   event(root, rec, 'archive-path');
 }

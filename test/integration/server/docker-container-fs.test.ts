@@ -170,6 +170,19 @@ test('docker commit makes an image with the container changes and the --change C
   assert.is((await ok(['exec', 'fs-commit-run', 'echo', 'still running'])).stdout, 'still running\n');
 });
 
+test('docker cp of a directory holding a volume copies the volume files at its mount point (running and stopped)', async () => {
+  await runDetached('fs-vol-below', 'echo top > /srv/top.txt && echo in-vol > /srv/data/in-vol.txt', ['-v', 'kiln-cp-test-vol2:/srv/data']);
+  for (const phase of ['running', 'stopped']) {
+    const out = join(work, `below-${phase}`);
+    await ok(['cp', 'fs-vol-below:/srv', out]);
+    assert.is(readFileSync(join(out, 'top.txt'), 'utf8'), 'top\n', phase);
+    assert.is(readFileSync(join(out, 'data', 'in-vol.txt'), 'utf8'), 'in-vol\n', phase);
+    if (phase === 'running') await ok(['stop', '-t', '1', 'fs-vol-below']);
+  }
+  await docker(s, ['rm', '-f', 'fs-vol-below']);
+  await docker(s, ['volume', 'rm', 'kiln-cp-test-vol2']);
+});
+
 test('docker cp -a gives the files the container user; without it the archive owner', async () => {
   await runDetached('fs-uid', 'true', ['-u', 'kiln']);
   writeFileSync(join(work, 'owned.txt'), 'o\n');
