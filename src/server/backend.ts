@@ -8,6 +8,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { BuildOptions, BuildResult } from '../builder/types.js';
 import type { AuthConfig, RegistryCredentials } from './registry-auth.js';
 import type { JsonMessage } from './build-stream.js';
+import type { ContainerPathStat } from '../containers/container-fs.js';
 
 export interface IoOpts {
   signal?: AbortSignal;
@@ -231,6 +232,18 @@ export interface ContainerBackend {
   /** Sets a `-t` container's terminal size (`POST /containers/{id}/resize?h=&w=`); kept until the terminal exists. */
   resize?(id: string, rows: number, cols: number): Promise<void>;
   execResize?(execId: string, rows: number, cols: number): Promise<void>;
+  /** `docker diff`: Kind 0 modified, 1 added, 2 deleted (Docker's order and rules). */
+  changes?(id: string): Promise<Array<{ Path: string; Kind: number }>>;
+  /** `HEAD /containers/{id}/archive`: the path's stat; NOT_FOUND when absent. */
+  statPath?(id: string, path: string): Promise<ContainerPathStat>;
+  /** `GET /containers/{id}/archive`: `open` gets the stat (for the header) and returns where the tar goes. */
+  archive?(id: string, path: string, open: (stat: ContainerPathStat) => Writable, opts?: IoOpts): Promise<void>;
+  /** `PUT /containers/{id}/archive`: extracts the tar `input` into the directory `path`. */
+  extract?(id: string, path: string, input: Readable, opts: IoOpts & { noOverwriteDirNonDir?: boolean; copyUIDGID?: boolean }): Promise<void>;
+  /** `GET /containers/{id}/export`: the container's merged root filesystem as a tar, into what `open` returns. */
+  export?(id: string, open: () => Writable, opts?: IoOpts): Promise<void>;
+  /** `POST /commit`: a new image from the container; its ID. */
+  commit?(id: string, opts: IoOpts & { ref?: string; changes?: string[]; comment?: string; author?: string; pause?: boolean }): Promise<{ Id: string }>;
 }
 
 /** A volume as `GET /volumes/{name}` answers it (dockerd's fields; UsageData only in `/system/df`). */

@@ -15,6 +15,7 @@ import { removeContainer, startContainer, stopContainer } from '../containers/li
 import { hasRestartPolicy } from '../containers/restart-policy.js';
 import { execInContainer } from '../containers/exec.js';
 import { parseVolume } from '../containers/run-config.js';
+import { containerFsMembers } from './container-fs-backend.js';
 import type { NetworkMode, PortMapping } from '../sandbox/types.js';
 import type { ContainerBackend, ContainerCreate, ExecCreate, ExecInspect } from './backend.js';
 import { containerPruneFilter, matchContainer } from './filters.js';
@@ -172,6 +173,8 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
     });
 
   const backend: ContainerBackend = {
+    // diff, cp, export, commit (container-fs-backend.ts).
+    ...containerFsMembers(root, (id) => store.get(id)),
     async create(spec, opts) {
       if (!spec?.Image || typeof spec.Image !== 'string') throw new KilnError('INVALID_ARGUMENT', 'Image is required');
       const { entrypoint, prefix } = splitEntrypoint(spec.Entrypoint);

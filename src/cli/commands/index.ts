@@ -11,9 +11,11 @@ export type CommandLoader = () => Promise<{ register: RegisterCommand }>;
 export const commandModules: Record<string, CommandLoader> = {
   base: () => import('./base.js'),
   build: () => import('./build.js'),
+  commit: () => import('./commit.js'),
   daemon: () => import('./daemon.js'),
   du: () => import('./du.js'),
   exec: () => import('./exec.js'),
+  export: () => import('./export.js'),
   images: () => import('./images.js'),
   import: () => import('./import.js'),
   inspect: () => import('./inspect.js'),

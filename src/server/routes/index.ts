@@ -10,6 +10,7 @@ import { listImages, inspectImage, tagImage, removeImage, pushImage, createImage
 import { containerRoutes } from './containers.js';
 import { execRoutes } from './exec.js';
 import { volumeRoutes } from './volumes.js';
+import { containerFsRoutes } from './container-fs.js';
 
 export const routes: Array<Route<Handler>> = [
   { method: 'GET', pattern: '/_ping', handler: ping },
@@ -33,4 +34,5 @@ export const routes: Array<Route<Handler>> = [
   ...containerRoutes,
   ...execRoutes,
   ...volumeRoutes,
+  ...containerFsRoutes,
 ];

@@ -33,7 +33,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   // The container runtime behind `kiln run` and the server's containers, built on the sandbox.
   // User-defined networks: their store, address management, Linux bridges, isolation rules and embedded DNS.
   networks: ['errors', 'paths', 'sandbox', 'events'],
-  containers: ['errors', 'image', 'paths', 'native', 'cache', 'sandbox', 'events', 'networks'],
+  // tar, layers and exporter: `docker cp`, `export` and `commit` pack and unpack a container's files.
+  containers: ['errors', 'image', 'paths', 'native', 'tar', 'layers', 'cache', 'exporter', 'sandbox', 'events', 'networks'],
   // Cache import and export (BuildKit's cacheconfig.v0 in a registry, an OCI layout directory, or inline).
   'remote-cache': [...BASE, 'image', 'paths', 'native', 'tar', 'layers', 'cache', 'registry'],
   graph: ['errors', 'image', 'paths', 'parser', 'tar', 'layers', 'cache'],
