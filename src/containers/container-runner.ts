@@ -16,6 +16,7 @@ import { ownerAlive } from '../sandbox/owner.js';
 import { runcKill, runcState } from '../sandbox/runc.js';
 import type { RunningContainer } from '../sandbox/types.js';
 import { createVolumeStore } from './volumes.js';
+import { emitContainerEvent } from './container-events.js';
 
 export interface SuperviseOptions {
   stdout?: Writable;
@@ -64,6 +65,7 @@ export async function removeContainerData(root: string, rec: ContainerRecord, op
     for (const v of rec.volumes.filter((x) => x.anonymous)) await vols.remove(v.name, { force: true }).catch(() => {});
   }
   await createContainerStore({ root }).remove(rec.id);
+  emitContainerEvent(root, rec, 'destroy');
 }
 
 function logStream(file: Writable, stream: 'stdout' | 'stderr', also?: Writable): Writable {
@@ -87,14 +89,14 @@ export async function superviseContainer(root: string, id: string, o: SuperviseO
   /** `running` only once runc says the process was exec'd: a missing command must not look started. */
   const watchStart = async (c: RunningContainer) => {
     if (!o.confirmStart) {
-      await update({ status: 'running', startedAt: new Date().toISOString(), pid: process.pid, ip: c.ip });
+      emitContainerEvent(root, await update({ status: 'running', startedAt: new Date().toISOString(), pid: process.pid, ip: c.ip, paused: false }), 'start');
       return;
     }
     for (let i = 0; i < 3000 && !finished; i++) {
       const st = await runcState(root, id);
       if (finished) return;
       if (st?.status === 'running' || st?.status === 'paused') {
-        await update({ status: 'running', startedAt: new Date().toISOString(), pid: process.pid, ip: c.ip });
+        emitContainerEvent(root, await update({ status: 'running', startedAt: new Date().toISOString(), pid: process.pid, ip: c.ip, paused: false }), 'start');
         return;
       }
       if (st?.status === 'stopped') return;
@@ -116,13 +118,15 @@ export async function superviseContainer(root: string, id: string, o: SuperviseO
       },
     });
     finished = true;
-    rec = await update({ status: 'exited', exitCode: result.exitCode, finishedAt: new Date().toISOString(), pid: 0 });
+    rec = await update({ status: 'exited', exitCode: result.exitCode, finishedAt: new Date().toISOString(), pid: 0, paused: false });
+    emitContainerEvent(root, rec, 'die', { exitCode: String(result.exitCode ?? 0) });
     return rec;
   } catch (err) {
     const exitCode = isKilnError(err) ? err.exitCode : 125;
     const error = { code: isKilnError(err) ? err.code : 'INTERNAL', message: (err as Error).message, exitCode };
     finished = true;
-    rec = await update({ status: 'exited', exitCode, error, finishedAt: new Date().toISOString(), pid: 0 }).catch(() => rec);
+    rec = await update({ status: 'exited', exitCode, error, finishedAt: new Date().toISOString(), pid: 0, paused: false }).catch(() => rec);
+    emitContainerEvent(root, rec, 'die', { exitCode: String(exitCode) });
     throw err;
   } finally {
     await new Promise<void>((r) => (log ? log.end(() => r()) : r()));

@@ -14,6 +14,7 @@ import { imageVolumes, mergeEnv, parseEnvFile, parseEnvFlags, resolveArgs, type 
 import type { SeccompSetting } from '../sandbox/security-opt.js';
 import type { ContainerMount, NetworkMode, PortMapping } from '../sandbox/types.js';
 import { createVolumeStore } from './volumes.js';
+import { emitContainerEvent } from './container-events.js';
 
 export interface CreateContainerOptions {
   image: string;
@@ -174,6 +175,7 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
       },
     };
     await containers.create(rec);
+    emitContainerEvent(root, rec, 'create');
     return rec;
   } catch (err) {
     if (snapshotKey) await releaseRootfs(root, snapshotKey).catch(() => {});

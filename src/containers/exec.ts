@@ -42,6 +42,7 @@ export async function execInContainer(root: string, ref: string, o: ExecOptions)
   const rec = await createContainerStore({ root }).get(ref);
   if (rec.status !== 'running')
     throw new KilnError('CONTAINER_RUNNING', `container ${rec.id.slice(0, 12)} is not running`, { hint: 'start a new one with kiln run' });
+  if (rec.paused) throw new KilnError('CONTAINER_RUNNING', `container ${rec.id} is paused, unpause the container before exec`);
   const bundle = bundleDir(root, rec.id);
   // Unique per call: the server runs several execs into one container at once.
   const tag = `exec-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;

@@ -9,6 +9,9 @@ import { KilnError } from '../errors.js';
 import { removeContainerData } from './container-runner.js';
 import { createContainerStore, type ContainerRecord } from './containers.js';
 import { runcKill } from '../sandbox/runc.js';
+import { emitContainerEvent } from './container-events.js';
+import { signalNumber } from './kill.js';
+import { thawForSignal } from './pause.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -75,12 +78,20 @@ async function waitExited(root: string, id: string, ms: number): Promise<boolean
 /** `docker stop`: SIGTERM (or the given signal), then SIGKILL after `timeoutSec`. Stopping a stopped container is fine. */
 export async function stopContainer(root: string, rec: ContainerRecord, opts: { timeoutSec?: number; signal?: string } = {}): Promise<void> {
   if (rec.status !== 'running') return;
-  await runcKill(root, rec.id, (opts.signal ?? rec.stopSignal ?? 'TERM').replace(/^SIG/, ''));
-  if (await waitExited(root, rec.id, (opts.timeoutSec ?? 10) * 1000)) return;
-  await runcKill(root, rec.id, 'KILL');
-  if (!(await waitExited(root, rec.id, 10_000))) {
-    throw new KilnError('RUNTIME_FAILED', `container ${rec.id.slice(0, 12)} did not stop`);
+  // A frozen process would not act on the signal: thaw first, as dockerd's stop does.
+  await thawForSignal(root, rec);
+  const signal = (opts.signal ?? rec.stopSignal ?? 'TERM').replace(/^SIG/, '');
+  const number = signalNumber(signal);
+  await runcKill(root, rec.id, signal);
+  emitContainerEvent(root, rec, 'kill', { signal: String(number) });
+  if (!(await waitExited(root, rec.id, (opts.timeoutSec ?? 10) * 1000))) {
+    await runcKill(root, rec.id, 'KILL');
+    emitContainerEvent(root, rec, 'kill', { signal: '9' });
+    if (!(await waitExited(root, rec.id, 10_000))) {
+      throw new KilnError('RUNTIME_FAILED', `container ${rec.id.slice(0, 12)} did not stop`);
+    }
   }
+  emitContainerEvent(root, rec, 'stop');
 }
 
 /** `docker rm [-f] [-v]`: a running container needs `force` (CONTAINER_RUNNING otherwise). */

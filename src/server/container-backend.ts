@@ -13,6 +13,12 @@ import { createContainerStore, type ContainerRecord } from '../containers/contai
 import { superviseContainer } from '../containers/container-runner.js';
 import { removeContainer, stopContainer } from '../containers/lifecycle.js';
 import { execInContainer } from '../containers/exec.js';
+import { containerTop } from '../containers/top.js';
+import { containerStats } from '../containers/stats.js';
+import { pauseContainer, unpauseContainer } from '../containers/pause.js';
+import { parseUpdate, updateContainer } from '../containers/update.js';
+import { renameContainer } from '../containers/rename.js';
+import { killContainer } from '../containers/kill.js';
 import { parseVolume } from '../containers/run-config.js';
 import type { NetworkMode, PortMapping } from '../sandbox/types.js';
 import type { ContainerBackend, ContainerCreate, ContainerSummary, ExecCreate, ExecInspect } from './backend.js';
@@ -126,8 +132,8 @@ function summary(rec: ContainerRecord): ContainerSummary {
     ImageID: rec.imageId,
     Command: rec.spec.process.args.join(' '),
     Created: Math.floor(Date.parse(rec.created) / 1000),
-    State: rec.status,
-    Status: rec.status === 'exited' ? `Exited (${rec.exitCode ?? 0})` : rec.status === 'running' ? 'Up' : 'Created',
+    State: rec.paused && rec.status === 'running' ? 'paused' : rec.status,
+    Status: rec.status === 'exited' ? `Exited (${rec.exitCode ?? 0})` : rec.status === 'running' ? (rec.paused ? 'Up (Paused)' : 'Up') : 'Created',
     Ports: (rec.spec.ports ?? []).map((p) => ({ IP: p.hostIp ?? '0.0.0.0', PrivatePort: p.containerPort, PublicPort: p.hostPort, Type: p.protocol ?? 'tcp' })),
     Labels: { ...(rec.labels ?? {}) },
   };
@@ -283,6 +289,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
     async execCreate(id, spec) {
       const rec = await store.get(id);
       if (rec.status !== 'running') throw new KilnError('CONTAINER_RUNNING', `container ${rec.id.slice(0, 12)} is not running`);
+      if (rec.paused) throw new KilnError('CONTAINER_RUNNING', `Container ${rec.id} is paused, unpause the container before exec`);
       if (!Array.isArray(spec?.Cmd) || spec.Cmd.length === 0 || !spec.Cmd.every((a) => typeof a === 'string')) {
         throw new KilnError('INVALID_ARGUMENT', 'no exec command specified');
       }
@@ -448,7 +455,20 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       }
       return all
         .filter((c) => opts.all || c.status === 'running')
-        .filter((c) => matchContainer(f, { id: c.id, name: c.name, status: c.status, exitCode: c.exitCode, labels: c.labels, imageId: c.imageId }, ancestors))
+        .filter((c) =>
+          matchContainer(
+            f,
+            {
+              id: c.id,
+              name: c.name,
+              status: c.paused && c.status === 'running' ? 'paused' : c.status,
+              exitCode: c.exitCode,
+              labels: c.labels,
+              imageId: c.imageId,
+            },
+            ancestors,
+          ),
+        )
         .map(summary);
     },
     async prune(opts) {
@@ -465,6 +485,18 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       }
       return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
     },
+    // docker top / stats / pause / unpause / update / rename / kill: src/containers/{top,stats,pause,update,rename,kill}.ts
+    top: async (id, psArgs) => containerTop(root.root, await store.get(id), psArgs),
+    stats: async (id, opts, send) => containerStats(root.root, id, opts, send),
+    pause: async (id) => void (await pauseContainer(root.root, await store.get(id))),
+    unpause: async (id) => void (await unpauseContainer(root.root, await store.get(id))),
+    update: async (id, config) => {
+      const u = parseUpdate(config);
+      await updateContainer(root.root, await store.get(id), u);
+      return { Warnings: [] };
+    },
+    rename: async (id, name) => void (await renameContainer(root.root, await store.get(id), name)),
+    kill: async (id, signal) => killContainer(root.root, await store.get(id), signal),
     async inspect(id) {
       const rec = await store.get(id);
       return {
@@ -473,8 +505,9 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
         Created: rec.created,
         Image: rec.imageId,
         State: {
-          Status: rec.status,
+          Status: rec.paused && rec.status === 'running' ? 'paused' : rec.status,
           Running: rec.status === 'running',
+          Paused: Boolean(rec.paused) && rec.status === 'running',
           ExitCode: rec.exitCode ?? 0,
           StartedAt: rec.startedAt ?? '',
           FinishedAt: rec.finishedAt ?? '',
@@ -488,6 +521,10 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
         },
         HostConfig: {
           AutoRemove: rec.autoRemove,
+          Memory: rec.spec.limits?.memoryBytes ?? 0,
+          NanoCpus: Math.round((rec.spec.limits?.cpus ?? 0) * 1e9),
+          PidsLimit: rec.spec.limits?.pids ?? null,
+          RestartPolicy: { Name: rec.restartPolicy?.name || 'no', MaximumRetryCount: rec.restartPolicy?.maximumRetryCount ?? 0 },
           PortBindings: portMap(rec.spec.ports),
           Binds: (rec.spec.mounts ?? []).filter((m) => m.type === 'bind' && m.source).map((m) => `${m.source}:${m.target}${m.readonly ? ':ro' : ''}`),
         },
