@@ -86,17 +86,22 @@ export async function superviseContainer(root: string, id: string, o: SuperviseO
   let chain: Promise<unknown> = Promise.resolve();
   const update = (patch: Partial<ContainerRecord>) => (chain = chain.then(() => store.update(id, patch))) as Promise<ContainerRecord>;
   let finished = false;
+  let startEmitted = false;
+  const started = (r: ContainerRecord) => {
+    startEmitted = true;
+    emitContainerEvent(root, r, 'start');
+  };
   /** `running` only once runc says the process was exec'd: a missing command must not look started. */
   const watchStart = async (c: RunningContainer) => {
     if (!o.confirmStart) {
-      emitContainerEvent(root, await update({ status: 'running', startedAt: new Date().toISOString(), pid: process.pid, ip: c.ip, paused: false }), 'start');
+      started(await update({ status: 'running', startedAt: new Date().toISOString(), pid: process.pid, ip: c.ip, paused: false }));
       return;
     }
     for (let i = 0; i < 3000 && !finished; i++) {
       const st = await runcState(root, id);
       if (finished) return;
       if (st?.status === 'running' || st?.status === 'paused') {
-        emitContainerEvent(root, await update({ status: 'running', startedAt: new Date().toISOString(), pid: process.pid, ip: c.ip, paused: false }), 'start');
+        started(await update({ status: 'running', startedAt: new Date().toISOString(), pid: process.pid, ip: c.ip, paused: false }));
         return;
       }
       if (st?.status === 'stopped') return;
@@ -119,6 +124,8 @@ export async function superviseContainer(root: string, id: string, o: SuperviseO
     });
     finished = true;
     rec = await update({ status: 'exited', exitCode: result.exitCode, finishedAt: new Date().toISOString(), pid: 0, paused: false });
+    // A process that ran and exited before runc's state was polled still started, as dockerd reports it.
+    if (!startEmitted) started(rec);
     emitContainerEvent(root, rec, 'die', { exitCode: String(result.exitCode ?? 0) });
     return rec;
   } catch (err) {
