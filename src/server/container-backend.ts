@@ -19,6 +19,7 @@ import { pauseContainer, unpauseContainer } from '../containers/pause.js';
 import { parseUpdate, updateContainer } from '../containers/update.js';
 import { renameContainer } from '../containers/rename.js';
 import { killContainer } from '../containers/kill.js';
+import { emitContainerEvent } from '../containers/container-events.js';
 import { parseVolume } from '../containers/run-config.js';
 import type { NetworkMode, PortMapping } from '../sandbox/types.js';
 import type { ContainerBackend, ContainerCreate, ContainerSummary, ExecCreate, ExecInspect } from './backend.js';
@@ -295,6 +296,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       }
       const execId = randomBytes(32).toString('hex');
       execs.set(execId, { id: execId, containerId: rec.id, spec, running: false, exitCode: null, started: false, terminal: {} });
+      emitContainerEvent(root.root, rec, `exec_create: ${spec.Cmd.join(' ')}`, { execID: execId });
       return execId;
     },
     async execStart(execId, sinks, opts) {
@@ -314,6 +316,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
           onTerminal: (resize) => attachTerminal(e.terminal, resize),
           streams: { stdout: sinks.stdout, stderr: sinks.stderr, stdin: sinks.stdin },
           signal: opts?.signal,
+          execId,
         });
       } catch (err) {
         e.exitCode = err instanceof KilnError ? err.exitCode : 126;

@@ -258,6 +258,28 @@ test('docker events --since --until shows a container life (create, start, die w
   assert.match(bad.stderr, /invalid filter 'bogus'/);
 });
 
+test('docker exec is reported: exec_create and exec_start with the command, exec_die with its exit code', async () => {
+  await counter('ops-exec');
+  const since = (Date.now() / 1000).toFixed(3);
+  assert.is((await docker(s, ['exec', 'ops-exec', 'sh', '-c', 'exit 5'])).code, 5);
+  const until = (Date.now() / 1000 + 0.1).toFixed(3);
+  const r = await docker(s, [
+    'events',
+    '--since',
+    since,
+    '--until',
+    until,
+    '--filter',
+    'container=ops-exec',
+    '--format',
+    '{{.Action}}|{{index .Actor.Attributes "exitCode"}}',
+  ]);
+  assert.equal(r.stdout.trim().split('\n'), ['exec_create: sh -c exit 5|', 'exec_start: sh -c exit 5|', 'exec_die|5']);
+  // As dockerd: event=exec_start bare matches the action with its command.
+  const f = await docker(s, ['events', '--since', since, '--until', until, '--filter', 'event=exec_start', '--format', '{{.Action}}']);
+  assert.is(f.stdout.trim(), 'exec_start: sh -c exit 5');
+});
+
 test('docker events streams a new event live', async () => {
   const child = spawn(
     'docker',
