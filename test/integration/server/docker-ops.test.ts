@@ -5,6 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
+import { get } from 'node:http';
 import { startServe, docker, type Served } from './serve-helper.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -93,6 +94,42 @@ test('docker stats --no-stream prints CPU %, memory usage against a --memory lim
   const z = await docker(s, ['stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}}', 'ops-stats-stopped']);
   assert.is(z.code, 0, z.stderr);
   assert.is(z.stdout.trim(), 'ops-stats-stopped 0');
+});
+
+test('GET /containers/{id}/stats?stream=true sends a sample a second, each after the first with the previous as precpu', async () => {
+  await counter('ops-stream');
+  const lines: Array<{
+    read: string;
+    preread: string;
+    precpu_stats: { cpu_usage: { total_usage: number } };
+    cpu_stats: { cpu_usage: { total_usage: number } };
+  }> = [];
+  const started = Date.now();
+  await new Promise<void>((resolve, reject) => {
+    const req = get({ host: '127.0.0.1', port: s.port, path: '/containers/ops-stream/stats?stream=true' }, (res) => {
+      assert.is(res.statusCode, 200);
+      let buf = '';
+      res.on('data', (d) => {
+        buf += d;
+        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+          lines.push(JSON.parse(buf.slice(0, i)));
+          buf = buf.slice(i + 1);
+          if (lines.length === 3) {
+            req.destroy();
+            resolve();
+          }
+        }
+      });
+      res.on('error', () => {});
+    });
+    req.on('error', (err) => (lines.length >= 3 ? resolve() : reject(err)));
+    setTimeout(() => reject(new Error(`only ${lines.length} samples in 15 s`)), 15_000).unref();
+  });
+  assert.ok(Date.now() - started >= 1500, 'samples are a second apart');
+  assert.is(lines[0]!.preread, '0001-01-01T00:00:00Z');
+  assert.is(lines[1]!.preread, lines[0]!.read);
+  assert.is(lines[2]!.precpu_stats.cpu_usage.total_usage, lines[1]!.cpu_stats.cpu_usage.total_usage);
+  assert.ok(lines[2]!.cpu_stats.cpu_usage.total_usage >= lines[1]!.cpu_stats.cpu_usage.total_usage);
 });
 
 test('docker pause freezes the container (its counter stops), shows Paused, refuses exec; unpause resumes it', async () => {
