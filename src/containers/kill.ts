@@ -6,7 +6,7 @@ import { constants } from 'node:os';
 import { KilnError } from '../errors.js';
 import { runcKill } from '../sandbox/runc.js';
 import { emitContainerEvent } from './container-events.js';
-import type { ContainerRecord } from './containers.js';
+import { createContainerStore, type ContainerRecord } from './containers.js';
 import { thawForSignal } from './pause.js';
 
 /** `KILL`, `SIGKILL`, `kill` or `9` → 9. INVALID_ARGUMENT for a signal Linux does not have. */
@@ -32,6 +32,9 @@ export function signalNumber(signal: string): number {
 export async function killContainer(root: string, rec: ContainerRecord, signal = 'KILL'): Promise<void> {
   const n = signalNumber(signal);
   if (rec.status !== 'running') throw new KilnError('CONTAINER_RUNNING', `container ${rec.id} is not running`);
+  // As dockerd's killWithSignal: a killed container counts as stopped by its user (its restart policy waits).
+  // Recorded before the signal: a read-modify-write after it could overwrite the supervisor's record of the exit.
+  await createContainerStore({ root }).update(rec.id, { manuallyStopped: true });
   if (!(await runcKill(root, rec.id, n))) throw new KilnError('CONTAINER_RUNNING', `container ${rec.id} is not running`);
   emitContainerEvent(root, rec, 'kill', { signal: String(n) });
   await thawForSignal(root, rec);

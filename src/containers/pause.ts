@@ -33,8 +33,16 @@ export async function pauseContainer(root: string, rec: ContainerRecord): Promis
 export async function unpauseContainer(root: string, rec: ContainerRecord): Promise<ContainerRecord> {
   if (rec.status !== 'running') throw notRunning(rec);
   if (!rec.paused) throw new KilnError('CONTAINER_RUNNING', `container ${rec.id} is not paused`);
-  await runc(root, 'resume', rec.id);
-  const next = await createContainerStore({ root }).update(rec.id, { paused: false });
+  // Recorded before the thaw: once thawed the process may exit, and a write after that could overwrite the
+  // supervisor's record of the exit.
+  const store = createContainerStore({ root });
+  const next = await store.update(rec.id, { paused: false });
+  try {
+    await runc(root, 'resume', rec.id);
+  } catch (err) {
+    await store.update(rec.id, { paused: true }).catch(() => {});
+    throw err;
+  }
   emitContainerEvent(root, next, 'unpause');
   return next;
 }
@@ -46,8 +54,8 @@ export async function unpauseContainer(root: string, rec: ContainerRecord): Prom
  */
 export async function thawForSignal(root: string, rec: ContainerRecord): Promise<void> {
   if (!rec.paused) return;
-  await tool(RUNC, [...runcArgs(root), 'resume', rec.id]);
   await createContainerStore({ root })
     .update(rec.id, { paused: false })
     .catch(() => {});
+  await tool(RUNC, [...runcArgs(root), 'resume', rec.id]);
 }
