@@ -20,6 +20,7 @@ import type { RunningContainer } from '../sandbox/types.js';
 import { createVolumeStore } from './volumes.js';
 import { emitVolumeEvents } from './volume-events.js';
 import { volumeUsers } from './volume-users.js';
+import { emitContainerEvent } from './container-events.js';
 
 export interface SuperviseOptions {
   stdout?: Writable;
@@ -75,6 +76,7 @@ export async function removeContainerData(root: string, rec: ContainerRecord, op
     }
   }
   await createContainerStore({ root }).remove(rec.id);
+  emitContainerEvent(root, rec, 'destroy');
 }
 
 function logStream(file: Writable, stream: 'stdout' | 'stderr', also?: Writable): Writable {
@@ -114,7 +116,7 @@ export async function superviseContainer(root: string, id: string, o: SuperviseO
         shouldRestart(fresh.restartPolicy, { exitCode, restarts, manuallyStopped: Boolean(fresh.manuallyStopped) });
       const finishedAt = new Date().toISOString();
       if (!restart) {
-        rec = await update({ status: 'exited', exitCode, finishedAt, pid: 0 }).catch(() => rec);
+        rec = await update({ status: 'exited', exitCode, finishedAt, pid: 0, paused: false }).catch(() => rec);
         o.onExit?.(exitCode, false);
         return rec;
       }
@@ -162,10 +164,16 @@ async function runOnce(
   /** When runc started the process, and whether the record said so (a process that exits at once never does). */
   let startedAt: string | undefined;
   let markedRunning = false;
+  let startEmitted = false;
+  const started = (r: ContainerRecord) => {
+    startEmitted = true;
+    emitContainerEvent(root, r, 'start');
+  };
   const markRunning = async (c: RunningContainer) => {
     markedRunning = true;
     const startedAt = new Date();
-    const running = await update({ status: 'running', startedAt: startedAt.toISOString(), pid: process.pid, ip: c.ip });
+    const running = await update({ status: 'running', startedAt: startedAt.toISOString(), pid: process.pid, ip: c.ip, paused: false });
+    started(running);
     if (!finished) health = startHealthMonitor(root, running, { startedAt: startedAt.getTime(), save: (h) => update({ health: h }) });
   };
   /** `running` only once runc says the process was exec'd: a missing command must not look started. */
@@ -197,15 +205,20 @@ async function runOnce(
     });
     finished = true;
     // It ran and exited before the record said running (`docker run true`): it started all the same, as
-    // dockerd's StartedAt and `Exited (0) … ago` say.
-    if (!markedRunning && startedAt) await update({ startedAt });
+    // dockerd's StartedAt, `Exited (0) … ago` and its start event say.
+    if (!markedRunning && startedAt) {
+      const ran = await update({ startedAt });
+      if (!startEmitted) started(ran);
+    }
+    emitContainerEvent(root, rec, 'die', { exitCode: String(result.exitCode ?? 0) });
     return result.exitCode;
   } catch (err) {
     const exitCode = isKilnError(err) ? err.exitCode : 125;
     const error = { code: isKilnError(err) ? err.code : 'INTERNAL', message: (err as Error).message, exitCode };
     finished = true;
     await health?.stop();
-    await update({ status: 'exited', exitCode, error, finishedAt: new Date().toISOString(), pid: 0 }).catch(() => undefined);
+    const failed = await update({ status: 'exited', exitCode, error, finishedAt: new Date().toISOString(), pid: 0, paused: false }).catch(() => rec);
+    emitContainerEvent(root, failed, 'die', { exitCode: String(exitCode) });
     o.onExit?.(exitCode, false);
     throw err;
   } finally {

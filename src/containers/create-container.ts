@@ -17,6 +17,7 @@ import { volumeMount, volumesFromMounts } from './volume-mounts.js';
 import type { SeccompSetting } from '../sandbox/security-opt.js';
 import type { ContainerMount, NetworkMode, PortMapping } from '../sandbox/types.js';
 import { openVolumeStore } from './volume-users.js';
+import { emitContainerEvent } from './container-events.js';
 
 export interface CreateContainerOptions {
   image: string;
@@ -194,6 +195,7 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
       },
     };
     await containers.create(rec);
+    emitContainerEvent(root, rec, 'create');
     return rec;
   } catch (err) {
     if (snapshotKey) await releaseRootfs(root, snapshotKey).catch(() => {});

@@ -14,6 +14,8 @@ import { RUNC, runcArgs, runcLoggedError, runtimeError } from '../sandbox/runc.j
 import { mergeEnv, parseEnvFlags } from './run-config.js';
 import { shimResizer, TTY_SHIM_RUNC_FLAGS, underTtyShim } from '../native/tty-shim.js';
 import { resolveUser } from '../sandbox/user.js';
+import { randomBytes } from 'node:crypto';
+import { emitContainerEvent } from './container-events.js';
 
 export interface ExecOptions {
   args: string[];
@@ -35,6 +37,8 @@ export interface ExecOptions {
   onTerminal?(resize: (rows: number, cols: number) => void): void;
   /** Kills the exec'd process (SIGKILL through runc's child) when aborted. */
   signal?: AbortSignal;
+  /** The server's exec ID, for the exec_start / exec_die events' `execID` (a random one otherwise). */
+  execId?: string;
 }
 
 /** Runs a process in container `ref`; resolves with its exit status. CONTAINER_NOT_FOUND, PRECONDITION when not running. */
@@ -42,6 +46,7 @@ export async function execInContainer(root: string, ref: string, o: ExecOptions)
   const rec = await createContainerStore({ root }).get(ref);
   if (rec.status !== 'running')
     throw new KilnError('CONTAINER_RUNNING', `container ${rec.id.slice(0, 12)} is not running`, { hint: 'start a new one with kiln run' });
+  if (rec.paused) throw new KilnError('CONTAINER_RUNNING', `container ${rec.id} is paused, unpause the container before exec`);
   const bundle = bundleDir(root, rec.id);
   // Unique per call: the server runs several execs into one container at once.
   const tag = `exec-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
@@ -85,6 +90,8 @@ export async function execInContainer(root: string, ref: string, o: ExecOptions)
   // Under the shim stderr carries only runc's and the shim's own errors; they go where stderr would.
   if (st?.stderr && child.stderr) child.stderr.pipe(st.stderr, { end: false });
   else child.stderr?.resume();
+  const execID = o.execId ?? randomBytes(32).toString('hex');
+  emitContainerEvent(root, rec, `exec_start: ${o.args.join(' ')}`, { execID });
   const forward = (s: NodeJS.Signals) => child.kill(s);
   const onAbort = () => child.kill('SIGKILL');
   if (!st) {
@@ -97,6 +104,7 @@ export async function execInContainer(root: string, ref: string, o: ExecOptions)
       child.on('error', reject);
       child.on('close', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
     });
+    emitContainerEvent(root, rec, 'exec_die', { execID, exitCode: String(code) });
     if (code !== 0) {
       const err = await runcLoggedError(log);
       if (err) throw runtimeError(err);

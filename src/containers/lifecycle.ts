@@ -10,6 +10,9 @@ import { removeContainerData } from './container-runner.js';
 import { createContainerStore, type ContainerRecord } from './containers.js';
 import { processStartTime } from '../sandbox/owner.js';
 import { runcKill } from '../sandbox/runc.js';
+import { emitContainerEvent } from './container-events.js';
+import { signalNumber } from './kill.js';
+import { thawForSignal } from './pause.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -84,31 +87,36 @@ export async function stopContainer(root: string, rec: ContainerRecord, opts: { 
   if (rec.status !== 'running' && rec.status !== 'restarting') return;
   const store = createContainerStore({ root });
   await markManuallyStopped(store, rec.id);
+  // A frozen process would not act on the signal: thaw first, as dockerd's stop does.
+  await thawForSignal(root, rec);
   const signal = (opts.signal ?? rec.stopSignal ?? 'TERM').replace(/^SIG/, '');
   let graceEnd = Date.now() + (opts.timeoutSec ?? 10) * 1000;
   let signalled = false;
   let killedAt = 0;
   for (;;) {
     const cur = await store.get(rec.id).catch(() => undefined);
-    if (!cur || (cur.status !== 'running' && cur.status !== 'restarting')) return;
+    if (!cur || (cur.status !== 'running' && cur.status !== 'restarting')) break;
     if (cur.status === 'restarting' && !(await processAlive(cur.pid))) {
       // Its supervisor is gone (killed with the server that ran it): nothing will record the exit but this.
       await store.update(rec.id, { status: 'exited', pid: 0 }).catch(() => undefined);
-      return;
+      break;
     }
     // Signalled once it runs (a restart may be starting it right now).
     if (cur.status === 'running' && !signalled) {
       signalled = true;
       graceEnd = Math.max(graceEnd, Date.now());
       await runcKill(root, rec.id, signal);
+      emitContainerEvent(root, rec, 'kill', { signal: String(signalNumber(signal)) });
     }
     if (Date.now() > graceEnd && !killedAt) {
       killedAt = Date.now();
       await runcKill(root, rec.id, 'KILL');
+      emitContainerEvent(root, rec, 'kill', { signal: '9' });
     }
     if (killedAt && Date.now() - killedAt > 10_000) throw new KilnError('RUNTIME_FAILED', `container ${rec.id.slice(0, 12)} did not stop`);
     await sleep(50);
   }
+  emitContainerEvent(root, rec, 'stop');
 }
 
 /**

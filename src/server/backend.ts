@@ -244,6 +244,22 @@ export interface ContainerBackend {
   export?(id: string, open: () => Writable, opts?: IoOpts): Promise<void>;
   /** `POST /commit`: a new image from the container; its ID. */
   commit?(id: string, opts: IoOpts & { ref?: string; changes?: string[]; comment?: string; author?: string; pause?: boolean }): Promise<{ Id: string }>;
+  /** `docker top`: the host's `ps` rows of the container's processes. 409 when it is not running. */
+  top?(id: string, psArgs?: string): Promise<{ Titles: string[]; Processes: string[][] }>;
+  /**
+   * `docker stats`: samples in dockerd's StatsJSON shape, handed to `send` one at a time: one (after a second's
+   * baseline, unless `oneShot`) without `stream`, else one a second until the container stops or `signal` aborts.
+   */
+  stats?(id: string, opts: IoOpts & { stream: boolean; oneShot?: boolean }, send: (sample: unknown) => Promise<void>): Promise<void>;
+  /** `docker pause` / `unpause` (cgroup freezer); 409 when not running (or not paused, for unpause). */
+  pause?(id: string): Promise<void>;
+  unpause?(id: string): Promise<void>;
+  /** `docker update`: Docker's UpdateConfig body; unsupported fields are refused naming their option. */
+  update?(id: string, config: Record<string, unknown>): Promise<{ Warnings: string[] }>;
+  /** `docker rename`: 409 when the name is taken, 400 when invalid. */
+  rename?(id: string, name: string): Promise<void>;
+  /** `docker kill -s SIGNAL` (default SIGKILL): the signal is sent, the exit not awaited; 409 when not running. */
+  kill?(id: string, signal?: string): Promise<void>;
 }
 
 /** A volume as `GET /volumes/{name}` answers it (dockerd's fields; UsageData only in `/system/df`). */
@@ -282,6 +298,27 @@ export interface VolumeBackend {
   usage?(): Promise<VolumeInspect[]>;
 }
 
+/** One event of the daemon's log (`GET /events`), Docker's message shape. */
+export interface EventMessage {
+  Type: string;
+  Action: string;
+  Actor: { ID: string; Attributes: Record<string, string> };
+  scope: string;
+  time: number;
+  timeNano: number;
+  status?: string;
+  id?: string;
+  from?: string;
+}
+
+/** The daemon's event log: what was recorded in a window, and what comes next. */
+export interface EventsBackend {
+  /** Events with `sinceNano <= timeNano <= untilNano`, oldest first. */
+  read(o: { sinceNano?: number; untilNano?: number }): Promise<EventMessage[]>;
+  /** Calls `onEvent` for each new event until `signal` aborts. */
+  follow(onEvent: (e: EventMessage) => void, o: { signal: AbortSignal }): Promise<void>;
+}
+
 /** Disk usage and pruning (`/system/df`, `/build/prune`). */
 export interface SystemBackend {
   df(opts?: IoOpts): Promise<{ LayersSize: number; Images: ImageSummary[]; Containers?: unknown[]; Volumes?: unknown[]; BuildCache: unknown[] }>;
@@ -297,6 +334,7 @@ export interface ServerBackend {
   containers?: ContainerBackend;
   volumes?: VolumeBackend;
   system?: SystemBackend;
+  events?: EventsBackend;
   /** Releases what the backend holds (locks, child processes). */
   close?(): Promise<void>;
 }

@@ -14,6 +14,13 @@ import { superviseContainer } from '../containers/container-runner.js';
 import { removeContainer, startContainer, stopContainer } from '../containers/lifecycle.js';
 import { hasRestartPolicy } from '../containers/restart-policy.js';
 import { execInContainer } from '../containers/exec.js';
+import { containerTop } from '../containers/top.js';
+import { containerStats } from '../containers/stats.js';
+import { pauseContainer, unpauseContainer } from '../containers/pause.js';
+import { parseUpdate, updateContainer } from '../containers/update.js';
+import { renameContainer } from '../containers/rename.js';
+import { killContainer } from '../containers/kill.js';
+import { emitContainerEvent } from '../containers/container-events.js';
 import { parseVolume } from '../containers/run-config.js';
 import { containerFsMembers } from './container-fs-backend.js';
 import type { NetworkMode, PortMapping } from '../sandbox/types.js';
@@ -294,11 +301,13 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       if (rec.status === 'restarting')
         throw new KilnError('CONTAINER_RUNNING', `container ${rec.id.slice(0, 12)} is restarting, wait until the container is running`);
       if (rec.status !== 'running') throw new KilnError('CONTAINER_RUNNING', `container ${rec.id.slice(0, 12)} is not running`);
+      if (rec.paused) throw new KilnError('CONTAINER_RUNNING', `Container ${rec.id} is paused, unpause the container before exec`);
       if (!Array.isArray(spec?.Cmd) || spec.Cmd.length === 0 || !spec.Cmd.every((a) => typeof a === 'string')) {
         throw new KilnError('INVALID_ARGUMENT', 'no exec command specified');
       }
       const execId = randomBytes(32).toString('hex');
       execs.set(execId, { id: execId, containerId: rec.id, spec, running: false, exitCode: null, started: false, terminal: {} });
+      emitContainerEvent(root.root, rec, `exec_create: ${spec.Cmd.join(' ')}`, { execID: execId });
       return execId;
     },
     async execStart(execId, sinks, opts) {
@@ -318,6 +327,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
           onTerminal: (resize) => attachTerminal(e.terminal, resize),
           streams: { stdout: sinks.stdout, stderr: sinks.stderr, stdin: sinks.stdin },
           signal: opts?.signal,
+          execId,
         });
       } catch (err) {
         e.exitCode = err instanceof KilnError ? err.exitCode : 126;
@@ -459,7 +469,20 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       }
       const shown = all
         .filter((c) => opts.all || c.status === 'running' || c.status === 'restarting')
-        .filter((c) => matchContainer(f, { id: c.id, name: c.name, status: c.status, exitCode: c.exitCode, labels: c.labels, imageId: c.imageId }, ancestors));
+        .filter((c) =>
+          matchContainer(
+            f,
+            {
+              id: c.id,
+              name: c.name,
+              status: c.paused && c.status === 'running' ? 'paused' : c.status,
+              exitCode: c.exitCode,
+              labels: c.labels,
+              imageId: c.imageId,
+            },
+            ancestors,
+          ),
+        );
       return Promise.all(shown.map(async (c) => containerSummary(c, await shapeInputs(root, c, { size: opts.size }))));
     },
     async prune(opts) {
@@ -476,6 +499,18 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       }
       return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
     },
+    // docker top / stats / pause / unpause / update / rename / kill: src/containers/{top,stats,pause,update,rename,kill}.ts
+    top: async (id, psArgs) => containerTop(root.root, await store.get(id), psArgs),
+    stats: async (id, opts, send) => containerStats(root.root, id, opts, send),
+    pause: async (id) => void (await pauseContainer(root.root, await store.get(id))),
+    unpause: async (id) => void (await unpauseContainer(root.root, await store.get(id))),
+    update: async (id, config) => {
+      const u = parseUpdate(config);
+      await updateContainer(root.root, await store.get(id), u);
+      return { Warnings: [] };
+    },
+    rename: async (id, name) => void (await renameContainer(root.root, await store.get(id), name)),
+    kill: async (id, signal) => killContainer(root.root, await store.get(id), signal),
     async inspect(id, opts) {
       const rec = await store.get(id);
       return containerInspect(rec, await shapeInputs(root, rec, { size: opts?.size }));

@@ -19,6 +19,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createContainerStore } from '../containers/containers.js';
+import { followEvents, readEvents } from '../events/events.js';
 import type { PullPort } from '../builder/ports.js';
 import { parsePlatform } from '../image/platform.js';
 import { createContainerBackend } from './container-backend.js';
@@ -149,6 +150,7 @@ export async function createLocalBackend(opts: LocalBackendOptions): Promise<Ser
     containers: createContainerBackend(root),
     volumes: createVolumeBackend(root.root),
     system: createSystemBackend(root),
+    events: { read: (o) => readEvents(root.root, o), follow: (onEvent, o) => followEvents(root.root, onEvent, o) },
     async close() {
       await settleBuildMounts(root.paths.containers);
       await builder.close();

@@ -11,6 +11,8 @@ import { containerRoutes } from './containers.js';
 import { execRoutes } from './exec.js';
 import { volumeRoutes } from './volumes.js';
 import { containerFsRoutes } from './container-fs.js';
+import { containerOpsRoutes } from './container-ops.js';
+import { eventsRoutes } from './events.js';
 
 export const routes: Array<Route<Handler>> = [
   { method: 'GET', pattern: '/_ping', handler: ping },
@@ -31,6 +33,9 @@ export const routes: Array<Route<Handler>> = [
   { method: 'POST', pattern: '/images/{name*}/push', handler: pushImage },
   { method: 'GET', pattern: '/images/{name*}/get', handler: saveImages },
   { method: 'DELETE', pattern: '/images/{name*}', handler: removeImage },
+  ...eventsRoutes,
+  // Before the generic container routes: their `/containers/{id}/kill` is a stop, this one a signal.
+  ...containerOpsRoutes,
   ...containerRoutes,
   ...execRoutes,
   ...volumeRoutes,
