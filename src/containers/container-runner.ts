@@ -16,6 +16,7 @@ import { ownerAlive } from '../sandbox/owner.js';
 import { runcKill, runcState } from '../sandbox/runc.js';
 import type { RunningContainer } from '../sandbox/types.js';
 import { createVolumeStore } from './volumes.js';
+import { executorNetwork, joinContainerNetworks, leaveContainerNetworks, type JoinedContainer } from './container-networks.js';
 
 export interface SuperviseOptions {
   stdout?: Writable;
@@ -101,9 +102,16 @@ export async function superviseContainer(root: string, id: string, o: SuperviseO
       await new Promise((r) => setTimeout(r, 10));
     }
   };
+  let joined: JoinedContainer | undefined;
   try {
+    // User-defined networks: their namespace is made here (src/networks) and handed to the executor.
+    joined = await joinContainerNetworks(root, rec);
+    if (joined) rec = await update({ networks: joined.networks, ip: joined.ip });
     const result = await createExecutor({ root }).run({
       ...rec.spec,
+      network: joined?.mode ?? executorNetwork(rec),
+      // On user-defined networks /etc/hosts also names the container, and DNS goes to the network's server.
+      ...(joined ? { nameservers: joined.nameservers, extraHosts: [...(rec.spec.extraHosts ?? []), ...(joined.ip ? [`${joined.ip}\t${rec.name}`] : [])] } : {}),
       id,
       stdio: o.inheritStdio ? 'inherit' : undefined,
       stdin: o.stdin,
@@ -125,6 +133,9 @@ export async function superviseContainer(root: string, id: string, o: SuperviseO
     rec = await update({ status: 'exited', exitCode, error, finishedAt: new Date().toISOString(), pid: 0 }).catch(() => rec);
     throw err;
   } finally {
+    // After the exit is recorded (the chain above), so the cleared addresses are not overwritten.
+    await chain.catch(() => {});
+    await leaveContainerNetworks(root, id).catch(() => {});
     await new Promise<void>((r) => (log ? log.end(() => r()) : r()));
     if (rec.autoRemove) await removeContainerData(root, rec, { volumes: true });
   }

@@ -14,6 +14,7 @@ import { imageVolumes, mergeEnv, parseEnvFile, parseEnvFlags, resolveArgs, type 
 import type { SeccompSetting } from '../sandbox/security-opt.js';
 import type { ContainerMount, NetworkMode, PortMapping } from '../sandbox/types.js';
 import { createVolumeStore } from './volumes.js';
+import { resolveCreateNetworks, type EndpointOptions } from './container-networks.js';
 
 export interface CreateContainerOptions {
   image: string;
@@ -25,6 +26,11 @@ export interface CreateContainerOptions {
   workdir?: string;
   user?: string;
   network?: NetworkMode;
+  /**
+   * Docker's NetworkMode by name (a user-defined network's name or id, or bridge/default/host/none) and the
+   * endpoints asked for (`--network-alias`, `--ip`, NetworkingConfig.EndpointsConfig); overrides `network`.
+   */
+  networking?: { mode?: string; endpoints?: Record<string, EndpointOptions> };
   ports?: PortMapping[];
   name?: string;
   hostname?: string;
@@ -86,8 +92,9 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
     fileEnv.push(...parseEnvFile(text, f));
   }
   const env = mergeEnv(cfg?.Env ?? [], [...fileEnv, ...parseEnvFlags(o.env ?? [])]);
-  const network = o.network ?? 'bridge';
-  if (o.ports?.length && network !== 'bridge') {
+  const resolved = o.networking ? await resolveCreateNetworks(store.root, o.networking.mode, o.networking.endpoints) : undefined;
+  const network = resolved?.network ?? o.network ?? 'bridge';
+  if (o.ports?.length && network !== 'bridge' && !resolved?.networks) {
     throw new KilnError('INVALID_ARGUMENT', `published ports need the bridge network, not "${network}"`);
   }
   const containers = createContainerStore({ root });
@@ -150,6 +157,7 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
       snapshotKey,
       volumes: used,
       labels: { ...(cfg?.Labels ?? {}), ...(o.labels ?? {}) },
+      ...(resolved?.networks ? { networks: resolved.networks } : {}),
       spec: {
         rootfs,
         mounts,

@@ -17,6 +17,16 @@ async function waitGone(pid: number, ms: number): Promise<void> {
   while (Date.now() < end && (await processStartTime(pid)) !== undefined) await new Promise((r) => setTimeout(r, 20));
 }
 
+/**
+ * Sweeps of layers above the sandbox (user-defined networks) that run with this one; they register themselves
+ * when loaded, since the sandbox may not import them.
+ */
+const extraSweeps: Array<(root: string) => Promise<void>> = [];
+
+export function addCleanupSweep(fn: (root: string) => Promise<void>): void {
+  if (!extraSweeps.includes(fn)) extraSweeps.push(fn);
+}
+
 /** A bundle younger than this without owner.json may be in the middle of being created. */
 const GRACE_MS = 10_000;
 
@@ -141,5 +151,6 @@ export async function cleanupStale(root: string): Promise<CleanupReport> {
       () => false,
     ),
   ).catch(() => {});
+  for (const sweep of extraSweeps) await sweep(root).catch(() => {});
   return { removed };
 }

@@ -8,13 +8,14 @@ import { open } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { KilnError } from '../errors.js';
 import type { StoreRoot } from '../cache/root.js';
-import { createContainer } from '../containers/create-container.js';
+import { createContainer, type CreateContainerOptions } from '../containers/create-container.js';
 import { createContainerStore, type ContainerRecord } from '../containers/containers.js';
 import { superviseContainer } from '../containers/container-runner.js';
 import { removeContainer, stopContainer } from '../containers/lifecycle.js';
 import { execInContainer } from '../containers/exec.js';
 import { parseVolume } from '../containers/run-config.js';
-import type { NetworkMode, PortMapping } from '../sandbox/types.js';
+import type { PortMapping } from '../sandbox/types.js';
+import { endpointSettings, type EndpointOptions } from '../containers/container-networks.js';
 import type { ContainerBackend, ContainerCreate, ContainerSummary, ExecCreate, ExecInspect } from './backend.js';
 import { containerPruneFilter, matchContainer } from './filters.js';
 import { hostOptions } from './host-config.js';
@@ -58,11 +59,19 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
   return { promise, resolve };
 }
 
-/** Docker's NetworkMode → kiln's. */
-function network(mode: string | undefined): NetworkMode | undefined {
-  if (!mode || mode === 'default' || mode === 'bridge') return undefined;
-  if (mode === 'none' || mode === 'host') return mode;
-  throw new KilnError('INVALID_ARGUMENT', `network mode ${JSON.stringify(mode)} is not supported (bridge, none, host)`);
+/**
+ * Docker's NetworkMode (bridge, default, host, none, or a user-defined network's name or id) and the endpoints'
+ * `--network-alias` / `--ip` (NetworkingConfig.EndpointsConfig; its other fields are refused by host-config.ts).
+ */
+function networking(spec: ContainerCreate): NonNullable<CreateContainerOptions['networking']> {
+  const mode = spec.HostConfig?.NetworkMode;
+  if (mode !== undefined && typeof mode !== 'string') throw new KilnError('INVALID_ARGUMENT', 'HostConfig.NetworkMode must be a string');
+  if (mode && /^(container|service):/.test(mode)) throw new KilnError('NOT_IMPLEMENTED', `--network ${mode} is not supported by kiln`);
+  const endpoints: Record<string, EndpointOptions> = {};
+  for (const [name, ep] of Object.entries(spec.NetworkingConfig?.EndpointsConfig ?? {})) {
+    endpoints[name] = { aliases: [...(ep?.Aliases ?? [])], ...(ep?.IPAMConfig?.IPv4Address ? { ipv4Address: ep.IPAMConfig.IPv4Address } : {}) };
+  }
+  return { mode: mode || undefined, endpoints };
 }
 
 /**
@@ -203,7 +212,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
         env: spec.Env ?? undefined,
         workdir: spec.WorkingDir || undefined,
         user: spec.User || undefined,
-        network: network(spec.HostConfig?.NetworkMode),
+        networking: networking(spec),
         ports: portMappings(spec.HostConfig?.PortBindings),
         volumes: (spec.HostConfig?.Binds ?? []).map((b) => parseVolume(b, '/')),
         name: opts.name,
@@ -215,7 +224,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       }).catch((err: unknown) => {
         // The docker CLI reads any 404 from create as "image not found" and pulls: a missing bind source is
         // a 400, as dockerd answers ("invalid mount config").
-        if (err instanceof KilnError && err.category === 'not-found' && err.code !== 'IMAGE_NOT_FOUND') {
+        if (err instanceof KilnError && err.category === 'not-found' && err.code !== 'IMAGE_NOT_FOUND' && err.code !== 'NETWORK_NOT_FOUND') {
           throw new KilnError('INVALID_ARGUMENT', `invalid mount config: ${err.message}`, { hint: err.hint, cause: err });
         }
         throw err;
@@ -491,7 +500,11 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
           PortBindings: portMap(rec.spec.ports),
           Binds: (rec.spec.mounts ?? []).filter((m) => m.type === 'bind' && m.source).map((m) => `${m.source}:${m.target}${m.readonly ? ':ro' : ''}`),
         },
-        NetworkSettings: { IPAddress: rec.ip ?? '', Ports: rec.status === 'running' ? portMap(rec.spec.ports) : {} },
+        NetworkSettings: {
+          IPAddress: rec.networks ? (rec.networks.bridge?.ip ?? '') : (rec.ip ?? ''),
+          Ports: rec.status === 'running' ? portMap(rec.spec.ports) : {},
+          Networks: await endpointSettings(root.root, rec),
+        },
       };
     },
   };

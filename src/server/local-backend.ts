@@ -22,6 +22,7 @@ import { createContainerStore } from '../containers/containers.js';
 import type { PullPort } from '../builder/ports.js';
 import { parsePlatform } from '../image/platform.js';
 import { createContainerBackend } from './container-backend.js';
+import { createNetworkBackend } from './network-backend.js';
 
 export interface LocalBackendOptions {
   root: string;
@@ -146,6 +147,7 @@ export async function createLocalBackend(opts: LocalBackendOptions): Promise<Ser
       },
     },
     containers: createContainerBackend(root),
+    networks: createNetworkBackend(root.root),
     system: createSystemBackend(root),
     async close() {
       await settleBuildMounts(root.paths.containers);

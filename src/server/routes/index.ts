@@ -9,6 +9,7 @@ import { postBuild } from './build.js';
 import { listImages, inspectImage, tagImage, removeImage, pushImage, createImage, saveImages, loadImages, login, imageHistory, pruneImages } from './images.js';
 import { containerRoutes } from './containers.js';
 import { execRoutes } from './exec.js';
+import { networkRoutes } from './networks.js';
 
 export const routes: Array<Route<Handler>> = [
   { method: 'GET', pattern: '/_ping', handler: ping },
@@ -31,4 +32,5 @@ export const routes: Array<Route<Handler>> = [
   { method: 'DELETE', pattern: '/images/{name*}', handler: removeImage },
   ...containerRoutes,
   ...execRoutes,
+  ...networkRoutes,
 ];
