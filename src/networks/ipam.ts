@@ -55,6 +55,12 @@ export function defaultAddressPool(env: NodeJS.ProcessEnv = process.env): Addres
   return v ? parseAddressPool(v, 'KILN_DEFAULT_ADDRESS_POOL') : { base: parseCidr('10.90.0.0/16', 'pool'), size: 24 };
 }
 
+/** The first block of the pool that overlaps none of `taken` (host routes, other networks). */
+export function pickSubnet(pool: AddressPool, taken: Cidr[]): Cidr | undefined {
+  for (const c of split(pool.base, pool.size)) if (!taken.some((t) => overlaps(t, c))) return c;
+  return undefined;
+}
+
 function leaseName(c: Cidr): string {
   return `${formatIp(c.base)}_${c.prefix}`;
 }
@@ -140,10 +146,10 @@ export async function allocateSubnet(
   }
   if (req.gateway || req.ipRange) throw new KilnError('INVALID_ARGUMENT', `${req.gateway ? '--gateway' : '--ip-range'} needs --subnet`);
   const taken = [...(await hostRoutes()), kiln0, ...(await readSubnetLeases()).map((l) => parseCidr(l.subnet, 'lease'))];
-  for (const c of split(pool.base, pool.size)) {
-    if (taken.some((t) => overlaps(t, c))) continue;
+  for (let c = pickSubnet(pool, taken); c; c = pickSubnet(pool, taken)) {
     const gw = formatIp(c.base + 1);
     if (!(await claim(c, { ...lease, gateway: gw }))) return { Subnet: formatCidr(c), Gateway: gw };
+    taken.push(c); // taken meanwhile by another kiln: try the next one
   }
   throw new KilnError('NETWORK_FAILED', `could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network`, {
     hint: `every /${pool.size} of ${formatCidr(pool.base)} is taken or routed; give --subnet, or kiln serve --default-address-pool base=CIDR,size=N`,
