@@ -6,9 +6,12 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { startServe, docker, type Served } from './serve-helper.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServe, docker, run, type Served } from './serve-helper.js';
+import { kiln } from '../../helpers/kiln-cli.js';
 
 let s: Served;
 const containers: string[] = [];
@@ -175,6 +178,63 @@ test('rm refuses a network in use, then leaves nothing of it on the host; prune 
   assert.match(pruned, /kn-unused/);
   assert.not.match(pruned, /kn-kept|kn-front/);
   assert.is((await inspectNet('kn-kept')).Id, kept);
+});
+
+test('network events: create, connect, disconnect, destroy, with the name and the container', async () => {
+  const lines = readFileSync(join(s.root, 'events', 'events.jsonl'), 'utf8').trim().split('\n');
+  const evs = lines.map((l) => JSON.parse(l)).filter((e) => e.Type === 'network');
+  const front = evs.filter((e) => e.Actor.Attributes.name === 'kn-back');
+  assert.equal([...new Set(front.map((e) => e.Action))], ['create', 'connect', 'disconnect', 'destroy']);
+  const connect = front.find((e) => e.Action === 'connect');
+  assert.is(connect.Actor.Attributes.type, 'bridge');
+  assert.match(connect.Actor.Attributes.container, /^[0-9a-f]{64}$/);
+});
+
+test('docker-compose 1.29 up puts services on <project>_default and extra networks, down removes them', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-compose-net-'));
+  try {
+    const proj = join(dir, 'knproj');
+    execFileSync('mkdir', [proj]);
+    writeFileSync(
+      join(proj, 'docker-compose.yml'),
+      ['version: "3.7"', 'services:', '  web:', '    image: busybox', '    command: sleep 300', '  client:', '    image: busybox', '    command: sleep 300', '    networks: [default, extra]', 'networks:', '  extra: {}', ''].join('\n'),
+    );
+    const env = { DOCKER_HOST: s.host, DOCKER_CONFIG: s.dockerConfig };
+    const up = await run('docker-compose', ['up', '-d'], { cwd: proj, env, timeoutMs: 120_000 });
+    assert.is(up.code, 0, up.stderr);
+    const client = await ipOn('knproj_client_1', 'knproj_extra');
+    assert.match(client, /^10\.93\.\d+\.\d+$/);
+    const aliases = JSON.parse(await ok(['inspect', '-f', '{{json (index .NetworkSettings.Networks "knproj_default").Aliases}}', 'knproj_web_1']));
+    assert.ok(aliases.includes('web'), String(aliases));
+    assert.ok(await ping('knproj_client_1', await ipOn('knproj_web_1', 'knproj_default'), true), 'client reaches web on the default network');
+    const down = await run('docker-compose', ['down'], { cwd: proj, env, timeoutMs: 120_000 });
+    assert.is(down.code, 0, down.stderr);
+    assert.not.match(await ok(['network', 'ls', '--format', '{{.Name}}']), /knproj/);
+  } finally {
+    await run('docker-compose', ['down'], { cwd: join(dir, 'knproj'), env: { DOCKER_HOST: s.host, DOCKER_CONFIG: s.dockerConfig } });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a network whose state root is gone is swept: bridge, rules and leases', async () => {
+  const gone = mkdtempSync(join(tmpdir(), 'kiln-net-gone-'));
+  const other = mkdtempSync(join(tmpdir(), 'kiln-net-other-'));
+  try {
+    const made = await kiln(['network', 'create', '--subnet', '172.29.90.0/24', 'kn-orphan'], { root: gone });
+    assert.is(made.code, 0, made.stderr);
+    const bridge = `kbr-${made.stdout.trim().slice(0, 11)}`;
+    assert.ok(execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).includes(bridge));
+    rmSync(gone, { recursive: true, force: true });
+    // Any kiln command that runs the start-up clean-up sweeps; `network ls` does.
+    const ls = await kiln(['network', 'ls'], { root: other });
+    assert.is(ls.code, 0, ls.stderr);
+    assert.not.ok(execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).includes(bridge), `${bridge} swept`);
+    assert.not.ok(iptablesSave().includes('172.29.90.0/24'));
+    assert.not.ok(existsSync('/run/kiln/subnets/172.29.90.0_24'));
+  } finally {
+    rmSync(gone, { recursive: true, force: true });
+    rmSync(other, { recursive: true, force: true });
+  }
 });
 
 test.run();
