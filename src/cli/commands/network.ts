@@ -48,7 +48,17 @@ export function register(program: Command): void {
     .action(
       async (
         name: string,
-        o: { driver: string; subnet?: string; gateway?: string; ipRange?: string; internal?: boolean; attachable?: boolean; label: string[]; opt: string[]; ipv6?: boolean },
+        o: {
+          driver: string;
+          subnet?: string;
+          gateway?: string;
+          ipRange?: string;
+          internal?: boolean;
+          attachable?: boolean;
+          label: string[];
+          opt: string[];
+          ipv6?: boolean;
+        },
         cmd: Command,
       ) => {
         const b = await backend(globalOptions(cmd).root);
@@ -81,7 +91,8 @@ export function register(program: Command): void {
       }
       const w = o.trunc ? 15 : 67;
       const rows = [`${'NETWORK ID'.padEnd(w)}${'NAME'.padEnd(20)}${'DRIVER'.padEnd(10)}SCOPE`];
-      for (const n of [...nets].sort((a, b) => a.Name.localeCompare(b.Name))) rows.push(`${id(n.Id).padEnd(w)}${n.Name.padEnd(20)}${n.Driver.padEnd(10)}${n.Scope}`);
+      for (const n of [...nets].sort((a, b) => a.Name.localeCompare(b.Name)))
+        rows.push(`${id(n.Id).padEnd(w)}${n.Name.padEnd(20)}${n.Driver.padEnd(10)}${n.Scope}`);
       process.stdout.write(rows.join('\n') + '\n');
     });
   network

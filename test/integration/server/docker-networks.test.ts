@@ -181,7 +181,9 @@ test('rm refuses a network in use, then leaves nothing of it on the host; prune 
 });
 
 test('network events: create, connect, disconnect, destroy, with the name and the container', async () => {
-  const lines = readFileSync(join(s.root, 'events', 'events.jsonl'), 'utf8').trim().split('\n');
+  const lines = readFileSync(join(s.root, 'events', 'events.jsonl'), 'utf8')
+    .trim()
+    .split('\n');
   const evs = lines.map((l) => JSON.parse(l)).filter((e) => e.Type === 'network');
   const front = evs.filter((e) => e.Actor.Attributes.name === 'kn-back');
   assert.equal([...new Set(front.map((e) => e.Action))], ['create', 'connect', 'disconnect', 'destroy']);
@@ -197,7 +199,20 @@ test('docker-compose 1.29 up puts services on <project>_default and extra networ
     execFileSync('mkdir', [proj]);
     writeFileSync(
       join(proj, 'docker-compose.yml'),
-      ['version: "3.7"', 'services:', '  web:', '    image: busybox', '    command: sleep 300', '  client:', '    image: busybox', '    command: sleep 300', '    networks: [default, extra]', 'networks:', '  extra: {}', ''].join('\n'),
+      [
+        'version: "3.7"',
+        'services:',
+        '  web:',
+        '    image: busybox',
+        '    command: sleep 300',
+        '  client:',
+        '    image: busybox',
+        '    command: sleep 300',
+        '    networks: [default, extra]',
+        'networks:',
+        '  extra: {}',
+        '',
+      ].join('\n'),
     );
     const env = { DOCKER_HOST: s.host, DOCKER_CONFIG: s.dockerConfig };
     const up = await run('docker-compose', ['up', '-d'], { cwd: proj, env, timeoutMs: 120_000 });
