@@ -11,6 +11,7 @@ import { emitEvent } from '../events/events.js';
 import { KilnError } from '../errors.js';
 import { addEndpoint, containerNetns, joinNetworks, leaveNamespace, removeEndpoint, type EndpointRequest } from '../networks/endpoints.js';
 import { endpointNames } from '../networks/dns.js';
+import { contains, formatCidr, lastIp, parseCidr, parseIp } from '../networks/cidr.js';
 import { createNetworkStore } from '../networks/store.js';
 import { isPredefined, type NetworkRecord } from '../networks/types.js';
 import { bundleDir } from '../sandbox/executor.js';
@@ -27,6 +28,17 @@ export interface EndpointOptions {
 
 function newEndpointId(): string {
   return randomBytes(32).toString('hex');
+}
+
+/** `--ip` must be an address of the network's subnet (checked at create and connect; leased at start). */
+function checkRequestedIp(net: NetworkRecord, ip: string | undefined): void {
+  if (!ip) return;
+  const subnet = parseCidr(net.IPAM.Config[0]!.Subnet, 'subnet');
+  const n = parseIp(ip);
+  if (n === undefined) throw new KilnError('INVALID_ARGUMENT', `invalid IPv4 address ${JSON.stringify(ip)} (--ip)`);
+  if (!contains(subnet, n) || n === subnet.base || n === lastIp(subnet)) {
+    throw new KilnError('INVALID_ARGUMENT', `Invalid address ${ip}: It does not belong to any of this network's subnets (${net.Name}: ${formatCidr(subnet)})`);
+  }
 }
 
 function refuseOnPredefined(name: string, o: EndpointOptions | undefined): void {
@@ -75,6 +87,7 @@ export async function resolveCreateNetworks(
   const networks: Record<string, EndpointRecord> = {};
   if (!primaryNet) networks.bridge = { networkId: (await store.get('bridge')).Id, endpointId: newEndpointId(), aliases: [] };
   for (const { net, o } of nets) {
+    checkRequestedIp(net, o?.ipv4Address);
     networks[net.Name] = {
       networkId: net.Id,
       endpointId: newEndpointId(),
@@ -200,14 +213,7 @@ export async function connectContainer(root: string, netRef: string, containerRe
         { net, endpointId: ep.endpointId, aliases: ep.aliases, ipv4Address: ep.ipv4Address },
       );
       Object.assign(ep, { ip: a.ip, prefixLen: a.prefixLen, gateway: a.gateway, mac: a.mac });
-    } else if (o.ipv4Address) {
-      // Checked now rather than at start: the address must lie in the subnet.
-      const { parseIp, parseCidr, contains } = await import('../networks/cidr.js');
-      const ipn = parseIp(o.ipv4Address);
-      if (ipn === undefined || !contains(parseCidr(net.IPAM.Config[0]!.Subnet, 'subnet'), ipn)) {
-        throw new KilnError('INVALID_ARGUMENT', `invalid --ip ${o.ipv4Address}: not in network ${net.Name}'s subnet ${net.IPAM.Config[0]!.Subnet}`);
-      }
-    }
+    } else checkRequestedIp(net, o.ipv4Address);
     eps[net.Name] = ep;
     await store.update(rec.id, { networks: eps });
   }
