@@ -2,7 +2,7 @@
  * Crash clean-up for user-defined networks, run with the sandbox's start-up clean-up (registered with it below)
  * and when `kiln serve` starts. Frees what nobody can own any more: networks whose root is gone or whose record
  * is gone (bridge, rules, DNS server and records, subnet lease), kbr- bridges without a lease, address leases and
- * knet- namespaces whose owning process died. A lease younger than a minute may belong to a network being
+ * knet- namespaces of a gone root or of this root whose owning process died. A lease younger than a minute may belong to a network being
  * created and is left alone; another live root's networks are never touched.
  */
 import { readdir, stat, unlink } from 'node:fs/promises';
@@ -26,6 +26,16 @@ const exists = (p: string) =>
 
 async function ownerDead(pid: number, startTime: string): Promise<boolean> {
   return (await processStartTime(pid)) !== startTime;
+}
+
+/**
+ * Whether an endpoint's lease (or namespace) can go: its root is gone, or it is this root's and the process that
+ * held it died (this root's sweep has stopped that process's containers first). Another live root's are left to
+ * that root's own sweep, which knows whether their containers still run.
+ */
+async function endpointGone(o: { root: string; pid: number; startTime: string }, root: string): Promise<boolean> {
+  if (!(await exists(o.root))) return true;
+  return o.root === root && (await ownerDead(o.pid, o.startTime));
 }
 
 /** Sweeps the host's network leftovers as seen from state root `root`. Never throws. */
@@ -57,14 +67,14 @@ export async function sweepNetworks(root: string): Promise<void> {
     if (/^[0-9a-f]{64}$/.test(id) && !live.has(id) && !leases.some((l) => l.networkId === id)) await stopDnsServer(id).catch(() => {});
   }
   for (const a of await readAddressLeases()) {
-    if ((await exists(a.root)) && !(await ownerDead(a.pid, a.startTime))) continue;
+    if (!(await endpointGone(a, root))) continue;
     await removeDnsRecord(a.networkId, a.containerId).catch(() => {});
     await releaseAddress(a.networkId, a.ip, a.containerId).catch(() => {});
   }
   const owned = new Set<string>();
   for (const ns of await readdir(NETNS_OWNERS).catch(() => [] as string[])) {
     const o = await readNetnsOwner(ns);
-    if (o && (await exists(o.root)) && !(await ownerDead(o.pid, o.startTime))) owned.add(ns);
+    if (o && !(await endpointGone(o, root))) owned.add(ns);
     else await unlink(join(NETNS_OWNERS, ns)).catch(() => {});
   }
   for (const ns of await listContainerNamespaces()) if (!owned.has(ns)) await tool('ip', ['netns', 'del', ns]);
