@@ -241,6 +241,17 @@ test('a network whose state root is gone is swept: bridge, rules and leases', as
     assert.is(made.code, 0, made.stderr);
     const bridge = `kbr-${made.stdout.trim().slice(0, 11)}`;
     assert.ok(execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).includes(bridge));
+    // kiln's own CLI: run --network NAME --ip, and its resolv.conf pointing at the network's gateway.
+    assert.is((await kiln(['base', 'busybox'], { root: gone })).code, 0);
+    const r = await kiln(
+      ['run', '--rm', '--network', 'kn-orphan', '--ip', '172.29.90.9', 'busybox', 'sh', '-c', 'ip -4 addr show eth0; cat /etc/resolv.conf'],
+      { root: gone },
+    );
+    assert.is(r.code, 0, r.stderr);
+    assert.match(r.stdout, /inet 172\.29\.90\.9\/24/);
+    assert.match(r.stdout, /^nameserver 172\.29\.90\.1$/m);
+    const onBridge = await kiln(['run', '--rm', '--network-alias', 'x', 'busybox', 'true'], { root: gone });
+    assert.match(onBridge.stderr, /network-scoped alias is supported only for containers in user defined networks/);
     rmSync(gone, { recursive: true, force: true });
     // Any kiln command that runs the start-up clean-up sweeps; `network ls` does.
     const ls = await kiln(['network', 'ls'], { root: other });
