@@ -102,7 +102,7 @@ export async function addEndpoint(ns: string, c: ContainerRef, req: EndpointRequ
   const net = req.net;
   const cfg = net.IPAM.Config[0];
   if (!cfg) throw new KilnError('NETWORK_FAILED', `network ${net.Name} has no subnet`);
-  await ensureNetworkUp(net);
+  await ensureNetworkUp(c.root, net);
   const addr = await leaseAddress(cfg, { root: c.root, networkId: net.Id, containerId: c.id, pid: c.pid, want: req.ipv4Address });
   const prefixLen = parseCidr(cfg.Subnet, 'subnet').prefix;
   const used = new Set(await interfaces(ns));

@@ -169,6 +169,21 @@ function checkedIp(s: string, what: string, subnet: Cidr): string {
   return s;
 }
 
+/**
+ * Takes a stored network's subnet lease again when it is missing (/run is emptied at reboot, records are not), so
+ * no other network is given the subnet meanwhile; NETWORK_OVERLAP when another network holds it now.
+ */
+export async function reclaimSubnet(lease: SubnetLease): Promise<void> {
+  const file = join(SUBNETS, leaseName(parseCidr(lease.subnet, 'subnet')));
+  const held = await readFile(file, 'utf8').then(
+    (t) => JSON.parse(t) as SubnetLease,
+    () => undefined,
+  );
+  if (held?.networkId === lease.networkId) return;
+  const clash = held ? held.subnet : await claim(parseCidr(lease.subnet, 'subnet'), lease);
+  if (clash) throw overlapError(lease.subnet, `another kiln network (${clash}) taken while this one's lease was gone`);
+}
+
 /** Gives a network's subnet back (its address leases go with it). */
 export async function releaseSubnet(subnet: string, networkId: string): Promise<void> {
   const file = join(SUBNETS, leaseName(parseCidr(subnet, 'subnet')));

@@ -7,7 +7,7 @@ import { emitEvent } from '../events/events.js';
 import { KilnError } from '../errors.js';
 import { bridgeName, ensureBridgeDevice, removeBridgeDevice } from './bridge-device.js';
 import { ensureDnsServer, stopDnsServer } from './dns.js';
-import { allocateSubnet, defaultAddressPool, releaseSubnet, type AddressPool } from './ipam.js';
+import { allocateSubnet, defaultAddressPool, reclaimSubnet, releaseSubnet, type AddressPool } from './ipam.js';
 import { createNetworkStore, newNetworkId, NETWORK_NAME } from './store.js';
 import { isPredefined, type NetworkCreateOptions, type NetworkRecord } from './types.js';
 
@@ -56,7 +56,7 @@ export async function createNetwork(root: string, o: NetworkCreateOptions, pool:
   };
   try {
     await store.create(rec);
-    await ensureNetworkUp(rec);
+    await ensureNetworkUp(root, rec);
   } catch (err) {
     await teardown(root, rec, { keepRecord: (err as KilnError).code === 'NETWORK_EXISTS' }).catch(() => {});
     throw err;
@@ -66,8 +66,9 @@ export async function createNetwork(root: string, o: NetworkCreateOptions, pool:
 }
 
 /** The bridge, its rules and its DNS server, made again if missing (after a reboot, say); idempotent. */
-export async function ensureNetworkUp(rec: NetworkRecord): Promise<void> {
+export async function ensureNetworkUp(root: string, rec: NetworkRecord): Promise<void> {
   const cfg = rec.IPAM.Config[0]!;
+  await reclaimSubnet({ root, networkId: rec.Id, subnet: cfg.Subnet, gateway: cfg.Gateway, bridge: bridgeName(rec.Id), internal: rec.Internal });
   await ensureBridgeDevice({ bridge: bridgeName(rec.Id), subnet: cfg.Subnet, gateway: cfg.Gateway, internal: rec.Internal });
   await ensureDnsServer(rec.Id, cfg.Gateway);
 }
