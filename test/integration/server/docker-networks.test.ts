@@ -182,6 +182,26 @@ test('rm refuses a network in use, then leaves nothing of it on the host; prune 
   assert.is((await inspectNet('kn-kept')).Id, kept);
 });
 
+test('an internal network gives no route out and drops what would leave its bridge', async () => {
+  await ok(['network', 'create', '--internal', '--subnet', '172.29.73.0/24', 'kn-int']);
+  networks.push('kn-int');
+  assert.is((await inspectNet('kn-int')).Internal, true);
+  containers.push('kn-i1');
+  await ok(['run', '-d', '--name', 'kn-i1', '--network', 'kn-int', 'busybox', 'sleep', '300']);
+  assert.not.match(await ok(['exec', 'kn-i1', 'ip', 'route']), /^default/m);
+  const bridge = `kbr-${(await inspectNet('kn-int')).Id.slice(0, 11)}`;
+  const rules = iptablesSave();
+  assert.match(rules, new RegExp(`-A KILN-NETWORKS -i ${bridge} ! -o ${bridge} -j DROP`));
+  assert.not.match(rules, /172\.29\.73\.0\/24.*MASQUERADE/);
+  // Even with a route added by hand, the front network stays out of reach.
+  const front = await ipOn('kn-a1', 'kn-front');
+  await docker(s, ['exec', 'kn-i1', 'ip', 'route', 'add', 'default', 'via', '172.29.73.1']);
+  assert.not.ok(await ping('kn-i1', front, false), 'kn-i1 (internal) must not reach kn-a1');
+  await ok(['rm', '-f', 'kn-i1']);
+  await ok(['network', 'rm', 'kn-int']);
+  networks.splice(networks.indexOf('kn-int'), 1);
+});
+
 test('network events: create, connect, disconnect, destroy, with the name and the container', async () => {
   const lines = readFileSync(join(s.root, 'events', 'events.jsonl'), 'utf8')
     .trim()
