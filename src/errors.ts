@@ -4,7 +4,8 @@
  * Anything thrown that is not a KilnError is a bug, and the CLI prints it with its stack.
  */
 
-export type ErrorCategory = 'invalid' | 'not-found' | 'exists' | 'precondition' | 'unavailable' | 'unauthorized' | 'failed' | 'internal' | 'cancelled';
+export type ErrorCategory =
+  'invalid' | 'not-found' | 'exists' | 'precondition' | 'forbidden' | 'unavailable' | 'unauthorized' | 'failed' | 'internal' | 'cancelled';
 
 /** Where in a file a problem is. `line` is 1-based. */
 export interface SourceLocation {
@@ -59,6 +60,12 @@ export const ERROR_CODES = {
   VOLUME_NOT_FOUND: { category: 'not-found' },
   VOLUME_IN_USE: { category: 'precondition' },
   NETWORK_FAILED: { category: 'failed' },
+  NETWORK_NOT_FOUND: { category: 'not-found' },
+  NETWORK_EXISTS: { category: 'exists' },
+  /** dockerd answers 403 for these: a predefined network, a network with active endpoints. */
+  NETWORK_FORBIDDEN: { category: 'forbidden' },
+  /** A subnet or address already taken (dockerd: "Pool overlaps with other one on this address space"). */
+  NETWORK_OVERLAP: { category: 'forbidden' },
   /** A step needs an entitlement (network.host, security.insecure) that whoever started the build did not grant. */
   ENTITLEMENT_DENIED: { category: 'precondition' },
   // builder
@@ -100,6 +107,7 @@ const CATEGORY_STATUS: Record<ErrorCategory, { exit: number; http: number }> = {
   'not-found': { exit: 3, http: 404 },
   exists: { exit: 4, http: 409 },
   precondition: { exit: 5, http: 409 },
+  forbidden: { exit: 5, http: 403 },
   unavailable: { exit: 6, http: 503 },
   unauthorized: { exit: 7, http: 401 },
   failed: { exit: 1, http: 500 },

@@ -21,6 +21,7 @@ import { createVolumeStore } from './volumes.js';
 import { emitVolumeEvents } from './volume-events.js';
 import { volumeUsers } from './volume-users.js';
 import { emitContainerEvent } from './container-events.js';
+import { executorNetwork, joinContainerNetworks, leaveContainerNetworks, type JoinedContainer } from './container-networks.js';
 
 export interface SuperviseOptions {
   stdout?: Writable;
@@ -188,9 +189,16 @@ async function runOnce(
     }
   };
   emitVolumeEvents(root, id, rec.spec.mounts ?? [], 'mount');
+  let joined: JoinedContainer | undefined;
   try {
+    // User-defined networks: their namespace is made here (src/networks) and handed to the executor.
+    joined = await joinContainerNetworks(root, rec);
+    if (joined) rec = await update({ networks: joined.networks, ip: joined.ip });
     const result = await createExecutor({ root }).run({
       ...rec.spec,
+      network: joined?.mode ?? executorNetwork(rec),
+      // On user-defined networks /etc/hosts also names the container, and DNS goes to the network's server.
+      ...(joined ? { nameservers: joined.nameservers, extraHosts: [...(rec.spec.extraHosts ?? []), ...(joined.ip ? [`${joined.ip}\t${rec.name}`] : [])] } : {}),
       id,
       stdio: o.inheritStdio ? 'inherit' : undefined,
       stdin: o.stdin,
@@ -225,5 +233,8 @@ async function runOnce(
     finished = true;
     await health?.stop();
     emitVolumeEvents(root, id, rec.spec.mounts ?? [], 'unmount');
+    // After the pending record updates, so the addresses it clears are not written back.
+    await update({}).catch(() => undefined);
+    await leaveContainerNetworks(root, id).catch(() => {});
   }
 }

@@ -18,6 +18,7 @@ import type { SeccompSetting } from '../sandbox/security-opt.js';
 import type { ContainerMount, NetworkMode, PortMapping } from '../sandbox/types.js';
 import { openVolumeStore } from './volume-users.js';
 import { emitContainerEvent } from './container-events.js';
+import { resolveCreateNetworks, type EndpointOptions } from './container-networks.js';
 
 export interface CreateContainerOptions {
   image: string;
@@ -31,6 +32,11 @@ export interface CreateContainerOptions {
   workdir?: string;
   user?: string;
   network?: NetworkMode;
+  /**
+   * Docker's NetworkMode by name (a user-defined network's name or id, or bridge/default/host/none) and the
+   * endpoints asked for (`--network-alias`, `--ip`, NetworkingConfig.EndpointsConfig); overrides `network`.
+   */
+  networking?: { mode?: string; endpoints?: Record<string, EndpointOptions> };
   ports?: PortMapping[];
   name?: string;
   hostname?: string;
@@ -102,8 +108,9 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
   }
   const env = mergeEnv(cfg?.Env ?? [], [...fileEnv, ...parseEnvFlags(o.env ?? [])]);
   const healthcheck = mergeHealthcheck(cfg?.Healthcheck, o.healthcheck);
-  const network = o.network ?? 'bridge';
-  if (o.ports?.length && network !== 'bridge') {
+  const resolved = o.networking ? await resolveCreateNetworks(store.root, o.networking.mode, o.networking.endpoints) : undefined;
+  const network = resolved?.network ?? o.network ?? 'bridge';
+  if (o.ports?.length && network !== 'bridge' && !resolved?.networks) {
     throw new KilnError('INVALID_ARGUMENT', `published ports need the bridge network, not "${network}"`);
   }
   const containers = createContainerStore({ root });
@@ -171,6 +178,7 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
       labels: { ...(cfg?.Labels ?? {}), ...(o.labels ?? {}) },
       ...(hasRestartPolicy(o.restartPolicy) ? { restartPolicy: o.restartPolicy, restartCount: 0 } : {}),
       ...(healthcheck ? { healthcheck } : {}),
+      ...(resolved?.networks ? { networks: resolved.networks } : {}),
       spec: {
         rootfs,
         mounts,

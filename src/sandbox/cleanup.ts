@@ -32,6 +32,16 @@ async function settleOrphanedRestart(statePath: string): Promise<void> {
   await writeFile(statePath, JSON.stringify({ ...state, status: 'exited', pid: 0 })).catch(() => {});
 }
 
+/**
+ * Sweeps of layers above the sandbox (user-defined networks) that run with this one; they register themselves
+ * when loaded, since the sandbox may not import them.
+ */
+const extraSweeps: Array<(root: string) => Promise<void>> = [];
+
+export function addCleanupSweep(fn: (root: string) => Promise<void>): void {
+  if (!extraSweeps.includes(fn)) extraSweeps.push(fn);
+}
+
 /** A bundle younger than this without owner.json may be in the middle of being created. */
 const GRACE_MS = 10_000;
 
@@ -157,5 +167,6 @@ export async function cleanupStale(root: string): Promise<CleanupReport> {
       () => false,
     ),
   ).catch(() => {});
+  for (const sweep of extraSweeps) await sweep(root).catch(() => {});
   return { removed };
 }

@@ -32,15 +32,28 @@ export function containerResolvConf(host: string): string {
   return lines.join('\n');
 }
 
+/**
+ * resolv.conf pointing at `nameservers` (a user-defined network's embedded DNS, as Docker's 127.0.0.11) with the
+ * host's search and options lines, as Docker writes it for containers on user-defined networks.
+ */
+export function embeddedResolvConf(host: string, nameservers: string[]): string {
+  const kept = host.split('\n').filter((l) => /^\s*(search|domain|options)\s/.test(l));
+  return [...nameservers.map((n) => `nameserver ${n}`), ...kept, ''].join('\n');
+}
+
 /** The host's resolv.conf, as is for containers on the host's network, filtered (above) for the others. */
-async function resolvConf(shareHostNet: boolean): Promise<string> {
+async function resolvConf(shareHostNet: boolean, nameservers?: string[]): Promise<string> {
   hostResolv ??= readFile('/etc/resolv.conf', 'utf8').catch(() => '');
   const text = await hostResolv;
+  if (nameservers?.length) return embeddedResolvConf(text, nameservers);
   return shareHostNet ? text : containerResolvConf(text);
 }
 
 /** Writes the three files into `bundle`; returns their paths. */
-export async function writeEtcFiles(bundle: string, o: { hostname: string; ip?: string; shareHostNet: boolean; extraHosts?: string[] }): Promise<EtcFiles> {
+export async function writeEtcFiles(
+  bundle: string,
+  o: { hostname: string; ip?: string; shareHostNet: boolean; extraHosts?: string[]; nameservers?: string[] },
+): Promise<EtcFiles> {
   const files: EtcFiles = { hosts: join(bundle, 'hosts'), hostname: join(bundle, 'hostname'), resolvConf: join(bundle, 'resolv.conf') };
   let hosts: string;
   if (o.shareHostNet) {
@@ -54,7 +67,7 @@ export async function writeEtcFiles(bundle: string, o: { hostname: string; ip?: 
   await Promise.all([
     writeFile(files.hosts, hosts),
     writeFile(files.hostname, `${o.hostname}\n`),
-    resolvConf(o.shareHostNet).then((t) => writeFile(files.resolvConf, t)),
+    resolvConf(o.shareHostNet, o.nameservers).then((t) => writeFile(files.resolvConf, t)),
   ]);
   return files;
 }

@@ -89,7 +89,8 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
   let clean = false;
   try {
     await writeOwner(bundle);
-    if (o.ports?.length && o.network !== 'bridge') throw new KilnError('INVALID_ARGUMENT', 'published ports (-p) need the bridge network');
+    if (o.ports?.length && o.network !== 'bridge' && !(typeof o.network === 'object' && o.network.ip))
+      throw new KilnError('INVALID_ARGUMENT', 'published ports (-p) need the bridge network');
     // The rootfs mount and the network (a bridge costs ~100 ms) are independent: set both up at once. Each
     // assigns its handle as soon as it exists, so `finally` undoes whichever succeeded.
     const settled = await Promise.allSettled([
@@ -108,7 +109,7 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
     const [user, nofile, etcFiles, hostCaps, devices] = await Promise.all([
       resolveUser(rootfs, o.process.user),
       nofileLimit(),
-      writeEtcFiles(bundle, { hostname, ip: netw.ip, shareHostNet: netw.ns === 'host', extraHosts: o.extraHosts }),
+      writeEtcFiles(bundle, { hostname, ip: netw.ip, shareHostNet: netw.ns === 'host', extraHosts: o.extraHosts, nameservers: o.nameservers }),
       hostCapabilities(),
       o.privileged ? hostDevices() : Promise.resolve([]),
     ]);

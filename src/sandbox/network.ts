@@ -26,6 +26,8 @@ export interface NetworkContext {
 
 /** Sets up the network for one container. */
 export async function attachNetwork(mode: NetworkMode | undefined, ctx: NetworkContext): Promise<NetworkAttachment> {
+  // Made and removed by the caller (src/networks/): joined as is.
+  if (typeof mode === 'object') return { ns: { path: mode.path }, ip: mode.ip, release: async () => {} };
   switch (mode ?? 'default') {
     case 'host':
       return { ns: 'host', release: async () => {} };

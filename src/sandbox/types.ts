@@ -6,7 +6,16 @@ import type { Writable } from 'node:stream';
 import type { Mount } from '../cache/types.js';
 import type { SeccompSetting } from './security-opt.js';
 
-export type NetworkMode = 'none' | 'host' | 'bridge' | 'default';
+export type NetworkMode = 'none' | 'host' | 'bridge' | 'default' | JoinedNamespace;
+
+/**
+ * A network namespace set up by the caller (user-defined networks, src/networks/): the container joins it as
+ * is, and the caller removes it. `ip`: the container's address in it (published ports go there).
+ */
+export interface JoinedNamespace {
+  path: string;
+  ip?: string;
+}
 
 /** A mount inside the container, besides the rootfs. */
 export interface ContainerMount {
@@ -45,6 +54,11 @@ export interface RunOptions {
   hostname?: string;
   /** Extra lines for /etc/hosts (`ip name`). */
   extraHosts?: string[];
+  /**
+   * resolv.conf's nameservers instead of the host's (a user-defined network's embedded DNS server on its
+   * gateway); the host's search and options lines are kept.
+   */
+  nameservers?: string[];
   limits?: { memoryBytes?: number; cpus?: number; pids?: number };
   /** Mount the rootfs read-only (`--read-only`). */
   readonlyRootfs?: boolean;

@@ -135,6 +135,10 @@ export interface ContainerCreate {
     /** `{"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}` from `docker run -p`. */
     PortBindings?: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null> | null;
   };
+  /** Per network (name or id): `--network-alias` and `--ip` (the other fields are refused by host-config.ts). */
+  NetworkingConfig?: {
+    EndpointsConfig?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null } | null> | null;
+  } | null;
 }
 
 /** `docker logs` options (`GET /containers/{id}/logs`). */
@@ -319,6 +323,49 @@ export interface EventsBackend {
   follow(onEvent: (e: EventMessage) => void, o: { signal: AbortSignal }): Promise<void>;
 }
 
+/** `POST /networks/create` (Docker's field names; docker-py sends null for what it leaves out). */
+export interface NetworkCreateBody {
+  Name?: string;
+  CheckDuplicate?: boolean | null;
+  Driver?: string | null;
+  Internal?: boolean | null;
+  Attachable?: boolean | null;
+  Ingress?: boolean | null;
+  EnableIPv6?: boolean | null;
+  IPAM?: {
+    Driver?: string | null;
+    Options?: Record<string, string> | null;
+    Config?: Array<{ Subnet?: string; IPRange?: string; Gateway?: string; AuxiliaryAddresses?: unknown }> | null;
+  } | null;
+  Options?: Record<string, string> | null;
+  Labels?: Record<string, string> | null;
+  Scope?: string | null;
+  ConfigOnly?: boolean | null;
+  ConfigFrom?: unknown;
+}
+
+/** A network as `GET /networks/{id}` answers (and each entry of `GET /networks`). */
+export type NetworkInspect = import('../networks/types.js').NetworkRecord & {
+  Containers: Record<string, import('../networks/types.js').EndpointView>;
+  ConfigFrom: { Network: string };
+  ConfigOnly: false;
+};
+
+/** User-defined networks (`/networks/*`). Filters are checked by the backend (400s). */
+export interface NetworkBackend {
+  list(opts: { filters?: Filters }): Promise<NetworkInspect[]>;
+  /** By name, id or unique id prefix; NETWORK_NOT_FOUND (404). */
+  inspect(ref: string): Promise<NetworkInspect>;
+  create(body: NetworkCreateBody): Promise<{ Id: string; Warning: string }>;
+  remove(ref: string): Promise<void>;
+  connect(
+    ref: string,
+    body: { Container?: string; EndpointConfig?: { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null } | null },
+  ): Promise<void>;
+  disconnect(ref: string, body: { Container?: string; Force?: boolean }): Promise<void>;
+  prune(opts: { filters?: Filters }): Promise<{ NetworksDeleted: string[] }>;
+}
+
 /** Disk usage and pruning (`/system/df`, `/build/prune`). */
 export interface SystemBackend {
   df(opts?: IoOpts): Promise<{ LayersSize: number; Images: ImageSummary[]; Containers?: unknown[]; Volumes?: unknown[]; BuildCache: unknown[] }>;
@@ -333,6 +380,7 @@ export interface ServerBackend {
   registry?: RegistryBackend;
   containers?: ContainerBackend;
   volumes?: VolumeBackend;
+  networks?: NetworkBackend;
   system?: SystemBackend;
   events?: EventsBackend;
   /** Releases what the backend holds (locks, child processes). */

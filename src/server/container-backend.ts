@@ -8,7 +8,7 @@ import { open } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { KilnError } from '../errors.js';
 import type { StoreRoot } from '../cache/root.js';
-import { createContainer } from '../containers/create-container.js';
+import { createContainer, type CreateContainerOptions } from '../containers/create-container.js';
 import { createContainerStore } from '../containers/containers.js';
 import { superviseContainer } from '../containers/container-runner.js';
 import { removeContainer, startContainer, stopContainer } from '../containers/lifecycle.js';
@@ -23,7 +23,8 @@ import { killContainer } from '../containers/kill.js';
 import { emitContainerEvent } from '../containers/container-events.js';
 import { parseVolume } from '../containers/run-config.js';
 import { containerFsMembers } from './container-fs-backend.js';
-import type { NetworkMode, PortMapping } from '../sandbox/types.js';
+import type { PortMapping } from '../sandbox/types.js';
+import type { EndpointOptions } from '../containers/container-networks.js';
 import type { ContainerBackend, ContainerCreate, ExecCreate, ExecInspect } from './backend.js';
 import { containerPruneFilter, matchContainer } from './filters.js';
 import { hostOptions } from './host-config.js';
@@ -69,11 +70,19 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
   return { promise, resolve };
 }
 
-/** Docker's NetworkMode → kiln's. */
-function network(mode: string | undefined): NetworkMode | undefined {
-  if (!mode || mode === 'default' || mode === 'bridge') return undefined;
-  if (mode === 'none' || mode === 'host') return mode;
-  throw new KilnError('INVALID_ARGUMENT', `network mode ${JSON.stringify(mode)} is not supported (bridge, none, host)`);
+/**
+ * Docker's NetworkMode (bridge, default, host, none, or a user-defined network's name or id) and the endpoints'
+ * `--network-alias` / `--ip` (NetworkingConfig.EndpointsConfig; its other fields are refused by host-config.ts).
+ */
+function networking(spec: ContainerCreate): NonNullable<CreateContainerOptions['networking']> {
+  const mode = spec.HostConfig?.NetworkMode;
+  if (mode !== undefined && typeof mode !== 'string') throw new KilnError('INVALID_ARGUMENT', 'HostConfig.NetworkMode must be a string');
+  if (mode && /^(container|service):/.test(mode)) throw new KilnError('NOT_IMPLEMENTED', `--network ${mode} is not supported by kiln`);
+  const endpoints: Record<string, EndpointOptions> = {};
+  for (const [name, ep] of Object.entries(spec.NetworkingConfig?.EndpointsConfig ?? {})) {
+    endpoints[name] = { aliases: [...(ep?.Aliases ?? [])], ...(ep?.IPAMConfig?.IPv4Address ? { ipv4Address: ep.IPAMConfig.IPv4Address } : {}) };
+  }
+  return { mode: mode || undefined, endpoints };
 }
 
 /**
@@ -194,7 +203,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
         env: spec.Env ?? undefined,
         workdir: spec.WorkingDir || undefined,
         user: spec.User || undefined,
-        network: network(spec.HostConfig?.NetworkMode),
+        networking: networking(spec),
         ports: portMappings(spec.HostConfig?.PortBindings),
         volumes: (spec.HostConfig?.Binds ?? []).map((b) => parseVolume(b, '/')),
         volumesFrom: spec.HostConfig?.VolumesFrom ?? undefined,
@@ -207,7 +216,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
       }).catch((err: unknown) => {
         // The docker CLI reads any 404 from create as "image not found" and pulls: a missing bind source is
         // a 400, as dockerd answers ("invalid mount config").
-        if (err instanceof KilnError && err.category === 'not-found' && err.code !== 'IMAGE_NOT_FOUND') {
+        if (err instanceof KilnError && err.category === 'not-found' && err.code !== 'IMAGE_NOT_FOUND' && err.code !== 'NETWORK_NOT_FOUND') {
           throw new KilnError('INVALID_ARGUMENT', `invalid mount config: ${err.message}`, { hint: err.hint, cause: err });
         }
         throw err;

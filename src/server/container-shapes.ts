@@ -4,6 +4,7 @@
  * test/integration/server/recorded-shapes.test.ts). Fields kiln has no notion of carry Docker's zero values
  * ("" / 0 / false / null), never a different type, so clients that decode into Docker's Go types keep working.
  */
+import type { EndpointSettings } from '../containers/container-networks.js';
 import { join } from 'node:path';
 import type { ContainerRecord, EndpointRecord } from '../containers/containers.js';
 import { bundleDir, containerDir } from '../sandbox/executor.js';
@@ -27,6 +28,8 @@ export interface ShapeInputs {
   imageExposedPorts?: Record<string, object>;
   /** With `size=1`: bytes in the writable layer and the image's size. */
   sizes?: { rw: number; rootFs: number };
+  /** NetworkSettings.Networks as the networks layer words them (network ids, the short-id alias compose reads). */
+  networks?: Record<string, EndpointSettings>;
 }
 
 /** Docker's `State` words, with kiln's paused flag (status stays `running` while frozen). */
@@ -40,11 +43,12 @@ export function networkMode(rec: ContainerRecord): string {
   const names = Object.keys(rec.networks ?? {});
   if (names.length) return names[0]!;
   const n = rec.spec.network;
-  return n === 'bridge' || n === 'default' || !n ? 'default' : n;
+  // A joined namespace is a run-time setting, never stored; a record holds one of the named modes.
+  return n === 'host' || n === 'none' ? n : 'default';
 }
 
 /** One EndpointSettings (api/types/network), Docker's zero values where kiln has nothing. */
-function endpoint(e: Partial<EndpointRecord>, running: boolean) {
+function endpoint(e: Partial<EndpointRecord>, running: boolean): EndpointSettings {
   return {
     IPAMConfig: e.ipv4Address ? { IPv4Address: e.ipv4Address } : null,
     Links: null,
@@ -125,7 +129,7 @@ export function containerSummary(rec: ContainerRecord, inputs: ShapeInputs): Con
     State: stateWord(rec),
     Status: statusText(rec),
     HostConfig: { NetworkMode: networkMode(rec) },
-    NetworkSettings: { Networks: networksOf(rec) },
+    NetworkSettings: { Networks: inputs.networks ?? networksOf(rec) },
     Mounts: mountsOf(rec, inputs.root),
   };
 }
@@ -292,7 +296,7 @@ export function containerInspect(rec: ContainerRecord, inputs: ShapeInputs) {
   const bundle = bundleDir(inputs.root, rec.id);
   const exposed: Record<string, object> = { ...(inputs.imageExposedPorts ?? {}) };
   for (const p of rec.spec.ports ?? []) exposed[`${p.containerPort}/${p.protocol ?? 'tcp'}`] = {};
-  const networks = networksOf(rec);
+  const networks = inputs.networks ?? networksOf(rec);
   return {
     Id: rec.id,
     Created: rec.created,

@@ -3,6 +3,7 @@
  * the writable layer's bytes (SizeRw: the overlay upper directory, walked without following symlinks) and
  * SizeRw plus the image's uncompressed size (SizeRootFs), as dockerd computes them.
  */
+import { endpointSettings } from '../containers/container-networks.js';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StoreRoot } from '../cache/root.js';
@@ -33,7 +34,12 @@ function upperDir(rec: ContainerRecord): string | undefined {
 export async function shapeInputs(root: StoreRoot, rec: ContainerRecord, opts: { size?: boolean } = {}): Promise<ShapeInputs> {
   const image = await root.images.resolve(rec.imageId).catch(() => undefined); // the image may be gone (rmi -f)
   const cfg = image?.config.config;
-  const inputs: ShapeInputs = { root: root.root, imageEntrypoint: cfg?.Entrypoint ?? null, imageExposedPorts: cfg?.ExposedPorts };
+  const inputs: ShapeInputs = {
+    root: root.root,
+    imageEntrypoint: cfg?.Entrypoint ?? null,
+    imageExposedPorts: cfg?.ExposedPorts,
+    networks: await endpointSettings(root.root, rec),
+  };
   if (opts.size) {
     const upper = upperDir(rec);
     const rw = upper ? await treeBytes(upper) : 0;

@@ -280,9 +280,7 @@ const UNSUPPORTED: Array<{ field: string; option: string; ok?: (v: unknown) => b
 
 /** Per network endpoint (`NetworkingConfig.EndpointsConfig.*`): what sets each field. */
 const ENDPOINT_OPTIONS: Record<string, string> = {
-  IPAMConfig: '--ip, --ip6 and --link-local-ip',
   Links: '--link',
-  Aliases: '--network-alias',
   MacAddress: '--mac-address',
   DriverOpts: '--network driver options',
   GwPriority: '--network gw-priority',
@@ -318,7 +316,14 @@ export function refuseUnsupported(spec: ContainerCreate): void {
     (spec as unknown as { NetworkingConfig?: { EndpointsConfig?: Record<string, Loose | null> } }).NetworkingConfig?.EndpointsConfig ?? {},
   )) {
     for (const [k, v] of Object.entries(ep ?? {})) {
-      if (k === 'NetworkID' || k === 'EndpointID' || unset(v)) continue;
+      // Aliases (`--network-alias`) and IPAMConfig.IPv4Address (`--ip`) are honoured on user-defined networks.
+      if (k === 'NetworkID' || k === 'EndpointID' || k === 'Aliases' || unset(v)) continue;
+      if (k === 'IPAMConfig' && v && typeof v === 'object') {
+        for (const [ik, iv] of Object.entries(v as Loose)) {
+          if (ik !== 'IPv4Address' && !unset(iv)) throw refusal(ik === 'IPv6Address' ? '--ip6' : '--link-local-ip');
+        }
+        continue;
+      }
       throw refusal(ENDPOINT_OPTIONS[k] ?? `NetworkingConfig ${k}`);
     }
   }

@@ -24,6 +24,7 @@ import type { PullPort } from '../builder/ports.js';
 import { parsePlatform } from '../image/platform.js';
 import { createContainerBackend } from './container-backend.js';
 import { createVolumeBackend } from './volume-backend.js';
+import { createNetworkBackend } from './network-backend.js';
 
 export interface LocalBackendOptions {
   root: string;
@@ -149,6 +150,7 @@ export async function createLocalBackend(opts: LocalBackendOptions): Promise<Ser
     },
     containers: createContainerBackend(root),
     volumes: createVolumeBackend(root.root),
+    networks: createNetworkBackend(root.root),
     system: createSystemBackend(root),
     events: { read: (o) => readEvents(root.root, o), follow: (onEvent, o) => followEvents(root.root, onEvent, o) },
     async close() {

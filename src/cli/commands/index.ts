@@ -23,6 +23,7 @@ export const commandModules: Record<string, CommandLoader> = {
   login: () => import('./login.js'),
   logout: () => import('./logout.js'),
   logs: () => import('./logs.js'),
+  network: () => import('./network.js'),
   outline: () => import('./outline.js'),
   prune: () => import('./prune.js'),
   ps: () => import('./ps.js'),

@@ -21,7 +21,9 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'volumes-from', value: 'multi', help: "mount another container's volumes and binds: CONTAINER[:ro|rw]" },
   { name: 'workdir', short: 'w', value: 'single', help: 'working directory inside the container' },
   { name: 'user', short: 'u', value: 'single', help: 'user (name|uid)[:(group|gid)]' },
-  { name: 'network', aliases: ['net'], value: 'single', help: 'none, host or bridge (default bridge)' },
+  { name: 'network', aliases: ['net'], value: 'single', help: 'none, host, bridge (the default) or a network made by kiln network create' },
+  { name: 'network-alias', aliases: ['net-alias'], value: 'multi', help: 'another name for the container on its user-defined network' },
+  { name: 'ip', value: 'single', help: 'the IPv4 address on its user-defined network' },
   { name: 'publish', short: 'p', value: 'multi', help: 'publish a port: [IP:]HOST:CONTAINER' },
   { name: 'entrypoint', value: 'single', help: "override the image's ENTRYPOINT" },
   { name: 'name', value: 'single', help: 'name the container' },
@@ -67,9 +69,11 @@ export function register(program: StatusCommand): void {
         import('../../containers/run-config.js'),
         import('../../sandbox/ports.js'),
       ]);
-      const network = (str(flags, 'network') ?? 'bridge') as 'none' | 'host' | 'bridge';
-      if (!['none', 'host', 'bridge'].includes(network))
-        throw new KilnError('INVALID_ARGUMENT', `network ${network} not found`, { hint: 'use none, host or bridge' });
+      // The network by name (a user-defined one is looked up at create: NETWORK_NOT_FOUND), with its alias and address.
+      const networkMode = str(flags, 'network') ?? 'bridge';
+      const ip = str(flags, 'ip');
+      const aliases = list(flags, 'network-alias');
+      const networking = { mode: networkMode, endpoints: aliases.length || ip ? { [networkMode]: { aliases, ...(ip ? { ipv4Address: ip } : {}) } } : {} };
       const detached = bool(flags, 'detach');
       // A detached container's stdin is not kept open (there is no attach to write to it later): refused, not ignored.
       if (detached && bool(flags, 'interactive'))
@@ -117,7 +121,7 @@ export function register(program: StatusCommand): void {
           volumesFrom: list(flags, 'volumes-from'),
           workdir: str(flags, 'workdir'),
           user: str(flags, 'user'),
-          network,
+          networking,
           ports,
           name: str(flags, 'name'),
           labels: rc.parseLabels(list(flags, 'label')),

@@ -78,9 +78,11 @@ export function register(program: Command): void {
       (v: string, acc: string[]) => [...acc, v],
       [] as string[],
     )
+    .option('--default-address-pool <spec>', 'where user-defined networks take their subnets: base=CIDR,size=N (default base=10.90.0.0/16,size=24)')
     .action(
       async (
         o: {
+          defaultAddressPool?: string;
           listen: string[];
           cacheFrom: string[];
           cacheTo: string[];
@@ -123,6 +125,14 @@ export function register(program: Command): void {
           cacheFrom: o.cacheFrom.map((c) => parseCacheImport(c, (p) => resolve(p))),
           cacheTo: o.cacheTo.map((c) => parseCacheExport(c, (p) => resolve(p))),
         };
+        if (o.defaultAddressPool) {
+          const { parseAddressPool } = await import('../../networks/ipam.js');
+          parseAddressPool(o.defaultAddressPool);
+          // Read by every network create of this process (networks/ipam.ts defaultAddressPool).
+          process.env.KILN_DEFAULT_ADDRESS_POOL = o.defaultAddressPool;
+        }
+        // Networks a crash left behind (bridges, rules, DNS servers, leases of dead roots or removed records).
+        await (await import('../../networks/sweep.js')).sweepNetworks(g.root);
         const backend = await createLocalBackend({ root: g.root });
         // As dockerd at boot: containers whose restart policy asks for it run again before the API answers.
         const boot = await (await import('../../containers/boot-restart.js')).restartContainersAtBoot(g.root);

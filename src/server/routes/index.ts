@@ -13,6 +13,7 @@ import { volumeRoutes } from './volumes.js';
 import { containerFsRoutes } from './container-fs.js';
 import { containerOpsRoutes } from './container-ops.js';
 import { eventsRoutes } from './events.js';
+import { networkRoutes } from './networks.js';
 
 export const routes: Array<Route<Handler>> = [
   { method: 'GET', pattern: '/_ping', handler: ping },
@@ -40,4 +41,5 @@ export const routes: Array<Route<Handler>> = [
   ...execRoutes,
   ...volumeRoutes,
   ...containerFsRoutes,
+  ...networkRoutes,
 ];

@@ -30,7 +30,6 @@ const REFUSED: Array<[string[], RegExp]> = [
   [['--shm-size', '64m'], /--shm-size/],
   [['--log-driver', 'none'], /--log-driver none/],
   [['--stop-timeout', '5'], /--stop-timeout/],
-  [['--ip', '10.0.0.2'], /--ip/],
   [['--sysctl', 'net.ipv4.ip_forward=1'], /--sysctl/],
   [['--init'], /--init/],
   [['--memory-swap', '100m', '-m', '50m'], /--memory-swap/],

@@ -142,15 +142,6 @@ const REFUSED: Array<[string, (b: Body) => void, RegExp]> = [
   ['--log-driver none', (b) => (b.HostConfig.LogConfig.Type = 'none'), /--log-driver none/],
   ['--log-opt max-size=1m', (b) => (b.HostConfig.LogConfig.Config = { 'max-size': '1m' }), /--log-opt/],
   ['--stop-timeout 5', (b) => (b.StopTimeout = 5), /--stop-timeout/],
-  [
-    '--network mynet --network-alias x',
-    (b) => {
-      b.HostConfig.NetworkMode = 'mynet';
-      b.NetworkingConfig.EndpointsConfig = { mynet: { ...b.NetworkingConfig.EndpointsConfig.default, Aliases: ['x'] } };
-    },
-    /--network-alias/,
-  ],
-  ['--ip 10.0.0.2', (b) => endpoint(b, { IPAMConfig: { IPv4Address: '10.0.0.2' } }), /--ip/],
   ['--ip6 fd00::2', (b) => endpoint(b, { IPAMConfig: { IPv6Address: 'fd00::2' } }), /--ip6/],
   ['--mac-address 02:42:ac:11:00:02', (b) => endpoint(b, { MacAddress: '02:42:ac:11:00:02' }), /--mac-address/],
   ['--sysctl net.ipv4.ip_forward=1', (b) => (b.HostConfig.Sysctls = { 'net.ipv4.ip_forward': '1' }), /--sysctl/],
@@ -223,6 +214,15 @@ const ACCEPTED: Array<[string, (b: Body) => void]> = [
       b.NetworkingConfig.EndpointsConfig = { none: { ...b.NetworkingConfig.EndpointsConfig.default } };
     },
   ],
+  // Honoured on user-defined networks (the network and the address are checked at create: src/containers/container-networks.ts).
+  [
+    '--network mynet --network-alias x',
+    (b) => {
+      b.HostConfig.NetworkMode = 'mynet';
+      b.NetworkingConfig.EndpointsConfig = { mynet: { ...b.NetworkingConfig.EndpointsConfig.default, Aliases: ['x'] } };
+    },
+  ],
+  ['--ip 10.0.0.2', (b) => endpoint(b, { IPAMConfig: { IPv4Address: '10.0.0.2' } })],
   ['-v /h:/data:ro', (b) => (b.HostConfig.Binds = ['/h:/data:ro'])],
   ['-v /data', (b) => (b.Volumes = { '/data': {} })],
   ['--mount type=volume,dst=/data', (b) => (b.HostConfig.Mounts = [{ Type: 'volume', Target: '/data' }])],
