@@ -90,6 +90,8 @@ export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv
       clearTimeout(t);
       resolve({ code: code ?? 128, stdout, stderr });
     });
+    // A command that never reads its input may exit before it is written: that is no error of the command's.
+    child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
 }
