@@ -282,7 +282,16 @@ export async function endpointSettings(root: string, rec: ContainerRecord): Prom
     .get('bridge')
     .then((n) => n.Id);
   const out: Record<string, EndpointSettings> = {};
-  for (const [name, ep] of Object.entries(currentEndpoints(rec, await bridgeId))) {
+  const eps = currentEndpoints(rec, await bridgeId);
+  const mode = rec.spec.network;
+  if (!Object.keys(eps).length && (mode === 'host' || mode === 'none')) {
+    // As dockerd: a container on host or none has that network's endpoint (no address).
+    const networkId = await createNetworkStore(root)
+      .get(mode)
+      .then((n) => n.Id);
+    eps[mode] = { networkId, endpointId: createHash('sha256').update(`kiln-endpoint\0${rec.id}`).digest('hex'), aliases: [] };
+  }
+  for (const [name, ep] of Object.entries(eps)) {
     const user = !isPredefined(name);
     const running = rec.status === 'running' || rec.status === 'restarting';
     out[name] = {

@@ -53,6 +53,7 @@ export async function createNetwork(root: string, o: NetworkCreateOptions, pool:
     Ingress: false,
     Labels: { ...(o.labels ?? {}) },
     Options: { ...(o.options ?? {}) },
+    ...(o.subnet && !o.gateway ? { gatewayImplicit: true } : {}),
   };
   try {
     await store.create(rec);

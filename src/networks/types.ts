@@ -24,6 +24,11 @@ export interface NetworkRecord {
   Ingress: false;
   Labels: Record<string, string>;
   Options: Record<string, string>;
+  /**
+   * kiln's own: the user gave a subnet without a gateway, so the API shows IPAM.Config as given (dockerd keeps the
+   * user's IPAM config; the gateway it picked is used, not shown).
+   */
+  gatewayImplicit?: boolean;
 }
 
 /** The predefined networks every root lists and nobody removes. */

@@ -345,7 +345,9 @@ export interface NetworkCreateBody {
 }
 
 /** A network as `GET /networks/{id}` answers (and each entry of `GET /networks`). */
-export type NetworkInspect = import('../networks/types.js').NetworkRecord & {
+export type NetworkInspect = Omit<import('../networks/types.js').NetworkRecord, 'IPAM' | 'gatewayImplicit'> & {
+  /** As given by the user: Gateway only when given or picked by kiln's pool (dockerd's IPAM config). */
+  IPAM: { Driver: 'default'; Options: Record<string, string>; Config: Array<{ Subnet: string; Gateway?: string; IPRange?: string }> };
   Containers: Record<string, import('../networks/types.js').EndpointView>;
   ConfigFrom: { Network: string };
   ConfigOnly: false;

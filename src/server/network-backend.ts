@@ -53,7 +53,9 @@ export function createNetworkBackend(root: string, o: { pool?: AddressPool } = {
         };
       }
     }
-    return { ...net, ConfigFrom: { Network: '' }, ConfigOnly: false, Containers: containers };
+    const { gatewayImplicit, ...shown } = net;
+    const Config = gatewayImplicit ? net.IPAM.Config.map(({ Gateway: _picked, ...given }) => given) : net.IPAM.Config;
+    return { ...shown, IPAM: { ...net.IPAM, Config }, ConfigFrom: { Network: '' }, ConfigOnly: false, Containers: containers };
   }
 
   return {

@@ -24,7 +24,8 @@ export function volumeInspect(v: VolumeRecord): VolumeInspect {
     Labels: labelsOf(v),
     Mountpoint: v.mountpoint,
     Name: v.name,
-    Options: v.options ?? null,
+    // dockerd answers {} for a volume made without driver options (the CLI sends an empty map).
+    Options: v.options ?? {},
     Scope: 'local',
   };
 }

@@ -360,4 +360,23 @@ test('docker container prune, image prune and builder prune answer as dockerd', 
   }
 });
 
+test('docker system prune -f: stopped containers and unused networks go; a running container, its network and images in use stay', async () => {
+  for (const n of ['ops-sys-used', 'ops-sys-unused']) assert.is((await docker(s, ['network', 'create', n])).code, 0);
+  await counter('ops-sys-running', ['--network', 'ops-sys-used']);
+  const stopped = (await docker(s, ['create', '--name', 'ops-sys-stopped', 'busybox', 'true'])).stdout.trim();
+  const r = await docker(s, ['system', 'prune', '-f']);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, stopped);
+  assert.match(r.stdout, /Deleted Networks:\nops-sys-unused/);
+  assert.match(r.stdout, /Total reclaimed space/);
+  const names = (await docker(s, ['ps', '-a', '--format', '{{.Names}}'])).stdout;
+  assert.match(names, 'ops-sys-running');
+  assert.not.match(names, 'ops-sys-stopped');
+  const nets = (await docker(s, ['network', 'ls', '--format', '{{.Name}}'])).stdout.split('\n');
+  assert.ok(nets.includes('ops-sys-used') && !nets.includes('ops-sys-unused'), nets.join(' '));
+  assert.is((await docker(s, ['image', 'inspect', 'busybox'])).code, 0);
+  assert.is((await docker(s, ['rm', '-f', 'ops-sys-running'])).code, 0);
+  assert.is((await docker(s, ['network', 'rm', 'ops-sys-used'])).code, 0);
+});
+
 test.run();

@@ -15,9 +15,12 @@ const host = mkdtempSync(join(tmpdir(), 'kiln-docker-options-'));
 test.before(async () => {
   writeFileSync(join(host, 'f.txt'), 'from-host\n');
   s = await startServe({ args: ['--allow-bind', host] });
+  const net = await docker(s, ['network', 'create', '--subnet', '10.213.99.0/24', 'kiln-opt-net']);
+  assert.is(net.code, 0, net.stderr);
 });
 
 test.after(async () => {
+  await docker(s, ['network', 'rm', 'kiln-opt-net']);
   await s?.stop();
   rmSync(host, { recursive: true, force: true });
 });
@@ -56,6 +59,13 @@ const ACCEPTED: Array<[string[], string, string]> = [
   [['--mount', 'type=volume,src=kiln-opt-vol,dst=/data'], 'echo z > /data/z && cat /data/z', 'z\n'],
   [['--mount', `type=bind,src=${host},dst=/h,readonly`], 'cat /h/f.txt; touch /h/no 2>/dev/null || echo ro', 'from-host\nro\n'],
   [['--restart', 'no', '--no-healthcheck', '--log-driver', 'json-file', '--stop-signal', 'SIGINT'], 'echo ok', 'ok\n'],
+  [['--health-cmd', 'true', '--health-interval', '1s', '--health-retries', '2', '--label', 'a=b'], 'echo ok', 'ok\n'],
+  [['-e', 'A=1', '-w', '/tmp', '-u', '65534'], 'echo $A $(pwd) $(id -u)', '1 /tmp 65534\n'],
+  [['--hostname', 'h1', '--add-host', 'db:10.1.2.3'], 'hostname; grep -w db /etc/hosts | cut -f1', 'h1\n10.1.2.3\n'],
+  [['--read-only', '--tmpfs', '/scratch'], 'touch /x 2>/dev/null || echo ro; touch /scratch/y && echo tmp', 'ro\ntmp\n'],
+  [['--cap-drop', 'CHOWN'], 'chown 1 /tmp 2>/dev/null || echo denied', 'denied\n'],
+  [['--network', 'kiln-opt-net', '--ip', '10.213.99.7', '--network-alias', 'opt'], 'ip -4 -o addr show eth0 | grep -o 10.213.99.7/24', '10.213.99.7/24\n'],
+  [['--network', 'none'], 'ip -o link | grep -c eth0 || true', '0\n'],
 ];
 
 for (const [args, script, out] of ACCEPTED) {
