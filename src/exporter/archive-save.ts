@@ -30,6 +30,12 @@ export type ArchiveFormat = 'docker' | 'oci';
 export interface SaveItem {
   image: ImageRecord;
   refs: string[];
+  /**
+   * A multi-platform image: the index and every platform's image. `oci` keeps the stored index and manifests
+   * byte for byte; `docker` writes each platform's image as Docker 25+ does (a manifest.json entry each, the tags
+   * on the first) and an OCI index of the rewritten manifests with their platforms, which index.json names.
+   */
+  index?: { descriptor: Descriptor; children: ImageRecord[] };
 }
 
 export interface SaveOptions extends IoOptions {
@@ -88,8 +94,35 @@ async function* members(content: ContentStore, items: SaveItem[], opts: SaveOpti
   const index: Descriptor[] = [];
   const dockerManifest: Array<{ Config: string; RepoTags: string[] | null; Layers: string[] }> = [];
   const repositories: Record<string, Record<string, string>> = {};
-  for (const { image, refs } of items) {
+  // An index's platforms come first, each written as an image of its own, then the index listing them.
+  const flat: SaveItem[] = items.flatMap((it) => (it.index ? [...it.index.children.map((c) => ({ image: c, refs: [] })), it] : [it]));
+  const childImages = new Set(items.flatMap((it) => it.index?.children ?? []));
+  let children: Descriptor[] = [];
+  for (const item of flat) {
+    const { image, refs } = item;
     opts.signal?.throwIfAborted();
+    if (item.index) {
+      // Every platform's image is written above; now the index itself, named by the tags.
+      let desc = item.index.descriptor;
+      if (format === 'oci') {
+        yield* await blob(blobName(desc.digest), desc.size, () => content.read(desc.digest, opts));
+      } else {
+        const bytes = Buffer.from(canonicalJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: children }));
+        desc = { mediaType: MediaType.OciIndex, digest: sha256Digest(bytes), size: bytes.length };
+        yield* await blob(blobName(desc.digest), bytes.length, async () => bytes);
+      }
+      // docker load tags what manifest.json names: the first platform's entry carries the tags.
+      const first = dockerManifest[dockerManifest.length - item.index.children.length];
+      if (format === 'docker' && first && refs.length) first.RepoTags = refs.map(familiarize);
+      if (refs.length === 0) index.push(desc);
+      for (const r of refs) {
+        const tag = parseReference(r).tag ?? 'latest';
+        index.push({ ...desc, annotations: { [CONTAINERD_NAME_ANNOTATION]: r, [REF_NAME_ANNOTATION]: format === 'oci' ? familiarize(r) : tag } });
+      }
+      children = [];
+      continue;
+    }
+    const isChild = childImages.has(image);
     const m = image.manifest;
     const cfg = m.config;
     yield* await blob(blobName(cfg.digest), cfg.size, () => content.read(cfg.digest, opts));
@@ -136,6 +169,16 @@ async function* members(content: ContentStore, items: SaveItem[], opts: SaveOpti
         if (p.tag === undefined) continue;
         (repositories[familiarName(p)] ??= {})[p.tag] = digestHex(diffIds[diffIds.length - 1] ?? cfg.digest);
       }
+    }
+    if (isChild) {
+      // A platform of an index: listed in the index, not in index.json.
+      const platform = image.descriptor.platform ?? {
+        os: image.config.os,
+        architecture: image.config.architecture,
+        ...(image.config.variant ? { variant: image.config.variant } : {}),
+      };
+      children.push({ ...manifestDesc, platform });
+      continue;
     }
     if (refs.length === 0) index.push(manifestDesc);
     for (const r of refs) {
