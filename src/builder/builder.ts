@@ -37,6 +37,8 @@ import type { BuildEvent, BuildOptions, BuildResult } from './types.js';
 export interface SolvePart {
   lease?: Lease;
   nextStepId(): number;
+  /** Resolves once every platform's solve has parsed and passed its checks (rejects when one failed). */
+  checked(): Promise<void>;
   /** This solve's build-start (the multi-platform build emits one for all). */
   onStart(e: BuildEvent): void;
 }
@@ -159,6 +161,8 @@ export function createBuilder(deps: BuilderDeps): Builder {
     // A foreign platform's RUN needs a binfmt_misc emulator: missing, the build fails now with the fix.
     const runOn = runPlatforms(parsed, platform);
     if (runOn.some((x) => x !== formatPlatform(normalizePlatform(hostPlatform())))) await checkEmulation(runOn);
+    // Several platforms start together, once every one of them has passed these checks.
+    if (part) await part.checked();
     const epoch = sourceDateEpochOf(opts);
     const ignore = await loadDockerignore(contextDir, df.location);
     const cache = await openBuildCache(deps.root);

@@ -65,13 +65,25 @@ export async function buildPlatforms(req: MultiRequest): Promise<BuildResult> {
   const ctl = new AbortController();
   const onAbort = () => ctl.abort(opts.signal?.reason);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  // The barrier of SolvePart.checked: no platform starts a step before every platform passed its checks.
+  let arrived = 0;
+  let release!: () => void;
+  const allChecked = new Promise<void>((res, rej) => {
+    release = res;
+    ctl.signal.addEventListener('abort', () => rej(new KilnError('CANCELLED', 'another platform failed')), { once: true });
+  });
+  allChecked.catch(() => {});
   try {
-    const results = await Promise.all(
+    const settled = await Promise.allSettled(
       platforms.map((platform) =>
         req
           .solve({ ...opts, platform, tags: [], outputs: platformOutputs(outputs, platform, tarDirs), signal: ctl.signal }, platform, {
             lease,
             nextStepId: () => ++stepId,
+            checked: () => {
+              if (++arrived === platforms.length) release();
+              return allChecked;
+            },
             onStart: (e) => {
               if (e.type !== 'build-start' || started) return;
               started = true;
@@ -84,6 +96,10 @@ export async function buildPlatforms(req: MultiRequest): Promise<BuildResult> {
           }),
       ),
     );
+    // Every solve has finished its clean-up; the first real failure is the story, not the others' cancellation.
+    const failures = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    if (failures.length) throw failures.find((e) => !(e instanceof KilnError && e.code === 'CANCELLED')) ?? failures[0];
+    const results = settled.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<Solve>>>).value);
     const format = opts.format ?? 'oci';
     const manifests: Descriptor[] = results.map((r, i) => {
       const p = parsePlatform(platforms[i]!);

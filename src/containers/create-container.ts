@@ -6,6 +6,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { KilnError } from '../errors.js';
 import type { StoreRoot } from '../cache/root.js';
+import { hostPlatform, parsePlatform, platformOf } from '../image/platform.js';
+import { checkEmulation } from '../sandbox/binfmt.js';
 import { createContainerStore, randomName, type ContainerRecord } from './containers.js';
 import { newContainerId } from '../sandbox/executor.js';
 import { adjustCapabilities } from '../sandbox/spec.js';
@@ -49,6 +51,8 @@ export interface CreateContainerOptions {
   labels?: Record<string, string>;
   /** `--stop-signal`: the signal `stop` sends first; default the image's STOPSIGNAL, else SIGTERM. */
   stopSignal?: string;
+  /** `--platform`: which manifest of a multi-platform image to run (default this host's). */
+  platform?: string;
   signal?: AbortSignal;
 }
 
@@ -66,7 +70,10 @@ function parseAddHosts(flags: string[]): string[] {
 /** Creates a container record (status `created`) with its snapshot and volumes. Throws IMAGE_NOT_FOUND, … */
 export async function createContainer(store: StoreRoot, o: CreateContainerOptions): Promise<ContainerRecord> {
   const root = store.root;
-  const image = await store.images.resolve(o.image, { signal: o.signal }).catch((err) => {
+  const platform = o.platform ? parsePlatform(o.platform) : undefined;
+  // A foreign platform runs through its binfmt_misc emulator: missing, say how to register it before creating anything.
+  if (platform && platformOf(platform) !== platformOf(hostPlatform())) await checkEmulation([platformOf(platform)]);
+  const image = await store.images.resolve(o.image, { signal: o.signal, ...(platform ? { platform } : {}) }).catch((err) => {
     // kiln run does not pull implicitly (no registry traffic a user did not ask for): say how to get it.
     if ((err as KilnError).code === 'IMAGE_NOT_FOUND' && !(err as KilnError).hint) {
       throw new KilnError('IMAGE_NOT_FOUND', (err as Error).message, {
