@@ -325,3 +325,9 @@ export async function unregisterEmulator(name: string, dir = BINFMT_DIR): Promis
 export function qemuNameOf(platform: string): string | undefined {
   return ARCHES[archKey(platform)]?.qemu;
 }
+
+/** The tiny exit(0) ELF kiln probes `platform` with (undefined for a platform it knows no emulator for). */
+export function tinyElfFor(platform: string): Buffer | undefined {
+  const a = ARCHES[archKey(platform)];
+  return a ? tinyElf(a) : undefined;
+}
