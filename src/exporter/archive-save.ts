@@ -200,7 +200,11 @@ async function* members(content: ContentStore, items: SaveItem[], opts: SaveOpti
 }
 
 /** Collects what to save for `names` (references or IDs): one item per image, with the references named. */
-export async function resolveSaveItems(images: { resolve(n: string): Promise<ImageRecord> }, names: string[]): Promise<SaveItem[]> {
+export async function resolveSaveItems(
+  images: { resolve(n: string): Promise<ImageRecord>; load?(d: Descriptor): Promise<ImageRecord> },
+  names: string[],
+  content?: ContentStore,
+): Promise<SaveItem[]> {
   const byManifest = new Map<Digest, SaveItem>();
   for (const n of names) {
     const image = await images.resolve(n);
@@ -211,7 +215,16 @@ export async function resolveSaveItems(images: { resolve(n: string): Promise<Ima
     } catch {
       full = undefined;
     }
-    const item = byManifest.get(image.manifestDigest) ?? { image, refs: [] };
+    const item: SaveItem = byManifest.get(image.manifestDigest) ?? { image, refs: [] };
+    // A multi-platform image keeps its index: every platform whose manifest is here goes into the archive.
+    if (image.indexDigest && content && images.load && !item.index) {
+      const doc = await content.readJson<{ manifests: Descriptor[] }>(image.indexDigest);
+      const children: ImageRecord[] = [];
+      for (const m of doc.manifests) if (await content.has(m.digest)) children.push({ ...(await images.load(m)), descriptor: m });
+      const size = (await content.info(image.indexDigest))?.size ?? 0;
+      const mediaType = (doc as { mediaType?: string }).mediaType ?? MediaType.OciIndex;
+      item.index = { descriptor: { mediaType, digest: image.indexDigest, size }, children };
+    }
     if (full && image.refs.includes(full) && !item.refs.includes(full)) item.refs.push(full);
     byManifest.set(image.manifestDigest, item);
   }

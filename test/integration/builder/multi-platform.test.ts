@@ -128,6 +128,38 @@ test('the index is pushed to and pulled from a registry; a fresh root runs its a
   const r = await kiln(['run', '--rm', '--platform', 'linux/arm64', ref, 'cat', '/arch'], { root: fresh });
   assert.is(r.code, 0, r.stderr);
   assert.is(r.stdout.trim(), 'aarch64');
+
+  // --all-platforms stores the whole index under the tag: both platforms run from it.
+  const all = join(dir, 'all');
+  const pulledAll = await kiln(['pull', '--all-platforms', ref], { root: all });
+  assert.is(pulledAll.code, 0, pulledAll.stderr);
+  const listed = JSON.parse((await kiln(['images', '--format', 'json'], { root: all })).stdout.trim()) as { Platforms?: string[] };
+  assert.equal(listed.Platforms, ['linux/amd64', 'linux/arm64']);
+  for (const [p, machine] of [
+    ['linux/amd64', 'x86_64'],
+    ['linux/arm64', 'aarch64'],
+  ] as const) {
+    const x = await kiln(['run', '--rm', '--platform', p, ref, 'cat', '/arch'], { root: all });
+    assert.is(x.stdout.trim(), machine, x.stderr);
+  }
+});
+
+test('kiln save and load keep the index (oci and docker archives)', async () => {
+  const root = join(dir, 'root');
+  for (const format of ['oci', 'docker']) {
+    const tar = join(dir, `multi-${format}.tar`);
+    const saved = await kiln(['save', '--format', format, '-o', tar, 'multi:1'], { root });
+    assert.is(saved.code, 0, saved.stderr);
+    const other = join(dir, `loaded-${format}`);
+    const loaded = await kiln(['load', '-i', tar], { root: other });
+    assert.is(loaded.code, 0, loaded.stderr);
+    const inspect = JSON.parse((await kiln(['inspect', '--platform', 'linux/arm64', 'multi:1'], { root: other })).stdout) as Array<{
+      Architecture: string;
+      Platforms?: string[];
+    }>;
+    assert.is(inspect[0]!.Architecture, 'arm64');
+    assert.equal(inspect[0]!.Platforms, ['linux/amd64', 'linux/arm64']);
+  }
 });
 
 test('a platform without an emulator fails before any step, naming it and the fix; nothing is tagged', async () => {
