@@ -183,19 +183,20 @@ export interface EmulationStatus {
   reason?: string;
 }
 
-const checked = new Map<string, Promise<EmulationStatus>>();
+const checked = new Map<string, { at: number; status: Promise<EmulationStatus> }>();
+/** How long a success is trusted: a resident builder must notice an emulator removed meanwhile. */
+const TRUST_MS = 10_000;
 
 /** Whether RUN steps of `platform` can execute here (native, or through an F binfmt_misc registration). */
 export function canRunPlatform(platform: string, dir = BINFMT_DIR): Promise<EmulationStatus> {
   const key = `${dir}\0${platform}`;
-  let p = checked.get(key);
-  if (!p) {
-    p = probe(platform, dir);
-    // A failure is not remembered: the user may register the emulator and build again in the same daemon.
-    void p.then((s) => (s.ok ? undefined : checked.delete(key)));
-    checked.set(key, p);
-  }
-  return p;
+  const hit = checked.get(key);
+  if (hit && Date.now() - hit.at < TRUST_MS) return hit.status;
+  const status = probe(platform, dir);
+  // A failure is not remembered: the user may register the emulator and build again in the same daemon.
+  void status.then((s) => (s.ok ? undefined : checked.delete(key)));
+  checked.set(key, { at: Date.now(), status });
+  return status;
 }
 
 async function probe(platform: string, dir: string): Promise<EmulationStatus> {

@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { canRunPlatform, registerEmulators, unregisterEmulator } from '../../../src/sandbox/binfmt.js';
+import { binfmtEntries, canRunPlatform, registerEmulators, unregisterEmulator } from '../../../src/sandbox/binfmt.js';
 import { kiln } from '../../helpers/kiln-cli.js';
 import { skopeo, startRegistry, type TestRegistry } from '../../helpers/registry.js';
 
@@ -184,6 +184,35 @@ test('a platform without an emulator fails before any step, naming it and the fi
   assert.not.match(b.stderr, /RUN echo hi/);
   const images = await kiln(['images'], { root });
   assert.not.match(images.stdout, /nope/);
+});
+
+test('kiln setup binfmt registers kiln-qemu-<arch> with flag F, idempotently, and --remove takes away only its own', async () => {
+  let free: string | undefined;
+  for (const p of ['linux/riscv64', 'linux/ppc64le', 'linux/s390x']) {
+    if (!(await canRunPlatform(p)).ok) {
+      free = p;
+      break;
+    }
+  }
+  assert.ok(free, 'one of riscv64, ppc64le, s390x has no binfmt_misc registration here');
+  const others = async () => (await binfmtEntries()).filter((e) => !e.name.startsWith('kiln-qemu-')).map((e) => `${e.name} ${e.flags} ${e.enabled}`);
+  const before = await others();
+  const first = await kiln(['setup', 'binfmt', '--platform', free]);
+  assert.is(first.code, 0, first.stderr);
+  const name = /registered (kiln-qemu-\S+) \(flag F\)/.exec(first.stdout)?.[1];
+  try {
+    assert.ok(name, first.stdout);
+    assert.ok((await canRunPlatform(free)).ok, `${free} runs after kiln setup binfmt`);
+    const again = await kiln(['setup', 'binfmt', '--platform', free]);
+    assert.match(again.stdout, `${free}: already served by ${name}`);
+  } finally {
+    if (name) {
+      const removed = await kiln(['setup', 'binfmt', '--remove', '--platform', free]);
+      assert.match(removed.stdout, `removed ${name}`);
+    }
+  }
+  assert.not.ok((await binfmtEntries()).some((e) => e.name === name));
+  assert.equal(await others(), before, 'no other registration changed');
 });
 
 test.run();
