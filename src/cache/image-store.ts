@@ -244,7 +244,10 @@ export function createImageStore(o: ImageStoreOptions): ImageStore {
     if (!m) return undefined;
     const prefix = m[1]!;
     const images = await list(opts);
-    const exact = images.filter((r) => digestHex(r.id) === prefix || digestHex(r.manifestDigest) === prefix);
+    // A multi-platform build prints its index's digest as the image ID (as Docker's containerd store): that finds it too.
+    const exact = images.filter(
+      (r) => digestHex(r.id) === prefix || digestHex(r.manifestDigest) === prefix || (r.indexDigest !== undefined && digestHex(r.indexDigest) === prefix),
+    );
     if (exact.length > 0) return exact[0];
     if (prefix.length < 4 && !s.startsWith('sha256:')) return undefined;
     const hits = images.filter((r) => digestHex(r.id).startsWith(prefix));

@@ -101,6 +101,9 @@ test('a two-platform build: an index of two images, RUN through qemu for arm64, 
   const arm = await kiln(['run', '--rm', '--platform', 'linux/arm64', 'multi:1', 'uname', '-m'], { root });
   assert.is(arm.code, 0, arm.stderr);
   assert.is(arm.stdout.trim(), 'aarch64');
+  // The ID the build printed is the index's digest, and names the image.
+  const byId = await kiln(['run', '--rm', b.stdout.trim().split('\n').at(-1)!, 'uname', '-m'], { root });
+  assert.is(byId.stdout.trim(), 'x86_64', byId.stderr);
 
   const again = await kiln(['build', '--progress', 'plain', '--platform', 'linux/amd64,linux/arm64', '-t', 'multi:1', ctx], { root });
   assert.is(again.code, 0, again.stderr);
