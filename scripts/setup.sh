@@ -55,15 +55,19 @@ if [ "$(id -u)" = 0 ]; then
   debdir=/var/cache/kiln/debs
   mkdir -p "$debdir"
   want=()
-  for arch in arm64 armhf ppc64el s390x riscv64; do
+  # (riscv64: Debian 12 has no busybox-static for it; Debian 13 does.)
+  for arch in arm64 armhf ppc64el s390x; do
     ls "$debdir"/busybox-static_*_"$arch".deb >/dev/null 2>&1 || want+=("$arch")
   done
   if [ ${#want[@]} -gt 0 ]; then
     echo "setup: fetching busybox-static for ${want[*]} into $debdir"
     for arch in "${want[@]}"; do dpkg --add-architecture "$arch"; done
-    apt-get update -qq >/dev/null
+    # A mirror mid-sync fails some lists: what did download is enough for the packages that are there.
+    apt-get update -qq >/dev/null 2>&1 || echo "setup: apt-get update reported errors (continuing)" >&2
     # apt-get download writes into the current directory; _apt cannot write there, so it downloads as root.
-    (cd "$debdir" && for arch in "${want[@]}"; do apt-get download -qq "busybox-static:$arch" 2>/dev/null >/dev/null; done)
+    for arch in "${want[@]}"; do
+      (cd "$debdir" && apt-get download -qq "busybox-static:$arch" >/dev/null 2>&1) || echo "setup: could not fetch busybox-static:$arch (kiln base busybox --platform for it will say so)" >&2
+    done
   fi
 fi
 

@@ -221,7 +221,7 @@ async function foreignBusybox(platform: string, debDir: string, tmp: string): Pr
     .at(-1);
   if (!deb) {
     throw new KilnError('PRECONDITION', `no busybox-static package for ${platform} (${arch}) in ${debDir}`, {
-      hint: `fetch it: dpkg --add-architecture ${arch} && apt-get update && (cd ${debDir} && apt-get download busybox-static:${arch}) — scripts/setup.sh does this`,
+      hint: `fetch it: dpkg --add-architecture ${arch} && apt-get update && (cd ${debDir} && apt-get download busybox-static:${arch}) (scripts/setup.sh fetches arm64, armhf, ppc64el and s390x)`,
     });
   }
   const dir = join(tmp, arch);
