@@ -42,6 +42,35 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Multi-platform builds: qemu-user-static runs foreign RUN steps (registered by `kiln setup binfmt` or by the
+# tests that need it, never here), and busybox-static of other architectures makes the offline multi-platform
+# base image (`kiln base busybox --platform …`) from .debs kept in /var/cache/kiln/debs.
+if [ "$(id -u)" = 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  if [ ! -x /usr/bin/qemu-aarch64-static ]; then
+    echo "setup: installing qemu-user-static"
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends qemu-user-static >/dev/null
+  fi
+  debdir=/var/cache/kiln/debs
+  mkdir -p "$debdir"
+  want=()
+  # (riscv64: Debian 12 has no busybox-static for it; Debian 13 does.)
+  for arch in arm64 armhf ppc64el s390x; do
+    ls "$debdir"/busybox-static_*_"$arch".deb >/dev/null 2>&1 || want+=("$arch")
+  done
+  if [ ${#want[@]} -gt 0 ]; then
+    echo "setup: fetching busybox-static for ${want[*]} into $debdir"
+    for arch in "${want[@]}"; do dpkg --add-architecture "$arch"; done
+    # A mirror mid-sync fails some lists: what did download is enough for the packages that are there.
+    apt-get update -qq >/dev/null 2>&1 || echo "setup: apt-get update reported errors (continuing)" >&2
+    # apt-get download writes into the current directory; _apt cannot write there, so it downloads as root.
+    for arch in "${want[@]}"; do
+      (cd "$debdir" && apt-get download -qq "busybox-static:$arch" >/dev/null 2>&1) || echo "setup: could not fetch busybox-static:$arch (kiln base busybox --platform for it will say so)" >&2
+    done
+  fi
+fi
+
 # Node dependencies, pinned by the lock file; rebuilt only when the lock file changed.
 stamp=node_modules/.kiln-lock-stamp
 if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then

@@ -97,6 +97,10 @@ export const ERROR_CODES = {
   NOT_FOUND: { category: 'not-found' },
   ALREADY_EXISTS: { category: 'exists' },
   PRECONDITION: { category: 'precondition' },
+  /** A build needs to run a foreign platform's RUN steps and the host has no binfmt_misc emulator for it. */
+  EMULATOR_MISSING: { category: 'precondition' },
+  /** A base image (or index) has no manifest for a platform the build asks for. */
+  PLATFORM_NOT_FOUND: { category: 'not-found' },
   INTERNAL: { category: 'internal' },
 } as const satisfies Record<string, CodeInfo>;
 

@@ -4,14 +4,29 @@
  */
 import type { ImageRecord } from '../cache/image-store.js';
 import { KilnError } from '../errors.js';
-import { parsePlatform } from '../image/platform.js';
+import { formatPlatform, parsePlatform, platformMatches } from '../image/platform.js';
+import type { Platform } from '../image/types.js';
 import type { BuildContext } from './build-context.js';
+
+function configPlatform(img: ImageRecord): Platform {
+  const c = img.config;
+  return { os: c.os, architecture: c.architecture, ...(c.variant ? { variant: c.variant } : {}) };
+}
 
 const resolved = new WeakMap<BuildContext, Map<string, Promise<ImageRecord>>>();
 
 async function resolveOnce(ctx: BuildContext, ref: string, platform: string): Promise<ImageRecord> {
   const want = parsePlatform(platform);
-  const local = ctx.opts.pull ? undefined : await ctx.deps.images.find(ref, { platform: want, signal: ctx.signal });
+  let local = ctx.opts.pull ? undefined : await ctx.deps.images.find(ref, { platform: want, signal: ctx.signal });
+  // A plain (single-platform) image of another platform is no base for this one: pulled for it, or refused.
+  if (local && !local.indexDigest && local.config.architecture && local.config.os && !platformMatches(configPlatform(local), want)) {
+    if (!ctx.deps.registry) {
+      throw new KilnError('PLATFORM_NOT_FOUND', `image ${ref} is ${formatPlatform(configPlatform(local))} only; the build needs ${platform}`, {
+        hint: `make or pull it for ${platform} (kiln pull --platform ${platform} ${ref}; kiln base busybox --platform …)`,
+      });
+    }
+    local = undefined;
+  }
   if (local) return local;
   if (!ctx.deps.registry) {
     throw new KilnError('IMAGE_NOT_FOUND', `image ${ref} is not in the local store`, { hint: `pull it first (kiln pull ${ref}) or import it` });

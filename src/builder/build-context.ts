@@ -28,6 +28,11 @@ export interface BuildContext {
   stats: { executed: number; cached: number; shared: number; remote: number };
   /** `os/arch[/variant]` of the target. */
   platform: string;
+  /**
+   * Set when this is one platform's solve of a multi-platform build: stages are labelled with `label` (the
+   * platform, as buildx shows `[linux/arm64 stage-1 2/3]`), and export writes the manifest untagged.
+   */
+  part?: { label: string };
   compression: Compression;
   sourceDateEpoch?: number;
   /** ISO time for `created` fields: SOURCE_DATE_EPOCH's, else the build's start. */

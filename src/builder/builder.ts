@@ -14,7 +14,11 @@ import { openBuildCache, type CacheRecord } from '../cache/build-cache.js';
 import { createLease } from '../cache/lease.js';
 import { ownerToken } from '../cache/lock.js';
 import { KilnError, isKilnError } from '../errors.js';
-import { formatPlatform, hostPlatform, parsePlatform } from '../image/platform.js';
+import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, parsePlatformList } from '../image/platform.js';
+import type { Lease } from '../cache/lease.js';
+import type { Descriptor } from '../image/types.js';
+import type { ParsedDockerfile } from '../parser/types.js';
+import { checkEmulation } from '../sandbox/binfmt.js';
 import { parseDockerfile } from '../parser/parse-dockerfile.js';
 import type { BuildContext } from './build-context.js';
 import { checkRunEntitlements } from './entitlements.js';
@@ -28,6 +32,38 @@ import type { BuilderDeps } from './ports.js';
 import { runStage } from './stage-runner.js';
 import type { StageState } from './state.js';
 import type { BuildEvent, BuildOptions, BuildResult } from './types.js';
+
+/** What a multi-platform build shares with each of its per-platform solves. */
+export interface SolvePart {
+  lease?: Lease;
+  nextStepId(): number;
+  /** Resolves once every platform's solve has parsed and passed its checks (rejects when one failed). */
+  checked(): Promise<void>;
+  /** This solve's build-start (the multi-platform build emits one for all). */
+  onStart(e: BuildEvent): void;
+}
+
+export type Solve = (opts: BuildOptions, platform: string, part?: SolvePart) => Promise<BuildResult & { descriptor?: Descriptor }>;
+
+/**
+ * The platforms the required stages' RUN steps execute on: a stage's `FROM --platform`, else its base stage's,
+ * else the target's (as stage-runner.ts decides).
+ */
+export function runPlatforms(parsed: ParsedDockerfile, target: string): string[] {
+  const of = new Map<number, string>();
+  const platformOf = (i: number): string => {
+    const known = of.get(i);
+    if (known) return known;
+    const st = parsed.stages[i]!;
+    const own = st.platform ? formatPlatform(normalizePlatform(parsePlatform(st.platform))) : undefined;
+    const p = own ?? (st.base.kind === 'stage' ? platformOf(st.base.index) : target);
+    of.set(i, p);
+    return p;
+  };
+  const out = new Set<string>();
+  for (const i of parsed.requiredStages) if (parsed.stages[i]!.instructions.some((x) => x.kind === 'RUN')) out.add(platformOf(i));
+  return [...out];
+}
 
 export interface Builder {
   /** Builds; throws KilnError (BUILD_STEP_FAILED with `details`, CANCELLED, parse errors with `loc`). */
@@ -82,6 +118,18 @@ export function createBuilder(deps: BuilderDeps): Builder {
   const flight = createFlightMap<CacheRecord>();
 
   async function build(opts: BuildOptions): Promise<BuildResult> {
+    const platforms = parsePlatformList(opts.platform);
+    if (platforms.length === 1) return solve(opts, platforms[0]!);
+    const { buildPlatforms } = await import('./multi-platform.js');
+    return buildPlatforms({ deps, opts, platforms, solve });
+  }
+
+  /**
+   * One platform's solve: parse with its automatic args, run the stages, export. `part` is set when it is one of
+   * a multi-platform build's solves (multi-platform.ts): then it shares that build's lease and step numbers,
+   * labels its stages with the platform, and exports only the manifest (and its rootfs outputs).
+   */
+  async function solve(opts: BuildOptions, platform: string, part?: SolvePart): Promise<BuildResult> {
     const emit = (e: BuildEvent) => {
       try {
         opts.onEvent?.(e);
@@ -98,7 +146,6 @@ export function createBuilder(deps: BuilderDeps): Builder {
       });
     }
     const df = await readDockerfile(opts, contextDir);
-    const platform = opts.platform ? formatPlatform(parsePlatform(opts.platform)) : formatPlatform(hostPlatform());
     const p = parsePlatform(platform);
     const parsed = parseDockerfile(df.text, {
       file: df.name,
@@ -111,6 +158,11 @@ export function createBuilder(deps: BuilderDeps): Builder {
     for (const i of parsed.requiredStages) {
       for (const ins of parsed.stages[i]!.instructions) if (ins.kind === 'RUN') checkRunEntitlements(ins, opts);
     }
+    // A foreign platform's RUN needs a binfmt_misc emulator: missing, the build fails now with the fix.
+    const runOn = runPlatforms(parsed, platform);
+    if (runOn.some((x) => x !== formatPlatform(normalizePlatform(hostPlatform())))) await checkEmulation(runOn);
+    // Several platforms start together, once every one of them has passed these checks.
+    if (part) await part.checked();
     const epoch = sourceDateEpochOf(opts);
     const ignore = await loadDockerignore(contextDir, df.location);
     const cache = await openBuildCache(deps.root);
@@ -121,7 +173,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
     // Named by this process's owner token, so the root's start-up sweep recognises it once we are gone.
     const tmpDir = join(deps.root, 'tmp', `${ownerToken()}-build-${randomBytes(4).toString('hex')}`);
     await mkdir(tmpDir, { recursive: true });
-    const lease = deps.leaseDirs ? createLease(deps.leaseDirs) : undefined;
+    const lease = part ? part.lease : deps.leaseDirs ? createLease(deps.leaseDirs) : undefined;
     let stepId = 0;
     const finishers: Array<() => void> = [];
     const stages = new Map<number, Promise<StageState>>();
@@ -138,7 +190,8 @@ export function createBuilder(deps: BuilderDeps): Builder {
       sourceDateEpoch: epoch,
       created: new Date(epoch !== undefined ? epoch * 1000 : Date.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       dockerfileId: df.id,
-      nextStepId: () => ++stepId,
+      nextStepId: part ? part.nextStepId : () => ++stepId,
+      ...(part ? { part: { label: platform } } : {}),
       flight,
       limit: (fn) => queuedRun(queue, fn, ctl.signal),
       lease,
@@ -167,7 +220,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
     ctx.registryClient = cacheRegistryClient(ctx);
     ctx.remote = startImport(ctx);
     try {
-      emit({
+      (part ? part.onStart : emit)({
         type: 'build-start',
         steps: parsed.requiredStages.reduce(
           (n, i) => n + 1 + parsed.stages[i]!.instructions.filter((x) => ['RUN', 'COPY', 'ADD', 'WORKDIR'].includes(x.kind)).length,
@@ -194,7 +247,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
       await Promise.allSettled([...stages.values()]);
       const exported = await exportResult(ctx, final);
       await exportCaches(ctx, final);
-      const result: BuildResult = {
+      const result: BuildResult & { descriptor?: Descriptor } = {
         imageId: exported.configDigest,
         manifestDigest: exported.manifestDigest,
         tags: exported.tags,
@@ -205,7 +258,8 @@ export function createBuilder(deps: BuilderDeps): Builder {
           ? { cacheImport: { hits: ctx.stats.remote, blobsFetched: ctx.remote.stats.blobsFetched, bytesFetched: ctx.remote.stats.bytesFetched } }
           : {}),
       };
-      emit({ type: 'build-done', result });
+      if (exported.descriptor) result.descriptor = exported.descriptor;
+      if (!part) emit({ type: 'build-done', result });
       return result;
     } catch (err) {
       // Cancelled only when the caller cancelled: the internal abort that stops sibling stages after a failure is not.
@@ -221,7 +275,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
         }
       }
       if (!ctl.signal.aborted) ctl.abort();
-      await lease?.release().catch(() => {});
+      if (!part) await lease?.release().catch(() => {});
       // Not through a mount a step failed to remove (see removeUnlessMounted): the start-up sweep takes it then.
       await import('./rootfs.js').then((m) => m.removeUnlessMounted(tmpDir)).catch(() => false);
     }

@@ -25,6 +25,8 @@ export interface ExportedImage {
   manifestDigest: Digest;
   layers: Descriptor[];
   tags: string[];
+  /** The manifest's descriptor, when this export wrote it (a multi-platform build's index lists it). */
+  descriptor?: Descriptor;
 }
 
 /** The final image config of `st`: `--label`s applied, `created` fixed, diff IDs listed. */
@@ -41,9 +43,11 @@ function finalConfig(ctx: BuildContext, st: StageState): ImageConfig {
 /** Writes the image (store and/or archives) and the rootfs outputs. */
 export async function exportResult(ctx: BuildContext, st: StageState): Promise<ExportedImage> {
   const config = finalConfig(ctx, st);
-  const outputs: OutputSpec[] = ctx.opts.outputs?.length ? ctx.opts.outputs : [{ type: 'image' }];
+  // One platform of several: only its rootfs outputs here; the image and archives hold the index (multi-platform.ts).
+  const outputs: OutputSpec[] = ctx.part ? (ctx.opts.outputs ?? []) : ctx.opts.outputs?.length ? ctx.opts.outputs : [{ type: 'image' }];
   // An image or archive holds the layers: those that hit in an imported cache are fetched now (only those).
-  if (outputs.some((o) => (o.type === 'image' && o.store !== false) || o.type === 'oci' || o.type === 'docker')) await materialize(ctx, st.fs.layers);
+  if (ctx.part || outputs.some((o) => (o.type === 'image' && o.store !== false) || o.type === 'oci' || o.type === 'docker'))
+    await materialize(ctx, st.fs.layers);
   const layers = await Promise.all(
     st.fs.layers.map(async (l) => {
       const want = l.blobs[ctx.compression];
@@ -123,11 +127,13 @@ export async function exportResult(ctx: BuildContext, st: StageState): Promise<E
       }
     }
   }
+  let descriptor: Descriptor | undefined;
   if (!written) {
     const m = await storeManifest(ctx, config, layers, format);
     written = { configDigest: m.configDigest, manifestDigest: m.manifestDigest };
+    descriptor = m.descriptor;
   }
-  return { config, layers, tags, configDigest: written.configDigest, manifestDigest: written.manifestDigest };
+  return { config, layers, tags, configDigest: written.configDigest, manifestDigest: written.manifestDigest, ...(descriptor ? { descriptor } : {}) };
 }
 
 /** Config and manifest blobs in the store without tagging (archives and rootfs outputs still report an image ID). */

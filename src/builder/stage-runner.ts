@@ -4,7 +4,7 @@
  * through the step runner (cache, execution, layers); metadata instructions update the config.
  */
 import { KilnError, fromSystemError, isKilnError } from '../errors.js';
-import { formatPlatform, parsePlatform } from '../image/platform.js';
+import { formatPlatform, normalizePlatform, parsePlatform } from '../image/platform.js';
 import { instructionOp } from '../graph/instruction-op.js';
 import { expandInstruction } from '../parser/expand-instruction.js';
 import { parseDockerfile } from '../parser/parse-dockerfile.js';
@@ -24,8 +24,8 @@ const FS_KINDS = new Set(['RUN', 'COPY', 'ADD', 'WORKDIR']);
 
 /** The name a stage shows in progress: its AS name, `stage-N`, or '' for an unnamed final stage (buildx's `[2/3]`). */
 function stageLabel(ctx: BuildContext, stage: Stage): string {
-  if (stage.name) return stage.name;
-  return stage.index === ctx.df.targetIndex ? '' : `stage-${stage.index}`;
+  const own = stage.name ?? (stage.index === ctx.df.targetIndex ? '' : `stage-${stage.index}`);
+  return ctx.part ? `${ctx.part.label}${own ? ` ${own}` : ''}` : own;
 }
 
 /** Parses ONBUILD trigger texts into instructions (they were validated when the base image was built). */
@@ -40,7 +40,7 @@ export async function runStage(ctx: BuildContext, index: number): Promise<StageS
   const stage = ctx.df.stages[index]!;
   const label = stageLabel(ctx, stage);
   const stageKey = `${index}:${stage.name ?? ''}`;
-  const platform = stage.platform ? formatPlatform(parsePlatform(stage.platform)) : ctx.platform;
+  const platform = stage.platform ? formatPlatform(normalizePlatform(parsePlatform(stage.platform))) : ctx.platform;
   const fromStep: StepRef = {
     id: ctx.nextStepId(),
     stage: label,
@@ -57,6 +57,8 @@ export async function runStage(ctx: BuildContext, index: number): Promise<StageS
   try {
     if (stage.base.kind === 'stage') {
       st = cloneStage(await ctx.stage(stage.base.index));
+      // A stage on another stage builds for that stage's platform unless it names its own (as BuildKit).
+      if (stage.platform || !st.platform) st.platform = platform;
     } else {
       const img = stage.base.kind === 'image' ? await resolveImage(ctx, stage.base.ref, platform) : undefined;
       baseId = img?.id;
@@ -79,6 +81,7 @@ export async function runStage(ctx: BuildContext, index: number): Promise<StageS
         scope,
         baseConfig: img?.config,
         keys: [],
+        platform,
       };
       st.lastCreated = img?.config.created;
     }

@@ -41,6 +41,11 @@ export interface StageState {
    * history and the image's `created` use it, so rebuilding from cache gives the same image ID, as BuildKit does.
    */
   lastCreated?: string;
+  /**
+   * `os/arch[/variant]` this stage builds for: its `FROM --platform`, a base stage's, else the build's target. Its
+   * steps are keyed by it, so a `FROM --platform=$BUILDPLATFORM` stage keys alike for every target platform.
+   */
+  platform?: string;
 }
 
 /**
@@ -68,6 +73,7 @@ export function cloneStage(s: StageState): StageState {
     scope: s.scope.child(),
     baseConfig: s.cfg.image,
     lastCreated: s.lastCreated,
+    ...(s.platform ? { platform: s.platform } : {}),
   };
 }
 

@@ -147,7 +147,7 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
   ctx.emit({ type: 'step-start', step });
   const epoch: Record<string, string> = ctx.sourceDateEpoch === undefined ? {} : { epoch: String(ctx.sourceDateEpoch) };
   const parentId = def.independent ? '' : st.fs.chainId;
-  const keyOf = (inputs: Record<string, string> | undefined) => stepKey(def.op, parentId, { ...inputs, ...epoch }, ctx.platform);
+  const keyOf = (inputs: Record<string, string> | undefined) => stepKey(def.op, parentId, { ...inputs, ...epoch }, st.platform ?? ctx.platform);
   let key = keyOf(def.inputs);
   // The record keeps the keyed op plus its text: the text only names a changed instruction in explanations.
   let inputs: StepInputs = {

@@ -115,6 +115,11 @@ export interface BuildResult {
    * once, elsewhere. Neither executed here nor a cache hit. Always set by the builder; optional for fakes.
    */
   stepsShared: number;
+  /**
+   * A multi-platform build: each platform's image (its config digest and manifest); `imageId` and
+   * `manifestDigest` are then the index's digest (what the tag names, as Docker's containerd store shows).
+   */
+  platforms?: Array<{ platform: string; imageId: Digest; manifestDigest: Digest }>;
   /** With `--cache-from`: steps an imported cache answered, and the blobs (bytes) fetched from it. */
   cacheImport?: { hits: number; blobsFetched: number; bytesFetched: number };
 }

@@ -5,13 +5,17 @@
  * busybox binary always gives the same digests. Tests and the README's demo build on it without internet.
  */
 import { execFileSync } from 'node:child_process';
-import { stat } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { canonicalJson } from '../image/canonical-json.js';
+import { buildManifest } from '../image/manifest.js';
+import { normalizeReference } from '../image/reference.js';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { KilnError } from '../errors.js';
 import { DigestStream } from '../image/digest.js';
-import { hostPlatform } from '../image/platform.js';
-import { MediaType, type Descriptor, type ImageConfig } from '../image/types.js';
+import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, platformOf } from '../image/platform.js';
+import { isIndexMediaType, MediaType, type Descriptor, type ImageConfig, type Index, type Platform } from '../image/types.js';
 import { packTar, type TarInput } from '../tar/writer.js';
 import type { ImageRecord } from './image-store.js';
 import type { StoreRoot } from './root.js';
@@ -107,10 +111,10 @@ function rootEntries(applets: string[]): Entry[] {
 async function writeLayer(
   root: StoreRoot,
   busybox: string,
-  opts: IoOptions & { lease: import('./lease.js').Lease },
+  opts: IoOptions & { lease: import('./lease.js').Lease; applets?: string[] },
 ): Promise<{ layer: Descriptor; diffId: string }> {
   const size = (await stat(busybox)).size;
-  const entries = rootEntries(appletPaths(busybox));
+  const entries = rootEntries(opts.applets ?? appletPaths(busybox));
   const header = (e: Entry): TarInput => ({
     name: e.name,
     type: e.type === 'directory' ? 'dir' : e.type,
@@ -182,4 +186,112 @@ export async function ensureBusyboxImage(
     await lease.release();
   }
   return { image: await root.images.resolve(tag, opts), created: true };
+}
+
+/** Debian's architecture names for the OCI platforms busybox-static is built for. */
+const DEB_ARCH: Record<string, string> = {
+  'linux/amd64': 'amd64',
+  'linux/arm64': 'arm64',
+  'linux/arm/v7': 'armhf',
+  'linux/ppc64le': 'ppc64el',
+  'linux/s390x': 's390x',
+  'linux/riscv64': 'riscv64',
+  'linux/386': 'i386',
+};
+
+/** Where `scripts/setup.sh` puts the busybox-static .debs of other architectures (`apt-get download`). */
+export const DEFAULT_DEB_DIR = '/var/cache/kiln/debs';
+
+export interface BusyboxPlatformsOptions extends IoOptions {
+  /** Directory holding `busybox-static_*_<debarch>.deb` (default $KILN_DEB_DIR or /var/cache/kiln/debs). */
+  debDir?: string;
+  /** The host's static busybox (default /bin/busybox): the host platform's binary and the applet list. */
+  busybox?: string;
+}
+
+/** The static busybox binary of a foreign platform, unpacked from its Debian package into `tmp`. */
+async function foreignBusybox(platform: string, debDir: string, tmp: string): Promise<string> {
+  const arch = DEB_ARCH[platform];
+  if (!arch)
+    throw new KilnError('INVALID_ARGUMENT', `no busybox-static package for platform ${platform}`, { hint: `supported: ${Object.keys(DEB_ARCH).join(', ')}` });
+  const names = await readdir(debDir).catch(() => [] as string[]);
+  const deb = names
+    .filter((n) => n.startsWith('busybox-static_') && n.endsWith(`_${arch}.deb`))
+    .sort()
+    .at(-1);
+  if (!deb) {
+    throw new KilnError('PRECONDITION', `no busybox-static package for ${platform} (${arch}) in ${debDir}`, {
+      hint: `fetch it: dpkg --add-architecture ${arch} && apt-get update && (cd ${debDir} && apt-get download busybox-static:${arch}) (scripts/setup.sh fetches arm64, armhf, ppc64el and s390x)`,
+    });
+  }
+  const dir = join(tmp, arch);
+  await mkdir(dir, { recursive: true });
+  execFileSync('dpkg-deb', ['-x', join(debDir, deb), dir]);
+  const bin = join(dir, 'bin', 'busybox');
+  const st = await lstat(bin).catch(() => undefined);
+  if (!st?.isFile()) throw new KilnError('PRECONDITION', `${deb} holds no bin/busybox`);
+  return bin;
+}
+
+/**
+ * Makes `tag` name busybox for each of `platforms`: one platform gives a plain image, several an OCI image index
+ * with a `platform` on each manifest (what a multi-platform build's `FROM busybox` picks from). Foreign binaries
+ * come from Debian's busybox-static packages in `debDir`; the applet links are the host busybox's (the same
+ * Debian source and configuration on every architecture). Idempotent: a tag already covering them is kept.
+ */
+export async function ensureBusyboxPlatforms(
+  root: StoreRoot,
+  tag: string,
+  platforms: string[],
+  opts: BusyboxPlatformsOptions = {},
+): Promise<{ descriptor: Descriptor; created: boolean }> {
+  const host = formatPlatform(normalizePlatform(hostPlatform()));
+  if (platforms.length === 1 && platforms[0] === host) {
+    const r = await ensureBusyboxImage(root, tag, opts);
+    return { descriptor: r.image.descriptor, created: r.created };
+  }
+  const existing = (await root.images.entries()).find((e) => e.ref === normalizeReference(tag));
+  if (existing && isIndexMediaType(existing.descriptor.mediaType)) {
+    const idx = await root.content.readJson<Index>(existing.descriptor.digest, opts);
+    const have = new Set(idx.manifests.map((m) => (m.platform ? platformOf(m.platform) : '')));
+    if (platforms.every((p) => have.has(p))) return { descriptor: existing.descriptor, created: false };
+  }
+  const hostBusybox = opts.busybox ?? BUSYBOX_PATH;
+  if (!(await stat(hostBusybox).catch(() => undefined))) {
+    throw new KilnError('PRECONDITION', `${hostBusybox} not found`, { hint: "install Debian's busybox-static (apt-get install busybox-static)" });
+  }
+  const applets = appletPaths(hostBusybox);
+  const debDir = opts.debDir ?? process.env.KILN_DEB_DIR ?? DEFAULT_DEB_DIR;
+  const tmp = await mkdtemp(join(root.tmpDir, 'busybox-'));
+  const lease = root.lease();
+  try {
+    const manifests: Descriptor[] = [];
+    for (const platform of platforms) {
+      const bin = platform === host ? hostBusybox : await foreignBusybox(platform, debDir, tmp);
+      const { layer, diffId } = await writeLayer(root, bin, { ...opts, lease, applets });
+      const p = parsePlatform(platform);
+      const config: ImageConfig = {
+        architecture: p.architecture,
+        os: p.os,
+        ...(p.variant ? { variant: p.variant } : {}),
+        created: EPOCH.toISOString(),
+        config: { Env: [PATH_ENV], Cmd: ['sh'] },
+        rootfs: { type: 'layers', diff_ids: [diffId] },
+        history: [{ created: EPOCH.toISOString(), created_by: 'kiln base busybox (static busybox, applet symlinks, /etc/passwd)' }],
+      };
+      const c = await root.content.writeBuffer(canonicalJson(config), undefined, { lease });
+      const m = buildManifest({ mediaType: MediaType.OciConfig, digest: c.digest, size: c.size }, [layer], 'oci');
+      const mb = await root.content.writeBuffer(canonicalJson(m), undefined, { lease });
+      const plat: Platform = { architecture: p.architecture, os: p.os, ...(p.variant ? { variant: p.variant } : {}) };
+      manifests.push({ mediaType: MediaType.OciManifest, digest: mb.digest, size: mb.size, platform: plat });
+    }
+    const index: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
+    const ib = await root.content.writeBuffer(canonicalJson(index), undefined, { lease });
+    const descriptor: Descriptor = { mediaType: MediaType.OciIndex, digest: ib.digest, size: ib.size };
+    await root.images.tag(tag, descriptor);
+    return { descriptor, created: true };
+  } finally {
+    await lease.release();
+    await rm(tmp, { recursive: true, force: true });
+  }
 }

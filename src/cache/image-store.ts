@@ -11,7 +11,7 @@ import { KilnError } from '../errors.js';
 import { canonicalJson } from '../image/canonical-json.js';
 import { digestHex, isDigest } from '../image/digest.js';
 import { buildManifest, type ImageFormat } from '../image/manifest.js';
-import { selectManifest } from '../image/platform.js';
+import { hostPlatform, platformOf, selectManifest } from '../image/platform.js';
 import { familiarize, normalizeReference, parseReference, formatReference } from '../image/reference.js';
 import { isIndexMediaType, MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform } from '../image/types.js';
 import { writeFileAtomic } from './atomic-file.js';
@@ -36,6 +36,8 @@ export interface ImageRecord {
   descriptor: Descriptor;
   /** When the tag points to an image index, its digest; `manifest` is the host platform's child. */
   indexDigest?: Digest;
+  /** An index's platforms (`linux/amd64`, `linux/arm64`), in its order. */
+  platforms?: string[];
   /** Full normalised references tagging this image (empty for a dangling image). */
   refs: string[];
   /** Bytes of config and layer blobs as stored (compressed). */
@@ -144,13 +146,21 @@ export function createImageStore(o: ImageStoreOptions): ImageStore {
   async function load(target: Descriptor, refs: string[] = [], opts: IoOptions & { platform?: Platform } = {}): Promise<ImageRecord> {
     let descriptor: Descriptor = { mediaType: target.mediaType, digest: target.digest, size: target.size };
     let indexDigest: Digest | undefined;
+    let indexPlatforms: string[] | undefined;
     let doc = await o.content.readJson<Manifest & Index>(target.digest, opts);
     if (isIndexMediaType(target.mediaType) || isIndexMediaType(doc.mediaType) || (Array.isArray(doc.manifests) && !doc.config)) {
       const child = selectManifest(doc.manifests ?? [], opts.platform);
+      const platforms = (doc.manifests ?? []).flatMap((m) => (m.platform ? [platformOf(m.platform)] : []));
       if (!child) {
-        throw new KilnError('IMAGE_NOT_FOUND', `image index ${target.digest} has no manifest for this platform`);
+        const want = platformOf(opts.platform ?? hostPlatform());
+        throw new KilnError(
+          'PLATFORM_NOT_FOUND',
+          `image ${refs[0] ? familiarize(refs[0]) : target.digest} has no manifest for platform ${want} (it has ${platforms.join(', ') || 'none with a platform'})`,
+          { hint: `build or pull it for ${want}, or ask for one of its platforms (--platform)`, details: { platform: want, platforms } },
+        );
       }
       indexDigest = target.digest;
+      indexPlatforms = platforms;
       descriptor = { mediaType: child.mediaType, digest: child.digest, size: child.size };
       if (child.platform) descriptor.platform = child.platform;
       doc = await o.content.readJson<Manifest & Index>(child.digest, opts);
@@ -173,6 +183,7 @@ export function createImageStore(o: ImageStoreOptions): ImageStore {
       size,
     };
     if (indexDigest) rec.indexDigest = indexDigest;
+    if (indexPlatforms) rec.platforms = indexPlatforms;
     return rec;
   }
 
@@ -187,7 +198,15 @@ export function createImageStore(o: ImageStoreOptions): ImageStore {
     const out: ImageRecord[] = [];
     for (const { d, refs } of byDigest.values()) {
       try {
-        out.push(await load(d, refs, opts));
+        out.push(
+          await load(d, refs, opts).catch(async (err: unknown) => {
+            // An index without this host's platform is still listed, by its first platform.
+            if ((err as KilnError).code !== 'PLATFORM_NOT_FOUND') throw err;
+            const first = (await o.content.readJson<Index>(d.digest, opts)).manifests.find((m) => m.platform)?.platform;
+            if (!first) throw err;
+            return load(d, refs, { ...opts, platform: first });
+          }),
+        );
       } catch (err) {
         if ((err as KilnError).code === 'BLOB_NOT_FOUND' || (err as KilnError).code === 'STORE_CORRUPT') continue;
         throw err;
@@ -225,7 +244,10 @@ export function createImageStore(o: ImageStoreOptions): ImageStore {
     if (!m) return undefined;
     const prefix = m[1]!;
     const images = await list(opts);
-    const exact = images.filter((r) => digestHex(r.id) === prefix || digestHex(r.manifestDigest) === prefix);
+    // A multi-platform build prints its index's digest as the image ID (as Docker's containerd store): that finds it too.
+    const exact = images.filter(
+      (r) => digestHex(r.id) === prefix || digestHex(r.manifestDigest) === prefix || (r.indexDigest !== undefined && digestHex(r.indexDigest) === prefix),
+    );
     if (exact.length > 0) return exact[0];
     if (prefix.length < 4 && !s.startsWith('sha256:')) return undefined;
     const hits = images.filter((r) => digestHex(r.id).startsWith(prefix));

@@ -24,6 +24,8 @@ export interface EnsureImageOptions {
   /** Where Docker's messages and the pull progress go (stderr for `kiln run`). */
   out: Writable;
   signal?: AbortSignal;
+  /** `--platform`: the manifest of a multi-platform image wanted (default this host's). */
+  platform?: string;
 }
 
 /** True when `ref` names an image by ID (or ID prefix) rather than by reference: those are never pulled. */
@@ -38,7 +40,8 @@ function isImageId(ref: string): boolean {
 export async function ensureImage(store: StoreRoot, ref: string, o: EnsureImageOptions): Promise<void> {
   let present = true;
   if (o.policy !== 'always' || isImageId(ref)) {
-    present = await store.images.resolve(ref, { signal: o.signal }).then(
+    const platform = o.platform ? (await import('../image/platform.js')).parsePlatform(o.platform) : undefined;
+    present = await store.images.resolve(ref, { signal: o.signal, ...(platform ? { platform } : {}) }).then(
       () => true,
       (err) => {
         if (isKilnError(err) && err.code === 'IMAGE_NOT_FOUND') return false;
@@ -62,7 +65,12 @@ export async function ensureImage(store: StoreRoot, ref: string, o: EnsureImageO
   const render = createTransferRenderer('pull', o.out, tty);
   o.out.write(`${rref.digest ?? rref.tag}: Pulling from ${rref.repository}\n`);
   try {
-    const res = await pullImage(store, ref, { ...(await withConfigDefaults({})), signal: o.signal, onProgress: (ev) => render.onEvent(ev) });
+    const res = await pullImage(store, ref, {
+      ...(await withConfigDefaults({})),
+      signal: o.signal,
+      ...(o.platform ? { platform: o.platform } : {}),
+      onProgress: (ev) => render.onEvent(ev),
+    });
     render.close();
     o.out.write(`Digest: ${res.digest}\n`);
     o.out.write(res.fetched > 0 ? `Status: Downloaded newer image for ${familiarize(res.ref)}\n` : `Status: Image is up to date for ${familiarize(res.ref)}\n`);

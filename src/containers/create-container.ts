@@ -6,6 +6,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { KilnError } from '../errors.js';
 import type { StoreRoot } from '../cache/root.js';
+import { hostPlatform, parsePlatform, platformOf } from '../image/platform.js';
+import { checkEmulation } from '../sandbox/binfmt.js';
 import { createContainerStore, randomName, type ContainerRecord, type HealthcheckConfig, type RestartPolicy } from './containers.js';
 import { mergeHealthcheck } from './healthcheck.js';
 import { hasRestartPolicy } from './restart-policy.js';
@@ -65,6 +67,8 @@ export interface CreateContainerOptions {
   restartPolicy?: RestartPolicy;
   /** `--health-*` / `--no-healthcheck` (Config.Healthcheck), field by field over the image's HEALTHCHECK. */
   healthcheck?: HealthcheckConfig;
+  /** `--platform`: which manifest of a multi-platform image to run (default this host's). */
+  platform?: string;
   signal?: AbortSignal;
 }
 
@@ -87,7 +91,10 @@ export async function createContainer(store: StoreRoot, o: CreateContainerOption
     throw new KilnError('INVALID_ARGUMENT', 'conflicting options: cannot specify both --restart and --rm', {
       hint: `--restart ${o.restartPolicy.name} restarts the container when it exits; --rm removes it then`,
     });
-  const image = await store.images.resolve(o.image, { signal: o.signal }).catch((err) => {
+  const platform = o.platform ? parsePlatform(o.platform) : undefined;
+  // A foreign platform runs through its binfmt_misc emulator: missing, say how to register it before creating anything.
+  if (platform && platformOf(platform) !== platformOf(hostPlatform())) await checkEmulation([platformOf(platform)]);
+  const image = await store.images.resolve(o.image, { signal: o.signal, ...(platform ? { platform } : {}) }).catch((err) => {
     // kiln run does not pull implicitly (no registry traffic a user did not ask for): say how to get it.
     if ((err as KilnError).code === 'IMAGE_NOT_FOUND' && !(err as KilnError).hint) {
       throw new KilnError('IMAGE_NOT_FOUND', (err as Error).message, {

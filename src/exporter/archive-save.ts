@@ -30,6 +30,12 @@ export type ArchiveFormat = 'docker' | 'oci';
 export interface SaveItem {
   image: ImageRecord;
   refs: string[];
+  /**
+   * A multi-platform image: the index and every platform's image. `oci` keeps the stored index and manifests
+   * byte for byte; `docker` writes each platform's image as Docker 25+ does (a manifest.json entry each, the tags
+   * on the first) and an OCI index of the rewritten manifests with their platforms, which index.json names.
+   */
+  index?: { descriptor: Descriptor; children: ImageRecord[] };
 }
 
 export interface SaveOptions extends IoOptions {
@@ -88,8 +94,35 @@ async function* members(content: ContentStore, items: SaveItem[], opts: SaveOpti
   const index: Descriptor[] = [];
   const dockerManifest: Array<{ Config: string; RepoTags: string[] | null; Layers: string[] }> = [];
   const repositories: Record<string, Record<string, string>> = {};
-  for (const { image, refs } of items) {
+  // An index's platforms come first, each written as an image of its own, then the index listing them.
+  const flat: SaveItem[] = items.flatMap((it) => (it.index ? [...it.index.children.map((c) => ({ image: c, refs: [] })), it] : [it]));
+  const childImages = new Set(items.flatMap((it) => it.index?.children ?? []));
+  let children: Descriptor[] = [];
+  for (const item of flat) {
+    const { image, refs } = item;
     opts.signal?.throwIfAborted();
+    if (item.index) {
+      // Every platform's image is written above; now the index itself, named by the tags.
+      let desc = item.index.descriptor;
+      if (format === 'oci') {
+        yield* await blob(blobName(desc.digest), desc.size, () => content.read(desc.digest, opts));
+      } else {
+        const bytes = Buffer.from(canonicalJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: children }));
+        desc = { mediaType: MediaType.OciIndex, digest: sha256Digest(bytes), size: bytes.length };
+        yield* await blob(blobName(desc.digest), bytes.length, async () => bytes);
+      }
+      // docker load tags what manifest.json names: the first platform's entry carries the tags.
+      const first = dockerManifest[dockerManifest.length - item.index.children.length];
+      if (format === 'docker' && first && refs.length) first.RepoTags = refs.map(familiarize);
+      if (refs.length === 0) index.push(desc);
+      for (const r of refs) {
+        const tag = parseReference(r).tag ?? 'latest';
+        index.push({ ...desc, annotations: { [CONTAINERD_NAME_ANNOTATION]: r, [REF_NAME_ANNOTATION]: format === 'oci' ? familiarize(r) : tag } });
+      }
+      children = [];
+      continue;
+    }
+    const isChild = childImages.has(image);
     const m = image.manifest;
     const cfg = m.config;
     yield* await blob(blobName(cfg.digest), cfg.size, () => content.read(cfg.digest, opts));
@@ -137,6 +170,16 @@ async function* members(content: ContentStore, items: SaveItem[], opts: SaveOpti
         (repositories[familiarName(p)] ??= {})[p.tag] = digestHex(diffIds[diffIds.length - 1] ?? cfg.digest);
       }
     }
+    if (isChild) {
+      // A platform of an index: listed in the index, not in index.json.
+      const platform = image.descriptor.platform ?? {
+        os: image.config.os,
+        architecture: image.config.architecture,
+        ...(image.config.variant ? { variant: image.config.variant } : {}),
+      };
+      children.push({ ...manifestDesc, platform });
+      continue;
+    }
     if (refs.length === 0) index.push(manifestDesc);
     for (const r of refs) {
       const tag = parseReference(r).tag ?? 'latest';
@@ -157,7 +200,11 @@ async function* members(content: ContentStore, items: SaveItem[], opts: SaveOpti
 }
 
 /** Collects what to save for `names` (references or IDs): one item per image, with the references named. */
-export async function resolveSaveItems(images: { resolve(n: string): Promise<ImageRecord> }, names: string[]): Promise<SaveItem[]> {
+export async function resolveSaveItems(
+  images: { resolve(n: string): Promise<ImageRecord>; load?(d: Descriptor): Promise<ImageRecord> },
+  names: string[],
+  content?: ContentStore,
+): Promise<SaveItem[]> {
   const byManifest = new Map<Digest, SaveItem>();
   for (const n of names) {
     const image = await images.resolve(n);
@@ -168,7 +215,16 @@ export async function resolveSaveItems(images: { resolve(n: string): Promise<Ima
     } catch {
       full = undefined;
     }
-    const item = byManifest.get(image.manifestDigest) ?? { image, refs: [] };
+    const item: SaveItem = byManifest.get(image.manifestDigest) ?? { image, refs: [] };
+    // A multi-platform image keeps its index: every platform whose manifest is here goes into the archive.
+    if (image.indexDigest && content && images.load && !item.index) {
+      const doc = await content.readJson<{ manifests: Descriptor[] }>(image.indexDigest);
+      const children: ImageRecord[] = [];
+      for (const m of doc.manifests) if (await content.has(m.digest)) children.push({ ...(await images.load(m)), descriptor: m });
+      const size = (await content.info(image.indexDigest))?.size ?? 0;
+      const mediaType = (doc as { mediaType?: string }).mediaType ?? MediaType.OciIndex;
+      item.index = { descriptor: { mediaType, digest: image.indexDigest, size }, children };
+    }
     if (full && image.refs.includes(full) && !item.refs.includes(full)) item.refs.push(full);
     byManifest.set(image.manifestDigest, item);
   }

@@ -69,3 +69,40 @@ export function selectManifest(manifests: Descriptor[], want: Platform = hostPla
   const images = manifests.filter((m) => m.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest');
   return images.find((m) => platformMatches(m.platform, want)) ?? (images.length === 1 && !images[0]!.platform ? images[0] : undefined);
 }
+
+/**
+ * `--platform linux/amd64,arm64`: each platform normalised as containerd does (`arm64` = `linux/arm64/v8` =
+ * `linux/arm64`, `arm` = `linux/arm/v7`, `x86_64` = `amd64`), duplicates dropped, order kept. Empty: the host's.
+ */
+export function parsePlatformList(s: string | undefined): string[] {
+  if (s === undefined || s.trim() === '') return [formatPlatform(normalizePlatform(hostPlatform()))];
+  const out: string[] = [];
+  for (const part of s.split(',')) {
+    const p = formatPlatform(normalizePlatform(parsePlatform(part)));
+    if (!out.includes(p)) out.push(p);
+  }
+  return out;
+}
+
+/** containerd's normal form: arm64's default variant v8 dropped, arm's v7 made explicit, amd64's v1 dropped. */
+export function normalizePlatform(p: Platform): Platform {
+  const out: Platform = { os: p.os, architecture: normalizeArch(p.architecture) };
+  let v = p.variant;
+  if (out.architecture === 'armhf') ((out.architecture = 'arm'), (v ??= 'v7'));
+  if (out.architecture === 'armel') ((out.architecture = 'arm'), (v ??= 'v6'));
+  if (out.architecture === 'arm64' && v === 'v8') v = undefined;
+  if (out.architecture === 'arm' && !v) v = 'v7';
+  if (out.architecture === 'amd64' && v === 'v1') v = undefined;
+  if (v) out.variant = v;
+  return out;
+}
+
+/** BuildKit's per-platform directory name under a `local`/`tar` output: `linux_amd64`, `linux_arm_v7`. */
+export function platformDirName(p: string): string {
+  return p.replace(/\//g, '_');
+}
+
+/** The platform of an index entry or config, normalised and formatted (`linux/arm64`). */
+export function platformOf(p: Platform): string {
+  return formatPlatform(normalizePlatform(p));
+}

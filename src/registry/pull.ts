@@ -28,6 +28,8 @@ export interface PullOptions extends RegistryClientOptions {
   onProgress?: ProgressFn;
   /** Reuse a client (its tokens and connections); otherwise one is made from these options and closed after. */
   client?: RegistryClient;
+  /** Of an index: every platform's image, and the tag names the index (`kiln pull --all-platforms`). */
+  allPlatforms?: boolean;
 }
 
 /** Splits a parsed reference into what the distribution API needs. */
@@ -77,6 +79,17 @@ export async function pullImage(root: StoreRoot, ref: string, opts: PullOptions 
       { desc: m.config, kind: 'config' },
       ...m.layers.map((desc) => ({ desc, kind: 'layer' as const })),
     ];
+    // --all-platforms: the other platforms' manifests and blobs too (attestations skipped), then the index is tagged.
+    if (opts.allPlatforms && isIndexMediaType(top.descriptor.mediaType)) {
+      const index = JSON.parse(top.body.toString('utf8')) as Index;
+      for (const d of index.manifests ?? []) {
+        if (d.digest === manifest.descriptor.digest || d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest') continue;
+        const other = await client.resolve({ ...rref, tag: undefined, digest: d.digest }, { signal: opts.signal });
+        const om = checkManifest(JSON.parse(other.body.toString('utf8')), `${where(rref)} manifest ${d.digest}`);
+        blobs.push({ desc: om.config, kind: 'config' }, ...om.layers.map((desc) => ({ desc, kind: 'layer' as const })));
+        toStore.unshift(other);
+      }
+    }
     const fetcher = client.fetcher(rref);
     const t = client.transport;
     let fetched = 0;
@@ -131,7 +144,8 @@ export async function pullImage(root: StoreRoot, ref: string, opts: PullOptions 
     // A digest reference names content, not a tag: Docker keeps such pulls untagged (found by digest). A GC root
     // (src/cache/gc.ts format) keeps them until `prune --all`, as the lease did during the pull.
     const parsed = parseReference(ref);
-    if (parsed.tag !== undefined) await root.images.tag(formatReference({ ...parsed, digest: undefined }), manifest.descriptor);
+    const tagged = opts.allPlatforms && isIndexMediaType(top.descriptor.mediaType) ? top.descriptor : manifest.descriptor;
+    if (parsed.tag !== undefined) await root.images.tag(formatReference({ ...parsed, digest: undefined }), tagged);
     else await keepDigestPull(root, [top.descriptor.digest, manifest.descriptor.digest]);
     await createBlobSources(root.root).record(rref.registry, rref.repository, [...seen, manifest.descriptor.digest]);
     emit({ type: 'done', ref: full, digest: top.descriptor.digest, size: top.descriptor.size });

@@ -110,8 +110,9 @@ export function parseBuildQuery(q: Query, permitted: readonly Entitlement[] = []
     if (!/^[^:\s]+:\S+$/.test(h)) throw new KilnError('INVALID_ARGUMENT', `extrahosts entry ${JSON.stringify(h.slice(0, 80))} is not host:ip`);
   }
   const platform = q.str('platform');
-  if (platform && !/^[a-z0-9_]+\/[a-z0-9_]+(\/[a-z0-9_]+)?$/i.test(platform))
-    throw new KilnError('INVALID_ARGUMENT', `platform ${JSON.stringify(platform.slice(0, 80))} is not os/arch[/variant]`);
+  // Several platforms (`linux/amd64,linux/arm64`, as buildx sends them) build one image index.
+  if (platform && !platform.split(',').every((p) => /^[a-z0-9_]+(\/[a-z0-9_]+(\/[a-z0-9_]+)?)?$/i.test(p.trim())))
+    throw new KilnError('INVALID_ARGUMENT', `platform ${JSON.stringify(platform.slice(0, 80))} is not os/arch[/variant][,…]`);
 
   const warnings: string[] = [];
   const ignored = IGNORED.filter((k) => q.str(k) !== undefined && !/^(0|false|)$/.test(q.str(k)!) && k !== 'rm' && k !== 'session' && k !== 'buildid');

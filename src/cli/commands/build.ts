@@ -219,7 +219,7 @@ export function register(program: Command): void {
     .option('--secret <spec>', 'id=NAME,src=FILE or id=NAME,env=VAR (repeatable)', collect, [] as string[])
     .option('--ssh <spec>', 'default|ID[=AGENT_SOCKET]: an SSH agent for RUN --mount=type=ssh (repeatable)', collect, [] as string[])
     .option('--explain', 'say why each step missed the cache')
-    .option('--platform <os/arch>', 'target platform')
+    .option('--platform <os/arch,…>', 'target platforms (comma-separated: linux/amd64,linux/arm64 builds an image index; default this host)')
     .option('--network <mode>', 'network for RUN steps: default (isolated, with outbound NAT), none or host')
     .option('--add-host <host:ip>', 'add a line to /etc/hosts of RUN steps (repeatable)', collect, [] as string[])
     .option(

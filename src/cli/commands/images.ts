@@ -90,6 +90,7 @@ export function register(program: Command): void {
                 CreatedSince: humanSince(r.image.config.created),
                 Size: humanSize(r.image.size),
                 SizeBytes: r.image.size,
+                ...(r.image.platforms ? { Platforms: r.image.platforms } : {}),
               })}\n`,
             );
           }

@@ -35,6 +35,7 @@ export const commandModules: Record<string, CommandLoader> = {
   run: () => import('./run.js'),
   save: () => import('./save.js'),
   serve: () => import('./serve.js'),
+  setup: () => import('./setup.js'),
   start: () => import('./start.js'),
   stop: () => import('./stop.js'),
   store: () => import('./store.js'),

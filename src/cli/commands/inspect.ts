@@ -36,6 +36,8 @@ function inspectDocument(image: ImageRecord): Record<string, unknown> {
     Size: image.size,
     Descriptor: image.descriptor,
     ...(image.indexDigest ? { IndexDigest: image.indexDigest } : {}),
+    // A multi-platform image: every platform of its index (the fields above describe this host's, or --platform's).
+    ...(image.platforms ? { Platforms: image.platforms } : {}),
     Manifest: image.manifest,
     Layers: image.manifest.layers,
   };
@@ -66,11 +68,14 @@ export function register(program: Command): void {
     .description('show details of images as JSON')
     .argument('<image...>', 'references or image IDs')
     .option('-f, --format <template>', 'print one field, e.g. {{.Config.Cmd}} or {{json .Config}}')
-    .action(async (names: string[], opts: { format?: string }, cmd: Command) => {
+    .option('--platform <os/arch[/variant]>', "of a multi-platform image, inspect this platform's image (default this host's)")
+    .action(async (names: string[], opts: { format?: string; platform?: string }, cmd: Command) => {
       const root = await openRoot(globalOptions(cmd).root);
       try {
         const docs = [];
-        for (const n of names) docs.push(inspectDocument(await root.images.resolve(n)));
+        const { parsePlatform } = await import('../../image/platform.js');
+        const platform = opts.platform ? parsePlatform(opts.platform) : undefined;
+        for (const n of names) docs.push(inspectDocument(await root.images.resolve(n, platform ? { platform } : {})));
         if (opts.format) {
           for (const d of docs) process.stdout.write(`${renderFormat(opts.format, d)}\n`);
         } else {

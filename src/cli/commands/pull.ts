@@ -3,6 +3,7 @@
  * exports the registry flags (`--tls-ca`, `--insecure-registry`) that push and login share.
  */
 import type { Command } from 'commander';
+import { KilnError } from '../../errors.js';
 import { openRoot } from '../../cache/root.js';
 import { familiarize } from '../../image/reference.js';
 import { clientOptionsFrom } from '../../registry/client-options.js';
@@ -37,8 +38,13 @@ export function register(program: Command): void {
       .description('pull an image from a registry into the store')
       .argument('<ref>', 'image reference (busybox, 127.0.0.1:5000/team/app:1.2, name@sha256:…)')
       .option('--platform <os/arch[/variant]>', 'platform to pull from a multi-platform image (default: this host)')
+      .option('-a, --all-platforms', 'pull every platform of a multi-platform image; the tag names its index')
       .option('-q, --quiet', 'print only the image reference'),
-  ).action(async (ref: string, opts: RegistryFlags & { platform?: string; quiet?: boolean }, cmd: Command) => {
+  ).action(async (ref: string, opts: RegistryFlags & { platform?: string; quiet?: boolean; allPlatforms?: boolean }, cmd: Command) => {
+    if (opts.allPlatforms && opts.platform) throw new KilnError('INVALID_ARGUMENT', '--all-platforms and --platform exclude each other');
+    if (opts.allPlatforms && globalOptions(cmd).host) {
+      throw new KilnError('INVALID_ARGUMENT', '--all-platforms is not supported with --host', { hint: 'pull on the server with kiln pull --all-platforms' });
+    }
     if (globalOptions(cmd).host) return (await import('../remote/entry.js')).remotePullCommand(globalOptions(cmd), ref, opts);
     const rref = toRegistryRef(ref);
     const out = process.stdout;
@@ -49,6 +55,7 @@ export function register(program: Command): void {
       const res = await pullImage(root, ref, {
         ...(await registryOptions(opts)),
         platform: opts.platform,
+        ...(opts.allPlatforms ? { allPlatforms: true } : {}),
         onProgress: opts.quiet ? undefined : (ev) => render.onEvent(ev),
       });
       render.close();

@@ -39,6 +39,7 @@ export const RUN_FLAGS: FlagDef[] = [
   { name: 'cap-drop', value: 'multi', help: 'drop a Linux capability' },
   { name: 'pids-limit', value: 'single', help: 'maximum number of processes' },
   { name: 'security-opt', value: 'multi', help: 'seccomp=unconfined, seccomp=PROFILE.json (Docker format), no-new-privileges' },
+  { name: 'platform', value: 'single', help: 'run this platform of a multi-platform image (os/arch[/variant]; a foreign one through binfmt_misc)' },
   { name: 'pull', value: 'single', help: 'pull the image before running: missing (default), always or never' },
   ...POLICY_FLAGS,
   { name: 'help', help: 'show this help' },
@@ -110,7 +111,7 @@ export function register(program: StatusCommand): void {
       const store = await openRoot(root);
       let rec;
       try {
-        await ensureImage(store, target, { policy: pullPolicy, out: process.stderr });
+        await ensureImage(store, target, { policy: pullPolicy, out: process.stderr, platform: str(flags, 'platform') });
         rec = await createContainer(store, {
           image: target,
           cmd: rest,
@@ -139,6 +140,7 @@ export function register(program: StatusCommand): void {
           limits,
           restartPolicy,
           healthcheck,
+          platform: str(flags, 'platform'),
         });
       } finally {
         await store.close();

@@ -26,7 +26,7 @@ export function register(program: Command): void {
       }
       const root = await openRoot(globalOptions(cmd).root);
       try {
-        const items = await resolveSaveItems(root.images, names);
+        const items = await resolveSaveItems(root.images, names, root.content);
         if (!opts.output) {
           await saveArchive(root.content, items, process.stdout, { format: opts.format as ArchiveFormat });
           return;
