@@ -205,7 +205,8 @@ export interface ContainerSummary {
 }
 
 export interface ContainerBackend {
-  create(spec: ContainerCreate, opts: { name?: string }): Promise<{ id: string; warnings: string[] }>;
+  /** `platform`: `docker run --platform` (which manifest of a multi-platform image; a foreign one needs its emulator). */
+  create(spec: ContainerCreate, opts: { name?: string; platform?: string }): Promise<{ id: string; warnings: string[] }>;
   /** Starts the process; stdout/stderr go to the sinks registered by `attach` before start (else to the log). */
   start(id: string): Promise<void>;
   /** Registers sinks for a container's output; resolves when the output ends. */

@@ -208,6 +208,7 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
         volumes: (spec.HostConfig?.Binds ?? []).map((b) => parseVolume(b, '/')),
         volumesFrom: spec.HostConfig?.VolumesFrom ?? undefined,
         name: opts.name,
+        ...(opts.platform ? { platform: opts.platform } : {}),
         labels: labelMap(spec.Labels),
         tty: Boolean(spec.Tty),
         autoRemove: Boolean(spec.HostConfig?.AutoRemove),

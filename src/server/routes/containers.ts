@@ -28,7 +28,7 @@ const create: Handler = async ({ req, res, state, query }) => {
   checkContainerEntitlements(spec, state.allow);
   if (spec.HostConfig?.Binds?.length) spec.HostConfig.Binds = await confineHostBinds(spec.HostConfig.Binds, state.bindRoots);
   for (const v of mountVolumes) await createVolumeChecked(state, volumeCreateOf(v));
-  const r = await containers(state.backend).create(spec, { name: query.str('name') });
+  const r = await containers(state.backend).create(spec, { name: query.str('name'), platform: query.str('platform') || undefined });
   sendJson(res, 201, { Id: r.id, Warnings: r.warnings });
 };
 

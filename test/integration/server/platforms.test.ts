@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { canRunPlatform, registerEmulators, unregisterEmulator } from '../../../src/sandbox/binfmt.js';
 import { kiln } from '../../helpers/kiln-cli.js';
 import { skopeo } from '../../helpers/registry.js';
-import { startServe, type Served } from './serve-helper.js';
+import { startServe, docker, type Served } from './serve-helper.js';
 
 let s: Served;
 let root: string;
@@ -57,6 +57,17 @@ test('kiln --host build --platform linux/amd64,linux/arm64 stores an index on th
   );
   const arm = await kiln(['run', '--rm', '--platform', 'linux/arm64', 'srv:1', 'cat', '/arch'], { root });
   assert.is(arm.stdout.trim(), 'aarch64', arm.stderr);
+});
+
+test('docker run --platform picks that manifest of an index through the server', async () => {
+  for (const [platform, arch] of [
+    ['linux/arm64', 'aarch64'],
+    ['linux/amd64', 'x86_64'],
+  ]) {
+    const r = await docker(s, ['run', '--rm', '--platform', platform!, 'srv:1', 'uname', '-m']);
+    assert.is(r.code, 0, r.stderr);
+    assert.is(r.stdout.trim(), arch);
+  }
 });
 
 test.run();
