@@ -27,6 +27,7 @@ import type { PortMapping } from '../sandbox/types.js';
 import type { EndpointOptions } from '../containers/container-networks.js';
 import type { ContainerBackend, ContainerCreate, ExecCreate, ExecInspect } from './backend.js';
 import { containerPruneFilter, matchContainer } from './filters.js';
+import { healthcheckActive } from '../containers/healthcheck.js';
 import { hostOptions } from './host-config.js';
 import { containerInspect, containerSummary } from './container-shapes.js';
 import { shapeInputs } from './container-sizes.js';
@@ -477,23 +478,38 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
           if (img) ancestors.add(img.id);
         }
       }
-      const shown = all
-        .filter((c) => opts.all || c.status === 'running' || c.status === 'restarting')
-        .filter((c) =>
-          matchContainer(
-            f,
-            {
-              id: c.id,
-              name: c.name,
-              status: c.paused && c.status === 'running' ? 'paused' : c.status,
-              exitCode: c.exitCode,
-              labels: c.labels,
-              imageId: c.imageId,
-            },
-            ancestors,
-          ),
-        );
-      return Promise.all(shown.map(async (c) => containerSummary(c, await shapeInputs(root, c, { size: opts.size }))));
+      // before/since name a container (dockerd: an unknown one is an error); the window is their creation time.
+      const window: { before?: number; since?: number } = {};
+      for (const key of ['before', 'since'] as const) {
+        for (const ref of f.get(key) ?? []) window[key] = Date.parse((await store.get(ref)).created);
+      }
+      const candidates = all.filter((c) => opts.all || c.status === 'running' || c.status === 'restarting');
+      const shown: Array<{ c: (typeof candidates)[number]; inputs: Awaited<ReturnType<typeof shapeInputs>> }> = [];
+      for (const c of candidates) {
+        const inputs = await shapeInputs(root, c, { size: opts.size });
+        const networks = Object.entries(inputs.networks ?? {}).flatMap(([name, ep]) => [name, ep.NetworkID]);
+        const published = (c.spec.ports ?? []).map((p) => ({ port: p.containerPort, proto: p.protocol ?? 'tcp' }));
+        const exposed = [
+          ...published,
+          ...Object.keys(inputs.imageExposedPorts ?? {}).map((k) => ({ port: Number(k.split('/')[0]), proto: k.split('/')[1] ?? 'tcp' })),
+        ];
+        const facts = {
+          id: c.id,
+          name: c.name,
+          status: c.paused && c.status === 'running' ? 'paused' : c.status,
+          exitCode: c.exitCode,
+          labels: c.labels,
+          imageId: c.imageId,
+          created: Date.parse(c.created),
+          networks,
+          volumes: [...c.volumes.map((v) => v.name), ...(c.spec.mounts ?? []).map((m) => m.target)],
+          health: healthcheckActive(c.healthcheck) ? (c.health?.status ?? 'starting') : 'none',
+          published,
+          exposed,
+        };
+        if (matchContainer(f, facts, ancestors, window)) shown.push({ c, inputs });
+      }
+      return shown.map(({ c, inputs }) => containerSummary(c, inputs));
     },
     async prune(opts) {
       const keep = containerPruneFilter(opts.filters ?? new Map());

@@ -75,6 +75,22 @@ export interface ContainerFacts {
   exitCode?: number;
   labels?: Record<string, string>;
   imageId: string;
+  /** Creation time (ms), for `before` and `since`. */
+  created?: number;
+  /** The networks it is on: names and ids. */
+  networks?: string[];
+  /** Its volumes' names and every mount's destination. */
+  volumes?: string[];
+  /** `starting`, `healthy`, `unhealthy`, or `none` without a health check. */
+  health?: string;
+  /** Container ports with a host binding (`publish`), and those plus the image's EXPOSE (`expose`). */
+  published?: PortFact[];
+  exposed?: PortFact[];
+}
+
+export interface PortFact {
+  port: number;
+  proto: string;
 }
 
 /** The filters `GET /containers/json` accepts (dockerd's list), and those kiln can apply. */
@@ -95,18 +111,44 @@ export const LIST_FILTERS = [
   'status',
   'volume',
 ];
-const LIST_SUPPORTED = ['ancestor', 'exited', 'id', 'label', 'name', 'status'];
+const HEALTH_VALUES = ['starting', 'healthy', 'unhealthy', 'none'];
+const ISOLATION_VALUES = ['default', 'process', 'hyperv'];
+
+/** `80`, `80/udp`, `8000-8080/tcp` (dockerd's publish/expose filter values; tcp when no protocol). */
+export function parsePortFilter(v: string): { from: number; to: number; proto: string } {
+  const m = /^(\d{1,5})(?:-(\d{1,5}))?(?:\/(tcp|udp|sctp))?$/.exec(v.trim());
+  const from = m ? Number(m[1]) : NaN;
+  const to = m?.[2] ? Number(m[2]) : from;
+  if (!m || from < 1 || to > 65535 || to < from)
+    throw new KilnError('INVALID_ARGUMENT', `invalid filter value ${JSON.stringify(v)}: a port, port/proto or range expected`);
+  return { from, to, proto: m[3] ?? 'tcp' };
+}
+
+function matchPorts(f: Filters, key: string, ports: PortFact[] | undefined): boolean {
+  const values = f.get(key);
+  if (!values?.length) return true;
+  return values.some((v) => {
+    const want = parsePortFilter(v);
+    return (ports ?? []).some((p) => p.proto === want.proto && p.port >= want.from && p.port <= want.to);
+  });
+}
 
 /**
- * Checks list filters up front (400s before any work): unknown keys as dockerd, keys dockerd has but kiln does
- * not apply (refused rather than ignored: a filter silently ignored lists containers a caller did not ask for),
- * status values and exit codes. Returns whether the filter asks for stopped containers too (`status` does, as dockerd).
+ * Checks list filters up front (400s before any work): unknown keys and malformed values as dockerd (status,
+ * exited, health, isolation, is-task, publish and expose values). Returns whether the filter asks for stopped containers too (`status` does, as dockerd).
  */
 export function checkContainerListFilters(f: Filters): { impliesAll: boolean } {
   checkFilterKeys(f, LIST_FILTERS);
-  for (const key of f.keys()) {
-    if (!LIST_SUPPORTED.includes(key)) throw new KilnError('NOT_IMPLEMENTED', `filter '${key}' is not supported by kiln (${LIST_SUPPORTED.join(', ')} are)`);
+  for (const v of f.get('health') ?? []) {
+    if (!HEALTH_VALUES.includes(v)) throw new KilnError('INVALID_ARGUMENT', `invalid filter 'health=${v}': ${HEALTH_VALUES.join(', ')} expected`);
   }
+  for (const v of f.get('isolation') ?? []) {
+    if (!ISOLATION_VALUES.includes(v)) throw new KilnError('INVALID_ARGUMENT', `invalid filter 'isolation=${v}'`);
+  }
+  for (const v of f.get('is-task') ?? []) {
+    if (v !== 'true' && v !== 'false') throw new KilnError('INVALID_ARGUMENT', `invalid filter 'is-task=${v}': true or false expected`);
+  }
+  for (const key of ['publish', 'expose']) for (const v of f.get(key) ?? []) parsePortFilter(v);
   for (const v of f.get('status') ?? []) {
     if (!(CONTAINER_STATES as readonly string[]).includes(v)) throw new KilnError('INVALID_ARGUMENT', `invalid filter 'status=${v}'`);
   }
@@ -118,9 +160,10 @@ export function checkContainerListFilters(f: Filters): { impliesAll: boolean } {
 
 /**
  * Whether a container passes the list filters. `ancestorIds`: the image IDs the `ancestor` values name (those that
- * exist); with an `ancestor` filter and none of them existing, nothing matches, as dockerd.
+ * exist); with an `ancestor` filter and none of them existing, nothing matches, as dockerd. `window`: the creation
+ * times of the containers `before` and `since` name (strictly before / after them, as dockerd).
  */
-export function matchContainer(f: Filters, c: ContainerFacts, ancestorIds?: ReadonlySet<string>): boolean {
+export function matchContainer(f: Filters, c: ContainerFacts, ancestorIds?: ReadonlySet<string>, window?: { before?: number; since?: number }): boolean {
   if (!matchRegexp(f, 'name', `/${c.name}`, c.name)) return false;
   if (!matchRegexp(f, 'id', c.id)) return false;
   if (!matchLabels(f, 'label', c.labels)) return false;
@@ -129,6 +172,18 @@ export function matchContainer(f: Filters, c: ContainerFacts, ancestorIds?: Read
   const status = f.get('status');
   if (status?.length && !status.includes(c.status)) return false;
   if (f.has('ancestor') && !ancestorIds?.has(c.imageId)) return false;
+  const network = f.get('network');
+  if (network?.length && !network.some((v) => (c.networks ?? []).includes(v))) return false;
+  const volume = f.get('volume');
+  if (volume?.length && !volume.some((v) => (c.volumes ?? []).includes(v))) return false;
+  const health = f.get('health');
+  if (health?.length && !health.includes(c.health ?? 'none')) return false;
+  if (!matchPorts(f, 'publish', c.published) || !matchPorts(f, 'expose', c.exposed)) return false;
+  // Swarm tasks and Windows isolation: a kiln container is never a task, and its isolation is the default.
+  if (f.get('is-task')?.length && !f.get('is-task')!.includes('false')) return false;
+  if (f.get('isolation')?.length && !f.get('isolation')!.includes('default')) return false;
+  if (window?.before !== undefined && !((c.created ?? 0) < window.before)) return false;
+  if (window?.since !== undefined && !((c.created ?? 0) > window.since)) return false;
   return true;
 }
 

@@ -5,6 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startServe, docker, type Served } from './serve-helper.js';
+import { freePort } from '../../helpers/registry.js';
 
 let s: Served;
 
@@ -46,6 +47,36 @@ test('docker ps --filter: label, name, status, ancestor; an unknown filter is re
   const bad = await docker(s, ['ps', '--filter', 'colour=red']);
   assert.is.not(bad.code, 0);
   assert.match(bad.stderr, "invalid filter 'colour'");
+});
+
+test('docker ps --filter network, volume, publish, expose, health, before and since', async () => {
+  await ok(['network', 'create', 'lab-net']);
+  const port = await freePort();
+  await ok(['run', '-d', '--name', 'lab-net-1', '--network', 'lab-net', '-v', 'lab-vol:/data', '-p', `127.0.0.1:${port}:80`, 'busybox', 'sleep', '60']);
+  await ok(['run', '-d', '--name', 'lab-health', '--health-cmd', 'true', '--health-interval', '1s', 'busybox', 'sleep', '60']);
+  const ps = (filter: string) => ok(['ps', '--filter', filter, '--format', '{{.Names}}']);
+  try {
+    assert.is(await ps('network=lab-net'), 'lab-net-1');
+    const netId = await ok(['network', 'inspect', '-f', '{{.Id}}', 'lab-net']);
+    assert.is(await ps(`network=${netId}`), 'lab-net-1');
+    assert.is(await ps('volume=lab-vol'), 'lab-net-1');
+    assert.is(await ps('volume=/data'), 'lab-net-1');
+    assert.is(await ps('publish=80'), 'lab-net-1');
+    assert.is(await ps('expose=80/tcp'), 'lab-net-1');
+    assert.is(await ps('publish=81'), '');
+    assert.ok((await ps('health=none')).split('\n').includes('lab-net-1'));
+    assert.ok(!(await ps('health=none')).split('\n').includes('lab-health'));
+    const before = (await ps('before=lab-health')).split('\n');
+    assert.ok(before.includes('lab-net-1') && before.includes('lab-a') && !before.includes('lab-health'), before.join(' '));
+    assert.is(await ps('since=lab-net-1'), 'lab-health');
+    const bad = await docker(s, ['ps', '--filter', 'health=sick']);
+    assert.is.not(bad.code, 0);
+    assert.match(bad.stderr, "invalid filter 'health=sick'");
+  } finally {
+    await docker(s, ['rm', '-f', 'lab-net-1', 'lab-health']);
+    await docker(s, ['network', 'rm', 'lab-net']);
+    await docker(s, ['volume', 'rm', 'lab-vol']);
+  }
 });
 
 test('docker container prune removes stopped containers only, and only those its label filter selects', async () => {

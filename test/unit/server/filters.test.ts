@@ -51,12 +51,41 @@ test('checkContainerListFilters: unknown key as dockerd, bad status and exit cod
   throwsCode(() => checkContainerListFilters(parseFilters('{"exited":["x"]}')), "invalid filter 'exited=x'");
   assert.is(checkContainerListFilters(parseFilters('{"status":["exited"]}')).impliesAll, true);
   assert.is(checkContainerListFilters(parseFilters('{"label":["a"]}')).impliesAll, false);
-  try {
-    checkContainerListFilters(parseFilters('{"network":["bridge"]}'));
-    assert.unreachable('a filter kiln cannot apply is refused, not ignored');
-  } catch (err) {
-    assert.is((err as KilnError).code, 'NOT_IMPLEMENTED');
-  }
+  throwsCode(() => checkContainerListFilters(parseFilters('{"health":["sick"]}')), "invalid filter 'health=sick': starting, healthy, unhealthy, none expected");
+  throwsCode(() => checkContainerListFilters(parseFilters('{"is-task":["maybe"]}')), "invalid filter 'is-task=maybe': true or false expected");
+  throwsCode(() => checkContainerListFilters(parseFilters('{"isolation":["vm"]}')), "invalid filter 'isolation=vm'");
+  throwsCode(() => checkContainerListFilters(parseFilters('{"publish":["80/icmp"]}')), 'invalid filter value "80/icmp": a port, port/proto or range expected');
+  throwsCode(() => checkContainerListFilters(parseFilters('{"expose":["90-80"]}')), 'invalid filter value "90-80": a port, port/proto or range expected');
+  for (const ok of ['{"network":["n1"]}', '{"volume":["/data"]}', '{"health":["none"]}', '{"publish":["8000-8080/udp"]}', '{"before":["x"]}'])
+    checkContainerListFilters(parseFilters(ok));
+});
+
+test('network, volume, health, publish, expose, is-task, isolation and the before/since window', () => {
+  const web: ContainerFacts = {
+    id: 'aa'.padEnd(64, '0'),
+    name: 'web',
+    status: 'running',
+    imageId: 'sha256:i',
+    created: 2000,
+    networks: ['front', 'f'.repeat(64)],
+    volumes: ['data', '/data'],
+    health: 'healthy',
+    published: [{ port: 80, proto: 'tcp' }],
+    exposed: [
+      { port: 80, proto: 'tcp' },
+      { port: 53, proto: 'udp' },
+    ],
+  };
+  const m = (json: string, w?: { before?: number; since?: number }) => matchContainer(parseFilters(json), web, undefined, w);
+  assert.ok(m('{"network":["front"]}') && m(`{"network":["${'f'.repeat(64)}"]}`) && !m('{"network":["back"]}'));
+  assert.ok(m('{"volume":["data"]}') && m('{"volume":["/data"]}') && !m('{"volume":["/other"]}'));
+  assert.ok(m('{"health":["healthy","unhealthy"]}') && !m('{"health":["none"]}'));
+  assert.ok(matchContainer(parseFilters('{"health":["none"]}'), { ...web, health: undefined }));
+  assert.ok(m('{"publish":["80"]}') && m('{"publish":["70-90/tcp"]}') && !m('{"publish":["53/udp"]}'));
+  assert.ok(m('{"expose":["53/udp"]}') && !m('{"expose":["53"]}'));
+  assert.ok(m('{"is-task":["false"]}') && !m('{"is-task":["true"]}'));
+  assert.ok(m('{"isolation":["default"]}') && !m('{"isolation":["hyperv"]}'));
+  assert.ok(m('{}', { before: 3000 }) && !m('{}', { before: 2000 }) && m('{}', { since: 1000 }) && !m('{}', { since: 2000 }));
 });
 
 const a: ContainerFacts = { id: 'abc123'.padEnd(64, '0'), name: 'web_1', status: 'running', labels: { app: 'x', tier: 'web' }, imageId: 'sha256:i1' };
