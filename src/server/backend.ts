@@ -67,7 +67,8 @@ export interface ImageBackend {
     opts?: IoOpts,
   ): Promise<Array<{ Id: string; Created: number; CreatedBy: string; Tags: string[] | null; Size: number; Comment: string }>>;
   /** `docker image prune`: removes dangling images and unreferenced blobs. */
-  prune?(opts?: IoOpts): Promise<{ ImagesDeleted: Array<{ Deleted: string }>; SpaceReclaimed: number }>;
+  /** Removes the unused images the filters select (checked here: 400s); what was untagged and deleted. */
+  prune?(opts?: IoOpts & { filters?: Filters }): Promise<{ ImagesDeleted: Array<{ Untagged?: string; Deleted?: string }>; SpaceReclaimed: number }>;
   /** Writes a `docker save` tar of `names` to `out`. */
   save?(names: string[], out: Writable, opts?: IoOpts): Promise<void>;
   /** Loads a `docker save` / OCI archive; returns the references (or IDs) loaded. */

@@ -227,3 +227,22 @@ export function containerPruneFilter(f: Filters, now = Date.now()): (c: { create
     return true;
   };
 }
+
+/** The filters `POST /images/prune` accepts, as dockerd's. */
+export const IMAGE_PRUNE_FILTERS = ['dangling', 'label', 'label!', 'until'];
+
+/**
+ * Checks image prune filters (400s): `dangling` true (the default: untagged images only) or false (`-a`: every image
+ * no container uses), `until`, `label`, `label!`. Returns whether all unused images go, and the predicate.
+ */
+export function imagePruneFilter(f: Filters, now = Date.now()): { all: boolean; keep: (i: { created: string; labels?: Record<string, string> }) => boolean } {
+  checkFilterKeys(f, IMAGE_PRUNE_FILTERS);
+  const dangling = f.get('dangling') ?? [];
+  for (const d of dangling) if (!/^(1|0|true|false)$/i.test(d)) throw new KilnError('INVALID_ARGUMENT', `invalid filter 'dangling=${d}'`);
+  const all = dangling.some((d) => /^(0|false)$/i.test(d));
+  const byTimeAndLabel = containerPruneFilter(new Map([...f].filter(([k]) => k !== 'dangling')), now);
+  return { all, keep: byTimeAndLabel };
+}
+
+/** The filters `GET /images/json` accepts, as dockerd's. */
+export const IMAGE_LIST_FILTERS = ['before', 'dangling', 'label', 'reference', 'since', 'until'];

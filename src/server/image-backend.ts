@@ -2,6 +2,8 @@
  * The server's image endpoints over the image store: Docker-shaped lists and inspect records, tag, and rmi with
  * Docker's rules (untag a named reference; an ID with several tags needs force). Blobs stay until `kiln prune`.
  */
+import { createContainerStore, type ContainerRecord } from '../containers/containers.js';
+import { imagePruneFilter } from './filters.js';
 import { KilnError } from '../errors.js';
 import type { StoreRoot } from '../cache/root.js';
 import type { ImageRecord } from '../cache/image-store.js';
@@ -92,8 +94,26 @@ export function createImageBackend(root: StoreRoot): ImageBackend {
       return rows;
     },
     async prune(opts) {
-      const r = await collectGarbage(root, { removeDangling: true, minAgeMs: 10 * 60_000, signal: opts?.signal });
-      return { ImagesDeleted: r.removedImages.map((d) => ({ Deleted: d })), SpaceReclaimed: r.reclaimedBytes };
+      const { all, keep } = imagePruneFilter(opts?.filters ?? new Map());
+      // As dockerd: an image any container uses, running or stopped, is never pruned.
+      const containers = await createContainerStore({ root: root.root })
+        .list()
+        .catch(() => [] as ContainerRecord[]);
+      const used = new Set(containers.map((c) => c.imageId));
+      const deleted: Array<{ Untagged?: string; Deleted?: string }> = [];
+      for (const rec of await images.list({ signal: opts?.signal })) {
+        if (used.has(rec.id) || (!all && rec.refs.length > 0)) continue;
+        if (!keep({ created: rec.config.created ?? new Date(0).toISOString(), labels: rec.config.config?.Labels ?? {} })) continue;
+        for (const ref of rec.refs) {
+          await images.untag(ref);
+          deleted.push({ Untagged: familiarize(ref) });
+        }
+        await images.removeEntries(rec.indexDigest ?? rec.manifestDigest);
+        deleted.push({ Deleted: rec.id });
+      }
+      // Blobs nothing references any more go now; young ones stay (a build may be writing them).
+      const r = await collectGarbage(root, { minAgeMs: 10 * 60_000, signal: opts?.signal });
+      return { ImagesDeleted: deleted, SpaceReclaimed: r.reclaimedBytes };
     },
     async save(names, out, opts) {
       const items = await resolveSaveItems(images, names);

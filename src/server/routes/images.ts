@@ -5,22 +5,23 @@
 import { KilnError } from '../../errors.js';
 import { forApiVersion } from '../image-shapes.js';
 import type { Handler } from '../context.js';
-import { readJsonBody, sendJson, type Query } from '../http-util.js';
+import { readJsonBody, sendJson } from '../http-util.js';
 import type { AuthConfig } from '../registry-auth.js';
 import { checkImageName } from '../image-name.js';
 import { readRegistryAuth } from '../registry-auth.js';
 import { startJsonStream } from '../json-stream.js';
 import { errorMessage } from '../http-util.js';
 import type { ImageSummary } from '../backend.js';
+import { checkFilterKeys, IMAGE_LIST_FILTERS, imagePruneFilter, matchLabels, parseFilters, parseTimestamp, type Filters } from '../filters.js';
 
-/** `docker images [REPO[:TAG]]` sends `filters={"reference":{"app":true}}`; kiln honours reference, dangling, label. */
-function applyFilters(list: ImageSummary[], q: Query): ImageSummary[] {
-  const f = q.json<Record<string, Record<string, boolean> | string[]>>('filters');
-  if (!f || typeof f !== 'object') return list;
-  const values = (k: string): string[] => {
-    const v = f[k];
-    return Array.isArray(v) ? v : v && typeof v === 'object' ? Object.keys(v) : [];
-  };
+/**
+ * `GET /images/json` filters, as dockerd's: `reference` (`docker images REPO[:TAG]`, globs), `dangling`, `label`,
+ * `before`/`since` (created before/after the image named), `until` (a timestamp); another key is a 400, never
+ * ignored. `lookup` resolves an image named by before/since (an unknown one is a 404, as dockerd).
+ */
+async function applyFilters(list: ImageSummary[], f: Filters, lookup: (name: string) => Promise<{ Created: string }>): Promise<ImageSummary[]> {
+  checkFilterKeys(f, IMAGE_LIST_FILTERS);
+  const values = (k: string): string[] => f.get(k) ?? [];
   let out = list;
   const refs = values('reference');
   if (refs.length) {
@@ -30,13 +31,22 @@ function applyFilters(list: ImageSummary[], q: Query): ImageSummary[] {
     out = out.map((i) => ({ ...i, RepoTags: i.RepoTags.filter(matches) })).filter((i) => i.RepoTags.length > 0);
   }
   const dangling = values('dangling');
+  for (const d of dangling) if (!/^(1|0|true|false)$/i.test(d)) throw new KilnError('INVALID_ARGUMENT', `invalid filter 'dangling=${d}'`);
   if (dangling.length) {
-    const want = dangling[0] === 'true' || dangling[0] === '1';
+    const want = /^(1|true)$/i.test(dangling[0]!);
     out = out.filter((i) => (i.RepoTags.length === 0) === want);
   }
-  for (const l of values('label')) {
-    const [k, v] = l.split('=', 2);
-    out = out.filter((i) => i.Labels && k in i.Labels && (v === undefined || i.Labels[k] === v));
+  out = out.filter((i) => matchLabels(f, 'label', i.Labels ?? {}));
+  for (const key of ['before', 'since'] as const) {
+    for (const name of values(key)) {
+      const edge = Math.floor(Date.parse((await lookup(checkImageName(name))).Created) / 1000);
+      out = out.filter((i) => (key === 'before' ? i.Created < edge : i.Created > edge));
+    }
+  }
+  for (const v of values('until')) {
+    const until = parseTimestamp(v);
+    if (until === undefined) throw new KilnError('INVALID_ARGUMENT', `invalid filter 'until=${v}'`);
+    out = out.filter((i) => i.Created * 1000 <= until);
   }
   return out;
 }
@@ -58,7 +68,11 @@ export const listImages: Handler = async ({ res, state, query, signal, apiVersio
   sendJson(
     res,
     200,
-    applyFilters(await state.backend.images.list({ signal }), query).map((i) => forApiVersion(i, apiVersion)),
+    (
+      await applyFilters(await state.backend.images.list({ signal }), parseFilters(query.str('filters')), (name) =>
+        state.backend.images.inspect(name, { signal }),
+      )
+    ).map((i) => forApiVersion(i, apiVersion)),
   );
 };
 
@@ -167,31 +181,13 @@ export const imageHistory: Handler = async ({ res, state, params, signal }) => {
 };
 
 /**
- * `docker image prune`: dangling images only (kiln keeps no intermediate images). The CLI sends its filters as
- * `{"dangling": {"true": true}}` (`-a`: `"false"`), plus `until` and `label` from `--filter`; what is not honoured
- * (`-a`, `until`, `label`) is refused, not dropped.
+ * `docker image prune [-a] [--filter until=… --filter label=…]`: untagged images (`-a`: every image no container
+ * uses, running or not) that the filters select, as dockerd's image prune.
  */
 export const pruneImages: Handler = async ({ res, state, signal, query }) => {
-  const filters = query.json<Record<string, Record<string, boolean> | string[]>>('filters') ?? {};
-  if (typeof filters !== 'object' || Array.isArray(filters)) throw new KilnError('INVALID_ARGUMENT', 'filters must be a JSON object');
-  for (const [key, v] of Object.entries(filters)) {
-    const values = Array.isArray(v) ? v : Object.keys(v ?? {}).filter((k) => (v as Record<string, boolean>)[k]);
-    if (key === 'dangling') {
-      for (const d of values) {
-        if (/^(1|true)$/i.test(d)) continue;
-        if (/^(0|false)$/i.test(d))
-          throw new KilnError('NOT_IMPLEMENTED', 'docker image prune -a (every unused image, not only dangling ones) is not supported by kiln serve', {
-            hint: 'remove images by name with docker rmi, or prune dangling ones with docker image prune',
-          });
-        throw new KilnError('INVALID_ARGUMENT', `invalid filter 'dangling=${d}': true or false`);
-      }
-      continue;
-    }
-    throw new KilnError('NOT_IMPLEMENTED', `docker image prune --filter ${key}=${values.join(',')} is not supported by kiln serve`, {
-      hint: 'kiln prunes dangling images only, without filters',
-    });
-  }
+  const filters = parseFilters(query.str('filters'));
+  imagePruneFilter(filters); // a bad filter is a 400 before anything goes
   const prune = state.backend.images.prune;
   if (!prune) throw new KilnError('NOT_IMPLEMENTED', 'image prune is not available on this server');
-  sendJson(res, 200, await prune.call(state.backend.images, { signal }));
+  sendJson(res, 200, await prune.call(state.backend.images, { signal, filters }));
 };

@@ -102,17 +102,44 @@ test('docker logs --tail 2 shows the last two lines; -t prefixes each with its t
   }
 });
 
-test('docker image prune prunes dangling images; -a and --filter are refused, naming them', async () => {
+test('docker image prune: dangling only by default; -a takes unused tagged images, never one a container uses; label and until filters; docker images before/since', async () => {
+  const build = (tag: string, label: string) =>
+    docker(s, ['build', '-q', '-t', tag, '--label', label, '-'], { input: `FROM busybox\nRUN echo ${tag} > /tag\n` });
+  for (const [tag, label] of [
+    ['prune-keep:1', 'keep=yes'],
+    ['prune-go:1', 'keep=no'],
+    ['prune-used:1', 'keep=no'],
+  ]) {
+    const r = await build(tag!, label!);
+    assert.is(r.code, 0, r.stderr);
+  }
+  assert.is((await docker(s, ['create', '--name', 'prune-user', 'prune-used:1', 'true'])).code, 0);
+  const before = (await docker(s, ['images', '--filter', 'before=prune-used:1', '--format', '{{.Repository}}'])).stdout.split('\n');
+  assert.ok(before.includes('prune-keep') && before.includes('prune-go') && !before.includes('prune-used'), before.join(' '));
+  const since = (await docker(s, ['images', '--filter', 'since=prune-go:1', '--format', '{{.Repository}}'])).stdout.trim();
+  assert.is(since, 'prune-used');
   const plain = await docker(s, ['image', 'prune', '-f']);
   assert.is(plain.code, 0, plain.stderr);
-  const all = await docker(s, ['image', 'prune', '-a', '-f']);
-  assert.is.not(all.code, 0);
-  assert.match(all.stderr, /docker image prune -a .*not supported by kiln serve/);
-  const until = await docker(s, ['image', 'prune', '-f', '--filter', 'until=1h']);
-  assert.is.not(until.code, 0);
-  assert.match(until.stderr, /--filter until=1h is not supported by kiln serve/);
-  // The images are still there.
-  assert.match((await docker(s, ['images', '--format', '{{.Repository}}'])).stdout, /busybox/);
+  assert.not.match(plain.stdout, /untagged/i);
+  // until: only images created before an hour ago; the ones just built are younger.
+  const old = await docker(s, ['image', 'prune', '-a', '-f', '--filter', 'until=1h', '--filter', 'label=keep=no']);
+  assert.is(old.code, 0, old.stderr);
+  assert.not.match(old.stdout, /prune-go/);
+  const labelled = await docker(s, ['image', 'prune', '-a', '-f', '--filter', 'label=keep=no']);
+  assert.is(labelled.code, 0, labelled.stderr);
+  assert.match(labelled.stdout, /untagged: prune-go:1/);
+  assert.not.match(labelled.stdout, /prune-used/);
+  const left = (await docker(s, ['images', '--format', '{{.Repository}}'])).stdout;
+  assert.match(left, /prune-keep/);
+  assert.match(left, /prune-used/);
+  assert.not.match(left, /prune-go/);
+  const bad = await docker(s, ['image', 'prune', '-f', '--filter', 'colour=red']);
+  assert.is.not(bad.code, 0);
+  assert.match(bad.stderr, "invalid filter 'colour'");
+  const badList = await docker(s, ['images', '--filter', 'colour=red']);
+  assert.is.not(badList.code, 0);
+  assert.match(badList.stderr, "invalid filter 'colour'");
+  assert.is((await docker(s, ['rm', 'prune-user'])).code, 0);
 });
 
 test.run();
