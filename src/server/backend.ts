@@ -373,7 +373,8 @@ export interface NetworkBackend {
 /** Disk usage and pruning (`/system/df`, `/build/prune`). */
 export interface SystemBackend {
   df(opts?: IoOpts): Promise<{ LayersSize: number; Images: ImageSummary[]; Containers?: unknown[]; Volumes?: unknown[]; BuildCache: unknown[] }>;
-  pruneBuildCache(opts: IoOpts & { all?: boolean }): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }>;
+  /** `all`: every record; `until`: records last used before; `keepStorage`: oldest first down to that many bytes. */
+  pruneBuildCache(opts: IoOpts & { all?: boolean; until?: Date; keepStorage?: number }): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }>;
 }
 
 export interface ServerBackend {

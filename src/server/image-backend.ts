@@ -180,7 +180,7 @@ export function createSystemBackend(root: StoreRoot): SystemBackend {
     },
     async pruneBuildCache(opts) {
       // Young blobs are kept: a build running right now may be writing them (it also holds leases).
-      const r = await collectGarbage(root, { all: opts.all, minAgeMs: 10 * 60_000, signal: opts.signal });
+      const r = await collectGarbage(root, { all: opts.all, until: opts.until, keepStorage: opts.keepStorage, minAgeMs: 10 * 60_000, signal: opts.signal });
       return { CachesDeleted: r.removedRoots, SpaceReclaimed: r.reclaimedBytes };
     },
   };

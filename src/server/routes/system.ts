@@ -1,4 +1,5 @@
 /** `_ping`, `/version`, `/info`, `/system/df`, `/build/prune`: what the docker CLI asks before anything else. */
+import { parseFilters, parseTimestamp } from '../filters.js';
 import { readFileSync } from 'node:fs';
 import { hostname, cpus, totalmem, release, arch as osArch } from 'node:os';
 import { KilnError } from '../../errors.js';
@@ -186,6 +187,30 @@ export const systemDf: Handler = async ({ res, state, signal, apiVersion }) => {
 
 export const buildPrune: Handler = async ({ res, state, query, signal }) => {
   if (!state.backend.system) throw new KilnError('NOT_IMPLEMENTED', 'pruning is not available on this server');
-  const out = await state.backend.system.pruneBuildCache({ all: query.bool('all'), signal });
+  // `docker builder prune [-a] [--keep-storage N] [--filter until=…]`; BuildKit's other filters (id, parent, type,
+  // description, inuse, shared, private) select records kiln does not keep in that shape: refused, never ignored.
+  const filters = parseFilters(query.str('filters'));
+  for (const key of filters.keys()) {
+    if (key !== 'until' && key !== 'unused-for')
+      throw new KilnError('NOT_IMPLEMENTED', `docker builder prune --filter ${key} is not supported by kiln serve`, { hint: 'until= is' });
+  }
+  const untilValues = [...(filters.get('until') ?? []), ...(filters.get('unused-for') ?? [])];
+  if (untilValues.length > 1) throw new KilnError('INVALID_ARGUMENT', 'more than one until filter specified');
+  let until: Date | undefined;
+  if (untilValues.length) {
+    const t = parseTimestamp(untilValues[0]!);
+    if (t === undefined) throw new KilnError('INVALID_ARGUMENT', `invalid filter 'until=${untilValues[0]}'`);
+    until = new Date(t);
+  }
+  const keepRaw = query.str('keep-storage');
+  if (keepRaw !== undefined && keepRaw !== '' && !/^\d+$/.test(keepRaw))
+    throw new KilnError('INVALID_ARGUMENT', `keep-storage ${JSON.stringify(keepRaw)}: bytes expected`);
+  const keepStorage = keepRaw && Number(keepRaw) > 0 ? Number(keepRaw) : undefined;
+  for (const p of ['reserved-space', 'max-used-space', 'min-free-space']) {
+    const v = query.str(p);
+    if (v !== undefined && v !== '' && v !== '0')
+      throw new KilnError('NOT_IMPLEMENTED', `docker builder prune --${p} is not supported by kiln serve`, { hint: 'use --keep-storage' });
+  }
+  const out = await state.backend.system.pruneBuildCache({ all: query.bool('all'), until, keepStorage, signal });
   sendJson(res, 200, out);
 };

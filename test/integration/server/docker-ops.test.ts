@@ -353,11 +353,16 @@ test('docker container prune, image prune and builder prune answer as dockerd', 
   for (const args of [
     ['image', 'prune', '-f'],
     ['builder', 'prune', '-f'],
+    ['builder', 'prune', '-f', '--filter', 'until=24h'],
+    ['builder', 'prune', '-f', '--keep-storage', '1GB'],
   ]) {
     const r = await docker(s, args);
     assert.is(r.code, 0, r.stderr);
     assert.match(r.stdout, /Total reclaimed space/);
   }
+  const refused = await docker(s, ['builder', 'prune', '-f', '--filter', 'type=regular']);
+  assert.is.not(refused.code, 0);
+  assert.match(refused.stderr, /--filter type is not supported by kiln serve/);
 });
 
 test('docker system prune -f: stopped containers and unused networks go; a running container, its network and images in use stay', async () => {
