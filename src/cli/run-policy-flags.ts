@@ -3,7 +3,6 @@
  * container with a restart policy: a detached supervisor owns it (so the policy outlives this command) and this
  * command shows its first run, exiting with that run's status, as `docker run` does.
  */
-import { open } from 'node:fs/promises';
 import { bool, str, type FlagDef, type ParsedFlags } from '../containers/cli-flags.js';
 import type { HealthcheckConfig, RestartPolicy } from '../containers/containers.js';
 import { healthcheckOf } from '../containers/healthcheck.js';
@@ -75,30 +74,10 @@ export async function followFirstRun(root: string, id: string): Promise<number> 
   const store = createContainerStore({ root });
   // Just created by this command: its first run is the one before the first restart (or the final exit).
   const count = 0;
-  let offset = 0;
-  let partial = '';
+  const { createLogReader } = await import('../containers/log-reader.js');
+  const reader = createLogReader(store.logPath(id));
   const drain = async () => {
-    const fh = await open(store.logPath(id), 'r').catch(() => undefined);
-    if (!fh) return;
-    try {
-      const { size } = await fh.stat();
-      if (size <= offset) return;
-      const buf = Buffer.alloc(size - offset);
-      await fh.read(buf, 0, buf.length, offset);
-      offset = size;
-      const lines = (partial + buf.toString('utf8')).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) {
-        try {
-          const e = JSON.parse(line) as { log: string; stream: string };
-          (e.stream === 'stderr' ? process.stderr : process.stdout).write(e.log);
-        } catch {
-          // not a log record
-        }
-      }
-    } finally {
-      await fh.close();
-    }
+    for (const e of await reader.next()) (e.stream === 'stderr' ? process.stderr : process.stdout).write(e.log);
   };
   const forward = (sig: NodeJS.Signals) => void runcKill(root, id, sig.replace(/^SIG/, '')).catch(() => false);
   process.on('SIGINT', forward);

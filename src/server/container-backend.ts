@@ -4,7 +4,6 @@
  * streams and to log.json), wait answers when it exits or, with `--rm`, once it is removed.
  */
 import { Writable } from 'node:stream';
-import { open } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { KilnError } from '../errors.js';
 import type { StoreRoot } from '../cache/root.js';
@@ -28,6 +27,7 @@ import type { EndpointOptions } from '../containers/container-networks.js';
 import type { ContainerBackend, ContainerCreate, ExecCreate, ExecInspect } from './backend.js';
 import { containerPruneFilter, matchContainer } from './filters.js';
 import { healthcheckActive } from '../containers/healthcheck.js';
+import { createLogReader } from '../containers/log-reader.js';
 import { hostOptions } from './host-config.js';
 import { containerInspect, containerSummary } from './container-shapes.js';
 import { shapeInputs } from './container-sizes.js';
@@ -397,8 +397,6 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
     async logs(id, out, opts) {
       const rec = await store.get(id);
       const path = store.logPath(rec.id);
-      let offset = 0;
-      let partial = '';
       // log.json holds one record per chunk the process wrote, with the time it was written; a chunk's lines
       // share its time. `tail` counts lines, as docker's json-file does.
       type Line = { stream: string; text: string; time: string };
@@ -419,29 +417,11 @@ export function createContainerBackend(root: StoreRoot): ContainerBackend {
           await new Promise<void>((resolve) => sink.write(text, () => resolve()));
         }
       };
+      const reader = createLogReader(path);
       const drain = async (): Promise<Line[]> => {
-        const fh = await open(path, 'r').catch(() => undefined);
-        if (!fh) return [];
         const got: Line[] = [];
-        try {
-          const { size } = await fh.stat();
-          if (size <= offset) return [];
-          const buf = Buffer.alloc(size - offset);
-          await fh.read(buf, 0, buf.length, offset);
-          offset = size;
-          const lines = (partial + buf.toString('utf8')).split('\n');
-          partial = lines.pop() ?? '';
-          for (const line of lines) {
-            if (!line) continue;
-            try {
-              const e = JSON.parse(line) as { log: string; stream: string; time?: string };
-              for (const text of e.log.match(/[^\n]*\n|[^\n]+$/g) ?? []) got.push({ stream: e.stream, text, time: e.time ?? '' });
-            } catch {
-              // not a log record
-            }
-          }
-        } finally {
-          await fh.close();
+        for (const e of await reader.next()) {
+          for (const text of e.log.match(/[^\n]*\n|[^\n]+$/g) ?? []) got.push({ stream: e.stream, text, time: e.time });
         }
         return got.filter(wanted);
       };

@@ -4,6 +4,7 @@
  * test/integration/server/recorded-shapes.test.ts). Fields kiln has no notion of carry Docker's zero values
  * ("" / 0 / false / null), never a different type, so clients that decode into Docker's Go types keep working.
  */
+import { MASKED_PATHS, READONLY_PATHS } from '../sandbox/spec.js';
 import type { EndpointSettings } from '../containers/container-networks.js';
 import { join } from 'node:path';
 import type { ContainerRecord, EndpointRecord } from '../containers/containers.js';
@@ -257,21 +258,6 @@ function hostConfig(rec: ContainerRecord) {
     ReadonlyPaths: [...READONLY_PATHS],
   };
 }
-
-/** runc's default masked and read-only paths (kiln's bundle sets the same, src/sandbox). */
-const MASKED_PATHS = [
-  '/proc/asound',
-  '/proc/acpi',
-  '/proc/kcore',
-  '/proc/keys',
-  '/proc/latency_stats',
-  '/proc/timer_list',
-  '/proc/timer_stats',
-  '/proc/sched_debug',
-  '/proc/scsi',
-  '/sys/firmware',
-];
-const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
 /** `--security-opt` as dockerd keeps it: `seccomp=unconfined`, or the profile's JSON; nothing for the default. */
 function securityOpt(s: ContainerRecord['spec']['seccomp']): string[] | null {

@@ -37,10 +37,17 @@ async function applyFilters(list: ImageSummary[], f: Filters, lookup: (name: str
     out = out.filter((i) => (i.RepoTags.length === 0) === want);
   }
   out = out.filter((i) => matchLabels(f, 'label', i.Labels ?? {}));
+  // Compared at the configs' full precision (a list row's Created is whole seconds), as dockerd compares times.
+  const createdOf = async (name: string) => Date.parse((await lookup(name)).Created);
   for (const key of ['before', 'since'] as const) {
     for (const name of values(key)) {
-      const edge = Math.floor(Date.parse((await lookup(checkImageName(name))).Created) / 1000);
-      out = out.filter((i) => (key === 'before' ? i.Created < edge : i.Created > edge));
+      const edge = await createdOf(checkImageName(name));
+      const kept: ImageSummary[] = [];
+      for (const i of out) {
+        const t = await createdOf(i.Id);
+        if (key === 'before' ? t < edge : t > edge) kept.push(i);
+      }
+      out = kept;
     }
   }
   for (const v of values('until')) {
