@@ -29,6 +29,18 @@ export interface ImageSummary {
   Size: number;
   /** Size again, for API < 1.44 only (forApiVersion). */
   VirtualSize?: number;
+  /** API 1.47+ with `manifests=1`: a multi-platform image's platform manifests (Docker 25+'s containerd store). */
+  Manifests?: ImageManifestSummary[];
+}
+
+/** One platform manifest of an index, as dockerd's `GET /images/json?manifests=1` lists it. */
+export interface ImageManifestSummary {
+  ID: string;
+  Descriptor: { mediaType: string; digest: string; size: number; platform?: Record<string, string> };
+  Available: boolean;
+  Size: { Total: number; Content: number };
+  Kind: 'image';
+  ImageData: { Platform: Record<string, string>; Containers: string[]; Size: { Unpacked: number } };
 }
 
 /** `GET /images/{name}/json`, every key dockerd 20.10 answers (image-shapes.ts makes it). */
@@ -55,7 +67,8 @@ export interface ImageInspect {
 }
 
 export interface ImageBackend {
-  list(opts?: IoOpts): Promise<ImageSummary[]>;
+  /** `manifests`: add each index's platform manifests (API 1.47+). */
+  list(opts?: IoOpts & { manifests?: boolean }): Promise<ImageSummary[]>;
   /** IMAGE_NOT_FOUND when `name` resolves to nothing. */
   inspect(name: string, opts?: IoOpts): Promise<ImageInspect>;
   tag(source: string, target: string, opts?: IoOpts): Promise<void>;

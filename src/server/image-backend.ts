@@ -9,7 +9,8 @@ import type { StoreRoot } from '../cache/root.js';
 import type { ImageRecord } from '../cache/image-store.js';
 import { familiarize, familiarName, normalizeReference } from '../image/reference.js';
 import { createBlobSources } from '../registry/blob-sources.js';
-import type { ImageBackend, ImageSummary, SystemBackend } from './backend.js';
+import type { ImageBackend, ImageManifestSummary, ImageSummary, SystemBackend } from './backend.js';
+import type { Index } from '../image/types.js';
 import { imageInspect, imageSummary } from './image-shapes.js';
 import { imageSizerFor } from './image-sizes.js';
 import { loadArchive } from '../exporter/archive-load.js';
@@ -45,10 +46,49 @@ async function repoDigestsOf(rootDir: string, recs: ImageRecord[]): Promise<Map<
 }
 
 /** The `/images/json` rows of `recs`, each with its uncompressed size (image-sizes.ts). */
-async function summaries(root: StoreRoot, recs: ImageRecord[], digests?: Map<string, string[]>, opts?: { signal?: AbortSignal }): Promise<ImageSummary[]> {
+async function summaries(
+  root: StoreRoot,
+  recs: ImageRecord[],
+  digests?: Map<string, string[]>,
+  opts?: { signal?: AbortSignal; manifests?: boolean },
+): Promise<ImageSummary[]> {
   const sizer = imageSizerFor(root.content);
   const out: ImageSummary[] = [];
-  for (const r of recs) out.push(imageSummary(r, { size: await sizer.size(r, opts), repoDigests: digests?.get(r.manifestDigest) }));
+  for (const r of recs) {
+    const row = imageSummary(r, { size: await sizer.size(r, opts), repoDigests: digests?.get(r.manifestDigest) });
+    if (opts?.manifests && r.indexDigest) row.Manifests = await platformManifests(root, r, sizer, opts);
+    out.push(row);
+  }
+  return out;
+}
+
+/** An index's platform manifests in `?manifests=1` shape; a platform whose blobs are not here is not Available. */
+async function platformManifests(
+  root: StoreRoot,
+  index: ImageRecord,
+  sizer: ReturnType<typeof imageSizerFor>,
+  opts?: { signal?: AbortSignal },
+): Promise<ImageManifestSummary[]> {
+  const doc = await root.content.readJson<Index>(index.indexDigest!, opts);
+  const out: ImageManifestSummary[] = [];
+  for (const m of doc.manifests) {
+    if (!m.platform) continue;
+    const platform: Record<string, string> = {
+      architecture: m.platform.architecture,
+      os: m.platform.os,
+      ...(m.platform.variant ? { variant: m.platform.variant } : {}),
+    };
+    const child = await root.images.resolve(index.indexDigest!, { ...opts, platform: m.platform }).catch(() => undefined);
+    const size = child ? await sizer.size(child, opts).catch(() => 0) : 0;
+    out.push({
+      ID: m.digest,
+      Descriptor: { mediaType: m.mediaType, digest: m.digest, size: m.size, platform },
+      Available: Boolean(child),
+      Size: { Total: child?.size ?? 0, Content: child?.size ?? 0 },
+      Kind: 'image',
+      ImageData: { Platform: platform, Containers: [], Size: { Unpacked: size } },
+    });
+  }
   return out;
 }
 

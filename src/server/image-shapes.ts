@@ -51,7 +51,8 @@ export function imageSummary(rec: ImageRecord, opts: { size: number; repoDigests
   return {
     Containers: opts.containers ?? -1,
     Created: createdSeconds(rec),
-    Id: rec.id,
+    // As Docker 25+ (containerd store): a multi-platform image is known by its index's digest.
+    Id: rec.indexDigest ?? rec.id,
     Labels: rec.config.config?.Labels ?? null,
     ParentId: '',
     RepoDigests: opts.repoDigests ?? [],
@@ -65,7 +66,7 @@ export function imageSummary(rec: ImageRecord, opts: { size: number; repoDigests
 /** The `GET /images/{name}/json` document. */
 export function imageInspect(rec: ImageRecord, opts: { size: number; repoDigests?: string[]; layerDirs?: string[] }): ImageInspect {
   return {
-    Id: rec.id,
+    Id: rec.indexDigest ?? rec.id,
     RepoTags: rec.refs.map(familiarize),
     RepoDigests: opts.repoDigests ?? [],
     Parent: '',

@@ -95,8 +95,13 @@ export function register(program: Command): void {
             );
           }
         } else {
-          const lines = [['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE']];
-          for (const r of rows) lines.push([r.repository, r.tag, id(r), humanSince(r.image.config.created), humanSize(r.image.size)]);
+          // A multi-platform image (an index) shows its platforms; the column appears only when one is listed.
+          const anyIndex = rows.some((r) => r.image.platforms?.length);
+          const lines = [['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE', ...(anyIndex ? ['PLATFORMS'] : [])]];
+          for (const r of rows) {
+            const platforms = anyIndex ? [r.image.platforms?.join(',') ?? ''] : [];
+            lines.push([r.repository, r.tag, id(r), humanSince(r.image.config.created), humanSize(r.image.size), ...platforms]);
+          }
           process.stdout.write(table(lines));
         }
       } finally {

@@ -71,12 +71,21 @@ function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${src}$`);
 }
 
+/** Whether the request's API version (the `/v1.NN/` prefix; none: the current one) is at least `min`. */
+function apiAtLeast(apiVersion: string | undefined, min: number): boolean {
+  if (!apiVersion) return true;
+  const [major, minor] = apiVersion.split('.').map(Number);
+  return (major ?? 0) > 1 || (minor ?? 0) >= min;
+}
+
 export const listImages: Handler = async ({ res, state, query, signal, apiVersion }) => {
+  // `manifests=1` (API 1.47, Docker 25+): each multi-platform image lists its platform manifests.
+  const manifests = query.bool('manifests') && apiAtLeast(apiVersion, 47);
   sendJson(
     res,
     200,
     (
-      await applyFilters(await state.backend.images.list({ signal }), parseFilters(query.str('filters')), (name) =>
+      await applyFilters(await state.backend.images.list({ signal, manifests }), parseFilters(query.str('filters')), (name) =>
         state.backend.images.inspect(name, { signal }),
       )
     ).map((i) => forApiVersion(i, apiVersion)),

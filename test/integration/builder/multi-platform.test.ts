@@ -138,6 +138,9 @@ test('the index is pushed to and pulled from a registry; a fresh root runs its a
   assert.is(pulledAll.code, 0, pulledAll.stderr);
   const listed = JSON.parse((await kiln(['images', '--format', 'json'], { root: all })).stdout.trim()) as { Platforms?: string[] };
   assert.equal(listed.Platforms, ['linux/amd64', 'linux/arm64']);
+  const table = (await kiln(['images'], { root: all })).stdout;
+  assert.match(table, /PLATFORMS/);
+  assert.match(table, 'linux/amd64,linux/arm64');
   for (const [p, machine] of [
     ['linux/amd64', 'x86_64'],
     ['linux/arm64', 'aarch64'],

@@ -59,6 +59,36 @@ test('kiln --host build --platform linux/amd64,linux/arm64 stores an index on th
   assert.is(arm.stdout.trim(), 'aarch64', arm.stderr);
 });
 
+test('GET /images/json lists the index as Docker 25+: its digest as Id, and with manifests=1 each platform manifest', async () => {
+  const get = async (path: string) => {
+    const res = await fetch(`http://127.0.0.1:${s.port}${path}`, { headers: { Authorization: `Bearer ${s.token}` } });
+    assert.is(res.status, 200);
+    return (await res.json()) as Array<{
+      Id: string;
+      RepoTags: string[] | null;
+      Manifests?: Array<{ ID: string; Available: boolean; ImageData: { Platform: { architecture: string } } }>;
+    }>;
+  };
+  const indexDigest = JSON.parse(await skopeo(['inspect', '--raw', `oci:${join(root, 'oci')}:docker.io/library/srv:1`])) as {
+    manifests: Array<{ digest: string }>;
+  };
+  const row = (await get('/v1.47/images/json?manifests=1')).find((i) => i.RepoTags?.includes('srv:1'))!;
+  assert.ok(row, 'srv:1 is listed');
+  assert.equal(
+    row.Manifests!.map((m) => [m.ID, m.ImageData.Platform.architecture, m.Available]),
+    [
+      [indexDigest.manifests[0]!.digest, 'amd64', true],
+      [indexDigest.manifests[1]!.digest, 'arm64', true],
+    ],
+  );
+  const inspect = (await (await fetch(`http://127.0.0.1:${s.port}/images/srv:1/json`, { headers: { Authorization: `Bearer ${s.token}` } })).json()) as {
+    Id: string;
+  };
+  assert.is(row.Id, inspect.Id, 'list and inspect agree on the id');
+  const old = (await get('/v1.46/images/json?manifests=1')).find((i) => i.RepoTags?.includes('srv:1'))!;
+  assert.not.ok('Manifests' in old, 'before API 1.47 there is no manifests parameter');
+});
+
 test('docker run --platform picks that manifest of an index through the server', async () => {
   for (const [platform, arch] of [
     ['linux/arm64', 'aarch64'],
