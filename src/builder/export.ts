@@ -110,7 +110,7 @@ export async function exportResult(ctx: BuildContext, st: StageState): Promise<E
             // Never fs.cp: it opens FIFOs and device nodes of the image on the host (copy-tree.ts says why).
             const { copyTree } = await import('./copy-tree.js');
             await copyTree(dir, out.dest, {
-              owners: false,
+              owners: Boolean(out.keepOwners),
               merge: true,
               signal: ctx.signal,
               onSkip: (p, why) => ctx.emit({ type: 'warning', message: `--output type=local: skipped /${relative(dir, p)}: ${why}` }),

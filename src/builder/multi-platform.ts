@@ -30,7 +30,7 @@ function platformOutputs(outputs: OutputSpec[], platform: string, tarDirs: Map<s
   const out: OutputSpec[] = [];
   for (const o of outputs) {
     if (o.type === 'local') out.push({ type: 'local', dest: join(o.dest, platformDirName(platform)) });
-    if (o.type === 'tar') out.push({ type: 'local', dest: join(tarDirs.get(o.dest)!, platformDirName(platform)) });
+    if (o.type === 'tar') out.push({ type: 'local', dest: join(tarDirs.get(o.dest)!, platformDirName(platform)), keepOwners: true });
   }
   return out;
 }

@@ -20,7 +20,8 @@ export type OutputSpec =
       store?: boolean;
     }
   | { type: 'oci' | 'docker' | 'tar'; dest: string }
-  | { type: 'local'; dest: string };
+  /** `keepOwners`: internal (a multi-platform tar's staging directory): files keep their owners, as a tar does. */
+  | { type: 'local'; dest: string; keepOwners?: boolean };
 
 export interface SecretSource {
   id: string;

@@ -192,6 +192,23 @@ test('a platform without an emulator fails before any step, naming it and the fi
   assert.not.match(images.stdout, /nope/);
 });
 
+test('-o type=tar of two platforms: one tar with a directory per platform, files keeping their owners', async () => {
+  const root = join(dir, 'root');
+  const ctx = await mkdtemp(join(dir, 'ctx-tar-'));
+  await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox\nRUN touch /owned && chown 1234:5678 /owned && uname -m > /arch\n');
+  const tarPath = join(dir, 'two.tar');
+  const b = await kiln(['build', '--platform', 'linux/amd64,linux/arm64', '-o', `type=tar,dest=${tarPath}`, ctx], { root });
+  assert.is(b.code, 0, b.stderr);
+  const { stdout } = await run('tar', ['--numeric-owner', '-tvf', tarPath]);
+  for (const p of ['linux_amd64', 'linux_arm64']) {
+    const line = stdout.split('\n').find((l) => l.endsWith(` ${p}/owned`));
+    assert.ok(line, `${p}/owned is in the tar:\n${stdout.slice(0, 2000)}`);
+    assert.match(line!, /\b1234\/5678\b/);
+  }
+  const { stdout: arch } = await run('tar', ['-xOf', tarPath, 'linux_arm64/arch']);
+  assert.is(arch.trim(), 'aarch64');
+});
+
 test('kiln setup binfmt registers kiln-qemu-<arch> with flag F, idempotently, and --remove takes away only its own', async () => {
   let free: string | undefined;
   for (const p of ['linux/riscv64', 'linux/ppc64le', 'linux/s390x']) {
