@@ -24,6 +24,7 @@ declare -A need=(
   [kubectl]=kubernetes-client
   [docker-compose]=docker-compose
   [dockerd]=docker.io
+  [chromium]=chromium
 )
 missing=()
 for cmd in "${!need[@]}"; do
