@@ -5,7 +5,7 @@
 import type { BuildCache, CacheRecord } from '../cache/build-cache.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { CacheImporter } from '../remote-cache/importer.js';
-import type { NotedResult } from './cache-transfer.js';
+import type { CacheExportInput, NotedResult } from './cache-transfer.js';
 import type { Digest } from '../image/types.js';
 import type { WrittenLayer } from './ports.js';
 import type { Lease } from '../cache/lease.js';
@@ -32,7 +32,14 @@ export interface BuildContext {
    * Set when this is one platform's solve of a multi-platform build: stages are labelled with `label` (the
    * platform, as buildx shows `[linux/arm64 stage-1 2/3]`), and export writes the manifest untagged.
    */
-  part?: { label: string };
+  part?: {
+    label: string;
+    /**
+     * `--cache-to` of several platforms is one cache: each platform hands over what it would export and a writer
+     * bound to its own clients; the multi-platform build writes the merged whole once (multi-platform.ts).
+     */
+    shareCache?(mine: CacheExportInput[], write: (merged: CacheExportInput[]) => Promise<void>): Promise<void>;
+  };
   compression: Compression;
   sourceDateEpoch?: number;
   /** ISO time for `created` fields: SOURCE_DATE_EPOCH's, else the build's start. */

@@ -41,9 +41,14 @@ export interface SolvePart {
   checked(): Promise<void>;
   /** This solve's build-start (the multi-platform build emits one for all). */
   onStart(e: BuildEvent): void;
+  /** Where this solve's `--cache-to` goes: one cache for every platform (see BuildContext.part). */
+  shareCache?: NonNullable<BuildContext['part']>['shareCache'];
 }
 
-export type Solve = (opts: BuildOptions, platform: string, part?: SolvePart) => Promise<BuildResult & { descriptor?: Descriptor }>;
+/** A solve's result; one platform of several also returns its manifest's descriptor and how to write it. */
+export type SolveResult = BuildResult & { descriptor?: Descriptor; persist?: () => Promise<void> };
+
+export type Solve = (opts: BuildOptions, platform: string, part?: SolvePart) => Promise<SolveResult>;
 
 /**
  * The platforms the required stages' RUN steps execute on: a stage's `FROM --platform`, else its base stage's,
@@ -129,7 +134,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
    * a multi-platform build's solves (multi-platform.ts): then it shares that build's lease and step numbers,
    * labels its stages with the platform, and exports only the manifest (and its rootfs outputs).
    */
-  async function solve(opts: BuildOptions, platform: string, part?: SolvePart): Promise<BuildResult> {
+  async function solve(opts: BuildOptions, platform: string, part?: SolvePart): Promise<SolveResult> {
     const emit = (e: BuildEvent) => {
       try {
         opts.onEvent?.(e);
@@ -191,7 +196,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
       created: new Date(epoch !== undefined ? epoch * 1000 : Date.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       dockerfileId: df.id,
       nextStepId: part ? part.nextStepId : () => ++stepId,
-      ...(part ? { part: { label: platform } } : {}),
+      ...(part ? { part: { label: platform, ...(part.shareCache ? { shareCache: part.shareCache } : {}) } } : {}),
       flight,
       limit: (fn) => queuedRun(queue, fn, ctl.signal),
       lease,
@@ -247,7 +252,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
       await Promise.allSettled([...stages.values()]);
       const exported = await exportResult(ctx, final);
       await exportCaches(ctx, final);
-      const result: BuildResult & { descriptor?: Descriptor } = {
+      const result: SolveResult = {
         imageId: exported.configDigest,
         manifestDigest: exported.manifestDigest,
         tags: exported.tags,
@@ -259,6 +264,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
           : {}),
       };
       if (exported.descriptor) result.descriptor = exported.descriptor;
+      if (exported.persist) result.persist = exported.persist;
       if (!part) emit({ type: 'build-done', result });
       return result;
     } catch (err) {

@@ -17,6 +17,7 @@ import { KilnError, isKilnError } from '../errors.js';
 import type { Descriptor, Digest } from '../image/types.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { CacheEntry, CacheLayer, CacheMountEntry } from '../remote-cache/cache-config.js';
+import type { ExportInput } from '../remote-cache/exporter.js';
 import { createCacheImporter } from '../remote-cache/importer.js';
 import { describeCacheSource, type CacheExport } from '../remote-cache/spec.js';
 import type { BuildContext } from './build-context.js';
@@ -260,28 +261,49 @@ function openForExport(ctx: BuildContext): (desc: Descriptor, signal?: AbortSign
   };
 }
 
-/** Runs every registry/local `--cache-to`; a failure fails the build unless the export says ignore-error=true. */
+/** What one `--cache-to` exports: the steps' records, the cache mounts, and where their blobs are read. */
+export type CacheExportInput = ExportInput;
+
+/**
+ * Runs every registry/local `--cache-to`; a failure fails the build unless the export says ignore-error=true.
+ * One platform of several hands its part to the multi-platform build, which writes one cache for all.
+ */
 export async function exportCaches(ctx: BuildContext, final: StageState): Promise<void> {
-  for (const spec of ctx.opts.cacheTo ?? []) {
-    if (spec.type === 'inline') continue;
+  const specs = (ctx.opts.cacheTo ?? []).filter((s): s is Exclude<CacheExport, { type: 'inline' }> => s.type !== 'inline');
+  if (specs.length === 0) return;
+  const inputOf = async (spec: CacheExport): Promise<ExportInput> => ({
+    entries: await entriesFor(ctx, final, spec),
+    mounts: await mountEntries(ctx, spec),
+    open: openForExport(ctx),
+  });
+  const share = ctx.part?.shareCache;
+  if (share) {
+    const mine = await Promise.all(specs.map(inputOf));
+    await share(mine, (merged) => writeCaches(ctx, specs, (i) => Promise.resolve(merged[i]!)));
+    return;
+  }
+  await writeCaches(ctx, specs, (i) => inputOf(specs[i]!));
+}
+
+async function writeCaches(
+  ctx: BuildContext,
+  specs: Array<Exclude<CacheExport, { type: 'inline' }>>,
+  inputOf: (i: number) => Promise<ExportInput>,
+): Promise<void> {
+  for (const [i, spec] of specs.entries()) {
     const name = describeCacheSource(spec);
     ctx.emit({ type: 'export', status: `exporting cache to ${name} (mode=${spec.mode})` });
     try {
-      const entries = await entriesFor(ctx, final, spec);
-      const mounts = await mountEntries(ctx, spec);
+      const input = await inputOf(i);
       const { exportCache } = await import('../remote-cache/exporter.js');
-      const digest = await exportCache(
-        spec,
-        { entries, mounts, open: openForExport(ctx) },
-        {
-          client: ctx.registryClient,
-          rootDir: ctx.deps.root,
-          signal: ctx.signal,
-          onProgress: (status) => ctx.emit({ type: 'export', status }),
-          warn: (message) => ctx.emit({ type: 'warning', message }),
-        },
-      );
-      ctx.emit({ type: 'export', status: `cache ${name}: ${entries.length} steps, ${mounts.length} cache mounts, manifest ${digest}` });
+      const digest = await exportCache(spec, input, {
+        client: ctx.registryClient,
+        rootDir: ctx.deps.root,
+        signal: ctx.signal,
+        onProgress: (status) => ctx.emit({ type: 'export', status }),
+        warn: (message) => ctx.emit({ type: 'warning', message }),
+      });
+      ctx.emit({ type: 'export', status: `cache ${name}: ${input.entries.length} steps, ${input.mounts.length} cache mounts, manifest ${digest}` });
     } catch (err) {
       if (ctx.signal.aborted && !isKilnError(err)) throw err;
       if (!spec.ignoreError) {

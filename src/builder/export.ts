@@ -8,7 +8,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { canonicalJson } from '../image/canonical-json.js';
+import { canonicalJson, canonicalJsonBytes } from '../image/canonical-json.js';
 import { buildManifest } from '../image/manifest.js';
 import { MediaType, type Descriptor, type Digest, type ImageConfig } from '../image/types.js';
 import type { BuildContext } from './build-context.js';
@@ -27,6 +27,12 @@ export interface ExportedImage {
   tags: string[];
   /** The manifest's descriptor, when this export wrote it (a multi-platform build's index lists it). */
   descriptor?: Descriptor;
+  /**
+   * One platform of several: the config and manifest are not written yet, only computed; `persist` writes them.
+   * The multi-platform build calls it unless its index is already tagged (a rebuild that changed nothing then
+   * writes nothing, as a single-platform one).
+   */
+  persist?: () => Promise<void>;
 }
 
 /** The final image config of `st`: `--label`s applied, `created` fixed, diff IDs listed. */
@@ -127,6 +133,14 @@ export async function exportResult(ctx: BuildContext, st: StageState): Promise<E
       }
     }
   }
+  if (!written && ctx.part) {
+    const m = manifestBlobs(config, layers, format);
+    const persist = async () => {
+      await ctx.deps.content.writeBuffer(m.configBytes, undefined, { lease: ctx.lease });
+      await ctx.deps.content.writeBuffer(m.manifestBytes, undefined, { lease: ctx.lease });
+    };
+    return { config, layers, tags, configDigest: m.configDigest, manifestDigest: m.descriptor.digest, descriptor: m.descriptor, persist };
+  }
   let descriptor: Descriptor | undefined;
   if (!written) {
     const m = await storeManifest(ctx, config, layers, format);
@@ -134,6 +148,20 @@ export async function exportResult(ctx: BuildContext, st: StageState): Promise<E
     descriptor = m.descriptor;
   }
   return { config, layers, tags, configDigest: written.configDigest, manifestDigest: written.manifestDigest, ...(descriptor ? { descriptor } : {}) };
+}
+
+/** The config and manifest bytes of an image, and their digests, without writing them. */
+function manifestBlobs(config: ImageConfig, layers: Descriptor[], format: 'oci' | 'docker') {
+  const configBytes = canonicalJsonBytes(config);
+  const configDigest: Digest = `sha256:${sha256(configBytes)}`;
+  const manifest = buildManifest({ mediaType: MediaType.OciConfig, digest: configDigest, size: configBytes.length }, layers, format);
+  const manifestBytes = canonicalJsonBytes(manifest);
+  const descriptor: Descriptor = { mediaType: manifest.mediaType!, digest: `sha256:${sha256(manifestBytes)}`, size: manifestBytes.length };
+  return { configBytes, configDigest, manifestBytes, descriptor };
+}
+
+function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
 }
 
 /** Config and manifest blobs in the store without tagging (archives and rootfs outputs still report an image ID). */

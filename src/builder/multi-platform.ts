@@ -5,16 +5,17 @@
  * writes its manifest untagged and its rootfs outputs into `<dest>/<os>_<arch>[_<variant>]`, as BuildKit; the
  * index (an OCI index, or a Docker manifest list with `--format docker`) is what gets tagged, archived and pushed.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { createLease } from '../cache/lease.js';
 import { ownerToken } from '../cache/lock.js';
 import { KilnError } from '../errors.js';
-import { canonicalJson } from '../image/canonical-json.js';
+import { canonicalJsonBytes } from '../image/canonical-json.js';
 import { parsePlatform, platformDirName } from '../image/platform.js';
 import { normalizeReference } from '../image/reference.js';
 import { MediaType, type Descriptor, type Digest, type Index } from '../image/types.js';
 import type { Solve } from './builder.js';
+import type { CacheExportInput } from './cache-transfer.js';
 import type { BuilderDeps } from './ports.js';
 import type { BuildEvent, BuildOptions, BuildResult, OutputSpec } from './types.js';
 
@@ -44,11 +45,6 @@ export async function buildPlatforms(req: MultiRequest): Promise<BuildResult> {
       // a renderer's failure must not fail the build
     }
   };
-  if (opts.cacheTo?.length) {
-    throw new KilnError('INVALID_ARGUMENT', `--cache-to is not supported with several platforms (${platforms.join(',')})`, {
-      hint: 'export the cache from one build per platform',
-    });
-  }
   const outputs: OutputSpec[] = opts.outputs?.length ? opts.outputs : [{ type: 'image' }];
   if (outputs.some((o) => o.type === 'image' && o.store === false)) {
     throw new KilnError('INVALID_ARGUMENT', 'an image output with store=false is not supported with several platforms', {
@@ -73,12 +69,14 @@ export async function buildPlatforms(req: MultiRequest): Promise<BuildResult> {
     ctl.signal.addEventListener('abort', () => rej(new KilnError('CANCELLED', 'another platform failed')), { once: true });
   });
   allChecked.catch(() => {});
+  const cache = cacheBarrier(platforms.length, ctl.signal);
   try {
     const settled = await Promise.allSettled(
       platforms.map((platform) =>
         req
           .solve({ ...opts, platform, tags: [], outputs: platformOutputs(outputs, platform, tarDirs), signal: ctl.signal }, platform, {
             lease,
+            shareCache: cache.share,
             nextStepId: () => ++stepId,
             checked: () => {
               if (++arrived === platforms.length) release();
@@ -110,16 +108,27 @@ export async function buildPlatforms(req: MultiRequest): Promise<BuildResult> {
       mediaType: format === 'docker' ? MediaType.DockerManifestList : MediaType.OciIndex,
       manifests,
     };
-    const written = await deps.content.writeBuffer(canonicalJson(index), undefined, { lease });
-    const indexDesc: Descriptor = { mediaType: index.mediaType!, digest: written.digest, size: written.size };
+    const indexBytes = canonicalJsonBytes(index);
+    const indexDesc: Descriptor = {
+      mediaType: index.mediaType!,
+      digest: `sha256:${createHash('sha256').update(indexBytes).digest('hex')}`,
+      size: indexBytes.length,
+    };
     const tags = [...new Set([...(opts.tags ?? []), ...outputs.flatMap((o) => (o.type === 'image' ? (o.names ?? []) : []))])];
+    // A rebuild that changed nothing finds every tag on this index already: the index and each platform's
+    // manifest and config are in the store (the tag keeps them), so nothing is written, as a single-platform
+    // no-op writes nothing. Otherwise the manifests go first, then the index that names them, then the tags.
+    const entries = await deps.images.entries();
+    const tagged = new Set(tags.filter((t) => entries.some((e) => e.ref !== undefined && e.descriptor.digest === indexDesc.digest && sameRef(e.ref, t))));
+    if (tagged.size === 0 || tagged.size < tags.length || outputs.some((o) => o.type !== 'image')) {
+      for (const r of results) await r.persist?.();
+      await deps.content.writeBuffer(indexBytes, indexDesc, { lease });
+    }
     for (const out of outputs) {
       if (out.type === 'image') {
         emit({ type: 'export', status: 'writing image index' });
         for (const t of tags) {
-          // A rebuild that changed nothing finds the tag on this index already: no index.json rewrite.
-          const have = (await deps.images.entries()).find((e) => e.ref !== undefined && e.descriptor.digest === indexDesc.digest && sameRef(e.ref, t));
-          if (!have) await deps.images.tag(t, indexDesc);
+          if (!tagged.has(t)) await deps.images.tag(t, indexDesc);
           emit({ type: 'export', status: `naming to ${t}` });
         }
       } else if (out.type === 'oci' || out.type === 'docker') {
@@ -150,6 +159,58 @@ export async function buildPlatforms(req: MultiRequest): Promise<BuildResult> {
     await lease?.release().catch(() => {});
     if (tarDirs.size) await import('./rootfs.js').then((m) => m.removeUnlessMounted(scratch)).catch(() => false);
   }
+}
+
+/**
+ * One `--cache-to` for every platform: each solve hands over its inputs (per `--cache-to`) and waits; when the
+ * last one arrives, the merged inputs are written once through the first solve's writer (its registry clients
+ * are still open, since every solve is waiting here). A failed platform aborts `signal`, which releases the others.
+ */
+function cacheBarrier(count: number, signal: AbortSignal) {
+  const arrived: Array<{ mine: CacheExportInput[]; write: (merged: CacheExportInput[]) => Promise<void> }> = [];
+  let done: Promise<void> | undefined;
+  let settle!: { resolve: () => void; reject: (e: unknown) => void };
+  const all = new Promise<void>((resolve, reject) => {
+    settle = { resolve, reject };
+    signal.addEventListener('abort', () => reject(new KilnError('CANCELLED', 'another platform failed')), { once: true });
+  });
+  all.catch(() => {});
+  return {
+    share(mine: CacheExportInput[], write: (merged: CacheExportInput[]) => Promise<void>): Promise<void> {
+      arrived.push({ mine, write });
+      if (arrived.length === count && !done) {
+        const merged = arrived[0]!.mine.map((_, i) => mergeCacheInputs(arrived.map((a) => a.mine[i]!)));
+        done = arrived[0]!.write(merged).then(settle.resolve, settle.reject);
+      }
+      return all;
+    },
+  };
+}
+
+/** The platforms' exports of one `--cache-to` as one: a step shared by platforms (same key) is listed once. */
+function mergeCacheInputs(parts: CacheExportInput[]): CacheExportInput {
+  const entries = new Map<string, CacheExportInput['entries'][number]>();
+  const mounts = new Map<string, CacheExportInput['mounts'][number]>();
+  for (const p of parts) {
+    for (const e of p.entries) if (!entries.has(e.key)) entries.set(e.key, e);
+    for (const m of p.mounts) if (!mounts.has(m.id)) mounts.set(m.id, m);
+  }
+  return {
+    entries: [...entries.values()],
+    mounts: [...mounts.values()],
+    // A blob is in the shared local store, or in the imported cache one of the platforms hit.
+    async open(desc, signal) {
+      let last: unknown;
+      for (const p of parts) {
+        try {
+          return await p.open(desc, signal);
+        } catch (err) {
+          last = err;
+        }
+      }
+      throw last;
+    },
+  };
 }
 
 function sum(xs: number[]): number {

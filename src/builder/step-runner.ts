@@ -177,7 +177,10 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
     if (rec) await ctx.cache.put({ ...rec, key: extraKeys[0]! });
     else if (!noCache && ctx.remote) remote = await remoteHit(ctx, key);
   }
-  const slots = [slotId(ctx.dockerfileId, def.stageKey, 'text', def.op.meta.text), slotId(ctx.dockerfileId, def.stageKey, 'pos', String(def.position))];
+  // One platform of several has slots of its own: sharing them, the platforms would overwrite each other's at
+  // every build, and a miss would be explained against another platform's record.
+  const where = ctx.part ? [ctx.dockerfileId, ctx.part.label, def.stageKey] : [ctx.dockerfileId, def.stageKey];
+  const slots = [slotId(...where, 'text', def.op.meta.text), slotId(...where, 'pos', String(def.position))];
   const desc = `step ${step.id}: ${step.text}`;
   const keys = [key, ...extraKeys];
   if (rec) {

@@ -168,7 +168,14 @@ export async function openBuildCache(root: string): Promise<BuildCache> {
       await write(toRecord(f), new Date());
     },
     async setSlots(slots, key) {
-      await Promise.all(slots.map((s) => writeAtomic(join(slotDir, s), key)));
+      // A cache hit usually finds its slots naming it already: a read is cheaper than a write and a rename.
+      await Promise.all(
+        slots.map(async (s) => {
+          const path = join(slotDir, s);
+          const now = await readFile(path, 'utf8').catch(() => undefined);
+          if (now?.trim() !== key) await writeAtomic(path, key);
+        }),
+      );
     },
     async fromSlots(slots) {
       for (const s of slots) {

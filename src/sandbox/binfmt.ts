@@ -9,9 +9,10 @@
  * an ELF whose only instructions are `exit(0)`) and checks that an enabled F registration matches its header.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { KilnError } from '../errors.js';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform } from '../image/platform.js';
@@ -199,6 +200,29 @@ export function canRunPlatform(platform: string, dir = BINFMT_DIR): Promise<Emul
   return status;
 }
 
+/** Where kiln notes that `entry` ran `platform`'s test binary (tmpfs: gone at reboot, with the registrations). */
+const PROOF_DIR = '/run/kiln/binfmt-ok';
+
+/** The proof's path: a digest of the platform, the registration and the interpreter file's identity. */
+async function proofPath(platform: string, entry: BinfmtEntry): Promise<string | undefined> {
+  const st = await stat(entry.interpreter).catch(() => undefined);
+  if (!st) return undefined;
+  const id = JSON.stringify([
+    platform,
+    entry.name,
+    entry.interpreter,
+    entry.flags,
+    entry.offset,
+    entry.magic?.toString('hex'),
+    entry.mask?.toString('hex'),
+    st.dev,
+    st.ino,
+    st.size,
+    st.mtimeMs,
+  ]);
+  return join(PROOF_DIR, createHash('sha256').update(id).digest('hex'));
+}
+
 async function probe(platform: string, dir: string): Promise<EmulationStatus> {
   const name = formatPlatform(normalizePlatform(parsePlatform(platform)));
   if (isHost(name)) return { platform: name, ok: true };
@@ -210,11 +234,19 @@ async function probe(platform: string, dir: string): Promise<EmulationStatus> {
   if (!entry.flags.includes('F')) {
     return { platform: name, ok: false, reason: `binfmt_misc entry ${entry.name} lacks the F (fix-binary) flag, so it cannot run inside a build's rootfs` };
   }
+  // A success is remembered on tmpfs for this exact registration and interpreter file: the test binary costs a
+  // qemu start (20–40 ms), which every `kiln build` process would otherwise pay before its first step.
+  const proof = dir === BINFMT_DIR ? await proofPath(name, entry) : undefined;
+  if (proof && (await stat(proof).catch(() => undefined))) return { platform: name, ok: true };
   const tmp = await mkdtemp(join(tmpdir(), 'kiln-archtest-'));
   try {
     const bin = join(tmp, 'exit0');
     await writeFile(bin, elf, { mode: 0o755 });
     await run(bin, [], { timeout: 10_000 });
+    if (proof)
+      await mkdir(dirname(proof), { recursive: true })
+        .then(() => writeFile(proof, ''))
+        .catch(() => {});
     return { platform: name, ok: true };
   } catch (err) {
     return { platform: name, ok: false, reason: `its test binary failed through ${entry.interpreter}: ${(err as Error).message.split('\n')[0]}` };

@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -105,8 +105,14 @@ test('a two-platform build: an index of two images, RUN through qemu for arm64, 
   const byId = await kiln(['run', '--rm', b.stdout.trim().split('\n').at(-1)!, 'uname', '-m'], { root });
   assert.is(byId.stdout.trim(), 'x86_64', byId.stderr);
 
+  const blobsBefore = (await readdir(join(layout, 'blobs/sha256'))).sort();
+  const indexBefore = await stat(join(layout, 'index.json'));
   const again = await kiln(['build', '--progress', 'plain', '--platform', 'linux/amd64,linux/arm64', '-t', 'multi:1', ctx], { root });
   assert.is(again.code, 0, again.stderr);
+  // A rebuild that changed nothing writes nothing, as a single-platform one: no blob, no index.json rewrite.
+  assert.equal((await readdir(join(layout, 'blobs/sha256'))).sort(), blobsBefore);
+  const indexAfter = await stat(join(layout, 'index.json'));
+  assert.equal([indexAfter.ino, indexAfter.mtimeMs], [indexBefore.ino, indexBefore.mtimeMs], 'index.json untouched');
   assert.not.match(again.stderr, /cache miss/);
   assert.is(again.stderr.match(/CACHED/g)?.length, 6, again.stderr);
   assert.is(again.stdout.trim(), b.stdout.trim().split('\n').at(-1), 'the same index digest');
@@ -148,6 +154,25 @@ test('the index is pushed to and pulled from a registry; a fresh root runs its a
     const x = await kiln(['run', '--rm', '--platform', p, ref, 'cat', '/arch'], { root: all });
     assert.is(x.stdout.trim(), machine, x.stderr);
   }
+});
+
+test('--cache-to of two platforms is one cache: a fresh root importing it runs no step and gets the same index', async () => {
+  const [a, b] = [join(dir, 'cache-a'), join(dir, 'cache-b')];
+  for (const r of [a, b]) assert.is((await kiln(['base', 'busybox', '--platform', 'linux/amd64,linux/arm64'], { root: r })).code, 0);
+  const ctx = await context();
+  const cacheDir = join(dir, 'platforms-cache');
+  const first = await kiln(['build', '--platform', 'linux/amd64,linux/arm64', '-t', 'm:1', '--cache-to', `type=local,dest=${cacheDir},mode=max`, ctx], {
+    root: a,
+  });
+  assert.is(first.code, 0, first.stderr);
+  const meta = join(dir, 'platforms-meta.json');
+  const second = await kiln(
+    ['build', '--platform', 'linux/amd64,linux/arm64', '-t', 'm:1', '--metadata-file', meta, '--cache-from', `type=local,src=${cacheDir}`, ctx],
+    { root: b },
+  );
+  assert.is(second.code, 0, second.stderr);
+  assert.is((JSON.parse(await readFile(meta, 'utf8')) as { 'kiln.steps': { executed: number } })['kiln.steps'].executed, 0, second.stderr);
+  assert.is(second.stdout.trim().split('\n').at(-1), first.stdout.trim().split('\n').at(-1), 'the same index digest');
 });
 
 test('kiln save and load keep the index (oci and docker archives)', async () => {
