@@ -156,7 +156,8 @@ export function createImageBackend(root: StoreRoot): ImageBackend {
       return { ImagesDeleted: deleted, SpaceReclaimed: r.reclaimedBytes };
     },
     async save(names, out, opts) {
-      const items = await resolveSaveItems(images, names);
+      // A multi-platform image keeps its index and every platform here, as `kiln save` and Docker 25+ do.
+      const items = await resolveSaveItems(images, names, root.content);
       await saveArchive(root.content, items, out, { format: 'docker', signal: opts?.signal });
     },
     async load(input, opts) {

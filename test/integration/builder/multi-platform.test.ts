@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { binfmtEntries, canRunPlatform, registerEmulators, unregisterEmulator } from '../../../src/sandbox/binfmt.js';
 import { kiln } from '../../helpers/kiln-cli.js';
+import { docker, startServe } from '../server/serve-helper.js';
 import { skopeo, startRegistry, type TestRegistry } from '../../helpers/registry.js';
 
 const run = promisify(execFile);
@@ -190,6 +191,26 @@ test('kiln save and load keep the index (oci and docker archives)', async () => 
     }>;
     assert.is(inspect[0]!.Architecture, 'arm64');
     assert.equal(inspect[0]!.Platforms, ['linux/amd64', 'linux/arm64']);
+  }
+});
+
+test('docker save through kiln serve keeps the index: a root loading the archive has both platforms', async () => {
+  const served = await startServe({ root: join(dir, 'root') });
+  try {
+    const tar = join(dir, 'served-save.tar');
+    const saved = await docker(served, ['save', '-o', tar, 'multi:1']);
+    assert.is(saved.code, 0, saved.stderr);
+    const other = join(dir, 'served-loaded');
+    const loaded = await kiln(['load', '-i', tar], { root: other });
+    assert.is(loaded.code, 0, loaded.stderr);
+    const inspect = JSON.parse((await kiln(['inspect', '--platform', 'linux/arm64', 'multi:1'], { root: other })).stdout) as Array<{
+      Architecture: string;
+      Platforms?: string[];
+    }>;
+    assert.is(inspect[0]!.Architecture, 'arm64');
+    assert.equal(inspect[0]!.Platforms, ['linux/amd64', 'linux/arm64']);
+  } finally {
+    await served.stop();
   }
 });
 
