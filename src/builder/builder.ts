@@ -30,6 +30,7 @@ import { createFlightMap } from './flight.js';
 import { queuedRun } from './limit.js';
 import type { BuilderDeps } from './ports.js';
 import { runStage } from './stage-runner.js';
+import { settleDurable } from './step-runner.js';
 import type { StageState } from './state.js';
 import type { BuildEvent, BuildOptions, BuildResult } from './types.js';
 
@@ -202,6 +203,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
       ignore,
       pendingRemote: new Map(),
       fetching: new Map(),
+      durable: new Set(),
       results: new Map(),
       cacheMountsUsed: new Set(),
       mountLayers: new Map(),
@@ -245,6 +247,8 @@ export function createBuilder(deps: BuilderDeps): Builder {
         throw await rootCause(err, [...stages.values()]);
       }
       await Promise.allSettled([...stages.values()]);
+      // Every layer the image or a cache export names is in the store before either is written.
+      await settleDurable(ctx);
       const exported = await exportResult(ctx, final);
       await exportCaches(ctx, final);
       const result: BuildResult & { descriptor?: Descriptor } = {
@@ -275,6 +279,8 @@ export function createBuilder(deps: BuilderDeps): Builder {
         }
       }
       if (!ctl.signal.aborted) ctl.abort();
+      // A failed or cancelled build still lets its blob stores finish (or remove their temp files) under its lease.
+      await Promise.allSettled([...ctx.durable]);
       if (!part) await lease?.release().catch(() => {});
       // Not through a mount a step failed to remove (see removeUnlessMounted): the start-up sweep takes it then.
       await import('./rootfs.js').then((m) => m.removeUnlessMounted(tmpDir)).catch(() => false);

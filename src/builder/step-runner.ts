@@ -80,6 +80,24 @@ async function isEmptyDir(dir: string): Promise<boolean> {
   return (await readdir(dir)).length === 0;
 }
 
+/**
+ * Waits for every step's blob store and cache record still in flight (`ctx.durable`); throws the first failure.
+ * Called before anything names the build's layers durably (the image, a cache export).
+ */
+export async function settleDurable(ctx: BuildContext): Promise<void> {
+  await Promise.all([...ctx.durable]);
+}
+
+/**
+ * An executed step: its record, usable at once by the stage that ran it, and `durable`, which settles when the
+ * record's layer blob is fsynced and published and the record itself written (in that order: a record never
+ * names a blob that is not in the store, even after a crash).
+ */
+interface Executed {
+  rec: CacheRecord;
+  durable: Promise<void>;
+}
+
 async function execute(
   ctx: BuildContext,
   st: StageState,
@@ -88,7 +106,7 @@ async function execute(
   inputs: StepInputs,
   extraKeys: string[],
   previous?: { key: string; inputs: StepInputs },
-): Promise<CacheRecord> {
+): Promise<Executed> {
   const snap = ctx.deps.snapshotter;
   const parent = await ensureSnapshot(ctx, st.fs);
   const active = `active-${randomBytes(8).toString('hex')}`;
@@ -106,6 +124,7 @@ async function execute(
       (lowers ??= st.fs.lowerDirs && st.fs.snapshot === parent ? Promise.resolve(st.fs.lowerDirs) : parent ? snap.lowerDirs(parent) : Promise.resolve([]));
     if (def.cleanup) await def.cleanup(info.dir, parentLowers);
     let result: CacheRecord['result'];
+    let blobStored: Promise<void> = Promise.resolve();
     if (await isEmptyDir(info.dir)) {
       result = { chainId: st.fs.chainId, snapshot: parent };
     } else {
@@ -113,24 +132,36 @@ async function execute(
         compression: ctx.compression,
         sourceDateEpoch: ctx.sourceDateEpoch,
         lease: ctx.lease,
+        // The digests are all the next step needs; the blob's fsync and publish overlap with it.
+        deferDurable: true,
         signal: ctx.signal,
       });
+      if (layer.durable) blobStored = layer.durable;
       const chain = chainId([...st.fs.layers.map((l) => l.diffId), layer.diffId]);
       // Named by its ChainID, as the snapshotter names unpacked image layers: one snapshot per distinct rootfs,
       // whether it was built here or unpacked from a pulled image. A name committed first by someone else wins.
       const name = chain;
-      await snap.commit(name, active);
+      try {
+        await snap.commit(name, active);
+      } catch (err) {
+        await blobStored.catch(() => {});
+        throw err;
+      }
       committed = true;
       result = { chainId: chain, snapshot: name, layer: { diffId: layer.diffId, size: layer.size, blobs: { [ctx.compression]: layer.descriptor } } };
     }
     const rec: CacheRecord = { key, created: new Date().toISOString(), inputs, result };
-    await Promise.all([key, ...extraKeys].map((k) => ctx.cache.put({ ...rec, key: k })));
+    const durable = blobStored.then(async () => {
+      await Promise.all([key, ...extraKeys].map((k) => ctx.cache.put({ ...rec, key: k })));
+    });
+    durable.catch(() => {}); // surfaced by settleDurable (the build) and by the flight (builds that joined)
+    ctx.durable.add(durable);
     if (lowers) {
       const below = await lowers;
       const top = result.layer && result.snapshot ? (await snap.stat(result.snapshot))?.dir : undefined;
       recordLowers.set(rec, top ? [top, ...below] : below);
     }
-    return rec;
+    return { rec, durable };
   } finally {
     if (!committed) await snap.remove(active).catch(() => {});
   }
@@ -211,15 +242,28 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
     ctx.emit({ type: 'step-miss-reason', step, reason: imported.length ? `${why} (missed the local cache and ${imported.join(', ')})` : why });
     const frozen = st;
     let ran = false;
-    const run = () =>
-      ctx.flight.run(
+    // The flight settles once the step's blob and record are stored, so a build that joined it can export at
+    // once; the build that runs it goes on as soon as the record exists in memory (`early`).
+    let early: ((r: CacheRecord) => void) | undefined;
+    const run = async (): Promise<CacheRecord> => {
+      const own = new Promise<CacheRecord>((resolve) => (early = resolve));
+      const flown = ctx.flight.run(
         key,
         () => {
           ran = true;
-          return ctx.limit(() => execute(ctx, frozen, def, key, inputs, extraKeys, before));
+          return ctx
+            .limit(() => execute(ctx, frozen, def, key, inputs, extraKeys, before))
+            .then(({ rec: r, durable }) => {
+              early!(r);
+              return durable.then(() => r);
+            });
         },
         ctx.signal,
       );
+      if (!ran) return flown;
+      flown.catch(() => {}); // after `early`, a failure to store is the build's (settleDurable), not this step's
+      return Promise.race([own, flown]);
+    };
     try {
       rec = await run();
     } catch (err) {

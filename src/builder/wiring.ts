@@ -27,8 +27,14 @@ export function layerPort(content: ContentStore): LayerPort {
     async writeLayer(dir, opts) {
       const [{ layerTar }, { writeLayer }] = await layerMods();
       const tar = layerTar(dir, { mode: 'overlay', sourceDateEpoch: opts.sourceDateEpoch, signal: opts.signal });
-      const w = await writeLayer(content, tar, { compression: opts.compression, format: opts.mediaFormat, lease: opts.lease, signal: opts.signal });
-      return { descriptor: w.descriptor, diffId: w.diffId, size: w.uncompressedSize };
+      const w = await writeLayer(content, tar, {
+        compression: opts.compression,
+        format: opts.mediaFormat,
+        lease: opts.lease,
+        deferDurable: opts.deferDurable,
+        signal: opts.signal,
+      });
+      return { descriptor: w.descriptor, diffId: w.diffId, size: w.uncompressedSize, ...(w.durable ? { durable: w.durable } : {}) };
     },
     async writeTree(dir, opts) {
       const [{ dirTar }, { writeLayer }] = await layerMods();
