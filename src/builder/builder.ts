@@ -13,6 +13,7 @@ import PQueue from 'p-queue';
 import { openBuildCache, type CacheRecord } from '../cache/build-cache.js';
 import { createLease } from '../cache/lease.js';
 import { ownerToken } from '../cache/lock.js';
+import { clock, inStep, phase, since } from '../cache/profile.js';
 import { KilnError, isKilnError } from '../errors.js';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, parsePlatformList } from '../image/platform.js';
 import type { Lease } from '../cache/lease.js';
@@ -138,6 +139,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
       }
     };
     if (opts.signal?.aborted) throw new KilnError('CANCELLED', 'build cancelled');
+    const tSolve = clock();
     const contextDir = resolve(opts.contextDir);
     const cst = await stat(contextDir).catch(() => undefined);
     if (!cst?.isDirectory()) {
@@ -238,6 +240,8 @@ export function createBuilder(deps: BuilderDeps): Builder {
       });
       for (const i of parsed.requiredStages) void ctx.stage(i).catch(() => {});
       let final: StageState;
+      since('build.setup', tSolve);
+      const tStages = clock();
       try {
         final = await ctx.stage(parsed.targetIndex);
       } catch (err) {
@@ -245,7 +249,8 @@ export function createBuilder(deps: BuilderDeps): Builder {
         throw await rootCause(err, [...stages.values()]);
       }
       await Promise.allSettled([...stages.values()]);
-      const exported = await exportResult(ctx, final);
+      since('build.stages', tStages);
+      const exported = await inStep('export', () => phase('build.export', () => exportResult(ctx, final)));
       await exportCaches(ctx, final);
       const result: BuildResult & { descriptor?: Descriptor } = {
         imageId: exported.configDigest,

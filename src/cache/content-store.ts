@@ -15,6 +15,7 @@ import { KilnError } from '../errors.js';
 import { assertDigest, digestHex, isDigest } from '../image/digest.js';
 import type { Digest } from '../image/types.js';
 import { fsyncDir } from './atomic-file.js';
+import { phase } from './profile.js';
 import type { BlobInfo, ContentStore, ContentWriter, IoOptions, WriteOptions } from './types.js';
 
 export interface ContentStoreOptions {
@@ -152,9 +153,9 @@ export function createContentStore(dir: string, opts: ContentStoreOptions = {}):
           const got: BlobInfo = { digest: `sha256:${hash.digest('hex')}`, size: written };
           const bad = mismatch(expected, got);
           if (bad) throw bad;
-          await fh.sync();
+          await phase('blob.fsync', () => fh.sync());
           await closeFile();
-          await publish(tmp, got.digest, wopts);
+          await phase('blob.publish', () => publish(tmp, got.digest, wopts));
           done = true;
           return got;
         } catch (err) {
@@ -215,11 +216,11 @@ export function createContentStore(dir: string, opts: ContentStoreOptions = {}):
         const fh = await open(tmp, 'wx', 0o444);
         try {
           await fh.writeFile(buf);
-          await fh.sync();
+          await phase('blob.fsync', () => fh.sync());
         } finally {
           await fh.close();
         }
-        await publish(tmp, got.digest, {});
+        await phase('blob.publish', () => publish(tmp, got.digest, {}));
       } catch (err) {
         await rm(tmp, { force: true });
         throw err;
