@@ -130,7 +130,7 @@ export async function runStage(ctx: BuildContext, index: number): Promise<StageS
           const t = clock();
           st.scope.dispatch(ins);
           const entry = applyMetadata(st.cfg, ins, ctx.sourceDateEpoch !== undefined ? ctx.created : st.lastCreated);
-          if (entry) st.cfg.image.history = [...(st.cfg.image.history ?? []), entry];
+          if (entry) (st.cfg.image.history ??= []).push(entry);
           since('metadata.apply', t, ins.original);
         }
       }
