@@ -13,6 +13,7 @@ import PQueue from 'p-queue';
 import { openBuildCache, type CacheRecord } from '../cache/build-cache.js';
 import { createLease } from '../cache/lease.js';
 import { ownerToken } from '../cache/lock.js';
+import { clock, inStep, phase, since } from '../cache/profile.js';
 import { KilnError, isKilnError } from '../errors.js';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, parsePlatformList } from '../image/platform.js';
 import type { Lease } from '../cache/lease.js';
@@ -139,6 +140,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
       }
     };
     if (opts.signal?.aborted) throw new KilnError('CANCELLED', 'build cancelled');
+    const tSolve = clock();
     const contextDir = resolve(opts.contextDir);
     const cst = await stat(contextDir).catch(() => undefined);
     if (!cst?.isDirectory()) {
@@ -240,6 +242,8 @@ export function createBuilder(deps: BuilderDeps): Builder {
       });
       for (const i of parsed.requiredStages) void ctx.stage(i).catch(() => {});
       let final: StageState;
+      since('build.setup', tSolve);
+      const tStages = clock();
       try {
         final = await ctx.stage(parsed.targetIndex);
       } catch (err) {
@@ -247,9 +251,10 @@ export function createBuilder(deps: BuilderDeps): Builder {
         throw await rootCause(err, [...stages.values()]);
       }
       await Promise.allSettled([...stages.values()]);
+      since('build.stages', tStages);
       // Every layer the image or a cache export names is in the store before either is written.
-      await settleDurable(ctx);
-      const exported = await exportResult(ctx, final);
+      await phase('build.settle-durable', () => settleDurable(ctx));
+      const exported = await inStep('export', () => phase('build.export', () => exportResult(ctx, final)));
       await exportCaches(ctx, final);
       const result: BuildResult & { descriptor?: Descriptor } = {
         imageId: exported.configDigest,

@@ -15,6 +15,7 @@ import { KilnError } from '../errors.js';
 import { assertDigest, digestHex, isDigest } from '../image/digest.js';
 import type { Digest } from '../image/types.js';
 import { fsyncDir } from './atomic-file.js';
+import { phase } from './profile.js';
 import type { BlobInfo, ContentStore, ContentWriter, IoOptions, WriteOptions } from './types.js';
 
 export interface ContentStoreOptions {
@@ -163,9 +164,10 @@ export function createContentStore(dir: string, opts: ContentStoreOptions = {}):
       wopts.signal?.removeEventListener('abort', onAbort);
       const durable = (async () => {
         try {
-          await fh.sync();
+          // Deferred phases when the caller did not wait (a build step): off that step's path.
+          await phase('blob.fsync', () => fh.sync());
           await closeFile();
-          await publish(tmp, got.digest, wopts);
+          await phase('blob.publish', () => publish(tmp, got.digest, wopts));
         } catch (err) {
           await fail(err);
         }
@@ -235,11 +237,11 @@ export function createContentStore(dir: string, opts: ContentStoreOptions = {}):
         const fh = await open(tmp, 'wx', 0o444);
         try {
           await fh.writeFile(buf);
-          await fh.sync();
+          await phase('blob.fsync', () => fh.sync());
         } finally {
           await fh.close();
         }
-        await publish(tmp, got.digest, {});
+        await phase('blob.publish', () => publish(tmp, got.digest, {}));
       } catch (err) {
         await rm(tmp, { force: true });
         throw err;
