@@ -10,14 +10,13 @@
  * Run: npx tsx bench/build-bench.ts [runs]   (needs root, runc, buildah, skopeo)
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createBuildah } from '../test/helpers/buildah.js';
-import { median, timed } from './lib.js';
+import { makeLarge, median, timed } from './lib.js';
 import { listDaemons, stopDaemons } from '../src/cli/daemon/status.js';
 
 const run = promisify(execFile);
@@ -43,20 +42,6 @@ async function kiln(args: string[], mode: Mode = 'cli'): Promise<void> {
   const env = { ...process.env, KILN_DAEMON: mode === 'nodaemon' ? '0' : '1' };
   const [cmd, argv] = mode === 'node' ? [process.execPath, [KILN_JS]] : [KILN, []];
   await run(cmd, [...argv, '--root', kilnRoot, ...args], { maxBuffer: 64 << 20, env });
-}
-
-function makeLarge(dir: string): void {
-  const seed = randomBytes(1 << 20);
-  for (let d = 0; d < 50; d++) {
-    mkdirSync(join(dir, `dir${d}`), { recursive: true });
-    for (let i = 0; i < 100; i++) {
-      const size = 1024 + (((d * 100 + i) * 7919) % 7168);
-      const off = ((d * 100 + i) * 131) % (seed.length - size);
-      writeFileSync(join(dir, `dir${d}`, `file${i}.txt`), seed.subarray(off, off + size));
-    }
-  }
-  for (let i = 0; i < 3; i++) writeFileSync(join(dir, `big${i}.bin`), Buffer.concat([randomBytes(25 << 20), Buffer.alloc(25 << 20, i)]));
-  writeFileSync(join(dir, 'Dockerfile'), 'FROM busybox\nCOPY . /ctx\nRUN ls /ctx | wc -l > /count\n');
 }
 
 interface Row {

@@ -66,6 +66,11 @@ export interface BuildContext {
   pendingRemote: Map<Digest, CacheRecord[]>;
   /** Blob fetches from imported caches in flight (one per blob). */
   fetching: Map<Digest, Promise<void>>;
+  /**
+   * Executed steps whose layer blob is still being fsynced and published, each followed by its cache record:
+   * the next step does not wait for them, the export does (step-runner.ts, `settleDurable`).
+   */
+  durable: Set<Promise<void>>;
   /** Every step result of the build, by key (filled only when exporting cache). */
   results: Map<Digest, NotedResult>;
   /** Ids (directory names) of the shared cache mounts RUN steps used. */

@@ -13,6 +13,7 @@ import PQueue from 'p-queue';
 import { openBuildCache, type CacheRecord } from '../cache/build-cache.js';
 import { createLease } from '../cache/lease.js';
 import { ownerToken } from '../cache/lock.js';
+import { clock, inStep, phase, since } from '../cache/profile.js';
 import { KilnError, isKilnError } from '../errors.js';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, parsePlatformList } from '../image/platform.js';
 import type { Lease } from '../cache/lease.js';
@@ -30,6 +31,7 @@ import { createFlightMap } from './flight.js';
 import { queuedRun } from './limit.js';
 import type { BuilderDeps } from './ports.js';
 import { runStage } from './stage-runner.js';
+import { settleDurable } from './step-runner.js';
 import type { StageState } from './state.js';
 import type { BuildEvent, BuildOptions, BuildResult } from './types.js';
 
@@ -143,6 +145,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
       }
     };
     if (opts.signal?.aborted) throw new KilnError('CANCELLED', 'build cancelled');
+    const tSolve = clock();
     const contextDir = resolve(opts.contextDir);
     const cst = await stat(contextDir).catch(() => undefined);
     if (!cst?.isDirectory()) {
@@ -207,6 +210,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
       ignore,
       pendingRemote: new Map(),
       fetching: new Map(),
+      durable: new Set(),
       results: new Map(),
       cacheMountsUsed: new Set(),
       mountLayers: new Map(),
@@ -243,6 +247,8 @@ export function createBuilder(deps: BuilderDeps): Builder {
       });
       for (const i of parsed.requiredStages) void ctx.stage(i).catch(() => {});
       let final: StageState;
+      since('build.setup', tSolve);
+      const tStages = clock();
       try {
         final = await ctx.stage(parsed.targetIndex);
       } catch (err) {
@@ -250,7 +256,10 @@ export function createBuilder(deps: BuilderDeps): Builder {
         throw await rootCause(err, [...stages.values()]);
       }
       await Promise.allSettled([...stages.values()]);
-      const exported = await exportResult(ctx, final);
+      since('build.stages', tStages);
+      // Every layer the image or a cache export names is in the store before either is written.
+      await phase('build.settle-durable', () => settleDurable(ctx));
+      const exported = await inStep('export', () => phase('build.export', () => exportResult(ctx, final)));
       await exportCaches(ctx, final);
       const result: SolveResult = {
         imageId: exported.configDigest,
@@ -281,6 +290,8 @@ export function createBuilder(deps: BuilderDeps): Builder {
         }
       }
       if (!ctl.signal.aborted) ctl.abort();
+      // A failed or cancelled build still lets its blob stores finish (or remove their temp files) under its lease.
+      await Promise.allSettled([...ctx.durable]);
       if (!part) await lease?.release().catch(() => {});
       // Not through a mount a step failed to remove (see removeUnlessMounted): the start-up sweep takes it then.
       await import('./rootfs.js').then((m) => m.removeUnlessMounted(tmpDir)).catch(() => false);

@@ -19,6 +19,8 @@ export interface WrittenLayer {
   diffId: Digest;
   /** Uncompressed size in bytes. */
   size: number;
+  /** With `deferDurable`: resolves once the blob is stored; until then nothing may name it durably. */
+  durable?: Promise<void>;
 }
 
 /** Turns a snapshot's own directory (an overlay upper dir) into a layer blob (the exporter's layer-diff + layer-writer). */
@@ -29,7 +31,15 @@ export interface LayerPort {
    */
   writeLayer(
     dir: string,
-    opts: { compression: Compression; sourceDateEpoch?: number; mediaFormat?: 'oci' | 'docker'; lease?: BlobLease; signal?: AbortSignal },
+    opts: {
+      compression: Compression;
+      sourceDateEpoch?: number;
+      mediaFormat?: 'oci' | 'docker';
+      lease?: BlobLease;
+      /** Return before the blob is fsynced and published; `WrittenLayer.durable` settles when it is. */
+      deferDurable?: boolean;
+      signal?: AbortSignal;
+    },
   ): Promise<WrittenLayer>;
   /** A plain directory (a cache mount's contents) as a layer blob: every entry as it is, sorted, no whiteouts. */
   writeTree(dir: string, opts: { compression: Compression; lease?: BlobLease; signal?: AbortSignal }): Promise<WrittenLayer>;

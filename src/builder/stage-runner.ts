@@ -12,6 +12,7 @@ import { createStageScope } from '../parser/scope.js';
 import type { Stage, StageInstruction } from '../parser/types.js';
 import { resolveImage } from './base-image.js';
 import { chainId } from '../graph/cache-key.js';
+import { clock, since } from '../cache/profile.js';
 import type { BuildContext } from './build-context.js';
 import { copyInstruction } from './copy-step.js';
 import { applyMetadata, baseConfigState, onbuildTriggers, resolveWorkdir } from '../graph/image-config.js';
@@ -102,7 +103,9 @@ export async function runStage(ctx: BuildContext, index: number): Promise<StageS
     const loc = { file: raw.loc.file, line: raw.loc.line };
     let step: StepRef | undefined;
     try {
+      const tExpand = clock();
       const ins = expandInstruction(raw, st.scope);
+      since('instruction.expand', tExpand, raw.original);
       if (FS_KINDS.has(ins.kind)) {
         step = { id: ctx.nextStepId(), stage: label, index: ++fsIndex, total, text: ins.original.replace(/\s*\\\n\s*/g, ' ').trim(), loc };
       }
@@ -124,9 +127,11 @@ export async function runStage(ctx: BuildContext, index: number): Promise<StageS
           await workdirStep(ctx, st, { ...instructionOp(ins, st, ctx.opts), meta }, step!, stageKey, position);
           break;
         default: {
+          const t = clock();
           st.scope.dispatch(ins);
           const entry = applyMetadata(st.cfg, ins, ctx.sourceDateEpoch !== undefined ? ctx.created : st.lastCreated);
-          if (entry) st.cfg.image.history = [...(st.cfg.image.history ?? []), entry];
+          if (entry) (st.cfg.image.history ??= []).push(entry);
+          since('metadata.apply', t, ins.original);
         }
       }
       if (step) st.lastCreated = ctx.sourceDateEpoch !== undefined ? ctx.created : (st.cfg.image.history?.at(-1)?.created ?? st.lastCreated);

@@ -6,6 +6,7 @@
 import { readdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { slotId, type CacheRecord, type StepInputs } from '../cache/build-cache.js';
+import { inStep, phase } from '../cache/profile.js';
 import type { Mount } from '../cache/types.js';
 import { KilnError, isKilnError } from '../errors.js';
 import type { HistoryEntry } from '../image/types.js';
@@ -80,6 +81,24 @@ async function isEmptyDir(dir: string): Promise<boolean> {
   return (await readdir(dir)).length === 0;
 }
 
+/**
+ * Waits for every step's blob store and cache record still in flight (`ctx.durable`); throws the first failure.
+ * Called before anything names the build's layers durably (the image, a cache export).
+ */
+export async function settleDurable(ctx: BuildContext): Promise<void> {
+  await Promise.all([...ctx.durable]);
+}
+
+/**
+ * An executed step: its record, usable at once by the stage that ran it, and `durable`, which settles when the
+ * record's layer blob is fsynced and published and the record itself written (in that order: a record never
+ * names a blob that is not in the store, even after a crash).
+ */
+interface Executed {
+  rec: CacheRecord;
+  durable: Promise<void>;
+}
+
 async function execute(
   ctx: BuildContext,
   st: StageState,
@@ -88,14 +107,14 @@ async function execute(
   inputs: StepInputs,
   extraKeys: string[],
   previous?: { key: string; inputs: StepInputs },
-): Promise<CacheRecord> {
+): Promise<Executed> {
   const snap = ctx.deps.snapshotter;
-  const parent = await ensureSnapshot(ctx, st.fs);
+  const parent = await phase('snapshot.parent', () => ensureSnapshot(ctx, st.fs));
   const active = `active-${randomBytes(8).toString('hex')}`;
-  const mounts = await snap.prepare(active, parent);
+  const mounts = await phase('snapshot.prepare', () => snap.prepare(active, parent));
   let committed = false;
   try {
-    await def.execute({ mounts, activeKey: active }, ctx.signal, previous);
+    await phase('step.execute', () => def.execute({ mounts, activeKey: active }, ctx.signal, previous));
     ctx.signal.throwIfAborted();
     const info = await snap.stat(active);
     if (!info) throw new KilnError('INTERNAL', `snapshot ${active} vanished during ${def.step.text}`);
@@ -104,33 +123,49 @@ async function execute(
     let lowers: Promise<string[]> | undefined;
     const parentLowers = () =>
       (lowers ??= st.fs.lowerDirs && st.fs.snapshot === parent ? Promise.resolve(st.fs.lowerDirs) : parent ? snap.lowerDirs(parent) : Promise.resolve([]));
-    if (def.cleanup) await def.cleanup(info.dir, parentLowers);
+    if (def.cleanup) await phase('step.stub-cleanup', () => def.cleanup!(info.dir, parentLowers));
     let result: CacheRecord['result'];
-    if (await isEmptyDir(info.dir)) {
+    let blobStored: Promise<void> = Promise.resolve();
+    if (await phase('diff.empty-check', () => isEmptyDir(info.dir))) {
       result = { chainId: st.fs.chainId, snapshot: parent };
     } else {
-      const layer = await ctx.deps.layers.writeLayer(info.dir, {
-        compression: ctx.compression,
-        sourceDateEpoch: ctx.sourceDateEpoch,
-        lease: ctx.lease,
-        signal: ctx.signal,
-      });
+      const layer = await phase('layer.write', () =>
+        ctx.deps.layers.writeLayer(info.dir, {
+          compression: ctx.compression,
+          sourceDateEpoch: ctx.sourceDateEpoch,
+          lease: ctx.lease,
+          // The digests are all the next step needs; the blob's fsync and publish overlap with it.
+          deferDurable: true,
+          signal: ctx.signal,
+        }),
+      );
+      if (layer.durable) blobStored = layer.durable;
       const chain = chainId([...st.fs.layers.map((l) => l.diffId), layer.diffId]);
       // Named by its ChainID, as the snapshotter names unpacked image layers: one snapshot per distinct rootfs,
       // whether it was built here or unpacked from a pulled image. A name committed first by someone else wins.
       const name = chain;
-      await snap.commit(name, active);
+      try {
+        await phase('snapshot.commit', () => snap.commit(name, active));
+      } catch (err) {
+        await blobStored.catch(() => {});
+        throw err;
+      }
       committed = true;
       result = { chainId: chain, snapshot: name, layer: { diffId: layer.diffId, size: layer.size, blobs: { [ctx.compression]: layer.descriptor } } };
     }
     const rec: CacheRecord = { key, created: new Date().toISOString(), inputs, result };
-    await Promise.all([key, ...extraKeys].map((k) => ctx.cache.put({ ...rec, key: k })));
+    // Off the step's path (the next step runs meanwhile): timed as its own phase, not part of the step's time.
+    const durable = blobStored.then(async () => {
+      await phase('cache.put.deferred', () => Promise.all([key, ...extraKeys].map((k) => ctx.cache.put({ ...rec, key: k }))));
+    });
+    durable.catch(() => {}); // surfaced by settleDurable (the build) and by the flight (builds that joined)
+    ctx.durable.add(durable);
     if (lowers) {
       const below = await lowers;
       const top = result.layer && result.snapshot ? (await snap.stat(result.snapshot))?.dir : undefined;
       recordLowers.set(rec, top ? [top, ...below] : below);
     }
-    return rec;
+    return { rec, durable };
   } finally {
     if (!committed) await snap.remove(active).catch(() => {});
   }
@@ -140,7 +175,11 @@ async function execute(
  * Runs (or reuses) one filesystem step on `st` and advances `st.fs`; appends its history entry. Counts it in
  * `ctx.stats` (executed, cached, or shared with a concurrent identical step) and emits step-start, step-cached | step-miss-reason + step-done.
  */
-export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): Promise<void> {
+export function runStep(ctx: BuildContext, st: StageState, def: StepDef): Promise<void> {
+  return inStep(`${def.step.id} ${def.step.text}`, () => phase('step.total', () => stepOnce(ctx, st, def)));
+}
+
+async function stepOnce(ctx: BuildContext, st: StageState, def: StepDef): Promise<void> {
   const { step } = def;
   ctx.signal.throwIfAborted();
   const started = Date.now();
@@ -159,7 +198,7 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
   };
   const extraKeys: string[] = [];
   const noCache = ctx.opts.noCache === true;
-  let rec = noCache ? undefined : await ctx.cache.get(key);
+  let rec = noCache ? undefined : await phase('cache.get', () => ctx.cache.get(key));
   if (rec && !(await hasBlobs(ctx, rec))) rec = undefined;
   // Missed here: an imported cache (--cache-from) may have it. Asked before the content key below, which
   // would unpack the source stage (and fetch its layers) only to compute a digest.
@@ -189,7 +228,7 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
     st.keys.push(key);
     ctx.stats.cached++;
     ctx.emit({ type: 'step-cached', step, result: rec.key });
-    await ctx.cache.setSlots(slots, rec.key);
+    await phase('cache.slots', () => ctx.cache.setSlots(slots, rec!.key));
   } else if (remote) {
     // The chain ID after the step is known only here: the record is completed before it is kept or applied.
     const r = remote.rec;
@@ -208,21 +247,34 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
     ctx.emit({ type: 'step-cached', step, source: remote.source, result: rec.key });
     await ctx.cache.setSlots(slots, rec.key);
   } else {
-    const before = noCache ? undefined : await ctx.cache.fromSlots(slots);
+    const before = noCache ? undefined : await phase('cache.explain', () => ctx.cache.fromSlots(slots));
     const why = noCache ? 'cache disabled (--no-cache)' : explainMiss(inputs, before?.inputs);
     const imported = ctx.remote && !noCache ? await ctx.remote.names() : [];
     ctx.emit({ type: 'step-miss-reason', step, reason: imported.length ? `${why} (missed the local cache and ${imported.join(', ')})` : why });
     const frozen = st;
     let ran = false;
-    const run = () =>
-      ctx.flight.run(
+    // The flight settles once the step's blob and record are stored, so a build that joined it can export at
+    // once; the build that runs it goes on as soon as the record exists in memory (`early`).
+    let early: ((r: CacheRecord) => void) | undefined;
+    const run = async (): Promise<CacheRecord> => {
+      const own = new Promise<CacheRecord>((resolve) => (early = resolve));
+      const flown = ctx.flight.run(
         key,
         () => {
           ran = true;
-          return ctx.limit(() => execute(ctx, frozen, def, key, inputs, extraKeys, before));
+          return ctx
+            .limit(() => execute(ctx, frozen, def, key, inputs, extraKeys, before))
+            .then(({ rec: r, durable }) => {
+              early!(r);
+              return durable.then(() => r);
+            });
         },
         ctx.signal,
       );
+      if (!ran) return flown;
+      flown.catch(() => {}); // after `early`, a failure to store is the build's (settleDurable), not this step's
+      return Promise.race([own, flown]);
+    };
     try {
       rec = await run();
     } catch (err) {
@@ -235,7 +287,7 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
     st.keys.push(key);
     const lowerDirs = recordLowers.get(rec);
     if (lowerDirs) st.fs.lowerDirs = lowerDirs;
-    await ctx.cache.setSlots(slots, rec.key);
+    await phase('cache.slots', () => ctx.cache.setSlots(slots, rec!.key));
     if (ran) {
       ctx.stats.executed++;
       ctx.emit({ type: 'step-done', step, durationMs: Date.now() - started, result: rec.key });

@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { join, posix, relative } from 'node:path';
 import type { StoreRoot } from '../cache/root.js';
 import type { ContentStore } from '../cache/types.js';
+import { phase } from '../cache/profile.js';
 import type { Compression } from '../layers/compression.js';
 import { checksumSources } from './fileops/checksum.js';
 import { openStatCache, statCachePath, type StatCache } from './fileops/stat-cache.js';
@@ -25,10 +26,16 @@ const isHttpSource = (s: string) => /^https?:\/\//i.test(s);
 export function layerPort(content: ContentStore): LayerPort {
   return {
     async writeLayer(dir, opts) {
-      const [{ layerTar }, { writeLayer }] = await layerMods();
+      const [{ layerTar }, { writeLayer }] = await phase('layer.load-modules', layerMods);
       const tar = layerTar(dir, { mode: 'overlay', sourceDateEpoch: opts.sourceDateEpoch, signal: opts.signal });
-      const w = await writeLayer(content, tar, { compression: opts.compression, format: opts.mediaFormat, lease: opts.lease, signal: opts.signal });
-      return { descriptor: w.descriptor, diffId: w.diffId, size: w.uncompressedSize };
+      const w = await writeLayer(content, tar, {
+        compression: opts.compression,
+        format: opts.mediaFormat,
+        lease: opts.lease,
+        deferDurable: opts.deferDurable,
+        signal: opts.signal,
+      });
+      return { descriptor: w.descriptor, diffId: w.diffId, size: w.uncompressedSize, ...(w.durable ? { durable: w.durable } : {}) };
     },
     async writeTree(dir, opts) {
       const [{ dirTar }, { writeLayer }] = await layerMods();

@@ -62,15 +62,20 @@ export async function sweepDeadTemps(path: string): Promise<number> {
   return removed;
 }
 
-/** Atomically replaces `path` with `data` (mode 0644 unless given). */
-export async function writeFileAtomic(path: string, data: string | Buffer, opts: { mode?: number } = {}): Promise<void> {
+/**
+ * Atomically replaces `path` with `data` (mode 0644 unless given). `durable: false` skips both fsyncs: readers
+ * still see the old or the new content, but a power cut may lose the change. Only for files whose meaning dies
+ * with the process that writes them (a lease), where the two fsyncs cost ms on every layer a build writes.
+ */
+export async function writeFileAtomic(path: string, data: string | Buffer, opts: { mode?: number; durable?: boolean } = {}): Promise<void> {
+  const durable = opts.durable !== false;
   await mkdir(dirname(path), { recursive: true });
   const tmp = tempNameFor(path);
   try {
     const fh = await open(tmp, 'wx', opts.mode ?? 0o644);
     try {
       await fh.writeFile(data);
-      await fh.sync();
+      if (durable) await fh.sync();
     } finally {
       await fh.close();
     }
@@ -79,7 +84,7 @@ export async function writeFileAtomic(path: string, data: string | Buffer, opts:
     await rm(tmp, { force: true });
     throw err;
   }
-  await fsyncDir(dirname(path));
+  if (durable) await fsyncDir(dirname(path));
 }
 
 /**

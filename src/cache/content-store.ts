@@ -15,6 +15,7 @@ import { KilnError } from '../errors.js';
 import { assertDigest, digestHex, isDigest } from '../image/digest.js';
 import type { Digest } from '../image/types.js';
 import { fsyncDir } from './atomic-file.js';
+import { phase } from './profile.js';
 import type { BlobInfo, ContentStore, ContentWriter, IoOptions, WriteOptions } from './types.js';
 
 export interface ContentStoreOptions {
@@ -138,33 +139,54 @@ export function createContentStore(dir: string, opts: ContentStoreOptions = {}):
     };
     wopts.signal?.addEventListener('abort', onAbort, { once: true });
 
+    /** Hashes and checks now; fsyncs and publishes in `durable` (the caller awaits it, now or later). */
+    async function seal(expected: Partial<BlobInfo> = {}): Promise<{ info: BlobInfo; durable: Promise<void> }> {
+      if (done) throw new KilnError('INTERNAL', 'content writer already committed or aborted');
+      const fail = async (err: unknown): Promise<never> => {
+        done = false;
+        await abort();
+        throw err;
+      };
+      let got: BlobInfo;
+      try {
+        if (wopts.signal?.aborted) throw new KilnError('CANCELLED', 'blob write cancelled');
+        if (!stream.writableEnded) stream.end();
+        await finished;
+        got = { digest: `sha256:${hash.digest('hex')}`, size: written };
+        const bad = mismatch(expected, got);
+        if (bad) throw bad;
+      } catch (err) {
+        wopts.signal?.removeEventListener('abort', onAbort);
+        return fail(err);
+      }
+      // From here the bytes are final: a cancellation no longer removes them, only a failure to store them does.
+      done = true;
+      wopts.signal?.removeEventListener('abort', onAbort);
+      const durable = (async () => {
+        try {
+          // Deferred phases when the caller did not wait (a build step): off that step's path.
+          await phase('blob.fsync', () => fh.sync());
+          await closeFile();
+          await phase('blob.publish', () => publish(tmp, got.digest, wopts));
+        } catch (err) {
+          await fail(err);
+        }
+      })();
+      durable.catch(() => {}); // observed by whoever awaits it; never an unhandled rejection meanwhile
+      return { info: got, durable };
+    }
+
     return {
       stream,
       get written() {
         return written;
       },
       async commit(expected: Partial<BlobInfo> = {}): Promise<BlobInfo> {
-        if (done) throw new KilnError('INTERNAL', 'content writer already committed or aborted');
-        try {
-          if (wopts.signal?.aborted) throw new KilnError('CANCELLED', 'blob write cancelled');
-          if (!stream.writableEnded) stream.end();
-          await finished;
-          const got: BlobInfo = { digest: `sha256:${hash.digest('hex')}`, size: written };
-          const bad = mismatch(expected, got);
-          if (bad) throw bad;
-          await fh.sync();
-          await closeFile();
-          await publish(tmp, got.digest, wopts);
-          done = true;
-          return got;
-        } catch (err) {
-          done = false;
-          await abort();
-          throw err;
-        } finally {
-          wopts.signal?.removeEventListener('abort', onAbort);
-        }
+        const { info, durable } = await seal(expected);
+        await durable;
+        return info;
       },
+      seal,
       abort,
     };
   }
@@ -215,11 +237,11 @@ export function createContentStore(dir: string, opts: ContentStoreOptions = {}):
         const fh = await open(tmp, 'wx', 0o444);
         try {
           await fh.writeFile(buf);
-          await fh.sync();
+          await phase('blob.fsync', () => fh.sync());
         } finally {
           await fh.close();
         }
-        await publish(tmp, got.digest, {});
+        await phase('blob.publish', () => publish(tmp, got.digest, {}));
       } catch (err) {
         await rm(tmp, { force: true });
         throw err;

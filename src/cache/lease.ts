@@ -53,7 +53,9 @@ export function createLease(dirs: LeaseDirs, opts: { id?: string } = {}): Lease 
       await withLock(dirs.locks, STORE_LOCK, async () => {
         for (const d of fresh) digests.add(d);
         const body: LeaseFile = { id, owner, created, digests: [...digests] };
-        await writeFileAtomic(file, JSON.stringify(body));
+        // Not fsynced: a lease only counts while its owner lives, and after a crash none does (a prune drops the
+        // file). Atomic still, so a concurrent prune reads the old or the new set, never a torn one.
+        await writeFileAtomic(file, JSON.stringify(body), { durable: false });
       });
     },
     async release() {

@@ -71,15 +71,32 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
   const randomId = () => randomBytes(ID_LENGTH / 2).toString('hex');
   const info = (m: SnapshotMeta): SnapshotInfo => ({ key: m.key, parent: m.parent, dir: join(dataDir, m.id), kind: m.kind });
 
-  /** The chain from `key` down to its base, top first. */
+  /**
+   * Chains already walked, by their top key. A committed snapshot's record never changes, and a snapshot is
+   * never removed while one above it exists (prune keeps ancestors, remove refuses a parent), so once `key` is
+   * read from disk the chain below its parent can come from here: every RUN step prepares on the previous
+   * step's snapshot, and reading each ancestor's file again made `prepare` linear in the stage's depth.
+   * Cleared by every removal in this process.
+   */
+  const chains = new Map<string, SnapshotMeta[]>();
+  const CHAINS_MAX = 256;
+
+  /** The chain from `key` down to its base, top first. `key` itself is always read from disk. */
   async function chain(key: string): Promise<SnapshotMeta[]> {
     const out: SnapshotMeta[] = [];
     for (let k: string | undefined = key; k !== undefined;) {
+      const known = k !== key ? chains.get(k) : undefined;
+      if (known) {
+        out.push(...known);
+        break;
+      }
       const m = await metas.must(k);
       if (m.kind !== 'committed') throw new KilnError('PRECONDITION', `snapshot ${k} is active, not committed`);
       out.push(m);
       k = m.parent;
     }
+    if (chains.size >= CHAINS_MAX) chains.delete(chains.keys().next().value!);
+    chains.set(key, out);
     return out;
   }
 
@@ -210,6 +227,7 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
     },
 
     async remove(key) {
+      chains.clear();
       const m = await metas.must(key);
       for (const other of await metas.list()) {
         if (other.parent === key) throw new KilnError('PRECONDITION', `snapshot ${key} is the parent of ${other.key}`);
@@ -242,6 +260,7 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
     },
 
     async prune(keep, popts = {}) {
+      chains.clear();
       const all = await metas.list();
       const cutoff = Date.now() - (popts.graceMs ?? 0);
       const byKey = new Map(all.map((m) => [m.key, m]));

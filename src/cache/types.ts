@@ -39,6 +39,12 @@ export interface ContentWriter {
   readonly written: number;
   /** Verifies against `expected` when given (DIGEST_MISMATCH / SIZE_MISMATCH), then publishes the blob. */
   commit(expected?: Partial<BlobInfo>): Promise<BlobInfo>;
+  /**
+   * `commit` in two halves: verifies and returns the digest as soon as the bytes are hashed, while the fsync and
+   * the publish run on; `durable` resolves when the blob is in the store (data and directory entry on disk) and
+   * rejects, with the temp file removed, when that fails. Nothing may name the blob durably before `durable`.
+   */
+  seal?(expected?: Partial<BlobInfo>): Promise<{ info: BlobInfo; durable: Promise<void> }>;
   abort(): Promise<void>;
 }
 

@@ -19,6 +19,11 @@ export interface WriteLayerOptions {
   level?: number;
   /** Keeps the new blob from a concurrent prune until the image that uses it is tagged. */
   lease?: BlobLease;
+  /**
+   * Return once the digests are known, leaving the blob's fsync and publish to `WrittenLayer.durable` (a build
+   * step: the next step need not wait for the disk; the cache record waits for `durable`).
+   */
+  deferDurable?: boolean;
   signal?: AbortSignal;
 }
 
@@ -29,6 +34,8 @@ export interface WrittenLayer {
   diffId: Digest;
   /** Bytes of the uncompressed tar. */
   uncompressedSize: number;
+  /** With `deferDurable`: resolves when the blob is stored (rejects, leaving nothing, when it cannot be). */
+  durable?: Promise<void>;
 }
 
 /**
@@ -43,11 +50,15 @@ export async function writeLayer(content: ContentStore, tar: Readable, opts: Wri
   try {
     if (compression === 'none') await pipeline(tar, plain, writer.stream, { signal: opts.signal });
     else await pipeline(tar, plain, createCompressStream(compression, { level: opts.level }), writer.stream, { signal: opts.signal });
-    const blob = await writer.commit();
+    let blob;
+    let durable: Promise<void> | undefined;
+    if (opts.deferDurable && writer.seal) ({ info: blob, durable } = await writer.seal());
+    else blob = await writer.commit();
     return {
       descriptor: { mediaType: layerMediaType(compression, opts.format), digest: blob.digest, size: blob.size },
       diffId: plain.digest(),
       uncompressedSize: plain.size,
+      ...(durable ? { durable } : {}),
     };
   } catch (err) {
     await writer.abort();

@@ -15,7 +15,11 @@ export const DEFAULT_SHELL = ['/bin/sh', '-c'];
 /** BuildKit's history comment for steps it wrote. */
 export const HISTORY_COMMENT = 'buildkit.dockerfile.v0';
 
-/** A stage's config while it is being built, plus the flags Docker's rules need. */
+/**
+ * A stage's config while it is being built, plus the flags Docker's rules need. It owns its `image`
+ * (baseConfigState() and a stage's clone copy it whole), so applyMetadata() changes it in place: copying the env,
+ * labels and history on every instruction made a long run of metadata instructions quadratic.
+ */
 export interface ConfigState {
   image: ImageConfig;
   /** CMD was set in this stage (then ENTRYPOINT keeps it). */
@@ -49,13 +53,12 @@ export function onbuildTriggers(base: ImageConfig | undefined): string[] {
   return base?.config?.OnBuild ?? [];
 }
 
-/** Sets `KEY=value` in an env list, replacing the first entry of that key in place (Docker's order). */
-export function setEnv(env: string[] | undefined, key: string, value: string): string[] {
-  const list = [...(env ?? [])];
-  const i = list.findIndex((kv) => kv.slice(0, kv.indexOf('=') < 0 ? kv.length : kv.indexOf('=')) === key);
-  if (i >= 0) list[i] = `${key}=${value}`;
-  else list.push(`${key}=${value}`);
-  return list;
+/** Sets `KEY=value` in an env list in place, replacing the first entry of that key (Docker's order). */
+function setEnv(list: string[], key: string, value: string): void {
+  const prefix = `${key}=`;
+  const i = list.findIndex((kv) => kv === key || kv.startsWith(prefix));
+  if (i >= 0) list[i] = prefix + value;
+  else list.push(prefix + value);
 }
 
 /** A command as the config stores it: shell form goes through the stage's SHELL. */
@@ -131,17 +134,18 @@ export function applyMetadata(state: ConfigState, ins: StageInstruction, created
   const cfg = (state.image.config ??= {});
   switch (ins.kind) {
     case 'ENV':
-      for (const { key, value } of ins.vars) cfg.Env = setEnv(cfg.Env, key, value);
+      cfg.Env ??= [];
+      for (const { key, value } of ins.vars) setEnv(cfg.Env, key, value);
       break;
     case 'LABEL':
-      cfg.Labels = { ...(cfg.Labels ?? {}) };
+      cfg.Labels ??= {};
       for (const { key, value } of ins.labels) cfg.Labels[key] = value;
       break;
     case 'MAINTAINER':
       state.image.author = ins.maintainer;
       break;
     case 'EXPOSE':
-      cfg.ExposedPorts = { ...(cfg.ExposedPorts ?? {}) };
+      cfg.ExposedPorts ??= {};
       for (const p of exposedPorts(ins.ports)) cfg.ExposedPorts[p] = {};
       break;
     case 'USER':
@@ -151,7 +155,7 @@ export function applyMetadata(state: ConfigState, ins: StageInstruction, created
       cfg.WorkingDir = resolveWorkdir(cfg.WorkingDir, ins.path);
       break;
     case 'VOLUME':
-      cfg.Volumes = { ...(cfg.Volumes ?? {}) };
+      cfg.Volumes ??= {};
       for (const v of ins.volumes) {
         if (!v.trim()) throw new KilnError('INVALID_ARGUMENT', 'VOLUME specified can not be an empty string');
         cfg.Volumes[v] = {};
@@ -184,7 +188,7 @@ export function applyMetadata(state: ConfigState, ins: StageInstruction, created
       cfg.Shell = ins.shell;
       break;
     case 'ONBUILD':
-      cfg.OnBuild = [...(cfg.OnBuild ?? []), ins.expression];
+      (cfg.OnBuild ??= []).push(ins.expression);
       break;
     case 'ARG':
       return undefined;

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
+import { clock, phase, since } from '../cache/profile.js';
 import { KilnError } from '../errors.js';
 import { cgroupsPath, removeCgroup } from './cgroup.js';
 import { writeEtcFiles } from './etc-files.js';
@@ -80,6 +81,7 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
   const id = o.id ?? newContainerId();
   const bundle = bundleDir(root, id);
   const rootfs = join(bundle, 'rootfs');
+  let t = clock();
   await mkdir(rootfs, { recursive: true });
   let net: NetworkAttachment | undefined;
   let proxy: PortProxy | undefined;
@@ -94,15 +96,17 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
     // The rootfs mount and the network (a bridge costs ~100 ms) are independent: set both up at once. Each
     // assigns its handle as soon as it exists, so `finally` undoes whichever succeeded.
     const settled = await Promise.allSettled([
-      mountAll(o.rootfs, rootfs, { signal: o.signal }).then(() => {
+      phase('sandbox.mount', () => mountAll(o.rootfs, rootfs, { signal: o.signal })).then(() => {
         mounted = true;
       }),
-      (async () => {
+      phase('sandbox.network', async () => {
         if (o.ports?.length) proxy = await startPortProxy(o.ports);
         net = await attachNetwork(o.network, { root, id, signal: o.signal });
         if (proxy && net.ip) proxy.setTarget(net.ip);
-      })(),
+      }),
     ]);
+    since('sandbox.bundle+mount+network', t);
+    t = clock();
     for (const r of settled) if (r.status === 'rejected') throw r.reason;
     const netw = net!;
     const hostname = o.hostname ?? id.slice(0, 12);
@@ -140,19 +144,21 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
     // inside it, missing mount points created by kiln (no-follow) and recorded for removal after the run.
     stubs = await prepareMountPoints(rootfs, spec as SpecPaths);
     await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+    since('sandbox.spec', t);
     o.signal?.throwIfAborted();
     started = true;
-    const result = await spawnRunc(root, id, bundle, o, netw.ip);
+    const result = await phase('runc.run', () => spawnRunc(root, id, bundle, o, netw.ip));
     clean = true;
     return result;
   } finally {
+    t = clock();
     // Clean-up must run even when cancelled: never pass the signal below.
     if (stubs.length) await removeMountPoints(rootfs, stubs);
     if (started && !clean) {
       await runcDelete(root, id).catch(() => {});
       await removeCgroup(root, id).catch(() => {});
     }
-    if (mounted) await unmountMounted(o.rootfs, rootfs).catch(() => {});
+    if (mounted) await phase('sandbox.umount', () => unmountMounted(o.rootfs, rootfs)).catch(() => {});
     else await unmountAll(bundle).catch(() => {});
     await proxy?.close().catch(() => {});
     // A namespace serves another step only after a clean end without added capabilities (no CAP_NET_ADMIN).
@@ -161,6 +167,7 @@ async function runContainer(root: string, o: RunOptions): Promise<RunResult> {
     if ((await mountsUnder(bundle).catch(() => ['?'])).length === 0) await rm(bundle, { recursive: true, force: true }).catch(() => {});
     // Kept when `kiln run` stores state and logs there.
     await rmdir(containerDir(root, id)).catch(() => {});
+    since('sandbox.teardown', t);
   }
 }
 

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildCacheRoots, openBuildCache, pruneBuildCache, slotId, sweepBuildCacheInputs, type CacheRecord } from '../../../src/cache/build-cache.js';
@@ -30,6 +30,26 @@ test('records survive reopening the index and slots find the latest record', asy
     assert.equal((await b.inputsOf(record(1, 10).key))?.op, { kind: 'RUN', text: 'RUN 1' });
     assert.equal((await b.fromSlots(['missing', slotId('Dockerfile', '0', '1')]))?.inputs.op, { kind: 'RUN', text: 'RUN 1' });
     assert.is(await b.get(record(2, 10).key), undefined);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('setting a slot to the key it names already leaves its file alone; a new key replaces it', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-bc-'));
+  try {
+    const c = await openBuildCache(root);
+    await c.put(record(1, 10));
+    await c.put(record(2, 10));
+    const slot = slotId('Dockerfile', '0', '1');
+    await c.setSlots([slot], record(1, 10).key);
+    const file = join(root, 'build-cache', 'slots', slot);
+    const first = await stat(file);
+    await c.setSlots([slot], record(1, 10).key);
+    assert.is((await stat(file)).ino, first.ino, 'unchanged slot not rewritten');
+    await c.setSlots([slot], record(2, 10).key);
+    assert.is.not((await stat(file)).ino, first.ino);
+    assert.equal((await c.fromSlots([slot]))?.key, record(2, 10).key);
   } finally {
     await rm(root, { recursive: true, force: true });
   }

@@ -14,6 +14,28 @@ const base: ImageConfig = {
 };
 const ins = (x: object) => ({ loc, original: '', ...x }) as StageInstruction;
 
+test('metadata changes the stage config in place and never the base image config it was copied from', () => {
+  const withMeta: ImageConfig = { ...base, config: { ...base.config, Labels: { a: '1' }, ExposedPorts: { '80/tcp': {} }, Volumes: { '/v': {} } } };
+  const before = structuredClone(withMeta);
+  const s = baseConfigState(withMeta, { os: 'linux', architecture: 'amd64' });
+  const env = s.image.config!.Env;
+  for (let i = 0; i < 500; i++) {
+    applyMetadata(s, ins({ kind: 'ENV', vars: [{ key: `E${i % 250}`, value: `v${i}` }] }), undefined);
+    applyMetadata(s, ins({ kind: 'LABEL', labels: [{ key: `l${i}`, value: `${i}` }] }), undefined);
+  }
+  applyMetadata(s, ins({ kind: 'EXPOSE', ports: ['53/udp'] }), undefined);
+  applyMetadata(s, ins({ kind: 'VOLUME', volumes: ['/w'] }), undefined);
+  applyMetadata(s, ins({ kind: 'ONBUILD', expression: 'RUN x' }), undefined);
+  assert.equal(withMeta, before);
+  assert.is(s.image.config!.Env, env, 'the env list is the stage own, changed in place');
+  assert.is(s.image.config!.Env!.length, 2 + 250);
+  assert.is(s.image.config!.Env!.at(-1), 'E249=v499', 'a later ENV of a name replaces the first entry');
+  assert.is(Object.keys(s.image.config!.Labels!).length, 501);
+  assert.equal(Object.keys(s.image.config!.ExposedPorts!), ['80/tcp', '53/udp']);
+  assert.equal(Object.keys(s.image.config!.Volumes!), ['/v', '/w']);
+  assert.equal(s.image.config!.OnBuild, ['RUN x']);
+});
+
 test('ENTRYPOINT resets a CMD inherited from the base image', () => {
   const s = baseConfigState(base, { os: 'linux', architecture: 'amd64' });
   applyMetadata(s, ins({ kind: 'ENTRYPOINT', command: { form: 'exec', args: ['/app'] } }), undefined);

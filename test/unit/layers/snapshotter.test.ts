@@ -154,6 +154,35 @@ test('prepare gives a bind mount on scratch and an overlay on a parent; commit m
   assert.equal(view, [{ type: 'bind', source: upper0, options: ['rbind', 'ro'] }]);
 });
 
+test('a stage of steps prepares each on the last one with the whole chain as lowers, and sees a chain rebuilt after a removal', async () => {
+  const snap = createSnapshotter({ root: join(dir, 'snapshots'), content: createContentStore(join(dir, 'oci')) });
+  const dirs: string[] = [];
+  let parent: string | undefined;
+  for (let i = 0; i < 5; i++) {
+    const m = await snap.prepare(`step${i}`, parent);
+    const lowers = m[0]!.type === 'overlay' ? Object.fromEntries(m[0]!.options.map((o) => o.split('=') as [string, string])).lowerdir!.split(':') : [];
+    assert.equal(lowers, [...dirs].reverse(), `step ${i} sees every earlier step, top first`);
+    dirs.push((await snap.stat(`step${i}`))!.dir);
+    await snap.commit(`layer${i}`, `step${i}`);
+    parent = `layer${i}`;
+  }
+  // Remove the top two and build them again: the new directories (new ids) are what a next step stacks on.
+  await snap.remove('layer4');
+  await snap.remove('layer3');
+  for (const i of [3, 4]) {
+    await snap.prepare(`again${i}`, `layer${i - 1}`);
+    dirs[i] = (await snap.stat(`again${i}`))!.dir;
+    await snap.commit(`layer${i}`, `again${i}`);
+  }
+  assert.equal(await snap.lowerDirs('layer4'), [...dirs].reverse());
+  const m = await snap.prepare('top', 'layer4');
+  assert.is(Object.fromEntries(m[0]!.options.map((o) => o.split('=') as [string, string])).lowerdir, [...dirs].reverse().join(':'));
+  // A parent that is gone is refused, whatever was walked before.
+  await snap.remove('top');
+  await snap.remove('layer4');
+  await rejects(() => snap.prepare('x', 'layer4'), 'NOT_FOUND');
+});
+
 test('committing a name that another process committed first keeps theirs and drops ours', async () => {
   const snap = createSnapshotter({ root: join(dir, 'snapshots'), content: createContentStore(join(dir, 'oci')) });
   const a = (await snap.prepare('a', undefined))[0]!.source;

@@ -141,4 +141,40 @@ test('a lease records the digest before the blob is visible', async () => {
   assert.equal(seen, [{ digest: info.digest, visible: false }]);
 });
 
+test('seal() gives the digest at once and publishes in `durable`; a cancel after it does not undo the blob', async () => {
+  const root = await tempRoot();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  // The lease is the first step of publishing: holding it shows the digest is known before the blob is stored.
+  const lease = { add: () => gate };
+  const ac = new AbortController();
+  const w = await root.content.writer({ lease, signal: ac.signal });
+  w.stream.end('sealed');
+  const { info, durable } = await w.seal!({ digest: sha256Digest('sealed') });
+  assert.equal(info, { digest: sha256Digest('sealed'), size: 6 });
+  assert.is(await root.content.has(info.digest), false, 'not in the store before durable');
+  ac.abort();
+  release();
+  await durable;
+  assert.is((await root.content.readBuffer(info.digest)).toString(), 'sealed');
+  assert.equal(await readdir(root.tmpDir), [], 'no temp file left');
+});
+
+test('seal() refuses a mismatch at once; a failure to publish rejects `durable` and leaves no temp file', async () => {
+  const root = await tempRoot();
+  const w = await root.content.writer();
+  w.stream.end('payload');
+  await rejects(() => w.seal!({ size: 3 }), 'SIZE_MISMATCH');
+  const failing = { add: async () => Promise.reject(new Error('lease store full')) };
+  const w2 = await root.content.writer({ lease: failing });
+  w2.stream.end('payload');
+  const { durable } = await w2.seal!();
+  await durable.then(
+    () => assert.unreachable('durable should reject'),
+    (err: Error) => assert.match(err.message, /lease store full/),
+  );
+  assert.is(await blobCount(root), 0);
+  assert.equal(await readdir(root.tmpDir), []);
+});
+
 test.run();
