@@ -261,6 +261,9 @@ export function createBuilder(deps: BuilderDeps): Builder {
       await phase('build.settle-durable', () => settleDurable(ctx));
       const exported = await inStep('export', () => phase('build.export', () => exportResult(ctx, final)));
       await exportCaches(ctx, final);
+      // Every step may have hit locally before the imported caches finished loading: their warnings (a missing
+      // cache, an image without inline cache) still belong to this build, so it ends once they are known.
+      if (ctx.remote) await ctx.remote.names().catch(() => []);
       const result: SolveResult = {
         imageId: exported.configDigest,
         manifestDigest: exported.manifestDigest,
