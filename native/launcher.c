@@ -153,7 +153,7 @@ static const char *target_for(int argc, char **args, const char *cwd, const char
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) return "help";
     if (!command && a[0] != '-') command = a;
   }
-  if (!command || strcmp(command, "build")) return "not a build";
+  if (!command || (strcmp(command, "build") && strcmp(command, "push"))) return "not a build or push";
   if (root && !*root) return "an empty --root";
   if (root) resolve_path(cwd, root, t->root, sizeof t->root);
   else {

@@ -17,24 +17,32 @@ export function register(program: Command): void {
       .option('--from <image>', 'push this local image under <ref> (default: the image tagged <ref>)')
       .option('-q, --quiet', 'print only the digest'),
   ).action(async (ref: string, opts: RegistryFlags & { from?: string; quiet?: boolean }, cmd: Command) => {
-    if (globalOptions(cmd).host) return (await import('../remote/entry.js')).remotePushCommand(globalOptions(cmd), ref, opts);
+    const g = globalOptions(cmd);
+    if (g.host) return (await import('../remote/entry.js')).remotePushCommand(g, ref, opts);
     const rref = toRegistryRef(ref);
-    const out = process.stdout;
+    // The invocation's own stdout: a push served by the resident builder prints on its client's terminal.
+    const out = g.io.stdout;
     const render = createTransferRenderer('push', out, Boolean(out.isTTY) && !opts.quiet);
-    const root = await openRoot(globalOptions(cmd).root);
+    // Served by the resident builder: its open store; otherwise the root opened for this command.
+    const lease = g.io.builders ? await g.io.builders.acquire(g.root) : undefined;
+    const root = lease ? lease.builder.root : await openRoot(g.root);
+    const interrupt = g.io.interruptions();
     try {
       await root.images.resolve(opts.from ?? ref);
       if (!opts.quiet) out.write(`The push refers to repository [${familiarize(`${rref.registry}/${rref.repository}`)}]\n`);
       const res = await pushImage(root, ref, {
         ...(await registryOptions(opts)),
         source: opts.from,
+        signal: interrupt.signal,
         onProgress: opts.quiet ? undefined : (ev) => render.onEvent(ev),
       });
       render.close();
       out.write(opts.quiet ? `${res.digest}\n` : `${res.tag ?? res.digest}: digest: ${res.digest} size: ${res.size}\n`);
     } finally {
+      interrupt.dispose();
       render.close();
-      await root.close();
+      if (lease) await lease.release();
+      else await root.close();
     }
   });
 }

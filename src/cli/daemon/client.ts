@@ -33,7 +33,8 @@ export async function serveThroughDaemon(argv: string[]): Promise<DaemonOutcome>
   const target = daemonTargetFor(argv.slice(2), process.env, process.cwd(), buildId);
   if ('skip' in target) return { served: false };
   const socket = await connectTo(target.socket);
-  if (!socket) return { served: false, startDaemon: () => startDaemon(target) };
+  // Only a build starts a daemon: a push uses one that is up, but is no reason to keep a process around.
+  if (!socket) return { served: false, ...(target.command === 'build' ? { startDaemon: () => startDaemon(target) } : {}) };
   const request: DaemonRequest = {
     key: target.key,
     argv,

@@ -59,8 +59,11 @@ export const LAUNCHER_RULES = {
   clientOnlyKilnEnv: ['KILN_DAEMON', 'KILN_HOST', 'KILN_DEBUG', 'KILN_LAUNCHER_DEBUG'],
   /** KILN_DAEMON values (any case) that turn the daemon off. */
   disabledValues: ['0', 'false', 'no', 'off'],
-  /** The only command a daemon serves. */
-  command: 'build',
+  /**
+   * The commands a daemon serves: builds, and pushes (a `docker push` goes to a running daemon too; a push
+   * through the resident builder skips Node's start-up and reuses the open store).
+   */
+  commands: ['build', 'push'],
   /** The option naming the state root (`--root DIR` or `--root=DIR`), read before the skip rules. */
   rootFlag: '--root',
   /** Checked in this order on every word but a --root value; the first match decides. */
@@ -87,6 +90,8 @@ export interface DaemonTarget {
   /** `<root>/daemon`: sockets and logs, mode 0700. */
   dir: string;
   socket: string;
+  /** The command served (`build` or `push`). */
+  command: string;
 }
 
 /**
@@ -110,7 +115,7 @@ export function daemonDisabled(env: NodeJS.ProcessEnv): boolean {
 }
 
 /**
- * The daemon for `args` (argv without node and script), or why there is none: a command other than `build`,
+ * The daemon for `args` (argv without node and script), or why there is none: a command other than `build`/`push`,
  * a remote host, stdin (`-`), `--no-daemon`, help. Decided from the raw words so the client loads no parser;
  * anything unusual builds in-process, which is always correct.
  */
@@ -133,14 +138,14 @@ export function daemonTargetFor(args: string[], env: NodeJS.ProcessEnv, cwd: str
     if (skip) return { skip: skip.reason };
     if (command === undefined && !a.startsWith('-')) command = a;
   }
-  if (command !== LAUNCHER_RULES.command) return { skip: 'not a build' };
+  if (command === undefined || !(LAUNCHER_RULES.commands as readonly string[]).includes(command)) return { skip: 'not a build or push' };
   if (root === '') return { skip: 'an empty --root' };
   const rootDir = root !== undefined ? resolve(cwd, root) : defaultRoot(env, cwd);
   const key = identityHash([buildId, rootDir, ...daemonEnv(env)].join('\0'));
   const dir = join(rootDir, 'daemon');
   const socket = join(dir, `${key}.sock`);
   if (socket.length > LAUNCHER_RULES.maxSocketPath) return { skip: 'the root path is too long for a unix socket' };
-  return { root: rootDir, key, dir, socket };
+  return { root: rootDir, key, dir, socket, command };
 }
 
 /** `K=V` lines of the daemon-relevant environment, sorted. */

@@ -14,7 +14,7 @@ import { Writable } from 'node:stream';
 import { openBuilder, type OpenedBuilder } from '../../builder/open.js';
 import { perInvocationBuilders, type BuilderSource, type CliIo, type CliStream } from '../io.js';
 import { main } from '../main.js';
-import { daemonTargetFor, readBuildId, type DaemonTarget } from './identity.js';
+import { daemonTargetFor, LAUNCHER_RULES, readBuildId, type DaemonTarget } from './identity.js';
 import { encodeFrame, FRAME, MAX_REQUEST_BYTES, readFrames, type DaemonRequest, type TerminalInfo } from './protocol.js';
 
 export interface DaemonOptions {
@@ -194,7 +194,9 @@ export async function startDaemonServer(opts: DaemonOptions): Promise<RunningDae
       await Promise.all([flushed(io.stdout), flushed(io.stderr)]);
       // Logged before the exit frame, so a client that saw its exit finds the line. Never the argv or
       // environment: build args and env secrets travel there.
-      log(`served a build: exit ${code} in ${Math.round(performance.now() - started)} ms${ctl.signal.aborted ? ' (cancelled by its client)' : ''}`);
+      log(
+        `served a ${commandOf(req.argv)}: exit ${code} in ${Math.round(performance.now() - started)} ms${ctl.signal.aborted ? ' (cancelled by its client)' : ''}`,
+      );
       exit({ code });
     } catch (err) {
       log(`request failed: ${(err as Error)?.stack ?? String(err)}`);
@@ -218,6 +220,16 @@ export async function startDaemonServer(opts: DaemonOptions): Promise<RunningDae
     process.off('SIGINT', onSignal);
   });
   return { done, stop };
+}
+
+/** The command word of a served invocation (`build` or `push`), for the log. */
+function commandOf(argv: string[]): string {
+  const words = argv.slice(2);
+  for (let i = 0; i < words.length; i++) {
+    if (words[i] === LAUNCHER_RULES.rootFlag) i++;
+    else if (!words[i]!.startsWith('-')) return words[i]!;
+  }
+  return 'command';
 }
 
 /** Logs of daemons long gone (an earlier kiln build or environment): no record, untouched for a day. */

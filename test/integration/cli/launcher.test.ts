@@ -15,6 +15,7 @@ import { daemonTargetFor, readBuildId } from '../../../src/cli/daemon/identity.j
 import { encodeFrame, FRAME } from '../../../src/cli/daemon/protocol.js';
 import { listDaemons, stopDaemons } from '../../../src/cli/daemon/status.js';
 import { kiln, REPO } from '../../helpers/kiln-cli.js';
+import { startRegistry } from '../../helpers/registry.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const KILN = join(REPO, 'bin/kiln');
@@ -162,6 +163,37 @@ test('bin/kiln forwards Ctrl-C: the served build is cancelled, exit 130, no cont
   const r = await b.done;
   assert.is(r.code, 130, r.stderr);
   await waitFor('the container to go', () => runc() === '');
+});
+
+test('bin/kiln serves kiln push through the daemon, printing what an in-process push prints', async () => {
+  const reg = await startRegistry();
+  try {
+    const hello = join(REPO, 'fixtures/hello');
+    const ref = `${reg.host}/launcher/hello:1`;
+    assert.is((await run(['build', '-t', ref, hello])).code, 0);
+    await waitFor('the daemon', () => liveSockets().length === 1);
+    const pushes = () => logs().split('served a push').length - 1;
+    const before = pushes();
+    const pushed = await run(['push', ref]);
+    assert.is(pushed.code, 0, pushed.stderr);
+    assert.is(pushes(), before + 1, 'the push went to the daemon');
+    const inProcess = await run(['push', ref], { env: { KILN_DAEMON: '0' } });
+    assert.is(inProcess.code, 0, inProcess.stderr);
+    assert.is(pushes(), before + 1, 'KILN_DAEMON=0 pushed in-process');
+    // The same lines either way (the second push finds every layer there already).
+    const digest = (out: Buffer) => /digest: (sha256:[0-9a-f]{64})/.exec(out.toString())?.[1];
+    assert.ok(digest(pushed.stdout), pushed.stdout.toString());
+    assert.is(digest(inProcess.stdout), digest(pushed.stdout));
+    assert.match(pushed.stdout.toString(), /^The push refers to repository \[127\.0\.0\.1:\d+\/launcher\/hello\]\n/);
+    const missing = await run(['push', `${reg.host}/launcher/none:1`]);
+    const missingHere = await run(['push', `${reg.host}/launcher/none:1`], { env: { KILN_DAEMON: '0' } });
+    assert.ok(missing.code !== 0);
+    assert.equal([missing.code, missing.stderr], [missingHere.code, missingHere.stderr], 'the same error and exit code');
+    assert.match(missing.stderr, /error: .*none:1/);
+    assert.not.match(missing.stderr, /\n\s+at /, 'no stack trace');
+  } finally {
+    await reg.stop();
+  }
 });
 
 test('bin/kiln runs Node for stdin contexts and other commands', async () => {

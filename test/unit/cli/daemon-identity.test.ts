@@ -29,8 +29,9 @@ test('daemonTargetFor() leaves other commands, remote hosts, stdin, help and --n
     const t = target(args, env);
     return 'skip' in t ? t.skip : undefined;
   };
-  assert.is(skipped(['images']), 'not a build');
-  assert.is(skipped(['run', 'build']), 'not a build'); // `build` as an image name, not the command
+  assert.is(skipped(['images']), 'not a build or push');
+  assert.is(skipped(['run', 'build']), 'not a build or push'); // `build` as an image name, not the command
+  assert.is(skipped(['pull', 'push']), 'not a build or push');
   assert.is(skipped(['--host', 'tcp://127.0.0.1:1', 'build', '.']), 'a remote host');
   assert.is(skipped(['build', '-H', 'unix:///x', '.']), 'a remote host');
   assert.is(skipped(['build', '.'], { ...ENV, KILN_HOST: 'tcp://127.0.0.1:1' }), 'a remote host');

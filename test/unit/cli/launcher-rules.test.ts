@@ -114,7 +114,9 @@ test('launcher.c skips the same arguments for the same reasons, in the same orde
   assert.ok(body.indexOf(`"${flag}"`) < body.indexOf('return'), `${flag} comes before the skip rules`);
   assert.match(
     cFunction('static const char *target_for('),
-    new RegExp(`if \\(!command \\|\\| strcmp\\(command, "${LAUNCHER_RULES.command}"\\)\\) return "not a build";`),
+    new RegExp(
+      `if \\(!command \\|\\| \\(${LAUNCHER_RULES.commands.map((c) => `strcmp\\(command, "${c}"\\)`).join(' && ')}\\)\\) return "not a build or push";`,
+    ),
   );
 });
 
