@@ -200,6 +200,21 @@ test('retention removes the oldest records', async () => {
   assert.is(after[1]!.id, before[0]!.id, 'the newest of the earlier records stays');
 });
 
+test('kiln prune applies the retention too', async () => {
+  const before = await ls();
+  assert.ok(before.length >= 2);
+  const p = await kiln(['prune'], { root, env: { ...env, KILN_HISTORY_MAX_RECORDS: '1' } });
+  assert.is(p.code, 0, p.stderr);
+  assert.match(p.stdout, /Deleted build records: \d+/);
+  assert.equal(
+    (await ls()).map((r) => r.id),
+    [before[0]!.id],
+  );
+  const bad = await kiln(['prune'], { root, env: { ...env, KILN_HISTORY_MAX_AGE: 'forever' } });
+  assert.is.not(bad.code, 0);
+  assert.match(bad.stderr, /KILN_HISTORY_MAX_AGE/);
+});
+
 test('history rm and bad input', async () => {
   const [rec] = await ls();
   const rm1 = await kiln(['history', 'rm', rec!.id], { root, env });
