@@ -401,6 +401,8 @@ export interface ServerBackend {
   networks?: NetworkBackend;
   system?: SystemBackend;
   events?: EventsBackend;
+  /** The state root whose build records `/kiln/v1/history` serves (src/history/); unset: no records. */
+  historyRoot?: string;
   /** Releases what the backend holds (locks, child processes). */
   close?(): Promise<void>;
 }
