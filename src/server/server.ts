@@ -16,6 +16,7 @@ import { createRouter, type Params } from './router.js';
 import { routes } from './routes/index.js';
 import { Query, sendError, sendJson, errorMessage } from './http-util.js';
 import { checkBearer, checkListenSecurity } from './auth.js';
+import { authorizeRequest } from './ui/ui-auth.js';
 import { createLogger, logPath, type Logger } from './log.js';
 import { createBuildQueue } from './build-queue.js';
 import { createContextCache } from './context-cache.js';
@@ -110,8 +111,9 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
       });
     });
     try {
-      if (spec.kind === 'tcp' && opts.token) checkBearer(req, opts.token);
       const { path, search } = splitUrl(req.url ?? '/');
+      // The bearer token, or for the web page and kiln's own API a session cookie the page's login exchanged it for.
+      if (spec.kind === 'tcp' && opts.token && !(await authorizeRequest(req, res, path, search, opts.token, Boolean(opts.tls)))) return;
       const m = router.match(req.method ?? 'GET', path);
       if (!m.handler) {
         if (m.allowed.length) {

@@ -14,6 +14,7 @@ import { containerFsRoutes } from './container-fs.js';
 import { containerOpsRoutes } from './container-ops.js';
 import { eventsRoutes } from './events.js';
 import { networkRoutes } from './networks.js';
+import { uiRoutes } from './ui.js';
 
 export const routes: Array<Route<Handler>> = [
   { method: 'GET', pattern: '/_ping', handler: ping },
@@ -42,4 +43,5 @@ export const routes: Array<Route<Handler>> = [
   ...volumeRoutes,
   ...containerFsRoutes,
   ...networkRoutes,
+  ...uiRoutes,
 ];
