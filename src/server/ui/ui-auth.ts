@@ -88,7 +88,14 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams | undefin
  * this function already answered (a login redirect, the 401 login page). Throws UNAUTHORIZED (a 401 in Docker's
  * JSON shape) for any other path without a valid bearer token.
  */
-export async function authorizeRequest(req: IncomingMessage, res: ServerResponse, path: string, search: string, token: string, secure: boolean): Promise<boolean> {
+export async function authorizeRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  search: string,
+  token: string,
+  secure: boolean,
+): Promise<boolean> {
   if (/^Bearer\s/i.test(req.headers.authorization ?? '')) {
     checkBearer(req, token);
     return true;
