@@ -38,8 +38,11 @@ const ALLOWED: Record<string, readonly string[]> = {
   // Cache import and export (BuildKit's cacheconfig.v0 in a registry, an OCI layout directory, or inline).
   'remote-cache': [...BASE, 'image', 'paths', 'native', 'tar', 'layers', 'cache', 'registry'],
   graph: ['errors', 'image', 'paths', 'parser', 'tar', 'layers', 'cache'],
+  // Build records (`kiln history`): the record store, its retention, redaction and OTLP traces. Written by the
+  // builder's recorder, read by the CLI and the server; it knows nothing of either.
+  history: ['errors', 'image', 'paths', 'tar', 'cache'],
   // The builder runs RUN steps in the sandbox and never needs the container runtime.
-  builder: [...BASE, 'image', 'paths', 'native', 'parser', 'tar', 'layers', 'cache', 'registry', 'exporter', 'sandbox', 'graph', 'remote-cache'],
+  builder: [...BASE, 'image', 'paths', 'native', 'parser', 'tar', 'layers', 'cache', 'registry', 'exporter', 'sandbox', 'graph', 'remote-cache', 'history'],
   server: [
     ...BASE,
     'image',
@@ -58,6 +61,7 @@ const ALLOWED: Record<string, readonly string[]> = {
     'builder',
     'events',
     'networks',
+    'history',
   ],
   cli: [
     ...BASE,
@@ -78,6 +82,7 @@ const ALLOWED: Record<string, readonly string[]> = {
     'server',
     'events',
     'networks',
+    'history',
   ],
 };
 
