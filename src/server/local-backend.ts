@@ -4,6 +4,7 @@
  * every request, so all builds share its cache, its step queue and its in-flight map (identical steps running at
  * once run once).
  */
+import { describeLayers } from './ui/image-layers.js';
 import { openRoot } from '../cache/root.js';
 import { openBuilder } from '../builder/open.js';
 import { pullImage } from '../registry/pull.js';
@@ -109,6 +110,8 @@ export async function createLocalBackend(opts: LocalBackendOptions): Promise<Ser
   const builder = await openBuilder(root.root, { root, concurrency: opts.stepConcurrency, registry });
   return {
     tmpDir: root.tmpDir,
+    stateRoot: root.root,
+    imageLayers: (digest, o) => describeLayers(root.content, digest, o),
     images: createImageBackend(root),
     // The client's X-Registry-Config serves its FROM pulls (through `buildCreds`) and its cache import/export.
     build: ({ registryAuth, ...o }) =>

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { KilnError, httpStatusOf } from '../errors.js';
 import type { ServerBackend } from './backend.js';
 import { DEFAULT_LIMITS, type Handler, type RequestContext, type ServerLimits, type ServerState } from './context.js';
-import { createRouter, type Params } from './router.js';
+import { createRouter, type Params, type Route } from './router.js';
 import { routes } from './routes/index.js';
 import { Query, sendError, sendJson, errorMessage } from './http-util.js';
 import { checkBearer, checkListenSecurity } from './auth.js';
@@ -57,6 +57,8 @@ export interface KilnServerOptions {
    * operator's): a build's own `cachefrom` replaces the cache-from list, its `kilncacheto` the cache-to list.
    */
   cache?: CacheDefaults;
+  /** The route table (default: all of it); `kiln ui` passes only the page and kiln's own API (`pageRoutes`). */
+  routes?: Array<Route<Handler>>;
 }
 
 export interface KilnServer {
@@ -86,7 +88,7 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
     cache: opts.cache ?? {},
     version: opts.version ?? '0.1.0',
   };
-  const router = createRouter<Handler>(routes);
+  const router = createRouter<Handler>(opts.routes ?? routes);
   const upgrades = createRouter<UpgradeHandler>([...upgradeRoutes, ...execUpgradeRoutes]);
   const servers: Array<{ server: http.Server; spec: ListenSpec }> = [];
   /** Hijacked connections (attach): the HTTP server no longer manages them, so close() ends them itself. */

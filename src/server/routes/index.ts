@@ -15,6 +15,7 @@ import { containerOpsRoutes } from './container-ops.js';
 import { eventsRoutes } from './events.js';
 import { networkRoutes } from './networks.js';
 import { uiRoutes } from './ui.js';
+import { historyUiRoutes } from './history-ui.js';
 
 export const routes: Array<Route<Handler>> = [
   { method: 'GET', pattern: '/_ping', handler: ping },
@@ -44,4 +45,8 @@ export const routes: Array<Route<Handler>> = [
   ...containerFsRoutes,
   ...networkRoutes,
   ...uiRoutes,
+  ...historyUiRoutes,
 ];
+
+/** The web page and kiln's own `/kiln/v1/` API without the Docker API: what `kiln ui` serves. */
+export const pageRoutes: Array<Route<Handler>> = routes.filter((r) => r.pattern === '/ui' || r.pattern.startsWith('/ui/') || r.pattern.startsWith('/kiln/'));
