@@ -4,7 +4,7 @@
  * that would reach the network switched off. `watchRequests` records each request's host so a test can assert the
  * page talks to nobody but the kiln server under test.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
@@ -12,11 +12,6 @@ export const CHROMIUM = '/usr/bin/chromium';
 
 /** Where screenshots go: test-artifacts/ui/ under the repository (gitignored). */
 export const ARTIFACTS = resolve(new URL('../../test-artifacts/ui/', import.meta.url).pathname);
-
-/** True when the system browser is installed (setup installs it; a missing one is a skip with its reason). */
-export function haveChromium(): boolean {
-  return existsSync(CHROMIUM);
-}
 
 export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({

@@ -29,9 +29,10 @@ function summary(rec) {
 }
 
 function cacheSummary(rec, onSelect) {
-  const steps = rec.steps ?? [];
+  // FROM steps resolve a base image and never hit or miss the cache: leave them out of the counts, as of the ratio.
+  const steps = (rec.steps ?? []).filter((x) => x.kind !== 'FROM');
   const count = (s) => steps.filter((x) => x.status === s).length;
-  const misses = steps.filter((x) => x.kind !== 'FROM' && (x.status === 'executed' || x.status === 'failed'));
+  const misses = steps.filter((x) => (x.status === 'executed' || x.status === 'failed'));
   return h(
     'div',
     { id: 'cache-summary' },
@@ -95,7 +96,7 @@ export async function renderBuild(app, id, signal) {
     (err) => mount(dockerfile, h('h2', {}, 'Dockerfile'), h('p', { class: 'muted' }, `Not recorded: ${err.message}`)),
   );
   // The step to show first: the failed one, else the last that ran.
-  const first = rec.steps?.find((st) => st.id === rec.error?.step) ?? [...(rec.steps ?? [])].reverse().find((st) => st.status === 'executed') ?? rec.steps?.[0];
+  const first = rec.steps?.find((st) => st.id === rec.error?.step) ?? [...(rec.steps ?? [])].reverse().find((st) => st.logBytes > 0 || st.status === 'running') ?? rec.steps?.[0];
   if (first) void logs.show(first);
   if (rec.status !== 'running') void renderLayers(layers, rec, signal);
   while (rec.status === 'running' && !signal.aborted) {

@@ -19,7 +19,7 @@ export function renderDockerfile(text, rec, onSelectStep) {
         h('span', { class: 'ln', 'aria-hidden': 'true' }, n),
         h('code', {}, line || ' '),
         st ? h('button', { type: 'button', class: 'link small', onclick: () => onSelectStep(st), 'aria-label': `logs of step ${st.id}` }, `#${st.id}`) : null,
-        failing ? h('div', { class: 'fail-note', role: 'alert' }, `✖ ${rec.error.message}${rec.error.exitCode !== undefined ? ` (exit code ${rec.error.exitCode})` : ''}`) : null,
+        failing ? h('div', { class: 'fail-note', role: 'alert' }, `✖ ${rec.error.message}${rec.error.exitCode !== undefined && !/exit code/.test(rec.error.message) ? ` (exit code ${rec.error.exitCode})` : ''}`) : null,
       ),
     );
   });
