@@ -125,7 +125,7 @@ test("a failed build marks its failing Dockerfile line and opens that step's log
   assert.is(await line.getAttribute('data-line'), '10');
   assert.is(await line.getAttribute('aria-invalid'), 'true');
   assert.match(await line.innerText(), /RUN cat \/a \/b && exit 3[\s\S]*exit code: 3/);
-  await page.waitForFunction("document.getElementById('log').textContent.includes('output of step 8')");
+  await page.locator('#log', { hasText: 'output of step 8' }).waitFor();
   assert.match(await page.locator('#log-title').innerText(), /#8/);
   await screenshot(page, 'failed');
   await ctx.close();
@@ -135,11 +135,15 @@ test('logs stream in chunks with "load more", and search lists matching lines', 
   const { ctx, page } = await signedIn();
   await page.goto(`${ui.url}/ui/#/build/${recs.executed.id}`);
   await page.click('#timeline g.bar[data-step="2"]');
-  await page.waitForFunction("document.getElementById('log-info').textContent.includes('loaded')");
+  await page.locator('#log-info', { hasText: 'loaded' }).waitFor();
   const first = (await page.locator('#log').textContent())!.length;
   assert.ok(first >= 256 * 1024 && first < 600_000, `only the first part is shown: ${first}`);
+  assert.is(first, 256 * 1024);
   await page.click('#logs button:has-text("Load more")');
-  await page.waitForFunction("document.getElementById('log-info').textContent.includes('end of log')");
+  await page.locator('#log-info', { hasText: '512 KiB loaded' }).waitFor();
+  assert.is((await page.locator('#log').textContent())!.length, 512 * 1024);
+  await page.click('#logs button:has-text("Follow")');
+  await page.locator('#log-info', { hasText: 'end of log' }).waitFor();
   assert.ok((await page.locator('#log').textContent())!.length >= 600_000);
   await page.fill('#log-search', 'step 2');
   assert.ok((await page.locator('#log-results li').count()) > 100);

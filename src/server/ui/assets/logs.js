@@ -20,20 +20,36 @@ export function createLogView(rec) {
   let done = false;
   let session = 0;
 
+  // What the network delivered past the last shown chunk: it waits here for the next "Load more".
+  let pending = '';
+
+  function showText(value) {
+    text += value;
+    // Append, not re-render: the log can be large and the text node just grows.
+    pre.append(value);
+  }
+
   async function pull(limit) {
     const mine = session;
     let got = 0;
     while (reader && got < limit) {
-      const { value, done: end } = await reader.read();
-      if (mine !== session) return;
-      if (end) {
-        done = true;
-        break;
+      let value = pending;
+      pending = '';
+      if (!value) {
+        const r = await reader.read();
+        if (mine !== session) return;
+        if (r.done) {
+          done = true;
+          break;
+        }
+        value = r.value;
       }
-      text += value;
+      if (got + value.length > limit) {
+        pending = value.slice(limit - got);
+        value = value.slice(0, limit - got);
+      }
       got += value.length;
-      // Append, not re-render: the log can be large and the text node just grows.
-      pre.append(value);
+      showText(value);
     }
     more.hidden = done;
     follow.hidden = done;
@@ -60,6 +76,7 @@ export function createLogView(rec) {
     await reader?.cancel().catch(() => {});
     reader = undefined;
     text = '';
+    pending = '';
     done = false;
     mount(pre);
     mount(results);
