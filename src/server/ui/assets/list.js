@@ -39,11 +39,15 @@ export async function renderList(app, signal) {
     compare.disabled = picked.size !== 2;
   };
   const draw = () => {
+    performance.mark('draw-start');
     mount(table, recs.map((r) => row(r, picked, onPick)));
     const running = recs.filter((r) => r.status === 'running').length;
     summary.textContent = `${recs.length} build${recs.length === 1 ? '' : 's'}${running ? `, ${running} running (updating live)` : ''}`;
+    performance.measure('draw', 'draw-start');
   };
+  performance.mark('fetch-start');
   recs = await listBuilds({ signal });
+  performance.measure('fetch+parse', 'fetch-start');
   mount(
     app,
     h('section', {}, h('div', { class: 'bar' }, h('h1', {}, 'Builds'), compare), summary),
