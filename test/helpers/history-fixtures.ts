@@ -6,6 +6,7 @@
 import { newRecordId, writeRecord, writeRecordDockerfile } from '../../src/history/store.js';
 import { openStepLog } from '../../src/history/log-writer.js';
 import type { BuildRecord, StepRecord } from '../../src/history/types.js';
+import { ownerToken } from '../../src/cache/lock.js';
 
 export const FIXTURE_DOCKERFILE = `FROM busybox AS a
 RUN sleep 1 && echo built a > /a
@@ -81,7 +82,7 @@ export async function writeFixtureRecord(root: string, o: FixtureOptions = {}): 
     id,
     status: kind === 'failed' ? 'failed' : kind === 'running' ? 'running' : 'completed',
     origin: { kind: 'local', user: 'builder', uid: 1000, host: 'bench' },
-    owner: kind === 'running' ? `${process.pid}` : 'gone',
+    owner: kind === 'running' ? ownerToken() : 'gone',
     dockerfile: { name: 'Dockerfile', digest: `sha256:${'d'.repeat(64)}` },
     platforms: ['linux/amd64'],
     buildArgs: {},

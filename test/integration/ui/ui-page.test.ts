@@ -10,6 +10,7 @@ import type { Browser } from 'playwright-core';
 import { launchBrowser, screenshot, watchPage } from '../../helpers/browser.js';
 import { writeFixtureRecord } from '../../helpers/history-fixtures.js';
 import type { BuildRecord } from '../../../src/history/types.js';
+import { writeRecord } from '../../../src/history/store.js';
 import { startUi, timelineBars, type UiServer } from './ui-helpers.js';
 
 const TOKEN = 'ui-test-token-0123456789';
@@ -158,6 +159,26 @@ test('two builds side by side say which steps changed and why', async () => {
   assert.is(changed.length, 5);
   assert.ok(changed.every((t) => /ran in B: no cache entry/.test(t!)));
   await screenshot(page, 'compare');
+  await ctx.close();
+});
+
+test('a running build updates live: the list and the build page follow its record', async () => {
+  const running = await writeFixtureRecord(root, { start: Date.now() - 2_000, kind: 'running', tag: 'app:live' });
+  const { ctx, page } = await signedIn();
+  await page.locator(`#builds tr[data-id="${running.id}"][data-status="running"]`).waitFor();
+  assert.match(await page.locator('#list-summary').innerText(), /1 running/);
+  await page.goto(`${ui.url}/ui/#/build/${running.id}`);
+  await page.locator('#timeline g.bar.st-running[data-step="8"]').waitFor();
+  // The builder finishes the step and the build: the page redraws from the rewritten record within a few seconds.
+  const last = running.steps[7];
+  await writeRecord(root, {
+    ...running,
+    status: 'completed',
+    end: Date.now(),
+    steps: [...running.steps.slice(0, 7), { ...last, status: 'executed', end: Date.now() }],
+  });
+  await page.locator('#build-status', { hasText: 'completed' }).waitFor({ timeout: 10_000 });
+  await page.locator('#timeline g.bar.st-executed[data-step="8"]').waitFor();
   await ctx.close();
 });
 

@@ -39,7 +39,11 @@ export async function del(path) {
 }
 
 /** The builds, newest first. */
-export const listBuilds = (opts) => getJson('/history', opts);
+export async function listBuilds(opts) {
+  const body = await getJson('/history', opts);
+  // A bare array of records, or an object holding one (a paginated answer).
+  return Array.isArray(body) ? body : (body.records ?? body.builds ?? []);
+}
 export const getBuild = (id, opts) => getJson(`/history/${encodeURIComponent(id)}`, opts);
 export const getDockerfile = (id, opts) => getText(`/history/${encodeURIComponent(id)}/dockerfile`, opts);
 export const getLayers = (id, opts) => getJson(`/history/${encodeURIComponent(id)}/layers`, opts);
