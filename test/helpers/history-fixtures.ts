@@ -26,6 +26,8 @@ export interface FixtureOptions {
   /** Bytes of log output written for each RUN step (default 200). */
   logBytes?: number;
   tag?: string;
+  /** The image the build produced (a manifest in the root's store), for the layer view. */
+  manifestDigest?: string;
 }
 
 /** Writes one record (record.json, Dockerfile, step logs); returns it. */
@@ -97,6 +99,20 @@ export async function writeFixtureRecord(root: string, o: FixtureOptions = {}): 
     ],
     steps,
     warnings: [],
+    ...(o.manifestDigest && kind !== 'failed'
+      ? {
+          result: {
+            imageId: o.manifestDigest,
+            manifestDigest: o.manifestDigest,
+            tags: [o.tag ?? 'app'],
+            outputs: ['image'],
+            pushes: [],
+            stepsExecuted: steps.filter((x) => x.status === 'executed').length,
+            stepsCached: steps.filter((x) => x.status === 'cached').length,
+            stepsShared: 0,
+          },
+        }
+      : {}),
     ...(kind === 'failed'
       ? { error: { message: steps[7].error!, code: 'BUILD_STEP_FAILED', step: 8, loc: { file: 'Dockerfile', line: 10 }, exitCode: 3 } }
       : {}),

@@ -11,6 +11,8 @@ import { launchBrowser, screenshot, watchPage } from '../../helpers/browser.js';
 import { writeFixtureRecord } from '../../helpers/history-fixtures.js';
 import type { BuildRecord } from '../../../src/history/types.js';
 import { writeRecord } from '../../../src/history/store.js';
+import { openRoot } from '../../../src/cache/root.js';
+import { kiln } from '../../helpers/kiln-cli.js';
 import { startUi, timelineBars, type UiServer } from './ui-helpers.js';
 
 const TOKEN = 'ui-test-token-0123456789';
@@ -21,8 +23,20 @@ const recs: Record<string, BuildRecord> = {};
 
 test.before(async () => {
   root = mkdtempSync(join(tmpdir(), 'kiln-ui-page-'));
+  // A real image in the root's store for the layer view: busybox from Debian's busybox-static.
+  const base = await kiln(['base', 'busybox'], { root });
+  assert.is(base.code, 0, base.stderr);
+  const store = await openRoot(root);
+  const image = await store.images.resolve('busybox');
+  await store.close();
   const now = Date.now();
-  recs.executed = await writeFixtureRecord(root, { start: now - 60_000, kind: 'executed', logBytes: 600_000, tag: 'app:first' });
+  recs.executed = await writeFixtureRecord(root, {
+    start: now - 60_000,
+    kind: 'executed',
+    logBytes: 600_000,
+    tag: 'app:first',
+    manifestDigest: image.manifestDigest,
+  });
   recs.cached = await writeFixtureRecord(root, { start: now - 40_000, kind: 'cached', tag: 'app:second' });
   recs.failed = await writeFixtureRecord(root, { start: now - 20_000, kind: 'failed', tag: 'app:third' });
   ui = await startUi(root, { token: TOKEN });
@@ -99,6 +113,11 @@ test('the timeline has one bar per step, the two parallel stages overlap, the cr
     bars.filter((x) => x.critical).map((x) => x.step),
     [3, 4, 6, 7, 8],
   );
+  // The result image's layers, as dive lists them: busybox's one layer adds /bin/busybox.
+  const layer = page.locator('#layers details.layer').first();
+  await layer.waitFor();
+  await layer.locator('summary').click();
+  assert.match(await layer.innerText(), /\+ \/bin\/busybox/);
   await screenshot(page, 'timeline', '#timeline-section');
   await screenshot(page, 'build');
   assert.equal(watch.errors, []);
