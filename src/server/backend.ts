@@ -394,8 +394,6 @@ export interface SystemBackend {
 export interface ServerBackend {
   /** Scratch directory for unpacked contexts; on the store's filesystem. */
   tmpDir: string;
-  /** The state root a local backend serves (build records live under it); absent for backends without one. */
-  stateRoot?: string;
   /** The layers of an image in the local store, with the files each adds and removes (the web page's layer view). */
   imageLayers?(digest: string, opts: IoOpts & { platform?: string; maxFiles?: number }): Promise<ImageLayers>;
   build(opts: BuildOptions & { registryAuth?: RegistryCredentials }): Promise<BuildResult>;
@@ -406,6 +404,8 @@ export interface ServerBackend {
   networks?: NetworkBackend;
   system?: SystemBackend;
   events?: EventsBackend;
+  /** The state root whose build records `/kiln/v1/history` serves (src/history/); unset: no records. */
+  historyRoot?: string;
   /** Releases what the backend holds (locks, child processes). */
   close?(): Promise<void>;
 }

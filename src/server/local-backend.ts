@@ -110,8 +110,7 @@ export async function createLocalBackend(opts: LocalBackendOptions): Promise<Ser
   const builder = await openBuilder(root.root, { root, concurrency: opts.stepConcurrency, registry });
   return {
     tmpDir: root.tmpDir,
-    stateRoot: root.root,
-    imageLayers: (digest, o) => describeLayers(root.content, digest, o),
+    historyRoot: root.root,
     images: createImageBackend(root),
     // The client's X-Registry-Config serves its FROM pulls (through `buildCreds`) and its cache import/export.
     build: ({ registryAuth, ...o }) =>
@@ -155,6 +154,7 @@ export async function createLocalBackend(opts: LocalBackendOptions): Promise<Ser
     volumes: createVolumeBackend(root.root),
     networks: createNetworkBackend(root.root),
     system: createSystemBackend(root),
+    imageLayers: (digest, o) => describeLayers(root.content, digest, o),
     events: { read: (o) => readEvents(root.root, o), follow: (onEvent, o) => followEvents(root.root, onEvent, o) },
     async close() {
       await settleBuildMounts(root.paths.containers);

@@ -43,7 +43,7 @@ export function register(program: Command): void {
       const root = await openRoot(g.root);
       const backend: ServerBackend = {
         tmpDir: root.tmpDir,
-        stateRoot: root.root,
+        historyRoot: root.root,
         imageLayers: (digest, io) => describeLayers(root.content, digest, io),
         images: createImageBackend(root),
         build: () => Promise.reject(new KilnError('NOT_IMPLEMENTED', 'kiln ui does not build; use kiln build or kiln serve')),

@@ -9,15 +9,15 @@ import { KilnError } from '../../errors.js';
 import { readRecord, readRecordDockerfile } from '../../history/store.js';
 import { sendJson } from '../http-util.js';
 
-function stateRoot(ctx: Parameters<Handler>[0]): string {
-  const root = ctx.state.backend.stateRoot;
+function historyRoot(ctx: Parameters<Handler>[0]): string {
+  const root = ctx.state.backend.historyRoot;
   if (!root) throw new KilnError('NOT_IMPLEMENTED', 'this server keeps no build records');
   return root;
 }
 
 /** `GET /kiln/v1/history/{id}/dockerfile`: the text built, as text/plain. */
 const getDockerfile: Handler = async (ctx) => {
-  const root = stateRoot(ctx);
+  const root = historyRoot(ctx);
   await readRecord(root, ctx.params.id);
   const text = await readRecordDockerfile(root, ctx.params.id);
   if (text === undefined) throw new KilnError('NOT_FOUND', `build record ${ctx.params.id} has no Dockerfile (it was read from stdin or not stored)`);
@@ -30,7 +30,7 @@ const getDockerfile: Handler = async (ctx) => {
  * its size and at most N (default 500) paths added and removed.
  */
 const getLayers: Handler = async (ctx) => {
-  const root = stateRoot(ctx);
+  const root = historyRoot(ctx);
   const rec = await readRecord(root, ctx.params.id);
   const digest = rec.result?.manifestDigest;
   if (!digest) throw new KilnError('NOT_FOUND', `build ${ctx.params.id} produced no image`);
