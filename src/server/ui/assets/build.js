@@ -95,8 +95,8 @@ export async function renderBuild(app, id, signal) {
     (text) => mount(dockerfile, h('h2', {}, 'Dockerfile'), renderDockerfile(text, rec, select)),
     (err) => mount(dockerfile, h('h2', {}, 'Dockerfile'), h('p', { class: 'muted' }, `Not recorded: ${err.message}`)),
   );
-  // The step to show first: the failed one, else the last that ran.
-  const first = rec.steps?.find((st) => st.id === rec.error?.step) ?? [...(rec.steps ?? [])].reverse().find((st) => st.logBytes > 0 || st.status === 'running') ?? rec.steps?.[0];
+  // The step to show first: the failed one, else the last with output, else the last that is not a FROM.
+  const first = rec.steps?.find((st) => st.id === rec.error?.step) ?? [...(rec.steps ?? [])].reverse().find((st) => st.logBytes > 0 || st.status === 'running') ?? [...(rec.steps ?? [])].reverse().find((st) => st.kind !== 'FROM') ?? rec.steps?.[0];
   if (first) void logs.show(first);
   if (rec.status !== 'running') void renderLayers(layers, rec, signal);
   while (rec.status === 'running' && !signal.aborted) {
