@@ -31,7 +31,8 @@ import { queuedRun } from './limit.js';
 import type { BuilderDeps } from './ports.js';
 import { runStage } from './stage-runner.js';
 import type { StageState } from './state.js';
-import type { BuildEvent, BuildOptions, BuildResult } from './types.js';
+import type { BuildEvent, BuildOptions, BuildResult, StageNode } from './types.js';
+import { startRecorder } from './history-recorder.js';
 
 /** What a multi-platform build shares with each of its per-platform solves. */
 export interface SolvePart {
@@ -119,9 +120,22 @@ export function createBuilder(deps: BuilderDeps): Builder {
 
   async function build(opts: BuildOptions): Promise<BuildResult> {
     const platforms = parsePlatformList(opts.platform);
-    if (platforms.length === 1) return solve(opts, platforms[0]!);
-    const { buildPlatforms } = await import('./multi-platform.js');
-    return buildPlatforms({ deps, opts, platforms, solve });
+    // Every front end's build leaves a record (history-recorder.ts), fed by the same events its renderer gets.
+    const recorder = opts.history === false ? undefined : await startRecorder(deps.root, opts, platforms).catch(() => undefined);
+    const recorded: BuildOptions = recorder ? recorder.wrap(opts) : opts;
+    try {
+      let result: BuildResult;
+      if (platforms.length === 1) result = await solve(recorded, platforms[0]!);
+      else {
+        const { buildPlatforms } = await import('./multi-platform.js');
+        result = await buildPlatforms({ deps, opts: recorded, platforms, solve });
+      }
+      await recorder?.finish(result);
+      return result;
+    } catch (err) {
+      await recorder?.finish(undefined, err);
+      throw err;
+    }
   }
 
   /**
@@ -146,6 +160,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
       });
     }
     const df = await readDockerfile(opts, contextDir);
+    opts.onDockerfile?.({ name: df.name, text: df.text });
     const p = parsePlatform(platform);
     const parsed = parseDockerfile(df.text, {
       file: df.name,
@@ -235,6 +250,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
             loc: { file: x.loc.file, line: x.loc.line },
           }));
         }),
+        graph: stageGraph(parsed, platform, part ? platform : undefined),
       });
       for (const i of parsed.requiredStages) void ctx.stage(i).catch(() => {});
       let final: StageState;
@@ -282,6 +298,31 @@ export function createBuilder(deps: BuilderDeps): Builder {
   }
 
   return { build };
+}
+
+/**
+ * The required stages as the build record's lanes. `prefix`: a multi-platform solve's platform, which its stage
+ * labels start with (stage-runner.ts stageLabel).
+ */
+function stageGraph(parsed: ParsedDockerfile, platform: string, prefix: string | undefined): StageNode[] {
+  const label = (i: number) => {
+    const st = parsed.stages[i]!;
+    const own = st.name ?? (i === parsed.targetIndex ? '' : `stage-${i}`);
+    return prefix ? `${prefix}${own ? ` ${own}` : ''}` : own;
+  };
+  return parsed.requiredStages.map((i) => {
+    const st = parsed.stages[i]!;
+    const base = st.base.kind === 'scratch' ? 'scratch' : st.base.kind === 'image' ? st.base.ref : `stage:${label(st.base.index)}`;
+    return {
+      label: label(i),
+      name: st.name ?? `stage-${i}`,
+      index: i,
+      platform: st.platform ? formatPlatform(normalizePlatform(parsePlatform(st.platform))) : platform,
+      ...(st.platform ? { fixedPlatform: true } : {}),
+      base,
+      dependsOn: st.dependsOn.map(label),
+    };
+  });
 }
 
 /** The first real failure among the stages (a CANCELLED caused by another stage's failure is not the story). */

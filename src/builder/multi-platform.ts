@@ -87,7 +87,27 @@ export async function buildPlatforms(req: MultiRequest): Promise<BuildResult> {
             onStart: (e) => {
               if (e.type !== 'build-start' || started) return;
               started = true;
-              emit({ ...e, steps: e.steps * platforms.length, stages: platforms.flatMap((p) => e.stages.map((s) => `${p} ${s}`)) });
+              // Every platform's solve parsed the same file: its graph, relabelled, stands for theirs.
+              const graph = e.graph
+                ? platforms.flatMap((p) =>
+                    e.graph!.map((n) => {
+                      const re = (l: string) => (l.startsWith(platform) ? p + l.slice(platform.length) : l);
+                      return {
+                        ...n,
+                        label: re(n.label),
+                        platform: n.fixedPlatform ? n.platform : p,
+                        base: n.base.startsWith('stage:') ? `stage:${re(n.base.slice(6))}` : n.base,
+                        dependsOn: n.dependsOn.map(re),
+                      };
+                    }),
+                  )
+                : undefined;
+              emit({
+                ...e,
+                steps: e.steps * platforms.length,
+                stages: platforms.flatMap((p) => e.stages.map((s) => `${p} ${s}`)),
+                ...(graph ? { graph } : {}),
+              });
             },
           })
           .catch((err: unknown) => {

@@ -235,12 +235,13 @@ export async function runStep(ctx: BuildContext, st: StageState, def: StepDef): 
     await ctx.cache.setSlots(slots, rec.key);
     if (ran) {
       ctx.stats.executed++;
-      ctx.emit({ type: 'step-done', step, durationMs: Date.now() - started, result: rec.key });
+      const bytes = rec.result.layer?.blobs[ctx.compression]?.size;
+      ctx.emit({ type: 'step-done', step, durationMs: Date.now() - started, result: rec.key, ...(bytes !== undefined ? { bytes } : {}) });
     } else {
       // The same step was running for another stage or build: it ran once, this one reuses its result. Counted
       // apart from cache hits so the dedup shows (the event stays step-cached: the renderers show CACHED).
       ctx.stats.shared++;
-      ctx.emit({ type: 'step-cached', step, result: rec.key });
+      ctx.emit({ type: 'step-cached', step, result: rec.key, shared: true });
     }
   }
   const entry: HistoryEntry = { created: ctx.sourceDateEpoch !== undefined ? ctx.created : rec.created, created_by: def.history, comment: HISTORY_COMMENT };

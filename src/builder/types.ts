@@ -6,6 +6,7 @@ import type { Digest } from '../image/types.js';
 import type { Writable } from 'node:stream';
 import type { CacheExport, CacheImport } from '../remote-cache/spec.js';
 import type { CredentialLookup } from '../registry/types.js';
+import type { BuildOrigin, RetentionPolicy } from '../history/types.js';
 
 export type OutputSpec =
   | {
@@ -101,6 +102,16 @@ export interface BuildOptions {
   /** Where outputs with `dest=-` stream (default this process's stdout; a daemon-served build's goes to its client). */
   stdout?: Writable;
   onEvent?: (e: BuildEvent) => void;
+  /** Who asked for this build, for its record (default: this process's user and host, `local`). */
+  origin?: BuildOrigin;
+  /** `false`: leave no build record (internal builds). */
+  history?: false;
+  /** Retention applied to the records after this build ends (default: KILN_HISTORY_MAX_* or 50 / 48 h / 1 GiB). */
+  historyRetention?: RetentionPolicy;
+  /** sha256 of the context as the front end received it (the server's tar), for the record. */
+  contextDigest?: string;
+  /** Internal: told the Dockerfile's name and text once read (the build recorder keeps them). */
+  onDockerfile?: (df: { name: string; text: string }) => void;
 }
 
 export interface BuildResult {
@@ -144,6 +155,22 @@ export interface BuildInstruction {
   loc: { file: string; line: number };
 }
 
+/**
+ * One stage of the build graph (`build-start`'s `graph`): what the build record draws as a lane. `label` is what
+ * the stage's steps carry in StepRef.stage; `dependsOn` lists the labels of the stages it reads.
+ */
+export interface StageNode {
+  label: string;
+  name: string;
+  index: number;
+  platform: string;
+  /** True when the stage's own `FROM --platform` fixed its platform (a multi-platform build does not vary it). */
+  fixedPlatform?: boolean;
+  /** `scratch`, the base image reference, or `stage:<label>`. */
+  base: string;
+  dependsOn: string[];
+}
+
 /** One layer of a FROM pull: bytes so far of `total`; `done` once fetched, `exists` if the store had it. */
 export interface PullLayerProgress {
   digest: string;
@@ -157,14 +184,18 @@ export type BuildEvent =
    * `instructions`: every instruction of the stages built, FROM included, in Dockerfile order, as written: what
    * the server's legacy output numbers `Step N/M` over (dockerd counts metadata instructions too).
    */
-  | { type: 'build-start'; steps: number; stages: string[]; instructions?: BuildInstruction[] }
+  | { type: 'build-start'; steps: number; stages: string[]; instructions?: BuildInstruction[]; graph?: StageNode[] }
   | { type: 'step-start'; step: StepRef }
-  /** `source`: the imported cache that answered, when the local cache missed. `result`: as in step-done. */
-  | { type: 'step-cached'; step: StepRef; source?: string; result?: string }
+  /**
+   * `source`: the imported cache that answered, when the local cache missed. `result`: as in step-done. `shared`:
+   * the step joined an identical one running elsewhere (flight map) rather than hitting the cache.
+   */
+  | { type: 'step-cached'; step: StepRef; source?: string; result?: string; shared?: boolean }
   | { type: 'step-miss-reason'; step: StepRef; reason: string }
   | { type: 'step-output'; step: StepRef; stream: 'stdout' | 'stderr'; data: string }
   /** `result`: an ID of what the step produced (its cache record's key; for FROM the base image's ID). */
-  | { type: 'step-done'; step: StepRef; durationMs: number; result?: string }
+  /** `bytes`: the compressed size of the layer the step wrote, when it wrote one. */
+  | { type: 'step-done'; step: StepRef; durationMs: number; result?: string; bytes?: number }
   | { type: 'step-error'; step: StepRef; message: string; exitCode?: number }
   /** A FROM pull: a status line; while a layer moves, also its byte progress (plain/tty show `1.2MB / 3.4MB`). */
   | { type: 'pull'; ref: string; status: string; layer?: PullLayerProgress }

@@ -26,11 +26,14 @@ import { parsePlatform } from '../image/platform.js';
 import { createContainerBackend } from './container-backend.js';
 import { createVolumeBackend } from './volume-backend.js';
 import { createNetworkBackend } from './network-backend.js';
+import type { RetentionPolicy } from '../history/types.js';
 
 export interface LocalBackendOptions {
   root: string;
   /** Steps executed at once across all builds (default: the CPU count). */
   stepConcurrency?: number;
+  /** Retention of build records after each build (`kiln serve --history-max-*`); default: env, then 50 / 48 h / 1 GiB. */
+  historyRetention?: RetentionPolicy;
 }
 
 /**
@@ -114,7 +117,13 @@ export async function createLocalBackend(opts: LocalBackendOptions): Promise<Ser
     images: createImageBackend(root),
     // The client's X-Registry-Config serves its FROM pulls (through `buildCreds`) and its cache import/export.
     build: ({ registryAuth, ...o }) =>
-      buildCreds.run(registryAuth ?? {}, () => builder.build({ ...o, registryCredentials: configCredentials(registryAuth ?? {}) })),
+      buildCreds.run(registryAuth ?? {}, () =>
+        builder.build({
+          ...o,
+          registryCredentials: configCredentials(registryAuth ?? {}),
+          ...(opts.historyRetention && !o.historyRetention ? { historyRetention: opts.historyRetention } : {}),
+        }),
+      ),
     registry: {
       async pull(ref, o) {
         const r = await pullImage(root, ref, {

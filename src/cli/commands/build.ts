@@ -13,6 +13,8 @@ import { parseEntitlements } from '../../builder/entitlements.js';
 import { parseCacheExport, parseCacheImport } from '../../remote-cache/spec.js';
 import { globalOptions } from '../context.js';
 import { perInvocationBuilders, resolveArg } from '../io.js';
+import { localOrigin } from '../../builder/history-recorder.js';
+import { retentionPolicy } from '../../history/retention.js';
 import { createRenderer, type ProgressMode } from '../progress/index.js';
 
 const collect = (v: string, acc: string[]) => [...acc, v];
@@ -298,6 +300,9 @@ export function register(program: Command): void {
           sourceDateEpoch: buildArgs.SOURCE_DATE_EPOCH ?? io.env.SOURCE_DATE_EPOCH,
           signal: interrupt.signal,
           stdout: io.stdout,
+          // The record's origin and retention are the caller's: a resident builder serves its local client.
+          ...(io.builders ? { origin: { ...localOrigin(), kind: 'daemon' as const, ...(io.env.USER ? { user: io.env.USER } : {}) } } : {}),
+          historyRetention: retentionPolicy(io.env),
           onEvent: (e) => renderer.onEvent(e),
         };
         let result;

@@ -16,6 +16,7 @@ export const commandModules: Record<string, CommandLoader> = {
   du: () => import('./du.js'),
   exec: () => import('./exec.js'),
   export: () => import('./export.js'),
+  history: () => import('./history.js'),
   images: () => import('./images.js'),
   import: () => import('./import.js'),
   inspect: () => import('./inspect.js'),

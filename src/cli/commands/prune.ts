@@ -3,7 +3,8 @@
  * no tag, running build (lease) or GC root (the build cache) reaches, and the unpacked snapshots that no
  * remaining image, build-cache record, running build or container needs. `--all` also drops the whole build cache;
  * `--keep-storage` drops build cache entries oldest first until the store fits; `until=` limits removal to
- * things older than the duration. See src/cache/gc.ts for the roots.
+ * things older than the duration. See src/cache/gc.ts for the roots. Build records beyond their retention
+ * (KILN_HISTORY_MAX_RECORDS / _AGE / _SIZE, default 50 / 48h / 1g) go too.
  */
 import type { Command } from 'commander';
 import { collectGarbage } from '../../cache/gc.js';
@@ -32,7 +33,10 @@ export function register(program: Command): void {
         until = new Date(Number.isNaN(t) || /^\d+[smhd]/.test(m[1]!) ? Date.now() - parseDuration(m[1]!) : t);
       }
       const keepStorage = opts.keepStorage !== undefined ? parseSize(opts.keepStorage) : undefined;
-      const root = await openRoot(globalOptions(cmd).root);
+      const g = globalOptions(cmd);
+      const { applyRetention, recordsToRemove, retentionPolicy } = await import('../../history/retention.js');
+      const policy = retentionPolicy(g.io.env);
+      const root = await openRoot(g.root);
       try {
         const r = await collectGarbage(root, {
           removeDangling: true,
@@ -51,6 +55,10 @@ export function register(program: Command): void {
         if (r.removedRoots.length > 0) process.stdout.write(`${verb} build cache entries: ${r.removedRoots.length}\n`);
         if (r.removedBlobs.length > 0) process.stdout.write(`${verb} blobs: ${r.removedBlobs.length}\n`);
         if (r.removedSnapshots.length > 0) process.stdout.write(`${verb} snapshots: ${r.removedSnapshots.length} (${humanSize(r.snapshotBytes)})\n`);
+        const records = opts.dryRun
+          ? recordsToRemove(await (await import('../../history/store.js')).listRecords(root.root), policy).map((r) => r.id)
+          : await applyRetention(root.root, policy);
+        if (records.length > 0) process.stdout.write(`${verb} build records: ${records.length}\n`);
         process.stdout.write(`Total reclaimed space: ${humanSize(r.reclaimedBytes)}\n`);
       } finally {
         await root.close();

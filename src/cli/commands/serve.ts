@@ -78,11 +78,17 @@ export function register(program: Command): void {
       (v: string, acc: string[]) => [...acc, v],
       [] as string[],
     )
+    .option('--history-max-records <n>', 'build records kept (default 50, or KILN_HISTORY_MAX_RECORDS)')
+    .option('--history-max-age <duration>', 'build records older than this are removed (default 48h, or KILN_HISTORY_MAX_AGE)')
+    .option('--history-max-size <size>', 'build records kept in all, oldest removed first (default 1g, or KILN_HISTORY_MAX_SIZE)')
     .option('--default-address-pool <spec>', 'where user-defined networks take their subnets: base=CIDR,size=N (default base=10.90.0.0/16,size=24)')
     .action(
       async (
         o: {
           defaultAddressPool?: string;
+          historyMaxRecords?: string;
+          historyMaxAge?: string;
+          historyMaxSize?: string;
           listen: string[];
           cacheFrom: string[];
           cacheTo: string[];
@@ -133,7 +139,9 @@ export function register(program: Command): void {
         }
         // Networks a crash left behind (bridges, rules, DNS servers, leases of dead roots or removed records).
         await (await import('../../networks/sweep.js')).sweepNetworks(g.root);
-        const backend = await createLocalBackend({ root: g.root });
+        const { retentionPolicy } = await import('../../history/retention.js');
+        const historyRetention = retentionPolicy(g.io.env, { maxRecords: o.historyMaxRecords, maxAge: o.historyMaxAge, maxSize: o.historyMaxSize });
+        const backend = await createLocalBackend({ root: g.root, historyRetention });
         // As dockerd at boot: containers whose restart policy asks for it run again before the API answers.
         const boot = await (await import('../../containers/boot-restart.js')).restartContainersAtBoot(g.root);
         const bootLog = createLogger({ quiet: o.quiet });

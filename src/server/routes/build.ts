@@ -97,6 +97,12 @@ export const postBuild: Handler = async ({ req, res, query, state, signal, id })
             registryAuth,
             signal: buildSignal,
             onEvent: (e) => stream.event(e),
+            // The build record says who asked: the client's address (a Unix socket's peer has none).
+            origin: {
+              kind: 'server',
+              address: req.socket.remoteAddress ? `${req.socket.remoteAddress}:${req.socket.remotePort}` : 'unix',
+              ...(req.headers.authorization ? { identity: 'bearer token' } : {}),
+            },
           });
         },
         {

@@ -16,6 +16,7 @@ import { eventsRoutes } from './events.js';
 import { networkRoutes } from './networks.js';
 import { uiRoutes } from './ui.js';
 import { historyUiRoutes } from './history-ui.js';
+import { historyRoutes } from './history.js';
 
 export const routes: Array<Route<Handler>> = [
   { method: 'GET', pattern: '/_ping', handler: ping },
@@ -46,6 +47,8 @@ export const routes: Array<Route<Handler>> = [
   ...networkRoutes,
   ...uiRoutes,
   ...historyUiRoutes,
+  // kiln's own API, outside Docker's.
+  ...historyRoutes,
 ];
 
 /** The web page and kiln's own `/kiln/v1/` API without the Docker API: what `kiln ui` serves. */
