@@ -9,6 +9,7 @@ import type { BuildOptions, BuildResult } from '../builder/types.js';
 import type { AuthConfig, RegistryCredentials } from './registry-auth.js';
 import type { JsonMessage } from './build-stream.js';
 import type { ContainerPathStat } from '../containers/container-fs.js';
+import type { ImageLayers } from './ui/image-layers.js';
 
 export interface IoOpts {
   signal?: AbortSignal;
@@ -393,6 +394,8 @@ export interface SystemBackend {
 export interface ServerBackend {
   /** Scratch directory for unpacked contexts; on the store's filesystem. */
   tmpDir: string;
+  /** The layers of an image in the local store, with the files each adds and removes (the web page's layer view). */
+  imageLayers?(digest: string, opts: IoOpts & { platform?: string; maxFiles?: number }): Promise<ImageLayers>;
   build(opts: BuildOptions & { registryAuth?: RegistryCredentials }): Promise<BuildResult>;
   images: ImageBackend;
   registry?: RegistryBackend;

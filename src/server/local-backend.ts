@@ -4,6 +4,7 @@
  * every request, so all builds share its cache, its step queue and its in-flight map (identical steps running at
  * once run once).
  */
+import { describeLayers } from './ui/image-layers.js';
 import { openRoot } from '../cache/root.js';
 import { openBuilder } from '../builder/open.js';
 import { pullImage } from '../registry/pull.js';
@@ -162,6 +163,7 @@ export async function createLocalBackend(opts: LocalBackendOptions): Promise<Ser
     volumes: createVolumeBackend(root.root),
     networks: createNetworkBackend(root.root),
     system: createSystemBackend(root),
+    imageLayers: (digest, o) => describeLayers(root.content, digest, o),
     events: { read: (o) => readEvents(root.root, o), follow: (onEvent, o) => followEvents(root.root, onEvent, o) },
     async close() {
       await settleBuildMounts(root.paths.containers);

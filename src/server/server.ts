@@ -12,10 +12,11 @@ import { dirname, join } from 'node:path';
 import { KilnError, httpStatusOf } from '../errors.js';
 import type { ServerBackend } from './backend.js';
 import { DEFAULT_LIMITS, type Handler, type RequestContext, type ServerLimits, type ServerState } from './context.js';
-import { createRouter, type Params } from './router.js';
+import { createRouter, type Params, type Route } from './router.js';
 import { routes } from './routes/index.js';
 import { Query, sendError, sendJson, errorMessage } from './http-util.js';
 import { checkBearer, checkListenSecurity } from './auth.js';
+import { authorizeRequest } from './ui/ui-auth.js';
 import { createLogger, logPath, type Logger } from './log.js';
 import { createBuildQueue } from './build-queue.js';
 import { createContextCache } from './context-cache.js';
@@ -56,6 +57,8 @@ export interface KilnServerOptions {
    * operator's): a build's own `cachefrom` replaces the cache-from list, its `kilncacheto` the cache-to list.
    */
   cache?: CacheDefaults;
+  /** The route table (default: all of it); `kiln ui` passes only the page and kiln's own API (`pageRoutes`). */
+  routes?: Array<Route<Handler>>;
 }
 
 export interface KilnServer {
@@ -85,7 +88,7 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
     cache: opts.cache ?? {},
     version: opts.version ?? '0.1.0',
   };
-  const router = createRouter<Handler>(routes);
+  const router = createRouter<Handler>(opts.routes ?? routes);
   const upgrades = createRouter<UpgradeHandler>([...upgradeRoutes, ...execUpgradeRoutes]);
   const servers: Array<{ server: http.Server; spec: ListenSpec }> = [];
   /** Hijacked connections (attach): the HTTP server no longer manages them, so close() ends them itself. */
@@ -110,8 +113,9 @@ export function createKilnServer(opts: KilnServerOptions): KilnServer {
       });
     });
     try {
-      if (spec.kind === 'tcp' && opts.token) checkBearer(req, opts.token);
       const { path, search } = splitUrl(req.url ?? '/');
+      // The bearer token, or for the web page and kiln's own API a session cookie the page's login exchanged it for.
+      if (spec.kind === 'tcp' && opts.token && !(await authorizeRequest(req, res, path, search, opts.token, Boolean(opts.tls)))) return;
       const m = router.match(req.method ?? 'GET', path);
       if (!m.handler) {
         if (m.allowed.length) {

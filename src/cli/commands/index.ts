@@ -41,5 +41,6 @@ export const commandModules: Record<string, CommandLoader> = {
   stop: () => import('./stop.js'),
   store: () => import('./store.js'),
   tag: () => import('./tag.js'),
+  ui: () => import('./ui.js'),
   volume: () => import('./volume.js'),
 };

@@ -14,6 +14,8 @@ import { containerFsRoutes } from './container-fs.js';
 import { containerOpsRoutes } from './container-ops.js';
 import { eventsRoutes } from './events.js';
 import { networkRoutes } from './networks.js';
+import { uiRoutes } from './ui.js';
+import { historyUiRoutes } from './history-ui.js';
 import { historyRoutes } from './history.js';
 
 export const routes: Array<Route<Handler>> = [
@@ -43,6 +45,11 @@ export const routes: Array<Route<Handler>> = [
   ...volumeRoutes,
   ...containerFsRoutes,
   ...networkRoutes,
+  ...uiRoutes,
+  ...historyUiRoutes,
   // kiln's own API, outside Docker's.
   ...historyRoutes,
 ];
+
+/** The web page and kiln's own `/kiln/v1/` API without the Docker API: what `kiln ui` serves. */
+export const pageRoutes: Array<Route<Handler>> = routes.filter((r) => r.pattern === '/ui' || r.pattern.startsWith('/ui/') || r.pattern.startsWith('/kiln/'));
