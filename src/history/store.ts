@@ -16,7 +16,7 @@ import { writeFileAtomic } from '../cache/atomic-file.js';
 import { isOwnerAlive } from '../cache/lock.js';
 import { KilnError } from '../errors.js';
 import { packTar, type TarInput } from '../tar/writer.js';
-import type { BuildRecord, HistoryFilter } from './types.js';
+import type { BuildRecord, BuildSummary, HistoryFilter } from './types.js';
 
 const ID_RE = /^[0-9a-v]{26}$/;
 const ALPHABET = '0123456789abcdefghijklmnopqrstuv';
@@ -118,6 +118,18 @@ export async function listRecords(root: string, filter: HistoryFilter = {}): Pro
     if (rec && matches(rec, filter)) out.push(rec);
   }
   return out.sort((a, b) => b.start - a.start || (a.id < b.id ? 1 : -1));
+}
+
+/**
+ * A record as a list shows it: everything but the per-step details, the stage graph and the warnings; each step
+ * keeps its id, kind and status (what a cache ratio is computed from), so a list of many builds moves far fewer
+ * bytes.
+ */
+export function summarizeRecord(rec: BuildRecord): BuildSummary {
+  const { stages: _stages, warnings: _warnings, steps, ...rest } = rec;
+  void _stages;
+  void _warnings;
+  return { ...rest, steps: steps.map((st) => ({ id: st.id, kind: st.kind, status: st.status })) };
 }
 
 /**

@@ -160,3 +160,8 @@ export interface RetentionPolicy {
 
 /** BuildKit's defaults (50 records, 48 h) and a 1 GiB size cap. */
 export const DEFAULT_RETENTION: RetentionPolicy = { maxRecords: 50, maxAgeMs: 48 * 3600_000, maxSizeBytes: 1024 ** 3 };
+
+/** A record as lists show it (`GET /kiln/v1/history?summary=1`): steps reduced to id, kind and status. */
+export type BuildSummary = Omit<BuildRecord, 'steps' | 'stages' | 'warnings'> & {
+  steps: Array<Pick<StepRecord, 'id' | 'kind' | 'status'>>;
+};

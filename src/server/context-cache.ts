@@ -22,6 +22,8 @@ export interface ContextLease {
   reused: boolean;
   /** Bytes received (as sent, maybe compressed). */
   bytes: number;
+  /** `sha256:` of the context as received (absent when the server keeps no contexts and so does not hash them). */
+  digest?: string;
   release(): Promise<void>;
 }
 
@@ -88,6 +90,7 @@ export function createContextCache(opts: { dir: string; maxEntries: number; maxB
       dir: e.dir,
       reused,
       bytes,
+      ...(/^[0-9a-f]{64}$/.test(key) ? { digest: `sha256:${key}` } : {}),
       async release() {
         if (released) return;
         released = true;

@@ -92,6 +92,7 @@ export const postBuild: Handler = async ({ req, res, query, state, signal, id })
           return state.backend.build({
             ...withCacheDefaults(request.options, state.cache),
             contextDir: dir,
+            ...(ctx.digest ? { contextDigest: ctx.digest } : {}),
             contextDockerfile,
             dockerfileText,
             registryAuth,

@@ -1,6 +1,6 @@
 /**
  * kiln's own build-record API (outside Docker's): `GET /kiln/v1/history` (list, `filters` as Docker's JSON:
- * status, ref, since, until), `GET /kiln/v1/history/{ref}` (one record), `…/logs?step=N` (text/plain, streamed,
+ * status, ref, since, until; `summary=1` for the steps' id, kind and status only), `GET /kiln/v1/history/{ref}` (one record), `…/logs?step=N` (text/plain, streamed,
  * decompressed as it is sent, never read whole), `…/trace` (OTLP JSON), `…/export` (a tar), and
  * `DELETE /kiln/v1/history/{ref}`. `{ref}` is an id, a unique prefix or `^N`. The records are the server root's:
  * every build any client ran through this server.
@@ -8,7 +8,7 @@
 import { pipeline } from 'node:stream/promises';
 import { KilnError } from '../../errors.js';
 import { recordToOtlp } from '../../history/otlp.js';
-import { exportRecord, listRecords, readRecord, recordLogStream, removeRecord, resolveRecordRef } from '../../history/store.js';
+import { exportRecord, listRecords, readRecord, recordLogStream, removeRecord, resolveRecordRef, summarizeRecord } from '../../history/store.js';
 import type { BuildStatus, HistoryFilter } from '../../history/types.js';
 import type { Handler, RequestContext } from '../context.js';
 import type { Route } from '../router.js';
@@ -40,7 +40,11 @@ const list: Handler = async (ctx) => {
     if (Number.isNaN(t)) throw new KilnError('INVALID_ARGUMENT', `filter ${key}=${v}: not a time`);
     filter[key] = t;
   }
-  sendJson(ctx.res, 200, await listRecords(rootOf(ctx), filter));
+  const records = await listRecords(rootOf(ctx), filter);
+  const summary = ctx.query.str('summary');
+  if (summary !== undefined && !['0', '1', 'true', 'false'].includes(summary)) throw new KilnError('INVALID_ARGUMENT', `summary=${summary}: 1 or 0 expected`);
+  // `summary=1`: what the web page's list shows (each step's id, kind and status only).
+  sendJson(ctx.res, 200, summary === '1' || summary === 'true' ? records.map(summarizeRecord) : records);
 };
 
 const resolve = async (ctx: RequestContext) => resolveRecordRef(rootOf(ctx), ctx.params.ref!);

@@ -37,6 +37,8 @@ test('a docker build through kiln serve leaves a record read back with --host', 
   assert.is(rec!.status, 'completed');
   assert.is(rec!.origin.kind, 'server');
   assert.match(rec!.origin.address ?? '', /^127\.0\.0\.1:\d+$/);
+  // The context as the client sent it: the sha256 of its tar.
+  assert.match(rec!.contextDigest ?? '', /^sha256:[0-9a-f]{64}$/);
   assert.ok(
     rec!.tags.some((t) => t.includes('served:1')),
     rec!.tags.join(),

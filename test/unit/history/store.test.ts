@@ -12,6 +12,7 @@ import {
   removeRecord,
   resolveRecordRef,
   stepLogPath,
+  summarizeRecord,
   writeRecord,
   newRecordId,
 } from '../../../src/history/store.js';
@@ -115,6 +116,21 @@ test('recordLogStream() prefixes every line with its step', async () => {
   for await (const c of await recordLogStream(root, rec.id, { step: 2 })) one += (c as Buffer).toString();
   assert.is(one, 'hi\nthere');
   await rejects(() => recordLogStream(root, rec.id, { step: 9 }), 'NOT_FOUND');
+});
+
+test('summarizeRecord() keeps what a list shows, and each step only as id, kind and status', () => {
+  const rec = sampleRecord({ tags: ['app:1'] });
+  assert.ok(rec.steps.length > 0 && rec.stages.length > 0);
+  const sum = summarizeRecord(rec);
+  assert.equal(sum.tags, ['app:1']);
+  assert.is(sum.id, rec.id);
+  assert.equal(
+    sum.steps,
+    rec.steps.map((s) => ({ id: s.id, kind: s.kind, status: s.status })),
+  );
+  assert.not.ok('stages' in sum);
+  assert.not.ok('warnings' in sum);
+  assert.ok(JSON.stringify(sum).length < JSON.stringify(rec).length);
 });
 
 test.run();

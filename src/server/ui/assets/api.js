@@ -40,7 +40,8 @@ export async function del(path) {
 
 /** The builds, newest first. */
 export async function listBuilds(opts) {
-  const body = await getJson('/history', opts);
+  // The list needs each step's kind and status only: the summary form is a fraction of whole records.
+  const body = await getJson('/history?summary=1', opts);
   // A bare array of records, or an object holding one (a paginated answer).
   return Array.isArray(body) ? body : (body.records ?? body.builds ?? []);
 }
