@@ -264,7 +264,7 @@ export async function startRecorder(root: string, opts: BuildOptions, platforms:
         broken = false;
         rec.sizeBytes = await recordSize(root, id).catch(() => 0);
         await writeRecord(root, rec);
-        await applyRetention(root, opts.historyRetention ?? retentionPolicy(process.env));
+        await applyRetention(root, opts.historyRetention ?? retentionPolicy(process.env), { quickWithinMs: 60_000 });
       } catch {
         // A record that cannot be written must not change the build's outcome.
       }

@@ -36,6 +36,14 @@ export function newRecordId(now = Date.now()): string {
   return t + r;
 }
 
+/** The start time (epoch ms) encoded in a record id, or undefined for anything that is not an id. */
+export function recordIdTime(id: string): number | undefined {
+  if (!ID_RE.test(id)) return undefined;
+  let n = 0;
+  for (const c of id.slice(0, 10)) n = n * 32 + ALPHABET.indexOf(c);
+  return n;
+}
+
 /** The directory of record `id`; throws INVALID_ARGUMENT for anything that is not an id (no path is built from it). */
 export function recordDir(root: string, id: string): string {
   if (!ID_RE.test(id)) throw new KilnError('INVALID_ARGUMENT', `"${id}" is not a build record id`);
@@ -48,15 +56,20 @@ export function stepLogPath(root: string, id: string, step: number): string {
   return join(recordDir(root, id), 'logs', `${step}.log.gz`);
 }
 
-/** Writes (creates or replaces) a record's record.json atomically. */
+/**
+ * Writes (creates or replaces) a record's record.json atomically (a reader sees the old or the new one, never a
+ * torn one). Not fsynced: a record is a diagnostic, not state the store depends on; a process killed mid-build
+ * leaves it in the page cache (read back as `incomplete`), and only a power loss could lose its last version —
+ * not worth two fsyncs on every build, a no-op rebuild included.
+ */
 export async function writeRecord(root: string, rec: BuildRecord): Promise<void> {
   await mkdir(join(recordDir(root, rec.id), 'logs'), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(join(recordDir(root, rec.id), 'record.json'), JSON.stringify(rec), { mode: 0o600 });
+  await writeFileAtomic(join(recordDir(root, rec.id), 'record.json'), JSON.stringify(rec), { mode: 0o600, durable: false });
 }
 
-/** Stores the Dockerfile text built, beside the record. */
+/** Stores the Dockerfile text built, beside the record (not fsynced, as writeRecord). */
 export async function writeRecordDockerfile(root: string, id: string, text: string): Promise<void> {
-  await writeFileAtomic(join(recordDir(root, id), 'Dockerfile'), text, { mode: 0o600 });
+  await writeFileAtomic(join(recordDir(root, id), 'Dockerfile'), text, { mode: 0o600, durable: false });
 }
 
 /** Reads a file inside a record with O_NOFOLLOW; undefined when missing. */

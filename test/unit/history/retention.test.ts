@@ -37,6 +37,26 @@ test('applyRetention() deletes the oldest records on disk', async () => {
   }
 });
 
+test('applyRetention() after a build: at the count limit only the oldest goes; the size limit waits for the next full pass', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-history-'));
+  try {
+    for (const r of recs.slice(1)) await writeRecord(root, r);
+    const policy = { ...DEFAULT_RETENTION, maxRecords: 3, maxSizeBytes: 250 };
+    // A full pass (as kiln prune runs) applies every limit: 3 records of 100 bytes exceed 250.
+    assert.equal(await applyRetention(root, policy), [recs[3]!.id]);
+    await writeRecord(root, recs[0]!);
+    // Right after it, the quick pass reads only the ids: the count holds, so the size limit is not looked at.
+    assert.equal(await applyRetention(root, policy, { quickWithinMs: 60_000 }), []);
+    await writeRecord(root, sampleRecord({ start: now - 1000, end: now - 999, sizeBytes: 1 }));
+    // One over the count: the oldest record alone is read and removed.
+    assert.equal(await applyRetention(root, policy, { quickWithinMs: 60_000 }), [recs[2]!.id]);
+    // Once the interval has passed, the quick pass is a full one again.
+    assert.equal(await applyRetention(root, { ...policy, maxSizeBytes: 150 }, { quickWithinMs: 0 }), [recs[1]!.id]);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
 test('retentionPolicy() reads env and flags, refusing bad values by name', () => {
   assert.equal(retentionPolicy({}), DEFAULT_RETENTION);
   assert.equal(retentionPolicy({ KILN_HISTORY_MAX_RECORDS: '5', KILN_HISTORY_MAX_AGE: '2d' }, { maxSize: '10m' }), {
