@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { binfmtEntries, canRunPlatform, registerEmulators, unregisterEmulator } from '../../../src/sandbox/binfmt.js';
+import type { BuildRecord } from '../../../src/history/types.js';
 import { kiln } from '../../helpers/kiln-cli.js';
 import { docker, startServe } from '../server/serve-helper.js';
 import { skopeo, startRegistry, type TestRegistry } from '../../helpers/registry.js';
@@ -117,6 +118,31 @@ test('a two-platform build: an index of two images, RUN through qemu for arm64, 
   assert.not.match(again.stderr, /cache miss/);
   assert.is(again.stderr.match(/CACHED/g)?.length, 6, again.stderr);
   assert.is(again.stdout.trim(), b.stdout.trim().split('\n').at(-1), 'the same index digest');
+});
+
+test('the build record of a two-platform build: both platforms, a lane per platform and stage, each image', async () => {
+  const root = join(dir, 'root');
+  const inspect = await kiln(['history', 'inspect', '^0', '--format', 'json'], { root });
+  assert.is(inspect.code, 0, inspect.stderr);
+  const rec = JSON.parse(inspect.stdout) as BuildRecord;
+  assert.is(rec.status, 'completed');
+  assert.equal(rec.platforms, ['linux/amd64', 'linux/arm64']);
+  // One lane per platform and stage; a stage reading another names that platform's lane.
+  const lanes = new Map(rec.stages.map((st) => [st.label, st]));
+  for (const p of ['linux/amd64', 'linux/arm64']) {
+    const mine = rec.stages.filter((st) => st.platform === p || st.label.startsWith(`${p} `));
+    assert.ok(mine.length >= 1, `a lane for ${p}: ${JSON.stringify(rec.stages)}`);
+  }
+  for (const st of rec.stages) for (const d of st.dependsOn) assert.ok(lanes.has(d), `${st.label} depends on a known lane ${d}`);
+  for (const step of rec.steps) assert.ok(lanes.has(step.stage), `step ${step.id} in a known lane ${step.stage}`);
+  assert.ok(
+    rec.steps.every((s) => s.status === 'cached' || s.kind === 'FROM'),
+    'the no-op rebuild hit everywhere',
+  );
+  assert.equal(
+    rec.result?.platforms?.map((p) => p.platform),
+    ['linux/amd64', 'linux/arm64'],
+  );
 });
 
 test('the index is pushed to and pulled from a registry; a fresh root runs its arm64 image', async () => {
