@@ -200,6 +200,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
     let stepId = 0;
     const finishers: Array<() => void> = [];
     const stages = new Map<number, Promise<StageState>>();
+    const failures: unknown[] = [];
     const ctx: BuildContext = {
       deps,
       opts,
@@ -235,7 +236,12 @@ export function createBuilder(deps: BuilderDeps): Builder {
         let s = stages.get(index);
         if (!s) {
           s = runStage(ctx, index);
-          s.catch(() => ctl.abort(new KilnError('CANCELLED', 'another stage failed')));
+          s.catch((err: unknown) => {
+            // In the order they happen: the first real failure is the story (a stage that failed because the
+            // first one filled the disk, say, fails later and is not).
+            if (!(isKilnError(err) && err.code === 'CANCELLED')) failures.push(err);
+            ctl.abort(new KilnError('CANCELLED', 'another stage failed'));
+          });
           stages.set(index, s);
         }
         return s;
@@ -269,7 +275,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
         final = await ctx.stage(parsed.targetIndex);
       } catch (err) {
         await Promise.allSettled([...stages.values()]);
-        throw await rootCause(err, [...stages.values()]);
+        throw failures[0] ?? (await rootCause(err, [...stages.values()]));
       }
       await Promise.allSettled([...stages.values()]);
       since('build.stages', tStages);

@@ -55,7 +55,7 @@ function canariesUntouched(): void {
 /** A user-facing failure: the expected exit code, a coded message, no stack trace, never "cancelled". */
 function cleanFailure(r: CliResult, exit: number, message: RegExp): void {
   assert.is(r.code, exit, `exit ${r.code}\n${r.stderr.slice(-2000)}`);
-  assert.match(r.stderr, message);
+  assert.match(r.stderr, message, r.stderr.slice(-2000));
   assert.not.match(r.stderr, /\n\s+at .+:\d+:\d+\)?\n/, `no stack trace:\n${r.stderr.slice(-2000)}`);
   assert.not.match(r.stderr, /internal error|AbortError|cancelled|\[undefined\]/i, r.stderr.slice(-2000));
 }
