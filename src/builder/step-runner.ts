@@ -8,13 +8,14 @@ import { randomBytes } from 'node:crypto';
 import { slotId, type CacheRecord, type StepInputs } from '../cache/build-cache.js';
 import { inStep, phase } from '../cache/profile.js';
 import type { Mount } from '../cache/types.js';
-import { KilnError, isKilnError } from '../errors.js';
+import { KilnError } from '../errors.js';
 import type { HistoryEntry } from '../image/types.js';
 import { chainId } from '../graph/cache-key.js';
 import { keyedOp, stepKey } from '../graph/keys.js';
 import type { ExecOp, FileOp } from '../graph/types.js';
 import type { BuildContext } from './build-context.js';
 import { explainMiss } from './explain.js';
+import { runOnce } from './flight.js';
 import { HISTORY_COMMENT } from '../graph/image-config.js';
 import { anyBlob, applyRecord, type FsState, type StageState } from './state.js';
 import { holdRemoteRecord, materialize, noteResult, remoteHit } from './cache-transfer.js';
@@ -252,46 +253,30 @@ async function stepOnce(ctx: BuildContext, st: StageState, def: StepDef): Promis
     const imported = ctx.remote && !noCache ? await ctx.remote.names() : [];
     ctx.emit({ type: 'step-miss-reason', step, reason: imported.length ? `${why} (missed the local cache and ${imported.join(', ')})` : why });
     const frozen = st;
-    let ran = false;
-    // The flight settles once the step's blob and record are stored, so a build that joined it can export at
-    // once; the build that runs it goes on as soon as the record exists in memory (`early`).
-    let early: ((r: CacheRecord) => void) | undefined;
-    const run = async (): Promise<CacheRecord> => {
-      const own = new Promise<CacheRecord>((resolve) => (early = resolve));
-      const flown = ctx.flight.run(
-        key,
-        () => {
-          ran = true;
-          return ctx
-            .limit(() => execute(ctx, frozen, def, key, inputs, extraKeys, before))
-            .then(({ rec: r, durable }) => {
-              early!(r);
-              return durable.then(() => r);
-            });
-        },
-        ctx.signal,
-      );
-      if (!ran) return flown;
-      flown.catch(() => {}); // after `early`, a failure to store is the build's (settleDurable), not this step's
-      return Promise.race([own, flown]);
-    };
-    try {
-      rec = await run();
-    } catch (err) {
-      // Joined another build's execution and that build was cancelled: this one is not, so run it ourselves.
-      if (ran || ctx.signal.aborted || !((isKilnError(err) && err.code === 'CANCELLED') || (err as Error)?.name === 'AbortError')) throw err;
-      rec = await run();
-    }
+    // Asked again under the key: an identical step may have been stored since the lookup above. Running it again
+    // would give the same files a second record with another time, and identical builds two image IDs.
+    const once = await runOnce(ctx.flight, key, {
+      lookup: async () => {
+        const stored = noCache ? undefined : await ctx.cache.get(key);
+        return stored && (await hasBlobs(ctx, stored)) ? stored : undefined;
+      },
+      execute: () => ctx.limit(() => execute(ctx, frozen, def, key, inputs, extraKeys, before)).then(({ rec: value, durable }) => ({ value, durable })),
+      signal: ctx.signal,
+    });
+    rec = once.value;
     noteResult(ctx, st, keys, rec);
     st.fs = applyRecord(st.fs, rec, desc, def.independent);
     st.keys.push(key);
     const lowerDirs = recordLowers.get(rec);
     if (lowerDirs) st.fs.lowerDirs = lowerDirs;
     await phase('cache.slots', () => ctx.cache.setSlots(slots, rec!.key));
-    if (ran) {
+    if (once.outcome === 'ran') {
       ctx.stats.executed++;
       const bytes = rec.result.layer?.blobs[ctx.compression]?.size;
       ctx.emit({ type: 'step-done', step, durationMs: Date.now() - started, result: rec.key, ...(bytes !== undefined ? { bytes } : {}) });
+    } else if (once.outcome === 'stored') {
+      ctx.stats.cached++;
+      ctx.emit({ type: 'step-cached', step, result: rec.key });
     } else {
       // The same step was running for another stage or build: it ran once, this one reuses its result. Counted
       // apart from cache hits so the dedup shows (the event stays step-cached: the renderers show CACHED).
