@@ -28,6 +28,7 @@ export async function openStepLog(root: string, id: string, step: number): Promi
   let bytes = 0;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
+  let closing: Promise<void> | undefined;
   const flush = () => {
     timer = undefined;
     if (!closed) gz.flush(zc.Z_SYNC_FLUSH);
@@ -47,14 +48,16 @@ export async function openStepLog(root: string, id: string, step: number): Promi
       }
     },
     close() {
-      if (closed) return Promise.resolve();
+      // Every caller waits for the same end: the build's finish must not pass a close the step's end began.
+      if (closing) return closing;
       closed = true;
       if (timer) clearTimeout(timer);
-      return new Promise<void>((resolve, reject) => {
+      closing = new Promise<void>((resolve, reject) => {
         file.once('close', resolve);
         file.once('error', reject);
         gz.end();
       });
+      return closing;
     },
   };
 }

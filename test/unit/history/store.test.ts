@@ -103,6 +103,17 @@ test('a step log keeps every byte (5 MiB), and a log cut short reads up to its l
   await cut.close();
 });
 
+test('a second close of a step log waits for the first to finish: the log is whole when either resolves', async () => {
+  const rec = sampleRecord();
+  await writeRecord(root, rec);
+  const log = await openStepLog(root, rec.id, 3);
+  const data = randomBytes(2 * 1024 * 1024).toString('hex');
+  log.write(data);
+  void log.close(); // the step's end starts it; the build's finish closes again and must wait for it
+  await log.close();
+  assert.is((await readStepLog(root, rec.id, 3)).toString(), data);
+});
+
 test('recordLogStream() prefixes every line with its step', async () => {
   const rec = sampleRecord();
   await writeRecord(root, rec);
