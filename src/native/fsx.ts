@@ -19,6 +19,8 @@ interface FsxBinding {
   makeBeneath?(root: string, rel: string, isDir: boolean, mode: number): BeneathStat;
   removeBeneath?(root: string, rel: string, isDir: boolean, dev: bigint, ino: bigint): boolean;
   readBeneath?(root: string, rel: string, maxBytes: number): Buffer | null;
+  sealedCopy?(path: string): number;
+  scanDir?(dir: string): [string[], Float64Array];
 }
 
 /** src/native and dist/native are both two levels below the repository root. */
@@ -144,4 +146,33 @@ export function removeBeneath(root: string, rel: string, isDir: boolean, dev: bi
  */
 export function readBeneath(root: string, rel: string, maxBytes: number): Buffer | null {
   return beneath().readBeneath(root, rel, maxBytes);
+}
+
+/**
+ * A close-on-exec memfd holding `path`'s bytes, sealed against writing, growing and shrinking, or `undefined` when
+ * the addon is missing or predates it. Throws Node-style errno errors (the file cannot be read).
+ */
+export function sealedCopy(path: string): number | undefined {
+  let b: FsxBinding;
+  try {
+    b = fsx();
+  } catch {
+    return undefined;
+  }
+  return b.sealedCopy?.(path);
+}
+
+/**
+ * A directory's names in byte order and their lstat fields (see src/builder/fileops/scan.ts), or `undefined` when
+ * the addon is missing or predates it. Throws Node-style errno errors.
+ */
+export function scanDir(dir: string): [string[], Float64Array] | undefined {
+  if (!binding && loadError !== undefined) return undefined;
+  let b: FsxBinding;
+  try {
+    b = fsx();
+  } catch {
+    return undefined;
+  }
+  return b.scanDir?.(dir);
 }

@@ -16,7 +16,7 @@ import { mountAll, mountsUnder, unmountAll, unmountMounted } from './mount.js';
 import { attachNetwork, type NetworkAttachment } from './network.js';
 import { writeOwner } from './owner.js';
 import { startPortProxy, type PortProxy } from './ports.js';
-import { RUNC, runcArgs, runcDelete, runcKill, runcLoggedError, runtimeError } from './runc.js';
+import { RUNC, runcArgs, runcDelete, runcExecutable, runcKill, runcLoggedError, runtimeError } from './runc.js';
 import { buildSpec } from './spec.js';
 import { shimResizer, TTY_SHIM_RUNC_FLAGS, underTtyShim } from '../native/tty-shim.js';
 import { hostCapabilities } from './host-caps.js';
@@ -177,9 +177,10 @@ function spawnRunc(root: string, id: string, bundle: string, o: RunOptions, ip: 
   const inherit = o.stdio === 'inherit';
   // A terminal, and no terminal of ours to hand over: the shim takes it from runc and relays it over pipes.
   const shim = Boolean(o.process.tty) && !inherit;
+  const runc = runcExecutable();
   const [cmd, args] = shim
-    ? underTtyShim(RUNC, [...runcArgs(root, log), 'run', ...TTY_SHIM_RUNC_FLAGS, '--bundle', bundle, id])
-    : [RUNC, [...runcArgs(root, log), 'run', '--bundle', bundle, id]];
+    ? underTtyShim(runc, [...runcArgs(root, log), 'run', ...TTY_SHIM_RUNC_FLAGS, '--bundle', bundle, id])
+    : [runc, [...runcArgs(root, log), 'run', '--bundle', bundle, id]];
   const child = spawn(cmd, args, {
     stdio: inherit ? 'inherit' : [o.stdin ? 'pipe' : 'ignore', o.stdout ? 'pipe' : 'ignore', 'pipe', ...(shim ? ['pipe' as const] : [])],
     // Only stdio reaches runc; Node opens every other descriptor with O_CLOEXEC.
