@@ -10,7 +10,7 @@ import type { StoreRoot } from '../cache/root.js';
 import type { ContentStore } from '../cache/types.js';
 import { phase } from '../cache/profile.js';
 import type { Compression } from '../layers/compression.js';
-import { checksumSources } from './fileops/checksum.js';
+import { checksumSources, createEntryMemo } from './fileops/checksum.js';
 import { openStatCache, statCachePath, type StatCache } from './fileops/stat-cache.js';
 import type { SelectedSource } from './fileops/select.js';
 import type { CopySpec, FileOpsPort, LayerPort, PullPort } from './ports.js';
@@ -55,6 +55,7 @@ export function layerPort(content: ContentStore): LayerPort {
 /** The file operations (fileops/) as a FileOpsPort, with a persistent stat cache under `rootDir`. */
 export function fileOpsPort(rootDir: string, tmpDir: string): FileOpsPort & { flush(): void; readonly statCache: StatCache } {
   const statCache = openStatCache(statCachePath(rootDir));
+  const memo = createEntryMemo();
   const ownership = (spec: CopySpec) => (spec.fromContext ? 'reset' : 'keep') as 'reset' | 'keep';
   return {
     statCache,
@@ -72,11 +73,12 @@ export function fileOpsPort(rootDir: string, tmpDir: string): FileOpsPort & { fl
           statCache,
           ownership: ownership(spec),
           signal: opts.signal,
+          // Paths as the user writes them (relative to the source root, normalised), for --explain and the record.
+          manifestPaths: 'relative',
+          memo,
         });
         parts.push(sum.digest);
-        // Paths as the user writes them: relative to the source root, no doubled slashes.
-        // Hot path (once per context file): only a path with '//' or a dot segment needs normalising.
-        for (const [p, d] of Object.entries(sum.manifest)) files[(p.includes('//') || p.includes('/.') ? posix.normalize(p) : p).replace(/^\/+/, '')] = d;
+        files = sum.manifest;
       }
       for (const url of urls) {
         if (spec.checksum) {

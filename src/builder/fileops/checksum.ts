@@ -5,14 +5,17 @@
  * per-entry digest) lets `--explain` name exactly which path changed, appeared or disappeared.
  *
  * Selection is select.ts's, the same the copy uses. Content hashes come from the stat cache when a file's
- * (dev, inode, size, mtime, ctime) is unchanged, so a no-op rebuild costs one lstat per file.
+ * (dev, inode, size, mtime, ctime) is unchanged, so a no-op rebuild costs one lstat per file; with an entry memo
+ * (the builder keeps one) an unchanged entry's whole record is reused too.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import { createReadStream, readFileSync, readlinkSync } from 'node:fs';
+import { posix } from 'node:path';
 import type { Digest } from '../../image/types.js';
 import { KilnError } from '../../errors.js';
 import { selectSources, type SelectOptions, type SelectedSource } from './select.js';
 import { noStatCache, type StatCache } from './stat-cache.js';
+import type { FileStat } from './scan.js';
 
 /** Path (as `/`-rooted in its source root) → that entry's record (type, mode, owner, size, link, content hash prefix). */
 export type ChecksumManifest = Record<string, string>;
@@ -34,6 +37,66 @@ export interface ChecksumOptions extends SelectOptions {
    */
   ownership?: 'keep' | 'reset';
   signal?: AbortSignal;
+  /**
+   * Manifest paths `rooted` (`/src/app.js`, the default) or `relative` as a user writes them (`src/app.js`,
+   * normalised, the source itself `''` or its path).
+   */
+  manifestPaths?: 'rooted' | 'relative';
+  /** Records of entries seen by earlier checksums in this process (see EntryMemo); default none. */
+  memo?: EntryMemo;
+}
+
+/**
+ * Each entry's record as last computed, by host path, with the lstat fields it was computed from: an entry whose
+ * fields are all unchanged has the same record (the content hash is trusted on the stat cache's own terms, the
+ * racy rule included), so a no-op rebuild of a large context reuses them instead of rebuilding every string.
+ * Kept by the builder for its lifetime; cleared past MEMO_MAX entries.
+ */
+export interface EntryMemo {
+  rows: Map<string, MemoRow>;
+  /** Entries changed less than this long (ms) before a checksum began are not kept (the stat cache's racy rule). */
+  racyMs: number;
+}
+
+interface MemoRow {
+  dev: number;
+  ino: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ownership: 'keep' | 'reset';
+  rec: string;
+  short: string;
+}
+
+const MEMO_MAX = 200_000;
+
+/**
+ * An empty memo. `racyMs` (default 2000, as the stat cache): timestamps tick coarsely, so a file rewritten within
+ * the tick it was read in keeps its stamps; a record is trusted only for files older than that when read.
+ */
+export function createEntryMemo(opts: { racyMs?: number } = {}): EntryMemo {
+  return { rows: new Map(), racyMs: opts.racyMs ?? 2000 };
+}
+
+function memoHit(m: MemoRow | undefined, st: FileStat, ownership: 'keep' | 'reset'): m is MemoRow {
+  return (
+    m !== undefined &&
+    m.ino === st.ino &&
+    m.mtimeMs === st.mtimeMs &&
+    m.ctimeMs === st.ctimeMs &&
+    m.size === st.size &&
+    m.dev === st.dev &&
+    m.mode === st.mode &&
+    m.uid === st.uid &&
+    m.gid === st.gid &&
+    m.rdev === st.rdev &&
+    m.ownership === ownership
+  );
 }
 
 /** Files at most this big are read in one call; bigger ones are streamed. */
@@ -53,13 +116,20 @@ export async function checksumSources(root: string, patterns: readonly string[],
 /** Checksums an already made selection (the copy path calls selectSources once and reuses it). */
 export async function checksumSelection(selected: readonly SelectedSource[], opts: ChecksumOptions = {}): Promise<SourceChecksum> {
   const cache = opts.statCache ?? noStatCache();
+  const memo = opts.memo;
+  const ownership = opts.ownership ?? 'keep';
   const started = Date.now();
   const contentHash = new Map<string, string>();
-  const pending: Array<{ abs: string; st: Stats }> = [];
+  const pending: Array<{ abs: string; st: FileStat }> = [];
   let hashed = 0;
+  /** Per entry, in selection order: its memoised row when its stamps still match. */
+  const reused: Array<MemoRow | undefined> = [];
   for (const src of selected) {
     for (const e of src.entries) {
-      if (!e.st.isFile()) continue;
+      const m = memo?.rows.get(e.abs);
+      const hit = memoHit(m, e.st, ownership);
+      reused.push(hit ? m : undefined);
+      if (hit || !e.st.isFile()) continue;
       const known = cache.lookup(e.st);
       if (known !== undefined) contentHash.set(e.abs, known);
       else if (e.st.size <= SMALL_FILE) {
@@ -83,20 +153,31 @@ export async function checksumSelection(selected: readonly SelectedSource[], opt
   };
   await Promise.all(Array.from({ length: Math.min(HASH_CONCURRENCY, pending.length) }, worker));
   cache.flush();
+  if (memo && memo.rows.size > MEMO_MAX) memo.rows.clear();
 
+  const relative = opts.manifestPaths === 'relative';
   const manifest: ChecksumManifest = {};
   const total = createHash('sha256').update('kiln-sources-v2\n');
   // Hot path: records are hashed in batches of ~64 KiB (one update per entry cost a native call each).
   let batch = '';
+  let i = 0;
   for (const src of selected) {
     batch += `source ${JSON.stringify(src.pattern)} ${JSON.stringify(src.path)}\n`;
     const base = src.path === '' ? '' : `/${src.path}`;
+    // Below the source, names hold no '/' and are never '.' or '..': only the source's own path needs normalising.
+    const top = relative ? posix.normalize(base || '/').replace(/^\/+/, '') : base || '/';
+    const prefix = relative ? top.replace(/\/+$/, '') : base;
     for (const e of src.entries) {
-      const key = e.rel === '' ? base || '/' : `${base}/${e.rel}`;
-      const content = contentHash.get(e.abs);
-      const rec = entryRecord(e.st, e.abs, content, opts.ownership ?? 'keep');
-      manifest[key] = shortRecord(rec, content);
-      batch += `${JSON.stringify(e.rel)} ${rec}\n`;
+      const key = e.rel === '' ? top : prefix === '' && relative ? e.rel : `${prefix}/${e.rel}`;
+      let m = reused[i++];
+      if (!m) {
+        const content = contentHash.get(e.abs);
+        const rec = entryRecord(e.st, e.abs, content, ownership);
+        m = { ...stamps(e.st), ownership, rec, short: shortRecord(rec, content) };
+        if (memo && started - Math.max(e.st.ctimeMs, e.st.mtimeMs) >= memo.racyMs) memo.rows.set(e.abs, m);
+      }
+      manifest[key] = m.short;
+      batch += `${JSON.stringify(e.rel)} ${m.rec}\n`;
       if (batch.length >= 65536) {
         total.update(batch);
         batch = '';
@@ -107,13 +188,17 @@ export async function checksumSelection(selected: readonly SelectedSource[], opt
   return { digest: `sha256:${total.digest('hex')}`, manifest, hashed };
 }
 
+function stamps(st: FileStat): Omit<MemoRow, 'ownership' | 'rec' | 'short'> {
+  return { dev: st.dev, ino: st.ino, mode: st.mode, uid: st.uid, gid: st.gid, rdev: st.rdev, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+}
+
 /**
  * One entry's record: `<type><mode octal> <uid:gid> <size>[ -> <link>][ dev=<rdev>][ <content sha256>]`, e.g.
  * `f644 0:0 15 9f86d0…`. The full record enters the digest; the manifest keeps it with the content hash cut to
  * 16 hex digits, small enough to store per file and readable enough for `--explain` to say what changed
  * (mode, owner, content, link target). Hot path: no per-entry hashing.
  */
-function entryRecord(st: Stats, abs: string, content: string | undefined, ownership: 'keep' | 'reset'): string {
+function entryRecord(st: FileStat, abs: string, content: string | undefined, ownership: 'keep' | 'reset'): string {
   const type = st.isFile()
     ? 'f'
     : st.isDirectory()

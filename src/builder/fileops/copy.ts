@@ -11,7 +11,7 @@
  * Every destination path is resolved inside `destRoot` (resolveInRoot) and the tree is written without following
  * any symlink already there: a file target is unlinked first, a directory target must be a real directory.
  */
-import { chmodSync, copyFileSync, lchownSync, linkSync, lutimesSync, mkdirSync, readlinkSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
+import { chmodSync, copyFileSync, lchownSync, linkSync, lutimesSync, mkdirSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { basename, dirname, join, posix, relative } from 'node:path';
 import { KilnError, fromSystemError, isKilnError } from '../../errors.js';
@@ -21,6 +21,7 @@ import { resolveChown, type Owner } from './chown.js';
 import type { PathMatcher } from './patterns.js';
 import { lstatOrUndefined, resolveInRoot } from './root-path.js';
 import { selectSources, type Entry, type SelectedSource } from './select.js';
+import type { FileStat } from './scan.js';
 import { copyXattrs, makeNode, splitDev } from './special-files.js';
 
 /** Files above this size are copied with the async API. */
@@ -220,7 +221,7 @@ class Copier {
   }
 
   /** Owner, then mode (chown clears setuid bits), then times. Symlinks get owner and times only. */
-  private applyInfo(st: Stats, target: string): void {
+  private applyInfo(st: FileStat, target: string): void {
     const link = st.isSymbolicLink();
     const o = this.owner ?? (this.opts.ownership === 'reset' ? { uid: 0, gid: 0 } : { uid: st.uid, gid: st.gid });
     this.chown(target, o);
@@ -228,7 +229,7 @@ class Copier {
     this.setTimes(st, target, link);
   }
 
-  private setTimes(st: Stats, target: string, _link: boolean): void {
+  private setTimes(st: FileStat, target: string, _link: boolean): void {
     const u = this.opts.utime;
     // lutimes works for every type and never follows a symlink in the destination.
     lutimesSync(target, u ?? st.atimeMs / 1000, u ?? st.mtimeMs / 1000);

@@ -11,7 +11,8 @@
  * written to a temp file and renamed, so readers never see half a file. Concurrent builds may drop each other's
  * additions (last writer wins); it is only a cache.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync, type Stats } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { FileStat } from './scan.js';
 import { dirname, join } from 'node:path';
 
 const RACY_MS = 2000;
@@ -20,9 +21,9 @@ const MAX_ENTRIES = 200_000;
 
 export interface StatCache {
   /** The content hash (hex) recorded for a file with exactly these stamps, or undefined. */
-  lookup(st: Stats): string | undefined;
+  lookup(st: FileStat): string | undefined;
   /** Records a content hash just computed for `st` (`hashedAt`: when hashing started, ms). */
-  store(st: Stats, hashHex: string, hashedAt?: number): void;
+  store(st: FileStat, hashHex: string, hashedAt?: number): void;
   /** Writes the cache file when something was added. */
   flush(): void;
   /** Counters for tests and benchmarks. */

@@ -1,9 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { chownSync, mkdirSync, statSync, utimesSync, writeFileSync, cpSync, symlinkSync, chmodSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { checksumSources, describeEntryChange, diffManifests } from '../../../src/builder/fileops/checksum.js';
+import { checksumSources, createEntryMemo, describeEntryChange, diffManifests } from '../../../src/builder/fileops/checksum.js';
 import { createPatternMatcher } from '../../../src/builder/fileops/patterns.js';
 import { openStatCache } from '../../../src/builder/fileops/stat-cache.js';
 import { rejects } from '../../helpers/assert.js';
@@ -143,6 +143,59 @@ test('describeEntryChange() says what changed for --explain: content, mode, owne
   const m2 = await m();
   assert.is(describeEntryChange(m2['/l'], m2['/l2']), 'link target "a" → "b"');
   assert.is(describeEntryChange(m2['/l'], m2['/README.md']), 'type symlink → file');
+});
+
+test('relative manifest paths are the rooted ones as a user writes them (normalised, no leading slash)', async () => {
+  const ctx = context();
+  mkdirSync(join(ctx, '.hidden'));
+  writeFileSync(join(ctx, '.hidden/.x'), 'x');
+  const written = (p: string) => (p.includes('//') || p.includes('/.') ? posix.normalize(p) : p).replace(/^\/+/, '');
+  for (const sources of [['.'], ['src'], ['src/'], ['./src'], ['src/./lib'], ['src/*.js'], ['README.md'], ['/src/lib/'], ['.hidden']]) {
+    const rooted = (await checksumSources(ctx, sources, {})).manifest;
+    const relative = (await checksumSources(ctx, sources, { manifestPaths: 'relative' })).manifest;
+    assert.equal(relative, Object.fromEntries(Object.entries(rooted).map(([k, v]) => [written(k), v])), sources.join(' '));
+  }
+});
+
+test('an entry memo gives the same digest and manifest, and any change to an entry is seen through it', async () => {
+  const ctx = context();
+  symlinkSync('src/app.js', join(ctx, 'link'));
+  const memo = createEntryMemo({ racyMs: 0 });
+  const plain = await checksumSources(ctx, ['.'], {});
+  const first = await checksumSources(ctx, ['.'], { memo });
+  assert.is(memo.rows.size, Object.keys(first.manifest).length, 'every entry kept');
+  const again = await checksumSources(ctx, ['.'], { memo });
+  assert.equal([first.digest, again.digest], [plain.digest, plain.digest]);
+  assert.equal(again.manifest, plain.manifest);
+  const changes: Array<[string, () => void]> = [
+    ['content, same size', () => writeFileSync(join(ctx, 'src/app.js'), 'console.log(9)\n')],
+    ['mode', () => chmodSync(join(ctx, 'src/lib/util.js'), 0o600)],
+    ['directory mode', () => chmodSync(join(ctx, 'src/lib'), 0o700)],
+    ['link target', () => execFileSync('ln', ['-sfn', 'README.md', join(ctx, 'link')])],
+    ['a new file', () => writeFileSync(join(ctx, 'src/lib/new.js'), '')],
+  ];
+  let before = again.digest;
+  for (const [what, change] of changes) {
+    // Past the clock's tick (a jiffy): a change within the tick of the last read keeps its stamps, which is what
+    // the racy window (0 here) is for.
+    await new Promise((r) => setTimeout(r, 25));
+    change();
+    const viaMemo = await checksumSources(ctx, ['.'], { memo });
+    const fresh = await checksumSources(ctx, ['.'], {});
+    assert.is.not(viaMemo.digest, before, what);
+    assert.is(viaMemo.digest, fresh.digest, what);
+    assert.equal(viaMemo.manifest, fresh.manifest, what);
+    before = viaMemo.digest;
+  }
+  const owners = await checksumSources(ctx, ['.'], { memo, ownership: 'reset' });
+  assert.is(owners.digest, (await checksumSources(ctx, ['.'], { ownership: 'reset' })).digest, 'ownership is part of the memo');
+});
+
+test('an entry memo keeps nothing changed within its racy window', async () => {
+  const ctx = context();
+  const memo = createEntryMemo();
+  await checksumSources(ctx, ['.'], { memo });
+  assert.is(memo.rows.size, 0, 'every file was just written');
 });
 
 test('a missing source fails like the copy would', async () => {
