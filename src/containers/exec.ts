@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { KilnError } from '../errors.js';
 import { createContainerStore } from './containers.js';
 import { bundleDir } from '../sandbox/executor.js';
-import { RUNC, runcArgs, runcLoggedError, runtimeError } from '../sandbox/runc.js';
+import { runcArgs, runcExecutable, runcLoggedError, runtimeError } from '../sandbox/runc.js';
 import { mergeEnv, parseEnvFlags } from './run-config.js';
 import { shimResizer, TTY_SHIM_RUNC_FLAGS, underTtyShim } from '../native/tty-shim.js';
 import { resolveUser } from '../sandbox/user.js';
@@ -71,8 +71,8 @@ export async function execInContainer(root: string, ref: string, o: ExecOptions)
   // it to the tty shim, which relays it over pipes.
   const shim = Boolean(o.tty) && (Boolean(st) || !(process.stdin.isTTY && process.stdout.isTTY));
   const [cmd, args] = shim
-    ? underTtyShim(RUNC, [...runcArgs(root, log), 'exec', ...TTY_SHIM_RUNC_FLAGS, '--process', procFile, rec.id])
-    : [RUNC, [...runcArgs(root, log), 'exec', '--process', procFile, ...(o.detach ? ['--detach'] : []), rec.id]];
+    ? underTtyShim(runcExecutable(), [...runcArgs(root, log), 'exec', ...TTY_SHIM_RUNC_FLAGS, '--process', procFile, rec.id])
+    : [runcExecutable(), [...runcArgs(root, log), 'exec', '--process', procFile, ...(o.detach ? ['--detach'] : []), rec.id]];
   const child = spawn(cmd, args, {
     stdio: st
       ? [st.stdin ? 'pipe' : 'ignore', st.stdout ? 'pipe' : 'ignore', st.stderr || shim ? 'pipe' : 'ignore', ...(shim ? ['pipe' as const] : [])]

@@ -34,11 +34,9 @@ let sealed: { fd: number; path: string; ino: number; size: number; mtimeMs: numb
  * `RUNC`. runc 1.1 protects its binary from a container that would rewrite it (CVE-2019-5736) by re-executing
  * itself from a read-only copy at every start; a runc executed from a memfd sealed against writes is such a copy,
  * which runc recognises by its seals and does not copy again (about 5 ms of every RUN step here). The copy is
- * made again when the binary on disk changes (an upgrade reaches the next start). `KILN_RUNC` (a test's stand-in)
- * is executed as named.
+ * made again when the binary on disk changes (an upgrade reaches the next start).
  */
 export function runcExecutable(): string {
-  if (process.env.KILN_RUNC) return RUNC;
   try {
     const path = sealed?.path ?? runcOnPath();
     if (!path) return RUNC;
