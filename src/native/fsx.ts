@@ -87,13 +87,8 @@ export interface NativeMount {
 
 /** The native mount calls if the addon has them; never throws (a missing addon means "use mount(8)"). */
 export function nativeMount(): NativeMount | undefined {
-  let b: FsxBinding;
-  try {
-    b = fsx();
-  } catch {
-    return undefined;
-  }
-  if (!b.mount || !b.umount2) return undefined;
+  const b = optionalFsx();
+  if (!b?.mount || !b.umount2) return undefined;
   return { mount: b.mount.bind(b), umount2: b.umount2.bind(b) };
 }
 
@@ -153,13 +148,7 @@ export function readBeneath(root: string, rel: string, maxBytes: number): Buffer
  * the addon is missing or predates it. Throws Node-style errno errors (the file cannot be read).
  */
 export function sealedCopy(path: string): number | undefined {
-  let b: FsxBinding;
-  try {
-    b = fsx();
-  } catch {
-    return undefined;
-  }
-  return b.sealedCopy?.(path);
+  return optionalFsx()?.sealedCopy?.(path);
 }
 
 /**
@@ -167,12 +156,14 @@ export function sealedCopy(path: string): number | undefined {
  * the addon is missing or predates it. Throws Node-style errno errors.
  */
 export function scanDir(dir: string): [string[], Float64Array] | undefined {
-  if (!binding && loadError !== undefined) return undefined;
-  let b: FsxBinding;
+  return optionalFsx()?.scanDir?.(dir);
+}
+
+/** The addon, or `undefined` when it cannot be loaded (for calls that have a slower fallback). */
+function optionalFsx(): FsxBinding | undefined {
   try {
-    b = fsx();
+    return fsx();
   } catch {
     return undefined;
   }
-  return b.scanDir?.(dir);
 }
