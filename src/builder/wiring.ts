@@ -66,19 +66,22 @@ export function fileOpsPort(rootDir: string, tmpDir: string): FileOpsPort & { fl
       const urls = spec.add ? spec.sources.filter(isHttpSource) : [];
       const local = spec.sources.filter((s) => !urls.includes(s));
       if (local.length) {
-        const sum = await checksumSources(spec.srcRoot, local, {
-          ignore: spec.ignore,
-          exclude: spec.exclude,
-          parents: spec.parents,
-          statCache,
-          ownership: ownership(spec),
-          signal: opts.signal,
-          // Paths as the user writes them (relative to the source root, normalised), for --explain and the record.
-          manifestPaths: 'relative',
-          memo,
-        });
+        const sum = await phase('copy.checksum', () =>
+          checksumSources(spec.srcRoot, local, {
+            ignore: spec.ignore,
+            exclude: spec.exclude,
+            parents: spec.parents,
+            statCache,
+            ownership: ownership(spec),
+            signal: opts.signal,
+            // Paths as the user writes them (relative to the source root, normalised), for --explain and the record.
+            manifestPaths: 'relative',
+            memo,
+          }),
+        );
         parts.push(sum.digest);
-        files = sum.manifest;
+        // The memo's manifest is frozen and shared: copied when URLs or heredocs add to it below.
+        files = urls.length || spec.heredocs.length ? { ...sum.manifest } : (sum.manifest as Record<string, string>);
       }
       for (const url of urls) {
         if (spec.checksum) {

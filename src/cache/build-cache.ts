@@ -13,7 +13,8 @@
  * a miss can be explained against the closest earlier record (src/builder/explain.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ownerToken } from './lock.js';
 import type { Descriptor, Digest } from '../image/types.js';
@@ -101,12 +102,25 @@ async function writeAtomic(path: string, data: string): Promise<void> {
   await rename(tmp, path);
 }
 
-async function readJson<T>(path: string): Promise<T | undefined> {
+/**
+ * Reads a small JSON file synchronously: a cached step reads its record and slots, and an async read is four
+ * thread-pool round trips (measured 165 µs against 11 µs for a 100-byte file), most of a no-op step's cost.
+ */
+function readJson<T>(path: string): T | undefined {
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' || err instanceof SyntaxError) return undefined;
     throw err;
+  }
+}
+
+/** A small file's text, or '' when it cannot be read. */
+function readSmall(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
   }
 }
 
@@ -150,7 +164,7 @@ export async function openBuildCache(root: string): Promise<BuildCache> {
   return {
     mountsDir,
     async get(key) {
-      const f = await readJson<RootFile>(rootPath(key));
+      const f = readJson<RootFile>(rootPath(key));
       if (!f || f.key !== key) return undefined;
       const rec = toRecord(f);
       if (Date.now() - (Date.parse(f.lastUsed) || 0) > TOUCH_AFTER_MS) await write(rec, new Date()).catch(() => {});
@@ -160,9 +174,9 @@ export async function openBuildCache(root: string): Promise<BuildCache> {
       await writeAtomic(inputsPath(record.key), JSON.stringify(record.inputs));
       await write(record, new Date());
     },
-    inputsOf: (key) => readJson<StepInputs>(inputsPath(key)),
+    inputsOf: async (key) => readJson<StepInputs>(inputsPath(key)),
     async addBlob(key, compression, desc) {
-      const f = await readJson<RootFile>(rootPath(key));
+      const f = readJson<RootFile>(rootPath(key));
       if (!f?.result.layer) return;
       f.result.layer.blobs[compression] = desc;
       await write(toRecord(f), new Date());
@@ -174,7 +188,7 @@ export async function openBuildCache(root: string): Promise<BuildCache> {
       await Promise.all(
         slots.map(async (s) => {
           const path = join(slotDir, s);
-          if ((await readFile(path, 'utf8').catch(() => '')) === key) return;
+          if (readSmall(path) === key) return;
           await writeAtomic(path, key);
         }),
       );
@@ -183,11 +197,11 @@ export async function openBuildCache(root: string): Promise<BuildCache> {
       for (const s of slots) {
         let key: string;
         try {
-          key = (await readFile(join(slotDir, s), 'utf8')).trim();
+          key = readFileSync(join(slotDir, s), 'utf8').trim();
         } catch {
           continue;
         }
-        const inputs = await readJson<StepInputs>(inputsPath(key));
+        const inputs = readJson<StepInputs>(inputsPath(key));
         if (inputs) return { key, inputs };
       }
       return undefined;
@@ -196,7 +210,12 @@ export async function openBuildCache(root: string): Promise<BuildCache> {
       const out: Array<CacheRecord & { lastUsed: number }> = [];
       for (const name of await readdir(rootsDir).catch(() => [] as string[])) {
         if (!name.startsWith(ROOT_PREFIX) || !name.endsWith('.json')) continue;
-        const f = await readJson<RootFile>(join(rootsDir, name)).catch(() => undefined);
+        let f: RootFile | undefined;
+        try {
+          f = readJson<RootFile>(join(rootsDir, name));
+        } catch {
+          continue; // unreadable: not listed, as a missing one
+        }
         if (f?.key) out.push({ ...toRecord(f), lastUsed: Date.parse(f.lastUsed) || 0 });
       }
       return out;

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Writable, addAbortSignal, type Readable } from 'node:stream';
@@ -33,7 +34,8 @@ export function createContentStore(dir: string, opts: ContentStoreOptions = {}):
 
   async function info(digest: Digest): Promise<BlobInfo | undefined> {
     try {
-      const st = await stat(blobPath(digest));
+      // Synchronous: every cached step asks whether its blob is there, and an async stat costs ten times more.
+      const st = statSync(blobPath(digest));
       return { digest, size: st.size };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;

@@ -23,7 +23,8 @@ export type ChecksumManifest = Record<string, string>;
 export interface SourceChecksum {
   /** `sha256:…` over the patterns, their matches and every entry's full record, in order. */
   digest: Digest;
-  manifest: ChecksumManifest;
+  /** Frozen when it comes from the memo: copy it to add to it. */
+  manifest: Readonly<ChecksumManifest>;
   /** Files whose content was hashed (stat cache misses), for tests and benchmarks. */
   hashed: number;
 }
@@ -54,8 +55,22 @@ export interface ChecksumOptions extends SelectOptions {
  */
 export interface EntryMemo {
   rows: Map<string, MemoRow>;
+  /**
+   * Whole results by selection (patterns, matches, options), with every entry's name and stamps: a no-op rebuild
+   * finds them all unchanged in one comparison loop and reuses the digest and manifest (a frozen object) as they
+   * are, without a record or manifest key per entry. Any difference falls back to the per-entry rows.
+   */
+  selections: Map<string, SelectionRow>;
   /** Entries changed less than this long (ms) before a checksum began are not kept (the stat cache's racy rule). */
   racyMs: number;
+}
+
+interface SelectionRow {
+  rels: string[];
+  /** STAMPS numbers per entry, in selection order. */
+  stamps: Float64Array;
+  digest: Digest;
+  manifest: Readonly<ChecksumManifest>;
 }
 
 interface MemoRow {
@@ -73,14 +88,63 @@ interface MemoRow {
   short: string;
 }
 
+/** Entry rows kept, and entries over all kept selections: past either, that map starts afresh (~100 MB at most). */
 const MEMO_MAX = 200_000;
+const SELECTION_ENTRIES_MAX = 200_000;
+/** Stamps compared per entry: dev, ino, mode, uid, gid, rdev, size, mtime, ctime. */
+const STAMPS = 9;
 
 /**
  * An empty memo. `racyMs` (default 2000, as the stat cache): timestamps tick coarsely, so a file rewritten within
  * the tick it was read in keeps its stamps; a record is trusted only for files older than that when read.
  */
 export function createEntryMemo(opts: { racyMs?: number } = {}): EntryMemo {
-  return { rows: new Map(), racyMs: opts.racyMs ?? 2000 };
+  return { rows: new Map(), selections: new Map(), racyMs: opts.racyMs ?? 2000 };
+}
+
+/** Writes an entry's stamps at `o`. */
+function putStamps(out: Float64Array, o: number, st: FileStat): void {
+  out[o] = st.dev;
+  out[o + 1] = st.ino;
+  out[o + 2] = st.mode;
+  out[o + 3] = st.uid;
+  out[o + 4] = st.gid;
+  out[o + 5] = st.rdev;
+  out[o + 6] = st.size;
+  out[o + 7] = st.mtimeMs;
+  out[o + 8] = st.ctimeMs;
+}
+
+/** Whether every entry of `selected` has the name and stamps `row` was computed from. */
+function selectionUnchanged(row: SelectionRow, selected: readonly SelectedSource[]): boolean {
+  const s = row.stamps;
+  let i = 0;
+  for (const src of selected) {
+    for (const e of src.entries) {
+      if (i >= row.rels.length || row.rels[i] !== e.rel) return false;
+      const st = e.st;
+      const o = i * STAMPS;
+      if (
+        s[o + 7] !== st.mtimeMs ||
+        s[o + 8] !== st.ctimeMs ||
+        s[o + 1] !== st.ino ||
+        s[o + 6] !== st.size ||
+        s[o] !== st.dev ||
+        s[o + 2] !== st.mode ||
+        s[o + 3] !== st.uid ||
+        s[o + 4] !== st.gid ||
+        s[o + 5] !== st.rdev
+      )
+        return false;
+      i++;
+    }
+  }
+  return i === row.rels.length;
+}
+
+/** The key of a selection's memo row: what was selected (patterns, matches, where they resolved) and how it is summed. */
+function selectionKey(selected: readonly SelectedSource[], ownership: string, relative: boolean): string {
+  return JSON.stringify([ownership, relative, selected.map((s) => [s.pattern, s.path, s.abs])]);
 }
 
 function memoHit(m: MemoRow | undefined, st: FileStat, ownership: 'keep' | 'reset'): m is MemoRow {
@@ -118,7 +182,11 @@ export async function checksumSelection(selected: readonly SelectedSource[], opt
   const cache = opts.statCache ?? noStatCache();
   const memo = opts.memo;
   const ownership = opts.ownership ?? 'keep';
+  const relative = opts.manifestPaths === 'relative';
   const started = Date.now();
+  const selKey = memo ? selectionKey(selected, ownership, relative) : '';
+  const known = memo?.selections.get(selKey);
+  if (known && selectionUnchanged(known, selected)) return { digest: known.digest, manifest: known.manifest, hashed: 0 };
   const contentHash = new Map<string, string>();
   const pending: Array<{ abs: string; st: FileStat }> = [];
   let hashed = 0;
@@ -155,7 +223,6 @@ export async function checksumSelection(selected: readonly SelectedSource[], opt
   cache.flush();
   if (memo && memo.rows.size > MEMO_MAX) memo.rows.clear();
 
-  const relative = opts.manifestPaths === 'relative';
   const manifest: ChecksumManifest = {};
   const total = createHash('sha256').update('kiln-sources-v2\n');
   // Hot path: records are hashed in batches of ~64 KiB (one update per entry cost a native call each).
@@ -185,7 +252,37 @@ export async function checksumSelection(selected: readonly SelectedSource[], opt
     }
   }
   total.update(batch);
-  return { digest: `sha256:${total.digest('hex')}`, manifest, hashed };
+  const digest: Digest = `sha256:${total.digest('hex')}`;
+  if (memo) rememberSelection(memo, selKey, selected, started, { digest, manifest });
+  return { digest, manifest, hashed };
+}
+
+/** Keeps a selection's result when every entry is past the racy window; its manifest is frozen (callers copy to add). */
+function rememberSelection(
+  memo: EntryMemo,
+  key: string,
+  selected: readonly SelectedSource[],
+  started: number,
+  result: { digest: Digest; manifest: ChecksumManifest },
+): void {
+  memo.selections.delete(key);
+  const count = selected.reduce((n, src) => n + src.entries.length, 0);
+  if (count > SELECTION_ENTRIES_MAX) return;
+  const rels: string[] = new Array<string>(count);
+  const stamps = new Float64Array(count * STAMPS);
+  let i = 0;
+  for (const src of selected) {
+    for (const e of src.entries) {
+      if (started - Math.max(e.st.ctimeMs, e.st.mtimeMs) < memo.racyMs) return;
+      rels[i] = e.rel;
+      putStamps(stamps, i * STAMPS, e.st);
+      i++;
+    }
+  }
+  let kept = count;
+  for (const row of memo.selections.values()) kept += row.rels.length;
+  if (kept > SELECTION_ENTRIES_MAX) memo.selections.clear();
+  memo.selections.set(key, { rels, stamps, digest: result.digest, manifest: Object.freeze(result.manifest) });
 }
 
 function stamps(st: FileStat): Omit<MemoRow, 'ownership' | 'rec' | 'short'> {

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chownSync, mkdirSync, statSync, utimesSync, writeFileSync, cpSync, symlinkSync, chmodSync } from 'node:fs';
+import { chownSync, mkdirSync, statSync, utimesSync, writeFileSync, cpSync, symlinkSync, chmodSync, rmSync, renameSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { checksumSources, createEntryMemo, describeEntryChange, diffManifests } from '../../../src/builder/fileops/checksum.js';
@@ -167,12 +167,16 @@ test('an entry memo gives the same digest and manifest, and any change to an ent
   const again = await checksumSources(ctx, ['.'], { memo });
   assert.equal([first.digest, again.digest], [plain.digest, plain.digest]);
   assert.equal(again.manifest, plain.manifest);
+  assert.is(again.manifest, first.manifest, 'an unchanged selection reuses the whole result');
+  assert.ok(Object.isFrozen(again.manifest), 'the shared manifest cannot be changed by a caller');
   const changes: Array<[string, () => void]> = [
     ['content, same size', () => writeFileSync(join(ctx, 'src/app.js'), 'console.log(9)\n')],
     ['mode', () => chmodSync(join(ctx, 'src/lib/util.js'), 0o600)],
     ['directory mode', () => chmodSync(join(ctx, 'src/lib'), 0o700)],
     ['link target', () => execFileSync('ln', ['-sfn', 'README.md', join(ctx, 'link')])],
     ['a new file', () => writeFileSync(join(ctx, 'src/lib/new.js'), '')],
+    ['a file removed', () => rmSync(join(ctx, 'src/lib/new.js'))],
+    ['a file renamed', () => renameSync(join(ctx, 'README.md'), join(ctx, 'README.txt'))],
   ];
   let before = again.digest;
   for (const [what, change] of changes) {
@@ -185,6 +189,7 @@ test('an entry memo gives the same digest and manifest, and any change to an ent
     assert.is.not(viaMemo.digest, before, what);
     assert.is(viaMemo.digest, fresh.digest, what);
     assert.equal(viaMemo.manifest, fresh.manifest, what);
+    assert.is((await checksumSources(ctx, ['.'], { memo })).digest, fresh.digest, `${what}: again, through the whole-selection memo`);
     before = viaMemo.digest;
   }
   const owners = await checksumSources(ctx, ['.'], { memo, ownership: 'reset' });
@@ -196,6 +201,7 @@ test('an entry memo keeps nothing changed within its racy window', async () => {
   const memo = createEntryMemo();
   await checksumSources(ctx, ['.'], { memo });
   assert.is(memo.rows.size, 0, 'every file was just written');
+  assert.is(memo.selections.size, 0, 'nor the selection');
 });
 
 test('a missing source fails like the copy would', async () => {
