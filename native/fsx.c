@@ -463,6 +463,103 @@ static napi_value read_beneath(napi_env env, napi_callback_info info) {
 
 static int by_bytes(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
+/* One directory's scan, made without touching JS (so it can run on a libuv worker thread). */
+struct scan {
+  char path[PATH_MAX_LEN];
+  char **names;
+  size_t n;
+  double *fields;
+  int err;                                      /* errno of the failed call, 0 on success */
+  const char *syscall;                          /* "scandir" or "lstat" */
+  char shown[PATH_MAX_LEN + NAME_MAX_LEN + 2];  /* the path it failed on */
+  napi_deferred deferred;
+  napi_async_work work;
+};
+
+static void scan_free(struct scan *sc) {
+  for (size_t i = 0; sc->names && i < sc->n; i++) free(sc->names[i]);
+  free(sc->names);
+  free(sc->fields);
+  free(sc);
+}
+
+/* Reads sc->path: names (sorted by bytes) and SCAN_FIELDS numbers per name, or sc->err and where it failed. */
+static void scan_collect(struct scan *sc) {
+  sc->syscall = "scandir";
+  snprintf(sc->shown, sizeof sc->shown, "%s", sc->path);
+  int fd = open(sc->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) { sc->err = errno; return; }
+  DIR *dir = fdopendir(fd);
+  if (!dir) { sc->err = errno; close(fd); return; }
+  size_t cap = 64;
+  sc->names = malloc(cap * sizeof *sc->names);
+  struct dirent *d;
+  errno = 0;
+  while (sc->names && (d = readdir(dir)) != NULL) {
+    if (d->d_name[0] == '.' && (d->d_name[1] == 0 || (d->d_name[1] == '.' && d->d_name[2] == 0))) continue;
+    if (sc->n == cap) {
+      char **grown = realloc(sc->names, (cap *= 2) * sizeof *sc->names);
+      if (!grown) { sc->err = ENOMEM; break; }
+      sc->names = grown;
+    }
+    if (!(sc->names[sc->n] = strdup(d->d_name))) { sc->err = ENOMEM; break; }
+    sc->n++;
+  }
+  if (!sc->names) sc->err = ENOMEM;
+  else if (!sc->err && errno) sc->err = errno;
+  if (!sc->err) {
+    qsort(sc->names, sc->n, sizeof *sc->names, by_bytes);
+    sc->fields = malloc((sc->n ? sc->n : 1) * SCAN_FIELDS * sizeof(double));
+    if (!sc->fields) sc->err = ENOMEM;
+  }
+  for (size_t i = 0; !sc->err && i < sc->n; i++) {
+    struct stat st;
+    if (fstatat(dirfd(dir), sc->names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      sc->err = errno;
+      sc->syscall = "lstat";
+      snprintf(sc->shown, sizeof sc->shown, "%s/%s", sc->path, sc->names[i]);
+      break;
+    }
+    double *o = sc->fields + i * SCAN_FIELDS;
+    o[0] = (double)st.st_dev; o[1] = (double)st.st_mode; o[2] = (double)st.st_nlink; o[3] = (double)st.st_uid;
+    o[4] = (double)st.st_gid; o[5] = (double)st.st_rdev; o[6] = (double)st.st_ino; o[7] = (double)st.st_size;
+    o[8] = (double)st.st_atim.tv_sec; o[9] = (double)st.st_atim.tv_nsec;
+    o[10] = (double)st.st_mtim.tv_sec; o[11] = (double)st.st_mtim.tv_nsec;
+    o[12] = (double)st.st_ctim.tv_sec; o[13] = (double)st.st_ctim.tv_nsec;
+    o[14] = (double)st.st_blksize; o[15] = (double)st.st_blocks;
+  }
+  closedir(dir);
+}
+
+/* [names, Float64Array] of a successful scan. */
+static napi_value scan_result(napi_env env, const struct scan *sc) {
+  napi_value result, list, buf, arr, name;
+  double *f = NULL;
+  napi_create_arraybuffer(env, sc->n * SCAN_FIELDS * sizeof(double), (void **)&f, &buf);
+  if (sc->n) memcpy(f, sc->fields, sc->n * SCAN_FIELDS * sizeof(double));
+  napi_create_array_with_length(env, sc->n, &list);
+  for (size_t i = 0; i < sc->n; i++) {
+    napi_create_string_utf8(env, sc->names[i], NAPI_AUTO_LENGTH, &name);
+    napi_set_element(env, list, (uint32_t)i, name);
+  }
+  napi_create_typedarray(env, napi_float64_array, sc->n * SCAN_FIELDS, buf, 0, &arr);
+  napi_create_array_with_length(env, 2, &result);
+  napi_set_element(env, result, 0, list);
+  napi_set_element(env, result, 1, arr);
+  return result;
+}
+
+/* Allocates a scan of the path in argv[0], or throws and returns NULL. */
+static struct scan *scan_new(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct scan *sc = calloc(1, sizeof *sc);
+  if (!sc) { throw_errno(env, ENOMEM, "scandir", ""); return NULL; }
+  if (argc < 1 || get_string(env, argv[0], sc->path, sizeof sc->path) < 0) { free(sc); return NULL; }
+  return sc;
+}
+
 /*
  * scanDir(dir): the names in a directory sorted by their bytes, and the lstat of each as one Float64Array of
  * SCAN_FIELDS numbers per name (dev, mode, nlink, uid, gid, rdev, ino, size, atime s, ns, mtime s, ns, ctime s, ns,
@@ -471,71 +568,47 @@ static int by_bytes(const void *a, const void *b) { return strcmp(*(const char *
  * of 5,000 files is walked at every build to prove it unchanged, and Node's per-call cost was most of that walk.
  */
 static napi_value scan_dir(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  char path[PATH_MAX_LEN];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1 || get_string(env, argv[0], path, sizeof path) < 0) return NULL;
-  int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return throw_errno(env, errno, "scandir", path);
-  DIR *dir = fdopendir(fd);
-  if (!dir) { int err = errno; close(fd); return throw_errno(env, err, "scandir", path); }
-  size_t cap = 64, n = 0;
-  char **names = malloc(cap * sizeof *names);
-  struct dirent *d;
-  int err = 0;
-  errno = 0;
-  while (names && (d = readdir(dir)) != NULL) {
-    if (d->d_name[0] == '.' && (d->d_name[1] == 0 || (d->d_name[1] == '.' && d->d_name[2] == 0))) continue;
-    if (n == cap) {
-      char **grown = realloc(names, (cap *= 2) * sizeof *names);
-      if (!grown) { err = ENOMEM; break; }
-      names = grown;
-    }
-    if (!(names[n] = strdup(d->d_name))) { err = ENOMEM; break; }
-    n++;
+  struct scan *sc = scan_new(env, info);
+  if (!sc) return NULL;
+  scan_collect(sc);
+  napi_value result = NULL;
+  if (sc->err) throw_errno(env, sc->err, sc->syscall, sc->shown);
+  else result = scan_result(env, sc);
+  scan_free(sc);
+  return result;
+}
+
+static void scan_execute(napi_env env, void *data) {
+  (void)env;
+  scan_collect(data);
+}
+
+static void scan_complete(napi_env env, napi_status status, void *data) {
+  struct scan *sc = data;
+  if (status != napi_ok && !sc->err) sc->err = ECANCELED;
+  if (sc->err) napi_reject_deferred(env, sc->deferred, errno_error(env, sc->err, sc->syscall, sc->shown));
+  else napi_resolve_deferred(env, sc->deferred, scan_result(env, sc));
+  napi_delete_async_work(env, sc->work);
+  scan_free(sc);
+}
+
+/*
+ * scanDirAsync(dir): scanDir on a libuv worker thread, as a promise. A walk scans the subdirectories it will
+ * enter side by side: on a machine whose system calls are slow (a VM), the fstatat calls of a large context are
+ * most of a no-op build, and the thread pool spreads them over the cores.
+ */
+static napi_value scan_dir_async(napi_env env, napi_callback_info info) {
+  struct scan *sc = scan_new(env, info);
+  if (!sc) return NULL;
+  napi_value promise, name;
+  napi_create_promise(env, &sc->deferred, &promise);
+  napi_create_string_utf8(env, "kiln.scanDir", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, scan_execute, scan_complete, sc, &sc->work) != napi_ok ||
+      napi_queue_async_work(env, sc->work) != napi_ok) {
+    napi_reject_deferred(env, sc->deferred, errno_error(env, EAGAIN, "scandir", sc->path));
+    scan_free(sc);
   }
-  if (!names) err = ENOMEM;
-  else if (!err && errno) err = errno;
-  napi_value result = NULL, list, buf, arr;
-  double *f = NULL;
-  if (!err) {
-    qsort(names, n, sizeof *names, by_bytes);
-    napi_create_arraybuffer(env, n * SCAN_FIELDS * sizeof(double), (void **)&f, &buf);
-    napi_create_array_with_length(env, n, &list);
-    for (size_t i = 0; i < n && !err; i++) {
-      struct stat st;
-      if (fstatat(dirfd(dir), names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
-        err = errno;
-        char shown[PATH_MAX_LEN + NAME_MAX_LEN + 2];
-        snprintf(shown, sizeof shown, "%s/%s", path, names[i]);
-        napi_throw(env, errno_error(env, err, "lstat", shown));
-        break;
-      }
-      double *o = f + i * SCAN_FIELDS;
-      o[0] = (double)st.st_dev; o[1] = (double)st.st_mode; o[2] = (double)st.st_nlink; o[3] = (double)st.st_uid;
-      o[4] = (double)st.st_gid; o[5] = (double)st.st_rdev; o[6] = (double)st.st_ino; o[7] = (double)st.st_size;
-      o[8] = (double)st.st_atim.tv_sec; o[9] = (double)st.st_atim.tv_nsec;
-      o[10] = (double)st.st_mtim.tv_sec; o[11] = (double)st.st_mtim.tv_nsec;
-      o[12] = (double)st.st_ctim.tv_sec; o[13] = (double)st.st_ctim.tv_nsec;
-      o[14] = (double)st.st_blksize; o[15] = (double)st.st_blocks;
-      napi_value name;
-      napi_create_string_utf8(env, names[i], NAPI_AUTO_LENGTH, &name);
-      napi_set_element(env, list, (uint32_t)i, name);
-    }
-    if (!err) {
-      napi_create_typedarray(env, napi_float64_array, n * SCAN_FIELDS, buf, 0, &arr);
-      napi_create_array_with_length(env, 2, &result);
-      napi_set_element(env, result, 0, list);
-      napi_set_element(env, result, 1, arr);
-    }
-  } else {
-    throw_errno(env, err, "scandir", path);
-  }
-  for (size_t i = 0; names && i < n; i++) free(names[i]);
-  free(names);
-  closedir(dir);
-  return err ? NULL : result;
+  return promise;
 }
 
 /*
@@ -587,6 +660,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"removeBeneath", NULL, remove_beneath, NULL, NULL, NULL, napi_default, NULL},
     {"sealedCopy", NULL, sealed_copy, NULL, NULL, NULL, napi_default, NULL},
     {"scanDir", NULL, scan_dir, NULL, NULL, NULL, napi_default, NULL},
+    {"scanDirAsync", NULL, scan_dir_async, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -125,7 +125,7 @@ export function fileOpsPort(rootDir: string, tmpDir: string): FileOpsPort & { fl
         let selection: SelectedSource[] | undefined;
         if (opts.only && !spec.add) {
           const { selectSources } = await import('./fileops/select.js');
-          const all = selectSources(spec.srcRoot, spec.sources, { ignore: spec.ignore, exclude: spec.exclude, parents: spec.parents });
+          const all = await selectSources(spec.srcRoot, spec.sources, { ignore: spec.ignore, exclude: spec.exclude, parents: spec.parents });
           const key = (abs: string) => posix.normalize(relative(spec.srcRoot, abs));
           const seen = new Set<string>();
           // Keep each source's top entry (it decides the destination) and the entries that changed.

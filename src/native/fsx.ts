@@ -21,6 +21,7 @@ interface FsxBinding {
   readBeneath?(root: string, rel: string, maxBytes: number): Buffer | null;
   sealedCopy?(path: string): number;
   scanDir?(dir: string): [string[], Float64Array];
+  scanDirAsync?(dir: string): Promise<[string[], Float64Array]>;
 }
 
 /** src/native and dist/native are both two levels below the repository root. */
@@ -157,6 +158,11 @@ export function sealedCopy(path: string): number | undefined {
  */
 export function scanDir(dir: string): [string[], Float64Array] | undefined {
   return optionalFsx()?.scanDir?.(dir);
+}
+
+/** scanDir on a libuv worker thread, or `undefined` when the addon is missing or predates it. Rejects as scanDir throws. */
+export function scanDirAsync(dir: string): Promise<[string[], Float64Array]> | undefined {
+  return optionalFsx()?.scanDirAsync?.(dir);
 }
 
 /** The addon, or `undefined` when it cannot be loaded (for calls that have a slower fallback). */

@@ -173,7 +173,7 @@ const HASH_CONCURRENCY = 4;
  * COPY_SOURCE_NOT_FOUND like the copy would, CANCELLED when `signal` aborts.
  */
 export async function checksumSources(root: string, patterns: readonly string[], opts: ChecksumOptions = {}): Promise<SourceChecksum> {
-  const selected = selectSources(root, patterns, opts);
+  const selected = await selectSources(root, patterns, opts);
   return checksumSelection(selected, opts);
 }
 

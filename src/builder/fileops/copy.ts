@@ -91,11 +91,11 @@ export async function copyFiles(opts: CopyOptions): Promise<CopyResult> {
   }
   const selection =
     opts.selection ??
-    selectSources(opts.srcRoot, opts.sources, {
+    (await selectSources(opts.srcRoot, opts.sources, {
       ignore: opts.ignore,
       exclude: opts.exclude,
       parents: opts.parents,
-    });
+    }));
   const dest = resolveDest(opts.dest, opts.workdir);
   const owner = opts.chown ? resolveChown(opts.chown, opts.passwdRoot ?? opts.destRoot) : undefined;
   const c = new Copier(opts, owner, opts.chmod ? parseChmod(opts.chmod) : undefined);

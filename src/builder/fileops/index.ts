@@ -1,7 +1,7 @@
 /**
  * The builder's file operations (COPY, ADD): what the builder's dispatch calls. Typical use for a COPY from the context:
  *
- *   const selection = selectSources(contextDir, sources, { ignore, exclude, parents });
+ *   const selection = await selectSources(contextDir, sources, { ignore, exclude, parents });
  *   const { digest, manifest } = await checksumSelection(selection, { statCache, ownership: 'reset' });
  *   // … cache key from digest; on a miss, with the step's rootfs mounted at rootfs:
  *   await copyFiles({ srcRoot: contextDir, sources, destRoot: rootfs, dest, workdir, chown, chmod,

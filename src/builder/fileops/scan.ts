@@ -5,7 +5,8 @@
  * Without the helper (an addon built before it) `scanDirectory` returns undefined and callers use fs.
  */
 import type { Stats } from 'node:fs';
-import { scanDir } from '../../native/fsx.js';
+import { lstatSync, readdirSync } from 'node:fs';
+import { scanDir, scanDirAsync } from '../../native/fsx.js';
 
 /** What kiln reads of a file's lstat: Node's Stats, or a scanned one. */
 export type FileStat = Pick<
@@ -100,7 +101,34 @@ export interface ScannedEntry {
  */
 export function scanDirectory(dir: string): ScannedEntry[] | undefined {
   const scanned = scanDir(dir);
-  if (!scanned) return undefined;
-  const [names, fields] = scanned;
+  return scanned && entriesOf(scanned);
+}
+
+/**
+ * scanDirectory on a worker thread, so a walk can scan the directories it will enter side by side; with Node's
+ * readdir + lstat (synchronous, in this thread) when the helper is not there. Rejects with Node-style errno errors.
+ */
+export async function scanDirectoryAsync(dir: string): Promise<ScannedEntry[]> {
+  const pending = scanDirAsync(dir);
+  if (pending) return entriesOf(await pending);
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  return sortByBytes(readdirSync(dir)).map((name) => ({ name, st: lstatSync(prefix + name) }));
+}
+
+function entriesOf([names, fields]: [string[], Float64Array]): ScannedEntry[] {
   return names.map((name, i) => ({ name, st: new ScannedStat(fields, i * FIELDS) }));
+}
+
+/**
+ * Sorts `names` in place by their UTF-8 bytes. Hot path (once per directory of a context): names without code
+ * units from U+D800 up, i.e. almost all, sort the same by UTF-16 code units, which needs no Buffers.
+ */
+export function sortByBytes(names: string[]): string[] {
+  for (const n of names) if (/[\uD800-\uFFFF]/.test(n)) return names.sort(byteOrder);
+  return names.sort();
+}
+
+/** Sorts names by their UTF-8 bytes (Go's and tar's order), not by UTF-16 code units. */
+export function byteOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }

@@ -4,17 +4,17 @@
  * pre-order list of entries. Both the cache checksum (checksum.ts) and the copy itself (copy.ts) consume this one
  * selection, so the key always covers exactly the files the copy writes.
  *
- * Hot path: one readdir + lstat per file in the selection, synchronous (5,000 files ≈ 20 ms here with fs; the async
- * variants cost 3–4x more in promise overhead for no concurrency gain on one disk), or with the native helper one
- * call per directory (scan.ts).
+ * Hot path: one native call per directory (scan.ts: readdir + fstatat on a worker thread; without the helper, Node's
+ * readdir + lstat). A directory's subdirectories that the walk will enter are scanned side by side while it goes
+ * through them in order: per file, Node's async fs cost 3–4x the synchronous calls in promise overhead, but one
+ * promise per directory is nothing, and the thread pool spreads the fstatat calls over the cores.
  */
-import { lstatSync, readdirSync } from 'node:fs';
 import { posix, relative } from 'node:path';
 import { KilnError } from '../../errors.js';
 import { hasWildcards, resolveWildcards, splitWildcards, unescapeGlob } from './glob.js';
 import { createPatternMatcher, type PathMatcher } from './patterns.js';
 import { lstatOrUndefined, resolveInRoot } from './root-path.js';
-import { scanDirectory, type FileStat, type ScannedEntry } from './scan.js';
+import { scanDirectoryAsync, type FileStat, type ScannedEntry } from './scan.js';
 
 /** One file, directory, symlink or special file of a selected source. */
 export interface Entry {
@@ -60,7 +60,7 @@ export function parentsSplit(pattern: string): { base: string; include: string }
  * Resolves every source pattern inside `root`. A pattern without wildcards must exist (COPY_SOURCE_NOT_FOUND);
  * a wildcard that matches nothing selects nothing, as BuildKit allows for Dockerfile COPY/ADD.
  */
-export function selectSources(root: string, patterns: readonly string[], opts: SelectOptions = {}): SelectedSource[] {
+export async function selectSources(root: string, patterns: readonly string[], opts: SelectOptions = {}): Promise<SelectedSource[]> {
   const exclude = opts.exclude && opts.exclude.length > 0 ? createPatternMatcher(opts.exclude) : undefined;
   const out: SelectedSource[] = [];
   for (const pattern of patterns) {
@@ -88,7 +88,7 @@ export function selectSources(root: string, patterns: readonly string[], opts: S
         throw notFound(pattern);
       }
       const entries: Entry[] = [{ rel: '', abs, st }];
-      const found = st.isDirectory() && walk(abs, '', rootRel, { ignore: opts.ignore, exclude, include }, entries);
+      const found = st.isDirectory() && (await walk(abs, '', rootRel, { ignore: opts.ignore, exclude, include }, entries, scanDirectoryAsync(abs)));
       // An ignored directory exists for the build only as the parent of something an exception re-includes.
       if (!found && rootRel !== '' && opts.ignore?.matches(rootRel)) {
         if (wild) continue;
@@ -126,11 +126,14 @@ interface Filters {
   include?: PathMatcher;
 }
 
-/** Appends the selected entries below `dirAbs`; returns whether anything was appended. */
-function walk(dirAbs: string, rel: string, rootRel: string, f: Filters, out: Entry[]): boolean {
+/**
+ * Appends the selected entries below `dirAbs` (whose scan is `scanning`); returns whether anything was appended.
+ * The subdirectories it will enter are scanned at once, each awaited when the walk reaches it.
+ */
+async function walk(dirAbs: string, rel: string, rootRel: string, f: Filters, out: Entry[], scanning: Promise<ScannedEntry[]>): Promise<boolean> {
   const prefix = dirAbs.endsWith('/') ? dirAbs : `${dirAbs}/`;
-  const scanned: ScannedEntry[] = scanDirectory(dirAbs) ?? sortByBytes(readdirSync(dirAbs)).map((name) => ({ name, st: lstatSync(prefix + name) }));
-  let any = false;
+  const scanned = await scanning;
+  const children: Array<{ rel: string; rootRel: string; abs: string; st: FileStat; selected: boolean; scan?: Promise<ScannedEntry[]> }> = [];
   for (const { name, st } of scanned) {
     const childRel = rel === '' ? name : `${rel}/${name}`;
     const childRootRel = rootRel === '' ? name : `${rootRel}/${name}`;
@@ -138,34 +141,30 @@ function walk(dirAbs: string, rel: string, rootRel: string, f: Filters, out: Ent
     const ignored = f.ignore?.matches(childRootRel) ?? false;
     const excluded = f.exclude?.matches(childRel) ?? false;
     const included = f.include ? f.include.matches(childRel) : true;
-    if (included && !ignored && !excluded) {
-      out.push({ rel: childRel, abs, st });
+    const selected = included && !ignored && !excluded;
+    if (!selected) {
+      if (!st.isDirectory()) continue;
+      if (ignored && !f.ignore!.hasExclusions) continue;
+      if (excluded && !f.exclude!.hasExclusions) continue;
+      // Not selected itself, but something below may be: it is then copied as a parent directory.
+    }
+    const child = { rel: childRel, rootRel: childRootRel, abs, st, selected, scan: st.isDirectory() ? scanDirectoryAsync(abs) : undefined };
+    // A scan that fails is rejected when the walk reaches it; until then nobody awaits it.
+    child.scan?.catch(() => {});
+    children.push(child);
+  }
+  let any = false;
+  for (const c of children) {
+    if (c.selected) {
+      out.push({ rel: c.rel, abs: c.abs, st: c.st });
       any = true;
-      if (st.isDirectory()) walk(abs, childRel, childRootRel, f, out);
+      if (c.scan) await walk(c.abs, c.rel, c.rootRel, f, out, c.scan);
       continue;
     }
-    if (!st.isDirectory()) continue;
-    if (ignored && !f.ignore!.hasExclusions) continue;
-    if (excluded && !f.exclude!.hasExclusions) continue;
-    // Not selected itself, but something below may be: it is then copied as a parent directory.
     const mark = out.length;
-    out.push({ rel: childRel, abs, st });
-    if (walk(abs, childRel, childRootRel, f, out)) any = true;
+    out.push({ rel: c.rel, abs: c.abs, st: c.st });
+    if (await walk(c.abs, c.rel, c.rootRel, f, out, c.scan!)) any = true;
     else out.length = mark;
   }
   return any;
-}
-
-/**
- * Sorts `names` in place by their UTF-8 bytes. Hot path (once per directory of a context): names without code
- * units from U+D800 up, i.e. almost all, sort the same by UTF-16 code units, which needs no Buffers.
- */
-export function sortByBytes(names: string[]): string[] {
-  for (const n of names) if (/[\uD800-\uFFFF]/.test(n)) return names.sort(byteOrder);
-  return names.sort();
-}
-
-/** Sorts names by their UTF-8 bytes (Go's and tar's order), not by UTF-16 code units. */
-export function byteOrder(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }

@@ -4,8 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { scanDirectory } from '../../../src/builder/fileops/scan.js';
-import { byteOrder } from '../../../src/builder/fileops/select.js';
+import { byteOrder, scanDirectory, scanDirectoryAsync, type ScannedEntry } from '../../../src/builder/fileops/scan.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kiln-scan-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -47,6 +46,21 @@ test('a directory named through a symlink is refused, not followed', () => {
     () => scanDirectory(join(dir, 'missing')),
     (e: NodeJS.ErrnoException) => e.code === 'ENOENT' && /missing/.test(e.message),
   );
+});
+
+test('a scan on a worker thread gives what the synchronous one does, and rejects as it throws', async () => {
+  // Reading a directory can move its atime (relatime): compared without it.
+  const plain = (entries: ScannedEntry[] | undefined) => entries?.map(({ name, st }) => ({ name, st: { ...st, atimeMs: 0 } }));
+  assert.equal(plain(await scanDirectoryAsync(dir)), plain(scanDirectory(dir)));
+  const scans = await Promise.all([dir, join(dir, 'sub')].map((d) => scanDirectoryAsync(d)));
+  assert.equal(scans.map(plain), [plain(scanDirectory(dir)), plain(scanDirectory(join(dir, 'sub')))], 'side by side');
+  const code = (p: string) =>
+    scanDirectoryAsync(p).then(
+      () => 'resolved',
+      (e: NodeJS.ErrnoException) => `${e.code} ${e.syscall} ${e.path === p}`,
+    );
+  assert.match(await code(join(dir, 'sub', 'up')), /^(ELOOP|ENOTDIR) scandir true$/, 'a symlinked directory is refused');
+  assert.is(await code(join(dir, 'missing')), 'ENOENT scandir true');
 });
 
 test.run();

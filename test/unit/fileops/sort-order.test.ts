@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { byteOrder, sortByBytes } from '../../../src/builder/fileops/select.js';
+import { byteOrder, sortByBytes } from '../../../src/builder/fileops/scan.js';
 
 const byBytes = (names: string[]) => [...names].sort(byteOrder);
 
