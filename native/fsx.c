@@ -21,8 +21,10 @@
 #include <sys/mount.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 #include <dirent.h>
@@ -611,6 +613,51 @@ static napi_value scan_dir_async(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+#if defined(__x86_64__)
+/* getpid through the 32-bit x86 ABI (int 0x80, call 20): the pid, a negative errno, or SIGSEGV without it. */
+static long ia32_getpid(void) {
+  long r;
+  __asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory");
+  return r;
+}
+
+/* getpid through the x32 ABI (bit 30 set): the pid, or -1 with ENOSYS without it. */
+static long x32_getpid(void) { return syscall(0x40000000L | 39); }
+
+/* Runs `call` in a child process: true when it returned a pid, false when it failed or the child died of it. */
+static bool runs_in_child(long (*call)(void)) {
+  pid_t pid = fork();
+  if (pid < 0) return true; /* cannot tell: keep the ABI */
+  if (pid == 0) _exit(call() > 0 ? 0 : 1);
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return true;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+#endif
+
+/*
+ * compatAbis(): [ia32, x32], whether this kernel runs system calls of the 32-bit x86 ABI and of the x32 ABI for
+ * this process (x86_64 only; [false, false] elsewhere). Each is tried in a forked child, because where the ABI is
+ * missing the call ends the caller: int 0x80 without IA32 emulation raises SIGSEGV, and a seccomp filter on kiln
+ * itself that leaves an ABI out kills with SIGSYS (then the containers could not use it either).
+ */
+static napi_value compat_abis(napi_env env, napi_callback_info info) {
+  (void)info;
+  bool ia32 = false, x32 = false;
+#if defined(__x86_64__)
+  ia32 = runs_in_child(ia32_getpid);
+  x32 = runs_in_child(x32_getpid);
+#endif
+  napi_value result, v;
+  napi_create_array_with_length(env, 2, &result);
+  napi_get_boolean(env, ia32, &v);
+  napi_set_element(env, result, 0, v);
+  napi_get_boolean(env, x32, &v);
+  napi_set_element(env, result, 1, v);
+  return result;
+}
+
 /*
  * sealedCopy(path): a sealed, close-on-exec memfd holding the file's bytes, for runc. runc 1.1 guards the host's
  * binary against a container rewriting it (CVE-2019-5736) by re-executing itself from a read-only copy at every
@@ -661,6 +708,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"sealedCopy", NULL, sealed_copy, NULL, NULL, NULL, napi_default, NULL},
     {"scanDir", NULL, scan_dir, NULL, NULL, NULL, napi_default, NULL},
     {"scanDirAsync", NULL, scan_dir_async, NULL, NULL, NULL, napi_default, NULL},
+    {"compatAbis", NULL, compat_abis, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -22,6 +22,7 @@ interface FsxBinding {
   sealedCopy?(path: string): number;
   scanDir?(dir: string): [string[], Float64Array];
   scanDirAsync?(dir: string): Promise<[string[], Float64Array]>;
+  compatAbis?(): [boolean, boolean];
 }
 
 /** src/native and dist/native are both two levels below the repository root. */
@@ -163,6 +164,15 @@ export function scanDir(dir: string): [string[], Float64Array] | undefined {
 /** scanDir on a libuv worker thread, or `undefined` when the addon is missing or predates it. Rejects as scanDir throws. */
 export function scanDirAsync(dir: string): Promise<[string[], Float64Array]> | undefined {
   return optionalFsx()?.scanDirAsync?.(dir);
+}
+
+/**
+ * Whether this kernel runs the 32-bit x86 and the x32 system call ABIs for this process (each tried in a forked
+ * child), or `undefined` when the addon is missing or predates the probe.
+ */
+export function compatAbis(): { ia32: boolean; x32: boolean } | undefined {
+  const r = optionalFsx()?.compatAbis?.();
+  return r && { ia32: r[0], x32: r[1] };
 }
 
 /** The addon, or `undefined` when it cannot be loaded (for calls that have a slower fallback). */

@@ -612,6 +612,8 @@ export interface SeccompForOptions {
   profile?: DockerSeccompProfile;
   /** Kernel release for `minKernel` filters; default this host's. */
   kernel?: string;
+  /** 32-bit ABIs the kernel does not run (compat-abis.ts), left out where the profile lists them; default none. */
+  withoutAbis?: { ia32?: boolean; x32?: boolean };
 }
 
 /**
@@ -630,6 +632,8 @@ export function seccompFor(capabilities: readonly string[], arch: string = proce
     const entry = profile.archMap.find((a) => a.architecture === native);
     architectures = entry ? [entry.architecture, ...(entry.subArchitectures ?? [])] : [];
   }
+  const drop = opts.withoutAbis ?? {};
+  architectures = architectures.filter((a) => !(drop.ia32 && a === 'SCMP_ARCH_X86') && !(drop.x32 && a === 'SCMP_ARCH_X32'));
   const has = (c: string) => capabilities.includes(c);
   const syscalls: OciSeccomp['syscalls'] = [];
   for (const r of profile.syscalls ?? []) {

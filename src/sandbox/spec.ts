@@ -5,6 +5,7 @@
  */
 import { KilnError } from '../errors.js';
 import { seccompFor } from './seccomp-profile.js';
+import { hostCompatAbis } from './compat-abis.js';
 import type { SeccompSetting } from './security-opt.js';
 import type { ContainerMount } from './types.js';
 import type { ResolvedUser } from './user.js';
@@ -151,6 +152,12 @@ export function withDefaultEnv(env: string[], home: string, tty = false): string
   return out;
 }
 
+/** The 32-bit ABIs this host's kernel does not run (compat-abis.ts). */
+function missingAbis(): { ia32: boolean; x32: boolean } {
+  const abis = hostCompatAbis();
+  return { ia32: !abis.ia32, x32: !abis.x32 };
+}
+
 /** Builds config.json for `runc run`. */
 export function buildSpec(input: SpecInput): Record<string, unknown> {
   const priv = input.privileged;
@@ -194,7 +201,8 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     : adjustCapabilities(DEFAULT_CAPABILITIES, input.capAdd ?? [], input.capDrop ?? [], input.hostCapabilities);
   // As Docker: the profile's capability-gated rules follow the bounding set (so `--cap-add SYS_ADMIN` allows mount).
   const sc = priv ? 'unconfined' : (input.seccomp ?? 'default');
-  const seccomp = sc === 'unconfined' ? undefined : seccompFor(caps, process.arch, sc === 'default' ? {} : { profile: sc.profile });
+  // A profile the user gave is applied as written; Docker's own leaves out the 32-bit ABIs this kernel does not run.
+  const seccomp = sc === 'unconfined' ? undefined : seccompFor(caps, process.arch, sc === 'default' ? { withoutAbis: missingAbis() } : { profile: sc.profile });
   return {
     ociVersion: '1.0.2-dev',
     process: {

@@ -5,12 +5,15 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFile, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createExecutor } from '../../../src/sandbox/executor.js';
 import { cleanupStale } from '../../../src/sandbox/cleanup.js';
 import type { RunOptions } from '../../../src/sandbox/types.js';
+import { hostCompatAbis } from '../../../src/sandbox/compat-abis.js';
+import { skipIf } from '../../helpers/skip.js';
 import { kiln } from '../../helpers/kiln-cli.js';
 import { createFixture, type Fixture } from './fixture.js';
 
@@ -105,6 +108,46 @@ test('a Docker-format profile replaces the default: its errno for the listed sys
   const r = await sh('mkdir /x; unshare -U true && echo unshared', { seccomp: { profile } });
   assert.match(r.err, /mkdir: can't create directory '\/x': Permission denied/);
   assert.match(r.out, /unshared/);
+});
+
+const onX64 = skipIf(process.arch !== 'x64', 'x86_64 only: the 32-bit x86 and x32 ABIs exist only there');
+
+onX64('the 32-bit ABIs behave in a container as the kernel runs them: filtered where it does, refused where not', async () => {
+  const abis = hostCompatAbis();
+  const dir = await mkdtemp(join(f.root, 'abi-'));
+  const src = join(dir, 'abi.c');
+  // `abi ia32`: getpid and unshare through int 0x80 (calls 20 and 310); `abi x32`: getpid through the x32 ABI.
+  await writeFile(
+    src,
+    [
+      '#include <stdio.h>',
+      '#include <string.h>',
+      '#include <unistd.h>',
+      'static long ia32(long nr, long a) { long r; __asm__ volatile ("int $0x80" : "=a"(r) : "a"(nr), "b"(a) : "memory"); return r; }',
+      'int main(int argc, char **argv) {',
+      '  if (argc > 1 && !strcmp(argv[1], "ia32")) {',
+      '    printf("getpid %ld\\n", ia32(20, 0)); fflush(stdout);',
+      '    printf("unshare %ld\\n", ia32(310, 0x10000000));',
+      '  } else {',
+      '    long r = syscall(0x40000000L | 39);',
+      '    printf("getpid %ld\\n", r);',
+      '  }',
+      '  return 0;',
+      '}',
+    ].join('\n'),
+  );
+  execFileSync('cc', ['-static', '-O2', '-o', join(dir, 'abi'), src]);
+  const run = (abi: string) => sh(`/abi/abi ${abi}; echo "exit $?"`, { mounts: [{ type: 'bind', source: dir, target: '/abi', options: ['rbind', 'ro'] }] });
+  const ia32 = await run('ia32');
+  if (abis.ia32) {
+    assert.match(ia32.out, /^getpid \d+$/m, `an allowed 32-bit call runs: ${ia32.out}`);
+    assert.match(ia32.out, /^unshare -1$/m, 'a refused 32-bit call gets EPERM (-1) from the filter');
+  } else {
+    assert.match(ia32.out, /^exit 139\n$/, `no IA32 emulation: int 0x80 raises SIGSEGV, as on the host (${ia32.out})`);
+  }
+  const x32 = await run('x32');
+  if (abis.x32) assert.match(x32.out, /^getpid \d+\nexit 0\n$/, `the kernel runs x32 and the filter keeps it: ${x32.out}`);
+  else assert.match(x32.out, /^exit 159\n$/, `no x32 on the kernel, none in the filter: the call is killed (SIGSYS, 128 + 31): ${x32.out}`);
 });
 
 test('kiln run --security-opt: seccomp=unconfined lifts the filter, seccomp=FILE loads a profile, unknown options are refused', async () => {

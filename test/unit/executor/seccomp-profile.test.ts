@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { ALLOWED_SOCKET_DOMAINS, DEFAULT_SECCOMP_PROFILE, seccompFor, type OciSeccomp } from '../../../src/sandbox/seccomp-profile.js';
 import { parseSeccompProfile, parseSecurityOpts } from '../../../src/sandbox/security-opt.js';
 import { ALL_CAPABILITIES, buildSpec, DEFAULT_CAPABILITIES, type SpecInput } from '../../../src/sandbox/spec.js';
+import { hostCompatAbis } from '../../../src/sandbox/compat-abis.js';
 import { rejects, throwsCode } from '../../helpers/assert.js';
 
 /** What the filter does with `name(args…)`: the first matching rule's action, as runc's libseccomp would pick an allow over the default. */
@@ -53,6 +54,25 @@ test('the default profile is an allowlist: anything unlisted fails with EPERM, o
   ]) {
     assert.is(verdict(sc, blocked), 'SCMP_ACT_ERRNO:1', blocked);
   }
+});
+
+test('a 32-bit ABI the kernel does not run is left out of the default filter, the rules unchanged; buildSpec asks the host', () => {
+  const at = (withoutAbis: { ia32?: boolean; x32?: boolean }) => seccompFor(DEFAULT_CAPABILITIES, 'x64', { kernel: '6.1.0-18-amd64', withoutAbis });
+  assert.equal(at({ x32: true }).architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86']);
+  assert.equal(at({ ia32: true }).architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X32']);
+  assert.equal(at({ ia32: true, x32: true }).architectures, ['SCMP_ARCH_X86_64']);
+  assert.equal(at({ ia32: true, x32: true }).syscalls, x64().syscalls, 'the same rules');
+  assert.equal(seccompFor(DEFAULT_CAPABILITIES, 'arm64', { kernel: '6.1', withoutAbis: { ia32: true, x32: true } }).architectures, [
+    'SCMP_ARCH_AARCH64',
+    'SCMP_ARCH_ARM',
+  ]);
+  if (process.arch === 'x64') {
+    const abis = hostCompatAbis();
+    const expected = ['SCMP_ARCH_X86_64', ...(abis.ia32 ? ['SCMP_ARCH_X86'] : []), ...(abis.x32 ? ['SCMP_ARCH_X32'] : [])];
+    assert.equal((buildSpec(specBase) as any).linux.seccomp.architectures, expected);
+  }
+  const user = { defaultAction: 'SCMP_ACT_ERRNO' as const, architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'], syscalls: [] };
+  assert.equal((buildSpec({ ...specBase, seccomp: { profile: user } }) as any).linux.seccomp.architectures, user.architectures, "a user's profile as written");
 });
 
 test('aarch64 gets its 32-bit ARM ABI and the ARM-only syscalls, not the x86 ones', () => {
