@@ -13,8 +13,8 @@
  * a miss can be explained against the closest earlier record (src/builder/explain.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ownerToken } from './lock.js';
 import type { Descriptor, Digest } from '../image/types.js';
@@ -98,8 +98,15 @@ function hex(key: string): string {
  */
 async function writeAtomic(path: string, data: string): Promise<void> {
   const tmp = `${path}.${ownerToken()}.${randomBytes(6).toString('hex')}.tmp`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
+  // Synchronous, as the reads: an executed step writes its record, inputs and two slots, each an async write and
+  // rename that queue on the thread pool behind the blob writes' fsyncs.
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 /**

@@ -4,7 +4,8 @@
  * overwriting, so when two processes commit the same key exactly one wins and both know who.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { linkSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.js';
 
@@ -34,9 +35,11 @@ export function createSnapshotMetaStore(dir: string): SnapshotMetaStore {
   const path = (key: string) => join(dir, `${createHash('sha256').update(key).digest('hex').slice(0, 40)}.json`);
 
   const store: SnapshotMetaStore = {
+    // The metadata files are a few hundred bytes and every step reads and writes some: synchronous calls, one
+    // system call each, where an async one is a thread-pool round trip that queues behind the blob writes' fsyncs.
     async read(key) {
       try {
-        const m = JSON.parse(await readFile(path(key), 'utf8')) as SnapshotMeta;
+        const m = JSON.parse(readFileSync(path(key), 'utf8')) as SnapshotMeta;
         return m.key === key ? m : undefined;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
@@ -51,22 +54,26 @@ export function createSnapshotMetaStore(dir: string): SnapshotMetaStore {
     },
 
     async publish(m) {
-      await mkdir(dir, { recursive: true });
+      mkdirSync(dir, { recursive: true });
       const tmp = join(dir, `.tmp-${randomBytes(6).toString('hex')}`);
-      await writeFile(tmp, JSON.stringify(m));
+      writeFileSync(tmp, JSON.stringify(m));
       try {
-        await link(tmp, path(m.key));
+        linkSync(tmp, path(m.key));
         return true;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
         throw err;
       } finally {
-        await rm(tmp, { force: true });
+        rmSync(tmp, { force: true });
       }
     },
 
     async remove(key) {
-      await unlink(path(key)).catch(() => {});
+      try {
+        unlinkSync(path(key));
+      } catch {
+        // Already gone.
+      }
     },
 
     async list() {

@@ -15,6 +15,7 @@
  * link(2), which fails instead of overwriting.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError, fromSystemError } from '../errors.js';
@@ -197,8 +198,8 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
       const upper = join(dataDir, id);
       const work = join(workRoot, id);
       const lowers = await lowersFor(parent, upper, work);
-      await mkdir(upper, { recursive: true, mode: 0o755 });
-      await mkdir(work, { recursive: true, mode: 0o700 });
+      mkdirSync(upper, { recursive: true, mode: 0o755 });
+      mkdirSync(work, { recursive: true, mode: 0o700 });
       if (!(await metas.publish({ key, parent, id, kind: 'active', owner: ownerToken(), created: new Date().toISOString() }))) {
         await rm(upper, { recursive: true, force: true });
         await rm(work, { recursive: true, force: true });
@@ -220,7 +221,8 @@ export function createSnapshotter(opts: SnapshotterOptions): OverlaySnapshotter 
       const m = await metas.must(key);
       if (m.kind !== 'active') throw new KilnError('PRECONDITION', `snapshot ${key} is already committed`);
       const won = await metas.publish({ key: name, parent: m.parent, id: m.id, kind: 'committed', created: new Date().toISOString() });
-      await rm(join(workRoot, m.id), { recursive: true, force: true });
+      // Synchronous: overlay's work dir holds one empty directory, and async calls here queue behind blob fsyncs.
+      rmSync(join(workRoot, m.id), { recursive: true, force: true });
       await metas.remove(key);
       // Same name committed by someone else first: identical content by construction (names are cache keys).
       if (!won) await rm(join(dataDir, m.id), { recursive: true, force: true });
