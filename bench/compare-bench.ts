@@ -19,7 +19,7 @@
  * (root; runc, buildah, skopeo, docker.io 20.10, docker-registry; `npm run build` and `bash native/build.sh` first)
  */
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +27,7 @@ import { promisify } from 'node:util';
 import { createBuildah, type Buildah } from '../test/helpers/buildah.js';
 import { startRegistry, type TestRegistry } from '../test/helpers/registry.js';
 import { startBuildKit, type BuildKit } from './buildkit.js';
-import { makeLarge, median, timed } from './lib.js';
+import { median, timed, writeBenchContexts, type Scenario } from './lib.js';
 import { stopDaemons } from '../src/cli/daemon/status.js';
 
 const run = promisify(execFile);
@@ -62,75 +62,8 @@ const TARGETS: Record<Kind, { buildkit?: number; buildah?: number }> = {
   push: { buildkit: 1 },
 };
 
-interface Scenario {
-  name: string;
-  dir: string;
-  /** The file a one-file change rewrites. */
-  file: string;
-  push?: boolean;
-}
-
 function writeContexts(work: string): Scenario[] {
-  const small = join(work, 'small');
-  cpSync(join(REPO, 'fixtures/hello'), small, { recursive: true });
-
-  const multi = join(work, 'multi-stage');
-  mkdirSync(join(multi, 'src'), { recursive: true });
-  for (let i = 0; i < 20; i++) writeFileSync(join(multi, 'src', `part${i}.txt`), `part ${i}\n`.repeat(50));
-  writeFileSync(
-    join(multi, 'Dockerfile'),
-    [
-      'FROM busybox AS build',
-      'WORKDIR /src',
-      'COPY src/ ./',
-      'RUN cat part*.txt | sort > /out.txt && wc -l /out.txt > /lines.txt',
-      'FROM busybox',
-      'COPY --from=build /out.txt /lines.txt /app/',
-      'RUN ls /app > /app/index.txt',
-      'CMD ["cat", "/app/lines.txt"]',
-      '',
-    ].join('\n'),
-  );
-
-  const meta = join(work, 'metadata-heavy');
-  mkdirSync(meta);
-  writeFileSync(join(meta, 'conf.txt'), 'conf\n');
-  writeFileSync(
-    join(meta, 'Dockerfile'),
-    [
-      'FROM busybox',
-      ...Array.from({ length: 20 }, (_, i) => `ARG A${i}=value${i}`),
-      ...Array.from({ length: 40 }, (_, i) => `ENV E${i}=e${i}-\${A${i % 20}}`),
-      ...Array.from({ length: 40 }, (_, i) => `LABEL org.example.l${i}="label ${i}"`),
-      'COPY conf.txt /conf.txt',
-      'EXPOSE 8080 8443/tcp 53/udp',
-      'WORKDIR /srv',
-      'RUN cat /conf.txt > /srv/out && echo "$E1 $E39" >> /srv/out',
-      'USER 1000:1000',
-      'STOPSIGNAL SIGTERM',
-      'ENTRYPOINT ["/bin/sh", "-c"]',
-      'CMD ["cat /srv/out"]',
-      '',
-    ].join('\n'),
-  );
-
-  const runs30 = join(work, 'runs30');
-  mkdirSync(runs30);
-  writeFileSync(join(runs30, 'late.txt'), 'late\n');
-  const runLines = Array.from({ length: 30 }, (_, i) => `RUN echo ${i} > /f${i}`);
-  writeFileSync(join(runs30, 'Dockerfile'), ['FROM busybox', ...runLines.slice(0, 27), 'COPY late.txt /late.txt', ...runLines.slice(27), ''].join('\n'));
-
-  const large = join(work, 'large');
-  mkdirSync(large);
-  makeLarge(large);
-
-  return [
-    { name: 'small', dir: small, file: 'message.txt', push: true },
-    { name: 'multi-stage', dir: multi, file: 'src/part7.txt' },
-    { name: 'metadata-heavy', dir: meta, file: 'conf.txt' },
-    { name: 'runs30', dir: runs30, file: 'late.txt' },
-    { name: 'large', dir: large, file: 'dir7/file7.txt', push: true },
-  ].filter((s) => !ONLY || ONLY.has(s.name));
+  return writeBenchContexts(work).filter((sc) => !ONLY || ONLY.has(sc.name));
 }
 
 async function main(work: string, cleanups: Array<() => Promise<unknown>>): Promise<void> {

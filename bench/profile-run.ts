@@ -1,19 +1,24 @@
 /**
- * Where a RUN step's and a metadata step's time goes. Builds the 30-RUN context and the metadata-heavy one (the
- * contexts of compare-bench.ts) with KILN_PROFILE set (src/cache/profile.ts) and KILN_DAEMON=0 (the profile is
- * written by the process that builds), cold (--no-cache) and as a no-op, N times each, and prints per phase its
- * count per build and its median total per build and per occurrence. Then the floors a step cannot go below on
- * this machine, each the median of N:
- *   runc run true       `runc run` of /bin/true in a prepared bundle (runc's default spec on busybox), without and
- *                       with Docker's seccomp profile as kiln applies it (seccompFor), that again with runc
- *                       executed from kiln's sealed in-memory copy (how kiln starts it), and with that profile
- *                       for the native architecture only
+ * Where a build's time goes, for the scenarios of compare-bench.ts (the same contexts: bench/lib.ts), built as
+ * users build (`bin/kiln`: the resident builder, started with KILN_PROFILE set, so the builder writes the profile;
+ * src/cache/profile.ts): cold (--no-cache), no-op and one-file change, N builds each. Per phase: its count per
+ * build, its median total per build and its median per occurrence; beside each scenario its wall time and the
+ * builder's own part of it (build.setup + build.stages + build.settle-durable + build.export), the rest being the
+ * client's start, the request and the answer. Phases in "(deferred)" run beside the next steps, off their path.
+ * Then the floors a build cannot go below on this machine, each the median of max(5N, 15):
+ *   runc run true       `runc run` of /bin/true in a prepared bundle (runc's default spec on busybox): without a
+ *                       seccomp filter; with Docker's profile and its three x86 ABIs; with the profile as kiln
+ *                       applies it on this host (only the ABIs the kernel runs: src/sandbox/compat-abis.ts) and
+ *                       runc executed from kiln's sealed in-memory copy, i.e. how a RUN step starts it
  *   overlay mount       one overlay mount + umount through kiln's mountAll/unmountMounted (mount(2), native addon)
  *   node start-up       `node -e 0` (what every KILN_DAEMON=0 build pays before its first phase)
- * Run: npx tsx bench/profile-run.ts [runs]   (root, runc; `npm run build` and `bash native/build.sh` first)
+ *   context scan        the large context's 51 directories: readdir + fstatat of every entry in C, one directory
+ *                       after another on one thread, and side by side on libuv's threads (how a COPY walks it)
+ * Run: npx tsx bench/profile-run.ts [runs] [--only runs30,large]   (root, runc; `npm run build` and
+ * `bash native/build.sh` first)
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,10 +27,17 @@ import { mountAll, unmountMounted } from '../src/sandbox/mount.js';
 import { seccompFor } from '../src/sandbox/seccomp-profile.js';
 import { runcExecutable } from '../src/sandbox/runc.js';
 import { DEFAULT_CAPABILITIES } from '../src/sandbox/spec.js';
-import { median, timed } from './lib.js';
+import { median, timed, writeBenchContexts } from './lib.js';
+import { scanDir } from '../src/native/fsx.js';
+import { scanDirectoryAsync } from '../src/builder/fileops/scan.js';
+import { hostCompatAbis } from '../src/sandbox/compat-abis.js';
+import { stopDaemons } from '../src/cli/daemon/status.js';
 
 const run = promisify(execFile);
-const RUNS = Number(process.argv[2] ?? 3);
+const args = process.argv.slice(2);
+const RUNS = Number(args.find((a) => /^\d+$/.test(a)) ?? 3);
+const onlyArg = args.indexOf('--only');
+const ONLY = onlyArg >= 0 ? new Set(args[onlyArg + 1]!.split(',')) : undefined;
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const KILN = join(REPO, 'bin/kiln');
 const load = () =>
@@ -63,64 +75,42 @@ function printTable(title: string, wall: number[], builds: Line[][]): void {
   }
 }
 
+/** The builder's own part of a build: its top-level phases. */
+const OWN = ['build.setup', 'build.stages', 'build.settle-durable', 'build.export'];
+
 async function main(work: string): Promise<void> {
   const loadAtStart = load();
   const root = join(work, 'root');
-  const env = { ...process.env, KILN_DAEMON: '0' };
-  const kiln = (a: string[], extra: NodeJS.ProcessEnv = {}) => run(KILN, ['--root', root, ...a], { env: { ...env, ...extra }, maxBuffer: 64 << 20 });
+  const profile = join(work, 'profile.jsonl');
+  // One resident builder for the whole run, writing every build's phases to `profile`.
+  const env: NodeJS.ProcessEnv = { ...process.env, KILN_PROFILE: profile };
+  delete env.KILN_DAEMON;
+  const kiln = (a: string[]) => run(KILN, ['--root', root, ...a], { env, maxBuffer: 64 << 20 });
   await kiln(['base', 'busybox']);
-
-  const runs30 = join(work, 'runs30');
-  mkdirSync(runs30);
-  writeFileSync(join(runs30, 'late.txt'), 'late\n');
-  const runLines = Array.from({ length: 30 }, (_, i) => `RUN echo ${i} > /f${i}`);
-  writeFileSync(join(runs30, 'Dockerfile'), ['FROM busybox', ...runLines.slice(0, 27), 'COPY late.txt /late.txt', ...runLines.slice(27), ''].join('\n'));
-  const meta = join(work, 'metadata-heavy');
-  mkdirSync(meta);
-  writeFileSync(join(meta, 'conf.txt'), 'conf\n');
-  writeFileSync(
-    join(meta, 'Dockerfile'),
-    [
-      'FROM busybox',
-      ...Array.from({ length: 20 }, (_, i) => `ARG A${i}=value${i}`),
-      ...Array.from({ length: 40 }, (_, i) => `ENV E${i}=e${i}-\${A${i % 20}}`),
-      ...Array.from({ length: 40 }, (_, i) => `LABEL org.example.l${i}="label ${i}"`),
-      'COPY conf.txt /conf.txt',
-      'EXPOSE 8080 8443/tcp 53/udp',
-      'WORKDIR /srv',
-      'RUN cat /conf.txt > /srv/out && echo "$E1 $E39" >> /srv/out',
-      'USER 1000:1000',
-      'STOPSIGNAL SIGTERM',
-      'ENTRYPOINT ["/bin/sh", "-c"]',
-      'CMD ["cat /srv/out"]',
-      '',
-    ].join('\n'),
-  );
-
-  let n = 0;
+  const scenarios = writeBenchContexts(join(work, 'contexts')).filter((sc) => !ONLY || ONLY.has(sc.name));
+  let edits = 0;
   const profiled = async (ctx: string, noCache: boolean): Promise<{ ms: number; lines: Line[] }> => {
-    const file = join(work, `profile-${++n}.jsonl`);
-    const ms = await timed(() => kiln(['build', '-q', '-t', 'bench', ...(noCache ? ['--no-cache'] : []), ctx], { KILN_PROFILE: file }));
-    const lines = readFileSync(file, 'utf8')
+    writeFileSync(profile, '');
+    const ms = await timed(() => kiln(['build', '-q', '-t', 'bench', ...(noCache ? ['--no-cache'] : []), ctx]));
+    const lines = readFileSync(profile, 'utf8')
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l) as Line);
     return { ms, lines };
   };
-  for (const [name, ctx] of [
-    ['30 RUN steps', runs30],
-    ['metadata-heavy', meta],
-  ] as const) {
-    for (const noCache of [true, false]) {
-      if (!noCache) await kiln(['build', '-q', '-t', 'bench', ctx]);
+  for (const sc of scenarios) {
+    await kiln(['build', '-q', '-t', 'bench', sc.dir]); // warms the builder for this context
+    for (const kind of ['cold', 'no-op', 'one-file'] as const) {
       const wall: number[] = [];
       const builds: Line[][] = [];
       for (let i = 0; i < RUNS; i++) {
-        const r = await profiled(ctx, noCache);
+        if (kind === 'one-file') appendFileSync(join(sc.dir, sc.file), `edit ${++edits}\n`);
+        const r = await profiled(sc.dir, kind === 'cold');
         wall.push(r.ms);
         builds.push(r.lines);
       }
-      printTable(`${name}, ${noCache ? 'cold (--no-cache)' : 'no-op'}, KILN_DAEMON=0`, wall, builds);
+      const own = median(builds.map((b) => b.filter((l) => OWN.includes(l.phase)).reduce((t, l) => t + l.ms, 0)));
+      printTable(`${sc.name}, ${kind}: wall ${median(wall).toFixed(0)} ms, in the builder ${own.toFixed(0)} ms`, wall, builds);
     }
   }
 
@@ -148,16 +138,12 @@ async function main(work: string): Promise<void> {
   const runcPlain = await floor(() => runcTrue());
   spec.linux.seccomp = seccompFor(DEFAULT_CAPABILITIES);
   writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
-  const runcSeccomp = await floor(() => runcTrue());
-  // As kiln starts it: from its sealed in-memory copy, which runc does not copy again (src/sandbox/runc.ts).
-  const sealed = runcExecutable();
-  const runcSeccompSealed = await floor(() => runcTrue(sealed));
-  // How much of the filter's cost is its size: the same rules for the native architecture only (runc compiles the
-  // filter with libseccomp in every container start, once per listed architecture). A measurement, not a proposal:
-  // dropping the 32-bit ABIs from the list changes what a 32-bit syscall gets.
-  spec.linux.seccomp = { ...spec.linux.seccomp, architectures: spec.linux.seccomp.architectures.slice(0, 1) };
+  const runcDocker = await floor(() => runcTrue());
+  // As a RUN step: the ABIs this kernel runs, and runc from its sealed in-memory copy (src/sandbox/runc.ts).
+  const abis = hostCompatAbis();
+  spec.linux.seccomp = seccompFor(DEFAULT_CAPABILITIES, process.arch, { withoutAbis: { ia32: !abis.ia32, x32: !abis.x32 } });
   writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
-  const runcSeccompNative = await floor(() => runcTrue());
+  const runcKiln = await floor(() => runcTrue(runcExecutable()));
 
   const lower = rootfs;
   const upper = join(work, 'ov/upper');
@@ -172,14 +158,25 @@ async function main(work: string): Promise<void> {
     await unmountMounted(ov, target);
   });
   const nodeStart = await floor(() => run(process.execPath, ['-e', '0']));
+  // The large context's directories, as a COPY of it scans them to prove it unchanged.
+  const large = join(work, 'contexts/large');
+  const dirs = [large, ...Array.from({ length: 50 }, (_, d) => join(large, `dir${d}`))];
+  const scanSerial = await floor(async () => {
+    for (const d of dirs) scanDir(d);
+  });
+  const scanParallel = await floor(() => Promise.all(dirs.map((d) => scanDirectoryAsync(d))));
 
-  console.log(`\nfloors (median of ${Math.max(RUNS * 5, 15)}):`);
-  console.log(`  runc run /bin/true, runc's default spec, no seccomp   ${runcPlain.toFixed(1)} ms`);
-  console.log(`  the same with Docker's seccomp profile (as kiln)      ${runcSeccomp.toFixed(1)} ms`);
-  console.log(`  the same, runc run from kiln's sealed copy (as a RUN)  ${runcSeccompSealed.toFixed(1)} ms`);
-  console.log(`  the same, seccomp for the native architecture only     ${runcSeccompNative.toFixed(1)} ms`);
-  console.log(`  overlay mount + umount (mount(2), kiln's mountAll)    ${overlay.toFixed(2)} ms`);
-  console.log(`  node -e 0                                            ${nodeStart.toFixed(1)} ms`);
+  const n = Math.max(RUNS * 5, 15);
+  console.log(`\nfloors (median of ${n}):`);
+  console.log(`  runc run /bin/true, runc's default spec, no seccomp          ${runcPlain.toFixed(1)} ms`);
+  console.log(`  the same with Docker's seccomp profile (x86_64, x86, x32)    ${runcDocker.toFixed(1)} ms`);
+  console.log(
+    `  as a RUN starts it: the ABIs this kernel runs (${abis.ia32 ? 'x86 ' : ''}${abis.x32 ? 'x32 ' : ''}beside x86_64), sealed copy ${runcKiln.toFixed(1)} ms`,
+  );
+  console.log(`  overlay mount + umount (mount(2), kiln's mountAll)           ${overlay.toFixed(2)} ms`);
+  console.log(`  node -e 0                                                   ${nodeStart.toFixed(1)} ms`);
+  console.log(`  large context: readdir + fstatat of its ${dirs.length} directories, one thread  ${scanSerial.toFixed(1)} ms`);
+  console.log(`  the same, side by side on libuv's threads (as a COPY walks)   ${scanParallel.toFixed(1)} ms`);
   console.log(`\n${cpus().length} CPUs, load average (1/5/15 min) ${loadAtStart} at the start, ${load()} at the end`);
 }
 
@@ -187,6 +184,7 @@ const work = mkdtempSync(join(process.env.KILN_BENCH_DIR ?? tmpdir(), 'kiln-prof
 try {
   await main(work);
 } finally {
+  await stopDaemons(join(work, 'root')).catch(() => {});
   await run('sh', ['-c', `grep -o ' ${work}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l`]).catch(() => {});
   await run('sh', ['-c', `for c in $(runc --root ${work}/runc list -q 2>/dev/null); do runc --root ${work}/runc delete -f $c; done`]).catch(() => {});
   rmSync(work, { recursive: true, force: true });
