@@ -128,7 +128,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
   async function build(opts: BuildOptions): Promise<BuildResult> {
     const platforms = parsePlatformList(opts.platform);
     // Every front end's build leaves a record (history-recorder.ts), fed by the same events its renderer gets.
-    const recorder = opts.history === false ? undefined : await startRecorder(deps.root, opts, platforms).catch(() => undefined);
+    const recorder = opts.history === false ? undefined : await phase('history.start', () => startRecorder(deps.root, opts, platforms)).catch(() => undefined);
     const recorded: BuildOptions = recorder ? recorder.wrap(opts) : opts;
     try {
       let result: BuildResult;
@@ -137,7 +137,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
         const { buildPlatforms } = await import('./multi-platform.js');
         result = await buildPlatforms({ deps, opts: recorded, platforms, solve });
       }
-      await recorder?.finish(result);
+      await phase('history.finish', async () => recorder?.finish(result));
       return result;
     } catch (err) {
       await recorder?.finish(undefined, err);

@@ -3,7 +3,8 @@
  * in all; beyond any limit the oldest finished records go first. Running records are never removed (their build
  * is still writing them). Applied after every build ends and by `kiln prune`.
  */
-import { readdir, stat, writeFile } from 'node:fs/promises';
+import { readdirSync, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { historyRoot, listRecords, readRecord, recordIdTime, recordSize, removeRecord } from './store.js';
 
@@ -41,9 +42,16 @@ export async function applyRetention(root: string, policy: RetentionPolicy = DEF
   const marker = join(historyRoot(root), '.retention-checked');
   if (opts.quickWithinMs !== undefined) {
     // Ids sort by start time: oldest first.
-    const ids = (await readdir(historyRoot(root)).catch(() => [] as string[])).filter((n) => recordIdTime(n) !== undefined).sort();
+    // Synchronous listing and stat: this runs when every build ends.
+    let names: string[] = [];
+    try {
+      names = readdirSync(historyRoot(root));
+    } catch {
+      // No history yet.
+    }
+    const ids = names.filter((n) => recordIdTime(n) !== undefined).sort();
     const now = Date.now();
-    const checked = (await stat(marker).catch(() => undefined))?.mtimeMs ?? 0;
+    const checked = statSync(marker, { throwIfNoEntry: false })?.mtimeMs ?? 0;
     // An id's time is its build's start, so no record is older than the oldest start says.
     const ageHolds = ids.length === 0 || now - recordIdTime(ids[0]!)! <= policy.maxAgeMs;
     const excess = ids.length - policy.maxRecords;

@@ -5,14 +5,14 @@
  * against their pattern before any path is built, files are opened no-follow, and a running record whose owner
  * process is gone reads as `incomplete`.
  */
-import { constants as fsc, createReadStream } from 'node:fs';
-import { lstat, mkdir, open, readdir, rm } from 'node:fs/promises';
+import { constants as fsc, createReadStream, lstatSync, mkdirSync, readdirSync, type Dirent } from 'node:fs';
+import { lstat, open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as zc, createGunzip } from 'node:zlib';
-import { writeFileAtomic } from '../cache/atomic-file.js';
+import { writeFileAtomicSync } from '../cache/atomic-file.js';
 import { isOwnerAlive } from '../cache/lock.js';
 import { KilnError } from '../errors.js';
 import { packTar, type TarInput } from '../tar/writer.js';
@@ -63,13 +63,14 @@ export function stepLogPath(root: string, id: string, step: number): string {
  * not worth two fsyncs on every build, a no-op rebuild included.
  */
 export async function writeRecord(root: string, rec: BuildRecord): Promise<void> {
-  await mkdir(join(recordDir(root, rec.id), 'logs'), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(join(recordDir(root, rec.id), 'record.json'), JSON.stringify(rec), { mode: 0o600, durable: false });
+  // Synchronous: a record is a few KiB, written when every build starts and ends (async calls cost ~ms here).
+  mkdirSync(join(recordDir(root, rec.id), 'logs'), { recursive: true, mode: 0o700 });
+  writeFileAtomicSync(join(recordDir(root, rec.id), 'record.json'), JSON.stringify(rec), { mode: 0o600 });
 }
 
 /** Stores the Dockerfile text built, beside the record (not fsynced, as writeRecord). */
 export async function writeRecordDockerfile(root: string, id: string, text: string): Promise<void> {
-  await writeFileAtomic(join(recordDir(root, id), 'Dockerfile'), text, { mode: 0o600, durable: false });
+  writeFileAtomicSync(join(recordDir(root, id), 'Dockerfile'), text, { mode: 0o600 });
 }
 
 /** Reads a file inside a record with O_NOFOLLOW; undefined when missing. */
@@ -176,14 +177,21 @@ export async function removeRecord(root: string, id: string): Promise<void> {
 export async function recordSize(root: string, id: string): Promise<number> {
   const dir = recordDir(root, id);
   let total = 0;
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+  // Synchronous: a record holds a handful of files, measured when every build ends.
+  const walk = (d: string): void => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
       const p = join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else if (e.isFile()) total += (await lstat(p).catch(() => undefined))?.size ?? 0;
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) total += lstatSync(p, { throwIfNoEntry: false })?.size ?? 0;
     }
   };
-  await walk(dir);
+  walk(dir);
   return total;
 }
 

@@ -14,6 +14,7 @@ import { Writable } from 'node:stream';
 import { openBuilder, type OpenedBuilder } from '../../builder/open.js';
 import { perInvocationBuilders, type BuilderSource, type CliIo, type CliStream } from '../io.js';
 import { main } from '../main.js';
+import { phase } from '../../cache/profile.js';
 import { daemonTargetFor, LAUNCHER_RULES, readBuildId, type DaemonTarget } from './identity.js';
 import { encodeFrame, FRAME, MAX_REQUEST_BYTES, readFrames, type DaemonRequest, type TerminalInfo } from './protocol.js';
 
@@ -190,7 +191,7 @@ export async function startDaemonServer(opts: DaemonOptions): Promise<RunningDae
     const started = performance.now();
     try {
       const io = connectionIo(socket, req, ctl.signal, shared);
-      const code = await main(req.argv, io);
+      const code = await phase('daemon.main', () => main(req.argv, io));
       await Promise.all([flushed(io.stdout), flushed(io.stderr)]);
       // Logged before the exit frame, so a client that saw its exit finds the line. Never the argv or
       // environment: build args and env secrets travel there.
