@@ -3,7 +3,6 @@
  * target, fsync the directory. A reader sees the old or the new content, never a mix; a crash leaves at most a
  * temp file that the next start sweeps.
  */
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open, readdir, rename, rm, mkdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -86,22 +85,6 @@ export async function writeFileAtomic(path: string, data: string | Buffer, opts:
     throw err;
   }
   if (durable) await fsyncDir(dirname(path));
-}
-
-/**
- * writeFileAtomic without fsync, in synchronous calls: for small records written on a build's path (the history
- * record), where each async call is a thread-pool round trip that can queue behind blob fsyncs.
- */
-export function writeFileAtomicSync(path: string, data: string | Buffer, opts: { mode?: number } = {}): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = tempNameFor(path);
-  try {
-    writeFileSync(tmp, data, { mode: opts.mode ?? 0o644, flag: 'wx' });
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
 }
 
 /**

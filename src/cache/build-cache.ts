@@ -13,8 +13,8 @@
  * a miss can be explained against the closest earlier record (src/builder/explain.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ownerToken } from './lock.js';
 import type { Descriptor, Digest } from '../image/types.js';
@@ -98,15 +98,10 @@ function hex(key: string): string {
  */
 async function writeAtomic(path: string, data: string): Promise<void> {
   const tmp = `${path}.${ownerToken()}.${randomBytes(6).toString('hex')}.tmp`;
-  // Synchronous, as the reads: an executed step writes its record, inputs and two slots, each an async write and
-  // rename that queue on the thread pool behind the blob writes' fsyncs.
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
+  // Asynchronous, unlike the reads: a write can wait for a journal commit while a large layer is flushed, and a
+  // synchronous one would stall every build of the process meanwhile.
+  await writeFile(tmp, data);
+  await rename(tmp, path);
 }
 
 /**

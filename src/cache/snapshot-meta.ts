@@ -4,8 +4,8 @@
  * overwriting, so when two processes commit the same key exactly one wins and both know who.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { link, mkdir, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.js';
 
@@ -35,8 +35,8 @@ export function createSnapshotMetaStore(dir: string): SnapshotMetaStore {
   const path = (key: string) => join(dir, `${createHash('sha256').update(key).digest('hex').slice(0, 40)}.json`);
 
   const store: SnapshotMetaStore = {
-    // The metadata files are a few hundred bytes and every step reads and writes some: synchronous calls, one
-    // system call each, where an async one is a thread-pool round trip that queues behind the blob writes' fsyncs.
+    // Reads are synchronous: a few hundred bytes, one system call each, where an async read is a thread-pool round
+    // trip that queues behind the blob writes' fsyncs.
     async read(key) {
       try {
         const m = JSON.parse(readFileSync(path(key), 'utf8')) as SnapshotMeta;
@@ -53,27 +53,26 @@ export function createSnapshotMetaStore(dir: string): SnapshotMetaStore {
       return m;
     },
 
+    // Writes stay asynchronous: while a large layer is flushed, metadata operations on the same file system wait
+    // for its journal commit (~0.5 s measured for a 184 MB layer), and a synchronous call would stall every build
+    // of the process for that long.
     async publish(m) {
-      mkdirSync(dir, { recursive: true });
+      await mkdir(dir, { recursive: true });
       const tmp = join(dir, `.tmp-${randomBytes(6).toString('hex')}`);
-      writeFileSync(tmp, JSON.stringify(m));
+      await writeFile(tmp, JSON.stringify(m));
       try {
-        linkSync(tmp, path(m.key));
+        await link(tmp, path(m.key));
         return true;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
         throw err;
       } finally {
-        rmSync(tmp, { force: true });
+        await rm(tmp, { force: true });
       }
     },
 
     async remove(key) {
-      try {
-        unlinkSync(path(key));
-      } catch {
-        // Already gone.
-      }
+      await unlink(path(key)).catch(() => {});
     },
 
     async list() {

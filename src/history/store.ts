@@ -5,14 +5,14 @@
  * against their pattern before any path is built, files are opened no-follow, and a running record whose owner
  * process is gone reads as `incomplete`.
  */
-import { constants as fsc, createReadStream, lstatSync, mkdirSync, readdirSync, type Dirent } from 'node:fs';
-import { lstat, open, readdir, rm } from 'node:fs/promises';
+import { constants as fsc, createReadStream, lstatSync, readdirSync, type Dirent } from 'node:fs';
+import { lstat, mkdir, open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as zc, createGunzip } from 'node:zlib';
-import { writeFileAtomicSync } from '../cache/atomic-file.js';
+import { writeFileAtomic } from '../cache/atomic-file.js';
 import { isOwnerAlive } from '../cache/lock.js';
 import { KilnError } from '../errors.js';
 import { packTar, type TarInput } from '../tar/writer.js';
@@ -63,14 +63,13 @@ export function stepLogPath(root: string, id: string, step: number): string {
  * not worth two fsyncs on every build, a no-op rebuild included.
  */
 export async function writeRecord(root: string, rec: BuildRecord): Promise<void> {
-  // Synchronous: a record is a few KiB, written when every build starts and ends (async calls cost ~ms here).
-  mkdirSync(join(recordDir(root, rec.id), 'logs'), { recursive: true, mode: 0o700 });
-  writeFileAtomicSync(join(recordDir(root, rec.id), 'record.json'), JSON.stringify(rec), { mode: 0o600 });
+  await mkdir(join(recordDir(root, rec.id), 'logs'), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(join(recordDir(root, rec.id), 'record.json'), JSON.stringify(rec), { mode: 0o600, durable: false });
 }
 
 /** Stores the Dockerfile text built, beside the record (not fsynced, as writeRecord). */
 export async function writeRecordDockerfile(root: string, id: string, text: string): Promise<void> {
-  writeFileAtomicSync(join(recordDir(root, id), 'Dockerfile'), text, { mode: 0o600 });
+  await writeFileAtomic(join(recordDir(root, id), 'Dockerfile'), text, { mode: 0o600, durable: false });
 }
 
 /** Reads a file inside a record with O_NOFOLLOW; undefined when missing. */
