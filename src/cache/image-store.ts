@@ -5,7 +5,7 @@
  * to a re-tag stays listed without a name (Docker's dangling `<none>` image) until `prune`. index.json is replaced
  * atomically under the store lock; readers never lock.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '../errors.js';
 import { canonicalJson } from '../image/canonical-json.js';
@@ -110,7 +110,7 @@ export function createImageStore(o: ImageStoreOptions): ImageStore {
   async function readIndex(): Promise<Index> {
     let text: string;
     try {
-      text = await readFile(indexPath, 'utf8');
+      text = readFileSync(indexPath, 'utf8'); // every build and lookup reads it: synchronous, as the blob reads
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ...EMPTY_INDEX, manifests: [] };
       throw err;
