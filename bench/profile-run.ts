@@ -14,6 +14,10 @@
  *   node start-up       `node -e 0` (what every KILN_DAEMON=0 build pays before its first phase)
  *   context scan        the large context's 51 directories: readdir + fstatat of every entry in C, one directory
  *                       after another on one thread, and side by side on libuv's threads (how a COPY walks it)
+ *   served empty build  `kiln build` of `FROM busybox`, already tagged, through the resident builder: the client,
+ *                       the request and the daemon around a solve with no step
+ *   large layer         the large context copied (cp -a) and packed (tar | gzip -1), each synced: what its cold
+ *                       COPY layer costs with the system's tools
  * Run: npx tsx bench/profile-run.ts [runs] [--only runs30,large]   (root, runc; `npm run build` and
  * `bash native/build.sh` first)
  */
@@ -165,6 +169,17 @@ async function main(work: string): Promise<void> {
     for (const d of dirs) scanDir(d);
   });
   const scanParallel = await floor(() => Promise.all(dirs.map((d) => scanDirectoryAsync(d))));
+  // A served build with nothing to do (`FROM busybox`, tagged already): the client, the request, the daemon's
+  // handling and the answer, around an empty solve.
+  const empty = join(work, 'floor-ctx');
+  await kiln(['build', '-q', '-t', 'floor-empty', empty]);
+  const servedEmpty = await floor(() => kiln(['build', '-q', '-t', 'floor-empty', empty]));
+  // The large context's cold layer with the system's tools: a copy (GNU cp) and a gzip -1 tar of it (GNU tar,
+  // gzip), each fsynced; fewer runs, each takes seconds.
+  const copyDir = join(work, 'floor-copy');
+  const copyLarge = await floor(() => run('sh', ['-c', `rm -rf ${copyDir} && cp -a ${large} ${copyDir} && sync -f ${copyDir}`]), 3);
+  const tarGz = join(work, 'floor-large.tar.gz');
+  const tarLarge = await floor(() => run('sh', ['-c', `tar -C ${large} -cf - . | gzip -1 > ${tarGz} && sync -f ${tarGz}`]), 3);
 
   const n = Math.max(RUNS * 5, 15);
   console.log(`\nfloors (median of ${n}):`);
@@ -177,6 +192,9 @@ async function main(work: string): Promise<void> {
   console.log(`  node -e 0                                                   ${nodeStart.toFixed(1)} ms`);
   console.log(`  large context: readdir + fstatat of its ${dirs.length} directories, one thread  ${scanSerial.toFixed(1)} ms`);
   console.log(`  the same, side by side on libuv's threads (as a COPY walks)   ${scanParallel.toFixed(1)} ms`);
+  console.log(`  a served build with nothing to do (FROM busybox, through bin/kiln)  ${servedEmpty.toFixed(1)} ms`);
+  console.log(`  the large context copied with cp -a, then synced (median of 3)      ${copyLarge.toFixed(0)} ms`);
+  console.log(`  the large context through tar | gzip -1, then synced (median of 3)  ${tarLarge.toFixed(0)} ms`);
   console.log(`\n${cpus().length} CPUs, load average (1/5/15 min) ${loadAtStart} at the start, ${load()} at the end`);
 }
 
