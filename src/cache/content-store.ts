@@ -217,10 +217,8 @@ export function createContentStore(dir: string, opts: ContentStoreOptions = {}):
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new KilnError('BLOB_NOT_FOUND', `blob ${digest} not found in ${dir}`, { cause: err });
         throw err;
       }
-      let small = false;
       try {
-        small = fstatSync(fd).size <= SMALL_BLOB;
-        if (small) return readFileSync(fd);
+        if (fstatSync(fd).size <= SMALL_BLOB) return readFileSync(fd);
       } finally {
         closeSync(fd);
       }
